@@ -1,0 +1,157 @@
+"""The AWS JSON 1.1 protocol on the control port: ``POST /`` with ``X-Amz-Target``.
+
+Parts register operations (``ops.add(ECS, "ListClusters", handler)``); the dispatcher reads
+and bounds the body, verifies SigV4, parses the JSON, calls the handler and writes either
+its result or the AWS error envelope. Handlers only see a :class:`Call` and a dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter, Histogram
+
+from dockyard.aws import sigv4
+from dockyard.aws.errors import (
+    AwsError,
+    RequestEntityTooLargeException,
+    SerializationException,
+    UnknownOperationException,
+)
+
+__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Call", "Operations", "json_response"]
+
+ECS = "AmazonEC2ContainerServiceV20141113"
+CLOUDMAP = "Route53AutoNaming_v20170314"
+ECR = "AmazonEC2ContainerRegistry_V20150921"
+MAX_BODY = 10 * 1024 * 1024
+CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
+
+log = logging.getLogger("dockyard.control")
+
+REQUESTS = Counter(
+    "dockyard_control_requests_total", "Control API requests", ["service", "operation", "code"]
+)
+LATENCY = Histogram(
+    "dockyard_control_request_seconds", "Control API latency", ["service", "operation"]
+)
+
+
+@dataclass
+class Call:
+    """What a handler gets besides the parsed body."""
+
+    request: web.Request
+    service: str
+    operation: str
+    credential: sigv4.Credential | None
+    request_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def json_response(data: dict[str, Any], status: int = 200, request_id: str = "") -> web.Response:
+    headers = {"x-amzn-RequestId": request_id} if request_id else {}
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/x-amz-json-1.1",
+        headers=headers,
+    )
+
+
+class Operations:
+    """The operation table, filled by the parts at start."""
+
+    def __init__(self, secret_for: Callable[[str], str | None]) -> None:
+        self._ops: dict[tuple[str, str], Handler] = {}
+        self._secret_for = secret_for
+
+    def add(self, service: str, name: str, handler: Handler) -> None:
+        if (service, name) in self._ops:
+            raise ValueError(f"operation {service}.{name} registered twice")
+        self._ops[(service, name)] = handler
+
+    def names(self, service: str) -> list[str]:
+        return sorted(n for s, n in self._ops if s == service)
+
+    async def dispatch(self, request: web.Request) -> web.Response:
+        rid = request.get("request_id", "")
+        target = request.headers.get("X-Amz-Target", "")
+        service, _, name = target.partition(".")
+        started = time.perf_counter()
+        code = "200"
+        try:
+            body = await self._read_body(request)
+            credential = sigv4.verify(
+                request.method,
+                request.raw_path.split("?", 1)[0],
+                request.query_string,
+                {k.lower(): v for k, v in request.headers.items()},
+                hashlib.sha256(body).hexdigest(),
+                self._secret_for,
+            )
+            ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype not in CONTENT_TYPES:
+                raise SerializationException(
+                    f"Content-Type must be application/x-amz-json-1.1, not {ctype or 'missing'!r}."
+                )
+            if not target:
+                raise UnknownOperationException("Missing X-Amz-Target header.")
+            handler = self._ops.get((service, name))
+            if handler is None:
+                raise UnknownOperationException(f"Unknown operation {target!r}.")
+            params = _parse(body)
+            result = await handler(Call(request, service, name, credential, rid), params)
+            return json_response(result, request_id=rid)
+        except AwsError as e:
+            code = e.code
+            log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
+            return json_response(e.body(), status=e.status, request_id=rid)
+        except Exception:
+            code = "InternalFailure"
+            log.exception("control handler failed", extra={"target": target})
+            body = {"__type": "InternalFailure", "message": "The request processing has failed."}
+            return json_response(body, status=500, request_id=rid)
+        finally:
+            known = (service, name) in self._ops
+            labels = (service, name) if known else ("unknown", "unknown")
+            REQUESTS.labels(*labels, code).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise RequestEntityTooLargeException(
+                f"Request body of {request.content_length} bytes exceeds the {MAX_BODY} byte limit."
+            )
+        chunks, size = [], 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RequestEntityTooLargeException(
+                    f"Request body exceeds the {MAX_BODY} byte limit."
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SerializationException(f"Request body is not valid JSON: {e}.") from None
+    if not isinstance(params, dict):
+        raise SerializationException("Request body must be a JSON object.")
+    return params

@@ -1,0 +1,198 @@
+"""AWS Signature Version 4 verification (pure; no I/O).
+
+The control API verifies what the client actually signed: the raw request path, the raw
+query, the signed headers as received and the SHA-256 of the body it received (the AWS CLI
+sends no ``x-amz-content-sha256`` for JSON services, so the body's own hash is used unless
+the header is present and matches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+from dockyard.aws.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+
+__all__ = ["MAX_SKEW_SECONDS", "Credential", "sign", "signing_key", "verify"]
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_SECONDS = 300
+_AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<sh>[^,\s]+),"
+    r"\s*Signature=(?P<sig>[0-9a-fA-F]{64})\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who signed a verified request, and for which region and service."""
+
+    access_key: str
+    date: str
+    region: str
+    service: str
+
+
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def _canonical_uri(raw_path: str) -> str:
+    path = raw_path or "/"
+    normalized = posixpath.normpath(path) if path != "/" else "/"
+    if path.endswith("/") and normalized != "/":
+        normalized += "/"
+    return quote(normalized, safe="/~")
+
+
+def _canonical_query(raw_query: str) -> str:
+    pairs = []
+    for part in raw_query.split("&") if raw_query else []:
+        key, _, value = part.partition("=")
+        pairs.append((quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def canonical_request(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    signed_headers: list[str],
+    payload_hash: str,
+) -> str:
+    lines = [f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers]
+    return "\n".join(
+        [
+            method.upper(),
+            _canonical_uri(raw_path),
+            _canonical_query(raw_query),
+            "".join(lines),
+            ";".join(signed_headers),
+            payload_hash,
+        ]
+    )
+
+
+def _string_to_sign(amz_date: str, scope: str, creq: str) -> str:
+    return "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+
+
+def verify(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Mapping[str, str],
+    body_sha256: str,
+    secret_for: Callable[[str], str | None],
+    now: datetime | None = None,
+) -> Credential:
+    """Verify a SigV4-signed request; return its credential or raise an AWS error.
+
+    ``headers`` must be keyed by lower-case names. ``secret_for(access_key)`` returns the
+    secret key or None for an unknown key.
+    """
+    auth = headers.get("authorization")
+    if not auth:
+        raise MissingAuthenticationTokenException("Missing Authentication Token")
+    m = _AUTH_RE.match(auth)
+    if not m:
+        raise IncompleteSignatureException(
+            "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+            "parameters with algorithm AWS4-HMAC-SHA256."
+        )
+    cred_parts = m["cred"].split("/")
+    if len(cred_parts) != 5 or cred_parts[4] != "aws4_request":
+        raise IncompleteSignatureException(
+            f"Credential should be scoped to a valid region and service: {m['cred']!r}."
+        )
+    access_key, date, region, service, _ = cred_parts
+    signed = m["sh"].lower().split(";")
+    if "host" not in signed:
+        raise IncompleteSignatureException("'Host' must be a signed header.")
+    amz_date = headers.get("x-amz-date", "")
+    try:
+        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise IncompleteSignatureException(
+            "Authorization header requires existence of a valid 'X-Amz-Date' header."
+        ) from None
+    if amz_date[:8] != date:
+        raise InvalidSignatureException(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{date}' != '{amz_date[:8]}'."
+        )
+    now = now or datetime.now(UTC)
+    skew = (now - when).total_seconds()
+    if abs(skew) > MAX_SKEW_SECONDS:
+        raise InvalidSignatureException(
+            f"Signature expired: {amz_date} is now earlier or later than "
+            f"{now.strftime('%Y%m%dT%H%M%SZ')} by more than {MAX_SKEW_SECONDS // 60} minutes."
+        )
+    secret = secret_for(access_key)
+    if secret is None:
+        raise UnrecognizedClientException("The security token included in the request is invalid.")
+    payload = headers.get("x-amz-content-sha256", body_sha256)
+    if payload != body_sha256 and payload != "UNSIGNED-PAYLOAD":
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' does not match the body.")
+    creq = canonical_request(method, raw_path, raw_query, headers, signed, payload)
+    scope = f"{date}/{region}/{service}/aws4_request"
+    expected = hmac.new(
+        signing_key(secret, date, region, service),
+        _string_to_sign(amz_date, scope, creq).encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    if not hmac.compare_digest(expected, m["sig"].lower()):
+        raise InvalidSignatureException(
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method."
+        )
+    return Credential(access_key, date, region, service)
+
+
+def sign(
+    method: str,
+    url_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    access_key: str,
+    secret: str,
+    region: str,
+    service: str,
+    now: datetime | None = None,
+    raw_query: str = "",
+) -> dict[str, str]:
+    """Sign a request (the CLI and benchmarks use this); returns headers to send."""
+    now = now or datetime.now(UTC)
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date = amz_date[:8]
+    out = {k.lower(): v for k, v in headers.items()}
+    out["x-amz-date"] = amz_date
+    signed = sorted(out)
+    payload = hashlib.sha256(body).hexdigest()
+    creq = canonical_request(method, url_path, raw_query, out, signed, payload)
+    scope = f"{date}/{region}/{service}/aws4_request"
+    sig = hmac.new(
+        signing_key(secret, date, region, service),
+        _string_to_sign(amz_date, scope, creq).encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    out["authorization"] = (
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, "
+        f"Signature={sig}"
+    )
+    return out

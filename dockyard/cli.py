@@ -1,0 +1,176 @@
+"""The ``dockyard`` command line.
+
+User errors print one line (``dockyard: ...``) on stderr and exit 1; never a traceback.
+Listing commands take ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dockyard import __version__
+from dockyard import config as configmod
+
+__all__ = ["main"]
+
+
+class UserError(Exception):
+    """Printed as one line; exit status 1."""
+
+
+def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Plain fixed-width table, header upper-cased."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def emit(args: argparse.Namespace, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(rows, indent=2))
+    else:
+        print(table(rows, columns))
+
+
+def _config(args: argparse.Namespace) -> configmod.Config:
+    overrides = {
+        k: getattr(args, k, None)
+        for k in (
+            "host", "data_dir", "registry_port", "control_port", "xds_port", "dns_port",
+            "log_level", "tls_cert", "tls_key",
+        )
+    }
+    if getattr(args, "tls_self_signed", False):
+        overrides["tls_self_signed"] = True
+    return configmod.load(overrides, getattr(args, "config", None))
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from dockyard import platform
+
+    asyncio.run(platform.run(_config(args)))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"dockyard {__version__}")
+    return 0
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from dockyard.platform import open_store
+
+    return open_store(_config(args))
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from dockyard import keys
+
+    store = _store(args)
+    key = asyncio.run(keys.create(store, args.name))
+    if args.json:
+        print(json.dumps({"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret, "Name": key.name}))
+    else:
+        print(f"access key id:     {key.access_key_id}\nsecret access key: {key.secret}")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from dockyard import keys
+
+    rows = [
+        {
+            "access_key_id": k.access_key_id,
+            "name": k.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(k.created_at)),
+        }
+        for k in keys.list_keys(_store(args))
+    ]
+    emit(args, rows, ["access_key_id", "name", "created"])
+    return 0
+
+
+def cmd_keys_delete(args: argparse.Namespace) -> int:
+    from dockyard import keys
+
+    if not asyncio.run(keys.delete(_store(args), args.access_key_id)):
+        raise UserError(f"no access key {args.access_key_id}")
+    print(f"deleted {args.access_key_id}")
+    return 0
+
+
+def _data_dir_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="state and blobs (default ~/.local/share/dockyard)")
+    p.add_argument("--config", help="TOML config file (default <data-dir>/dockyard.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dockyard", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run every part in one process, in the foreground")
+    _data_dir_args(up)
+    up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--registry-port", type=int, help="OCI registry port (default 5000)")
+    up.add_argument("--control-port", type=int, help="control API port (default 8080)")
+    up.add_argument("--xds-port", type=int, help="xDS gRPC port (default 18000)")
+    up.add_argument("--dns-port", type=int, help="DNS port, UDP and TCP (default 8053)")
+    up.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    up.add_argument("--tls-cert", help="PEM certificate for the registry port")
+    up.add_argument("--tls-key", help="PEM private key for the registry port")
+    up.add_argument("--tls-self-signed", action="store_true", help="make a self-signed certificate")
+    up.set_defaults(func=cmd_up)
+
+    sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+
+    keys = sub.add_parser("keys", help="access keys for the control API").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    p = keys.add_parser("create", help="create an access key (prints the secret once)")
+    _data_dir_args(p)
+    p.add_argument("--name", default="key")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list", help="list access keys")
+    _data_dir_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("delete", help="delete an access key")
+    _data_dir_args(p)
+    p.add_argument("access_key_id")
+    p.set_defaults(func=cmd_keys_delete)
+
+    for extend in EXTENSIONS:
+        extend(sub)
+    return parser
+
+
+# Parts add their own commands here (``registry gc``, ``discovery ...``, ``ps`` ...).
+EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (UserError, configmod.ConfigError) as e:
+        print(f"dockyard: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"dockyard: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

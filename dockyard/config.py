@@ -1,0 +1,119 @@
+"""Configuration: defaults, then a TOML file, then ``DOCKYARD_*`` variables, then flags.
+
+Every key of :class:`Config` can be set in each layer:
+
+* TOML file: ``--config PATH`` or ``$DOCKYARD_CONFIG``, else ``<data_dir>/dockyard.toml`` if
+  present; top-level keys named as the fields below (``control_port = 9080``).
+* environment: ``DOCKYARD_<FIELD>`` upper-cased (``DOCKYARD_CONTROL_PORT=9080``).
+* command-line flags of ``dockyard up`` (``--control-port 9080``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "default_data_dir", "load"]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed (the CLI prints it as one line)."""
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(base, "dockyard")
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    data_dir: str = ""
+    registry_port: int = 5000
+    control_port: int = 8080
+    xds_port: int = 18000
+    dns_port: int = 8053
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    log_level: str = "info"
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_self_signed: bool = False
+    registry_workers: int = 1
+    gc_interval: float = 3600.0
+    docker_host: str = ""
+
+    def address(self, port: int) -> str:
+        """``host:port`` for a listener on the configured host (brackets for IPv6)."""
+        return f"[{self.host}]:{port}" if ":" in self.host else f"{self.host}:{port}"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "state.db"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_path / "admin-credentials"
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = type(getattr(Config(), name))
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config {name}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def load(
+    overrides: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Build the effective configuration (see module docstring for precedence)."""
+    env = dict(os.environ) if env is None else env
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+    from_env = {
+        name: env[f"DOCKYARD_{name.upper()}"] for name in _FIELDS if f"DOCKYARD_{name.upper()}" in env
+    }
+    data_dir = overrides.get("data_dir") or from_env.get("data_dir") or default_data_dir()
+    path = config_file or env.get("DOCKYARD_CONFIG")
+    if not path and (Path(data_dir) / "dockyard.toml").exists():
+        path = str(Path(data_dir) / "dockyard.toml")
+    if path:
+        try:
+            with open(path, "rb") as f:
+                values.update(tomllib.load(f))
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        unknown = sorted(set(values) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown keys {', '.join(unknown)}")
+    values.update(from_env)
+    values.update(overrides)
+    values.setdefault("data_dir", data_dir)
+    cfg = replace(Config(), **{k: _coerce(k, v) for k, v in values.items()})
+    for port in ("registry_port", "control_port", "xds_port", "dns_port"):
+        if not 0 <= getattr(cfg, port) <= 65535:
+            raise ConfigError(f"config {port}: {getattr(cfg, port)} is not a TCP/UDP port")
+    return cfg

@@ -1,0 +1,61 @@
+"""Access keys that sign control-API requests (SigV4), kept in the state store."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass
+
+from dockyard.store import Migration, Store
+
+__all__ = ["MIGRATIONS", "AccessKey", "create", "delete", "list_keys", "secret_for"]
+
+MIGRATIONS = [
+    Migration(
+        "keys",
+        1,
+        """
+        CREATE TABLE access_keys (
+            access_key_id TEXT PRIMARY KEY, secret TEXT NOT NULL, name TEXT NOT NULL,
+            created_at REAL NOT NULL);
+        """,
+    )
+]
+
+_ALNUM = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    access_key_id: str
+    name: str
+    created_at: float
+    secret: str = ""
+
+
+async def create(store: Store, name: str) -> AccessKey:
+    key_id = "DKYD" + "".join(secrets.choice(_ALNUM) for _ in range(16))
+    secret = secrets.token_urlsafe(30)
+    now = time.time()
+    async with store.transaction() as tx:
+        tx.execute(
+            "INSERT INTO access_keys (access_key_id, secret, name, created_at) VALUES (?,?,?,?)",
+            (key_id, secret, name, now),
+        )
+    return AccessKey(key_id, name, now, secret)
+
+
+def list_keys(store: Store) -> list[AccessKey]:
+    rows = store.query("SELECT access_key_id, name, created_at FROM access_keys ORDER BY created_at")
+    return [AccessKey(r[0], r[1], r[2]) for r in rows]
+
+
+async def delete(store: Store, key_id: str) -> bool:
+    async with store.transaction() as tx:
+        return tx.execute("DELETE FROM access_keys WHERE access_key_id = ?", (key_id,)).rowcount > 0
+
+
+def secret_for(store: Store, key_id: str) -> str | None:
+    row = store.query_one("SELECT secret FROM access_keys WHERE access_key_id = ?", (key_id,))
+    return row[0] if row else None

@@ -1,0 +1,171 @@
+"""The all-in-one assembly behind ``dockyard up``.
+
+A :class:`Platform` owns the config, the state store, the control API's operation table and
+the listeners. Each part (``registry``, ``discovery``, ``runner``, ``mesh``) exposes
+``MIGRATIONS`` and ``install(platform)``; ``install`` registers operations and routes and
+appends start/stop hooks to ``platform.contexts`` (async generators in the style of
+aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
+order on shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dockyard import keys, logs
+from dockyard.aws.protocol import MAX_BODY, Operations
+from dockyard.config import Config
+from dockyard.store import Migration, Store
+
+__all__ = ["PARTS", "Platform", "load_parts", "open_store", "run"]
+
+log = logging.getLogger("dockyard")
+
+# Imported by name so that a part's import errors name the part.
+PARTS = ["registry.part", "discovery.part", "runner.part", "mesh.part"]
+
+Context = Callable[["Platform"], AsyncIterator[None]]
+
+
+def load_parts() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in PARTS]
+
+
+def all_migrations(parts: list[ModuleType]) -> list[Migration]:
+    out = list(keys.MIGRATIONS)
+    for part in parts:
+        out.extend(getattr(part, "MIGRATIONS", []))
+    return out
+
+
+def open_store(config: Config) -> Store:
+    """Open the data dir's store with every part's migrations applied."""
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Store.open(config.db_path, all_migrations(load_parts()))
+
+
+@web.middleware
+async def _request_id(request: web.Request, handler: Callable) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or logs.new_request_id()
+    logs.request_id.set(rid)
+    request["request_id"] = rid
+    response = await handler(request)
+    response.headers.setdefault("X-Request-Id", rid)
+    return response
+
+
+class Platform:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.ops = Operations(lambda key_id: keys.secret_for(store, key_id))
+        self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
+        self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
+        self.contexts: list[Context] = []
+        self.endpoints: list[tuple[str, str]] = []
+        self.started = time.time()
+        self.control.router.add_post("/", self.ops.dispatch)
+        self.control.router.add_get("/healthz", self._healthz)
+        self.control.router.add_get("/metrics", self._metrics)
+
+    @property
+    def tls(self) -> ssl.SSLContext | None:
+        cfg = self.config
+        if not (cfg.tls_cert and cfg.tls_key):
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        return ctx
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        self.store.query_one("SELECT 1")
+        return web.json_response({"status": "ok", "revision": self.store.revision})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        resp = web.Response(body=generate_latest())
+        resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return resp
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Start every part and listener; stop them in reverse order on exit."""
+        async with AsyncExitStack() as stack:
+            for ctx in self.contexts:
+                await stack.enter_async_context(asynccontextmanager(ctx)(self))
+            host = self.config.host
+            for name, app, port, tls in (
+                ("registry", self.registry, self.config.registry_port, self.tls),
+                ("control", self.control, self.config.control_port, None),
+            ):
+                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                await runner.setup()
+                stack.push_async_callback(runner.cleanup)
+                site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=True)
+                await site.start()
+                scheme = "https" if tls else "http"
+                path = "/v2/" if name == "registry" else "/"
+                self.endpoints.append((name, f"{scheme}://{self.config.address(port)}{path}"))
+            yield
+
+
+async def ensure_admin_key(config: Config, store: Store) -> Path | None:
+    """On first start, create the admin key and write it (mode 0600) to the data dir."""
+    if keys.list_keys(store):
+        return None
+    key = await keys.create(store, "admin")
+    path = config.credentials_path
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(
+            "[default]\n"
+            f"aws_access_key_id = {key.access_key_id}\n"
+            f"aws_secret_access_key = {key.secret}\n"
+            f"region = {config.region}\n"
+        )
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+async def run(config: Config) -> None:
+    """``dockyard up``: serve until SIGINT or SIGTERM, then stop cleanly."""
+    logs.setup(config.log_level)
+    parts = load_parts()
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store.open(config.db_path, all_migrations(parts))
+    try:
+        platform = Platform(config, store)
+        for part in parts:
+            part.install(platform)
+        created = await ensure_admin_key(config, store)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with platform.serving():
+            for name, url in platform.endpoints:
+                print(f"dockyard: {name:<9} {url}", flush=True)
+            if created:
+                print(f"dockyard: admin credentials written to {created}", flush=True)
+            print("dockyard: ready", flush=True)
+            log.info("started", extra={"data_dir": config.data_dir})
+            await stop.wait()
+            log.info("stopping")
+    finally:
+        store.close()
+    print("dockyard: stopped", flush=True)

@@ -1,0 +1,251 @@
+"""The state store: the one module that opens Dockyard's database.
+
+SQLite in WAL mode under the data dir, behind a small async interface:
+
+* ``Store.open(path, migrations)`` applies every part's versioned migrations at start.
+* ``async with store.transaction() as tx`` runs one write transaction; writes are
+  serialised (one writer connection guarded by an ``asyncio.Lock``) and committed before the
+  ``async with`` block returns, so a caller that acknowledges after the block never
+  acknowledges a write that a crash can lose (WAL + ``synchronous=FULL``).
+* ``tx.changed(topic, key)`` bumps the global revision counter and records a change row; once
+  the transaction commits, watchers blocked in ``store.changes(since)`` wake up.
+* ``store.query(...)`` / ``store.query_one(...)`` read from a separate reader connection, which
+  in WAL mode only ever sees committed data.
+
+Queries are short and run on the event loop thread: a SQLite point read takes microseconds,
+less than a hop to a worker thread would cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Change", "Migration", "Store", "Tx"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step of one part: applied once, in ``version`` order within ``part``."""
+
+    part: str
+    version: int
+    sql: str
+
+
+@dataclass(frozen=True)
+class Change:
+    revision: int
+    topic: str
+    key: str
+
+
+_CORE = [
+    Migration(
+        "store",
+        1,
+        """
+        CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+        INSERT INTO revision (id, value) VALUES (1, 0);
+        CREATE TABLE changes (
+            revision INTEGER PRIMARY KEY, topic TEXT NOT NULL, key TEXT NOT NULL,
+            at REAL NOT NULL);
+        CREATE INDEX changes_topic ON changes (topic, revision);
+        """,
+    ),
+]
+
+# Keep this many change rows; a watcher further behind than that re-lists instead.
+CHANGES_KEPT = 100_000
+
+
+class Tx:
+    """A write transaction in progress; only valid inside ``Store.transaction()``."""
+
+    def __init__(self, conn: sqlite3.Connection, store: Store) -> None:
+        self._conn = conn
+        self._store = store
+        self.revision: int | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    def changed(self, topic: str, key: str = "") -> int:
+        """Record that ``key`` under ``topic`` changed; returns the new global revision."""
+        self._conn.execute("UPDATE revision SET value = value + 1 WHERE id = 1")
+        rev = self._conn.execute("SELECT value FROM revision WHERE id = 1").fetchone()[0]
+        self._conn.execute(
+            "INSERT INTO changes (revision, topic, key, at) VALUES (?, ?, ?, ?)",
+            (rev, topic, key, time.time()),
+        )
+        self.revision = rev
+        return rev
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Store:
+    """Async facade over one SQLite database (see module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._writer = _connect(path)
+        self._reader = _connect(path)
+        self._lock = asyncio.Lock()
+        self._cond: asyncio.Condition | None = None
+        self.revision = self._read_revision()
+
+    @classmethod
+    def open(cls, path: str | Path, migrations: Iterable[Migration] = ()) -> Store:
+        """Open (creating if needed) the database and apply pending migrations."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(str(path))
+        try:
+            _migrate(conn, [*_CORE, *migrations])
+        finally:
+            conn.close()
+        return cls(str(path))
+
+    def close(self) -> None:
+        self._writer.close()
+        self._reader.close()
+
+    def _read_revision(self) -> int:
+        row = self._reader.execute("SELECT value FROM revision WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- reads -------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self._reader.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return self._reader.execute(sql, params).fetchone()
+
+    # -- writes ------------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One serialised write transaction, committed (durably) when the block exits."""
+        async with self._lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(conn, self)
+            try:
+                yield tx
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            if tx.revision is not None:
+                self.revision = tx.revision
+                await self._notify()
+
+    async def _notify(self) -> None:
+        cond = self._condition()
+        async with cond:
+            cond.notify_all()
+
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    # -- watch -------------------------------------------------------------------------
+    def changes_since(self, revision: int, topics: Sequence[str] = ()) -> list[Change]:
+        sql = "SELECT revision, topic, key FROM changes WHERE revision > ?"
+        params: list[Any] = [revision]
+        if topics:
+            sql += " AND topic IN ({})".format(",".join("?" * len(topics)))
+            params.extend(topics)
+        sql += " ORDER BY revision"
+        return [Change(r[0], r[1], r[2]) for r in self.query(sql, params)]
+
+    async def changes(
+        self, since: int, topics: Sequence[str] = (), timeout: float | None = None
+    ) -> list[Change]:
+        """Changes after revision ``since`` (optionally only ``topics``), waiting up to
+        ``timeout`` seconds for one to happen. Returns ``[]`` on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        cond = self._condition()
+        while True:
+            found = self.changes_since(since, topics)
+            if found:
+                return found
+            since = max(since, self.revision)
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return []
+            async with cond:
+                try:
+                    await asyncio.wait_for(cond.wait(), remaining)
+                except TimeoutError:
+                    return []
+
+    async def prune_changes(self) -> None:
+        async with self.transaction() as tx:
+            tx.execute("DELETE FROM changes WHERE revision <= ?", (self.revision - CHANGES_KEPT,))
+
+
+def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " part TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
+        " PRIMARY KEY (part, version))"
+    )
+    done = {(r[0], r[1]) for r in conn.execute("SELECT part, version FROM schema_migrations")}
+    seen: set[tuple[str, int]] = set()
+    for m in sorted(migrations, key=lambda m: (m.part != "store", m.part, m.version)):
+        if (m.part, m.version) in seen:
+            raise ValueError(f"migration {m.part}/{m.version} is defined twice")
+        seen.add((m.part, m.version))
+        if (m.part, m.version) in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _statements(m.sql):
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO schema_migrations (part, version, applied_at) VALUES (?, ?, ?)",
+                (m.part, m.version, time.time()),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script into statements (``executescript`` would commit early)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf)
+            buf = ""
+    if buf.strip():
+        out.append(buf)
+    return out

@@ -1,0 +1,65 @@
+"""Shared fixtures: a running Docker Engine and a running ``dockyard up``.
+
+A skipped test fails the run (``pytest_sessionfinish``): CI must run every test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import Dockyard
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and not os.environ.get("DOCKYARD_ALLOW_SKIPS"):
+        print(f"\n{len(_skipped)} test(s) skipped; a skip is a failure here: {_skipped[:5]}")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """Fails (never skips) when the Docker Engine cannot be reached."""
+    deadline = time.monotonic() + 30
+    while True:
+        proc = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True
+        )
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+        if time.monotonic() > deadline:
+            pytest.fail(f"Docker Engine not reachable (run scripts/dev setup): {proc.stderr.strip()}")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Iterator[Dockyard]:
+    """One ``dockyard up`` for the whole session, on free ports with a temp data dir."""
+    server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_dockyard(tmp_path: Path, docker_engine: str) -> Iterator[Dockyard]:
+    """A ``dockyard up`` of the test's own (for restarts, kills and other rough handling)."""
+    server = Dockyard(tmp_path / "data")
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.stop()
