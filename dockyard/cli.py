@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dockyard import __version__
 from dockyard import config as configmod
+from dockyard.client import ApiError
 
 __all__ = ["main"]
 
@@ -148,13 +150,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("access_key_id")
     p.set_defaults(func=cmd_keys_delete)
 
-    for extend in EXTENSIONS:
-        extend(sub)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(sub, CliContext)
     return parser
 
 
-# Parts add their own commands here (``registry gc``, ``discovery ...``, ``ps`` ...).
-EXTENSIONS: list[Callable[[Any], None]] = []
+# Each part's ``cli`` module adds its own commands (``registry gc``, ``discovery ...``,
+# ``ps`` ...) through ``add_commands(subparsers, CliContext)``.
+COMMAND_MODULES = ["registry.cli", "discovery.cli", "runner.cli"]
+
+
+class CliContext:
+    """What a part's command needs: config, store, API client, output helpers."""
+
+    UserError = UserError
+    table = staticmethod(table)
+    emit = staticmethod(emit)
+    data_dir_args = staticmethod(_data_dir_args)
+
+    @staticmethod
+    def config(args: argparse.Namespace) -> configmod.Config:
+        return _config(args)
+
+    @staticmethod
+    def store(args: argparse.Namespace) -> Any:
+        return _store(args)
+
+    @staticmethod
+    def client(args: argparse.Namespace) -> Any:
+        from dockyard.client import from_config
+
+        return from_config(_config(args), getattr(args, "endpoint_url", None))
+
+    @staticmethod
+    def client_args(p: argparse.ArgumentParser) -> None:
+        """Flags of a command that talks to a running server."""
+        _data_dir_args(p)
+        p.add_argument("--endpoint-url", help="control API URL (default from config)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ApiError as e:
+        print(f"dockyard: {e.code}: {e.message}", file=sys.stderr)
+        return 1
     except (UserError, configmod.ConfigError) as e:
         print(f"dockyard: {e}", file=sys.stderr)
         return 1

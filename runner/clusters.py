@@ -151,3 +151,11 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
         tx.changed(TOPIC, name)
         row = tx.query_one("SELECT * FROM clusters WHERE name = ?", (name,))
     return {"cluster": _shape(config, row, [])}
+
+
+OPERATIONS = {
+    "CreateCluster": create,
+    "DescribeClusters": describe,
+    "ListClusters": list_,
+    "DeleteCluster": delete,
+}

@@ -1,31 +1,35 @@
-"""The runner part: ECS's API over the Docker Engine."""
+"""The runner part: ECS's API over the Docker Engine.
+
+Each module listed in ``MODULES`` exposes ``MIGRATIONS`` and ``OPERATIONS`` (ECS operation
+name -> ``async fn(store, config, params) -> dict``), and optionally ``CONTEXTS`` (start/stop
+hooks taking the platform).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import clusters
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MIGRATIONS = [*clusters.MIGRATIONS]
+MODULES = ["runner.clusters"]
+_modules = [importlib.import_module(m) for m in MODULES]
+
+MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
+
+
+def _bind(platform: Platform, fn: Any) -> Any:
+    async def handler(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return await fn(platform.store, platform.config, params)
+
+    return handler
 
 
 def install(platform: Platform) -> None:
-    store, config = platform.store, platform.config
-
-    def bind(fn: Any) -> Any:
-        async def handler(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-            return await fn(store, config, params)
-
-        return handler
-
-    for name, fn in (
-        ("CreateCluster", clusters.create),
-        ("DescribeClusters", clusters.describe),
-        ("ListClusters", clusters.list_),
-        ("DeleteCluster", clusters.delete),
-    ):
-        platform.ops.add(ECS, name, bind(fn))
+    for mod in _modules:
+        for name, fn in getattr(mod, "OPERATIONS", {}).items():
+            platform.ops.add(ECS, name, _bind(platform, fn))
+        platform.contexts.extend(getattr(mod, "CONTEXTS", []))
