@@ -113,7 +113,8 @@ class Platform:
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
-                site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=True)
+                reuse = name == "registry" and self.config.registry_workers > 1
+                site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
                 await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"

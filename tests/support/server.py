@@ -69,15 +69,11 @@ class Dockyard:
     def start(self, timeout: float = 30) -> Dockyard:
         if not self.ports:
             self.ports = {k: free_port() for k in ("registry", "control", "xds", "dns")}
-        args = [
-            str(BIN / "dockyard"), "up",
-            "--data-dir", str(self.data_dir),
-            "--registry-port", str(self.ports["registry"]),
-            "--control-port", str(self.ports["control"]),
-            "--xds-port", str(self.ports["xds"]),
-            "--dns-port", str(self.ports["dns"]),
-            *self.extra_args,
-        ]
+        args = [str(BIN / "dockyard"), "up", "--data-dir", str(self.data_dir)]
+        for name, port in self.ports.items():
+            if f"DOCKYARD_{name.upper()}_PORT" not in self.env:  # else the environment sets it
+                args += [f"--{name}-port", str(port)]
+        args += self.extra_args
         log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **self.env}
@@ -149,7 +145,7 @@ class Dockyard:
         return boto3.client(
             service,
             endpoint_url=self.control_url,
-            region_name="us-east-1",
+            region_name=kwargs.pop("region_name", "us-east-1"),
             aws_access_key_id=kwargs.pop("key", key),
             aws_secret_access_key=kwargs.pop("secret", secret),
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, inject_host_prefix=False),

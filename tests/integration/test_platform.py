@@ -1,0 +1,161 @@
+"""``dockyard up`` as a process: endpoints, first start, restarts, SIGKILL, the CLI."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import threading
+import time
+
+import botocore.exceptions
+
+from tests.support.server import BIN
+
+
+def test_first_start_prints_each_endpoint_and_writes_private_admin_credentials(fresh_dockyard):
+    server = fresh_dockyard.start()
+    out = "\n".join(server.output)
+    for name, port in (("registry", "registry"), ("control", "control"), ("xds", "xds"), ("dns", "dns")):
+        assert f"dockyard: {name}" in out and str(server.ports[port]) in out
+    assert f"admin credentials written to {server.credentials_file}" in out
+    assert stat.S_IMODE(os.stat(server.credentials_file).st_mode) == 0o600
+    for port in ("registry", "control", "xds"):
+        socket.create_connection(("127.0.0.1", server.ports[port]), timeout=5).close()
+    server.stop()
+    server.output.clear()
+    server.start()
+    assert "admin credentials" not in "\n".join(server.output)
+
+
+def test_sigterm_stops_cleanly_and_leaves_a_consistent_database(fresh_dockyard):
+    server = fresh_dockyard.start()
+    server.aws("ecs", "create-cluster", "--cluster-name", "before-stop")
+    pid = server.proc.pid
+    assert server.stop(signal.SIGTERM) == 0
+    assert "dockyard: stopped" in server.output
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    assert children.strip() == ""
+    db = sqlite3.connect(server.data_dir / "state.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def test_sigkill_during_writes_loses_no_acknowledged_write(fresh_dockyard):
+    server = fresh_dockyard.start()
+    ecs = server.client("ecs")
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def writer(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            name = f"w{n}-{i}"
+            try:
+                ecs.create_cluster(clusterName=name)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+                return
+            acknowledged.append(name)
+            i += 1
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(writer, n) for n in range(8)]
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.kill()
+        stop.set()
+        for f in futures:
+            f.result()
+    assert len(acknowledged) >= 200
+    server.output.clear()
+    server.start()
+    names = {
+        arn.rsplit("/", 1)[1]
+        for page in server.client("ecs").get_paginator("list_clusters").paginate()
+        for arn in page["clusterArns"]
+    }
+    missing = set(acknowledged) - names
+    assert not missing, f"{len(missing)} acknowledged writes lost"
+    db = sqlite3.connect(server.data_dir / "state.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def dockyard_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "dockyard"), *args], capture_output=True, text=True, timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_keys_created_by_the_cli_sign_requests_until_deleted(dockyard):
+    data = str(dockyard.data_dir)
+    created = dockyard_cli("keys", "create", "--name", "ci", "--json", "--data-dir", data)
+    assert created.returncode == 0, created.stderr
+    import json
+
+    key = json.loads(created.stdout)
+    env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    assert "clusterArns" in dockyard.aws("ecs", "list-clusters", env=env)
+    listed = json.loads(dockyard_cli("keys", "list", "--json", "--data-dir", data).stdout)
+    assert {k["access_key_id"] for k in listed} >= {key["AccessKeyId"]}
+    table = dockyard_cli("keys", "list", "--data-dir", data).stdout
+    assert table.splitlines()[0].split() == ["ACCESS_KEY_ID", "NAME", "CREATED"]
+    assert dockyard_cli("keys", "delete", key["AccessKeyId"], "--data-dir", data).returncode == 0
+    proc = dockyard.aws("ecs", "list-clusters", env=env, check=False)
+    assert "UnrecognizedClientException" in proc.stderr
+
+
+def test_cli_user_errors_are_one_line_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("control_port = 'many'\n")
+    cases = [
+        ("keys", "delete", "DKYDNOPE", "--data-dir", str(tmp_path)),
+        ("up", "--config", str(bad), "--data-dir", str(tmp_path)),
+        ("up", "--config", str(tmp_path / "missing.toml"), "--data-dir", str(tmp_path)),
+    ]
+    for args in cases:
+        proc = dockyard_cli(*args)
+        assert proc.returncode == 1, args
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("dockyard: ")
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path, dockyard):
+    proc = dockyard_cli(
+        "up", "--data-dir", str(tmp_path), "--control-port", str(dockyard.ports["control"]),
+        "--registry-port", "0", "--xds-port", "0", "--dns-port", "0",
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "address already in use" in proc.stderr.splitlines()[-1]
+
+
+def test_environment_variables_configure_dockyard_up(tmp_path, docker_engine):
+    from tests.support.server import Dockyard, free_port
+
+    port = free_port()
+    server = Dockyard(tmp_path / "data", env={"DOCKYARD_CONTROL_PORT": str(port)})
+    server.ports = {k: free_port() for k in ("registry", "xds", "dns")}
+    server.ports["control"] = port
+    # the control port comes from the environment (the harness passes the others as flags),
+    # the region from the data dir's dockyard.toml
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dockyard.toml").write_text('region = "eu-west-3"\n')
+    server.start()
+    try:
+        ecs = server.client("ecs", region_name="eu-west-3")
+        arn = ecs.create_cluster(clusterName="r")["cluster"]["clusterArn"]
+        assert arn.startswith("arn:aws:ecs:eu-west-3:")
+    finally:
+        server.stop()
+
+
+def test_version_prints_the_version():
+    proc = dockyard_cli("version")
+    assert proc.returncode == 0 and proc.stdout.startswith("dockyard ")
