@@ -84,10 +84,15 @@ class Platform:
     @property
     def tls(self) -> ssl.SSLContext | None:
         cfg = self.config
-        if not (cfg.tls_cert and cfg.tls_key):
+        cert, key = cfg.tls_cert, cfg.tls_key
+        if not (cert and key) and cfg.tls_self_signed:
+            from registry.tls import ensure_self_signed
+
+            cert, key = ensure_self_signed(cfg.data_dir, cfg.host)
+        if not (cert and key):
             return None
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        ctx.load_cert_chain(cert, key)
         return ctx
 
     async def _healthz(self, request: web.Request) -> web.Response:

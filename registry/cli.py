@@ -1,9 +1,170 @@
-"""Command-line commands of this part (added to ``dockyard`` by ``dockyard.cli``)."""
+"""Command-line commands of the registry part (added to ``dockyard`` by ``dockyard.cli``).
+
+* ``dockyard users create NAME --password-stdin [--admin] [--grant PREFIX=pull,push,delete ...]``
+* ``dockyard users list [--json]``, ``dockyard users delete NAME``
+* ``dockyard users grant NAME PREFIX ACTIONS``, ``dockyard users revoke NAME PREFIX``
+* ``dockyard users passwd NAME --password-stdin``
+* ``dockyard registry anonymous-pull allow|deny PREFIX``, ``dockyard registry anonymous-pull list``
+
+These write the state store directly (like ``dockyard keys``), so they work whether or not the
+server runs; the server applies a change to the next token it issues.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import getpass
+import sys
+import time
 from typing import Any
+
+__all__ = ["add_commands"]
+
+
+def _password(args: argparse.Namespace, ctx: Any) -> str:
+    """The password from stdin (first line, like ``docker login --password-stdin``) or a
+    prompt on a terminal."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise ctx.UserError("passwords do not match")
+    else:
+        raise ctx.UserError("give the password on stdin with --password-stdin")
+    if not password:
+        raise ctx.UserError("the password must not be empty")
+    return password
+
+
+def _parse_grant(text: str, ctx: Any) -> tuple[str, tuple[str, ...]]:
+    from registry import users
+
+    prefix, sep, actions = text.rpartition("=")
+    if not sep:
+        raise ctx.UserError(f"--grant {text!r}: expected PREFIX=ACTIONS, e.g. shop/=pull,push")
+    try:
+        return users.normalize_prefix(prefix), users.parse_actions(actions)
+    except users.InvalidInput as e:
+        raise ctx.UserError(str(e)) from None
 
 
 def add_commands(sub: Any, ctx: Any) -> None:
-    """Add this part's subcommands to the ``dockyard`` parser."""
+    """Add ``users`` and ``registry`` subcommands to the ``dockyard`` parser."""
+    from registry import users
+
+    def run(coro: Any) -> Any:
+        try:
+            return asyncio.run(coro)
+        except users.InvalidInput as e:
+            raise ctx.UserError(str(e)) from None
+
+    def create(args: argparse.Namespace) -> int:
+        try:
+            users.validate_user_name(args.name)
+        except users.InvalidInput as e:
+            raise ctx.UserError(str(e)) from None
+        grants = dict(_parse_grant(g, ctx) for g in args.grant)
+        password = _password(args, ctx)
+        user = run(users.create_user(ctx.store(args), args.name, password, admin=args.admin, grants=grants))
+        print(f"created user {user.name}" + (" (admin)" if user.admin else ""))
+        return 0
+
+    def list_(args: argparse.Namespace) -> int:
+        rows: list[dict[str, Any]] = []
+        for u in users.list_users(ctx.store(args)):
+            grants: Any = {p: list(a) for p, a in u.grants.items()}
+            if not args.json:
+                grants = " ".join(f"{p}={','.join(a)}" for p, a in grants.items())
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(u.created_at))
+            rows.append({"name": u.name, "admin": u.admin, "grants": grants, "created": created})
+        ctx.emit(args, rows, ["name", "admin", "grants", "created"])
+        return 0
+
+    def delete(args: argparse.Namespace) -> int:
+        if not run(users.delete_user(ctx.store(args), args.name)):
+            raise ctx.UserError(f"no user {args.name}")
+        print(f"deleted user {args.name}")
+        return 0
+
+    def grant(args: argparse.Namespace) -> int:
+        prefix, actions = _parse_grant(f"{args.prefix}={args.actions}", ctx)
+        if not run(users.grant(ctx.store(args), args.name, prefix, actions)):
+            raise ctx.UserError(f"no user {args.name}")
+        print(f"{args.name} may {','.join(actions)} on {prefix}")
+        return 0
+
+    def revoke(args: argparse.Namespace) -> int:
+        if not run(users.revoke(ctx.store(args), args.name, args.prefix)):
+            raise ctx.UserError(f"{args.name} has no grant on {args.prefix}")
+        print(f"revoked {args.name} on {args.prefix}")
+        return 0
+
+    def passwd(args: argparse.Namespace) -> int:
+        password = _password(args, ctx)
+        if not run(users.set_password(ctx.store(args), args.name, password)):
+            raise ctx.UserError(f"no user {args.name}")
+        print(f"changed the password of {args.name}")
+        return 0
+
+    def anonymous(args: argparse.Namespace) -> int:
+        store = ctx.store(args)
+        if args.what == "list":
+            ctx.emit(args, [{"prefix": p} for p in users.anonymous_prefixes(store)], ["prefix"])
+            return 0
+        if not args.prefix:
+            raise ctx.UserError(f"anonymous-pull {args.what} needs a PREFIX")
+        changed = run(users.set_anonymous_pull(store, args.prefix, args.what == "allow"))
+        prefix = users.normalize_prefix(args.prefix)
+        state = "allowed" if args.what == "allow" else "not allowed"
+        print(f"anonymous pull {state} on {prefix}" + ("" if changed else " (unchanged)"))
+        return 0
+
+    group = sub.add_parser("users", help="registry users and their permissions").add_subparsers(
+        dest="users_command", required=True, metavar="ACTION"
+    )
+    p = group.add_parser("create", help="create a registry user (docker login)")
+    ctx.data_dir_args(p)
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--admin", action="store_true", help="every action on every repository")
+    p.add_argument(
+        "--grant", action="append", default=[], metavar="PREFIX=ACTIONS",
+        help="e.g. shop/=pull,push,delete (repeatable; * is every repository)",
+    )
+    p.set_defaults(func=create)
+    p = group.add_parser("list", help="list registry users")
+    ctx.data_dir_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=list_)
+    p = group.add_parser("delete", help="delete a registry user")
+    ctx.data_dir_args(p)
+    p.add_argument("name")
+    p.set_defaults(func=delete)
+    p = group.add_parser("grant", help="set a user's actions on a repository prefix")
+    ctx.data_dir_args(p)
+    p.add_argument("name")
+    p.add_argument("prefix", help="repository prefix, e.g. shop/ (* for all)")
+    p.add_argument("actions", help="comma-separated: pull,push,delete")
+    p.set_defaults(func=grant)
+    p = group.add_parser("revoke", help="remove a user's grant on a repository prefix")
+    ctx.data_dir_args(p)
+    p.add_argument("name")
+    p.add_argument("prefix")
+    p.set_defaults(func=revoke)
+    p = group.add_parser("passwd", help="change a user's password")
+    ctx.data_dir_args(p)
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=passwd)
+
+    reg = sub.add_parser("registry", help="registry settings and maintenance").add_subparsers(
+        dest="registry_command", required=True, metavar="ACTION"
+    )
+    p = reg.add_parser("anonymous-pull", help="allow pulls without credentials under a prefix")
+    ctx.data_dir_args(p)
+    p.add_argument("what", choices=["allow", "deny", "list"])
+    p.add_argument("prefix", nargs="?", help="repository prefix, e.g. public/ (* for all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=anonymous)

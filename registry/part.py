@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from dockyard.store import Migration
+from registry import users
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MIGRATIONS: list[Migration] = []
+MIGRATIONS: list[Migration] = [*users.MIGRATIONS]
 
 
 async def base(request: web.Request) -> web.Response:
