@@ -1,8 +1,10 @@
 """DNS server transport (UDP and TCP): parses queries with dnslib, asks a resolver, answers.
 
 The resolver is a plain function ``DNSRecord -> DNSRecord`` (the reply), so the zone logic is
-testable without sockets. Malformed packets get FORMERR when a header can be read and are
-dropped otherwise; truncated TCP frames close the connection; nothing a client sends can stop
+testable without sockets. Malformed queries get FORMERR when a header can be read and are
+dropped otherwise; other opcodes get NOTIMP. With EDNS0 a UDP reply may use the client's
+advertised size (up to 4,096 bytes); a larger one is sent empty with TC set, so that the
+client retries over TCP. Truncated TCP frames close the connection; nothing a client sends can stop
 the server.
 """
 
@@ -13,7 +15,7 @@ import logging
 import struct
 from collections.abc import Callable
 
-from dnslib import RCODE, DNSError, DNSHeader, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, DNSHeader, DNSRecord
 
 __all__ = ["DnsServer", "Resolver", "refuse_all"]
 
@@ -21,10 +23,11 @@ log = logging.getLogger("dockyard.dns")
 
 Resolver = Callable[[DNSRecord], DNSRecord]
 UDP_MAX = 512
+EDNS_MAX = 4096
 
 
 def refuse_all(query: DNSRecord) -> DNSRecord:
-    reply = query.reply()
+    reply = query.reply(ra=0, aa=0)
     reply.header.rcode = RCODE.REFUSED
     reply.header.ra = 0
     return reply
@@ -34,7 +37,7 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
     """Bytes to send back for one DNS message, or None to stay silent."""
     try:
         query = DNSRecord.parse(packet)
-    except (DNSError, struct.error, IndexError, ValueError, UnicodeDecodeError):
+    except Exception:  # dnslib raises DNSError, but also struct/Index/Key/Unicode errors
         if len(packet) < 12:
             return None
         try:
@@ -43,18 +46,32 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
             return None
         reply = DNSRecord(DNSHeader(id=header.id, qr=1, rcode=RCODE.FORMERR))
         return reply.pack()
-    if query.header.qr or not query.questions:
+    if query.header.qr:
+        return None  # never answer an answer (no reflection loops)
+    if len(query.questions) != 1:
         reply = DNSRecord(DNSHeader(id=query.header.id, qr=1, rcode=RCODE.FORMERR))
         return reply.pack()
+    if query.header.opcode != 0:
+        reply = query.reply(ra=0, aa=0)
+        reply.header.rcode = RCODE.NOTIMP
+        return reply.pack()
+    opt = next((rr for rr in query.ar if rr.rtype == QTYPE.OPT), None)
+    limit = max(UDP_MAX, min(int(opt.rclass), EDNS_MAX)) if opt is not None else UDP_MAX
     try:
         reply = resolver(query)
     except Exception:
         log.exception("resolver failed")
-        reply = query.reply()
+        reply = query.reply(ra=0, aa=0)
         reply.header.rcode = RCODE.SERVFAIL
+    reply.header.ad = 0  # no DNSSEC here
+    reply.ar = [rr for rr in reply.ar if rr.rtype != QTYPE.OPT]
+    if opt is not None:
+        reply.add_ar(EDNS0(udp_len=EDNS_MAX))
     data = reply.pack()
-    if udp and len(data) > UDP_MAX:
+    if udp and len(data) > limit:
         reply.rr = []
+        reply.auth = []
+        reply.ar = [EDNS0(udp_len=EDNS_MAX)] if opt is not None else []
         reply.header.tc = 1
         data = reply.pack()
     return data
@@ -75,7 +92,11 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        out = answer(data, self.resolver, udp=True)
+        try:
+            out = answer(data, self.resolver, udp=True)
+        except Exception:
+            log.exception("dns answer failed")
+            return
         if out is not None and self.transport is not None:
             self.transport.sendto(out, addr)
 

@@ -1,28 +1,68 @@
-"""The discovery part: Cloud Map API, health checks, DNS and the watch."""
+"""The discovery part: Cloud Map API, health checks, DNS and the watch.
+
+Other parts reach discovery in process through :func:`get` (``get(platform).watch.wait(...)``,
+``healthy_endpoints(get(platform).catalog.index, ns, svc)``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from discovery.dns import DnsServer, refuse_all
-from dockyard.store import Migration
+from discovery.api import CloudMap
+from discovery.dns import DnsServer
+from discovery.health import Checker
+from discovery.index import Catalog
+from discovery.resolver import make_resolver
+from discovery.tables import MIGRATIONS
+from discovery.watch import Watch
+from dockyard.aws.protocol import CLOUDMAP
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MIGRATIONS: list[Migration] = []
+__all__ = ["MIGRATIONS", "Discovery", "get", "install"]
 
 
-async def _dns(platform: Platform) -> AsyncIterator[None]:
-    server = DnsServer(refuse_all, platform.config.host, platform.config.dns_port)
-    await server.start()
-    platform.endpoints.append(("dns", f"udp+tcp://{platform.config.address(server.port)}"))
+@dataclass
+class Discovery:
+    """Discovery's live objects inside one platform."""
+
+    catalog: Catalog
+    api: CloudMap
+    checker: Checker
+    watch: Watch
+    dns: DnsServer | None = None
+
+
+def get(platform: Platform) -> Discovery:
+    """The discovery objects installed on ``platform``."""
+    return platform.discovery  # type: ignore[attr-defined,no-any-return]
+
+
+async def _serve(platform: Platform) -> AsyncIterator[None]:
+    d = get(platform)
+    d.catalog.reload()
+    await d.checker.start()
+    d.dns = DnsServer(make_resolver(lambda: d.catalog.index), platform.config.host, platform.config.dns_port)
+    await d.dns.start()
+    platform.endpoints.append(("dns", f"udp+tcp://{platform.config.address(d.dns.port)}"))
     try:
         yield
     finally:
-        await server.stop()
+        await d.dns.stop()
+        await d.checker.stop()
 
 
 def install(platform: Platform) -> None:
-    platform.contexts.append(_dns)
+    catalog = Catalog(platform.store)
+    catalog.reload()
+    checker = Checker(platform.store, catalog)
+    api = CloudMap(platform.store, platform.config, catalog, on_instances=checker.sync)
+    watch = Watch(platform.store, catalog)
+    platform.discovery = Discovery(catalog, api, checker, watch)  # type: ignore[attr-defined]
+    for name, handler in api.operations().items():
+        platform.ops.add(CLOUDMAP, name, handler)
+    platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
+    platform.contexts.append(_serve)
