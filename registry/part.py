@@ -1,23 +1,36 @@
-"""The registry part: the OCI Distribution API on the registry port."""
+"""The registry part: the OCI Distribution API on the registry port.
+
+``install`` builds the layers (filesystem storage under ``<data_dir>/registry``, metadata in
+the state store, upload sessions), puts them on the registry app under ``REGISTRY``, and
+routes every ``/v2/...`` path through one dispatcher. The OCI error middleware is added here;
+an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from dockyard.store import Migration
-from registry import users
+from registry.errors import error_middleware
+from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
+from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
+from registry.metadata import Metadata
+from registry.storage.driver import FilesystemDriver
+from registry.storage.uploads import Uploads
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MIGRATIONS: list[Migration] = [*users.MIGRATIONS]
+__all__ = ["MIGRATIONS", "install"]
 
-
-async def base(request: web.Request) -> web.Response:
-    return web.json_response({}, headers={"Docker-Distribution-API-Version": "registry/2.0"})
+MIGRATIONS = [*METADATA_MIGRATIONS]
 
 
 def install(platform: Platform) -> None:
-    platform.registry.router.add_get("/v2/", base)
+    app = platform.registry
+    driver = FilesystemDriver(platform.config.data_path / "registry")
+    meta = Metadata(platform.store)
+    app[REGISTRY] = Registry(meta, driver, Uploads(driver, meta))
+    app.middlewares.append(error_middleware)
+    app.on_response_prepare.append(add_version_header)
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", "/v2/{tail:.*}", dispatch)

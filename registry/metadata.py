@@ -1,0 +1,280 @@
+"""Repositories, blob links, manifests, tags, referrers and uploads in the state store.
+
+A blob is readable through a repository only if linked to it (``registry_blob_links``); the
+bytes themselves are stored once (``registry_blobs`` + the storage driver). Manifests keep their
+body here (at most 4 MiB), so a manifest GET by tag is one indexed query. Every write goes
+through one ``store.transaction()`` and bumps the ``registry`` change topic.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from dockyard.store import Migration, Store, Tx
+from registry.manifest import Manifest
+
+__all__ = ["MIGRATIONS", "Metadata", "StoredManifest", "UploadRow"]
+
+TOPIC = "registry"
+
+MIGRATIONS = [
+    Migration(
+        "registry",
+        1,
+        """
+        CREATE TABLE registry_repositories (name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE registry_blobs (
+            digest TEXT PRIMARY KEY, size INTEGER NOT NULL, created REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE registry_blob_links (
+            repository TEXT NOT NULL, digest TEXT NOT NULL, created REAL NOT NULL,
+            PRIMARY KEY (repository, digest)) WITHOUT ROWID;
+        CREATE INDEX registry_blob_links_digest ON registry_blob_links (digest);
+        CREATE TABLE registry_manifests (
+            repository TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL,
+            size INTEGER NOT NULL, body BLOB NOT NULL, artifact_type TEXT, subject TEXT,
+            annotations TEXT, created REAL NOT NULL,
+            PRIMARY KEY (repository, digest));
+        CREATE INDEX registry_manifests_subject ON registry_manifests (repository, subject)
+            WHERE subject IS NOT NULL;
+        CREATE TABLE registry_manifest_references (
+            repository TEXT NOT NULL, manifest TEXT NOT NULL, digest TEXT NOT NULL,
+            kind TEXT NOT NULL, PRIMARY KEY (repository, manifest, digest)) WITHOUT ROWID;
+        CREATE INDEX registry_manifest_references_digest ON registry_manifest_references (digest);
+        CREATE TABLE registry_tags (
+            repository TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, updated REAL NOT NULL,
+            PRIMARY KEY (repository, tag)) WITHOUT ROWID;
+        CREATE INDEX registry_tags_digest ON registry_tags (repository, digest);
+        CREATE TABLE registry_uploads (
+            id TEXT PRIMARY KEY, repository TEXT NOT NULL, offset INTEGER NOT NULL,
+            started REAL NOT NULL, updated REAL NOT NULL);
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    id: str
+    repository: str
+    offset: int
+    started: float
+
+
+def _ensure_repository(tx: Tx, name: str, now: float) -> None:
+    tx.execute("INSERT OR IGNORE INTO registry_repositories (name, created) VALUES (?, ?)", (name, now))
+
+
+class Metadata:
+    """Named reads and writes of the registry's state (see module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- blobs ---------------------------------------------------------------------------
+    def linked_blob_size(self, repository: str, digest: str) -> int | None:
+        """The size of ``digest`` if it is linked to ``repository``."""
+        row = self.store.query_one(
+            "SELECT b.size FROM registry_blob_links l JOIN registry_blobs b ON b.digest = l.digest"
+            " WHERE l.repository = ? AND l.digest = ?",
+            (repository, digest),
+        )
+        return None if row is None else row[0]
+
+    def blob_size(self, digest: str) -> int | None:
+        row = self.store.query_one("SELECT size FROM registry_blobs WHERE digest = ?", (digest,))
+        return None if row is None else row[0]
+
+    def repositories_linking(self, digest: str) -> list[str]:
+        return [r[0] for r in self.store.query(
+            "SELECT repository FROM registry_blob_links WHERE digest = ? ORDER BY repository", (digest,)
+        )]
+
+    async def add_blob(self, repository: str, digest: str, size: int, upload_id: str | None = None) -> None:
+        """Record a stored blob and link it to ``repository`` (ending ``upload_id`` if given)."""
+        now = time.time()
+        async with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO registry_blobs (digest, size, created) VALUES (?, ?, ?)",
+                (digest, size, now),
+            )
+            self._link(tx, repository, digest, now)
+            if upload_id is not None:
+                tx.execute("DELETE FROM registry_uploads WHERE id = ?", (upload_id,))
+
+    async def link_blob(self, repository: str, digest: str) -> None:
+        async with self.store.transaction() as tx:
+            self._link(tx, repository, digest, time.time())
+
+    def _link(self, tx: Tx, repository: str, digest: str, now: float) -> None:
+        _ensure_repository(tx, repository, now)
+        tx.execute(
+            "INSERT OR IGNORE INTO registry_blob_links (repository, digest, created) VALUES (?, ?, ?)",
+            (repository, digest, now),
+        )
+        tx.changed(TOPIC, f"{repository}@{digest}")
+
+    async def unlink_blob(self, repository: str, digest: str) -> bool:
+        async with self.store.transaction() as tx:
+            cur = tx.execute(
+                "DELETE FROM registry_blob_links WHERE repository = ? AND digest = ?", (repository, digest)
+            )
+            if cur.rowcount:
+                tx.changed(TOPIC, f"{repository}@{digest}")
+            return cur.rowcount > 0
+
+    # -- manifests -----------------------------------------------------------------------
+    def manifest_by_tag(self, repository: str, tag: str) -> StoredManifest | None:
+        row = self.store.query_one(
+            "SELECT m.digest, m.media_type, m.body FROM registry_tags t JOIN registry_manifests m"
+            " ON m.repository = t.repository AND m.digest = t.digest WHERE t.repository = ? AND t.tag = ?",
+            (repository, tag),
+        )
+        return None if row is None else StoredManifest(row[0], row[1], row[2])
+
+    def manifest_by_digest(self, repository: str, digest: str) -> StoredManifest | None:
+        row = self.store.query_one(
+            "SELECT digest, media_type, body FROM registry_manifests WHERE repository = ? AND digest = ?",
+            (repository, digest),
+        )
+        return None if row is None else StoredManifest(row[0], row[1], row[2])
+
+    def has_manifest(self, repository: str, digest: str) -> bool:
+        return self.store.query_one(
+            "SELECT 1 FROM registry_manifests WHERE repository = ? AND digest = ?", (repository, digest)
+        ) is not None
+
+    async def put_manifest(
+        self, repository: str, digest: str, body: bytes, manifest: Manifest, tag: str | None
+    ) -> None:
+        """Store a validated manifest (and point ``tag`` at it)."""
+        now = time.time()
+        subject = manifest.subject.digest if manifest.subject else None
+        annotations = json.dumps(manifest.annotations) if manifest.annotations else None
+        async with self.store.transaction() as tx:
+            _ensure_repository(tx, repository, now)
+            tx.execute(
+                "INSERT OR IGNORE INTO registry_manifests (repository, digest, media_type, size, body,"
+                " artifact_type, subject, annotations, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (repository, digest, manifest.media_type, len(body), body, manifest.artifact_type,
+                 subject, annotations, now),
+            )
+            tx.executemany(
+                "INSERT OR IGNORE INTO registry_manifest_references (repository, manifest, digest, kind)"
+                " VALUES (?, ?, ?, ?)",
+                [(repository, digest, d.digest, "blob") for d in manifest.blobs]
+                + [(repository, digest, d.digest, "manifest") for d in manifest.children],
+            )
+            if tag is not None:
+                tx.execute(
+                    "INSERT INTO registry_tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest,"
+                    " updated = excluded.updated",
+                    (repository, tag, digest, now),
+                )
+            tx.changed(TOPIC, f"{repository}@{digest}")
+
+    async def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Remove a manifest and every tag pointing at it; False if it was not there."""
+        async with self.store.transaction() as tx:
+            cur = tx.execute(
+                "DELETE FROM registry_manifests WHERE repository = ? AND digest = ?", (repository, digest)
+            )
+            if not cur.rowcount:
+                return False
+            tx.execute("DELETE FROM registry_tags WHERE repository = ? AND digest = ?", (repository, digest))
+            tx.execute(
+                "DELETE FROM registry_manifest_references WHERE repository = ? AND manifest = ?",
+                (repository, digest),
+            )
+            tx.changed(TOPIC, f"{repository}@{digest}")
+            return True
+
+    async def delete_tag(self, repository: str, tag: str) -> bool:
+        async with self.store.transaction() as tx:
+            cur = tx.execute("DELETE FROM registry_tags WHERE repository = ? AND tag = ?", (repository, tag))
+            if cur.rowcount:
+                tx.changed(TOPIC, f"{repository}:{tag}")
+            return cur.rowcount > 0
+
+    def referrers(self, repository: str, subject: str, artifact_type: str | None) -> list[dict]:
+        """Descriptors of the manifests in ``repository`` whose subject is ``subject``."""
+        sql = (
+            "SELECT digest, media_type, size, artifact_type, annotations FROM registry_manifests"
+            " WHERE repository = ? AND subject = ?"
+        )
+        params: list[str] = [repository, subject]
+        if artifact_type is not None:
+            sql += " AND artifact_type = ?"
+            params.append(artifact_type)
+        out = []
+        for digest, media_type, size, art, notes in self.store.query(sql + " ORDER BY digest", params):
+            d: dict = {"mediaType": media_type, "digest": digest, "size": size}
+            if art:
+                d["artifactType"] = art
+            if notes:
+                d["annotations"] = json.loads(notes)
+            out.append(d)
+        return out
+
+    # -- repositories and tags -----------------------------------------------------------
+    def repository_exists(self, name: str) -> bool:
+        return self.store.query_one("SELECT 1 FROM registry_repositories WHERE name = ?", (name,)) is not None
+
+    def tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
+        """Tags of ``repository`` after ``last`` in lexical order, at most ``limit``."""
+        sql = "SELECT tag FROM registry_tags WHERE repository = ? AND tag > ? ORDER BY tag"
+        params: list = [repository, last or ""]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [r[0] for r in self.store.query(sql, params)]
+
+    def repositories(self, last: str | None, limit: int | None) -> list[str]:
+        sql = "SELECT name FROM registry_repositories WHERE name > ? ORDER BY name"
+        params: list = [last or ""]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [r[0] for r in self.store.query(sql, params)]
+
+    # -- uploads -------------------------------------------------------------------------
+    async def start_upload(self, upload_id: str, repository: str) -> None:
+        now = time.time()
+        async with self.store.transaction() as tx:
+            tx.execute(
+                "INSERT INTO registry_uploads (id, repository, offset, started, updated)"
+                " VALUES (?, ?, 0, ?, ?)",
+                (upload_id, repository, now, now),
+            )
+
+    def upload(self, upload_id: str) -> UploadRow | None:
+        row = self.store.query_one(
+            "SELECT id, repository, offset, started FROM registry_uploads WHERE id = ?", (upload_id,)
+        )
+        return None if row is None else UploadRow(row[0], row[1], row[2], row[3])
+
+    def uploads(self) -> list[UploadRow]:
+        return [UploadRow(*r) for r in self.store.query(
+            "SELECT id, repository, offset, started FROM registry_uploads ORDER BY started"
+        )]
+
+    async def ack_upload(self, upload_id: str, offset: int) -> None:
+        """Record that the bytes up to ``offset`` are durable and acknowledged."""
+        async with self.store.transaction() as tx:
+            tx.execute(
+                "UPDATE registry_uploads SET offset = ?, updated = ? WHERE id = ?",
+                (offset, time.time(), upload_id),
+            )
+
+    async def end_upload(self, upload_id: str) -> None:
+        async with self.store.transaction() as tx:
+            tx.execute("DELETE FROM registry_uploads WHERE id = ?", (upload_id,))

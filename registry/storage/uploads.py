@@ -1,0 +1,194 @@
+"""Blob uploads: bytes streamed to a temporary file, hashed on the way, committed by rename.
+
+An upload session is a file ``uploads/<id>/data`` plus, in memory, the running sha256 of its
+acknowledged bytes and, in the state store, its repository and acknowledged offset. Each
+append streams the request body in large batches to a worker thread that writes and hashes
+it, fsyncs, and only then acknowledges the new offset. An append that fails midway (short
+body, disconnected client) is rolled back: the file is truncated and the hash state restored,
+so the offset stays where it was acknowledged.
+
+``finish`` checks the digest (sha256 from the running hash, sha512 by re-reading the file)
+and renames the file into its content-addressed place only if it matches; a mismatch
+discards the upload. After a restart a session is rebuilt from the store: the file is cut back
+to the acknowledged offset and re-hashed (streaming) from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+
+from registry.metadata import Metadata
+from registry.reference import Digest
+from registry.storage.driver import FilesystemDriver, FileWriter
+from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
+from registry.storage.paths import blob_path, upload_data_path, upload_dir
+
+__all__ = ["BATCH", "Session", "Uploads"]
+
+BATCH = 1 << 20  # bytes handed to the worker thread at a time
+READ = 1 << 20
+
+
+@dataclass
+class Session:
+    id: str
+    repository: str
+    offset: int = 0
+    hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
+    persistent: bool = True
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _write_and_hash(writer: FileWriter, hasher: hashlib._Hash, data: bytearray) -> None:
+    writer.write(data)
+    hasher.update(data)
+
+
+async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib._Hash) -> int:
+    """Copy ``body`` to ``writer`` and ``hasher`` in BATCH-sized steps; returns the bytes copied."""
+    total = 0
+    buf = bytearray()
+    async for chunk in body:
+        buf += chunk
+        if len(buf) >= BATCH:
+            await asyncio.to_thread(_write_and_hash, writer, hasher, buf)
+            total += len(buf)
+            buf = bytearray()
+    if buf:
+        await asyncio.to_thread(_write_and_hash, writer, hasher, buf)
+        total += len(buf)
+    return total
+
+
+def _hash_file(
+    driver: FilesystemDriver, path: str, algorithm: str, limit: int | None = None
+) -> hashlib._Hash:
+    hasher = hashlib.new(algorithm)
+    remaining = limit
+    with driver.reader(path) as f:
+        while remaining is None or remaining > 0:
+            data = f.read(READ if remaining is None else min(READ, remaining))
+            if not data:
+                break
+            hasher.update(data)
+            if remaining is not None:
+                remaining -= len(data)
+    return hasher
+
+
+class Uploads:
+    """Upload sessions over a driver and the metadata (see module docstring)."""
+
+    def __init__(self, driver: FilesystemDriver, meta: Metadata) -> None:
+        self.driver = driver
+        self.meta = meta
+        self._sessions: dict[str, Session] = {}
+
+    async def start(self, repository: str, persistent: bool = True) -> Session:
+        """A new empty upload. Non-persistent ones (monolithic pushes) are not in the store."""
+        session = Session(uuid.uuid4().hex, repository, persistent=persistent)
+        w = self.driver.writer(upload_data_path(session.id), 0)
+        w.close()
+        if persistent:
+            await self.meta.start_upload(session.id, repository)
+        self._sessions[session.id] = session
+        return session
+
+    async def get(self, repository: str, upload_id: str) -> Session:
+        """The session ``upload_id`` of ``repository``, rebuilt from disk after a restart."""
+        session = self._sessions.get(upload_id)
+        if session is not None:
+            if session.repository != repository:
+                raise UploadUnknown(upload_id)
+            return session
+        if len(upload_id) != 32 or not upload_id.isalnum():
+            raise UploadUnknown(upload_id)
+        row = self.meta.upload(upload_id)
+        if row is None or row.repository != repository:
+            raise UploadUnknown(upload_id)
+        path = upload_data_path(upload_id)
+        size = self.driver.stat(path)
+        if size is None or size < row.offset:
+            await self.meta.end_upload(upload_id)
+            raise UploadUnknown(upload_id)
+        session = self._sessions.get(upload_id)  # another request may have rebuilt it meanwhile
+        if session is None:
+            session = Session(upload_id, repository, row.offset)
+            self._sessions[upload_id] = session
+            async with session.lock:
+                if size > row.offset:  # bytes never acknowledged: cut them off
+                    w = self.driver.writer(path, row.offset)
+                    w.close()
+                session.hasher = await asyncio.to_thread(_hash_file, self.driver, path, "sha256", row.offset)
+        return session
+
+    async def append(
+        self,
+        session: Session,
+        body: AsyncIterable[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> int:
+        """Append ``body`` (a chunk starting at ``start`` of ``length`` bytes if given).
+
+        Returns the new acknowledged offset. Raises ChunkOutOfOrder, or SizeMismatch / the
+        body's own error after rolling the append back.
+        """
+        async with session.lock:
+            if start is not None and start != session.offset:
+                raise ChunkOutOfOrder(session.offset)
+            before = session.hasher.copy()
+            writer = self.driver.writer(upload_data_path(session.id), session.offset)
+            try:
+                n = await _pump(body, writer, session.hasher)
+                if length is not None and n != length:
+                    raise SizeMismatch(f"body has {n} bytes, {length} declared")
+                await asyncio.to_thread(writer.commit)
+            except BaseException:
+                writer.truncate(session.offset)
+                session.hasher = before
+                raise
+            finally:
+                writer.close()
+            if n:
+                session.offset += n
+                if session.persistent:
+                    await self.meta.ack_upload(session.id, session.offset)
+            return session.offset
+
+    async def finish(self, session: Session, digest: Digest) -> int:
+        """Commit the upload as ``digest`` (linked to its repository); returns the blob size.
+
+        Raises DigestMismatch (and discards the upload) if the bytes hash differently.
+        """
+        async with session.lock:
+            path = upload_data_path(session.id)
+            if digest.algorithm == "sha256":
+                actual = session.hasher.hexdigest()
+            else:
+                hasher = await asyncio.to_thread(_hash_file, self.driver, path, digest.algorithm)
+                actual = hasher.hexdigest()
+            if actual != digest.hex:
+                await self._discard(session)
+                raise DigestMismatch(f"uploaded content has digest {digest.algorithm}:{actual}")
+            await asyncio.to_thread(self.driver.move, path, blob_path(digest))
+            self._sessions.pop(session.id, None)
+            await self.meta.add_blob(
+                session.repository, str(digest), session.offset, session.id if session.persistent else None
+            )
+            self.driver.delete(upload_dir(session.id))
+            return session.offset
+
+    async def cancel(self, session: Session) -> None:
+        async with session.lock:
+            await self._discard(session)
+
+    async def _discard(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)
+        self.driver.delete(upload_dir(session.id))
+        if session.persistent:
+            await self.meta.end_upload(session.id)
