@@ -15,7 +15,7 @@ from dockyard.aws.protocol import ECS, Call
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters"]
+MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
