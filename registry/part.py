@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from registry import users
 from registry.errors import error_middleware
 from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "install"]
 
-MIGRATIONS = [*METADATA_MIGRATIONS]
+MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS]
 
 
 def install(platform: Platform) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,14 +13,13 @@ from registry.routes import Route
 from registry.storage.driver import FilesystemDriver
 from registry.storage.uploads import Uploads
 
-__all__ = ["API_VERSION", "MAY_READ", "REGISTRY", "Registry", "base", "may_read", "require_digest"]
+__all__ = ["API_VERSION", "AUTH", "REGISTRY", "Registry", "base", "may_read", "require_digest"]
 
 API_VERSION = "registry/2.0"
 
-# Set by an auth middleware on the request: ``request[MAY_READ](repository) -> bool`` says whether
-# the caller may pull from another repository (cross-repository and automatic mounts). Without
-# it every repository is readable.
-MAY_READ = "registry.may_read"
+# Where the auth middleware leaves the caller's access (``registry.auth.Access``); without it
+# (no auth installed) every repository is readable.
+AUTH = "auth"
 
 
 @dataclass
@@ -37,8 +35,9 @@ REGISTRY = web.AppKey("registry", Registry)
 
 
 def may_read(request: web.Request, repository: str) -> bool:
-    check: Callable[[str], bool] | None = request.get(MAY_READ)
-    return True if check is None else check(repository)
+    """Whether the caller may pull from ``repository`` (for cross-repository mounts)."""
+    access = request.get(AUTH)
+    return True if access is None else bool(access.can("repository", repository, "pull"))
 
 
 def require_digest(value: str | None) -> Digest:
