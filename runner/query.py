@@ -1,4 +1,4 @@
-"""ECS's cluster query language, as memberOf placement constraints use it (pure).
+r"""ECS's cluster query language, as memberOf placement constraints use it (pure).
 
 ``parse(text)`` returns a frozen expression tree or raises :class:`QueryError` (an
 ``InvalidParameterException``) saying what is wrong and where; ``evaluate(expr, facts,
@@ -16,7 +16,8 @@ Grammar (keywords are case-insensitive; symbol and word forms are interchangeabl
                | ">=" | "greater_than_equal" | "<" | "less_than" | "<=" | "less_than_equal"
                | "=~" | "matches" | "!~" | "not_matches"
     list      := ("(" | "[") value ("," value)* (")" | "]")
-    value     := a word (letters, digits and . _ - : / * ? + @) or a '...' / "..." string
+    value     := a word (letters, digits and . _ - : / * ? + @ \ ^ $ { }) or a quoted '...' / "..."
+                 string (for regular expressions with spaces, brackets or parentheses)
 
 Subjects: ``attribute:NAME`` (custom and built-in attributes of the container instance, such
 as ``attribute:ecs.instance-type``, ``attribute:ecs.availability-zone``,
@@ -59,7 +60,7 @@ _NEGATED = {"!=": "==", "!~": "=~", "not_in": "in", "not_exists": "exists"}
 _TOKEN = re.compile(
     r"""\s*(?:(?P<sym>==|!=|>=|<=|=~|!~|&&|\|\||[()\[\],!<>])
            |(?P<str>'[^']*'|"[^"]*")
-           |(?P<word>[A-Za-z0-9_.:*/?+@-]+))""",
+           |(?P<word>[A-Za-z0-9_.:*/?+@\\^${}-]+))""",
     re.VERBOSE,
 )
 
@@ -299,6 +300,9 @@ def evaluate(expr: Expr, facts: Mapping[str, str], groups: Sequence[str] = ()) -
     return not some if expr.op in _NEGATED else some
 
 
-def matches(text: str, facts: Mapping[str, str], groups: Sequence[str] = ()) -> bool:
-    """``evaluate(parse(text), ...)``."""
-    return evaluate(parse(text), facts, groups)
+def matches(expr: str | Expr, facts: Mapping[str, str], groups: Sequence[str] = ()) -> bool:
+    """``evaluate`` for an expression given as text (parsed first) or already parsed.
+
+    To build ``facts`` for a container instance, see
+    ``runner.scheduler.HostView.query_facts``."""
+    return evaluate(parse(expr) if isinstance(expr, str) else expr, facts, groups)

@@ -1,0 +1,56 @@
+"""The scheduler, pure: which host should a task run on? (Nomad-style.)
+
+Flow: the caller builds frozen :class:`HostView` s (remaining cpu/memory, ports in use,
+attributes, unstopped tasks) and a :class:`TaskNeeds` (cpu, memory, fixed host ports, group,
+constraints, strategies), then
+
+1. **feasibility** (:mod:`.feasible`): agent connected, memberOf constraints (cluster query
+   language, :mod:`runner.query`), distinctInstance, cpu, memory, ports. A rejected host is
+   recorded with every reason it failed (``RESOURCE:MEMORY``, ...).
+2. **ranking** (:mod:`.rank`): the feasible hosts ordered by the strategies chained in the
+   order given: ``binpack`` (cpu|memory), ``spread`` (instanceId|attribute:NAME), ``random``
+   (seedable).
+
+:func:`schedule` returns a :class:`Placement` or a :class:`NoHostFits` (with ``reason`` for
+RunTask ``failures`` and ``explain()`` for a service event): a result, never an exception.
+:func:`place` places several tasks, charging each to its host. With the FARGATE launch type
+the caller passes :data:`FARGATE_STRATEGY` and ignores user strategies: Dockyard picks.
+"""
+
+from runner.scheduler.model import (
+    DEFAULT_SERVICE_STRATEGY,
+    DEFAULT_TASK_STRATEGY,
+    FARGATE_STRATEGY,
+    Constraint,
+    HostView,
+    NoHostFits,
+    Placed,
+    Placement,
+    Rejection,
+    Strategy,
+    TaskNeeds,
+    TaskView,
+    parse_constraints,
+    parse_strategies,
+)
+from runner.scheduler.stack import charge, place, schedule
+
+__all__ = [
+    "DEFAULT_SERVICE_STRATEGY",
+    "DEFAULT_TASK_STRATEGY",
+    "FARGATE_STRATEGY",
+    "Constraint",
+    "HostView",
+    "NoHostFits",
+    "Placed",
+    "Placement",
+    "Rejection",
+    "Strategy",
+    "TaskNeeds",
+    "TaskView",
+    "charge",
+    "parse_constraints",
+    "parse_strategies",
+    "place",
+    "schedule",
+]
