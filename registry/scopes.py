@@ -17,10 +17,10 @@ A scope names a resource and actions: ``repository:shop/web:pull,push``, ``regis
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from registry import routes
 from registry.users import ACTIONS, allowed_actions
 
 __all__ = ["Need", "Scope", "challenge_scope", "grant", "parse_scope", "required_scopes"]
@@ -99,23 +99,18 @@ class Need:
     mount_from: str | None = None
 
 
-_ROUTE = re.compile(
-    r"^/v2/(?P<name>.+?)/(?:(?P<uploads>blobs/uploads(?:/[^/]*)?)|blobs/[^/]+|manifests/[^/]+"
-    r"|tags/list|referrers/[^/]+)$"
-)
-
-
 def required_scopes(method: str, path: str, query: Mapping[str, str]) -> Need:
     """The scopes a ``/v2/`` request needs (see module docstring). ``/v2/`` itself and
-    unknown paths need no scope (but still a valid token)."""
-    if path in ("/v2/_catalog", "/v2/_catalog/"):
-        return Need((Scope(REGISTRY, CATALOG, ("*",)),))
-    m = _ROUTE.match(path)
-    if not m:
+    unknown paths need no scope (but still a valid token). Paths are read by
+    :func:`registry.routes.route`, as the handlers read them."""
+    found = routes.route(path)
+    if found is None or found.kind == routes.BASE:
         return Need(())
-    name = m.group("name")
+    if found.kind == routes.CATALOG:
+        return Need((Scope(REGISTRY, CATALOG, ("*",)),))
     method = method.upper()
-    if m.group("uploads"):
+    uploads = found.kind in (routes.UPLOADS, routes.UPLOAD)
+    if uploads:
         actions: tuple[str, ...] = ("pull", "push")
     elif method in ("GET", "HEAD"):
         actions = ("pull",)
@@ -124,9 +119,9 @@ def required_scopes(method: str, path: str, query: Mapping[str, str]) -> Need:
     else:
         actions = ("push",)
     mount_from = None
-    if m.group("uploads") and method == "POST" and query.get("mount") and query.get("from"):
+    if found.kind == routes.UPLOADS and method == "POST" and query.get("mount") and query.get("from"):
         mount_from = query["from"]
-    return Need((Scope(REPOSITORY, name, actions),), mount_from)
+    return Need((Scope(REPOSITORY, found.name, actions),), mount_from)
 
 
 def challenge_scope(need: Need) -> str:

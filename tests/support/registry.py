@@ -6,7 +6,9 @@
 * ``docker_push`` / ``docker_pull``, ``skopeo_copy`` and ``oras_registry`` run the real clients
   against a :class:`~tests.support.server.Dockyard`.
 
-When registry auth is on, only this module needs to learn how to log in.
+Registry auth is on: by default every client acts as the test admin user (created on first use
+by :func:`tests.support.registry_auth.ensure_admin`); docker runs with a ``DOCKER_CONFIG`` of
+the server's own, logged in once (:func:`tests.support.registry_auth.docker_env`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import requests
 
+from tests.support.registry_auth import docker_env, ensure_admin
 from tests.support.server import Dockyard
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -49,9 +52,12 @@ def canonical(doc: dict[str, Any]) -> bytes:
 class RegistryClient:
     """HTTP against one registry; paths are ``/v2/...`` or a ``Location`` it returned."""
 
-    def __init__(self, server: Dockyard, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, server: Dockyard, credentials: tuple[str, str] | None = None, anonymous: bool = False
+    ) -> None:
+        """As ``credentials`` if given, else anonymously if ``anonymous``, else as the admin."""
         self.base = server.registry_url
-        self.credentials = credentials
+        self.credentials = credentials or (None if anonymous else ensure_admin(server))
         self.session = requests.Session()
         self._tokens: dict[str, str] = {}
 
@@ -141,13 +147,13 @@ def docker_push(server: Dockyard, local_image: str, reference: str) -> str:
     """Tag ``local_image`` as ``<registry>/<reference>`` and ``docker push`` it; returns that name."""
     remote = f"{server.registry}/{reference}"
     _run(["docker", "tag", local_image, remote])
-    _run(["docker", "push", remote])
+    _run(["docker", "push", remote], env=docker_env(server))
     return remote
 
 
 def docker_pull(server: Dockyard, reference: str) -> str:
     remote = f"{server.registry}/{reference}"
-    _run(["docker", "pull", remote])
+    _run(["docker", "pull", remote], env=docker_env(server))
     return remote
 
 
@@ -156,8 +162,12 @@ def docker_rmi(*images: str) -> None:
 
 
 def skopeo_copy(server: Dockyard, source: str, dest: str, *extra: str) -> None:
-    """``skopeo copy`` between transports; ``docker://`` refs name this registry without TLS."""
-    _run(["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *extra, source, dest])
+    """``skopeo copy`` between transports; ``docker://`` refs name this registry without TLS
+    and use the test admin's credentials."""
+    creds = ":".join(ensure_admin(server))
+    auth = [f"--src-creds={creds}"] if source.startswith("docker://") else []
+    auth += [f"--dest-creds={creds}"] if dest.startswith("docker://") else []
+    _run(["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", *auth, *extra, source, dest])
 
 
 def skopeo_ref(server: Dockyard, reference: str) -> str:
@@ -168,4 +178,6 @@ def oras_registry(server: Dockyard) -> Any:
     """An oras-py ``Registry`` provider for this registry over plain HTTP."""
     import oras.provider
 
-    return oras.provider.Registry(server.registry, insecure=True)
+    registry = oras.provider.Registry(server.registry, insecure=True)
+    registry.auth.set_basic_auth(*ensure_admin(server))
+    return registry
