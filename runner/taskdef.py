@@ -49,6 +49,7 @@ __all__ = [
     "Volume",
     "VolumeFrom",
     "compatibilities",
+    "image_candidates",
     "parse",
     "parse_task_cpu",
     "parse_task_memory",
@@ -855,3 +856,18 @@ def compatibilities(td: TaskDefinition) -> list[str]:
     if fargate:
         out.append("FARGATE")
     return out
+
+
+def image_candidates(image: str, registry: str | None) -> list[str]:
+    """Where to pull ``image`` from, in order.
+
+    An image naming a registry host (its first path component holds a ``.`` or ``:``, or is
+    ``localhost``) is pulled from there only. An unqualified one (``my-app-image:latest``,
+    ``team/app``) is looked up in Dockyard's own registry (``registry``, ``host:port``) first,
+    then as Docker would resolve it (Docker Hub or a configured mirror).
+    """
+    first = image.split("/", 1)[0]
+    qualified = "/" in image and ("." in first or ":" in first or first == "localhost")
+    if qualified or not registry:
+        return [image]
+    return [f"{registry}/{image}", image]

@@ -13,8 +13,9 @@ constraints, strategies), then
 
 :func:`schedule` returns a :class:`Placement` or a :class:`NoHostFits` (with ``reason`` for
 RunTask ``failures`` and ``explain()`` for a service event): a result, never an exception.
-:func:`place` places several tasks, charging each to its host. With the FARGATE launch type
-the caller passes :data:`FARGATE_STRATEGY` and ignores user strategies: Dockyard picks.
+:func:`place` places several tasks, charging each to its host. :func:`needs_for` builds the
+needs of a task definition (its cpu/memory, fixed host ports, own memberOf constraints); with
+the FARGATE launch type it uses :data:`FARGATE_STRATEGY` whatever was asked: Dockyard picks.
 """
 
 from runner.scheduler.model import (
@@ -30,6 +31,7 @@ from runner.scheduler.model import (
     Strategy,
     TaskNeeds,
     TaskView,
+    needs_for,
     parse_constraints,
     parse_strategies,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "TaskNeeds",
     "TaskView",
     "charge",
+    "needs_for",
     "parse_constraints",
     "parse_strategies",
     "place",

@@ -13,6 +13,7 @@ from typing import Any
 
 from runner import query
 from runner.errors import InvalidParameterException
+from runner.taskdef import TaskDefinition
 
 __all__ = [
     "DEFAULT_SERVICE_STRATEGY",
@@ -27,6 +28,7 @@ __all__ = [
     "Strategy",
     "TaskNeeds",
     "TaskView",
+    "needs_for",
     "parse_constraints",
     "parse_strategies",
 ]
@@ -236,6 +238,30 @@ def parse_strategies(value: Any) -> tuple[Strategy, ...]:
                 f"placementStrategy type must be binpack, spread or random, not {kind!r}."
             )
     return tuple(out)
+
+
+def needs_for(
+    td: TaskDefinition,
+    group: str = "",
+    constraints: Sequence[Constraint] = (),
+    strategy: Sequence[Strategy] = (),
+    launch_type: str | None = None,
+) -> TaskNeeds:
+    """What one task of ``td`` asks of a host.
+
+    ``group`` defaults to ``family:<family>`` (ECS's default task group); the definition's own
+    memberOf constraints come first, then ``constraints`` (from RunTask/CreateService). With
+    launch type FARGATE the strategy is :data:`FARGATE_STRATEGY` whatever was asked.
+    """
+    own = tuple(Constraint("memberOf", c.expression or "") for c in td.placement_constraints)
+    return TaskNeeds(
+        cpu=td.cpu_needed,
+        memory=td.memory_needed,
+        ports=td.host_ports,
+        group=group or f"family:{td.family}",
+        constraints=(*own, *constraints),
+        strategy=FARGATE_STRATEGY if launch_type == "FARGATE" else tuple(strategy),
+    )
 
 
 def groups_on(host: HostView) -> Sequence[str]:

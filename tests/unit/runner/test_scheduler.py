@@ -14,6 +14,7 @@ from runner.scheduler import (
     Strategy,
     TaskNeeds,
     TaskView,
+    needs_for,
     parse_constraints,
     parse_strategies,
     place,
@@ -223,3 +224,19 @@ def test_bad_placement_input_is_an_invalid_parameter(strategies, constraints):
     with pytest.raises(InvalidParameterException):
         parse_strategies(strategies)
         parse_constraints(constraints)
+
+
+def test_the_needs_of_a_task_definition_include_its_own_constraints_and_host_ports():
+    from runner import taskdef
+
+    td = taskdef.parse({
+        "family": "web", "networkMode": "bridge", "memory": "512",
+        "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.os-type == linux"}],
+        "containerDefinitions": [{"name": "c", "image": "busybox", "cpu": 128,
+                                  "portMappings": [{"containerPort": 80, "hostPort": 8080}]}],
+    })
+    n = needs_for(td, constraints=(Constraint("distinctInstance"),), strategy=(Strategy("random"),))
+    assert (n.cpu, n.memory, n.ports, n.group) == (128, 512, ((8080, "tcp"),), "family:web")
+    assert [c.type for c in n.constraints] == ["memberOf", "distinctInstance"]
+    assert n.strategy == (Strategy("random"),)
+    assert needs_for(td, launch_type="FARGATE").strategy == FARGATE_STRATEGY

@@ -11,6 +11,7 @@ from runner import query
 from runner.errors import ClientException
 from runner.taskdef import (
     HealthCheck,
+    image_candidates,
     parse,
     parse_task_cpu,
     parse_task_memory,
@@ -270,3 +271,17 @@ def test_required_attributes_name_the_capabilities_used():
     names = {a["name"] for a in requires_attributes(parse(full()))}
     assert {"ecs.capability.container-health-check", "ecs.capability.container-ordering",
             "com.amazonaws.ecs.capability.logging-driver.json-file"} <= names
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("my-app-image:latest", ["127.0.0.1:5000/my-app-image:latest", "my-app-image:latest"]),
+        ("team/app", ["127.0.0.1:5000/team/app", "team/app"]),
+        ("localhost:5000/app:1", ["localhost:5000/app:1"]),
+        ("ghcr.io/org/app@sha256:" + "a" * 64, ["ghcr.io/org/app@sha256:" + "a" * 64]),
+        ("localhost/app", ["localhost/app"]),
+    ],
+)
+def test_an_unqualified_image_is_looked_up_in_dockyards_registry_first(image, expected):
+    assert image_candidates(image, "127.0.0.1:5000") == expected
