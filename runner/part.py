@@ -15,7 +15,7 @@ from dockyard.aws.protocol import ECS, Call
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets"]
+MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.tasks"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
@@ -33,3 +33,5 @@ def install(platform: Platform) -> None:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
+        if hasattr(mod, "install"):  # a module that needs the platform itself
+            mod.install(platform)

@@ -1,0 +1,280 @@
+"""Pure translation of an ECS task definition into Docker container specs.
+
+Given the task definition (ECS JSON as DescribeTaskDefinition returns it), the task's
+overrides and where it runs, :func:`container_specs` returns one :class:`ContainerSpec` per
+container definition. Nothing here performs I/O; the host agent creates what it returns.
+
+Mapping (ECS -> Docker):
+
+* ``cpu`` (units, 1024 = one CPU) -> ``cpu_shares`` (at least 2, Docker's minimum);
+  task-level ``cpu`` -> ``nano_cpus`` on every container (a hard cap of the task's share).
+* ``memory`` (MiB, hard) -> ``mem_limit``; ``memoryReservation`` (MiB, soft) ->
+  ``mem_reservation``; a container with neither inherits the task-level ``memory`` as its limit.
+* ``healthCheck`` -> Docker healthcheck (defaults: interval 30 s, timeout 5 s, retries 3,
+  startPeriod 0 s).
+* ``networkMode``: ``bridge`` (ports published, ``hostPort`` 0 or absent = ephemeral),
+  ``host``, ``none``, and ``awsvpc``: every container joins the task's own network namespace,
+  held by a "pause" container (``container:<pause id>``); the task is reached at its own
+  address, so nothing is published on the host (two tasks may both listen on port 80).
+* ``mountPoints`` + ``volumes``: host paths (``host.sourcePath``) become bind mounts; other
+  volumes are Docker volumes (``dockerVolumeConfiguration.scope`` ``shared`` keeps the name,
+  ``task`` or none gets a per-task name).
+* ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
+  ``dockyard logs``); other drivers pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.agent.transport import ContainerSpec
+
+__all__ = [
+    "LABEL_CLUSTER",
+    "LABEL_CONTAINER",
+    "LABEL_INSTANCE",
+    "LABEL_OWNER",
+    "LABEL_TASK",
+    "PAUSE_IMAGE",
+    "PAUSE_NAME",
+    "Placement",
+    "container_name",
+    "container_specs",
+    "healthcheck",
+    "image_candidates",
+    "is_unqualified",
+    "pause_spec",
+]
+
+LABEL_TASK = "dockyard.task-arn"
+LABEL_CLUSTER = "dockyard.cluster"
+LABEL_CONTAINER = "dockyard.container-name"
+LABEL_INSTANCE = "dockyard.instance"
+LABEL_OWNER = "dockyard.owner"
+PAUSE_NAME = "~pause"
+PAUSE_IMAGE = "dockyard/pause:1"
+NANO = 1_000_000_000
+MIB = 1024 * 1024
+HEALTH_DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3, "startPeriod": 0}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and as what a task runs (what the specs need besides the definition)."""
+
+    task_id: str
+    task_arn: str
+    cluster: str
+    instance_arn: str
+    registry: str = ""
+    owner: str = ""
+    pause_id: str = ""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def is_unqualified(image: str) -> bool:
+    """True when ``image`` names no registry host (``my-app:latest``, ``library/x``)."""
+    first, sep, _ = image.partition("/")
+    if not sep:
+        return True
+    return not ("." in first or ":" in first or first == "localhost")
+
+
+def image_candidates(image: str, registry: str) -> list[str]:
+    """References to try, in order: Dockyard's own registry first for unqualified names.
+
+    ``my-app-image:latest`` with registry ``127.0.0.1:5000`` gives
+    ``["127.0.0.1:5000/my-app-image:latest", "my-app-image:latest"]`` (the second is a
+    Docker Hub-style name, pulled from wherever the engine resolves it); a qualified name
+    (``ghcr.io/x/y:1``, ``127.0.0.1:5000/y``) is tried as given.
+    """
+    if registry and is_unqualified(image):
+        return [f"{registry}/{image}", image]
+    return [image]
+
+
+def container_name(task_id: str, name: str) -> str:
+    """The Docker name of a task's container: unique per task, so a retry never duplicates.
+
+    The pause container is ``dy-<task>.pause``: a dot never appears in an ECS container name.
+    """
+    if name == PAUSE_NAME:
+        return f"dy-{task_id}.pause"
+    return f"dy-{task_id}-{name}"
+
+
+def labels(p: Placement, name: str) -> dict[str, str]:
+    return {
+        LABEL_TASK: p.task_arn,
+        LABEL_CLUSTER: p.cluster,
+        LABEL_CONTAINER: name,
+        LABEL_INSTANCE: p.instance_arn,
+        LABEL_OWNER: p.owner,
+    }
+
+
+def healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """ECS ``healthCheck`` -> Docker healthcheck (durations in nanoseconds)."""
+    if not hc or not hc.get("command"):
+        return None
+    merged = {**HEALTH_DEFAULTS, **{k: v for k, v in hc.items() if v is not None}}
+    command = list(merged["command"])
+    if command[0] not in ("CMD", "CMD-SHELL", "NONE"):
+        command = ["CMD-SHELL", " ".join(command)]
+    return {
+        "test": command,
+        "interval": int(merged["interval"]) * NANO,
+        "timeout": int(merged["timeout"]) * NANO,
+        "retries": int(merged["retries"]),
+        "start_period": int(merged["startPeriod"]) * NANO,
+    }
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _port_bindings(mappings: list[Mapping[str, Any]], network_mode: str) -> tuple[list, dict]:
+    ports: list[tuple[int, str]] = []
+    bindings: dict[str, Any] = {}
+    for m in mappings:
+        port = _int(m.get("containerPort"))
+        if port is None:
+            continue
+        proto = str(m.get("protocol") or "tcp").lower()
+        ports.append((port, proto))
+        if network_mode == "bridge":
+            host_port = _int(m.get("hostPort")) or None
+            bindings[f"{port}/{proto}"] = host_port
+    return ports, bindings
+
+
+def _mounts(defn: Mapping[str, Any], mounts: list[Mapping[str, Any]], task_id: str) -> list[str]:
+    volumes = {v.get("name"): v for v in defn.get("volumes") or []}
+    binds = []
+    for mp in mounts:
+        vol = volumes.get(mp.get("sourceVolume"))
+        path = mp.get("containerPath")
+        if not vol or not path:
+            continue
+        src = (vol.get("host") or {}).get("sourcePath")
+        if not src:
+            cfg = vol.get("dockerVolumeConfiguration") or {}
+            name = str(vol.get("name"))
+            src = name if cfg.get("scope") == "shared" else f"dy-{task_id}-{name}"
+        binds.append(f"{src}:{path}:{'ro' if mp.get('readOnly') else 'rw'}")
+    return binds
+
+
+def _log_config(lc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not lc:
+        return None
+    driver = lc.get("logDriver") or "json-file"
+    if driver == "awslogs":
+        return {"type": "json-file", "config": {}}
+    return {"type": driver, "config": dict(lc.get("options") or {})}
+
+
+def _overrides_for(p: Placement, name: str) -> Mapping[str, Any]:
+    for o in p.overrides.get("containerOverrides") or []:
+        if o.get("name") == name:
+            return o
+    return {}
+
+
+def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec]:
+    """One spec per container definition, in definition order (see module docstring)."""
+    mode = defn.get("networkMode") or "bridge"
+    task_cpu = _int(p.overrides.get("cpu")) or _int(defn.get("cpu"))
+    task_mem = _int(p.overrides.get("memory")) or _int(defn.get("memory"))
+    specs = []
+    for c in defn.get("containerDefinitions") or []:
+        name = c["name"]
+        o = _overrides_for(p, name)
+        env = {e["name"]: str(e.get("value", "")) for e in c.get("environment") or [] if e.get("name")}
+        env.update({e["name"]: str(e.get("value", "")) for e in o.get("environment") or [] if e.get("name")})
+        env.update(p.environment.get(name, {}))
+        cpu = _int(o.get("cpu")) or _int(c.get("cpu"))
+        memory = _int(o.get("memory")) or _int(c.get("memory"))
+        reservation = _int(o.get("memoryReservation")) or _int(c.get("memoryReservation"))
+        host: dict[str, Any] = {}
+        if cpu:
+            host["cpu_shares"] = max(cpu, 2)
+        if task_cpu:
+            host["nano_cpus"] = task_cpu * NANO // 1024
+        if memory:
+            host["mem_limit"] = memory * MIB
+        elif task_mem and not reservation:
+            host["mem_limit"] = task_mem * MIB
+        if reservation:
+            host["mem_reservation"] = reservation * MIB
+        ports, bindings = _port_bindings(c.get("portMappings") or [], mode)
+        if mode == "awsvpc":
+            host["network_mode"] = f"container:{p.pause_id}"
+        else:
+            host["network_mode"] = mode
+        if bindings:
+            host["port_bindings"] = bindings
+        binds = _mounts(defn, c.get("mountPoints") or [], p.task_id)
+        if binds:
+            host["binds"] = binds
+        if c.get("ulimits"):
+            host["ulimits"] = [
+                {"name": u["name"], "soft": int(u["softLimit"]), "hard": int(u["hardLimit"])}
+                for u in c["ulimits"]
+            ]
+        log_config = _log_config(c.get("logConfiguration"))
+        if log_config:
+            host["log_config"] = log_config
+        if c.get("extraHosts") and mode not in ("awsvpc", "host"):
+            host["extra_hosts"] = {h["hostname"]: h["ipAddress"] for h in c["extraHosts"]}
+        if c.get("dnsServers") and mode not in ("awsvpc", "host"):
+            host["dns"] = list(c["dnsServers"])
+        if c.get("readonlyRootFilesystem"):
+            host["read_only"] = True
+        if c.get("privileged"):
+            host["privileged"] = True
+        if (c.get("linuxParameters") or {}).get("initProcessEnabled"):
+            host["init"] = True
+        stop_timeout = _int(c.get("stopTimeout"))
+        specs.append(
+            ContainerSpec(
+                name=container_name(p.task_id, name),
+                image=c["image"],
+                labels={
+                    **{str(k): str(v) for k, v in (c.get("dockerLabels") or {}).items()},
+                    **labels(p, name),
+                },
+                command=list(o.get("command") or c.get("command") or []) or None,
+                entrypoint=list(c.get("entryPoint") or []) or None,
+                environment=env,
+                working_dir=c.get("workingDirectory") or None,
+                user=c.get("user") or None,
+                ports=ports if mode in ("bridge", "none") else [],
+                healthcheck=healthcheck(c.get("healthCheck")),
+                stop_timeout=stop_timeout,
+                hostname=c.get("hostname") if mode in ("bridge", "none") else None,
+                host=host,
+            )
+        )
+    return specs
+
+
+def pause_spec(p: Placement) -> ContainerSpec:
+    """The container that holds an ``awsvpc`` task's network namespace (bridge address)."""
+    return ContainerSpec(
+        name=container_name(p.task_id, PAUSE_NAME),
+        image=PAUSE_IMAGE,
+        labels=labels(p, PAUSE_NAME),
+        entrypoint=["/busybox", "sleep", "2147483647"],
+        stop_timeout=1,
+        host={"network_mode": "bridge"},
+    )

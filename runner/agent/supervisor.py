@@ -1,0 +1,287 @@
+"""The control-plane loop that makes every Docker host match the task table.
+
+One :class:`Supervisor` per control plane:
+
+* at start it registers the local Docker Engine in every cluster, opens a :class:`Host` per
+  container instance, sweeps each host (below) and resumes a :class:`TaskWorker` for every
+  task not yet STOPPED: containers that exist are adopted, never recreated;
+* it follows the store's ``ecs/task``, ``ecs/container-instance`` and ``ecs/cluster``
+  changes: a new task gets a worker, a StopTask wakes the task's worker, a new instance gets
+  a host, a new cluster gets the local engine;
+* it follows each host's Docker events: an event on a task's container wakes that task's
+  worker (a container killed behind Dockyard's back stops its task within moments); when the
+  stream comes back after a ``dockerd`` restart every worker on that host re-inspects;
+* the sweep removes containers labelled with this installation's owner id whose task is
+  unknown, and stops any still running whose task is STOPPED: Dockyard never leaves running
+  a container it does not track;
+* stopped tasks older than :data:`runner.tasks.RETENTION` are deleted with their containers.
+
+Stopping the supervisor (``dockyard up`` shutting down) leaves task containers running; the
+next start adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dockyard.config import Config
+from dockyard.store import Store
+from runner import clusters, instances, tasks
+from runner.agent.host import Host
+from runner.agent.spec import LABEL_OWNER, LABEL_TASK
+from runner.agent.transport import DockerError, DockerTransport, Transport
+from runner.agent.worker import TaskWorker
+
+__all__ = ["LOCAL_DOCKER", "Supervisor"]
+
+log = logging.getLogger("dockyard.runner")
+
+LOCAL_DOCKER = "unix:///var/run/docker.sock"
+SWEEP_EVERY = 30.0
+
+
+def _environment_resolver(store: Store) -> Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]:
+    """Per container: variables from ``environmentFiles`` then ``secrets`` (Dockyard's secret
+    store); raises LookupError naming a missing secret."""
+
+    def resolve(defn: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+        from runner import secrets
+
+        out: dict[str, dict[str, str]] = {}
+        for c in defn.get("containerDefinitions") or []:
+            env: dict[str, str] = {}
+            files = [f.get("value", "") for f in c.get("environmentFiles") or []]
+            if files:
+                env.update(dict(secrets.resolve_environment_files(store, files)))
+            refs = [(s.get("name", ""), s.get("valueFrom", "")) for s in c.get("secrets") or []]
+            if refs:
+                env.update(secrets.resolve(store, refs))
+            if env:
+                out[c["name"]] = env
+        return out
+
+    return resolve
+
+
+def registry_auth(store: Store) -> dict[str, str] | None:
+    """Credentials the hosts pull from Dockyard's registry with, when it requires them.
+
+    TODO(registry): the registry's token auth (registry/users.py) has no internal credential
+    yet; when it provides ``internal_pull_credential(store) -> (username, password)`` this
+    returns it as Docker's auth_config. Until then pulls are anonymous."""
+    try:
+        from registry import users
+    except ImportError:
+        return None
+    fn = getattr(users, "internal_pull_credential", None)
+    if fn is None:
+        return None
+    username, password = fn(store)
+    return {"username": username, "password": password}
+
+
+class Supervisor:
+    """See module docstring. ``transport_for(url)`` builds a host's transport (tests fake it)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        transport_for: Callable[[str], Transport] = DockerTransport,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.transport_for = transport_for
+        self.local_url = "" if config.docker_host == "none" else (config.docker_host or LOCAL_DOCKER)
+        self.hosts: dict[str, Host] = {}
+        self.workers: dict[str, asyncio.Task[None]] = {}
+        self.handles: dict[str, TaskWorker] = {}
+        self.owner = ""
+        self.registry = self._registry()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sweeps: dict[str, asyncio.Task[None]] = {}
+        self._local_info: dict[str, Any] = {}
+
+    def _registry(self) -> str:
+        host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::", "") else self.config.host
+        return Config(host=host).address(self.config.registry_port)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.owner = await instances.owner_id(self.store)
+        if self.local_url:
+            host = self._host(self.local_url)
+            try:
+                self._local_info = await host.info()
+                await instances.ensure_local(self.store, self.config, self._local_info, self.local_url)
+            except DockerError as e:
+                log.error("local Docker Engine unavailable", extra={"error": str(e)})
+        for inst in instances.instances_in(self.store, self.config):
+            self._host(inst.docker_host)
+        for url in list(self.hosts):
+            await self._sweep(url)
+        for row in self.store.query("SELECT id FROM tasks WHERE last_status != 'STOPPED'"):
+            self._ensure_worker(row["id"])
+        self._loop_task = asyncio.create_task(self._follow(), name="runner-supervisor")
+
+    async def stop(self) -> None:
+        tasks_ = [t for t in [self._loop_task, *self.workers.values(), *self._sweeps.values()] if t]
+        for t in tasks_:
+            t.cancel()
+        for t in tasks_:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for host in self.hosts.values():
+            await host.close()
+        self.hosts.clear()
+
+    def _host(self, url: str) -> Host:
+        host = self.hosts.get(url)
+        if host is None:
+            host = Host(url, self.transport_for(url))
+            self.hosts[url] = host
+            host.watch(lambda ev, u=url: self._on_event(u, ev), lambda u=url: self._on_reconnect(u))
+        return host
+
+    def host_of(self, instance_id: str) -> Host | None:
+        row = self.store.query_one("SELECT docker_host FROM container_instances WHERE id = ?", (instance_id,))
+        return self._host(row["docker_host"]) if row else None
+
+    # -- workers ---------------------------------------------------------------------------
+    def _ensure_worker(self, task_id: str) -> None:
+        handle = self.handles.get(task_id)
+        if handle is not None:
+            handle.wake()
+            return
+        row = tasks.get_row(self.store, task_id)
+        if row is None or row["last_status"] == "STOPPED":
+            return
+        host = self.host_of(row["instance_id"])
+        if host is None:
+            return
+        worker = TaskWorker(
+            self.store,
+            self.config,
+            host,
+            task_id,
+            registry=self.registry,
+            owner=self.owner,
+            auth=registry_auth(self.store),
+            environment=_environment_resolver(self.store),
+        )
+        self.handles[task_id] = worker
+        task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")
+        self.workers[task_id] = task
+
+    async def _run_worker(self, worker: TaskWorker) -> None:
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task worker failed", extra={"task": worker.task_id})
+        finally:
+            self.workers.pop(worker.task_id, None)
+            self.handles.pop(worker.task_id, None)
+
+    # -- following the store ---------------------------------------------------------------
+    async def _follow(self) -> None:
+        since = self.store.revision
+        last_sweep = time.monotonic()
+        topics = [tasks.TOPIC, instances.TOPIC, clusters.TOPIC]
+        while True:
+            try:
+                changes = await self.store.changes(since, topics, timeout=SWEEP_EVERY)
+                for ch in changes:
+                    since = max(since, ch.revision)
+                    if ch.topic == tasks.TOPIC:
+                        self._ensure_worker(ch.key)
+                    elif ch.topic == instances.TOPIC:
+                        inst = instances.get(self.store, self.config, ch.key)
+                        if inst is not None and inst.status == "ACTIVE":
+                            self._host(inst.docker_host)
+                    elif ch.topic == clusters.TOPIC and self._local_info:
+                        await instances.ensure_local(
+                            self.store, self.config, self._local_info, self.local_url
+                        )
+                if time.monotonic() - last_sweep >= SWEEP_EVERY:
+                    last_sweep = time.monotonic()
+                    for url in list(self.hosts):
+                        self._schedule_sweep(url)
+                    await self._prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("runner supervisor loop")
+                await asyncio.sleep(1)
+
+    # -- docker events ---------------------------------------------------------------------
+    def _on_event(self, url: str, event: dict[str, Any]) -> None:
+        attrs = (event.get("Actor") or {}).get("Attributes") or {}
+        if attrs.get(LABEL_OWNER) != self.owner:
+            return
+        task_id = str(attrs.get(LABEL_TASK, "")).rsplit("/", 1)[-1]
+        handle = self.handles.get(task_id)
+        if handle is not None:
+            handle.wake()
+        elif event.get("status") in ("start", "unpause", "restart"):
+            self._schedule_sweep(url)
+
+    def _on_reconnect(self, url: str) -> None:
+        for handle in self.handles.values():
+            if handle.host.url == url:
+                handle.wake()
+        self._schedule_sweep(url)
+
+    def _schedule_sweep(self, url: str) -> None:
+        if url in self._sweeps and not self._sweeps[url].done():
+            return
+        self._sweeps[url] = asyncio.create_task(self._sweep(url), name=f"sweep {url}")
+
+    async def _sweep(self, url: str) -> None:
+        """Remove this installation's containers whose task is unknown; stop the running ones
+        of STOPPED tasks (see module docstring)."""
+        host = self.hosts.get(url)
+        if host is None:
+            return
+        try:
+            found = await host.labelled()
+        except DockerError as e:
+            log.warning("cannot list containers", extra={"host": url, "error": str(e)})
+            return
+        for c in found:
+            labels = c.get("Labels") or {}
+            if labels.get(LABEL_OWNER) != self.owner:
+                continue
+            task_id = str(labels.get(LABEL_TASK, "")).rsplit("/", 1)[-1]
+            row = tasks.get_row(self.store, task_id)
+            try:
+                if row is None:
+                    log.info("removing untracked container", extra={"container": c.get("Id")})
+                    await host.remove(c["Id"])
+                elif row["last_status"] == "STOPPED" and c.get("State") == "running":
+                    await host.stop(c["Id"], 2)
+                elif row["last_status"] != "STOPPED" and task_id not in self.handles:
+                    self._ensure_worker(task_id)
+            except DockerError as e:
+                log.warning("sweep failed", extra={"container": c.get("Id"), "error": str(e)})
+
+    async def _prune(self) -> None:
+        cutoff = time.time() - tasks.RETENTION
+        for row in self.store.query(
+            "SELECT * FROM tasks WHERE last_status = 'STOPPED' AND stopped_at < ?", (cutoff,)
+        ):
+            host = self.host_of(row["instance_id"])
+            for state in json.loads(row["containers"]).values():
+                if host is not None and state.get("runtimeId"):
+                    with contextlib.suppress(DockerError):
+                        await host.remove(state["runtimeId"])
+            async with self.store.transaction() as tx:
+                tx.execute("DELETE FROM tasks WHERE id = ?", (row["id"],))
+                tx.changed(tasks.TOPIC, row["id"])

@@ -1,0 +1,206 @@
+"""The one seam between Dockyard and a Docker Engine.
+
+:class:`Transport` lists the few blocking calls the agent makes; :class:`DockerTransport`
+implements them over the ``docker`` SDK for one ``base_url`` (``unix:///var/run/docker.sock``,
+``tcp://host:2375``). The agent calls them from worker threads. Tests pass a fake with the same
+methods (see ``tests/unit/runner/fakedocker.py``), so no unit test touches Docker.
+
+Errors: every Docker failure surfaces as :class:`DockerError` (``NotFound`` for a missing
+container or image), so callers never import the SDK's exception types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["ContainerSpec", "DockerError", "DockerTransport", "NotFound", "Transport"]
+
+
+class DockerError(Exception):
+    """The Docker Engine refused or failed a call (message is the engine's explanation)."""
+
+
+class NotFound(DockerError):
+    """No such container or image."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one container (SDK-neutral; sizes in bytes, cpu in units).
+
+    ``host`` holds Docker host-config keys as the SDK's ``create_host_config`` names them
+    (``cpu_shares``, ``nano_cpus``, ``mem_limit``, ``mem_reservation``, ``network_mode``,
+    ``port_bindings``, ``binds``, ``ulimits``, ``log_config``, ``extra_hosts``...).
+    """
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    ports: list[tuple[int, str]] = field(default_factory=list)
+    healthcheck: dict[str, Any] | None = None
+    stop_timeout: int | None = None
+    hostname: str | None = None
+    host: dict[str, Any] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    """Blocking Docker Engine calls (run them off the event loop)."""
+
+    def info(self) -> dict[str, Any]: ...
+    def image_present(self, ref: str) -> bool: ...
+    def pull(self, ref: str, auth: dict[str, str] | None = None) -> None: ...
+    def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None: ...
+    def create(self, spec: ContainerSpec) -> str: ...
+    def start(self, cid: str) -> None: ...
+    def stop(self, cid: str, timeout: int) -> None: ...
+    def remove(self, cid: str) -> None: ...
+    def inspect(self, cid: str) -> dict[str, Any]: ...
+    def containers(self, label: str) -> list[dict[str, Any]]: ...
+    def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]: ...
+    def logs(self, cid: str, tail: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """``repo[:tag]`` or ``repo@digest`` into (repository, tag-or-digest)."""
+    if "@" in ref:
+        repo, digest = ref.split("@", 1)
+        return repo, digest
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+class DockerTransport:
+    """:class:`Transport` over the ``docker`` SDK's low-level API client."""
+
+    def __init__(self, base_url: str = "", timeout: int = 120) -> None:
+        import docker
+
+        self._errors = docker.errors
+        self.base_url = base_url or "unix:///var/run/docker.sock"
+        self._api = docker.APIClient(base_url=self.base_url, timeout=timeout, version="auto")
+        # events() blocks for as long as the stream lives: give it its own client so that
+        # closing it never races the calls made on the main one.
+        self._events_api: Any = None
+        self._events_stream: Any = None
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._errors.NotFound as e:
+            raise NotFound(_explain(e)) from None
+        except self._errors.APIError as e:
+            raise DockerError(_explain(e)) from None
+        except self._errors.DockerException as e:
+            raise DockerError(str(e)) from None
+        except OSError as e:
+            raise DockerError(f"cannot reach the Docker Engine at {self.base_url}: {e}") from None
+
+    def info(self) -> dict[str, Any]:
+        return self._call(self._api.info)
+
+    def image_present(self, ref: str) -> bool:
+        try:
+            self._call(self._api.inspect_image, ref)
+            return True
+        except NotFound:
+            return False
+
+    def pull(self, ref: str, auth: dict[str, str] | None = None) -> None:
+        repo, tag = _split_ref(ref)
+        # Stream the progress so errors reported mid-pull (manifest unknown...) surface.
+        stream = self._call(self._api.pull, repo, tag=tag, stream=True, decode=True, auth_config=auth)
+        try:
+            for msg in stream:
+                if "error" in msg:
+                    raise DockerError(msg.get("error") or "pull failed")
+        except self._errors.APIError as e:
+            raise DockerError(_explain(e)) from None
+
+    def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None:
+        repo, tag = _split_ref(ref)
+        self._call(self._api.import_image_from_data, rootfs, repository=repo, tag=tag, changes=changes)
+
+    def create(self, spec: ContainerSpec) -> str:
+        host_config = self._api.create_host_config(**spec.host)
+        ports = [(p, proto) if proto != "tcp" else p for p, proto in spec.ports] or None
+        result = self._call(
+            self._api.create_container,
+            spec.image,
+            command=spec.command,
+            name=spec.name,
+            hostname=spec.hostname,
+            environment=spec.environment,
+            labels=spec.labels,
+            working_dir=spec.working_dir,
+            user=spec.user,
+            entrypoint=spec.entrypoint,
+            ports=ports,
+            healthcheck=spec.healthcheck,
+            stop_timeout=spec.stop_timeout,
+            host_config=host_config,
+            detach=True,
+        )
+        return str(result["Id"])
+
+    def start(self, cid: str) -> None:
+        self._call(self._api.start, cid)
+
+    def stop(self, cid: str, timeout: int) -> None:
+        # The HTTP call lasts up to ``timeout`` seconds of grace before SIGKILL.
+        self._call(self._api.stop, cid, timeout=timeout)
+
+    def remove(self, cid: str) -> None:
+        self._call(self._api.remove_container, cid, force=True, v=True)
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        return self._call(self._api.inspect_container, cid)
+
+    def containers(self, label: str) -> list[dict[str, Any]]:
+        return self._call(self._api.containers, all=True, filters={"label": label})
+
+    def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]:
+        import docker
+
+        self._events_api = docker.APIClient(base_url=self.base_url, timeout=None, version="auto")
+        filters = {"type": "container", "label": label}
+        stream = self._call(self._events_api.events, since=since, filters=filters, decode=True)
+        self._events_stream = stream
+        try:
+            yield from stream
+        except (self._errors.DockerException, OSError, ValueError) as e:
+            raise DockerError(f"event stream from {self.base_url} ended: {e}") from None
+
+    def logs(self, cid: str, tail: int) -> bytes:
+        return self._call(self._api.logs, cid, stdout=True, stderr=True, tail=tail, timestamps=False)
+
+    def close(self) -> None:
+        """Release connections; an ``events()`` iterator blocked in another thread ends."""
+        if self._events_stream is not None:
+            try:
+                self._events_stream.close()
+            except Exception:
+                pass
+        for api in (self._events_api, self._api):
+            if api is not None:
+                try:
+                    api.close()
+                except Exception:
+                    pass
+
+
+def _explain(e: Any) -> str:
+    explanation = getattr(e, "explanation", None)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode(errors="replace")
+    return str(explanation or e)

@@ -1,0 +1,319 @@
+"""Drive one task through its life on one host, idempotently.
+
+:class:`TaskWorker` reads the task row, makes the host match it and reports progress with
+:func:`runner.tasks.update`. Every step can be repeated after a crash of the control plane:
+containers have names derived from the task id (creating one that exists returns it), a
+started container is never started again, and a task already ``ACTIVATING`` or ``RUNNING``
+is only watched. :meth:`TaskWorker.wake` is called on every Docker event of the task's
+containers (and on a StopTask) so the worker re-inspects at once instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from dockyard.config import Config
+from dockyard.store import Store
+from runner import instances, tasks
+from runner.agent import lifecycle, spec
+from runner.agent.host import Host, PullFailed
+from runner.agent.lifecycle import Observed
+from runner.agent.transport import DockerError
+
+__all__ = ["StartFailed", "TaskWorker"]
+
+log = logging.getLogger("dockyard.runner")
+
+START_TIMEOUT = 180.0  # seconds for dependsOn conditions to be met (ECS's default startTimeout)
+RESYNC = 10.0  # seconds between inspections of a quiet running task
+DEFAULT_STOP_TIMEOUT = 30  # seconds of SIGTERM grace, as ECS_CONTAINER_STOP_TIMEOUT
+
+
+class StartFailed(Exception):
+    """The task cannot start; the message is its ``stoppedReason``."""
+
+
+Resolver = Callable[[Mapping[str, Any]], Mapping[str, Mapping[str, str]]]
+Hook = Callable[[Any], Awaitable[None]]
+
+
+class TaskWorker:
+    """One task's life on ``host`` (see module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        host: Host,
+        task_id: str,
+        *,
+        registry: str = "",
+        owner: str = "",
+        auth: dict[str, str] | None = None,
+        environment: Resolver | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.host = host
+        self.task_id = task_id
+        self.registry = registry
+        self.owner = owner
+        self.auth = auth
+        self.environment = environment or (lambda defn: {})
+        self._wake = asyncio.Event()
+        self.ids: dict[str, str] = {}  # container name -> docker id
+        self.seen: dict[str, Observed] = {}
+        self.bindings: dict[str, list[dict[str, Any]]] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    def _row(self) -> Any:
+        return tasks.get_row(self.store, self.task_id)
+
+    def _stopping(self) -> bool:
+        row = self._row()
+        return row is None or row["desired_status"] == "STOPPED"
+
+    async def run(self) -> None:
+        """The whole life: start (unless already past it), watch, stop. Never raises
+        except CancelledError (the control plane shutting down leaves containers running)."""
+        row = self._row()
+        if row is None or row["last_status"] == "STOPPED":
+            return
+        self.defn = json.loads(row["definition"])
+        self.defs = list(self.defn.get("containerDefinitions") or [])
+        self.placement = spec.Placement(
+            task_id=row["id"],
+            task_arn=tasks.task_arn(self.config, row["cluster"], row["id"]),
+            cluster=row["cluster"],
+            instance_arn=instances.instance_arn(self.config, row["cluster"], row["instance_id"]),
+            registry=self.registry,
+            owner=self.owner,
+            overrides=json.loads(row["overrides"]),
+        )
+        self.network = json.loads(row["network"])
+        self.ids = {n: s["runtimeId"] for n, s in json.loads(row["containers"]).items() if s.get("runtimeId")}
+        try:
+            if row["desired_status"] != "STOPPED":
+                if lifecycle.status_index(row["last_status"]) < lifecycle.status_index("ACTIVATING"):
+                    await self._start()
+                await self._watch()
+        except StartFailed as e:
+            await tasks.request_stop(self.store, self.task_id, lifecycle.FAILED_TO_START, str(e)[:1024])
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a Docker failure mid-start: stop what exists, say why
+            log.exception("task failed", extra={"task": self.task_id})
+            await tasks.request_stop(
+                self.store, self.task_id, lifecycle.FAILED_TO_START, f"TaskFailedToStart: {e}"[:1024]
+            )
+        await self._stop()
+
+    # -- start -----------------------------------------------------------------------------
+    async def _start(self) -> None:
+        mode = self.defn.get("networkMode") or "bridge"
+        if mode == "awsvpc":
+            await self._provision()
+        if self._stopping():
+            return
+        await tasks.update(self.store, self.task_id, last_status="PENDING", pull_started_at=time.time())
+        images = {}
+        for c in self.defs:
+            if c["image"] not in images:
+                try:
+                    images[c["image"]] = await self.host.pull(c["image"], self.registry, self.auth)
+                except PullFailed as e:
+                    raise StartFailed(
+                        f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {e}"
+                    ) from None
+        await tasks.update(self.store, self.task_id, pull_stopped_at=time.time())
+        try:
+            env = self.environment(self.defn)
+        except LookupError as e:
+            raise StartFailed(
+                f"ResourceInitializationError: unable to pull secrets or registry auth: secret {e} not found"
+            ) from None
+        placement = spec.Placement(
+            **{**self.placement.__dict__, "pause_id": self.network.get("pause", ""), "environment": env}
+        )
+        for s, c in zip(spec.container_specs(self.defn, placement), self.defs, strict=True):
+            s = spec.ContainerSpec(**{**s.__dict__, "image": images[c["image"]]})
+            try:
+                self.ids[c["name"]] = await self.host.create(s)
+            except DockerError as e:
+                raise StartFailed(f"CannotCreateContainerError: {e}") from None
+        await self._report(image_refs=images)
+        started: set[str] = {n for n, o in self.seen.items() if o.started}
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(started) < len(self.defs):
+            if self._stopping():
+                return
+            await self._observe()
+            started |= {n for n, o in self.seen.items() if o.started}
+            ready, failed = lifecycle.next_to_start(self.defs, self.seen, started)
+            if failed:
+                raise StartFailed(f"TaskFailedToStart: {failed}")
+            for name in ready:
+                try:
+                    await self.host.start(self.ids[name])
+                except DockerError as e:
+                    raise StartFailed(f"CannotStartContainerError: {e}") from None
+                started.add(name)
+            if lifecycle.essential_exit(self.defs, self.seen):
+                return
+            if len(started) < len(self.defs):
+                if time.monotonic() > deadline:
+                    raise StartFailed(
+                        "TaskFailedToStart: dependsOn conditions not met within the start timeout"
+                    )
+                await self._sleep(0.5)
+        await self._observe()
+        await tasks.update(self.store, self.task_id, last_status="ACTIVATING")
+        now = time.time()
+        await self._report(last_status="RUNNING", started_at=now, connectivity_at=now)
+
+    async def _provision(self) -> None:
+        """The awsvpc network namespace: a pause container with its own bridge address."""
+        await self.host.ensure_pause_image()
+        pause = spec.pause_spec(self.placement)
+        cid = await self.host.create(pause)
+        info = await self.host.inspect(cid)
+        if info and not (info.get("State") or {}).get("Running"):
+            await self.host.start(cid)
+            info = await self.host.inspect(cid)
+        settings = (info or {}).get("NetworkSettings") or {}
+        ip = settings.get("IPAddress") or next(
+            (n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")), ""
+        )
+        self.network = {"pause": cid, "ip": ip, "attachment": f"eni-{self.task_id[:17]}"}
+        await tasks.update(self.store, self.task_id, network=self.network)
+
+    # -- watch -----------------------------------------------------------------------------
+    async def _observe(self) -> None:
+        """Inspect every created container (state, health, published ports)."""
+        for c in self.defs:
+            cid = self.ids.get(c["name"])
+            if cid is None:
+                continue
+            info = await self.host.inspect(cid)
+            self.seen[c["name"]] = lifecycle.observe(info)
+            if info:
+                self.bindings[c["name"]] = _bindings(info)
+
+    async def _report(self, image_refs: Mapping[str, str] | None = None, **fields: Any) -> None:
+        row = self._row()
+        if row is None:
+            return
+        states = json.loads(row["containers"])
+        for c in self.defs:
+            name = c["name"]
+            st = dict(states.get(name, {}))
+            if name in self.ids:
+                st["runtimeId"] = self.ids[name]
+            if image_refs and c["image"] in image_refs:
+                st["image"] = image_refs[c["image"]]
+            o = self.seen.get(name)
+            if o is not None:
+                st["lastStatus"] = lifecycle.container_status(o)
+                st["healthStatus"] = o.health
+                if o.exit_code is not None:
+                    st["exitCode"] = o.exit_code
+                if o.reason:
+                    st["reason"] = o.reason
+            if name in self.bindings:
+                st["networkBindings"] = self.bindings[name]
+            states[name] = st
+        await tasks.update(
+            self.store,
+            self.task_id,
+            containers=states,
+            health=lifecycle.task_health(self.defs, self.seen),
+            **fields,
+        )
+
+    async def _watch(self) -> None:
+        """Until the task should stop: keep container states and health current; stop the
+        task when an essential container exits."""
+        while not self._stopping():
+            try:
+                await self._observe()
+            except DockerError as e:  # dockerd away for a moment: try again
+                log.warning("cannot inspect task", extra={"task": self.task_id, "error": str(e)})
+                await self._sleep(1.0)
+                continue
+            await self._report()
+            name = lifecycle.essential_exit(self.defs, self.seen)
+            if name:
+                o = self.seen[name]
+                await tasks.request_stop(
+                    self.store,
+                    self.task_id,
+                    lifecycle.ESSENTIAL_EXITED,
+                    f"Essential container in task exited ({name}: exit code {o.exit_code})",
+                )
+                return
+            await self._sleep(RESYNC)
+
+    # -- stop ------------------------------------------------------------------------------
+    async def _stop(self) -> None:
+        row = self._row()
+        if row is None or row["last_status"] == "STOPPED":
+            return
+        await tasks.update(self.store, self.task_id, last_status="DEACTIVATING")
+        await tasks.update(self.store, self.task_id, last_status="STOPPING")
+        timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
+        for wave in lifecycle.stop_waves(self.defs):
+            await asyncio.gather(*(self._stop_one(self.ids[n], timeouts[n]) for n in wave if n in self.ids))
+        try:
+            await self._observe()
+        except DockerError:
+            pass
+        await tasks.update(self.store, self.task_id, last_status="DEPROVISIONING")
+        if self.network.get("pause"):
+            await self._quietly(self.host.remove(self.network["pause"]))
+        now = time.time()
+        for c in self.defs:  # containers never created or gone count as stopped
+            if c["name"] not in self.seen or not self.seen[c["name"]].started:
+                self.seen.setdefault(c["name"], Observed())
+        await self._report(last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
+
+    async def _stop_one(self, cid: str, timeout: int) -> None:
+        await self._quietly(self.host.stop(cid, timeout))
+
+    @staticmethod
+    async def _quietly(aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except DockerError as e:
+            log.warning("docker call failed while stopping", extra={"error": str(e)})
+
+
+def _bindings(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    ports = ((info.get("NetworkSettings") or {}).get("Ports")) or {}
+    out = []
+    for key, binds in ports.items():
+        port, _, proto = key.partition("/")
+        for b in binds or []:
+            if b.get("HostPort"):
+                out.append(
+                    {
+                        "bindIP": b.get("HostIp") or "0.0.0.0",
+                        "containerPort": int(port),
+                        "hostPort": int(b["HostPort"]),
+                        "protocol": proto or "tcp",
+                    }
+                )
+    return out

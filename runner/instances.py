@@ -1,0 +1,623 @@
+"""Container instances: the Docker hosts a cluster runs tasks on.
+
+ECS operations: ListContainerInstances, DescribeContainerInstances, RegisterContainerInstance,
+DeregisterContainerInstance, PutAttributes, ListAttributes, DeleteAttributes.
+
+* The local Docker Engine (``docker_host`` config, default the local socket; ``none``
+  disables it) joins every ACTIVE cluster as a container instance at start and whenever a
+  cluster is created.
+* ``dockyard agent --control-plane URL --docker-host URL`` registers a further host through
+  RegisterContainerInstance (with the Dockyard field ``dockerHost``: the Docker API URL the
+  control plane drives it by) and repeats the call as a heartbeat; an instance whose last
+  heartbeat is older than :data:`HEARTBEAT_GRACE` seconds shows ``agentConnected: false``
+  and gets no new tasks.
+* Registered CPU is ``NCPU * 1024`` units and memory ``MemTotal`` in MiB (``docker info``);
+  remaining capacity is registered minus what the host's unstopped tasks reserve, counted
+  per Docker host (an engine in several clusters has one capacity).
+* Built-in attributes follow ECS (``ecs.os-type``, ``ecs.cpu-architecture``,
+  ``ecs.instance-type``, ``ecs.availability-zone``, ``ecs.capability.*``...); custom ones are
+  set with PutAttributes (names starting ``ecs.`` are reserved).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.aws.errors import error_type
+from dockyard.aws.paging import page
+from dockyard.config import Config
+from dockyard.store import Migration, Store, Tx
+from runner import clusters
+from runner.errors import InvalidParameterException
+
+__all__ = [
+    "HEARTBEAT_GRACE",
+    "Instance",
+    "builtin_attributes",
+    "capacity_from_info",
+    "ensure_local",
+    "instance_arn",
+    "instances_in",
+    "register",
+    "usage_by_host",
+]
+
+MIGRATIONS = [
+    Migration(
+        "instances",
+        1,
+        """
+        CREATE TABLE container_instances (
+            id TEXT PRIMARY KEY, cluster TEXT NOT NULL, docker_host TEXT NOT NULL,
+            ec2_instance_id TEXT NOT NULL, status TEXT NOT NULL,
+            cpu INTEGER NOT NULL, memory INTEGER NOT NULL,
+            builtin TEXT NOT NULL DEFAULT '[]', attributes TEXT NOT NULL DEFAULT '[]',
+            version_info TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]',
+            local INTEGER NOT NULL DEFAULT 0, registered_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL, version INTEGER NOT NULL DEFAULT 1);
+        CREATE UNIQUE INDEX container_instances_host ON container_instances (cluster, docker_host);
+        CREATE TABLE runner_owner (id TEXT PRIMARY KEY);
+        """,
+    )
+]
+
+TOPIC = "ecs/container-instance"
+HEARTBEAT_GRACE = 30.0
+RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]
+AGENT_VERSION = "dockyard-1"
+
+TargetNotFoundException = error_type("TargetNotFoundException")
+AttributeLimitExceededException = error_type("AttributeLimitExceededException")
+
+_ATTR_NAME = re.compile(r"^[A-Za-z0-9_./\\-]{1,128}$")
+_ATTR_VALUE = re.compile(r"^[A-Za-z0-9_.@/\\: -]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A container instance row, as the scheduler and the supervisor see it."""
+
+    id: str
+    arn: str
+    cluster: str
+    docker_host: str
+    cpu: int
+    memory: int
+    attributes: dict[str, str | None]
+    connected: bool
+    status: str
+
+
+def instance_arn(config: Config, cluster: str, ident: str) -> str:
+    return f"arn:aws:ecs:{config.region}:{config.account_id}:container-instance/{cluster}/{ident}"
+
+
+def instance_id(ident: Any) -> str:
+    """The instance id from an id or a full ARN."""
+    if not isinstance(ident, str) or not ident:
+        raise InvalidParameterException("containerInstance must be a non-empty string.")
+    return ident.rsplit("/", 1)[-1]
+
+
+# -- pure: what docker info says -----------------------------------------------------------
+def capacity_from_info(info: Mapping[str, Any]) -> tuple[int, int]:
+    """(cpu units, memory MiB) a host registers: ``NCPU * 1024`` and ``MemTotal`` in MiB."""
+    return int(info.get("NCPU") or 1) * 1024, int(info.get("MemTotal") or 0) // (1024 * 1024)
+
+
+def builtin_attributes(info: Mapping[str, Any], zone: str) -> list[dict[str, str]]:
+    """ECS's built-in attributes for a Docker host described by ``docker info``."""
+    arch = {"aarch64": "arm64", "amd64": "x86_64"}.get(
+        str(info.get("Architecture")), str(info.get("Architecture") or "x86_64")
+    )
+    os_type = str(info.get("OSType") or "linux")
+    names = {
+        "ecs.os-type": os_type,
+        "ecs.os-family": "LINUX" if os_type == "linux" else os_type.upper(),
+        "ecs.cpu-architecture": arch,
+        "ecs.instance-type": f"docker.{int(info.get('NCPU') or 1)}cpu",
+        "ecs.availability-zone": zone,
+        "dockyard.hostname": str(info.get("Name") or ""),
+        "dockyard.docker-version": str(info.get("ServerVersion") or ""),
+    }
+    out = [{"name": k, "value": v} for k, v in names.items()]
+    flags = [
+        "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+        "com.amazonaws.ecs.capability.docker-remote-api.1.41",
+        "com.amazonaws.ecs.capability.logging-driver.json-file",
+        "com.amazonaws.ecs.capability.logging-driver.none",
+        "ecs.capability.container-health-check",
+        "ecs.capability.container-ordering",
+        "ecs.capability.task-cpu-mem-limit",
+        "ecs.capability.task-eni",
+        "ecs.capability.secrets.asm.environment-variables",
+        "ecs.capability.secrets.ssm.environment-variables",
+        "ecs.capability.env-files.s3",
+        "ecs.capability.docker-plugin.local",
+    ]
+    out += [{"name": f} for f in flags]
+    return out
+
+
+def _ec2_id(docker_host: str, info: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(f"{info.get('ID', '')}|{docker_host}".encode()).hexdigest()
+    return "i-" + digest[:17]
+
+
+# -- store ---------------------------------------------------------------------------------
+def _row_instance(config: Config, r: Any, now: float) -> Instance:
+    attrs = {a["name"]: a.get("value") for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]}
+    connected = bool(r["local"]) or now - r["heartbeat_at"] <= HEARTBEAT_GRACE
+    return Instance(
+        r["id"],
+        instance_arn(config, r["cluster"], r["id"]),
+        r["cluster"],
+        r["docker_host"],
+        r["cpu"],
+        r["memory"],
+        attrs,
+        connected,
+        r["status"],
+    )
+
+
+def instances_in(store: Store, config: Config, cluster: str | None = None) -> list[Instance]:
+    """ACTIVE instances (of ``cluster``, or of every cluster), oldest first."""
+    sql = "SELECT * FROM container_instances WHERE status = 'ACTIVE'"
+    params: list[Any] = []
+    if cluster is not None:
+        sql += " AND cluster = ?"
+        params.append(cluster)
+    now = time.time()
+    return [_row_instance(config, r, now) for r in store.query(sql + " ORDER BY registered_at, id", params)]
+
+
+def get(store: Store, config: Config, ident: str) -> Instance | None:
+    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (ident,))
+    return _row_instance(config, r, time.time()) if r else None
+
+
+def usage_by_host(store: Store) -> dict[str, dict[str, Any]]:
+    """Per Docker host: cpu and memory reserved by its unstopped tasks, host ports in use,
+    and running/pending task counts per instance id."""
+    rows = store.query(
+        "SELECT t.instance_id, t.cpu, t.memory, t.host_ports, t.last_status, i.docker_host"
+        " FROM tasks t JOIN container_instances i ON i.id = t.instance_id"
+        " WHERE t.last_status != 'STOPPED'"
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        u = out.setdefault(
+            r["docker_host"], {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}}
+        )
+        u["cpu"] += r["cpu"]
+        u["memory"] += r["memory"]
+        u["ports"].update(json.loads(r["host_ports"]))
+        key = "running" if r["last_status"] == "RUNNING" else "pending"
+        u[key][r["instance_id"]] = u[key].get(r["instance_id"], 0) + 1
+    return out
+
+
+async def register(
+    store: Store,
+    config: Config,
+    cluster: str,
+    docker_host: str,
+    info: Mapping[str, Any],
+    *,
+    local: bool = False,
+    attributes: list[dict[str, Any]] | None = None,
+    zone: str = "",
+    tags: list[dict[str, str]] | None = None,
+) -> str:
+    """Register (or refresh) ``docker_host`` in ``cluster``; returns the instance id.
+
+    Re-registering the same host keeps its id and custom attributes (a heartbeat)."""
+    cpu, memory = capacity_from_info(info)
+    builtin = builtin_attributes(info, zone or f"{config.region}a")
+    version_info = {
+        "agentVersion": AGENT_VERSION,
+        "agentHash": "dockyard",
+        "dockerVersion": f"DockerVersion: {info.get('ServerVersion', '')}",
+    }
+    now = time.time()
+    async with store.transaction() as tx:
+        row = tx.query_one(
+            "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?", (cluster, docker_host)
+        )
+        if row is None:
+            ident = uuid.uuid4().hex
+            tx.execute(
+                "INSERT INTO container_instances (id, cluster, docker_host, ec2_instance_id, status,"
+                " cpu, memory, builtin, attributes, version_info, tags, local, registered_at,"
+                " heartbeat_at) VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ident,
+                    cluster,
+                    docker_host,
+                    _ec2_id(docker_host, info),
+                    cpu,
+                    memory,
+                    json.dumps(builtin),
+                    json.dumps(_custom(attributes or [])),
+                    json.dumps(version_info),
+                    json.dumps(tags or []),
+                    int(local),
+                    now,
+                    now,
+                ),
+            )
+            tx.changed(TOPIC, ident)
+            return ident
+        ident = row["id"]
+        custom = json.loads(row["attributes"])
+        if attributes:
+            custom = _merge(custom, _custom(attributes))
+        changed = (
+            row["status"] != "ACTIVE"
+            or row["cpu"] != cpu
+            or row["memory"] != memory
+            or row["builtin"] != json.dumps(builtin)
+            or row["attributes"] != json.dumps(custom)
+        )
+        tx.execute(
+            "UPDATE container_instances SET status = 'ACTIVE', cpu = ?, memory = ?, builtin = ?,"
+            " attributes = ?, version_info = ?, heartbeat_at = ?, version = version + ? WHERE id = ?",
+            (
+                cpu,
+                memory,
+                json.dumps(builtin),
+                json.dumps(custom),
+                json.dumps(version_info),
+                now,
+                int(changed),
+                ident,
+            ),
+        )
+        if changed:
+            tx.changed(TOPIC, ident)
+        return ident
+
+
+async def ensure_local(store: Store, config: Config, info: Mapping[str, Any], docker_host: str) -> list[str]:
+    """Make the local engine an instance of every ACTIVE cluster it is not yet in."""
+    names = [r["name"] for r in store.query("SELECT name FROM clusters WHERE status = 'ACTIVE'")]
+    have = {
+        r["cluster"]
+        for r in store.query(
+            "SELECT cluster FROM container_instances WHERE docker_host = ? AND status = 'ACTIVE'",
+            (docker_host,),
+        )
+    }
+    return [
+        await register(store, config, name, docker_host, info, local=True)
+        for name in names
+        if name not in have
+    ]
+
+
+def _custom(attributes: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for a in attributes:
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not _ATTR_NAME.match(a["name"]):
+            raise InvalidParameterException(
+                "Attribute names have 1 to 128 letters, numbers, hyphens, underscores, periods and slashes."
+            )
+        if a["name"].startswith("ecs."):
+            raise InvalidParameterException(
+                f"Attribute {a['name']} is reserved: names starting ecs. are built in."
+            )
+        value = a.get("value")
+        if value is not None and (not isinstance(value, str) or not _ATTR_VALUE.match(value)):
+            raise InvalidParameterException(f"Attribute {a['name']} has an invalid value.")
+        out.append({"name": a["name"], **({"value": value} if value is not None else {})})
+    return out
+
+
+def _merge(current: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_name = {a["name"]: a for a in current}
+    by_name.update({a["name"]: a for a in new})
+    return list(by_name.values())
+
+
+# -- shapes --------------------------------------------------------------------------------
+def _resources(cpu: int, memory: int, ports: set[str]) -> list[dict[str, Any]]:
+    return [
+        {"name": "CPU", "type": "INTEGER", "doubleValue": 0.0, "longValue": 0, "integerValue": cpu},
+        {"name": "MEMORY", "type": "INTEGER", "doubleValue": 0.0, "longValue": 0, "integerValue": memory},
+        {
+            "name": "PORTS",
+            "type": "STRINGSET",
+            "doubleValue": 0.0,
+            "longValue": 0,
+            "integerValue": 0,
+            "stringSetValue": sorted(
+                {*RESERVED_PORTS, *(p.split("/")[0] for p in ports if p.endswith("/tcp"))}
+            ),
+        },
+        {
+            "name": "PORTS_UDP",
+            "type": "STRINGSET",
+            "doubleValue": 0.0,
+            "longValue": 0,
+            "integerValue": 0,
+            "stringSetValue": sorted(p.split("/")[0] for p in ports if p.endswith("/udp")),
+        },
+    ]
+
+
+def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: list[str]) -> dict[str, Any]:
+    u = usage.get(r["docker_host"], {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}})
+    connected = bool(r["local"]) or time.time() - r["heartbeat_at"] <= HEARTBEAT_GRACE
+    out = {
+        "containerInstanceArn": instance_arn(config, r["cluster"], r["id"]),
+        "ec2InstanceId": r["ec2_instance_id"],
+        "version": r["version"],
+        "versionInfo": json.loads(r["version_info"]),
+        "remainingResources": _resources(
+            max(r["cpu"] - u["cpu"], 0), max(r["memory"] - u["memory"], 0), u["ports"]
+        ),
+        "registeredResources": _resources(r["cpu"], r["memory"], set()),
+        "status": r["status"],
+        "agentConnected": connected and r["status"] == "ACTIVE",
+        "runningTasksCount": u["running"].get(r["id"], 0),
+        "pendingTasksCount": u["pending"].get(r["id"], 0),
+        "attributes": [*json.loads(r["builtin"]), *json.loads(r["attributes"])],
+        "registeredAt": r["registered_at"],
+        "attachments": [],
+        "tags": json.loads(r["tags"]) if "TAGS" in include else [],
+    }
+    if "CONTAINER_INSTANCE_HEALTH" in include:
+        status = "OK" if connected else "IMPAIRED"
+        out["healthStatus"] = {
+            "overallStatus": status,
+            "details": [
+                {
+                    "type": "CONTAINER_RUNTIME",
+                    "status": status,
+                    "lastUpdated": r["heartbeat_at"],
+                    "lastStatusChange": r["registered_at"],
+                }
+            ],
+        }
+    return out
+
+
+# -- operations ----------------------------------------------------------------------------
+def _cluster(store: Store, params: dict[str, Any]) -> str:
+    return str(clusters.get_active(store, params.get("cluster"))["name"])
+
+
+async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    status = params.get("status")
+    sql, args = "SELECT * FROM container_instances WHERE cluster = ?", [cluster]
+    if status:
+        if status not in ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"):
+            raise InvalidParameterException(f"Invalid status {status!r}.")
+        sql += " AND status = ?"
+        args.append(status)
+    else:
+        sql += " AND status IN ('ACTIVE', 'DRAINING')"
+    rows = store.query(sql + " ORDER BY registered_at, id", args)
+    expr = params.get("filter")
+    if expr:
+        now = time.time()
+        rows = [r for r in rows if _matches(expr, _row_instance(config, r, now))]
+    chunk, token = page(
+        [instance_arn(config, cluster, r["id"]) for r in rows], params, InvalidParameterException
+    )
+    out: dict[str, Any] = {"containerInstanceArns": chunk}
+    if token:
+        out["nextToken"] = token
+    return out
+
+
+def _matches(expr: str, inst: Instance) -> bool:
+    """The cluster query language filter of ListContainerInstances (runner.query)."""
+    from runner import query
+
+    return query.matches(expr, query_facts(inst))
+
+
+def query_facts(inst: Instance) -> dict[str, str]:
+    """What the cluster query language sees of an instance (``attribute:NAME`` and built-ins)."""
+    facts = {f"attribute:{k}": ("" if v is None else str(v)) for k, v in inst.attributes.items()}
+    facts.update({"instanceId": inst.id, "agentConnected": str(inst.connected).lower()})
+    return facts
+
+
+async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    idents = params.get("containerInstances")
+    if not isinstance(idents, list) or not idents or len(idents) > 100:
+        raise InvalidParameterException("containerInstances must list 1 to 100 ids or ARNs.")
+    include = params.get("include") or []
+    usage = usage_by_host(store)
+    found, failures = [], []
+    for ident in idents:
+        iid = instance_id(ident)
+        r = store.query_one("SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (iid, cluster))
+        if r is None:
+            failures.append({"arn": instance_arn(config, cluster, iid), "reason": "MISSING"})
+        else:
+            found.append(_shape(config, r, usage, include))
+    return {"containerInstances": found, "failures": failures}
+
+
+async def register_op(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """RegisterContainerInstance with Dockyard's ``dockerHost`` (and ``dockerInfo``) fields."""
+    cluster = _cluster(store, params)
+    docker_host = params.get("dockerHost")
+    if not isinstance(docker_host, str) or not docker_host:
+        raise InvalidParameterException("dockerHost (the Docker API URL of the host) is required.")
+    info = params.get("dockerInfo") or {}
+    if not isinstance(info, dict):
+        raise InvalidParameterException("dockerInfo must be an object.")
+    for res in params.get("totalResources") or []:
+        if res.get("name") == "CPU" and res.get("integerValue"):
+            info = {**info, "NCPU": max(int(res["integerValue"]) // 1024, 1)}
+        if res.get("name") == "MEMORY" and res.get("integerValue"):
+            info = {**info, "MemTotal": int(res["integerValue"]) * 1024 * 1024}
+    ident = await register(
+        store,
+        config,
+        cluster,
+        docker_host,
+        info,
+        attributes=params.get("attributes"),
+        zone=str(params.get("availabilityZone") or ""),
+        tags=clusters._validate_tags(params.get("tags")),
+    )
+    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (ident,))
+    return {"containerInstance": _shape(config, r, usage_by_host(store), ["TAGS"])}
+
+
+async def deregister_op(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    iid = instance_id(params.get("containerInstance"))
+    async with store.transaction() as tx:
+        r = tx.query_one("SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (iid, cluster))
+        if r is None:
+            raise InvalidParameterException("Container instance not found.")
+        busy = tx.query_one(
+            "SELECT COUNT(*) FROM tasks WHERE instance_id = ? AND last_status != 'STOPPED'", (iid,)
+        )[0]
+        if busy and not params.get("force"):
+            raise InvalidParameterException(
+                "Found running tasks on the instance; use force to deregister it anyway."
+            )
+        tx.execute(
+            "UPDATE container_instances SET status = 'INACTIVE', version = version + 1 WHERE id = ?", (iid,)
+        )
+        tx.changed(TOPIC, iid)
+    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (iid,))
+    return {"containerInstance": _shape(config, r, usage_by_host(store), [])}
+
+
+def _target(tx: Tx, cluster: str, a: dict[str, Any]) -> Any:
+    if a.get("targetType", "container-instance") != "container-instance":
+        raise InvalidParameterException("targetType must be container-instance.")
+    target = a.get("targetId")
+    if not isinstance(target, str) or not target:
+        raise InvalidParameterException("targetId is required.")
+    r = tx.query_one(
+        "SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (instance_id(target), cluster)
+    )
+    if r is None:
+        raise TargetNotFoundException(f"Could not find {target}.")
+    return r
+
+
+async def put_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    attrs = params.get("attributes")
+    if not isinstance(attrs, list) or not attrs or len(attrs) > 10:
+        raise InvalidParameterException("attributes must list 1 to 10 attributes.")
+    async with store.transaction() as tx:
+        for a in attrs:
+            r = _target(tx, cluster, a)
+            current = _merge(json.loads(r["attributes"]), _custom([a]))
+            if len(current) > 10:
+                raise AttributeLimitExceededException(
+                    "You can apply up to 10 custom attributes per resource."
+                )
+            tx.execute(
+                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
+                (json.dumps(current), r["id"]),
+            )
+            tx.changed(TOPIC, r["id"])
+    return {"attributes": [_echo(config, cluster, a) for a in attrs]}
+
+
+async def delete_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    attrs = params.get("attributes")
+    if not isinstance(attrs, list) or not attrs:
+        raise InvalidParameterException("attributes must list at least one attribute.")
+    async with store.transaction() as tx:
+        for a in attrs:
+            r = _target(tx, cluster, a)
+            current = [x for x in json.loads(r["attributes"]) if x["name"] != a.get("name")]
+            tx.execute(
+                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
+                (json.dumps(current), r["id"]),
+            )
+            tx.changed(TOPIC, r["id"])
+    return {"attributes": [_echo(config, cluster, a) for a in attrs]}
+
+
+def _echo(config: Config, cluster: str, a: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "name": a["name"],
+        "targetType": "container-instance",
+        "targetId": instance_arn(config, cluster, instance_id(a["targetId"])),
+    }
+    if a.get("value") is not None:
+        out["value"] = a["value"]
+    return out
+
+
+async def list_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = _cluster(store, params)
+    if params.get("targetType") != "container-instance":
+        raise InvalidParameterException("targetType must be container-instance.")
+    name, value = params.get("attributeName"), params.get("attributeValue")
+    if value is not None and name is None:
+        raise InvalidParameterException("attributeValue needs attributeName.")
+    out = []
+    for r in store.query(
+        "SELECT * FROM container_instances WHERE cluster = ? AND status = 'ACTIVE'"
+        " ORDER BY registered_at, id",
+        (cluster,),
+    ):
+        arn = instance_arn(config, cluster, r["id"])
+        for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]:
+            if name is not None and a["name"] != name:
+                continue
+            if value is not None and a.get("value") != value:
+                continue
+            out.append({**a, "targetType": "container-instance", "targetId": arn})
+    chunk, token = page(out, params, InvalidParameterException)
+    result: dict[str, Any] = {"attributes": chunk}
+    if token:
+        result["nextToken"] = token
+    return result
+
+
+OPERATIONS = {
+    "ListContainerInstances": list_,
+    "DescribeContainerInstances": describe,
+    "RegisterContainerInstance": register_op,
+    "DeregisterContainerInstance": deregister_op,
+    "PutAttributes": put_attributes,
+    "DeleteAttributes": delete_attributes,
+    "ListAttributes": list_attributes,
+}
+
+
+async def owner_id(store: Store) -> str:
+    """This installation's id: labels its containers, so that two Dockyards sharing one
+    Docker Engine never take each other's containers for orphans."""
+    row = store.query_one("SELECT id FROM runner_owner")
+    if row:
+        return str(row[0])
+    async with store.transaction() as tx:
+        row = tx.query_one("SELECT id FROM runner_owner")
+        if row:
+            return str(row[0])
+        ident = uuid.uuid4().hex
+        tx.execute("INSERT INTO runner_owner (id) VALUES (?)", (ident,))
+        return ident
+
+
+def get_row_arn(config: Config, cluster: str, ident: str) -> str:
+    """The ARN of instance ``ident`` as seen from ``cluster`` (tasks name their instance)."""
+    return instance_arn(config, cluster, ident)

@@ -1,0 +1,663 @@
+"""ECS tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks.
+
+The API only writes desired state: RunTask places each task on a container instance and
+records it as ``PROVISIONING`` with ``desiredStatus: RUNNING``; StopTask sets
+``desiredStatus: STOPPED`` with its stop code. The supervisor (:mod:`runner.agent.supervisor`)
+watches the ``ecs/task`` topic and makes the Docker hosts match, reporting progress back
+through :func:`update`. A task row keeps a snapshot of its task definition, so a task runs and
+describes the same whatever happens to the definition later.
+
+Stopped tasks stay describable for :data:`RETENTION` seconds (ECS keeps them about an hour).
+
+Services build on :func:`launch` (place and record tasks) and :func:`request_stop`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from dockyard.aws.paging import page
+from dockyard.config import Config
+from dockyard.store import Migration, Store
+from runner import clusters, instances
+from runner.agent import lifecycle
+from runner.errors import ClientException, InvalidParameterException
+
+__all__ = [
+    "RETENTION",
+    "TOPIC",
+    "get_row",
+    "launch",
+    "request_stop",
+    "reservation",
+    "shape",
+    "task_arn",
+    "update",
+]
+
+MIGRATIONS = [
+    Migration(
+        "tasks",
+        1,
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY, cluster TEXT NOT NULL, instance_id TEXT NOT NULL,
+            definition_arn TEXT NOT NULL, family TEXT NOT NULL, definition TEXT NOT NULL,
+            overrides TEXT NOT NULL DEFAULT '{}', launch_type TEXT NOT NULL,
+            last_status TEXT NOT NULL, desired_status TEXT NOT NULL,
+            started_by TEXT NOT NULL DEFAULT '', grp TEXT NOT NULL DEFAULT '',
+            cpu INTEGER NOT NULL, memory INTEGER NOT NULL, host_ports TEXT NOT NULL DEFAULT '[]',
+            stop_code TEXT NOT NULL DEFAULT '', stopped_reason TEXT NOT NULL DEFAULT '',
+            health TEXT NOT NULL DEFAULT 'UNKNOWN', containers TEXT NOT NULL DEFAULT '{}',
+            network TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]',
+            extra TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL,
+            pull_started_at REAL, pull_stopped_at REAL, started_at REAL, connectivity_at REAL,
+            stopping_at REAL, stopped_at REAL, execution_stopped_at REAL,
+            version INTEGER NOT NULL DEFAULT 1);
+        CREATE INDEX tasks_cluster ON tasks (cluster, desired_status, created_at);
+        CREATE INDEX tasks_instance ON tasks (instance_id, last_status);
+        CREATE INDEX tasks_open ON tasks (last_status, stopped_at);
+        """,
+    )
+]
+
+TOPIC = "ecs/task"
+RETENTION = 2 * 3600.0
+LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL")
+_TIMES = {
+    "created_at": "createdAt",
+    "pull_started_at": "pullStartedAt",
+    "pull_stopped_at": "pullStoppedAt",
+    "started_at": "startedAt",
+    "connectivity_at": "connectivityAt",
+    "stopping_at": "stoppingAt",
+    "stopped_at": "stoppedAt",
+    "execution_stopped_at": "executionStoppedAt",
+}
+
+
+def task_arn(config: Config, cluster: str, ident: str) -> str:
+    return f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{ident}"
+
+
+def task_id(ident: Any) -> str:
+    if not isinstance(ident, str) or not ident:
+        raise InvalidParameterException("task must be a task id or ARN.")
+    return ident.rsplit("/", 1)[-1]
+
+
+def get_row(store: Store, ident: str) -> Any:
+    return store.query_one("SELECT * FROM tasks WHERE id = ?", (ident,))
+
+
+# -- pure ------------------------------------------------------------------------------------
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def reservation(
+    defn: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> tuple[int, int, list[str]]:
+    """(cpu units, memory MiB, host ports as ``"port/proto"``) a task takes on its instance.
+
+    Task-level cpu/memory win; otherwise the containers' cpu and memory (or
+    memoryReservation) add up. Host ports count only for ``bridge`` (explicit hostPort) and
+    ``host`` (the containerPort) networking: an ``awsvpc`` task has an address of its own.
+    """
+    overrides = overrides or {}
+    containers = defn.get("containerDefinitions") or []
+    cpu = _int(overrides.get("cpu")) or _int(defn.get("cpu")) or sum(_int(c.get("cpu")) for c in containers)
+    memory = (
+        _int(overrides.get("memory"))
+        or _int(defn.get("memory"))
+        or sum(_int(c.get("memory")) or _int(c.get("memoryReservation")) for c in containers)
+    )
+    mode = defn.get("networkMode") or "bridge"
+    ports = []
+    for c in containers:
+        for m in c.get("portMappings") or []:
+            proto = str(m.get("protocol") or "tcp").lower()
+            port = _int(m.get("hostPort")) if mode == "bridge" else _int(m.get("containerPort"))
+            if mode in ("bridge", "host") and port:
+                ports.append(f"{port}/{proto}")
+    return cpu, memory, ports
+
+
+def first_fit(
+    candidates: list[instances.Instance],
+    usage: dict[str, dict[str, Any]],
+    need: tuple[int, int, list[str]],
+) -> tuple[instances.Instance | None, str]:
+    """The first connected instance with room for ``need``, or None and the reason
+    (``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``) of the last refusal."""
+    cpu, memory, ports = need
+    reason = "RESOURCE:CPU"
+    for inst in candidates:
+        if not inst.connected:
+            reason = "AGENT"
+            continue
+        u = usage.get(inst.docker_host, {"cpu": 0, "memory": 0, "ports": set()})
+        if inst.cpu - u["cpu"] < cpu:
+            reason = "RESOURCE:CPU"
+        elif inst.memory - u["memory"] < memory:
+            reason = "RESOURCE:MEMORY"
+        elif set(ports) & (set(u["ports"]) | {f"{p}/tcp" for p in instances.RESERVED_PORTS}):
+            reason = "RESOURCE:PORTS"
+        else:
+            return inst, ""
+    return None, reason
+
+
+def _take(
+    usage: dict[str, dict[str, Any]], inst: instances.Instance, need: tuple[int, int, list[str]]
+) -> None:
+    u = usage.setdefault(
+        inst.docker_host, {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}}
+    )
+    u["cpu"] += need[0]
+    u["memory"] += need[1]
+    u["ports"] = set(u["ports"]) | set(need[2])
+
+
+def _place(
+    candidates: list[instances.Instance],
+    usage: dict[str, dict[str, Any]],
+    need: tuple[int, int, list[str]],
+    params: Mapping[str, Any],
+) -> tuple[instances.Instance | None, str]:
+    """Where one task goes. TODO(scheduler): call runner.scheduler's pure placement here
+    (constraints and strategies from ``params``) once it lands; first-fit until then."""
+    return first_fit(candidates, usage, need)
+
+
+# -- shapes ----------------------------------------------------------------------------------
+def _container_shape(
+    config: Config, row: Any, defn: Mapping[str, Any], c: Mapping[str, Any], state: Mapping[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "containerArn": f"arn:aws:ecs:{config.region}:{config.account_id}:container/{row['cluster']}/"
+        f"{row['id']}/{uuid.uuid5(uuid.NAMESPACE_URL, row['id'] + c['name'])}",
+        "taskArn": task_arn(config, row["cluster"], row["id"]),
+        "name": c["name"],
+        "image": state.get("image") or c.get("image", ""),
+        "lastStatus": state.get("lastStatus", "PENDING"),
+        "networkBindings": state.get("networkBindings", []),
+        "networkInterfaces": [],
+        "healthStatus": state.get("healthStatus", "UNKNOWN"),
+        "cpu": str(_int(c.get("cpu"))),
+    }
+    for key in ("runtimeId", "imageDigest", "exitCode", "reason"):
+        if state.get(key) is not None and state.get(key) != "":
+            out[key] = state[key]
+    if c.get("memory"):
+        out["memory"] = str(c["memory"])
+    if c.get("memoryReservation"):
+        out["memoryReservation"] = str(c["memoryReservation"])
+    network = json.loads(row["network"])
+    if network.get("ip") and (defn.get("networkMode") == "awsvpc"):
+        out["networkInterfaces"] = [
+            {"attachmentId": network.get("attachment", ""), "privateIpv4Address": network["ip"]}
+        ]
+    return out
+
+
+def shape(config: Config, row: Any, include: list[str] | None = None) -> dict[str, Any]:
+    """A task as DescribeTasks answers it."""
+    defn = json.loads(row["definition"])
+    states = json.loads(row["containers"])
+    extra = json.loads(row["extra"])
+    network = json.loads(row["network"])
+    inst = instances.get_row_arn(config, row["cluster"], row["instance_id"])
+    out: dict[str, Any] = {
+        "taskArn": task_arn(config, row["cluster"], row["id"]),
+        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
+        "taskDefinitionArn": row["definition_arn"],
+        "containerInstanceArn": inst,
+        "overrides": {
+            "containerOverrides": [],
+            "inferenceAcceleratorOverrides": [],
+            **json.loads(row["overrides"]),
+        },
+        "lastStatus": row["last_status"],
+        "desiredStatus": row["desired_status"],
+        "cpu": str(row["cpu"]),
+        "memory": str(row["memory"]),
+        "containers": [
+            _container_shape(config, row, defn, c, states.get(c["name"], {}))
+            for c in defn.get("containerDefinitions") or []
+        ],
+        "launchType": row["launch_type"],
+        "group": row["grp"],
+        "version": row["version"],
+        "healthStatus": row["health"],
+        "connectivity": "CONNECTED" if row["connectivity_at"] else "DISCONNECTED",
+        "availabilityZone": f"{config.region}a",
+        "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
+        "attachments": [],
+        "enableExecuteCommand": False,
+        "tags": json.loads(row["tags"]) if include is None or "TAGS" in (include or []) else [],
+    }
+    if row["started_by"]:
+        out["startedBy"] = row["started_by"]
+    if row["stop_code"]:
+        out["stopCode"] = row["stop_code"]
+    if row["stopped_reason"]:
+        out["stoppedReason"] = row["stopped_reason"]
+    for col, key in _TIMES.items():
+        if row[col] is not None:
+            out[key] = row[col]
+    if row["launch_type"] == "FARGATE":
+        out["platformVersion"] = "1.4.0"
+        out["platformFamily"] = "Linux"
+    if defn.get("networkMode") == "awsvpc":
+        vpc = (extra.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        details = [
+            {"name": "subnetId", "value": (vpc.get("subnets") or ["subnet-dockyard"])[0]},
+            {"name": "networkInterfaceId", "value": network.get("attachment", "")},
+        ]
+        if network.get("ip"):
+            details.append({"name": "privateIPv4Address", "value": network["ip"]})
+        status = (
+            "ATTACHED"
+            if network.get("ip") and row["last_status"] != "STOPPED"
+            else ("DELETED" if row["last_status"] == "STOPPED" else "PRECREATED")
+        )
+        out["attachments"] = [
+            {
+                "id": network.get("attachment", ""),
+                "type": "ElasticNetworkInterface",
+                "status": status,
+                "details": details,
+            }
+        ]
+    return out
+
+
+# -- store writes ------------------------------------------------------------------------------
+async def update(store: Store, ident: str, **fields: Any) -> Any:
+    """Record the agent's progress on one task (JSON columns given as Python values).
+
+    ``last_status`` never moves backwards; the row's ``version`` goes up on every change.
+    Returns the updated row, or None if the task is gone."""
+    for key in ("containers", "network"):
+        if key in fields and not isinstance(fields[key], str):
+            fields[key] = json.dumps(fields[key])
+    async with store.transaction() as tx:
+        row = tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,))
+        if row is None:
+            return None
+        if "last_status" in fields and lifecycle.status_index(fields["last_status"]) < lifecycle.status_index(
+            row["last_status"]
+        ):
+            del fields["last_status"]
+        fields = {k: v for k, v in fields.items() if row[k] != v}
+        if not fields:
+            return row
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        tx.execute(f"UPDATE tasks SET {sets}, version = version + 1 WHERE id = ?", (*fields.values(), ident))
+        tx.changed(TOPIC, ident)
+        return tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,))
+
+
+async def request_stop(store: Store, ident: str, code: str, reason: str) -> Any:
+    """Ask for a task to stop (first stop code and reason win); returns the row or None."""
+    async with store.transaction() as tx:
+        row = tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,))
+        if row is None:
+            return None
+        if row["desired_status"] != "STOPPED":
+            tx.execute(
+                "UPDATE tasks SET desired_status = 'STOPPED', stop_code = ?, stopped_reason = ?,"
+                " stopping_at = COALESCE(stopping_at, ?), version = version + 1 WHERE id = ?",
+                (code, reason, time.time(), ident),
+            )
+            tx.changed(TOPIC, ident)
+        return tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,))
+
+
+async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
+    if not isinstance(ident, str) or not ident:
+        raise InvalidParameterException("taskDefinition is required.")
+    try:
+        from runner import taskdefs
+    except ImportError:  # TODO(taskdefs): lands with the task definition work
+        raise ClientException("Task definitions are not available yet.") from None
+    result = await taskdefs.OPERATIONS["DescribeTaskDefinition"](store, config, {"taskDefinition": ident})
+    return dict(result["taskDefinition"])
+
+
+def _check_overrides(defn: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise InvalidParameterException("overrides must be an object.")
+    names = {c["name"] for c in defn.get("containerDefinitions") or []}
+    for o in overrides.get("containerOverrides") or []:
+        if not isinstance(o, dict) or o.get("name") not in names:
+            raise InvalidParameterException(
+                f"Override for container named {o.get('name') if isinstance(o, dict) else o} is not "
+                "a container in the TaskDefinition."
+            )
+        if "command" in o and not (
+            isinstance(o["command"], list) and all(isinstance(x, str) for x in o["command"])
+        ):
+            raise InvalidParameterException("containerOverrides.command must be a list of strings.")
+    return overrides
+
+
+async def launch(
+    store: Store,
+    config: Config,
+    *,
+    cluster: str,
+    definition: Mapping[str, Any],
+    count: int = 1,
+    launch_type: str = "EC2",
+    started_by: str = "",
+    group: str = "",
+    overrides: Mapping[str, Any] | None = None,
+    tags: list[dict[str, str]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    on_instances: list[str] | None = None,
+    placement: Mapping[str, Any] | None = None,
+) -> tuple[list[Any], list[dict[str, str]]]:
+    """Place and record ``count`` tasks of ``definition``; returns (task rows, failures).
+
+    ``on_instances`` (StartTask) names the instance ids to use, one task each; otherwise each
+    task goes where :func:`_place` says among the cluster's instances (FARGATE: any host
+    Dockyard knows when the cluster has none). A task that fits nowhere is a failure entry
+    (``reason`` ``RESOURCE:CPU`` and so on), not an error."""
+    overrides = dict(overrides or {})
+    need = reservation(definition, overrides)
+    group = group or f"family:{definition.get('family', '')}"
+    candidates = instances.instances_in(store, config, cluster)
+    if not candidates and launch_type == "FARGATE":
+        candidates = instances.instances_in(store, config)
+    if on_instances is None and not candidates:
+        raise InvalidParameterException("No Container Instances were found in your cluster.")
+    rows, failures = [], []
+    now = time.time()
+    async with store.transaction() as tx:
+        usage = instances.usage_by_host(store)
+        chosen: list[instances.Instance] = []
+        if on_instances is not None:
+            by_id = {i.id: i for i in candidates}
+            for iid in on_instances:
+                inst = by_id.get(iid)
+                if inst is None:
+                    failures.append(
+                        {"arn": instances.instance_arn(config, cluster, iid), "reason": "MISSING"}
+                    )
+                else:
+                    chosen.append(inst)
+        else:
+            for _ in range(count):
+                inst, why = _place(candidates, usage, need, placement or {})
+                if inst is None:
+                    failures.append({"reason": why})
+                    continue
+                _take(usage, inst, need)
+                chosen.append(inst)
+        for inst in chosen:
+            ident = uuid.uuid4().hex
+            tx.execute(
+                "INSERT INTO tasks (id, cluster, instance_id, definition_arn, family, definition,"
+                " overrides, launch_type, last_status, desired_status, started_by, grp, cpu, memory,"
+                " host_ports, tags, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROVISIONING',"
+                " 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ident,
+                    cluster,
+                    inst.id,
+                    definition.get("taskDefinitionArn", ""),
+                    definition.get("family", ""),
+                    json.dumps(definition),
+                    json.dumps(overrides),
+                    launch_type,
+                    started_by,
+                    group,
+                    need[0],
+                    need[1],
+                    json.dumps(need[2]),
+                    json.dumps(tags or []),
+                    json.dumps(dict(extra or {})),
+                    now,
+                ),
+            )
+            tx.changed(TOPIC, ident)
+            rows.append(tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,)))
+    return rows, failures
+
+
+# -- operations ------------------------------------------------------------------------------
+_ECHOED = (
+    "networkConfiguration",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "propagateTags",
+    "referenceId",
+    "enableECSManagedTags",
+    "enableExecuteCommand",
+    "placementConstraints",
+    "placementStrategy",
+)
+
+
+def _common(store: Store, config: Config, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    started_by = params.get("startedBy", "")
+    if not isinstance(started_by, str) or len(started_by) > 128:
+        raise InvalidParameterException("startedBy can have up to 128 characters.")
+    group = params.get("group", "")
+    if not isinstance(group, str) or len(group) > 255:
+        raise InvalidParameterException("group can have up to 255 characters.")
+    return cluster, {k: params[k] for k in _ECHOED if k in params}
+
+
+async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster, extra = _common(store, config, params)
+    count = params.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10:
+        raise InvalidParameterException("count must be an integer from 1 to 10.")
+    launch_type = params.get("launchType") or "EC2"
+    if launch_type not in LAUNCH_TYPES:
+        raise InvalidParameterException(f"launchType must be one of {', '.join(LAUNCH_TYPES)}.")
+    defn = await _definition(store, config, params.get("taskDefinition"))
+    _check_compatibility(defn, launch_type)
+    overrides = _check_overrides(defn, params.get("overrides"))
+    rows, failures = await launch(
+        store,
+        config,
+        cluster=cluster,
+        definition=defn,
+        count=count,
+        launch_type=launch_type,
+        started_by=params.get("startedBy", ""),
+        group=params.get("group", ""),
+        overrides=overrides,
+        tags=clusters._validate_tags(params.get("tags")),
+        extra=extra,
+        placement={k: params.get(k) for k in ("placementConstraints", "placementStrategy")},
+    )
+    return {"tasks": [shape(config, r) for r in rows], "failures": failures}
+
+
+def _check_compatibility(defn: Mapping[str, Any], launch_type: str) -> None:
+    compat = defn.get("compatibilities") or defn.get("requiresCompatibilities") or ["EC2"]
+    if launch_type == "FARGATE" and "FARGATE" not in compat:
+        raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
+    if launch_type == "FARGATE" and (defn.get("networkMode") or "bridge") != "awsvpc":
+        raise InvalidParameterException("Fargate only supports network mode 'awsvpc'.")
+
+
+async def start_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster, extra = _common(store, config, params)
+    idents = params.get("containerInstances")
+    if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
+        raise InvalidParameterException("containerInstances must list 1 to 10 container instances.")
+    defn = await _definition(store, config, params.get("taskDefinition"))
+    overrides = _check_overrides(defn, params.get("overrides"))
+    rows, failures = await launch(
+        store,
+        config,
+        cluster=cluster,
+        definition=defn,
+        launch_type="EC2",
+        started_by=params.get("startedBy", ""),
+        group=params.get("group", ""),
+        overrides=overrides,
+        tags=clusters._validate_tags(params.get("tags")),
+        extra=extra,
+        on_instances=[instances.instance_id(i) for i in idents],
+    )
+    return {"tasks": [shape(config, r) for r in rows], "failures": failures}
+
+
+def _find(store: Store, cluster: str, ident: Any) -> Any:
+    row = store.query_one("SELECT * FROM tasks WHERE id = ? AND cluster = ?", (task_id(ident), cluster))
+    if row is None:
+        raise InvalidParameterException("The referenced task was not found.")
+    return row
+
+
+async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    row = _find(store, cluster, params.get("task"))
+    reason = params.get("reason") or "Task stopped by user"
+    if not isinstance(reason, str) or len(reason) > 255:
+        raise InvalidParameterException("reason can have up to 255 characters.")
+    row = await request_stop(store, row["id"], lifecycle.USER_INITIATED, reason)
+    return {"task": shape(config, row)}
+
+
+async def describe_tasks(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    name = clusters.cluster_name(params.get("cluster"))
+    if store.query_one("SELECT 1 FROM clusters WHERE name = ?", (name,)) is None:
+        raise clusters.ClusterNotFoundException("Cluster not found.")
+    idents = params.get("tasks")
+    if not isinstance(idents, list) or not idents or len(idents) > 100:
+        raise InvalidParameterException("tasks must list 1 to 100 task ids or ARNs.")
+    include = params.get("include") or []
+    found, failures = [], []
+    for ident in idents:
+        row = store.query_one("SELECT * FROM tasks WHERE id = ? AND cluster = ?", (task_id(ident), name))
+        if row is None:
+            arn = ident if str(ident).startswith("arn:") else task_arn(config, name, str(ident))
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(shape(config, row, include))
+    return {"tasks": found, "failures": failures}
+
+
+async def list_tasks(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    desired = params.get("desiredStatus") or "RUNNING"
+    if desired not in ("RUNNING", "PENDING", "STOPPED"):
+        raise InvalidParameterException("desiredStatus must be RUNNING, PENDING or STOPPED.")
+    sql = "SELECT * FROM tasks WHERE cluster = ?"
+    args: list[Any] = [cluster]
+    if desired == "PENDING":
+        sql += " AND desired_status = 'RUNNING' AND last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING')"
+    else:
+        sql += " AND desired_status = ?"
+        args.append(desired)
+    if params.get("family"):
+        sql += " AND family = ?"
+        args.append(params["family"])
+    if params.get("startedBy"):
+        sql += " AND started_by = ?"
+        args.append(params["startedBy"])
+    if params.get("serviceName"):
+        sql += " AND grp = ?"
+        args.append(f"service:{str(params['serviceName']).rsplit('/', 1)[-1]}")
+    if params.get("launchType"):
+        sql += " AND launch_type = ?"
+        args.append(params["launchType"])
+    if params.get("containerInstance"):
+        sql += " AND instance_id = ?"
+        args.append(instances.instance_id(params["containerInstance"]))
+    rows = store.query(sql + " ORDER BY created_at, id", args)
+    chunk, token = page([task_arn(config, cluster, r["id"]) for r in rows], params, InvalidParameterException)
+    out: dict[str, Any] = {"taskArns": chunk}
+    if token:
+        out["nextToken"] = token
+    return out
+
+
+OPERATIONS = {
+    "RunTask": run_task,
+    "StartTask": start_task,
+    "StopTask": stop_task,
+    "DescribeTasks": describe_tasks,
+    "ListTasks": list_tasks,
+}
+
+
+# -- wiring ------------------------------------------------------------------------------------
+SUPERVISOR: Any = None  # set by install(): web.AppKey("runner.supervisor", Supervisor)
+
+
+def install(platform: Any) -> None:
+    """Start the supervisor with the platform; add the Dockyard-own GetTaskLogs operation."""
+    from aiohttp import web
+
+    from dockyard.aws.protocol import ECS
+    from runner.agent.supervisor import Supervisor
+
+    global SUPERVISOR
+    if SUPERVISOR is None:
+        SUPERVISOR = web.AppKey("runner.supervisor", Supervisor)
+    key = SUPERVISOR
+
+    async def supervise(p: Any) -> Any:
+        sup = Supervisor(p.store, p.config)
+        p.control[key] = sup
+        await sup.start()
+        try:
+            yield
+        finally:
+            await sup.stop()
+
+    async def get_logs(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return await task_logs(platform.store, platform.config, platform.control[key], params)
+
+    platform.contexts.append(supervise)
+    platform.ops.add(ECS, "GetTaskLogs", get_logs)
+
+
+MAX_LOG_LINES = 10_000
+
+
+async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """GetTaskLogs (Dockyard's own): the last ``tail`` lines (default 200, at most
+    :data:`MAX_LOG_LINES`) of each container of a task (or of ``containerName`` only)."""
+    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    row = _find(store, cluster, params.get("task"))
+    tail = params.get("tail", 200)
+    if not isinstance(tail, int) or isinstance(tail, bool) or not 1 <= tail <= MAX_LOG_LINES:
+        raise InvalidParameterException(f"tail must be an integer from 1 to {MAX_LOG_LINES}.")
+    only = params.get("containerName")
+    host = sup.host_of(row["instance_id"])
+    from runner.agent.transport import DockerError
+
+    out = []
+    for name, state in json.loads(row["containers"]).items():
+        if only and name != only:
+            continue
+        text = ""
+        if host is not None and state.get("runtimeId"):
+            try:
+                text = (await host.logs(state["runtimeId"], tail)).decode(errors="replace")
+            except DockerError as e:
+                text = f"(logs unavailable: {e})\n"
+        out.append({"containerName": name, "logs": text})
+    if only and not out:
+        raise InvalidParameterException(f"The task has no container named {only}.")
+    return {"taskArn": task_arn(config, cluster, row["id"]), "containers": out}
