@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from registry import users
 from registry.errors import DIGEST_INVALID
 from registry.metadata import Metadata
 from registry.reference import Digest, parse_digest
@@ -34,10 +35,20 @@ class Registry:
 REGISTRY = web.AppKey("registry", Registry)
 
 
-def may_read(request: web.Request, repository: str) -> bool:
-    """Whether the caller may pull from ``repository`` (for cross-repository mounts)."""
+def may_read(request: web.Request, registry: Registry, repository: str) -> bool:
+    """Whether the caller may pull from ``repository`` (for cross-repository mounts).
+
+    A token carries only the scopes asked for, so for a repository outside it this asks what
+    the token's user (or an anonymous caller) is granted now.
+    """
     access = request.get(AUTH)
-    return True if access is None else bool(access.can("repository", repository, "pull"))
+    if access is None or access.can("repository", repository, "pull"):
+        return True
+    store = registry.meta.store
+    if not access.subject:
+        return any(users.prefix_covers(p, repository) for p in users.anonymous_prefixes(store))
+    user = users.get_user(store, access.subject)
+    return user is not None and (user.admin or "pull" in users.allowed_actions(user.grants, repository))
 
 
 def require_digest(value: str | None) -> Digest:

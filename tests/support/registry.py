@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from registry.routes import route
 from tests.support.registry_auth import docker_env, ensure_admin
 from tests.support.server import Dockyard
 
@@ -68,10 +69,15 @@ class RegistryClient:
         kwargs.setdefault("allow_redirects", False)
         kwargs.setdefault("timeout", 300)
         headers = dict(kwargs.pop("headers", None) or {})
+        explicit = "Authorization" in headers
+        target = route(self.url(path).removeprefix(self.base).split("?")[0])
+        repository = target.name if target else ""
+        if not explicit and repository in self._tokens:  # streamed bodies cannot be replayed
+            headers["Authorization"] = f"Bearer {self._tokens[repository]}"
         r = self.session.request(method, self.url(path), headers=headers, **kwargs)
         challenge = r.headers.get("WWW-Authenticate", "")
-        if r.status_code == 401 and challenge.startswith("Bearer ") and "Authorization" not in headers:
-            token = self._token(dict(_PARAM.findall(challenge)))
+        if r.status_code == 401 and challenge.startswith("Bearer ") and not explicit:
+            token = self._tokens[repository] = self._token(dict(_PARAM.findall(challenge)))
             headers["Authorization"] = f"Bearer {token}"
             r = self.session.request(method, self.url(path), headers=headers, **kwargs)
         return r
