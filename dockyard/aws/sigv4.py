@@ -8,6 +8,7 @@ the header is present and matches).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import posixpath
@@ -44,7 +45,9 @@ class Credential:
     service: str
 
 
+@functools.lru_cache(maxsize=1024)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The derived SigV4 key; cached, since it only changes per key, day, region and service."""
     k = hmac.new(("AWS4" + secret).encode(), date.encode(), hashlib.sha256).digest()
     for part in (region, service, "aws4_request"):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
