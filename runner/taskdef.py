@@ -512,8 +512,8 @@ def _container(raw: Any, index: int, network_mode: str) -> Container:
         "port_mappings": _port_mappings(w, raw.get("portMappings", []), network_mode),
     }
     for key, attr in (("entryPoint", "entry_point"), ("command", "command")):
-        if key in raw:
-            kw[attr] = _str_list(w, key, raw[key])
+        if raw.get(key) is not None:
+            kw[attr] = _str_list(w, key, raw[key]) or None  # [] is the image's own, like absent
     env = []
     for e in _objects(w, "environment", raw.get("environment", [])):
         _known(w, "environment", e, ("name", "value"))

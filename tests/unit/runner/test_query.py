@@ -112,3 +112,21 @@ def test_a_malformed_expression_is_an_invalid_parameter_naming_the_problem(expr,
         parse(expr)
     assert isinstance(e.value, InvalidParameterException)
     assert fragment in e.value.message
+
+
+def test_random_text_either_parses_or_is_a_query_error():
+    import random
+
+    rng = random.Random(7)
+    alphabet = ["attribute:a", "task:group", "==", "!=", ">", "in", "exists", "!", "and", "or", "not",
+                "(", ")", "[", "]", ",", "x", "'q r'", "=~", "'['", ";", "\\", "5"]
+    parsed = 0
+    for _ in range(3000):
+        text = " ".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        try:
+            expr = parse(text)
+        except QueryError:
+            continue
+        parsed += 1
+        matches(expr, HOST, GROUPS)
+    assert parsed > 0

@@ -285,3 +285,33 @@ def test_required_attributes_name_the_capabilities_used():
 )
 def test_an_unqualified_image_is_looked_up_in_dockyards_registry_first(image, expected):
     assert image_candidates(image, "127.0.0.1:5000") == expected
+
+
+JUNK = [None, 0, -5, 10**12, 1.5, True, "", "x", "/abs", [], [1], ["a"], {}, {"a": 1}, {"name": 3}]
+
+
+def _paths(node: Any, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return out
+    for k, v in items:
+        path = f"{prefix}.{k}" if prefix else str(k)
+        out.append(path)
+        out.extend(_paths(v, path))
+    return out
+
+
+@pytest.mark.parametrize("base", [full(), FARGATE], ids=["full", "fargate"])
+def test_junk_in_any_field_is_refused_with_a_client_exception_or_round_trips(base):
+    for path in _paths(base):
+        for junk in [*JUNK, ...]:
+            try:
+                td = parse(with_(base, path, junk), query.validate)
+            except ClientException as e:
+                assert e.message.startswith("Invalid setting for "), (path, junk)
+                continue
+            assert parse(render(td), query.validate) == td, (path, junk)
