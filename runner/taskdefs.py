@@ -1,7 +1,7 @@
 """ECS task definition operations, stored per family and revision in the state store.
 
 Operations: RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
-ListTaskDefinitionFamilies, DeregisterTaskDefinition (AWS shapes; errors are
+ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions (AWS shapes; errors are
 ``ClientException``, as ECS answers them).
 
 For the rest of the runner (agent, tasks, services):
@@ -240,6 +240,44 @@ async def deregister(store: Store, config: Config, params: dict[str, Any]) -> di
     return {"taskDefinition": _shape(config, row)}
 
 
+async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """DeleteTaskDefinitions: INACTIVE revisions move to DELETE_IN_PROGRESS (kept, so that their
+    revision numbers are never reused and running tasks still describe them)."""
+    idents = params.get("taskDefinitions")
+    if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
+        raise InvalidParameterException("taskDefinitions must list 1 to 10 task definitions.")
+    done, failures = [], []
+    async with store.transaction() as tx:
+        for ident in idents:
+            family, revision = parse_ident(ident)
+            row = None if revision is None else tx.query_one(
+                "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
+            )
+            if row is None:
+                failures.append({"arn": str(ident), "reason": "TASK_DEFINITION_NOT_FOUND",
+                                 "detail": "The specified task definition does not exist."})
+                continue
+            if row["status"] == "ACTIVE":
+                failures.append({
+                    "arn": arn(config, family, revision), "reason": "TASK_DEFINITION_NOT_INACTIVE",
+                    "detail": "Deregister the task definition before deleting it.",
+                })
+                continue
+            tx.execute(
+                "UPDATE task_definitions SET status = 'DELETE_IN_PROGRESS' WHERE family = ? AND revision = ?",
+                (family, revision),
+            )
+            tx.changed(TOPIC, f"{family}:{revision}")
+            done.append((family, revision))
+    out = []
+    for family, revision in done:
+        row = store.query_one(
+            "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
+        )
+        out.append(_shape(config, row))
+    return {"taskDefinitions": out, "failures": failures}
+
+
 # -- tags (for TagResource, UntagResource, ListTagsForResource) -------------------------------
 def tags_of(store: Store, ident: str) -> list[dict[str, str]]:
     """The tags of a task definition (``ClientException`` if there is none)."""
@@ -277,4 +315,5 @@ OPERATIONS = {
     "ListTaskDefinitions": list_,
     "ListTaskDefinitionFamilies": list_families,
     "DeregisterTaskDefinition": deregister,
+    "DeleteTaskDefinitions": delete,
 }

@@ -137,3 +137,17 @@ def test_a_described_definition_can_be_registered_again_unchanged(dockyard):
     again = ecs.register_task_definition(**{k: first[k] for k in keep})["taskDefinition"]
     assert json.dumps(again["containerDefinitions"]) == json.dumps(first["containerDefinitions"])
     assert again["containerDefinitions"][0]["healthCheck"]["interval"] == 30
+
+
+def test_only_inactive_revisions_can_be_deleted(dockyard):
+    ecs = dockyard.client("ecs")
+    body = {"family": "deleteme", "containerDefinitions": [{"name": "c", "image": "busybox", "memory": 32}]}
+    one = ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+    two = ecs.register_task_definition(**body)["taskDefinition"]["taskDefinitionArn"]
+    ecs.deregister_task_definition(taskDefinition=one)
+    out = ecs.delete_task_definitions(taskDefinitions=[one, two, "deleteme:9"])
+    assert [t["status"] for t in out["taskDefinitions"]] == ["DELETE_IN_PROGRESS"]
+    reasons = [f["reason"] for f in out["failures"]]
+    assert reasons == ["TASK_DEFINITION_NOT_INACTIVE", "TASK_DEFINITION_NOT_FOUND"]
+    deleting = ecs.list_task_definitions(familyPrefix="deleteme", status="DELETE_IN_PROGRESS")
+    assert deleting["taskDefinitionArns"] == [one]
