@@ -24,7 +24,7 @@ __all__ = ["delete_manifest", "get_manifest", "put_manifest"]
 
 
 def accepts(accept: str | None, media_type: str) -> bool:
-    """Whether an ``Accept`` header admits ``media_type``.
+    """Whether ``Accept`` (every such header, joined by commas) admits ``media_type``.
 
     A header that names no manifest type at all (or a wildcard) admits any; one that names some
     manifest types admits only those (as Distribution does for OCI manifests and indexes).
@@ -53,7 +53,7 @@ async def get_manifest(request: web.Request, registry: Registry, target: Route) 
     found = _lookup(registry, target)
     if found is None:
         raise MANIFEST_UNKNOWN(detail=target.reference)
-    if not accepts(request.headers.get("Accept"), found.media_type):
+    if not accepts(",".join(request.headers.getall("Accept", ())), found.media_type):
         raise MANIFEST_UNKNOWN(
             detail=f"manifest is {found.media_type}, which the Accept header does not admit"
         )

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from registry.routes import route
-from tests.support.registry_auth import docker_env, ensure_admin
+from tests.support.registry_auth import docker_env, ensure_admin, fetch_token
 from tests.support.server import Dockyard
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -180,10 +180,18 @@ def skopeo_ref(server: Dockyard, reference: str) -> str:
     return f"docker://{server.registry}/{reference}"
 
 
-def oras_registry(server: Dockyard) -> Any:
-    """An oras-py ``Registry`` provider for this registry over plain HTTP."""
+def oras_registry(server: Dockyard, repository: str | None = None) -> Any:
+    """An oras-py ``Registry`` provider for this registry over plain HTTP.
+
+    oras-py keeps its first token and asks for a new one only on 403, while a token lacking a
+    scope gets 401 ``DENIED``: given ``repository``, start with a pull+push token for it.
+    """
     import oras.provider
 
     registry = oras.provider.Registry(server.registry, insecure=True)
-    registry.auth.set_basic_auth(*ensure_admin(server))
+    user, password = ensure_admin(server)
+    registry.auth.set_basic_auth(user, password)
+    if repository is not None:
+        r = fetch_token(server.registry_url, f"repository:{repository}:pull,push", user=user, password=password)
+        registry.auth.set_token_auth(r.json()["token"])
     return registry
