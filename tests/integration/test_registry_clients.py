@@ -132,7 +132,7 @@ def test_an_image_pushed_by_skopeo_is_pulled_by_docker_with_the_same_layers(
     try:
         assert _image_id(remote) == _image_id(image)
         reg = RegistryClient(dockyard)
-        manifest, body = _manifest(reg, name, "v1")
+        _, body = _manifest(reg, name, "v1")
         out = tmp_path / "again"
         skopeo_copy(dockyard, skopeo_ref(dockyard, f"{name}:v1"), f"dir:{out}")
         assert (out / "manifest.json").read_bytes() == body

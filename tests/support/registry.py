@@ -192,6 +192,7 @@ def oras_registry(server: Dockyard, repository: str | None = None) -> Any:
     user, password = ensure_admin(server)
     registry.auth.set_basic_auth(user, password)
     if repository is not None:
-        r = fetch_token(server.registry_url, f"repository:{repository}:pull,push", user=user, password=password)
+        scope = f"repository:{repository}:pull,push"
+        r = fetch_token(server.registry_url, scope, user=user, password=password)
         registry.auth.set_token_auth(r.json()["token"])
     return registry
