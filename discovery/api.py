@@ -46,6 +46,7 @@ __all__ = ["CloudMap"]
 log = logging.getLogger("dockyard.discovery")
 
 _OP_ALNUM = string.ascii_lowercase + string.digits
+DISCOVER_CACHE_SIZE = 4096
 
 
 def _operation_id() -> str:
@@ -112,6 +113,7 @@ class CloudMap:
         self.config = config
         self.catalog = catalog
         self.on_instances = on_instances or (lambda service_id: None)
+        self._discover_cache: dict[tuple, bytes] = {}
 
     def operations(self) -> dict[str, Callable[[Call, dict[str, Any]], Any]]:
         return {
@@ -561,18 +563,25 @@ class CloudMap:
             raise InvalidInput(f"{key} must be a map of strings.")
         return value
 
-    async def discover_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    async def discover_instances(self, call: Call, params: dict[str, Any]) -> dict[str, Any] | bytes:
+        """DiscoverInstances, answered from the index. When the answer is not a random sample
+        (every match fits in MaxResults), its serialised JSON is cached until the service's
+        revision changes: serialising 100 instances costs more than the rest of the request."""
         srv = self._discover_target(params)
         status = params.get("HealthStatus", "HEALTHY")
         if status not in ("HEALTHY", "UNHEALTHY", "ALL", "HEALTHY_OR_ELSE_ALL"):
             raise InvalidInput("HealthStatus must be HEALTHY, UNHEALTHY, ALL or HEALTHY_OR_ELSE_ALL.")
-        chosen = model.select_instances(
-            self.catalog.index.instances_of(srv.id), srv, status,
-            self._parameters(params, "QueryParameters"), self._parameters(params, "OptionalParameters"),
-            _int(params, "MaxResults", 100, 1, 1000),
-        )
+        query = self._parameters(params, "QueryParameters")
+        optional = self._parameters(params, "OptionalParameters")
+        limit = _int(params, "MaxResults", 100, 1, 1000)
+        key = (srv.id, srv.revision, status, limit, json.dumps([query, optional], sort_keys=True))
+        cached = self._discover_cache.get(key)
+        if cached is not None:
+            return cached
+        instances = self.catalog.index.instances_of(srv.id)
+        chosen = model.select_instances(instances, srv, status, query, optional, limit)
         ns = self.catalog.index.namespaces[srv.namespace_id]
-        return {
+        out = {
             "Instances": [
                 {"InstanceId": i.id, "NamespaceName": ns.name, "ServiceName": srv.name,
                  "HealthStatus": i.health, "Attributes": i.attributes}
@@ -580,6 +589,13 @@ class CloudMap:
             ],
             "InstancesRevision": srv.revision,
         }
+        if len(instances) > limit:
+            return out  # possibly sampled: never cached
+        if len(self._discover_cache) >= DISCOVER_CACHE_SIZE:
+            self._discover_cache.clear()
+        body = json.dumps(out, separators=(",", ":")).encode()
+        self._discover_cache[key] = body
+        return body
 
     async def discover_instances_revision(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         return {"InstancesRevision": self._discover_target(params).revision}

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import struct
 from collections.abc import Callable
 
 from dnslib import EDNS0, QTYPE, RCODE, DNSHeader, DNSRecord
 
-__all__ = ["DnsServer", "Resolver", "refuse_all"]
+__all__ = ["AnswerCache", "DnsServer", "Resolver", "answer", "refuse_all"]
 
 log = logging.getLogger("dockyard.dns")
 
@@ -83,8 +84,47 @@ def _Buffer(data: bytes):
     return Buffer(data)
 
 
+class AnswerCache:
+    """Answers by query bytes (less the ID) for one zone-data ``version``.
+
+    Random answers (MULTIVALUE order, WEIGHTED choice) stay random: each key keeps up to
+    ``VARIANTS`` replies, one more computed per query until it has them all, then one of
+    them picked at random. Any change of ``version()`` empties the cache.
+    """
+
+    VARIANTS = 16
+    SIZE = 4096
+
+    def __init__(self, resolver: Resolver, version: Callable[[], int]) -> None:
+        self.resolver = resolver
+        self.version = version
+        self._seen = -1
+        self._entries: dict[tuple[bytes, bool], list[bytes]] = {}
+
+    def answer(self, packet: bytes, udp: bool) -> bytes | None:
+        version = self.version()
+        if version != self._seen:
+            self._entries.clear()
+            self._seen = version
+        if len(packet) < 12:
+            return answer(packet, self.resolver, udp)
+        key = (bytes(packet[2:]), udp)
+        variants = self._entries.get(key)
+        if variants is not None and len(variants) >= self.VARIANTS:
+            return bytes(packet[:2]) + random.choice(variants)
+        out = answer(packet, self.resolver, udp)
+        if out is None or len(out) < 12 or (out[3] & 0x0F) in (RCODE.FORMERR, RCODE.SERVFAIL):
+            return out
+        if variants is None:
+            if len(self._entries) >= self.SIZE:
+                self._entries.clear()
+            variants = self._entries[key] = []
+        variants.append(bytes(out[2:]))
+        return out
+
+
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, resolver: Resolver) -> None:
+    def __init__(self, resolver: Callable[[bytes, bool], bytes | None]) -> None:
         self.resolver = resolver
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -93,7 +133,7 @@ class _Udp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         try:
-            out = answer(data, self.resolver, udp=True)
+            out = self.resolver(data, True)
         except Exception:
             log.exception("dns answer failed")
             return
@@ -104,8 +144,10 @@ class _Udp(asyncio.DatagramProtocol):
 class DnsServer:
     """Serves one resolver on ``host:port`` over UDP and TCP."""
 
-    def __init__(self, resolver: Resolver, host: str, port: int) -> None:
+    def __init__(self, resolver: Resolver, host: str, port: int,
+                 version: Callable[[], int] | None = None) -> None:
         self.resolver = resolver
+        self.cache = AnswerCache(resolver, version) if version is not None else None
         self.host = host
         self.port = port
         self._udp: asyncio.DatagramTransport | None = None
@@ -116,8 +158,13 @@ class DnsServer:
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_address=True)
         self.port = self._tcp.sockets[0].getsockname()[1]
         self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _Udp(self.resolver), local_addr=(self.host, self.port)
+            lambda: _Udp(self.answer), local_addr=(self.host, self.port)
         )
+
+    def answer(self, packet: bytes, udp: bool) -> bytes | None:
+        if self.cache is not None:
+            return self.cache.answer(packet, udp)
+        return answer(packet, self.resolver, udp)
 
     async def stop(self) -> None:
         if self._udp:
@@ -132,7 +179,11 @@ class DnsServer:
                 head = await asyncio.wait_for(reader.readexactly(2), timeout=30)
                 (length,) = struct.unpack("!H", head)
                 packet = await asyncio.wait_for(reader.readexactly(length), timeout=30)
-                out = answer(packet, self.resolver, udp=False)
+                try:
+                    out = self.answer(packet, False)
+                except Exception:
+                    log.exception("dns answer failed")
+                    break
                 if out is None:
                     break
                 writer.write(struct.pack("!H", len(out)) + out)

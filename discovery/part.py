@@ -45,7 +45,8 @@ async def _serve(platform: Platform) -> AsyncIterator[None]:
     d = get(platform)
     d.catalog.reload()
     await d.checker.start()
-    d.dns = DnsServer(make_resolver(lambda: d.catalog.index), platform.config.host, platform.config.dns_port)
+    d.dns = DnsServer(make_resolver(lambda: d.catalog.index), platform.config.host, platform.config.dns_port,
+                      version=lambda: d.catalog.index.revision)
     await d.dns.start()
     platform.endpoints.append(("dns", f"udp+tcp://{platform.config.address(d.dns.port)}"))
     try:

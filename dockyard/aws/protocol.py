@@ -59,10 +59,12 @@ class Call:
 Handler = Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def json_response(data: dict[str, Any], status: int = 200, request_id: str = "") -> web.Response:
+def json_response(data: dict[str, Any] | bytes, status: int = 200, request_id: str = "") -> web.Response:
+    """``data`` as the JSON body; ``bytes`` are taken as already-serialised JSON (a handler may
+    return them to serve a cached answer without serialising it again)."""
     headers = {"x-amzn-RequestId": request_id} if request_id else {}
     return web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
+        body=data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode(),
         status=status,
         content_type="application/x-amz-json-1.1",
         headers=headers,

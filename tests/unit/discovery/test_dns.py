@@ -57,3 +57,25 @@ def test_other_opcodes_are_not_implemented():
     q.header.opcode = 2
     assert DNSRecord.parse(answer(q.pack(), resolver, udp=True)).header.rcode == RCODE.NOTIMP
     assert struct.unpack("!H", answer(q.pack(), resolver, udp=True)[:2])[0] == q.header.id
+
+
+def test_the_answer_cache_keeps_answers_random_and_follows_the_zone_version():
+    from dataclasses import replace
+
+    from discovery.dns import AnswerCache
+
+    index = sample_index()
+    current = {"index": index}
+    cache = AnswerCache(make_resolver(lambda: current["index"]), lambda: current["index"].revision)
+    query = DNSRecord.question("web.example.internal", "A")
+    query.add_ar(EDNS0(udp_len=4096))
+    orders = set()
+    for n in range(60):
+        query.header.id = n
+        reply = DNSRecord.parse(cache.answer(query.pack(), True))
+        assert reply.header.id == n and len(reply.rr) == 8
+        orders.add(tuple(str(rr.rdata) for rr in reply.rr))
+    assert len(orders) > 4
+    emptied = replace(index, revision=43, instances={**index.instances, "srv-web": {}})
+    current["index"] = emptied
+    assert DNSRecord.parse(cache.answer(query.pack(), True)).rr == []
