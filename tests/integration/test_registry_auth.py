@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from registry import jwt
+from tests.support.registry import OCI_MANIFEST, RegistryClient
 from tests.support.registry_auth import (
     DockerLogin,
     allow_anonymous_pull,
@@ -255,3 +256,40 @@ def test_the_users_cli_lists_and_refuses_bad_input(dockyard, user):
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
     dup = dockyard.cli("users", "create", user[0], "--password-stdin", *d, input="x\n")
     assert dup.returncode == 1 and "already exists" in dup.stderr
+
+
+def test_a_mount_from_a_repository_the_user_cannot_pull_becomes_a_plain_upload(dockyard, user):
+    name = user[0]
+    admin = RegistryClient(dockyard)
+    blob = uuid.uuid4().bytes * 100
+    digest = admin.push_blob(f"secret{name}/src", blob)
+    admin.push_blob("shared/src", blob)
+    client = RegistryClient(dockyard, credentials=user)
+    uploads = f"/v2/{name}/dst/blobs/uploads/"
+    refused = client.post(uploads, params={"mount": digest, "from": f"secret{name}/src"})
+    assert refused.status_code == 202, refused.text
+    assert client.head(f"/v2/{name}/dst/blobs/{digest}").status_code == 404
+    mounted = client.post(f"/v2/{name}/dst/blobs/uploads/", params={"mount": digest, "from": "shared/src"})
+    assert mounted.status_code == 201, mounted.text
+    assert client.get(f"/v2/{name}/dst/blobs/{digest}").content == blob
+
+
+def test_an_anonymous_client_pulls_content_under_an_anonymous_prefix_and_cannot_push(dockyard):
+    prefix = unique("anon")
+    allow_anonymous_pull(dockyard, prefix)
+    digest, manifest = RegistryClient(dockyard).push_image(f"{prefix}/app", "v1", [uuid.uuid4().bytes])
+    anonymous = RegistryClient(dockyard, anonymous=True)
+    got = anonymous.get(f"/v2/{prefix}/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert got.status_code == 200 and got.content == manifest
+    assert got.headers["Docker-Content-Digest"] == digest
+    tokenless = requests.get(f"{dockyard.registry_url}/v2/{prefix}/app/manifests/{digest}", timeout=10)
+    assert tokenless.status_code == 200 and tokenless.content == manifest
+    pushed = anonymous.post(f"/v2/{prefix}/app/blobs/uploads/")
+    assert pushed.status_code == 401 and pushed.json()["errors"][0]["code"] == "DENIED"
+    deleted = anonymous.delete(f"/v2/{prefix}/app/manifests/{digest}")
+    assert deleted.status_code == 401
+
+
+def test_the_token_endpoint_refuses_too_many_scopes(dockyard):
+    scopes = [f"repository:r{i}:pull" for i in range(65)]
+    assert fetch_token(dockyard.registry_url, *scopes).status_code == 400
