@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-__all__ = ["LEEWAY", "InvalidToken", "decode", "encode", "key_id", "load_or_create_key"]
+__all__ = ["LEEWAY", "InvalidToken", "decode", "encode", "key_id", "load_or_create_key", "write_atomic"]
 
 LEEWAY = 10.0
 
@@ -54,6 +54,18 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     return ":".join(b32[i : i + 4] for i in range(0, 48, 4))
 
 
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` (created with ``mode``) through a synced temporary file, so
+    that a crash leaves the old file or the new one, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The P-256 key stored at ``path``; generated (and written with mode 0600, atomically) if
     the file does not exist."""
@@ -64,13 +76,7 @@ def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, pem, 0o600)
         return key
     key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from registry.jwt import write_atomic
 
 __all__ = ["CERT_FILE", "KEY_FILE", "ensure_self_signed", "make_self_signed"]
 
@@ -83,22 +84,12 @@ def _still_good(cert_path: Path, host: str, now: datetime.datetime) -> bool:
     return all(name in sans for name in _names(host))
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def ensure_self_signed(data_dir: str | Path, host: str) -> tuple[str, str]:
     """Paths ``(cert, key)`` of the data dir's self-signed pair, made first if needed."""
     cert_path, key_path = Path(data_dir) / CERT_FILE, Path(data_dir) / KEY_FILE
     now = datetime.datetime.now(datetime.UTC)
     if not (key_path.exists() and _still_good(cert_path, host, now)):
         cert, key = make_self_signed(host, now)
-        _write(key_path, key, 0o600)
-        _write(cert_path, cert, 0o644)
+        write_atomic(key_path, key, 0o600)
+        write_atomic(cert_path, cert, 0o644)
     return str(cert_path), str(key_path)
