@@ -1,5 +1,14 @@
 """The discovery part: Cloud Map API, health checks, DNS and the watch.
 
+* API: ``Route53AutoNaming_v20170314.*`` on the control port (:mod:`discovery.api`), plus
+  Dockyard's own long poll ``WatchChanges`` (:mod:`discovery.watch`).
+* Health: Dockyard probes HTTP/HTTPS/TCP itself (:mod:`discovery.health`). The interval is a
+  Dockyard extension carried as the service tag ``dockyard:health-check-interval`` (seconds,
+  1 to 300, default 10), because the aws CLI validates HealthCheckConfig against Cloud Map's
+  model and would refuse an extra field.
+* DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`).
+* State: the store's ``cm_*`` tables; reads come from an in-memory index (:mod:`discovery.index`).
+
 Other parts reach discovery in process through :func:`get` (``get(platform).watch.wait(...)``,
 ``healthy_endpoints(get(platform).catalog.index, ns, svc)``).
 """
