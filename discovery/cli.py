@@ -1,8 +1,9 @@
-"""``dockyard discovery namespaces|services|instances``: Cloud Map state as tables or ``--json``."""
+"""``dockyard discovery namespaces|services|instances`` (tables or ``--json``) and ``watch``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from dockyard.aws.protocol import CLOUDMAP
@@ -85,6 +86,26 @@ def add_commands(sub: Any, ctx: Any) -> None:
         ctx.emit(args, rows, ["id", "ipv4", "ipv6", "port", "health", "attributes"])
         return 0
 
+    def watch(args: argparse.Namespace) -> int:
+        client = ctx.client(args)
+        params: dict[str, Any] = {"Since": args.since, "TimeoutSeconds": 20}
+        if args.service:
+            if not args.namespace:
+                raise ctx.UserError("--service needs --namespace (its name)")
+            params.update(NamespaceName=args.namespace, ServiceName=args.service)
+        while True:
+            out = client.call(CLOUDMAP, "WatchChanges", params)
+            for change in out["Changes"]:
+                if args.json:
+                    print(json.dumps(change), flush=True)
+                else:
+                    ident = change.get("InstanceId") or change.get("ServiceId") or change.get("NamespaceId")
+                    where = change.get("ServiceId", "") if change.get("InstanceId") else ""
+                    print(f"{change['Revision']}  {change['Type']:<9}  {where}  {ident}".rstrip(), flush=True)
+            params["Since"] = out["Revision"]
+            if args.once and out["Changes"]:
+                return 0
+
     p = acts.add_parser("namespaces", help="list namespaces")
     ctx.client_args(p)
     p.set_defaults(func=namespaces)
@@ -97,6 +118,13 @@ def add_commands(sub: Any, ctx: Any) -> None:
     p.add_argument("service", help="service id, or name (with --namespace when ambiguous)")
     p.add_argument("--namespace", help="namespace of the service (name or id)")
     p.set_defaults(func=instances)
+    p = acts.add_parser("watch", help="follow changes (register, deregister, attributes, health)")
+    ctx.client_args(p)
+    p.add_argument("--since", type=int, default=0, help="revision last seen (default: from the start)")
+    p.add_argument("--namespace", help="namespace name (with --service)")
+    p.add_argument("--service", help="only this service's changes")
+    p.add_argument("--once", action="store_true", help="exit after the first batch of changes")
+    p.set_defaults(func=watch)
 
 
 def _all_health(client: Any, service_id: str) -> dict[str, str]:

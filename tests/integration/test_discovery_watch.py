@@ -180,6 +180,10 @@ def test_the_cli_lists_namespaces_services_and_instances(dockyard: Dockyard):
         }
     ]
     assert "10.8.0.1" in run("instances", srv["Id"])
+    changes = [json.loads(line) for line in run(
+        "watch", "--namespace", ns_name, "--service", "cli-web", "--once", "--json").splitlines()]
+    assert changes and changes[-1]["InstanceId"] == "c-1" and changes[-1]["Type"] == "INSTANCE"
+    assert "INSTANCE" in run("watch", "--namespace", ns_name, "--service", "cli-web", "--once")
     proc = subprocess.run([*base, "instances", "no-such-service", *common], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.startswith("dockyard: ") and "Traceback" not in proc.stderr
 
