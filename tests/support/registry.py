@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import subprocess
 from collections.abc import Iterable
 from typing import Any
@@ -72,7 +73,9 @@ class RegistryClient:
         explicit = "Authorization" in headers
         target = route(self.url(path).removeprefix(self.base).split("?")[0])
         repository = target.name if target else ""
-        if not explicit and repository in self._tokens:  # streamed bodies cannot be replayed
+        if not explicit and repository not in self._tokens and hasattr(kwargs.get("data"), "__next__"):
+            self._tokens[repository] = self.token(repository)  # a streamed body cannot be replayed
+        if not explicit and repository in self._tokens:
             headers["Authorization"] = f"Bearer {self._tokens[repository]}"
         r = self.session.request(method, self.url(path), headers=headers, **kwargs)
         challenge = r.headers.get("WWW-Authenticate", "")
@@ -81,6 +84,24 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {token}"
             r = self.session.request(method, self.url(path), headers=headers, **kwargs)
         return r
+
+    def token(self, repository: str) -> str:
+        """A token for pull, push and delete on ``repository`` (realm from ``/v2/``'s challenge)."""
+        challenge = self.session.get(self.url("/v2/"), timeout=30).headers.get("WWW-Authenticate", "")
+        params = dict(_PARAM.findall(challenge))
+        params["scope"] = f"repository:{repository}:pull,push,delete"
+        return self._token(params)
+
+    def raw(self, request_head: str, body: bytes = b"", repository: str = "") -> socket.socket:
+        """Send a hand-written HTTP request (``request_head`` without the blank line; a token
+        for ``repository`` is added) and ``body``, as is; returns the open socket."""
+        host, port = self.base.removeprefix("http://").rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=60)
+        head = request_head.rstrip("\r\n") + f"\r\nHost: {host}:{port}\r\n"
+        if repository:
+            head += f"Authorization: Bearer {self.token(repository)}\r\n"
+        sock.sendall(head.encode() + b"\r\n" + body)
+        return sock
 
     def _token(self, params: dict[str, str]) -> str:
         realm = params.pop("realm")
