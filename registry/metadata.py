@@ -8,14 +8,16 @@ through one ``store.transaction()`` and bumps the ``registry`` change topic.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.store import Migration, Store, Tx
 from registry.manifest import Manifest
 
-__all__ = ["MIGRATIONS", "Metadata", "StoredManifest", "UploadRow"]
+__all__ = ["MIGRATIONS", "BlobsMissing", "Metadata", "StoredManifest", "UploadRow"]
 
 TOPIC = "registry"
 
@@ -52,6 +54,10 @@ MIGRATIONS = [
         """,
     ),
 ]
+
+
+class BlobsMissing(LookupError):
+    """A manifest names blobs no longer linked to its repository (garbage collected meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,24 @@ class Metadata:
             "SELECT repository FROM registry_blob_links WHERE digest = ? ORDER BY repository", (digest,)
         )]
 
-    async def add_blob(self, repository: str, digest: str, size: int, upload_id: str | None = None) -> None:
-        """Record a stored blob and link it to ``repository`` (ending ``upload_id`` if given)."""
+    async def add_blob(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        upload_id: str | None = None,
+        place: Callable[[], None] | None = None,
+    ) -> None:
+        """Record a stored blob and link it to ``repository`` (ending ``upload_id`` if given).
+
+        ``place`` (the rename of the verified bytes into their content-addressed path) runs
+        inside the same write transaction, so garbage collection, which deletes a blob's row
+        and file in one transaction, never deletes a file that a commit has just put in place.
+        """
         now = time.time()
         async with self.store.transaction() as tx:
+            if place is not None:
+                await asyncio.to_thread(place)
             tx.execute(
                 "INSERT OR IGNORE INTO registry_blobs (digest, size, created) VALUES (?, ?, ?)",
                 (digest, size, now),
@@ -110,14 +130,21 @@ class Metadata:
             if upload_id is not None:
                 tx.execute("DELETE FROM registry_uploads WHERE id = ?", (upload_id,))
 
-    async def link_blob(self, repository: str, digest: str) -> None:
+    async def link_blob(self, repository: str, digest: str) -> bool:
+        """Link a stored blob to ``repository`` (a mount); False if the blob is gone."""
         async with self.store.transaction() as tx:
+            if tx.query_one("SELECT 1 FROM registry_blobs WHERE digest = ?", (digest,)) is None:
+                return False
             self._link(tx, repository, digest, time.time())
+            return True
 
     def _link(self, tx: Tx, repository: str, digest: str, now: float) -> None:
+        """Link (or re-link: the link's time is the last upload or mount, which GC's grace
+        window counts from)."""
         _ensure_repository(tx, repository, now)
         tx.execute(
-            "INSERT OR IGNORE INTO registry_blob_links (repository, digest, created) VALUES (?, ?, ?)",
+            "INSERT INTO registry_blob_links (repository, digest, created) VALUES (?, ?, ?)"
+            " ON CONFLICT (repository, digest) DO UPDATE SET created = excluded.created",
             (repository, digest, now),
         )
         tx.changed(TOPIC, f"{repository}@{digest}")
@@ -155,11 +182,23 @@ class Metadata:
     async def put_manifest(
         self, repository: str, digest: str, body: bytes, manifest: Manifest, tag: str | None
     ) -> None:
-        """Store a validated manifest (and point ``tag`` at it)."""
+        """Store a validated manifest (and point ``tag`` at it).
+
+        Raises BlobsMissing if a blob it names is no longer linked to ``repository``.
+        """
         now = time.time()
         subject = manifest.subject.digest if manifest.subject else None
         annotations = json.dumps(manifest.annotations) if manifest.annotations else None
+        blobs = sorted({d.digest for d in manifest.blobs})
         async with self.store.transaction() as tx:
+            if blobs:  # checked again here: GC may have collected one since the handler looked
+                marks = ",".join("?" * len(blobs))
+                linked = tx.query_one(
+                    f"SELECT count(*) FROM registry_blob_links WHERE repository = ? AND digest IN ({marks})",
+                    (repository, *blobs),
+                )[0]
+                if linked != len(blobs):
+                    raise BlobsMissing(repository)
             _ensure_repository(tx, repository, now)
             tx.execute(
                 "INSERT OR IGNORE INTO registry_manifests (repository, digest, media_type, size, body,"

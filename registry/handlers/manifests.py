@@ -16,7 +16,7 @@ from registry.errors import (
 )
 from registry.handlers.base import Registry, location, require_digest
 from registry.manifest import MANIFEST_TYPES, MAX_MANIFEST, Manifest, ManifestError, parse_manifest
-from registry.metadata import StoredManifest
+from registry.metadata import BlobsMissing, StoredManifest
 from registry.reference import is_tag
 from registry.routes import Route
 
@@ -107,7 +107,10 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
     except ManifestError as exc:
         raise MANIFEST_INVALID(detail=str(exc)) from None
     _check_references(registry, target.name, manifest)
-    await registry.meta.put_manifest(target.name, digest, body, manifest, None if expected else ref)
+    try:
+        await registry.meta.put_manifest(target.name, digest, body, manifest, None if expected else ref)
+    except BlobsMissing:
+        raise MANIFEST_BLOB_UNKNOWN(detail="a blob of the manifest was garbage collected meanwhile") from None
     headers = {
         "Location": location(target.name, "manifests", digest),
         "Docker-Content-Digest": digest,

@@ -95,8 +95,9 @@ async def _mount(request: web.Request, registry: Registry, name: str) -> web.Res
         if registry.meta.linked_blob_size(repository, str(digest)) is None:
             continue
         if repository == name or may_read(request, registry, repository):
-            await registry.meta.link_blob(name, str(digest))
-            return _created(name, digest)
+            if await registry.meta.link_blob(name, str(digest)):
+                return _created(name, digest)
+            return None  # collected meanwhile: upload it instead
     return None
 
 

@@ -139,6 +139,7 @@ class Uploads:
         body's own error after rolling the append back.
         """
         async with session.lock:
+            self._check_alive(session)
             if start is not None and start != session.offset:
                 raise ChunkOutOfOrder(session.offset)
             before = session.hasher.copy()
@@ -166,6 +167,7 @@ class Uploads:
         Raises DigestMismatch (and discards the upload) if the bytes hash differently.
         """
         async with session.lock:
+            self._check_alive(session)
             path = upload_data_path(session.id)
             if digest.algorithm == "sha256":
                 actual = session.hasher.hexdigest()
@@ -175,13 +177,34 @@ class Uploads:
             if actual != digest.hex:
                 await self._discard(session)
                 raise DigestMismatch(f"uploaded content has digest {digest.algorithm}:{actual}")
-            await asyncio.to_thread(self.driver.move, path, blob_path(digest))
             self._sessions.pop(session.id, None)
             await self.meta.add_blob(
-                session.repository, str(digest), session.offset, session.id if session.persistent else None
+                session.repository, str(digest), session.offset, session.id if session.persistent else None,
+                place=lambda: self.driver.move(path, blob_path(digest)),
             )
             self.driver.delete(upload_dir(session.id))
             return session.offset
+
+    def _check_alive(self, session: Session) -> None:
+        """Raise UploadUnknown if ``session`` was cancelled, finished or collected while the
+        caller waited for its lock (writing on would recreate a file the hash does not match)."""
+        if self._sessions.get(session.id) is not session:
+            raise UploadUnknown(session.id)
+
+    def busy(self, upload_id: str) -> bool:
+        """Whether a request is appending to or finishing ``upload_id`` in this process now."""
+        session = self._sessions.get(upload_id)
+        return session is not None and session.lock.locked()
+
+    async def drop(self, upload_id: str) -> None:
+        """Forget an abandoned upload and delete its bytes (garbage collection; its store row
+        is already gone). A request that still holds the session then gets UploadUnknown."""
+        session = self._sessions.get(upload_id)
+        if session is not None:
+            async with session.lock:
+                if self._sessions.get(upload_id) is session:
+                    del self._sessions[upload_id]
+        self.driver.delete(upload_dir(upload_id))
 
     async def cancel(self, session: Session) -> None:
         async with session.lock:
