@@ -29,6 +29,7 @@ from tests.support.registry_auth import (
 )
 
 KEY_FILE = "registry-token-key.pem"
+FORM = "application/x-www-form-urlencoded"
 
 
 def unique(prefix: str) -> str:
@@ -293,3 +294,50 @@ def test_an_anonymous_client_pulls_content_under_an_anonymous_prefix_and_cannot_
 def test_the_token_endpoint_refuses_too_many_scopes(dockyard):
     scopes = [f"repository:r{i}:pull" for i in range(65)]
     assert fetch_token(dockyard.registry_url, *scopes).status_code == 400
+
+
+def raw_request(dockyard, request: bytes) -> bytes:
+    """Send bytes as they are and return the whole answer (the server closes after it)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", dockyard.ports["registry"]), timeout=10) as s:
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "status"),
+    [
+        ("GET", {"headers": {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()}}, 401),
+        ("GET", {"headers": {"Authorization": "Basic " + base64.b64encode(b"x" * 60000).decode()}}, None),
+        ("GET", {"headers": {"Authorization": "Bearer abc"}}, 401),
+        ("GET", {"headers": {"Authorization": "Digest x"}}, 401),
+        ("GET", {"auth": ("a" * 5000, "pw")}, 401),
+        ("GET", {"params": {"scope": "repository:" + "a" * 3000 + ":pull"}}, 200),
+        ("GET", {"params": {"scope": "repository:Bad..Name/%00:pull,fly"}}, 200),
+        ("POST", {"data": b"{not a form", "headers": {"Content-Type": "application/json"}}, 400),
+        ("POST", {"data": {"grant_type": "password"}}, 401),
+        ("POST", {"data": {"grant_type": "client_credentials"}}, 400),
+        ("POST", {"data": b"x" * (5 << 20), "headers": {"Content-Type": FORM}}, None),
+    ],
+)
+def test_malformed_token_requests_get_a_4xx_and_never_a_5xx(dockyard, method, kwargs, status):
+    """``status`` None: any 4xx (oversized headers and bodies are refused before the handler)."""
+    resp = requests.request(method, f"{dockyard.registry_url}/token", timeout=30, **kwargs)
+    if status is None:
+        assert 400 <= resp.status_code < 500, resp.text[:300]
+    else:
+        assert resp.status_code == status, resp.text[:300]
+    if status == 200:
+        assert jwt_parts(resp.json()["token"])[1]["access"] == []
+
+
+def test_an_unsafe_host_header_never_reaches_the_challenge(dockyard):
+    request = b'GET /v2/ HTTP/1.1\r\nHost: evil"x, realm="http://evil\r\nConnection: close\r\n\r\n'
+    answer = raw_request(dockyard, request)
+    head = answer.split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("HTTP/1.1 401") or head.startswith("HTTP/1.1 400")
+    assert "evil" not in head
