@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -54,31 +55,41 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     return ":".join(b32[i : i + 4] for i in range(0, 48, 4))
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, mode: int, *, replace: bool = True) -> bool:
     """Write ``data`` to ``path`` (created with ``mode``) through a synced temporary file, so
-    that a crash leaves the old file or the new one, never a part."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    that a crash leaves the old file or the new one, never a part. With ``replace=False`` an
+    existing ``path`` is kept (and False returned): of processes racing to create it, one wins
+    and all then read the same file."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    """The P-256 key stored at ``path``; generated (and written with mode 0600, atomically) if
-    the file does not exist."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    """The P-256 key stored at ``path``; generated and written (mode 0600, atomically, never
+    over a key another process wrote first) if the file does not exist."""
+    if not path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        write_atomic(path, pem, 0o600)
-        return key
-    key = serialization.load_pem_private_key(data, password=None)
+        if write_atomic(path, pem, 0o600, replace=False):
+            return key
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError(f"{path} is not a P-256 private key")
     return key

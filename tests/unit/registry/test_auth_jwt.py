@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -99,3 +100,12 @@ def test_the_key_is_created_once_with_mode_0600_and_then_reused(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     again = jwt.load_or_create_key(path)
     assert jwt.key_id(first.public_key()) == jwt.key_id(again.public_key())
+
+
+def test_processes_racing_to_create_the_key_all_end_up_with_the_stored_one(tmp_path):
+    path = tmp_path / "key.pem"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: jwt.load_or_create_key(path), range(16)))
+    stored = jwt.key_id(jwt.load_or_create_key(path).public_key())
+    assert {jwt.key_id(k.public_key()) for k in keys} == {stored}
+    assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]
