@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import Counter
 
 from dockyard.store import Store
 from registry import jwt, users
@@ -66,6 +67,13 @@ PASSWORD_CACHE = 1024
 PASSWORD_CACHE_TTL = 300.0
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+TOKENS = Counter(
+    "dockyard_registry_token_requests_total", "Token endpoint requests by outcome", ["outcome"]
+)
+REFUSED = Counter(
+    "dockyard_registry_auth_refused_total", "Registry requests refused by the auth check", ["code"]
+)
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,7 @@ class Auth:
             form = await request.post()
             grant_type = str(form.get("grant_type", ""))
             if grant_type != "password":
+                TOKENS.labels("bad_request").inc()
                 return web.json_response(
                     {"error": "unsupported_grant_type", "error_description": "only grant_type=password"},
                     status=400,
@@ -206,18 +215,21 @@ class Auth:
             try:
                 creds = _basic(request.headers.get("Authorization", ""))
             except ValueError:
+                TOKENS.labels("bad_credentials").inc()
                 return _token_error("malformed Basic credentials")
             raw_scopes = request.query.getall("scope", [])
         requested = []
         for text in " ".join(raw_scopes).split():
             scope = parse_scope(text)
             if scope is None:
+                TOKENS.labels("bad_request").inc()
                 return web.json_response(
                     {"errors": [{"code": "UNSUPPORTED", "message": f"malformed scope {text[:200]!r}"}]},
                     status=400,
                 )
             requested.append(scope)
         if len(requested) > MAX_SCOPES:
+            TOKENS.labels("bad_request").inc()
             return web.json_response(
                 {"errors": [{"code": "UNSUPPORTED", "message": f"at most {MAX_SCOPES} scopes"}]}, status=400
             )
@@ -226,11 +238,13 @@ class Auth:
             try:
                 user = await self.authenticate(*creds)
             except BadCredentials:
+                TOKENS.labels("bad_credentials").inc()
                 return _token_error("incorrect username or password")
             subject, admin, grants = user.name, user.admin, user.grants
         scopes = grant(
             requested, admin=admin, grants=grants, anonymous=users.anonymous_prefixes(self.store)
         )
+        TOKENS.labels("issued" if subject else "issued_anonymous").inc()
         return web.json_response(self.tokens.issue(subject, scopes))
 
     # -- middleware ------------------------------------------------------------------------
@@ -318,6 +332,7 @@ def realm(request: web.Request) -> str:
 
 
 def _challenge(request: web.Request, need: Need, code: str, message: str) -> web.Response:
+    REFUSED.labels(code).inc()
     params = f'realm="{realm(request)}",service="{SERVICE}"'
     scope = challenge_scope(need)
     if scope:

@@ -341,3 +341,17 @@ def test_an_unsafe_host_header_never_reaches_the_challenge(dockyard):
     head = answer.split(b"\r\n\r\n")[0].decode()
     assert head.startswith("HTTP/1.1 401") or head.startswith("HTTP/1.1 400")
     assert "evil" not in head
+
+
+def test_token_outcomes_and_refusals_are_counted_in_the_metrics(dockyard, user):
+    def metric(line_start: str) -> float:
+        text = requests.get(f"{dockyard.control_url}/metrics", timeout=10).text
+        found = [ln for ln in text.splitlines() if ln.startswith(line_start)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    bad = 'dockyard_registry_token_requests_total{outcome="bad_credentials"}'
+    refused = 'dockyard_registry_auth_refused_total{code="UNAUTHORIZED"}'
+    before = metric(bad), metric(refused)
+    assert fetch_token(dockyard.registry_url, user=user[0], password="wrong").status_code == 401
+    assert requests.get(f"{dockyard.registry_url}/v2/", timeout=10).status_code == 401
+    assert (metric(bad), metric(refused)) == (before[0] + 1, before[1] + 1)
