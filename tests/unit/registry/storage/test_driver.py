@@ -1,0 +1,80 @@
+"""The storage driver contract, run against every backend (today: the filesystem)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry.storage.driver import FilesystemDriver, PathNotFound, StorageDriver
+
+
+@pytest.fixture(params=["filesystem"])
+def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
+    return FilesystemDriver(tmp_path / "root")
+
+
+def test_content_put_is_read_back(driver: StorageDriver) -> None:
+    driver.put_content("a/b/c", b"hello")
+    assert driver.get_content("a/b/c") == b"hello"
+    assert driver.stat("a/b/c") == 5
+
+
+def test_missing_paths_raise_or_stat_none(driver: StorageDriver) -> None:
+    with pytest.raises(PathNotFound):
+        driver.get_content("nope")
+    with pytest.raises(PathNotFound):
+        driver.reader("nope")
+    assert driver.stat("nope") is None
+    assert driver.list("nope") == []
+
+
+def test_a_writer_appends_and_a_reader_starts_at_an_offset(driver: StorageDriver) -> None:
+    w = driver.writer("up/data")
+    w.write(b"hello ")
+    w.write(memoryview(b"world"))
+    w.commit()
+    w.close()
+    assert w.size == 11
+    w = driver.writer("up/data")
+    assert w.size == 11
+    w.write(b"!")
+    w.close()
+    with driver.reader("up/data", 6) as f:
+        assert f.read() == b"world!"
+
+
+def test_a_writer_at_an_offset_cuts_off_what_follows(driver: StorageDriver) -> None:
+    driver.put_content("f", b"0123456789")
+    w = driver.writer("f", 4)
+    w.write(b"x")
+    w.truncate(3)
+    w.write(b"yz")
+    w.close()
+    assert driver.get_content("f") == b"012yz"
+
+
+def test_cancel_removes_what_was_written(driver: StorageDriver) -> None:
+    w = driver.writer("gone")
+    w.write(b"data")
+    w.cancel()
+    assert driver.stat("gone") is None
+
+
+def test_move_renames_into_new_directories_and_delete_removes_trees(driver: StorageDriver) -> None:
+    driver.put_content("tmp/x", b"1")
+    driver.move("tmp/x", "final/deep/x")
+    assert driver.get_content("final/deep/x") == b"1"
+    assert driver.stat("tmp/x") is None
+    with pytest.raises(PathNotFound):
+        driver.move("tmp/x", "elsewhere")
+    assert driver.list("final") == ["deep"]
+    driver.delete("final")
+    driver.delete("final")
+    assert driver.stat("final/deep/x") is None
+
+
+@pytest.mark.parametrize("path", ["../escape", "/abs", "a/../../b", "nul\0byte"])
+def test_paths_that_escape_the_root_are_refused(driver: StorageDriver, path: str) -> None:
+    with pytest.raises(ValueError):
+        driver.put_content(path, b"x")
