@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from dockyard.store import Migration, Store
 
-__all__ = ["MIGRATIONS", "AccessKey", "create", "delete", "list_keys", "secret_for"]
+__all__ = ["MIGRATIONS", "AccessKey", "SecretCache", "create", "delete", "list_keys", "secret_for"]
 
 MIGRATIONS = [
     Migration(
@@ -59,3 +59,24 @@ async def delete(store: Store, key_id: str) -> bool:
 def secret_for(store: Store, key_id: str) -> str | None:
     row = store.query_one("SELECT secret FROM access_keys WHERE access_key_id = ?", (key_id,))
     return row[0] if row else None
+
+
+class SecretCache:
+    """``secret_for`` for the request path: answers from memory until the database changes
+    (any commit, from any process, e.g. ``dockyard keys delete``), then reads again."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._version = -1
+        self._secrets: dict[str, str | None] = {}
+
+    def __call__(self, key_id: str) -> str | None:
+        version = self._store.data_version()
+        if version != self._version:
+            self._secrets.clear()
+            self._version = version
+        if key_id not in self._secrets:
+            if len(self._secrets) > 10_000:
+                self._secrets.clear()
+            self._secrets[key_id] = secret_for(self._store, key_id)
+        return self._secrets[key_id]

@@ -71,7 +71,7 @@ class Platform:
     def __init__(self, config: Config, store: Store) -> None:
         self.config = config
         self.store = store
-        self.ops = Operations(lambda key_id: keys.secret_for(store, key_id))
+        self.ops = Operations(keys.SecretCache(store))
         self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []

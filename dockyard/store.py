@@ -138,6 +138,11 @@ class Store:
         return int(row[0]) if row else 0
 
     # -- reads -------------------------------------------------------------------------
+    def data_version(self) -> int:
+        """A number that changes whenever any connection (any process) commits; cheap enough to
+        validate a read cache on every request."""
+        return int(self._reader.execute("PRAGMA data_version").fetchone()[0])
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self._reader.execute(sql, params).fetchall()
 

@@ -61,3 +61,15 @@ def test_migrations_apply_once_and_survive_reopen(tmp_path):
 def test_a_migration_defined_twice_is_refused(tmp_path):
     with pytest.raises(ValueError, match="twice"):
         Store.open(tmp_path / "d.db", [*M, *M])
+
+
+async def test_data_version_changes_when_another_connection_commits(tmp_path):
+    a = Store.open(tmp_path / "v.db", M)
+    b = Store(str(tmp_path / "v.db"))
+    before = a.data_version()
+    assert a.data_version() == before
+    async with b.transaction() as tx:
+        tx.execute("INSERT INTO items VALUES ('z', '1')")
+    assert a.data_version() != before
+    a.close()
+    b.close()

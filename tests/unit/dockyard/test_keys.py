@@ -1,0 +1,15 @@
+from dockyard import keys
+from dockyard.store import Store
+
+
+async def test_the_secret_cache_forgets_a_key_deleted_by_another_process(tmp_path):
+    server = Store.open(tmp_path / "k.db", keys.MIGRATIONS)
+    cli = Store(str(tmp_path / "k.db"))
+    key = await keys.create(cli, "ci")
+    cache = keys.SecretCache(server)
+    assert cache(key.access_key_id) == key.secret
+    assert cache("DKYDNOPE") is None
+    await keys.delete(cli, key.access_key_id)
+    assert cache(key.access_key_id) is None
+    server.close()
+    cli.close()
