@@ -99,17 +99,25 @@ class Uploads:
         return session
 
     async def get(self, repository: str, upload_id: str) -> Session:
-        """The session ``upload_id`` of ``repository``, rebuilt from disk after a restart."""
+        """The session ``upload_id`` of ``repository``, rebuilt from disk after a restart.
+
+        A session held in memory is checked against the store (one point read), so that
+        with several worker processes one never appends to a session another one moved on.
+        """
         session = self._sessions.get(upload_id)
-        if session is not None:
-            if session.repository != repository:
-                raise UploadUnknown(upload_id)
+        if session is not None and session.repository != repository:
+            raise UploadUnknown(upload_id)
+        if session is not None and (not session.persistent or session.lock.locked()):
             return session
         if len(upload_id) != 32 or not upload_id.isalnum():
             raise UploadUnknown(upload_id)
         row = self.meta.upload(upload_id)
         if row is None or row.repository != repository:
+            self._sessions.pop(upload_id, None)
             raise UploadUnknown(upload_id)
+        if session is not None and session.offset == row.offset:
+            return session
+        self._sessions.pop(upload_id, None)
         path = upload_data_path(upload_id)
         size = self.driver.stat(path)
         if size is None or size < row.offset:
