@@ -123,10 +123,13 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
 
 async def delete_manifest(request: web.Request, registry: Registry, target: Route) -> web.Response:
     ref = target.reference
+    headers = {"Content-Length": "0"}
     if ":" in ref:
-        deleted = await registry.meta.delete_manifest(target.name, str(require_digest(ref)))
+        digest = str(require_digest(ref))
+        deleted = await registry.meta.delete_manifest(target.name, digest)
+        headers["Docker-Content-Digest"] = digest
     else:
         deleted = is_tag(ref) and await registry.meta.delete_tag(target.name, ref)
     if not deleted:
         raise MANIFEST_UNKNOWN(detail=ref)
-    return web.Response(status=202, headers={"Content-Length": "0"})
+    return web.Response(status=202, headers=headers)
