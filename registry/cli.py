@@ -5,6 +5,8 @@
 * ``dockyard users grant NAME PREFIX ACTIONS``, ``dockyard users revoke NAME PREFIX``
 * ``dockyard users passwd NAME --password-stdin``
 * ``dockyard registry anonymous-pull allow|deny PREFIX``, ``dockyard registry anonymous-pull list``
+* ``dockyard registry gc [--dry-run] [--grace SECONDS] [--json]`` (asks the running server, which
+  knows its upload sessions in flight, to collect garbage: see ``registry.gc``)
 
 These write the state store directly (like ``dockyard keys``), so they work whether or not the
 server runs; the server applies a change to the next token it issues.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 import time
 from typing import Any
@@ -168,3 +171,38 @@ def add_commands(sub: Any, ctx: Any) -> None:
     p.add_argument("prefix", nargs="?", help="repository prefix, e.g. public/ (* for all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=anonymous)
+
+    def gc(args: argparse.Namespace) -> int:
+        from dockyard.aws.protocol import ECR
+        from registry.gc import OPERATION
+
+        params: dict[str, Any] = {"dryRun": args.dry_run}
+        if args.grace is not None:
+            params["graceSeconds"] = args.grace
+        report = ctx.client(args).call(ECR, OPERATION, params)
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        verb = "would delete" if report["dry_run"] else "deleted"
+        print(f"{verb} {len(report['blobs_deleted'])} blobs ({_size(report['bytes_deleted'])}) and "
+              f"{len(report['uploads_deleted'])} abandoned uploads in {report['seconds']:.2f}s; kept "
+              f"{report['blobs_kept']} blobs ({report['blobs_kept_recent']} only for the "
+              f"{report['grace']:g}s grace window)")
+        return 0
+
+    p = reg.add_parser("gc", help="remove unreferenced blobs and abandoned uploads (server running)")
+    ctx.client_args(p)
+    p.add_argument("--dry-run", action="store_true", help="report what would go, delete nothing")
+    p.add_argument(
+        "--grace", type=float, metavar="SECONDS",
+        help="keep blobs linked and uploads touched this recently (default: the gc_grace setting)",
+    )
+    p.set_defaults(func=gc)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from registry import auth, users
+from registry import auth, gc, users
 from registry.errors import error_middleware
 from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
@@ -33,6 +33,7 @@ def install(platform: Platform) -> None:
     app[REGISTRY] = Registry(meta, driver, Uploads(driver, meta))
     app.middlewares.append(error_middleware)
     auth.install(platform)
+    gc.install(platform)
     app.on_response_prepare.append(add_version_header)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)

@@ -185,11 +185,11 @@ class Uploads:
             if actual != digest.hex:
                 await self._discard(session)
                 raise DigestMismatch(f"uploaded content has digest {digest.algorithm}:{actual}")
-            self._sessions.pop(session.id, None)
             await self.meta.add_blob(
                 session.repository, str(digest), session.offset, session.id if session.persistent else None,
                 place=lambda: self.driver.move(path, blob_path(digest)),
             )
+            self._sessions.pop(session.id, None)
             self.driver.delete(upload_dir(session.id))
             return session.offset
 
@@ -200,9 +200,10 @@ class Uploads:
             raise UploadUnknown(session.id)
 
     def busy(self, upload_id: str) -> bool:
-        """Whether a request is appending to or finishing ``upload_id`` in this process now."""
+        """Whether a request is appending to or finishing ``upload_id`` in this process now
+        (a monolithic upload lives only during its one request, so it always is)."""
         session = self._sessions.get(upload_id)
-        return session is not None and session.lock.locked()
+        return session is not None and (session.lock.locked() or not session.persistent)
 
     async def drop(self, upload_id: str) -> None:
         """Forget an abandoned upload and delete its bytes (garbage collection; its store row
