@@ -1,5 +1,8 @@
 """OCI wire errors, registered once; one middleware writes the envelope.
 
+The middleware is the registry's outermost one, so it also refuses, before anything else runs
+(auth included), a path whose repository name breaks the spec's grammar: 400 ``NAME_INVALID``.
+
 Handlers and the layers below them raise :class:`RegistryError` (usually through one of the
 registered codes, ``raise BLOB_UNKNOWN(detail=digest)``); :func:`error_middleware` is the only
 place that writes ``{"errors": [{"code", "message", "detail"}]}``. Any other exception that
@@ -16,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from registry.reference import MAX_NAME, is_valid_name
+from registry.routes import route
 
 __all__ = ["CODES", "ErrorCode", "RegistryError", "error_middleware", "register"]
 
@@ -112,6 +118,9 @@ async def error_middleware(
 ) -> web.StreamResponse:
     """Turn every error below a handler into OCI error JSON (the only writer of that body)."""
     try:
+        target = route(request.path)
+        if target is not None and target.name and not is_valid_name(target.name):
+            raise NAME_INVALID(detail=target.name[:MAX_NAME])
         return await handler(request)
     except RegistryError as err:
         return _response(err)

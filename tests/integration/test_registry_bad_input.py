@@ -261,3 +261,23 @@ def test_a_registry_killed_during_ten_uploads_restarts_with_nothing_corrupt(fres
         assert reg.put(location, params={"digest": sha256(data)}).status_code == 201
         assert reg.get(f"/v2/{name}/blobs/{sha256(data)}").content == data
     assert resumed == 10  # Dockyard keeps every acknowledged upload
+
+
+WEIRD_PATHS = [
+    "/v2", "/v2/_catalog/x", f"/v2/{REPO}/blobs/", f"/v2/{REPO}/blobs/uploads/x/y", f"/v2/{REPO}/manifests/",
+    f"/v2/{REPO}/manifests/{'a' * 300}", f"/v2/{REPO}/tags/list/more", f"/v2/{REPO}/referrers/",
+    "/v2/%00/tags/list", "/v2/a%2Fb/tags/list", f"/v2/{REPO}/blobs/sha256:{'0' * 64}%00",
+    f"/v2/{REPO}/manifests/v1?digest=sha256:x", f"/v2/{REPO}/blobs/uploads/?mount=&from=",
+    f"/v2/{REPO}/blobs/uploads/?digest=", f"/v2/{REPO}/tags/list?n=&last=",
+    f"/v2/{REPO}/manifests/v1%0D%0AX-Injected:%201", "/v2/a%0D%0Ab/tags/list",
+    f"/v2/{REPO}/blobs/uploads/{'0' * 31}%0A",
+]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"])
+def test_odd_paths_never_get_a_5xx_and_errors_are_oci_json(reg: RegistryClient, method: str) -> None:
+    for path in WEIRD_PATHS:
+        r = reg.request(method, path, data=b"{}")
+        assert r.status_code < 500, (method, path, r.status_code, r.text)
+        if r.status_code >= 400 and method != "HEAD":
+            assert r.json()["errors"][0]["code"], (method, path)
