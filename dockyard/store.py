@@ -207,7 +207,9 @@ class Store:
                 try:
                     await asyncio.wait_for(cond.wait(), remaining)
                 except TimeoutError:
-                    return []
+                    # a commit may have landed as the timer fired: look once more, so a
+                    # caller that moves on to ``store.revision`` never skips a change
+                    return self.changes_since(since, topics)
 
     async def prune_changes(self) -> None:
         async with self.transaction() as tx:
