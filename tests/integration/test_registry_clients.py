@@ -32,6 +32,15 @@ from tests.support.server import Dockyard
 ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST])
 
 
+@pytest.fixture
+def pushed(dockyard: Dockyard) -> Iterator[list[str]]:
+    """Names of images a test tags for the registry; removed from the local engine after it."""
+    names: list[str] = []
+    yield names
+    if names:
+        docker_rmi(*names)
+
+
 @pytest.fixture(scope="module")
 def image(docker_engine: str) -> Iterator[str]:
     """A locally built three-layer image (busybox base, a RUN layer, a COPY layer)."""
@@ -69,9 +78,12 @@ def _layers_match_blobs(
         assert (blob_dir / desc["digest"].split(":")[1]).read_bytes() == served
 
 
-def test_docker_pushes_and_pulls_a_multi_layer_image(dockyard: Dockyard, image: str) -> None:
+def test_docker_pushes_and_pulls_a_multi_layer_image(
+    dockyard: Dockyard, image: str, pushed: list[str]
+) -> None:
     name = f"clients/docker-{uuid.uuid4().hex[:6]}"
     remote = docker_push(dockyard, image, f"{name}:v1")
+    pushed.append(remote)
     reg = RegistryClient(dockyard)
     manifest, _ = _manifest(reg, name, "v1")
     assert manifest["mediaType"] == DOCKER_MANIFEST
@@ -79,10 +91,7 @@ def test_docker_pushes_and_pulls_a_multi_layer_image(dockyard: Dockyard, image: 
     assert manifest["config"]["digest"] == _image_id(image)
     docker_rmi(remote)
     docker_pull(dockyard, f"{name}:v1")
-    try:
-        assert _image_id(remote) == _image_id(image)
-    finally:
-        docker_rmi(remote)
+    assert _image_id(remote) == _image_id(image)
 
 
 @pytest.mark.parametrize("fmt, media_type", [("v2s2", DOCKER_MANIFEST), ("oci", OCI_MANIFEST)])
@@ -108,45 +117,40 @@ def test_skopeo_copies_a_docker_archive_in_and_back_out_to_an_oci_layout(
 
 
 def test_an_image_pushed_by_docker_is_pulled_byte_identical_by_skopeo(
-    dockyard: Dockyard, image: str, tmp_path: Path
+    dockyard: Dockyard, image: str, tmp_path: Path, pushed: list[str]
 ) -> None:
     name = f"clients/cross-{uuid.uuid4().hex[:6]}"
-    docker_push(dockyard, image, f"{name}:v1")
+    pushed.append(docker_push(dockyard, image, f"{name}:v1"))
     reg = RegistryClient(dockyard)
     manifest, body = _manifest(reg, name, "v1")
     out = tmp_path / "dir"
     skopeo_copy(dockyard, skopeo_ref(dockyard, f"{name}:v1"), f"dir:{out}")
     assert (out / "manifest.json").read_bytes() == body
     _layers_match_blobs(reg, name, manifest, out)
-    docker_rmi(f"{dockyard.registry}/{name}:v1")
 
 
 def test_an_image_pushed_by_skopeo_is_pulled_by_docker_with_the_same_layers(
-    dockyard: Dockyard, image: str, tmp_path: Path
+    dockyard: Dockyard, image: str, tmp_path: Path, pushed: list[str]
 ) -> None:
     archive = tmp_path / "image.tar"
     subprocess.run(["docker", "save", "-o", str(archive), image], check=True, capture_output=True)
     name = f"clients/reverse-{uuid.uuid4().hex[:6]}"
     skopeo_copy(dockyard, f"docker-archive:{archive}", skopeo_ref(dockyard, f"{name}:v1"), "--format", "v2s2")
-    remote = docker_pull(dockyard, f"{name}:v1")
-    try:
-        assert _image_id(remote) == _image_id(image)
-        reg = RegistryClient(dockyard)
-        _, body = _manifest(reg, name, "v1")
-        out = tmp_path / "again"
-        skopeo_copy(dockyard, skopeo_ref(dockyard, f"{name}:v1"), f"dir:{out}")
-        assert (out / "manifest.json").read_bytes() == body
-    finally:
-        docker_rmi(remote)
+    pushed.append(docker_pull(dockyard, f"{name}:v1"))
+    assert _image_id(pushed[0]) == _image_id(image)
+    _, body = _manifest(RegistryClient(dockyard), name, "v1")
+    out = tmp_path / "again"
+    skopeo_copy(dockyard, skopeo_ref(dockyard, f"{name}:v1"), f"dir:{out}")
+    assert (out / "manifest.json").read_bytes() == body
 
 
 def test_oras_pushes_an_artifact_with_a_subject_found_through_referrers(
-    dockyard: Dockyard, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dockyard: Dockyard, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pushed: list[str]
 ) -> None:
     import oras.oci
 
     name = f"clients/oras-{uuid.uuid4().hex[:6]}"
-    docker_push(dockyard, image, f"{name}:v1")
+    pushed.append(docker_push(dockyard, image, f"{name}:v1"))
     reg = RegistryClient(dockyard)
     _, body = _manifest(reg, name, "v1")
     subject = oras.oci.Subject(mediaType=DOCKER_MANIFEST, digest=sha256(body), size=len(body))
@@ -168,4 +172,3 @@ def test_oras_pushes_an_artifact_with_a_subject_found_through_referrers(
     out = tmp_path / "pulled"
     files = provider.pull(target=f"{dockyard.registry}/{name}@{artifact_digest}", outdir=str(out))
     assert [Path(f).read_bytes() for f in files] == [Path("sbom.json").read_bytes()]
-    docker_rmi(f"{dockyard.registry}/{name}:v1")
