@@ -1,0 +1,310 @@
+"""Registry benchmark: Dockyard's registry beside CNCF Distribution, in one run.
+
+Usage: ``.venv/bin/python bench/registry.py [--seconds 10] [--connections 64] [--skip-docker]``
+
+It starts ``dockyard up`` (free ports, temporary data dir, periodic GC off) and
+``/usr/bin/docker-registry serve`` (Distribution 2.8, filesystem storage in a temporary dir on
+the same disk, plain HTTP on a free port, no auth, access log off), seeds both the same way,
+then measures on each, printing both figures and their ratio (Dockyard / Distribution; for
+seconds, Distribution / Dockyard, so above 1 always means Dockyard is faster):
+
+1. manifest GET by tag, ``wrk`` with 64 connections (req/s);
+2. 1 MiB blob GET, ``wrk`` with 64 connections (MB/s);
+3. one 100 MiB monolithic push (POST, then PUT ?digest= with the whole body) (MB/s, best of 3);
+4. 64 concurrent 4 MiB pushes (POST + PUT each) from 4 processes x 16 threads (MB/s);
+5. ``docker push`` and ``docker pull`` of a 5-layer 200 MB image built locally from random
+   data (seconds; before each pull every local copy of the image is removed).
+
+Dockyard enforces token auth: every request carries a bearer token fetched once per phase (as
+docker does) for the bench user; Distribution runs without auth. The load generators share the
+2 cores with the server under test, so these are lower bounds for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.registry_auth import docker_env, ensure_admin, fetch_token  # noqa: E402
+from tests.support.server import Dockyard, free_port  # noqa: E402
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MiB = 1 << 20
+REPO = "bench/app"
+
+
+class Target:
+    """One registry under test: where it is and how to authorise a request to it."""
+
+    def __init__(self, name: str, base: str, token_for: object = None) -> None:
+        self.name, self.base = name, base
+        self._token_for = token_for
+
+    def headers(self, repository: str = REPO) -> dict[str, str]:
+        if self._token_for is None:
+            return {}
+        return {"Authorization": f"Bearer {self._token_for(repository)}"}  # type: ignore[operator]
+
+
+def _conn(base: str) -> http.client.HTTPConnection:
+    u = urlsplit(base)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+
+
+def _request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def push_blob(base: str, headers: dict[str, str], data: bytes, repository: str = REPO,
+              conn: http.client.HTTPConnection | None = None) -> str:
+    """POST an upload, then PUT the whole body with its digest (works on both registries)."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    conn = conn or _conn(base)
+    status, h, body = _request(conn, "POST", f"/v2/{repository}/blobs/uploads/", b"", headers)
+    assert status == 202, (status, body[:300])
+    location = h["location"]
+    u = urlsplit(location)
+    path = u.path + "?" + (u.query + "&" if u.query else "")
+    status, _, body = _request(conn, "PUT", f"{path}digest={digest}", data,
+                               {**headers, "Content-Type": "application/octet-stream"})
+    assert status == 201, (status, body[:300])
+    return digest
+
+
+def seed(target: Target) -> None:
+    """An image tagged ``v1`` (config + one 1 MiB layer) in REPO; its layer is the blob GET."""
+    headers = target.headers()
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    layer = os.urandom(MiB)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": push_blob(target.base, headers, config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": push_blob(target.base, headers, layer), "size": len(layer)}],
+    }
+    body = json.dumps(manifest).encode()
+    status, _, text = _request(_conn(target.base), "PUT", f"/v2/{REPO}/manifests/v1", body,
+                               {**headers, "Content-Type": OCI_MANIFEST})
+    assert status == 201, (status, text[:300])
+    target.blob = manifest["layers"][0]["digest"]  # type: ignore[attr-defined]
+
+
+_UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+
+
+def wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> tuple[float, float, int]:
+    """(requests/s, MB/s, non-2xx) from ``wrk`` with 2 threads."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
+    mbs = float(m.group(1)) * _UNITS[m.group(2)] / 1e6  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, mbs, int(bad.group(1)) if bad else 0
+
+
+def bench_manifest(target: Target, seconds: int, connections: int) -> float:
+    headers = {**target.headers(), "Accept": OCI_MANIFEST}
+    rps, _, bad = wrk(f"{target.base}/v2/{REPO}/manifests/v1", headers, seconds, connections)
+    assert bad == 0, f"{target.name}: {bad} failed manifest GETs"
+    return rps
+
+
+def bench_blob(target: Target, seconds: int, connections: int) -> float:
+    url = f"{target.base}/v2/{REPO}/blobs/{target.blob}"  # type: ignore[attr-defined]
+    _, mbs, bad = wrk(url, target.headers(), seconds, connections)
+    assert bad == 0, f"{target.name}: {bad} failed blob GETs"
+    return mbs
+
+
+def bench_big_push(target: Target, size: int = 100 * MiB, runs: int = 3) -> float:
+    best = 0.0
+    for _ in range(runs):
+        data = os.urandom(size)
+        headers = target.headers()
+        started = time.perf_counter()
+        push_blob(target.base, headers, data)
+        best = max(best, size / 1e6 / (time.perf_counter() - started))
+    return best
+
+
+def _push_worker(base: str, headers: dict[str, str], threads: int, size: int, barrier: object,
+                 results: object) -> None:
+    """One load process: makes ``threads`` blobs of ``size`` random bytes, waits for the others
+    at ``barrier``, then pushes them from ``threads`` threads; puts (start, end) on ``results``."""
+    blobs = [os.urandom(size) for _ in range(threads)]
+    conns = [_conn(base) for _ in range(threads)]
+    barrier.wait()  # type: ignore[attr-defined]
+    started = time.time()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: push_blob(base, headers, blobs[i], conn=conns[i]), range(threads)))
+    results.put((started, time.time()))  # type: ignore[attr-defined]
+
+
+def bench_concurrent_push(
+    target: Target, processes: int = 4, threads: int = 16, size: int = 4 * MiB
+) -> float:
+    """64 pushes at once (``processes`` x ``threads``); MB/s from the first start to the last end."""
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    headers = target.headers()
+    procs = [ctx.Process(target=_push_worker, args=(target.base, headers, threads, size, barrier, results))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    spans = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0, f"{target.name}: a push process failed"
+    elapsed = max(e for _, e in spans) - min(s for s, _ in spans)
+    return processes * threads * size / 1e6 / elapsed
+
+
+def _docker(*args: str, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {proc.stderr}")
+    return time.perf_counter() - started
+
+
+def build_big_image(tag: str, layers: int = 5, layer_size: int = 40 * 1000 * 1000) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        lines = ["FROM scratch"]
+        for i in range(layers):
+            Path(d, f"layer{i}.bin").write_bytes(os.urandom(layer_size))
+            lines.append(f"COPY layer{i}.bin /layer{i}.bin")
+        Path(d, "Dockerfile").write_text("\n".join(lines) + "\n")
+        subprocess.run(["docker", "build", "-q", "-t", tag, d], check=True, capture_output=True)
+
+
+def bench_docker(dockyard: Dockyard, dist_addr: str) -> dict[str, tuple[float, float]]:
+    """(Dockyard seconds, Distribution seconds) for docker push and docker pull."""
+    local = "dockyard-bench/big:latest"
+    refs = {"dockyard": f"{dockyard.registry}/bench/big:v1", "distribution": f"{dist_addr}/bench/big:v1"}
+    env = docker_env(dockyard)
+    build_big_image(local)
+    try:
+        push = {}
+        for name, ref in refs.items():
+            _docker("tag", local, ref)
+            push[name] = _docker("push", "-q", ref, env=env)
+        pull = {}
+        for name, ref in refs.items():
+            subprocess.run(["docker", "rmi", "-f", local, *refs.values()], capture_output=True)
+            subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
+            pull[name] = _docker("pull", "-q", ref, env=env)
+        return {
+            "docker push 5 x 40 MB (s)": (push["dockyard"], push["distribution"]),
+            "docker pull 5 x 40 MB (s)": (pull["dockyard"], pull["distribution"]),
+        }
+    finally:
+        subprocess.run(["docker", "rmi", "-f", local, *refs.values()], capture_output=True)
+
+
+def start_distribution(root: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=open(root / "registry.log", "wb"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if _request(_conn(f"http://127.0.0.1:{port}"), "GET", "/v2/")[0] == 200:
+                return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("docker-registry did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--skip-docker", action="store_true", help="leave out docker push/pull")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench/registry.py needs wrk (apt-get install wrk)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=os.environ.get("BENCH_TMP")))
+    (tmp / "dist").mkdir()
+    dockyard = Dockyard(tmp / "data", env={"DOCKYARD_GC_INTERVAL": "0"})
+    dist_proc = None
+    try:
+        dockyard.start()
+        dist_proc, dist_addr = start_distribution(tmp / "dist")
+        user, password = ensure_admin(dockyard)
+
+        def token(repository: str) -> str:
+            r = fetch_token(dockyard.registry_url, f"repository:{repository}:pull,push", user=user,
+                            password=password)
+            r.raise_for_status()
+            return r.json()["token"]
+
+        targets = [Target("dockyard", dockyard.registry_url, token),
+                   Target("distribution", f"http://{dist_addr}")]
+        for t in targets:
+            seed(t)
+        rows: list[tuple[str, float, float, bool]] = []  # (measure, dockyard, distribution, higher better)
+
+        def measure(label: str, fn: object, *fargs: object) -> None:
+            values = [fn(t, *fargs) for t in targets]  # type: ignore[operator]
+            rows.append((label, values[0], values[1], True))
+            print(f"  {label}: dockyard {values[0]:.1f}, distribution {values[1]:.1f}", flush=True)
+
+        c = args.connections
+        measure(f"manifest GET by tag, {c} conns (req/s)", bench_manifest, args.seconds, c)
+        measure(f"1 MiB blob GET, {c} conns (MB/s)", bench_blob, args.seconds, c)
+        measure("100 MiB monolithic push (MB/s)", bench_big_push)
+        measure("64 concurrent 4 MiB pushes (MB/s)", bench_concurrent_push)
+        if not args.skip_docker:
+            for label, (ours, theirs) in bench_docker(dockyard, dist_addr).items():
+                rows.append((label, ours, theirs, False))
+                print(f"  {label}: dockyard {ours:.1f}, distribution {theirs:.1f}", flush=True)
+
+        print()
+        print("| measure | Dockyard | Distribution 2.8 | ratio |\n|---|---|---|---|")
+        for label, ours, theirs, higher in rows:
+            ratio = ours / theirs if higher else theirs / ours
+            print(f"| {label} | {ours:,.1f} | {theirs:,.1f} | {ratio:.2f}x |")
+    finally:
+        if dist_proc is not None:
+            dist_proc.terminate()
+            dist_proc.wait(30)
+        dockyard.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
