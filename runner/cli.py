@@ -12,6 +12,9 @@ from typing import Any
 def add_commands(sub: Any, ctx: Any) -> None:
     """Add this part's subcommands to the ``dockyard`` parser."""
     _add_secrets(sub, ctx)
+    from runner.services_cli import add_services
+
+    add_services(sub, ctx)
 
 
 # -- dockyard secrets -------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""``dockyard services``: list services, show one, or follow a deployment as it rolls.
+
+* ``dockyard services [--cluster C]``: one line per service (desired/running/pending, rollout).
+* ``dockyard services NAME``: its deployments and latest events.
+* ``dockyard services NAME --watch``: live progress: a line whenever a deployment's counts or
+  rollout state change, and each new service event, until the service is steady (exit 0), its
+  deployment FAILED without rollback (exit 1) or ``--timeout`` passes (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from dockyard.aws.protocol import ECS
+
+__all__ = ["add_services"]
+
+
+def _family_revision(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _when(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _describe(client: Any, cluster: str, name: str, ctx: Any) -> dict[str, Any]:
+    out = client.call(ECS, "DescribeServices", {"cluster": cluster, "services": [name]})
+    if not out.get("services"):
+        raise ctx.UserError(f"no service {name} in cluster {cluster}")
+    return dict(out["services"][0])
+
+
+def _deployment_rows(s: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "deployment": d["id"],
+            "status": d["status"],
+            "task_definition": _family_revision(d["taskDefinition"]),
+            "desired": d["desiredCount"],
+            "running": d["runningCount"],
+            "pending": d["pendingCount"],
+            "failed": d.get("failedTasks", 0),
+            "rollout": d.get("rolloutState", ""),
+        }
+        for d in s["deployments"]
+    ]
+
+
+def _steady(s: dict[str, Any]) -> bool:
+    deps = s["deployments"]
+    return (
+        len(deps) == 1
+        and deps[0].get("rolloutState") == "COMPLETED"
+        and s["runningCount"] == s["desiredCount"]
+        and s["pendingCount"] == 0
+    )
+
+
+def _failed(s: dict[str, Any]) -> bool:
+    primary = next((d for d in s["deployments"] if d["status"] == "PRIMARY"), None)
+    return primary is not None and primary.get("rolloutState") == "FAILED"
+
+
+def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interval: float = 1.0) -> int:
+    """Print progress lines until steady (0), failed (1) or timed out (1)."""
+    deadline = time.monotonic() + timeout
+    seen_events: set[str] = {e["id"] for e in _describe(client, cluster, name, ctx)["events"]}
+    last: dict[str, tuple[Any, ...]] = {}
+    while True:
+        s = _describe(client, cluster, name, ctx)
+        for e in reversed(s["events"]):
+            if e["id"] not in seen_events:
+                seen_events.add(e["id"])
+                print(f"{_when(float(e['createdAt']))}  event  {e['message']}", flush=True)
+        for row in _deployment_rows(s):
+            key = tuple(row.values())
+            if last.get(row["deployment"]) != key:
+                last[row["deployment"]] = key
+                print(
+                    f"{_when(time.time())}  {row['deployment']} {row['status']:<7} {row['task_definition']}"
+                    f"  desired {row['desired']} running {row['running']} pending {row['pending']}"
+                    f" failed {row['failed']}  {row['rollout']}",
+                    flush=True,
+                )
+        if _steady(s):
+            print(f"service {name} is steady: {s['runningCount']}/{s['desiredCount']} running", flush=True)
+            return 0
+        if _failed(s):
+            print(f"service {name}: deployment failed", flush=True)
+            return 1
+        if time.monotonic() > deadline:
+            print(f"service {name}: not steady after {timeout:g} s", flush=True)
+            return 1
+        time.sleep(interval)
+
+
+def add_services(sub: Any, ctx: Any) -> None:
+    p = sub.add_parser("services", help="ECS services: list, show one, or --watch a deployment roll")
+    ctx.client_args(p)
+    p.add_argument("name", nargs="?", help="a service name or ARN")
+    p.add_argument("--cluster", default="default")
+    p.add_argument("--watch", action="store_true", help="follow the service until it is steady")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds --watch waits (default 600)")
+
+    def run(args: argparse.Namespace) -> int:
+        client = ctx.client(args)
+        if args.name is None:
+            arns = client.call(ECS, "ListServices", {"cluster": args.cluster, "maxResults": 100})[
+                "serviceArns"
+            ]
+            rows = []
+            for i in range(0, len(arns), 10):
+                out = client.call(
+                    ECS, "DescribeServices", {"cluster": args.cluster, "services": arns[i : i + 10]}
+                )
+                for s in out["services"]:
+                    primary = next((d for d in s["deployments"] if d["status"] == "PRIMARY"), {})
+                    rows.append(
+                        {
+                            "name": s["serviceName"],
+                            "status": s["status"],
+                            "task_definition": _family_revision(s["taskDefinition"]),
+                            "desired": s["desiredCount"],
+                            "running": s["runningCount"],
+                            "pending": s["pendingCount"],
+                            "rollout": primary.get("rolloutState", ""),
+                        }
+                    )
+            ctx.emit(
+                args,
+                rows,
+                ["name", "status", "task_definition", "desired", "running", "pending", "rollout"],
+            )
+            return 0
+        if args.watch:
+            return watch(client, args.cluster, args.name, ctx, args.timeout)
+        s = _describe(client, args.cluster, args.name, ctx)
+        if args.json:
+            import json
+
+            print(json.dumps(s, indent=2, default=str))
+            return 0
+        print(
+            f"{s['serviceName']}  {s['status']}  {s['schedulingStrategy']}  desired {s['desiredCount']}"
+            f"  running {s['runningCount']}  pending {s['pendingCount']}"
+        )
+        print(
+            ctx.table(
+                _deployment_rows(s), list(_deployment_rows(s)[0]) if s["deployments"] else ["deployment"]
+            )
+        )
+        for e in s["events"][:10]:
+            print(f"{_when(float(e['createdAt']))}  {e['message']}")
+        return 0
+
+    p.set_defaults(func=run)
