@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from discovery.api import CloudMap
 from discovery.dns import DnsServer
@@ -26,7 +26,7 @@ from discovery.index import Catalog
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
 from discovery.watch import Watch
-from dockyard.aws.protocol import CLOUDMAP
+from dockyard.aws.protocol import CLOUDMAP, Call
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -65,6 +65,26 @@ async def _serve(platform: Platform) -> AsyncIterator[None]:
         await d.checker.stop()
 
 
+# Answered by control workers too (see dockyard.workers): they only read the index.
+READONLY = {
+    "GetNamespace", "ListNamespaces", "GetService", "ListServices", "GetInstance", "ListInstances",
+    "DiscoverInstances", "DiscoverInstancesRevision", "GetInstancesHealthStatus", "GetOperation",
+    "ListOperations", "ListTagsForResource",
+}
+
+
+def _synced(catalog: Catalog, handler: Any) -> Any:
+    """In a control worker, bring the index up to the store's revision before reading it, so
+    a client reads its own writes (which the main process committed) on any connection."""
+
+    async def read(call: Call, params: dict[str, Any]) -> Any:
+        if catalog.store.current_revision() != catalog.index.revision:
+            catalog.reload()
+        return await handler(call, params)
+
+    return read
+
+
 def install(platform: Platform) -> None:
     catalog = Catalog(platform.store)
     catalog.reload()
@@ -72,7 +92,9 @@ def install(platform: Platform) -> None:
     api = CloudMap(platform.store, platform.config, catalog, on_instances=checker.sync)
     watch = Watch(platform.store, catalog)
     platform.discovery = Discovery(catalog, api, checker, watch)  # type: ignore[attr-defined]
+    worker = platform.role == "worker"
     for name, handler in api.operations().items():
-        platform.ops.add(CLOUDMAP, name, handler)
+        readonly = name in READONLY
+        platform.ops.add(CLOUDMAP, name, _synced(catalog, handler) if worker else handler, readonly)
     platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
     platform.contexts.append(_serve)

@@ -47,7 +47,7 @@ def _config(args: argparse.Namespace) -> configmod.Config:
         k: getattr(args, k, None)
         for k in (
             "host", "data_dir", "registry_port", "control_port", "xds_port", "dns_port",
-            "log_level", "tls_cert", "tls_key",
+            "log_level", "tls_cert", "tls_key", "control_workers",
         )
     }
     if getattr(args, "tls_self_signed", False):
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_args(up)
     up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--registry-port", type=int, help="OCI registry port (default 5000)")
+    up.add_argument("--control-workers", type=int,
+                    help="processes serving the control port; extra ones answer read-only calls (default 1)")
     up.add_argument("--control-port", type=int, help="control API port (default 8080)")
     up.add_argument("--xds-port", type=int, help="xDS gRPC port (default 18000)")
     up.add_argument("--dns-port", type=int, help="DNS port, UDP and TCP (default 8053)")

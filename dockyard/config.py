@@ -43,6 +43,7 @@ class Config:
     tls_key: str = ""
     tls_self_signed: bool = False
     registry_workers: int = 1
+    control_workers: int = 1
     gc_interval: float = 3600.0
     gc_grace: float = 3600.0
     docker_host: str = ""

@@ -68,9 +68,14 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
 
 
 class Platform:
-    def __init__(self, config: Config, store: Store) -> None:
+    """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
+    control worker: read-only operations and ``worker_contexts`` only; see dockyard.workers)."""
+
+    def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
         self.store = store
+        self.role = role
+        self.worker_contexts: list[Context] = []
         self.ops = Operations(keys.SecretCache(store))
         self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
@@ -78,8 +83,8 @@ class Platform:
         self.endpoints: list[tuple[str, str]] = []
         self.started = time.time()
         self.control.router.add_post("/", self.ops.dispatch)
-        self.control.router.add_get("/healthz", self._healthz)
-        self.control.router.add_get("/metrics", self._metrics)
+        self.control.router.add_get("/healthz", self.healthz)
+        self.control.router.add_get("/metrics", self.metrics)
 
     @property
     def tls(self) -> ssl.SSLContext | None:
@@ -95,11 +100,13 @@ class Platform:
         ctx.load_cert_chain(cert, key)
         return ctx
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         self.store.query_one("SELECT 1")
-        return web.json_response({"status": "ok", "revision": self.store.revision})
+        return web.json_response(
+            {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
+        )
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request) -> web.Response:
         resp = web.Response(body=generate_latest())
         resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return resp
@@ -108,9 +115,12 @@ class Platform:
     async def serving(self) -> AsyncIterator[None]:
         """Start every part and listener; stop them in reverse order on exit."""
         async with AsyncExitStack() as stack:
+            follower = asyncio.create_task(self.store.follow())
+            stack.callback(follower.cancel)
             for ctx in self.contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
             host = self.config.host
+            workers = self.config.control_workers > 1
             for name, app, port, tls in (
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
@@ -118,9 +128,16 @@ class Platform:
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
-                reuse = name == "registry" and self.config.registry_workers > 1
+                reuse = self.config.registry_workers > 1 if name == "registry" else workers
                 site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
                 await site.start()
+                if name == "control" and workers:
+                    from dockyard.workers import start_workers
+
+                    internal = web.TCPSite(runner, "127.0.0.1", 0)
+                    await internal.start()
+                    upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                    await stack.enter_async_context(start_workers(self, upstream))
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"
                 self.endpoints.append((name, f"{scheme}://{self.config.address(port)}{path}"))

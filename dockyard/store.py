@@ -138,6 +138,10 @@ class Store:
         return int(row[0]) if row else 0
 
     # -- reads -------------------------------------------------------------------------
+    def current_revision(self) -> int:
+        """The global revision as committed (by any process), read from the database."""
+        return self._read_revision()
+
     def data_version(self) -> int:
         """A number that changes whenever any connection (any process) commits; cheap enough to
         validate a read cache on every request."""
@@ -210,6 +214,21 @@ class Store:
                     # a commit may have landed as the timer fired: look once more, so a
                     # caller that moves on to ``store.revision`` never skips a change
                     return self.changes_since(since, topics)
+
+    async def follow(self, interval: float = 0.01) -> None:
+        """Notice commits made by other processes (control workers, the CLI) and wake this
+        process's watchers; runs until cancelled. Costs one ``PRAGMA data_version`` a tick."""
+        seen = self.data_version()
+        while True:
+            await asyncio.sleep(interval)
+            version = self.data_version()
+            if version == seen:
+                continue
+            seen = version
+            revision = self._read_revision()
+            if revision > self.revision:
+                self.revision = revision
+                await self._notify()
 
     async def prune_changes(self) -> None:
         async with self.transaction() as tx:

@@ -76,12 +76,19 @@ class Operations:
 
     def __init__(self, secret_for: Callable[[str], str | None]) -> None:
         self._ops: dict[tuple[str, str], Handler] = {}
+        self._readonly: set[tuple[str, str]] = set()
         self._secret_for = secret_for
+        # Set in control worker processes: operations that are not read-only are sent there.
+        self.forward: Callable[[web.Request, bytes], Awaitable[web.StreamResponse]] | None = None
 
-    def add(self, service: str, name: str, handler: Handler) -> None:
+    def add(self, service: str, name: str, handler: Handler, readonly: bool = False) -> None:
+        """Register an operation. ``readonly`` ones only read the store (or an index kept from
+        it) and may be answered by a control worker process; the rest run in the main one."""
         if (service, name) in self._ops:
             raise ValueError(f"operation {service}.{name} registered twice")
         self._ops[(service, name)] = handler
+        if readonly:
+            self._readonly.add((service, name))
 
     def names(self, service: str) -> list[str]:
         return sorted(n for s, n in self._ops if s == service)
@@ -94,6 +101,8 @@ class Operations:
         code = "200"
         try:
             body = await self._read_body(request)
+            if self.forward is not None and (service, name) not in self._readonly:
+                return await self.forward(request, body)
             credential = sigv4.verify(
                 request.method,
                 request.raw_path.split("?", 1)[0],
