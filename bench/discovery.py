@@ -1,12 +1,15 @@
 """Discovery benchmark: DiscoverInstances req/s and latency, DNS qps, health-failure removal.
 
-Usage: ``.venv/bin/python bench/discovery.py [--seconds 10] [--connections 64] [--workers 2]``
+Usage: ``.venv/bin/python bench/discovery.py [--seconds 10] [--connections 64] [--workers 2]
+[--control-workers 2] [--client wrk|python]``
 
 It starts its own ``dockyard up`` on free ports with a temporary data dir, creates a DNS
 namespace with one service of 100 instances, then:
 
-1. DiscoverInstances (signed, HealthStatus=HEALTHY, up to 100 instances per answer) from
-   ``--workers`` load processes holding ``--connections`` keep-alive connections in total.
+1. DiscoverInstances (signed, HealthStatus=HEALTHY, up to 100 instances per answer) over
+   ``--connections`` keep-alive connections, from ``wrk`` (Debian's package; one C thread,
+   the lightest load generator here) or, with ``--client python``, from ``--workers`` aiohttp
+   processes. Dockyard runs with ``--control-workers`` processes on the control port.
    SigV4 signatures carry a date, so each worker signs its request once and replays it for
    the run (well inside the 5 minute window), as a static pre-signed request would be.
 2. DNS A queries over UDP from ``--workers`` processes, each keeping 32 queries in flight.
@@ -23,8 +26,11 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -119,6 +125,41 @@ def _dns_worker(port: int, qname: str, seconds: float, inflight: int, out: mp.Qu
     out.put((answered, lost))
 
 
+def wrk_discover(url: str, headers: dict[str, str], body: bytes, conns: int, seconds: float) -> dict:
+    """DiscoverInstances load from ``wrk`` (C, one thread): the replayed pre-signed request.
+
+    Returns req/s and the p50/p99 that ``wrk --latency`` reports."""
+    lua = "wrk.method = 'POST'\nwrk.body = " + json.dumps(body.decode()) + "\n" + "".join(
+        f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items()
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--latency", "-s", f.name, url + "/"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+        return round(float(m.group(1)) * scale, 2)
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "client": "wrk",
+        "connections": conns,
+        "errors": int(errors.group(1)) if errors else 0,
+        "req_per_s": round(rps),
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -130,10 +171,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--instances", type=int, default=100)
+    parser.add_argument("--control-workers", type=int, default=2,
+                        help="dockyard up --control-workers (processes on the control port)")
+    parser.add_argument(
+        "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
+    )
     args = parser.parse_args()
 
     server = Dockyard(
-        Path(tempfile.mkdtemp(prefix="dockyard-bench-")) / "data", env={"DOCKYARD_LOG_LEVEL": "warning"}
+        Path(tempfile.mkdtemp(prefix="dockyard-bench-")) / "data", env={"DOCKYARD_LOG_LEVEL": "warning"},
+        extra_args=["--control-workers", str(args.control_workers)],
     ).start()
     results: dict[str, object] = {"cpus": os.cpu_count(), "instances": args.instances}
     try:
@@ -155,33 +202,39 @@ def main() -> int:
         body = json.dumps({"NamespaceName": ns_name, "ServiceName": "web", "MaxResults": 100}).encode()
 
         queue: mp.Queue = mp.Queue()
-        per = [
-            args.connections // args.workers + (i < args.connections % args.workers)
-            for i in range(args.workers)
-        ]
-        procs = [
-            mp.Process(
-                target=_http_worker, args=(server.control_url, key, secret, body, c, args.seconds, queue)
+        if args.client == "wrk":
+            headers = _signed(server.control_url, key, secret, body)
+            results["discover"] = wrk_discover(
+                server.control_url, headers, body, args.connections, args.seconds
             )
-            for c in per
-        ]
-        for p in procs:
-            p.start()
-        latencies, errors = [], 0
-        for _ in procs:
-            lat, err = queue.get()
-            latencies += lat
-            errors += err
-        for p in procs:
-            p.join()
-        results["discover"] = {
-            "connections": args.connections,
-            "requests": len(latencies),
-            "errors": errors,
-            "req_per_s": round(len(latencies) / args.seconds),
-            "p50_ms": round(statistics.median(latencies) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        }
+        else:
+            per = [
+                args.connections // args.workers + (i < args.connections % args.workers)
+                for i in range(args.workers)
+            ]
+            procs = [
+                mp.Process(
+                    target=_http_worker, args=(server.control_url, key, secret, body, c, args.seconds, queue)
+                )
+                for c in per
+            ]
+            for p in procs:
+                p.start()
+            latencies, errors = [], 0
+            for _ in procs:
+                lat, err = queue.get()
+                latencies += lat
+                errors += err
+            for p in procs:
+                p.join()
+            results["discover"] = {
+                "connections": args.connections,
+                "requests": len(latencies),
+                "errors": errors,
+                "req_per_s": round(len(latencies) / args.seconds),
+                "p50_ms": round(statistics.median(latencies) * 1000, 2),
+                "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+            }
         print("DiscoverInstances:", results["discover"], flush=True)
 
         procs = [
