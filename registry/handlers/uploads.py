@@ -65,10 +65,10 @@ def _chunk(request: web.Request) -> tuple[int | None, int | None]:
     return start, length
 
 
-async def _append(registry: Registry, request: web.Request, session: Session) -> None:
+async def _append(registry: Registry, request: web.Request, session: Session, ack: bool = True) -> None:
     start, length = _chunk(request)
     try:
-        await registry.uploads.append(session, request.content.iter_any(), start, length)
+        await registry.uploads.append(session, request.content.iter_any(), start, length, ack)
     except ChunkOutOfOrder as exc:
         raise RANGE_INVALID(
             detail=f"chunk must start at {exc.offset}",
@@ -133,7 +133,7 @@ async def finish_upload(request: web.Request, registry: Registry, target: Route)
     digest = require_digest(request.query.get("digest"))
     session = await _session(registry, target)
     if request.body_exists:
-        await _append(registry, request, session)
+        await _append(registry, request, session, ack=False)  # finish follows: no offset to record
     try:
         await registry.uploads.finish(session, digest)
     except DigestMismatch as exc:

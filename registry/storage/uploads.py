@@ -140,11 +140,13 @@ class Uploads:
         body: AsyncIterable[bytes],
         start: int | None = None,
         length: int | None = None,
+        ack: bool = True,
     ) -> int:
         """Append ``body`` (a chunk starting at ``start`` of ``length`` bytes if given).
 
         Returns the new acknowledged offset. Raises ChunkOutOfOrder, or SizeMismatch / the
-        body's own error after rolling the append back.
+        body's own error after rolling the append back. ``ack=False`` (the body of a finishing
+        PUT, which ``finish`` follows at once) skips recording the offset in the store.
         """
         async with session.lock:
             self._check_alive(session)
@@ -165,7 +167,7 @@ class Uploads:
                 writer.close()
             if n:
                 session.offset += n
-                if session.persistent:
+                if session.persistent and ack:
                     await self.meta.ack_upload(session.id, session.offset)
             return session.offset
 
