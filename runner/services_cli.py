@@ -67,7 +67,12 @@ def _failed(s: dict[str, Any]) -> bool:
 def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interval: float = 1.0) -> int:
     """Print progress lines until steady (0), failed (1) or timed out (1)."""
     deadline = time.monotonic() + timeout
-    seen_events: set[str] = {e["id"] for e in _describe(client, cluster, name, ctx)["events"]}
+    first = _describe(client, cluster, name, ctx)
+    since = max(
+        (float(d["createdAt"]) for d in first["deployments"] if d["status"] == "PRIMARY"), default=0.0
+    )
+    # Events of the deployment being followed are shown, older ones are not.
+    seen_events: set[str] = {e["id"] for e in first["events"] if float(e["createdAt"]) < since}
     last: dict[str, tuple[Any, ...]] = {}
     while True:
         s = _describe(client, cluster, name, ctx)

@@ -218,8 +218,11 @@ def test_a_container_killed_behind_dockyards_back_is_replaced_within_3_seconds(d
     elapsed = time.monotonic() - started
     gone = ecs.describe_tasks(cluster="my-ecs-cluster", tasks=[victim["task"]])["tasks"][0]
     [fresh] = [t for t in service_tasks(ecs, "my-ecs-cluster", issue_service) if t["taskArn"] not in before]
-    steps = {k: round(fresh[k].timestamp() - gone["stoppingAt"].timestamp(), 2)
-             for k in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt") if k in fresh}
+    steps = {
+        k: round(fresh[k].timestamp() - gone["stoppingAt"].timestamp(), 2)
+        for k in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt")
+        if k in fresh
+    }
     print(f"replacement RUNNING {elapsed:.2f} s after docker kill; after the stop request: {steps}")
     assert elapsed < 3.0, steps
     assert gone["desiredStatus"] == "STOPPED" and gone["stopCode"] == "EssentialContainerExited"
@@ -449,3 +452,47 @@ def test_bad_service_requests_get_clear_aws_errors(dockyard, cluster, small_imag
         check=False,
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_dockyard_services_lists_shows_and_follows_a_deployment_as_it_rolls(dockyard, cluster, small_image):
+    ecs = dockyard.client("ecs")
+    check = {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2, "retries": 1}  # a slower roll
+    one = sleeper(ecs, "clisvc", small_image, healthCheck=check)
+    two = sleeper(ecs, "clisvc", small_image, healthCheck=check, environment=[{"name": "V", "value": "2"}])
+    ecs.create_service(cluster=cluster, serviceName="cli", taskDefinition=one, desiredCount=2)
+    wait_for(lambda: stable(ecs, cluster, "cli"), timeout=60)
+    common = [
+        "--data-dir",
+        str(dockyard.data_dir),
+        "--endpoint-url",
+        dockyard.control_url,
+        "--cluster",
+        cluster,
+    ]
+    listed = dockyard.cli("services", *common)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == [
+        "NAME",
+        "STATUS",
+        "TASK_DEFINITION",
+        "DESIRED",
+        "RUNNING",
+        "PENDING",
+        "ROLLOUT",
+    ]
+    assert row.split() == ["cli", "ACTIVE", one.rsplit("/", 1)[-1], "2", "2", "0", "COMPLETED"]
+    shown = dockyard.cli("services", "cli", *common)
+    assert "has reached a steady state." in shown.stdout and "PRIMARY" in shown.stdout
+
+    ecs.update_service(cluster=cluster, service="cli", taskDefinition=two)
+    watched = dockyard.cli("services", "cli", "--watch", "--timeout", "90", *common)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    lines = watched.stdout.splitlines()
+    assert any("PRIMARY" in line and "IN_PROGRESS" in line for line in lines)
+    assert any("ACTIVE" in line and "clisvc:" in line for line in lines)  # the old deployment draining
+    assert any("has started 2 tasks" in line for line in lines)
+    assert lines[-1] == "service cli is steady: 2/2 running"
+    missing = dockyard.cli("services", "ghost", *common)
+    assert missing.returncode == 1 and missing.stderr.startswith("dockyard: ")
