@@ -184,19 +184,22 @@ def get(store: Store, config: Config, ident: str) -> Instance | None:
     return _row_instance(config, r, time.time()) if r else None
 
 
+def empty_usage() -> dict[str, Any]:
+    return {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}, "tasks": []}
+
+
 def usage_by_host(store: Store) -> dict[str, dict[str, Any]]:
-    """Per Docker host: cpu and memory reserved by its unstopped tasks, host ports in use,
-    and running/pending task counts per instance id."""
+    """Per Docker host: cpu and memory reserved by its unstopped tasks, host ports in use
+    (``"80/tcp"``), its unstopped tasks as (id, group) and running/pending counts per instance."""
     rows = store.query(
-        "SELECT t.instance_id, t.cpu, t.memory, t.host_ports, t.last_status, i.docker_host"
+        "SELECT t.id, t.grp, t.instance_id, t.cpu, t.memory, t.host_ports, t.last_status, i.docker_host"
         " FROM tasks t JOIN container_instances i ON i.id = t.instance_id"
         " WHERE t.last_status != 'STOPPED'"
     )
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
-        u = out.setdefault(
-            r["docker_host"], {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}}
-        )
+        u = out.setdefault(r["docker_host"], empty_usage())
+        u["tasks"].append((r["id"], r["grp"]))
         u["cpu"] += r["cpu"]
         u["memory"] += r["memory"]
         u["ports"].update(json.loads(r["host_ports"]))
@@ -354,7 +357,7 @@ def _resources(cpu: int, memory: int, ports: set[str]) -> list[dict[str, Any]]:
 
 
 def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: list[str]) -> dict[str, Any]:
-    u = usage.get(r["docker_host"], {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}})
+    u = usage.get(r["docker_host"], empty_usage())
     connected = bool(r["local"]) or time.time() - r["heartbeat_at"] <= HEARTBEAT_GRACE
     out = {
         "containerInstanceArn": instance_arn(config, r["cluster"], r["id"]),

@@ -23,7 +23,7 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, instances
+from runner import clusters, instances, scheduler
 from runner.agent import lifecycle
 from runner.errors import ClientException, InvalidParameterException
 
@@ -130,51 +130,46 @@ def reservation(
     return cpu, memory, ports
 
 
-def first_fit(
-    candidates: list[instances.Instance],
-    usage: dict[str, dict[str, Any]],
-    need: tuple[int, int, list[str]],
-) -> tuple[instances.Instance | None, str]:
-    """The first connected instance with room for ``need``, or None and the reason
-    (``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``) of the last refusal."""
-    cpu, memory, ports = need
-    reason = "RESOURCE:CPU"
-    for inst in candidates:
-        if not inst.connected:
-            reason = "AGENT"
-            continue
-        u = usage.get(inst.docker_host, {"cpu": 0, "memory": 0, "ports": set()})
-        if inst.cpu - u["cpu"] < cpu:
-            reason = "RESOURCE:CPU"
-        elif inst.memory - u["memory"] < memory:
-            reason = "RESOURCE:MEMORY"
-        elif set(ports) & (set(u["ports"]) | {f"{p}/tcp" for p in instances.RESERVED_PORTS}):
-            reason = "RESOURCE:PORTS"
-        else:
-            return inst, ""
-    return None, reason
-
-
-def _take(
-    usage: dict[str, dict[str, Any]], inst: instances.Instance, need: tuple[int, int, list[str]]
-) -> None:
-    u = usage.setdefault(
-        inst.docker_host, {"cpu": 0, "memory": 0, "ports": set(), "running": {}, "pending": {}}
+def host_view(inst: instances.Instance, usage: dict[str, dict[str, Any]]) -> scheduler.HostView:
+    """What the scheduler sees of one instance: remaining capacity, ports, tasks, attributes."""
+    u = usage.get(inst.docker_host, instances.empty_usage())
+    ports = {(int(p.split("/")[0]), p.split("/")[1]) for p in u["ports"]}
+    ports |= {(int(p), "tcp") for p in instances.RESERVED_PORTS}
+    return scheduler.HostView(
+        id=inst.id,
+        cpu=inst.cpu - u["cpu"],
+        memory=inst.memory - u["memory"],
+        ports=frozenset(ports),
+        attributes=dict(inst.attributes),
+        tasks=tuple(scheduler.TaskView(t, g) for t, g in u["tasks"]),
+        connected=inst.connected,
     )
-    u["cpu"] += need[0]
-    u["memory"] += need[1]
-    u["ports"] = set(u["ports"]) | set(need[2])
 
 
-def _place(
-    candidates: list[instances.Instance],
-    usage: dict[str, dict[str, Any]],
-    need: tuple[int, int, list[str]],
-    params: Mapping[str, Any],
-) -> tuple[instances.Instance | None, str]:
-    """Where one task goes. TODO(scheduler): call runner.scheduler's pure placement here
-    (constraints and strategies from ``params``) once it lands; first-fit until then."""
-    return first_fit(candidates, usage, need)
+def task_needs(
+    defn: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    group: str,
+    launch_type: str,
+    placement: Mapping[str, Any] | None = None,
+) -> scheduler.TaskNeeds:
+    """The scheduler's view of one task: :func:`reservation`, the definition's own memberOf
+    constraints, then those of the request; FARGATE lets Dockyard pick the strategy."""
+    placement = placement or {}
+    cpu, memory, ports = reservation(defn, overrides)
+    own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
+    constraints = (*own, *scheduler.parse_constraints(placement.get("placementConstraints")))
+    strategy = scheduler.parse_strategies(placement.get("placementStrategy"))
+    if launch_type == "FARGATE":
+        strategy = scheduler.FARGATE_STRATEGY
+    return scheduler.TaskNeeds(
+        cpu=cpu,
+        memory=memory,
+        ports=tuple((int(p.split("/")[0]), p.split("/")[1]) for p in ports),
+        group=group,
+        constraints=constraints,
+        strategy=strategy,
+    )
 
 
 # -- shapes ----------------------------------------------------------------------------------
@@ -371,12 +366,13 @@ async def launch(
     """Place and record ``count`` tasks of ``definition``; returns (task rows, failures).
 
     ``on_instances`` (StartTask) names the instance ids to use, one task each; otherwise each
-    task goes where :func:`_place` says among the cluster's instances (FARGATE: any host
+    task goes where :mod:`runner.scheduler` says among the cluster's instances (FARGATE: any host
     Dockyard knows when the cluster has none). A task that fits nowhere is a failure entry
     (``reason`` ``RESOURCE:CPU`` and so on), not an error."""
     overrides = dict(overrides or {})
     need = reservation(definition, overrides)
     group = group or f"family:{definition.get('family', '')}"
+    needs = task_needs(definition, overrides, group, launch_type, placement)
     candidates = instances.instances_in(store, config, cluster)
     if not candidates and launch_type == "FARGATE":
         candidates = instances.instances_in(store, config)
@@ -386,25 +382,30 @@ async def launch(
     now = time.time()
     async with store.transaction() as tx:
         usage = instances.usage_by_host(store)
+        by_id = {i.id: i for i in candidates}
         chosen: list[instances.Instance] = []
         if on_instances is not None:
-            by_id = {i.id: i for i in candidates}
             for iid in on_instances:
                 inst = by_id.get(iid)
                 if inst is None:
-                    failures.append(
-                        {"arn": instances.instance_arn(config, cluster, iid), "reason": "MISSING"}
-                    )
+                    arn = instances.instance_arn(config, cluster, iid)
+                    failures.append({"arn": arn, "reason": "MISSING"})
                 else:
                     chosen.append(inst)
         else:
-            for _ in range(count):
-                inst, why = _place(candidates, usage, need, placement or {})
-                if inst is None:
-                    failures.append({"reason": why})
+            hosts = [host_view(i, usage) for i in candidates]
+            for n in range(count):
+                result = scheduler.schedule(hosts, needs)
+                if not isinstance(result, scheduler.Placement):
+                    failure = {"reason": result.reason, "detail": result.explain()}
+                    if result.closest is not None:
+                        failure["arn"] = instances.instance_arn(config, cluster, result.closest.host_id)
+                    failures.append(failure)
                     continue
-                _take(usage, inst, need)
-                chosen.append(inst)
+                hosts = [
+                    scheduler.charge(h, needs, f"pending-{n}") if h.id == result.host_id else h for h in hosts
+                ]
+                chosen.append(by_id[result.host_id])
         for inst in chosen:
             ident = uuid.uuid4().hex
             tx.execute(

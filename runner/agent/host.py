@@ -20,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.agent.spec import LABEL_TASK, PAUSE_IMAGE, image_candidates
+from runner.agent.spec import LABEL_TASK, PAUSE_IMAGE
 from runner.agent.transport import ContainerSpec, DockerError, NotFound, Transport
+from runner.taskdef import image_candidates
 
 __all__ = ["Host", "PullFailed", "pause_rootfs"]
 
@@ -163,7 +164,7 @@ class Host:
         self._events_thread.start()
 
     async def close(self) -> None:
+        """Stop following events and release the transport (the event thread ends on its
+        own once its stream is closed; it is a daemon and never holds the loop)."""
         self._closing.set()
-        await self._run(self.transport.close)
-        if self._events_thread is not None:
-            await asyncio.to_thread(self._events_thread.join, 5)
+        self.transport.close()

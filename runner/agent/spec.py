@@ -43,8 +43,6 @@ __all__ = [
     "container_name",
     "container_specs",
     "healthcheck",
-    "image_candidates",
-    "is_unqualified",
     "pause_spec",
 ]
 
@@ -73,27 +71,6 @@ class Placement:
     pause_id: str = ""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-
-
-def is_unqualified(image: str) -> bool:
-    """True when ``image`` names no registry host (``my-app:latest``, ``library/x``)."""
-    first, sep, _ = image.partition("/")
-    if not sep:
-        return True
-    return not ("." in first or ":" in first or first == "localhost")
-
-
-def image_candidates(image: str, registry: str) -> list[str]:
-    """References to try, in order: Dockyard's own registry first for unqualified names.
-
-    ``my-app-image:latest`` with registry ``127.0.0.1:5000`` gives
-    ``["127.0.0.1:5000/my-app-image:latest", "my-app-image:latest"]`` (the second is a
-    Docker Hub-style name, pulled from wherever the engine resolves it); a qualified name
-    (``ghcr.io/x/y:1``, ``127.0.0.1:5000/y``) is tried as given.
-    """
-    if registry and is_unqualified(image):
-        return [f"{registry}/{image}", image]
-    return [image]
 
 
 def container_name(task_id: str, name: str) -> str:

@@ -107,6 +107,7 @@ class Supervisor:
         self._loop_task: asyncio.Task[None] | None = None
         self._sweeps: dict[str, asyncio.Task[None]] = {}
         self._local_info: dict[str, Any] = {}
+        self._stopped = False
 
     def _registry(self) -> str:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::", "") else self.config.host
@@ -114,6 +115,8 @@ class Supervisor:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        since = self.store.revision  # follow every change from here on, even those made
+        # while the start below awaits
         self.owner = await instances.owner_id(self.store)
         if self.local_url:
             host = self._host(self.local_url)
@@ -128,15 +131,15 @@ class Supervisor:
             await self._sweep(url)
         for row in self.store.query("SELECT id FROM tasks WHERE last_status != 'STOPPED'"):
             self._ensure_worker(row["id"])
-        self._loop_task = asyncio.create_task(self._follow(), name="runner-supervisor")
+        self._loop_task = asyncio.create_task(self._follow(since), name="runner-supervisor")
 
     async def stop(self) -> None:
+        self._stopped = True
         tasks_ = [t for t in [self._loop_task, *self.workers.values(), *self._sweeps.values()] if t]
         for t in tasks_:
             t.cancel()
-        for t in tasks_:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if tasks_:
+            await asyncio.wait(tasks_, timeout=10)
         for host in self.hosts.values():
             await host.close()
         self.hosts.clear()
@@ -191,11 +194,12 @@ class Supervisor:
             self.handles.pop(worker.task_id, None)
 
     # -- following the store ---------------------------------------------------------------
-    async def _follow(self) -> None:
-        since = self.store.revision
+    async def _follow(self, since: int) -> None:
         last_sweep = time.monotonic()
         topics = [tasks.TOPIC, instances.TOPIC, clusters.TOPIC]
-        while True:
+        # The flag, not only cancellation, ends the loop: Store.changes waits with wait_for,
+        # which can swallow a cancellation that races with a wake-up.
+        while not self._stopped:
             try:
                 changes = await self.store.changes(since, topics, timeout=SWEEP_EVERY)
                 for ch in changes:

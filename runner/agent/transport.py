@@ -93,6 +93,7 @@ class DockerTransport:
         # closing it never races the calls made on the main one.
         self._events_api: Any = None
         self._events_stream: Any = None
+        self._closed = False
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -172,6 +173,8 @@ class DockerTransport:
     def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]:
         import docker
 
+        if self._closed:
+            return
         self._events_api = docker.APIClient(base_url=self.base_url, timeout=None, version="auto")
         filters = {"type": "container", "label": label}
         stream = self._call(self._events_api.events, since=since, filters=filters, decode=True)
@@ -186,6 +189,7 @@ class DockerTransport:
 
     def close(self) -> None:
         """Release connections; an ``events()`` iterator blocked in another thread ends."""
+        self._closed = True
         if self._events_stream is not None:
             try:
                 self._events_stream.close()

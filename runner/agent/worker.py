@@ -74,8 +74,11 @@ class TaskWorker:
         self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: wait_for can swallow a cancellation that races
+        # with the wake-up (bpo-42130), and a worker must stop when the supervisor stops.
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
         except TimeoutError:
             pass
         self._wake.clear()
