@@ -65,7 +65,15 @@ MIGRATIONS = [
         CREATE UNIQUE INDEX container_instances_host ON container_instances (cluster, docker_host);
         CREATE TABLE runner_owner (id TEXT PRIMARY KEY);
         """,
-    )
+    ),
+    Migration(
+        "instances",
+        2,
+        """
+        CREATE TABLE runner_pull_credential (
+            username TEXT PRIMARY KEY, password TEXT NOT NULL);
+        """,
+    ),
 ]
 
 TOPIC = "ecs/container-instance"
@@ -526,8 +534,9 @@ async def put_attributes(store: Store, config: Config, params: dict[str, Any]) -
         raise InvalidParameterException("attributes must list 1 to 10 attributes.")
     async with store.transaction() as tx:
         for a in attrs:
+            new = _custom([a])
             r = _target(tx, cluster, a)
-            current = _merge(json.loads(r["attributes"]), _custom([a]))
+            current = _merge(json.loads(r["attributes"]), new)
             if len(current) > 10:
                 raise AttributeLimitExceededException(
                     "You can apply up to 10 custom attributes per resource."

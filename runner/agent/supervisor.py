@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -69,21 +70,35 @@ def _environment_resolver(store: Store) -> Callable[[Mapping[str, Any]], dict[st
     return resolve
 
 
-def registry_auth(store: Store) -> dict[str, str] | None:
-    """Credentials the hosts pull from Dockyard's registry with, when it requires them.
+PULL_USER = "dockyard-runner"
 
-    TODO(registry): the registry's token auth (registry/users.py) has no internal credential
-    yet; when it provides ``internal_pull_credential(store) -> (username, password)`` this
-    returns it as Docker's auth_config. Until then pulls are anonymous."""
+
+async def registry_auth(store: Store) -> dict[str, str] | None:
+    """Docker ``auth_config`` the hosts pull from Dockyard's registry with.
+
+    The runner has a registry user of its own (``dockyard-runner``, pull on every
+    repository, made through :mod:`registry.users` on first start); its password lives only in
+    the state store (table ``runner_pull_credential``). None when the registry part has no
+    users (then pulls are anonymous)."""
     try:
         from registry import users
     except ImportError:
         return None
-    fn = getattr(users, "internal_pull_credential", None)
-    if fn is None:
-        return None
-    username, password = fn(store)
-    return {"username": username, "password": password}
+    row = store.query_one("SELECT username, password FROM runner_pull_credential")
+    user = users.get_user(store, PULL_USER)
+    if row is not None and user is not None:
+        return {"username": row["username"], "password": row["password"]}
+    password = secrets.token_urlsafe(24)
+    if user is None:
+        await users.create_user(store, PULL_USER, password, grants={"*": ["pull"]})
+    else:
+        await users.set_password(store, PULL_USER, password)
+    async with store.transaction() as tx:
+        tx.execute("DELETE FROM runner_pull_credential")
+        tx.execute(
+            "INSERT INTO runner_pull_credential (username, password) VALUES (?, ?)", (PULL_USER, password)
+        )
+    return {"username": PULL_USER, "password": password}
 
 
 class Supervisor:
@@ -108,6 +123,7 @@ class Supervisor:
         self._sweeps: dict[str, asyncio.Task[None]] = {}
         self._local_info: dict[str, Any] = {}
         self._stopped = False
+        self.auth: dict[str, str] | None = None
 
     def _registry(self) -> str:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::", "") else self.config.host
@@ -118,6 +134,10 @@ class Supervisor:
         since = self.store.revision  # follow every change from here on, even those made
         # while the start below awaits
         self.owner = await instances.owner_id(self.store)
+        try:
+            self.auth = await registry_auth(self.store)
+        except Exception as e:  # pulls stay anonymous; a task that needs auth says so
+            log.error("no registry credential for the runner", extra={"error": str(e)})
         if self.local_url:
             host = self._host(self.local_url)
             try:
@@ -175,7 +195,7 @@ class Supervisor:
             task_id,
             registry=self.registry,
             owner=self.owner,
-            auth=registry_auth(self.store),
+            auth=self.auth,
             environment=_environment_resolver(self.store),
         )
         self.handles[task_id] = worker
