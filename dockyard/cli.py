@@ -56,9 +56,11 @@ def _config(args: argparse.Namespace) -> configmod.Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    import uvloop
+
     from dockyard import platform
 
-    asyncio.run(platform.run(_config(args)))
+    uvloop.run(platform.run(_config(args)))
     return 0
 
 

@@ -24,6 +24,7 @@ MIGRATIONS = [
 ]
 
 _ALNUM = string.ascii_uppercase + string.digits
+TOPIC = "keys"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ async def create(store: Store, name: str) -> AccessKey:
             "INSERT INTO access_keys (access_key_id, secret, name, created_at) VALUES (?,?,?,?)",
             (key_id, secret, name, now),
         )
+        tx.changed(TOPIC, key_id)
     return AccessKey(key_id, name, now, secret)
 
 
@@ -53,7 +55,10 @@ def list_keys(store: Store) -> list[AccessKey]:
 
 async def delete(store: Store, key_id: str) -> bool:
     async with store.transaction() as tx:
-        return tx.execute("DELETE FROM access_keys WHERE access_key_id = ?", (key_id,)).rowcount > 0
+        if tx.execute("DELETE FROM access_keys WHERE access_key_id = ?", (key_id,)).rowcount == 0:
+            return False
+        tx.changed(TOPIC, key_id)
+        return True
 
 
 def secret_for(store: Store, key_id: str) -> str | None:
@@ -62,8 +67,9 @@ def secret_for(store: Store, key_id: str) -> str | None:
 
 
 class SecretCache:
-    """``secret_for`` for the request path: answers from memory until the database changes
-    (any commit, from any process, e.g. ``dockyard keys delete``), then reads again."""
+    """``secret_for`` for the request path: answers from memory until the store's revision
+    moves (every key change bumps it; ``Store.follow`` sees one made by another process, e.g.
+    ``dockyard keys delete``, within its poll interval), then reads again."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -71,7 +77,7 @@ class SecretCache:
         self._secrets: dict[str, str | None] = {}
 
     def __call__(self, key_id: str) -> str | None:
-        version = self._store.data_version()
+        version = self._store.revision
         if version != self._version:
             self._secrets.clear()
             self._version = version

@@ -218,11 +218,11 @@ class Store:
     async def follow(self, interval: float = 0.01) -> None:
         """Notice commits made by other processes (control workers, the CLI) and wake this
         process's watchers; runs until cancelled. Costs one ``PRAGMA data_version`` a tick."""
-        seen = self.data_version()
+        seen = -1
         while True:
-            await asyncio.sleep(interval)
             version = self.data_version()
             if version == seen:
+                await asyncio.sleep(interval)
                 continue
             seen = version
             revision = self._read_revision()

@@ -163,4 +163,6 @@ def main() -> None:
     _die_with_parent()
     config = Config(**json.loads(os.environ[CONFIG_ENV]))
     logs.setup(config.log_level)
-    asyncio.run(_serve(config, os.environ[UPSTREAM_ENV]))
+    import uvloop
+
+    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV]))

@@ -54,6 +54,17 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return k
 
 
+_AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+
+
+def _parse_amz_date(value: str) -> datetime:
+    """``20261123T032000Z`` as an aware datetime (``strptime`` costs ~10x more per request)."""
+    m = _AMZ_DATE.match(value)
+    if not m:
+        raise ValueError(value)
+    return datetime(*(int(g) for g in m.groups()), tzinfo=UTC)  # type: ignore[misc]
+
+
 def _canonical_uri(raw_path: str) -> str:
     path = raw_path or "/"
     normalized = posixpath.normpath(path) if path != "/" else "/"
@@ -129,7 +140,7 @@ def verify(
         raise IncompleteSignatureException("'Host' must be a signed header.")
     amz_date = headers.get("x-amz-date", "")
     try:
-        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        when = _parse_amz_date(amz_date)
     except ValueError:
         raise IncompleteSignatureException(
             "Authorization header requires existence of a valid 'X-Amz-Date' header."

@@ -1,3 +1,5 @@
+import asyncio
+
 from dockyard import keys
 from dockyard.store import Store
 
@@ -10,6 +12,12 @@ async def test_the_secret_cache_forgets_a_key_deleted_by_another_process(tmp_pat
     assert cache(key.access_key_id) == key.secret
     assert cache("DKYDNOPE") is None
     await keys.delete(cli, key.access_key_id)
+    follower = asyncio.create_task(server.follow(interval=0.001))
+    for _ in range(100):
+        if cache(key.access_key_id) is None:
+            break
+        await asyncio.sleep(0.005)
+    follower.cancel()
     assert cache(key.access_key_id) is None
     server.close()
     cli.close()
