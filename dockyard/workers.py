@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ctypes
 import json
 import logging
@@ -151,6 +152,7 @@ async def _serve(config: Config, upstream: str) -> None:
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             await web.TCPSite(runner, config.host, config.control_port, reuse_port=True).start()
+            gc.freeze()  # what start-up allocated is never garbage; keeps collections short
             print("ready", flush=True)
             await stop.wait()
     finally:
