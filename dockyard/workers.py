@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ctypes
+import gc
 import json
 import logging
 import os

@@ -102,8 +102,12 @@ def canonical_request(
     )
 
 
-def _string_to_sign(amz_date: str, scope: str, creq: str) -> str:
-    return "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+def _signature(secret: str, amz_date: str, region: str, service: str, creq: str) -> str:
+    """The hex signature of a canonical request, as SigV4 defines it."""
+    date = amz_date[:8]
+    scope = f"{date}/{region}/{service}/aws4_request"
+    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+    return hmac.new(signing_key(secret, date, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 def verify(
@@ -164,12 +168,7 @@ def verify(
     if payload != body_sha256 and payload != "UNSIGNED-PAYLOAD":
         raise InvalidSignatureException("The provided 'x-amz-content-sha256' does not match the body.")
     creq = canonical_request(method, raw_path, raw_query, headers, signed, payload)
-    scope = f"{date}/{region}/{service}/aws4_request"
-    expected = hmac.new(
-        signing_key(secret, date, region, service),
-        _string_to_sign(amz_date, scope, creq).encode(),
-        hashlib.sha256,
-    ).hexdigest()
+    expected = _signature(secret, amz_date, region, service, creq)
     if not hmac.compare_digest(expected, m["sig"].lower()):
         raise InvalidSignatureException(
             "The request signature we calculated does not match the signature you provided. "
@@ -200,11 +199,7 @@ def sign(
     payload = hashlib.sha256(body).hexdigest()
     creq = canonical_request(method, url_path, raw_query, out, signed, payload)
     scope = f"{date}/{region}/{service}/aws4_request"
-    sig = hmac.new(
-        signing_key(secret, date, region, service),
-        _string_to_sign(amz_date, scope, creq).encode(),
-        hashlib.sha256,
-    ).hexdigest()
+    sig = _signature(secret, amz_date, region, service, creq)
     out["authorization"] = (
         f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, "
         f"Signature={sig}"
