@@ -634,6 +634,9 @@ def install(platform: Any) -> None:
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    from runner import events
+
+    events.install(platform)
 
 
 MAX_LOG_LINES = 10_000

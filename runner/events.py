@@ -1,0 +1,177 @@
+"""Task, service and container-instance state changes as server-sent events on the control
+port: ``GET /events?since=N[&cluster=NAME]``.
+
+Authentication is the control API's own: a SigV4-signed GET (any service name in the scope;
+the ``dockyard events`` command signs it), or the admin key's id and secret as HTTP Basic
+credentials (``curl -u KEY:SECRET``) for quick looks.
+
+Each event is one store change, sent after it committed::
+
+    id: 1234
+    event: task
+    data: {"revision": 1234, "type": "task", "taskArn": "...", "lastStatus": "RUNNING", ...}
+
+``since`` (or the ``Last-Event-ID`` header a reconnecting EventSource sends) replays the
+changes after that revision still kept by the store; without it the stream starts now. A
+comment line every :data:`KEEPALIVE` seconds keeps proxies from closing a quiet stream. The
+payload of a change is the current state of the object (a task that changed twice before it
+was sent shows its latest state twice): clients read it as "this object is now like this".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from dockyard import keys
+from dockyard.aws import sigv4
+from dockyard.aws.errors import AwsError, IncompleteSignatureException, UnrecognizedClientException
+from dockyard.aws.protocol import json_response
+from dockyard.config import Config
+from dockyard.store import Store
+from runner import clusters, instances, tasks
+
+__all__ = ["KEEPALIVE", "TOPICS", "event_for", "install"]
+
+KEEPALIVE = 15.0
+SERVICE_TOPIC = "ecs/service"
+TOPICS = {tasks.TOPIC: "task", SERVICE_TOPIC: "service", instances.TOPIC: "container-instance"}
+
+
+def event_for(store: Store, config: Config, topic: str, key: str, revision: int) -> dict[str, Any] | None:
+    """The event payload of one change (None when it is not worth sending)."""
+    kind = TOPICS.get(topic)
+    if kind == "task":
+        row = tasks.get_row(store, key)
+        if row is None:
+            return {"revision": revision, "type": "task", "taskId": key, "deleted": True}
+        out = {
+            "revision": revision,
+            "type": "task",
+            "cluster": row["cluster"],
+            "taskArn": tasks.task_arn(config, row["cluster"], row["id"]),
+            "taskDefinitionArn": row["definition_arn"],
+            "group": row["grp"],
+            "lastStatus": row["last_status"],
+            "desiredStatus": row["desired_status"],
+            "healthStatus": row["health"],
+            "version": row["version"],
+        }
+        if row["stop_code"]:
+            out["stopCode"] = row["stop_code"]
+        if row["stopped_reason"]:
+            out["stoppedReason"] = row["stopped_reason"]
+        return out
+    if kind == "container-instance":
+        inst = instances.get(store, config, key)
+        if inst is None:
+            return None
+        return {
+            "revision": revision,
+            "type": kind,
+            "cluster": inst.cluster,
+            "containerInstanceArn": inst.arn,
+            "status": inst.status,
+            "agentConnected": inst.connected,
+        }
+    if kind == "service":
+        return {"revision": revision, "type": "service", **_service(store, config, key)}
+    return None
+
+
+def _service(store: Store, config: Config, key: str) -> dict[str, Any]:
+    """A changed service (key ``cluster/name``) as DescribeServices shows it, in brief: counts,
+    the rollout state of each deployment and the newest service event."""
+    from runner import services
+
+    cluster, _, name = key.partition("/")
+    row = services.get_row(store, cluster, name)
+    if row is None:
+        return {"cluster": cluster, "serviceName": name, "deleted": True}
+    s = services.shape(config, store, row)
+    out = {"cluster": cluster, "serviceName": name}
+    out.update(
+        {k: s[k] for k in ("serviceArn", "status", "desiredCount", "runningCount", "pendingCount") if k in s}
+    )
+    out["deployments"] = [
+        {
+            k: d.get(k)
+            for k in ("id", "status", "taskDefinition", "rolloutState", "runningCount", "desiredCount")
+        }
+        for d in s.get("deployments") or []
+    ]
+    if s.get("events"):
+        out["lastEvent"] = s["events"][0].get("message", "")
+    return out
+
+
+def _cluster_of(event: dict[str, Any]) -> str:
+    return str(event.get("cluster") or event.get("clusterName") or "")
+
+
+def _authenticate(request: web.Request, store: Store) -> None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic "):
+        try:
+            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise IncompleteSignatureException("Malformed Basic credentials.") from None
+        expected = keys.secret_for(store, key)
+        if expected is None or not hmac.compare_digest(expected, secret):
+            raise UnrecognizedClientException("The security token included in the request is invalid.")
+        return
+    sigv4.verify(
+        request.method,
+        request.raw_path.split("?", 1)[0],
+        request.query_string,
+        {k.lower(): v for k, v in request.headers.items()},
+        hashlib.sha256(b"").hexdigest(),
+        lambda key_id: keys.secret_for(store, key_id),
+    )
+
+
+def install(platform: Any) -> None:
+    """Add ``GET /events`` to the control port."""
+    store: Store = platform.store
+    config: Config = platform.config
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        try:
+            _authenticate(request, store)
+            since_text = request.query.get("since") or request.headers.get("Last-Event-ID") or ""
+            since = int(since_text) if since_text else store.revision
+            if since < 0:
+                raise ValueError
+            only = request.query.get("cluster")
+            if only:
+                only = clusters.cluster_name(only)
+        except AwsError as e:
+            return json_response(e.body(), status=e.status)
+        except ValueError:
+            body = {"__type": "InvalidParameterException", "message": "since must be a revision number."}
+            return json_response(body, status=400)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        await resp.write(b": dockyard events\n\n")
+        while True:
+            changes = await store.changes(since, list(TOPICS), timeout=KEEPALIVE)
+            if not changes:
+                await resp.write(b": keepalive\n\n")
+                continue
+            out = []
+            for ch in changes:
+                since = ch.revision
+                event = event_for(store, config, ch.topic, ch.key, ch.revision)
+                if event is None or (only and _cluster_of(event) not in ("", only)):
+                    continue
+                data = json.dumps(event, separators=(",", ":"))
+                out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {data}\n\n")
+            if out:
+                await resp.write("".join(out).encode())
+
+    platform.control.router.add_get("/events", stream)
