@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -260,6 +261,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--skip-docker", action="store_true", help="leave out docker push/pull")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the concurrent pushes")
+    parser.add_argument("--only", choices=["manifest", "blob", "push", "pushes", "docker"], action="append",
+                        help="run only these measures (repeatable; default: all)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/registry.py needs wrk (apt-get install wrk)")
@@ -285,17 +289,28 @@ def main() -> None:
             seed(t)
         rows: list[tuple[str, float, float, bool]] = []  # (measure, dockyard, distribution, higher better)
 
-        def measure(label: str, fn: object, *fargs: object) -> None:
-            values = [fn(t, *fargs) for t in targets]  # type: ignore[operator]
+        def measure(label: str, fn: object, *fargs: object, rounds: int = 1) -> None:
+            """Both targets, alternating, ``rounds`` times; the median of each."""
+            runs: list[list[float]] = [[], []]
+            for _ in range(rounds):
+                for i, t in enumerate(targets):
+                    runs[i].append(fn(t, *fargs))  # type: ignore[operator]
+            values = [statistics.median(r) for r in runs]
             rows.append((label, values[0], values[1], True))
             print(f"  {label}: dockyard {values[0]:.1f}, distribution {values[1]:.1f}", flush=True)
 
         c = args.connections
-        measure(f"manifest GET by tag, {c} conns (req/s)", bench_manifest, args.seconds, c)
-        measure(f"1 MiB blob GET, {c} conns (MB/s)", bench_blob, args.seconds, c)
-        measure("100 MiB monolithic push (MB/s)", bench_big_push)
-        measure("64 concurrent 4 MiB pushes (MB/s)", bench_concurrent_push)
-        if not args.skip_docker:
+        only = set(args.only or ["manifest", "blob", "push", "pushes", "docker"])
+        if "manifest" in only:
+            measure(f"manifest GET by tag, {c} conns (req/s)", bench_manifest, args.seconds, c)
+        if "blob" in only:
+            measure(f"1 MiB blob GET, {c} conns (MB/s)", bench_blob, args.seconds, c)
+        if "push" in only:
+            measure("100 MiB monolithic push (MB/s)", bench_big_push)
+        if "pushes" in only:
+            measure(f"64 concurrent 4 MiB pushes (MB/s, median of {args.rounds})", bench_concurrent_push,
+                    rounds=args.rounds)
+        if "docker" in only and not args.skip_docker:
             for label, (ours, theirs) in bench_docker(dockyard, dist_addr).items():
                 rows.append((label, ours, theirs, False))
                 print(f"  {label}: dockyard {ours:.1f}, distribution {theirs:.1f}", flush=True)

@@ -56,11 +56,9 @@ def _config(args: argparse.Namespace) -> configmod.Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    import uvloop
-
     from dockyard import platform
 
-    uvloop.run(platform.run(_config(args)))
+    asyncio.run(platform.run(_config(args)))
     return 0
 
 

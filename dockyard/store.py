@@ -22,6 +22,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,7 @@ class Store:
         self._writer = _connect(path)
         self._reader = _connect(path)
         self._lock = asyncio.Lock()
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
         self._cond: asyncio.Condition | None = None
         self.revision = self._read_revision()
 
@@ -130,6 +132,7 @@ class Store:
         return cls(str(path))
 
     def close(self) -> None:
+        self._committer.shutdown(wait=True)
         self._writer.close()
         self._reader.close()
 
@@ -166,7 +169,10 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            # The commit's fsync runs on the store's own thread, so the event loop keeps serving
+            # meanwhile (and a busy default pool never delays it); the lock is still held, so
+            # no other write interleaves.
+            await asyncio.get_running_loop().run_in_executor(self._committer, conn.execute, "COMMIT")
             if tx.revision is not None:
                 self.revision = tx.revision
                 await self._notify()

@@ -165,6 +165,4 @@ def main() -> None:
     _die_with_parent()
     config = Config(**json.loads(os.environ[CONFIG_ENV]))
     logs.setup(config.log_level)
-    import uvloop
-
-    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV]))
+    asyncio.run(_serve(config, os.environ[UPSTREAM_ENV]))
