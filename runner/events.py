@@ -20,6 +20,7 @@ was sent shows its latest state twice): clients read it as "this object is now l
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -140,7 +141,29 @@ def install(platform: Any) -> None:
     store: Store = platform.store
     config: Config = platform.config
 
+    streams: set[asyncio.Task[Any]] = set()
+
+    async def close_streams(app: web.Application) -> None:
+        # Open streams would otherwise hold the server's shutdown for its whole grace period.
+        for t in list(streams):
+            t.cancel()
+
+    platform.control.on_shutdown.append(close_streams)
+
     async def stream(request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        streams.add(task)
+        try:
+            return await _stream(request)
+        except asyncio.CancelledError:
+            if request.transport is not None:
+                request.transport.close()
+            raise
+        finally:
+            streams.discard(task)
+
+    async def _stream(request: web.Request) -> web.StreamResponse:
         try:
             _authenticate(request, store)
             since_text = request.query.get("since") or request.headers.get("Last-Event-ID") or ""
