@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from dockyard.platform import Platform
 
 MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.tasks",
-           "runner.services", "runner.service_loop"]
+           "runner.services", "runner.service_loop", "runner.tags"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]

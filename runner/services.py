@@ -13,7 +13,7 @@ The API only writes desired state; :mod:`runner.service_loop` makes the tasks ma
   rollback returns to);
 * ``events``: the newest 100 service events, newest first.
 
-:func:`tags_of` / :func:`set_tags` / :func:`remove_tags` serve TagResource and friends for
+:mod:`runner.tags` serves TagResource and friends for
 service ARNs.
 
 A service's tasks carry ``group: service:NAME`` and ``startedBy: <deployment id>``.
@@ -51,10 +51,7 @@ __all__ = [
     "add_event",
     "group_of",
     "new_deployment",
-    "remove_tags",
     "service_arn",
-    "set_tags",
-    "tags_of",
 ]
 
 MIGRATIONS = [
@@ -546,47 +543,6 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
         )
         tx.changed(TOPIC, f"{cluster}/{row['name']}")
     return {"service": shape(config, store, get_row(store, cluster, row["name"]))}
-
-
-# -- tags (for TagResource, UntagResource, ListTagsForResource) -------------------------------
-def _by_arn(store: Store, arn: str) -> Any:
-    """The service row of a service ARN (``.../service/CLUSTER/NAME``); ServiceNotFoundException."""
-    parts = arn.split(":service/", 1)[-1].split("/")
-    row = get_row(store, parts[0], parts[1]) if len(parts) == 2 else None
-    if row is None or row["status"] == "INACTIVE":
-        raise ServiceNotFoundException("Service not found.")
-    return row
-
-
-def tags_of(store: Store, arn: str) -> list[dict[str, str]]:
-    """The tags of the service named by ``arn``."""
-    return list(json.loads(_by_arn(store, arn)["tags"]))
-
-
-async def set_tags(store: Store, arn: str, tags: list[dict[str, str]]) -> None:
-    """Add or overwrite tags by key."""
-    new = clusters._validate_tags(tags)
-    async with store.transaction() as tx:
-        row = _by_arn(store, arn)
-        merged = {t["key"]: t["value"] for t in json.loads(row["tags"])}
-        merged.update({t["key"]: t["value"] for t in new})
-        tags_json = json.dumps([{"key": k, "value": v} for k, v in merged.items()])
-        tx.execute(
-            "UPDATE services SET tags = ? WHERE cluster = ? AND name = ?",
-            (tags_json, row["cluster"], row["name"]),
-        )
-        tx.changed(TOPIC, f"{row['cluster']}/{row['name']}")
-
-
-async def remove_tags(store: Store, arn: str, keys: list[str]) -> None:
-    async with store.transaction() as tx:
-        row = _by_arn(store, arn)
-        kept = json.dumps([t for t in json.loads(row["tags"]) if t["key"] not in set(keys)])
-        tx.execute(
-            "UPDATE services SET tags = ? WHERE cluster = ? AND name = ?",
-            (kept, row["cluster"], row["name"]),
-        )
-        tx.changed(TOPIC, f"{row['cluster']}/{row['name']}")
 
 
 OPERATIONS = {

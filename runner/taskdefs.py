@@ -19,7 +19,7 @@ For the rest of the runner (agent, tasks, services):
   placement_constraints. Raises ``ClientException("Unable to describe task definition.")``
   when there is no such definition.
 * :func:`arn` builds the ARN; :func:`parse_ident` splits an identifier.
-* :func:`tags_of` / :func:`set_tags` / :func:`remove_tags` serve TagResource and friends.
+* Tags: :mod:`runner.tags` serves TagResource and friends.
 * Changes are published on topic ``ecs/taskdef`` (key ``family:revision``).
 """
 
@@ -39,7 +39,7 @@ from runner.clusters import _validate_tags
 from runner.errors import ClientException, InvalidParameterException
 from runner.taskdef import TaskDefinition
 
-__all__ = ["arn", "load", "parse_ident", "remove_tags", "set_tags", "tags_of"]
+__all__ = ["arn", "load", "parse_ident"]
 
 MIGRATIONS = [
     Migration(
@@ -276,37 +276,6 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
         )
         out.append(_shape(config, row))
     return {"taskDefinitions": out, "failures": failures}
-
-
-# -- tags (for TagResource, UntagResource, ListTagsForResource) -------------------------------
-def tags_of(store: Store, ident: str) -> list[dict[str, str]]:
-    """The tags of a task definition (``ClientException`` if there is none)."""
-    return list(json.loads(_row(store, ident)["tags"]))
-
-
-async def set_tags(store: Store, ident: str, tags: list[dict[str, str]]) -> None:
-    """Add or overwrite tags by key."""
-    new = _validate_tags(tags)
-    async with store.transaction() as tx:
-        row = _row(store, ident)
-        merged = {t["key"]: t["value"] for t in json.loads(row["tags"])}
-        merged.update({t["key"]: t["value"] for t in new})
-        tx.execute(
-            "UPDATE task_definitions SET tags = ? WHERE family = ? AND revision = ?",
-            (json.dumps([{"key": k, "value": v} for k, v in merged.items()]), row["family"], row["revision"]),
-        )
-        tx.changed(TOPIC, f"{row['family']}:{row['revision']}")
-
-
-async def remove_tags(store: Store, ident: str, keys: list[str]) -> None:
-    async with store.transaction() as tx:
-        row = _row(store, ident)
-        kept = [t for t in json.loads(row["tags"]) if t["key"] not in set(keys)]
-        tx.execute(
-            "UPDATE task_definitions SET tags = ? WHERE family = ? AND revision = ?",
-            (json.dumps(kept), row["family"], row["revision"]),
-        )
-        tx.changed(TOPIC, f"{row['family']}:{row['revision']}")
 
 
 OPERATIONS = {

@@ -9,7 +9,7 @@ import pytest
 
 from dockyard.store import Store
 from runner import services
-from runner.errors import InvalidParameterException, ServiceNotFoundException
+from runner.errors import InvalidParameterException
 
 ARN = "arn:aws:ecs:us-east-1:000000000000:service/prod/web"
 
@@ -26,20 +26,6 @@ def store_with_service(tmp_path: Path) -> Store:
 
     asyncio.run(insert())
     return store
-
-
-def test_service_tags_are_set_merged_by_key_and_removed(tmp_path: Path) -> None:
-    store = store_with_service(tmp_path)
-    asyncio.run(
-        services.set_tags(store, ARN, [{"key": "team", "value": "a"}, {"key": "env", "value": "x"}])
-    )
-    asyncio.run(services.set_tags(store, ARN, [{"key": "team", "value": "b"}]))
-    assert services.tags_of(store, ARN) == [{"key": "team", "value": "b"}, {"key": "env", "value": "x"}]
-    asyncio.run(services.remove_tags(store, ARN, ["team"]))
-    assert services.tags_of(store, ARN) == [{"key": "env", "value": "x"}]
-    with pytest.raises(ServiceNotFoundException):
-        services.tags_of(store, ARN.replace("/web", "/nope"))
-    store.close()
 
 
 def test_events_keep_the_newest_hundred_newest_first() -> None:
