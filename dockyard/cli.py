@@ -1,4 +1,4 @@
-"""The ``dockyard`` command line.
+"""Dockyard: a self-hosted ECR + ECS + Cloud Map + App Mesh (the ``dockyard`` command line).
 
 User errors print one line (``dockyard: ...``) on stderr and exit 1; never a traceback.
 Listing commands take ``--json``.
