@@ -117,7 +117,7 @@ class Store:
         self._reader = _connect(path)
         self._lock = asyncio.Lock()
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
-        self._cond: asyncio.Condition | None = None
+        self._waiter: asyncio.Future[None] | None = None  # resolved by the next commit
         self.revision = self._read_revision()
 
     @classmethod
@@ -169,23 +169,23 @@ class Store:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            # The commit's fsync runs on the store's own thread, so the event loop keeps serving
-            # meanwhile (and a busy default pool never delays it); the lock is still held, so
-            # no other write interleaves.
-            await asyncio.get_running_loop().run_in_executor(self._committer, conn.execute, "COMMIT")
+            # TODO(store): COMMIT on the loop thread again. Run on a thread (the committer or the
+            # default pool), the runner's supervisor tests hung about 1 run in 3 on a commit
+            # whose future never completed (tests/unit/runner/test_agent_supervisor.py: a task
+            # stuck in STOPPING), and a cancellation released the lock mid-COMMIT ("cannot start
+            # a transaction within a transaction"). Synchronous, neither can happen.
+            conn.execute("COMMIT")
             if tx.revision is not None:
                 self.revision = tx.revision
                 await self._notify()
 
     async def _notify(self) -> None:
-        cond = self._condition()
-        async with cond:
-            cond.notify_all()
-
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
+        """Wake every watcher. A shared future, not an asyncio.Condition: a Condition's lock
+        can stay taken when a waiter's wait_for is cancelled as it is notified, which then
+        blocks every later writer here."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- watch -------------------------------------------------------------------------
     def changes_since(self, revision: int, topics: Sequence[str] = ()) -> list[Change]:
@@ -204,7 +204,6 @@ class Store:
         ``timeout`` seconds for one to happen. Returns ``[]`` on timeout."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        cond = self._condition()
         while True:
             found = self.changes_since(since, topics)
             if found:
@@ -213,13 +212,14 @@ class Store:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 return []
-            async with cond:
-                try:
-                    await asyncio.wait_for(cond.wait(), remaining)
-                except TimeoutError:
-                    # a commit may have landed as the timer fired: look once more, so a
-                    # caller that moves on to ``store.revision`` never skips a change
-                    return self.changes_since(since, topics)
+            if self._waiter is None or self._waiter.get_loop() is not loop:
+                self._waiter = loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._waiter), remaining)
+            except TimeoutError:
+                # a commit may have landed as the timer fired: look once more, so a
+                # caller that moves on to ``store.revision`` never skips a change
+                return self.changes_since(since, topics)
 
     async def follow(self, interval: float = 0.01) -> None:
         """Notice commits made by other processes (control workers, the CLI) and wake this
