@@ -156,6 +156,8 @@ class Supervisor:
     async def stop(self) -> None:
         self._stopped = True
         tasks_ = [t for t in [self._loop_task, *self.workers.values(), *self._sweeps.values()] if t]
+        for handle in self.handles.values():
+            handle.abandon()
         for t in tasks_:
             t.cancel()
         if tasks_:

@@ -69,8 +69,16 @@ class TaskWorker:
         self.ids: dict[str, str] = {}  # container name -> docker id
         self.seen: dict[str, Observed] = {}
         self.bindings: dict[str, list[dict[str, Any]]] = {}
+        self.abandoned = False
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def abandon(self) -> None:
+        """The control plane is stopping: end without touching the containers (the next
+        start adopts them). Set as well as cancelling the worker's task, because a
+        cancellation can be swallowed by a wait that completes at the same moment."""
+        self.abandoned = True
         self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
@@ -87,6 +95,8 @@ class TaskWorker:
         return tasks.get_row(self.store, self.task_id)
 
     def _stopping(self) -> bool:
+        if self.abandoned:
+            raise asyncio.CancelledError
         row = self._row()
         return row is None or row["desired_status"] == "STOPPED"
 
@@ -123,6 +133,8 @@ class TaskWorker:
             await tasks.request_stop(
                 self.store, self.task_id, lifecycle.FAILED_TO_START, f"TaskFailedToStart: {e}"[:1024]
             )
+        if self.abandoned:
+            return
         await self._stop()
 
     # -- start -----------------------------------------------------------------------------
