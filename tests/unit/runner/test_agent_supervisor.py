@@ -232,3 +232,18 @@ async def test_tasks_that_fit_nowhere_are_failures_not_errors(store: Store, sup:
         store, CONFIG, cluster="c", definition=_defn({"name": "w", "image": "app:1", "memory": 999999})
     )
     assert rows == [] and failures[0]["reason"] == "RESOURCE:MEMORY"
+
+
+async def test_stopped_tasks_older_than_the_retention_are_deleted_with_their_containers(
+    store: Store, sup: Supervisor, fake: FakeDocker
+) -> None:
+    tid = await _launch(store, _defn())
+    await _until(store, tid, _running)
+    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    await _until(store, tid, _stopped)
+    await sup._prune()
+    assert tasks.get_row(store, tid) is not None  # kept for the retention period
+    await tasks.update(store, tid, stopped_at=1.0)
+    await sup._prune()
+    assert tasks.get_row(store, tid) is None
+    assert f"dy-{tid}-web" in fake.removed

@@ -1,0 +1,57 @@
+"""Pure parts of container instances and tasks: capacity, attributes, reservations."""
+
+from __future__ import annotations
+
+from runner import instances, tasks
+
+
+def test_capacity_is_ncpu_times_1024_and_memtotal_in_mib() -> None:
+    assert instances.capacity_from_info({"NCPU": 4, "MemTotal": 8 * 1024**3}) == (4096, 8192)
+
+
+def test_builtin_attributes_follow_ecs_names() -> None:
+    attrs = {
+        a["name"]: a.get("value")
+        for a in instances.builtin_attributes(
+            {"NCPU": 2, "OSType": "linux", "Architecture": "aarch64", "Name": "h1"}, "eu-west-1b"
+        )
+    }
+    assert attrs["ecs.os-type"] == "linux" and attrs["ecs.os-family"] == "LINUX"
+    assert attrs["ecs.cpu-architecture"] == "arm64"
+    assert attrs["ecs.availability-zone"] == "eu-west-1b"
+    assert attrs["ecs.instance-type"] == "docker.2cpu"
+    assert "ecs.capability.task-eni" in attrs and attrs["ecs.capability.task-eni"] is None
+
+
+def test_a_task_reserves_task_level_cpu_and_memory_first() -> None:
+    defn = {
+        "cpu": "256",
+        "memory": "512",
+        "networkMode": "awsvpc",
+        "containerDefinitions": [
+            {"name": "a", "cpu": 10, "memory": 20, "portMappings": [{"containerPort": 80, "hostPort": 80}]}
+        ],
+    }
+    assert tasks.reservation(defn) == (256, 512, [])  # awsvpc: an address of its own, no host port
+    assert tasks.reservation(defn, {"cpu": "512"}) == (512, 512, [])
+
+
+def test_without_task_level_sizes_containers_add_up_and_host_ports_count() -> None:
+    defn = {
+        "networkMode": "bridge",
+        "containerDefinitions": [
+            {"name": "a", "cpu": 10, "memory": 20, "portMappings": [{"containerPort": 80, "hostPort": 8080}]},
+            {
+                "name": "b",
+                "cpu": 5,
+                "memoryReservation": 7,
+                "portMappings": [
+                    {"containerPort": 53, "hostPort": 5353, "protocol": "udp"},
+                    {"containerPort": 9},
+                ],
+            },
+        ],
+    }
+    assert tasks.reservation(defn) == (15, 27, ["8080/tcp", "5353/udp"])
+    host = dict(defn, networkMode="host")
+    assert tasks.reservation(host)[2] == ["80/tcp", "53/udp", "9/tcp"]
