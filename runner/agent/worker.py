@@ -228,7 +228,9 @@ class TaskWorker:
             if info:
                 self.bindings[c["name"]] = _bindings(info)
 
-    async def _report(self, image_refs: Mapping[str, str] | None = None, **fields: Any) -> None:
+    async def _report(
+        self, image_refs: Mapping[str, str] | None = None, final: bool = False, **fields: Any
+    ) -> None:
         row = self._row()
         if row is None:
             return
@@ -242,7 +244,7 @@ class TaskWorker:
                 st["image"] = image_refs[c["image"]]
             o = self.seen.get(name)
             if o is not None:
-                st["lastStatus"] = lifecycle.container_status(o)
+                st["lastStatus"] = "STOPPED" if final else lifecycle.container_status(o)
                 st["healthStatus"] = o.health
                 if o.exit_code is not None:
                     st["exitCode"] = o.exit_code
@@ -300,10 +302,9 @@ class TaskWorker:
         if self.network.get("pause"):
             await self._quietly(self.host.remove(self.network["pause"]))
         now = time.time()
-        for c in self.defs:  # containers never created or gone count as stopped
-            if c["name"] not in self.seen or not self.seen[c["name"]].started:
-                self.seen.setdefault(c["name"], Observed())
-        await self._report(last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
+        for c in self.defs:  # a container never created or never started is STOPPED now too
+            self.seen.setdefault(c["name"], Observed())
+        await self._report(final=True, last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
 
     async def _stop_one(self, cid: str, timeout: int) -> None:
         await self._quietly(self.host.stop(cid, timeout))

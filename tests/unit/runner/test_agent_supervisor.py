@@ -127,6 +127,7 @@ async def test_a_missing_image_stops_the_task_with_cannot_pull_container_error(
     assert row["stop_code"] == "TaskFailedToStart"
     assert row["stopped_reason"].startswith("CannotPullContainerError:")
     assert fake.created == []
+    assert json.loads(row["containers"])["web"]["lastStatus"] == "STOPPED"
 
 
 async def test_an_essential_container_exit_stops_the_task_with_its_exit_code(
