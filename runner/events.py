@@ -81,7 +81,10 @@ def event_for(store: Store, config: Config, topic: str, key: str, revision: int)
             "agentConnected": inst.connected,
         }
     if kind == "service":
-        return {"revision": revision, "type": "service", **_service(store, config, key)}
+        try:
+            return {"revision": revision, "type": "service", **_service(store, config, key)}
+        except Exception:  # never let one odd row end every client's stream
+            return {"revision": revision, "type": "service", "key": key}
     return None
 
 

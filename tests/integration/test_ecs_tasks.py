@@ -446,3 +446,39 @@ def test_bad_input_gets_aws_errors(ecs: Any, cluster: str) -> None:
     huge = register(ecs, "tasks-huge", {"name": "s", "image": busybox_image(), "memory": 10**7})
     out = ecs.run_task(cluster=cluster, taskDefinition=huge)
     assert out["tasks"] == [] and out["failures"][0]["reason"] == "RESOURCE:MEMORY"
+
+
+def test_service_changes_stream_as_server_sent_events(dockyard: Dockyard, ecs: Any, cluster: str) -> None:
+    import threading
+
+    from dockyard.client import Client
+    from runner.tasks_cli import follow_events
+
+    key, secret = dockyard.credentials
+    seen: list[dict[str, Any]] = []
+    steady = threading.Event()
+
+    def follow() -> None:
+        for e in follow_events(Client(dockyard.control_url, key, secret), None, cluster, timeout=60):
+            seen.append(e)
+            if e["type"] == "service" and e.get("runningCount") == 1:
+                steady.set()
+                return
+
+    threading.Thread(target=follow, daemon=True).start()
+    time.sleep(0.5)  # the stream starts "now": let it connect first
+    register(
+        ecs,
+        "tasks-svc",
+        {"name": "s", "image": busybox_image(), "memory": 16, "command": ["sleep", "600"], "stopTimeout": 1},
+    )
+    ecs.create_service(cluster=cluster, serviceName="evented", taskDefinition="tasks-svc", desiredCount=1)
+    try:
+        assert steady.wait(60)
+        services = [e for e in seen if e["type"] == "service"]
+        assert services[0]["serviceName"] == "evented" and services[0]["desiredCount"] == 1
+        assert services[-1]["deployments"][0]["status"] == "PRIMARY"
+        assert any(e["type"] == "task" and e.get("group") == "service:evented" for e in seen)
+    finally:
+        ecs.delete_service(cluster=cluster, service="evented", force=True)
+        wait_for(lambda: not ecs.list_tasks(cluster=cluster, serviceName="evented")["taskArns"], 60, "drain")
