@@ -181,10 +181,12 @@ class Supervisor:
     # -- workers ---------------------------------------------------------------------------
     def _ensure_worker(self, task_id: str) -> None:
         handle = self.handles.get(task_id)
-        if handle is not None:
-            handle.wake()
-            return
         row = tasks.get_row(self.store, task_id)
+        if handle is not None:
+            # Most changes of a task are its worker's own reports; only a stop request is news.
+            if row is None or row["desired_status"] == "STOPPED":
+                handle.wake()
+            return
         if row is None or row["last_status"] == "STOPPED":
             return
         host = self.host_of(row["instance_id"])
