@@ -482,3 +482,24 @@ def test_service_changes_stream_as_server_sent_events(dockyard: Dockyard, ecs: A
     finally:
         ecs.delete_service(cluster=cluster, service="evented", force=True)
         wait_for(lambda: not ecs.list_tasks(cluster=cluster, serviceName="evented")["taskArns"], 60, "drain")
+
+
+def test_host_and_none_network_modes_reach_docker(ecs: Any, cluster: str) -> None:
+    for mode in ("host", "none"):
+        td = register(
+            ecs,
+            f"tasks-net-{mode}",
+            {
+                "name": "s",
+                "image": busybox_image(),
+                "memory": 16,
+                "command": ["sleep", "600"],
+                "stopTimeout": 1,
+            },
+            networkMode=mode,
+        )
+        arn = run(ecs, cluster, td)
+        t = until_status(ecs, cluster, arn, "RUNNING")
+        assert inspect(t["containers"][0]["runtimeId"])["HostConfig"]["NetworkMode"] == mode
+        ecs.stop_task(cluster=cluster, task=arn)
+        until_status(ecs, cluster, arn, "STOPPED")
