@@ -129,16 +129,20 @@ class Platform:
                 runner = web.AppRunner(app, access_log=None, handle_signals=False)
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
-                reuse = self.config.registry_workers > 1 if name == "registry" else workers
-                site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
-                await site.start()
                 if name == "control" and workers:
-                    from dockyard.workers import start_workers
+                    # The workers own the public control port; this process answers what
+                    # they forward on a loopback port of its own.
+                    from dockyard.workers import check_port_free, start_workers
 
+                    check_port_free(host, port)
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
                     await stack.enter_async_context(start_workers(self, upstream))
+                else:
+                    reuse = name == "registry" and self.config.registry_workers > 1
+                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
+                    await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"
                 self.endpoints.append((name, f"{scheme}://{self.config.address(port)}{path}"))

@@ -22,7 +22,6 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +115,6 @@ class Store:
         self._writer = _connect(path)
         self._reader = _connect(path)
         self._lock = asyncio.Lock()
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
         self._waiter: asyncio.Future[None] | None = None  # resolved by the next commit
         self.revision = self._read_revision()
 
@@ -132,7 +130,6 @@ class Store:
         return cls(str(path))
 
     def close(self) -> None:
-        self._committer.shutdown(wait=True)
         self._writer.close()
         self._reader.close()
 

@@ -1,6 +1,8 @@
-"""Control workers: extra processes that share the control port (SO_REUSEPORT).
+"""Control workers: processes that share the control port (SO_REUSEPORT).
 
-With ``control_workers = N`` (N > 1) the main process starts N - 1 workers. Each opens the same
+With ``control_workers = N`` (N > 1) the main process starts N workers, which own the public
+control port, and itself listens only on an internal loopback port. Each worker runs on
+uvloop (it serves no files, so uvloop's missing ``sendfile`` does not matter), opens the same
 store, installs every part in the ``worker`` role and answers the operations the parts marked
 read-only (``ops.add(..., readonly=True)``) from its own state, which follows the store
 (``Store.follow`` wakes it on every commit, from any process). Everything else, writes and
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -37,7 +40,7 @@ from dockyard.config import Config
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["Forwarder", "main", "start_workers"]
+__all__ = ["Forwarder", "check_port_free", "main", "start_workers"]
 
 log = logging.getLogger("dockyard.workers")
 CONFIG_ENV = "DOCKYARD_WORKER_CONFIG"
@@ -93,7 +96,7 @@ async def start_workers(platform: Platform, upstream_port: int) -> AsyncIterator
     }
     procs: list[asyncio.subprocess.Process] = []
     try:
-        for _ in range(platform.config.control_workers - 1):
+        for _ in range(platform.config.control_workers):
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "from dockyard.workers import main; main()",
                 env=env, stdout=asyncio.subprocess.PIPE,
@@ -115,6 +118,14 @@ async def start_workers(platform: Platform, upstream_port: int) -> AsyncIterator
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise the usual OSError (address already in use) if ``port`` cannot be shared."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((host, port))
 
 
 def _die_with_parent() -> None:
@@ -165,4 +176,6 @@ def main() -> None:
     _die_with_parent()
     config = Config(**json.loads(os.environ[CONFIG_ENV]))
     logs.setup(config.log_level)
-    asyncio.run(_serve(config, os.environ[UPSTREAM_ENV]))
+    import uvloop
+
+    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV]))
