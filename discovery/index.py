@@ -74,9 +74,11 @@ class Catalog:
         self.store = store
         self.index = Index()
 
-    def reload(self) -> Index:
-        """Rebuild the whole index (after namespace and service changes, and at start)."""
-        self.index = build(*tables.load_all(self.store), revision=self.store.revision)
+    def reload(self, revision: int | None = None) -> Index:
+        """Rebuild the whole index (after namespace and service changes, and at start), as of
+        ``revision`` (default: this process's view of the store's revision)."""
+        rev = self.store.revision if revision is None else revision
+        self.index = build(*tables.load_all(self.store), revision=rev)
         return self.index
 
     def reload_service(self, service_id: str) -> Index:

@@ -78,8 +78,9 @@ def _synced(catalog: Catalog, handler: Any) -> Any:
     a client reads its own writes (which the main process committed) on any connection."""
 
     async def read(call: Call, params: dict[str, Any]) -> Any:
-        if catalog.store.current_revision() != catalog.index.revision:
-            catalog.reload()
+        current = catalog.store.current_revision()
+        if current > catalog.index.revision:
+            catalog.reload(current)
         return await handler(call, params)
 
     return read

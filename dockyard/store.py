@@ -19,7 +19,10 @@ less than a hop to a worker thread would cost.
 from __future__ import annotations
 
 import asyncio
+import mmap
+import os
 import sqlite3
+import struct
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -117,6 +120,8 @@ class Store:
         self._lock = asyncio.Lock()
         self._waiter: asyncio.Future[None] | None = None  # resolved by the next commit
         self.revision = self._read_revision()
+        self._published = _RevisionFile(path + ".rev")
+        self._published.publish(self.revision)
 
     @classmethod
     def open(cls, path: str | Path, migrations: Iterable[Migration] = ()) -> Store:
@@ -132,6 +137,7 @@ class Store:
     def close(self) -> None:
         self._writer.close()
         self._reader.close()
+        self._published.close()
 
     def _read_revision(self) -> int:
         row = self._reader.execute("SELECT value FROM revision WHERE id = 1").fetchone()
@@ -139,8 +145,9 @@ class Store:
 
     # -- reads -------------------------------------------------------------------------
     def current_revision(self) -> int:
-        """The global revision as committed (by any process), read from the database."""
-        return self._read_revision()
+        """The newest revision committed by any process that writes through a Store: read from
+        a shared 8-byte file mapping (nanoseconds, unlike a query), published after COMMIT."""
+        return self._published.read()
 
     def data_version(self) -> int:
         """A number that changes whenever any connection (any process) commits; cheap enough to
@@ -173,6 +180,7 @@ class Store:
             # a transaction within a transaction"). Synchronous, neither can happen.
             conn.execute("COMMIT")
             if tx.revision is not None:
+                self._published.publish(tx.revision)
                 self.revision = tx.revision
                 await self._notify()
 
@@ -236,6 +244,31 @@ class Store:
     async def prune_changes(self) -> None:
         async with self.transaction() as tx:
             tx.execute("DELETE FROM changes WHERE revision <= ?", (self.revision - CHANGES_KEPT,))
+
+
+class _RevisionFile:
+    """The last committed revision, shared between processes through a mapped 8-byte file
+    (``<db>.rev``). Only ever raised; a lost race between two writers leaves a lower value,
+    which the next commit corrects (readers treat it as a hint to catch up, never as data)."""
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._map = mmap.mmap(fd, 8)
+        finally:
+            os.close(fd)
+
+    def read(self) -> int:
+        return int(struct.unpack_from("<q", self._map, 0)[0])
+
+    def publish(self, revision: int) -> None:
+        if revision > self.read():
+            struct.pack_into("<q", self._map, 0, revision)
+
+    def close(self) -> None:
+        self._map.close()
 
 
 def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
