@@ -157,12 +157,9 @@ def task_needs(
     constraints, then those of the request; FARGATE lets Dockyard pick the strategy."""
     placement = placement or {}
     cpu, memory, ports = reservation(defn, overrides)
-    try:
-        own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
-        constraints = (*own, *scheduler.parse_constraints(placement.get("placementConstraints")))
-        strategy = scheduler.parse_strategies(placement.get("placementStrategy"))
-    except InvalidParameterException as e:  # its subclass QueryError would answer "QueryError"
-        raise InvalidParameterException(e.message) from None
+    own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
+    constraints = (*own, *scheduler.parse_constraints(placement.get("placementConstraints")))
+    strategy = scheduler.parse_strategies(placement.get("placementStrategy"))
     if launch_type == "FARGATE":
         strategy = scheduler.FARGATE_STRATEGY
     return scheduler.TaskNeeds(

@@ -35,7 +35,9 @@ class AwsError(Exception):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if "code" not in cls.__dict__:
+        # A direct subclass is a wire error of its own name; a subclass of that is a kind of
+        # it and answers with the same ``__type`` (``QueryError`` is an InvalidParameterException).
+        if "code" not in cls.__dict__ and cls.__bases__[0] is AwsError:
             cls.code = cls.__name__
 
     def body(self) -> dict[str, str]:
