@@ -1,20 +1,26 @@
-"""The storage driver seam: a few path-based methods, and a filesystem backend.
+"""The storage driver seam: a few path-based methods, a filesystem backend and a memory one.
 
 Like Distribution's ``storagedriver``, a driver knows paths and bytes, nothing of digests or
 repositories. Paths are ``/``-separated, relative to the driver's root, and never contain
 ``..``. Blocking calls (``FileWriter.write``/``commit``, ``move``, ``reader``) are cheap
 on a local disk for small objects; the blob layer runs the long ones in a worker thread.
+
+:class:`FilesystemDriver` is the one a registry runs on. :class:`MemoryDriver` keeps
+everything in a dict, for tests only (like Distribution's ``inmemory``): every backend passes
+the same suite (``tests/unit/registry/storage``).
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-__all__ = ["FileWriter", "FilesystemDriver", "PathNotFound", "StorageDriver"]
+__all__ = ["FileWriter", "FilesystemDriver", "MemoryDriver", "PathNotFound", "StorageDriver"]
 
 
 class PathNotFound(FileNotFoundError):
@@ -186,3 +192,93 @@ class FilesystemDriver:
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
+
+
+class _MemWriter:
+    """A FileWriter on one bytearray of a :class:`MemoryDriver`; ``cancel`` removes it."""
+
+    def __init__(self, driver: MemoryDriver, path: str, offset: int | None) -> None:
+        self._driver, self._path = driver, path
+        with driver._lock:
+            self._data = driver._files.setdefault(path, bytearray())
+            if offset is not None:
+                del self._data[offset:]
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._data += data
+        return len(data)
+
+    def truncate(self, size: int) -> None:
+        del self._data[size:]
+
+    def commit(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        with self._driver._lock:
+            if self._driver._files.get(self._path) is self._data:
+                del self._driver._files[self._path]
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryDriver:
+    """A StorageDriver in memory, for tests only: files are bytearrays keyed by path,
+    directories exist while a file lies under them. Nothing survives the process."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._files: dict[str, bytearray] = {}
+        self._lock = threading.Lock()
+
+    def get_content(self, path: str) -> bytes:
+        try:
+            return bytes(self._files[_check(path)])
+        except KeyError:
+            raise PathNotFound(path) from None
+
+    def put_content(self, path: str, data: bytes) -> None:
+        with self._lock:
+            self._files[_check(path)] = bytearray(data)
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """A snapshot of the file's bytes from ``offset`` (later writes do not show)."""
+        f = io.BytesIO(self.get_content(path))
+        f.seek(offset)
+        return f
+
+    def writer(self, path: str, offset: int | None = None) -> _MemWriter:
+        """Append to ``path`` (created if missing); ``offset`` first truncates it to that size."""
+        return _MemWriter(self, _check(path), offset)
+
+    def stat(self, path: str) -> int | None:
+        data = self._files.get(_check(path))
+        return None if data is None else len(data)
+
+    def list(self, path: str) -> list[str]:
+        prefix = _check(path).rstrip("/") + "/"
+        with self._lock:
+            return sorted({p[len(prefix):].split("/", 1)[0] for p in self._files if p.startswith(prefix)})
+
+    def move(self, source: str, dest: str) -> None:
+        _check(dest)
+        with self._lock:
+            try:
+                data = self._files.pop(_check(source))
+            except KeyError:
+                raise PathNotFound(source) from None
+            self._files[dest] = data
+
+    def delete(self, path: str) -> None:
+        """Remove a file or a whole directory; missing paths are fine."""
+        prefix = _check(path).rstrip("/") + "/"
+        with self._lock:
+            self._files.pop(path, None)
+            for p in [p for p in self._files if p.startswith(prefix)]:
+                del self._files[p]

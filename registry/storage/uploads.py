@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from registry.metadata import Metadata
 from registry.reference import Digest
-from registry.storage.driver import FilesystemDriver, FileWriter
+from registry.storage.driver import FileWriter, StorageDriver
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
 from registry.storage.paths import blob_path, upload_data_path, upload_dir
 
@@ -65,7 +65,7 @@ async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib.
 
 
 def _hash_file(
-    driver: FilesystemDriver, path: str, algorithm: str, limit: int | None = None
+    driver: StorageDriver, path: str, algorithm: str, limit: int | None = None
 ) -> hashlib._Hash:
     hasher = hashlib.new(algorithm)
     remaining = limit
@@ -83,7 +83,7 @@ def _hash_file(
 class Uploads:
     """Upload sessions over a driver and the metadata (see module docstring)."""
 
-    def __init__(self, driver: FilesystemDriver, meta: Metadata) -> None:
+    def __init__(self, driver: StorageDriver, meta: Metadata) -> None:
         self.driver = driver
         self.meta = meta
         self._sessions: dict[str, Session] = {}

@@ -1,17 +1,10 @@
-"""The storage driver contract, run against every backend (today: the filesystem)."""
+"""The storage driver contract, run against every backend (the ``driver`` fixture of conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from registry.storage.driver import FilesystemDriver, PathNotFound, StorageDriver
-
-
-@pytest.fixture(params=["filesystem"])
-def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
-    return FilesystemDriver(tmp_path / "root")
+from registry.storage.driver import PathNotFound, StorageDriver
 
 
 def test_content_put_is_read_back(driver: StorageDriver) -> None:
@@ -78,3 +71,23 @@ def test_move_renames_into_new_directories_and_delete_removes_trees(driver: Stor
 def test_paths_that_escape_the_root_are_refused(driver: StorageDriver, path: str) -> None:
     with pytest.raises(ValueError):
         driver.put_content(path, b"x")
+
+
+def test_list_names_only_the_direct_children_and_delete_spares_lookalike_siblings(
+    driver: StorageDriver,
+) -> None:
+    for path in ("d/a/1", "d/a/2", "d/b", "d/ab/3"):
+        driver.put_content(path, path.encode())
+    assert driver.list("d") == ["a", "ab", "b"]
+    assert driver.list("d/a") == ["1", "2"]
+    driver.delete("d/a")
+    assert driver.list("d") == ["ab", "b"]
+    assert driver.get_content("d/ab/3") == b"d/ab/3"
+
+
+def test_a_reader_is_a_file_that_reads_to_its_end(driver: StorageDriver) -> None:
+    driver.put_content("r", b"abcdef")
+    with driver.reader("r", 2) as f:
+        assert f.read(2) == b"cd"
+        assert f.read() == b"ef"
+        assert f.read() == b""

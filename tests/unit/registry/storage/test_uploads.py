@@ -1,4 +1,4 @@
-"""Upload sessions over a real SQLite store and filesystem driver (no network)."""
+"""Upload sessions over a real SQLite store and every storage backend (no network)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from dockyard.store import Store
 from registry.metadata import MIGRATIONS, Metadata
 from registry.reference import parse_digest
-from registry.storage.driver import FilesystemDriver
+from registry.storage.driver import StorageDriver
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
 from registry.storage.paths import blob_path
 from registry.storage.uploads import Uploads
@@ -24,12 +24,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> FilesystemDriver:
-    return FilesystemDriver(tmp_path / "registry")
-
-
-def _uploads(store: Store, driver: FilesystemDriver) -> Uploads:
+def _uploads(store: Store, driver: StorageDriver) -> Uploads:
     return Uploads(driver, Metadata(store))
 
 
@@ -52,7 +47,7 @@ def _digest(data: bytes, algorithm: str = "sha256"):
 
 
 async def test_chunks_in_order_commit_to_a_content_addressed_blob(
-    store: Store, driver: FilesystemDriver
+    store: Store, driver: StorageDriver
 ) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("shop/web")
@@ -67,7 +62,7 @@ async def test_chunks_in_order_commit_to_a_content_addressed_blob(
 
 
 async def test_an_out_of_order_chunk_is_refused_without_changing_the_upload(
-    store: Store, driver: FilesystemDriver
+    store: Store, driver: StorageDriver
 ) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("r")
@@ -79,7 +74,7 @@ async def test_an_out_of_order_chunk_is_refused_without_changing_the_upload(
     await uploads.finish(s, _digest(b"abc"))
 
 
-async def test_a_short_or_broken_body_is_rolled_back(store: Store, driver: FilesystemDriver) -> None:
+async def test_a_short_or_broken_body_is_rolled_back(store: Store, driver: StorageDriver) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("r")
     await uploads.append(s, _body(b"keep"), 0, 4)
@@ -93,7 +88,7 @@ async def test_a_short_or_broken_body_is_rolled_back(store: Store, driver: Files
 
 
 async def test_a_wrong_digest_stores_nothing_and_ends_the_upload(
-    store: Store, driver: FilesystemDriver
+    store: Store, driver: StorageDriver
 ) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("r")
@@ -107,7 +102,7 @@ async def test_a_wrong_digest_stores_nothing_and_ends_the_upload(
         await uploads.get("r", s.id)
 
 
-async def test_sha512_digests_are_checked_by_rehashing(store: Store, driver: FilesystemDriver) -> None:
+async def test_sha512_digests_are_checked_by_rehashing(store: Store, driver: StorageDriver) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("r")
     await uploads.append(s, _body(b"five", b"twelve"))
@@ -117,7 +112,7 @@ async def test_sha512_digests_are_checked_by_rehashing(store: Store, driver: Fil
 
 
 async def test_after_a_restart_an_upload_resumes_from_its_acknowledged_offset(
-    store: Store, driver: FilesystemDriver
+    store: Store, driver: StorageDriver
 ) -> None:
     first = _uploads(store, driver)
     s = await first.start("r")
@@ -134,7 +129,7 @@ async def test_after_a_restart_an_upload_resumes_from_its_acknowledged_offset(
     await second.finish(resumed, _digest(b"acknowledged then more"))
 
 
-async def test_cancelled_and_unknown_uploads_are_gone(store: Store, driver: FilesystemDriver) -> None:
+async def test_cancelled_and_unknown_uploads_are_gone(store: Store, driver: StorageDriver) -> None:
     uploads = _uploads(store, driver)
     s = await uploads.start("r")
     await uploads.cancel(s)
