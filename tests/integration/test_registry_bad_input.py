@@ -1,5 +1,6 @@
 """Malformed requests: each gets the right 4xx and OCI error code, none a 5xx, nothing is
-half-stored; and a registry killed during 10 uploads comes back with nothing corrupt."""
+half-stored; an expired token or one for another repository gets 401 and stores nothing;
+and a registry killed during 10 uploads comes back with nothing corrupt."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support.registry import OCI_MANIFEST, RegistryClient, canonical, sha256
+from registry.auth import KEY_FILE, TokenService
+from registry.scopes import parse_scope
+from tests.support.registry import OCI_CONFIG, OCI_MANIFEST, RegistryClient, canonical, sha256
+from tests.support.registry_auth import ADMIN_USER
 from tests.support.server import Dockyard
 
 REPO = f"bad/{uuid.uuid4().hex[:8]}"
@@ -190,10 +196,63 @@ def test_requests_without_or_with_bad_tokens_are_refused(dockyard: Dockyard, reg
     _check(anonymous.get(f"/v2/{REPO}/blobs/{DIGEST}", headers={"Authorization": ""}), 401, "UNAUTHORIZED")
     _check(reg.get(f"/v2/{REPO}/blobs/{DIGEST}", headers={"Authorization": "Bearer not.a.jwt"}), 401,
            "UNAUTHORIZED")
-    other = reg.token(f"{REPO}-elsewhere")
-    r = reg.post(f"/v2/{REPO}/blobs/uploads/", headers={"Authorization": f"Bearer {other}"})
-    assert r.status_code in (401, 403)
-    assert r.json()["errors"][0]["code"] == "DENIED"
+
+
+def _expired_token(server: Dockyard, repository: str) -> str:
+    """A token signed by the server's own key for every action on ``repository``, that
+    expired an hour ago."""
+    key = serialization.load_pem_private_key((server.data_dir / KEY_FILE).read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    scope = parse_scope(f"repository:{repository}:pull,push,delete")
+    assert scope is not None
+    old = TokenService(key, clock=lambda: time.time() - 3600)
+    return old.issue(ADMIN_USER, [scope])["token"]
+
+
+def _bad_tokens(server: Dockyard, reg: RegistryClient) -> list[tuple[str, str, str]]:
+    """``(what, token, OCI code)``: an expired token for REPO, a valid one for another repository."""
+    return [
+        ("expired", _expired_token(server, REPO), "UNAUTHORIZED"),
+        ("another repository", reg.token(f"{REPO}-elsewhere"), "DENIED"),
+    ]
+
+
+def _upload_dirs(server: Dockyard) -> set[str]:
+    root = server.data_dir / "registry" / "uploads"
+    return {p.name for p in root.iterdir()} if root.exists() else set()
+
+
+def test_an_expired_or_wrongly_scoped_token_is_refused_401_and_nothing_is_stored(
+    dockyard: Dockyard, reg: RegistryClient
+) -> None:
+    started = _upload(reg, b"0123456789")
+    for what, token, code in _bad_tokens(dockyard, reg):
+        auth = {"Authorization": f"Bearer {token}"}
+        blob = f"{what}: a blob that must not be stored".encode()
+        manifest = canonical({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
+                              "config": {"mediaType": OCI_CONFIG, "digest": DIGEST, "size": len(BLOB)}})
+        uploads_before = _upload_dirs(dockyard)
+        attempts = [
+            reg.post(f"/v2/{REPO}/blobs/uploads/", headers=auth, params={"digest": sha256(blob)}, data=blob),
+            reg.post(f"/v2/{REPO}/blobs/uploads/", headers=auth),
+            reg.patch(started, headers={**auth, "Content-Range": "10-14"}, data=b"extra"),
+            reg.put(started, headers=auth, params={"digest": sha256(b"0123456789")}),
+            reg.put(f"/v2/{REPO}/manifests/{what.replace(' ', '-')}", data=manifest,
+                    headers={**auth, "Content-Type": OCI_MANIFEST}),
+            reg.delete(f"/v2/{REPO}/blobs/{DIGEST}", headers=auth),
+            reg.get(f"/v2/{REPO}/blobs/{DIGEST}", headers=auth),
+        ]
+        for r in attempts:
+            assert r.status_code == 401, (what, r.request.method, r.request.url, r.text)
+            assert r.json()["errors"][0]["code"] == code, (what, r.text)
+            challenge = r.headers["WWW-Authenticate"]
+            assert challenge.startswith("Bearer ") and f'scope="repository:{REPO}:' in challenge
+            assert ('error="insufficient_scope"' in challenge) == (code == "DENIED")
+        assert _upload_dirs(dockyard) == uploads_before, what
+        assert reg.head(f"/v2/{REPO}/blobs/{sha256(blob)}").status_code == 404
+        assert reg.get(f"/v2/{REPO}/manifests/{what.replace(' ', '-')}").status_code == 404
+        assert reg.get(f"/v2/{REPO}/blobs/{DIGEST}").content == BLOB
+        assert reg.get(started).headers["Range"] == "0-9"
 
 
 # -- SIGKILL during 10 concurrent uploads ------------------------------------------------------
