@@ -18,7 +18,7 @@ from registry.ranges import RangeError, parse_content_range
 from registry.reference import Digest, is_valid_name
 from registry.routes import Route
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
-from registry.storage.uploads import Session
+from registry.storage.uploads import CHUNK_MIN_LENGTH, Session
 
 __all__ = ["cancel_upload", "finish_upload", "patch_upload", "start_upload", "upload_status"]
 
@@ -31,6 +31,13 @@ def _progress(session: Session, status: int) -> web.Response:
         "Docker-Upload-UUID": session.id,
         "Content-Length": "0",
     })
+
+
+def _started(session: Session) -> web.Response:
+    """The 202 of a POST that opened an upload, with the spec's optional chunk-size hint."""
+    response = _progress(session, 202)
+    response.headers["OCI-Chunk-Min-Length"] = str(CHUNK_MIN_LENGTH)
+    return response
 
 
 def _created(name: str, digest: Digest | str) -> web.Response:
@@ -120,7 +127,7 @@ async def start_upload(request: web.Request, registry: Registry, target: Route) 
             raise
         return _created(name, digest)
     session = await registry.uploads.start(name)
-    return _progress(session, 202)
+    return _started(session)
 
 
 async def patch_upload(request: web.Request, registry: Registry, target: Route) -> web.Response:

@@ -27,9 +27,13 @@ from registry.storage.driver import FileWriter, StorageDriver
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
 from registry.storage.paths import blob_path, upload_data_path, upload_dir
 
-__all__ = ["BATCH", "Session", "Uploads"]
+__all__ = ["BATCH", "CHUNK_MIN_LENGTH", "Session", "Uploads"]
 
 BATCH = 1 << 20  # bytes handed to the worker thread at a time
+# The chunk size advertised to clients (``OCI-Chunk-Min-Length``): a hint, not a rule. Every
+# acknowledged chunk costs an fsync and a store write, so chunks below a batch waste both;
+# smaller ones are still accepted.
+CHUNK_MIN_LENGTH = BATCH
 READ = 1 << 20
 
 

@@ -100,6 +100,28 @@ def test_a_final_chunk_may_come_with_the_put(reg: RegistryClient, name: str) -> 
     _assert_blob(reg, name, data)
 
 
+def test_a_started_upload_advertises_a_minimum_chunk_length_that_chunks_can_follow(
+    reg: RegistryClient, name: str
+) -> None:
+    r = reg.post(f"/v2/{name}/blobs/uploads/")
+    assert r.status_code == 202, r.text
+    minimum = int(r.headers["OCI-Chunk-Min-Length"])
+    assert minimum == 1024 * 1024
+    data = bytes(range(256)) * ((2 * minimum + 1000) // 256)
+    location = r.headers["Location"]
+    for start in range(0, len(data), minimum):  # two full chunks, then a short last one
+        chunk = data[start : start + minimum]
+        r = reg.patch(location, data=chunk, headers={"Content-Range": f"{start}-{start + len(chunk) - 1}"})
+        assert r.status_code == 202, r.text
+        assert "OCI-Chunk-Min-Length" not in r.headers
+        location = r.headers["Location"]
+    r = reg.put(location, params={"digest": sha256(data)})
+    assert r.status_code == 201, r.text
+    _assert_blob(reg, name, data)
+    mounted = reg.post(f"/v2/{name}-copy/blobs/uploads/", params={"mount": sha256(data), "from": name})
+    assert mounted.status_code == 201 and "OCI-Chunk-Min-Length" not in mounted.headers
+
+
 @pytest.mark.parametrize("bad_start", ["repeated", "gap", "before"])
 def test_an_out_of_order_or_repeated_chunk_answers_416_and_keeps_the_upload(
     reg: RegistryClient, name: str, bad_start: str
