@@ -47,6 +47,7 @@ class Config:
     gc_interval: float = 3600.0
     gc_grace: float = 3600.0
     docker_host: str = ""
+    agent_timeout: float = 30.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

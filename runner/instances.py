@@ -9,8 +9,8 @@ DeregisterContainerInstance, PutAttributes, ListAttributes, DeleteAttributes.
 * ``dockyard agent --control-plane URL --docker-host URL`` registers a further host through
   RegisterContainerInstance (with the Dockyard field ``dockerHost``: the Docker API URL the
   control plane drives it by) and repeats the call as a heartbeat; an instance whose last
-  heartbeat is older than :data:`HEARTBEAT_GRACE` seconds shows ``agentConnected: false``
-  and gets no new tasks.
+  heartbeat is older than the ``agent_timeout`` config (default :data:`HEARTBEAT_GRACE`
+  seconds, as ECS) shows ``agentConnected: false`` and gets no new tasks.
 * Registered CPU is ``NCPU * 1024`` units and memory ``MemTotal`` in MiB (``docker info``);
   remaining capacity is registered minus what the host's unstopped tasks reserve, counted
   per Docker host (an engine in several clusters has one capacity).
@@ -40,6 +40,7 @@ from runner.errors import InvalidParameterException
 __all__ = [
     "HEARTBEAT_GRACE",
     "Instance",
+    "agent_connected",
     "builtin_attributes",
     "capacity_from_info",
     "ensure_local",
@@ -77,7 +78,7 @@ MIGRATIONS = [
 ]
 
 TOPIC = "ecs/container-instance"
-HEARTBEAT_GRACE = 30.0
+HEARTBEAT_GRACE = 30.0  # the default of config ``agent_timeout``
 RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]
 AGENT_VERSION = "dockyard-1"
 
@@ -159,10 +160,21 @@ def _ec2_id(docker_host: str, info: Mapping[str, Any]) -> str:
     return "i-" + digest[:17]
 
 
+def agent_connected(local: bool, heartbeat_at: float, now: float, timeout: float) -> bool:
+    """Whether an instance's agent counts as connected at ``now``: the local engine always
+    (the control plane is its agent), another host while its last heartbeat is at most
+    ``timeout`` seconds old."""
+    return local or now - heartbeat_at <= timeout
+
+
 # -- store ---------------------------------------------------------------------------------
+def _connected(config: Config, r: Any, now: float) -> bool:
+    return agent_connected(bool(r["local"]), r["heartbeat_at"], now, config.agent_timeout)
+
+
 def _row_instance(config: Config, r: Any, now: float) -> Instance:
     attrs = {a["name"]: a.get("value") for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]}
-    connected = bool(r["local"]) or now - r["heartbeat_at"] <= HEARTBEAT_GRACE
+    connected = _connected(config, r, now)
     return Instance(
         r["id"],
         instance_arn(config, r["cluster"], r["id"]),
@@ -366,7 +378,7 @@ def _resources(cpu: int, memory: int, ports: set[str]) -> list[dict[str, Any]]:
 
 def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: list[str]) -> dict[str, Any]:
     u = usage.get(r["docker_host"], empty_usage())
-    connected = bool(r["local"]) or time.time() - r["heartbeat_at"] <= HEARTBEAT_GRACE
+    connected = _connected(config, r, time.time())
     out = {
         "containerInstanceArn": instance_arn(config, r["cluster"], r["id"]),
         "ec2InstanceId": r["ec2_instance_id"],

@@ -6,7 +6,7 @@ the host's Docker API URL (``unix:///run/x.sock`` on the same machine, ``tcp://h
 the host: it reads ``docker info`` from it, registers it with RegisterContainerInstance (ECS's
 own operation, with Dockyard's ``dockerHost`` and ``dockerInfo`` fields) and repeats that call
 every ``--heartbeat`` seconds. An instance whose agent stops calling shows
-``agentConnected: false`` after :data:`runner.instances.HEARTBEAT_GRACE` seconds and gets no
+``agentConnected: false`` after the control plane's ``agent_timeout`` (30 s) and gets no
 new tasks; its running tasks keep running and stay supervised.
 """
 

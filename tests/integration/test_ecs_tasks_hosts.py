@@ -33,39 +33,46 @@ def daemons(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Ite
         yield found
 
 
+AGENT_TIMEOUT = 4  # seconds (config ``agent_timeout``); agents beat every second
+
+
+def _agent(d: Dockyard, n: ExtraDockerd) -> subprocess.Popen:
+    """``dockyard agent`` for engine ``n``, once it has registered."""
+    agent = subprocess.Popen(
+        [
+            str(BIN / "dockyard"),
+            "agent",
+            "--data-dir",
+            str(d.data_dir),
+            "--control-plane",
+            d.control_url,
+            "--docker-host",
+            n.url,
+            "--cluster",
+            CLUSTER,
+            "--attribute",
+            f"rack=r{n.index}",
+            "--heartbeat",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert agent.stdout is not None
+    assert "registered as arn:aws:ecs:" in agent.stdout.readline()
+    return agent
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, daemons: list[ExtraDockerd]) -> Iterator[Dockyard]:
-    d = Dockyard(tmp_path_factory.mktemp("hosts") / "data", env={"DOCKYARD_DOCKER_HOST": "none"}).start()
+    env = {"DOCKYARD_DOCKER_HOST": "none", "DOCKYARD_AGENT_TIMEOUT": str(AGENT_TIMEOUT)}
+    d = Dockyard(tmp_path_factory.mktemp("hosts") / "data", env=env).start()
     agents: list[subprocess.Popen] = []
+    d.agents = agents  # type: ignore[attr-defined]
     try:
         d.aws("ecs", "create-cluster", "--cluster-name", CLUSTER)
         for n in daemons:
-            agents.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "dockyard"),
-                        "agent",
-                        "--data-dir",
-                        str(d.data_dir),
-                        "--control-plane",
-                        d.control_url,
-                        "--docker-host",
-                        n.url,
-                        "--cluster",
-                        CLUSTER,
-                        "--attribute",
-                        f"rack=r{n.index}",
-                        "--heartbeat",
-                        "2",
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        for a in agents:
-            assert a.stdout is not None
-            assert "registered as arn:aws:ecs:" in a.stdout.readline()
-        d.agents = agents  # type: ignore[attr-defined]
+            agents.append(_agent(d, n))
         yield d
     finally:
         ecs = d.client("ecs") if d.proc else None
@@ -147,6 +154,37 @@ def test_distinct_instance_puts_each_task_on_its_own_engine(ecs: Any, daemons: l
     assert again["failures"] == []
     for a in [*arns, again["tasks"][0]["taskArn"]]:
         ecs.stop_task(cluster=CLUSTER, task=a)
+
+
+def test_a_host_whose_agent_dies_is_disconnected_and_gets_no_tasks_until_it_comes_back(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    td = _sleeper(ecs, "heartbeat")
+    rack1 = [{"type": "memberOf", "expression": "attribute:rack == r1"}]
+
+    def connected() -> dict[int, bool]:
+        return {_daemon_of(i, daemons).index: i["agentConnected"] for i in _instances(ecs).values()}
+
+    assert connected() == {1: True, 2: True, 3: True}
+    agents: list[subprocess.Popen] = server.agents  # type: ignore[attr-defined]
+    agents[0].kill()
+    agents[0].wait(10)
+    wait_for(lambda: connected() == {1: False, 2: True, 3: True}, 30, "engine 1 to show agentConnected false")
+    refused = ecs.run_task(cluster=CLUSTER, taskDefinition=td, placementConstraints=rack1)
+    assert refused["tasks"] == [] and refused["failures"]
+    spread = ecs.run_task(cluster=CLUSTER, taskDefinition=td, count=4)
+    assert spread["failures"] == [] and len(spread["tasks"]) == 4
+    placed = {_daemon_of(_instances(ecs)[t["containerInstanceArn"]], daemons).index for t in spread["tasks"]}
+    assert placed <= {2, 3}
+
+    agents[0] = _agent(server, daemons[0])
+    assert connected() == {1: True, 2: True, 3: True}
+    arn = run(ecs, CLUSTER, td, placementConstraints=rack1)
+    until_status(ecs, CLUSTER, arn, "RUNNING")
+    for a in [arn, *(t["taskArn"] for t in spread["tasks"])]:
+        ecs.stop_task(cluster=CLUSTER, task=a)
+    for a in [arn, *(t["taskArn"] for t in spread["tasks"])]:
+        until_status(ecs, CLUSTER, a, "STOPPED")
 
 
 def test_member_of_places_by_custom_attribute(ecs: Any, daemons: list[ExtraDockerd]) -> None:

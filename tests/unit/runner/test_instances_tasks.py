@@ -23,6 +23,13 @@ def test_builtin_attributes_follow_ecs_names() -> None:
     assert "ecs.capability.task-eni" in attrs and attrs["ecs.capability.task-eni"] is None
 
 
+def test_an_agent_counts_as_connected_until_its_heartbeat_is_older_than_the_timeout() -> None:
+    assert instances.agent_connected(False, heartbeat_at=100.0, now=130.0, timeout=30.0)
+    assert not instances.agent_connected(False, heartbeat_at=100.0, now=130.5, timeout=30.0)
+    assert not instances.agent_connected(False, heartbeat_at=100.0, now=104.0, timeout=3.0)
+    assert instances.agent_connected(True, heartbeat_at=0.0, now=1e9, timeout=3.0)  # the local engine
+
+
 def test_a_task_reserves_task_level_cpu_and_memory_first() -> None:
     defn = {
         "cpu": "256",
