@@ -15,10 +15,12 @@ ARG BASE=python:3.11-slim
 FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    DOCKYARD_DATA_DIR=/var/lib/dockyard DOCKYARD_HOST=0.0.0.0
+    DOCKYARD_DATA_DIR=/var/lib/dockyard DOCKYARD_HOST=0.0.0.0 \
+    PATH=/opt/venv/bin:$PATH
 WORKDIR /opt/dockyard
 COPY requirements.lock pyproject.toml README.md ./
-RUN pip install --no-cache-dir -r requirements.lock
+# A virtualenv of its own: works on python:*-slim and on a distribution's python3 alike.
+RUN python3 -m venv /opt/venv && pip install --no-cache-dir -r requirements.lock
 COPY dockyard ./dockyard
 COPY registry ./registry
 COPY discovery ./discovery
