@@ -115,6 +115,13 @@ class Host:
         except NotFound:
             pass
 
+    async def remove_volume(self, name: str) -> None:
+        """Remove a Docker volume (gone already is fine; one still in use raises)."""
+        try:
+            await self._run(self.transport.remove_volume, name)
+        except NotFound:
+            pass
+
     async def inspect(self, cid: str) -> dict[str, Any] | None:
         """``docker inspect`` of a container, or None when it does not exist."""
         try:

@@ -18,7 +18,8 @@ Mapping (ECS -> Docker):
   address, so nothing is published on the host (two tasks may both listen on port 80).
 * ``mountPoints`` + ``volumes``: host paths (``host.sourcePath``) become bind mounts; other
   volumes are Docker volumes (``dockerVolumeConfiguration.scope`` ``shared`` keeps the name,
-  ``task`` or none gets a per-task name).
+  ``task`` or none gets a per-task name ``dy-<task id>-<volume>``, listed by
+  :func:`task_volumes`: the agent removes those when the task stops).
 * ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
   ``dockyard logs``); other drivers pass through.
 """
@@ -44,6 +45,7 @@ __all__ = [
     "container_specs",
     "healthcheck",
     "pause_spec",
+    "task_volumes",
 ]
 
 LABEL_TASK = "dockyard.task-arn"
@@ -134,6 +136,33 @@ def _port_bindings(mappings: list[Mapping[str, Any]], network_mode: str) -> tupl
     return ports, bindings
 
 
+def _volume_source(vol: Mapping[str, Any], task_id: str) -> str:
+    """What a volume mounts from: its host path, a shared volume's own name, or the task's
+    own Docker volume."""
+    src = (vol.get("host") or {}).get("sourcePath")
+    if src:
+        return str(src)
+    name = str(vol.get("name"))
+    shared = (vol.get("dockerVolumeConfiguration") or {}).get("scope") == "shared"
+    return name if shared else f"dy-{task_id}-{name}"
+
+
+def task_volumes(defn: Mapping[str, Any], task_id: str) -> list[str]:
+    """Names of the task-scoped Docker volumes the task's containers mount (scope ``task``,
+    or no host path and no scope): they live as long as the task and go when it stops."""
+    volumes = {v.get("name"): v for v in defn.get("volumes") or []}
+    out: list[str] = []
+    for c in defn.get("containerDefinitions") or []:
+        for mp in c.get("mountPoints") or []:
+            vol = volumes.get(mp.get("sourceVolume"))
+            if not vol or not mp.get("containerPath"):
+                continue
+            src = _volume_source(vol, task_id)
+            if src.startswith(f"dy-{task_id}-") and src not in out:
+                out.append(src)
+    return out
+
+
 def _mounts(defn: Mapping[str, Any], mounts: list[Mapping[str, Any]], task_id: str) -> list[str]:
     volumes = {v.get("name"): v for v in defn.get("volumes") or []}
     binds = []
@@ -142,11 +171,7 @@ def _mounts(defn: Mapping[str, Any], mounts: list[Mapping[str, Any]], task_id: s
         path = mp.get("containerPath")
         if not vol or not path:
             continue
-        src = (vol.get("host") or {}).get("sourcePath")
-        if not src:
-            cfg = vol.get("dockerVolumeConfiguration") or {}
-            name = str(vol.get("name"))
-            src = name if cfg.get("scope") == "shared" else f"dy-{task_id}-{name}"
+        src = _volume_source(vol, task_id)
         binds.append(f"{src}:{path}:{'ro' if mp.get('readOnly') else 'rw'}")
     return binds
 

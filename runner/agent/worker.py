@@ -301,6 +301,12 @@ class TaskWorker:
         await tasks.update(self.store, self.task_id, last_status="DEPROVISIONING")
         if self.network.get("pause"):
             await self._quietly(self.host.remove(self.network["pause"]))
+        volumes = spec.task_volumes(self.defn, self.task_id)
+        if volumes:  # Docker keeps a volume while any container, even a stopped one, uses it
+            for cid in self.ids.values():
+                await self._quietly(self.host.remove(cid))
+            for name in volumes:
+                await self._quietly(self.host.remove_volume(name))
         now = time.time()
         for c in self.defs:  # a container never created or never started is STOPPED now too
             self.seen.setdefault(c["name"], Observed())

@@ -240,6 +240,68 @@ def test_an_essential_container_exit_stops_the_task_with_its_exit_code(ecs: Any,
     assert t["containers"][0]["exitCode"] == 3 and t["containers"][0]["lastStatus"] == "STOPPED"
 
 
+def test_task_scoped_volumes_are_shared_by_its_containers_and_removed_when_it_stops(
+    ecs: Any, cluster: str
+) -> None:
+    shared = f"dy-test-shared-{uuid.uuid4().hex[:8]}"
+    mounts = [
+        {"sourceVolume": "scratch", "containerPath": "/scratch"},
+        {"sourceVolume": "cache", "containerPath": "/cache"},
+        {"sourceVolume": shared, "containerPath": "/keep"},
+    ]
+    writer = "echo hi > /scratch/f; echo hi > /cache/f; echo hi > /keep/f; sleep 600"
+    td = register(
+        ecs,
+        "tasks-volumes",
+        {
+            "name": "w",
+            "image": busybox_image(),
+            "memory": 32,
+            "command": ["sh", "-c", writer],
+            "mountPoints": mounts,
+            "stopTimeout": 1,
+        },
+        {
+            "name": "r",
+            "image": busybox_image(),
+            "memory": 32,
+            "stopTimeout": 1,
+            "mountPoints": mounts[:1],
+            "command": ["sh", "-c", "until test -f /scratch/f; do sleep 0.2; done; echo seen; sleep 600"],
+        },
+        volumes=[
+            {"name": "scratch"},
+            {"name": "cache", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}},
+            {"name": shared, "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": True}},
+        ],
+    )
+    arn = run(ecs, cluster, td)
+    t = until_status(ecs, cluster, arn, "RUNNING")
+    task_id = arn.rsplit("/", 1)[1]
+    own = [f"dy-{task_id}-scratch", f"dy-{task_id}-cache"]
+
+    def volumes() -> set[str]:
+        out = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True, check=True)
+        return set(out.stdout.split())
+
+    try:
+        assert set(own) | {shared} <= volumes()
+        reader = next(c["runtimeId"] for c in t["containers"] if c["name"] == "r")
+        wait_for(
+            lambda: (
+                "seen" in subprocess.run(["docker", "logs", reader], capture_output=True, text=True).stdout
+            ),
+            30,
+            "the second container to see the first one's file",
+        )
+        ecs.stop_task(cluster=cluster, task=arn)
+        until_status(ecs, cluster, arn, "STOPPED")
+        left = volumes()
+        assert not set(own) & left and shared in left
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", shared], capture_output=True)
+
+
 def test_stop_sends_sigterm_then_sigkill_after_stop_timeout(ecs: Any, cluster: str) -> None:
     # PID 1 with no handler ignores SIGTERM: only the SIGKILL after stopTimeout ends it.
     td = register(

@@ -27,6 +27,7 @@ class FakeDocker:
         self.started: list[str] = []  # container names, in start order
         self.stopped: list[tuple[str, int]] = []
         self.removed: list[str] = []
+        self.volumes: set[str] = set()  # named volumes, created on first mount as Docker does
         self.pulls: list[tuple[str, Any]] = []
         self.ignore_term: set[str] = set()
         self.closed = False
@@ -94,6 +95,7 @@ class FakeDocker:
                 "NetworkSettings": {"IPAddress": f"172.30.0.{len(self.boxes) + 2}", "Ports": {}},
             }
             self.created.append(spec)
+            self.volumes |= {b.split(":")[0] for b in spec.host.get("binds") or [] if not b.startswith("/")}
         return cid
 
     def _get(self, cid: str) -> dict[str, Any]:
@@ -124,6 +126,14 @@ class FakeDocker:
         c = self._get(cid)
         del self.boxes[c["Id"]]
         self.removed.append(c["Name"][1:])
+
+    def remove_volume(self, name: str) -> None:
+        if name not in self.volumes:
+            raise NotFound(f"get {name}: no such volume")
+        binds = [b for c in self.boxes.values() for b in c["Spec"].host.get("binds") or []]
+        if any(b.split(":")[0] == name for b in binds):
+            raise DockerError(f"remove {name}: volume is in use")
+        self.volumes.discard(name)
 
     def inspect(self, cid: str) -> dict[str, Any]:
         c = self._get(cid)

@@ -151,6 +151,29 @@ def test_mount_points_become_binds_for_host_paths_and_docker_volumes() -> None:
     assert s.host["binds"] == ["/srv/data:/data:ro", "dy-t1-cache:/cache:rw", "shared:/s:rw"]
 
 
+def test_task_volumes_are_the_task_scoped_and_hostless_docker_volumes_its_containers_mount() -> None:
+    defn = _defn(
+        volumes=[
+            {"name": "data", "host": {"sourcePath": "/srv/data"}},
+            {"name": "cache", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}},
+            {"name": "scratch"},
+            {"name": "shared", "dockerVolumeConfiguration": {"scope": "shared"}},
+            {"name": "unused"},
+        ],
+        container={
+            "mountPoints": [
+                {"sourceVolume": "data", "containerPath": "/data"},
+                {"sourceVolume": "cache", "containerPath": "/cache"},
+                {"sourceVolume": "scratch", "containerPath": "/tmp/s"},
+                {"sourceVolume": "cache", "containerPath": "/again"},
+                {"sourceVolume": "shared", "containerPath": "/s"},
+            ]
+        },
+    )
+    assert spec.task_volumes(defn, "t1") == ["dy-t1-cache", "dy-t1-scratch"]
+    assert spec.task_volumes(_defn(), "t1") == []
+
+
 def test_ulimits_log_configuration_and_stop_timeout() -> None:
     (s,) = spec.container_specs(
         _defn(

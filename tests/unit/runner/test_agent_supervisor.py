@@ -119,6 +119,27 @@ async def test_a_task_runs_from_dockyards_registry_and_stops_with_its_stop_timeo
     assert json.loads(row["containers"])["web"]["exitCode"] == 143
 
 
+async def test_task_scoped_volumes_are_removed_with_the_containers_when_the_task_stops(
+    store: Store, sup: Supervisor, fake: FakeDocker
+) -> None:
+    mounts = [
+        {"sourceVolume": "scratch", "containerPath": "/s"},
+        {"sourceVolume": "keep", "containerPath": "/k"},
+    ]
+    defn = _defn(
+        {"name": "web", "image": "app:1", "memory": 64, "mountPoints": mounts},
+        {"name": "side", "image": "app:1", "memory": 64, "mountPoints": mounts[:1]},
+        volumes=[{"name": "scratch"}, {"name": "keep", "dockerVolumeConfiguration": {"scope": "shared"}}],
+    )
+    tid = await _launch(store, defn)
+    await _until(store, tid, _running)
+    assert fake.volumes == {f"dy-{tid}-scratch", "keep"}
+    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    await _until(store, tid, _stopped)
+    assert fake.volumes == {"keep"}
+    assert sorted(fake.removed) == [f"dy-{tid}-side", f"dy-{tid}-web"]
+
+
 async def test_a_missing_image_stops_the_task_with_cannot_pull_container_error(
     store: Store, sup: Supervisor, fake: FakeDocker
 ) -> None:
