@@ -47,24 +47,28 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def _write_and_hash(writer: FileWriter, hasher: hashlib._Hash, data: bytearray) -> None:
-    writer.write(data)
-    hasher.update(data)
+def _write_and_hash(writer: FileWriter, hasher: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        writer.write(chunk)
+        hasher.update(chunk)
 
 
 async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib._Hash) -> int:
-    """Copy ``body`` to ``writer`` and ``hasher`` in BATCH-sized steps; returns the bytes copied."""
-    total = 0
-    buf = bytearray()
+    """Copy ``body`` to ``writer`` and ``hasher``, handing the worker thread about BATCH bytes
+    at a time as a list of the chunks received (never joined: no copy on the event loop);
+    returns the bytes copied."""
+    total = pending = 0
+    chunks: list[bytes] = []
     async for chunk in body:
-        buf += chunk
-        if len(buf) >= BATCH:
-            await asyncio.to_thread(_write_and_hash, writer, hasher, buf)
-            total += len(buf)
-            buf = bytearray()
-    if buf:
-        await asyncio.to_thread(_write_and_hash, writer, hasher, buf)
-        total += len(buf)
+        chunks.append(chunk)
+        pending += len(chunk)
+        if pending >= BATCH:
+            await asyncio.to_thread(_write_and_hash, writer, hasher, chunks)
+            total += pending
+            chunks, pending = [], 0
+    if chunks:
+        await asyncio.to_thread(_write_and_hash, writer, hasher, chunks)
+        total += pending
     return total
 
 
