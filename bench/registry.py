@@ -13,10 +13,11 @@ seconds, Distribution / Dockyard, so above 1 always means Dockyard is faster):
 2. 1 MiB blob GET, ``wrk`` with 64 connections (MB/s);
 3. one 100 MiB monolithic push (POST, then PUT ?digest= with the whole body) (MB/s, best of 3);
 4. 64 concurrent 4 MiB pushes (POST + PUT each) (MB/s, median of alternating rounds), by
-   default from 64 ``curl`` processes (one POST then one PUT ``--data-binary @file`` each, the
-   files written and hashed before the clock); ``--push-client python`` keeps the older
-   generator (4 processes x 16 threads of ``http.client``), which on 2 cores takes most of
-   the CPU itself;
+   by default from one asyncio process with 64 concurrent aiohttp uploads (``--push-client
+   aiohttp``); ``curl`` runs 64 ``curl`` pairs instead (one POST then one PUT
+   ``--data-binary @file`` each, files written before the clock); ``python`` keeps the older
+   generator (4 processes x 16 threads of ``http.client``). Blobs and digests are always made
+   before the clock;
 5. ``docker push`` and ``docker pull`` of a 5-layer 200 MB image built locally from random
    data (seconds; before each pull every local copy of the image is removed).
 
@@ -237,6 +238,49 @@ def bench_concurrent_push_curl(target: Target, pushes: int = 64, size: int = 4 *
     return pushes * size / 1e6 / elapsed
 
 
+def _aiohttp_pushes(base: str, headers: dict[str, str], pushes: int, size: int, results: object) -> None:
+    """In a process of its own: make the blobs and digests, then push them all at once from one
+    asyncio loop (aiohttp, ``pushes`` connections); puts the elapsed seconds on ``results``."""
+    import asyncio
+
+    import aiohttp
+    from yarl import URL
+
+    blobs = [os.urandom(size) for _ in range(pushes)]
+    digests = [sha256(b) for b in blobs]
+
+    async def push(session: aiohttp.ClientSession, data: bytes, digest: str) -> None:
+        async with session.post(f"{base}/v2/{REPO}/blobs/uploads/", headers=headers) as r:
+            assert r.status == 202, (r.status, await r.text())
+            location = r.headers["Location"]
+        url = location if location.startswith("http") else base + location
+        url += ("&" if "?" in url else "?") + f"digest={digest}"
+        put_headers = {**headers, "Content-Type": "application/octet-stream"}
+        async with session.put(URL(url, encoded=True), data=data, headers=put_headers) as r:
+            assert r.status == 201, (r.status, await r.text())
+
+    async def run() -> float:
+        connector = aiohttp.TCPConnector(limit=pushes)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            started = time.perf_counter()
+            await asyncio.gather(*(push(session, b, d) for b, d in zip(blobs, digests, strict=True)))
+            return time.perf_counter() - started
+
+    results.put(asyncio.run(run()))  # type: ignore[attr-defined]
+
+
+def bench_concurrent_push_aiohttp(target: Target, pushes: int = 64, size: int = 4 * MiB) -> float:
+    """``pushes`` pushes at once from one asyncio process (aiohttp); MB/s."""
+    ctx = mp.get_context("fork")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_aiohttp_pushes, args=(target.base, target.headers(), pushes, size, results))
+    proc.start()
+    elapsed = results.get(timeout=600)
+    proc.join()
+    assert proc.exitcode == 0, f"{target.name}: the push process failed"
+    return pushes * size / 1e6 / elapsed
+
+
 def _docker(*args: str, env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, env=env)
@@ -309,9 +353,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the concurrent pushes")
     parser.add_argument("--only", choices=["manifest", "blob", "push", "pushes", "docker"], action="append",
                         help="run only these measures (repeatable; default: all)")
-    parser.add_argument("--push-client", choices=["curl", "python"], default="curl",
-                        help="load generator of the concurrent pushes: 64 curl processes (default) "
-                             "or the older 4 processes x 16 threads of http.client")
+    parser.add_argument("--push-client", choices=["aiohttp", "curl", "python"], default="aiohttp",
+                        help="load generator of the concurrent pushes: one asyncio process with 64 "
+                             "aiohttp uploads (default), 64 curl processes, or the older 4 processes "
+                             "x 16 threads of http.client")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/registry.py needs wrk (apt-get install wrk)")
@@ -356,7 +401,8 @@ def main() -> None:
         if "push" in only:
             measure("100 MiB monolithic push (MB/s)", bench_big_push)
         if "pushes" in only:
-            pusher = bench_concurrent_push_curl if args.push_client == "curl" else bench_concurrent_push
+            pusher = {"aiohttp": bench_concurrent_push_aiohttp, "curl": bench_concurrent_push_curl,
+                      "python": bench_concurrent_push}[args.push_client]
             measure(f"64 concurrent 4 MiB pushes, {args.push_client} (MB/s, median of {args.rounds})", pusher,
                     rounds=args.rounds)
         if "docker" in only and not args.skip_docker:
