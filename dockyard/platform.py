@@ -117,7 +117,9 @@ class Platform:
     async def serving(self) -> AsyncIterator[None]:
         """Start every part and listener; stop them in reverse order on exit."""
         async with AsyncExitStack() as stack:
-            follower = asyncio.create_task(self.store.follow())
+            # Other processes (the CLI; control workers forward their writes here) commit
+            # rarely: a 50 ms poll is soon enough and costs little on the busy event loop.
+            follower = asyncio.create_task(self.store.follow(interval=0.05))
             stack.callback(follower.cancel)
             for ctx in self.contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
