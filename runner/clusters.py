@@ -77,7 +77,7 @@ def get_active(store: Store, ident: Any) -> Any:
     return row
 
 
-def _validate_tags(tags: Any) -> list[dict[str, str]]:
+def validate_tags(tags: Any) -> list[dict[str, str]]:
     if tags is None:
         return []
     if not isinstance(tags, list) or len(tags) > 50:
@@ -97,7 +97,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             "Cluster name can have up to 255 characters: letters (uppercase and lowercase), "
             "numbers, underscores, and hyphens."
         )
-    tags = _validate_tags(params.get("tags"))
+    tags = validate_tags(params.get("tags"))
     settings = params.get("settings") or [{"name": "containerInsights", "value": "disabled"}]
     configuration = params.get("configuration") or {}
     async with store.transaction() as tx:

@@ -497,7 +497,7 @@ async def register_op(store: Store, config: Config, params: dict[str, Any]) -> d
         info,
         attributes=params.get("attributes"),
         zone=str(params.get("availabilityZone") or ""),
-        tags=clusters._validate_tags(params.get("tags")),
+        tags=clusters.validate_tags(params.get("tags")),
     )
     r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (ident,))
     return {"containerInstance": _shape(config, r, usage_by_host(store), ["TAGS"])}

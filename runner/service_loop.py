@@ -35,7 +35,7 @@ from dockyard.config import Config
 from dockyard.store import Store
 from runner import deployments, instances, query, services, tasks
 from runner.agent import lifecycle
-from runner.scheduler.model import _WHY
+from runner.scheduler.model import REASON_TEXT
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
 
@@ -59,7 +59,7 @@ def placement_message(service: str, reason: str, instance_id: str = "") -> str:
     if not instance_id:
         why = reason or "No Container Instances were found in your cluster."
         return f"{head} Reason: {why} {TROUBLESHOOTING}"
-    why = _WHY.get(reason, f'encountered error "{reason}"')
+    why = REASON_TEXT.get(reason, f'encountered error "{reason}"')
     return f"{head} The closest matching (container-instance {instance_id}) {why}. {TROUBLESHOOTING}"
 
 

@@ -349,7 +349,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     if launch_type not in tasks.LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(tasks.LAUNCH_TYPES)}.")
     defn = await _definition(store, config, params.get("taskDefinition"))
-    tasks._check_compatibility(defn, launch_type)
+    tasks.check_compatibility(defn, launch_type)
     parse_constraints(params.get("placementConstraints"))
     parse_strategies(params.get("placementStrategy"))
     spec: dict[str, Any] = {
@@ -368,7 +368,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     if not spec["networkConfiguration"]:
         del spec["networkConfiguration"]
     spec.update({k: params[k] for k in _ECHOED if k in params})
-    tags = clusters._validate_tags(params.get("tags"))
+    tags = clusters.validate_tags(params.get("tags"))
     now = time.time()
     dep = new_deployment(defn, spec, now)
     async with store.transaction() as tx:
@@ -396,7 +396,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     defn = None
     if params.get("taskDefinition") is not None:
         defn = await _definition(store, config, params["taskDefinition"])
-        tasks._check_compatibility(defn, spec["launchType"])
+        tasks.check_compatibility(defn, spec["launchType"])
     new_spec = dict(spec)
     if params.get("desiredCount") is not None:
         if strategy == "DAEMON":

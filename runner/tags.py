@@ -86,7 +86,7 @@ async def _write(store: Store, row: Row, arn: str, change: Any) -> None:
 async def tag_resource(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     arn = params.get("resourceArn")
     row = locate(arn)
-    new = clusters._validate_tags(params.get("tags"))
+    new = clusters.validate_tags(params.get("tags"))
     if not new:
         raise InvalidParameterException("tags must name at least one tag.")
     if any(t["key"].lower().startswith("aws:") for t in new):

@@ -35,7 +35,7 @@ from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
 from runner import query, taskdef
-from runner.clusters import _validate_tags
+from runner.clusters import validate_tags
 from runner.errors import ClientException, InvalidParameterException
 from runner.taskdef import TaskDefinition
 
@@ -129,7 +129,7 @@ def _shape(config: Config, row: Any) -> dict[str, Any]:
 
 
 async def register(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    tags = _validate_tags(params.get("tags"))
+    tags = validate_tags(params.get("tags"))
     td = taskdef.parse(params, query.validate)
     spec = json.dumps(taskdef.render(td), separators=(",", ":"))
     by = f"arn:aws:iam::{config.account_id}:root"

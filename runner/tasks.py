@@ -471,7 +471,7 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
     if launch_type not in LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(LAUNCH_TYPES)}.")
     defn = await _definition(store, config, params.get("taskDefinition"))
-    _check_compatibility(defn, launch_type)
+    check_compatibility(defn, launch_type)
     overrides = _check_overrides(defn, params.get("overrides"))
     rows, failures = await launch(
         store,
@@ -483,14 +483,14 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
         started_by=params.get("startedBy", ""),
         group=params.get("group", ""),
         overrides=overrides,
-        tags=clusters._validate_tags(params.get("tags")),
+        tags=clusters.validate_tags(params.get("tags")),
         extra=extra,
         placement={k: params.get(k) for k in ("placementConstraints", "placementStrategy")},
     )
     return {"tasks": [shape(config, r) for r in rows], "failures": failures}
 
 
-def _check_compatibility(defn: Mapping[str, Any], launch_type: str) -> None:
+def check_compatibility(defn: Mapping[str, Any], launch_type: str) -> None:
     compat = defn.get("compatibilities") or defn.get("requiresCompatibilities") or ["EC2"]
     if launch_type == "FARGATE" and "FARGATE" not in compat:
         raise InvalidParameterException("Task definition does not support launch_type FARGATE.")
@@ -514,7 +514,7 @@ async def start_task(store: Store, config: Config, params: dict[str, Any]) -> di
         started_by=params.get("startedBy", ""),
         group=params.get("group", ""),
         overrides=overrides,
-        tags=clusters._validate_tags(params.get("tags")),
+        tags=clusters.validate_tags(params.get("tags")),
         extra=extra,
         on_instances=[instances.instance_id(i) for i in idents],
     )

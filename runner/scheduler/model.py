@@ -155,12 +155,12 @@ class NoHostFits:
         if closest is None:
             return f"{prefix} because no container instance met all of its requirements. " \
                    "No Container Instances were found in your cluster."
-        why = _WHY.get(closest.reasons[0], f'encountered error "{closest.reasons[0]}"')
+        why = REASON_TEXT.get(closest.reasons[0], f'encountered error "{closest.reasons[0]}"')
         return (f"{prefix} because no container instance met all of its requirements. The closest "
                 f"matching container-instance {closest.host_id} {why}.")
 
 
-_WHY = {
+REASON_TEXT = {
     CPU: "has insufficient CPU units available",
     MEMORY: "has insufficient memory available",
     PORTS: "is already using a port required by your task",
