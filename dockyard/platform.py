@@ -196,6 +196,11 @@ async def run(config: Config) -> None:
                 print(f"dockyard: {name:<9} {url}", flush=True)
             if created:
                 print(f"dockyard: admin credentials written to {created}", flush=True)
+            if config.tls_self_signed and not config.tls_cert:
+                from registry.tls import ensure_self_signed
+
+                cert, _ = ensure_self_signed(config.data_dir, config.host)
+                print(f"dockyard: self-signed registry certificate {cert} (trust it to use TLS)", flush=True)
             gc.freeze()  # what start-up allocated is never garbage; keeps collections short
             print("dockyard: ready", flush=True)
             log.info("started", extra={"data_dir": config.data_dir})

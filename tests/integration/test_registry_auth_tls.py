@@ -23,6 +23,8 @@ def test_self_signed_tls_is_made_on_first_start_kept_and_serves_the_token_flow(f
     server.start()
     assert f"dockyard: registry  https://127.0.0.1:{server.ports['registry']}/v2/" in server.output
     cert, key = server.data_dir / "tls-self-signed.crt", server.data_dir / "tls-self-signed.key"
+    printed = f"dockyard: self-signed registry certificate {cert}"
+    assert any(line.startswith(printed) for line in server.output)
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     names = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
         x509.SubjectAlternativeName
