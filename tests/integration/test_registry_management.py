@@ -7,12 +7,6 @@ import uuid
 import pytest
 
 from tests.support.registry import RegistryClient
-from tests.support.server import Dockyard
-
-
-@pytest.fixture
-def reg(dockyard: Dockyard) -> RegistryClient:
-    return RegistryClient(dockyard)
 
 
 @pytest.fixture

@@ -20,12 +20,6 @@ from tests.support.registry import (
     descriptor,
     sha256,
 )
-from tests.support.server import Dockyard
-
-
-@pytest.fixture
-def reg(dockyard: Dockyard) -> RegistryClient:
-    return RegistryClient(dockyard)
 
 
 @pytest.fixture
