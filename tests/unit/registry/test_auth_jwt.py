@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,8 +38,11 @@ def test_the_header_names_es256_and_the_key_id():
 
 
 def test_the_key_id_has_the_libtrust_form():
-    groups = KID.split(":")
-    assert len(groups) == 12 and all(len(g) == 4 and g.isalnum() and g.isupper() for g in groups)
+    # Twelve groups of four base32 characters (A-Z, 2-7); a group may be all digits.
+    assert re.fullmatch(r"[A-Z2-7]{4}(:[A-Z2-7]{4}){11}", KID), KID
+    for _ in range(50):
+        kid = jwt.key_id(ec.generate_private_key(ec.SECP256R1()).public_key())
+        assert re.fullmatch(r"[A-Z2-7]{4}(:[A-Z2-7]{4}){11}", kid), kid
 
 
 def test_the_signature_is_64_raw_bytes():
