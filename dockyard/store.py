@@ -162,23 +162,35 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """One serialised write transaction, committed (durably) when the block exits."""
+    async def transaction(self, durable: bool = True) -> AsyncIterator[Tx]:
+        """One serialised write transaction, committed when the block exits.
+
+        ``durable=False`` commits without the WAL fsync (``synchronous=NORMAL`` for this one
+        commit): it survives the process being killed (the bytes are in the OS), but a power
+        loss can take it with it, unless a durable commit followed, which fsyncs the WAL and
+        every commit before it. For state that may be lost cleanly (an upload session just
+        begun), never for anything a caller relies on after a crash of the machine."""
         async with self._lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            tx = Tx(conn, self)
+            if not durable:
+                conn.execute("PRAGMA synchronous=NORMAL")  # refused inside a transaction
             try:
-                yield tx
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            # TODO(store): COMMIT on the loop thread again. Run on a thread (the committer or the
-            # default pool), the runner's supervisor tests hung about 1 run in 3 on a commit
-            # whose future never completed (tests/unit/runner/test_agent_supervisor.py: a task
-            # stuck in STOPPING), and a cancellation released the lock mid-COMMIT ("cannot start
-            # a transaction within a transaction"). Synchronous, neither can happen.
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                tx = Tx(conn, self)
+                try:
+                    yield tx
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                # TODO(store): COMMIT on the loop thread again. Run on a thread (the committer or
+                # the default pool), the runner's supervisor tests hung about 1 run in 3 on a
+                # commit whose future never completed (tests/unit/runner/test_agent_supervisor.py:
+                # a task stuck in STOPPING), and a cancellation released the lock mid-COMMIT
+                # ("cannot start a transaction within a transaction"). Synchronous, neither can.
+                conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous=FULL")
             if tx.revision is not None:
                 self._published.publish(tx.revision)
                 self.revision = tx.revision

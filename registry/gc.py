@@ -20,8 +20,10 @@ once they are older than the grace window.
 **Safety while serving.** The plan is made from a snapshot; each deletion checks the same
 conditions again inside a write transaction of the store and deletes the blob's file inside
 that transaction. The other side keeps its half of the bargain (``registry.metadata``): a
-commit renames the verified bytes into place inside the transaction that writes the blob's
-row, a mount links only a blob whose row still exists, and a manifest PUT checks inside its
+commit of a digest that has a row renames the verified bytes into place inside the
+transaction that writes the row; one of a new digest renames them before (a row-less file is
+young, so GC leaves it) and checks inside its transaction that the file is still there; a
+mount links only a blob whose row still exists, and a manifest PUT checks inside its
 transaction that every blob it names is still linked. So a blob is never deleted after a
 push linked it, nor linked after GC deleted it; a push whose blobs were collected between its
 HEAD and its manifest PUT gets ``MANIFEST_BLOB_UNKNOWN`` and nothing half-stored. An upload

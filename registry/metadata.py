@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from dockyard.store import Migration, Store, Tx
 from registry.manifest import Manifest
+from registry.storage.errors import UploadUnknown
 
 __all__ = ["MIGRATIONS", "BlobsMissing", "Metadata", "StoredManifest", "UploadRow"]
 
@@ -111,17 +112,24 @@ class Metadata:
         size: int,
         upload_id: str | None = None,
         place: Callable[[], None] | None = None,
+        placed: Callable[[], bool] | None = None,
     ) -> None:
         """Record a stored blob and link it to ``repository`` (ending ``upload_id`` if given).
 
         ``place`` (the rename of the verified bytes into their content-addressed path) runs
         inside the same write transaction, so garbage collection, which deletes a blob's row
         and file in one transaction, never deletes a file that a commit has just put in place.
+        A caller that renamed the bytes into place before (a digest with no row yet, which GC
+        only deletes once its file is older than the grace window) passes ``placed`` instead:
+        checked inside the transaction, it catches GC unlinking an old orphan file of the same
+        digest as the rename landed, and then nothing is recorded (UploadUnknown).
         """
         now = time.time()
         async with self.store.transaction() as tx:
             if place is not None:
                 await asyncio.to_thread(place)
+            elif placed is not None and not placed():
+                raise UploadUnknown(upload_id or digest)
             tx.execute(
                 "INSERT OR IGNORE INTO registry_blobs (digest, size, created) VALUES (?, ?, ?)",
                 (digest, size, now),
@@ -287,8 +295,12 @@ class Metadata:
 
     # -- uploads -------------------------------------------------------------------------
     async def start_upload(self, upload_id: str, repository: str) -> None:
+        """Record a new upload session. Not fsync'd: a session lost with the machine's power
+        is cleanly gone (its client gets BLOB_UPLOAD_UNKNOWN and starts again; GC removes its
+        directory), and the next durable commit (its first acknowledged chunk) makes it
+        durable anyway."""
         now = time.time()
-        async with self.store.transaction() as tx:
+        async with self.store.transaction(durable=False) as tx:
             tx.execute(
                 "INSERT INTO registry_uploads (id, repository, offset, started, updated)"
                 " VALUES (?, ?, 0, ?, ?)",

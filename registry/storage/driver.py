@@ -12,6 +12,8 @@ the same suite (``tests/unit/registry/storage``).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import io
 import os
@@ -68,8 +70,38 @@ def _check(path: str) -> str:
     return path
 
 
+WRITEBACK_STEP = 1 << 20  # start the disk write of every MiB as soon as it is written
+
+
+def _load_sync_file_range():  # type: ignore[no-untyped-def]
+    """libc's ``sync_file_range`` (Linux), or None where there is none."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _load_sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``length`` bytes at ``offset`` to disk, without
+    waiting (``sync_file_range(SYNC_FILE_RANGE_WRITE)``). Not a durability guarantee: the
+    fsync at commit still is. It overlaps the disk's work with the upload's, so the commit's
+    fsync finds little left to write: on this machine's disk 64 concurrent 4 MiB write+fsync
+    went from about 350 MB/s to 650-700 MB/s. A no-op where the call does not exist."""
+    if _sync_file_range is not None and length > 0:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
 class _FsWriter:
-    """A FileWriter on a local file; ``commit`` fsyncs the file."""
+    """A FileWriter on a local file; ``commit`` fsyncs the file. Every WRITEBACK_STEP bytes
+    written start their way to disk at once (``start_writeback``)."""
 
     def __init__(self, path: Path, offset: int | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +111,7 @@ class _FsWriter:
         self._size = os.lseek(fd, 0, os.SEEK_END)
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._path = path
+        self._written_back = self._size  # bytes before this offset were handed to writeback
 
     @property
     def size(self) -> int:
@@ -91,12 +124,16 @@ class _FsWriter:
             assert n is not None
             self._size += n
             view = view[n:]
+        if self._size - self._written_back >= WRITEBACK_STEP:
+            start_writeback(self._file.fileno(), self._written_back, self._size - self._written_back)
+            self._written_back = self._size
         return len(data)
 
     def truncate(self, size: int) -> None:
         os.ftruncate(self._file.fileno(), size)
         self._file.seek(size)
         self._size = size
+        self._written_back = min(self._written_back, size)
 
     def commit(self) -> None:
         os.fsync(self._file.fileno())

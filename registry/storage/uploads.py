@@ -195,10 +195,25 @@ class Uploads:
             if actual != digest.hex:
                 await self._discard(session)
                 raise DigestMismatch(f"uploaded content has digest {digest.algorithm}:{actual}")
-            await self.meta.add_blob(
-                session.repository, str(digest), session.offset, session.id if session.persistent else None,
-                place=lambda: self.driver.move(path, blob_path(digest)),
-            )
+            target = blob_path(digest)
+            upload_id = session.id if session.persistent else None
+            try:
+                if self.meta.blob_size(str(digest)) is None:
+                    # New content: rename (and fsync the directory) before taking the store's
+                    # writer lock, so that no other write waits on this disk work.
+                    await asyncio.to_thread(self.driver.move, path, target)
+                    await self.meta.add_blob(
+                        session.repository, str(digest), session.offset, upload_id,
+                        placed=lambda: self.driver.stat(target) is not None,
+                    )
+                else:
+                    await self.meta.add_blob(
+                        session.repository, str(digest), session.offset, upload_id,
+                        place=lambda: self.driver.move(path, target),
+                    )
+            except UploadUnknown:
+                await self._discard(session)
+                raise
             self._sessions.pop(session.id, None)
             self.driver.delete(upload_dir(session.id))
             return session.offset

@@ -73,3 +73,53 @@ async def test_data_version_changes_when_another_connection_commits(tmp_path):
     assert a.data_version() != before
     a.close()
     b.close()
+
+
+def _synchronous(store: Store) -> int:
+    return int(store._writer.execute("PRAGMA synchronous").fetchone()[0])
+
+
+async def test_a_non_durable_transaction_commits_and_the_next_one_is_durable_again(store):
+    assert _synchronous(store) == 2  # FULL
+    async with store.transaction(durable=False) as tx:
+        tx.execute("INSERT INTO items VALUES ('nd', '1')")
+        tx.changed("items", "nd")
+    assert store.query_one("SELECT v FROM items WHERE k='nd'")[0] == "1"
+    assert _synchronous(store) == 2
+    with pytest.raises(RuntimeError):
+        async with store.transaction(durable=False) as tx:
+            tx.execute("INSERT INTO items VALUES ('nd2', '1')")
+            raise RuntimeError("boom")
+    assert store.query_one("SELECT v FROM items WHERE k='nd2'") is None
+    assert _synchronous(store) == 2
+
+
+def test_a_non_durable_commit_survives_the_process_being_killed(tmp_path):
+    """``durable=False`` skips the fsync, not the write: a SIGKILL right after it loses
+    nothing (only the machine losing power could)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, os, signal\n"
+        "from dockyard.store import Migration, Store\n"
+        f"s = Store.open({str(tmp_path / 'k.db')!r}, "
+        "[Migration('t', 1, 'CREATE TABLE items (k TEXT PRIMARY KEY, v TEXT);')])\n"
+        "async def main():\n"
+        "    for i in range(50):\n"
+        "        async with s.transaction(durable=False) as tx:\n"
+        "            tx.execute('INSERT INTO items VALUES (?, ?)', (str(i), 'v'))\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    s = Store.open(tmp_path / "k.db", M)
+    try:
+        assert s.query_one("SELECT count(*) FROM items")[0] == 50
+        assert s.query_one("PRAGMA integrity_check")[0] == "ok"
+    finally:
+        s.close()
+    assert os.path.exists(tmp_path / "k.db")

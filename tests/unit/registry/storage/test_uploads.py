@@ -136,3 +136,44 @@ async def test_cancelled_and_unknown_uploads_are_gone(store: Store, driver: Stor
     for upload_id in (s.id, "0" * 32, "../etc"):
         with pytest.raises(UploadUnknown):
             await _uploads(store, driver).get("r", upload_id)
+
+
+async def test_a_second_upload_of_stored_content_links_it_and_keeps_the_bytes(
+    store: Store, driver: StorageDriver
+) -> None:
+    uploads = _uploads(store, driver)
+    digest = _digest(b"same bytes")
+    for repo in ("a", "b"):
+        s = await uploads.start(repo)
+        await uploads.append(s, _body(b"same bytes"))
+        assert await uploads.finish(s, digest) == 10
+    assert driver.get_content(blob_path(digest)) == b"same bytes"
+    assert Metadata(store).repositories_linking(str(digest)) == ["a", "b"]
+    assert driver.list("uploads") == []
+
+
+async def test_a_new_blob_whose_file_vanished_before_its_commit_records_nothing(
+    store: Store, driver: StorageDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new digest's bytes are renamed into place before the store's writer lock is taken;
+    if garbage collection unlinks that path meanwhile (an old orphan of the same digest), the
+    commit must notice inside its transaction and record nothing rather than a row without
+    bytes."""
+    uploads = _uploads(store, driver)
+    s = await uploads.start("shop/web")
+    await uploads.append(s, _body(b"doomed"))
+    digest = _digest(b"doomed")
+    move = driver.move
+
+    def move_then_lose(src: str, dst: str) -> None:
+        move(src, dst)
+        driver.delete(dst)  # what GC's sweep of an old orphan file would do
+
+    monkeypatch.setattr(driver, "move", move_then_lose)
+    with pytest.raises(UploadUnknown):
+        await uploads.finish(s, digest)
+    meta = Metadata(store)
+    assert meta.blob_size(str(digest)) is None
+    assert meta.linked_blob_size("shop/web", str(digest)) is None
+    assert meta.upload(s.id) is None  # the upload is cleanly gone
+    assert driver.list("uploads") == []
