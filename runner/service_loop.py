@@ -48,7 +48,7 @@ TROUBLESHOOTING = "For more information, see the Troubleshooting section of the 
 
 
 # -- messages (as ECS writes them) ------------------------------------------------------------
-def placement_message(service: str, reason: str, instance_id: str = "") -> str:
+def placement_message(service: str, reason: str, instance_id: str = "", missing: str = "") -> str:
     """``(service x) was unable to place a task because no container instance met all of its
     requirements. The closest matching (container-instance ID) has insufficient memory
     available. For more information, see the Troubleshooting section ...``"""
@@ -60,6 +60,8 @@ def placement_message(service: str, reason: str, instance_id: str = "") -> str:
         why = reason or "No Container Instances were found in your cluster."
         return f"{head} Reason: {why} {TROUBLESHOOTING}"
     why = REASON_TEXT.get(reason, f'encountered error "{reason}"')
+    if missing:  # ATTRIBUTE: ECS does not say which; Dockyard does
+        why += f" ({missing})"
     return f"{head} The closest matching (container-instance {instance_id}) {why}. {TROUBLESHOOTING}"
 
 
@@ -297,7 +299,9 @@ class ServiceLoop:
                     messages.append(f"{svc} has started {len(started)} tasks: {_tasks_list(started)}.")
                 for f in failures[:1]:
                     iid = str(f.get("arn", "")).rsplit("/", 1)[-1] if f.get("arn") else ""
-                    messages.append(placement_message(name, f.get("reason", ""), iid))
+                    messages.append(
+                        placement_message(name, f.get("reason", ""), iid, f.get(tasks.MISSING_KEY, ""))
+                    )
             stopped = []
             for s in plan.stops:
                 await self._deregister(s.task)

@@ -28,10 +28,12 @@ from runner.agent import lifecycle
 from runner.errors import ClientException, InvalidParameterException
 
 __all__ = [
+    "MISSING_KEY",
     "RETENTION",
     "TOPIC",
     "get_row",
     "launch",
+    "public_failures",
     "request_stop",
     "reservation",
     "shape",
@@ -67,6 +69,7 @@ MIGRATIONS = [
 
 TOPIC = "ecs/task"
 RETENTION = 2 * 3600.0
+MISSING_KEY = "dockyard:missingAttributes"
 LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL")
 _TIMES = {
     "created_at": "createdAt",
@@ -153,8 +156,9 @@ def task_needs(
     launch_type: str,
     placement: Mapping[str, Any] | None = None,
 ) -> scheduler.TaskNeeds:
-    """The scheduler's view of one task: :func:`reservation`, the definition's own memberOf
-    constraints, then those of the request; FARGATE lets Dockyard pick the strategy."""
+    """The scheduler's view of one task: :func:`reservation`, the definition's
+    ``requiresAttributes``, its own memberOf constraints, then those of the request; FARGATE
+    lets Dockyard pick the strategy."""
     placement = placement or {}
     cpu, memory, ports = reservation(defn, overrides)
     own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
@@ -169,6 +173,7 @@ def task_needs(
         group=group,
         constraints=constraints,
         strategy=strategy,
+        attributes=scheduler.parse_required_attributes(defn.get("requiresAttributes")),
     )
 
 
@@ -368,7 +373,9 @@ async def launch(
     ``on_instances`` (StartTask) names the instance ids to use, one task each; otherwise each
     task goes where :mod:`runner.scheduler` says among the cluster's instances (FARGATE: any host
     Dockyard knows when the cluster has none). A task that fits nowhere is a failure entry
-    (``reason`` ``RESOURCE:CPU`` and so on), not an error."""
+    (``reason`` ``RESOURCE:CPU``, ``ATTRIBUTE`` and so on, ``detail`` the explanation), not an
+    error; with ``ATTRIBUTE`` the entry also names the missing attributes under
+    :data:`MISSING_KEY`, which :func:`public_failures` drops from API responses."""
     overrides = dict(overrides or {})
     need = reservation(definition, overrides)
     group = group or f"family:{definition.get('family', '')}"
@@ -400,6 +407,8 @@ async def launch(
                     failure = {"reason": result.reason, "detail": result.explain()}
                     if result.closest is not None:
                         failure["arn"] = instances.instance_arn(config, cluster, result.closest.host_id)
+                        if result.closest.missing:  # for the service event; not in the response
+                            failure[MISSING_KEY] = ", ".join(result.closest.missing)
                     failures.append(failure)
                     continue
                 hosts = [
@@ -435,6 +444,11 @@ async def launch(
             tx.changed(TOPIC, ident)
             rows.append(tx.query_one("SELECT * FROM tasks WHERE id = ?", (ident,)))
     return rows, failures
+
+
+def public_failures(failures: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``failures`` as ECS's Failure shape (arn, reason, detail) for an API response."""
+    return [{k: v for k, v in f.items() if k != MISSING_KEY} for f in failures]
 
 
 # -- operations ------------------------------------------------------------------------------
@@ -487,7 +501,7 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
         extra=extra,
         placement={k: params.get(k) for k in ("placementConstraints", "placementStrategy")},
     )
-    return {"tasks": [shape(config, r) for r in rows], "failures": failures}
+    return {"tasks": [shape(config, r) for r in rows], "failures": public_failures(failures)}
 
 
 def check_compatibility(defn: Mapping[str, Any], launch_type: str) -> None:
@@ -518,7 +532,7 @@ async def start_task(store: Store, config: Config, params: dict[str, Any]) -> di
         extra=extra,
         on_instances=[instances.instance_id(i) for i in idents],
     )
-    return {"tasks": [shape(config, r) for r in rows], "failures": failures}
+    return {"tasks": [shape(config, r) for r in rows], "failures": public_failures(failures)}
 
 
 def _find(store: Store, cluster: str, ident: Any) -> Any:

@@ -22,7 +22,7 @@ from dockyard.client import ApiError
 __all__ = ["add_command", "register_once"]
 
 ECS = "AmazonEC2ContainerServiceV20141113"
-INFO_KEYS = ("NCPU", "MemTotal", "OSType", "Architecture", "Name", "ServerVersion", "ID")
+INFO_KEYS = ("NCPU", "MemTotal", "OSType", "Architecture", "Name", "ServerVersion", "ID", "ApiVersion")
 
 
 def register_once(
@@ -41,7 +41,11 @@ def register_once(
     params: dict[str, Any] = {
         "cluster": cluster,
         "dockerHost": docker_host,
-        "dockerInfo": {k: info.get(k) for k in INFO_KEYS},
+        "dockerInfo": {
+            **{k: info.get(k) for k in INFO_KEYS},
+            # the log and volume drivers name the host's capabilities (runner.instances)
+            "Plugins": {k: (info.get("Plugins") or {}).get(k) or [] for k in ("Log", "Volume")},
+        },
         "attributes": attributes,
     }
     if zone:

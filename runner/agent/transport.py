@@ -109,7 +109,10 @@ class DockerTransport:
             raise DockerError(f"cannot reach the Docker Engine at {self.base_url}: {e}") from None
 
     def info(self) -> dict[str, Any]:
-        return self._call(self._api.info)
+        """``docker info`` plus ``ApiVersion`` (the engine's own, from ``docker version``)."""
+        info = dict(self._call(self._api.info))
+        info["ApiVersion"] = self._call(self._api.version).get("ApiVersion", "")
+        return info
 
     def image_present(self, ref: str) -> bool:
         try:

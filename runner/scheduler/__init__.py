@@ -4,9 +4,10 @@ Flow: the caller builds frozen :class:`HostView` s (remaining cpu/memory, ports 
 attributes, unstopped tasks) and a :class:`TaskNeeds` (cpu, memory, fixed host ports, group,
 constraints, strategies), then
 
-1. **feasibility** (:mod:`.feasible`): agent connected, memberOf constraints (cluster query
-   language, :mod:`runner.query`), distinctInstance, cpu, memory, ports. A rejected host is
-   recorded with every reason it failed (``RESOURCE:MEMORY``, ...).
+1. **feasibility** (:mod:`.feasible`): agent connected, the definition's requiresAttributes,
+   memberOf constraints (cluster query language, :mod:`runner.query`), distinctInstance, cpu,
+   memory, ports. A rejected host is recorded with every reason it failed
+   (``RESOURCE:MEMORY``, ``ATTRIBUTE``, ...) and the required attributes it lacks.
 2. **ranking** (:mod:`.rank`): the feasible hosts ordered by the strategies chained in the
    order given: ``binpack`` (cpu|memory), ``spread`` (instanceId|attribute:NAME), ``random``
    (seedable).
@@ -14,7 +15,8 @@ constraints, strategies), then
 :func:`schedule` returns a :class:`Placement` or a :class:`NoHostFits` (with ``reason`` for
 RunTask ``failures`` and ``explain()`` for a service event): a result, never an exception.
 :func:`place` places several tasks, charging each to its host. :func:`needs_for` builds the
-needs of a task definition (its cpu/memory, fixed host ports, own memberOf constraints); with
+needs of a task definition (its cpu/memory, fixed host ports, requiresAttributes, own memberOf
+constraints); with
 the FARGATE launch type it uses :data:`FARGATE_STRATEGY` whatever was asked: Dockyard picks.
 """
 
@@ -33,6 +35,7 @@ from runner.scheduler.model import (
     TaskView,
     needs_for,
     parse_constraints,
+    parse_required_attributes,
     parse_strategies,
 )
 from runner.scheduler.stack import charge, place, schedule
@@ -53,6 +56,7 @@ __all__ = [
     "charge",
     "needs_for",
     "parse_constraints",
+    "parse_required_attributes",
     "parse_strategies",
     "place",
     "schedule",

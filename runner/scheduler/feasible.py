@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from runner import query
 from runner.scheduler.model import (
     AGENT,
+    ATTRIBUTE,
     CPU,
     DISTINCT,
     MEMBER_OF,
@@ -25,6 +26,7 @@ from runner.scheduler.model import (
 
 __all__ = [
     "AgentChecker",
+    "AttributesChecker",
     "Checker",
     "CpuChecker",
     "DistinctInstanceChecker",
@@ -32,6 +34,7 @@ __all__ = [
     "MemoryChecker",
     "PortsChecker",
     "checkers",
+    "missing_attributes",
     "rejections",
 ]
 
@@ -47,6 +50,29 @@ class AgentChecker(Checker):
 
     def check(self, host: HostView) -> str | None:
         return None if host.connected else AGENT
+
+
+def missing_attributes(host: HostView, required: tuple[tuple[str, str | None], ...]) -> tuple[str, ...]:
+    """The required attributes ``host`` lacks: the name is absent, or a value is required and
+    the host's differs (named ``name=value`` then)."""
+    out = []
+    for name, value in required:
+        if name not in host.attributes:
+            out.append(name)
+        elif value is not None and host.attributes[name] != value:
+            out.append(f"{name}={value}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AttributesChecker(Checker):
+    """The host has every attribute of the definition's ``requiresAttributes`` (ECS's
+    ``ATTRIBUTE`` failure: a capability such as a log driver or Docker API version)."""
+
+    required: tuple[tuple[str, str | None], ...]
+
+    def check(self, host: HostView) -> str | None:
+        return ATTRIBUTE if missing_attributes(host, self.required) else None
 
 
 @dataclass(frozen=True)
@@ -101,10 +127,13 @@ class MemberOfChecker(Checker):
 
 def checkers(needs: TaskNeeds) -> list[Checker]:
     """The checks for one task, cheapest and most telling first: the agent (a down host is
-    never a candidate), then constraints (they name the hosts the user allows, so their
+    never a candidate), then the required attributes (a host that cannot run the task at all,
+    whatever it has free), then constraints (they name the hosts the user allows, so their
     reason says more than a resource shortfall on a host that was never allowed), then the
     resources."""
     out: list[Checker] = [AgentChecker()]
+    if needs.attributes:
+        out.append(AttributesChecker(needs.attributes))
     for c in needs.constraints:
         if c.type == "memberOf":
             out.append(MemberOfChecker(query.parse(c.expression)))

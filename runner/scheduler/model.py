@@ -13,7 +13,7 @@ from typing import Any
 
 from runner import query
 from runner.errors import InvalidParameterException
-from runner.taskdef import TaskDefinition
+from runner.taskdef import TaskDefinition, requires_attributes
 
 __all__ = [
     "DEFAULT_SERVICE_STRATEGY",
@@ -30,6 +30,7 @@ __all__ = [
     "TaskView",
     "needs_for",
     "parse_constraints",
+    "parse_required_attributes",
     "parse_strategies",
 ]
 
@@ -39,6 +40,7 @@ MEMORY = "RESOURCE:MEMORY"
 PORTS = "RESOURCE:PORTS"
 PORTS_UDP = "RESOURCE:PORTS_UDP"
 AGENT = "AGENT"
+ATTRIBUTE = "ATTRIBUTE"  # a requiresAttributes entry the host lacks
 MEMBER_OF = "MemberOf placement constraint unsatisfied."
 DISTINCT = "DistinctInstance placement constraint unsatisfied."
 
@@ -95,6 +97,9 @@ class TaskNeeds:
     group: str = ""
     constraints: tuple[Constraint, ...] = ()
     strategy: tuple[Strategy, ...] = ()
+    # The definition's requiresAttributes as (name, value or None): the host must have each
+    # name, with that value when one is given.
+    attributes: tuple[tuple[str, str | None], ...] = ()
 
 
 DEFAULT_TASK_STRATEGY = (Strategy("random"),)
@@ -110,6 +115,7 @@ FARGATE_STRATEGY = (Strategy("spread", "instanceId"), Strategy("binpack", "memor
 class Rejection:
     host_id: str
     reasons: tuple[str, ...]  # every check the host failed, in checking order
+    missing: tuple[str, ...] = ()  # with ATTRIBUTE: the required attributes the host lacks
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,8 @@ class NoHostFits:
             return f"{prefix} because no container instance met all of its requirements. " \
                    "No Container Instances were found in your cluster."
         why = REASON_TEXT.get(closest.reasons[0], f'encountered error "{closest.reasons[0]}"')
+        if closest.reasons[0] == ATTRIBUTE and closest.missing:
+            why += f" ({', '.join(closest.missing)})"
         return (f"{prefix} because no container instance met all of its requirements. The closest "
                 f"matching container-instance {closest.host_id} {why}.")
 
@@ -166,6 +174,7 @@ REASON_TEXT = {
     PORTS: "is already using a port required by your task",
     PORTS_UDP: "is already using a port required by your task",
     AGENT: "is not connected (its agent is down)",
+    ATTRIBUTE: "is missing an attribute required by your task",
 }
 
 
@@ -240,6 +249,21 @@ def parse_strategies(value: Any) -> tuple[Strategy, ...]:
     return tuple(out)
 
 
+def parse_required_attributes(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """A task definition's ``requiresAttributes`` (``[{name, value?, targetType?}]``, as
+    DescribeTaskDefinition answers it) to (name, value or None) pairs; malformed entries are
+    ignored (the list is computed by Dockyard, not taken from the user)."""
+    out: dict[str, str | None] = {}
+    for a in value if isinstance(value, list) else []:
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not a["name"]:
+            continue
+        if a.get("targetType") not in (None, "container-instance"):
+            continue
+        v = a.get("value")
+        out[a["name"]] = v if isinstance(v, str) else None
+    return tuple(out.items())
+
+
 def needs_for(
     td: TaskDefinition,
     group: str = "",
@@ -249,7 +273,8 @@ def needs_for(
 ) -> TaskNeeds:
     """What one task of ``td`` asks of a host.
 
-    ``group`` defaults to ``family:<family>`` (ECS's default task group); the definition's own
+    ``group`` defaults to ``family:<family>`` (ECS's default task group); the required
+    attributes are the definition's ``requiresAttributes``; the definition's own
     memberOf constraints come first, then ``constraints`` (from RunTask/CreateService). With
     launch type FARGATE the strategy is :data:`FARGATE_STRATEGY` whatever was asked.
     """
@@ -261,6 +286,7 @@ def needs_for(
         group=group or f"family:{td.family}",
         constraints=(*own, *constraints),
         strategy=FARGATE_STRATEGY if launch_type == "FARGATE" else tuple(strategy),
+        attributes=parse_required_attributes(requires_attributes(td)),
     )
 
 

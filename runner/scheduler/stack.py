@@ -11,8 +11,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
-from runner.scheduler.feasible import checkers, rejections
+from runner.scheduler.feasible import checkers, missing_attributes, rejections
 from runner.scheduler.model import (
+    ATTRIBUTE,
     DEFAULT_TASK_STRATEGY,
     HostView,
     NoHostFits,
@@ -43,7 +44,8 @@ def schedule(
     for host in hosts:
         reasons = rejections(host, checks)
         if reasons:
-            rejected.append(Rejection(host.id, reasons))
+            missing = missing_attributes(host, needs.attributes) if ATTRIBUTE in reasons else ()
+            rejected.append(Rejection(host.id, reasons, missing))
         else:
             feasible.append(host)
     if not feasible:

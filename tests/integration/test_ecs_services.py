@@ -376,6 +376,30 @@ def test_a_task_that_fits_nowhere_becomes_a_service_event_naming_the_reason(dock
     assert service(ecs, cluster, "huge")["runningCount"] == 0
 
 
+def test_a_task_needing_an_attribute_no_instance_has_becomes_a_service_event_naming_it(
+    dockyard, cluster, small_image
+):
+    ecs = dockyard.client("ecs")
+    arn = sleeper(ecs, "firelens", small_image, logConfiguration={"logDriver": "awsfirelens"})
+    ecs.create_service(cluster=cluster, serviceName="firelens", taskDefinition=arn, desiredCount=1)
+
+    def placement_event() -> list[str]:
+        return [m for m in messages(service(ecs, cluster, "firelens")) if "unable to place" in m]
+
+    [msg] = wait_for(placement_event, timeout=30, what="a placement event")
+    assert msg.startswith(
+        "(service firelens) was unable to place a task because no container instance met all of its "
+        "requirements. The closest matching (container-instance "
+    )
+    assert msg.endswith(
+        "is missing an attribute required by your task "
+        "(com.amazonaws.ecs.capability.logging-driver.awsfirelens). For more information, see the "
+        "Troubleshooting section of the Amazon ECS Developer Guide."
+    )
+    assert service(ecs, cluster, "firelens")["runningCount"] == 0
+    assert ecs.list_tasks(cluster=cluster, serviceName="firelens")["taskArns"] == []
+
+
 def test_scaling_a_service_up_and_down_holds_the_desired_count(dockyard, cluster, small_image):
     ecs = dockyard.client("ecs")
     arn = sleeper(ecs, "scale", small_image)

@@ -438,6 +438,60 @@ def test_the_local_engine_is_a_container_instance_with_capacity_and_attributes(
     until_status(ecs, cluster, arn, "STOPPED")
 
 
+def test_instances_advertise_what_the_engine_supports_and_tasks_needing_more_fail_placement(
+    dockyard: Dockyard, ecs: Any, cluster: str
+) -> None:
+    arns = wait_for(
+        lambda: ecs.list_container_instances(cluster=cluster)["containerInstanceArns"], 5, "instance"
+    )
+    (inst,) = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"]
+    names = {a["name"] for a in inst["attributes"]}
+    engine = json.loads(
+        subprocess.run(
+            ["docker", "version", "--format", "{{json .Server}}"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    top = int(engine["ApiVersion"].split(".")[1])
+    api = "com.amazonaws.ecs.capability.docker-remote-api."
+    assert {f"{api}1.{n}" for n in range(17, top + 1)} <= names and f"{api}1.{top + 1}" not in names
+    drivers = json.loads(
+        subprocess.run(
+            ["docker", "info", "--format", "{{json .Plugins.Log}}"], capture_output=True, text=True,
+            check=True,
+        ).stdout
+    )
+    prefix = "com.amazonaws.ecs.capability.logging-driver."
+    logging = {n.removeprefix(prefix) for n in names if n.startswith(prefix)}
+    assert logging == {*drivers, "none", "awslogs"}
+
+    # awsfirelens is ECS's FireLens router, not a Docker log driver: no engine has it.
+    dockyard.aws(
+        "ecs", "register-task-definition", "--family", "tasks-firelens", "--container-definitions",
+        json.dumps([{"name": "app", "image": busybox_image(), "memory": 32, "command": ["true"],
+                     "logConfiguration": {"logDriver": "awsfirelens"}}]),
+    )
+    described = ecs.describe_task_definition(taskDefinition="tasks-firelens")["taskDefinition"]
+    needed = "com.amazonaws.ecs.capability.logging-driver.awsfirelens"
+    assert {"name": needed} in described["requiresAttributes"]
+    out = dockyard.aws("ecs", "run-task", "--cluster", cluster, "--task-definition", "tasks-firelens")
+    assert out["tasks"] == []
+    [failure] = out["failures"]
+    assert failure["reason"] == "ATTRIBUTE" and failure["arn"] == arns[0]
+    assert failure["detail"].endswith(f"is missing an attribute required by your task ({needed}).")
+    assert set(failure) == {"arn", "reason", "detail"}
+    assert ecs.list_tasks(cluster=cluster, family="tasks-firelens")["taskArns"] == []
+    # A definition needing only what the engine has places (a health check needs API 1.24).
+    td = register(
+        ecs, "tasks-capable",
+        {"name": "app", "image": busybox_image(), "memory": 32, "command": ["sleep", "600"], "stopTimeout": 1,
+         "logConfiguration": {"logDriver": "json-file"},
+         "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5}},
+    )
+    arn = run(ecs, cluster, td)
+    ecs.stop_task(cluster=cluster, task=arn)
+    until_status(ecs, cluster, arn, "STOPPED")
+
+
 def test_tasks_are_listed_and_filtered_and_stopped_ones_stay_describable(ecs: Any, cluster: str) -> None:
     td = register(
         ecs,

@@ -23,6 +23,57 @@ def test_builtin_attributes_follow_ecs_names() -> None:
     assert "ecs.capability.task-eni" in attrs and attrs["ecs.capability.task-eni"] is None
 
 
+def test_capabilities_follow_what_the_engine_reports() -> None:
+    info = {
+        "NCPU": 2, "OSType": "linux", "Architecture": "x86_64", "ApiVersion": "1.41",
+        "Plugins": {"Log": ["gelf", "json-file", "local"], "Volume": ["local", "rexray/ebs"]},
+    }
+    names = {a["name"] for a in instances.builtin_attributes(info, "us-east-1a")}
+    prefix = "com.amazonaws.ecs.capability.docker-remote-api.1."
+    api = sorted(int(n.removeprefix(prefix)) for n in names if n.startswith(prefix))
+    assert api == list(range(17, 42))
+    drivers = {n.rsplit(".", 1)[1] for n in names if ".logging-driver." in n}
+    assert drivers == {"gelf", "json-file", "local", "none", "awslogs"}  # awslogs runs as json-file
+    assert {"ecs.capability.docker-plugin.local", "ecs.capability.docker-plugin.rexray/ebs"} <= names
+    assert "com.amazonaws.ecs.capability.logging-driver.syslog" not in names
+
+
+def test_an_engine_that_does_not_report_its_api_version_gets_up_to_1_25() -> None:
+    names = {a["name"] for a in instances.builtin_attributes({"NCPU": 1}, "z")}
+    assert "com.amazonaws.ecs.capability.docker-remote-api.1.25" in names
+    assert "com.amazonaws.ecs.capability.docker-remote-api.1.26" not in names
+    assert "com.amazonaws.ecs.capability.logging-driver.json-file" in names
+
+
+def test_every_capability_a_runnable_definition_needs_is_advertised() -> None:
+    """A definition using everything Dockyard runs places on a stock engine (no ATTRIBUTE)."""
+    from runner import taskdef
+    from runner.scheduler import HostView, Placement, needs_for, schedule
+    from tests.unit.runner.test_taskdef import full
+
+    info = {
+        "NCPU": 4, "MemTotal": 8 * 1024**3, "OSType": "linux", "Architecture": "x86_64", "ApiVersion": "1.41",
+        "Plugins": {
+            "Log": ["awslogs", "fluentd", "gelf", "journald", "json-file", "local", "splunk", "syslog"],
+            "Volume": ["local"],
+        },
+    }
+    attrs = {a["name"]: a.get("value") for a in instances.builtin_attributes(info, "z")}
+    td = taskdef.parse(full())
+    assert isinstance(schedule([HostView("h", 4096, 8192, attributes=attrs)], needs_for(td)), Placement)
+    for driver in ("json-file", "awslogs", "gelf", "syslog", "none"):
+        body = full()
+        body["containerDefinitions"][0]["logConfiguration"] = {"logDriver": driver}
+        assert isinstance(
+            schedule([HostView("h", 4096, 8192, attributes=attrs)], needs_for(taskdef.parse(body))), Placement
+        ), driver
+    body = full()
+    body["containerDefinitions"][0]["logConfiguration"] = {"logDriver": "awsfirelens"}
+    result = schedule([HostView("h", 4096, 8192, attributes=attrs)], needs_for(taskdef.parse(body)))
+    assert not result.fits
+    assert result.closest.missing == ("com.amazonaws.ecs.capability.logging-driver.awsfirelens",)
+
+
 def test_an_agent_counts_as_connected_until_its_heartbeat_is_older_than_the_timeout() -> None:
     assert instances.agent_connected(False, heartbeat_at=100.0, now=130.0, timeout=30.0)
     assert not instances.agent_connected(False, heartbeat_at=100.0, now=130.5, timeout=30.0)

@@ -16,6 +16,7 @@ from runner.scheduler import (
     TaskView,
     needs_for,
     parse_constraints,
+    parse_required_attributes,
     parse_strategies,
     place,
     schedule,
@@ -64,6 +65,18 @@ FEASIBILITY = [
      needs(constraints=(Constraint("memberOf", "task:group == service:db"),)), ()),
     ("memberOf on instanceId", host("h"), needs(constraints=(Constraint("memberOf", "instanceId != h"),)),
      ("MemberOf placement constraint unsatisfied.",)),
+    ("required attribute present", host("h", attrs={"ecs.capability.task-eni": None}),
+     needs(attributes=(("ecs.capability.task-eni", None),)), ()),
+    ("required attribute absent", host("h"), needs(attributes=(("ecs.capability.task-eni", None),)),
+     ("ATTRIBUTE",)),
+    ("required value equal", host("h"), needs(attributes=(("ecs.os-type", "linux"),)), ()),
+    ("required value differs", host("h"), needs(attributes=(("ecs.os-type", "windows"),)), ("ATTRIBUTE",)),
+    ("value required, host has the name only", host("h", attrs={"stack": None}),
+     needs(attributes=(("stack", "prod"),)), ("ATTRIBUTE",)),
+    ("no value required, host has one", host("h", attrs={"stack": "prod"}),
+     needs(attributes=(("stack", None),)), ()),
+    ("attribute missing and short of memory", host("h", memory=1),
+     needs(attributes=(("gpu", None),)), ("ATTRIBUTE", "RESOURCE:MEMORY")),
 ]
 
 
@@ -86,6 +99,39 @@ def test_no_host_fits_is_a_result_that_explains_the_closest_host():
         "service web was unable to place a task because no container instance met all of its "
         "requirements. The closest matching container-instance small has insufficient memory available."
     )
+
+
+def test_a_missing_attribute_is_explained_as_ecs_does_and_named():
+    n = needs(attributes=(("com.amazonaws.ecs.capability.logging-driver.awsfirelens", None),
+                          ("ecs.os-type", "windows"), ("ecs.availability-zone", None)))
+    result = schedule([host("h1"), host("h2", connected=False)], n)
+    assert isinstance(result, NoHostFits) and result.reason == "ATTRIBUTE"
+    assert result.closest.host_id == "h1"
+    assert result.closest.missing == (
+        "com.amazonaws.ecs.capability.logging-driver.awsfirelens", "ecs.os-type=windows")
+    assert result.explain("service web") == (
+        "service web was unable to place a task because no container instance met all of its "
+        "requirements. The closest matching container-instance h1 is missing an attribute required by "
+        "your task (com.amazonaws.ecs.capability.logging-driver.awsfirelens, ecs.os-type=windows)."
+    )
+
+
+def test_only_hosts_with_the_required_attributes_are_candidates():
+    hosts = [host("plain"), host("gpu", attrs={"gpu": "a100"}), host("other-gpu", attrs={"gpu": "t4"})]
+    for _ in range(5):
+        assert place(hosts, needs(attributes=(("gpu", "a100"),)), count=1, seed=_).hosts == ["gpu"]
+
+
+def test_required_attributes_are_read_from_a_described_task_definition():
+    described = [
+        {"name": "ecs.capability.task-eni"},
+        {"name": "stack", "value": "prod", "targetType": "container-instance"},
+        {"name": "ignored", "targetType": "something-else"},
+        {"value": "no name"},
+        "junk",
+    ]
+    assert parse_required_attributes(described) == (("ecs.capability.task-eni", None), ("stack", "prod"))
+    assert parse_required_attributes(None) == ()
 
 
 def test_an_empty_cluster_says_there_are_no_container_instances():
@@ -240,3 +286,15 @@ def test_the_needs_of_a_task_definition_include_its_own_constraints_and_host_por
     assert [c.type for c in n.constraints] == ["memberOf", "distinctInstance"]
     assert n.strategy == (Strategy("random"),)
     assert needs_for(td, launch_type="FARGATE").strategy == FARGATE_STRATEGY
+
+
+def test_the_needs_of_a_task_definition_include_its_required_attributes():
+    from runner import taskdef
+
+    td = taskdef.parse({
+        "family": "web", "networkMode": "awsvpc", "memory": "512",
+        "containerDefinitions": [{"name": "c", "image": "busybox",
+                                  "logConfiguration": {"logDriver": "awsfirelens"}}],
+    })
+    names = {name for name, _ in needs_for(td).attributes}
+    assert {"ecs.capability.task-eni", "com.amazonaws.ecs.capability.logging-driver.awsfirelens"} <= names

@@ -35,6 +35,17 @@ def test_a_placement_failure_reads_as_ecs_writes_it() -> None:
     )
 
 
+def test_a_missing_attribute_reads_as_ecs_writes_it_and_names_the_attribute() -> None:
+    gelf = "com.amazonaws.ecs.capability.logging-driver.gelf"
+    msg = placement_message("web", "ATTRIBUTE", "0123abcd", gelf)
+    assert msg == (
+        "(service web) was unable to place a task because no container instance met all of its "
+        "requirements. The closest matching (container-instance 0123abcd) is missing an attribute required "
+        "by your task (com.amazonaws.ecs.capability.logging-driver.gelf). For more information, see the "
+        "Troubleshooting section of the Amazon ECS Developer Guide."
+    )
+
+
 def test_a_placement_failure_without_any_instance_says_so() -> None:
     msg = placement_message("web", "", "")
     assert "No Container Instances were found in your cluster." in msg
