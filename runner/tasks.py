@@ -14,6 +14,7 @@ Services build on :func:`launch` (place and record tasks) and :func:`request_sto
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -655,7 +656,8 @@ MAX_LOG_LINES = 10_000
 
 async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, Any]) -> dict[str, Any]:
     """GetTaskLogs (Dockyard's own): the last ``tail`` lines (default 200, at most
-    :data:`MAX_LOG_LINES`) of each container of a task (or of ``containerName`` only)."""
+    :data:`MAX_LOG_LINES`) of each container of a task (or of ``containerName`` only), from
+    Docker or, once the container was removed at the task's stop, from the copy saved then."""
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
     row = _find(store, cluster, params.get("task"))
     tail = params.get("tail", 200)
@@ -663,6 +665,7 @@ async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, An
         raise InvalidParameterException(f"tail must be an integer from 1 to {MAX_LOG_LINES}.")
     only = params.get("containerName")
     host = sup.host_of(row["instance_id"])
+    from runner.agent import savedlogs
     from runner.agent.transport import DockerError
 
     out = []
@@ -670,7 +673,12 @@ async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, An
         if only and name != only:
             continue
         text = ""
-        if host is not None and state.get("runtimeId"):
+        saved = None
+        if config.data_dir:
+            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, row["id"], name, tail)
+        if saved is not None:  # the container was removed at the stop (runner.agent.savedlogs)
+            text = saved.decode(errors="replace")
+        elif host is not None and state.get("runtimeId"):
             try:
                 text = (await host.logs(state["runtimeId"], tail)).decode(errors="replace")
             except DockerError as e:

@@ -34,6 +34,7 @@ from typing import Any
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, instances, tasks
+from runner.agent import savedlogs
 from runner.agent.host import Host
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK
 from runner.agent.transport import DockerError, DockerTransport, Transport
@@ -310,6 +311,8 @@ class Supervisor:
                 if host is not None and state.get("runtimeId"):
                     with contextlib.suppress(DockerError):
                         await host.remove(state["runtimeId"])
+            if self.config.data_dir:
+                await asyncio.to_thread(savedlogs.remove, self.config.data_dir, row["id"])
             async with self.store.transaction() as tx:
                 tx.execute("DELETE FROM tasks WHERE id = ?", (row["id"],))
                 tx.changed(tasks.TOPIC, row["id"])

@@ -20,7 +20,7 @@ from typing import Any
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import instances, tasks
-from runner.agent import lifecycle, spec
+from runner.agent import lifecycle, savedlogs, spec
 from runner.agent.host import Host, PullFailed
 from runner.agent.lifecycle import Observed
 from runner.agent.transport import DockerError
@@ -303,7 +303,8 @@ class TaskWorker:
             await self._quietly(self.host.remove(self.network["pause"]))
         volumes = spec.task_volumes(self.defn, self.task_id)
         if volumes:  # Docker keeps a volume while any container, even a stopped one, uses it
-            for cid in self.ids.values():
+            for name, cid in self.ids.items():
+                await self._save_logs(name, cid)  # the container and its logs go now
                 await self._quietly(self.host.remove(cid))
             for name in volumes:
                 await self._quietly(self.host.remove_volume(name))
@@ -311,6 +312,16 @@ class TaskWorker:
         for c in self.defs:  # a container never created or never started is STOPPED now too
             self.seen.setdefault(c["name"], Observed())
         await self._report(final=True, last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
+
+    async def _save_logs(self, name: str, cid: str) -> None:
+        """Keep the container's logs in the data dir (``dockyard logs`` after it is removed)."""
+        if not self.config.data_dir:
+            return
+        try:
+            data = await self.host.logs(cid, tasks.MAX_LOG_LINES)
+            await asyncio.to_thread(savedlogs.save, self.config.data_dir, self.task_id, name, data)
+        except (DockerError, OSError) as e:
+            log.warning("cannot save container logs", extra={"task": self.task_id, "error": str(e)})
 
     async def _stop_one(self, cid: str, timeout: int) -> None:
         await self._quietly(self.host.stop(cid, timeout))

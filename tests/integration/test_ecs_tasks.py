@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.images import busybox_image, echo_image
 from tests.support.registry import docker_push, docker_rmi
-from tests.support.server import Dockyard
+from tests.support.server import BIN, Dockyard
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
@@ -300,6 +300,43 @@ def test_task_scoped_volumes_are_shared_by_its_containers_and_removed_when_it_st
         assert not set(own) & left and shared in left
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", shared], capture_output=True)
+
+
+def test_logs_of_a_stopped_task_whose_containers_went_with_its_volumes_stay_readable(
+    dockyard: Dockyard, ecs: Any, cluster: str
+) -> None:
+    td = register(
+        ecs,
+        "tasks-volume-logs",
+        {
+            "name": "w",
+            "image": busybox_image(),
+            "memory": 32,
+            "command": ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo to stderr >&2; sleep 600"],
+            "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"}],
+            "stopTimeout": 1,
+        },
+        volumes=[{"name": "scratch"}],
+    )
+    arn = run(ecs, cluster, td)
+    t = until_status(ecs, cluster, arn, "RUNNING")
+    cid = t["containers"][0]["runtimeId"]
+    task_id = arn.rsplit("/", 1)[1]
+    cli = [str(BIN / "dockyard"), "logs", task_id, "--data-dir", str(dockyard.data_dir),
+           "--endpoint-url", dockyard.control_url]
+
+    def logs(*more: str) -> str:
+        proc = subprocess.run([*cli, *more], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    wait_for(lambda: "to stderr" in logs(), 10, "the task's output")
+    ecs.stop_task(cluster=cluster, task=arn)
+    until_status(ecs, cluster, arn, "STOPPED")
+    gone = subprocess.run(["docker", "inspect", cid], capture_output=True, text=True)
+    assert gone.returncode != 0  # removed with the task's volume
+    assert logs().splitlines() == ["line 1", "line 2", "line 3", "to stderr"]
+    assert logs("--tail", "2").splitlines() == ["line 3", "to stderr"]
 
 
 def test_stop_sends_sigterm_then_sigkill_after_stop_timeout(ecs: Any, cluster: str) -> None:

@@ -269,3 +269,27 @@ async def test_stopped_tasks_older_than_the_retention_are_deleted_with_their_con
     await sup._prune()
     assert tasks.get_row(store, tid) is None
     assert f"dy-{tid}-web" in fake.removed
+
+
+async def test_logs_of_a_task_whose_containers_went_with_its_volumes_stay_readable_until_it_expires(
+    store: Store, fake: FakeDocker, tmp_path: Path
+) -> None:
+    config = Config(docker_host="fake://local", registry_port=5000, data_dir=str(tmp_path / "data"))
+    s = Supervisor(store, config, transport_for=lambda url: fake.connection())
+    await s.start()
+    try:
+        defn = _defn({"name": "web", "image": "app:1", "memory": 64, "mountPoints": [
+            {"sourceVolume": "scratch", "containerPath": "/s"}]}, volumes=[{"name": "scratch"}])
+        rows, _ = await tasks.launch(store, config, cluster="c", definition=defn)
+        tid = rows[0]["id"]
+        await _until(store, tid, _running)
+        await tasks.request_stop(store, tid, "UserInitiated", "bye")
+        await _until(store, tid, _stopped)
+        assert f"dy-{tid}-web" in fake.removed  # gone from Docker with the task's volume
+        out = await tasks.task_logs(store, config, s, {"cluster": "c", "task": tid})
+        assert out["containers"] == [{"containerName": "web", "logs": f"log of dy-{tid}-web\n"}]
+        await tasks.update(store, tid, stopped_at=1.0)
+        await s._prune()
+        assert not (tmp_path / "data" / "runner" / "logs" / tid).exists()
+    finally:
+        await asyncio.wait_for(s.stop(), 10)
