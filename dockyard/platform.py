@@ -102,11 +102,13 @@ class Platform:
         ctx.load_cert_chain(cert, key)
         return ctx
 
-    async def healthz(self, request: web.Request) -> web.Response:
+    def health(self) -> dict[str, object]:
+        """What ``/healthz`` answers, after a store read."""
         self.store.query_one("SELECT 1")
-        return web.json_response(
-            {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
-        )
+        return {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(self.health())
 
     async def metrics(self, request: web.Request) -> web.Response:
         resp = web.Response(body=generate_latest())

@@ -32,20 +32,45 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import aiohttp
-from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from yarl import URL
 
 from dockyard import logs
+from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_type
+from dockyard.aws.protocol import MAX_BODY
 from dockyard.config import Config
+from dockyard.http1 import Connection, Request, Server
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["Forwarder", "check_port_free", "main", "start_workers"]
+__all__ = ["ControlApp", "Forwarder", "check_port_free", "main", "start_workers"]
 
 log = logging.getLogger("dockyard.workers")
 CONFIG_ENV = "DOCKYARD_WORKER_CONFIG"
 UPSTREAM_ENV = "DOCKYARD_WORKER_UPSTREAM"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "expect",
+        "proxy-connection", "te", "trailer"}
+AMZ_JSON = "application/x-amz-json-1.1"
+
+# What the transport itself answers (the dispatcher's errors are in dockyard.aws.errors).
+BadRequestException = error_type("BadRequestException")
+RequestHeaderFieldsTooLargeException = error_type("RequestHeaderFieldsTooLargeException", 431)
+ServiceUnavailableException = error_type("ServiceUnavailableException", 503)
+InternalFailure = error_type("InternalFailure", 500)
+_TRANSPORT_ERRORS: dict[int, type[AwsError]] = {
+    400: BadRequestException,
+    413: RequestEntityTooLargeException,
+    431: RequestHeaderFieldsTooLargeException,
+    500: InternalFailure,
+    503: ServiceUnavailableException,
+}
+
+
+def error_body(status: int, message: str) -> tuple[str, bytes]:
+    """The AWS JSON error envelope of an answer the transport makes itself."""
+    error = _TRANSPORT_ERRORS.get(status, BadRequestException)(message)
+    return AMZ_JSON, json.dumps(error.body(), separators=(",", ":")).encode()
 
 
 class Forwarder:
@@ -55,35 +80,78 @@ class Forwarder:
         self.upstream = upstream
         self.session: aiohttp.ClientSession | None = None
 
-    async def __call__(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+    async def __call__(self, request: Request, conn: Connection) -> None:
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256), auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             )
-        if body is None:
-            body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        headers["Host"] = request.headers.get("Host", "")
-        async with self.session.request(
-            request.method, self.upstream + request.raw_path, headers=headers, data=body,
-            allow_redirects=False,
-        ) as upstream:
-            out = web.StreamResponse(
-                status=upstream.status,
-                headers={k: v for k, v in upstream.headers.items() if k.lower() not in _HOP},
+        headers = [(k, v) for k, v in request.raw_headers if k.lower() not in _HOP]
+        headers.append(("Host", request.headers.get("host", "")))
+        try:
+            upstream = await self.session.request(
+                request.method, URL(self.upstream + request.target, encoded=True), headers=headers,
+                data=request.body, allow_redirects=False,
             )
-            if upstream.content_length is not None:
-                out.content_length = upstream.content_length
-            await out.prepare(request)
+        except (aiohttp.ClientError, OSError) as e:
+            log.error("control worker could not reach the main process", extra={"error": str(e)})
+            content_type, body = error_body(503, "The service is unavailable; try again.")
+            conn.respond(503, body, content_type)
+            return
+        async with upstream:
+            conn.start(
+                upstream.status,
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.raw_headers
+                 if k.decode("latin-1").lower() not in _HOP],
+                upstream.content_length,
+            )
             async for chunk in upstream.content.iter_any():
-                await out.write(chunk)
-            await out.write_eof()
-            return out
+                await conn.write(chunk)
+            conn.finish()
 
     async def close(self) -> None:
         if self.session is not None:
             await self.session.close()
+
+
+class ControlApp:
+    """What a control worker answers on the control port: ``POST /`` for a read-only operation
+    (through the same ``Operations.answer`` the main process uses), ``GET /healthz`` and
+    ``GET /metrics`` of this process; everything else goes to the main process unchanged."""
+
+    def __init__(self, platform: Platform, forward: Forwarder) -> None:
+        self.platform = platform
+        self.ops = platform.ops
+        self.forward = forward
+
+    async def __call__(self, request: Request, conn: Connection) -> None:
+        method, path = request.method, request.path
+        if method == "POST" and path == "/":
+            if self.ops.readonly(request.headers.get("x-amz-target", "")):
+                rid = self._request_id(request)
+                status, body = await self.ops.answer(
+                    method, path, request.query, request.headers, request.body, rid
+                )
+                conn.respond(status, body, AMZ_JSON, (("x-amzn-RequestId", rid), ("X-Request-Id", rid)))
+                return
+        elif method in ("GET", "HEAD") and path in ("/healthz", "/metrics"):
+            rid = self._request_id(request)
+            if path == "/healthz":
+                body = json.dumps(self.platform.health()).encode()
+                conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
+            else:
+                ctype = CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
+                conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
+            return
+        await self.forward(request, conn)
+
+    @staticmethod
+    def _request_id(request: Request) -> str:
+        rid = request.headers.get("x-request-id")
+        if rid:
+            logs.request_id.set(rid)
+            return rid
+        return logs.new_request_id()
 
 
 @asynccontextmanager
@@ -144,12 +212,7 @@ async def _serve(config: Config, upstream: str) -> None:
         platform = Platform(config, store, role="worker")
         for part in load_parts():
             part.install(platform)
-        platform.ops.forward = forward
-        app = web.Application(client_max_size=platform.control._client_max_size)
-        app.router.add_post("/", platform.ops.dispatch)
-        app.router.add_get("/healthz", platform.healthz)
-        app.router.add_get("/metrics", platform.metrics)
-        app.router.add_route("*", "/{tail:.*}", forward)
+        server = Server(ControlApp(platform, forward), error_body, max_body=MAX_BODY)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,10 +222,8 @@ async def _serve(config: Config, upstream: str) -> None:
             stack.callback(follower.cancel)
             for ctx in platform.worker_contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(platform))
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, config.host, config.control_port, reuse_port=True).start()
+            await server.start(config.host, config.control_port, reuse_port=True)
+            stack.push_async_callback(server.close)
             gc.freeze()  # what start-up allocated is never garbage; keeps collections short
             print("ready", flush=True)
             await stop.wait()

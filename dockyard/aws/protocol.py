@@ -3,6 +3,10 @@
 Parts register operations (``ops.add(ECS, "ListClusters", handler)``); the dispatcher reads
 and bounds the body, verifies SigV4, parses the JSON, calls the handler and writes either
 its result or the AWS error envelope. Handlers only see a :class:`Call` and a dict.
+
+:meth:`Operations.answer` is that whole path for a request already read, independent of the
+HTTP server: the main process reaches it through aiohttp (:meth:`Operations.dispatch`), the
+control workers through their own HTTP/1.1 transport (``dockyard.workers``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +50,9 @@ LATENCY = Histogram(
 
 @dataclass
 class Call:
-    """What a handler gets besides the parsed body."""
+    """What a handler gets besides the parsed body (``headers`` keyed by lower-case names)."""
 
-    request: web.Request
+    headers: Mapping[str, str]
     service: str
     operation: str
     credential: sigv4.Credential | None
@@ -64,7 +68,7 @@ def json_response(data: dict[str, Any] | bytes, status: int = 200, request_id: s
     return them to serve a cached answer without serialising it again)."""
     headers = {"x-amzn-RequestId": request_id} if request_id else {}
     return web.Response(
-        body=data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode(),
+        body=data if isinstance(data, bytes) else _dumps(data),
         status=status,
         content_type="application/x-amz-json-1.1",
         headers=headers,
@@ -76,10 +80,8 @@ class Operations:
 
     def __init__(self, secret_for: Callable[[str], str | None]) -> None:
         self._ops: dict[tuple[str, str], Handler] = {}
-        self._readonly: set[tuple[str, str]] = set()
+        self._readonly: set[str] = set()
         self._secret_for = secret_for
-        # Set in control worker processes: operations that are not read-only are sent there.
-        self.forward: Callable[[web.Request, bytes], Awaitable[web.StreamResponse]] | None = None
 
     def add(self, service: str, name: str, handler: Handler, readonly: bool = False) -> None:
         """Register an operation. ``readonly`` ones only read the store (or an index kept from
@@ -88,30 +90,45 @@ class Operations:
             raise ValueError(f"operation {service}.{name} registered twice")
         self._ops[(service, name)] = handler
         if readonly:
-            self._readonly.add((service, name))
+            self._readonly.add(f"{service}.{name}")
 
     def names(self, service: str) -> list[str]:
         return sorted(n for s, n in self._ops if s == service)
 
+    def readonly(self, target: str) -> bool:
+        """Whether the operation ``X-Amz-Target: target`` names was registered read-only."""
+        return target in self._readonly
+
     async def dispatch(self, request: web.Request) -> web.Response:
+        """The aiohttp handler of ``POST /``."""
         rid = request.get("request_id", "")
-        target = request.headers.get("X-Amz-Target", "")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body = await self._read_body(request)
+        except AwsError as e:
+            status, payload = self.refuse(headers, e, rid)
+        else:
+            status, payload = await self.answer(
+                request.method, request.raw_path.split("?", 1)[0], request.query_string, headers, body, rid
+            )
+        return json_response(payload, status=status, request_id=rid)
+
+    async def answer(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
+        request_id: str,
+    ) -> tuple[int, bytes]:
+        """Answer one AWS JSON request (``headers`` keyed by lower-case names): verify SigV4,
+        check the content type and target, parse the body, call the handler. Returns the
+        status and the JSON body, the AWS error envelope for any failure."""
+        target = headers.get("x-amz-target", "")
         service, _, name = target.partition(".")
         started = time.perf_counter()
         code = "200"
         try:
-            body = await self._read_body(request)
-            if self.forward is not None and (service, name) not in self._readonly:
-                return await self.forward(request, body)
             credential = sigv4.verify(
-                request.method,
-                request.raw_path.split("?", 1)[0],
-                request.query_string,
-                {k.lower(): v for k, v in request.headers.items()},
-                hashlib.sha256(body).hexdigest(),
-                self._secret_for,
+                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest(), self._secret_for
             )
-            ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in CONTENT_TYPES:
                 raise SerializationException(
                     f"Content-Type must be application/x-amz-json-1.1, not {ctype or 'missing'!r}."
@@ -122,22 +139,32 @@ class Operations:
             if handler is None:
                 raise UnknownOperationException(f"Unknown operation {target!r}.")
             params = _parse(body)
-            result = await handler(Call(request, service, name, credential, rid), params)
-            return json_response(result, request_id=rid)
+            result = await handler(Call(headers, service, name, credential, request_id), params)
+            return 200, result if isinstance(result, bytes) else _dumps(result)
         except AwsError as e:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
-            return json_response(e.body(), status=e.status, request_id=rid)
+            return e.status, _dumps(e.body())
         except Exception:
             code = "InternalFailure"
             log.exception("control handler failed", extra={"target": target})
-            body = {"__type": "InternalFailure", "message": "The request processing has failed."}
-            return json_response(body, status=500, request_id=rid)
+            return 500, _dumps({"__type": "InternalFailure", "message": "The request processing has failed."})
         finally:
-            known = (service, name) in self._ops
-            labels = (service, name) if known else ("unknown", "unknown")
-            REQUESTS.labels(*labels, code).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            self._observe(service, name, code, started)
+
+    def refuse(self, headers: Mapping[str, str], error: AwsError, request_id: str) -> tuple[int, bytes]:
+        """The answer to a request refused before it was read whole (its body is too large):
+        logged and counted like any other error."""
+        target = headers.get("x-amz-target", "")
+        service, _, name = target.partition(".")
+        log.info("control error", extra={"target": target, "error": error.code, "detail": error.message})
+        self._observe(service, name, error.code, time.perf_counter())
+        return error.status, _dumps(error.body())
+
+    def _observe(self, service: str, name: str, code: str, started: float) -> None:
+        labels = (service, name) if (service, name) in self._ops else ("unknown", "unknown")
+        REQUESTS.labels(*labels, code).inc()
+        LATENCY.labels(*labels).observe(time.perf_counter() - started)
 
     @staticmethod
     async def _read_body(request: web.Request) -> bytes:
@@ -154,6 +181,10 @@ class Operations:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _parse(body: bytes) -> dict[str, Any]:

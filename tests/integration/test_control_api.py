@@ -1,18 +1,39 @@
-"""The control API as the real aws CLI and boto3 see it, including every error case."""
+"""The control API as the real aws CLI and boto3 see it, including every error case; each
+test runs against one process (aiohttp) and against two control workers (their own HTTP
+transport, forwarding what is not read-only to the main process)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import botocore.exceptions
 import pytest
 
 from dockyard.aws import sigv4
+from tests.support.server import Dockyard
 
 ECS = "AmazonEC2ContainerServiceV20141113"
+CM = "Route53AutoNaming_v20170314"
+
+
+@pytest.fixture(scope="module", params=["one-process", "control-workers"])
+def dockyard(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockyard]:
+    if request.param == "one-process":
+        yield request.getfixturevalue("dockyard")  # the session's server
+        return
+    request.getfixturevalue("docker_engine")
+    data_dir = tmp_path_factory.mktemp("control-workers") / "data"
+    server = Dockyard(data_dir, extra_args=["--control-workers", "2"])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def raw(server, body: bytes, headers: dict[str, str], sign: bool = True, when=None):
@@ -137,11 +158,22 @@ def test_a_request_signed_six_minutes_ago_is_rejected(dockyard):
 def test_healthz_and_metrics_answer(dockyard):
     with urllib.request.urlopen(dockyard.control_url + "/healthz", timeout=10) as resp:
         assert json.loads(resp.read())["status"] == "ok"
-    dockyard.aws("ecs", "list-clusters")
-    with urllib.request.urlopen(dockyard.control_url + "/metrics", timeout=10) as resp:
+    # /metrics counts what the answering process answered: ask on the same connection
+    conn = http.client.HTTPConnection("127.0.0.1", dockyard.ports["control"], timeout=30)
+    try:
+        key, secret = dockyard.credentials
+        hdrs = {"host": f"127.0.0.1:{dockyard.ports['control']}", "x-amz-target": f"{CM}.ListNamespaces",
+                "content-type": "application/x-amz-json-1.1"}
+        hdrs = sigv4.sign("POST", "/", hdrs, b"{}", key, secret, "us-east-1", "servicediscovery")
+        conn.request("POST", "/", body=b"{}", headers=hdrs)
+        assert conn.getresponse().status == 200
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
         text = resp.read().decode()
+    finally:
+        conn.close()
     assert resp.headers["Content-Type"].startswith("text/plain")
-    assert 'dockyard_control_requests_total{code="200",operation="ListClusters"' in text
+    assert 'dockyard_control_requests_total{code="200",operation="ListNamespaces"' in text
 
 
 def test_every_log_line_is_json_and_request_lines_carry_a_request_id(dockyard):

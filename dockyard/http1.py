@@ -1,0 +1,430 @@
+"""A lean HTTP/1.1 server: an asyncio ``Protocol`` around ``httptools`` (llhttp), for the
+control workers (``dockyard.workers``).
+
+The control workers answer small JSON requests one after another on keep-alive connections,
+where aiohttp's request and response objects, router and stream machinery cost most of their
+time. This server does only what they need, and nothing about AWS:
+
+- HTTP/1.0 and 1.1, keep-alive as the request asks (``Connection``, the version); pipelining:
+  a connection's requests are answered one at a time, in the order they came; reading pauses
+  while more than ``_PIPELINE_MAX`` wait.
+- Request bodies by ``Content-Length`` or chunked (llhttp decodes them), whole, in memory, at
+  most ``max_body`` bytes. A larger one is answered 413 as soon as it is known (a declared
+  length at once), is not buffered, and the connection closes once the body has been read
+  and discarded (or after ``_LINGER`` seconds), so the client gets to read the 413.
+  ``Expect: 100-continue`` is answered when the connection is idle.
+- Malformed requests (llhttp's verdict) get 400, headers over ``_MAX_HEAD`` bytes 431, an
+  ``Upgrade`` request its answer; the connection then closes.
+- Connections idle for ``keepalive_timeout`` seconds are closed.
+
+The application is one coroutine, ``handler(request, connection)``, which answers through
+the connection: :meth:`Connection.respond` (a whole body) or :meth:`Connection.start`,
+:meth:`Connection.write` and :meth:`Connection.finish` (a streamed one). Error answers the
+server makes itself (400, 413, 431, 500 when the handler fails) come from ``error(status,
+message)``, which returns the content type and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from email.utils import formatdate
+from http import HTTPStatus
+
+import httptools
+
+__all__ = ["Connection", "Request", "Server"]
+
+log = logging.getLogger("dockyard.http1")
+
+_PIPELINE_MAX = 16  # requests waiting on one connection before reading pauses
+_MAX_HEAD = 64 * 1024  # bytes of request line and headers
+_LINGER = 10.0  # seconds a refused request's body may take to arrive before the connection closes
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_NO_BODY = {204, 304}
+
+Handler = Callable[["Request", "Connection"], Awaitable[None]]
+ErrorBody = Callable[[int, str], tuple[str, bytes]]
+
+
+class Request:
+    """One request, read whole. ``headers`` is keyed by lower-case names (a repeated header
+    keeps its last value); ``raw_headers`` keeps every header as sent."""
+
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "query", "raw_headers", "target",
+                 "version")
+
+    def __init__(
+        self, method: str, target: str, raw_headers: list[tuple[str, str]], body: bytes, version: str,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.target = target  # path and query, as sent
+        self.path, _, self.query = target.partition("?")
+        self.raw_headers = raw_headers
+        self.headers = {k.lower(): v for k, v in raw_headers}
+        self.body = body
+        self.version = version
+        self.keep_alive = keep_alive
+
+
+class _Refusal:
+    """A queued answer the server makes itself, after which the connection closes."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class Server:
+    """Listens on a port and answers each request with ``handler``."""
+
+    def __init__(
+        self, handler: Handler, error: ErrorBody, max_body: int, keepalive_timeout: float = 75.0
+    ) -> None:
+        self.handler = handler
+        self.error = error
+        self.max_body = max_body
+        self.keepalive_timeout = keepalive_timeout
+        self.connections: set[Connection] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task | None = None
+        self._date = b""
+        self._date_at = 0
+
+    def date(self) -> bytes:
+        """The ``Date`` header line, formatted once a second."""
+        now = int(time.time())
+        if now != self._date_at:
+            self._date_at = now
+            self._date = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        return self._date
+
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), host, port, reuse_port=reuse_port, backlog=1024
+        )
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def close(self) -> None:
+        """Stop listening and close every connection (requests in progress are cancelled)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(10.0, self.keepalive_timeout))
+            idle_since = loop.time() - self.keepalive_timeout
+            for conn in list(self.connections):
+                if conn.idle and conn.last_read < idle_since:
+                    conn.close()
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: parses what arrives, answers requests in order."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[Request | _Refusal] = deque()
+        self._task: asyncio.Task | None = None
+        self._url: list[bytes] = []
+        self._headers: list[tuple[str, str]] = []
+        self._head_size = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._refused = False  # the message being read is refused (too large): discard its body
+        self._discard = False  # parse nothing more: the connection closes after its answers
+        self._closing = False  # close once the answer being written is out
+        self._reading_paused = False
+        self._writable: asyncio.Future | None = None  # set while the transport asks us to wait
+        self._linger: asyncio.TimerHandle | None = None
+        # the answer in progress
+        self._head_only = False
+        self._keep_alive = True
+        self._version = "1.1"
+        self._chunked = False
+        self._started = False
+        self.last_read = self._loop.time()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        self._transport = None
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+        if self._linger is not None:
+            self._linger.cancel()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_read = self._loop.time()
+        if self._discard and not self._refused:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Nothing here speaks another protocol after an Upgrade: answer the request as a
+            # plain one (on_message_complete queued it), read nothing more, close after it.
+            self._stop_reading()
+        except httptools.HttpParserCallbackError as e:
+            if isinstance(e.__context__, _HeadTooLarge):
+                self._refuse(431, f"Request line and headers exceed {_MAX_HEAD} bytes.")
+            else:
+                log.error("HTTP parser callback failed", exc_info=e.__context__)
+                self._refuse(400, "Malformed HTTP request.")
+        except httptools.HttpParserError as e:
+            self._refuse(400, f"Malformed HTTP request: {e}.")
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- httptools callbacks ------------------------------------------------------------
+    # Once ``_discard`` is set, what follows the message being read (pipelined after a
+    # refused one) is parsed only to be dropped.
+    def on_message_begin(self) -> None:
+        self._url = []
+        self._headers = []
+        self._head_size = 0
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        if self._discard:
+            return
+        self._head_size += len(url)
+        if self._head_size > _MAX_HEAD:
+            raise _HeadTooLarge
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._discard:
+            return
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > _MAX_HEAD:
+            raise _HeadTooLarge
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        if self._discard:
+            return
+        length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
+        if length is not None and int(length) > self._server.max_body:
+            self._refuse_body(f"Request body of {int(length)} bytes exceeds the {self._server.max_body} "
+                              f"byte limit.")
+            return
+        expect = next((v for k, v in self._headers if k.lower() == "expect"), "")
+        if expect.lower() == "100-continue" and self.idle and self._transport is not None:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        if self._discard:
+            return
+        self._body_size += len(body)
+        if self._body_size > self._server.max_body:
+            self._body = []
+            self._refuse_body(f"Request body exceeds the {self._server.max_body} byte limit.")
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            # The refusal is queued (or sent) already; the body is read: nothing more to wait for.
+            self._refused = False
+            if self._closing and self.idle:
+                self.close()
+            return
+        if self._discard:
+            return
+        parser = self._parser
+        request = Request(
+            parser.get_method().decode("ascii"),
+            b"".join(self._url).decode("latin-1"),
+            self._headers,
+            b"".join(self._body) if len(self._body) != 1 else self._body[0],
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+        )
+        self._body = []
+        self._enqueue(request)
+
+    # -- answering ----------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        """No request is being answered or waiting."""
+        return self._task is None and not self._queue
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def respond(
+        self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Send a whole answer (only the head for a HEAD request)."""
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n"]
+        head.extend(f"{k}: {v}\r\n" for k, v in headers)
+        head.append(self._connection_header())
+        out = "".join(head).encode("latin-1") + self._server.date() + b"\r\n"
+        self._started = True
+        if self._transport is not None:
+            self._transport.write(out if self._head_only else out + body)
+
+    def start(self, status: int, headers: Iterable[tuple[str, str]], length: int | None) -> None:
+        """Send the head of a streamed answer; ``length`` None means unknown (chunked for
+        HTTP/1.1, else the connection closes after the body). ``headers`` are sent as given:
+        add ``Date`` yourself if you want one."""
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+        lines.extend(f"{k}: {v}\r\n" for k, v in headers)
+        self._chunked = False
+        if length is not None:
+            lines.append(f"Content-Length: {length}\r\n")
+        elif not (self._head_only or status in _NO_BODY or status < 200):
+            if self._version == "1.1":
+                self._chunked = True
+                lines.append("Transfer-Encoding: chunked\r\n")
+            else:
+                self._keep_alive = False
+        lines.append(self._connection_header())
+        lines.append("\r\n")
+        self._started = True
+        if self._transport is not None:
+            self._transport.write("".join(lines).encode("latin-1"))
+
+    async def write(self, data: bytes) -> None:
+        """Send part of a streamed body; waits while the client is slow to read."""
+        if self._head_only or not data or self._transport is None:
+            return
+        if self._chunked:
+            self._transport.writelines([f"{len(data):x}\r\n".encode(), data, b"\r\n"])
+        else:
+            self._transport.write(data)
+        await self._drain()
+
+    def finish(self) -> None:
+        """End a streamed body."""
+        if self._chunked and not self._head_only and self._transport is not None:
+            self._transport.write(b"0\r\n\r\n")
+
+    def _connection_header(self) -> str:
+        if self._closing or not self._keep_alive:
+            return "Connection: close\r\n"
+        return "Connection: keep-alive\r\n" if self._version == "1.0" else ""
+
+    async def _drain(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            await self._writable
+
+    def _enqueue(self, item: Request | _Refusal) -> None:
+        self._queue.append(item)
+        if len(self._queue) > _PIPELINE_MAX and not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        if self._task is None:
+            self._task = self._loop.create_task(self._run())
+
+    def _stop_reading(self) -> None:
+        self._discard = True
+        if self.idle:
+            self.close()
+        else:
+            self._queue.append(_Refusal(0, ""))  # a marker: close once what is queued is answered
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` after what is queued, then close; parse nothing more."""
+        self._discard = True
+        self._enqueue(_Refusal(status, message))
+
+    def _refuse_body(self, message: str) -> None:
+        """The message being read is too large: answer 413 in its turn, discard its body, close
+        once it has been read (so the client, still sending, can read the answer)."""
+        self._refused = True
+        self._discard = True
+        self._enqueue(_Refusal(413, message))
+
+    async def _run(self) -> None:
+        try:
+            while self._queue and self._transport is not None:
+                item = self._queue.popleft()
+                if self._reading_paused and len(self._queue) <= _PIPELINE_MAX // 2:
+                    self._reading_paused = False
+                    self._transport.resume_reading()
+                if isinstance(item, _Refusal):
+                    self._answer_refusal(item)
+                    return
+                await self._answer(item)
+                if self._closing or not self._keep_alive:
+                    self.close()
+                    return
+                await self._drain()
+        finally:
+            self._task = None
+
+    def _answer_refusal(self, refusal: _Refusal) -> None:
+        self._closing = True
+        if refusal.status:
+            self._head_only, self._keep_alive, self._version = False, False, "1.1"
+            content_type, body = self._server.error(refusal.status, refusal.message)
+            self.respond(refusal.status, body, content_type)
+        if self._refused and self._transport is not None:
+            # The refused body is still arriving: read it (discarding) so that closing does
+            # not reset the connection under the client before it reads the answer.
+            self._linger = self._loop.call_later(_LINGER, self.close)
+        else:
+            self.close()
+
+    async def _answer(self, request: Request) -> None:
+        self._head_only = request.method == "HEAD"
+        self._keep_alive = request.keep_alive
+        self._version = request.version
+        self._chunked = False
+        self._started = False
+        try:
+            await self._server.handler(request, self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("HTTP handler failed", extra={"method": request.method, "path": request.path})
+            if self._started:
+                self._keep_alive = False
+            else:
+                self._keep_alive = False
+                content_type, body = self._server.error(500, "The request processing has failed.")
+                with contextlib.suppress(Exception):
+                    self.respond(500, body, content_type)
+            return
+        if not self._started:
+            log.error("HTTP handler sent no answer", extra={"method": request.method, "path": request.path})
+            self._keep_alive = False
