@@ -72,6 +72,16 @@ async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib.
     return total
 
 
+def _create_empty(driver: StorageDriver, path: str) -> None:
+    driver.writer(path, 0).close()
+
+
+def _move_and_clean(driver: StorageDriver, path: str, target: str, directory: str) -> None:
+    """Rename a finished upload's bytes to ``target`` and remove its directory."""
+    driver.move(path, target)
+    driver.delete(directory)
+
+
 def _hash_file(
     driver: StorageDriver, path: str, algorithm: str, limit: int | None = None
 ) -> hashlib._Hash:
@@ -99,8 +109,7 @@ class Uploads:
     async def start(self, repository: str, persistent: bool = True) -> Session:
         """A new empty upload. Non-persistent ones (monolithic pushes) are not in the store."""
         session = Session(uuid.uuid4().hex, repository, persistent=persistent)
-        w = self.driver.writer(upload_data_path(session.id), 0)
-        w.close()
+        await asyncio.to_thread(_create_empty, self.driver, upload_data_path(session.id))
         if persistent:
             await self.meta.start_upload(session.id, repository)
         self._sessions[session.id] = session
@@ -201,7 +210,8 @@ class Uploads:
                 if self.meta.blob_size(str(digest)) is None:
                     # New content: rename (and fsync the directory) before taking the store's
                     # writer lock, so that no other write waits on this disk work.
-                    await asyncio.to_thread(self.driver.move, path, target)
+                    directory = upload_dir(session.id)
+                    await asyncio.to_thread(_move_and_clean, self.driver, path, target, directory)
                     await self.meta.add_blob(
                         session.repository, str(digest), session.offset, upload_id,
                         placed=lambda: self.driver.stat(target) is not None,
@@ -211,11 +221,11 @@ class Uploads:
                         session.repository, str(digest), session.offset, upload_id,
                         place=lambda: self.driver.move(path, target),
                     )
+                    await asyncio.to_thread(self.driver.delete, upload_dir(session.id))
             except UploadUnknown:
                 await self._discard(session)
                 raise
             self._sessions.pop(session.id, None)
-            self.driver.delete(upload_dir(session.id))
             return session.offset
 
     def _check_alive(self, session: Session) -> None:
