@@ -574,7 +574,8 @@ class CloudMap:
         query = self._parameters(params, "QueryParameters")
         optional = self._parameters(params, "OptionalParameters")
         limit = _int(params, "MaxResults", 100, 1, 1000)
-        key = (srv.id, srv.revision, status, limit, json.dumps([query, optional], sort_keys=True))
+        filters = json.dumps([query, optional], sort_keys=True) if query or optional else ""
+        key = (srv.id, srv.revision, status, limit, filters)
         cached = self._discover_cache.get(key)
         if cached is not None:
             return cached

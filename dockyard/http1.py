@@ -17,23 +17,27 @@ time. This server does only what they need, and nothing about AWS:
   ``Upgrade`` request its answer; the connection then closes.
 - Connections idle for ``keepalive_timeout`` seconds are closed.
 
-The application is one coroutine, ``handler(request, connection)``, which answers through
-the connection: :meth:`Connection.respond` (a whole body) or :meth:`Connection.start`,
-:meth:`Connection.write` and :meth:`Connection.finish` (a streamed one). Error answers the
-server makes itself (400, 413, 431, 500 when the handler fails) come from ``error(status,
-message)``, which returns the content type and body.
+The application is one coroutine, ``handler(request, connection)``, run in a Task, or at
+once from the event loop's callback when ``eager(request)`` says it may be (see
+:meth:`Connection._start`). It answers through the connection: :meth:`Connection.respond`
+(a whole body) or :meth:`Connection.start`, :meth:`Connection.write` and
+:meth:`Connection.finish` (a streamed one). Error answers the server makes itself (400, 413,
+431, 500 when the handler fails) come from ``error(status, message)``, which returns the
+content type and body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any
 
 import httptools
 
@@ -90,9 +94,11 @@ class Server:
     """Listens on a port and answers each request with ``handler``."""
 
     def __init__(
-        self, handler: Handler, error: ErrorBody, max_body: int, keepalive_timeout: float = 75.0
+        self, handler: Handler, error: ErrorBody, max_body: int, keepalive_timeout: float = 75.0,
+        eager: Callable[[Request], bool] = lambda request: False,
     ) -> None:
         self.handler = handler
+        self.eager = eager
         self.error = error
         self.max_body = max_body
         self.keepalive_timeout = keepalive_timeout
@@ -147,7 +153,8 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request | _Refusal] = deque()
-        self._task: asyncio.Task | None = None
+        self._busy = False  # answering (the queue is being worked through)
+        self._task: asyncio.Task | None = None  # the answering, once it had to wait
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
         self._head_size = 0
@@ -283,7 +290,7 @@ class Connection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         """No request is being answered or waiting."""
-        return self._task is None and not self._queue
+        return not self._busy and not self._queue
 
     def close(self) -> None:
         if self._transport is not None:
@@ -352,8 +359,9 @@ class Connection(asyncio.Protocol):
         if len(self._queue) > _PIPELINE_MAX and not self._reading_paused and self._transport is not None:
             self._reading_paused = True
             self._transport.pause_reading()
-        if self._task is None:
-            self._task = self._loop.create_task(self._run())
+        if not self._busy:
+            self._busy = True
+            self._start(self._run())
 
     def _stop_reading(self) -> None:
         self._discard = True
@@ -384,13 +392,30 @@ class Connection(asyncio.Protocol):
                 if isinstance(item, _Refusal):
                     self._answer_refusal(item)
                     return
+                if self._task is None and not self._server.eager(item):
+                    await asyncio.sleep(0)  # from here on in a Task (see _start)
                 await self._answer(item)
                 if self._closing or not self._keep_alive:
                     self.close()
                     return
                 await self._drain()
         finally:
+            self._busy = False
             self._task = None
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` (``_run``) at once, as far as it gets without waiting, and make it a
+        Task only when it has to wait: most answers never wait, and a Task per request costs
+        more than the rest of answering one (uvloop on Python 3.11, which has no eager tasks).
+        Only requests ``eager`` accepts are answered outside a Task: their handler must not
+        need ``asyncio.current_task()`` (``asyncio.timeout``) before its first wait. The
+        coroutine runs in a context of its own, as in a Task."""
+        ctx = contextvars.copy_context()
+        try:
+            waiting = ctx.run(coro.send, None)
+        except StopIteration:
+            return
+        self._task = ctx.run(self._loop.create_task, _resume(coro, waiting))
 
     def _answer_refusal(self, refusal: _Refusal) -> None:
         self._closing = True
@@ -428,3 +453,28 @@ class Connection(asyncio.Protocol):
         if not self._started:
             log.error("HTTP handler sent no answer", extra={"method": request.method, "path": request.path})
             self._keep_alive = False
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Carry on a coroutine that was stepped by hand (:meth:`Connection._start`) and yielded
+    ``waiting``: a future it awaits, or None (a bare yield). A Task does the same stepping."""
+    while True:
+        try:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False  # taken over, as a Task does
+                await waiting
+        except BaseException as e:
+            if waiting is None or not waiting.done():
+                # This Task was cancelled while the future went on: the coroutine gets it.
+                try:
+                    waiting = coro.throw(e)
+                except StopIteration:
+                    return
+                continue
+            # Otherwise the future failed: the coroutine reads that itself as it resumes.
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return

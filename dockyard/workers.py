@@ -124,26 +124,29 @@ class ControlApp:
         self.ops = platform.ops
         self.forward = forward
 
+    def local(self, request: Request) -> bool:
+        """Whether this process answers ``request`` itself (else the main process does)."""
+        if request.method == "POST":
+            return request.path == "/" and self.ops.readonly(request.headers.get("x-amz-target", ""))
+        return request.method in ("GET", "HEAD") and request.path in ("/healthz", "/metrics")
+
     async def __call__(self, request: Request, conn: Connection) -> None:
-        method, path = request.method, request.path
-        if method == "POST" and path == "/":
-            if self.ops.readonly(request.headers.get("x-amz-target", "")):
-                rid = self._request_id(request)
-                status, body = await self.ops.answer(
-                    method, path, request.query, request.headers, request.body, rid
-                )
-                conn.respond(status, body, AMZ_JSON, (("x-amzn-RequestId", rid), ("X-Request-Id", rid)))
-                return
-        elif method in ("GET", "HEAD") and path in ("/healthz", "/metrics"):
-            rid = self._request_id(request)
-            if path == "/healthz":
-                body = json.dumps(self.platform.health()).encode()
-                conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
-            else:
-                ctype = CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
-                conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
+        if not self.local(request):
+            await self.forward(request, conn)
             return
-        await self.forward(request, conn)
+        method, path = request.method, request.path
+        rid = self._request_id(request)
+        if method == "POST":
+            status, body = await self.ops.answer(
+                method, path, request.query, request.headers, request.body, rid
+            )
+            conn.respond(status, body, AMZ_JSON, (("x-amzn-RequestId", rid), ("X-Request-Id", rid)))
+        elif path == "/healthz":
+            body = json.dumps(self.platform.health()).encode()
+            conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
+        else:
+            ctype = CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
+            conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
 
     @staticmethod
     def _request_id(request: Request) -> str:
@@ -212,7 +215,10 @@ async def _serve(config: Config, upstream: str) -> None:
         platform = Platform(config, store, role="worker")
         for part in load_parts():
             part.install(platform)
-        server = Server(ControlApp(platform, forward), error_body, max_body=MAX_BODY)
+        app = ControlApp(platform, forward)
+        # What a worker answers itself reads memory and the store and never waits on a timeout:
+        # it may run without a Task of its own (see dockyard.http1).
+        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -82,10 +82,12 @@ class Operations:
         self._ops: dict[tuple[str, str], Handler] = {}
         self._readonly: set[str] = set()
         self._secret_for = secret_for
+        self._metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # labelled children
 
     def add(self, service: str, name: str, handler: Handler, readonly: bool = False) -> None:
         """Register an operation. ``readonly`` ones only read the store (or an index kept from
-        it) and may be answered by a control worker process; the rest run in the main one."""
+        it) and may be answered by a control worker process, outside a Task of their own up to
+        their first wait (so no ``asyncio.timeout`` before it); the rest run in the main one."""
         if (service, name) in self._ops:
             raise ValueError(f"operation {service}.{name} registered twice")
         self._ops[(service, name)] = handler
@@ -162,9 +164,14 @@ class Operations:
         return error.status, _dumps(error.body())
 
     def _observe(self, service: str, name: str, code: str, started: float) -> None:
-        labels = (service, name) if (service, name) in self._ops else ("unknown", "unknown")
-        REQUESTS.labels(*labels, code).inc()
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        metrics = self._metrics.get((service, name, code))
+        if metrics is None:
+            labels = (service, name) if (service, name) in self._ops else ("unknown", "unknown")
+            metrics = REQUESTS.labels(*labels, code), LATENCY.labels(*labels)
+            if labels[0] != "unknown":  # unknown names are not worth remembering
+                self._metrics[(service, name, code)] = metrics
+        metrics[0].inc()
+        metrics[1].observe(time.perf_counter() - started)
 
     @staticmethod
     async def _read_body(request: web.Request) -> bytes:

@@ -57,14 +57,17 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 _AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
 
 
+@functools.lru_cache(maxsize=64)
 def _parse_amz_date(value: str) -> datetime:
-    """``20261123T032000Z`` as an aware datetime (``strptime`` costs ~10x more per request)."""
+    """``20261123T032000Z`` as an aware datetime (``strptime`` costs ~10x more per request;
+    requests signed in the same second share the answer)."""
     m = _AMZ_DATE.match(value)
     if not m:
         raise ValueError(value)
     return datetime(*(int(g) for g in m.groups()), tzinfo=UTC)  # type: ignore[misc]
 
 
+@functools.lru_cache(maxsize=256)
 def _canonical_uri(raw_path: str) -> str:
     path = raw_path or "/"
     normalized = posixpath.normpath(path) if path != "/" else "/"
