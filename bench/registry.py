@@ -299,28 +299,64 @@ def build_big_image(tag: str, layers: int = 5, layer_size: int = 40 * 1000 * 100
         subprocess.run(["docker", "build", "-q", "-t", tag, d], check=True, capture_output=True)
 
 
-def bench_docker(dockyard: Dockyard, dist_addr: str) -> dict[str, tuple[float, float]]:
-    """(Dockyard seconds, Distribution seconds) for docker push and docker pull."""
-    local = "dockyard-bench/big:latest"
-    refs = {"dockyard": f"{dockyard.registry}/bench/big:v1", "distribution": f"{dist_addr}/bench/big:v1"}
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _dockerd_pid() -> int:
+    return int(Path("/var/run/docker.pid").read_text().strip())
+
+
+def bench_docker(dockyard: Dockyard, dist_addr: str, dist_pid: int,
+                 rounds: int = 3) -> dict[str, tuple[float, float]]:
+    """(Dockyard, Distribution) medians over ``rounds`` for docker push and pull (seconds), and
+    the CPU seconds the registry and dockerd spent during each.
+
+    Each round builds a new image (fresh random layers, so nothing can be skipped or mounted),
+    alternates which registry goes first, and runs ``sync`` before each timed command, so
+    neither registry inherits the other's dirty pages or dockerd's cleanup work."""
     env = docker_env(dockyard)
-    build_big_image(local)
-    try:
-        push = {}
-        for name, ref in refs.items():
-            _docker("tag", local, ref)
-            push[name] = _docker("push", "-q", ref, env=env)
-        pull = {}
-        for name, ref in refs.items():
+    pids = {"dockyard": dockyard.proc.pid, "distribution": dist_pid}  # type: ignore[union-attr]
+    dockerd = _dockerd_pid()
+    out: dict[str, dict[str, list[float]]] = {}
+
+    def timed(kind: str, name: str, *args: str) -> None:
+        os.sync()
+        cpu_reg, cpu_docker = _cpu_seconds(pids[name]), _cpu_seconds(dockerd)
+        seconds = _docker(*args, env=env)
+        figures = out.setdefault(kind, {})
+        figures.setdefault(f"{name} s", []).append(seconds)
+        figures.setdefault(f"{name} registry cpu", []).append(_cpu_seconds(pids[name]) - cpu_reg)
+        figures.setdefault(f"{name} dockerd cpu", []).append(_cpu_seconds(dockerd) - cpu_docker)
+
+    for r in range(rounds):
+        local = f"dockyard-bench/big:r{r}"
+        build_big_image(local)
+        refs = {"dockyard": f"{dockyard.registry}/bench/big{r}:v1",
+                "distribution": f"{dist_addr}/bench/big{r}:v1"}
+        order = list(refs) if r % 2 == 0 else list(reversed(refs))
+        try:
+            for name in order:
+                _docker("tag", local, refs[name])
+                timed("push", name, "push", "-q", refs[name])
+            for name in order:
+                subprocess.run(["docker", "rmi", "-f", local, *refs.values()], capture_output=True)
+                subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
+                timed("pull", name, "pull", "-q", refs[name])
+        finally:
             subprocess.run(["docker", "rmi", "-f", local, *refs.values()], capture_output=True)
-            subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
-            pull[name] = _docker("pull", "-q", ref, env=env)
-        return {
-            "docker push 5 x 40 MB (s)": (push["dockyard"], push["distribution"]),
-            "docker pull 5 x 40 MB (s)": (pull["dockyard"], pull["distribution"]),
-        }
-    finally:
-        subprocess.run(["docker", "rmi", "-f", local, *refs.values()], capture_output=True)
+    result = {}
+    for kind, figures in out.items():
+        med = {k: statistics.median(v) for k, v in figures.items()}
+        print(f"  docker {kind}, medians of {rounds}: " + ", ".join(
+            f"{name} {med[f'{name} s']:.1f} s (registry CPU {med[f'{name} registry cpu']:.1f} s, "
+            f"dockerd CPU {med[f'{name} dockerd cpu']:.1f} s)" for name in ("dockyard", "distribution")),
+            flush=True)
+        label = f"docker {kind} 5 x 40 MB (s, median of {rounds})"
+        result[label] = (med["dockyard s"], med["distribution s"])
+    return result
 
 
 def start_distribution(root: Path) -> tuple[subprocess.Popen, str]:
@@ -351,6 +387,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--skip-docker", action="store_true", help="leave out docker push/pull")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the concurrent pushes")
+    parser.add_argument("--docker-rounds", type=int, default=3, help="rounds of docker push and pull")
     parser.add_argument("--only", choices=["manifest", "blob", "push", "pushes", "docker"], action="append",
                         help="run only these measures (repeatable; default: all)")
     parser.add_argument("--push-client", choices=["aiohttp", "curl", "python"], default="aiohttp",
@@ -406,7 +443,8 @@ def main() -> None:
             measure(f"64 concurrent 4 MiB pushes, {args.push_client} (MB/s, median of {args.rounds})", pusher,
                     rounds=args.rounds)
         if "docker" in only and not args.skip_docker:
-            for label, (ours, theirs) in bench_docker(dockyard, dist_addr).items():
+            docker = bench_docker(dockyard, dist_addr, dist_proc.pid, args.docker_rounds)
+            for label, (ours, theirs) in docker.items():
                 rows.append((label, ours, theirs, False))
                 print(f"  {label}: dockyard {ours:.1f}, distribution {theirs:.1f}", flush=True)
 
