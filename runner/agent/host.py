@@ -147,7 +147,7 @@ class Host:
             first = True
             while not self._closing.is_set():
                 try:
-                    stream = self.transport.events(since, LABEL_TASK)
+                    stream = self.transport.events(since, LABEL_TASK)  # returns once connected
                     if not first:
                         loop.call_soon_threadsafe(on_reconnect)
                     first = False
@@ -161,8 +161,10 @@ class Host:
                     if self._closing.is_set():
                         return
                     log.warning("docker events lost", extra={"host": self.url, "error": str(e)})
-                except RuntimeError:  # the event loop closed under us
-                    return
+                except Exception:  # never let the thread die: a host without events is half-blind
+                    if self._closing.is_set() or loop.is_closed():  # we are the ones going away
+                        return
+                    log.exception("docker events failed", extra={"host": self.url})
                 first = False
                 self._closing.wait(backoff)
                 backoff = min(backoff * 2, 2.0)

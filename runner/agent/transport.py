@@ -89,15 +89,30 @@ class DockerTransport:
 
         self._errors = docker.errors
         self.base_url = base_url or "unix:///var/run/docker.sock"
-        self._api = docker.APIClient(base_url=self.base_url, timeout=timeout, version="auto")
+        self._timeout = timeout
+        # Made on first use (version "auto" asks the engine): an engine that is down when the
+        # transport is built (the control plane starting while a host's dockerd restarts) is
+        # a DockerError of the first call, not a failure to build.
+        self._api: Any = None
         # events() blocks for as long as the stream lives: give it its own client so that
         # closing it never races the calls made on the main one.
         self._events_api: Any = None
         self._events_stream: Any = None
         self._closed = False
 
+    def _client(self) -> Any:
+        import docker
+
+        if self._api is None:
+            self._api = docker.APIClient(base_url=self.base_url, timeout=self._timeout, version="auto")
+        return self._api
+
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` (``fn`` a callable, or the name of an APIClient method) with
+        every failure, connecting included, as :class:`DockerError`."""
         try:
+            if isinstance(fn, str):
+                fn = getattr(self._client(), fn)
             return fn(*args, **kwargs)
         except self._errors.NotFound as e:
             raise NotFound(_explain(e)) from None
@@ -110,13 +125,13 @@ class DockerTransport:
 
     def info(self) -> dict[str, Any]:
         """``docker info`` plus ``ApiVersion`` (the engine's own, from ``docker version``)."""
-        info = dict(self._call(self._api.info))
-        info["ApiVersion"] = self._call(self._api.version).get("ApiVersion", "")
+        info = dict(self._call("info"))
+        info["ApiVersion"] = self._call("version").get("ApiVersion", "")
         return info
 
     def image_present(self, ref: str) -> bool:
         try:
-            self._call(self._api.inspect_image, ref)
+            self._call("inspect_image", ref)
             return True
         except NotFound:
             return False
@@ -124,7 +139,7 @@ class DockerTransport:
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None:
         repo, tag = _split_ref(ref)
         # Stream the progress so errors reported mid-pull (manifest unknown...) surface.
-        stream = self._call(self._api.pull, repo, tag=tag, stream=True, decode=True, auth_config=auth)
+        stream = self._call("pull", repo, tag=tag, stream=True, decode=True, auth_config=auth)
         try:
             for msg in stream:
                 if "error" in msg:
@@ -134,13 +149,13 @@ class DockerTransport:
 
     def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None:
         repo, tag = _split_ref(ref)
-        self._call(self._api.import_image_from_data, rootfs, repository=repo, tag=tag, changes=changes)
+        self._call("import_image_from_data", rootfs, repository=repo, tag=tag, changes=changes)
 
     def create(self, spec: ContainerSpec) -> str:
-        host_config = self._api.create_host_config(**spec.host)
+        host_config = self._call("create_host_config", **spec.host)
         ports = [(p, proto) if proto != "tcp" else p for p, proto in spec.ports] or None
         result = self._call(
-            self._api.create_container,
+            "create_container",
             spec.image,
             command=spec.command,
             name=spec.name,
@@ -159,40 +174,45 @@ class DockerTransport:
         return str(result["Id"])
 
     def start(self, cid: str) -> None:
-        self._call(self._api.start, cid)
+        self._call("start", cid)
 
     def stop(self, cid: str, timeout: int) -> None:
         # The HTTP call lasts up to ``timeout`` seconds of grace before SIGKILL.
-        self._call(self._api.stop, cid, timeout=timeout)
+        self._call("stop", cid, timeout=timeout)
 
     def remove(self, cid: str) -> None:
-        self._call(self._api.remove_container, cid, force=True, v=True)
+        self._call("remove_container", cid, force=True, v=True)
 
     def remove_volume(self, name: str) -> None:
-        self._call(self._api.remove_volume, name)
+        self._call("remove_volume", name)
 
     def inspect(self, cid: str) -> dict[str, Any]:
-        return self._call(self._api.inspect_container, cid)
+        return self._call("inspect_container", cid)
 
     def containers(self, label: str) -> list[dict[str, Any]]:
-        return self._call(self._api.containers, all=True, filters={"label": label})
+        return self._call("containers", all=True, filters={"label": label})
 
     def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]:
+        """Connect to the engine's event stream now (a DockerError if it is down, so that
+        returning means connected) and return the events as they come."""
         import docker
 
         if self._closed:
-            return
-        self._events_api = docker.APIClient(base_url=self.base_url, timeout=None, version="auto")
+            return iter(())
+        self._events_api = self._call(docker.APIClient, base_url=self.base_url, timeout=None, version="auto")
         filters = {"type": "container", "label": label}
         stream = self._call(self._events_api.events, since=since, filters=filters, decode=True)
         self._events_stream = stream
+        return self._follow(stream)
+
+    def _follow(self, stream: Any) -> Iterator[dict[str, Any]]:
         try:
             yield from stream
         except (self._errors.DockerException, OSError, ValueError) as e:
             raise DockerError(f"event stream from {self.base_url} ended: {e}") from None
 
     def logs(self, cid: str, tail: int) -> bytes:
-        return self._call(self._api.logs, cid, stdout=True, stderr=True, tail=tail, timestamps=False)
+        return self._call("logs", cid, stdout=True, stderr=True, tail=tail, timestamps=False)
 
     def close(self) -> None:
         """Release connections; an ``events()`` iterator blocked in another thread ends."""

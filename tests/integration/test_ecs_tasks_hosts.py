@@ -36,8 +36,8 @@ def daemons(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Ite
 AGENT_TIMEOUT = 4  # seconds (config ``agent_timeout``); agents beat every second
 
 
-def _agent(d: Dockyard, n: ExtraDockerd) -> subprocess.Popen:
-    """``dockyard agent`` for engine ``n``, once it has registered."""
+def _agent(d: Dockyard, n: ExtraDockerd, cluster: str = CLUSTER) -> subprocess.Popen:
+    """``dockyard agent`` for engine ``n`` (attribute ``rack=r<n>``), once it has registered."""
     agent = subprocess.Popen(
         [
             str(BIN / "dockyard"),
@@ -49,7 +49,7 @@ def _agent(d: Dockyard, n: ExtraDockerd) -> subprocess.Popen:
             "--docker-host",
             n.url,
             "--cluster",
-            CLUSTER,
+            cluster,
             "--attribute",
             f"rack=r{n.index}",
             "--heartbeat",

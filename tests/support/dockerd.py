@@ -28,6 +28,7 @@ class ExtraDockerd:
     index: int
     root: Path
     proc: subprocess.Popen | None = None
+    live_restore: bool = False  # --live-restore: containers keep running while dockerd restarts
 
     @property
     def bridge(self) -> str:
@@ -51,11 +52,12 @@ class ExtraDockerd:
     def _ip(self, *args: str, check: bool = True) -> None:
         subprocess.run(["ip", *args], check=check, capture_output=True)
 
-    def start(self, timeout: float = 60) -> ExtraDockerd:
-        self._ip("link", "del", self.bridge, check=False)
-        self._ip("link", "add", self.bridge, "type", "bridge")
-        self._ip("addr", "add", f"172.31.{self.index}.1/24", "dev", self.bridge)
-        self._ip("link", "set", self.bridge, "up")
+    def start(self, timeout: float = 60, fresh_bridge: bool = True) -> ExtraDockerd:
+        if fresh_bridge:
+            self._ip("link", "del", self.bridge, check=False)
+            self._ip("link", "add", self.bridge, "type", "bridge")
+            self._ip("addr", "add", f"172.31.{self.index}.1/24", "dev", self.bridge)
+            self._ip("link", "set", self.bridge, "up")
         self.root.mkdir(parents=True, exist_ok=True)
         log = open(self.root / "dockerd.log", "ab")
         self.proc = subprocess.Popen(
@@ -73,6 +75,7 @@ class ExtraDockerd:
                 "--ip-masq=false",
                 f"--bridge={self.bridge}",
                 "--storage-driver=overlay2",
+                *(["--live-restore"] if self.live_restore else []),
             ],
             stdout=log,
             stderr=log,
@@ -94,9 +97,13 @@ class ExtraDockerd:
         if loaded.returncode != 0 or save.returncode != 0:
             raise RuntimeError(f"loading {images} into dockerd {self.index} failed: {loaded.stderr!r}")
 
-    def restart(self) -> None:
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop dockerd (SIGTERM) and start it again on the same bridge, after ``down_for``
+        seconds without it: without live-restore its containers stop; with it they keep
+        running (and keep their network)."""
         self.stop(remove=False)
-        self.start()
+        time.sleep(down_for)
+        self.start(fresh_bridge=False)
 
     def stop(self, remove: bool = True) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -115,15 +122,22 @@ class ExtraDockerd:
             self._ip("link", "del", self.bridge, check=False)
             with contextlib.suppress(OSError):
                 subprocess.run(["umount", "-R", self.exec_root], capture_output=True)
+                # a dockerd with --live-restore leaves its data-root bind-mounted on itself
+                subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
                 shutil.rmtree(self.exec_root, ignore_errors=True)
                 shutil.rmtree(self.root, ignore_errors=True)
                 os.unlink(self.socket)
 
 
 @contextlib.contextmanager
-def extra_dockerds(base: Path, count: int = 3, images: tuple[str, ...] = ()) -> Iterator[list[ExtraDockerd]]:
-    """Start ``count`` extra engines with ``images`` loaded; stop and remove them after."""
-    daemons = [ExtraDockerd(i + 1, base / f"dockerd-{i + 1}") for i in range(count)]
+def extra_dockerds(
+    base: Path, count: int = 3, images: tuple[str, ...] = (), first: int = 1, live_restore: bool = False
+) -> Iterator[list[ExtraDockerd]]:
+    """Start ``count`` extra engines (numbered from ``first``: modules that run engines of
+    their own use distinct numbers) with ``images`` loaded; stop and remove them after."""
+    daemons = [
+        ExtraDockerd(i, base / f"dockerd-{i}", live_restore=live_restore) for i in range(first, first + count)
+    ]
     try:
         for d in daemons:
             d.start()

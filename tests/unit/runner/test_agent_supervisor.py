@@ -293,3 +293,30 @@ async def test_logs_of_a_task_whose_containers_went_with_its_volumes_stay_readab
         assert not (tmp_path / "data" / "runner" / "logs" / tid).exists()
     finally:
         await asyncio.wait_for(s.stop(), 10)
+
+
+async def test_the_event_follower_survives_any_failure_and_reports_the_reconnection(fake: FakeDocker) -> None:
+    from runner.agent.host import Host
+
+    class Flaky:
+        """A connection whose event stream fails twice, once with an unexpected error."""
+
+        def __init__(self) -> None:
+            self.inner = fake.connection()
+            self.failures = [RuntimeError("not the loop closing"), KeyError("odd")]
+
+        def events(self, since: float | None, label: str) -> Any:
+            if self.failures:
+                raise self.failures.pop()
+            return self.inner.events(since, label)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    host = Host("fake://flaky", Flaky())  # type: ignore[arg-type]
+    reconnected = asyncio.Event()
+    seen: list[dict[str, Any]] = []
+    host.watch(seen.append, reconnected.set)
+    await asyncio.wait_for(reconnected.wait(), 10)
+    assert host._events_thread is not None and host._events_thread.is_alive()
+    await host.close()
