@@ -63,14 +63,14 @@ class Request:
                  "version")
 
     def __init__(
-        self, method: str, target: str, raw_headers: list[tuple[str, str]], body: bytes, version: str,
-        keep_alive: bool,
+        self, method: str, target: str, raw_headers: list[tuple[str, str]], headers: dict[str, str],
+        body: bytes, version: str, keep_alive: bool,
     ) -> None:
         self.method = method
         self.target = target  # path and query, as sent
         self.path, _, self.query = target.partition("?")
         self.raw_headers = raw_headers
-        self.headers = {k.lower(): v for k, v in raw_headers}
+        self.headers = headers
         self.body = body
         self.version = version
         self.keep_alive = keep_alive
@@ -157,6 +157,7 @@ class Connection(asyncio.Protocol):
         self._task: asyncio.Task | None = None  # the answering, once it had to wait
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
+        self._lower: dict[str, str] = {}  # the same, by lower-case name
         self._head_size = 0
         self._body: list[bytes] = []
         self._body_size = 0
@@ -246,13 +247,14 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._discard:
             return
-        length = next((v for k, v in self._headers if k.lower() == "content-length"), None)
+        self._lower = lower = {k.lower(): v for k, v in self._headers}
+        length = lower.get("content-length")
         if length is not None and int(length) > self._server.max_body:
             self._refuse_body(f"Request body of {int(length)} bytes exceeds the {self._server.max_body} "
                               f"byte limit.")
             return
-        expect = next((v for k, v in self._headers if k.lower() == "expect"), "")
-        if expect.lower() == "100-continue" and self.idle and self._transport is not None:
+        expect = lower.get("expect")
+        if expect and expect.lower() == "100-continue" and self.idle and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -279,6 +281,7 @@ class Connection(asyncio.Protocol):
             parser.get_method().decode("ascii"),
             b"".join(self._url).decode("latin-1"),
             self._headers,
+            self._lower,
             b"".join(self._body) if len(self._body) != 1 else self._body[0],
             parser.get_http_version(),
             parser.should_keep_alive(),

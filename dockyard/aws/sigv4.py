@@ -110,7 +110,7 @@ def _signature(secret: str, amz_date: str, region: str, service: str, creq: str)
     date = amz_date[:8]
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
-    return hmac.new(signing_key(secret, date, region, service), to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(signing_key(secret, date, region, service), to_sign.encode(), "sha256").hex()
 
 
 def verify(
