@@ -281,6 +281,32 @@ def test_head_and_get_on_paths_the_worker_does_not_serve_are_answered_by_the_mai
         c.close()
 
 
+def test_a_streamed_answer_of_the_main_process_reaches_the_client_chunked_as_it_comes(workers):
+    key, secret = workers.credentials
+    host = f"127.0.0.1:{workers.ports['control']}"
+    headers = sigv4.sign("GET", "/events", {"host": host}, b"", key, secret, "us-east-1", "ecs")
+    c = Client(workers)
+    try:
+        c.send(b"GET /events HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+               + b"\r\n")
+        status = int(c.file.readline().split()[1])
+        head = {}
+        while (line := c.file.readline()) != b"\r\n":
+            name, _, value = line.decode().partition(":")
+            head[name.strip().lower()] = value.strip()
+        assert (status, head["transfer-encoding"]) == (200, "chunked")
+        assert head["content-type"] == "text/event-stream"
+        size = int(c.file.readline(), 16)
+        assert c.file.read(size) == b": dockyard events\n\n"  # the stream is open: the rest comes later
+        workers.client("ecs").create_cluster(clusterName="streamed")
+        c.file.readline()
+        size = int(c.file.readline(), 16)
+        assert b"streamed" in c.file.read(size)
+    finally:
+        c.close()  # mid-stream: the worker drops its upstream request
+    assert not error_lines(workers)
+
+
 def test_http_1_0_closes_after_the_answer_unless_asked_to_keep_alive(workers):
     c = Client(workers)
     try:
