@@ -312,7 +312,10 @@ def test_logs_of_a_stopped_task_whose_containers_went_with_its_volumes_stay_read
             "name": "w",
             "image": busybox_image(),
             "memory": 32,
-            "command": ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo to stderr >&2; sleep 600"],
+            # stderr first, well apart: Docker copies stdout and stderr separately, so lines
+            # written to both at once may be logged in either order
+            "command": ["sh", "-c", "echo to stderr >&2; sleep 1; for i in 1 2 3; do echo line $i; done; "
+                        "sleep 600"],
             "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/scratch"}],
             "stopTimeout": 1,
         },
@@ -330,13 +333,13 @@ def test_logs_of_a_stopped_task_whose_containers_went_with_its_volumes_stay_read
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
-    wait_for(lambda: "to stderr" in logs(), 10, "the task's output")
+    wait_for(lambda: "line 3" in logs(), 10, "the task's output")
     ecs.stop_task(cluster=cluster, task=arn)
     until_status(ecs, cluster, arn, "STOPPED")
     gone = subprocess.run(["docker", "inspect", cid], capture_output=True, text=True)
     assert gone.returncode != 0  # removed with the task's volume
-    assert logs().splitlines() == ["line 1", "line 2", "line 3", "to stderr"]
-    assert logs("--tail", "2").splitlines() == ["line 3", "to stderr"]
+    assert logs().splitlines() == ["to stderr", "line 1", "line 2", "line 3"]
+    assert logs("--tail", "2").splitlines() == ["line 2", "line 3"]
 
 
 def test_stop_sends_sigterm_then_sigkill_after_stop_timeout(ecs: Any, cluster: str) -> None:
