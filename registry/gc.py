@@ -22,7 +22,8 @@ conditions again inside a write transaction of the store and deletes the blob's 
 that transaction. The other side keeps its half of the bargain (``registry.metadata``): a
 commit of a digest that has a row renames the verified bytes into place inside the
 transaction that writes the row; one of a new digest renames them before (a row-less file is
-young, so GC leaves it) and checks inside its transaction that the file is still there; a
+young, so GC leaves it, as it leaves any digest that an upload of this process is putting in
+place: ``Uploads.placing``) and checks inside its transaction that the file is still there; a
 mount links only a blob whose row still exists, and a manifest PUT checks inside its
 transaction that every blob it names is still linked. So a blob is never deleted after a
 push linked it, nor linked after GC deleted it; a push whose blobs were collected between its
@@ -277,6 +278,9 @@ async def sweep(
     for batch in _batches([*the_plan.blobs, *the_plan.orphan_files]):
         async with store.transaction() as tx:
             for digest in batch:
+                if uploads is not None and uploads.placing(digest):
+                    report.skipped += 1  # a finishing upload is putting these bytes in place
+                    continue
                 row = tx.query_one("SELECT size FROM registry_blobs WHERE digest = ?", (digest,))
                 if row is not None:
                     if not _blob_is_garbage(tx, digest, cutoff):

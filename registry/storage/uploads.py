@@ -105,6 +105,7 @@ class Uploads:
         self.driver = driver
         self.meta = meta
         self._sessions: dict[str, Session] = {}
+        self._placing: dict[str, int] = {}  # digest -> finishes renaming it into place now
 
     async def start(self, repository: str, persistent: bool = True) -> Session:
         """A new empty upload. Non-persistent ones (monolithic pushes) are not in the store."""
@@ -209,13 +210,21 @@ class Uploads:
             try:
                 if self.meta.blob_size(str(digest)) is None:
                     # New content: rename (and fsync the directory) before taking the store's
-                    # writer lock, so that no other write waits on this disk work.
+                    # writer lock, so that no other write waits on this disk work. GC leaves
+                    # the row-less file alone while it is young or ``placing`` says so.
                     directory = upload_dir(session.id)
-                    await asyncio.to_thread(_move_and_clean, self.driver, path, target, directory)
-                    await self.meta.add_blob(
-                        session.repository, str(digest), session.offset, upload_id,
-                        placed=lambda: self.driver.stat(target) is not None,
-                    )
+                    key = str(digest)
+                    self._placing[key] = self._placing.get(key, 0) + 1
+                    try:
+                        await asyncio.to_thread(_move_and_clean, self.driver, path, target, directory)
+                        await self.meta.add_blob(
+                            session.repository, key, session.offset, upload_id,
+                            placed=lambda: self.driver.stat(target) is not None,
+                        )
+                    finally:
+                        self._placing[key] -= 1
+                        if not self._placing[key]:
+                            del self._placing[key]
                 else:
                     await self.meta.add_blob(
                         session.repository, str(digest), session.offset, upload_id,
@@ -233,6 +242,11 @@ class Uploads:
         caller waited for its lock (writing on would recreate a file the hash does not match)."""
         if self._sessions.get(session.id) is not session:
             raise UploadUnknown(session.id)
+
+    def placing(self, digest: str) -> bool:
+        """Whether a finishing upload in this process is renaming ``digest`` into place and has
+        not linked it yet (garbage collection must not take the row-less file meanwhile)."""
+        return digest in self._placing
 
     def busy(self, upload_id: str) -> bool:
         """Whether a request is appending to or finishing ``upload_id`` in this process now
