@@ -13,8 +13,8 @@ time. This server does only what they need, and nothing about AWS:
   length at once), is not buffered, and the connection closes once the body has been read
   and discarded (or after ``_LINGER`` seconds), so the client gets to read the 413.
   ``Expect: 100-continue`` is answered when the connection is idle.
-- Malformed requests (llhttp's verdict) get 400, headers over ``_MAX_HEAD`` bytes 431, an
-  ``Upgrade`` request its answer; the connection then closes.
+- Malformed requests (llhttp's verdict, or a target that is not a path) get 400, headers
+  over ``_MAX_HEAD`` bytes 431, an ``Upgrade`` request its answer; the connection then closes.
 - Connections idle for ``keepalive_timeout`` seconds are closed.
 
 The application is one coroutine, ``handler(request, connection)``, run in a Task, or at
@@ -276,10 +276,14 @@ class Connection(asyncio.Protocol):
             return
         if self._discard:
             return
+        target = b"".join(self._url).decode("latin-1")
+        if not target.startswith("/"):
+            self._refuse(400, f"Request target must be a path (origin-form), not {target[:100]!r}.")
+            return
         parser = self._parser
         request = Request(
             parser.get_method().decode("ascii"),
-            b"".join(self._url).decode("latin-1"),
+            target,
             self._headers,
             self._lower,
             b"".join(self._body) if len(self._body) != 1 else self._body[0],
