@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 
@@ -53,6 +53,17 @@ _NO_BODY = {204, 304}
 
 Handler = Callable[["Request", "Connection"], Awaitable[None]]
 ErrorBody = Callable[[int, str], tuple[str, bytes]]
+
+
+class Balance(Protocol):
+    """Where a server that shares its port with others (SO_REUSEPORT) learns whether it holds
+    more than its share of the keep-alive connections (see ``Server``)."""
+
+    def publish(self, count: int) -> None:
+        """This server now holds ``count`` connections (not counting those on their way out)."""
+
+    def over_share(self, count: int) -> bool:
+        """Whether ``count`` connections are more than this server's share."""
 
 
 class Request:
@@ -91,14 +102,23 @@ class _HeadTooLarge(Exception):
 
 
 class Server:
-    """Listens on a port and answers each request with ``handler``."""
+    """Listens on a port and answers each request with ``handler``.
+
+    With a ``balance``, a server holding more than its share of the connections answers the
+    next request on an otherwise idle one with ``Connection: close`` and closes it; the client
+    reconnects and the kernel places the new connection afresh. SO_REUSEPORT places
+    connections by a hash of their addresses, which for a few dozen long-lived ones is often
+    uneven (22 and 42 of 64 happened), and the worker holding more then answers each of them
+    less often."""
 
     def __init__(
         self, handler: Handler, error: ErrorBody, max_body: int, keepalive_timeout: float = 75.0,
-        eager: Callable[[Request], bool] = lambda request: False,
+        eager: Callable[[Request], bool] = lambda request: False, balance: Balance | None = None,
     ) -> None:
         self.handler = handler
         self.eager = eager
+        self.balance = balance
+        self.leaving = 0  # connections closing to rebalance
         self.error = error
         self.max_body = max_body
         self.keepalive_timeout = keepalive_timeout
@@ -107,6 +127,18 @@ class Server:
         self._sweeper: asyncio.Task | None = None
         self._date = b""
         self._date_at = 0
+
+    def count_changed(self) -> None:
+        if self.balance is not None:
+            self.balance.publish(len(self.connections) - self.leaving)
+
+    def should_shed(self) -> bool:
+        """Whether to close a connection after its answer, to even out the workers' shares."""
+        if self.balance is None or not self.balance.over_share(len(self.connections) - self.leaving):
+            return False
+        self.leaving += 1
+        self.count_changed()
+        return True
 
     def date(self) -> bytes:
         """The ``Date`` header line, formatted once a second."""
@@ -156,6 +188,7 @@ class Connection(asyncio.Protocol):
         self._busy = False  # answering (the queue is being worked through)
         self._task: asyncio.Task | None = None  # the answering, once it had to wait
         self._url: list[bytes] = []
+        self._raw: list[tuple[bytes, bytes]] = []  # headers as they come
         self._headers: list[tuple[str, str]] = []
         self._lower: dict[str, str] = {}  # the same, by lower-case name
         self._head_size = 0
@@ -165,6 +198,7 @@ class Connection(asyncio.Protocol):
         self._discard = False  # parse nothing more: the connection closes after its answers
         self._closing = False  # close once the answer being written is out
         self._reading_paused = False
+        self._shed = False  # closing after this answer to rebalance
         self._writable: asyncio.Future | None = None  # set while the transport asks us to wait
         self._linger: asyncio.TimerHandle | None = None
         # the answer in progress
@@ -179,9 +213,13 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
         self._server.connections.add(self)
+        self._server.count_changed()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
+        if self._shed:
+            self._server.leaving -= 1
+        self._server.count_changed()
         self._transport = None
         self._queue.clear()
         if self._task is not None:
@@ -223,7 +261,7 @@ class Connection(asyncio.Protocol):
     # refused one) is parsed only to be dropped.
     def on_message_begin(self) -> None:
         self._url = []
-        self._headers = []
+        self._raw = []
         self._head_size = 0
         self._body = []
         self._body_size = 0
@@ -242,12 +280,13 @@ class Connection(asyncio.Protocol):
         self._head_size += len(name) + len(value) + 4
         if self._head_size > _MAX_HEAD:
             raise _HeadTooLarge
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._discard:
             return
-        self._lower = lower = {k.lower(): v for k, v in self._headers}
+        self._headers = headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw]
+        self._lower = lower = {k.lower(): v for k, v in headers}
         length = lower.get("content-length")
         if length is not None and int(length) > self._server.max_body:
             self._refuse_body(f"Request body of {int(length)} bytes exceeds the {self._server.max_body} "
@@ -443,6 +482,9 @@ class Connection(asyncio.Protocol):
         self._version = request.version
         self._chunked = False
         self._started = False
+        if self._keep_alive and not self._shed and not self._queue and self._server.should_shed():
+            self._shed = True
+            self._keep_alive = False
         try:
             await self._server.handler(request, self)
         except asyncio.CancelledError:

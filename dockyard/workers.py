@@ -22,13 +22,16 @@ import ctypes
 import gc
 import json
 import logging
+import mmap
 import os
 import signal
 import socket
+import struct
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -49,6 +52,8 @@ __all__ = ["ControlApp", "Forwarder", "check_port_free", "main", "start_workers"
 log = logging.getLogger("dockyard.workers")
 CONFIG_ENV = "DOCKYARD_WORKER_CONFIG"
 UPSTREAM_ENV = "DOCKYARD_WORKER_UPSTREAM"
+BALANCE_ENV = "DOCKYARD_WORKER_BALANCE"  # path of the shared counts, and this worker's index
+BALANCE_FILE = "control-workers.balance"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "expect",
         "proxy-connection", "te", "trailer"}
 AMZ_JSON = "application/x-amz-json-1.1"
@@ -114,6 +119,36 @@ class Forwarder:
             await self.session.close()
 
 
+class SharedBalance:
+    """The workers' connection counts in a shared file mapping (one 8-byte slot each), so that
+    each can tell whether it holds more than its share (``http1.Balance``): more than the mean
+    plus one."""
+
+    def __init__(self, path: str, index: int, workers: int) -> None:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self._map = mmap.mmap(fd, 8 * workers)
+        finally:
+            os.close(fd)
+        self._offset = 8 * index
+        self._format = f"<{workers}q"
+        self._workers = workers
+
+    @staticmethod
+    def create(path: str, workers: int) -> None:
+        with open(path, "wb") as f:
+            f.write(bytes(8 * workers))
+
+    def publish(self, count: int) -> None:
+        struct.pack_into("<q", self._map, self._offset, count)
+
+    def over_share(self, count: int) -> bool:
+        return count > sum(struct.unpack_from(self._format, self._map)) / self._workers + 1
+
+    def close(self) -> None:
+        self._map.close()
+
+
 class ControlApp:
     """What a control worker answers on the control port: ``POST /`` for a read-only operation
     (through the same ``Operations.answer`` the main process uses), ``GET /healthz`` and
@@ -160,6 +195,9 @@ class ControlApp:
 @asynccontextmanager
 async def start_workers(platform: Platform, upstream_port: int) -> AsyncIterator[None]:
     """Start ``control_workers - 1`` worker processes; stop them on exit."""
+    workers = platform.config.control_workers
+    balance = str(Path(platform.config.data_dir) / BALANCE_FILE)
+    SharedBalance.create(balance, workers)
     env = {
         **os.environ,
         CONFIG_ENV: json.dumps(asdict(platform.config)),
@@ -167,10 +205,10 @@ async def start_workers(platform: Platform, upstream_port: int) -> AsyncIterator
     }
     procs: list[asyncio.subprocess.Process] = []
     try:
-        for _ in range(platform.config.control_workers):
+        for index in range(workers):
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", "from dockyard.workers import main; main()",
-                env=env, stdout=asyncio.subprocess.PIPE,
+                env={**env, BALANCE_ENV: f"{balance}:{index}:{workers}"}, stdout=asyncio.subprocess.PIPE,
             )
             procs.append(proc)
         for proc in procs:
@@ -205,7 +243,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def _serve(config: Config, upstream: str) -> None:
+async def _serve(config: Config, upstream: str, balance: SharedBalance) -> None:
     from dockyard.platform import Platform, load_parts
     from dockyard.store import Store
 
@@ -218,7 +256,7 @@ async def _serve(config: Config, upstream: str) -> None:
         app = ControlApp(platform, forward)
         # What a worker answers itself reads memory and the store and never waits on a timeout:
         # it may run without a Task of its own (see dockyard.http1).
-        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local)
+        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -245,4 +283,5 @@ def main() -> None:
     logs.setup(config.log_level)
     import uvloop
 
-    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV]))
+    path, index, workers = os.environ[BALANCE_ENV].rsplit(":", 2)
+    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV], SharedBalance(path, int(index), int(workers))))

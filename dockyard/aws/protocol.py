@@ -198,7 +198,7 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = json.loads(body.decode())
     except (ValueError, UnicodeDecodeError) as e:
         raise SerializationException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(params, dict):

@@ -339,6 +339,33 @@ def test_connection_close_is_honoured(workers):
         c.close()
 
 
+def test_keep_alive_connections_even_out_between_the_workers(workers):
+    """A worker holding more than its share (the mean plus one) closes a connection after
+    answering on it; the client reconnects and the kernel places it afresh."""
+    clients = [Client(workers) for _ in range(24)]
+    try:
+        for _ in range(50):
+            pids, closed = [], 0
+            for n, c in enumerate(clients):
+                c.send(get("/healthz"))
+                status, headers, body = c.read()
+                assert status == 200
+                pids.append(json.loads(body)["pid"])
+                if headers.get("connection") == "close":
+                    assert c.closed_by_server()
+                    c.close()
+                    clients[n] = Client(workers)
+                    closed += 1
+            if not closed:
+                break
+        assert not closed, "the connections never settled"
+        shares = sorted(pids.count(p) for p in set(pids))
+        assert len(shares) == 2 and shares[1] <= 13, shares
+    finally:
+        for c in clients:
+            c.close()
+
+
 def every_worker(server: Dockyard) -> set[int]:
     """The pids that answer /healthz over 40 fresh connections."""
     pids = set()
