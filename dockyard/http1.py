@@ -15,7 +15,8 @@ time. This server does only what they need, and nothing about AWS:
   ``Expect: 100-continue`` is answered when the connection is idle.
 - Malformed requests (llhttp's verdict, or a target that is not a path) get 400, headers
   over ``_MAX_HEAD`` bytes 431, an ``Upgrade`` request its answer; the connection then closes.
-- Connections idle for ``keepalive_timeout`` seconds are closed.
+- Connections idle for ``keepalive_timeout`` seconds are closed; a client's half-close gets
+  the answers to what it sent whole, then the connection closes.
 
 The application is one coroutine, ``handler(request, connection)``, run in a Task, or at
 once from the event loop's callback when ``eager(request)`` says it may be (see
@@ -252,6 +253,13 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as e:
             self._refuse(400, f"Malformed HTTP request: {e}.")
 
+    def eof_received(self) -> bool:
+        """The client sent all it will (a half-close): answer what came whole, then close."""
+        if self.idle:
+            return False  # the transport closes
+        self._stop_reading()
+        return True
+
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self._loop.create_future()
@@ -417,7 +425,8 @@ class Connection(asyncio.Protocol):
         self._discard = True
         if self.idle:
             self.close()
-        else:
+        elif not self._closing:
+            self._closing = True  # the answers in progress say so
             self._queue.append(_Refusal(0, ""))  # a marker: close once what is queued is answered
 
     def _refuse(self, status: int, message: str) -> None:

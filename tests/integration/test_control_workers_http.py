@@ -328,6 +328,19 @@ def test_http_1_0_closes_after_the_answer_unless_asked_to_keep_alive(workers):
         c.close()
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/nope"], ids=["answered-by-the-worker", "forwarded"])
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(workers, path):
+    c = Client(workers)
+    try:
+        c.send(get(path))
+        c.sock.shutdown(socket.SHUT_WR)
+        status, _, _ = c.read()
+        assert status == (200 if path == "/healthz" else 404)
+        assert c.closed_by_server()
+    finally:
+        c.close()
+
+
 def test_connection_close_is_honoured(workers):
     c = Client(workers)
     try:
