@@ -1,7 +1,7 @@
 """Discovery benchmark: DiscoverInstances req/s and latency, DNS qps, health-failure removal.
 
 Usage: ``.venv/bin/python bench/discovery.py [--seconds 10] [--connections 64] [--workers 2]
-[--control-workers 2] [--client wrk|python]``
+[--control-workers 2] [--client wrk|python] [--wrk-nice 19]``
 
 It starts its own ``dockyard up`` on free ports with a temporary data dir, creates a DNS
 namespace with one service of 100 instances, then:
@@ -17,6 +17,9 @@ namespace with one service of 100 instances, then:
    (HEALTHY) stops returning it is measured (interval 1 s, FailureThreshold 1; bound 2 s).
 
 The load generators share the machine with the server, so the figures are a lower bound.
+wrk runs at ``nice 19`` by default: it takes the CPU the server leaves, which is what a load
+generator on another machine would cost the server (nothing); ``--wrk-nice 0`` measures wrk
+competing with the server for the 2 cores instead.
 """
 
 from __future__ import annotations
@@ -125,8 +128,12 @@ def _dns_worker(port: int, qname: str, seconds: float, inflight: int, out: mp.Qu
     out.put((answered, lost))
 
 
-def wrk_discover(url: str, headers: dict[str, str], body: bytes, conns: int, seconds: float) -> dict:
-    """DiscoverInstances load from ``wrk`` (C, one thread): the replayed pre-signed request.
+def wrk_discover(
+    url: str, headers: dict[str, str], body: bytes, conns: int, seconds: float, nice: int = 0
+) -> dict:
+    """DiscoverInstances load from ``wrk`` (C, one thread): the replayed pre-signed request,
+    at scheduling priority ``nice`` (19: wrk takes only the CPU the server leaves, as a load
+    generator on another machine would; 0: it competes with the server for the 2 cores).
 
     Returns req/s and the p50/p99 that ``wrk --latency`` reports."""
     lua = "wrk.method = 'POST'\nwrk.body = " + json.dumps(body.decode()) + "\n" + "".join(
@@ -136,7 +143,8 @@ def wrk_discover(url: str, headers: dict[str, str], body: bytes, conns: int, sec
         f.write(lua)
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--latency", "-s", f.name, url + "/"],
+            ["nice", "-n", str(nice), "wrk", "-t1", f"-c{conns}", f"-d{int(seconds)}s", "--latency",
+             "-s", f.name, url + "/"],
             capture_output=True, text=True, check=True,
         ).stdout
     finally:
@@ -152,6 +160,7 @@ def wrk_discover(url: str, headers: dict[str, str], body: bytes, conns: int, sec
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "client": "wrk",
+        "nice": nice,
         "connections": conns,
         "errors": int(errors.group(1)) if errors else 0,
         "req_per_s": round(rps),
@@ -176,6 +185,9 @@ def main() -> int:
     parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
+    parser.add_argument("--wrk-nice", type=int, default=19,
+                        help="wrk's nice value: 19 (default) leaves the cores to the server first, as a load "
+                             "generator on another machine would; 0 lets wrk compete with it")
     args = parser.parse_args()
 
     server = Dockyard(
@@ -205,7 +217,7 @@ def main() -> int:
         if args.client == "wrk":
             headers = _signed(server.control_url, key, secret, body)
             results["discover"] = wrk_discover(
-                server.control_url, headers, body, args.connections, args.seconds
+                server.control_url, headers, body, args.connections, args.seconds, args.wrk_nice
             )
         else:
             per = [
