@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.registry_auth import docker_env, ensure_admin, fetch_token  # noqa: E402
-from tests.support.server import Dockyard, free_port  # noqa: E402
+from tests.support.server import Dockyard, cpu_seconds, free_port  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MiB = 1 << 20
@@ -299,12 +299,6 @@ def build_big_image(tag: str, layers: int = 5, layer_size: int = 40 * 1000 * 100
         subprocess.run(["docker", "build", "-q", "-t", tag, d], check=True, capture_output=True)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _dockerd_pid() -> int:
     return int(Path("/var/run/docker.pid").read_text().strip())
 
@@ -324,12 +318,12 @@ def bench_docker(dockyard: Dockyard, dist_addr: str, dist_pid: int,
 
     def timed(kind: str, name: str, *args: str) -> None:
         os.sync()
-        cpu_reg, cpu_docker = _cpu_seconds(pids[name]), _cpu_seconds(dockerd)
+        cpu_reg, cpu_docker = cpu_seconds(pids[name]), cpu_seconds(dockerd)
         seconds = _docker(*args, env=env)
         figures = out.setdefault(kind, {})
         figures.setdefault(f"{name} s", []).append(seconds)
-        figures.setdefault(f"{name} registry cpu", []).append(_cpu_seconds(pids[name]) - cpu_reg)
-        figures.setdefault(f"{name} dockerd cpu", []).append(_cpu_seconds(dockerd) - cpu_docker)
+        figures.setdefault(f"{name} registry cpu", []).append(cpu_seconds(pids[name]) - cpu_reg)
+        figures.setdefault(f"{name} dockerd cpu", []).append(cpu_seconds(dockerd) - cpu_docker)
 
     for r in range(rounds):
         local = f"dockyard-bench/big:r{r}"

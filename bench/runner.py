@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -41,14 +40,9 @@ from dockyard.client import Client  # noqa: E402
 from runner.tasks_cli import follow_events  # noqa: E402
 from tests.support.images import echo_image  # noqa: E402
 from tests.support.registry import docker_push  # noqa: E402
-from tests.support.server import Dockyard  # noqa: E402
+from tests.support.server import Dockyard, cpu_seconds  # noqa: E402
 
 HEALTH = "wget -q -O - http://127.0.0.1:8080/ || exit 1"
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -180,9 +174,9 @@ def main() -> int:
         plain: list[tuple[float, float]] = []
         cpu = 0.0
         for _ in range(args.runs):
-            before = _cpu_seconds(server.proc.pid)
+            before = cpu_seconds(server.proc.pid)
             ours.append(dockyard_once(ecs, watcher, cluster, "bench", args.network))
-            cpu += _cpu_seconds(server.proc.pid) - before
+            cpu += cpu_seconds(server.proc.pid) - before
             plain.append(docker_once(image, args.network))
         print(f"runs: {args.runs}, network: {args.network}")
         print(

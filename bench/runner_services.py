@@ -14,7 +14,6 @@ plane CPU (user + system of the ``dockyard up`` process) over the run is reporte
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,12 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.images import busybox_image  # noqa: E402
 from tests.support.registry import docker_push  # noqa: E402
-from tests.support.server import Dockyard  # noqa: E402
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from tests.support.server import Dockyard, cpu_seconds  # noqa: E402
 
 
 def _drain(ecs, cluster: str) -> None:
@@ -58,7 +52,7 @@ def run_once(
     kwargs = {}
     if network == "awsvpc":
         kwargs["networkConfiguration"] = {"awsvpcConfiguration": {"subnets": ["subnet-bench"]}}
-    cpu0 = _cpu_seconds(server.proc.pid)
+    cpu0 = cpu_seconds(server.proc.pid)
     t0 = time.monotonic()
     ecs.create_service(
         cluster=cluster, serviceName=name, taskDefinition=definition, desiredCount=tasks, **kwargs
@@ -75,7 +69,7 @@ def run_once(
         if now > 600:
             raise SystemExit(f"not steady after 600 s: {s['runningCount']}/{tasks} running")
         time.sleep(0.1)
-    cpu = _cpu_seconds(server.proc.pid) - cpu0
+    cpu = cpu_seconds(server.proc.pid) - cpu0
     _drain(ecs, cluster)
     return {"all_running": all_running or steady, "steady": steady, "cpu_per_task_ms": cpu / tasks * 1000}
 
