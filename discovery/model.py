@@ -1,6 +1,6 @@
 """Cloud Map's model, pure: identifiers, ARNs, input validation and instance selection.
 
-Nothing here touches the store or the network; :mod:`discovery.api` calls these functions
+Nothing here touches the store or the network; :mod:`discovery.handlers` call these functions
 and :mod:`discovery.resolver` and :mod:`discovery.index` share the value types.
 """
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_namespace_name",
     "check_service_name",
     "check_tags",
+    "integer",
     "new_id",
     "select_instances",
 ]
@@ -146,6 +147,15 @@ def _str(params: Mapping[str, Any], key: str, required: bool = False, maximum: i
 def text(params: Mapping[str, Any], key: str, required: bool = False, maximum: int = 1024) -> str | None:
     """A string parameter, validated for type and length (InvalidInput otherwise)."""
     return _str(params, key, required, maximum)
+
+
+def integer(params: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """An optional integer parameter: ``default`` when absent; InvalidInput unless an int (not a
+    bool) from ``low`` to ``high``."""
+    value = params.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(f"{key} must be an integer from {low} to {high}.")
+    return value
 
 
 def check_namespace_name(name: Any, kind: str) -> str:

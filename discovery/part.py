@@ -1,16 +1,19 @@
 """The discovery part: Cloud Map API, health checks, DNS and the watch.
 
-* API: ``Route53AutoNaming_v20170314.*`` on the control port (:mod:`discovery.api`), plus
+* API: ``Route53AutoNaming_v20170314.*`` on the control port (:mod:`discovery.handlers`), plus
   Dockyard's own long poll ``WatchChanges`` (:mod:`discovery.watch`).
 * Health: Dockyard probes HTTP/HTTPS/TCP itself (:mod:`discovery.health`). The interval is a
   Dockyard extension carried as the service tag ``dockyard:health-check-interval`` (seconds,
   1 to 300, default 10), because the aws CLI validates HealthCheckConfig against Cloud Map's
   model and would refuse an extra field.
 * DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`).
-* State: the store's ``cm_*`` tables; reads come from an in-memory index (:mod:`discovery.index`).
+* State: the store's ``cm_*`` tables, read and written only by :mod:`discovery.data`; reads
+  come from an in-memory index (:mod:`discovery.index`).
 
-Other parts reach discovery in process through :func:`get` (``get(platform).watch.wait(...)``,
-``healthy_endpoints(get(platform).catalog.index, ns, svc)``).
+Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
+returns (also :func:`get`): ``instances`` registers and deregisters instances
+(:class:`discovery.registrar.Registrar`), ``watch.wait(...)`` follows changes and
+``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from discovery.api import CloudMap
 from discovery.dns import DnsServer
+from discovery.handlers import Context, bind
 from discovery.health import Checker
 from discovery.index import Catalog
+from discovery.registrar import Registrar
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
 from discovery.watch import Watch
@@ -39,10 +43,20 @@ class Discovery:
     """Discovery's live objects inside one platform."""
 
     catalog: Catalog
-    api: CloudMap
+    api: Legacy
     checker: Checker
     watch: Watch
+    instances: Registrar
     dns: DnsServer | None = None
+
+
+class Legacy:
+    """``register_instance`` and ``deregister_instance`` as AWS handlers, for
+    ``runner/service_loop.py`` until it calls ``Discovery.instances`` (then delete this)."""
+
+    def __init__(self, ops: dict[str, Any]) -> None:
+        self.register_instance = ops["RegisterInstance"]
+        self.deregister_instance = ops["DeregisterInstance"]
 
 
 def get(platform: Platform) -> Discovery:
@@ -86,16 +100,19 @@ def _synced(catalog: Catalog, handler: Any) -> Any:
     return read
 
 
-def install(platform: Platform) -> None:
+def install(platform: Platform) -> Discovery:
     catalog = Catalog(platform.store)
     catalog.reload()
-    checker = Checker(platform.store, catalog)
-    api = CloudMap(platform.store, platform.config, catalog, on_instances=checker.sync)
+    checker = Checker(catalog.data, catalog)
+    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
+    ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
-    platform.discovery = Discovery(catalog, api, checker, watch)  # type: ignore[attr-defined]
+    discovery = Discovery(catalog, Legacy(ops), checker, watch, registrar)
+    platform.discovery = discovery  # type: ignore[attr-defined]
     worker = platform.role == "worker"
-    for name, handler in api.operations().items():
+    for name, handler in ops.items():
         readonly = name in READONLY
         platform.ops.add(CLOUDMAP, name, _synced(catalog, handler) if worker else handler, readonly)
     platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
     platform.contexts.append(_serve)
+    return discovery
