@@ -371,16 +371,13 @@ def select_instances(
 ) -> list[Instance]:
     """DiscoverInstances' selection.
 
-    Every QueryParameter must match; OptionalParameters narrow the result only when at least
-    one instance matches them all. For services without a health check, the health filter is
-    ignored. HEALTHY_OR_ELSE_ALL gives the healthy ones, or all when none is healthy. At most
+    Every QueryParameter must match; then the health filter (ignored for services without a
+    health check; HEALTHY_OR_ELSE_ALL gives the healthy ones, or all when none is healthy);
+    then OptionalParameters narrow what the health filter left, only when at least one of those
+    instances matches them all, so they never empty a non-empty result. At most
     ``max_results`` instances, in random order when there are more (as Cloud Map does).
     """
     chosen = [i for i in instances if _matches(i.attributes, query or {})]
-    if optional:
-        narrowed = [i for i in chosen if _matches(i.attributes, optional)]
-        if narrowed:
-            chosen = narrowed
     if service.has_health and health_status != "ALL":
         healthy = [i for i in chosen if i.health != "UNHEALTHY"]
         if health_status == "HEALTHY":
@@ -389,6 +386,10 @@ def select_instances(
             chosen = [i for i in chosen if i.health == "UNHEALTHY"]
         elif health_status == "HEALTHY_OR_ELSE_ALL" and healthy:
             chosen = healthy
+    if optional:
+        narrowed = [i for i in chosen if _matches(i.attributes, optional)]
+        if narrowed:
+            chosen = narrowed
     if len(chosen) > max_results:
         chosen = (rng or random).sample(chosen, max_results)
     return chosen
