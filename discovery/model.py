@@ -36,6 +36,8 @@ __all__ = [
     "integer",
     "new_id",
     "select_instances",
+    "storable",
+    "text",
 ]
 
 MAX_ATTRIBUTES = 30
@@ -141,7 +143,21 @@ def _str(params: Mapping[str, Any], key: str, required: bool = False, maximum: i
         return None
     if not isinstance(value, str) or len(value) > maximum:
         raise InvalidInput(f"{key} must be a string of at most {maximum} characters.")
+    if not storable(value):
+        raise InvalidInput(f"{key} must be Unicode text (it has a lone surrogate).")
     return value
+
+
+def storable(value: str) -> bool:
+    """Whether ``value`` is text the store can hold: JSON can carry a lone surrogate such as
+    ``"\\ud800"``, which has no UTF-8 form. ``isascii`` is O(1), so ASCII costs nothing."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text(params: Mapping[str, Any], key: str, required: bool = False, maximum: int = 1024) -> str | None:
@@ -197,6 +213,8 @@ def check_tags(tags: Any, resource: str = "") -> list[dict[str, str]]:
             raise InvalidInput("A tag Key must have 1 to 128 characters.")
         if not isinstance(value, str) or len(value) > 256:
             raise InvalidInput("A tag Value must have at most 256 characters.")
+        if not storable(key) or not storable(value):
+            raise InvalidInput("A tag Key or Value has a lone surrogate.")
         out[key] = value
     if len(out) > MAX_TAGS:
         raise TooManyTagsException(f"A resource can have at most {MAX_TAGS} tags.")
@@ -316,6 +334,8 @@ def check_attributes(attributes: Any) -> dict[str, str]:
     for key, value in attributes.items():
         if not 1 <= len(key) <= MAX_ATTRIBUTE_KEY:
             raise InvalidInput(f"Attribute keys must have 1 to {MAX_ATTRIBUTE_KEY} characters.")
+        if not storable(key):
+            raise InvalidInput("An attribute key has a lone surrogate.")
         if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_VALUE:
             raise InvalidInput(
                 f"Attribute {key[:64]!r}: values must be strings of at most {MAX_ATTRIBUTE_VALUE} characters."
