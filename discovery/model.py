@@ -143,7 +143,7 @@ def _str(params: Mapping[str, Any], key: str, required: bool = False, maximum: i
         return None
     if not isinstance(value, str) or len(value) > maximum:
         raise InvalidInput(f"{key} must be a string of at most {maximum} characters.")
-    if not storable(value):
+    if not value.isascii() and not storable(value):  # isascii first: no call on the hot path
         raise InvalidInput(f"{key} must be Unicode text (it has a lone surrogate).")
     return value
 
@@ -166,9 +166,11 @@ def text(params: Mapping[str, Any], key: str, required: bool = False, maximum: i
 
 
 def integer(params: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    """An optional integer parameter: ``default`` when absent; InvalidInput unless an int (not a
-    bool) from ``low`` to ``high``."""
-    value = params.get(key, default)
+    """An optional integer parameter: ``default`` when absent or null; InvalidInput unless an
+    int (not a bool) from ``low`` to ``high``. The same contract as ``runner/services.py``'s."""
+    value = params.get(key)
+    if value is None:
+        return default
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise InvalidInput(f"{key} must be an integer from {low} to {high}.")
     return value

@@ -58,6 +58,15 @@ def test_health_filter_is_ignored_for_services_without_health_checks():
     assert len(model.select_instances(pool, srv, "HEALTHY")) == 1
 
 
+def test_an_integer_parameter_defaults_when_absent_or_null_and_is_bounded():
+    assert model.integer({}, "MaxResults", 100, 1, 1000) == 100
+    assert model.integer({"MaxResults": None}, "MaxResults", 100, 1, 1000) == 100
+    assert model.integer({"MaxResults": 1000}, "MaxResults", 100, 1, 1000) == 1000
+    for bad in (0, 1001, True, "5", 2.0):
+        with pytest.raises(InvalidInput):
+            model.integer({"MaxResults": bad}, "MaxResults", 100, 1, 1000)
+
+
 def test_max_results_caps_the_answer():
     srv = sample_index().services["srv-web"]
     pool = [instance("srv-web", str(n), "10.0.0.1") for n in range(20)]
