@@ -15,8 +15,8 @@ from registry.errors import error_middleware
 from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
+from registry.storage.blobs import BlobStore
 from registry.storage.driver import FilesystemDriver
-from registry.storage.uploads import Uploads
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -30,7 +30,7 @@ def install(platform: Platform) -> None:
     app = platform.registry
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
-    app[REGISTRY] = Registry(meta, driver, Uploads(driver, meta))
+    app[REGISTRY] = Registry(meta, BlobStore(driver, meta))
     app.middlewares.append(error_middleware)
     auth.install(platform)
     gc.install(platform)

@@ -82,7 +82,7 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _check_references(registry: Registry, name: str, manifest: Manifest) -> None:
     for blob in manifest.blobs:
-        size = registry.meta.linked_blob_size(name, blob.digest)
+        size = registry.blobs.linked_size(name, blob.digest)
         if size is None:
             raise MANIFEST_BLOB_UNKNOWN(detail=blob.digest)
         if size != blob.size:
