@@ -340,7 +340,8 @@ async def run_for(registry: Registry, grace: float, dry_run: bool = False) -> Re
 
 def install(platform: Platform) -> None:
     """Register ``RunRegistryGarbageCollection`` (ECR target) and, when ``gc_interval`` > 0,
-    a loop that collects every ``gc_interval`` seconds with a grace of ``gc_grace``."""
+    a loop that collects every ``gc_interval`` seconds with a grace of ``gc_grace``. A read-only
+    registry collects nothing: no loop, and the operation answers InvalidParameterException."""
     from dockyard.aws.protocol import ECR
     from registry.handlers.base import REGISTRY
 
@@ -353,11 +354,13 @@ def install(platform: Platform) -> None:
             raise InvalidParameterException("graceSeconds must be a number of seconds >= 0")
         if not isinstance(dry_run, bool):
             raise InvalidParameterException("dryRun must be true or false")
+        if config.registry_read_only:
+            raise InvalidParameterException("the registry is read-only (registry_read_only): no GC")
         report = await run_for(platform.registry[REGISTRY], float(grace), dry_run)
         return report.as_dict()
 
     platform.ops.add(ECR, OPERATION, operation)
-    if config.gc_interval > 0:
+    if config.gc_interval > 0 and not config.registry_read_only:
         platform.contexts.append(_periodic)
 
 

@@ -2,7 +2,8 @@
 
 ``install`` builds the layers (filesystem storage under ``<data_dir>/registry``, metadata in
 the state store, upload sessions), puts them on the registry app under ``REGISTRY``, and
-routes every ``/v2/...`` path through one dispatcher. The OCI error middleware is added here;
+routes every ``/v2/...`` path through one dispatcher (with ``registry_read_only``, over a table
+without write methods, and without garbage collection). The OCI error middleware is added here;
 an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
 """
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from registry import auth, gc, users
 from registry.errors import error_middleware
-from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
+from registry.handlers import REGISTRY, ROUTES, Registry, add_version_header, dispatch, handlers
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
 from registry.storage.blobs import BlobStore
@@ -30,7 +31,9 @@ def install(platform: Platform) -> None:
     app = platform.registry
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
-    app[REGISTRY] = Registry(meta, BlobStore(driver, meta))
+    read_only = platform.config.registry_read_only
+    app[REGISTRY] = Registry(meta, BlobStore(driver, meta), read_only)
+    app[ROUTES] = handlers(read_only)
     app.middlewares.append(error_middleware)
     auth.install(platform)
     gc.install(platform)
