@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from registry import auth, gc, users
-from registry.errors import error_middleware
-from registry.handlers import REGISTRY, ROUTES, Registry, add_version_header, dispatch, handlers
+from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
 from registry.storage.blobs import BlobStore
@@ -28,15 +27,9 @@ MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS]
 
 
 def install(platform: Platform) -> None:
-    app = platform.registry
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
     read_only = platform.config.registry_read_only
-    app[REGISTRY] = Registry(meta, BlobStore(driver, meta), read_only)
-    app[ROUTES] = handlers(read_only)
-    app.middlewares.append(error_middleware)
+    mount(platform.registry, Registry(meta, BlobStore(driver, meta), read_only))
     auth.install(platform)
     gc.install(platform)
-    app.on_response_prepare.append(add_version_header)
-    app.router.add_route("*", "/v2", dispatch)
-    app.router.add_route("*", "/v2/{tail:.*}", dispatch)

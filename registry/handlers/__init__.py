@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from registry import routes
-from registry.errors import NAME_INVALID, NOT_FOUND, UNSUPPORTED
+from registry.errors import NAME_INVALID, NOT_FOUND, UNSUPPORTED, error_middleware
 from registry.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from registry.handlers.base import API_VERSION, REGISTRY, Registry, base
 from registry.reference import is_valid_name
 
-__all__ = ["HANDLERS", "REGISTRY", "ROUTES", "Registry", "add_version_header", "dispatch", "handlers"]
+__all__ = [
+    "HANDLERS", "REGISTRY", "ROUTES", "Registry", "add_version_header", "dispatch", "handlers", "mount",
+]
 
 Handler = Callable[[web.Request, Registry, routes.Route], Awaitable[web.StreamResponse]]
 
@@ -72,3 +74,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 async def add_version_header(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare`` hook: every answer names the API version, errors included."""
     response.headers["Docker-Distribution-API-Version"] = API_VERSION
+
+
+def mount(app: web.Application, registry: Registry) -> None:
+    """Serve the OCI API of ``registry`` on ``app``: its layers under ``REGISTRY``, its table
+    (read-only or not) under ``ROUTES``, the OCI error middleware (a middleware appended after
+    it, such as auth, runs inside it), the version header and every ``/v2`` path."""
+    app[REGISTRY] = registry
+    app[ROUTES] = handlers(registry.read_only)
+    app.middlewares.append(error_middleware)
+    app.on_response_prepare.append(add_version_header)
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", "/v2/{tail:.*}", dispatch)
