@@ -90,3 +90,33 @@ async def test_a_read_only_registry_answers_reads_and_refuses_writes_with_unsupp
         assert "read-only" in (await r.json())["errors"][0]["detail"]
     assert (await ro.get("/v2/r/manifests/v1")).status == 200
     assert (await ro.get(f"/v2/r/blobs/{layer}")).status == 200
+
+
+async def test_a_put_by_digest_with_tag_parameters_sets_every_tag_and_names_them_in_oci_tag(
+    client: TestClient,
+) -> None:
+    digest, body = await push_image(client, "r", "first", b"layer")
+    r = await client.put(f"/v2/r/manifests/{digest}?tag=v1&tag=latest&tag=v1", data=body,
+                         headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 201, await r.text()
+    assert r.headers.getall("OCI-Tag") == ["v1", "latest"]
+    assert (await (await client.get("/v2/r/tags/list")).json())["tags"] == ["first", "latest", "v1"]
+    for tag in ("v1", "latest"):
+        assert (await client.get(f"/v2/r/manifests/{tag}")).headers["Docker-Content-Digest"] == digest
+
+
+async def test_one_invalid_tag_parameter_sets_none_of_them(client: TestClient) -> None:
+    digest, body = await push_image(client, "r", "first", b"layer")
+    r = await client.put(f"/v2/r/manifests/{digest}?tag=ok&tag=-bad", data=body,
+                         headers={"Content-Type": OCI_MANIFEST})
+    assert r.status == 400 and await error_codes(r) == ["TAG_INVALID"]
+    assert "OCI-Tag" not in r.headers
+    assert (await (await client.get("/v2/r/tags/list")).json())["tags"] == ["first"]
+
+
+async def test_a_put_by_tag_answers_no_oci_tag_header(client: TestClient) -> None:
+    _, body = await push_image(client, "r", "first", b"layer")
+    headers = {"Content-Type": OCI_MANIFEST}
+    r = await client.put("/v2/r/manifests/second?tag=third", data=body, headers=headers)
+    assert r.status == 201 and "OCI-Tag" not in r.headers
+    assert (await (await client.get("/v2/r/tags/list")).json())["tags"] == ["first", "second"]
