@@ -46,6 +46,7 @@ class Config:
     control_workers: int = 1
     gc_interval: float = 3600.0
     gc_grace: float = 3600.0
+    registry_read_only: bool = False
     docker_host: str = ""
     agent_timeout: float = 30.0
 

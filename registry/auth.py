@@ -51,6 +51,9 @@ from registry import jwt, users
 from registry.scopes import REPOSITORY, Need, Scope, challenge_scope, grant, parse_scope, required_scopes
 
 if TYPE_CHECKING:
+    from aiohttp.web_request import FileField
+    from multidict import MultiDictProxy
+
     from dockyard.platform import Platform
 
 __all__ = ["ISSUER", "KEY_FILE", "SERVICE", "TOKEN_TTL", "Access", "Auth", "TokenService", "install"]
@@ -102,6 +105,24 @@ class Access:
 
     def allows(self, scope: Scope) -> bool:
         return all(self.can(scope.type, scope.name, a) for a in scope.actions)
+
+
+FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+async def _read_form(request: web.Request) -> MultiDictProxy[str | bytes | FileField] | None:
+    """The ``POST /token`` form, or None when it cannot be read: a charset other than UTF-8 (or
+    ASCII), a multipart body without a boundary or broken, any body aiohttp cannot parse."""
+    ctype = request.content_type
+    charset = (request.charset or "utf-8").lower()
+    if ctype == "application/x-www-form-urlencoded" and charset not in FORM_CHARSETS:
+        return None
+    if ctype == "multipart/form-data" and "boundary=" not in request.headers.get("Content-Type", "").lower():
+        return None
+    try:
+        return await request.post()
+    except (ValueError, LookupError, UnicodeDecodeError, AssertionError):
+        return None
 
 
 class TokenService:
@@ -201,7 +222,12 @@ class Auth:
     async def token(self, request: web.Request) -> web.Response:
         """``GET /token`` (Basic credentials or anonymous) and ``POST /token`` (password grant)."""
         if request.method == "POST":
-            form = await request.post()
+            form = await _read_form(request)
+            if form is None:
+                TOKENS.labels("bad_request").inc()
+                return web.json_response(
+                    {"error": "invalid_request", "error_description": "unreadable form body"}, status=400
+                )
             grant_type = str(form.get("grant_type", ""))
             if grant_type != "password":
                 TOKENS.labels("bad_request").inc()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable
@@ -46,8 +45,7 @@ from dockyard.aws.errors import error_type
 from dockyard.store import Store, Tx
 from registry.metadata import TOPIC
 from registry.reference import parse_digest
-from registry.storage.driver import FilesystemDriver
-from registry.storage.paths import blob_path, upload_dir, uploads_root
+from registry.storage.blobs import BlobStore
 
 if TYPE_CHECKING:
     from dockyard.aws.protocol import Call
@@ -85,8 +83,8 @@ class BlobInfo:
 class Inventory:
     """What GC looks at: the store's rows and the storage's files, read at one moment.
 
-    Times are seconds since the epoch; a file's time is the later of its mtime and ctime (a
-    rename into place changes the ctime).
+    Times are seconds since the epoch; a file's time is its driver's ``FileInfo.modified``
+    (a rename into place counts as a change: on the filesystem, the later of mtime and ctime).
     """
 
     blobs: dict[str, BlobInfo] = field(default_factory=dict)
@@ -173,44 +171,13 @@ def plan(inv: Inventory, now: float, grace: float) -> Plan:
 
 # -- I/O -------------------------------------------------------------------------------------
 
-def _changed(path: str | os.PathLike[str]) -> float:
-    st = os.stat(path)
-    return max(st.st_mtime, st.st_ctime)
+def _blob_files(blobs: BlobStore) -> dict[str, tuple[int, float]]:
+    return {digest: (info.size, info.modified) for digest, info in blobs.files().items()}
 
 
-def _walk_blobs(driver: FilesystemDriver) -> dict[str, tuple[int, float]]:
-    """Every ``blobs/<algorithm>/<xx>/<hex>`` file whose name is a valid digest."""
-    out: dict[str, tuple[int, float]] = {}
-    for algorithm in driver.list("blobs"):
-        for prefix in driver.list(f"blobs/{algorithm}"):
-            for name in driver.list(f"blobs/{algorithm}/{prefix}"):
-                digest = parse_digest(f"{algorithm}:{name}")
-                if digest is None or blob_path(digest) != f"blobs/{algorithm}/{prefix}/{name}":
-                    continue
-                try:
-                    st = os.stat(driver.full_path(blob_path(digest)))
-                except FileNotFoundError:
-                    continue
-                out[str(digest)] = (st.st_size, max(st.st_mtime, st.st_ctime))
-    return out
-
-
-def _walk_uploads(driver: FilesystemDriver) -> dict[str, float]:
-    """Each upload directory with the newest time of the directory and its files."""
-    out: dict[str, float] = {}
-    for upload_id in driver.list(uploads_root()):
-        full = driver.full_path(upload_dir(upload_id))
-        try:
-            times = [_changed(full)] + [_changed(full / name) for name in os.listdir(full)]
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        out[upload_id] = max(times)
-    return out
-
-
-async def collect(store: Store, driver: FilesystemDriver, uploads: Uploads | None = None) -> Inventory:
-    """Read the inventory: rows from the store, files from the driver (in a thread)."""
-    blobs = {
+async def collect(store: Store, blobs: BlobStore, uploads: Uploads | None = None) -> Inventory:
+    """Read the inventory: rows from the store, files from the blob store (in a thread)."""
+    rows = {
         digest: BlobInfo(size, created, newest)
         for digest, size, created, newest in store.query(
             "SELECT b.digest, b.size, b.created, max(l.created) FROM registry_blobs b"
@@ -221,9 +188,9 @@ async def collect(store: Store, driver: FilesystemDriver, uploads: Uploads | Non
         r[0] for r in store.query("SELECT DISTINCT digest FROM registry_manifest_references")
     )
     sessions = {r[0]: r[1] for r in store.query("SELECT id, updated FROM registry_uploads")}
-    blob_files, upload_dirs = await asyncio.to_thread(lambda: (_walk_blobs(driver), _walk_uploads(driver)))
+    blob_files, upload_dirs = await asyncio.to_thread(lambda: (_blob_files(blobs), blobs.upload_dirs()))
     busy = frozenset(u for u in [*sessions, *upload_dirs] if uploads is not None and uploads.busy(u))
-    return Inventory(blobs, referenced, sessions, blob_files, upload_dirs, busy)
+    return Inventory(rows, referenced, sessions, blob_files, upload_dirs, busy)
 
 
 def _blob_is_garbage(tx: Tx, digest: str, cutoff: float) -> bool:
@@ -237,19 +204,11 @@ def _blob_is_garbage(tx: Tx, digest: str, cutoff: float) -> bool:
     return newest is None or newest < cutoff
 
 
-def _file_is_old(driver: FilesystemDriver, digest: str, cutoff: float) -> bool:
+def _file_is_old(blobs: BlobStore, digest: str, cutoff: float) -> bool:
     parsed = parse_digest(digest)
     assert parsed is not None
-    try:
-        return _changed(driver.full_path(blob_path(parsed))) < cutoff
-    except FileNotFoundError:
-        return True
-
-
-def _unlink_blob(driver: FilesystemDriver, digest: str) -> None:
-    parsed = parse_digest(digest)
-    assert parsed is not None
-    driver.delete(blob_path(parsed))
+    info = blobs.stat(parsed)
+    return info is None or info.modified < cutoff
 
 
 def _batches(items: Iterable[str]) -> Iterable[list[str]]:
@@ -266,7 +225,7 @@ def _batches(items: Iterable[str]) -> Iterable[list[str]]:
 async def sweep(
     the_plan: Plan,
     store: Store,
-    driver: FilesystemDriver,
+    blobs: BlobStore,
     cutoff: float,
     uploads: Uploads | None = None,
     report: Report | None = None,
@@ -294,13 +253,13 @@ async def sweep(
                     for repo in repos:
                         tx.changed(TOPIC, f"{repo}@{digest}")
                     sizes[digest] = row[0]
-                elif digest in the_plan.blobs or not _file_is_old(driver, digest, cutoff):
+                elif digest in the_plan.blobs or not _file_is_old(blobs, digest, cutoff):
                     report.skipped += 1  # a row vanished under us, or a file was just renamed in
                     continue
                 else:
                     sizes[digest] = the_plan_sizes.get(digest, 0)
                 # Inside the transaction: no commit can rename this digest into place meanwhile.
-                _unlink_blob(driver, digest)
+                blobs.delete(digest)
                 report.blobs_deleted.append(digest)
     report.bytes_deleted += sum(sizes.values())
     for upload_id in the_plan.uploads:
@@ -312,7 +271,7 @@ async def sweep(
         if not cur.rowcount:
             report.skipped += 1
             continue
-        await _drop_upload(driver, uploads, upload_id)
+        await _drop_upload(blobs, uploads, upload_id)
         report.uploads_deleted.append(upload_id)
     for upload_id in the_plan.orphan_uploads:
         if (uploads is not None and uploads.busy(upload_id)) or store.query_one(
@@ -320,16 +279,16 @@ async def sweep(
         ):
             report.skipped += 1
             continue
-        await _drop_upload(driver, uploads, upload_id)
+        await _drop_upload(blobs, uploads, upload_id)
         report.uploads_deleted.append(upload_id)
     return report
 
 
-async def _drop_upload(driver: FilesystemDriver, uploads: Uploads | None, upload_id: str) -> None:
+async def _drop_upload(blobs: BlobStore, uploads: Uploads | None, upload_id: str) -> None:
     if uploads is not None:
         await uploads.drop(upload_id)
     else:
-        driver.delete(upload_dir(upload_id))
+        blobs.delete_upload(upload_id)
 
 
 _running: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -337,7 +296,7 @@ _running: weakref.WeakKeyDictionary[Store, asyncio.Lock] = weakref.WeakKeyDictio
 
 async def collect_garbage(
     store: Store,
-    driver: FilesystemDriver,
+    blobs: BlobStore,
     grace: float,
     dry_run: bool = False,
     uploads: Uploads | None = None,
@@ -348,7 +307,7 @@ async def collect_garbage(
     async with lock:
         started = time.monotonic()
         now = time.time() if now is None else now
-        inv = await collect(store, driver, uploads)
+        inv = await collect(store, blobs, uploads)
         the_plan = plan(inv, now, grace)
         report = Report(dry_run=dry_run, grace=grace)
         report.blobs_kept_recent = the_plan.kept_recent
@@ -357,7 +316,7 @@ async def collect_garbage(
             report.bytes_deleted = the_plan.bytes
             report.uploads_deleted = [*the_plan.uploads, *the_plan.orphan_uploads]
         else:
-            await sweep(the_plan, store, driver, now - grace, uploads, report)
+            await sweep(the_plan, store, blobs, now - grace, uploads, report)
         report.blobs_kept = len(inv.blobs) - sum(1 for d in report.blobs_deleted if d in inv.blobs)
         report.seconds = round(time.monotonic() - started, 3)
         if report.blobs_deleted or report.uploads_deleted:
@@ -376,12 +335,13 @@ InvalidParameterException = error_type("InvalidParameterException")
 
 async def run_for(registry: Registry, grace: float, dry_run: bool = False) -> Report:
     """One GC run over a serving registry's own store, storage and upload sessions."""
-    return await collect_garbage(registry.meta.store, registry.driver, grace, dry_run, registry.uploads)
+    return await collect_garbage(registry.meta.store, registry.blobs, grace, dry_run, registry.uploads)
 
 
 def install(platform: Platform) -> None:
     """Register ``RunRegistryGarbageCollection`` (ECR target) and, when ``gc_interval`` > 0,
-    a loop that collects every ``gc_interval`` seconds with a grace of ``gc_grace``."""
+    a loop that collects every ``gc_interval`` seconds with a grace of ``gc_grace``. A read-only
+    registry collects nothing: no loop, and the operation answers InvalidParameterException."""
     from dockyard.aws.protocol import ECR
     from registry.handlers.base import REGISTRY
 
@@ -394,11 +354,13 @@ def install(platform: Platform) -> None:
             raise InvalidParameterException("graceSeconds must be a number of seconds >= 0")
         if not isinstance(dry_run, bool):
             raise InvalidParameterException("dryRun must be true or false")
+        if config.registry_read_only:
+            raise InvalidParameterException("the registry is read-only (registry_read_only): no GC")
         report = await run_for(platform.registry[REGISTRY], float(grace), dry_run)
         return report.as_dict()
 
     platform.ops.add(ECR, OPERATION, operation)
-    if config.gc_interval > 0:
+    if config.gc_interval > 0 and not config.registry_read_only:
         platform.contexts.append(_periodic)
 
 

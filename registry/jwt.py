@@ -118,7 +118,7 @@ def decode(
     try:
         header = json.loads(unb64url(parts[0]))
         claims = json.loads(unb64url(parts[1]))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise InvalidToken("malformed JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise InvalidToken("header and claims must be objects")

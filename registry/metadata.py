@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockyard.store import Migration, Store, Tx
@@ -188,9 +188,11 @@ class Metadata:
         ) is not None
 
     async def put_manifest(
-        self, repository: str, digest: str, body: bytes, manifest: Manifest, tag: str | None
+        self, repository: str, digest: str, body: bytes, manifest: Manifest, tag: str | None,
+        tags: Sequence[str] = (),
     ) -> None:
-        """Store a validated manifest (and point ``tag`` at it).
+        """Store a validated manifest (and point ``tag`` and every one of ``tags`` at it, in the
+        same transaction: all or none).
 
         Raises BlobsMissing if a blob it names is no longer linked to ``repository``.
         """
@@ -220,12 +222,13 @@ class Metadata:
                 [(repository, digest, d.digest, "blob") for d in manifest.blobs]
                 + [(repository, digest, d.digest, "manifest") for d in manifest.children],
             )
-            if tag is not None:
-                tx.execute(
+            named = [*([tag] if tag is not None else []), *tags]
+            if named:
+                tx.executemany(
                     "INSERT INTO registry_tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest,"
                     " updated = excluded.updated",
-                    (repository, tag, digest, now),
+                    [(repository, t, digest, now) for t in named],
                 )
             tx.changed(TOPIC, f"{repository}@{digest}")
 

@@ -18,7 +18,7 @@ def parse_n(value: str | None) -> int | None:
     """The page size asked for (capped at MAX_N), None for all; raises PageError if malformed."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:  # "²".isdigit() is True
         raise PageError(f"invalid n {value!r}")
     return min(int(value), MAX_N)
 

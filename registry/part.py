@@ -2,7 +2,8 @@
 
 ``install`` builds the layers (filesystem storage under ``<data_dir>/registry``, metadata in
 the state store, upload sessions), puts them on the registry app under ``REGISTRY``, and
-routes every ``/v2/...`` path through one dispatcher. The OCI error middleware is added here;
+routes every ``/v2/...`` path through one dispatcher (with ``registry_read_only``, over a table
+without write methods, and without garbage collection). The OCI error middleware is added here;
 an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
 """
 
@@ -11,12 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from registry import auth, gc, users
-from registry.errors import error_middleware
-from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
+from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
+from registry.storage.blobs import BlobStore
 from registry.storage.driver import FilesystemDriver
-from registry.storage.uploads import Uploads
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -27,13 +27,9 @@ MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS]
 
 
 def install(platform: Platform) -> None:
-    app = platform.registry
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
-    app[REGISTRY] = Registry(meta, driver, Uploads(driver, meta))
-    app.middlewares.append(error_middleware)
+    read_only = platform.config.registry_read_only
+    mount(platform.registry, Registry(meta, BlobStore(driver, meta), read_only))
     auth.install(platform)
     gc.install(platform)
-    app.on_response_prepare.append(add_version_header)
-    app.router.add_route("*", "/v2", dispatch)
-    app.router.add_route("*", "/v2/{tail:.*}", dispatch)

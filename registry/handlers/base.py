@@ -11,7 +11,7 @@ from registry.errors import DIGEST_INVALID
 from registry.metadata import Metadata
 from registry.reference import Digest, parse_digest
 from registry.routes import Route
-from registry.storage.driver import FilesystemDriver
+from registry.storage.blobs import BlobStore
 from registry.storage.uploads import Uploads
 
 __all__ = ["API_VERSION", "AUTH", "REGISTRY", "Registry", "base", "may_read", "require_digest"]
@@ -28,8 +28,12 @@ class Registry:
     """The registry's layers, reachable from every handler as ``request.app[REGISTRY]``."""
 
     meta: Metadata
-    driver: FilesystemDriver
-    uploads: Uploads
+    blobs: BlobStore
+    read_only: bool = False
+
+    @property
+    def uploads(self) -> Uploads:
+        return self.blobs.uploads
 
 
 REGISTRY = web.AppKey("registry", Registry)

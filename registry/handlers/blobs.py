@@ -12,8 +12,7 @@ from registry.errors import BLOB_UNKNOWN, RANGE_INVALID
 from registry.handlers.base import Registry, require_digest
 from registry.ranges import RangeError, parse_range
 from registry.routes import Route
-from registry.storage.driver import PathNotFound
-from registry.storage.paths import blob_path
+from registry.storage.blobs import BlobNotFound
 
 __all__ = ["BlobResponse", "delete_blob", "get_blob"]
 
@@ -43,7 +42,7 @@ class BlobResponse(web.StreamResponse):
 
 async def get_blob(request: web.Request, registry: Registry, target: Route) -> web.StreamResponse:
     digest = require_digest(target.reference)
-    size = registry.meta.linked_blob_size(target.name, str(digest))
+    size = registry.blobs.linked_size(target.name, digest)
     if size is None:
         raise BLOB_UNKNOWN(detail=str(digest))
     headers = {
@@ -58,8 +57,8 @@ async def get_blob(request: web.Request, registry: Registry, target: Route) -> w
     except RangeError as exc:
         raise RANGE_INVALID(detail=str(exc), headers={"Content-Range": f"bytes */{size}"}) from None
     try:
-        file = registry.driver.reader(blob_path(digest))
-    except PathNotFound:
+        file = registry.blobs.open(digest)
+    except BlobNotFound:
         raise BLOB_UNKNOWN(detail=str(digest)) from None
     if span is None:
         return BlobResponse(file, 0, size, 200, headers)
@@ -70,6 +69,6 @@ async def get_blob(request: web.Request, registry: Registry, target: Route) -> w
 
 async def delete_blob(request: web.Request, registry: Registry, target: Route) -> web.Response:
     digest = require_digest(target.reference)
-    if not await registry.meta.unlink_blob(target.name, str(digest)):
+    if not await registry.blobs.unlink(target.name, digest):
         raise BLOB_UNKNOWN(detail=str(digest))
     return web.Response(status=202, headers={"Docker-Content-Digest": str(digest), "Content-Length": "0"})

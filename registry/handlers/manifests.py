@@ -82,7 +82,7 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _check_references(registry: Registry, name: str, manifest: Manifest) -> None:
     for blob in manifest.blobs:
-        size = registry.meta.linked_blob_size(name, blob.digest)
+        size = registry.blobs.linked_size(name, blob.digest)
         if size is None:
             raise MANIFEST_BLOB_UNKNOWN(detail=blob.digest)
         if size != blob.size:
@@ -92,11 +92,26 @@ def _check_references(registry: Registry, name: str, manifest: Manifest) -> None
             raise MANIFEST_BLOB_UNKNOWN(detail=child.digest)
 
 
+def _tag_params(request: web.Request) -> list[str]:
+    """The ``tag`` query parameters of a PUT by digest (distribution-spec main: push a manifest
+    by digest and tag it at once), each a valid tag, duplicates dropped; any invalid one refuses
+    the whole request with TAG_INVALID, so that either every tag is set or none. No limit on
+    their number (the spec asks none), beyond the URL's length."""
+    tags: list[str] = []
+    for tag in request.query.getall("tag", []):
+        if not is_tag(tag):
+            raise TAG_INVALID(detail=tag[:200], message="invalid tag")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
 async def put_manifest(request: web.Request, registry: Registry, target: Route) -> web.Response:
     ref = target.reference
     expected = require_digest(ref) if ":" in ref else None
     if expected is None and not is_tag(ref):
         raise TAG_INVALID(detail=ref, message="invalid tag")
+    tags = _tag_params(request) if expected is not None else []
     body = await _read_body(request)
     algorithm = expected.algorithm if expected else "sha256"
     digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
@@ -108,7 +123,7 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
         raise MANIFEST_INVALID(detail=str(exc)) from None
     _check_references(registry, target.name, manifest)
     try:
-        await registry.meta.put_manifest(target.name, digest, body, manifest, None if expected else ref)
+        await registry.meta.put_manifest(target.name, digest, body, manifest, None if expected else ref, tags)
     except BlobsMissing:
         raise MANIFEST_BLOB_UNKNOWN(detail="a blob of the manifest was garbage collected meanwhile") from None
     headers = {
@@ -118,7 +133,10 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
     }
     if manifest.subject is not None:
         headers["OCI-Subject"] = manifest.subject.digest
-    return web.Response(status=201, headers=headers)
+    response = web.Response(status=201, headers=headers)
+    for tag in tags:
+        response.headers.add("OCI-Tag", tag)
+    return response
 
 
 async def delete_manifest(request: web.Request, registry: Registry, target: Route) -> web.Response:

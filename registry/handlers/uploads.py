@@ -97,12 +97,12 @@ async def _mount(request: web.Request, registry: Registry, name: str) -> web.Res
     if source is not None:
         candidates = [source] if is_valid_name(source) else []
     else:  # automatic mount: any repository holding the blob that the caller may read
-        candidates = registry.meta.repositories_linking(str(digest))
+        candidates = registry.blobs.holders(digest)
     for repository in candidates:
-        if registry.meta.linked_blob_size(repository, str(digest)) is None:
+        if registry.blobs.linked_size(repository, digest) is None:
             continue
         if repository == name or may_read(request, registry, repository):
-            if await registry.meta.link_blob(name, str(digest)):
+            if await registry.blobs.mount(name, digest):
                 return _created(name, digest)
             return None  # collected meanwhile: upload it instead
     return None

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from registry.reference import Digest
 
-__all__ = ["blob_path", "upload_data_path", "upload_dir", "uploads_root"]
+__all__ = ["BLOBS_ROOT", "blob_path", "upload_data_path", "upload_dir", "uploads_root"]
+
+
+BLOBS_ROOT = "blobs"
 
 
 def blob_path(digest: Digest) -> str:
-    return f"blobs/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+    return f"{BLOBS_ROOT}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
 
 
 def uploads_root() -> str:

@@ -137,7 +137,8 @@ class Uploads:
             return session
         self._sessions.pop(upload_id, None)
         path = upload_data_path(upload_id)
-        size = self.driver.stat(path)
+        info = self.driver.stat(path)
+        size = None if info is None else info.size
         if size is None or size < row.offset:
             await self.meta.end_upload(upload_id)
             raise UploadUnknown(upload_id)

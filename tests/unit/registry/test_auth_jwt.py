@@ -113,3 +113,13 @@ def test_processes_racing_to_create_the_key_all_end_up_with_the_stored_one(tmp_p
     stored = jwt.key_id(jwt.load_or_create_key(path).public_key())
     assert {jwt.key_id(k.public_key()) for k in keys} == {stored}
     assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]
+
+
+def test_a_token_nested_too_deep_to_parse_is_invalid_not_a_crash():
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    deep = b64(b"[" * 3000 + b"]" * 3000)
+    for token in (f"{deep}.{b64(b'{}')}.{b64(bytes(64))}", f"{b64(b'{}')}.{deep}.{b64(bytes(64))}"):
+        with pytest.raises(jwt.InvalidToken):
+            jwt.decode(token, KEY.public_key(), KID, "dockyard", NOW)

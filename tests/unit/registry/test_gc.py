@@ -1,4 +1,4 @@
-"""Garbage collection: the pure planner, and the sweep over a real store and a temp directory.
+"""Garbage collection: the pure planner, and the sweep over a real store on every storage backend.
 
 Time passes by handing GC a later ``now``: a run at ``now = T + grace + 1`` sees everything
 made at ``T`` as older than the grace window.
@@ -20,7 +20,8 @@ from registry.gc import BlobInfo, Inventory, plan
 from registry.manifest import parse_manifest
 from registry.metadata import MIGRATIONS, BlobsMissing, Metadata
 from registry.reference import parse_digest
-from registry.storage.driver import FilesystemDriver
+from registry.storage.blobs import BlobStore
+from registry.storage.driver import FilesystemDriver, MemoryDriver
 from registry.storage.errors import UploadUnknown
 from registry.storage.paths import blob_path, upload_dir
 from registry.storage.uploads import Uploads
@@ -84,12 +85,13 @@ def test_a_zero_grace_window_collects_everything_unreferenced():
 
 # -- the sweep over a real store ---------------------------------------------------------------
 
-@pytest.fixture
-def parts(tmp_path):
+@pytest.fixture(params=["filesystem", "memory"])
+def parts(request, tmp_path):
     store = Store.open(tmp_path / "state.db", MIGRATIONS)
-    driver = FilesystemDriver(tmp_path / "registry")
+    driver = FilesystemDriver(tmp_path / "registry") if request.param == "filesystem" else MemoryDriver()
     meta = Metadata(store)
-    yield store, driver, meta, Uploads(driver, meta)
+    blobs = BlobStore(driver, meta)
+    yield store, blobs, meta, blobs.uploads
     store.close()
 
 
@@ -133,13 +135,14 @@ def on_disk(driver: FilesystemDriver, digest: str) -> bool:
 
 
 async def test_gc_removes_an_unreferenced_blob_and_keeps_the_blobs_of_stored_manifests(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     config = await push_blob(uploads, "shop/web", b"{}")
     layer = await push_blob(uploads, "shop/web", b"layer")
     orphan = await push_blob(uploads, "shop/web", b"orphan")
     await push_manifest(meta, "shop/web", [(config, 2), (layer, 5)], tag="v1")
 
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=later())
 
     assert report.blobs_deleted == [orphan] and report.bytes_deleted == 6
     assert not on_disk(driver, orphan) and meta.blob_size(orphan) is None
@@ -148,73 +151,77 @@ async def test_gc_removes_an_unreferenced_blob_and_keeps_the_blobs_of_stored_man
 
 
 async def test_within_the_grace_window_nothing_is_removed(parts):
-    store, driver, _, uploads = parts
+    store, blobs, _, uploads = parts
+    driver = blobs.driver
     orphan = await push_blob(uploads, "shop/web", b"orphan")
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads)
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads)
     assert report.blobs_deleted == [] and report.blobs_kept_recent == 1 and on_disk(driver, orphan)
 
 
 async def test_a_blob_shared_with_another_repository_stays_while_any_manifest_names_it(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
     shared = await push_blob(uploads, "a", b"shared")
     await meta.link_blob("b", shared)
     await push_manifest(meta, "b", [(shared, 6)], tag="v1")
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=later())
     assert report.blobs_deleted == [] and meta.linked_blob_size("a", shared) == 6
 
 
 async def test_deleting_the_manifest_makes_its_blobs_garbage(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
     config = await push_blob(uploads, "r", b"cfg")
     manifest = await push_manifest(meta, "r", [(config, 3)], tag="v1")
     assert await meta.delete_tag("r", "v1")  # the manifest (by digest) still names it
-    assert (await gc.collect_garbage(store, driver, GRACE, now=later())).blobs_deleted == []
+    assert (await gc.collect_garbage(store, blobs, GRACE, now=later())).blobs_deleted == []
     assert await meta.delete_manifest("r", manifest)
-    assert (await gc.collect_garbage(store, driver, GRACE, now=later())).blobs_deleted == [config]
+    assert (await gc.collect_garbage(store, blobs, GRACE, now=later())).blobs_deleted == [config]
 
 
 async def test_a_referrer_keeps_its_own_blobs_but_its_subject_keeps_nothing(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     subject_cfg = await push_blob(uploads, "r", b"subject-config")
     sig = await push_blob(uploads, "r", b"signature")
     # The subject's manifest was never pushed (allowed); its config blob is just an orphan.
     await push_manifest(meta, "r", [(sig, 9)], subject="sha256:" + "ab" * 32)
-    report = await gc.collect_garbage(store, driver, GRACE, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, now=later())
     assert report.blobs_deleted == [subject_cfg]
     assert on_disk(driver, sig)
 
 
 async def test_a_mount_renews_the_grace_window_of_an_old_blob(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
     blob = await push_blob(uploads, "a", b"data")
     row = store.query_one("SELECT created FROM registry_blob_links WHERE digest = ?", (blob,))
     await asyncio.sleep(0.01)
     assert await meta.link_blob("a", blob)  # mounting again rewrites the link's time
     renewed = store.query_one("SELECT created FROM registry_blob_links WHERE digest = ?", (blob,))
     assert renewed[0] > row[0]
-    report = await gc.collect_garbage(store, driver, GRACE, now=renewed[0] + GRACE - 1)
+    report = await gc.collect_garbage(store, blobs, GRACE, now=renewed[0] + GRACE - 1)
     assert report.blobs_deleted == []
 
 
 async def test_a_dry_run_reports_the_garbage_and_removes_nothing(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     orphan = await push_blob(uploads, "r", b"orphan")
     session = await uploads.start("r")
-    report = await gc.collect_garbage(store, driver, GRACE, dry_run=True, uploads=uploads, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, dry_run=True, uploads=uploads, now=later())
     assert report.dry_run and report.blobs_deleted == [orphan] and report.uploads_deleted == [session.id]
     assert on_disk(driver, orphan) and meta.upload(session.id) is not None
     assert driver.stat(f"{upload_dir(session.id)}/data") is not None
 
 
 async def test_an_abandoned_upload_is_removed_and_answers_unknown_afterwards(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     session = await uploads.start("r")
     await uploads.append(session, _body(b"part"))
     fresh = await uploads.start("r")
 
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads, now=time.time() + GRACE / 2)
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=time.time() + GRACE / 2)
     assert report.uploads_deleted == []
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=later())
 
     assert sorted(report.uploads_deleted) == sorted([session.id, fresh.id])
     assert meta.upload(session.id) is None and driver.list("uploads") == []
@@ -225,7 +232,7 @@ async def test_an_abandoned_upload_is_removed_and_answers_unknown_afterwards(par
 
 
 async def test_an_upload_a_request_is_writing_to_is_never_removed(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
     session = await uploads.start("r")
     gate = asyncio.Event()
 
@@ -236,7 +243,7 @@ async def test_an_upload_a_request_is_writing_to_is_never_removed(parts):
 
     append = asyncio.create_task(uploads.append(session, slow_body()))
     await asyncio.sleep(0.05)
-    report = await gc.collect_garbage(store, driver, GRACE, uploads=uploads, now=later())
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=later())
     gate.set()
     assert await append == len(b"firstsecond")
     assert report.uploads_deleted == []
@@ -244,35 +251,38 @@ async def test_an_upload_a_request_is_writing_to_is_never_removed(parts):
 
 
 async def test_files_the_store_never_recorded_are_removed_once_old(parts):
-    store, driver, _, _ = parts
+    store, blobs, _, _ = parts
+    driver = blobs.driver
     stray = "sha256:" + hashlib.sha256(b"stray").hexdigest()
     driver.put_content(blob_path(parse_digest(stray)), b"stray")
     driver.put_content("uploads/" + "f" * 32 + "/data", b"partial")
     driver.put_content("blobs/sha256/zz/not-a-digest", b"x")  # not GC's to judge
-    assert (await gc.collect_garbage(store, driver, GRACE)).blobs_deleted == []
-    report = await gc.collect_garbage(store, driver, GRACE, now=later())
+    assert (await gc.collect_garbage(store, blobs, GRACE)).blobs_deleted == []
+    report = await gc.collect_garbage(store, blobs, GRACE, now=later())
     assert report.blobs_deleted == [stray] and report.uploads_deleted == ["f" * 32]
     assert not on_disk(driver, stray) and driver.list("uploads") == []
-    assert driver.stat("blobs/sha256/zz/not-a-digest") == 1
+    info = driver.stat("blobs/sha256/zz/not-a-digest")
+    assert info is not None and info.size == 1
 
 
 async def test_a_blob_referenced_after_planning_survives_the_sweep(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     blob = await push_blob(uploads, "r", b"late")
     now = later()
-    the_plan = plan(await gc.collect(store, driver, uploads), now, GRACE)
+    the_plan = plan(await gc.collect(store, blobs, uploads), now, GRACE)
     assert the_plan.blobs == (blob,)
     # Between plan and sweep a push names it in a manifest (linking it again, as a push does).
     await meta.link_blob("r", blob)
     await push_manifest(meta, "r", [(blob, 4)], tag="v1")
-    report = await gc.sweep(the_plan, store, driver, now - GRACE, uploads)
+    report = await gc.sweep(the_plan, store, blobs, now - GRACE, uploads)
     assert report.blobs_deleted == [] and report.skipped == 1 and on_disk(driver, blob)
 
 
 async def test_after_a_blob_is_collected_a_mount_and_a_manifest_naming_it_are_refused(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
     blob = await push_blob(uploads, "r", b"gone")
-    await gc.collect_garbage(store, driver, GRACE, now=later())
+    await gc.collect_garbage(store, blobs, GRACE, now=later())
     assert not await meta.link_blob("other", blob)
     with pytest.raises(BlobsMissing):
         await push_manifest(meta, "r", [(blob, 4)], tag="v1")
@@ -280,9 +290,10 @@ async def test_after_a_blob_is_collected_a_mount_and_a_manifest_naming_it_are_re
 
 
 async def test_a_blob_pushed_again_after_collection_is_whole(parts):
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
     blob = await push_blob(uploads, "r", b"again")
-    await gc.collect_garbage(store, driver, GRACE, now=later())
+    await gc.collect_garbage(store, blobs, GRACE, now=later())
     assert await push_blob(uploads, "r", b"again") == blob
     assert driver.get_content(blob_path(parse_digest(blob))) == b"again"
     assert meta.linked_blob_size("r", blob) == 5
@@ -291,7 +302,8 @@ async def test_a_blob_pushed_again_after_collection_is_whole(parts):
 async def test_concurrent_pushes_of_the_same_blob_with_gc_at_zero_grace_never_lose_a_stored_row(parts):
     """With no grace at all GC may take any unreferenced blob; what it must never do is leave a
     row without its file (the rename into place and the row share one transaction)."""
-    store, driver, meta, uploads = parts
+    store, blobs, meta, uploads = parts
+    driver = blobs.driver
 
     async def pusher(i: int) -> None:
         for _ in range(10):
@@ -301,7 +313,7 @@ async def test_concurrent_pushes_of_the_same_blob_with_gc_at_zero_grace_never_lo
 
     async def collector() -> None:
         for _ in range(30):
-            deleted.extend((await gc.collect_garbage(store, driver, 0.0, uploads=uploads)).blobs_deleted)
+            deleted.extend((await gc.collect_garbage(store, blobs, 0.0, uploads=uploads)).blobs_deleted)
             await asyncio.sleep(0)
 
     await asyncio.gather(*(pusher(i) for i in range(4)), collector())
@@ -313,7 +325,8 @@ async def test_concurrent_pushes_of_the_same_blob_with_gc_at_zero_grace_never_lo
 
 
 def test_file_times_count_the_rename_into_place(tmp_path):
-    path = tmp_path / "f"
-    path.write_bytes(b"x")
-    os.utime(path, (1, 1))  # an old mtime, as a renamed upload keeps
-    assert gc._changed(path) > 1
+    driver = FilesystemDriver(tmp_path)
+    driver.put_content("f", b"x")
+    os.utime(tmp_path / "f", (1, 1))  # an old mtime, as a renamed upload keeps
+    info = driver.stat("f")
+    assert info is not None and info.modified > 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from registry.storage.driver import PathNotFound, StorageDriver
@@ -10,7 +12,8 @@ from registry.storage.driver import PathNotFound, StorageDriver
 def test_content_put_is_read_back(driver: StorageDriver) -> None:
     driver.put_content("a/b/c", b"hello")
     assert driver.get_content("a/b/c") == b"hello"
-    assert driver.stat("a/b/c") == 5
+    info = driver.stat("a/b/c")
+    assert info is not None and info.size == 5 and not info.is_dir
 
 
 def test_missing_paths_raise_or_stat_none(driver: StorageDriver) -> None:
@@ -112,11 +115,43 @@ def test_a_long_write_in_small_pieces_reads_back_whole(driver: StorageDriver) ->
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(expected).digest()
 
 
-def test_writeback_is_available_on_linux() -> None:
-    import sys
+def test_stat_gives_a_modification_time_that_a_write_or_a_move_advances(driver: StorageDriver) -> None:
+    before = time.time()
+    driver.put_content("t/old", b"x")
+    first = driver.stat("t/old")
+    assert first is not None and before - 1 <= first.modified <= time.time() + 1
+    time.sleep(0.02)
+    driver.move("t/old", "t/new")
+    moved = driver.stat("t/new")
+    assert moved is not None and moved.modified > first.modified
+    directory = driver.stat("t")
+    assert directory is not None and directory.is_dir and directory.modified >= first.modified
 
-    from registry.storage import driver as drv
 
-    if sys.platform.startswith("linux"):
-        assert drv._sync_file_range is not None
-    drv.start_writeback(0, 0, 0)  # nothing to write: a no-op, never an error
+def test_walk_lists_every_file_below_a_path_with_its_stat(driver: StorageDriver) -> None:
+    for path in ("w/a/1", "w/a/b/2", "w/c", "other/3"):
+        driver.put_content(path, path.encode())
+    found = {path: info.size for path, info in driver.walk("w")}
+    assert found == {"w/a/1": 5, "w/a/b/2": 7, "w/c": 3}
+    assert list(driver.walk("nothing")) == []
+
+
+def test_every_backend_fits_the_protocol(driver: StorageDriver) -> None:
+    assert isinstance(driver.name, str)
+    methods = ("get_content", "put_content", "reader", "writer", "stat", "list", "walk", "move", "delete")
+    for method in methods:
+        assert callable(getattr(driver, method)), method
+
+
+def test_a_filesystem_writer_starts_writeback_as_it_goes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.storage.driver import filesystem
+
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(filesystem, "start_writeback", lambda fd, off, length: calls.append((off, length)))
+    w = filesystem.FilesystemDriver(tmp_path).writer("f")
+    w.write(b"x" * (filesystem.WRITEBACK_STEP + 10))
+    w.write(b"y" * 10)
+    w.commit()
+    w.close()
+    assert calls == [(0, filesystem.WRITEBACK_STEP + 10)]
+    filesystem.start_writeback(0, 0, 0)  # nothing to write: a no-op, never an error

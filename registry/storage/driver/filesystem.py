@@ -1,13 +1,8 @@
-"""The storage driver seam: a few path-based methods, a filesystem backend and a memory one.
+"""The filesystem backend: a StorageDriver on a local directory, the one a registry runs on.
 
-Like Distribution's ``storagedriver``, a driver knows paths and bytes, nothing of digests or
-repositories. Paths are ``/``-separated, relative to the driver's root, and never contain
-``..``. Blocking calls (``FileWriter.write``/``commit``, ``move``, ``reader``) are cheap
-on a local disk for small objects; the blob layer runs the long ones in a worker thread.
-
-:class:`FilesystemDriver` is the one a registry runs on. :class:`MemoryDriver` keeps
-everything in a dict, for tests only (like Distribution's ``inmemory``): every backend passes
-the same suite (``tests/unit/registry/storage``).
+Its fast paths stay behind the seam: a writer starts the disk write of every MiB at once
+(``start_writeback``) and fsyncs at ``commit``; ``move`` is an atomic rename with the target
+directory fsynced, so a blob renamed into place survives a crash.
 """
 
 from __future__ import annotations
@@ -15,59 +10,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import io
 import os
 import shutil
-import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from stat import S_ISDIR as stat_is_dir
+from typing import BinaryIO
 
-__all__ = ["FileWriter", "FilesystemDriver", "MemoryDriver", "PathNotFound", "StorageDriver"]
+from registry.storage.driver.base import FileInfo, PathNotFound, check_path
 
-
-class PathNotFound(FileNotFoundError):
-    """The path does not exist in the driver."""
-
-
-class FileWriter(Protocol):
-    """Appends to one object. ``commit`` makes the bytes durable; readable only after it."""
-
-    @property
-    def size(self) -> int: ...
-
-    def write(self, data: bytes | bytearray | memoryview) -> int: ...
-
-    def truncate(self, size: int) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def cancel(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class StorageDriver(Protocol):
-    def get_content(self, path: str) -> bytes: ...
-
-    def put_content(self, path: str, data: bytes) -> None: ...
-
-    def reader(self, path: str, offset: int = 0) -> BinaryIO: ...
-
-    def writer(self, path: str, offset: int | None = None) -> FileWriter: ...
-
-    def stat(self, path: str) -> int | None: ...
-
-    def list(self, path: str) -> list[str]: ...
-
-    def move(self, source: str, dest: str) -> None: ...
-
-    def delete(self, path: str) -> None: ...
-
-
-def _check(path: str) -> str:
-    if path.startswith("/") or ".." in path.split("/") or "\0" in path:
-        raise ValueError(f"invalid storage path {path!r}")
-    return path
+__all__ = ["WRITEBACK_STEP", "FilesystemDriver", "start_writeback"]
 
 
 WRITEBACK_STEP = 1 << 20  # start the disk write of every MiB as soon as it is written
@@ -165,7 +117,8 @@ class FilesystemDriver:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def full_path(self, path: str) -> Path:
-        return self.root / _check(path)
+        """Where ``path`` lies on the local disk (this backend's own; not part of the seam)."""
+        return self.root / check_path(path)
 
     def get_content(self, path: str) -> bytes:
         try:
@@ -195,17 +148,32 @@ class FilesystemDriver:
         """Append to ``path`` (created if missing); ``offset`` first truncates it to that size."""
         return _FsWriter(self.full_path(path), offset)
 
-    def stat(self, path: str) -> int | None:
+    def stat(self, path: str) -> FileInfo | None:
         try:
-            return self.full_path(path).stat().st_size
-        except FileNotFoundError:
+            st = os.stat(self.full_path(path))
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        is_dir = stat_is_dir(st.st_mode)
+        return FileInfo(0 if is_dir else st.st_size, max(st.st_mtime, st.st_ctime), is_dir)
 
     def list(self, path: str) -> list[str]:
         try:
             return sorted(os.listdir(self.full_path(path)))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def walk(self, path: str) -> Iterator[tuple[str, FileInfo]]:
+        """Every file under ``path`` (recursively, sorted), with its stat; files that vanish
+        meanwhile are left out."""
+        for name in self.list(path):
+            child = f"{path.rstrip('/')}/{name}"
+            info = self.stat(child)
+            if info is None:
+                continue
+            if info.is_dir:
+                yield from self.walk(child)
+            else:
+                yield child, info
 
     def move(self, source: str, dest: str) -> None:
         src, dst = self.full_path(source), self.full_path(dest)
@@ -229,93 +197,3 @@ class FilesystemDriver:
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
-
-
-class _MemWriter:
-    """A FileWriter on one bytearray of a :class:`MemoryDriver`; ``cancel`` removes it."""
-
-    def __init__(self, driver: MemoryDriver, path: str, offset: int | None) -> None:
-        self._driver, self._path = driver, path
-        with driver._lock:
-            self._data = driver._files.setdefault(path, bytearray())
-            if offset is not None:
-                del self._data[offset:]
-
-    @property
-    def size(self) -> int:
-        return len(self._data)
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._data += data
-        return len(data)
-
-    def truncate(self, size: int) -> None:
-        del self._data[size:]
-
-    def commit(self) -> None:
-        pass
-
-    def cancel(self) -> None:
-        with self._driver._lock:
-            if self._driver._files.get(self._path) is self._data:
-                del self._driver._files[self._path]
-
-    def close(self) -> None:
-        pass
-
-
-class MemoryDriver:
-    """A StorageDriver in memory, for tests only: files are bytearrays keyed by path,
-    directories exist while a file lies under them. Nothing survives the process."""
-
-    name = "memory"
-
-    def __init__(self) -> None:
-        self._files: dict[str, bytearray] = {}
-        self._lock = threading.Lock()
-
-    def get_content(self, path: str) -> bytes:
-        try:
-            return bytes(self._files[_check(path)])
-        except KeyError:
-            raise PathNotFound(path) from None
-
-    def put_content(self, path: str, data: bytes) -> None:
-        with self._lock:
-            self._files[_check(path)] = bytearray(data)
-
-    def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        """A snapshot of the file's bytes from ``offset`` (later writes do not show)."""
-        f = io.BytesIO(self.get_content(path))
-        f.seek(offset)
-        return f
-
-    def writer(self, path: str, offset: int | None = None) -> _MemWriter:
-        """Append to ``path`` (created if missing); ``offset`` first truncates it to that size."""
-        return _MemWriter(self, _check(path), offset)
-
-    def stat(self, path: str) -> int | None:
-        data = self._files.get(_check(path))
-        return None if data is None else len(data)
-
-    def list(self, path: str) -> list[str]:
-        prefix = _check(path).rstrip("/") + "/"
-        with self._lock:
-            return sorted({p[len(prefix):].split("/", 1)[0] for p in self._files if p.startswith(prefix)})
-
-    def move(self, source: str, dest: str) -> None:
-        _check(dest)
-        with self._lock:
-            try:
-                data = self._files.pop(_check(source))
-            except KeyError:
-                raise PathNotFound(source) from None
-            self._files[dest] = data
-
-    def delete(self, path: str) -> None:
-        """Remove a file or a whole directory; missing paths are fine."""
-        prefix = _check(path).rstrip("/") + "/"
-        with self._lock:
-            self._files.pop(path, None)
-            for p in [p for p in self._files if p.startswith(prefix)]:
-                del self._files[p]

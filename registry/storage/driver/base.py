@@ -1,0 +1,81 @@
+"""The storage driver seam: a few path-based methods every backend implements.
+
+Like Distribution's ``storagedriver``, a driver knows paths and bytes, nothing of digests or
+repositories. Paths are ``/``-separated, relative to the driver's root, and never contain
+``..``. Blocking calls (``FileWriter.write``/``commit``, ``move``, ``reader``, ``walk``) are
+cheap on a local disk for small objects; the blob layer runs the long ones in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+__all__ = ["FileInfo", "FileWriter", "PathNotFound", "StorageDriver", "check_path"]
+
+
+class PathNotFound(FileNotFoundError):
+    """The path does not exist in the driver."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``stat`` knows of a path. ``modified`` (seconds since the epoch) is the last time
+    the path's bytes or its name changed: a ``move`` into place counts as a change (on a
+    filesystem, the later of mtime and ctime). A directory has size 0."""
+
+    size: int
+    modified: float
+    is_dir: bool = False
+
+
+class FileWriter(Protocol):
+    """Appends to one object. ``commit`` makes the bytes durable; readable only after it."""
+
+    @property
+    def size(self) -> int: ...
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    def truncate(self, size: int) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StorageDriver(Protocol):
+    """Bytes under paths. Missing paths raise :class:`PathNotFound` from ``get_content``,
+    ``reader`` and ``move``; ``stat`` answers None, ``list`` and ``walk`` nothing, ``delete``
+    does nothing. Directories exist while something lies under them (a filesystem may keep
+    empty ones)."""
+
+    name: str
+
+    def get_content(self, path: str) -> bytes: ...
+
+    def put_content(self, path: str, data: bytes) -> None: ...
+
+    def reader(self, path: str, offset: int = 0) -> BinaryIO: ...
+
+    def writer(self, path: str, offset: int | None = None) -> FileWriter: ...
+
+    def stat(self, path: str) -> FileInfo | None: ...
+
+    def list(self, path: str) -> list[str]: ...
+
+    def walk(self, path: str) -> Iterator[tuple[str, FileInfo]]: ...
+
+    def move(self, source: str, dest: str) -> None: ...
+
+    def delete(self, path: str) -> None: ...
+
+
+def check_path(path: str) -> str:
+    """``path`` if it stays under the root; raises ValueError otherwise."""
+    if path.startswith("/") or ".." in path.split("/") or "\0" in path:
+        raise ValueError(f"invalid storage path {path!r}")
+    return path
