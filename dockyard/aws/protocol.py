@@ -11,7 +11,10 @@ control workers through their own HTTP/1.1 transport (``dockyard.workers``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -25,9 +28,11 @@ from prometheus_client import Counter, Histogram
 from dockyard.aws import sigv4
 from dockyard.aws.errors import (
     AwsError,
+    IncompleteSignatureException,
     RequestEntityTooLargeException,
     SerializationException,
     UnknownOperationException,
+    UnrecognizedClientException,
 )
 
 __all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Call", "Operations", "json_response"]
@@ -36,6 +41,7 @@ ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 MAX_BODY = 10 * 1024 * 1024
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
 
 log = logging.getLogger("dockyard.control")
@@ -101,6 +107,34 @@ class Operations:
         """Whether the operation ``X-Amz-Target: target`` names was registered read-only."""
         return target in self._readonly
 
+    def authenticate(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body_sha256: str,
+        basic: bool = False,
+    ) -> sigv4.Credential:
+        """The one authentication of every control route (``headers`` keyed by lower-case
+        names): a SigV4 signature over the request, whose body hashes to ``body_sha256``; with
+        ``basic``, HTTP Basic credentials (the key id and its secret) are accepted too, for a
+        route a person follows with ``curl -u`` (the event stream). Returns who it is (a Basic
+        credential has no date, region nor service) or raises the AWS error to answer."""
+        auth = headers.get("authorization", "")
+        if basic and auth[:6].lower() == "basic ":
+            try:
+                key, _, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise IncompleteSignatureException("Malformed Basic credentials.") from None
+            expected = self._secret_for(key)
+            if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
+                raise UnrecognizedClientException("The security token included in the request is invalid.")
+            return sigv4.Credential(key, "", "", "")
+        return sigv4.verify(method, raw_path, raw_query, headers, body_sha256, self._secret_for)
+
+    def error_response(self, error: AwsError, request_id: str = "", route: str = "") -> web.Response:
+        """The AWS error envelope of ``error`` for a route outside ``POST /`` (``route`` names it
+        in the log), logged and counted like the dispatcher's own."""
+        log.info("control error", extra={"target": route, "error": error.code, "detail": error.message})
+        self._observe("", "", error.code, time.perf_counter())
+        return json_response(error.body(), status=error.status, request_id=request_id)
+
     async def dispatch(self, request: web.Request) -> web.Response:
         """The aiohttp handler of ``POST /``."""
         rid = request.get("request_id", "")
@@ -127,8 +161,8 @@ class Operations:
         started = time.perf_counter()
         code = "200"
         try:
-            credential = sigv4.verify(
-                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest(), self._secret_for
+            credential = self.authenticate(
+                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest()
             )
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in CONTENT_TYPES:
