@@ -109,6 +109,7 @@ class Operations:
         self._metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # labelled children
         self._validators: dict[tuple[str, str], model.Validator] = {}
         self._rest = restjson.Routes()
+        self._validated: dict[str, type[AwsError]] = {}
 
     def add(
         self, service: str, name: str, handler: Handler, readonly: bool = False,
@@ -124,6 +125,7 @@ class Operations:
         answered with that error class."""
         if (service, name) in self._ops:
             raise ValueError(f"operation {service}.{name} registered twice")
+        validate = validate or self._validated.get(service)
         if validate is not None:
             self._validators[(service, name)] = model.validator(model.operation(service, name), validate)
         if service not in model.TARGETS:
@@ -135,6 +137,15 @@ class Operations:
         self._ops[(service, name)] = handler
         if readonly:
             self._readonly.add(f"{service}.{name}")
+
+    def validate(self, service: str, error: type[AwsError]) -> None:
+        """Check every operation of ``service``, registered before or after, against its
+        model's input shape, answering ``error`` for a bad request (Cloud Map's
+        ``InvalidInput``, ECS's ``InvalidParameterException``)."""
+        self._validated[service] = error
+        for s, name in self._ops:
+            if s == service and (s, name) not in self._validators:
+                self._validators[(s, name)] = model.validator(model.operation(s, name), error)
 
     def names(self, service: str) -> list[str]:
         return sorted(n for s, n in self._ops if s == service)
