@@ -62,141 +62,167 @@ def validator(op: OperationModel, error: type[AwsError]) -> Validator:
     shape = op.input_shape
     if shape is None:
         return lambda params: None
-    check = _compile(shape, error, {})
+    check = _compile(shape, {})
 
     def validate(params: dict[str, Any]) -> None:
-        check(params, "")
+        try:
+            check(params)
+        except _Bad as bad:
+            raise error(bad.text()) from None
 
     return validate
 
 
-Check = Callable[[Any, str], None]
+Check = Callable[[Any], None]
 
 
-def _compile(shape: Shape, error: type[AwsError], seen: dict[str, Check]) -> Check:
+class _Bad(Exception):
+    """A value breaking a rule; the path to it is gathered while it unwinds, so a good request
+    pays for no path strings."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.path: list[str] = []
+
+    def text(self) -> str:
+        where = "".join(reversed(self.path)).lstrip(".") or "request"
+        return f"{where} {self.rule}"
+
+
+def _compile(shape: Shape, seen: dict[str, Check]) -> Check:
     """A check of one value against ``shape``; ``seen`` breaks the cycles of recursive shapes."""
     if shape.name in seen:
         return seen[shape.name]
     box: list[Check] = []
 
-    def deferred(value: Any, where: str) -> None:
-        box[0](value, where)
+    def deferred(value: Any) -> None:
+        box[0](value)
 
     seen[shape.name] = deferred
-    box.append(_build(shape, error, seen))
+    box.append(_build(shape, seen))
     seen[shape.name] = box[0]
     return box[0]
 
 
-def _name(where: str, default: str = "request") -> str:
-    return where or default
-
-
-def _build(shape: Shape, error: type[AwsError], seen: dict[str, Check]) -> Check:
+def _build(shape: Shape, seen: dict[str, Check]) -> Check:
     kind = shape.type_name
     meta = shape.metadata
     if kind == "structure":
-        members = {n: _compile(s, error, seen) for n, s in shape.members.items()}
+        members = {n: _compile(s, seen) for n, s in shape.members.items()}
         required = tuple(shape.required_members)
 
-        def structure(value: Any, where: str) -> None:
-            if not isinstance(value, dict):
-                raise error(f"{_name(where)} must be an object.")
+        def structure(value: Any) -> None:
+            if type(value) is not dict:
+                raise _Bad("must be an object.")
             for name in required:
                 if value.get(name) is None:
-                    raise error(f"{_dotted(where, name)} is required.")
+                    bad = _Bad("is required.")
+                    bad.path.append("." + name)
+                    raise bad
             for name, item in value.items():
                 check = members.get(name)
                 if check is not None and item is not None:
-                    check(item, _dotted(where, name))
+                    try:
+                        check(item)
+                    except _Bad as bad:
+                        bad.path.append("." + name)
+                        raise
 
         return structure
     if kind == "list":
-        member = _compile(shape.member, error, seen)
+        member = _compile(shape.member, seen)
         low, high = meta.get("min"), meta.get("max")
 
-        def listing(value: Any, where: str) -> None:
-            if not isinstance(value, list):
-                raise error(f"{where} must be a list.")
-            _size(len(value), low, high, where, "items", error)
+        def listing(value: Any) -> None:
+            if type(value) is not list:
+                raise _Bad("must be a list.")
+            _size(len(value), low, high, "items")
             for i, item in enumerate(value):
-                member(item, f"{where}[{i}]")
+                try:
+                    member(item)
+                except _Bad as bad:
+                    bad.path.append(f"[{i}]")
+                    raise
 
         return listing
     if kind == "map":
-        key, val = _compile(shape.key, error, seen), _compile(shape.value, error, seen)
+        key, val = _compile(shape.key, seen), _compile(shape.value, seen)
         low, high = meta.get("min"), meta.get("max")
 
-        def mapping(value: Any, where: str) -> None:
-            if not isinstance(value, dict):
-                raise error(f"{where} must be a map.")
-            _size(len(value), low, high, where, "entries", error)
+        def mapping(value: Any) -> None:
+            if type(value) is not dict:
+                raise _Bad("must be a map.")
+            _size(len(value), low, high, "entries")
             for k, v in value.items():
-                key(k, f"{where} key")
-                val(v, f"{where}[{k}]")
+                try:
+                    key(k)
+                except _Bad as bad:
+                    bad.path.append(" key")
+                    raise
+                try:
+                    val(v)
+                except _Bad as bad:
+                    bad.path.append(f"[{k}]")
+                    raise
 
         return mapping
     if kind == "string":
         enum = frozenset(shape.enum) if shape.enum else None
         low, high = meta.get("min"), meta.get("max")
 
-        def string(value: Any, where: str) -> None:
-            if not isinstance(value, str):
-                raise error(f"{where} must be a string.")
+        def string(value: Any) -> None:
+            if type(value) is not str:
+                raise _Bad("must be a string.")
             if enum is not None and value not in enum:
-                raise error(f"{where} must be one of {', '.join(sorted(enum))}, not {value!r}.")
-            _size(len(value), low, high, where, "characters", error)
+                raise _Bad(f"must be one of {', '.join(sorted(enum))}, not {value!r}.")
+            if low is not None or high is not None:
+                _size(len(value), low, high, "characters")
 
         return string
     if kind in ("integer", "long"):
         low, high = meta.get("min"), meta.get("max")
 
-        def integer(value: Any, where: str) -> None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                if not (isinstance(value, float) and value.is_integer()):
-                    raise error(f"{where} must be an integer.")
-            _range(value, low, high, where, error)
+        def integer(value: Any) -> None:
+            if type(value) is not int and not (type(value) is float and value.is_integer()):
+                raise _Bad("must be an integer.")
+            _range(value, low, high)
 
         return integer
     if kind in ("double", "float"):
         low, high = meta.get("min"), meta.get("max")
 
-        def number(value: Any, where: str) -> None:
-            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-                raise error(f"{where} must be a number.")
-            _range(value, low, high, where, error)
+        def number(value: Any) -> None:
+            if type(value) not in (int, float) or math.isnan(value):
+                raise _Bad("must be a number.")
+            _range(value, low, high)
 
         return number
     if kind == "boolean":
 
-        def boolean(value: Any, where: str) -> None:
-            if not isinstance(value, bool):
-                raise error(f"{where} must be true or false.")
+        def boolean(value: Any) -> None:
+            if type(value) is not bool:
+                raise _Bad("must be true or false.")
 
         return boolean
     if kind == "timestamp":
 
-        def timestamp(value: Any, where: str) -> None:
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise error(f"{where} must be a timestamp.")
+        def timestamp(value: Any) -> None:
+            if type(value) not in (int, float, str):
+                raise _Bad("must be a timestamp.")
 
         return timestamp
-    return lambda value, where: None  # blob, document: whatever the handler makes of it
+    return lambda value: None  # blob, document: whatever the handler makes of it
 
 
-def _dotted(where: str, name: str) -> str:
-    return f"{where}.{name}" if where else name
-
-
-def _size(n: int, low: int | None, high: int | None, where: str, unit: str, error: type[AwsError]) -> None:
+def _size(n: int, low: int | None, high: int | None, unit: str) -> None:
     if low is not None and n < low:
-        raise error(f"{where} must have at least {low} {unit}.")
+        raise _Bad(f"must have at least {low} {unit}.")
     if high is not None and n > high:
-        raise error(f"{where} must have at most {high} {unit}.")
+        raise _Bad(f"must have at most {high} {unit}.")
 
 
-def _range(n: float, low: float | None, high: float | None, where: str, error: type[AwsError]) -> None:
+def _range(n: float, low: float | None, high: float | None) -> None:
     if low is not None and n < low:
-        raise error(f"{where} must be at least {low}.")
+        raise _Bad(f"must be at least {low}.")
     if high is not None and n > high:
-        raise error(f"{where} must be at most {high}.")
+        raise _Bad(f"must be at most {high}.")
