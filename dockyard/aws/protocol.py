@@ -125,9 +125,10 @@ class Operations:
         answered with that error class."""
         if (service, name) in self._ops:
             raise ValueError(f"operation {service}.{name} registered twice")
-        validate = validate or self._validated.get(service)
         if validate is not None:
             self._validators[(service, name)] = model.validator(model.operation(service, name), validate)
+        elif service in self._validated:
+            self._validate_if_modelled(service, name, self._validated[service])
         if service not in model.TARGETS:
             svc = model.service(service)
             if svc.protocol == "rest-json":
@@ -141,11 +142,17 @@ class Operations:
     def validate(self, service: str, error: type[AwsError]) -> None:
         """Check every operation of ``service``, registered before or after, against its
         model's input shape, answering ``error`` for a bad request (Cloud Map's
-        ``InvalidInput``, ECS's ``InvalidParameterException``)."""
+        ``InvalidInput``, ECS's ``InvalidParameterException``). Operations the model does not
+        have (Dockyard's own) are left to their handlers."""
         self._validated[service] = error
         for s, name in self._ops:
             if s == service and (s, name) not in self._validators:
-                self._validators[(s, name)] = model.validator(model.operation(s, name), error)
+                self._validate_if_modelled(s, name, error)
+
+    def _validate_if_modelled(self, service: str, name: str, error: type[AwsError]) -> None:
+        # Dockyard's own operations (WatchChanges, RunRegistryGarbageCollection) have no model.
+        if name in model.service(service).operation_names:
+            self._validators[(service, name)] = model.validator(model.operation(service, name), error)
 
     def names(self, service: str) -> list[str]:
         return sorted(n for s, n in self._ops if s == service)

@@ -64,3 +64,32 @@ def test_nested_members_are_named_by_their_path_and_the_error_class_is_the_calle
 def test_a_recursive_shape_compiles():
     # EventBridge Scheduler and ECS models have no recursion; App Mesh's route specs nest deeply.
     assert model.validator(model.operation("appmesh", "CreateRoute"), ValidationException) is not None
+
+
+async def test_a_validated_service_checks_its_modelled_operations_and_leaves_its_own_alone():
+    from dockyard.aws import sigv4
+    from dockyard.aws.protocol import Operations
+
+    ops = Operations({"K": "S"}.get)
+
+    async def stub(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    ops.add(CLOUDMAP, "DiscoverInstances", stub)
+    ops.validate(CLOUDMAP, InvalidParameterException)
+    ops.add(CLOUDMAP, "WatchChanges", stub)  # not in the model: its handler checks it
+    ops.add(CLOUDMAP, "GetNamespace", stub)
+
+    async def answer(op: str, body: bytes) -> tuple[int, bytes]:
+        headers = {"host": "h", "content-type": "application/x-amz-json-1.1"}
+        headers["x-amz-target"] = f"{CLOUDMAP}.{op}"
+        signed = sigv4.sign("POST", "/", headers, body, "K", "S", "r", "s")
+        return await ops.answer("POST", "/", "", signed, body, "")
+
+    ok = (200, b'{"ok":true}')
+    assert await answer("DiscoverInstances", b'{"NamespaceName": "n", "ServiceName": "s"}') == ok
+    assert await answer("DiscoverInstances", b'{"NamespaceName": "n"}') == (
+        400, b'{"__type":"InvalidParameterException","message":"ServiceName is required."}'
+    )
+    assert (await answer("GetNamespace", b"{}"))[0] == 400
+    assert await answer("WatchChanges", b'{"anything": 1}') == (200, b'{"ok":true}')
