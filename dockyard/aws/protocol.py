@@ -208,7 +208,8 @@ class Operations:
             status, payload = self.refuse(headers, e, rid)
             return json_response(payload, status=status, request_id=rid)
         raw_path = request.raw_path.split("?", 1)[0]
-        if "x-amz-target" in headers:  # the hot path: no Answer built
+        form = headers.get("content-type", "").startswith(query.FORM)
+        if "x-amz-target" in headers or (raw_path == "/" and not form):  # the hot path: no Answer built
             status, payload = await self.answer(
                 request.method, raw_path, request.query_string, headers, body, rid
             )
@@ -227,10 +228,11 @@ class Operations:
         apart by what the protocols send: ``X-Amz-Target`` (JSON), ``smithy-protocol:
         rpc-v2-cbor`` on a ``/service/`` path (CBOR), a form body on ``POST /`` (Query), else
         the method and path of a registered REST-JSON operation."""
-        if "x-amz-target" in headers:
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if "x-amz-target" in headers or (raw_path == "/" and ctype != query.FORM):
+            # JSON, or POST / of neither protocol: answered as JSON (a missing target...)
             status, payload = await self.answer(method, raw_path, raw_query, headers, body, request_id)
             return Answer(status, CONTENT_TYPES[0], {}, payload)
-        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         target = cbor.route(raw_path) if headers.get("smithy-protocol") == "rpc-v2-cbor" else None
         if target is not None:
             return await self._respond_cbor(target, method, raw_path, raw_query, headers, body, request_id)

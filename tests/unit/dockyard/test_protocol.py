@@ -217,3 +217,12 @@ def test_authenticate_refuses_bad_basic_credentials(headers: dict[str, str], err
     ops, _ = ops_with_stubs()
     with pytest.raises(error):
         ops.authenticate("GET", "/events", "", headers, EMPTY_SHA256, basic=True)
+
+
+async def test_respond_answers_post_slash_of_no_protocol_as_json():
+    ops, _ = ops_with_stubs()
+    headers = signed("")
+    out = await ops.respond("POST", "/", "", headers, b'{"maxResults": 5}', "r")
+    assert (out.status, out.content_type) == (400, "application/x-amz-json-1.1")
+    missing = {"__type": "UnknownOperationException", "message": "Missing X-Amz-Target header."}
+    assert json.loads(out.body) == missing
