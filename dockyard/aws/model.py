@@ -19,12 +19,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from dockyard.aws.errors import AwsError
 
-__all__ = ["TARGETS", "Validator", "operation", "service", "validator"]
+__all__ = ["TARGETS", "Validator", "find", "operation", "service", "validator"]
 
 TARGETS = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
@@ -47,6 +48,15 @@ def service(name: str) -> ServiceModel:
     """The newest model botocore ships for ``name`` (a botocore name or a target prefix)."""
     botocore_name = TARGETS.get(name, name)
     return ServiceModel(_loader.load_service_model(botocore_name, "service-2"), service_name=botocore_name)
+
+
+def find(name: str) -> ServiceModel | None:
+    """:func:`service`, or None when botocore has no model of that name (a JSON target prefix
+    of Dockyard's own, say)."""
+    try:
+        return service(name)
+    except DataNotFoundError:
+        return None
 
 
 def operation(service_name: str, name: str) -> OperationModel:

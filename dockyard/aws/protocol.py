@@ -129,8 +129,8 @@ class Operations:
             self._validators[(service, name)] = model.validator(model.operation(service, name), validate)
         elif service in self._validated:
             self._validate_if_modelled(service, name, self._validated[service])
-        if service not in model.TARGETS:
-            svc = model.service(service)
+        svc = model.find(service) if service not in model.TARGETS else None
+        if svc is not None:  # a botocore name: the model says how the operation travels
             if svc.protocol == "rest-json":
                 self._rest.add(svc, model.operation(service, name))
             elif svc.protocol != "query":

@@ -226,3 +226,16 @@ async def test_respond_answers_post_slash_of_no_protocol_as_json():
     assert (out.status, out.content_type) == (400, "application/x-amz-json-1.1")
     missing = {"__type": "UnknownOperationException", "message": "Missing X-Amz-Target header."}
     assert json.loads(out.body) == missing
+
+
+async def test_a_json_service_botocore_has_no_model_of_is_served_by_its_target():
+    ops = Operations(SECRETS.get)
+
+    async def stub(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": 1}
+
+    ops.add("DockyardOwn_20260101", "Ping", stub)
+    headers = {"host": "h", "content-type": "application/x-amz-json-1.1"}
+    headers["x-amz-target"] = "DockyardOwn_20260101.Ping"
+    signed_headers = sigv4.sign("POST", "/", headers, b"{}", KEY, SECRET, "us-east-1", "x")
+    assert await answer(ops, signed_headers, b"{}") == (200, {"ok": 1})
