@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.aws.errors import AwsError, error_type
+from dockyard.aws.errors import AwsError, ResourceNotFoundException, register
 
 __all__ = [
     "CustomHealthNotFound",
@@ -28,20 +28,19 @@ __all__ = [
     "with_fields",
 ]
 
-NamespaceNotFound = error_type("NamespaceNotFound")
-ServiceNotFound = error_type("ServiceNotFound")
-InstanceNotFound = error_type("InstanceNotFound")
-NamespaceAlreadyExists = error_type("NamespaceAlreadyExists")
-ServiceAlreadyExists = error_type("ServiceAlreadyExists")
-ResourceInUse = error_type("ResourceInUse")
-InvalidInput = error_type("InvalidInput")
-DuplicateRequest = error_type("DuplicateRequest")
-OperationNotFound = error_type("OperationNotFound")
-ResourceLimitExceeded = error_type("ResourceLimitExceeded")
-CustomHealthNotFound = error_type("CustomHealthNotFound")
-ResourceNotFoundException = error_type("ResourceNotFoundException")
-TooManyTagsException = error_type("TooManyTagsException")
-RequestLimitExceeded = error_type("RequestLimitExceeded")
+NamespaceNotFound = register("NamespaceNotFound")
+ServiceNotFound = register("ServiceNotFound")
+InstanceNotFound = register("InstanceNotFound")
+NamespaceAlreadyExists = register("NamespaceAlreadyExists")
+ServiceAlreadyExists = register("ServiceAlreadyExists")
+ResourceInUse = register("ResourceInUse")
+InvalidInput = register("InvalidInput")
+DuplicateRequest = register("DuplicateRequest")
+OperationNotFound = register("OperationNotFound")
+ResourceLimitExceeded = register("ResourceLimitExceeded")
+CustomHealthNotFound = register("CustomHealthNotFound")
+TooManyTagsException = register("TooManyTagsException")
+RequestLimitExceeded = register("RequestLimitExceeded")
 
 
 def with_fields(error: AwsError, **fields: Any) -> AwsError:

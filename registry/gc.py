@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dockyard.aws.errors import error_type
+from dockyard.aws.errors import InvalidParameterException
 from dockyard.store import Store, Tx
 from registry.metadata import TOPIC
 from registry.reference import parse_digest
@@ -330,7 +330,6 @@ async def collect_garbage(
 # -- the running server: periodic online GC and the control API operation -------------------
 
 OPERATION = "RunRegistryGarbageCollection"
-InvalidParameterException = error_type("InvalidParameterException")
 
 
 async def run_for(registry: Registry, grace: float, dry_run: bool = False) -> Report:

@@ -1,14 +1,30 @@
-"""ECS's exception types, as the AWS CLI and SDKs know them."""
+"""ECS's exception types, as the AWS CLI and SDKs know them (each registered once: the names
+other services share come from :mod:`dockyard.aws.errors`)."""
 
-from dockyard.aws.errors import error_type
+from dockyard.aws.errors import (
+    ClientException,
+    InvalidParameterException,
+    ResourceNotFoundException,
+    ServerException,
+    register,
+)
 
-ClientException = error_type("ClientException")
-InvalidParameterException = error_type("InvalidParameterException")
-ClusterNotFoundException = error_type("ClusterNotFoundException")
-ClusterContainsServicesException = error_type("ClusterContainsServicesException")
-ClusterContainsTasksException = error_type("ClusterContainsTasksException")
-ClusterContainsContainerInstancesException = error_type("ClusterContainsContainerInstancesException")
-ServiceNotFoundException = error_type("ServiceNotFoundException")
-ServiceNotActiveException = error_type("ServiceNotActiveException")
-ResourceNotFoundException = error_type("ResourceNotFoundException")
-ServerException = error_type("ServerException", 500)
+__all__ = [
+    "ClientException",
+    "ClusterContainsContainerInstancesException",
+    "ClusterContainsServicesException",
+    "ClusterContainsTasksException",
+    "ClusterNotFoundException",
+    "InvalidParameterException",
+    "ResourceNotFoundException",
+    "ServerException",
+    "ServiceNotActiveException",
+    "ServiceNotFoundException",
+]
+
+ClusterNotFoundException = register("ClusterNotFoundException")
+ClusterContainsServicesException = register("ClusterContainsServicesException")
+ClusterContainsTasksException = register("ClusterContainsTasksException")
+ClusterContainsContainerInstancesException = register("ClusterContainsContainerInstancesException")
+ServiceNotFoundException = register("ServiceNotFoundException")
+ServiceNotActiveException = register("ServiceNotActiveException")

@@ -21,18 +21,13 @@ was sent shows its latest state twice): clients read it as "this object is now l
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 
-from dockyard import keys
-from dockyard.aws import sigv4
-from dockyard.aws.errors import AwsError, IncompleteSignatureException, UnrecognizedClientException
-from dockyard.aws.protocol import json_response
+from dockyard.aws.errors import AwsError, InvalidParameterException
+from dockyard.aws.protocol import EMPTY_SHA256, Operations
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, instances, tasks
@@ -118,31 +113,29 @@ def _cluster_of(event: dict[str, Any]) -> str:
     return str(event.get("cluster") or event.get("clusterName") or "")
 
 
-def _authenticate(request: web.Request, store: Store) -> None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Basic "):
-        try:
-            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise IncompleteSignatureException("Malformed Basic credentials.") from None
-        expected = keys.secret_for(store, key)
-        if expected is None or not hmac.compare_digest(expected, secret):
-            raise UnrecognizedClientException("The security token included in the request is invalid.")
-        return
-    sigv4.verify(
-        request.method,
-        request.raw_path.split("?", 1)[0],
-        request.query_string,
-        {k.lower(): v for k, v in request.headers.items()},
-        hashlib.sha256(b"").hexdigest(),
-        lambda key_id: keys.secret_for(store, key_id),
-    )
+def _authenticate(ops: Operations, request: web.Request) -> None:
+    """The control API's authentication (:meth:`Operations.authenticate`), Basic allowed."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    path = request.raw_path.split("?", 1)[0]
+    ops.authenticate(request.method, path, request.query_string, headers, EMPTY_SHA256, basic=True)
+
+
+def _since(text: str, store: Store) -> int:
+    """The revision to replay after: ``text`` (a revision number), or now when empty."""
+    try:
+        since = int(text) if text else store.revision
+    except ValueError:
+        since = -1
+    if since < 0:
+        raise InvalidParameterException("since must be a revision number.")
+    return since
 
 
 def install(platform: Any) -> None:
     """Add ``GET /events`` to the control port."""
     store: Store = platform.store
     config: Config = platform.config
+    ops: Operations = platform.ops
 
     streams: set[asyncio.Task[Any]] = set()
 
@@ -168,19 +161,13 @@ def install(platform: Any) -> None:
 
     async def _stream(request: web.Request) -> web.StreamResponse:
         try:
-            _authenticate(request, store)
-            since_text = request.query.get("since") or request.headers.get("Last-Event-ID") or ""
-            since = int(since_text) if since_text else store.revision
-            if since < 0:
-                raise ValueError
+            _authenticate(ops, request)
+            since = _since(request.query.get("since") or request.headers.get("Last-Event-ID") or "", store)
             only = request.query.get("cluster")
             if only:
                 only = clusters.cluster_name(only)
         except AwsError as e:
-            return json_response(e.body(), status=e.status)
-        except ValueError:
-            body = {"__type": "InvalidParameterException", "message": "since must be a revision number."}
-            return json_response(body, status=400)
+            return ops.error_response(e, request.get("request_id", ""), "GET /events")
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         await resp.write(b": dockyard events\n\n")

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.aws.errors import error_type
+from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store, Tx
@@ -82,8 +82,8 @@ HEARTBEAT_GRACE = 30.0  # the default of config ``agent_timeout``
 RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]
 AGENT_VERSION = "dockyard-1"
 
-TargetNotFoundException = error_type("TargetNotFoundException")
-AttributeLimitExceededException = error_type("AttributeLimitExceededException")
+TargetNotFoundException = register("TargetNotFoundException")
+AttributeLimitExceededException = register("AttributeLimitExceededException")
 
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_./\\-]{1,128}$")
 _ATTR_VALUE = re.compile(r"^[A-Za-z0-9_.@/\\: -]{1,128}$")

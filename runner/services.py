@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from dockyard.aws.errors import error_type
+from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store, Tx
@@ -43,7 +43,7 @@ from runner.errors import (
 )
 from runner.scheduler import parse_constraints, parse_strategies
 
-NamespaceNotFoundException = error_type("NamespaceNotFoundException")
+NamespaceNotFoundException = register("NamespaceNotFoundException")
 
 __all__ = [
     "MAX_EVENTS",

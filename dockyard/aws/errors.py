@@ -4,23 +4,40 @@ Every error the control API returns is a subclass of :class:`AwsError` with its 
 (``__type``) and HTTP status as class attributes, so a handler says ``raise
 ClusterNotFoundException("Cluster not found.")`` and the dispatcher writes
 ``{"__type": "ClusterNotFoundException", "message": "Cluster not found."}`` with status 400.
-Parts define their own service-specific errors with :func:`error_type`.
+
+Each wire name is registered once, in :data:`CODES`: the errors several services share
+(``InvalidParameterException``, ``ResourceNotFoundException``, ``ClientException``, ...) are
+defined here and imported by the parts; a part defines its service-specific ones with
+:func:`register`, which refuses a name already taken (two parts giving the same name two
+statuses would otherwise go unnoticed). A direct subclass of :class:`AwsError` registers its
+own name the same way; a subclass of a registered error is a kind of it and registers nothing.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CODES",
+    "AccessDeniedException",
     "AwsError",
+    "ClientException",
     "IncompleteSignatureException",
+    "InvalidParameterException",
     "InvalidSignatureException",
     "MissingAuthenticationTokenException",
     "RequestEntityTooLargeException",
+    "ResourceNotFoundException",
     "SerializationException",
+    "ServerException",
     "UnknownOperationException",
     "UnrecognizedClientException",
     "ValidationException",
     "error_type",
+    "register",
 ]
+
+CODES: dict[str, type[AwsError]] = {}
+"""Every registered wire error by its ``__type``."""
+
 
 
 class AwsError(Exception):
@@ -37,16 +54,41 @@ class AwsError(Exception):
         super().__init_subclass__(**kwargs)
         # A direct subclass is a wire error of its own name; a subclass of that is a kind of
         # it and answers with the same ``__type`` (``QueryError`` is an InvalidParameterException).
-        if "code" not in cls.__dict__ and cls.__bases__[0] is AwsError:
-            cls.code = cls.__name__
+        if cls.__bases__[0] is AwsError:
+            if "code" not in cls.__dict__:
+                cls.code = cls.__name__
+            _claim(cls.code, cls)
 
     def body(self) -> dict[str, str]:
         return {"__type": self.code, "message": self.message}
 
 
-def error_type(name: str, status: int = 400) -> type[AwsError]:
-    """Make an ``AwsError`` subclass named ``name`` answering with ``status``."""
+def _claim(code: str, cls: type[AwsError]) -> None:
+    if code in CODES:
+        raise ValueError(f"AWS error {code} registered twice (first by {CODES[code].__module__})")
+    CODES[code] = cls
+
+
+def register(name: str, status: int = 400) -> type[AwsError]:
+    """Register the wire error ``name`` answering with ``status`` and return its exception
+    class; a name is registered only once (``ValueError`` otherwise)."""
     return type(name, (AwsError,), {"status": status, "code": name})
+
+
+error_type = register
+"""The former name of :func:`register` (kept for callers not yet renamed)."""
+
+
+# -- errors several services share (ECS, Cloud Map, ECR, App Mesh, ... use the same names) -----
+
+InvalidParameterException = register("InvalidParameterException")
+ResourceNotFoundException = register("ResourceNotFoundException")
+ClientException = register("ClientException")
+ServerException = register("ServerException", 500)
+AccessDeniedException = register("AccessDeniedException")
+
+
+# -- errors of the protocol layer itself ---------------------------------------------------
 
 
 class SerializationException(AwsError):

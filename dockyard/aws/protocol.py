@@ -1,8 +1,14 @@
-"""The AWS JSON 1.1 protocol on the control port: ``POST /`` with ``X-Amz-Target``.
+"""The AWS wire protocols of the control port behind one dispatch.
 
 Parts register operations (``ops.add(ECS, "ListClusters", handler)``); the dispatcher reads
-and bounds the body, verifies SigV4, parses the JSON, calls the handler and writes either
-its result or the AWS error envelope. Handlers only see a :class:`Call` and a dict.
+and bounds the body, verifies SigV4 (:meth:`Operations.authenticate`, the one authentication
+of every control route), decodes the parameters, calls the handler and writes either its
+result or the protocol's error. Handlers only see a :class:`Call` and a dict, whatever the
+protocol: AWS JSON 1.0/1.1 (``POST /`` with ``X-Amz-Target``, here), Smithy RPC v2 CBOR
+(:mod:`dockyard.aws.cbor`), Query with XML answers (:mod:`dockyard.aws.query`) and REST-JSON
+(:mod:`dockyard.aws.restjson`); the last three are shaped by AWS's service models
+(:mod:`dockyard.aws.model`). An operation registered with ``validate=SomeError`` also has its
+parameters checked against the model's input shape before the handler runs.
 
 :meth:`Operations.answer` is that whole path for a request already read, independent of the
 HTTP server: the main process reaches it through aiohttp (:meth:`Operations.dispatch`), the
@@ -11,7 +17,10 @@ control workers through their own HTTP/1.1 transport (``dockyard.workers``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -22,20 +31,25 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from dockyard.aws import sigv4
+from dockyard.aws import cbor, model, query, restjson, sigv4
 from dockyard.aws.errors import (
     AwsError,
+    IncompleteSignatureException,
     RequestEntityTooLargeException,
     SerializationException,
+    ServerException,
     UnknownOperationException,
+    UnrecognizedClientException,
 )
 
-__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Call", "Operations", "json_response"]
+__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Answer", "Call", "Operations", "json_response"]
 
 ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 MAX_BODY = 10 * 1024 * 1024
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+CBOR_HEADERS = {"smithy-protocol": "rpc-v2-cbor"}
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
 
 log = logging.getLogger("dockyard.control")
@@ -63,6 +77,16 @@ class Call:
 Handler = Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One response of any protocol: status, content type, extra headers and body."""
+
+    status: int
+    content_type: str
+    headers: dict[str, str]
+    body: bytes
+
+
 def json_response(data: dict[str, Any] | bytes, status: int = 200, request_id: str = "") -> web.Response:
     """``data`` as the JSON body; ``bytes`` are taken as already-serialised JSON (a handler may
     return them to serve a cached answer without serialising it again)."""
@@ -83,16 +107,52 @@ class Operations:
         self._readonly: set[str] = set()
         self._secret_for = secret_for
         self._metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # labelled children
+        self._validators: dict[tuple[str, str], model.Validator] = {}
+        self._rest = restjson.Routes()
+        self._validated: dict[str, type[AwsError]] = {}
 
-    def add(self, service: str, name: str, handler: Handler, readonly: bool = False) -> None:
-        """Register an operation. ``readonly`` ones only read the store (or an index kept from
-        it) and may be answered by a control worker process, outside a Task of their own up to
-        their first wait (so no ``asyncio.timeout`` before it); the rest run in the main one."""
+    def add(
+        self, service: str, name: str, handler: Handler, readonly: bool = False,
+        validate: type[AwsError] | None = None,
+    ) -> None:
+        """Register an operation. ``service`` is the ``X-Amz-Target`` prefix of a JSON (or RPC
+        v2 CBOR) service, or botocore's name of a REST-JSON or Query one (``appmesh``,
+        ``elbv2``), whose model then routes and shapes the operation. ``readonly`` ones only
+        read the store (or an index kept from it) and may be answered by a control worker
+        process, outside a Task of their own up to their first wait (so no ``asyncio.timeout``
+        before it); the rest run in the main one. With ``validate``, the parameters are checked
+        against the model's input shape first (a validator compiled here, once), a bad one
+        answered with that error class."""
         if (service, name) in self._ops:
             raise ValueError(f"operation {service}.{name} registered twice")
+        if validate is not None:
+            self._validators[(service, name)] = model.validator(model.operation(service, name), validate)
+        elif service in self._validated:
+            self._validate_if_modelled(service, name, self._validated[service])
+        svc = model.find(service) if service not in model.TARGETS else None
+        if svc is not None:  # a botocore name: the model says how the operation travels
+            if svc.protocol == "rest-json":
+                self._rest.add(svc, model.operation(service, name))
+            elif svc.protocol != "query":
+                raise ValueError(f"{service}: serve {svc.protocol} services by their target prefix")
         self._ops[(service, name)] = handler
         if readonly:
             self._readonly.add(f"{service}.{name}")
+
+    def validate(self, service: str, error: type[AwsError]) -> None:
+        """Check every operation of ``service``, registered before or after, against its
+        model's input shape, answering ``error`` for a bad request (Cloud Map's
+        ``InvalidInput``, ECS's ``InvalidParameterException``). Operations the model does not
+        have (Dockyard's own) are left to their handlers."""
+        self._validated[service] = error
+        for s, name in self._ops:
+            if s == service and (s, name) not in self._validators:
+                self._validate_if_modelled(s, name, error)
+
+    def _validate_if_modelled(self, service: str, name: str, error: type[AwsError]) -> None:
+        # Dockyard's own operations (WatchChanges, RunRegistryGarbageCollection) have no model.
+        if name in model.service(service).operation_names:
+            self._validators[(service, name)] = model.validator(model.operation(service, name), error)
 
     def names(self, service: str) -> list[str]:
         return sorted(n for s, n in self._ops if s == service)
@@ -101,19 +161,192 @@ class Operations:
         """Whether the operation ``X-Amz-Target: target`` names was registered read-only."""
         return target in self._readonly
 
+    def authenticate(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body_sha256: str,
+        basic: bool = False,
+    ) -> sigv4.Credential:
+        """The one authentication of every control route (``headers`` keyed by lower-case
+        names): a SigV4 signature over the request, whose body hashes to ``body_sha256``; with
+        ``basic``, HTTP Basic credentials (the key id and its secret) are accepted too, for a
+        route a person follows with ``curl -u`` (the event stream). Returns who it is (a Basic
+        credential has no date, region nor service) or raises the AWS error to answer."""
+        auth = headers.get("authorization", "")
+        if basic and auth[:6].lower() == "basic ":
+            try:
+                key, _, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise IncompleteSignatureException("Malformed Basic credentials.") from None
+            expected = self._secret_for(key)
+            if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
+                raise UnrecognizedClientException("The security token included in the request is invalid.")
+            return sigv4.Credential(key, "", "", "")
+        return sigv4.verify(method, raw_path, raw_query, headers, body_sha256, self._secret_for)
+
+    def error_response(self, error: AwsError, request_id: str = "", route: str = "") -> web.Response:
+        """The AWS error envelope of ``error`` for a route outside ``POST /`` (``route`` names it
+        in the log), logged and counted like the dispatcher's own."""
+        log.info("control error", extra={"target": route, "error": error.code, "detail": error.message})
+        self._observe("", "", error.code, time.perf_counter())
+        return json_response(error.body(), status=error.status, request_id=request_id)
+
+    def install(self, router: web.UrlDispatcher, rest: bool = False) -> None:
+        """Add the dispatch to a control app: ``POST /`` (JSON, Query), ``POST /service/...``
+        (RPC v2 CBOR) and, with ``rest``, every other path (REST-JSON; add it after the app's
+        own routes, which then go first)."""
+        router.add_post("/", self.dispatch)
+        router.add_post(cbor.PREFIX + "{tail:.+}", self.dispatch)
+        if rest:
+            router.add_route("*", "/{tail:.*}", self.dispatch)
+
     async def dispatch(self, request: web.Request) -> web.Response:
-        """The aiohttp handler of ``POST /``."""
+        """The aiohttp handler of every control API route (see :meth:`install`)."""
         rid = request.get("request_id", "")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             body = await self._read_body(request)
         except AwsError as e:
             status, payload = self.refuse(headers, e, rid)
-        else:
+            return json_response(payload, status=status, request_id=rid)
+        raw_path = request.raw_path.split("?", 1)[0]
+        form = headers.get("content-type", "").startswith(query.FORM)
+        if "x-amz-target" in headers or (raw_path == "/" and not form):  # the hot path: no Answer built
             status, payload = await self.answer(
-                request.method, request.raw_path.split("?", 1)[0], request.query_string, headers, body, rid
+                request.method, raw_path, request.query_string, headers, body, rid
             )
-        return json_response(payload, status=status, request_id=rid)
+            return json_response(payload, status=status, request_id=rid)
+        out = await self.respond(request.method, raw_path, request.query_string, headers, body, rid)
+        return web.Response(
+            body=out.body, status=out.status, content_type=out.content_type,
+            headers={**out.headers, **({"x-amzn-RequestId": rid} if rid else {})},
+        )
+
+    async def respond(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
+        request_id: str,
+    ) -> Answer:
+        """Answer one request of any protocol (``headers`` keyed by lower-case names), told
+        apart by what the protocols send: ``X-Amz-Target`` (JSON), ``smithy-protocol:
+        rpc-v2-cbor`` on a ``/service/`` path (CBOR), a form body on ``POST /`` (Query), else
+        the method and path of a registered REST-JSON operation."""
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if "x-amz-target" in headers or (raw_path == "/" and ctype != query.FORM):
+            # JSON, or POST / of neither protocol: answered as JSON (a missing target...)
+            status, payload = await self.answer(method, raw_path, raw_query, headers, body, request_id)
+            return Answer(status, CONTENT_TYPES[0], {}, payload)
+        target = cbor.route(raw_path) if headers.get("smithy-protocol") == "rpc-v2-cbor" else None
+        if target is not None:
+            return await self._respond_cbor(target, method, raw_path, raw_query, headers, body, request_id)
+        if method == "POST" and raw_path == "/" and ctype == query.FORM:
+            return await self._respond_query(method, raw_path, raw_query, headers, body, request_id)
+        return await self._respond_rest(method, raw_path, raw_query, headers, body, request_id)
+
+    async def _respond_cbor(
+        self, target: tuple[str, str], method: str, raw_path: str, raw_query: str,
+        headers: Mapping[str, str], body: bytes, request_id: str,
+    ) -> Answer:
+        service, name = target
+
+        def encode(result: dict[str, Any] | bytes) -> Answer:
+            op = model.operation(service, name) if service in model.TARGETS else None
+            return Answer(200, cbor.CONTENT_TYPE, dict(CBOR_HEADERS), cbor.encode(op, result))
+
+        def refuse(e: AwsError) -> Answer:
+            return Answer(e.status, cbor.CONTENT_TYPE, dict(CBOR_HEADERS), cbor.encode_error(e))
+
+        return await self._serve(
+            service, name, method, raw_path, raw_query, headers, body, request_id,
+            lambda: cbor.parse(body), encode, refuse,
+        )
+
+    async def _respond_query(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
+        request_id: str,
+    ) -> Answer:
+        action, form = query.action(body) if body else ("", {})
+        version = form.get("Version", "")
+        services = {s for s, n in self._ops if n == action and s not in model.TARGETS}
+        known = [model.service(s) for s in sorted(services)]
+        svc = next((m for m in known if m.api_version == version), None)
+        service_name = svc.service_name if svc is not None else ""
+        err_svc = svc or (known[0] if known else None)
+
+        def encode(result: dict[str, Any] | bytes) -> Answer:
+            assert svc is not None
+            xml = query.encode(svc, svc.operation_model(action), result, request_id)
+            return Answer(200, query.CONTENT_TYPE, {}, xml)
+
+        def refuse(e: AwsError) -> Answer:
+            return Answer(e.status, query.CONTENT_TYPE, {}, query.encode_error(err_svc, e, request_id))
+
+        def decode() -> dict[str, Any]:
+            if svc is None:
+                raise UnknownOperationException(f"Unknown action {action!r} of version {version!r}.")
+            return query.parse(svc.operation_model(action), form)
+
+        return await self._serve(
+            service_name, action, method, raw_path, raw_query, headers, body, request_id,
+            decode, encode, refuse,
+        )
+
+    async def _respond_rest(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
+        request_id: str,
+    ) -> Answer:
+        qs = _query_lists(raw_query)
+        found = self._rest.match(method, raw_path, qs)
+        service, name = (found[0].service_name, found[1].name) if found else ("", "")
+
+        def decode() -> dict[str, Any]:
+            if found is None:
+                raise UnknownOperationException(f"No operation serves {method} {raw_path}.")
+            return restjson.parse(found[1], found[2], qs, dict(headers), body)
+
+        def encode(result: dict[str, Any] | bytes) -> Answer:
+            assert found is not None
+            status, extra, payload = restjson.encode(found[1], result)
+            return Answer(status, restjson.CONTENT_TYPE, extra, payload)
+
+        def refuse(e: AwsError) -> Answer:
+            extra, payload = restjson.encode_error(e)
+            status = 404 if found is None and e.status == 400 else e.status  # no such route
+            return Answer(status, restjson.CONTENT_TYPE, extra, payload)
+
+        return await self._serve(
+            service, name, method, raw_path, raw_query, headers, body, request_id, decode, encode, refuse
+        )
+
+    async def _serve(
+        self, service: str, name: str, method: str, raw_path: str, raw_query: str,
+        headers: Mapping[str, str], body: bytes, request_id: str,
+        decode: Callable[[], dict[str, Any]],
+        encode: Callable[[dict[str, Any] | bytes], Answer],
+        refuse: Callable[[AwsError], Answer],
+    ) -> Answer:
+        """The path every protocol but JSON shares: authenticate, decode, validate, call."""
+        target = f"{service}.{name}"
+        started = time.perf_counter()
+        code = "200"
+        try:
+            digest = hashlib.sha256(body).hexdigest()
+            credential = self.authenticate(method, raw_path, raw_query, headers, digest)
+            params = decode()
+            handler = self._ops.get((service, name))
+            if handler is None:
+                raise UnknownOperationException(f"Unknown operation {target!r}.")
+            check = self._validators.get((service, name))
+            if check is not None:
+                check(params)
+            return encode(await handler(Call(headers, service, name, credential, request_id), params))
+        except AwsError as e:
+            code = e.code
+            log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
+            return refuse(e)
+        except Exception:
+            code = "InternalFailure"
+            log.exception("control handler failed", extra={"target": target})
+            return refuse(InternalFailure("The request processing has failed."))
+        finally:
+            self._observe(service, name, code, started)
 
     async def answer(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
@@ -127,8 +360,8 @@ class Operations:
         started = time.perf_counter()
         code = "200"
         try:
-            credential = sigv4.verify(
-                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest(), self._secret_for
+            credential = self.authenticate(
+                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest()
             )
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in CONTENT_TYPES:
@@ -141,6 +374,9 @@ class Operations:
             if handler is None:
                 raise UnknownOperationException(f"Unknown operation {target!r}.")
             params = _parse(body)
+            check = self._validators.get((service, name))
+            if check is not None:
+                check(params)
             result = await handler(Call(headers, service, name, credential, request_id), params)
             return 200, result if isinstance(result, bytes) else _dumps(result)
         except AwsError as e:
@@ -188,6 +424,20 @@ class Operations:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class InternalFailure(ServerException):
+    """What any unexpected failure of a handler answers (no detail on the wire). A kind of
+    ServerException answering ``InternalFailure``, so it registers no name of its own
+    (``dockyard.workers`` registers that one until it moves)."""
+
+    code = "InternalFailure"
+
+
+def _query_lists(raw_query: str) -> dict[str, list[str]]:
+    from urllib.parse import parse_qs
+
+    return parse_qs(raw_query, keep_blank_values=True)
 
 
 def _dumps(data: dict[str, Any]) -> bytes:
