@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from dockyard import keys, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
+from dockyard.control.workers import check_port_free, start_workers
 from dockyard.store import Migration, Store
 
 __all__ = ["PARTS", "Platform", "load_parts", "open_store", "run"]
@@ -71,7 +72,8 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
 
 class Platform:
     """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
-    control worker: read-only operations and ``worker_contexts`` only; see dockyard.workers)."""
+    control worker: read-only operations and ``worker_contexts`` only; see
+    dockyard.control.workers)."""
 
     def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
@@ -137,13 +139,12 @@ class Platform:
                 if name == "control" and workers:
                     # The workers own the public control port; this process answers what
                     # they forward on a loopback port of its own.
-                    from dockyard.workers import check_port_free, start_workers
-
                     check_port_free(host, port)
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                    await stack.enter_async_context(start_workers(self, upstream))
+                    workers_cm = start_workers(self.config, upstream, "dockyard.control_worker")
+                    await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
                     site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)

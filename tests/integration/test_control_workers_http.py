@@ -1,4 +1,4 @@
-"""The control workers' own HTTP/1.1 transport (``dockyard/http1.py``), driven over raw sockets:
+"""The control workers' own HTTP/1.1 transport (``dockyard/control/_http1.py``), driven over raw sockets:
 keep-alive, pipelining, bodies by length and chunked, 413, malformed requests, clients that
 go away, and what is forwarded to the main process."""
 
@@ -395,6 +395,6 @@ def error_lines(server: Dockyard) -> list[dict]:
     """Errors the control port's code logged (the transport, the workers, the dispatcher, the
     event loop); other parts' (the runner's, when Docker misbehaves) are not this file's."""
     log = Path(server.data_dir.parent / f"{server.data_dir.name}.log").read_text().splitlines()
-    loggers = ("dockyard.http1", "dockyard.workers", "dockyard.control", "asyncio")
+    loggers = ("dockyard.control._http1", "dockyard.control.workers", "dockyard.control", "asyncio")
     return [r for r in map(json.loads, filter(None, log))
             if r["level"] in ("error", "critical") and r["logger"] in loggers]

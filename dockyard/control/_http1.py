@@ -1,5 +1,5 @@
 """A lean HTTP/1.1 server: an asyncio ``Protocol`` around ``httptools`` (llhttp), for the
-control workers (``dockyard.workers``).
+control workers (``dockyard.control.workers``).
 
 The control workers answer small JSON requests one after another on keep-alive connections,
 where aiohttp's request and response objects, router and stream machinery cost most of their
@@ -44,7 +44,7 @@ import httptools
 
 __all__ = ["Connection", "Request", "Server"]
 
-log = logging.getLogger("dockyard.http1")
+log = logging.getLogger(__name__)
 
 _PIPELINE_MAX = 16  # requests waiting on one connection before reading pauses
 _MAX_HEAD = 64 * 1024  # bytes of request line and headers
