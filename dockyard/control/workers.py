@@ -65,11 +65,13 @@ AMZ_JSON = "application/x-amz-json-1.1"
 # What the transport itself answers (the dispatcher's errors are in dockyard.aws.errors).
 BadRequestException = error_type("BadRequestException")
 RequestHeaderFieldsTooLargeException = error_type("RequestHeaderFieldsTooLargeException", 431)
+RequestURITooLongException = error_type("RequestURITooLongException", 414)
 ServiceUnavailableException = error_type("ServiceUnavailableException", 503)
 InternalFailure = error_type("InternalFailure", 500)
 _TRANSPORT_ERRORS: dict[int, type[AwsError]] = {
     400: BadRequestException,
     413: RequestEntityTooLargeException,
+    414: RequestURITooLongException,
     431: RequestHeaderFieldsTooLargeException,
     500: InternalFailure,
     503: ServiceUnavailableException,
