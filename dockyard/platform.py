@@ -27,7 +27,7 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import keys, logs
+from dockyard import keys, limits, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
@@ -179,6 +179,8 @@ async def ensure_admin_key(config: Config, store: Store) -> Path | None:
 async def run(config: Config) -> None:
     """``dockyard up``: serve until SIGINT or SIGTERM, then stop cleanly."""
     logs.setup(config.log_level)
+    limits.raise_open_file_limit()
+    limits.limit_resource_error_logs(asyncio.get_running_loop())
     parts = load_parts()
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(config.db_path, all_migrations(parts))

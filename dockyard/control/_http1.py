@@ -252,6 +252,8 @@ class Connection(asyncio.Protocol):
         self._head_since = self.last_read  # the first byte of the head being read (or the accept)
         self._answered_at = self.last_read
         self._headers_seen = 0
+        self._hosts = 0
+        self._version_read = "1.1"
         self._fed = 0  # raw bytes fed in the current phase (head, or body)
         self._refusal_queued = False
 
@@ -366,6 +368,7 @@ class Connection(asyncio.Protocol):
         if self._served:
             self._head_since = self.last_read
         self._headers_seen = 0
+        self._hosts = 0
         self._url = []
         self._raw = []
         self._head_size = 0
@@ -394,6 +397,8 @@ class Connection(asyncio.Protocol):
             raise _Refuse(431, f"More than {_MAX_HEADERS} header lines.")
         if self._head_size > _MAX_HEAD:
             raise _Refuse(431, f"Request line and headers exceed {_MAX_HEAD} bytes.")
+        if len(name) == 4 and name.lower() == b"host":
+            self._hosts += 1
         self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -402,14 +407,9 @@ class Connection(asyncio.Protocol):
         self._state = _BODY
         self._fed = 0
         self._headers = headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw]
-        self._lower = lower = {}
-        hosts = 0
-        for k, v in headers:
-            k = k.lower()
-            if k == "host":
-                hosts += 1
-            lower[k] = v
-        version = self._parser.get_http_version()
+        self._lower = lower = {k.lower(): v for k, v in headers}
+        hosts = self._hosts
+        self._version_read = version = self._parser.get_http_version()
         if version not in ("1.1", "1.0"):
             raise _Refuse(400, f"HTTP version {version[:10]!r} is not served (1.0 and 1.1 are).")
         if hosts != 1 and (version == "1.1" or hosts):
@@ -459,7 +459,7 @@ class Connection(asyncio.Protocol):
             self._headers,
             self._lower,
             b"".join(self._body) if len(self._body) != 1 else self._body[0],
-            parser.get_http_version(),
+            self._version_read,
             parser.should_keep_alive(),
         )
         self._body = []

@@ -44,7 +44,7 @@ import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from dockyard import logs
+from dockyard import limits, logs
 from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_type
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
@@ -269,7 +269,16 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def _serve(build: Build, config: Config, upstream: str, balance: SharedBalance) -> None:
+def connection_cap(open_files: int) -> int:
+    """How many client connections a worker holds at most, given its open-file limit: room is
+    kept for the store, the upstream connections and the process's own files."""
+    return max(64, min(10_000, open_files - 512))
+
+
+async def _serve(
+    build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
+) -> None:
+    limits.limit_resource_error_logs(asyncio.get_running_loop())
     store = Store(str(config.db_path))
     forward = Forwarder(upstream)
     try:
@@ -277,7 +286,8 @@ async def _serve(build: Build, config: Config, upstream: str, balance: SharedBal
         app = ControlApp(platform, forward)
         # What a worker answers itself reads memory and the store and never waits on a timeout:
         # it may run without a Task of its own (see dockyard.control._http1).
-        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance)
+        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance,
+                        max_connections=connection_cap(open_files))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -301,9 +311,11 @@ def main(build: Build) -> None:
     """Run a worker process (started by :func:`start_workers`) serving the platform ``build``
     makes."""
     _die_with_parent()
+    open_files = limits.raise_open_file_limit()
     config = Config(**json.loads(os.environ[CONFIG_ENV]))
     logs.setup(config.log_level)
     import uvloop
 
     path, index, workers = os.environ[BALANCE_ENV].rsplit(":", 2)
-    uvloop.run(_serve(build, config, os.environ[UPSTREAM_ENV], SharedBalance(path, int(index), int(workers))))
+    balance = SharedBalance(path, int(index), int(workers))
+    uvloop.run(_serve(build, config, os.environ[UPSTREAM_ENV], balance, open_files))

@@ -1,5 +1,6 @@
-"""The control-worker package's seam: it imports neither the assembly nor any part, at module
-level or inside a function, so ``dockyard.platform`` can import it without a loop."""
+"""The control-worker package: its seam (it imports neither the assembly nor any part, at module
+level or inside a function, so ``dockyard.platform`` can import it without a loop) and how many
+connections a worker holds."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ def test_only_the_worker_package_and_its_entry_point_use_the_private_transport()
     users = {p.relative_to(root).as_posix() for top in ("dockyard", "registry", "discovery", "runner", "mesh")
              for p in (root / top).rglob("*.py") if "dockyard.control._http1" in imported(p)}
     assert users == {"dockyard/control/workers.py"}
+
+
+def test_a_worker_keeps_room_for_its_own_files_under_its_open_file_limit():
+    from dockyard.control.workers import connection_cap
+
+    assert connection_cap(1024) == 512
+    assert connection_cap(1 << 20) == 10_000
+    assert connection_cap(300) == 64
