@@ -398,3 +398,38 @@ def error_lines(server: Dockyard) -> list[dict]:
     loggers = ("dockyard.control._http1", "dockyard.control.workers", "dockyard.control", "asyncio")
     return [r for r in map(json.loads, filter(None, log))
             if r["level"] in ("error", "critical") and r["logger"] in loggers]
+
+
+def open_file_limits(pid: int) -> tuple[str, str]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no open-file limit")
+
+
+def test_the_main_process_and_the_workers_run_with_the_open_file_soft_limit_raised_to_the_hard(workers):
+    pids = every_worker(workers) | {workers.proc.pid}
+    assert len(pids) == 3
+    for pid in pids:
+        soft, hard = open_file_limits(pid)
+        assert soft == hard, (pid, soft, hard)
+
+
+def test_a_request_without_host_or_with_a_never_ending_header_is_refused_by_the_worker(workers):
+    c = Client(workers)
+    try:
+        c.send(b"GET /healthz HTTP/1.1\r\n\r\n")
+        status, headers, body = c.read()
+        assert (status, headers["connection"]) == (400, "close")
+        assert json.loads(body)["__type"] == "BadRequestException"
+    finally:
+        c.close()
+    c = Client(workers)
+    try:
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 80_000)
+        status, _, body = c.read()
+        assert (status, json.loads(body)["__type"]) == (431, "RequestHeaderFieldsTooLargeException")
+        assert c.closed_by_server()
+    finally:
+        c.close()
