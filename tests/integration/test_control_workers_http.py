@@ -5,6 +5,7 @@ go away, and what is forwarded to the main process."""
 from __future__ import annotations
 
 import json
+import resource
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -408,12 +409,19 @@ def open_file_limits(pid: int) -> tuple[str, str]:
     raise AssertionError("no open-file limit")
 
 
-def test_the_main_process_and_the_workers_run_with_the_open_file_soft_limit_raised_to_the_hard(workers):
-    pids = every_worker(workers) | {workers.proc.pid}
+def test_the_main_process_and_the_workers_raise_the_open_file_soft_limit_to_the_hard(fresh_dockyard):
+    server = fresh_dockyard
+    server.extra_args = ["--control-workers", "2"]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))  # what the server inherits
+    try:
+        server.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    pids = every_worker(server) | {server.proc.pid}
     assert len(pids) == 3
     for pid in pids:
-        soft, hard = open_file_limits(pid)
-        assert soft == hard, (pid, soft, hard)
+        assert open_file_limits(pid) == (str(hard), str(hard)), pid
 
 
 def test_a_request_without_host_or_with_a_never_ending_header_is_refused_by_the_worker(workers):
