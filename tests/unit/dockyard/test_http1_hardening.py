@@ -413,3 +413,31 @@ async def test_connections_over_the_cap_are_refused_with_503_and_served_again_be
         for c in held:
             c.close()
     assert server.refused_connections == 1
+
+
+@pytest.mark.parametrize("served", [{"header_timeout": 1.5, "body_timeout": 1.5, "keepalive_timeout": 1.5}],
+                         indirect=True)
+async def test_real_clients_are_served_among_idle_and_half_sent_connections_which_close_on_time(served):
+    _, server, port = served
+    held = []
+    for n in range(1000):  # 500 silent, 500 with half a head
+        c = await Client.open(port)
+        if n % 2:
+            await c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        held.append(c)
+    opened = time.monotonic()
+    latencies = []
+    for _ in range(5):
+        c = await Client.open(port)
+        start = time.monotonic()
+        await c.send(GET)
+        assert (await c.read())[0] == 200
+        latencies.append(time.monotonic() - start)
+        c.close()
+    assert sorted(latencies)[2] < 0.1, latencies
+    await asyncio.sleep(max(0.0, opened + 1.5 + 2 * server.tick + 0.5 - time.monotonic()))
+    assert len(server.connections) == 0
+    still_open = [c for c in held if not await c.closed(0.01)]
+    assert not still_open, len(still_open)
+    for c in held:
+        c.close()
