@@ -29,7 +29,8 @@ time. This server does only what they need, and nothing about AWS:
 - Slow clients (swept every ``Server.tick`` seconds): a request head must arrive whole within
   ``header_timeout`` seconds of its first byte (a new connection's first within as long of
   the accept), a body must make progress every ``body_timeout`` seconds, and a connection
-  idle after an answer closes after ``keepalive_timeout``; the connection is closed. A
+  idle after an answer closes after ``keepalive_timeout``, and one whose client reads none of
+  an answer for ``body_timeout`` (writing paused that long) is closed too. A
   client's half-close gets the answers to what it sent whole, then the connection closes.
 - At most ``max_connections`` connections: one more gets 503 at once and is closed.
 
@@ -212,7 +213,7 @@ class Server:
                 reason = conn.expired(now)
                 if reason:
                     log.debug("closing a slow or idle connection", extra={"reason": reason})
-                    conn.close()
+                    conn.close(abort=reason == "write timeout")
 
 
 class Connection(asyncio.Protocol):
@@ -256,6 +257,7 @@ class Connection(asyncio.Protocol):
         self._version_read = "1.1"
         self._fed = 0  # raw bytes fed in the current phase (head, or body)
         self._refusal_queued = False
+        self._write_paused_at = 0.0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -338,9 +340,12 @@ class Connection(asyncio.Protocol):
 
     def expired(self, now: float) -> str:
         """Why this connection should be closed now (a timeout passed), or ''."""
+        server = self._server
+        if self._writable is not None and not self._writable.done():
+            # the client does not read what it asked for
+            return "write timeout" if now - self._write_paused_at > server.body_timeout else ""
         if self._reading_paused or self._linger is not None:
             return ""  # not the client's doing / closing soon anyway
-        server = self._server
         if self._state == _HEAD:
             return "header timeout" if now - self._head_since > server.header_timeout else ""
         if self._state == _BODY:
@@ -355,6 +360,7 @@ class Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self._loop.create_future()
+            self._write_paused_at = self._loop.time()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -475,9 +481,13 @@ class Connection(asyncio.Protocol):
         """No request is being answered or waiting."""
         return not self._busy and not self._queue
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Close the connection once what is written is sent, or at once (``abort``)."""
         if self._transport is not None:
-            self._transport.close()
+            if abort:
+                self._transport.abort()
+            else:
+                self._transport.close()
 
     def respond(
         self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()

@@ -31,6 +31,8 @@ class App:
             await self.gate.wait()
         body = json.dumps({"path": request.path, "length": len(request.body),
                            "target": request.headers.get("x-target")}).encode()
+        if request.path == "/big":
+            body = b"x" * (64 * MAX_BODY)
         conn.respond(200, body, "application/json")
 
 
@@ -334,6 +336,21 @@ async def test_an_idle_keep_alive_connection_closes_after_the_keepalive_timeout_
         await c.send(GET)
         assert (await c.read())[0] == 200
         assert 1.1 < await closes_after(c) < 2.0
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("served", [FAST], indirect=True)
+async def test_a_client_that_reads_none_of_its_answer_is_cut_off_by_the_body_timeout(served):
+    _, server, port = served
+    c = await Client.open(port)
+    try:
+        await c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")  # 64 MiB, more than socket buffers hold
+        start = time.monotonic()
+        while server.connections and time.monotonic() - start < 5:
+            await asyncio.sleep(0.05)
+        assert not server.connections
+        assert 0.3 < time.monotonic() - start < 2.0
     finally:
         c.close()
 
