@@ -79,7 +79,7 @@ async def _serve(platform: Platform) -> AsyncIterator[None]:
         await d.checker.stop()
 
 
-# Answered by control workers too (see dockyard.workers): they only read the index.
+# Answered by control workers too (see dockyard.control.workers): they only read the index.
 READONLY = {
     "GetNamespace", "ListNamespaces", "GetService", "ListServices", "GetInstance", "ListInstances",
     "DiscoverInstances", "DiscoverInstancesRevision", "GetInstancesHealthStatus", "GetOperation",

@@ -27,9 +27,10 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import keys, logs
+from dockyard import keys, limits, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
+from dockyard.control.workers import check_port_free, start_workers
 from dockyard.store import Migration, Store
 
 __all__ = ["PARTS", "Platform", "load_parts", "open_store", "run"]
@@ -71,7 +72,8 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
 
 class Platform:
     """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
-    control worker: read-only operations and ``worker_contexts`` only; see dockyard.workers)."""
+    control worker: read-only operations and ``worker_contexts`` only; see
+    dockyard.control.workers)."""
 
     def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
@@ -137,13 +139,12 @@ class Platform:
                 if name == "control" and workers:
                     # The workers own the public control port; this process answers what
                     # they forward on a loopback port of its own.
-                    from dockyard.workers import check_port_free, start_workers
-
                     check_port_free(host, port)
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                    await stack.enter_async_context(start_workers(self, upstream))
+                    workers_cm = start_workers(self.config, upstream, "dockyard.control_worker")
+                    await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
                     site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
@@ -178,6 +179,8 @@ async def ensure_admin_key(config: Config, store: Store) -> Path | None:
 async def run(config: Config) -> None:
     """``dockyard up``: serve until SIGINT or SIGTERM, then stop cleanly."""
     logs.setup(config.log_level)
+    limits.raise_open_file_limit()
+    limits.limit_resource_error_logs(asyncio.get_running_loop())
     parts = load_parts()
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store.open(config.db_path, all_migrations(parts))

@@ -1,10 +1,11 @@
-"""The control workers' own HTTP/1.1 transport (``dockyard/http1.py``), driven over raw sockets:
+"""The control workers' own HTTP/1.1 transport (``dockyard/control/_http1.py``), driven over raw sockets:
 keep-alive, pipelining, bodies by length and chunked, 413, malformed requests, clients that
 go away, and what is forwarded to the main process."""
 
 from __future__ import annotations
 
 import json
+import resource
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -395,6 +396,48 @@ def error_lines(server: Dockyard) -> list[dict]:
     """Errors the control port's code logged (the transport, the workers, the dispatcher, the
     event loop); other parts' (the runner's, when Docker misbehaves) are not this file's."""
     log = Path(server.data_dir.parent / f"{server.data_dir.name}.log").read_text().splitlines()
-    loggers = ("dockyard.http1", "dockyard.workers", "dockyard.control", "asyncio")
+    loggers = ("dockyard.control._http1", "dockyard.control.workers", "dockyard.control", "asyncio")
     return [r for r in map(json.loads, filter(None, log))
             if r["level"] in ("error", "critical") and r["logger"] in loggers]
+
+
+def open_file_limits(pid: int) -> tuple[str, str]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError("no open-file limit")
+
+
+def test_the_main_process_and_the_workers_raise_the_open_file_soft_limit_to_the_hard(fresh_dockyard):
+    server = fresh_dockyard
+    server.extra_args = ["--control-workers", "2"]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))  # what the server inherits
+    try:
+        server.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    pids = every_worker(server) | {server.proc.pid}
+    assert len(pids) == 3
+    for pid in pids:
+        assert open_file_limits(pid) == (str(hard), str(hard)), pid
+
+
+def test_a_request_without_host_or_with_a_never_ending_header_is_refused_by_the_worker(workers):
+    c = Client(workers)
+    try:
+        c.send(b"GET /healthz HTTP/1.1\r\n\r\n")
+        status, headers, body = c.read()
+        assert (status, headers["connection"]) == (400, "close")
+        assert json.loads(body)["__type"] == "BadRequestException"
+    finally:
+        c.close()
+    c = Client(workers)
+    try:
+        c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 80_000)
+        status, _, body = c.read()
+        assert (status, json.loads(body)["__type"]) == (431, "RequestHeaderFieldsTooLargeException")
+        assert c.closed_by_server()
+    finally:
+        c.close()

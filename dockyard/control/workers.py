@@ -12,6 +12,12 @@ xDS) only ever runs in the main process.
 
 A worker exits when the main process asks it to (SIGTERM) and when the main process dies
 (``PR_SET_PDEATHSIG``), so a worker is never orphaned.
+
+The seam with the assembly: this module imports no part and not ``dockyard.platform``. The
+main process calls :func:`start_workers` with the name of the module a worker runs
+(``dockyard.control_worker``), which builds the worker's platform and calls :func:`main`
+with that factory (a :data:`Build`); a worker's platform is only what
+:class:`WorkerPlatform` names.
 """
 
 from __future__ import annotations
@@ -28,28 +34,26 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from dockyard import logs
+from dockyard import limits, logs
 from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_type
-from dockyard.aws.protocol import MAX_BODY
+from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
-from dockyard.http1 import Connection, Request, Server
+from dockyard.control._http1 import Connection, Request, Server
+from dockyard.store import Store
 
-if TYPE_CHECKING:
-    from dockyard.platform import Platform
+__all__ = ["Build", "ControlApp", "Forwarder", "WorkerPlatform", "check_port_free", "main", "start_workers"]
 
-__all__ = ["ControlApp", "Forwarder", "check_port_free", "main", "start_workers"]
-
-log = logging.getLogger("dockyard.workers")
+log = logging.getLogger(__name__)
 CONFIG_ENV = "DOCKYARD_WORKER_CONFIG"
 UPSTREAM_ENV = "DOCKYARD_WORKER_UPSTREAM"
 BALANCE_ENV = "DOCKYARD_WORKER_BALANCE"  # path of the shared counts, and this worker's index
@@ -61,15 +65,35 @@ AMZ_JSON = "application/x-amz-json-1.1"
 # What the transport itself answers (the dispatcher's errors are in dockyard.aws.errors).
 BadRequestException = error_type("BadRequestException")
 RequestHeaderFieldsTooLargeException = error_type("RequestHeaderFieldsTooLargeException", 431)
+RequestURITooLongException = error_type("RequestURITooLongException", 414)
 ServiceUnavailableException = error_type("ServiceUnavailableException", 503)
 InternalFailure = error_type("InternalFailure", 500)
 _TRANSPORT_ERRORS: dict[int, type[AwsError]] = {
     400: BadRequestException,
     413: RequestEntityTooLargeException,
+    414: RequestURITooLongException,
     431: RequestHeaderFieldsTooLargeException,
     500: InternalFailure,
     503: ServiceUnavailableException,
 }
+
+
+class WorkerPlatform(Protocol):
+    """What a worker needs of its platform (``dockyard.platform.Platform`` in the ``worker``
+    role fills it in)."""
+
+    ops: Operations
+
+    @property
+    def worker_contexts(self) -> Sequence[Callable[[Any], AsyncIterator[None]]]:
+        """Start/stop hooks run in the worker (async generators taking the platform)."""
+
+    def health(self) -> dict[str, object]:
+        """What ``/healthz`` answers."""
+
+
+Build = Callable[[Config, Store], WorkerPlatform]
+"""Builds a worker's platform over its own store (``dockyard.control_worker.build``)."""
 
 
 def error_body(status: int, message: str) -> tuple[str, bytes]:
@@ -121,7 +145,7 @@ class Forwarder:
 
 class SharedBalance:
     """The workers' connection counts in a shared file mapping (one 8-byte slot each), so that
-    each can tell whether it holds more than its share (``http1.Balance``): more than the mean
+    each can tell whether it holds more than its share (``_http1.Balance``): more than the mean
     plus one."""
 
     def __init__(self, path: str, index: int, workers: int) -> None:
@@ -154,7 +178,7 @@ class ControlApp:
     (through the same ``Operations.answer`` the main process uses), ``GET /healthz`` and
     ``GET /metrics`` of this process; everything else goes to the main process unchanged."""
 
-    def __init__(self, platform: Platform, forward: Forwarder) -> None:
+    def __init__(self, platform: WorkerPlatform, forward: Forwarder) -> None:
         self.platform = platform
         self.ops = platform.ops
         self.forward = forward
@@ -193,21 +217,23 @@ class ControlApp:
 
 
 @asynccontextmanager
-async def start_workers(platform: Platform, upstream_port: int) -> AsyncIterator[None]:
-    """Start ``control_workers - 1`` worker processes; stop them on exit."""
-    workers = platform.config.control_workers
-    balance = str(Path(platform.config.data_dir) / BALANCE_FILE)
+async def start_workers(config: Config, upstream_port: int, entry: str) -> AsyncIterator[None]:
+    """Start ``config.control_workers`` worker processes, each running the module ``entry``
+    (``python -m entry``; it calls :func:`main`), which forward to ``upstream_port`` on
+    loopback; stop them on exit."""
+    workers = config.control_workers
+    balance = str(Path(config.data_dir) / BALANCE_FILE)
     SharedBalance.create(balance, workers)
     env = {
         **os.environ,
-        CONFIG_ENV: json.dumps(asdict(platform.config)),
+        CONFIG_ENV: json.dumps(asdict(config)),
         UPSTREAM_ENV: f"http://127.0.0.1:{upstream_port}",
     }
     procs: list[asyncio.subprocess.Process] = []
     try:
         for index in range(workers):
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", "from dockyard.workers import main; main()",
+                sys.executable, "-m", entry,
                 env={**env, BALANCE_ENV: f"{balance}:{index}:{workers}"}, stdout=asyncio.subprocess.PIPE,
             )
             procs.append(proc)
@@ -243,20 +269,25 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def _serve(config: Config, upstream: str, balance: SharedBalance) -> None:
-    from dockyard.platform import Platform, load_parts
-    from dockyard.store import Store
+def connection_cap(open_files: int) -> int:
+    """How many client connections a worker holds at most, given its open-file limit: room is
+    kept for the store, the upstream connections and the process's own files."""
+    return max(64, min(10_000, open_files - 512))
 
+
+async def _serve(
+    build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
+) -> None:
+    limits.limit_resource_error_logs(asyncio.get_running_loop())
     store = Store(str(config.db_path))
     forward = Forwarder(upstream)
     try:
-        platform = Platform(config, store, role="worker")
-        for part in load_parts():
-            part.install(platform)
+        platform = build(config, store)
         app = ControlApp(platform, forward)
         # What a worker answers itself reads memory and the store and never waits on a timeout:
-        # it may run without a Task of its own (see dockyard.http1).
-        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance)
+        # it may run without a Task of its own (see dockyard.control._http1).
+        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance,
+                        max_connections=connection_cap(open_files))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -276,12 +307,15 @@ async def _serve(config: Config, upstream: str, balance: SharedBalance) -> None:
         store.close()
 
 
-def main() -> None:
-    """Entry point of a worker process (started by :func:`start_workers`)."""
+def main(build: Build) -> None:
+    """Run a worker process (started by :func:`start_workers`) serving the platform ``build``
+    makes."""
     _die_with_parent()
+    open_files = limits.raise_open_file_limit()
     config = Config(**json.loads(os.environ[CONFIG_ENV]))
     logs.setup(config.log_level)
     import uvloop
 
     path, index, workers = os.environ[BALANCE_ENV].rsplit(":", 2)
-    uvloop.run(_serve(config, os.environ[UPSTREAM_ENV], SharedBalance(path, int(index), int(workers))))
+    balance = SharedBalance(path, int(index), int(workers))
+    uvloop.run(_serve(build, config, os.environ[UPSTREAM_ENV], balance, open_files))

@@ -1,5 +1,5 @@
 """A lean HTTP/1.1 server: an asyncio ``Protocol`` around ``httptools`` (llhttp), for the
-control workers (``dockyard.workers``).
+control workers (``dockyard.control.workers``).
 
 The control workers answer small JSON requests one after another on keep-alive connections,
 where aiohttp's request and response objects, router and stream machinery cost most of their
@@ -7,16 +7,32 @@ time. This server does only what they need, and nothing about AWS:
 
 - HTTP/1.0 and 1.1, keep-alive as the request asks (``Connection``, the version); pipelining:
   a connection's requests are answered one at a time, in the order they came; reading pauses
-  while more than ``_PIPELINE_MAX`` wait.
+  while more than ``_PIPELINE_MAX`` wait, and a request arriving while ``_PIPELINE_LIMIT``
+  wait (one read can hold thousands of small ones) is refused with 503 and the connection
+  closes after the answers before it.
 - Request bodies by ``Content-Length`` or chunked (llhttp decodes them), whole, in memory, at
   most ``max_body`` bytes. A larger one is answered 413 as soon as it is known (a declared
   length at once), is not buffered, and the connection closes once the body has been read
   and discarded (or after ``_LINGER`` seconds), so the client gets to read the 413.
   ``Expect: 100-continue`` is answered when the connection is idle.
-- Malformed requests (llhttp's verdict, or a target that is not a path) get 400, headers
-  over ``_MAX_HEAD`` bytes 431, an ``Upgrade`` request its answer; the connection then closes.
-- Connections idle for ``keepalive_timeout`` seconds are closed; a client's half-close gets
-  the answers to what it sent whole, then the connection closes.
+- Framing is refused, never guessed (request smuggling): llhttp refuses ``Content-Length``
+  with ``Transfer-Encoding``, a repeated or non-numeric ``Content-Length``, obsolete line
+  folding, bare LF or CR, whitespace before a colon, bad chunk sizes; this server also
+  refuses a ``Transfer-Encoding`` other than exactly ``chunked``, any in HTTP/1.0, an HTTP/1.1
+  request without exactly one ``Host``, and versions other than 1.0 and 1.1. Each gets 400
+  and the connection closes.
+- Limits: a target over ``_MAX_TARGET`` bytes gets 414; a header line over ``_MAX_FIELD``,
+  more than ``_MAX_HEADERS`` headers or a head over ``_MAX_HEAD`` bytes 431 (counted on the
+  raw bytes too, since httptools buffers a header until it ends); chunk framing (sizes,
+  extensions, trailers) over ``_MAX_FRAMING`` bytes plus the body's own size 413. An
+  ``Upgrade`` request gets its answer; the connection then closes.
+- Slow clients (swept every ``Server.tick`` seconds): a request head must arrive whole within
+  ``header_timeout`` seconds of its first byte (a new connection's first within as long of
+  the accept), a body must make progress every ``body_timeout`` seconds, and a connection
+  idle after an answer closes after ``keepalive_timeout``, and one whose client reads none of
+  an answer for ``body_timeout`` (writing paused that long) is closed too. A
+  client's half-close gets the answers to what it sent whole, then the connection closes.
+- At most ``max_connections`` connections: one more gets 503 at once and is closed.
 
 The application is one coroutine, ``handler(request, connection)``, run in a Task, or at
 once from the event loop's callback when ``eager(request)`` says it may be (see
@@ -44,10 +60,16 @@ import httptools
 
 __all__ = ["Connection", "Request", "Server"]
 
-log = logging.getLogger("dockyard.http1")
+log = logging.getLogger(__name__)
 
 _PIPELINE_MAX = 16  # requests waiting on one connection before reading pauses
+_PIPELINE_LIMIT = 64  # requests waiting on one connection before the next is refused
 _MAX_HEAD = 64 * 1024  # bytes of request line and headers
+_MAX_TARGET = 8 * 1024  # bytes of the request target (as aiohttp's max_line_size)
+_MAX_FIELD = 8 * 1024  # bytes of one header's name and value (as aiohttp's max_field_size)
+_MAX_HEADERS = 100  # header lines in one request
+_MAX_FRAMING = 64 * 1024  # bytes of chunk framing beyond the body's own size
+_IDLE, _HEAD, _BODY = 0, 1, 2  # where a connection's reading is
 _LINGER = 10.0  # seconds a refused request's body may take to arrive before the connection closes
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _NO_BODY = {204, 304}
@@ -98,8 +120,13 @@ class _Refusal:
         self.message = message
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refuse(Exception):
+    """Raised in a parser callback: stop parsing, answer ``status``, close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class Server:
@@ -115,6 +142,7 @@ class Server:
     def __init__(
         self, handler: Handler, error: ErrorBody, max_body: int, keepalive_timeout: float = 75.0,
         eager: Callable[[Request], bool] = lambda request: False, balance: Balance | None = None,
+        header_timeout: float = 10.0, body_timeout: float = 30.0, max_connections: int = 10_000,
     ) -> None:
         self.handler = handler
         self.eager = eager
@@ -124,6 +152,11 @@ class Server:
         self.error = error
         self.max_body = max_body
         self.keepalive_timeout = keepalive_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.max_connections = max_connections
+        self.tick = min(1.0, header_timeout / 4, body_timeout / 4, keepalive_timeout / 4)
+        self.refused_connections = 0
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task | None = None
@@ -174,11 +207,13 @@ class Server:
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(min(10.0, self.keepalive_timeout))
-            idle_since = loop.time() - self.keepalive_timeout
+            await asyncio.sleep(self.tick)
+            now = loop.time()
             for conn in list(self.connections):
-                if conn.idle and conn.last_read < idle_since:
-                    conn.close()
+                reason = conn.expired(now)
+                if reason:
+                    log.debug("closing a slow or idle connection", extra={"reason": reason})
+                    conn.close(abort=reason == "write timeout")
 
 
 class Connection(asyncio.Protocol):
@@ -213,14 +248,42 @@ class Connection(asyncio.Protocol):
         self._chunked = False
         self._started = False
         self.last_read = self._loop.time()
+        self._state = _IDLE
+        self._served = False  # a request was read whole on this connection
+        self._head_since = self.last_read  # the first byte of the head being read (or the accept)
+        self._answered_at = self.last_read
+        self._headers_seen = 0
+        self._hosts = 0
+        self._version_read = "1.1"
+        self._fed = 0  # raw bytes fed in the current phase (head, or body)
+        self._refusal_queued = False
+        self._write_paused_at = 0.0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        self._server.connections.add(self)
+        server = self._server
+        if len(server.connections) >= server.max_connections:
+            server.refused_connections += 1
+            if server.refused_connections % 1000 == 1:
+                log.warning("connection limit reached: refusing connections",
+                            extra={"limit": server.max_connections, "refused": server.refused_connections})
+            self._transport = None
+            self._discard = True
+            message = f"Too many connections (at most {server.max_connections}); try again later."
+            content_type, body = server.error(503, message)
+            transport.write(  # type: ignore[attr-defined]
+                f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {content_type}\r\nContent-Length: "
+                f"{len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n".encode("latin-1") + body
+            )
+            transport.close()
+            return
+        server.connections.add(self)
         self._server.count_changed()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self not in self._server.connections:
+            return  # refused at connection_made
         self._server.connections.discard(self)
         if self._shed:
             self._server.leaving -= 1
@@ -239,14 +302,29 @@ class Connection(asyncio.Protocol):
         if self._discard and not self._refused:
             return
         try:
+            # httptools keeps a header's bytes until the header ends, and llhttp reads chunk
+            # extensions without end: bound what one phase may feed, raw, before its end.
+            state = self._state
+            self._fed += len(data)
+            if state != _BODY and self._fed > _MAX_HEAD:
+                room = len(data) - (self._fed - _MAX_HEAD)
+                self._parser.feed_data(data[:room])
+                if self._state != _BODY and not self._discard:
+                    raise _Refuse(431, f"Request line and headers exceed {_MAX_HEAD} bytes.")
+                data = data[room:]
             self._parser.feed_data(data)
+            if self._state == _BODY and self._fed > self._body_size + _MAX_FRAMING and not self._discard:
+                self._refuse(413, f"Chunk framing (sizes, extensions, trailers) exceeds {_MAX_FRAMING} "
+                                  f"bytes.")
+        except _Refuse as e:
+            self._refuse(e.status, e.message)
         except httptools.HttpParserUpgrade:
             # Nothing here speaks another protocol after an Upgrade: answer the request as a
             # plain one (on_message_complete queued it), read nothing more, close after it.
             self._stop_reading()
         except httptools.HttpParserCallbackError as e:
-            if isinstance(e.__context__, _HeadTooLarge):
-                self._refuse(431, f"Request line and headers exceed {_MAX_HEAD} bytes.")
+            if isinstance(e.__context__, _Refuse):
+                self._refuse(e.__context__.status, e.__context__.message)
             else:
                 log.error("HTTP parser callback failed", exc_info=e.__context__)
                 self._refuse(400, "Malformed HTTP request.")
@@ -260,9 +338,29 @@ class Connection(asyncio.Protocol):
         self._stop_reading()
         return True
 
+    def expired(self, now: float) -> str:
+        """Why this connection should be closed now (a timeout passed), or ''."""
+        server = self._server
+        if self._writable is not None and not self._writable.done():
+            # the client does not read what it asked for
+            return "write timeout" if now - self._write_paused_at > server.body_timeout else ""
+        if self._reading_paused or self._linger is not None:
+            return ""  # not the client's doing / closing soon anyway
+        if self._state == _HEAD:
+            return "header timeout" if now - self._head_since > server.header_timeout else ""
+        if self._state == _BODY:
+            return "body timeout" if now - self.last_read > server.body_timeout else ""
+        if not self.idle:
+            return ""
+        if not self._served:
+            return "header timeout" if now - self._head_since > server.header_timeout else ""
+        since = max(self.last_read, self._answered_at)
+        return "idle timeout" if now - since > server.keepalive_timeout else ""
+
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self._loop.create_future()
+            self._write_paused_at = self._loop.time()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -272,6 +370,11 @@ class Connection(asyncio.Protocol):
     # Once ``_discard`` is set, what follows the message being read (pipelined after a
     # refused one) is parsed only to be dropped.
     def on_message_begin(self) -> None:
+        self._state = _HEAD
+        if self._served:
+            self._head_since = self.last_read
+        self._headers_seen = 0
+        self._hosts = 0
         self._url = []
         self._raw = []
         self._head_size = 0
@@ -282,23 +385,44 @@ class Connection(asyncio.Protocol):
         if self._discard:
             return
         self._head_size += len(url)
-        if self._head_size > _MAX_HEAD:
-            raise _HeadTooLarge
+        if self._head_size > _MAX_TARGET:
+            raise _Refuse(414, f"Request target exceeds {_MAX_TARGET} bytes.")
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._discard:
             return
-        self._head_size += len(name) + len(value) + 4
+        if self._state == _BODY:
+            return  # a trailer: read, counted as framing, ignored
+        size = len(name) + len(value) + 4
+        self._head_size += size
+        self._headers_seen += 1
+        if size > _MAX_FIELD:
+            raise _Refuse(431, f"A header line exceeds {_MAX_FIELD} bytes.")
+        if self._headers_seen > _MAX_HEADERS:
+            raise _Refuse(431, f"More than {_MAX_HEADERS} header lines.")
         if self._head_size > _MAX_HEAD:
-            raise _HeadTooLarge
+            raise _Refuse(431, f"Request line and headers exceed {_MAX_HEAD} bytes.")
+        if len(name) == 4 and name.lower() == b"host":
+            self._hosts += 1
         self._raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._discard:
             return
+        self._state = _BODY
+        self._fed = 0
         self._headers = headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw]
         self._lower = lower = {k.lower(): v for k, v in headers}
+        hosts = self._hosts
+        self._version_read = version = self._parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise _Refuse(400, f"HTTP version {version[:10]!r} is not served (1.0 and 1.1 are).")
+        if hosts != 1 and (version == "1.1" or hosts):
+            raise _Refuse(400, "A request must carry exactly one Host header.")
+        coding = lower.get("transfer-encoding")
+        if coding is not None and (version == "1.0" or coding.lower() != "chunked"):
+            raise _Refuse(400, "Transfer-Encoding other than chunked (or in HTTP/1.0) is not accepted.")
         length = lower.get("content-length")
         if length is not None and int(length) > self._server.max_body:
             self._refuse_body(f"Request body of {int(length)} bytes exceeds the {self._server.max_body} "
@@ -319,6 +443,9 @@ class Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._state = _IDLE
+        self._served = True
+        self._fed = 0
         if self._refused:
             # The refusal is queued (or sent) already; the body is read: nothing more to wait for.
             self._refused = False
@@ -338,10 +465,14 @@ class Connection(asyncio.Protocol):
             self._headers,
             self._lower,
             b"".join(self._body) if len(self._body) != 1 else self._body[0],
-            parser.get_http_version(),
+            self._version_read,
             parser.should_keep_alive(),
         )
         self._body = []
+        if len(self._queue) >= _PIPELINE_LIMIT:
+            self._refuse(503, f"More than {_PIPELINE_LIMIT} pipelined requests wait on this connection; "
+                              f"send the rest again on a new connection.")
+            return
         self._enqueue(request)
 
     # -- answering ----------------------------------------------------------------------
@@ -350,9 +481,13 @@ class Connection(asyncio.Protocol):
         """No request is being answered or waiting."""
         return not self._busy and not self._queue
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Close the connection once what is written is sent, or at once (``abort``)."""
         if self._transport is not None:
-            self._transport.close()
+            if abort:
+                self._transport.abort()
+            else:
+                self._transport.close()
 
     def respond(
         self, status: int, body: bytes, content_type: str, headers: Iterable[tuple[str, str]] = ()
@@ -432,6 +567,9 @@ class Connection(asyncio.Protocol):
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` after what is queued, then close; parse nothing more."""
         self._discard = True
+        if self._refusal_queued:
+            return
+        self._refusal_queued = True
         self._enqueue(_Refusal(status, message))
 
     def _refuse_body(self, message: str) -> None:
@@ -439,6 +577,7 @@ class Connection(asyncio.Protocol):
         once it has been read (so the client, still sending, can read the answer)."""
         self._refused = True
         self._discard = True
+        self._refusal_queued = True
         self._enqueue(_Refusal(413, message))
 
     async def _run(self) -> None:
@@ -447,6 +586,7 @@ class Connection(asyncio.Protocol):
                 item = self._queue.popleft()
                 if self._reading_paused and len(self._queue) <= _PIPELINE_MAX // 2:
                     self._reading_paused = False
+                    self._head_since = self.last_read = self._loop.time()  # the pause was ours
                     self._transport.resume_reading()
                 if isinstance(item, _Refusal):
                     self._answer_refusal(item)
@@ -461,6 +601,7 @@ class Connection(asyncio.Protocol):
         finally:
             self._busy = False
             self._task = None
+            self._answered_at = self._loop.time()
 
     def _start(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` (``_run``) at once, as far as it gets without waiting, and make it a

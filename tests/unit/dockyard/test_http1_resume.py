@@ -1,4 +1,4 @@
-"""``dockyard.http1._resume``: a coroutine stepped by hand and handed to a Task carries on as
+"""``dockyard.control._http1._resume``: a coroutine stepped by hand and handed to a Task carries on as
 if it had been a Task from the start (results, exceptions, cancellation, bare yields). The
 transport itself is tested over real sockets in tests/integration/test_control_workers_http.py."""
 
@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from dockyard.http1 import _resume
+from dockyard.control._http1 import _resume
 
 
 def handed_over(coro):
