@@ -18,6 +18,7 @@ from typing import Any
 from dockyard import __version__
 from dockyard import config as configmod
 from dockyard.client import ApiError
+from dockyard.lock import DataDirInUse
 
 __all__ = ["main"]
 
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiError as e:
         print(f"dockyard: {e.code}: {e.message}", file=sys.stderr)
         return 1
-    except (UserError, configmod.ConfigError) as e:
+    except (UserError, configmod.ConfigError, DataDirInUse) as e:
         print(f"dockyard: {e}", file=sys.stderr)
         return 1
     except OSError as e:

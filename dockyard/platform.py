@@ -27,7 +27,7 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import keys, logs
+from dockyard import keys, lock, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.store import Migration, Store
@@ -180,7 +180,12 @@ async def run(config: Config) -> None:
     logs.setup(config.log_level)
     parts = load_parts()
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store.open(config.db_path, all_migrations(parts))
+    held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
+    try:
+        store = Store.open(config.db_path, all_migrations(parts))
+    except BaseException:
+        held.release()
+        raise
     try:
         platform = Platform(config, store)
         for part in parts:
@@ -210,4 +215,5 @@ async def run(config: Config) -> None:
             log.info("stopping")
     finally:
         store.close()
+        held.release()
     print("dockyard: stopped", flush=True)

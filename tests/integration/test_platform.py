@@ -159,3 +159,32 @@ def test_environment_variables_configure_dockyard_up(tmp_path, docker_engine):
 def test_version_prints_the_version():
     proc = dockyard_cli("version")
     assert proc.returncode == 0 and proc.stdout.startswith("dockyard ")
+
+
+def _up(data_dir, *extra: str) -> subprocess.CompletedProcess:
+    from tests.support.server import free_port
+
+    names = ("registry", "control", "xds", "dns")
+    ports = [a for name in names for a in (f"--{name}-port", str(free_port()))]
+    return dockyard_cli("up", "--data-dir", str(data_dir), *ports, *extra)
+
+
+def test_one_server_per_data_dir_and_the_lock_dies_with_a_sigkilled_server(fresh_dockyard):
+    server = fresh_dockyard.start()
+    first = server.proc.pid
+    # other ports, then the very same ports: both refused, naming the running server's pid
+    for proc in (_up(server.data_dir), dockyard_cli(
+        "up", "--data-dir", str(server.data_dir),
+        *[a for name, port in server.ports.items() for a in (f"--{name}-port", str(port))],
+    )):
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"in use by dockyard pid {first}" in proc.stderr.strip().splitlines()[-1]
+    assert server.aws("ecs", "list-clusters")["clusterArns"] is not None  # the first one still serves
+    server.kill()
+    server.output.clear()
+    server.start()  # SIGKILL left no stale lock
+    assert (server.data_dir / "dockyard.lock").read_text().strip() == str(server.proc.pid)
+    proc = _up(server.data_dir)
+    assert proc.returncode == 1 and f"pid {server.proc.pid}" in proc.stderr
+    assert server.stop() == 0
