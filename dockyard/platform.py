@@ -27,7 +27,7 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import keys, lock, logs
+from dockyard import endpoints, keys, lock, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.store import Migration, Store
@@ -201,6 +201,7 @@ async def run(config: Config) -> None:
         async with platform.serving():
             for name, url in platform.endpoints:
                 print(f"dockyard: {name:<9} {url}", flush=True)
+            endpoints.write(config.data_dir, platform.endpoints)  # for the CLI (dockyard.client)
             if created:
                 print(f"dockyard: admin credentials written to {created}", flush=True)
             if config.tls_self_signed and not config.tls_cert:
@@ -214,6 +215,7 @@ async def run(config: Config) -> None:
             await stop.wait()
             log.info("stopping")
     finally:
+        endpoints.remove(config.data_dir)
         store.close()
         held.release()
     print("dockyard: stopped", flush=True)

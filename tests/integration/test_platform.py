@@ -188,3 +188,34 @@ def test_one_server_per_data_dir_and_the_lock_dies_with_a_sigkilled_server(fresh
     proc = _up(server.data_dir)
     assert proc.returncode == 1 and f"pid {server.proc.pid}" in proc.stderr
     assert server.stop() == 0
+
+
+def test_the_cli_finds_a_server_started_with_other_ports_through_its_data_dir(fresh_dockyard):
+    from tests.support.server import free_port
+
+    server = fresh_dockyard.start()
+    data = str(server.data_dir)
+    recorded = server.data_dir / "endpoints.json"
+    import json
+
+    body = json.loads(recorded.read_text())
+    assert body["pid"] == server.proc.pid
+    assert body["endpoints"]["control"] == f"{server.control_url}/"
+    nowhere = {"DOCKYARD_CONTROL_PORT": str(free_port()), "DOCKYARD_ENDPOINT": ""}
+    listed = dockyard_cli("ps", "--data-dir", data, env=nowhere)  # no port given: found in the data dir
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[0] == "TASK"
+    assert server.stop() == 0
+    assert not recorded.exists()  # removed on a clean stop
+    gone = dockyard_cli("ps", "--data-dir", data, env=nowhere)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    line = gone.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert f"http://127.0.0.1:{nowhere['DOCKYARD_CONTROL_PORT']}" in line and "--endpoint-url" in line
+    # a SIGKILLed server's record is left behind, and ignored
+    server.output.clear()
+    server.start()
+    server.kill()
+    assert recorded.exists()
+    stale = dockyard_cli("ps", "--data-dir", data, env=nowhere)
+    assert stale.returncode == 1 and "no running server recorded" in stale.stderr
