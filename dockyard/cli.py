@@ -1,4 +1,4 @@
-"""Dockyard: a self-hosted ECR + ECS + Cloud Map + App Mesh (the ``dockyard`` command line).
+"""Dockyard: a self-hosted OCI registry, ECS and Cloud Map (the ``dockyard`` command line).
 
 User errors print one line (``dockyard: ...``) on stderr and exit 1; never a traceback (a
 server that does not answer is one: the line names the URL tried and how to point elsewhere).
