@@ -27,7 +27,7 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import endpoints, keys, lock, logs
+from dockyard import accesslog, endpoints, keys, lock, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.store import Migration, Store
@@ -131,7 +131,11 @@ class Platform:
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
+                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
+                runner = web.AppRunner(
+                    app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
+                )
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
                 if name == "control" and workers:

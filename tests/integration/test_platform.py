@@ -219,3 +219,50 @@ def test_the_cli_finds_a_server_started_with_other_ports_through_its_data_dir(fr
     assert recorded.exists()
     stale = dockyard_cli("ps", "--data-dir", data, env=nowhere)
     assert stale.returncode == 1 and "no running server recorded" in stale.stderr
+
+
+def _access_lines(path) -> list[dict]:
+    import json
+
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "dockyard.access"]
+
+
+def test_every_registry_request_has_an_access_line_to_stderr_a_file_or_nowhere(fresh_dockyard, tmp_path):
+    from tests.support.registry import RegistryClient
+    from tests.support.registry_auth import ADMIN_USER
+
+    server = fresh_dockyard.start()
+    stderr_log = server.data_dir.parent / f"{server.data_dir.name}.log"
+    reg = RegistryClient(server)
+    digest = reg.push_blob("logs/app", b"x" * 1000)
+    got = reg.get(f"/v2/logs/app/blobs/{digest}")
+    assert got.status_code == 200
+    anonymous = reg.session.get(server.registry_url + "/v2/_catalog", timeout=30)
+    assert anonymous.status_code == 401
+    time.sleep(0.5)
+    lines = _access_lines(stderr_log)
+    (blob,) = [x for x in lines if x["path"] == f"/v2/logs/app/blobs/{digest}" and x["method"] == "GET"
+               and x["status"] == 200]
+    assert 1000 < blob["bytes"] < 1000 + 2048  # the body and its headers
+    assert blob["principal"] == ADMIN_USER and blob["level"] == "info"
+    assert blob["request_id"] == got.headers["X-Request-Id"] and 0 <= blob["duration"] < 30
+    (denied,) = [x for x in lines if x["path"] == "/v2/_catalog"]
+    assert denied["status"] == 401 and "principal" not in denied
+    assert denied["request_id"] == anonymous.headers["X-Request-Id"]
+    server.stop()
+
+    to_file = tmp_path / "access.jsonl"
+    for setting in (str(to_file), "false"):
+        server.env = {"DOCKYARD_ACCESS_LOG": setting}
+        before = len(_access_lines(stderr_log))
+        server.output.clear()
+        server.start()
+        assert reg.session.get(server.registry_url + "/v2/", timeout=30).status_code == 401
+        time.sleep(0.5)
+        server.stop()
+        assert len(_access_lines(stderr_log)) == before  # not on stderr
+    (line,) = _access_lines(to_file)  # only the first restart wrote it
+    assert line["path"] == "/v2/" and line["status"] == 401
