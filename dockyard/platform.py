@@ -206,6 +206,7 @@ async def run(config: Config) -> None:
             for name, url in platform.endpoints:
                 print(f"dockyard: {name:<9} {url}", flush=True)
             endpoints.write(config.data_dir, platform.endpoints)  # for the CLI (dockyard.client)
+            print(f"dockyard: data dir  {config.data_dir}", flush=True)
             if created:
                 print(f"dockyard: admin credentials written to {created}", flush=True)
             if config.tls_self_signed and not config.tls_cert:

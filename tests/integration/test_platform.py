@@ -266,3 +266,8 @@ def test_every_registry_request_has_an_access_line_to_stderr_a_file_or_nowhere(f
         assert len(_access_lines(stderr_log)) == before  # not on stderr
     (line,) = _access_lines(to_file)  # only the first restart wrote it
     assert line["path"] == "/v2/" and line["status"] == 401
+
+
+def test_dockyard_up_names_its_data_dir(fresh_dockyard):
+    server = fresh_dockyard.start()
+    assert f"dockyard: data dir  {server.data_dir}" in server.output
