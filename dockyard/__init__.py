@@ -1,3 +1,3 @@
-"""Dockyard: a self-hosted ECR + ECS + Cloud Map + App Mesh on Docker and Envoy."""
+"""Dockyard: a self-hosted OCI registry, ECS and Cloud Map on Docker (ECR API and mesh coming)."""
 
 __version__ = "0.1.0"

@@ -1,7 +1,10 @@
-"""Dockyard: a self-hosted ECR + ECS + Cloud Map + App Mesh (the ``dockyard`` command line).
+"""Dockyard: a self-hosted OCI registry, ECS and Cloud Map (the ``dockyard`` command line).
 
-User errors print one line (``dockyard: ...``) on stderr and exit 1; never a traceback.
-Listing commands take ``--json``.
+User errors print one line (``dockyard: ...``) on stderr and exit 1; never a traceback (a
+server that does not answer is one: the line names the URL tried and how to point elsewhere).
+A wrong flag prints the usage of the subcommand it was given to and exits 2. Listing commands
+take ``--json``; commands that write to the data dir name it (:meth:`CliContext.done`). Output
+cut short by its reader (``dockyard events | head``) ends quietly, exit 0.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 
 from dockyard import __version__
 from dockyard import config as configmod
-from dockyard.client import ApiError
+from dockyard.client import ApiError, Unreachable
+from dockyard.lock import DataDirInUse
 
 __all__ = ["main"]
 
@@ -73,6 +77,11 @@ def _store(args: argparse.Namespace) -> Any:
     return open_store(_config(args))
 
 
+def _done(args: argparse.Namespace, message: str) -> None:
+    """Print ``message`` about a change written to the data dir, and which data dir it was."""
+    print(f"{message} (data dir {_config(args).data_dir})")
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from dockyard import keys
 
@@ -82,6 +91,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(json.dumps({"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret, "Name": key.name}))
     else:
         print(f"access key id:     {key.access_key_id}\nsecret access key: {key.secret}")
+        print(f"data dir:          {_config(args).data_dir}")
     return 0
 
 
@@ -105,7 +115,7 @@ def cmd_keys_delete(args: argparse.Namespace) -> int:
 
     if not asyncio.run(keys.delete(_store(args), args.access_key_id)):
         raise UserError(f"no access key {args.access_key_id}")
-    print(f"deleted {args.access_key_id}")
+    _done(args, f"deleted {args.access_key_id}")
     return 0
 
 
@@ -179,6 +189,11 @@ class CliContext:
         return _store(args)
 
     @staticmethod
+    def done(args: argparse.Namespace, message: str) -> None:
+        """Print what a command changed in the data dir, naming the data dir."""
+        _done(args, message)
+
+    @staticmethod
     def client(args: argparse.Namespace) -> Any:
         from dockyard.client import from_config
 
@@ -192,17 +207,51 @@ class CliContext:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _mark_leaf_parsers(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's namespace its own parser (``_parser``), innermost wins."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.set_defaults(_parser=child)
+                _mark_leaf_parsers(child)
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; unknown arguments are reported with the usage of the subcommand that
+    was given them (argparse alone shows the top-level usage)."""
+    _mark_leaf_parsers(parser)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush of
+    what is still buffered does not raise again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except Unreachable as e:
+        print(f"dockyard: {e}", file=sys.stderr)
+        return 1
     except ApiError as e:
         print(f"dockyard: {e.code}: {e.message}", file=sys.stderr)
         return 1
-    except (UserError, configmod.ConfigError) as e:
+    except (UserError, configmod.ConfigError, DataDirInUse) as e:
         print(f"dockyard: {e}", file=sys.stderr)
         return 1
     except OSError as e:

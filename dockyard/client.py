@@ -1,8 +1,11 @@
 """A small signed client for the control API, used by the CLI (and benchmarks).
 
 Credentials come from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` when set, else from the
-data dir's ``admin-credentials`` file; the endpoint from ``--endpoint-url`` /
-``DOCKYARD_ENDPOINT`` or the configured control port.
+data dir's ``admin-credentials`` file. The endpoint, first found wins: ``--endpoint-url``,
+``DOCKYARD_ENDPOINT``, the control URL the data dir's live server recorded
+(``<data-dir>/endpoints.json``, see :mod:`dockyard.endpoints`), the configured control port.
+A server that does not answer raises :class:`Unreachable`, whose message names the URL tried,
+where it came from, and how to point the CLI elsewhere.
 """
 
 from __future__ import annotations
@@ -10,15 +13,17 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from dockyard import endpoints
 from dockyard.aws import sigv4
 from dockyard.config import Config
 
-__all__ = ["ApiError", "Client", "from_config"]
+__all__ = ["ApiError", "Client", "Unreachable", "from_config"]
 
 SIGNING_NAMES = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
@@ -35,10 +40,37 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+class Unreachable(Exception):
+    """Nothing answered at the control API URL (the message says which, and what to do)."""
+
+
+def unreachable_message(url: str, source: str, reason: object) -> str:
+    """One line: the URL tried, why it failed, where the URL came from, how to change it."""
+    return (
+        f"cannot reach the control API at {url} ({reason}; URL from {source}): is `dockyard up` "
+        "running? Point the CLI at a server with --endpoint-url URL or DOCKYARD_ENDPOINT=URL, "
+        "or at its data dir with --data-dir DIR"
+    )
+
+
+def _reason(e: BaseException) -> str:
+    inner = getattr(e, "reason", e)
+    if isinstance(inner, (socket.timeout, TimeoutError)):
+        return "timed out"
+    return getattr(inner, "strerror", None) or str(inner)
+
+
 class Client:
-    def __init__(self, endpoint: str, key: str, secret: str, region: str = "us-east-1") -> None:
+    def __init__(
+        self, endpoint: str, key: str, secret: str, region: str = "us-east-1", source: str = "--endpoint-url"
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.key, self.secret, self.region = key, secret, region
+        self.source = source  # where the endpoint came from, for error messages
+
+    def unreachable(self, e: BaseException) -> Unreachable:
+        """The :class:`Unreachable` for a connection error ``e`` to this client's endpoint."""
+        return Unreachable(unreachable_message(self.endpoint, self.source, _reason(e)))
 
     def call(self, target: str, operation: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps(params or {}).encode()
@@ -60,13 +92,28 @@ class Client:
             except ValueError:
                 err = {}
             raise ApiError(e.code, err.get("__type", str(e.code)), err.get("message", e.reason)) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise self.unreachable(e) from None
+
+
+def resolve_endpoint(config: Config, endpoint: str | None = None) -> tuple[str, str]:
+    """The control API URL and where it came from (see the module docstring for the order)."""
+    if endpoint:
+        return endpoint, "--endpoint-url"
+    if os.environ.get("DOCKYARD_ENDPOINT"):
+        return os.environ["DOCKYARD_ENDPOINT"], "DOCKYARD_ENDPOINT"
+    recorded = endpoints.read(config.data_dir)
+    if recorded and isinstance(recorded["endpoints"].get("control"), str):
+        where = f"{config.data_path / endpoints.FILE}, written by dockyard pid {recorded['pid']}"
+        return endpoints.loopback(recorded["endpoints"]["control"]), where
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    where = (f"the control_port setting ({config.control_port}); no running server recorded "
+             f"in data dir {config.data_dir}")
+    return f"http://{Config(host=host).address(config.control_port)}", where
 
 
 def from_config(config: Config, endpoint: str | None = None) -> Client:
-    endpoint = endpoint or os.environ.get("DOCKYARD_ENDPOINT")
-    if not endpoint:
-        host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
-        endpoint = f"http://{Config(host=host).address(config.control_port)}"
+    endpoint, source = resolve_endpoint(config, endpoint)
     key = os.environ.get("AWS_ACCESS_KEY_ID")
     secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not (key and secret):
@@ -75,4 +122,4 @@ def from_config(config: Config, endpoint: str | None = None) -> Client:
             raise OSError(2, "no credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or start "
                           "dockyard once to create", str(config.credentials_path))
         key, secret = cp["default"]["aws_access_key_id"], cp["default"]["aws_secret_access_key"]
-    return Client(endpoint, key, secret, config.region)
+    return Client(endpoint, key, secret, config.region, source)

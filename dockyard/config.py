@@ -49,6 +49,7 @@ class Config:
     registry_read_only: bool = False
     docker_host: str = ""
     agent_timeout: float = 30.0
+    access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
@@ -81,6 +82,8 @@ def _coerce(name: str, value: Any) -> Any:
             if str(value).lower() in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(value)
+        if kind is str and isinstance(value, bool):
+            return "true" if value else "false"  # TOML's access_log = false
         return kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"config {name}: {value!r} is not a valid {kind.__name__}") from None

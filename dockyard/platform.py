@@ -27,7 +27,7 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import keys, limits, logs
+from dockyard import accesslog, endpoints, keys, limits, lock, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
@@ -133,7 +133,11 @@ class Platform:
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                runner = web.AppRunner(app, access_log=None, handle_signals=False)
+                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
+                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
+                runner = web.AppRunner(
+                    app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
+                )
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
                 if name == "control" and workers:
@@ -183,7 +187,12 @@ async def run(config: Config) -> None:
     limits.limit_resource_error_logs(asyncio.get_running_loop())
     parts = load_parts()
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store.open(config.db_path, all_migrations(parts))
+    held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
+    try:
+        store = Store.open(config.db_path, all_migrations(parts))
+    except BaseException:
+        held.release()
+        raise
     try:
         platform = Platform(config, store)
         for part in parts:
@@ -199,6 +208,8 @@ async def run(config: Config) -> None:
         async with platform.serving():
             for name, url in platform.endpoints:
                 print(f"dockyard: {name:<9} {url}", flush=True)
+            endpoints.write(config.data_dir, platform.endpoints)  # for the CLI (dockyard.client)
+            print(f"dockyard: data dir  {config.data_dir}", flush=True)
             if created:
                 print(f"dockyard: admin credentials written to {created}", flush=True)
             if config.tls_self_signed and not config.tls_cert:
@@ -212,5 +223,7 @@ async def run(config: Config) -> None:
             await stop.wait()
             log.info("stopping")
     finally:
+        endpoints.remove(config.data_dir)
         store.close()
+        held.release()
     print("dockyard: stopped", flush=True)

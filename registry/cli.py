@@ -71,7 +71,7 @@ def add_commands(sub: Any, ctx: Any) -> None:
         grants = dict(_parse_grant(g, ctx) for g in args.grant)
         password = _password(args, ctx)
         user = run(users.create_user(ctx.store(args), args.name, password, admin=args.admin, grants=grants))
-        print(f"created user {user.name}" + (" (admin)" if user.admin else ""))
+        ctx.done(args, f"created user {user.name}" + (" (admin)" if user.admin else ""))
         return 0
 
     def list_(args: argparse.Namespace) -> int:
@@ -88,27 +88,27 @@ def add_commands(sub: Any, ctx: Any) -> None:
     def delete(args: argparse.Namespace) -> int:
         if not run(users.delete_user(ctx.store(args), args.name)):
             raise ctx.UserError(f"no user {args.name}")
-        print(f"deleted user {args.name}")
+        ctx.done(args, f"deleted user {args.name}")
         return 0
 
     def grant(args: argparse.Namespace) -> int:
         prefix, actions = _parse_grant(f"{args.prefix}={args.actions}", ctx)
         if not run(users.grant(ctx.store(args), args.name, prefix, actions)):
             raise ctx.UserError(f"no user {args.name}")
-        print(f"{args.name} may {','.join(actions)} on {prefix}")
+        ctx.done(args, f"{args.name} may {','.join(actions)} on {prefix}")
         return 0
 
     def revoke(args: argparse.Namespace) -> int:
         if not run(users.revoke(ctx.store(args), args.name, args.prefix)):
             raise ctx.UserError(f"{args.name} has no grant on {args.prefix}")
-        print(f"revoked {args.name} on {args.prefix}")
+        ctx.done(args, f"revoked {args.name} on {args.prefix}")
         return 0
 
     def passwd(args: argparse.Namespace) -> int:
         password = _password(args, ctx)
         if not run(users.set_password(ctx.store(args), args.name, password)):
             raise ctx.UserError(f"no user {args.name}")
-        print(f"changed the password of {args.name}")
+        ctx.done(args, f"changed the password of {args.name}")
         return 0
 
     def anonymous(args: argparse.Namespace) -> int:
@@ -121,7 +121,7 @@ def add_commands(sub: Any, ctx: Any) -> None:
         changed = run(users.set_anonymous_pull(store, args.prefix, args.what == "allow"))
         prefix = users.normalize_prefix(args.prefix)
         state = "allowed" if args.what == "allow" else "not allowed"
-        print(f"anonymous pull {state} on {prefix}" + ("" if changed else " (unchanged)"))
+        ctx.done(args, f"anonymous pull {state} on {prefix}" + ("" if changed else " (unchanged)"))
         return 0
 
     group = sub.add_parser("users", help="registry users and their permissions").add_subparsers(

@@ -39,7 +39,7 @@ def _add_secrets(sub: Any, ctx: Any) -> None:
         except ValueError as e:
             raise ctx.UserError(str(e)) from None
         verb = "created" if new else "updated"
-        print(f"{verb} secret {args.name} (reference: dockyard:secret:{args.name})")
+        ctx.done(args, f"{verb} secret {args.name} (reference: dockyard:secret:{args.name})")
         return 0
 
     def list_(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def _add_secrets(sub: Any, ctx: Any) -> None:
 
         if not asyncio.run(store_secrets.delete(ctx.store(args), args.name)):
             raise ctx.UserError(f"no secret {args.name}")
-        print(f"deleted secret {args.name}")
+        ctx.done(args, f"deleted secret {args.name}")
         return 0
 
     p = secrets.add_parser("put", help="create or replace a secret, value read from standard input")

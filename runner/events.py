@@ -9,7 +9,9 @@ Each event is one store change, sent after it committed::
 
     id: 1234
     event: task
-    data: {"revision": 1234, "type": "task", "taskArn": "...", "lastStatus": "RUNNING", ...}
+    data: {"revision": 1234, "type": "task", "time": 1764630000.25, "taskArn": "...", ...}
+
+``time`` is when the change committed (epoch seconds), the same in a replay as live.
 
 ``since`` (or the ``Last-Event-ID`` header a reconnecting EventSource sends) replays the
 changes after that revision still kept by the store; without it the stream starts now. A
@@ -177,11 +179,21 @@ def install(platform: Any) -> None:
                 await resp.write(b": keepalive\n\n")
                 continue
             out = []
+            # each event carries the time of its change, so a replay (since=N) keeps its times
+            times = {
+                r[0]: r[1]
+                for r in store.query(
+                    "SELECT revision, at FROM changes WHERE revision BETWEEN ? AND ?",
+                    [changes[0].revision, changes[-1].revision],
+                )
+            }
             for ch in changes:
                 since = ch.revision
                 event = event_for(store, config, ch.topic, ch.key, ch.revision)
                 if event is None or (only and _cluster_of(event) not in ("", only)):
                     continue
+                if ch.revision in times:
+                    event["time"] = times[ch.revision]
                 data = json.dumps(event, separators=(",", ":"))
                 out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {data}\n\n")
             if out:

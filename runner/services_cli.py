@@ -3,13 +3,18 @@
 * ``dockyard services [--cluster C]``: one line per service (desired/running/pending, rollout).
 * ``dockyard services NAME``: its deployments and latest events.
 * ``dockyard services NAME --watch``: live progress: a line whenever a deployment's counts or
-  rollout state change, and each new service event, until the service is steady (exit 0), its
-  deployment FAILED without rollback (exit 1) or ``--timeout`` passes (exit 1).
+  rollout state change, and each new service event, until the service is steady (exit 0 if the
+  deployment watched, the PRIMARY one when the watch began, completed; exit 1 if it failed and
+  the service rolled back), its deployment FAILED without rollback (exit 1) or ``--timeout``
+  passes (exit 1).
+
+Without ``--cluster`` the cluster is ``default``, and the command says so on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -64,6 +69,15 @@ def _failed(s: dict[str, Any]) -> bool:
     return primary is not None and primary.get("rolloutState") == "FAILED"
 
 
+def watched_failed(s: dict[str, Any], watched: str, messages: list[str]) -> bool:
+    """Whether deployment ``watched`` failed, seen in ``s`` (it is FAILED, whatever its status
+    now that a rollback took over) or in the service event ``messages`` seen since the watch
+    began (the failed deployment may be gone by the next look, drained and retired)."""
+    if any(d["id"] == watched and d.get("rolloutState") == "FAILED" for d in s["deployments"]):
+        return True
+    return any(f"deployment {watched} deployment failed" in m for m in messages)
+
+
 def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interval: float = 1.0) -> int:
     """Print progress lines until steady (0), failed (1) or timed out (1)."""
     deadline = time.monotonic() + timeout
@@ -73,13 +87,20 @@ def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interv
     )
     # Events of the deployment being followed are shown, older ones are not.
     seen_events: set[str] = {e["id"] for e in first["events"] if float(e["createdAt"]) < since}
+    watched = next((d["id"] for d in first["deployments"] if d["status"] == "PRIMARY"), "")
+    messages: list[str] = []
+    failed = False
     last: dict[str, tuple[Any, ...]] = {}
     while True:
         s = _describe(client, cluster, name, ctx)
         for e in reversed(s["events"]):
             if e["id"] not in seen_events:
                 seen_events.add(e["id"])
+                messages.append(e["message"])
                 print(f"{_when(float(e['createdAt']))}  event  {e['message']}", flush=True)
+        if not failed and watched and watched_failed(s, watched, messages):
+            failed = True
+            print(f"service {name}: deployment {watched} failed", flush=True)
         for row in _deployment_rows(s):
             key = tuple(row.values())
             if last.get(row["deployment"]) != key:
@@ -92,6 +113,9 @@ def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interv
                 )
         if _steady(s):
             print(f"service {name} is steady: {s['runningCount']}/{s['desiredCount']} running", flush=True)
+            if failed:
+                print(f"service {name}: rolled back after deployment {watched} failed", flush=True)
+                return 1
             return 0
         if _failed(s):
             print(f"service {name}: deployment failed", flush=True)
@@ -106,12 +130,15 @@ def add_services(sub: Any, ctx: Any) -> None:
     p = sub.add_parser("services", help="ECS services: list, show one, or --watch a deployment roll")
     ctx.client_args(p)
     p.add_argument("name", nargs="?", help="a service name or ARN")
-    p.add_argument("--cluster", default="default")
+    p.add_argument("--cluster", help="the service's cluster (default: default)")
     p.add_argument("--watch", action="store_true", help="follow the service until it is steady")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds --watch waits (default 600)")
 
     def run(args: argparse.Namespace) -> int:
         client = ctx.client(args)
+        if args.cluster is None:
+            args.cluster = "default"
+            print("dockyard: cluster default (--cluster NAME for another)", file=sys.stderr)
         if args.name is None:
             arns = client.call(ECS, "ListServices", {"cluster": args.cluster, "maxResults": 100})[
                 "serviceArns"

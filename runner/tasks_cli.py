@@ -124,8 +124,13 @@ def follow_events(client: Any, since: int | None, cluster: str | None, timeout: 
     headers.pop("host")
     conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(url.hostname or "127.0.0.1", url.port, timeout=timeout)
-    conn.request("GET", "/events" + (f"?{raw_query}" if raw_query else ""), headers=headers)
-    resp = conn.getresponse()
+    try:
+        conn.request("GET", "/events" + (f"?{raw_query}" if raw_query else ""), headers=headers)
+        resp = conn.getresponse()
+    except (ConnectionError, TimeoutError, OSError) as e:
+        conn.close()
+        unreachable = getattr(client, "unreachable", None)
+        raise (unreachable(e) if unreachable else e) from None
     if resp.status != 200:
         body = json.loads(resp.read() or b"{}")
         raise RuntimeError(f"{body.get('__type', resp.status)}: {body.get('message', resp.reason)}")
@@ -143,7 +148,8 @@ def follow_events(client: Any, since: int | None, cluster: str | None, timeout: 
 
 
 def _describe_event(e: dict[str, Any]) -> str:
-    when = time.strftime("%H:%M:%S")
+    """One line for an event, stamped with the time of its change (now if it has none)."""
+    when = time.strftime("%H:%M:%S", time.localtime(e.get("time") or time.time()))
     if e["type"] == "task":
         name = e.get("taskArn", e.get("taskId", "")).rsplit("/", 1)[-1]
         extra = (
@@ -169,6 +175,8 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
             print(json.dumps(e) if args.json else _describe_event(e), flush=True)
     except RuntimeError as e:
         raise ctx.UserError(str(e)) from None
+    except BrokenPipeError:
+        raise  # the reader went away (``| head``): dockyard.cli ends quietly
     except OSError as e:
         raise ctx.UserError(f"cannot follow events: {e}") from None
     return 0

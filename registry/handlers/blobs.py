@@ -16,6 +16,8 @@ from registry.storage.blobs import BlobNotFound
 
 __all__ = ["BlobResponse", "delete_blob", "get_blob"]
 
+SENDFILE_BYTES = "sendfile_bytes"
+
 
 class BlobResponse(web.StreamResponse):
     """Sends ``count`` bytes of an open file from ``offset`` with ``loop.sendfile``."""
@@ -34,6 +36,7 @@ class BlobResponse(web.StreamResponse):
             if transport is None:
                 raise ConnectionResetError("connection lost")
             await asyncio.get_running_loop().sendfile(transport, self._file, self._offset, self._count)
+            self[SENDFILE_BYTES] = self._count  # not seen by aiohttp's writer (dockyard.accesslog)
             await super().write_eof()
             return writer
         finally:

@@ -4,6 +4,7 @@ replacement, DAEMON, placement failures, bad input."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import urllib.request
@@ -15,6 +16,7 @@ import pytest
 
 from tests.support.images import build_image, busybox_image, echo_image
 from tests.support.registry import docker_push
+from tests.support.server import BIN
 
 APP_TAG = "dockyard-test/app80:latest"
 
@@ -285,6 +287,12 @@ def test_the_circuit_breaker_rolls_back_when_new_tasks_cannot_pull_their_image(
     wait_for(lambda: stable(ecs, cluster, "breaker"), timeout=60, what="first deployment")
     first = service(ecs, cluster, "breaker")["deployments"][0]["id"]
     ecs.update_service(cluster=cluster, service="breaker", taskDefinition=bad)
+    # the watch follows the new deployment: it failed, so exit 1, though the rollback is steady
+    common = ["--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url]
+    common += ["--cluster", cluster]
+    watched = dockyard.cli("services", "breaker", "--watch", "--timeout", "120", *common)
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert "rolled back after deployment ecs-svc/" in watched.stdout.splitlines()[-1]
 
     def rolled_back() -> dict[str, Any] | None:
         s = stable(ecs, cluster, "breaker")
@@ -520,3 +528,22 @@ def test_dockyard_services_lists_shows_and_follows_a_deployment_as_it_rolls(dock
     assert lines[-1] == "service cli is steady: 2/2 running"
     missing = dockyard.cli("services", "ghost", *common)
     assert missing.returncode == 1 and missing.stderr.startswith("dockyard: ")
+
+    # a replay (--since) keeps each event's own time; a reader that goes away ends it quietly
+    replay = ["events", "--since", "0", "--cluster", cluster, "--data-dir", str(dockyard.data_dir),
+              "--endpoint-url", dockyard.control_url]
+    asked = time.time()
+    piped = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", '"$0" "$@" --json | head -n 3', str(BIN / "dockyard"), *replay],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    events = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert len(events) == 3 and all(e["time"] < asked for e in events)
+    assert events[0]["time"] < asked - 1  # the service was created well before
+    text = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", '"$0" "$@" | head -n 1', str(BIN / "dockyard"), *replay],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert text.returncode == 0 and text.stderr == "", text.stderr
+    assert text.stdout.startswith(time.strftime("%H:%M:%S", time.localtime(events[0]["time"])))

@@ -159,3 +159,115 @@ def test_environment_variables_configure_dockyard_up(tmp_path, docker_engine):
 def test_version_prints_the_version():
     proc = dockyard_cli("version")
     assert proc.returncode == 0 and proc.stdout.startswith("dockyard ")
+
+
+def _up(data_dir, *extra: str) -> subprocess.CompletedProcess:
+    from tests.support.server import free_port
+
+    names = ("registry", "control", "xds", "dns")
+    ports = [a for name in names for a in (f"--{name}-port", str(free_port()))]
+    return dockyard_cli("up", "--data-dir", str(data_dir), *ports, *extra)
+
+
+def test_one_server_per_data_dir_and_the_lock_dies_with_a_sigkilled_server(fresh_dockyard):
+    server = fresh_dockyard.start()
+    first = server.proc.pid
+    # other ports, then the very same ports: both refused, naming the running server's pid
+    for proc in (_up(server.data_dir), dockyard_cli(
+        "up", "--data-dir", str(server.data_dir),
+        *[a for name, port in server.ports.items() for a in (f"--{name}-port", str(port))],
+    )):
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"in use by dockyard pid {first}" in proc.stderr.strip().splitlines()[-1]
+    assert server.aws("ecs", "list-clusters")["clusterArns"] is not None  # the first one still serves
+    server.kill()
+    server.output.clear()
+    server.start()  # SIGKILL left no stale lock
+    assert (server.data_dir / "dockyard.lock").read_text().strip() == str(server.proc.pid)
+    proc = _up(server.data_dir)
+    assert proc.returncode == 1 and f"pid {server.proc.pid}" in proc.stderr
+    assert server.stop() == 0
+
+
+def test_the_cli_finds_a_server_started_with_other_ports_through_its_data_dir(fresh_dockyard):
+    from tests.support.server import free_port
+
+    server = fresh_dockyard.start()
+    data = str(server.data_dir)
+    recorded = server.data_dir / "endpoints.json"
+    import json
+
+    body = json.loads(recorded.read_text())
+    assert body["pid"] == server.proc.pid
+    assert body["endpoints"]["control"] == f"{server.control_url}/"
+    nowhere = {"DOCKYARD_CONTROL_PORT": str(free_port()), "DOCKYARD_ENDPOINT": ""}
+    listed = dockyard_cli("ps", "--data-dir", data, env=nowhere)  # no port given: found in the data dir
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split()[0] == "TASK"
+    assert server.stop() == 0
+    assert not recorded.exists()  # removed on a clean stop
+    gone = dockyard_cli("ps", "--data-dir", data, env=nowhere)
+    assert gone.returncode == 1 and "Traceback" not in gone.stderr
+    line = gone.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert f"http://127.0.0.1:{nowhere['DOCKYARD_CONTROL_PORT']}" in line and "--endpoint-url" in line
+    # a SIGKILLed server's record is left behind, and ignored
+    server.output.clear()
+    server.start()
+    server.kill()
+    assert recorded.exists()
+    stale = dockyard_cli("ps", "--data-dir", data, env=nowhere)
+    assert stale.returncode == 1 and "no running server recorded" in stale.stderr
+
+
+def _access_lines(path) -> list[dict]:
+    import json
+
+    if not path.exists():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "dockyard.access"]
+
+
+def test_every_registry_request_has_an_access_line_to_stderr_a_file_or_nowhere(fresh_dockyard, tmp_path):
+    from tests.support.registry import RegistryClient
+    from tests.support.registry_auth import ADMIN_USER
+
+    server = fresh_dockyard.start()
+    stderr_log = server.data_dir.parent / f"{server.data_dir.name}.log"
+    reg = RegistryClient(server)
+    digest = reg.push_blob("logs/app", b"x" * 1000)
+    got = reg.get(f"/v2/logs/app/blobs/{digest}")
+    assert got.status_code == 200
+    anonymous = reg.session.get(server.registry_url + "/v2/_catalog", timeout=30)
+    assert anonymous.status_code == 401
+    time.sleep(0.5)
+    lines = _access_lines(stderr_log)
+    (blob,) = [x for x in lines if x["path"] == f"/v2/logs/app/blobs/{digest}" and x["method"] == "GET"
+               and x["status"] == 200]
+    assert 1000 < blob["bytes"] < 1000 + 2048  # the body and its headers
+    assert blob["principal"] == ADMIN_USER and blob["level"] == "info"
+    assert blob["request_id"] == got.headers["X-Request-Id"] and 0 <= blob["duration"] < 30
+    (denied,) = [x for x in lines if x["path"] == "/v2/_catalog"]
+    assert denied["status"] == 401 and "principal" not in denied
+    assert denied["request_id"] == anonymous.headers["X-Request-Id"]
+    server.stop()
+
+    to_file = tmp_path / "access.jsonl"
+    for setting in (str(to_file), "false"):
+        server.env = {"DOCKYARD_ACCESS_LOG": setting}
+        before = len(_access_lines(stderr_log))
+        server.output.clear()
+        server.start()
+        assert reg.session.get(server.registry_url + "/v2/", timeout=30).status_code == 401
+        time.sleep(0.5)
+        server.stop()
+        assert len(_access_lines(stderr_log)) == before  # not on stderr
+    (line,) = _access_lines(to_file)  # only the first restart wrote it
+    assert line["path"] == "/v2/" and line["status"] == 401
+
+
+def test_dockyard_up_names_its_data_dir(fresh_dockyard):
+    server = fresh_dockyard.start()
+    assert f"dockyard: data dir  {server.data_dir}" in server.output

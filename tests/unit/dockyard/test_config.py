@@ -26,3 +26,10 @@ def test_bad_config_files_say_what_is_wrong(tmp_path, text, message):
     f.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load({}, str(f), {})
+
+
+def test_access_log_false_in_toml_turns_it_off(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("access_log = false\n")
+    assert load({}, str(f), {}).access_log == "false"
+    assert load({}, None, {}).access_log == "true"
