@@ -9,8 +9,9 @@
 * DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`).
 * State: the store's ``cm_*`` tables; reads come from an in-memory index (:mod:`discovery.index`).
 
-Other parts reach discovery in process through :func:`get` (``get(platform).watch.wait(...)``,
-``healthy_endpoints(get(platform).catalog.index, ns, svc)``).
+:func:`install` returns the :class:`Discovery` it built; the assembly (dockyard.platform) hands
+its members to other parts as their seams (``Discovery.instances`` is the runner's
+``InstanceRegistry``; ``watch`` and ``catalog`` are for the mesh).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from discovery.api import CloudMap
 from discovery.dns import DnsServer
 from discovery.health import Checker
 from discovery.index import Catalog
+from discovery.registrar import Registrar
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
 from discovery.watch import Watch
@@ -31,7 +33,7 @@ from dockyard.aws.protocol import CLOUDMAP, Call
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "Discovery", "get", "install"]
+__all__ = ["MIGRATIONS", "Discovery", "install"]
 
 
 @dataclass
@@ -42,16 +44,11 @@ class Discovery:
     api: CloudMap
     checker: Checker
     watch: Watch
+    instances: Registrar
     dns: DnsServer | None = None
 
 
-def get(platform: Platform) -> Discovery:
-    """The discovery objects installed on ``platform``."""
-    return platform.discovery  # type: ignore[attr-defined,no-any-return]
-
-
-async def _serve(platform: Platform) -> AsyncIterator[None]:
-    d = get(platform)
+async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:
     d.catalog.reload()
     await d.checker.start()
     d.dns = DnsServer(make_resolver(lambda: d.catalog.index), platform.config.host, platform.config.dns_port,
@@ -86,16 +83,22 @@ def _synced(catalog: Catalog, handler: Any) -> Any:
     return read
 
 
-def install(platform: Platform) -> None:
+def install(platform: Platform) -> Discovery:
+    """Register discovery's operations and its start/stop hook on ``platform``."""
     catalog = Catalog(platform.store)
     catalog.reload()
     checker = Checker(platform.store, catalog)
     api = CloudMap(platform.store, platform.config, catalog, on_instances=checker.sync)
     watch = Watch(platform.store, catalog)
-    platform.discovery = Discovery(catalog, api, checker, watch)  # type: ignore[attr-defined]
+    d = Discovery(catalog, api, checker, watch, Registrar(api))
     worker = platform.role == "worker"
     for name, handler in api.operations().items():
         readonly = name in READONLY
         platform.ops.add(CLOUDMAP, name, _synced(catalog, handler) if worker else handler, readonly)
     platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
-    platform.contexts.append(_serve)
+
+    def serve(p: Platform) -> AsyncIterator[None]:
+        return _serve(d, p)
+
+    platform.contexts.append(serve)
+    return d

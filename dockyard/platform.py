@@ -2,10 +2,12 @@
 
 A :class:`Platform` owns the config, the state store, the control API's operation table and
 the listeners. Each part (``registry``, ``discovery``, ``runner``, ``mesh``) exposes
-``MIGRATIONS`` and ``install(platform)``; ``install`` registers operations and routes and
+``MIGRATIONS`` and an ``install``; ``install`` registers operations and routes and
 appends start/stop hooks to ``platform.contexts`` (async generators in the style of
 aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
-order on shutdown).
+order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
+one part offers into the seams another declares (``runner.seams``): discovery's instance
+registrar and the registry's pull credential into the runner.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.store import Migration, Store
 
-__all__ = ["PARTS", "Platform", "load_parts", "open_store", "run"]
+__all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 
 log = logging.getLogger("dockyard")
 
@@ -44,6 +46,19 @@ Context = Callable[["Platform"], AsyncIterator[None]]
 
 def load_parts() -> list[ModuleType]:
     return [importlib.import_module(name) for name in PARTS]
+
+
+def assemble(platform: Platform) -> None:
+    """Install every part on ``platform`` and connect their seams."""
+    from discovery import part as discovery_part
+    from mesh import part as mesh_part
+    from registry import part as registry_part
+    from runner import part as runner_part
+
+    reg = registry_part.install(platform)
+    disc = discovery_part.install(platform)
+    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth)
+    mesh_part.install(platform)
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
@@ -183,8 +198,7 @@ async def run(config: Config) -> None:
     store = Store.open(config.db_path, all_migrations(parts))
     try:
         platform = Platform(config, store)
-        for part in parts:
-            part.install(platform)
+        assemble(platform)
         created = await ensure_admin_key(config, store)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -244,15 +244,14 @@ def _die_with_parent() -> None:
 
 
 async def _serve(config: Config, upstream: str, balance: SharedBalance) -> None:
-    from dockyard.platform import Platform, load_parts
+    from dockyard.platform import Platform, assemble
     from dockyard.store import Store
 
     store = Store(str(config.db_path))
     forward = Forwarder(upstream)
     try:
         platform = Platform(config, store, role="worker")
-        for part in load_parts():
-            part.install(platform)
+        assemble(platform)
         app = ControlApp(platform, forward)
         # What a worker answers itself reads memory and the store and never waits on a timeout:
         # it may run without a Task of its own (see dockyard.http1).

@@ -4,13 +4,15 @@
 the state store, upload sessions), puts them on the registry app under ``REGISTRY``, and
 routes every ``/v2/...`` path through one dispatcher. The OCI error middleware is added here;
 an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
+It returns a :class:`RegistryPart` with what other parts use (the pull credential).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from registry import auth, gc, users
+from registry import auth, gc, pull, users
 from registry.errors import error_middleware
 from registry.handlers import REGISTRY, Registry, add_version_header, dispatch
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
@@ -21,12 +23,19 @@ from registry.storage.uploads import Uploads
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "install"]
+__all__ = ["MIGRATIONS", "RegistryPart", "install"]
 
-MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS]
+MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS, *pull.MIGRATIONS]
 
 
-def install(platform: Platform) -> None:
+@dataclass(frozen=True)
+class RegistryPart:
+    """What the registry offers other parts: ``pull_auth`` is the runner's ``PullAuth``."""
+
+    pull_auth: pull.PullCredentials
+
+
+def install(platform: Platform) -> RegistryPart:
     app = platform.registry
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
@@ -37,3 +46,4 @@ def install(platform: Platform) -> None:
     app.on_response_prepare.append(add_version_header)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", "/v2/{tail:.*}", dispatch)
+    return RegistryPart(pull.PullCredentials(platform.store))

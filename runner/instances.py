@@ -75,6 +75,8 @@ MIGRATIONS = [
             username TEXT PRIMARY KEY, password TEXT NOT NULL);
         """,
     ),
+    # The pull credential moved to the registry (registry.pull, table registry_pull_credential).
+    Migration("instances", 3, "DROP TABLE runner_pull_credential;"),
 ]
 
 TOPIC = "ecs/container-instance"

@@ -2,7 +2,8 @@
 
 Each module listed in ``MODULES`` exposes ``MIGRATIONS`` and ``OPERATIONS`` (ECS operation
 name -> ``async fn(store, config, params) -> dict``), and optionally ``CONTEXTS`` (start/stop
-hooks taking the platform).
+hooks taking the platform). :func:`install` starts the task supervisor and the service loop
+with the seams the assembly gives it (:mod:`runner.seams`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
+from runner import service_loop, tasks
+from runner.seams import InstanceRegistry, PullAuth
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -29,10 +32,15 @@ def _bind(platform: Platform, fn: Any) -> Any:
     return handler
 
 
-def install(platform: Platform) -> None:
+def install(
+    platform: Platform, *, instances: InstanceRegistry | None = None, pull_auth: PullAuth | None = None
+) -> None:
+    """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
+    with ``pull_auth``) and the service loop (tasks of services with ``serviceRegistries`` are
+    registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-        if hasattr(mod, "install"):  # a module that needs the platform itself
-            mod.install(platform)
+    tasks.install(platform, pull_auth=pull_auth)
+    service_loop.install(platform, registrar=instances)

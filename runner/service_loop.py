@@ -36,6 +36,7 @@ from dockyard.store import Store
 from runner import deployments, instances, query, services, tasks
 from runner.agent import lifecycle
 from runner.scheduler.model import REASON_TEXT
+from runner.seams import InstanceRegistry
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
 
@@ -158,12 +159,12 @@ def registration_attributes(
 
 
 class ServiceLoop:
-    """See module docstring. ``discovery`` is the discovery part's CloudMap API (or None)."""
+    """See module docstring. ``registrar`` is where tasks are registered (None: nowhere)."""
 
-    def __init__(self, store: Store, config: Config, discovery: Any = None) -> None:
+    def __init__(self, store: Store, config: Config, registrar: InstanceRegistry | None = None) -> None:
         self.store = store
         self.config = config
-        self.discovery = discovery
+        self.registrar = registrar
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -410,12 +411,10 @@ class ServiceLoop:
     async def _register(
         self, cluster: str, name: str, task_id: str, rid: str, attrs: dict[str, str]
     ) -> None:
-        if self.discovery is None:
+        if self.registrar is None:
             return
         try:
-            await self.discovery.register_instance(
-                None, {"ServiceId": rid, "InstanceId": task_id, "Attributes": attrs}
-            )
+            await self.registrar.register(rid, task_id, attrs)
         except Exception as e:
             log.warning("cannot register task in discovery", extra={"task": task_id, "error": str(e)})
             return
@@ -433,10 +432,10 @@ class ServiceLoop:
             await self._deregister_one(task_id, k["registry_id"])
 
     async def _deregister_one(self, task_id: str, rid: str) -> None:
-        if self.discovery is not None:
+        if self.registrar is not None:
             try:
-                await self.discovery.deregister_instance(None, {"ServiceId": rid, "InstanceId": task_id})
-            except Exception as e:  # already gone (InstanceNotFound) or the service was deleted
+                await self.registrar.deregister(rid, task_id)
+            except Exception as e:  # the registry failed: forget the registration anyway
                 log.info("deregister", extra={"task": task_id, "error": str(e)})
         async with self.store.transaction() as tx:
             tx.execute(
@@ -450,12 +449,11 @@ def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
 
 
 # -- wiring -----------------------------------------------------------------------------------
-def install(platform: Any) -> None:
-    """Run the loop with the platform (after discovery is installed)."""
+def install(platform: Any, registrar: InstanceRegistry | None = None) -> None:
+    """Run the loop with the platform, registering tasks in ``registrar``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        d = getattr(p, "discovery", None)
-        loop = ServiceLoop(p.store, p.config, d.api if d is not None else None)
+        loop = ServiceLoop(p.store, p.config, registrar)
         await loop.start()
         try:
             yield

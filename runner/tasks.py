@@ -620,8 +620,10 @@ OPERATIONS = {
 SUPERVISOR: Any = None  # set by install(): web.AppKey("runner.supervisor", Supervisor)
 
 
-def install(platform: Any) -> None:
-    """Start the supervisor with the platform; add the Dockyard-own GetTaskLogs operation."""
+def install(platform: Any, pull_auth: Any = None) -> None:
+    """Start the supervisor with the platform (pulling from Dockyard's registry with
+    ``pull_auth``, a :class:`runner.seams.PullAuth`); add the Dockyard-own GetTaskLogs
+    operation."""
     from aiohttp import web
 
     from dockyard.aws.protocol import ECS
@@ -633,7 +635,7 @@ def install(platform: Any) -> None:
     key = SUPERVISOR
 
     async def supervise(p: Any) -> Any:
-        sup = Supervisor(p.store, p.config)
+        sup = Supervisor(p.store, p.config, pull_auth=pull_auth)
         p.control[key] = sup
         await sup.start()
         try:

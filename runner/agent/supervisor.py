@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,6 +38,7 @@ from runner.agent.host import Host
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
+from runner.seams import PullAuth
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -71,37 +71,6 @@ def _environment_resolver(store: Store) -> Callable[[Mapping[str, Any]], dict[st
     return resolve
 
 
-PULL_USER = "dockyard-runner"
-
-
-async def registry_auth(store: Store) -> dict[str, str] | None:
-    """Docker ``auth_config`` the hosts pull from Dockyard's registry with.
-
-    The runner has a registry user of its own (``dockyard-runner``, pull on every
-    repository, made through :mod:`registry.users` on first start); its password lives only in
-    the state store (table ``runner_pull_credential``). None when the registry part has no
-    users (then pulls are anonymous)."""
-    try:
-        from registry import users
-    except ImportError:
-        return None
-    row = store.query_one("SELECT username, password FROM runner_pull_credential")
-    user = users.get_user(store, PULL_USER)
-    if row is not None and user is not None:
-        return {"username": row["username"], "password": row["password"]}
-    password = secrets.token_urlsafe(24)
-    if user is None:
-        await users.create_user(store, PULL_USER, password, grants={"*": ["pull"]})
-    else:
-        await users.set_password(store, PULL_USER, password)
-    async with store.transaction() as tx:
-        tx.execute("DELETE FROM runner_pull_credential")
-        tx.execute(
-            "INSERT INTO runner_pull_credential (username, password) VALUES (?, ?)", (PULL_USER, password)
-        )
-    return {"username": PULL_USER, "password": password}
-
-
 class Supervisor:
     """See module docstring. ``transport_for(url)`` builds a host's transport (tests fake it)."""
 
@@ -110,8 +79,10 @@ class Supervisor:
         store: Store,
         config: Config,
         transport_for: Callable[[str], Transport] = DockerTransport,
+        pull_auth: PullAuth | None = None,
     ) -> None:
         self.store = store
+        self.pull_auth = pull_auth
         self.config = config
         self.transport_for = transport_for
         self.local_url = "" if config.docker_host == "none" else (config.docker_host or LOCAL_DOCKER)
@@ -136,7 +107,7 @@ class Supervisor:
         # while the start below awaits
         self.owner = await instances.owner_id(self.store)
         try:
-            self.auth = await registry_auth(self.store)
+            self.auth = await self.pull_auth() if self.pull_auth is not None else None
         except Exception as e:  # pulls stay anonymous; a task that needs auth says so
             log.error("no registry credential for the runner", extra={"error": str(e)})
         if self.local_url:
