@@ -9,11 +9,13 @@ with the seams the assembly gives it (:mod:`runner.seams`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import service_loop, tasks
+from runner import events, service_loop, tasklogs
 from runner.seams import InstanceRegistry, PullAuth
+from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -42,5 +44,19 @@ def install(
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-    tasks.install(platform, pull_auth=pull_auth)
+    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth)
+
+    async def supervise(p: Platform) -> AsyncIterator[None]:
+        await supervisor.start()
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+
+    async def get_logs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
+
+    platform.contexts.append(supervise)
+    platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    events.install(platform)
     service_loop.install(platform, registrar=instances)

@@ -189,8 +189,8 @@ def _registries(value: Any) -> list[dict[str, Any]]:
 async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("taskDefinition is required.")
-    defn = dict((await taskdefs.describe(store, config, {"taskDefinition": ident}))["taskDefinition"])
-    if defn.get("status") != "ACTIVE":
+    td, defn = taskdefs.definition(store, config, ident)
+    if td.status != "ACTIVE":
         raise ClientException(f"TaskDefinition is inactive ({ident}).")
     return defn
 

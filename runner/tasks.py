@@ -2,7 +2,7 @@
 
 The API only writes desired state: RunTask places each task on a container instance and
 records it as ``PROVISIONING`` with ``desiredStatus: RUNNING``; StopTask sets
-``desiredStatus: STOPPED`` with its stop code. The supervisor (:mod:`runner.agent.supervisor`)
+``desiredStatus: STOPPED`` with its stop code. The supervisor (:mod:`runner.supervisor`)
 watches the ``ecs/task`` topic and makes the Docker hosts match, reporting progress back
 through :func:`update`. A task row keeps a snapshot of its task definition, so a task runs and
 describes the same whatever happens to the definition later.
@@ -14,7 +14,6 @@ Services build on :func:`launch` (place and record tasks) and :func:`request_sto
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -24,9 +23,9 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, instances, scheduler
+from runner import clusters, instances, scheduler, taskdefs
 from runner.agent import lifecycle
-from runner.errors import ClientException, InvalidParameterException
+from runner.errors import InvalidParameterException
 
 __all__ = [
     "MISSING_KEY",
@@ -326,12 +325,7 @@ async def request_stop(store: Store, ident: str, code: str, reason: str) -> Any:
 async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("taskDefinition is required.")
-    try:
-        from runner import taskdefs
-    except ImportError:  # TODO(taskdefs): lands with the task definition work
-        raise ClientException("Task definitions are not available yet.") from None
-    result = await taskdefs.OPERATIONS["DescribeTaskDefinition"](store, config, {"taskDefinition": ident})
-    return dict(result["taskDefinition"])
+    return taskdefs.definition(store, config, ident)[1]
 
 
 def _check_overrides(defn: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
@@ -536,7 +530,7 @@ async def start_task(store: Store, config: Config, params: dict[str, Any]) -> di
     return {"tasks": [shape(config, r) for r in rows], "failures": public_failures(failures)}
 
 
-def _find(store: Store, cluster: str, ident: Any) -> Any:
+def find(store: Store, cluster: str, ident: Any) -> Any:
     row = store.query_one("SELECT * FROM tasks WHERE id = ? AND cluster = ?", (task_id(ident), cluster))
     if row is None:
         raise InvalidParameterException("The referenced task was not found.")
@@ -545,7 +539,7 @@ def _find(store: Store, cluster: str, ident: Any) -> Any:
 
 async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = _find(store, cluster, params.get("task"))
+    row = find(store, cluster, params.get("task"))
     reason = params.get("reason") or "Task stopped by user"
     if not isinstance(reason, str) or len(reason) > 255:
         raise InvalidParameterException("reason can have up to 255 characters.")
@@ -614,78 +608,3 @@ OPERATIONS = {
     "DescribeTasks": describe_tasks,
     "ListTasks": list_tasks,
 }
-
-
-# -- wiring ------------------------------------------------------------------------------------
-SUPERVISOR: Any = None  # set by install(): web.AppKey("runner.supervisor", Supervisor)
-
-
-def install(platform: Any, pull_auth: Any = None) -> None:
-    """Start the supervisor with the platform (pulling from Dockyard's registry with
-    ``pull_auth``, a :class:`runner.seams.PullAuth`); add the Dockyard-own GetTaskLogs
-    operation."""
-    from aiohttp import web
-
-    from dockyard.aws.protocol import ECS
-    from runner.agent.supervisor import Supervisor
-
-    global SUPERVISOR
-    if SUPERVISOR is None:
-        SUPERVISOR = web.AppKey("runner.supervisor", Supervisor)
-    key = SUPERVISOR
-
-    async def supervise(p: Any) -> Any:
-        sup = Supervisor(p.store, p.config, pull_auth=pull_auth)
-        p.control[key] = sup
-        await sup.start()
-        try:
-            yield
-        finally:
-            await sup.stop()
-
-    async def get_logs(call: Any, params: dict[str, Any]) -> dict[str, Any]:
-        return await task_logs(platform.store, platform.config, platform.control[key], params)
-
-    platform.contexts.append(supervise)
-    platform.ops.add(ECS, "GetTaskLogs", get_logs)
-    from runner import events
-
-    events.install(platform)
-
-
-MAX_LOG_LINES = 10_000
-
-
-async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """GetTaskLogs (Dockyard's own): the last ``tail`` lines (default 200, at most
-    :data:`MAX_LOG_LINES`) of each container of a task (or of ``containerName`` only), from
-    Docker or, once the container was removed at the task's stop, from the copy saved then."""
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = _find(store, cluster, params.get("task"))
-    tail = params.get("tail", 200)
-    if not isinstance(tail, int) or isinstance(tail, bool) or not 1 <= tail <= MAX_LOG_LINES:
-        raise InvalidParameterException(f"tail must be an integer from 1 to {MAX_LOG_LINES}.")
-    only = params.get("containerName")
-    host = sup.host_of(row["instance_id"])
-    from runner.agent import savedlogs
-    from runner.agent.transport import DockerError
-
-    out = []
-    for name, state in json.loads(row["containers"]).items():
-        if only and name != only:
-            continue
-        text = ""
-        saved = None
-        if config.data_dir:
-            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, row["id"], name, tail)
-        if saved is not None:  # the container was removed at the stop (runner.agent.savedlogs)
-            text = saved.decode(errors="replace")
-        elif host is not None and state.get("runtimeId"):
-            try:
-                text = (await host.logs(state["runtimeId"], tail)).decode(errors="replace")
-            except DockerError as e:
-                text = f"(logs unavailable: {e})\n"
-        out.append({"containerName": name, "logs": text})
-    if only and not out:
-        raise InvalidParameterException(f"The task has no container named {only}.")
-    return {"taskArn": task_arn(config, cluster, row["id"]), "containers": out}
