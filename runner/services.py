@@ -41,6 +41,7 @@ from runner.errors import (
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
+from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
 
 NamespaceNotFoundException = error_type("NamespaceNotFoundException")
@@ -122,15 +123,6 @@ def registry_id(arn: str) -> str:
 
 
 # -- validation ----------------------------------------------------------------------------
-def _int(params: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidParameterException(f"{key} must be an integer from {low} to {high}.")
-    return value
-
-
 def deployment_configuration(value: Any, strategy: str, current: Mapping[str, Any] | None = None) -> dict:
     """ECS ``deploymentConfiguration`` with defaults filled in (REPLICA 100/200, DAEMON 0/100)."""
     base = dict(current or {})
@@ -146,8 +138,9 @@ def deployment_configuration(value: Any, strategy: str, current: Mapping[str, An
     if not isinstance(value, dict):
         raise InvalidParameterException("deploymentConfiguration must be an object.")
     out = {**base, **value}
-    out["maximumPercent"] = _int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
-    out["minimumHealthyPercent"] = _int(out, "minimumHealthyPercent", base["minimumHealthyPercent"], 0, 100)
+    out["maximumPercent"] = param_int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
+    low = base["minimumHealthyPercent"]
+    out["minimumHealthyPercent"] = param_int(out, "minimumHealthyPercent", low, 0, 100)
     if strategy == "REPLICA" and out["maximumPercent"] < 100:
         raise InvalidParameterException("maximumPercent must be at least 100 for a REPLICA service.")
     if strategy == "DAEMON" and out["maximumPercent"] != 100:
@@ -179,7 +172,7 @@ def _registries(value: Any) -> list[dict[str, Any]]:
             )
         for key in ("port", "containerPort"):
             if key in r:
-                _int(r, key, 0, 0, 65535)
+                param_int(r, key, 0, 0, 65535)
         if "containerName" in r and not isinstance(r["containerName"], str):
             raise InvalidParameterException("serviceRegistries[].containerName must be a string.")
         out.append({k: r[k] for k in ("registryArn", "port", "containerName", "containerPort") if k in r})
@@ -344,7 +337,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             )
         desired = 0
     else:
-        desired = _int(params, "desiredCount", 0, 0, 100_000)
+        desired = param_int(params, "desiredCount", 0, 0, 100_000)
     launch_type = params.get("launchType") or "EC2"
     if launch_type not in tasks.LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(tasks.LAUNCH_TYPES)}.")
@@ -403,7 +396,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             raise InvalidParameterException(
                 "The daemon scheduling strategy does not support a desired count."
             )
-        new_spec["desiredCount"] = _int(params, "desiredCount", 0, 0, 100_000)
+        new_spec["desiredCount"] = param_int(params, "desiredCount", 0, 0, 100_000)
     if params.get("deploymentConfiguration") is not None:
         new_spec["deploymentConfiguration"] = deployment_configuration(
             params["deploymentConfiguration"], strategy, spec["deploymentConfiguration"]

@@ -289,12 +289,16 @@ class TaskDefinition:
     @property
     def host_ports(self) -> tuple[tuple[int, str], ...]:
         """The fixed ``(hostPort, protocol)`` pairs the task needs free on its host (not awsvpc:
-        each awsvpc task has its own network namespace; not dynamic bridge ports)."""
+        each awsvpc task has its own network namespace; not dynamic bridge ports). With host
+        networking the container port is the host port."""
         if self.network_mode not in ("host", "bridge"):
             return ()
-        return tuple(
-            (p.host_port, p.protocol) for c in self.containers for p in c.port_mappings if p.host_port
-        )
+        host = self.network_mode == "host"
+        pairs = [
+            (p.host_port or (p.container_port if host else 0), p.protocol)
+            for c in self.containers for p in c.port_mappings
+        ]
+        return tuple((port, proto) for port, proto in pairs if port)
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from runner.agent import savedlogs
 from runner.agent.host import Host
 from runner.agent.transport import DockerError
 from runner.errors import InvalidParameterException
+from runner.numbers import param_int
 
 __all__ = ["MAX_LOG_LINES", "HostLookup", "task_logs"]
 
@@ -36,9 +37,7 @@ async def task_logs(
     of a task (or of ``containerName`` only)."""
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
     row = tasks.find(store, cluster, params.get("task"))
-    tail = params.get("tail", 200)
-    if not isinstance(tail, int) or isinstance(tail, bool) or not 1 <= tail <= MAX_LOG_LINES:
-        raise InvalidParameterException(f"tail must be an integer from 1 to {MAX_LOG_LINES}.")
+    tail = param_int(params, "tail", 200, 1, MAX_LOG_LINES)
     only = params.get("containerName")
     host = hosts.host_of(row["instance_id"])
     out = []

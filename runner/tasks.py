@@ -18,14 +18,17 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, instances, scheduler, taskdefs
+from runner import clusters, instances, scheduler, taskdef, taskdefs
 from runner.agent import lifecycle
 from runner.errors import InvalidParameterException
+from runner.numbers import loose_int
+from runner.taskdef import TaskDefinition
 
 __all__ = [
     "MISSING_KEY",
@@ -35,7 +38,6 @@ __all__ = [
     "launch",
     "public_failures",
     "request_stop",
-    "reservation",
     "shape",
     "task_arn",
     "update",
@@ -98,41 +100,6 @@ def get_row(store: Store, ident: str) -> Any:
 
 
 # -- pure ------------------------------------------------------------------------------------
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def reservation(
-    defn: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
-) -> tuple[int, int, list[str]]:
-    """(cpu units, memory MiB, host ports as ``"port/proto"``) a task takes on its instance.
-
-    Task-level cpu/memory win; otherwise the containers' cpu and memory (or
-    memoryReservation) add up. Host ports count only for ``bridge`` (explicit hostPort) and
-    ``host`` (the containerPort) networking: an ``awsvpc`` task has an address of its own.
-    """
-    overrides = overrides or {}
-    containers = defn.get("containerDefinitions") or []
-    cpu = _int(overrides.get("cpu")) or _int(defn.get("cpu")) or sum(_int(c.get("cpu")) for c in containers)
-    memory = (
-        _int(overrides.get("memory"))
-        or _int(defn.get("memory"))
-        or sum(_int(c.get("memory")) or _int(c.get("memoryReservation")) for c in containers)
-    )
-    mode = defn.get("networkMode") or "bridge"
-    ports = []
-    for c in containers:
-        for m in c.get("portMappings") or []:
-            proto = str(m.get("protocol") or "tcp").lower()
-            port = _int(m.get("hostPort")) if mode == "bridge" else _int(m.get("containerPort"))
-            if mode in ("bridge", "host") and port:
-                ports.append(f"{port}/{proto}")
-    return cpu, memory, ports
-
-
 def host_view(inst: instances.Instance, usage: dict[str, dict[str, Any]]) -> scheduler.HostView:
     """What the scheduler sees of one instance: remaining capacity, ports, tasks, attributes."""
     u = usage.get(inst.docker_host, instances.empty_usage())
@@ -150,31 +117,26 @@ def host_view(inst: instances.Instance, usage: dict[str, dict[str, Any]]) -> sch
 
 
 def task_needs(
-    defn: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-    group: str,
-    launch_type: str,
+    td: TaskDefinition,
+    overrides: Mapping[str, Any] | None = None,
+    group: str = "",
+    launch_type: str = "EC2",
     placement: Mapping[str, Any] | None = None,
 ) -> scheduler.TaskNeeds:
-    """The scheduler's view of one task: :func:`reservation`, the definition's
-    ``requiresAttributes``, its own memberOf constraints, then those of the request; FARGATE
-    lets Dockyard pick the strategy."""
+    """The scheduler's view of one task: :func:`runner.scheduler.needs_for` with the request's
+    placement (its memberOf constraints after the definition's own) and the task-level
+    ``cpu``/``memory`` overrides winning over the definition's sizes."""
     placement = placement or {}
-    cpu, memory, ports = reservation(defn, overrides)
-    own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
-    constraints = (*own, *scheduler.parse_constraints(placement.get("placementConstraints")))
-    strategy = scheduler.parse_strategies(placement.get("placementStrategy"))
-    if launch_type == "FARGATE":
-        strategy = scheduler.FARGATE_STRATEGY
-    return scheduler.TaskNeeds(
-        cpu=cpu,
-        memory=memory,
-        ports=tuple((int(p.split("/")[0]), p.split("/")[1]) for p in ports),
-        group=group,
-        constraints=constraints,
-        strategy=strategy,
-        attributes=scheduler.parse_required_attributes(defn.get("requiresAttributes")),
+    overrides = overrides or {}
+    needs = scheduler.needs_for(
+        td,
+        group,
+        constraints=scheduler.parse_constraints(placement.get("placementConstraints")),
+        strategy=scheduler.parse_strategies(placement.get("placementStrategy")),
+        launch_type=launch_type,
     )
+    cpu = loose_int(overrides.get("cpu")) or needs.cpu
+    return replace(needs, cpu=cpu, memory=loose_int(overrides.get("memory")) or needs.memory)
 
 
 # -- shapes ----------------------------------------------------------------------------------
@@ -191,7 +153,7 @@ def _container_shape(
         "networkBindings": state.get("networkBindings", []),
         "networkInterfaces": [],
         "healthStatus": state.get("healthStatus", "UNKNOWN"),
-        "cpu": str(_int(c.get("cpu"))),
+        "cpu": str(loose_int(c.get("cpu")) or 0),
     }
     for key in ("runtimeId", "imageDigest", "exitCode", "reason"):
         if state.get(key) is not None and state.get(key) != "":
@@ -372,9 +334,9 @@ async def launch(
     error; with ``ATTRIBUTE`` the entry also names the missing attributes under
     :data:`MISSING_KEY`, which :func:`public_failures` drops from API responses."""
     overrides = dict(overrides or {})
-    need = reservation(definition, overrides)
     group = group or f"family:{definition.get('family', '')}"
-    needs = task_needs(definition, overrides, group, launch_type, placement)
+    needs = task_needs(taskdef.parse(definition), overrides, group, launch_type, placement)
+    host_ports = [f"{port}/{proto}" for port, proto in needs.ports]
     candidates = instances.instances_in(store, config, cluster)
     if not candidates and launch_type == "FARGATE":
         candidates = instances.instances_in(store, config)
@@ -395,9 +357,8 @@ async def launch(
                 else:
                     chosen.append(inst)
         else:
-            hosts = [host_view(i, usage) for i in candidates]
-            for n in range(count):
-                result = scheduler.schedule(hosts, needs)
+            placed = scheduler.place([host_view(i, usage) for i in candidates], needs, count)
+            for result in placed.results:
                 if not isinstance(result, scheduler.Placement):
                     failure = {"reason": result.reason, "detail": result.explain()}
                     if result.closest is not None:
@@ -406,9 +367,6 @@ async def launch(
                             failure[MISSING_KEY] = ", ".join(result.closest.missing)
                     failures.append(failure)
                     continue
-                hosts = [
-                    scheduler.charge(h, needs, f"pending-{n}") if h.id == result.host_id else h for h in hosts
-                ]
                 chosen.append(by_id[result.host_id])
         for inst in chosen:
             ident = uuid.uuid4().hex
@@ -428,9 +386,9 @@ async def launch(
                     launch_type,
                     started_by,
                     group,
-                    need[0],
-                    need[1],
-                    json.dumps(need[2]),
+                    needs.cpu,
+                    needs.memory,
+                    json.dumps(host_ports),
                     json.dumps(tags or []),
                     json.dumps(dict(extra or {})),
                     now,

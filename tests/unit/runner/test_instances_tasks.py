@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner import instances, tasks
+from runner import instances, taskdef, tasks
 
 
 def test_capacity_is_ncpu_times_1024_and_memtotal_in_mib() -> None:
@@ -90,8 +90,8 @@ def test_a_task_reserves_task_level_cpu_and_memory_first() -> None:
             {"name": "a", "cpu": 10, "memory": 20, "portMappings": [{"containerPort": 80, "hostPort": 80}]}
         ],
     }
-    assert tasks.reservation(defn) == (256, 512, [])  # awsvpc: an address of its own, no host port
-    assert tasks.reservation(defn, {"cpu": "512"}) == (512, 512, [])
+    assert _reserved(defn) == (256, 512, ())  # awsvpc: an address of its own, no host port
+    assert _reserved(defn, {"cpu": "512"}) == (512, 512, ())
 
 
 def test_without_task_level_sizes_containers_add_up_and_host_ports_count() -> None:
@@ -110,6 +110,16 @@ def test_without_task_level_sizes_containers_add_up_and_host_ports_count() -> No
             },
         ],
     }
-    assert tasks.reservation(defn) == (15, 27, ["8080/tcp", "5353/udp"])
-    host = dict(defn, networkMode="host")
-    assert tasks.reservation(host)[2] == ["80/tcp", "53/udp", "9/tcp"]
+    assert _reserved(defn) == (15, 27, ((8080, "tcp"), (5353, "udp")))
+    host = dict(defn, networkMode="host", containerDefinitions=[
+        {**c, "portMappings": [{k: v for k, v in m.items() if k != "hostPort"} for m in c["portMappings"]]}
+        for c in defn["containerDefinitions"]
+    ])
+    assert _reserved(host)[2] == ((80, "tcp"), (53, "udp"), (9, "tcp"))
+
+
+def _reserved(defn, overrides=None):
+    containers = [{"image": "busybox", **c} for c in defn["containerDefinitions"]]
+    td = taskdef.parse({"family": "f", **defn, "containerDefinitions": containers})
+    needs = tasks.task_needs(td, overrides)
+    return needs.cpu, needs.memory, needs.ports
