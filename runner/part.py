@@ -20,8 +20,8 @@ from runner.supervisor import Supervisor
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.tasks",
-           "runner.services", "runner.service_loop", "runner.tags"]
+MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
+           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
