@@ -494,7 +494,3 @@ async def owner_id(store: Store) -> str:
         tx.execute("INSERT INTO runner_owner (id) VALUES (?)", (ident,))
         return ident
 
-
-def get_row_arn(config: Config, cluster: str, ident: str) -> str:
-    """The ARN of instance ``ident`` as seen from ``cluster`` (tasks name their instance)."""
-    return instance_arn(config, cluster, ident)

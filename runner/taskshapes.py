@@ -67,7 +67,7 @@ def shape(config: Config, row: Any, include: list[str] | None = None) -> dict[st
     states = json.loads(row["containers"])
     extra = json.loads(row["extra"])
     network = json.loads(row["network"])
-    inst = instances.get_row_arn(config, row["cluster"], row["instance_id"])
+    inst = instances.instance_arn(config, row["cluster"], row["instance_id"])
     out: dict[str, Any] = {
         "taskArn": task_arn(config, row["cluster"], row["id"]),
         "clusterArn": clusters.cluster_arn(config, row["cluster"]),
