@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +31,7 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, tasks
+from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK
@@ -121,8 +120,8 @@ class Supervisor:
             self._host(inst.docker_host)
         for url in list(self.hosts):
             await self._sweep(url)
-        for row in self.store.query("SELECT id FROM tasks WHERE last_status != 'STOPPED'"):
-            self._ensure_worker(row["id"])
+        for task_id in data.unstopped_task_ids(self.store):
+            self._ensure_worker(task_id)
         self._loop_task = asyncio.create_task(self._follow(since), name="runner-supervisor")
 
     async def stop(self) -> None:
@@ -147,8 +146,8 @@ class Supervisor:
         return host
 
     def host_of(self, instance_id: str) -> Host | None:
-        row = self.store.query_one("SELECT docker_host FROM container_instances WHERE id = ?", (instance_id,))
-        return self._host(row["docker_host"]) if row else None
+        url = data.docker_host_of(self.store, instance_id)
+        return self._host(url) if url is not None else None
 
     # -- workers ---------------------------------------------------------------------------
     def _ensure_worker(self, task_id: str) -> None:
@@ -274,16 +273,12 @@ class Supervisor:
 
     async def _prune(self) -> None:
         cutoff = time.time() - tasks.RETENTION
-        for row in self.store.query(
-            "SELECT * FROM tasks WHERE last_status = 'STOPPED' AND stopped_at < ?", (cutoff,)
-        ):
-            host = self.host_of(row["instance_id"])
-            for state in json.loads(row["containers"]).values():
-                if host is not None and state.get("runtimeId"):
+        for task in data.expired_tasks(self.store, cutoff):
+            host = self.host_of(task.instance_id)
+            for runtime_id in task.runtime_ids:
+                if host is not None:
                     with contextlib.suppress(DockerError):
-                        await host.remove(state["runtimeId"])
+                        await host.remove(runtime_id)
             if self.config.data_dir:
-                await asyncio.to_thread(savedlogs.remove, self.config.data_dir, row["id"])
-            async with self.store.transaction() as tx:
-                tx.execute("DELETE FROM tasks WHERE id = ?", (row["id"],))
-                tx.changed(tasks.TOPIC, row["id"])
+                await asyncio.to_thread(savedlogs.remove, self.config.data_dir, task.id)
+            await data.delete_task(self.store, task.id)

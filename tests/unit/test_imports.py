@@ -154,3 +154,4 @@ def test_the_core_imports_no_part_but_the_assembly_imports_each_part_module():
 def test_the_allow_list_has_no_stale_entry():
     g = graph()
     assert [e for e in sorted(ALLOWED) if e[1] not in g.get(e[0], set())] == []
+
