@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from discovery.api import set_health
+from discovery.data import Data
 from discovery.index import Catalog
 from discovery.model import Instance, Service
-from dockyard.store import Store
 
-__all__ = ["Checker", "Counters", "probe", "step"]
+__all__ = ["Checker", "Counters", "change_health", "probe", "step"]
 
 log = logging.getLogger("dockyard.discovery.health")
 
@@ -90,11 +89,25 @@ def _plan(service: Service, instance: Instance) -> tuple | None:
             service.health_interval)
 
 
+async def change_health(data: Data, catalog: Catalog, service: Service, instance_id: str, status: str,
+                        source: str) -> bool:
+    """Record ``status`` for an instance (``source``: the probe type or ``custom``) and refresh
+    the catalog; returns whether it changed (a change is a ``discovery/health`` event)."""
+    before = await data.set_health(service.id, instance_id, status)
+    if before is None:
+        return False
+    catalog.reload_service(service.id)
+    log.info("instance health changed", extra={
+        "service": service.name, "instance": instance_id, "from": before, "to": status, "source": source,
+    })
+    return True
+
+
 class Checker:
     """Keeps one probing task per checked instance, in step with the catalog."""
 
-    def __init__(self, store: Store, catalog: Catalog) -> None:
-        self.store = store
+    def __init__(self, data: Data, catalog: Catalog) -> None:
+        self.data = data
         self.catalog = catalog
         self._tasks: dict[tuple[str, str], tuple[tuple, asyncio.Task]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -161,7 +174,7 @@ class Checker:
                 counters = step(Counters(inst.health, counters.streak), ok, threshold)
                 self._counters[key] = counters
                 if counters.status != inst.health:
-                    await set_health(self.store, self.catalog, service, instance_id, counters.status, kind)
+                    await change_health(self.data, self.catalog, service, instance_id, counters.status, kind)
             except asyncio.CancelledError:
                 self._counters.pop(key, None)
                 raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from discovery import tables
+from discovery.data import Data
 from discovery.model import Instance, Namespace, Service
 from dockyard.store import Store
 
@@ -72,18 +72,19 @@ class Catalog:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.data = Data(store)
         self.index = Index()
 
     def reload(self, revision: int | None = None) -> Index:
         """Rebuild the whole index (after namespace and service changes, and at start), as of
         ``revision`` (default: this process's view of the store's revision)."""
         rev = self.store.revision if revision is None else revision
-        self.index = build(*tables.load_all(self.store), revision=rev)
+        self.index = build(*self.data.load_all(), revision=rev)
         return self.index
 
     def reload_service(self, service_id: str) -> Index:
         """Refresh one service and its instances (after instance and health changes)."""
-        service, instances = tables.load_service(self.store, service_id)
+        service, instances = self.data.load_service(service_id)
         old = self.index
         if service is None:
             return self.reload()

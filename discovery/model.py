@@ -1,6 +1,6 @@
 """Cloud Map's model, pure: identifiers, ARNs, input validation and instance selection.
 
-Nothing here touches the store or the network; :mod:`discovery.api` calls these functions
+Nothing here touches the store or the network; :mod:`discovery.handlers` call these functions
 and :mod:`discovery.resolver` and :mod:`discovery.index` share the value types.
 """
 
@@ -33,8 +33,11 @@ __all__ = [
     "check_namespace_name",
     "check_service_name",
     "check_tags",
+    "integer",
     "new_id",
     "select_instances",
+    "storable",
+    "text",
 ]
 
 MAX_ATTRIBUTES = 30
@@ -140,12 +143,37 @@ def _str(params: Mapping[str, Any], key: str, required: bool = False, maximum: i
         return None
     if not isinstance(value, str) or len(value) > maximum:
         raise InvalidInput(f"{key} must be a string of at most {maximum} characters.")
+    if not value.isascii() and not storable(value):  # isascii first: no call on the hot path
+        raise InvalidInput(f"{key} must be Unicode text (it has a lone surrogate).")
     return value
+
+
+def storable(value: str) -> bool:
+    """Whether ``value`` is text the store can hold: JSON can carry a lone surrogate such as
+    ``"\\ud800"``, which has no UTF-8 form. ``isascii`` is O(1), so ASCII costs nothing."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text(params: Mapping[str, Any], key: str, required: bool = False, maximum: int = 1024) -> str | None:
     """A string parameter, validated for type and length (InvalidInput otherwise)."""
     return _str(params, key, required, maximum)
+
+
+def integer(params: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """An optional integer parameter: ``default`` when absent or null; InvalidInput unless an
+    int (not a bool) from ``low`` to ``high``. The same contract as ``runner/services.py``'s."""
+    value = params.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidInput(f"{key} must be an integer from {low} to {high}.")
+    return value
 
 
 def check_namespace_name(name: Any, kind: str) -> str:
@@ -187,6 +215,8 @@ def check_tags(tags: Any, resource: str = "") -> list[dict[str, str]]:
             raise InvalidInput("A tag Key must have 1 to 128 characters.")
         if not isinstance(value, str) or len(value) > 256:
             raise InvalidInput("A tag Value must have at most 256 characters.")
+        if not storable(key) or not storable(value):
+            raise InvalidInput("A tag Key or Value has a lone surrogate.")
         out[key] = value
     if len(out) > MAX_TAGS:
         raise TooManyTagsException(f"A resource can have at most {MAX_TAGS} tags.")
@@ -306,6 +336,8 @@ def check_attributes(attributes: Any) -> dict[str, str]:
     for key, value in attributes.items():
         if not 1 <= len(key) <= MAX_ATTRIBUTE_KEY:
             raise InvalidInput(f"Attribute keys must have 1 to {MAX_ATTRIBUTE_KEY} characters.")
+        if not storable(key):
+            raise InvalidInput("An attribute key has a lone surrogate.")
         if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_VALUE:
             raise InvalidInput(
                 f"Attribute {key[:64]!r}: values must be strings of at most {MAX_ATTRIBUTE_VALUE} characters."
@@ -361,16 +393,13 @@ def select_instances(
 ) -> list[Instance]:
     """DiscoverInstances' selection.
 
-    Every QueryParameter must match; OptionalParameters narrow the result only when at least
-    one instance matches them all. For services without a health check, the health filter is
-    ignored. HEALTHY_OR_ELSE_ALL gives the healthy ones, or all when none is healthy. At most
+    Every QueryParameter must match; then the health filter (ignored for services without a
+    health check; HEALTHY_OR_ELSE_ALL gives the healthy ones, or all when none is healthy);
+    then OptionalParameters narrow what the health filter left, only when at least one of those
+    instances matches them all, so they never empty a non-empty result. At most
     ``max_results`` instances, in random order when there are more (as Cloud Map does).
     """
     chosen = [i for i in instances if _matches(i.attributes, query or {})]
-    if optional:
-        narrowed = [i for i in chosen if _matches(i.attributes, optional)]
-        if narrowed:
-            chosen = narrowed
     if service.has_health and health_status != "ALL":
         healthy = [i for i in chosen if i.health != "UNHEALTHY"]
         if health_status == "HEALTHY":
@@ -379,6 +408,10 @@ def select_instances(
             chosen = [i for i in chosen if i.health == "UNHEALTHY"]
         elif health_status == "HEALTHY_OR_ELSE_ALL" and healthy:
             chosen = healthy
+    if optional:
+        narrowed = [i for i in chosen if _matches(i.attributes, optional)]
+        if narrowed:
+            chosen = narrowed
     if len(chosen) > max_results:
         chosen = (rng or random).sample(chosen, max_results)
     return chosen

@@ -1,17 +1,19 @@
 """The discovery part: Cloud Map API, health checks, DNS and the watch.
 
-* API: ``Route53AutoNaming_v20170314.*`` on the control port (:mod:`discovery.api`), plus
+* API: ``Route53AutoNaming_v20170314.*`` on the control port (:mod:`discovery.handlers`), plus
   Dockyard's own long poll ``WatchChanges`` (:mod:`discovery.watch`).
 * Health: Dockyard probes HTTP/HTTPS/TCP itself (:mod:`discovery.health`). The interval is a
   Dockyard extension carried as the service tag ``dockyard:health-check-interval`` (seconds,
   1 to 300, default 10), because the aws CLI validates HealthCheckConfig against Cloud Map's
   model and would refuse an extra field.
 * DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`).
-* State: the store's ``cm_*`` tables; reads come from an in-memory index (:mod:`discovery.index`).
+* State: the store's ``cm_*`` tables, read and written only by :mod:`discovery.data`; reads
+  come from an in-memory index (:mod:`discovery.index`).
 
-:func:`install` returns the :class:`Discovery` it built; the assembly (dockyard.platform) hands
-its members to other parts as their seams (``Discovery.instances`` is the runner's
-``InstanceRegistry``; ``watch`` and ``catalog`` are for the mesh).
+Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
+returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
+(:class:`discovery.registrar.Registrar`), ``watch.wait(...)`` follows changes and
+``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from discovery.api import CloudMap
 from discovery.dns import DnsServer
+from discovery.handlers import Context, bind
 from discovery.health import Checker
 from discovery.index import Catalog
 from discovery.registrar import Registrar
@@ -41,7 +43,6 @@ class Discovery:
     """Discovery's live objects inside one platform."""
 
     catalog: Catalog
-    api: CloudMap
     checker: Checker
     watch: Watch
     instances: Registrar
@@ -84,21 +85,21 @@ def _synced(catalog: Catalog, handler: Any) -> Any:
 
 
 def install(platform: Platform) -> Discovery:
-    """Register discovery's operations and its start/stop hook on ``platform``."""
     catalog = Catalog(platform.store)
     catalog.reload()
-    checker = Checker(platform.store, catalog)
-    api = CloudMap(platform.store, platform.config, catalog, on_instances=checker.sync)
+    checker = Checker(catalog.data, catalog)
+    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
+    ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
-    d = Discovery(catalog, api, checker, watch, Registrar(api))
+    discovery = Discovery(catalog, checker, watch, registrar)
     worker = platform.role == "worker"
-    for name, handler in api.operations().items():
+    for name, handler in ops.items():
         readonly = name in READONLY
         platform.ops.add(CLOUDMAP, name, _synced(catalog, handler) if worker else handler, readonly)
     platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
 
     def serve(p: Platform) -> AsyncIterator[None]:
-        return _serve(d, p)
+        return _serve(discovery, p)
 
     platform.contexts.append(serve)
-    return d
+    return discovery

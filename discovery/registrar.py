@@ -1,36 +1,83 @@
-"""Instance registration for other parts in process (the runner's ``InstanceRegistry`` seam).
+"""Instance registration: the one path by which instances enter and leave discovery.
 
-Goes through the same code as the RegisterInstance / DeregisterInstance operations (checks,
-operation record, index reload, health sync), without an API call object.
+:class:`Registrar` serves both the RegisterInstance/DeregisterInstance handlers
+(:meth:`Registrar.put`, :meth:`Registrar.remove`) and other parts in process, through the seam
+``Discovery.instances`` (:meth:`Registrar.register`, :meth:`Registrar.deregister`): the runner
+registers the tasks of an ECS service with ``serviceRegistries`` there. Both validate the
+attributes as Cloud Map does, commit, refresh the catalog and resync the health checker before
+returning, so a caller reads its own write (DiscoverInstances, DNS, the watch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Callable, Mapping
 
-from discovery.errors import InstanceNotFound, ServiceNotFound
+from discovery import model
+from discovery.data import Data
+from discovery.errors import InvalidInput, ServiceNotFound
+from discovery.index import Catalog
+from discovery.model import Service
 
-if TYPE_CHECKING:
-    from discovery.api import CloudMap
+__all__ = ["Registrar", "ident"]
 
-__all__ = ["Registrar"]
+log = logging.getLogger("dockyard.discovery")
+
+
+def ident(value: str) -> str:
+    """An id from an id or an ARN (``arn:...:service/srv-x`` -> ``srv-x``)."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
 
 
 class Registrar:
-    """``register(service_id, instance_id, attributes)`` and ``deregister(service_id, instance_id)``
-    over discovery's API object. Deregistering an unknown instance or service is a no-op."""
+    """Registers and deregisters instances (see module docstring)."""
 
-    def __init__(self, api: CloudMap) -> None:
-        self.api = api
+    def __init__(self, data: Data, catalog: Catalog,
+                 on_instances: Callable[[str], None] | None = None) -> None:
+        self.data = data
+        self.catalog = catalog
+        self.on_instances = on_instances or (lambda service_id: None)
 
+    # -- the seam other parts use ----------------------------------------------------------
     async def register(self, service_id: str, instance_id: str, attributes: Mapping[str, str]) -> None:
-        params = {"ServiceId": service_id, "InstanceId": instance_id, "Attributes": dict(attributes)}
-        await self.api.register_instance(None, params)  # type: ignore[arg-type]
+        """Register (or re-register with new attributes) ``instance_id`` in the service with this
+        id or ARN. Raises ServiceNotFound, or InvalidInput / ResourceLimitExceeded for what
+        RegisterInstance would refuse (an invalid id, attributes the service's records need)."""
+        await self.put(self._service(service_id), model.check_instance_id(instance_id), dict(attributes))
 
     async def deregister(self, service_id: str, instance_id: str) -> None:
-        try:
-            params = {"ServiceId": service_id, "InstanceId": instance_id}
-            await self.api.deregister_instance(None, params)  # type: ignore[arg-type]
-        except (InstanceNotFound, ServiceNotFound):
-            return
+        """Deregister ``instance_id``; an unknown service or instance is not an error (it is gone)."""
+        srv = self.catalog.index.services.get(ident(service_id))
+        if srv is not None:
+            await self.remove(srv, instance_id)
+
+    # -- what the handlers and the seam share ----------------------------------------------
+    async def put(self, service: Service, instance_id: str, attributes: dict[str, str],
+                  request_id: str = "") -> str:
+        """Validate ``attributes`` for ``service`` and register; the operation id."""
+        attributes = model.check_attributes(attributes)
+        model.check_instance_for_service(attributes, service)
+        op = await self.data.put_instance(service, instance_id, attributes, request_id)
+        self._after(service.id)
+        log.info("instance registered", extra={"service": service.name, "instance": instance_id})
+        return op
+
+    async def remove(self, service: Service, instance_id: str) -> str | None:
+        """Deregister; the operation id, or None when there was no such instance."""
+        op = await self.data.delete_instance(service.id, instance_id)
+        if op is not None:
+            self._after(service.id)
+            log.info("instance deregistered", extra={"service": service.name, "instance": instance_id})
+        return op
+
+    def _service(self, service_id: str) -> Service:
+        if not isinstance(service_id, str) or not service_id:
+            raise InvalidInput("ServiceId is required.")
+        srv = self.catalog.index.services.get(ident(service_id))
+        if srv is None:
+            raise ServiceNotFound(f"Service not found: {service_id}")
+        return srv
+
+    def _after(self, service_id: str) -> None:
+        self.catalog.reload_service(service_id)
+        self.on_instances(service_id)

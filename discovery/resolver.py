@@ -4,7 +4,8 @@ Each DNS namespace (private or public) is a zone Dockyard is authoritative for:
 
 * ``<zone>``: SOA and NS; any other type is NODATA (SOA in the authority section).
 * ``<service>.<zone>``: A, AAAA, SRV or CNAME from the service's DnsConfig, with its TTLs,
-  built from routable instances (not UNHEALTHY). MULTIVALUE gives up to 8 in random order,
+  built from routable instances (not UNHEALTHY); instances sharing an address give one A/AAAA
+  record. MULTIVALUE gives up to 8 in random order,
   WEIGHTED one at random. SRV answers ``1 1 <port> <instance>.<service>.<zone>`` and adds the
   targets' A/AAAA records to the additional section.
 * ``<instance>.<service>.<zone>``: that instance's A/AAAA (the SRV targets).
@@ -69,6 +70,17 @@ def _pick(service: Service, candidates: list[Instance], rng: random.Random) -> l
     return out
 
 
+def _one_per_address(instances: list[Instance], attribute: str) -> list[Instance]:
+    """The first instance of each distinct ``attribute`` value (instances without one left out):
+    two instances on one address are one A/AAAA record."""
+    seen: dict[str, Instance] = {}
+    for inst in instances:
+        value = inst.attributes.get(attribute)
+        if value and value not in seen:
+            seen[value] = inst
+    return list(seen.values())
+
+
 def _address_rrs(name: str, instance: Instance, qtype: int, ttl: int) -> list[RR]:
     value = instance.attributes.get(_ATTR[qtype])
     if not value:
@@ -83,8 +95,7 @@ def _service_answer(reply: DNSRecord, qname: str, zone: Namespace, service: Serv
         ttl = service.ttl(QTYPE[qtype])
         if ttl is None:
             return
-        with_addr = [i for i in routable if i.attributes.get(_ATTR[qtype])]
-        for inst in _pick(service, with_addr, rng):
+        for inst in _pick(service, _one_per_address(routable, _ATTR[qtype]), rng):
             reply.add_answer(*_address_rrs(qname, inst, qtype, ttl))
     elif qtype == QTYPE.SRV:
         ttl = service.ttl("SRV")

@@ -334,6 +334,9 @@ def test_bad_input_gets_aws_errors_never_a_500(dockyard: Dockyard):
         ("DiscoverInstances", {"NamespaceName": "nope", "ServiceName": "x"}, "NamespaceNotFound"),
         ("DiscoverInstances", {"NamespaceName": None}, "InvalidInput"),
         ("ListNamespaces", {"MaxResults": 0}, "InvalidInput"),
+        # a lone surrogate (sent as the JSON escape \ud800) has no UTF-8 form for the store
+        ("CreateHttpNamespace", {"Name": "lone-surrogate", "Description": "\ud800"}, "InvalidInput"),
+        ("GetOperation", {"OperationId": "\ud800"}, "InvalidInput"),
         ("ListNamespaces", {"NextToken": "garbage!"}, "InvalidInput"),
         ("ListNamespaces", {"Filters": [{"Name": "COLOR", "Values": ["x"]}]}, "InvalidInput"),
         (

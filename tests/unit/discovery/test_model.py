@@ -30,6 +30,16 @@ def test_optional_parameters_narrow_only_when_something_matches():
     assert {i.id for i in model.select_instances(pool, srv, optional={"zone": "9"})} == {"a", "b"}
 
 
+def test_optional_parameters_never_empty_what_the_health_filter_alone_leaves():
+    srv = sample_index().services["srv-web"]
+    pool = [instance("srv-web", "ok", "10.0.0.1", zone="1"),
+            instance("srv-web", "sick", "10.0.0.2", zone="2", health="UNHEALTHY")]
+    for status in ("HEALTHY", "HEALTHY_OR_ELSE_ALL"):
+        assert [i.id for i in model.select_instances(pool, srv, status, optional={"zone": "2"})] == ["ok"]
+    assert [i.id for i in model.select_instances(pool, srv, "UNHEALTHY", optional={"zone": "1"})] == ["sick"]
+    assert [i.id for i in model.select_instances(pool, srv, "ALL", optional={"zone": "2"})] == ["sick"]
+
+
 def test_health_filters_follow_cloud_map():
     srv = sample_index().services["srv-web"]
     pool = [instance("srv-web", "ok", "10.0.0.1"), instance("srv-web", "bad", "10.0.0.2", health="UNHEALTHY")]
@@ -46,6 +56,15 @@ def test_health_filter_is_ignored_for_services_without_health_checks():
     srv = service("srv-x", "ns-1", "x", [])
     pool = [instance("srv-x", "a", "10.0.0.1", health="UNKNOWN")]
     assert len(model.select_instances(pool, srv, "HEALTHY")) == 1
+
+
+def test_an_integer_parameter_defaults_when_absent_or_null_and_is_bounded():
+    assert model.integer({}, "MaxResults", 100, 1, 1000) == 100
+    assert model.integer({"MaxResults": None}, "MaxResults", 100, 1, 1000) == 100
+    assert model.integer({"MaxResults": 1000}, "MaxResults", 100, 1, 1000) == 1000
+    for bad in (0, 1001, True, "5", 2.0):
+        with pytest.raises(InvalidInput):
+            model.integer({"MaxResults": bad}, "MaxResults", 100, 1, 1000)
 
 
 def test_max_results_caps_the_answer():

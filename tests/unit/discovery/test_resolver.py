@@ -2,8 +2,9 @@ import random
 
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from discovery.index import build
 from discovery.resolver import MAX_MULTIVALUE, instance_label, resolve
-from tests.unit.discovery.fixtures import sample_index
+from tests.unit.discovery.fixtures import instance, namespace, sample_index, service
 
 
 def ask(name: str, qtype: str = "A") -> DNSRecord:
@@ -27,6 +28,17 @@ def test_multivalue_answers_come_in_random_order():
         reply = resolve(index, DNSRecord.question("web.example.internal", "A"), rng)
         orders.add(tuple(str(rr.rdata) for rr in reply.rr))
     assert len(orders) > 1
+
+
+def test_instances_sharing_an_address_give_one_a_record():
+    namespaces = [namespace("ns-1", "example.internal")]
+    services = [service("srv-web", "ns-1", "web", [{"Type": "A", "TTL": 60}])]
+    instances = [instance("srv-web", "a", "10.0.0.1", port="80"),
+                 instance("srv-web", "b", "10.0.0.1", port="81"), instance("srv-web", "c", "10.0.0.2")]
+    index = build(namespaces, services, instances, revision=1)
+    for seed in range(5):
+        reply = resolve(index, DNSRecord.question("web.example.internal", "A"), random.Random(seed))
+        assert sorted(str(rr.rdata) for rr in reply.rr) == ["10.0.0.1", "10.0.0.2"]
 
 
 def test_weighted_routing_answers_one_instance():

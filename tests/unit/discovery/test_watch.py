@@ -6,31 +6,22 @@ import asyncio
 import time
 from pathlib import Path
 
-from discovery.api import CloudMap, set_health
-from discovery.index import Catalog
-from discovery.tables import MIGRATIONS
+from discovery.health import change_health
 from discovery.watch import Watch, healthy_endpoints
-from dockyard.config import Config
-from dockyard.store import Store
+from tests.unit.discovery.live import Live, live
 
 
-async def setup(tmp_path: Path) -> tuple[CloudMap, Watch, str]:
-    store = Store.open(tmp_path / "state.db", MIGRATIONS)
-    catalog = Catalog(store)
-    catalog.reload()
-    api = CloudMap(store, Config(), catalog)
-    await api.create_private_dns_namespace(None, {"Name": "w.internal", "Vpc": "v"})  # type: ignore[arg-type]
-    ns_id = next(iter(catalog.index.namespaces))
-    srv = await api.create_service(
-        None,
-        {  # type: ignore[arg-type]
-            "Name": "web",
-            "NamespaceId": ns_id,
-            "HealthCheckCustomConfig": {},
-            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 5}]},
-        },
-    )
-    return api, Watch(store, catalog), srv["Service"]["Id"]
+async def setup(tmp_path: Path) -> tuple[Live, Watch, str]:
+    api = live(tmp_path)
+    await api.call("CreatePrivateDnsNamespace", {"Name": "w.internal", "Vpc": "v"})
+    ns_id = next(iter(api.catalog.index.namespaces))
+    srv = await api.call("CreateService", {
+        "Name": "web",
+        "NamespaceId": ns_id,
+        "HealthCheckCustomConfig": {},
+        "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 5}]},
+    })
+    return api, Watch(api.store, api.catalog), srv["Service"]["Id"]
 
 
 async def timed(watch: Watch, since: int, action) -> tuple[float, int, list]:
@@ -48,14 +39,14 @@ async def test_every_kind_of_change_wakes_a_waiting_watcher_within_100ms(tmp_pat
     attrs = {"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"}
     service = api.catalog.index.services[srv_id]
     actions = {
-        "register": lambda: api.register_instance(
-            None, {"ServiceId": srv_id, "InstanceId": "a", "Attributes": attrs}
+        "register": lambda: api.call(
+            "RegisterInstance", {"ServiceId": srv_id, "InstanceId": "a", "Attributes": attrs}
         ),
-        "attributes": lambda: api.register_instance(
-            None, {"ServiceId": srv_id, "InstanceId": "a", "Attributes": {**attrs, "v": "2"}}
+        "attributes": lambda: api.call(
+            "RegisterInstance", {"ServiceId": srv_id, "InstanceId": "a", "Attributes": {**attrs, "v": "2"}}
         ),
-        "health": lambda: set_health(api.store, api.catalog, service, "a", "UNHEALTHY", "test"),
-        "deregister": lambda: api.deregister_instance(None, {"ServiceId": srv_id, "InstanceId": "a"}),
+        "health": lambda: change_health(api.data, api.catalog, service, "a", "UNHEALTHY", "test"),
+        "deregister": lambda: api.call("DeregisterInstance", {"ServiceId": srv_id, "InstanceId": "a"}),
     }
     kinds = []
     for name, action in actions.items():
@@ -69,16 +60,13 @@ async def test_every_kind_of_change_wakes_a_waiting_watcher_within_100ms(tmp_pat
 async def test_healthy_endpoints_follow_health_and_a_quiet_watch_times_out(tmp_path: Path):
     api, watch, srv_id = await setup(tmp_path)
     for n in (1, 2):
-        await api.register_instance(
-            None,
-            {
-                "ServiceId": srv_id,
-                "InstanceId": f"i{n}",  # type: ignore[arg-type]
-                "Attributes": {"AWS_INSTANCE_IPV4": f"10.0.0.{n}", "AWS_INSTANCE_PORT": "8080"},
-            },
-        )
+        await api.call("RegisterInstance", {
+            "ServiceId": srv_id,
+            "InstanceId": f"i{n}",
+            "Attributes": {"AWS_INSTANCE_IPV4": f"10.0.0.{n}", "AWS_INSTANCE_PORT": "8080"},
+        })
     service = api.catalog.index.services[srv_id]
-    await set_health(api.store, api.catalog, service, "i1", "UNHEALTHY", "test")
+    await change_health(api.data, api.catalog, service, "i1", "UNHEALTHY", "test")
     endpoints = healthy_endpoints(watch.index, "w.internal", "web")
     assert [(e.instance_id, e.ipv4, e.port) for e in endpoints] == [("i2", "10.0.0.2", 8080)]
     assert healthy_endpoints(watch.index, "w.internal", "nope") == []
