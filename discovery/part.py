@@ -11,7 +11,7 @@
   come from an in-memory index (:mod:`discovery.index`).
 
 Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
-returns (also :func:`get`): ``instances`` registers and deregisters instances
+returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
 (:class:`discovery.registrar.Registrar`), ``watch.wait(...)`` follows changes and
 ``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
 """
@@ -35,7 +35,7 @@ from dockyard.aws.protocol import CLOUDMAP, Call
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "Discovery", "get", "install"]
+__all__ = ["MIGRATIONS", "Discovery", "install"]
 
 
 @dataclass
@@ -43,29 +43,13 @@ class Discovery:
     """Discovery's live objects inside one platform."""
 
     catalog: Catalog
-    api: Legacy
     checker: Checker
     watch: Watch
     instances: Registrar
     dns: DnsServer | None = None
 
 
-class Legacy:
-    """``register_instance`` and ``deregister_instance`` as AWS handlers, for
-    ``runner/service_loop.py`` until it calls ``Discovery.instances`` (then delete this)."""
-
-    def __init__(self, ops: dict[str, Any]) -> None:
-        self.register_instance = ops["RegisterInstance"]
-        self.deregister_instance = ops["DeregisterInstance"]
-
-
-def get(platform: Platform) -> Discovery:
-    """The discovery objects installed on ``platform``."""
-    return platform.discovery  # type: ignore[attr-defined,no-any-return]
-
-
-async def _serve(platform: Platform) -> AsyncIterator[None]:
-    d = get(platform)
+async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:
     d.catalog.reload()
     await d.checker.start()
     d.dns = DnsServer(make_resolver(lambda: d.catalog.index), platform.config.host, platform.config.dns_port,
@@ -107,12 +91,15 @@ def install(platform: Platform) -> Discovery:
     registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
     ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
-    discovery = Discovery(catalog, Legacy(ops), checker, watch, registrar)
-    platform.discovery = discovery  # type: ignore[attr-defined]
+    discovery = Discovery(catalog, checker, watch, registrar)
     worker = platform.role == "worker"
     for name, handler in ops.items():
         readonly = name in READONLY
         platform.ops.add(CLOUDMAP, name, _synced(catalog, handler) if worker else handler, readonly)
     platform.ops.add(CLOUDMAP, "WatchChanges", watch.handle)
-    platform.contexts.append(_serve)
+
+    def serve(p: Platform) -> AsyncIterator[None]:
+        return _serve(discovery, p)
+
+    platform.contexts.append(serve)
     return discovery

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dockyard.config import Config
 from dockyard.control import workers
-from dockyard.platform import Platform, load_parts
+from dockyard.platform import Platform, assemble
 from dockyard.store import Store
 
 __all__ = ["build", "main"]
@@ -19,8 +19,7 @@ __all__ = ["build", "main"]
 def build(config: Config, store: Store) -> Platform:
     """A worker's view of Dockyard: every part installed in the ``worker`` role."""
     platform = Platform(config, store, role="worker")
-    for part in load_parts():
-        part.install(platform)
+    assemble(platform)
     return platform
 
 

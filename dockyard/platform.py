@@ -2,10 +2,12 @@
 
 A :class:`Platform` owns the config, the state store, the control API's operation table and
 the listeners. Each part (``registry``, ``discovery``, ``runner``, ``mesh``) exposes
-``MIGRATIONS`` and ``install(platform)``; ``install`` registers operations and routes and
+``MIGRATIONS`` and an ``install``; ``install`` registers operations and routes and
 appends start/stop hooks to ``platform.contexts`` (async generators in the style of
 aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
-order on shutdown).
+order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
+one part offers into the seams another declares (``runner.seams``): discovery's instance
+registrar and the registry's pull credential into the runner.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
 from dockyard.store import Migration, Store
 
-__all__ = ["PARTS", "Platform", "load_parts", "open_store", "run"]
+__all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 
 log = logging.getLogger("dockyard")
 
@@ -45,6 +47,19 @@ Context = Callable[["Platform"], AsyncIterator[None]]
 
 def load_parts() -> list[ModuleType]:
     return [importlib.import_module(name) for name in PARTS]
+
+
+def assemble(platform: Platform) -> None:
+    """Install every part on ``platform`` and connect their seams."""
+    from discovery import part as discovery_part
+    from mesh import part as mesh_part
+    from registry import part as registry_part
+    from runner import part as runner_part
+
+    reg = registry_part.install(platform)
+    disc = discovery_part.install(platform)
+    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth)
+    mesh_part.install(platform)
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
@@ -95,7 +110,7 @@ class Platform:
         cfg = self.config
         cert, key = cfg.tls_cert, cfg.tls_key
         if not (cert and key) and cfg.tls_self_signed:
-            from registry.tls import ensure_self_signed
+            from dockyard.tls import ensure_self_signed
 
             cert, key = ensure_self_signed(cfg.data_dir, cfg.host)
         if not (cert and key):
@@ -195,8 +210,7 @@ async def run(config: Config) -> None:
         raise
     try:
         platform = Platform(config, store)
-        for part in parts:
-            part.install(platform)
+        assemble(platform)
         created = await ensure_admin_key(config, store)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -213,7 +227,7 @@ async def run(config: Config) -> None:
             if created:
                 print(f"dockyard: admin credentials written to {created}", flush=True)
             if config.tls_self_signed and not config.tls_cert:
-                from registry.tls import ensure_self_signed
+                from dockyard.tls import ensure_self_signed
 
                 cert, _ = ensure_self_signed(config.data_dir, config.host)
                 print(f"dockyard: self-signed registry certificate {cert} (trust it to use TLS)", flush=True)

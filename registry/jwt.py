@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-__all__ = ["LEEWAY", "InvalidToken", "decode", "encode", "key_id", "load_or_create_key", "write_atomic"]
+from dockyard.files import write_atomic
+
+__all__ = ["LEEWAY", "InvalidToken", "decode", "encode", "key_id", "load_or_create_key"]
 
 LEEWAY = 10.0
 
@@ -53,30 +53,6 @@ def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
     return ":".join(b32[i : i + 4] for i in range(0, 48, 4))
-
-
-def write_atomic(path: Path, data: bytes, mode: int, *, replace: bool = True) -> bool:
-    """Write ``data`` to ``path`` (created with ``mode``) through a synced temporary file, so
-    that a crash leaves the old file or the new one, never a part. With ``replace=False`` an
-    existing ``path`` is kept (and False returned): of processes racing to create it, one wins
-    and all then read the same file."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-            return True
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:

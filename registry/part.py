@@ -5,13 +5,15 @@ the state store, upload sessions), puts them on the registry app under ``REGISTR
 routes every ``/v2/...`` path through one dispatcher (with ``registry_read_only``, over a table
 without write methods, and without garbage collection). The OCI error middleware is added here;
 an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
+It returns a :class:`RegistryPart` with what other parts use (the pull credential).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from registry import auth, gc, users
+from registry import auth, gc, pull, users
 from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
@@ -21,15 +23,23 @@ from registry.storage.driver import FilesystemDriver
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "install"]
+__all__ = ["MIGRATIONS", "RegistryPart", "install"]
 
-MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS]
+MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS, *pull.MIGRATIONS]
 
 
-def install(platform: Platform) -> None:
+@dataclass(frozen=True)
+class RegistryPart:
+    """What the registry offers other parts: ``pull_auth`` is the runner's ``PullAuth``."""
+
+    pull_auth: pull.PullCredentials
+
+
+def install(platform: Platform) -> RegistryPart:
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
     read_only = platform.config.registry_read_only
     mount(platform.registry, Registry(meta, BlobStore(driver, meta), read_only))
     auth.install(platform)
     gc.install(platform)
+    return RegistryPart(pull.PullCredentials(platform.store))

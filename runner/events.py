@@ -32,7 +32,7 @@ from dockyard.aws.errors import AwsError, InvalidParameterException
 from dockyard.aws.protocol import EMPTY_SHA256, Operations
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, tasks
+from runner import clusters, instances, serviceshapes, tasks
 
 __all__ = ["KEEPALIVE", "TOPICS", "event_for", "install"]
 
@@ -94,7 +94,7 @@ def _service(store: Store, config: Config, key: str) -> dict[str, Any]:
     row = services.get_row(store, cluster, name)
     if row is None:
         return {"cluster": cluster, "serviceName": name, "deleted": True}
-    s = services.shape(config, store, row)
+    s = serviceshapes.shape(config, store, row)
     out = {"cluster": cluster, "serviceName": name}
     out.update(
         {k: s[k] for k in ("serviceArn", "status", "desiredCount", "runningCount", "pendingCount") if k in s}

@@ -1,7 +1,7 @@
 """Container instances: the Docker hosts a cluster runs tasks on.
 
-ECS operations: ListContainerInstances, DescribeContainerInstances, RegisterContainerInstance,
-DeregisterContainerInstance, PutAttributes, ListAttributes, DeleteAttributes.
+ECS operations: List/Describe/Register/DeregisterContainerInstance(s); the attribute
+operations are in :mod:`runner.attributes`, what ``docker info`` means in :mod:`runner.engineinfo`.
 
 * The local Docker Engine (``docker_host`` config, default the local socket; ``none``
   disables it) joins every ACTIVE cluster as a container instance at start and whenever a
@@ -11,17 +11,13 @@ DeregisterContainerInstance, PutAttributes, ListAttributes, DeleteAttributes.
   control plane drives it by) and repeats the call as a heartbeat; an instance whose last
   heartbeat is older than the ``agent_timeout`` config (default :data:`HEARTBEAT_GRACE`
   seconds, as ECS) shows ``agentConnected: false`` and gets no new tasks.
-* Registered CPU is ``NCPU * 1024`` units and memory ``MemTotal`` in MiB (``docker info``);
-  remaining capacity is registered minus what the host's unstopped tasks reserve, counted
-  per Docker host (an engine in several clusters has one capacity).
-* Built-in attributes follow ECS (``ecs.os-type``, ``ecs.cpu-architecture``,
-  ``ecs.instance-type``, ``ecs.availability-zone``, ``ecs.capability.*``...); custom ones are
-  set with PutAttributes (names starting ``ecs.`` are reserved).
+* Remaining capacity is registered minus what the host's unstopped tasks reserve, per Docker
+  host (an engine in several clusters has one capacity). Custom attributes are set with
+  PutAttributes (names starting ``ecs.`` are reserved).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -33,8 +29,9 @@ from typing import Any
 from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
-from dockyard.store import Migration, Store, Tx
+from dockyard.store import Migration, Store
 from runner import clusters
+from runner.engineinfo import agent_connected, builtin_attributes, capacity_from_info, ec2_id
 from runner.errors import InvalidParameterException
 
 __all__ = [
@@ -75,6 +72,8 @@ MIGRATIONS = [
             username TEXT PRIMARY KEY, password TEXT NOT NULL);
         """,
     ),
+    # The pull credential moved to the registry (registry.pull, table registry_pull_credential).
+    Migration("instances", 3, "DROP TABLE runner_pull_credential;"),
 ]
 
 TOPIC = "ecs/container-instance"
@@ -113,95 +112,6 @@ def instance_id(ident: Any) -> str:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("containerInstance must be a non-empty string.")
     return ident.rsplit("/", 1)[-1]
-
-
-# -- pure: what docker info says -----------------------------------------------------------
-def capacity_from_info(info: Mapping[str, Any]) -> tuple[int, int]:
-    """(cpu units, memory MiB) a host registers: ``NCPU * 1024`` and ``MemTotal`` in MiB."""
-    return int(info.get("NCPU") or 1) * 1024, int(info.get("MemTotal") or 0) // (1024 * 1024)
-
-
-# Docker Remote API versions ECS names capabilities after start at 1.17.
-FIRST_API = (1, 17)
-# The API version assumed when ``docker info`` does not carry it (a registration from an older
-# ``dockyard agent``): Docker 1.13's, the newest any task definition's capabilities need.
-FALLBACK_API = "1.25"
-# Log drivers every engine has, whatever ``docker info`` lists: ``none`` is built in, and
-# ``awslogs`` is run as ``json-file`` (runner.agent.spec), so it needs nothing of the engine.
-ALWAYS_LOG_DRIVERS = ("json-file", "none", "awslogs")
-# What Dockyard itself implements, whatever the engine: health checks, dependsOn and stop
-# ordering, task cpu/memory limits, awsvpc (a network namespace per task), secrets and env
-# files from Dockyard's secret store (the ASM/SSM and S3 forms name the same store), pulls
-# with the runner's registry credential.
-DOCKYARD_CAPABILITIES = (
-    "ecs.capability.container-health-check",
-    "ecs.capability.container-ordering",
-    "ecs.capability.task-cpu-mem-limit",
-    "ecs.capability.task-eni",
-    "ecs.capability.secrets.asm.environment-variables",
-    "ecs.capability.secrets.ssm.environment-variables",
-    "ecs.capability.env-files.s3",
-    "ecs.capability.execution-role-ecr-pull",
-)
-
-
-def _api_versions(api: Any) -> list[str]:
-    """``1.17`` ... the engine's API version: ECS's ``docker-remote-api.1.N`` means "the
-    features of API 1.N are there", so a newer engine has every earlier one (even when its
-    ``MinAPIVersion`` refuses clients that old)."""
-    m = re.fullmatch(r"1\.(\d+)", str(api or "")) or re.fullmatch(r"1\.(\d+)", FALLBACK_API)
-    assert m is not None
-    return [f"1.{minor}" for minor in range(FIRST_API[1], max(int(m.group(1)), FIRST_API[1]) + 1)]
-
-
-def builtin_attributes(info: Mapping[str, Any], zone: str) -> list[dict[str, str]]:
-    """ECS's built-in attributes for a Docker host described by ``docker info`` (plus
-    ``ApiVersion`` from ``docker version``): the host's facts, then the capabilities it has.
-
-    Capabilities follow what the engine reports: ``docker-remote-api.1.17`` up to its API
-    version, ``logging-driver.NAME`` for each log driver it lists (``Plugins.Log``) plus
-    :data:`ALWAYS_LOG_DRIVERS`, ``docker-plugin.NAME`` for each volume driver; then
-    :data:`DOCKYARD_CAPABILITIES`. A task definition's ``requiresAttributes`` are checked
-    against these at placement (``ATTRIBUTE``)."""
-    arch = {"aarch64": "arm64", "amd64": "x86_64"}.get(
-        str(info.get("Architecture")), str(info.get("Architecture") or "x86_64")
-    )
-    os_type = str(info.get("OSType") or "linux")
-    names = {
-        "ecs.os-type": os_type,
-        "ecs.os-family": "LINUX" if os_type == "linux" else os_type.upper(),
-        "ecs.cpu-architecture": arch,
-        "ecs.instance-type": f"docker.{int(info.get('NCPU') or 1)}cpu",
-        "ecs.availability-zone": zone,
-        "dockyard.hostname": str(info.get("Name") or ""),
-        "dockyard.docker-version": str(info.get("ServerVersion") or ""),
-    }
-    out = [{"name": k, "value": v} for k, v in names.items()]
-    plugins = info.get("Plugins") if isinstance(info.get("Plugins"), Mapping) else {}
-    log_drivers = [str(d) for d in (plugins.get("Log") or []) if isinstance(d, str)]
-    volume_drivers = [str(d) for d in (plugins.get("Volume") or ["local"]) if isinstance(d, str)]
-    api = _api_versions(info.get("ApiVersion"))
-    flags = [f"com.amazonaws.ecs.capability.docker-remote-api.{v}" for v in api]
-    flags += [
-        f"com.amazonaws.ecs.capability.logging-driver.{d}"
-        for d in sorted({*log_drivers, *ALWAYS_LOG_DRIVERS})
-    ]
-    flags += [f"ecs.capability.docker-plugin.{d}" for d in sorted(set(volume_drivers))]
-    flags += DOCKYARD_CAPABILITIES
-    out += [{"name": f} for f in flags]
-    return out
-
-
-def _ec2_id(docker_host: str, info: Mapping[str, Any]) -> str:
-    digest = hashlib.sha256(f"{info.get('ID', '')}|{docker_host}".encode()).hexdigest()
-    return "i-" + digest[:17]
-
-
-def agent_connected(local: bool, heartbeat_at: float, now: float, timeout: float) -> bool:
-    """Whether an instance's agent counts as connected at ``now``: the local engine always
-    (the control plane is its agent), another host while its last heartbeat is at most
-    ``timeout`` seconds old."""
-    return local or now - heartbeat_at <= timeout
 
 
 # -- store ---------------------------------------------------------------------------------
@@ -302,11 +212,11 @@ async def register(
                     ident,
                     cluster,
                     docker_host,
-                    _ec2_id(docker_host, info),
+                    ec2_id(docker_host, info),
                     cpu,
                     memory,
                     json.dumps(builtin),
-                    json.dumps(_custom(attributes or [])),
+                    json.dumps(custom_attributes(attributes or [])),
                     json.dumps(version_info),
                     json.dumps(tags or []),
                     int(local),
@@ -319,7 +229,7 @@ async def register(
         ident = row["id"]
         custom = json.loads(row["attributes"])
         if attributes:
-            custom = _merge(custom, _custom(attributes))
+            custom = merge_attributes(custom, custom_attributes(attributes))
         changed = (
             row["status"] != "ACTIVE"
             or row["cpu"] != cpu
@@ -363,7 +273,7 @@ async def ensure_local(store: Store, config: Config, info: Mapping[str, Any], do
     ]
 
 
-def _custom(attributes: list[Any]) -> list[dict[str, Any]]:
+def custom_attributes(attributes: list[Any]) -> list[dict[str, Any]]:
     out = []
     for a in attributes:
         if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not _ATTR_NAME.match(a["name"]):
@@ -381,7 +291,7 @@ def _custom(attributes: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _merge(current: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_attributes(current: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_name = {a["name"]: a for a in current}
     by_name.update({a["name"]: a for a in new})
     return list(by_name.values())
@@ -451,12 +361,12 @@ def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: li
 
 
 # -- operations ----------------------------------------------------------------------------
-def _cluster(store: Store, params: dict[str, Any]) -> str:
+def cluster_param(store: Store, params: dict[str, Any]) -> str:
     return str(clusters.get_active(store, params.get("cluster"))["name"])
 
 
 async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
+    cluster = cluster_param(store, params)
     status = params.get("status")
     sql, args = "SELECT * FROM container_instances WHERE cluster = ?", [cluster]
     if status:
@@ -495,7 +405,7 @@ def query_facts(inst: Instance) -> dict[str, str]:
 
 
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
+    cluster = cluster_param(store, params)
     idents = params.get("containerInstances")
     if not isinstance(idents, list) or not idents or len(idents) > 100:
         raise InvalidParameterException("containerInstances must list 1 to 100 ids or ARNs.")
@@ -514,7 +424,7 @@ async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict
 
 async def register_op(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     """RegisterContainerInstance with Dockyard's ``dockerHost`` (and ``dockerInfo``) fields."""
-    cluster = _cluster(store, params)
+    cluster = cluster_param(store, params)
     docker_host = params.get("dockerHost")
     if not isinstance(docker_host, str) or not docker_host:
         raise InvalidParameterException("dockerHost (the Docker API URL of the host) is required.")
@@ -541,7 +451,7 @@ async def register_op(store: Store, config: Config, params: dict[str, Any]) -> d
 
 
 async def deregister_op(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
+    cluster = cluster_param(store, params)
     iid = instance_id(params.get("containerInstance"))
     async with store.transaction() as tx:
         r = tx.query_one("SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (iid, cluster))
@@ -562,105 +472,11 @@ async def deregister_op(store: Store, config: Config, params: dict[str, Any]) ->
     return {"containerInstance": _shape(config, r, usage_by_host(store), [])}
 
 
-def _target(tx: Tx, cluster: str, a: dict[str, Any]) -> Any:
-    if a.get("targetType", "container-instance") != "container-instance":
-        raise InvalidParameterException("targetType must be container-instance.")
-    target = a.get("targetId")
-    if not isinstance(target, str) or not target:
-        raise InvalidParameterException("targetId is required.")
-    r = tx.query_one(
-        "SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (instance_id(target), cluster)
-    )
-    if r is None:
-        raise TargetNotFoundException(f"Could not find {target}.")
-    return r
-
-
-async def put_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
-    attrs = params.get("attributes")
-    if not isinstance(attrs, list) or not attrs or len(attrs) > 10:
-        raise InvalidParameterException("attributes must list 1 to 10 attributes.")
-    async with store.transaction() as tx:
-        for a in attrs:
-            new = _custom([a])
-            r = _target(tx, cluster, a)
-            current = _merge(json.loads(r["attributes"]), new)
-            if len(current) > 10:
-                raise AttributeLimitExceededException(
-                    "You can apply up to 10 custom attributes per resource."
-                )
-            tx.execute(
-                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
-                (json.dumps(current), r["id"]),
-            )
-            tx.changed(TOPIC, r["id"])
-    return {"attributes": [_echo(config, cluster, a) for a in attrs]}
-
-
-async def delete_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
-    attrs = params.get("attributes")
-    if not isinstance(attrs, list) or not attrs:
-        raise InvalidParameterException("attributes must list at least one attribute.")
-    async with store.transaction() as tx:
-        for a in attrs:
-            r = _target(tx, cluster, a)
-            current = [x for x in json.loads(r["attributes"]) if x["name"] != a.get("name")]
-            tx.execute(
-                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
-                (json.dumps(current), r["id"]),
-            )
-            tx.changed(TOPIC, r["id"])
-    return {"attributes": [_echo(config, cluster, a) for a in attrs]}
-
-
-def _echo(config: Config, cluster: str, a: dict[str, Any]) -> dict[str, Any]:
-    out = {
-        "name": a["name"],
-        "targetType": "container-instance",
-        "targetId": instance_arn(config, cluster, instance_id(a["targetId"])),
-    }
-    if a.get("value") is not None:
-        out["value"] = a["value"]
-    return out
-
-
-async def list_attributes(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = _cluster(store, params)
-    if params.get("targetType") != "container-instance":
-        raise InvalidParameterException("targetType must be container-instance.")
-    name, value = params.get("attributeName"), params.get("attributeValue")
-    if value is not None and name is None:
-        raise InvalidParameterException("attributeValue needs attributeName.")
-    out = []
-    for r in store.query(
-        "SELECT * FROM container_instances WHERE cluster = ? AND status = 'ACTIVE'"
-        " ORDER BY registered_at, id",
-        (cluster,),
-    ):
-        arn = instance_arn(config, cluster, r["id"])
-        for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]:
-            if name is not None and a["name"] != name:
-                continue
-            if value is not None and a.get("value") != value:
-                continue
-            out.append({**a, "targetType": "container-instance", "targetId": arn})
-    chunk, token = page(out, params, InvalidParameterException)
-    result: dict[str, Any] = {"attributes": chunk}
-    if token:
-        result["nextToken"] = token
-    return result
-
-
 OPERATIONS = {
     "ListContainerInstances": list_,
     "DescribeContainerInstances": describe,
     "RegisterContainerInstance": register_op,
     "DeregisterContainerInstance": deregister_op,
-    "PutAttributes": put_attributes,
-    "DeleteAttributes": delete_attributes,
-    "ListAttributes": list_attributes,
 }
 
 
@@ -678,7 +494,3 @@ async def owner_id(store: Store) -> str:
         tx.execute("INSERT INTO runner_owner (id) VALUES (?)", (ident,))
         return ident
 
-
-def get_row_arn(config: Config, cluster: str, ident: str) -> str:
-    """The ARN of instance ``ident`` as seen from ``cluster`` (tasks name their instance)."""
-    return instance_arn(config, cluster, ident)

@@ -2,21 +2,26 @@
 
 Each module listed in ``MODULES`` exposes ``MIGRATIONS`` and ``OPERATIONS`` (ECS operation
 name -> ``async fn(store, config, params) -> dict``), and optionally ``CONTEXTS`` (start/stop
-hooks taking the platform).
+hooks taking the platform). :func:`install` starts the task supervisor and the service loop
+with the seams the assembly gives it (:mod:`runner.seams`).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
+from runner import events, service_loop, tasklogs
+from runner.seams import InstanceRegistry, PullAuth
+from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.tasks",
-           "runner.services", "runner.service_loop", "runner.tags"]
+MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
+           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
@@ -29,10 +34,29 @@ def _bind(platform: Platform, fn: Any) -> Any:
     return handler
 
 
-def install(platform: Platform) -> None:
+def install(
+    platform: Platform, *, instances: InstanceRegistry | None = None, pull_auth: PullAuth | None = None
+) -> None:
+    """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
+    with ``pull_auth``) and the service loop (tasks of services with ``serviceRegistries`` are
+    registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-        if hasattr(mod, "install"):  # a module that needs the platform itself
-            mod.install(platform)
+    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth)
+
+    async def supervise(p: Platform) -> AsyncIterator[None]:
+        await supervisor.start()
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+
+    async def get_logs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
+
+    platform.contexts.append(supervise)
+    platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    events.install(platform)
+    service_loop.install(platform, registrar=instances)

@@ -33,9 +33,10 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import deployments, instances, query, services, tasks
+from runner import data, deployments, instances, query, services, tasks
 from runner.agent import lifecycle
 from runner.scheduler.model import REASON_TEXT
+from runner.seams import InstanceRegistry
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
 
@@ -158,12 +159,12 @@ def registration_attributes(
 
 
 class ServiceLoop:
-    """See module docstring. ``discovery`` is the discovery part's CloudMap API (or None)."""
+    """See module docstring. ``registrar`` is where tasks are registered (None: nowhere)."""
 
-    def __init__(self, store: Store, config: Config, discovery: Any = None) -> None:
+    def __init__(self, store: Store, config: Config, registrar: InstanceRegistry | None = None) -> None:
         self.store = store
         self.config = config
-        self.discovery = discovery
+        self.registrar = registrar
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -380,10 +381,7 @@ class ServiceLoop:
     # -- discovery --------------------------------------------------------------------------
     async def _sync_registrations(self, cluster: str, name: str, spec: Mapping[str, Any]) -> None:
         regs = spec.get("serviceRegistries") or []
-        known = self.store.query(
-            "SELECT task_id, registry_id FROM service_registrations WHERE cluster = ? AND service = ?",
-            (cluster, name),
-        )
+        known = data.registrations_of_service(self.store, cluster, name)
         if not regs and not known:
             return
         wanted: set[tuple[str, str]] = set()
@@ -398,50 +396,38 @@ class ServiceLoop:
             for reg in regs:
                 rid = services.registry_id(reg["registryArn"])
                 wanted.add((r["id"], rid))
-                if any(k["task_id"] == r["id"] and k["registry_id"] == rid for k in known):
+                if data.Registration(r["id"], rid) in known:
                     continue
                 attrs = registration_attributes(r, reg, name, zone)
                 if attrs is not None:
                     await self._register(cluster, name, r["id"], rid, attrs)
         for k in known:
-            if (k["task_id"], k["registry_id"]) not in wanted:
-                await self._deregister_one(k["task_id"], k["registry_id"])
+            if (k.task_id, k.registry_id) not in wanted:
+                await self._deregister_one(k.task_id, k.registry_id)
 
     async def _register(
         self, cluster: str, name: str, task_id: str, rid: str, attrs: dict[str, str]
     ) -> None:
-        if self.discovery is None:
+        if self.registrar is None:
             return
         try:
-            await self.discovery.register_instance(
-                None, {"ServiceId": rid, "InstanceId": task_id, "Attributes": attrs}
-            )
+            await self.registrar.register(rid, task_id, attrs)
         except Exception as e:
             log.warning("cannot register task in discovery", extra={"task": task_id, "error": str(e)})
             return
-        async with self.store.transaction() as tx:
-            tx.execute(
-                "INSERT OR REPLACE INTO service_registrations (task_id, registry_id, cluster, service,"
-                " registered_at) VALUES (?, ?, ?, ?, ?)",
-                (task_id, rid, cluster, name, time.time()),
-            )
+        await data.record_registration(self.store, data.Registration(task_id, rid), cluster, name)
 
     async def _deregister(self, task_id: str) -> None:
-        for k in self.store.query(
-            "SELECT registry_id FROM service_registrations WHERE task_id = ?", (task_id,)
-        ):
-            await self._deregister_one(task_id, k["registry_id"])
+        for k in data.registrations_of_task(self.store, task_id):
+            await self._deregister_one(task_id, k.registry_id)
 
     async def _deregister_one(self, task_id: str, rid: str) -> None:
-        if self.discovery is not None:
+        if self.registrar is not None:
             try:
-                await self.discovery.deregister_instance(None, {"ServiceId": rid, "InstanceId": task_id})
-            except Exception as e:  # already gone (InstanceNotFound) or the service was deleted
+                await self.registrar.deregister(rid, task_id)
+            except Exception as e:  # the registry failed: forget the registration anyway
                 log.info("deregister", extra={"task": task_id, "error": str(e)})
-        async with self.store.transaction() as tx:
-            tx.execute(
-                "DELETE FROM service_registrations WHERE task_id = ? AND registry_id = ?", (task_id, rid)
-            )
+        await data.forget_registration(self.store, data.Registration(task_id, rid))
 
 
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
@@ -450,12 +436,11 @@ def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
 
 
 # -- wiring -----------------------------------------------------------------------------------
-def install(platform: Any) -> None:
-    """Run the loop with the platform (after discovery is installed)."""
+def install(platform: Any, registrar: InstanceRegistry | None = None) -> None:
+    """Run the loop with the platform, registering tasks in ``registrar``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        d = getattr(p, "discovery", None)
-        loop = ServiceLoop(p.store, p.config, d.api if d is not None else None)
+        loop = ServiceLoop(p.store, p.config, registrar)
         await loop.start()
         try:
             yield

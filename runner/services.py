@@ -41,7 +41,9 @@ from runner.errors import (
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
+from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
+from runner.serviceshapes import ECHOED, group_of, service_arn, shape
 
 NamespaceNotFoundException = register("NamespaceNotFoundException")
 
@@ -79,29 +81,6 @@ TOPIC = "ecs/service"
 MAX_EVENTS = 100
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _REGISTRY = re.compile(r"^arn:aws:servicediscovery:[^:]*:[^:]*:service/(srv-[A-Za-z0-9]+)$")
-_ECHOED = (
-    "loadBalancers",
-    "capacityProviderStrategy",
-    "platformVersion",
-    "role",
-    "healthCheckGracePeriodSeconds",
-    "deploymentController",
-    "enableECSManagedTags",
-    "propagateTags",
-    "enableExecuteCommand",
-    "serviceConnectConfiguration",
-    "volumeConfigurations",
-    "availabilityZoneRebalancing",
-)
-
-
-def service_arn(config: Config, cluster: str, name: str) -> str:
-    return f"arn:aws:ecs:{config.region}:{config.account_id}:service/{cluster}/{name}"
-
-
-def group_of(name: str) -> str:
-    """The task group of a service's tasks."""
-    return f"service:{name}"
 
 
 def service_name(ident: Any) -> str:
@@ -122,15 +101,6 @@ def registry_id(arn: str) -> str:
 
 
 # -- validation ----------------------------------------------------------------------------
-def _int(params: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidParameterException(f"{key} must be an integer from {low} to {high}.")
-    return value
-
-
 def deployment_configuration(value: Any, strategy: str, current: Mapping[str, Any] | None = None) -> dict:
     """ECS ``deploymentConfiguration`` with defaults filled in (REPLICA 100/200, DAEMON 0/100)."""
     base = dict(current or {})
@@ -146,8 +116,9 @@ def deployment_configuration(value: Any, strategy: str, current: Mapping[str, An
     if not isinstance(value, dict):
         raise InvalidParameterException("deploymentConfiguration must be an object.")
     out = {**base, **value}
-    out["maximumPercent"] = _int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
-    out["minimumHealthyPercent"] = _int(out, "minimumHealthyPercent", base["minimumHealthyPercent"], 0, 100)
+    out["maximumPercent"] = param_int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
+    low = base["minimumHealthyPercent"]
+    out["minimumHealthyPercent"] = param_int(out, "minimumHealthyPercent", low, 0, 100)
     if strategy == "REPLICA" and out["maximumPercent"] < 100:
         raise InvalidParameterException("maximumPercent must be at least 100 for a REPLICA service.")
     if strategy == "DAEMON" and out["maximumPercent"] != 100:
@@ -179,7 +150,7 @@ def _registries(value: Any) -> list[dict[str, Any]]:
             )
         for key in ("port", "containerPort"):
             if key in r:
-                _int(r, key, 0, 0, 65535)
+                param_int(r, key, 0, 0, 65535)
         if "containerName" in r and not isinstance(r["containerName"], str):
             raise InvalidParameterException("serviceRegistries[].containerName must be a string.")
         out.append({k: r[k] for k in ("registryArn", "port", "containerName", "containerPort") if k in r})
@@ -189,8 +160,8 @@ def _registries(value: Any) -> list[dict[str, Any]]:
 async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("taskDefinition is required.")
-    defn = dict((await taskdefs.describe(store, config, {"taskDefinition": ident}))["taskDefinition"])
-    if defn.get("status") != "ACTIVE":
+    td, defn = taskdefs.definition(store, config, ident)
+    if td.status != "ACTIVE":
         raise ClientException(f"TaskDefinition is inactive ({ident}).")
     return defn
 
@@ -237,76 +208,7 @@ def add_event(events: list[dict[str, Any]], message: str, now: float) -> list[di
     return [{"id": str(uuid.uuid4()), "createdAt": now, "message": message}, *events][:MAX_EVENTS]
 
 
-# -- shapes --------------------------------------------------------------------------------
-def counts(store: Store, cluster: str, name: str) -> dict[str, dict[str, int]]:
-    """Per deployment id (and ``""`` for the service): running and pending task counts."""
-    out: dict[str, dict[str, int]] = {"": {"running": 0, "pending": 0}}
-    for r in store.query(
-        "SELECT started_by, last_status FROM tasks WHERE cluster = ? AND grp = ?"
-        " AND desired_status = 'RUNNING' AND last_status != 'STOPPED'",
-        (cluster, group_of(name)),
-    ):
-        key = "running" if r["last_status"] == "RUNNING" else "pending"
-        for dep in ("", r["started_by"]):
-            c = out.setdefault(dep, {"running": 0, "pending": 0})
-            c[key] += 1
-    return out
-
-
-def shape(config: Config, store: Store, row: Any, include: list[str] | None = None) -> dict[str, Any]:
-    """A service as DescribeServices answers it."""
-    spec = json.loads(row["spec"])
-    deps = json.loads(row["deployments"])
-    n = counts(store, row["cluster"], row["name"])
-    primary = next((d for d in deps if d["status"] == "PRIMARY"), None)
-    out: dict[str, Any] = {
-        "serviceArn": service_arn(config, row["cluster"], row["name"]),
-        "serviceName": row["name"],
-        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
-        "loadBalancers": spec.get("loadBalancers", []),
-        "serviceRegistries": spec.get("serviceRegistries", []),
-        "status": row["status"],
-        "desiredCount": spec["desiredCount"],
-        "runningCount": n[""]["running"],
-        "pendingCount": n[""]["pending"],
-        "launchType": spec.get("launchType", "EC2"),
-        "taskDefinition": primary["taskDefinition"] if primary else spec.get("taskDefinition", ""),
-        "deploymentConfiguration": spec["deploymentConfiguration"],
-        "deployments": [],
-        "events": json.loads(row["events"]),
-        "createdAt": row["created_at"],
-        "placementConstraints": spec.get("placementConstraints", []),
-        "placementStrategy": spec.get("placementStrategy", []),
-        "schedulingStrategy": spec.get("schedulingStrategy", "REPLICA"),
-        "createdBy": f"arn:aws:iam::{config.account_id}:root",
-        "enableECSManagedTags": spec.get("enableECSManagedTags", False),
-        "propagateTags": spec.get("propagateTags", "NONE"),
-        "enableExecuteCommand": spec.get("enableExecuteCommand", False),
-        "deploymentController": spec.get("deploymentController") or {"type": "ECS"},
-    }
-    for key in (*_ECHOED, "networkConfiguration"):
-        if key in spec and key not in out:
-            out[key] = spec[key]
-    if out["launchType"] == "FARGATE":
-        out["platformVersion"] = spec.get("platformVersion") or "1.4.0"
-        out["platformFamily"] = "Linux"
-    if spec.get("role"):
-        out["roleArn"] = spec["role"]
-    for d in deps:
-        c = n.get(d["id"], {"running": 0, "pending": 0})
-        shown = {k: v for k, v in d.items() if k not in ("definition", "failed")}
-        shown.update(
-            desiredCount=spec["desiredCount"] if d["status"] == "PRIMARY" else c["running"] + c["pending"],
-            runningCount=c["running"],
-            pendingCount=c["pending"],
-            failedTasks=d.get("failed", 0),
-        )
-        out["deployments"].append(shown)
-    if "TAGS" in (include or []):
-        out["tags"] = json.loads(row["tags"])
-    return out
-
-
+# -- rows ----------------------------------------------------------------------------------
 def get_row(store: Store, cluster: str, name: str) -> Any:
     return store.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
 
@@ -344,7 +246,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             )
         desired = 0
     else:
-        desired = _int(params, "desiredCount", 0, 0, 100_000)
+        desired = param_int(params, "desiredCount", 0, 0, 100_000)
     launch_type = params.get("launchType") or "EC2"
     if launch_type not in tasks.LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(tasks.LAUNCH_TYPES)}.")
@@ -367,7 +269,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     }
     if not spec["networkConfiguration"]:
         del spec["networkConfiguration"]
-    spec.update({k: params[k] for k in _ECHOED if k in params})
+    spec.update({k: params[k] for k in ECHOED if k in params})
     tags = clusters.validate_tags(params.get("tags"))
     now = time.time()
     dep = new_deployment(defn, spec, now)
@@ -403,7 +305,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             raise InvalidParameterException(
                 "The daemon scheduling strategy does not support a desired count."
             )
-        new_spec["desiredCount"] = _int(params, "desiredCount", 0, 0, 100_000)
+        new_spec["desiredCount"] = param_int(params, "desiredCount", 0, 0, 100_000)
     if params.get("deploymentConfiguration") is not None:
         new_spec["deploymentConfiguration"] = deployment_configuration(
             params["deploymentConfiguration"], strategy, spec["deploymentConfiguration"]
@@ -417,7 +319,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             new_spec[key] = params[key]
     if params.get("serviceRegistries") is not None:
         new_spec["serviceRegistries"] = _registries(params["serviceRegistries"])
-    for key in _ECHOED:
+    for key in ECHOED:
         if key in params and params[key] is not None:
             new_spec[key] = params[key]
     if params.get("networkConfiguration") is not None:

@@ -106,6 +106,14 @@ def load(store: Store, config: Config, ident: Any) -> TaskDefinition:
     return _model(config, _row(store, ident))
 
 
+def definition(store: Store, config: Config, ident: Any) -> tuple[TaskDefinition, dict[str, Any]]:
+    """The stored definition for ``ident`` as the validated model and as its AWS shape (what
+    DescribeTaskDefinition answers; a task keeps it as its snapshot), from one read.
+    Raises ClientException if there is none."""
+    row = _row(store, ident)
+    return _model(config, row), _shape(config, row)
+
+
 def _shape(config: Config, row: Any) -> dict[str, Any]:
     td = _model(config, row)
     out: dict[str, Any] = {"taskDefinitionArn": td.arn}

@@ -2,7 +2,7 @@
 
 The API only writes desired state: RunTask places each task on a container instance and
 records it as ``PROVISIONING`` with ``desiredStatus: RUNNING``; StopTask sets
-``desiredStatus: STOPPED`` with its stop code. The supervisor (:mod:`runner.agent.supervisor`)
+``desiredStatus: STOPPED`` with its stop code. The supervisor (:mod:`runner.supervisor`)
 watches the ``ecs/task`` topic and makes the Docker hosts match, reporting progress back
 through :func:`update`. A task row keeps a snapshot of its task definition, so a task runs and
 describes the same whatever happens to the definition later.
@@ -14,19 +14,22 @@ Services build on :func:`launch` (place and record tasks) and :func:`request_sto
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, instances, scheduler
+from runner import clusters, instances, scheduler, taskdef, taskdefs
 from runner.agent import lifecycle
-from runner.errors import ClientException, InvalidParameterException
+from runner.errors import InvalidParameterException
+from runner.numbers import loose_int
+from runner.taskdef import TaskDefinition
+from runner.taskshapes import shape, task_arn
 
 __all__ = [
     "MISSING_KEY",
@@ -36,7 +39,6 @@ __all__ = [
     "launch",
     "public_failures",
     "request_stop",
-    "reservation",
     "shape",
     "task_arn",
     "update",
@@ -72,22 +74,6 @@ TOPIC = "ecs/task"
 RETENTION = 2 * 3600.0
 MISSING_KEY = "dockyard:missingAttributes"
 LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL")
-_TIMES = {
-    "created_at": "createdAt",
-    "pull_started_at": "pullStartedAt",
-    "pull_stopped_at": "pullStoppedAt",
-    "started_at": "startedAt",
-    "connectivity_at": "connectivityAt",
-    "stopping_at": "stoppingAt",
-    "stopped_at": "stoppedAt",
-    "execution_stopped_at": "executionStoppedAt",
-}
-
-
-def task_arn(config: Config, cluster: str, ident: str) -> str:
-    return f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{ident}"
-
-
 def task_id(ident: Any) -> str:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("task must be a task id or ARN.")
@@ -99,41 +85,6 @@ def get_row(store: Store, ident: str) -> Any:
 
 
 # -- pure ------------------------------------------------------------------------------------
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def reservation(
-    defn: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
-) -> tuple[int, int, list[str]]:
-    """(cpu units, memory MiB, host ports as ``"port/proto"``) a task takes on its instance.
-
-    Task-level cpu/memory win; otherwise the containers' cpu and memory (or
-    memoryReservation) add up. Host ports count only for ``bridge`` (explicit hostPort) and
-    ``host`` (the containerPort) networking: an ``awsvpc`` task has an address of its own.
-    """
-    overrides = overrides or {}
-    containers = defn.get("containerDefinitions") or []
-    cpu = _int(overrides.get("cpu")) or _int(defn.get("cpu")) or sum(_int(c.get("cpu")) for c in containers)
-    memory = (
-        _int(overrides.get("memory"))
-        or _int(defn.get("memory"))
-        or sum(_int(c.get("memory")) or _int(c.get("memoryReservation")) for c in containers)
-    )
-    mode = defn.get("networkMode") or "bridge"
-    ports = []
-    for c in containers:
-        for m in c.get("portMappings") or []:
-            proto = str(m.get("protocol") or "tcp").lower()
-            port = _int(m.get("hostPort")) if mode == "bridge" else _int(m.get("containerPort"))
-            if mode in ("bridge", "host") and port:
-                ports.append(f"{port}/{proto}")
-    return cpu, memory, ports
-
-
 def host_view(inst: instances.Instance, usage: dict[str, dict[str, Any]]) -> scheduler.HostView:
     """What the scheduler sees of one instance: remaining capacity, ports, tasks, attributes."""
     u = usage.get(inst.docker_host, instances.empty_usage())
@@ -151,134 +102,26 @@ def host_view(inst: instances.Instance, usage: dict[str, dict[str, Any]]) -> sch
 
 
 def task_needs(
-    defn: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-    group: str,
-    launch_type: str,
+    td: TaskDefinition,
+    overrides: Mapping[str, Any] | None = None,
+    group: str = "",
+    launch_type: str = "EC2",
     placement: Mapping[str, Any] | None = None,
 ) -> scheduler.TaskNeeds:
-    """The scheduler's view of one task: :func:`reservation`, the definition's
-    ``requiresAttributes``, its own memberOf constraints, then those of the request; FARGATE
-    lets Dockyard pick the strategy."""
+    """The scheduler's view of one task: :func:`runner.scheduler.needs_for` with the request's
+    placement (its memberOf constraints after the definition's own) and the task-level
+    ``cpu``/``memory`` overrides winning over the definition's sizes."""
     placement = placement or {}
-    cpu, memory, ports = reservation(defn, overrides)
-    own = scheduler.parse_constraints(defn.get("placementConstraints") or [])
-    constraints = (*own, *scheduler.parse_constraints(placement.get("placementConstraints")))
-    strategy = scheduler.parse_strategies(placement.get("placementStrategy"))
-    if launch_type == "FARGATE":
-        strategy = scheduler.FARGATE_STRATEGY
-    return scheduler.TaskNeeds(
-        cpu=cpu,
-        memory=memory,
-        ports=tuple((int(p.split("/")[0]), p.split("/")[1]) for p in ports),
-        group=group,
-        constraints=constraints,
-        strategy=strategy,
-        attributes=scheduler.parse_required_attributes(defn.get("requiresAttributes")),
+    overrides = overrides or {}
+    needs = scheduler.needs_for(
+        td,
+        group,
+        constraints=scheduler.parse_constraints(placement.get("placementConstraints")),
+        strategy=scheduler.parse_strategies(placement.get("placementStrategy")),
+        launch_type=launch_type,
     )
-
-
-# -- shapes ----------------------------------------------------------------------------------
-def _container_shape(
-    config: Config, row: Any, defn: Mapping[str, Any], c: Mapping[str, Any], state: Mapping[str, Any]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "containerArn": f"arn:aws:ecs:{config.region}:{config.account_id}:container/{row['cluster']}/"
-        f"{row['id']}/{uuid.uuid5(uuid.NAMESPACE_URL, row['id'] + c['name'])}",
-        "taskArn": task_arn(config, row["cluster"], row["id"]),
-        "name": c["name"],
-        "image": state.get("image") or c.get("image", ""),
-        "lastStatus": state.get("lastStatus", "PENDING"),
-        "networkBindings": state.get("networkBindings", []),
-        "networkInterfaces": [],
-        "healthStatus": state.get("healthStatus", "UNKNOWN"),
-        "cpu": str(_int(c.get("cpu"))),
-    }
-    for key in ("runtimeId", "imageDigest", "exitCode", "reason"):
-        if state.get(key) is not None and state.get(key) != "":
-            out[key] = state[key]
-    if c.get("memory"):
-        out["memory"] = str(c["memory"])
-    if c.get("memoryReservation"):
-        out["memoryReservation"] = str(c["memoryReservation"])
-    network = json.loads(row["network"])
-    if network.get("ip") and (defn.get("networkMode") == "awsvpc"):
-        out["networkInterfaces"] = [
-            {"attachmentId": network.get("attachment", ""), "privateIpv4Address": network["ip"]}
-        ]
-    return out
-
-
-def shape(config: Config, row: Any, include: list[str] | None = None) -> dict[str, Any]:
-    """A task as DescribeTasks answers it."""
-    defn = json.loads(row["definition"])
-    states = json.loads(row["containers"])
-    extra = json.loads(row["extra"])
-    network = json.loads(row["network"])
-    inst = instances.get_row_arn(config, row["cluster"], row["instance_id"])
-    out: dict[str, Any] = {
-        "taskArn": task_arn(config, row["cluster"], row["id"]),
-        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
-        "taskDefinitionArn": row["definition_arn"],
-        "containerInstanceArn": inst,
-        "overrides": {
-            "containerOverrides": [],
-            "inferenceAcceleratorOverrides": [],
-            **json.loads(row["overrides"]),
-        },
-        "lastStatus": row["last_status"],
-        "desiredStatus": row["desired_status"],
-        "cpu": str(row["cpu"]),
-        "memory": str(row["memory"]),
-        "containers": [
-            _container_shape(config, row, defn, c, states.get(c["name"], {}))
-            for c in defn.get("containerDefinitions") or []
-        ],
-        "launchType": row["launch_type"],
-        "group": row["grp"],
-        "version": row["version"],
-        "healthStatus": row["health"],
-        "connectivity": "CONNECTED" if row["connectivity_at"] else "DISCONNECTED",
-        "availabilityZone": f"{config.region}a",
-        "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
-        "attachments": [],
-        "enableExecuteCommand": False,
-        "tags": json.loads(row["tags"]) if include is None or "TAGS" in (include or []) else [],
-    }
-    if row["started_by"]:
-        out["startedBy"] = row["started_by"]
-    if row["stop_code"]:
-        out["stopCode"] = row["stop_code"]
-    if row["stopped_reason"]:
-        out["stoppedReason"] = row["stopped_reason"]
-    for col, key in _TIMES.items():
-        if row[col] is not None:
-            out[key] = row[col]
-    if row["launch_type"] == "FARGATE":
-        out["platformVersion"] = "1.4.0"
-        out["platformFamily"] = "Linux"
-    if defn.get("networkMode") == "awsvpc":
-        vpc = (extra.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
-        details = [
-            {"name": "subnetId", "value": (vpc.get("subnets") or ["subnet-dockyard"])[0]},
-            {"name": "networkInterfaceId", "value": network.get("attachment", "")},
-        ]
-        if network.get("ip"):
-            details.append({"name": "privateIPv4Address", "value": network["ip"]})
-        status = (
-            "ATTACHED"
-            if network.get("ip") and row["last_status"] != "STOPPED"
-            else ("DELETED" if row["last_status"] == "STOPPED" else "PRECREATED")
-        )
-        out["attachments"] = [
-            {
-                "id": network.get("attachment", ""),
-                "type": "ElasticNetworkInterface",
-                "status": status,
-                "details": details,
-            }
-        ]
-    return out
+    cpu = loose_int(overrides.get("cpu")) or needs.cpu
+    return replace(needs, cpu=cpu, memory=loose_int(overrides.get("memory")) or needs.memory)
 
 
 # -- store writes ------------------------------------------------------------------------------
@@ -326,12 +169,7 @@ async def request_stop(store: Store, ident: str, code: str, reason: str) -> Any:
 async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("taskDefinition is required.")
-    try:
-        from runner import taskdefs
-    except ImportError:  # TODO(taskdefs): lands with the task definition work
-        raise ClientException("Task definitions are not available yet.") from None
-    result = await taskdefs.OPERATIONS["DescribeTaskDefinition"](store, config, {"taskDefinition": ident})
-    return dict(result["taskDefinition"])
+    return taskdefs.definition(store, config, ident)[1]
 
 
 def _check_overrides(defn: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
@@ -378,9 +216,9 @@ async def launch(
     error; with ``ATTRIBUTE`` the entry also names the missing attributes under
     :data:`MISSING_KEY`, which :func:`public_failures` drops from API responses."""
     overrides = dict(overrides or {})
-    need = reservation(definition, overrides)
     group = group or f"family:{definition.get('family', '')}"
-    needs = task_needs(definition, overrides, group, launch_type, placement)
+    needs = task_needs(taskdef.parse(definition), overrides, group, launch_type, placement)
+    host_ports = [f"{port}/{proto}" for port, proto in needs.ports]
     candidates = instances.instances_in(store, config, cluster)
     if not candidates and launch_type == "FARGATE":
         candidates = instances.instances_in(store, config)
@@ -401,9 +239,8 @@ async def launch(
                 else:
                     chosen.append(inst)
         else:
-            hosts = [host_view(i, usage) for i in candidates]
-            for n in range(count):
-                result = scheduler.schedule(hosts, needs)
+            placed = scheduler.place([host_view(i, usage) for i in candidates], needs, count)
+            for result in placed.results:
                 if not isinstance(result, scheduler.Placement):
                     failure = {"reason": result.reason, "detail": result.explain()}
                     if result.closest is not None:
@@ -412,9 +249,6 @@ async def launch(
                             failure[MISSING_KEY] = ", ".join(result.closest.missing)
                     failures.append(failure)
                     continue
-                hosts = [
-                    scheduler.charge(h, needs, f"pending-{n}") if h.id == result.host_id else h for h in hosts
-                ]
                 chosen.append(by_id[result.host_id])
         for inst in chosen:
             ident = uuid.uuid4().hex
@@ -434,9 +268,9 @@ async def launch(
                     launch_type,
                     started_by,
                     group,
-                    need[0],
-                    need[1],
-                    json.dumps(need[2]),
+                    needs.cpu,
+                    needs.memory,
+                    json.dumps(host_ports),
                     json.dumps(tags or []),
                     json.dumps(dict(extra or {})),
                     now,
@@ -536,7 +370,7 @@ async def start_task(store: Store, config: Config, params: dict[str, Any]) -> di
     return {"tasks": [shape(config, r) for r in rows], "failures": public_failures(failures)}
 
 
-def _find(store: Store, cluster: str, ident: Any) -> Any:
+def find(store: Store, cluster: str, ident: Any) -> Any:
     row = store.query_one("SELECT * FROM tasks WHERE id = ? AND cluster = ?", (task_id(ident), cluster))
     if row is None:
         raise InvalidParameterException("The referenced task was not found.")
@@ -545,7 +379,7 @@ def _find(store: Store, cluster: str, ident: Any) -> Any:
 
 async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = _find(store, cluster, params.get("task"))
+    row = find(store, cluster, params.get("task"))
     reason = params.get("reason") or "Task stopped by user"
     if not isinstance(reason, str) or len(reason) > 255:
         raise InvalidParameterException("reason can have up to 255 characters.")
@@ -614,76 +448,3 @@ OPERATIONS = {
     "DescribeTasks": describe_tasks,
     "ListTasks": list_tasks,
 }
-
-
-# -- wiring ------------------------------------------------------------------------------------
-SUPERVISOR: Any = None  # set by install(): web.AppKey("runner.supervisor", Supervisor)
-
-
-def install(platform: Any) -> None:
-    """Start the supervisor with the platform; add the Dockyard-own GetTaskLogs operation."""
-    from aiohttp import web
-
-    from dockyard.aws.protocol import ECS
-    from runner.agent.supervisor import Supervisor
-
-    global SUPERVISOR
-    if SUPERVISOR is None:
-        SUPERVISOR = web.AppKey("runner.supervisor", Supervisor)
-    key = SUPERVISOR
-
-    async def supervise(p: Any) -> Any:
-        sup = Supervisor(p.store, p.config)
-        p.control[key] = sup
-        await sup.start()
-        try:
-            yield
-        finally:
-            await sup.stop()
-
-    async def get_logs(call: Any, params: dict[str, Any]) -> dict[str, Any]:
-        return await task_logs(platform.store, platform.config, platform.control[key], params)
-
-    platform.contexts.append(supervise)
-    platform.ops.add(ECS, "GetTaskLogs", get_logs)
-    from runner import events
-
-    events.install(platform)
-
-
-MAX_LOG_LINES = 10_000
-
-
-async def task_logs(store: Store, config: Config, sup: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """GetTaskLogs (Dockyard's own): the last ``tail`` lines (default 200, at most
-    :data:`MAX_LOG_LINES`) of each container of a task (or of ``containerName`` only), from
-    Docker or, once the container was removed at the task's stop, from the copy saved then."""
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = _find(store, cluster, params.get("task"))
-    tail = params.get("tail", 200)
-    if not isinstance(tail, int) or isinstance(tail, bool) or not 1 <= tail <= MAX_LOG_LINES:
-        raise InvalidParameterException(f"tail must be an integer from 1 to {MAX_LOG_LINES}.")
-    only = params.get("containerName")
-    host = sup.host_of(row["instance_id"])
-    from runner.agent import savedlogs
-    from runner.agent.transport import DockerError
-
-    out = []
-    for name, state in json.loads(row["containers"]).items():
-        if only and name != only:
-            continue
-        text = ""
-        saved = None
-        if config.data_dir:
-            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, row["id"], name, tail)
-        if saved is not None:  # the container was removed at the stop (runner.agent.savedlogs)
-            text = saved.decode(errors="replace")
-        elif host is not None and state.get("runtimeId"):
-            try:
-                text = (await host.logs(state["runtimeId"], tail)).decode(errors="replace")
-            except DockerError as e:
-                text = f"(logs unavailable: {e})\n"
-        out.append({"containerName": name, "logs": text})
-    if only and not out:
-        raise InvalidParameterException(f"The task has no container named {only}.")
-    return {"taskArn": task_arn(config, cluster, row["id"]), "containers": out}

@@ -5,5 +5,7 @@
 * :mod:`runner.agent.spec`: pure translation of an ECS task definition into container specs.
 * :mod:`runner.agent.lifecycle`: pure task-state rules (dependsOn, health, why a task stopped).
 * :mod:`runner.agent.host`: one Docker host: run, stop, adopt and watch the task containers.
-* :mod:`runner.agent.supervisor`: the control-plane loop that hands tasks to their hosts.
+* :mod:`runner.agent.worker`: one task's worker, driving its containers on its host.
+
+The control-plane loop that hands tasks to their hosts is :mod:`runner.supervisor`.
 """

@@ -2,7 +2,7 @@
 
 A task whose task-scoped Docker volumes are removed at its stop must lose its containers
 first (Docker keeps a volume while any container uses it), and with them their logs. The
-worker therefore saves each container's last :data:`runner.tasks.MAX_LOG_LINES` lines here
+worker therefore saves each container's last :data:`MAX_LOG_LINES` lines here
 before removing it; ``GetTaskLogs`` (``dockyard logs``) reads the saved copy, and the
 supervisor deletes it with the task when the task expires (``runner.tasks.RETENTION``).
 
@@ -16,7 +16,9 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["read", "remove", "save", "task_dir"]
+__all__ = ["MAX_LOG_LINES", "read", "remove", "save", "task_dir"]
+
+MAX_LOG_LINES = 10_000  # the most lines GetTaskLogs returns, and what is saved per container
 
 
 def task_dir(data_dir: str | Path, task_id: str) -> Path:

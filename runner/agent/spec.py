@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.agent.transport import ContainerSpec
+from runner.numbers import loose_int
 
 __all__ = [
     "LABEL_CLUSTER",
@@ -112,26 +113,17 @@ def healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _port_bindings(mappings: list[Mapping[str, Any]], network_mode: str) -> tuple[list, dict]:
     ports: list[tuple[int, str]] = []
     bindings: dict[str, Any] = {}
     for m in mappings:
-        port = _int(m.get("containerPort"))
+        port = loose_int(m.get("containerPort"))
         if port is None:
             continue
         proto = str(m.get("protocol") or "tcp").lower()
         ports.append((port, proto))
         if network_mode == "bridge":
-            host_port = _int(m.get("hostPort")) or None
+            host_port = loose_int(m.get("hostPort")) or None
             bindings[f"{port}/{proto}"] = host_port
     return ports, bindings
 
@@ -195,8 +187,8 @@ def _overrides_for(p: Placement, name: str) -> Mapping[str, Any]:
 def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec]:
     """One spec per container definition, in definition order (see module docstring)."""
     mode = defn.get("networkMode") or "bridge"
-    task_cpu = _int(p.overrides.get("cpu")) or _int(defn.get("cpu"))
-    task_mem = _int(p.overrides.get("memory")) or _int(defn.get("memory"))
+    task_cpu = loose_int(p.overrides.get("cpu")) or loose_int(defn.get("cpu"))
+    task_mem = loose_int(p.overrides.get("memory")) or loose_int(defn.get("memory"))
     specs = []
     for c in defn.get("containerDefinitions") or []:
         name = c["name"]
@@ -204,9 +196,9 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
         env = {e["name"]: str(e.get("value", "")) for e in c.get("environment") or [] if e.get("name")}
         env.update({e["name"]: str(e.get("value", "")) for e in o.get("environment") or [] if e.get("name")})
         env.update(p.environment.get(name, {}))
-        cpu = _int(o.get("cpu")) or _int(c.get("cpu"))
-        memory = _int(o.get("memory")) or _int(c.get("memory"))
-        reservation = _int(o.get("memoryReservation")) or _int(c.get("memoryReservation"))
+        cpu = loose_int(o.get("cpu")) or loose_int(c.get("cpu"))
+        memory = loose_int(o.get("memory")) or loose_int(c.get("memory"))
+        reservation = loose_int(o.get("memoryReservation")) or loose_int(c.get("memoryReservation"))
         host: dict[str, Any] = {}
         if cpu:
             host["cpu_shares"] = max(cpu, 2)
@@ -246,7 +238,7 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
             host["privileged"] = True
         if (c.get("linuxParameters") or {}).get("initProcessEnabled"):
             host["init"] = True
-        stop_timeout = _int(c.get("stopTimeout"))
+        stop_timeout = loose_int(c.get("stopTimeout"))
         specs.append(
             ContainerSpec(
                 name=container_name(p.task_id, name),

@@ -318,7 +318,7 @@ class TaskWorker:
         if not self.config.data_dir:
             return
         try:
-            data = await self.host.logs(cid, tasks.MAX_LOG_LINES)
+            data = await self.host.logs(cid, savedlogs.MAX_LOG_LINES)
             await asyncio.to_thread(savedlogs.save, self.config.data_dir, self.task_id, name, data)
         except (DockerError, OSError) as e:
             log.warning("cannot save container logs", extra={"task": self.task_id, "error": str(e)})

@@ -54,9 +54,16 @@ def raw(server, body: bytes, headers: dict[str, str], sign: bool = True, when=No
 JSON11 = {"content-type": "application/x-amz-json-1.1", "x-amz-target": f"{ECS}.ListClusters"}
 
 
-def test_the_aws_cli_lists_no_clusters_on_a_new_server(dockyard):
-    clusters = dockyard.aws("ecs", "list-clusters")["clusterArns"]
-    assert all(":cluster/" in arn for arn in clusters)
+def test_the_aws_cli_lists_no_clusters_on_a_new_server(tmp_path):
+    # A server of its own (the shared one has clusters from other tests), without Docker.
+    server = Dockyard(tmp_path / "data", env={"DOCKYARD_DOCKER_HOST": "none"})
+    server.start()
+    try:
+        assert server.aws("ecs", "list-clusters")["clusterArns"] == []
+        arn = server.aws("ecs", "create-cluster", "--cluster-name", "only")["cluster"]["clusterArn"]
+        assert server.aws("ecs", "list-clusters")["clusterArns"] == [arn]
+    finally:
+        server.stop()
 
 
 def test_the_aws_cli_creates_describes_and_deletes_a_cluster(dockyard):

@@ -9,7 +9,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from registry.tls import make_self_signed
+from dockyard.tls import make_self_signed
 from tests.support.registry_auth import DockerLogin, bearer, challenge, create_user, fetch_token
 
 

@@ -7,7 +7,7 @@ import stat
 
 from cryptography import x509
 
-from registry import tls
+from dockyard import tls
 
 
 def sans(pem: bytes) -> x509.SubjectAlternativeName:

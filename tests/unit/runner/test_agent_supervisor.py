@@ -16,9 +16,9 @@ import pytest
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, part, tasks
+from runner import clusters, instances, part, tasklogs, tasks
 from runner.agent import spec
-from runner.agent.supervisor import Supervisor
+from runner.supervisor import Supervisor
 from tests.unit.runner.fakedocker import FakeDocker
 
 CONFIG = Config(docker_host="fake://local", registry_port=5000)
@@ -286,7 +286,7 @@ async def test_logs_of_a_task_whose_containers_went_with_its_volumes_stay_readab
         await tasks.request_stop(store, tid, "UserInitiated", "bye")
         await _until(store, tid, _stopped)
         assert f"dy-{tid}-web" in fake.removed  # gone from Docker with the task's volume
-        out = await tasks.task_logs(store, config, s, {"cluster": "c", "task": tid})
+        out = await tasklogs.task_logs(store, config, s, {"cluster": "c", "task": tid})
         assert out["containers"] == [{"containerName": "web", "logs": f"log of dy-{tid}-web\n"}]
         await tasks.update(store, tid, stopped_at=1.0)
         await s._prune()

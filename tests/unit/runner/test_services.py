@@ -1,31 +1,11 @@
-"""Service helpers that need only the store: tags by ARN, event history bounds, deployments."""
+"""Service helpers that are pure: event history bounds, deployments (tags by ARN: test_tags.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 
-from dockyard.store import Store
 from runner import services
 from runner.errors import InvalidParameterException
-
-ARN = "arn:aws:ecs:us-east-1:000000000000:service/prod/web"
-
-
-def store_with_service(tmp_path: Path) -> Store:
-    store = Store.open(tmp_path / "db.sqlite", services.MIGRATIONS)
-
-    async def insert() -> None:
-        async with store.transaction() as tx:
-            tx.execute(
-                "INSERT INTO services (cluster, name, status, spec, created_at, updated_at)"
-                " VALUES ('prod', 'web', 'ACTIVE', '{}', 0, 0)"
-            )
-
-    asyncio.run(insert())
-    return store
 
 
 def test_events_keep_the_newest_hundred_newest_first() -> None:

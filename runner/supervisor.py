@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, tasks
+from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
+from runner.seams import PullAuth
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -71,37 +70,6 @@ def _environment_resolver(store: Store) -> Callable[[Mapping[str, Any]], dict[st
     return resolve
 
 
-PULL_USER = "dockyard-runner"
-
-
-async def registry_auth(store: Store) -> dict[str, str] | None:
-    """Docker ``auth_config`` the hosts pull from Dockyard's registry with.
-
-    The runner has a registry user of its own (``dockyard-runner``, pull on every
-    repository, made through :mod:`registry.users` on first start); its password lives only in
-    the state store (table ``runner_pull_credential``). None when the registry part has no
-    users (then pulls are anonymous)."""
-    try:
-        from registry import users
-    except ImportError:
-        return None
-    row = store.query_one("SELECT username, password FROM runner_pull_credential")
-    user = users.get_user(store, PULL_USER)
-    if row is not None and user is not None:
-        return {"username": row["username"], "password": row["password"]}
-    password = secrets.token_urlsafe(24)
-    if user is None:
-        await users.create_user(store, PULL_USER, password, grants={"*": ["pull"]})
-    else:
-        await users.set_password(store, PULL_USER, password)
-    async with store.transaction() as tx:
-        tx.execute("DELETE FROM runner_pull_credential")
-        tx.execute(
-            "INSERT INTO runner_pull_credential (username, password) VALUES (?, ?)", (PULL_USER, password)
-        )
-    return {"username": PULL_USER, "password": password}
-
-
 class Supervisor:
     """See module docstring. ``transport_for(url)`` builds a host's transport (tests fake it)."""
 
@@ -110,8 +78,10 @@ class Supervisor:
         store: Store,
         config: Config,
         transport_for: Callable[[str], Transport] = DockerTransport,
+        pull_auth: PullAuth | None = None,
     ) -> None:
         self.store = store
+        self.pull_auth = pull_auth
         self.config = config
         self.transport_for = transport_for
         self.local_url = "" if config.docker_host == "none" else (config.docker_host or LOCAL_DOCKER)
@@ -136,7 +106,7 @@ class Supervisor:
         # while the start below awaits
         self.owner = await instances.owner_id(self.store)
         try:
-            self.auth = await registry_auth(self.store)
+            self.auth = await self.pull_auth() if self.pull_auth is not None else None
         except Exception as e:  # pulls stay anonymous; a task that needs auth says so
             log.error("no registry credential for the runner", extra={"error": str(e)})
         if self.local_url:
@@ -150,8 +120,8 @@ class Supervisor:
             self._host(inst.docker_host)
         for url in list(self.hosts):
             await self._sweep(url)
-        for row in self.store.query("SELECT id FROM tasks WHERE last_status != 'STOPPED'"):
-            self._ensure_worker(row["id"])
+        for task_id in data.unstopped_task_ids(self.store):
+            self._ensure_worker(task_id)
         self._loop_task = asyncio.create_task(self._follow(since), name="runner-supervisor")
 
     async def stop(self) -> None:
@@ -176,8 +146,8 @@ class Supervisor:
         return host
 
     def host_of(self, instance_id: str) -> Host | None:
-        row = self.store.query_one("SELECT docker_host FROM container_instances WHERE id = ?", (instance_id,))
-        return self._host(row["docker_host"]) if row else None
+        url = data.docker_host_of(self.store, instance_id)
+        return self._host(url) if url is not None else None
 
     # -- workers ---------------------------------------------------------------------------
     def _ensure_worker(self, task_id: str) -> None:
@@ -303,16 +273,12 @@ class Supervisor:
 
     async def _prune(self) -> None:
         cutoff = time.time() - tasks.RETENTION
-        for row in self.store.query(
-            "SELECT * FROM tasks WHERE last_status = 'STOPPED' AND stopped_at < ?", (cutoff,)
-        ):
-            host = self.host_of(row["instance_id"])
-            for state in json.loads(row["containers"]).values():
-                if host is not None and state.get("runtimeId"):
+        for task in data.expired_tasks(self.store, cutoff):
+            host = self.host_of(task.instance_id)
+            for runtime_id in task.runtime_ids:
+                if host is not None:
                     with contextlib.suppress(DockerError):
-                        await host.remove(state["runtimeId"])
+                        await host.remove(runtime_id)
             if self.config.data_dir:
-                await asyncio.to_thread(savedlogs.remove, self.config.data_dir, row["id"])
-            async with self.store.transaction() as tx:
-                tx.execute("DELETE FROM tasks WHERE id = ?", (row["id"],))
-                tx.changed(tasks.TOPIC, row["id"])
+                await asyncio.to_thread(savedlogs.remove, self.config.data_dir, task.id)
+            await data.delete_task(self.store, task.id)

@@ -1,307 +1,49 @@
-"""Task definitions: ECS's JSON in, a validated frozen model out (pure: no I/O).
-
-* :func:`parse` takes a RegisterTaskDefinition request body (or a stored definition) and
-  returns a :class:`TaskDefinition`, or raises ``ClientException`` whose message names the
-  wrong field: ``Invalid setting for container 'web': memory must be an integer >= 6`` or
-  ``Invalid setting for task definition: cpu ...``.
-* :func:`render` turns a model back into ECS's ``TaskDefinition`` JSON (defaults filled in:
-  ``essential``, ``cpu`` 0, port ``protocol`` tcp, healthCheck interval 30 / timeout 5 /
-  retries 3). ``parse(render(td)) == td``, so the store keeps the rendered JSON.
-* :func:`requires_attributes` and :func:`compatibilities` compute what DescribeTaskDefinition
-  reports besides the definition.
-
-Units: container ``cpu`` in CPU units (1024 = one vCPU), memory in MiB. Task-level cpu and
-memory arrive as strings ("256", "1 vCPU", "0.5GB", "512") and are held as ints
-(:attr:`TaskDefinition.cpu` units, :attr:`TaskDefinition.memory` MiB); :attr:`TaskDefinition.
-cpu_needed` / :attr:`TaskDefinition.memory_needed` are what the scheduler reserves on a host.
-
-Port mappings: in ``awsvpc`` and ``host`` mode ``hostPort`` must equal ``containerPort`` (or be
-omitted, then it does); in ``bridge`` mode an omitted or 0 ``hostPort`` means a dynamic port;
-in ``none`` mode there are none. Fields that only mean something on AWS (roles, linux
-parameters, firelens, ...) are accepted and echoed unchanged through ``extra``.
-"""
+"""Parsing ECS task definition JSON into the model, with messages naming the wrong field
+(see :mod:`runner.taskdef`)."""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from runner.errors import ClientException
 from runner.secrets import parse_reference
-
-__all__ = [
-    "NETWORK_MODES",
-    "Container",
-    "Dependency",
-    "DockerVolume",
-    "EnvironmentFile",
-    "HealthCheck",
-    "LogConfiguration",
-    "MountPoint",
-    "PlacementConstraint",
-    "PortMapping",
-    "Secret",
-    "TaskDefinition",
-    "Ulimit",
-    "Volume",
-    "VolumeFrom",
-    "compatibilities",
-    "image_candidates",
-    "parse",
-    "parse_task_cpu",
-    "parse_task_memory",
-    "render",
-    "requires_attributes",
-]
-
-NETWORK_MODES = ("bridge", "host", "awsvpc", "none")
-COMPATIBILITIES = ("EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES")
-CONDITIONS = ("START", "COMPLETE", "SUCCESS", "HEALTHY")
-LOG_DRIVERS = ("json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens",
-               "local", "none")
-ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-           "rss", "rtprio", "rttime", "sigpending", "stack")
-MAX_CONTAINERS = 10
-# Fargate's valid task sizes: cpu units -> allowed memory MiB.
-FARGATE_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4097, 1024)),
-    1024: tuple(range(2048, 8193, 1024)),
-    2048: tuple(range(4096, 16385, 1024)),
-    4096: tuple(range(8192, 30721, 1024)),
-    8192: tuple(range(16384, 61441, 4096)),
-    16384: tuple(range(32768, 122881, 8192)),
-}
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_PORT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
-
-_CONTAINER_EXTRA = (
-    "repositoryCredentials", "restartPolicy", "linuxParameters", "versionConsistency",
-    "disableNetworking", "privileged", "readonlyRootFilesystem", "dnsServers", "dnsSearchDomains",
-    "extraHosts", "dockerSecurityOptions", "interactive", "pseudoTerminal", "systemControls",
-    "resourceRequirements", "firelensConfiguration", "credentialSpecs",
+from runner.taskdef.model import (
+    _CONTAINER_EXTRA,
+    _DESCRIBED,
+    _IMAGE,
+    _NAME,
+    _PORT_NAME,
+    _TASK_EXTRA,
+    _VOLUME_EXTRA,
+    COMPATIBILITIES,
+    CONDITIONS,
+    FARGATE_SIZES,
+    LOG_DRIVERS,
+    MAX_CONTAINERS,
+    NETWORK_MODES,
+    ULIMITS,
+    Container,
+    Dependency,
+    DockerVolume,
+    EnvironmentFile,
+    HealthCheck,
+    HostVolume,
+    KeyValue,
+    LogConfiguration,
+    MountPoint,
+    PlacementConstraint,
+    PortMapping,
+    Secret,
+    TaskDefinition,
+    Ulimit,
+    Volume,
+    VolumeFrom,
 )
-_TASK_EXTRA = (
-    "taskRoleArn", "executionRoleArn", "pidMode", "ipcMode", "proxyConfiguration",
-    "inferenceAccelerators", "ephemeralStorage", "runtimePlatform", "enableFaultInjection",
-    "trustedExecutionConfiguration",
-)
-_VOLUME_EXTRA = (
-    "efsVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration", "configuredAtLaunch",
-    "s3filesVolumeConfiguration",
-)
-# Keys of a stored/described definition that RegisterTaskDefinition does not take; parse
-# ignores them so that a described definition can be registered again.
-_DESCRIBED = (
-    "taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities",
-    "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt", "tags",
-)
-
-
-# -- the model --------------------------------------------------------------------------------
-# Field metadata: ``aws`` = JSON key when not the camelCase of the field name; ``skip`` = not
-# rendered; ``keep_empty`` = render an empty tuple as [] (AWS echoes these even when empty).
-def _f(default: Any = None, **meta: Any) -> Any:
-    if isinstance(default, (tuple, dict)) or default is None:
-        factory = (lambda d=default: d) if not isinstance(default, dict) else dict
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class PortMapping:
-    container_port: int
-    host_port: int = 0  # 0: a dynamic host port (bridge mode only)
-    protocol: str = "tcp"
-    name: str | None = None
-    app_protocol: str | None = None
-    container_port_range: str | None = None
-
-
-@dataclass(frozen=True)
-class KeyValue:
-    name: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Secret:
-    name: str
-    value_from: str
-    secret_name: str = field(default="", metadata={"skip": True})  # the store's NAME
-
-
-@dataclass(frozen=True)
-class EnvironmentFile:
-    value: str
-    type: str = "s3"
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    command: tuple[str, ...]
-    interval: int = 30
-    timeout: int = 5
-    retries: int = 3
-    start_period: int | None = None  # None: not given (the agent uses 0)
-
-
-@dataclass(frozen=True)
-class Dependency:
-    container_name: str
-    condition: str
-
-
-@dataclass(frozen=True)
-class LogConfiguration:
-    log_driver: str
-    options: Mapping[str, str] = _f({})
-    secret_options: tuple[Secret, ...] = _f(())
-
-
-@dataclass(frozen=True)
-class MountPoint:
-    source_volume: str
-    container_path: str
-    read_only: bool = False
-
-
-@dataclass(frozen=True)
-class VolumeFrom:
-    source_container: str
-    read_only: bool = False
-
-
-@dataclass(frozen=True)
-class Ulimit:
-    name: str
-    soft_limit: int
-    hard_limit: int
-
-
-@dataclass(frozen=True)
-class HostVolume:
-    source_path: str | None = None  # None: a Docker-managed directory for the task
-
-
-@dataclass(frozen=True)
-class DockerVolume:
-    scope: str = "task"  # task: created and removed with the task; shared: outlives it
-    autoprovision: bool | None = None
-    driver: str | None = None
-    driver_opts: Mapping[str, str] | None = None
-    labels: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Volume:
-    name: str
-    host: HostVolume | None = None
-    docker: DockerVolume | None = field(default=None, metadata={"aws": "dockerVolumeConfiguration"})
-    extra: Mapping[str, Any] = _f({})
-
-
-@dataclass(frozen=True)
-class PlacementConstraint:
-    type: str
-    expression: str | None = None
-
-
-@dataclass(frozen=True)
-class Container:
-    """One container definition, defaults filled in."""
-
-    name: str
-    image: str
-    cpu: int = 0
-    memory: int | None = None  # hard limit, MiB
-    memory_reservation: int | None = None  # soft limit, MiB
-    port_mappings: tuple[PortMapping, ...] = _f((), keep_empty=True)
-    essential: bool = True
-    entry_point: tuple[str, ...] | None = None
-    command: tuple[str, ...] | None = None
-    environment: tuple[KeyValue, ...] = _f((), keep_empty=True)
-    environment_files: tuple[EnvironmentFile, ...] = _f(())
-    mount_points: tuple[MountPoint, ...] = _f((), keep_empty=True)
-    volumes_from: tuple[VolumeFrom, ...] = _f((), keep_empty=True)
-    secrets: tuple[Secret, ...] = _f(())
-    depends_on: tuple[Dependency, ...] = _f(())
-    start_timeout: int | None = None
-    stop_timeout: int | None = None  # seconds between SIGTERM and SIGKILL (agent default 30)
-    hostname: str | None = None
-    user: str | None = None
-    working_directory: str | None = None
-    links: tuple[str, ...] = _f(())
-    docker_labels: Mapping[str, str] | None = None
-    ulimits: tuple[Ulimit, ...] = _f(())
-    log_configuration: LogConfiguration | None = None
-    health_check: HealthCheck | None = None
-    extra: Mapping[str, Any] = _f({})  # AWS-only fields, echoed as given
-
-    @property
-    def memory_needed(self) -> int:
-        """MiB the scheduler reserves for this container: memory, else memoryReservation."""
-        return self.memory or self.memory_reservation or 0
-
-    @property
-    def environment_dict(self) -> dict[str, str]:
-        return {kv.name: kv.value for kv in self.environment}
-
-
-@dataclass(frozen=True)
-class TaskDefinition:
-    """A validated task definition; ``revision``/``arn``/``status`` are set once stored."""
-
-    family: str
-    containers: tuple[Container, ...] = _f((), aws="containerDefinitions", keep_empty=True)
-    network_mode: str = "bridge"
-    volumes: tuple[Volume, ...] = _f((), keep_empty=True)
-    placement_constraints: tuple[PlacementConstraint, ...] = _f((), keep_empty=True)
-    requires_compatibilities: tuple[str, ...] = _f(())
-    cpu: int | None = _f(None, string=True)  # task CPU units
-    memory: int | None = _f(None, string=True)  # task memory MiB
-    extra: Mapping[str, Any] = _f({})
-    revision: int = _f(0, skip=True)
-    arn: str = _f("", skip=True)
-    status: str = _f("ACTIVE", skip=True)
-
-    def container(self, name: str) -> Container:
-        for c in self.containers:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    @property
-    def cpu_needed(self) -> int:
-        """CPU units to reserve on a host: the task's cpu, else the sum of its containers'."""
-        return self.cpu if self.cpu is not None else sum(c.cpu for c in self.containers)
-
-    @property
-    def memory_needed(self) -> int:
-        """MiB to reserve on a host: the task's memory, else the sum of its containers'."""
-        return self.memory if self.memory is not None else sum(c.memory_needed for c in self.containers)
-
-    @property
-    def host_ports(self) -> tuple[tuple[int, str], ...]:
-        """The fixed ``(hostPort, protocol)`` pairs the task needs free on its host (not awsvpc:
-        each awsvpc task has its own network namespace; not dynamic bridge ports)."""
-        if self.network_mode not in ("host", "bridge"):
-            return ()
-        return tuple(
-            (p.host_port, p.protocol) for c in self.containers for p in c.port_mappings if p.host_port
-        )
+from runner.taskdef.sizes import parse_task_cpu, parse_task_memory
+from runner.taskdef.sizes import task_error as _task_error
 
 
 # -- errors -----------------------------------------------------------------------------------
-def _task_error(msg: str) -> ClientException:
-    return ClientException(f"Invalid setting for task definition: {msg}")
-
-
 class _Where:
     """Where a value sits, for error messages."""
 
@@ -361,36 +103,6 @@ def _known(w: _Where, name: str, obj: dict[str, Any], allowed: tuple[str, ...]) 
     for key in obj:
         if key not in allowed:
             raise w.error(f"{name} has an unknown field '{key}'")
-
-
-# -- task-level sizes -------------------------------------------------------------------------
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z ]*?)\s*$")
-
-
-def parse_task_cpu(value: Any) -> int:
-    """Task cpu as ECS takes it ("256", "1 vCPU", "0.25 vcpu", 512) to CPU units."""
-    m = _SIZE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    unit = m.group(2).replace(" ", "").lower() if m else None
-    if m is None or unit not in ("", "vcpu", "vcpus"):
-        raise _task_error(f"cpu must be CPU units like \"256\" or vCPUs like \"1 vCPU\", not {value!r}")
-    amount = float(m.group(1)) * (1024 if unit else 1)
-    if amount != math.floor(amount) or not 128 <= amount <= 196608:
-        raise _task_error(f"cpu must be between 128 CPU units (0.125 vCPU) and 196608 (192 vCPU), "
-                          f"not {value!r}")
-    return int(amount)
-
-
-def parse_task_memory(value: Any) -> int:
-    """Task memory as ECS takes it ("512", "1GB", "0.5 GB", 2048) to MiB."""
-    m = _SIZE.match(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    unit = m.group(2).replace(" ", "").lower() if m else None
-    factors = {"": 1, "mb": 1, "mib": 1, "gb": 1024, "gib": 1024}
-    if m is None or unit not in factors:
-        raise _task_error(f"memory must be MiB like \"512\" or GB like \"1GB\", not {value!r}")
-    amount = float(m.group(1)) * factors[unit]
-    if amount != math.floor(amount) or amount < 6:
-        raise _task_error(f"memory must be a whole number of MiB >= 6, not {value!r}")
-    return int(amount)
 
 
 # -- containers -------------------------------------------------------------------------------
@@ -780,94 +492,3 @@ def _check_cycles(td: TaskDefinition) -> None:
             visit(n)
 
 
-# -- rendering --------------------------------------------------------------------------------
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)
-
-
-def _render(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        out: dict[str, Any] = {}
-        for f in fields(value):
-            v = getattr(value, f.name)
-            if f.metadata.get("skip") or v is None:
-                continue
-            if f.name == "extra":
-                out.update(v)
-                continue
-            if isinstance(v, tuple) and not v and not f.metadata.get("keep_empty"):
-                continue
-            key = f.metadata.get("aws") or _camel(f.name)
-            out[key] = str(v) if f.metadata.get("string") else _render(v)
-        return out
-    if isinstance(value, tuple):
-        return [_render(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _render(v) for k, v in value.items()}
-    return value
-
-
-def render(td: TaskDefinition) -> dict[str, Any]:
-    """ECS's ``TaskDefinition`` JSON of the definition itself (no ARN, revision or status)."""
-    return _render(td)
-
-
-def requires_attributes(td: TaskDefinition) -> list[dict[str, str]]:
-    """The capabilities a host needs for this definition, named as ECS names them."""
-    need: list[str] = []
-    if td.network_mode == "awsvpc":
-        need += ["ecs.capability.task-eni", "com.amazonaws.ecs.capability.docker-remote-api.1.18"]
-    if td.cpu is not None or td.memory is not None:
-        need.append("com.amazonaws.ecs.capability.docker-remote-api.1.18")
-    for c in td.containers:
-        if c.health_check:
-            need += ["ecs.capability.container-health-check",
-                     "com.amazonaws.ecs.capability.docker-remote-api.1.24"]
-        if c.depends_on:
-            need.append("ecs.capability.container-ordering")
-        if c.secrets:
-            need += ["ecs.capability.secrets.asm.environment-variables",
-                     "ecs.capability.execution-role-ecr-pull"]
-        if c.docker_labels:
-            need.append("com.amazonaws.ecs.capability.docker-remote-api.1.18")
-        if c.memory_reservation is not None:
-            need.append("com.amazonaws.ecs.capability.docker-remote-api.1.21")
-        if c.log_configuration:
-            need.append(f"com.amazonaws.ecs.capability.logging-driver.{c.log_configuration.log_driver}")
-        if c.stop_timeout is not None or c.start_timeout is not None:
-            need.append("ecs.capability.container-ordering")
-        if c.environment_files:
-            need.append("ecs.capability.env-files.s3")
-    if any(v.docker for v in td.volumes):
-        need += ["ecs.capability.docker-plugin.local", "com.amazonaws.ecs.capability.docker-remote-api.1.25"]
-    return [{"name": n} for n in dict.fromkeys(need)]
-
-
-def compatibilities(td: TaskDefinition) -> list[str]:
-    """The launch types this definition can run on: EC2 always, FARGATE when it fits Fargate."""
-    out = ["EC2"]
-    fargate = (
-        td.network_mode == "awsvpc"
-        and td.cpu in FARGATE_SIZES
-        and td.memory in FARGATE_SIZES.get(td.cpu or 0, ())
-        and not any(v.docker or (v.host and v.host.source_path) for v in td.volumes)
-    )
-    if fargate:
-        out.append("FARGATE")
-    return out
-
-
-def image_candidates(image: str, registry: str | None) -> list[str]:
-    """Where to pull ``image`` from, in order.
-
-    An image naming a registry host (its first path component holds a ``.`` or ``:``, or is
-    ``localhost``) is pulled from there only. An unqualified one (``my-app-image:latest``,
-    ``team/app``) is looked up in Dockyard's own registry (``registry``, ``host:port``) first,
-    then as Docker would resolve it (Docker Hub or a configured mirror).
-    """
-    first = image.split("/", 1)[0]
-    qualified = "/" in image and ("." in first or ":" in first or first == "localhost")
-    if qualified or not registry:
-        return [image]
-    return [f"{registry}/{image}", image]

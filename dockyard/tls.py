@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from registry.jwt import write_atomic
+from dockyard.files import write_atomic
 
 __all__ = ["CERT_FILE", "KEY_FILE", "ensure_self_signed", "make_self_signed"]
 

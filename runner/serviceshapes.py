@@ -1,0 +1,106 @@
+"""The AWS shape of a service row (DescribeServices' ``Service``), with its task counts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dockyard.config import Config
+from dockyard.store import Store
+from runner import clusters
+
+__all__ = ["ECHOED", "counts", "group_of", "service_arn", "shape"]
+
+# Request fields a service keeps in its spec and describes as given.
+ECHOED = (
+    "loadBalancers",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "role",
+    "healthCheckGracePeriodSeconds",
+    "deploymentController",
+    "enableECSManagedTags",
+    "propagateTags",
+    "enableExecuteCommand",
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "availabilityZoneRebalancing",
+)
+
+
+def service_arn(config: Config, cluster: str, name: str) -> str:
+    return f"arn:aws:ecs:{config.region}:{config.account_id}:service/{cluster}/{name}"
+
+
+def group_of(name: str) -> str:
+    """The task group of a service's tasks."""
+    return f"service:{name}"
+
+
+def counts(store: Store, cluster: str, name: str) -> dict[str, dict[str, int]]:
+    """Per deployment id (and ``""`` for the service): running and pending task counts."""
+    out: dict[str, dict[str, int]] = {"": {"running": 0, "pending": 0}}
+    for r in store.query(
+        "SELECT started_by, last_status FROM tasks WHERE cluster = ? AND grp = ?"
+        " AND desired_status = 'RUNNING' AND last_status != 'STOPPED'",
+        (cluster, group_of(name)),
+    ):
+        key = "running" if r["last_status"] == "RUNNING" else "pending"
+        for dep in ("", r["started_by"]):
+            c = out.setdefault(dep, {"running": 0, "pending": 0})
+            c[key] += 1
+    return out
+
+
+def shape(config: Config, store: Store, row: Any, include: list[str] | None = None) -> dict[str, Any]:
+    """A service as DescribeServices answers it."""
+    spec = json.loads(row["spec"])
+    deps = json.loads(row["deployments"])
+    n = counts(store, row["cluster"], row["name"])
+    primary = next((d for d in deps if d["status"] == "PRIMARY"), None)
+    out: dict[str, Any] = {
+        "serviceArn": service_arn(config, row["cluster"], row["name"]),
+        "serviceName": row["name"],
+        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
+        "loadBalancers": spec.get("loadBalancers", []),
+        "serviceRegistries": spec.get("serviceRegistries", []),
+        "status": row["status"],
+        "desiredCount": spec["desiredCount"],
+        "runningCount": n[""]["running"],
+        "pendingCount": n[""]["pending"],
+        "launchType": spec.get("launchType", "EC2"),
+        "taskDefinition": primary["taskDefinition"] if primary else spec.get("taskDefinition", ""),
+        "deploymentConfiguration": spec["deploymentConfiguration"],
+        "deployments": [],
+        "events": json.loads(row["events"]),
+        "createdAt": row["created_at"],
+        "placementConstraints": spec.get("placementConstraints", []),
+        "placementStrategy": spec.get("placementStrategy", []),
+        "schedulingStrategy": spec.get("schedulingStrategy", "REPLICA"),
+        "createdBy": f"arn:aws:iam::{config.account_id}:root",
+        "enableECSManagedTags": spec.get("enableECSManagedTags", False),
+        "propagateTags": spec.get("propagateTags", "NONE"),
+        "enableExecuteCommand": spec.get("enableExecuteCommand", False),
+        "deploymentController": spec.get("deploymentController") or {"type": "ECS"},
+    }
+    for key in (*ECHOED, "networkConfiguration"):
+        if key in spec and key not in out:
+            out[key] = spec[key]
+    if out["launchType"] == "FARGATE":
+        out["platformVersion"] = spec.get("platformVersion") or "1.4.0"
+        out["platformFamily"] = "Linux"
+    if spec.get("role"):
+        out["roleArn"] = spec["role"]
+    for d in deps:
+        c = n.get(d["id"], {"running": 0, "pending": 0})
+        shown = {k: v for k, v in d.items() if k not in ("definition", "failed")}
+        shown.update(
+            desiredCount=spec["desiredCount"] if d["status"] == "PRIMARY" else c["running"] + c["pending"],
+            runningCount=c["running"],
+            pendingCount=c["pending"],
+            failedTasks=d.get("failed", 0),
+        )
+        out["deployments"].append(shown)
+    if "TAGS" in (include or []):
+        out["tags"] = json.loads(row["tags"])
+    return out
