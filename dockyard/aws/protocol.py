@@ -12,7 +12,7 @@ parameters checked against the model's input shape before the handler runs.
 
 :meth:`Operations.answer` is that whole path for a request already read, independent of the
 HTTP server: the main process reaches it through aiohttp (:meth:`Operations.dispatch`), the
-control workers through their own HTTP/1.1 transport (``dockyard.workers``).
+control workers through their own HTTP/1.1 transport (``dockyard.control.workers``).
 """
 
 from __future__ import annotations
@@ -429,7 +429,7 @@ class Operations:
 class InternalFailure(ServerException):
     """What any unexpected failure of a handler answers (no detail on the wire). A kind of
     ServerException answering ``InternalFailure``, so it registers no name of its own
-    (``dockyard.workers`` registers that one until it moves)."""
+    (``dockyard.control.workers`` registers that one)."""
 
     code = "InternalFailure"
 
