@@ -40,8 +40,11 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class Unreachable(Exception):
-    """Nothing answered at the control API URL (the message says which, and what to do)."""
+class Unreachable(ConnectionError):
+    """Nothing answered at the control API URL (the message says which, and what to do).
+
+    A ``ConnectionError`` (an ``OSError``), as the ``URLError`` it replaces was: callers that
+    retry on ``OSError`` (``dockyard agent`` while the control plane restarts) keep retrying."""
 
 
 def unreachable_message(url: str, source: str, reason: object) -> str:

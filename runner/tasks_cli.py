@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from dockyard.aws import sigv4
+from dockyard.client import Unreachable
 
 __all__ = ["add_commands"]
 
@@ -175,8 +176,8 @@ def cmd_events(args: argparse.Namespace, ctx: Any) -> int:
             print(json.dumps(e) if args.json else _describe_event(e), flush=True)
     except RuntimeError as e:
         raise ctx.UserError(str(e)) from None
-    except BrokenPipeError:
-        raise  # the reader went away (``| head``): dockyard.cli ends quietly
+    except (BrokenPipeError, Unreachable):
+        raise  # the reader went away (``| head``), or no server: dockyard.cli says it
     except OSError as e:
         raise ctx.UserError(f"cannot follow events: {e}") from None
     return 0
