@@ -110,10 +110,17 @@ class Uploads:
     async def start(self, repository: str, persistent: bool = True) -> Session:
         """A new empty upload. Non-persistent ones (monolithic pushes) are not in the store."""
         session = Session(uuid.uuid4().hex, repository, persistent=persistent)
-        await asyncio.to_thread(_create_empty, self.driver, upload_data_path(session.id))
-        if persistent:
-            await self.meta.start_upload(session.id, repository)
+        # Known and busy before its directory exists: garbage collection walking the uploads
+        # meanwhile must not take the new directory for an orphan (with zero grace it would).
         self._sessions[session.id] = session
+        try:
+            async with session.lock:
+                await asyncio.to_thread(_create_empty, self.driver, upload_data_path(session.id))
+                if persistent:
+                    await self.meta.start_upload(session.id, repository)
+        except BaseException:
+            self._sessions.pop(session.id, None)
+            raise
         return session
 
     async def get(self, repository: str, upload_id: str) -> Session:
