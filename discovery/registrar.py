@@ -71,13 +71,18 @@ class Registrar:
         return op
 
     def _service(self, service_id: str) -> Service:
-        if not isinstance(service_id, str) or not service_id:
-            raise InvalidInput("ServiceId is required.")
-        srv = self.catalog.index.services.get(ident(service_id))
-        if srv is None:
-            raise ServiceNotFound(f"Service not found: {service_id}")
-        return srv
+        return find_service(self.catalog, service_id, "ServiceId")
 
     def _after(self, service_id: str) -> None:
         self.catalog.reload_service(service_id)
         self.on_instances(service_id)
+
+
+def find_service(catalog: Catalog, value: object, key: str = "Id") -> Service:
+    """The service with this id or ARN (InvalidInput naming ``key`` if missing, ServiceNotFound)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{key} is required.")
+    srv = catalog.index.services.get(ident(value))
+    if srv is None:
+        raise ServiceNotFound(f"Service not found: {value}")
+    return srv

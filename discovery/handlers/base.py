@@ -8,10 +8,10 @@ from typing import Any
 
 from discovery import model
 from discovery.data import Data
-from discovery.errors import InstanceNotFound, InvalidInput, NamespaceNotFound, ServiceNotFound
+from discovery.errors import InstanceNotFound, InvalidInput, NamespaceNotFound
 from discovery.index import Catalog
 from discovery.model import Instance, Namespace, Service
-from discovery.registrar import Registrar, ident
+from discovery.registrar import Registrar, find_service, ident
 from dockyard.aws.paging import page
 from dockyard.config import Config
 
@@ -53,12 +53,7 @@ def namespace(ctx: Context, value: Any) -> Namespace:
 
 def service(ctx: Context, value: Any, key: str = "Id") -> Service:
     """The service with this id or ARN (InvalidInput naming ``key`` if missing, ServiceNotFound)."""
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{key} is required.")
-    srv = ctx.catalog.index.services.get(ident(value))
-    if srv is None:
-        raise ServiceNotFound(f"Service not found: {value}")
-    return srv
+    return find_service(ctx.catalog, value, key)
 
 
 def instance(ctx: Context, srv: Service, value: Any) -> Instance:
