@@ -50,6 +50,12 @@ class Config:
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
+    # bounds of the aiohttp listeners, each port (dockyard.listeners); 0 connections: from the
+    # open-file limit
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 75.0
+    http_max_connections: int = 0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
