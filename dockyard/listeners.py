@@ -46,7 +46,8 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from dockyard.limits import Throttle
 
@@ -250,6 +251,9 @@ class _Handler(RequestHandler):
             name = self._guard.name
             if is_client_gone(exc):
                 log.debug("client went away", extra={"listener": name, "error": type(exc).__name__})
+                return
+            if isinstance(exc, RequestPayloadError | HttpProcessingError):  # reading the rest of a bad body
+                log.info("malformed HTTP request body", extra={"listener": name, "error": type(exc).__name__})
                 return
             log_unexpected(log, str(args[0]) if args else "unhandled exception", exc, listener=name)
             return

@@ -103,6 +103,8 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         status = exc.status
     except web.RequestPayloadError as exc:
         error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+    except AwsError as exc:  # raised outside the dispatcher's own mapping
+        error, status = exc, exc.status
     except Exception as exc:
         if listeners.is_client_gone(exc, request):
             raise
