@@ -209,7 +209,8 @@ class Platform:
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
-                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
+                    # a deep accept queue: a burst of connections waits there, not in SYN retries
+                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse, backlog=1024)
                     await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"

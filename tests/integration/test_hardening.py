@@ -6,6 +6,7 @@ sent in a malformed request, a broken form or a dropped connection reaches the l
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import resource
@@ -28,7 +29,7 @@ from tests.support.registry_auth import ADMIN_PASSWORD, ADMIN_USER
 from tests.support.server import Dockyard
 
 REPO = "corpus/app"
-HEADER_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT = 2.0, 2.0, 3.0
+HEADER_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT = 6.0, 2.0, 8.0
 
 
 @pytest.fixture(scope="module")
@@ -649,8 +650,9 @@ def test_thousands_of_idle_and_half_sent_connections_leave_real_clients_served_a
         pytest.fail(f"the hard open-file limit ({hard}) is too low for 6,000 connections")
     ports = [server.ports["registry"], server.ports["control"]]
     held: list[socket.socket] = []
+    kept: list[socket.socket] = []  # idle after one answer: the keep-alive timeout applies
     stop = threading.Event()
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []  # (when, seconds)
     failures: list[str] = []
 
     def real_clients() -> None:
@@ -665,10 +667,16 @@ def test_thousands_of_idle_and_half_sent_connections_leave_real_clients_served_a
                         failures.append(repr(out[:100]))
                 except OSError as e:
                     failures.append(str(e))
-                latencies.append(time.monotonic() - started)
-            time.sleep(0.02)
+                latencies.append((started, time.monotonic() - started))
+            time.sleep(0.01)
 
+    watcher = threading.Thread(target=real_clients)
     try:
+        for i in range(200):
+            sock = socket.create_connection(("127.0.0.1", ports[i % 2]))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.setblocking(False)
+            kept.append(sock)
         opened = time.monotonic()
         for i in range(6_000):
             sock = socket.socket()
@@ -678,49 +686,77 @@ def test_thousands_of_idle_and_half_sent_connections_leave_real_clients_served_a
             except BlockingIOError:
                 pass
             held.append(sock)
-        time.sleep(0.2)
-        for sock in held[1::2]:  # every other one sends part of a head
-            try:
+        _until_connected(held, 30.0)
+        for sock in held[1::2]:  # every other one sends part of a head, then nothing
+            with contextlib.suppress(OSError):
                 sock.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            except OSError:
-                pass
-        took_open = time.monotonic() - opened
-        watcher = threading.Thread(target=real_clients)
+        all_in = time.monotonic()
+        time.sleep(0.5)  # the server has accepted them all
         watcher.start()
         time.sleep(1.0)
+        holding = [s for t, s in latencies if t < time.monotonic()]
+        # none is closed before its time: the header timeout runs from each one's accept
+        assert time.monotonic() - opened < HEADER_TIMEOUT, "too slow to check that none closes early"
+        early = len(held) - _still_open(held)
+        assert not early, f"{early} closed before the header timeout ({time.monotonic() - all_in:.1f} s)"
+        # every one is closed by the header timeout (the keep-alive one for those that got an
+        # answer), counted from when the last was accepted, plus a sweep and some slack
+        deadline = all_in + max(HEADER_TIMEOUT, KEEPALIVE_TIMEOUT) + 2.0
+        open_left = len(held) + len(kept)
+        while time.monotonic() < deadline and open_left:
+            time.sleep(0.25)
+            open_left = _still_open([*held, *kept])
+        closed_at = time.monotonic() - opened
+        assert open_left == 0, f"{open_left} of {len(held) + len(kept)} still open"
         stop.set()
         watcher.join()
         assert not failures, failures[:5]
-        latencies.sort()
-        assert latencies and latencies[len(latencies) // 2] < 0.1, latencies
-        # the header timeout, plus one sweep and the time it took to open them all, closes every one
-        deadline = time.monotonic() + HEADER_TIMEOUT + took_open + 3.0
-        open_left = len(held)
-        while time.monotonic() < deadline and open_left:
-            time.sleep(0.25)
-            open_left = sum(1 for s in held if not _closed(s))
-        assert open_left == 0, f"{open_left} of {len(held)} still open"
+        closing = [s for t, s in latencies][len(holding) :]
+        for what, values in (("while held", sorted(holding)), ("while closing", sorted(closing))):
+            assert values, what
+            p95 = values[int(len(values) * 0.95)]
+            median, top = values[len(values) // 2] * 1000, values[-1] * 1000
+            print(
+                f"real clients {what}: {len(values)} requests, median {median:.1f} ms, "
+                f"p95 {p95 * 1000:.1f} ms, "
+                f"max {top:.1f} ms; all closed {closed_at:.1f} s after opening"
+            )
+            # while held, as the issue asks; while thousands close at once, nine in ten
+            bound = p95 if what == "while held" else values[int(len(values) * 0.9)]
+            assert bound < 0.1, (what, values[-10:])
         assert not errors_in_log(server)
-        t0 = time.monotonic()
-        assert (
-            status_of(send(ports[1], b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
-        )
-        assert time.monotonic() - t0 < 0.1
     finally:
         stop.set()
-        for sock in held:
+        if watcher.is_alive():
+            watcher.join()
+        for sock in [*held, *kept]:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _closed(sock: socket.socket) -> bool:
-    """Whether the server has closed ``sock`` (what it sent before, a 408, is read and dropped)."""
-    try:
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return True
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
+def _until_connected(socks: list[socket.socket], limit: float) -> None:
+    """Wait until every non-blocking connect has completed (or ``limit`` seconds)."""
+    import select
+
+    poller = select.poll()
+    pending = {s.fileno(): s for s in socks}
+    for fd in pending:
+        poller.register(fd, select.POLLOUT)
+    deadline = time.monotonic() + limit
+    while pending and time.monotonic() < deadline:
+        for fd, _ in poller.poll(500):
+            if fd in pending:
+                poller.unregister(fd)
+                del pending[fd]
+    assert not pending, f"{len(pending)} connections never completed"
+
+
+def _still_open(socks: list[socket.socket]) -> int:
+    """How many of ``socks`` the server has not closed (one poll; what it sent is left unread)."""
+    import select
+
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock.fileno(), select.POLLRDHUP)
+    gone = sum(1 for _, ev in poller.poll(0) if ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR))
+    return len(socks) - gone
