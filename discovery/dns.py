@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 from dnslib import EDNS0, QTYPE, RCODE, DNSHeader, DNSRecord
 
+from dockyard.listeners import log_unexpected
+
 __all__ = ["AnswerCache", "DnsServer", "Resolver", "answer", "refuse_all"]
 
 log = logging.getLogger("dockyard.dns")
@@ -62,8 +64,8 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
     limit = max(UDP_MAX, min(int(opt.rclass), EDNS_MAX)) if opt is not None else UDP_MAX
     try:
         reply = resolver(query)
-    except Exception:
-        log.exception("resolver failed")
+    except Exception as e:
+        log_unexpected(log, "resolver failed", e)
         reply = query.reply(ra=0, aa=0)
         reply.header.rcode = RCODE.SERVFAIL
     reply.header.ad = 0  # no DNSSEC here
@@ -148,8 +150,8 @@ class _Udp(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         try:
             out = self.resolver(data, True)
-        except Exception:
-            log.exception("dns answer failed")
+        except Exception as e:
+            log_unexpected(log, "dns answer failed", e)
             return
         if out is not None and self.transport is not None:
             self.transport.sendto(out, addr)
@@ -195,8 +197,8 @@ class DnsServer:
                 packet = await asyncio.wait_for(reader.readexactly(length), timeout=30)
                 try:
                     out = self.answer(packet, False)
-                except Exception:
-                    log.exception("dns answer failed")
+                except Exception as e:
+                    log_unexpected(log, "dns answer failed", e)
                     break
                 if out is None:
                     break
