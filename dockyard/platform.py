@@ -90,18 +90,20 @@ class Platform:
     control worker: read-only operations and ``worker_contexts`` only; see
     dockyard.control.workers)."""
 
+    worker_entry = "dockyard.control_worker"
+    """The module a control worker runs (``python -m``); it builds the worker's platform."""
+
     def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
         self.store = store
         self.role = role
         self.worker_contexts: list[Context] = []
-        self.ops = Operations(keys.SecretCache(store))
+        self.ops = Operations(keys.SecretCache(store), region=config.region)
         self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
         self.endpoints: list[tuple[str, str]] = []
         self.started = time.time()
-        self.control.router.add_post("/", self.ops.dispatch)
         self.control.router.add_get("/healthz", self.healthz)
         self.control.router.add_get("/metrics", self.metrics)
 
@@ -142,6 +144,9 @@ class Platform:
             stack.callback(follower.cancel)
             for ctx in self.contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
+            # Every AWS protocol (JSON, RPC v2 CBOR, Query, REST-JSON) behind the one dispatch,
+            # after the routes of the platform and the parts, which go first.
+            self.ops.install(self.control.router)
             host = self.config.host
             workers = self.config.control_workers > 1
             for name, app, port, tls in (
@@ -162,7 +167,7 @@ class Platform:
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                    workers_cm = start_workers(self.config, upstream, "dockyard.control_worker")
+                    workers_cm = start_workers(self.config, upstream, self.worker_entry)
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1

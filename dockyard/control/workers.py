@@ -61,6 +61,9 @@ BALANCE_FILE = "control-workers.balance"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "expect",
         "proxy-connection", "te", "trailer"}
 AMZ_JSON = "application/x-amz-json-1.1"
+# Headers aiohttp would add to a forwarded request that lacks them: it goes on as it came (a
+# Content-Type the client did not send, and so did not sign, would fail its signature).
+_AUTO = ("Content-Type", "User-Agent", "Accept", "Accept-Encoding")
 
 # What the transport itself answers (the dispatcher's errors are in dockyard.aws.errors).
 BadRequestException = error_type("BadRequestException")
@@ -120,7 +123,7 @@ class Forwarder:
         try:
             upstream = await self.session.request(
                 request.method, URL(self.upstream + request.target, encoded=True), headers=headers,
-                data=request.body, allow_redirects=False,
+                data=request.body, allow_redirects=False, skip_auto_headers=_AUTO,
             )
         except (aiohttp.ClientError, OSError) as e:
             log.error("control worker could not reach the main process", extra={"error": str(e)})
@@ -174,9 +177,10 @@ class SharedBalance:
 
 
 class ControlApp:
-    """What a control worker answers on the control port: ``POST /`` for a read-only operation
-    (through the same ``Operations.answer`` the main process uses), ``GET /healthz`` and
-    ``GET /metrics`` of this process; everything else goes to the main process unchanged."""
+    """What a control worker answers on the control port: a read-only operation of any AWS
+    protocol (JSON through the same ``Operations.answer`` the main process uses, RPC v2 CBOR,
+    Query and REST-JSON through ``Operations.respond``), ``GET /healthz`` and ``GET /metrics``
+    of this process; everything else goes to the main process unchanged."""
 
     def __init__(self, platform: WorkerPlatform, forward: Forwarder) -> None:
         self.platform = platform
@@ -185,9 +189,13 @@ class ControlApp:
 
     def local(self, request: Request) -> bool:
         """Whether this process answers ``request`` itself (else the main process does)."""
-        if request.method == "POST":
-            return request.path == "/" and self.ops.readonly(request.headers.get("x-amz-target", ""))
-        return request.method in ("GET", "HEAD") and request.path in ("/healthz", "/metrics")
+        method, path, headers = request.method, request.path, request.headers
+        target = headers.get("x-amz-target")
+        if target is not None:  # AWS JSON, the hot path
+            return method == "POST" and path == "/" and self.ops.readonly(target)
+        if method in ("GET", "HEAD") and path in ("/healthz", "/metrics"):
+            return True
+        return self.ops.readonly(self.ops.target_of(method, path, request.query, headers, request.body))
 
     async def __call__(self, request: Request, conn: Connection) -> None:
         if not self.local(request):
@@ -195,17 +203,21 @@ class ControlApp:
             return
         method, path = request.method, request.path
         rid = self._request_id(request)
-        if method == "POST":
+        ids = (("x-amzn-RequestId", rid), ("X-Request-Id", rid))
+        if "x-amz-target" in request.headers:
             status, body = await self.ops.answer(
                 method, path, request.query, request.headers, request.body, rid
             )
-            conn.respond(status, body, AMZ_JSON, (("x-amzn-RequestId", rid), ("X-Request-Id", rid)))
-        elif path == "/healthz":
+            conn.respond(status, body, AMZ_JSON, ids)
+        elif path == "/healthz" and method != "POST":
             body = json.dumps(self.platform.health()).encode()
             conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
-        else:
+        elif path == "/metrics" and method != "POST":
             ctype = CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
             conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
+        else:
+            out = await self.ops.respond(method, path, request.query, request.headers, request.body, rid)
+            conn.respond(out.status, out.body, out.content_type, (*out.headers.items(), *ids))
 
     @staticmethod
     def _request_id(request: Request) -> str:
