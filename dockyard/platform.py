@@ -30,7 +30,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dockyard import accesslog, endpoints, keys, limits, lock, logs
-from dockyard.aws.protocol import MAX_BODY, Operations
+from dockyard.aws.errors import CODES, InvalidParameterException
+from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
 from dockyard.store import Migration, Store
@@ -60,6 +61,10 @@ def assemble(platform: Platform) -> None:
     disc = discovery_part.install(platform)
     runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth)
     mesh_part.install(platform)
+    # Requests of the modelled operations are checked against AWS's models before their
+    # handlers run, answered with each service's own error (Cloud Map's is discovery's).
+    platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])
+    platform.ops.validate(ECS, InvalidParameterException)
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:

@@ -179,9 +179,11 @@ def verify(
         raise IncompleteSignatureException("'Host' must be a signed header.")
     if "x-amz-date" not in signed:
         raise IncompleteSignatureException("'X-Amz-Date' must be a signed header.")
-    for name in must_sign:
-        if name in headers and name not in signed:
-            raise IncompleteSignatureException(f"'{name}' is sent, so it must be a signed header.")
+    unsigned = [name for name in must_sign if name in headers and name not in signed]
+    if unsigned:
+        raise IncompleteSignatureException(
+            f"{', '.join(repr(n) for n in unsigned)} must be signed headers, as they are sent."
+        )
     amz_date = headers.get("x-amz-date", "")
     try:
         when = _parse_amz_date(amz_date)
