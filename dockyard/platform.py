@@ -58,7 +58,7 @@ def assemble(platform: Platform) -> None:
 
     reg = registry_part.install(platform)
     disc = discovery_part.install(platform)
-    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth)
+    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns)
     mesh_part.install(platform)
 
 
