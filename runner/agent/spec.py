@@ -23,9 +23,10 @@ Mapping (ECS -> Docker):
 * ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
   ``dockyard logs``); other drivers pass through.
 * Nameservers: ``Placement.dns`` (Dockyard's resolver for tasks, see :func:`task_dns_address`)
-  becomes ``HostConfig.Dns`` of every ``bridge`` container without ``dnsServers`` of its own,
-  and of an ``awsvpc`` task's pause container, whose ``/etc/resolv.conf`` the containers that
-  join its namespace share (Docker refuses ``Dns`` on those).
+  becomes ``HostConfig.Dns`` of every ``bridge`` or ``host`` container without ``dnsServers``
+  of its own, and of an ``awsvpc`` task's pause container, whose ``/etc/resolv.conf`` the
+  containers that join its namespace share (Docker refuses ``Dns`` on those); ``none`` has no
+  network to resolve over.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
             host["extra_hosts"] = {h["hostname"]: h["ipAddress"] for h in c["extraHosts"]}
         if c.get("dnsServers") and mode not in ("awsvpc", "host"):
             host["dns"] = list(c["dnsServers"])
-        elif p.dns and mode == "bridge":
+        elif p.dns and mode in ("bridge", "host") and not c.get("dnsServers"):
             host["dns"] = list(p.dns)
         if c.get("readonlyRootFilesystem"):
             host["read_only"] = True

@@ -149,7 +149,7 @@ def _client_task(server: Dockyard, cluster: str, mode: str, fqdn: str) -> str:
     return out.stdout
 
 
-@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc", "host"])
 def test_a_tasks_containers_resolve_cloud_map_names_and_the_hosts_names(
     server: Dockyard, cluster: str, web: tuple[str, str], gateway: str, mode: str
 ) -> None:

@@ -97,7 +97,7 @@ def test_awsvpc_containers_join_the_pause_containers_namespace_and_publish_nothi
     assert pause.labels[spec.LABEL_CONTAINER] == spec.PAUSE_NAME
 
 
-def test_the_task_nameserver_goes_to_bridge_containers_and_the_awsvpc_pause_container() -> None:
+def test_the_task_nameserver_goes_to_bridge_and_host_containers_and_the_awsvpc_pause_container() -> None:
     p = spec.Placement(**{**P.__dict__, "pause_id": "pause123", "dns": ("172.17.0.1",)})
     (bridge,) = spec.container_specs(_defn(), p)
     assert bridge.host["dns"] == ["172.17.0.1"]
@@ -106,9 +106,12 @@ def test_the_task_nameserver_goes_to_bridge_containers_and_the_awsvpc_pause_cont
     (joined,) = spec.container_specs(_defn(networkMode="awsvpc"), p)
     assert "dns" not in joined.host  # Docker refuses Dns beside container:<id>; it shares the pause's
     assert spec.pause_spec(p).host["dns"] == ["172.17.0.1"]
-    for mode in ("host", "none"):
-        (s,) = spec.container_specs(_defn(networkMode=mode), p)
-        assert "dns" not in s.host
+    (on_host,) = spec.container_specs(_defn(networkMode="host"), p)
+    assert on_host.host["dns"] == ["172.17.0.1"]
+    (on_host,) = spec.container_specs(_defn(networkMode="host", container={"dnsServers": ["10.0.0.2"]}), p)
+    assert "dns" not in on_host.host  # as before: a host task's dnsServers are not applied
+    (offline,) = spec.container_specs(_defn(networkMode="none"), p)
+    assert "dns" not in offline.host
     assert "dns" not in spec.pause_spec(P).host and "dns" not in spec.container_specs(_defn(), P)[0].host
 
 
