@@ -139,6 +139,7 @@ def test_a_bridge_tasks_host_port_is_published_on_every_address_of_this_machine(
     task = _echo(ecs, cluster, "bridge", 8080, host_port, "fixed")
     bindings = task["containers"][0]["networkBindings"]
     assert {"bindIP": "0.0.0.0", "containerPort": 8080, "hostPort": host_port, "protocol": "tcp"} in bindings
+    assert task["containers"][0]["networkInterfaces"] == []
     assert wait_for(lambda: _get(f"http://127.0.0.1:{host_port}/"), 20, "the host port").strip() == "fixed"
     assert peer.get(f"http://{peer.host_address}:{host_port}/").strip() == "fixed"  # another machine
     # One host port, one task per host: a second task asking for it does not fit here.

@@ -4,6 +4,7 @@ test's own, no network beyond loopback)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -115,11 +116,19 @@ async def test_without_upstreams_other_names_are_refused(tmp_path: Path) -> None
             await dns.stop()
 
 
-async def test_an_upstream_that_never_answers_is_skipped_then_servfail() -> None:
+async def test_an_upstream_that_never_answers_is_skipped_then_servfail(upstream: DnsServer) -> None:
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))  # takes queries, answers none
+    quiet = f"127.0.0.1:{silent.getsockname()[1]}"
     try:
-        dns, port = await _task_dns(f"127.0.0.1:{silent.getsockname()[1]}")
+        dns, port = await _task_dns(f"{quiet},127.0.0.1:{upstream.port}")
+        try:
+            started = time.monotonic()
+            assert [str(r.rdata) for r in (await _ask(port, OUTSIDE)).rr] == ["192.0.2.77"]
+            assert 1.5 < time.monotonic() - started < 8  # the first one's 2 s, then the next
+        finally:
+            await dns.stop()
+        dns, port = await _task_dns(quiet)
         try:
             started = time.monotonic()
             assert (await _ask(port, OUTSIDE)).header.rcode == RCODE.SERVFAIL
@@ -142,9 +151,15 @@ async def test_the_resolver_is_never_its_own_upstream(upstream: DnsServer) -> No
         await dns.stop()
 
 
-async def test_an_address_that_cannot_be_served_is_false_not_an_error(upstream: DnsServer) -> None:
+async def test_an_address_that_cannot_be_served_is_false_not_an_error(
+    upstream: DnsServer, caplog: pytest.LogCaptureFixture
+) -> None:
     index = sample_index()
     dns = TaskDns(make_resolver(lambda: index), lambda: index.revision, Upstreams("none"), port=upstream.port)
-    assert not await dns.serve("127.0.0.1")  # the port is the upstream's
-    assert not await dns.serve("192.0.2.1")  # not an address of this machine
+    with caplog.at_level(logging.WARNING, "dockyard.dns"):
+        assert not await dns.serve("127.0.0.1")  # the port is the upstream's
+        assert not await dns.serve("127.0.0.1")
+        assert not await dns.serve("192.0.2.1")  # not an address of this machine
     assert dns.servers == {}
+    warned = [r for r in caplog.records if r.getMessage() == "tasks' DNS not served"]
+    assert len(warned) == 2  # once per address and reason
