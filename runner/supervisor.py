@@ -38,7 +38,7 @@ from dockyard.store import Store
 from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host
-from runner.agent.spec import LABEL_OWNER, LABEL_TASK, task_dns_address
+from runner.agent.spec import LABEL_OWNER, LABEL_TASK, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
 from runner.seams import PullAuth, TaskResolver
@@ -160,7 +160,8 @@ class Supervisor:
         if found is not None or self.task_dns is None:
             return found or ()
         setting = self.config.task_dns
-        gateway = await host.gateway() if setting.strip().lower() == "auto" else ""
+        auto = setting.strip().lower() == "auto"
+        gateway = await host.gateway() if auto and local_engine(host.url) else ""
         address = task_dns_address(setting, host.url, gateway)
         if not address or not await self.task_dns.serve(address):
             return ()

@@ -50,6 +50,7 @@ __all__ = [
     "container_name",
     "container_specs",
     "healthcheck",
+    "local_engine",
     "pause_spec",
     "task_dns_address",
     "task_volumes",
@@ -83,25 +84,30 @@ class Placement:
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
+def local_engine(docker_url: str) -> bool:
+    """Whether the engine at ``docker_url`` runs on this machine: a ``unix://`` socket, or
+    ``tcp://`` to a loopback address."""
+    scheme, _, rest = docker_url.partition("://")
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return scheme == "unix" or (scheme == "tcp" and loopback)
+
+
 def task_dns_address(setting: str, docker_url: str, gateway: str) -> str:
     """The address tasks on the engine at ``docker_url`` use as their nameserver, "" for none.
 
     ``setting`` is the config ``task_dns``: ``off``; an IP address (every engine's tasks use it);
     or ``auto``: the gateway of the engine's ``bridge`` network (``gateway``, an address of the
-    engine's machine on the bridge its tasks are on) when the engine runs on this machine (a
-    ``unix://`` socket, or ``tcp://`` to a loopback address), so that Dockyard can listen on it;
-    "" for an engine elsewhere, whose bridge gateway is an address of another machine.
+    engine's machine on the bridge its tasks are on) when the engine runs on this machine
+    (:func:`local_engine`), so that Dockyard can listen on it; "" for an engine elsewhere, whose
+    bridge gateway is an address of another machine.
     """
     value = setting.strip().lower()
     if value in ("off", "none", "false", ""):
         return ""
     if value != "auto":
         return setting.strip()
-    scheme, _, rest = docker_url.partition("://")
-    host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    loopback = host in ("localhost", "::1") or host.startswith("127.")
-    local = scheme == "unix" or (scheme == "tcp" and loopback)
-    return gateway if local else ""
+    return gateway if local_engine(docker_url) else ""
 
 
 def container_name(task_id: str, name: str) -> str:
