@@ -50,6 +50,8 @@ class Config:
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
+    task_dns: str = "auto"  # tasks' nameserver: auto (each local engine's bridge gateway), off, or an IP
+    task_dns_upstream: str = "/etc/resolv.conf"  # other names go to: a resolv.conf, none, ip[:port],...
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
 from runner import events, service_loop, tasklogs
-from runner.seams import InstanceRegistry, PullAuth
+from runner.seams import InstanceRegistry, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -35,16 +35,20 @@ def _bind(platform: Platform, fn: Any) -> Any:
 
 
 def install(
-    platform: Platform, *, instances: InstanceRegistry | None = None, pull_auth: PullAuth | None = None
+    platform: Platform,
+    *,
+    instances: InstanceRegistry | None = None,
+    pull_auth: PullAuth | None = None,
+    task_dns: TaskResolver | None = None,
 ) -> None:
     """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
-    with ``pull_auth``) and the service loop (tasks of services with ``serviceRegistries`` are
-    registered in ``instances``)."""
+    with ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks
+    of services with ``serviceRegistries`` are registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth)
+    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns)
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
         await supervisor.start()

@@ -62,6 +62,13 @@ class Host:
     async def info(self) -> dict[str, Any]:
         return await self._run(self.transport.info)
 
+    async def gateway(self) -> str:
+        """The gateway address of the engine's ``bridge`` network, "" if unknown."""
+        try:
+            return str(await self._run(self.transport.gateway, "bridge"))
+        except DockerError:
+            return ""
+
     async def ensure_pause_image(self) -> None:
         async with self._pause_lock:
             if not await self._run(self.transport.image_present, PAUSE_IMAGE):

@@ -54,6 +54,7 @@ class Transport(Protocol):
     """Blocking Docker Engine calls (run them off the event loop)."""
 
     def info(self) -> dict[str, Any]: ...
+    def gateway(self, network: str) -> str: ...
     def image_present(self, ref: str) -> bool: ...
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None: ...
     def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None: ...
@@ -128,6 +129,11 @@ class DockerTransport:
         info = dict(self._call("info"))
         info["ApiVersion"] = self._call("version").get("ApiVersion", "")
         return info
+
+    def gateway(self, network: str) -> str:
+        """The IPv4 gateway of a Docker network (``bridge``: the default one), "" if it has none."""
+        config = (self._call("inspect_network", network).get("IPAM") or {}).get("Config") or []
+        return next((c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]), "")
 
     def image_present(self, ref: str) -> bool:
         try:

@@ -40,6 +40,7 @@ class StartFailed(Exception):
 
 Resolver = Callable[[Mapping[str, Any]], Mapping[str, Mapping[str, str]]]
 Hook = Callable[[Any], Awaitable[None]]
+Nameservers = Callable[[Host], Awaitable[tuple[str, ...]]]
 
 
 class TaskWorker:
@@ -56,6 +57,7 @@ class TaskWorker:
         owner: str = "",
         auth: dict[str, str] | None = None,
         environment: Resolver | None = None,
+        dns: Nameservers | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -65,6 +67,7 @@ class TaskWorker:
         self.owner = owner
         self.auth = auth
         self.environment = environment or (lambda defn: {})
+        self.dns = dns
         self._wake = asyncio.Event()
         self.ids: dict[str, str] = {}  # container name -> docker id
         self.seen: dict[str, Observed] = {}
@@ -140,6 +143,9 @@ class TaskWorker:
     # -- start -----------------------------------------------------------------------------
     async def _start(self) -> None:
         mode = self.defn.get("networkMode") or "bridge"
+        if self.dns is not None:
+            dns = await self.dns(self.host)
+            self.placement = spec.Placement(**{**self.placement.__dict__, "dns": dns})
         if mode == "awsvpc":
             await self._provision()
         if self._stopping():

@@ -67,6 +67,9 @@ class FakeDocker:
             "ID": "FAKE",
         }
 
+    def gateway(self, network: str) -> str:
+        return "172.17.0.1" if network == "bridge" else ""
+
     def image_present(self, ref: str) -> bool:
         return ref in self.images
 

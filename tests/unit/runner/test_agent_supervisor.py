@@ -216,6 +216,57 @@ async def test_awsvpc_tasks_get_a_pause_container_holding_their_address(
     assert f"dy-{tid}.pause" in fake.removed
 
 
+class _Resolver:
+    """The TaskResolver seam: records the addresses asked for, serves those in ``ok``."""
+
+    def __init__(self, ok: set[str]) -> None:
+        self.ok = ok
+        self.asked: list[str] = []
+
+    async def serve(self, address: str) -> bool:
+        self.asked.append(address)
+        return address in self.ok
+
+
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+async def test_tasks_get_dockyards_resolver_at_their_engines_gateway_once_it_is_served(
+    store: Store, fake: FakeDocker, mode: str
+) -> None:
+    resolver = _Resolver({"172.17.0.1"})
+    config = Config(docker_host="unix:///run/fake.sock", registry_port=5000)
+    s = Supervisor(store, config, transport_for=lambda url: fake.connection(), task_dns=resolver)
+    await s.start()
+    try:
+        assert resolver.asked == ["172.17.0.1"]  # at start, for tasks adopted after a restart
+        tid = await _launch(store, _defn(networkMode=mode, cpu="256", memory="512"))
+        await _until(store, tid, _running)
+        first = fake.created[0]  # the pause container for awsvpc, the app's for bridge
+        assert first.host["dns"] == ["172.17.0.1"]
+        resolver.ok.clear()
+        resolver.asked.clear()
+        tid = await _launch(store, _defn(networkMode=mode, cpu="256", memory="512"))
+        await _until(store, tid, _running)
+        assert resolver.asked == []  # found once per host
+    finally:
+        await asyncio.wait_for(s.stop(), 10)
+
+
+async def test_tasks_keep_the_engines_nameservers_when_the_resolver_cannot_be_served(
+    store: Store, fake: FakeDocker
+) -> None:
+    resolver = _Resolver(set())
+    config = Config(docker_host="unix:///run/fake.sock", registry_port=5000, task_dns="192.0.2.9")
+    s = Supervisor(store, config, transport_for=lambda url: fake.connection(), task_dns=resolver)
+    await s.start()
+    try:
+        tid = await _launch(store, _defn())
+        await _until(store, tid, _running)
+        assert "dns" not in fake.created[0].host
+        assert resolver.asked == ["192.0.2.9", "192.0.2.9"]  # a failure is tried again per task
+    finally:
+        await asyncio.wait_for(s.stop(), 10)
+
+
 async def test_a_restarted_control_plane_adopts_running_containers_and_removes_untracked_ones(
     store: Store, fake: FakeDocker
 ) -> None:
