@@ -50,6 +50,12 @@ class Config:
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
+    # The trust model of tasks (docs/security.md): clusters whose tasks may have host access
+    # (privileged, host network/PID/IPC, any host path; comma-separated names or patterns such
+    # as infra-*, * for all) and
+    # the host directories any task may mount (comma-separated absolute paths).
+    host_access_clusters: str = ""
+    host_paths: str = ""
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

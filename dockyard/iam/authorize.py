@@ -101,3 +101,15 @@ def permits(call: Call, action: str, resources: Sequence[str]) -> bool:
         return True
     principal, ctx = state
     return evaluate(principal.policies, Request(action, tuple(resources) or ("*",), ctx)).allowed
+
+
+def require(call: Call, action: str, resources: Sequence[str]) -> None:
+    """:func:`permits`, raising AWS's ``AccessDeniedException`` (naming ``action`` and the
+    refused resource) when the caller may not."""
+    state = call.extra.get(_STATE)
+    if state is None:
+        return
+    principal, ctx = state
+    decision = evaluate(principal.policies, Request(action, tuple(resources) or ("*",), ctx))
+    if not decision.allowed:
+        raise AccessDeniedException(denial(principal.arn, action, decision.resource, decision.explicit_deny))
