@@ -52,6 +52,12 @@ class Config:
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
     task_dns: str = "auto"  # tasks' nameserver: auto (each local engine's bridge gateway), off, or an IP
     task_dns_upstream: str = "/etc/resolv.conf"  # other names go to: a resolv.conf, none, ip[:port],...
+    # The trust model of tasks (docs/security.md): clusters whose tasks may have host access
+    # (privileged, host network/PID/IPC, any host path; comma-separated names or patterns such
+    # as infra-*, * for all) and
+    # the host directories any task may mount (comma-separated absolute paths).
+    host_access_clusters: str = ""
+    host_paths: str = ""
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -20,7 +20,13 @@ MIGRATIONS = [
             access_key_id TEXT PRIMARY KEY, secret TEXT NOT NULL, name TEXT NOT NULL,
             created_at REAL NOT NULL);
         """,
-    )
+    ),
+    # A key's IAM policy (dockyard.iam): a key without a row is an administrator.
+    Migration(
+        "key_policies",
+        1,
+        "CREATE TABLE key_policies (access_key_id TEXT PRIMARY KEY, policy TEXT NOT NULL);",
+    ),
 ]
 
 _ALNUM = string.ascii_uppercase + string.digits
@@ -35,7 +41,9 @@ class AccessKey:
     secret: str = ""
 
 
-async def create(store: Store, name: str) -> AccessKey:
+async def create(store: Store, name: str, policy: str | None = None) -> AccessKey:
+    """A new key; ``policy`` (an IAM policy document, already validated by
+    ``dockyard.iam.policy.parse``) limits what it may do, none makes it an administrator."""
     key_id = "DKYD" + "".join(secrets.choice(_ALNUM) for _ in range(16))
     secret = secrets.token_urlsafe(30)
     now = time.time()
@@ -44,6 +52,8 @@ async def create(store: Store, name: str) -> AccessKey:
             "INSERT INTO access_keys (access_key_id, secret, name, created_at) VALUES (?,?,?,?)",
             (key_id, secret, name, now),
         )
+        if policy is not None:
+            tx.execute("INSERT INTO key_policies (access_key_id, policy) VALUES (?,?)", (key_id, policy))
         tx.changed(TOPIC, key_id)
     return AccessKey(key_id, name, now, secret)
 
@@ -57,6 +67,7 @@ async def delete(store: Store, key_id: str) -> bool:
     async with store.transaction() as tx:
         if tx.execute("DELETE FROM access_keys WHERE access_key_id = ?", (key_id,)).rowcount == 0:
             return False
+        tx.execute("DELETE FROM key_policies WHERE access_key_id = ?", (key_id,))
         tx.changed(TOPIC, key_id)
         return True
 

@@ -34,6 +34,7 @@ from dockyard.aws.errors import CODES, InvalidParameterException
 from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
+from dockyard.iam.authorize import Authorizer
 from dockyard.store import Migration, Store
 
 __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
@@ -104,6 +105,7 @@ class Platform:
         self.role = role
         self.worker_contexts: list[Context] = []
         self.ops = Operations(keys.SecretCache(store), region=config.region)
+        self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
         self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.aws.errors import AwsError, InvalidParameterException
-from dockyard.aws.protocol import EMPTY_SHA256, Operations
+from dockyard.aws.protocol import EMPTY_SHA256, PEER, Call, Operations
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, instances, serviceshapes, tasks
@@ -116,10 +116,18 @@ def _cluster_of(event: dict[str, Any]) -> str:
 
 
 def _authenticate(ops: Operations, request: web.Request) -> None:
-    """The control API's authentication (:meth:`Operations.authenticate`), Basic allowed."""
+    """The control API's authentication (:meth:`Operations.authenticate`), Basic allowed, and
+    its authorization: the action ``dockyard:GetEvents``, on the cluster's ARN with
+    ``?cluster=`` (else ``*``; see ``dockyard.iam.actions``)."""
     headers = {k.lower(): v for k, v in request.headers.items()}
+    headers[PEER] = request.remote or ""
     path = request.raw_path.split("?", 1)[0]
-    ops.authenticate(request.method, path, request.query_string, headers, EMPTY_SHA256, basic=True)
+    credential = ops.authenticate(
+        request.method, path, request.query_string, headers, EMPTY_SHA256, basic=True
+    )
+    if ops.authorize is not None:
+        call = Call(headers, "dockyard", "GetEvents", credential, request.get("request_id", ""))
+        ops.authorize(call, {"cluster": request.query.get("cluster") or ""})
 
 
 def _since(text: str, store: Store) -> int:

@@ -43,7 +43,7 @@ from dockyard.aws.errors import (
     UnrecognizedClientException,
 )
 
-__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Answer", "Call", "Operations", "json_response"]
+__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "PEER", "Answer", "Call", "Operations", "json_response"]
 
 ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
@@ -52,6 +52,7 @@ MAX_BODY = 10 * 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CBOR_HEADERS = {"smithy-protocol": "rpc-v2-cbor"}
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
+PEER = ":peer"  # the client's address among a request's headers (dispatch)
 
 log = logging.getLogger("dockyard.control")
 
@@ -113,6 +114,13 @@ class Operations:
         self._validators: dict[tuple[str, str], model.Validator] = {}
         self._rest = restjson.Routes()
         self._validated: dict[str, type[AwsError]] = {}
+        self.authorize: Callable[[Call, dict[str, Any]], None] | None = None
+        """Checks a verified call before its handler runs, raising the AWS error to answer
+        (``dockyard.iam.authorize.Authorizer``; None: every verified caller may do anything)."""
+
+    def _authorize(self, call: Call, params: dict[str, Any]) -> None:
+        if self.authorize is not None:
+            self.authorize(call, params)
 
     def add(
         self, service: str, name: str, handler: Handler, readonly: bool = False,
@@ -252,6 +260,7 @@ class Operations:
         """The aiohttp handler of every control API route (see :meth:`install`)."""
         rid = request.get("request_id", "")
         headers = {k.lower(): v for k, v in request.headers.items()}
+        headers[PEER] = request.remote or ""  # for aws:SourceIp (no received name has a colon)
         try:
             body = await self._read_body(request)
         except AwsError as e:
@@ -393,7 +402,9 @@ class Operations:
             check = self._validators.get((service, name))
             if check is not None:
                 check(params)
-            return encode(await handler(Call(headers, service, name, credential, request_id), params))
+            call = Call(headers, service, name, credential, request_id)
+            self._authorize(call, params)
+            return encode(await handler(call, params))
         except AwsError as e:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
@@ -434,7 +445,9 @@ class Operations:
             check = self._validators.get((service, name))
             if check is not None:
                 check(params)
-            result = await handler(Call(headers, service, name, credential, request_id), params)
+            call = Call(headers, service, name, credential, request_id)
+            self._authorize(call, params)
+            result = await handler(call, params)
             return 200, result if isinstance(result, bytes) else _dumps(result)
         except AwsError as e:
             code = e.code
