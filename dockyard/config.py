@@ -58,6 +58,12 @@ class Config:
     # the host directories any task may mount (comma-separated absolute paths).
     host_access_clusters: str = ""
     host_paths: str = ""
+    # bounds of the aiohttp listeners, each port (dockyard.listeners); 0 connections: from the
+    # open-file limit
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 75.0
+    http_max_connections: int = 0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -29,11 +29,17 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import accesslog, endpoints, keys, limits, lock, logs
-from dockyard.aws.errors import CODES, InvalidParameterException
-from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, Operations
+from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs
+from dockyard.aws.errors import (
+    CODES,
+    AwsError,
+    InvalidParameterException,
+    RequestEntityTooLargeException,
+    SerializationException,
+)
+from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
 from dockyard.config import Config
-from dockyard.control.workers import check_port_free, start_workers
+from dockyard.control.workers import check_port_free, error_body, start_workers
 from dockyard.iam.authorize import Authorizer
 from dockyard.store import Migration, Store
 
@@ -91,6 +97,34 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
     return response
 
 
+@web.middleware
+async def _control_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """The control app's last resort: whatever escapes a route becomes the AWS error envelope
+    (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
+    re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
+    ERROR line and no traceback (dockyard.listeners)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
+            exc.reason
+        )
+        status = exc.status
+    except web.RequestPayloadError as exc:
+        error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+    except Exception as exc:
+        if listeners.is_client_gone(exc, request):
+            raise
+        listeners.log_unexpected(log, "control request failed", exc, path=request.path)
+        error, status = InternalFailure("The request processing has failed."), 500
+    return json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+
+
+_ERROR_BODIES: dict[str, listeners.ErrorBody] = {"registry": listeners.oci_error_body, "control": error_body}
+
+
 class Platform:
     """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
     control worker: read-only operations and ``worker_contexts`` only; see
@@ -106,7 +140,9 @@ class Platform:
         self.worker_contexts: list[Context] = []
         self.ops = Operations(keys.SecretCache(store), region=config.region)
         self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
-        self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
+        self.control = web.Application(
+            middlewares=[_request_id, _control_errors], client_max_size=MAX_BODY + 1
+        )
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
         self.endpoints: list[tuple[str, str]] = []
@@ -141,6 +177,15 @@ class Platform:
         resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return resp
 
+    def listener_limits(self) -> listeners.Limits:
+        """The bounds of each aiohttp listener, from the ``http_*`` settings."""
+        cfg = self.config
+        cap = cfg.http_max_connections or listeners.connection_cap(limits.open_file_limit())
+        return listeners.Limits(
+            header_timeout=cfg.http_header_timeout, body_timeout=cfg.http_body_timeout,
+            keepalive_timeout=cfg.http_keepalive_timeout, max_connections=cap,
+        )
+
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
         """Start every part and listener; stop them in reverse order on exit."""
@@ -162,8 +207,9 @@ class Platform:
             ):
                 # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
                 access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
-                runner = web.AppRunner(
-                    app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
+                runner = listeners.GuardedRunner(
+                    app, name=name, limits=self.listener_limits(), error_body=_ERROR_BODIES[name],
+                    access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False,
                 )
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)

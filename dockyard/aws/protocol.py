@@ -32,6 +32,7 @@ from aiohttp import web
 from botocore.model import ServiceModel
 from prometheus_client import Counter, Histogram
 
+from dockyard import jsonbound
 from dockyard.aws import cbor, model, query, restjson, sigv4
 from dockyard.aws.errors import (
     AwsError,
@@ -518,8 +519,8 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body.decode())
-    except (ValueError, UnicodeDecodeError) as e:
+        params = jsonbound.loads(body, surrogates=True)  # a part may name the field (InvalidInput)
+    except ValueError as e:
         raise SerializationException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(params, dict):
         raise SerializationException("Request body must be a JSON object.")
