@@ -64,6 +64,8 @@ class Config:
     http_body_timeout: float = 30.0
     http_keepalive_timeout: float = 75.0
     http_max_connections: int = 0
+    secrets_key_file: str = ""  # the key sealing secrets at rest (dockyard.sealed); "": in the data dir
+    metrics_key: str = ""  # "": /metrics is open; else it needs ``Authorization: Bearer <key>``
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
@@ -76,6 +78,11 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_path / "state.db"
+
+    @property
+    def key_path(self) -> Path:
+        """The secrets key file (:mod:`dockyard.sealed`)."""
+        return Path(self.secrets_key_file) if self.secrets_key_file else self.data_path / "secrets.key"
 
     @property
     def credentials_path(self) -> Path:

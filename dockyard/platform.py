@@ -84,7 +84,7 @@ def all_migrations(parts: list[ModuleType]) -> list[Migration]:
 def open_store(config: Config) -> Store:
     """Open the data dir's store with every part's migrations applied."""
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store.open(config.db_path, all_migrations(load_parts()))
+    return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
 
 
 @web.middleware
@@ -262,7 +262,7 @@ async def run(config: Config) -> None:
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
     try:
-        store = Store.open(config.db_path, all_migrations(parts))
+        store = Store.open(config.db_path, all_migrations(parts), key_file=config.key_path)
     except BaseException:
         held.release()
         raise

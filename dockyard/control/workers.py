@@ -291,7 +291,7 @@ async def _serve(
     build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
 ) -> None:
     limits.limit_resource_error_logs(asyncio.get_running_loop())
-    store = Store(str(config.db_path))
+    store = Store(str(config.db_path), key_file=config.key_path)
     forward = Forwarder(upstream)
     try:
         platform = build(config, store)
