@@ -10,9 +10,12 @@ import random
 import sys
 import time
 
-__all__ = ["new_request_id", "request_id", "setup"]
+__all__ = ["new_request_id", "principal", "request_id", "setup"]
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# Who signed the request being answered (an access key id), once the AWS layer verified it;
+# the access log reads it (dockyard.accesslog).
+principal: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="")
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

@@ -96,7 +96,9 @@ class Platform:
         self.role = role
         self.worker_contexts: list[Context] = []
         self.ops = Operations(keys.SecretCache(store))
-        self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
+        self.control = web.Application(
+            middlewares=[_request_id, accesslog.control_middleware], client_max_size=MAX_BODY + 1
+        )
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
         self.endpoints: list[tuple[str, str]] = []
@@ -144,12 +146,13 @@ class Platform:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
             host = self.config.host
             workers = self.config.control_workers > 1
+            # one access line per request (dockyard.accesslog); with control workers, what they
+            # forward is logged here and what they answer themselves in the worker
+            access = accesslog.logger_for(self.config.access_log)
             for name, app, port, tls in (
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
-                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
                 runner = web.AppRunner(
                     app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
                 )
