@@ -141,7 +141,8 @@ class Platform:
         self.ops = Operations(keys.SecretCache(store), region=config.region)
         self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
         self.control = web.Application(
-            middlewares=[_request_id, _control_errors], client_max_size=MAX_BODY + 1
+            middlewares=[_request_id, accesslog.control_middleware, _control_errors],
+            client_max_size=MAX_BODY + 1,
         )
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
@@ -201,12 +202,13 @@ class Platform:
             self.ops.install(self.control.router)
             host = self.config.host
             workers = self.config.control_workers > 1
+            # one access line per request (dockyard.accesslog); with control workers, what they
+            # forward is logged here and what they answer themselves in the worker
+            access = accesslog.logger_for(self.config.access_log)
             for name, app, port, tls in (
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
-                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
                 runner = listeners.GuardedRunner(
                     app, name=name, limits=self.listener_limits(), error_body=_ERROR_BODIES[name],
                     access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False,

@@ -32,7 +32,7 @@ from aiohttp import web
 from botocore.model import ServiceModel
 from prometheus_client import Counter, Histogram
 
-from dockyard import jsonbound
+from dockyard import jsonbound, logs
 from dockyard.aws import cbor, model, query, restjson, sigv4
 from dockyard.aws.errors import (
     AwsError,
@@ -234,11 +234,14 @@ class Operations:
             expected = self._secret_for(key)
             if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
                 raise UnrecognizedClientException("The security token included in the request is invalid.")
+            logs.principal.set(key)  # for the access log (dockyard.accesslog)
             return sigv4.Credential(key, "", "", "")
-        return sigv4.verify(
+        credential = sigv4.verify(
             method, raw_path, raw_query, headers, body_sha256, self._secret_for,
             region=self._region, services=self.signing_names(service),
         )
+        logs.principal.set(credential.access_key)  # for the access log (dockyard.accesslog)
+        return credential
 
     def error_response(self, error: AwsError, request_id: str = "", route: str = "") -> web.Response:
         """The AWS error envelope of ``error`` for a route outside ``POST /`` (``route`` names it

@@ -258,6 +258,7 @@ class Connection(asyncio.Protocol):
         self._fed = 0  # raw bytes fed in the current phase (head, or body)
         self._refusal_queued = False
         self._write_paused_at = 0.0
+        self.sent = 0  # bytes written on this connection, heads and framing included (access log)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -500,7 +501,9 @@ class Connection(asyncio.Protocol):
         out = "".join(head).encode("latin-1") + self._server.date() + b"\r\n"
         self._started = True
         if self._transport is not None:
-            self._transport.write(out if self._head_only else out + body)
+            out = out if self._head_only else out + body
+            self.sent += len(out)
+            self._transport.write(out)
 
     def start(self, status: int, headers: Iterable[tuple[str, str]], length: int | None) -> None:
         """Send the head of a streamed answer; ``length`` None means unknown (chunked for
@@ -521,21 +524,27 @@ class Connection(asyncio.Protocol):
         lines.append("\r\n")
         self._started = True
         if self._transport is not None:
-            self._transport.write("".join(lines).encode("latin-1"))
+            head = "".join(lines).encode("latin-1")
+            self.sent += len(head)
+            self._transport.write(head)
 
     async def write(self, data: bytes) -> None:
         """Send part of a streamed body; waits while the client is slow to read."""
         if self._head_only or not data or self._transport is None:
             return
         if self._chunked:
-            self._transport.writelines([f"{len(data):x}\r\n".encode(), data, b"\r\n"])
+            size = f"{len(data):x}\r\n".encode()
+            self.sent += len(size) + len(data) + 2
+            self._transport.writelines([size, data, b"\r\n"])
         else:
+            self.sent += len(data)
             self._transport.write(data)
         await self._drain()
 
     def finish(self) -> None:
         """End a streamed body."""
         if self._chunked and not self._head_only and self._transport is not None:
+            self.sent += 5
             self._transport.write(b"0\r\n\r\n")
 
     def _connection_header(self) -> str:
