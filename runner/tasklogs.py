@@ -7,7 +7,6 @@ task's stop, from the copy the worker saved then (:mod:`runner.agent.savedlogs`)
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Protocol
 
 from dockyard.config import Config
@@ -36,26 +35,27 @@ async def task_logs(
     """The last ``tail`` lines (default 200, at most :data:`MAX_LOG_LINES`) of each container
     of a task (or of ``containerName`` only)."""
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = tasks.find(store, cluster, params.get("task"))
+    task = tasks.find(store, cluster, params.get("task"))
     tail = param_int(params, "tail", 200, 1, MAX_LOG_LINES)
     only = params.get("containerName")
-    host = hosts.host_of(row["instance_id"])
+    host = hosts.host_of(task.instance_id)
     out = []
-    for name, state in json.loads(row["containers"]).items():
+    for state in task.containers:
+        name = state.name
         if only and name != only:
             continue
         text = ""
         saved = None
         if config.data_dir:
-            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, row["id"], name, tail)
+            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, task.id, name, tail)
         if saved is not None:  # the container was removed at the stop (runner.agent.savedlogs)
             text = saved.decode(errors="replace")
-        elif host is not None and state.get("runtimeId"):
+        elif host is not None and state.runtime_id:
             try:
-                text = (await host.logs(state["runtimeId"], tail)).decode(errors="replace")
+                text = (await host.logs(state.runtime_id, tail)).decode(errors="replace")
             except DockerError as e:
                 text = f"(logs unavailable: {e})\n"
         out.append({"containerName": name, "logs": text})
     if only and not out:
         raise InvalidParameterException(f"The task has no container named {only}.")
-    return {"taskArn": tasks.task_arn(config, cluster, row["id"]), "containers": out}
+    return {"taskArn": tasks.task_arn(config, cluster, task.id), "containers": out}
