@@ -98,27 +98,28 @@ async def task_logs(
     of a task (or of ``containerName`` only); with ``nextToken``, only the lines written after
     it (see the module docstring)."""
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    row = tasks.find(store, cluster, params.get("task"))
+    task = tasks.find(store, cluster, params.get("task"))
     following = params.get("nextToken") is not None
     seen = decode_token(params["nextToken"]) if following else {}
     tail = param_int(params, "tail", MAX_LOG_LINES if following else 200, 1, MAX_LOG_LINES)
     only = params.get("containerName")
-    host = hosts.host_of(row["instance_id"])
+    host = hosts.host_of(task.instance_id)
     out = []
-    for name, state in json.loads(row["containers"]).items():
+    for state in task.containers:
+        name = state.name
         if only and name != only:
             continue
         text = ""
         saved = None
         if config.data_dir:
-            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, row["id"], name, tail)
+            saved = await asyncio.to_thread(savedlogs.read, config.data_dir, task.id, name, tail)
         if saved is not None:  # the container was removed at the stop (runner.agent.savedlogs)
             text = "" if following else saved.decode(errors="replace")
-        elif host is not None and state.get("runtimeId"):
+        elif host is not None and state.runtime_id:
             after = seen.get(name)
             since = after // 1_000_000_000 if after is not None else None
             try:
-                lines = split_timestamps(await host.timed_logs(state["runtimeId"], tail, since))
+                lines = split_timestamps(await host.timed_logs(state.runtime_id, tail, since))
             except DockerError as e:
                 lines, text = [], f"(logs unavailable: {e})\n"
             if after is not None:
@@ -130,6 +131,6 @@ async def task_logs(
     if only and not out:
         raise InvalidParameterException(f"The task has no container named {only}.")
     return {
-        "taskArn": tasks.task_arn(config, cluster, row["id"]), "containers": out,
-        "lastStatus": row["last_status"], "nextForwardToken": encode_token(seen),
+        "taskArn": tasks.task_arn(config, cluster, task.id), "containers": out,
+        "lastStatus": task.last_status, "nextForwardToken": encode_token(seen),
     }

@@ -41,6 +41,14 @@ once from the event loop's callback when ``eager(request)`` says it may be (see
 :meth:`Connection.finish` (a streamed one). Error answers the server makes itself (400, 413,
 431, 500 when the handler fails) come from ``error(status, message)``, which returns the
 content type and body.
+
+Why this module is longer than 500 lines: it is one state machine. The ``Protocol`` and its
+``Connection`` s share each connection's parser, pipeline queue, timers and paused-writing
+state, and the rules above (framing, limits, timeouts, pipelining) are each a few lines in
+the llhttp callbacks and the write path that have to see all of that state at once. Split,
+the pieces would reach into one another's private attributes; kept whole, it is private to
+``dockyard.control``, has one small public surface (``Server``, ``Connection``, ``Request``)
+and is tested as one (``tests/unit/dockyard/test_http1_hardening.py``).
 """
 
 from __future__ import annotations
