@@ -32,6 +32,7 @@ from aiohttp import web
 from botocore.model import ServiceModel
 from prometheus_client import Counter, Histogram
 
+from dockyard import jsonbound, logs
 from dockyard.aws import cbor, model, query, restjson, sigv4
 from dockyard.aws.errors import (
     AwsError,
@@ -43,7 +44,7 @@ from dockyard.aws.errors import (
     UnrecognizedClientException,
 )
 
-__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "Answer", "Call", "Operations", "json_response"]
+__all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "PEER", "Answer", "Call", "Operations", "json_response"]
 
 ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
@@ -52,6 +53,7 @@ MAX_BODY = 10 * 1024 * 1024
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CBOR_HEADERS = {"smithy-protocol": "rpc-v2-cbor"}
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
+PEER = ":peer"  # the client's address among a request's headers (dispatch)
 
 log = logging.getLogger("dockyard.control")
 
@@ -113,6 +115,13 @@ class Operations:
         self._validators: dict[tuple[str, str], model.Validator] = {}
         self._rest = restjson.Routes()
         self._validated: dict[str, type[AwsError]] = {}
+        self.authorize: Callable[[Call, dict[str, Any]], None] | None = None
+        """Checks a verified call before its handler runs, raising the AWS error to answer
+        (``dockyard.iam.authorize.Authorizer``; None: every verified caller may do anything)."""
+
+    def _authorize(self, call: Call, params: dict[str, Any]) -> None:
+        if self.authorize is not None:
+            self.authorize(call, params)
 
     def add(
         self, service: str, name: str, handler: Handler, readonly: bool = False,
@@ -225,11 +234,14 @@ class Operations:
             expected = self._secret_for(key)
             if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
                 raise UnrecognizedClientException("The security token included in the request is invalid.")
+            logs.principal.set(key)  # for the access log (dockyard.accesslog)
             return sigv4.Credential(key, "", "", "")
-        return sigv4.verify(
+        credential = sigv4.verify(
             method, raw_path, raw_query, headers, body_sha256, self._secret_for,
             region=self._region, services=self.signing_names(service),
         )
+        logs.principal.set(credential.access_key)  # for the access log (dockyard.accesslog)
+        return credential
 
     def error_response(self, error: AwsError, request_id: str = "", route: str = "") -> web.Response:
         """The AWS error envelope of ``error`` for a route outside ``POST /`` (``route`` names it
@@ -252,6 +264,7 @@ class Operations:
         """The aiohttp handler of every control API route (see :meth:`install`)."""
         rid = request.get("request_id", "")
         headers = {k.lower(): v for k, v in request.headers.items()}
+        headers[PEER] = request.remote or ""  # for aws:SourceIp (no received name has a colon)
         try:
             body = await self._read_body(request)
         except AwsError as e:
@@ -393,7 +406,9 @@ class Operations:
             check = self._validators.get((service, name))
             if check is not None:
                 check(params)
-            return encode(await handler(Call(headers, service, name, credential, request_id), params))
+            call = Call(headers, service, name, credential, request_id)
+            self._authorize(call, params)
+            return encode(await handler(call, params))
         except AwsError as e:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
@@ -434,7 +449,9 @@ class Operations:
             check = self._validators.get((service, name))
             if check is not None:
                 check(params)
-            result = await handler(Call(headers, service, name, credential, request_id), params)
+            call = Call(headers, service, name, credential, request_id)
+            self._authorize(call, params)
+            result = await handler(call, params)
             return 200, result if isinstance(result, bytes) else _dumps(result)
         except AwsError as e:
             code = e.code
@@ -505,8 +522,8 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body.decode())
-    except (ValueError, UnicodeDecodeError) as e:
+        params = jsonbound.loads(body, surrogates=True)  # a part may name the field (InvalidInput)
+    except ValueError as e:
         raise SerializationException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(params, dict):
         raise SerializationException("Request body must be a JSON object.")

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from dockyard import jsonbound
 from dockyard.aws.errors import AwsError, SerializationException
 
 __all__ = ["CONTENT_TYPE", "Routes", "encode", "encode_error", "parse"]
@@ -83,8 +84,8 @@ def parse(
     params: dict[str, Any] = {}
     if body.strip():
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+            data = jsonbound.loads(body, surrogates=True)
+        except ValueError as e:
             raise SerializationException(f"Request body is not valid JSON: {e}.") from None
         if payload:
             params[payload] = data

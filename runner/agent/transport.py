@@ -54,6 +54,7 @@ class Transport(Protocol):
     """Blocking Docker Engine calls (run them off the event loop)."""
 
     def info(self) -> dict[str, Any]: ...
+    def gateway(self, network: str) -> str: ...
     def image_present(self, ref: str) -> bool: ...
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None: ...
     def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None: ...
@@ -66,6 +67,7 @@ class Transport(Protocol):
     def containers(self, label: str) -> list[dict[str, Any]]: ...
     def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]: ...
     def logs(self, cid: str, tail: int) -> bytes: ...
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -128,6 +130,11 @@ class DockerTransport:
         info = dict(self._call("info"))
         info["ApiVersion"] = self._call("version").get("ApiVersion", "")
         return info
+
+    def gateway(self, network: str) -> str:
+        """The IPv4 gateway of a Docker network (``bridge``: the default one), "" if it has none."""
+        config = (self._call("inspect_network", network).get("IPAM") or {}).get("Config") or []
+        return next((c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]), "")
 
     def image_present(self, ref: str) -> bool:
         try:
@@ -213,6 +220,11 @@ class DockerTransport:
 
     def logs(self, cid: str, tail: int) -> bytes:
         return self._call("logs", cid, stdout=True, stderr=True, tail=tail, timestamps=False)
+
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        """Lines from ``since`` (whole seconds since the epoch; Docker's ``since`` keeps lines
+        of that second on), each prefixed with its RFC 3339 timestamp."""
+        return self._call("logs", cid, stdout=True, stderr=True, tail=tail, since=since, timestamps=True)
 
     def close(self) -> None:
         """Release connections; an ``events()`` iterator blocked in another thread ends."""
