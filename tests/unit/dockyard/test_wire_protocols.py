@@ -259,3 +259,19 @@ async def test_query_names_authentication_errors_as_query_services_do(served):
     with pytest.raises(ClientError) as e:  # the endpoint answers us-east-1 only
         await call(elb, "describe_load_balancers")
     assert "scoped to a valid region" in e.value.response["Error"]["Message"]
+
+
+def test_install_mounts_the_rest_json_catch_all_only_once_a_rest_json_operation_is_registered():
+    async def noop(call_: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def paths(ops: Operations) -> list[tuple[str, str]]:
+        app = web.Application()
+        ops.install(app.router)
+        return [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None]
+
+    ops = Operations({KEY: SECRET}.get)
+    ops.add(CLOUDMAP, "ListNamespaces", noop)
+    assert paths(ops) == [("POST", "/"), ("POST", "/service/{tail}")]  # GET / stays a 405
+    ops.add("appmesh", "ListMeshes", noop)
+    assert paths(ops)[-1] == ("*", "/{tail}")
