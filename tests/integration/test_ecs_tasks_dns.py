@@ -77,7 +77,8 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, gateway: str,
            upstream: Path) -> Iterator[Dockyard]:
-    env = {"DOCKYARD_TASK_DNS": gateway, "DOCKYARD_TASK_DNS_UPSTREAM": str(upstream)}
+    env = {"DOCKYARD_TASK_DNS": gateway, "DOCKYARD_TASK_DNS_UPSTREAM": str(upstream),
+           "DOCKYARD_HOST_ACCESS_CLUSTERS": "dns-*"}  # host-mode tasks (docs/security.md)
     dockyard = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield dockyard
