@@ -2,7 +2,8 @@
 
 The resolver is a plain function ``DNSRecord -> DNSRecord`` (the reply), so the zone logic is
 testable without sockets. Malformed queries get FORMERR when a header can be read and are
-dropped otherwise; other opcodes get NOTIMP. With EDNS0 a UDP reply may use the client's
+dropped otherwise, and so does a query whose name is longer than 255 bytes (RFC 1035: dnslib
+reads one but cannot write it back); other opcodes get NOTIMP. With EDNS0 a UDP reply may use the client's
 advertised size (up to 4,096 bytes); a larger one is sent empty with TC set, so that the
 client retries over TCP. Truncated TCP frames close the connection; nothing a client sends can stop
 the server.
@@ -30,6 +31,7 @@ log = logging.getLogger("dockyard.dns")
 Resolver = Callable[[DNSRecord], DNSRecord]
 Forward = Callable[[bytes, bool], Awaitable[bytes | None]]
 UDP_MAX = 512
+MAX_NAME = 255  # bytes of a name on the wire (RFC 1035 2.3.4); a longer one gets FORMERR
 EDNS_MAX = 4096
 MAX_FORWARDS = 256
 
@@ -61,7 +63,7 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
         return reply.pack()
     if query.header.qr:
         return None  # never answer an answer (no reflection loops)
-    if len(query.questions) != 1:
+    if len(query.questions) != 1 or _wire_length(query.q.qname) > MAX_NAME:
         reply = DNSRecord(DNSHeader(id=query.header.id, qr=1, rcode=RCODE.FORMERR))
         return reply.pack()
     if query.header.opcode != 0:
@@ -80,7 +82,11 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
     reply.ar = [rr for rr in reply.ar if rr.rtype != QTYPE.OPT]
     if opt is not None:
         reply.add_ar(EDNS0(udp_len=EDNS_MAX))
-    data = reply.pack()
+    try:
+        data = reply.pack()
+    except Exception as e:  # a reply dnslib cannot encode: a bad record, not the client's fault
+        log.error("dns reply could not be encoded", extra={"error": type(e).__name__, "detail": str(e)[:200]})
+        data = DNSRecord(DNSHeader(id=query.header.id, qr=1, rcode=RCODE.SERVFAIL)).pack()
     if udp and len(data) > limit:
         reply.rr = []
         reply.auth = []
@@ -88,6 +94,11 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
         reply.header.tc = 1
         data = reply.pack()
     return data
+
+
+def _wire_length(name: object) -> int:
+    """Bytes ``name`` (a DNSLabel) takes on the wire: a length byte per label, the root's."""
+    return sum(len(label) + 1 for label in getattr(name, "label", ())) + 1
 
 
 def _Buffer(data: bytes):

@@ -29,10 +29,18 @@ from types import ModuleType
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import accesslog, endpoints, keys, limits, lock, logs
-from dockyard.aws.protocol import MAX_BODY, Operations
+from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs
+from dockyard.aws.errors import (
+    CODES,
+    AwsError,
+    InvalidParameterException,
+    RequestEntityTooLargeException,
+    SerializationException,
+)
+from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
 from dockyard.config import Config
-from dockyard.control.workers import check_port_free, start_workers
+from dockyard.control.workers import check_port_free, error_body, start_workers
+from dockyard.iam.authorize import Authorizer
 from dockyard.store import Migration, Store
 
 __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
@@ -60,6 +68,10 @@ def assemble(platform: Platform) -> None:
     disc = discovery_part.install(platform)
     runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns)
     mesh_part.install(platform)
+    # Requests of the modelled operations are checked against AWS's models before their
+    # handlers run, answered with each service's own error (Cloud Map's is discovery's).
+    platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])
+    platform.ops.validate(ECS, InvalidParameterException)
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
@@ -72,7 +84,7 @@ def all_migrations(parts: list[ModuleType]) -> list[Migration]:
 def open_store(config: Config) -> Store:
     """Open the data dir's store with every part's migrations applied."""
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store.open(config.db_path, all_migrations(load_parts()))
+    return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
 
 
 @web.middleware
@@ -85,23 +97,57 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
     return response
 
 
+@web.middleware
+async def _control_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """The control app's last resort: whatever escapes a route becomes the AWS error envelope
+    (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
+    re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
+    ERROR line and no traceback (dockyard.listeners)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
+            exc.reason
+        )
+        status = exc.status
+    except web.RequestPayloadError as exc:
+        error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+    except Exception as exc:
+        if listeners.is_client_gone(exc, request):
+            raise
+        listeners.log_unexpected(log, "control request failed", exc, path=request.path)
+        error, status = InternalFailure("The request processing has failed."), 500
+    return json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+
+
+_ERROR_BODIES: dict[str, listeners.ErrorBody] = {"registry": listeners.oci_error_body, "control": error_body}
+
+
 class Platform:
     """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
     control worker: read-only operations and ``worker_contexts`` only; see
     dockyard.control.workers)."""
+
+    worker_entry = "dockyard.control_worker"
+    """The module a control worker runs (``python -m``); it builds the worker's platform."""
 
     def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
         self.store = store
         self.role = role
         self.worker_contexts: list[Context] = []
-        self.ops = Operations(keys.SecretCache(store))
-        self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
+        self.ops = Operations(keys.SecretCache(store), region=config.region)
+        self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
+        self.control = web.Application(
+            middlewares=[_request_id, accesslog.control_middleware, _control_errors],
+            client_max_size=MAX_BODY + 1,
+        )
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
         self.endpoints: list[tuple[str, str]] = []
         self.started = time.time()
-        self.control.router.add_post("/", self.ops.dispatch)
         self.control.router.add_get("/healthz", self.healthz)
         self.control.router.add_get("/metrics", self.metrics)
 
@@ -132,6 +178,15 @@ class Platform:
         resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return resp
 
+    def listener_limits(self) -> listeners.Limits:
+        """The bounds of each aiohttp listener, from the ``http_*`` settings."""
+        cfg = self.config
+        cap = cfg.http_max_connections or listeners.connection_cap(limits.open_file_limit())
+        return listeners.Limits(
+            header_timeout=cfg.http_header_timeout, body_timeout=cfg.http_body_timeout,
+            keepalive_timeout=cfg.http_keepalive_timeout, max_connections=cap,
+        )
+
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
         """Start every part and listener; stop them in reverse order on exit."""
@@ -142,16 +197,21 @@ class Platform:
             stack.callback(follower.cancel)
             for ctx in self.contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
+            # Every AWS protocol (JSON, RPC v2 CBOR, Query, REST-JSON) behind the one dispatch,
+            # after the routes of the platform and the parts, which go first.
+            self.ops.install(self.control.router)
             host = self.config.host
             workers = self.config.control_workers > 1
+            # one access line per request (dockyard.accesslog); with control workers, what they
+            # forward is logged here and what they answer themselves in the worker
+            access = accesslog.logger_for(self.config.access_log)
             for name, app, port, tls in (
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
-                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
-                runner = web.AppRunner(
-                    app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
+                runner = listeners.GuardedRunner(
+                    app, name=name, limits=self.listener_limits(), error_body=_ERROR_BODIES[name],
+                    access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False,
                 )
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
@@ -162,7 +222,7 @@ class Platform:
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                    workers_cm = start_workers(self.config, upstream, "dockyard.control_worker")
+                    workers_cm = start_workers(self.config, upstream, self.worker_entry)
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
@@ -204,7 +264,7 @@ async def run(config: Config) -> None:
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
     try:
-        store = Store.open(config.db_path, all_migrations(parts))
+        store = Store.open(config.db_path, all_migrations(parts), key_file=config.key_path)
     except BaseException:
         held.release()
         raise

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, service_loop, tasklogs
+from runner import events, hostaccess, service_loop, tasklogs
 from runner.seams import InstanceRegistry, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
@@ -27,8 +27,12 @@ _modules = [importlib.import_module(m) for m in MODULES]
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
 
 
-def _bind(platform: Platform, fn: Any) -> Any:
+def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
+    guarded = name in hostaccess.OPERATIONS  # where a task definition meets a cluster
+
     async def handler(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if guarded:
+            params = hostaccess.check(platform.store, platform.config, call, params)
         return await fn(platform.store, platform.config, params)
 
     return handler
@@ -46,7 +50,7 @@ def install(
     of services with ``serviceRegistries`` are registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
-            platform.ops.add(ECS, name, _bind(platform, fn))
+            platform.ops.add(ECS, name, _bind(platform, fn, name))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
     supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns)
 

@@ -175,15 +175,15 @@ class Supervisor:
     # -- workers ---------------------------------------------------------------------------
     def _ensure_worker(self, task_id: str) -> None:
         handle = self.handles.get(task_id)
-        row = tasks.get_row(self.store, task_id)
+        task = data.task(self.store, task_id)
         if handle is not None:
             # Most changes of a task are its worker's own reports; only a stop request is news.
-            if row is None or row["desired_status"] == "STOPPED":
+            if task is None or task.desired_status == "STOPPED":
                 handle.wake()
             return
-        if row is None or row["last_status"] == "STOPPED":
+        if task is None or task.last_status == "STOPPED":
             return
-        host = self.host_of(row["instance_id"])
+        host = self.host_of(task.instance_id)
         if host is None:
             return
         worker = TaskWorker(
@@ -283,14 +283,14 @@ class Supervisor:
             if labels.get(LABEL_OWNER) != self.owner:
                 continue
             task_id = str(labels.get(LABEL_TASK, "")).rsplit("/", 1)[-1]
-            row = tasks.get_row(self.store, task_id)
+            task = data.task(self.store, task_id)
             try:
-                if row is None:
+                if task is None:
                     log.info("removing untracked container", extra={"container": c.get("Id")})
                     await host.remove(c["Id"])
-                elif row["last_status"] == "STOPPED" and c.get("State") == "running":
+                elif task.last_status == "STOPPED" and c.get("State") == "running":
                     await host.stop(c["Id"], 2)
-                elif row["last_status"] != "STOPPED" and task_id not in self.handles:
+                elif task.last_status != "STOPPED" and task_id not in self.handles:
                     self._ensure_worker(task_id)
             except DockerError as e:
                 log.warning("sweep failed", extra={"container": c.get("Id"), "error": str(e)})

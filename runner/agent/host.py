@@ -143,6 +143,11 @@ class Host:
     async def logs(self, cid: str, tail: int) -> bytes:
         return await self._run(self.transport.logs, cid, tail)
 
+    async def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        """The last ``tail`` lines from ``since`` (seconds since the epoch; None: the start),
+        each prefixed with Docker's RFC 3339 timestamp and a space."""
+        return await self._run(self.transport.timed_logs, cid, tail, since)
+
     # -- events ------------------------------------------------------------------------------
     def watch(self, on_event: Callable[[dict[str, Any]], None], on_reconnect: Callable[[], None]) -> None:
         """Follow the host's container events in a thread until :meth:`close`."""

@@ -20,6 +20,8 @@ Mapping (ECS -> Docker):
   volumes are Docker volumes (``dockerVolumeConfiguration.scope`` ``shared`` keeps the name,
   ``task`` or none gets a per-task name ``dy-<task id>-<volume>``, listed by
   :func:`task_volumes`: the agent removes those when the task stops).
+* ``pidMode`` / ``ipcMode`` ``host``: the host's PID / IPC namespace (``task`` is not
+  rendered).
 * ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
   ``dockyard logs``); other drivers pass through.
 * Nameservers: ``Placement.dns`` (Dockyard's resolver for tasks, see :func:`task_dns_address`)
@@ -272,6 +274,9 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
             host["read_only"] = True
         if c.get("privileged"):
             host["privileged"] = True
+        for key, docker_key in (("pidMode", "pid_mode"), ("ipcMode", "ipc_mode")):
+            if defn.get(key) == "host":  # allowed only where host access is (runner.hostaccess)
+                host[docker_key] = "host"
         if (c.get("linuxParameters") or {}).get("initProcessEnabled"):
             host["init"] = True
         stop_timeout = loose_int(c.get("stopTimeout"))

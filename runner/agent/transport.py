@@ -67,6 +67,7 @@ class Transport(Protocol):
     def containers(self, label: str) -> list[dict[str, Any]]: ...
     def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]: ...
     def logs(self, cid: str, tail: int) -> bytes: ...
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -219,6 +220,11 @@ class DockerTransport:
 
     def logs(self, cid: str, tail: int) -> bytes:
         return self._call("logs", cid, stdout=True, stderr=True, tail=tail, timestamps=False)
+
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        """Lines from ``since`` (whole seconds since the epoch; Docker's ``since`` keeps lines
+        of that second on), each prefixed with its RFC 3339 timestamp."""
+        return self._call("logs", cid, stdout=True, stderr=True, tail=tail, since=since, timestamps=True)
 
     def close(self) -> None:
         """Release connections; an ``events()`` iterator blocked in another thread ends."""

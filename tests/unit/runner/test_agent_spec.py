@@ -218,3 +218,13 @@ def test_ulimits_log_configuration_and_stop_timeout() -> None:
     assert s.host["ulimits"] == [{"name": "nofile", "soft": 1024, "hard": 2048}]
     assert s.host["log_config"] == {"type": "json-file", "config": {}}
     assert s.stop_timeout == 7
+
+
+def test_host_pid_and_ipc_modes_are_rendered() -> None:
+    defn = {"pidMode": "host", "ipcMode": "host", "containerDefinitions": [{"name": "a", "image": "i"}]}
+    host = spec.container_specs(defn, P)[0].host
+    assert (host["pid_mode"], host["ipc_mode"]) == ("host", "host")
+    task = {**defn, "pidMode": "task", "ipcMode": "task"}
+    assert "pid_mode" not in spec.container_specs(task, P)[0].host
+    plain = spec.container_specs({"containerDefinitions": [{"name": "a", "image": "i"}]}, P)[0].host
+    assert "pid_mode" not in plain and "ipc_mode" not in plain
