@@ -14,7 +14,10 @@ ECS's own operation and shapes, with Dockyard's transport instead of Session Man
 2. ``GET /exec/<sessionId>`` with the header ``X-Dockyard-Exec-Token: <tokenValue>``: the
    command's output as it comes, framed by :mod:`runner.execstream`, ending with the exit code.
    One reader per session; a session nobody attaches to within :data:`ATTACH_WITHIN` seconds
-   is closed.
+   is closed. When the reader goes away before the command ended, the session closes and the
+   command gets SIGHUP, as a closed terminal does (:func:`hang_up`: only where the control
+   plane sees the process, the local host; Docker's API cannot stop an exec, so on a remote
+   host it runs on until it ends).
 3. ``POST /exec/<sessionId>/stdin`` (the body is written to the command's stdin;
    ``?close=1`` closes it after) and ``POST /exec/<sessionId>/resize?rows=R&cols=C`` (the
    TTY's size), with the same header; 204.
@@ -38,8 +41,10 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import shlex
+import signal
 import socket
 import threading
 import time
@@ -83,6 +88,7 @@ class Session:
     sock: Any
     release: Callable[[], None]
     tty: bool
+    container_id: str = ""
     created: float = field(default_factory=time.monotonic)
     attached: bool = False
     closed: bool = False
@@ -184,7 +190,7 @@ async def execute_command(
         raise InvalidParameterException(f"The command could not be started: {e}") from None
     principal = call.credential.access_key if call.credential else ""
     session = Session(uuid.uuid4().hex, secrets.token_urlsafe(32), principal, host, exec_id, sock, release,
-                      interactive)
+                      interactive, str(cid))
     sessions.add(session)
     where = call.headers.get("host", f"127.0.0.1:{config.control_port}")
     task_arn = tasks.task_arn(config, cluster, row["id"])
@@ -198,6 +204,34 @@ async def execute_command(
                     "tokenValue": session.token},
         "taskArn": task_arn,
     }
+
+
+def hang_up(pid: int, container_id: str, proc: str = "/proc") -> bool:
+    """Send SIGHUP to ``pid`` if it is a process of container ``container_id`` as this
+    machine sees it (its cgroup names the container; a pid of another machine or pid
+    namespace is left alone). Whether it was sent."""
+    if pid <= 0 or len(container_id) < 12:
+        return False
+    try:
+        with open(f"{proc}/{pid}/cgroup", encoding="utf-8") as f:
+            if container_id not in f.read():
+                return False
+        os.kill(pid, signal.SIGHUP)
+    except OSError:
+        return False
+    return True
+
+
+async def _abandon(session: Session) -> None:
+    """The client of a session went away before its command ended: Docker would keep the
+    command running (its API cannot stop an exec), so hang it up as a closed terminal would,
+    where this process can see it (the local host)."""
+    try:
+        info = await asyncio.to_thread(session.host.transport.exec_inspect, session.exec_id)
+    except DockerError:
+        return
+    if info.get("Running") and hang_up(int(info.get("Pid") or 0), session.container_id):
+        log.info("exec session abandoned: command hung up", extra={"session": session.id})
 
 
 async def _exit_code(session: Session) -> int | None:
@@ -258,16 +292,30 @@ def install(platform: Any, hosts: HostLookup) -> None:
 
         threading.Thread(target=pump, name=f"exec {session.id}", daemon=True).start()
         try:
-            while (item := await queue.get()) is not None:
+            ended = False
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), 1.0)
+                except TimeoutError:
+                    # aiohttp does not cancel a handler whose client went away: look
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    continue
+                if item is None:
+                    ended = True
+                    break
                 kind, data = item
                 kind = kind if kind == execstream.STDERR else execstream.STDOUT
                 await resp.write(execstream.frame(kind, data))
-            await resp.write(execstream.exit_frame(await _exit_code(session)))
-            await resp.write_eof()
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the client went away: the session closes, and the command with its TTY
+            if ended:
+                await resp.write(execstream.exit_frame(await _exit_code(session)))
+                await resp.write_eof()
+        except ConnectionError:
+            ended = False  # the client went away
         finally:
             sessions.close(session)
+            if not ended:
+                await _abandon(session)
         return resp
 
     async def stdin(request: web.Request) -> web.Response:

@@ -159,6 +159,31 @@ def test_exec_on_a_terminal_is_interactive_with_a_tty(dockyard: Dockyard, cluste
             proc.kill()
         os.close(master)
     assert b"42-answer" in seen and b"/dev/pts/" in seen, seen
+
+    # a client that goes away ends its session, and the shell with its TTY
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(BIN / "dockyard"), "exec", *_args(dockyard, cluster), task_id, "--", "sh"],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        while b"# " not in seen:
+            assert select.select([master], [], [], 30)[0], seen
+            seen += os.read(master, 4096)
+        cid = _container(arn)
+        shells = lambda: [line for line in subprocess.run(  # noqa: E731
+            ["docker", "top", cid, "-o", "pid,args"], capture_output=True, text=True
+        ).stdout.splitlines() if line.rstrip().endswith(" sh")]
+        assert len(shells()) == 1
+        proc.kill()
+        proc.wait(10)
+        wait_for(lambda: not shells(), 30, "the shell of the abandoned session to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
     ecs.stop_task(cluster=cluster, task=arn)
 
 

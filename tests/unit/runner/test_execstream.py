@@ -57,3 +57,23 @@ def test_the_command_is_one_string_split_as_a_shell_would():
     for bad in ({}, {"command": ""}, {"command": "  "}, {"command": 3}, {"command": "echo 'open"}):
         with pytest.raises(execs.InvalidParameterException):
             execs._command(bad)
+
+
+def test_an_abandoned_command_is_hung_up_only_when_its_cgroup_names_the_container(tmp_path):
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        cid = "a593f3875b8c" + "0" * 52
+        (tmp_path / str(child.pid)).mkdir()
+        (tmp_path / str(child.pid) / "cgroup").write_text(f"0::/docker/{'b' * 64}\n")
+        assert not execs.hang_up(child.pid, cid, proc=str(tmp_path))
+        assert child.poll() is None
+        assert not execs.hang_up(0, cid) and not execs.hang_up(child.pid, "short", proc=str(tmp_path))
+        (tmp_path / str(child.pid) / "cgroup").write_text(f"0::/docker/{cid}\n")
+        assert execs.hang_up(child.pid, cid, proc=str(tmp_path))
+        assert child.wait(10) == -signal.SIGHUP
+    finally:
+        child.kill()
+        child.wait()
