@@ -114,6 +114,8 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         status = exc.status
     except web.RequestPayloadError as exc:
         error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+    except AwsError as exc:  # raised outside the dispatcher's own mapping
+        error, status = exc, exc.status
     except Exception as exc:
         if listeners.is_client_gone(exc, request):
             raise
@@ -226,7 +228,8 @@ class Platform:
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
-                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
+                    # a deep accept queue: a burst of connections waits there, not in SYN retries
+                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse, backlog=1024)
                     await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"
