@@ -4,6 +4,7 @@ go away, and what is forwarded to the main process."""
 
 from __future__ import annotations
 
+import base64
 import json
 import resource
 import socket
@@ -102,7 +103,10 @@ LIST_NAMESPACES = f"{CM}.ListNamespaces"
 
 
 def pid_of(client: Client) -> int:
-    client.send(get("/healthz"))
+    """The answering process's pid: /healthz tells it only to a caller with credentials."""
+    key, secret = client.server.credentials
+    auth = base64.b64encode(f"{key}:{secret}".encode()).decode()
+    client.send(get("/healthz", extra=f"Authorization: Basic {auth}\r\n"))
     status, _, body = client.read()
     assert status == 200
     return json.loads(body)["pid"]
