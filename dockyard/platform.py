@@ -27,9 +27,8 @@ from pathlib import Path
 from types import ModuleType
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs
+from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs, probes
 from dockyard.aws.errors import (
     CODES,
     AwsError,
@@ -85,6 +84,11 @@ def open_store(config: Config) -> Store:
     """Open the data dir's store with every part's migrations applied."""
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
+
+
+def _web_answer(answer: probes.Answer) -> web.Response:
+    status, content_type, body, headers = answer
+    return web.Response(status=status, body=body, headers={"Content-Type": content_type, **dict(headers)})
 
 
 @web.middleware
@@ -168,17 +172,22 @@ class Platform:
         return ctx
 
     def health(self) -> dict[str, object]:
-        """What ``/healthz`` answers, after a store read."""
+        """What ``/healthz`` answers with credentials, after a store read (dockyard.probes:
+        anyone else gets only ``status``)."""
         self.store.query_one("SELECT 1")
-        return {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
+        return probes.process_detail("ok", self.role, self.store.revision)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(self.health())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        answer = probes.healthz(
+            self.ops, self.config.metrics_key, request.method, request.raw_path.split("?", 1)[0],
+            request.query_string, headers, self.health,
+        )
+        return _web_answer(answer)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=generate_latest())
-        resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return resp
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return _web_answer(probes.metrics(self.config.metrics_key, headers))
 
     def listener_limits(self) -> listeners.Limits:
         """The bounds of each aiohttp listener, from the ``http_*`` settings."""
