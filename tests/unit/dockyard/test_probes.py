@@ -78,6 +78,8 @@ async def test_metrics_need_the_configured_key_which_also_shows_healthz_detail(c
 class Recorded:
     """A worker connection that keeps what it was asked to answer."""
 
+    sent = 0  # bytes written (the access log reads it)
+
     def respond(self, status, body, content_type, headers=()):
         self.status, self.body, self.content_type, self.headers = status, body, content_type, dict(headers)
 
