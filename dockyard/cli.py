@@ -82,11 +82,33 @@ def _done(args: argparse.Namespace, message: str) -> None:
     print(f"{message} (data dir {_config(args).data_dir})")
 
 
+def _key_policy(args: argparse.Namespace) -> str | None:
+    """The policy document ``keys create`` was given (``--policy FILE``, ``-`` for stdin, or
+    ``--read-only``), validated; None for an administrator key."""
+    from dockyard.iam import policy
+
+    if args.read_only and args.policy:
+        raise UserError("give --policy or --read-only, not both")
+    if args.read_only:
+        return policy.parse(policy.READ_ONLY).document
+    if not args.policy:
+        return None
+    try:
+        text = sys.stdin.read() if args.policy == "-" else open(args.policy, encoding="utf-8").read()
+    except UnicodeDecodeError:
+        raise UserError(f"policy {args.policy}: not UTF-8 text") from None
+    try:
+        return policy.parse(text).document
+    except policy.PolicyError as e:
+        raise UserError(f"policy {args.policy}: {e}") from None
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from dockyard import keys
 
+    document = _key_policy(args)
     store = _store(args)
-    key = asyncio.run(keys.create(store, args.name))
+    key = asyncio.run(keys.create(store, args.name, document))
     if args.json:
         print(json.dumps({"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret, "Name": key.name}))
     else:
@@ -97,16 +119,19 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     from dockyard import keys
+    from dockyard.iam.records import key_policy
 
+    store = _store(args)
     rows = [
         {
             "access_key_id": k.access_key_id,
             "name": k.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(k.created_at)),
+            "access": "policy" if key_policy(store, k.access_key_id) is not None else "admin",
         }
-        for k in keys.list_keys(_store(args))
+        for k in keys.list_keys(store)
     ]
-    emit(args, rows, ["access_key_id", "name", "created"])
+    emit(args, rows, ["access_key_id", "name", "access", "created"])
     return 0
 
 
@@ -151,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("create", help="create an access key (prints the secret once)")
     _data_dir_args(p)
     p.add_argument("--name", default="key")
+    p.add_argument("--policy", metavar="FILE",
+                   help="IAM JSON policy limiting the key (- for stdin; default: an administrator)")
+    p.add_argument("--read-only", action="store_true", help="a key for Describe*, List*, Get*, Discover*")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys_create)
     p = keys.add_parser("list", help="list access keys")

@@ -18,9 +18,12 @@ import re
 import sys
 import time
 
-__all__ = ["JsonFormatter", "new_request_id", "redact", "request_id", "setup"]
+__all__ = ["JsonFormatter", "new_request_id", "principal", "redact", "request_id", "setup"]
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# Who signed the request being answered (an access key id), once the AWS layer verified it;
+# the access log reads it (dockyard.accesslog).
+principal: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="")
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

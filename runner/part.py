@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, service_loop, tasklogs
-from runner.seams import InstanceRegistry, PullAuth
+from runner import events, execs, hostaccess, service_loop, tasklogs
+from runner.seams import InstanceRegistry, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -27,24 +27,32 @@ _modules = [importlib.import_module(m) for m in MODULES]
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
 
 
-def _bind(platform: Platform, fn: Any) -> Any:
+def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
+    guarded = name in hostaccess.OPERATIONS  # where a task definition meets a cluster
+
     async def handler(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        if guarded:
+            params = hostaccess.check(platform.store, platform.config, call, params)
         return await fn(platform.store, platform.config, params)
 
     return handler
 
 
 def install(
-    platform: Platform, *, instances: InstanceRegistry | None = None, pull_auth: PullAuth | None = None
+    platform: Platform,
+    *,
+    instances: InstanceRegistry | None = None,
+    pull_auth: PullAuth | None = None,
+    task_dns: TaskResolver | None = None,
 ) -> None:
     """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
-    with ``pull_auth``) and the service loop (tasks of services with ``serviceRegistries`` are
-    registered in ``instances``)."""
+    with ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks
+    of services with ``serviceRegistries`` are registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
-            platform.ops.add(ECS, name, _bind(platform, fn))
+            platform.ops.add(ECS, name, _bind(platform, fn, name))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth)
+    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns)
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
         await supervisor.start()
@@ -58,5 +66,6 @@ def install(
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances)

@@ -47,7 +47,9 @@ def docker_engine() -> str:
 @pytest.fixture(scope="session")
 def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Iterator[Dockyard]:
     """One ``dockyard up`` for the whole session, on free ports with a temp data dir."""
-    server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data").start()
+    # Clusters named host-access-* may run tasks with host access (docs/security.md).
+    env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*"}
+    server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield server
     finally:

@@ -33,6 +33,9 @@ class Routes:
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], dict[str, str], ServiceModel, OperationModel]] = []
 
+    def __len__(self) -> int:
+        return len(self._routes)
+
     def add(self, service: ServiceModel, op: OperationModel) -> None:
         uri = op.http["requestUri"]
         path, _, fixed = uri.partition("?")

@@ -2,6 +2,10 @@
 
 Images come from Dockyard's own registry (pushed with the docker CLI, then untagged locally so
 that only a pull can bring them back) or from the local engine.
+
+Longer than 500 lines because its tests share module-scoped fixtures (a cluster whose
+containers are all removed at the end, images pushed once): the file is one scenario of the
+task API end to end, and each helper it has is used by several tests.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -640,7 +645,49 @@ def test_service_changes_stream_as_server_sent_events(dockyard: Dockyard, ecs: A
         wait_for(lambda: not ecs.list_tasks(cluster=cluster, serviceName="evented")["taskArns"], 60, "drain")
 
 
-def test_host_and_none_network_modes_reach_docker(ecs: Any, cluster: str) -> None:
+@pytest.fixture(scope="module")
+def host_cluster(dockyard: Dockyard) -> Iterator[str]:
+    """A cluster where the session server allows host access (``host_access_clusters``)."""
+    name = f"host-access-{uuid.uuid4().hex[:8]}"
+    dockyard.aws("ecs", "create-cluster", "--cluster-name", name)
+    try:
+        yield name
+    finally:
+        dockyard.aws("ecs", "delete-cluster", "--cluster", name, check=False)
+
+
+def test_host_access_is_refused_outside_the_clusters_that_allow_it(
+    dockyard: Dockyard, cluster: str, tmp_path: Path
+) -> None:
+    image = busybox_image()
+    cases = {
+        "networkMode": {"networkMode": "host"},
+        "pidMode": {"pidMode": "host"},
+        "containerDefinitions[c].privileged": {"privileged": True},
+        "volumes[root].host.sourcePath": {"volumes": [{"name": "root", "host": {"sourcePath": "/"}}]},
+        "volumes[sock].host.sourcePath": {
+            "volumes": [{"name": "sock", "host": {"sourcePath": "/var/run/docker.sock"}}]
+        },
+    }
+    for field, extra in cases.items():
+        container = {"name": "c", "image": image, "memory": 16, "command": ["true"]}
+        if "privileged" in extra:
+            container["privileged"] = True
+        body = {"family": "tasks-trust", "containerDefinitions": [container],
+                **{k: v for k, v in extra.items() if k != "privileged"}}
+        (tmp_path / "td.json").write_text(json.dumps(body))
+        arn = dockyard.aws("ecs", "register-task-definition", "--cli-input-json",
+                           f"file://{tmp_path / 'td.json'}")["taskDefinition"]["taskDefinitionArn"]
+        proc = dockyard.aws("ecs", "run-task", "--cluster", cluster, "--task-definition", arn, check=False)
+        assert proc.returncode != 0
+        assert "ClientException" in proc.stderr and f"{field} is refused" in proc.stderr, proc.stderr
+        assert f"cluster {cluster}" in proc.stderr
+    listed = dockyard.aws("ecs", "list-tasks", "--cluster", cluster, "--family", "tasks-trust")
+    assert listed["taskArns"] == []
+
+
+def test_host_and_none_network_modes_reach_docker(ecs: Any, host_cluster: str) -> None:
+    cluster = host_cluster
     for mode in ("host", "none"):
         td = register(
             ecs,

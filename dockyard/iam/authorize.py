@@ -1,0 +1,115 @@
+"""The authorization of every control-API call (and of ``GET /events``).
+
+:class:`Authorizer` is what the AWS layer calls (``Operations.authorize``) once the caller is
+verified and the operation and its parameters are known: an administrator key passes at once;
+a key with a policy is checked (:func:`dockyard.iam.policy.evaluate`) on the action and
+resources of :func:`dockyard.iam.actions.target`, with these condition keys:
+
+``aws:username``, ``aws:userid`` (the key id), ``aws:PrincipalArn``, ``aws:PrincipalType``,
+``aws:PrincipalAccount``, ``aws:SourceIp`` (the client's address; absent with
+``control_workers`` > 1, where the main process only sees the workers), ``aws:SecureTransport``
+(false: the control port speaks plain HTTP), ``aws:CurrentTime``, ``aws:EpochTime``,
+``aws:RequestedRegion`` (the signature's region) and the operation's own keys
+(``ecs:cluster``, ...).
+
+A refusal is AWS's ``AccessDeniedException``: ``User: arn:aws:iam::ACCOUNT:user/NAME is not
+authorized to perform: ecs:CreateCluster on resource: ARN because no identity-based policy
+allows the ecs:CreateCluster action`` (or ``with an explicit deny in an identity-based
+policy``). :func:`permits` asks the same question for a further action inside a handler
+(``dockyard:RunPrivilegedTask``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dockyard.aws.errors import AccessDeniedException
+from dockyard.aws.protocol import PEER, Call
+from dockyard.config import Config
+from dockyard.iam import actions
+from dockyard.iam.policy import Request, evaluate
+from dockyard.iam.records import Principal, Principals
+from dockyard.store import Store
+
+__all__ = ["PEER", "Authorizer", "denial", "permits"]
+
+_STATE = "dockyard.iam"
+
+
+def denial(principal_arn: str, action: str, resource: str, explicit: bool) -> str:
+    """AWS's message for a refused request."""
+    why = (
+        "with an explicit deny in an identity-based policy" if explicit
+        else f"because no identity-based policy allows the {action} action"
+    )
+    return f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource} {why}"
+
+
+def context(principal: Principal, call: Call, account: str, peer_known: bool) -> dict[str, Any]:
+    now = time.time()
+    ctx: dict[str, Any] = {
+        "aws:username": principal.name,
+        "aws:userid": principal.access_key_id,
+        "aws:principalarn": principal.arn,
+        "aws:principaltype": principal.kind,
+        "aws:principalaccount": account,
+        "aws:securetransport": False,
+        "aws:currenttime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "aws:epochtime": int(now),
+    }
+    peer = call.headers.get(PEER)
+    if peer and peer_known:
+        ctx["aws:sourceip"] = peer
+    if call.credential is not None and call.credential.region:
+        ctx["aws:requestedregion"] = call.credential.region
+    return ctx
+
+
+class Authorizer:
+    """``Operations.authorize``: raises ``AccessDeniedException`` for a call its key's policy
+    does not allow (see the module docstring)."""
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.principals = Principals(store, config.account_id)
+        self.region = config.region
+        self.account = config.account_id
+        self.peer_known = config.control_workers <= 1
+
+    def __call__(self, call: Call, params: Mapping[str, Any]) -> None:
+        if call.credential is None:
+            return
+        principal = self.principals.get(call.credential.access_key)
+        if principal is None:
+            return  # an administrator key
+        target = actions.target(call.service, call.operation, params, self.region, self.account)
+        ctx = {**context(principal, call, self.account, self.peer_known), **target.context}
+        call.extra[_STATE] = (principal, ctx)
+        decision = evaluate(principal.policies, Request(target.action, target.resources, ctx))
+        if not decision.allowed:
+            raise AccessDeniedException(
+                denial(principal.arn, target.action, decision.resource, decision.explicit_deny)
+            )
+
+
+def permits(call: Call, action: str, resources: Sequence[str]) -> bool:
+    """Whether the caller of ``call``, already authorized for it, may also do ``action`` on
+    ``resources`` (an administrator, or a call no :class:`Authorizer` checked, may)."""
+    state = call.extra.get(_STATE)
+    if state is None:
+        return True
+    principal, ctx = state
+    return evaluate(principal.policies, Request(action, tuple(resources) or ("*",), ctx)).allowed
+
+
+def require(call: Call, action: str, resources: Sequence[str]) -> None:
+    """:func:`permits`, raising AWS's ``AccessDeniedException`` (naming ``action`` and the
+    refused resource) when the caller may not."""
+    state = call.extra.get(_STATE)
+    if state is None:
+        return
+    principal, ctx = state
+    decision = evaluate(principal.policies, Request(action, tuple(resources) or ("*",), ctx))
+    if not decision.allowed:
+        raise AccessDeniedException(denial(principal.arn, action, decision.resource, decision.explicit_deny))
