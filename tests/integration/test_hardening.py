@@ -29,7 +29,7 @@ from tests.support.registry_auth import ADMIN_PASSWORD, ADMIN_USER
 from tests.support.server import Dockyard
 
 REPO = "corpus/app"
-HEADER_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT = 6.0, 2.0, 8.0
+HEADER_TIMEOUT, BODY_TIMEOUT, KEEPALIVE_TIMEOUT = 7.0, 2.0, 9.0
 
 
 @pytest.fixture(scope="module")
@@ -693,7 +693,7 @@ def test_thousands_of_idle_and_half_sent_connections_leave_real_clients_served_a
         all_in = time.monotonic()
         time.sleep(0.5)  # the server has accepted them all
         watcher.start()
-        time.sleep(1.0)
+        time.sleep(2.0)
         holding = [s for t, s in latencies if t < time.monotonic()]
         # none is closed before its time: the header timeout runs from each one's accept
         assert time.monotonic() - opened < HEADER_TIMEOUT, "too slow to check that none closes early"
