@@ -21,6 +21,7 @@ import calendar
 import json
 from typing import Any, Protocol
 
+from dockyard import jsonbound
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, tasks
@@ -81,7 +82,7 @@ def decode_token(token: Any) -> dict[str, int]:
     try:
         if not isinstance(token, str):
             raise ValueError
-        seen = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        seen = jsonbound.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)), max_bytes=64 * 1024)
         if not isinstance(seen, dict) or not all(
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in seen.items()
         ):

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard import jsonbound
 from dockyard.iam import conditions
 from dockyard.iam.conditions import Condition
 from dockyard.iam.patterns import arn_matches, glob
@@ -179,8 +180,8 @@ def parse(document: str | bytes | Mapping[str, Any]) -> Policy:
         if len(document) > MAX_SIZE:
             raise PolicyError(f"a policy is at most {MAX_SIZE} bytes")
         try:
-            raw = json.loads(document)
-        except (ValueError, RecursionError) as e:
+            raw = jsonbound.loads(document, max_bytes=MAX_SIZE)
+        except ValueError as e:
             raise PolicyError(f"not valid JSON: {e}") from None
     else:
         raw = document

@@ -90,3 +90,23 @@ async def test_a_lone_surrogate_the_store_cannot_hold_is_a_serialization_excepti
     headers = sigv4.sign("POST", "/", headers, body, "K", "s", "us-east-1", "ecs")
     status, payload = await ops.answer("POST", "/", "", headers, body, "rid")
     assert (status, json.loads(payload)["__type"]) == (400, "SerializationException")
+
+
+@pytest.mark.parametrize("raw", [DEEP, b'{"c": ' + DEEP + b"}", b'{"\\ud800": 1}'])
+def test_a_get_task_logs_token_nested_deep_is_the_services_error(raw: bytes):
+    from runner import tasklogs
+    from runner.errors import InvalidParameterException as RunnerInvalid
+
+    with pytest.raises(RunnerInvalid):
+        tasklogs.decode_token(base64.urlsafe_b64encode(raw).decode())
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"Version": "2012-10-17", "Statement": ' + DEEP + b"}",
+    b'{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "\\ud800"}]}',
+])
+def test_a_policy_document_nested_deep_or_with_a_lone_surrogate_is_a_policy_error(raw: bytes):
+    from dockyard.iam.policy import PolicyError, parse
+
+    with pytest.raises(PolicyError):
+        parse(raw)
