@@ -460,21 +460,37 @@ def control_corpus(server: Dockyard) -> Iterator[Raw]:
     ):
         yield Raw(f"control path {path[:20]}", control_request(server, "", "ecs", good, path=path))
     cbor_headers = [("smithy-protocol", "rpc-v2-cbor")]
-    for what, body in (
-        ("garbage", b"\xff\xfe"),
-        ("deep", b"\xa1\x61a" + b"\x81" * 5000 + b"\x01"),
-        ("empty", b""),
+    for name, doc in (
+        ("ListNamespaces", {"MaxResults": 10}),
+        (
+            "DiscoverInstances",
+            {"NamespaceName": "corpus-ns", "ServiceName": "svc", "QueryParameters": {"a": "b"}},
+        ),
+        ("CreateHttpNamespace", {"Name": "corpus-cbor", "Description": "d"}),
+    ):
+        for what, body in corpus.cbor_bodies(doc):
+            yield Raw(
+                f"{name} {what}",
+                control_request(
+                    server,
+                    "",
+                    "servicediscovery",
+                    body,
+                    cbor_headers,
+                    path=f"/service/{CLOUDMAP}/operation/{name}",
+                    ctype="application/cbor",
+                ),
+            )
+    for what, path in (
+        ("unknown service", "/service/Nope/operation/X"),
+        ("no operation", f"/service/{CLOUDMAP}/operation/"),
+        ("unknown operation", f"/service/{CLOUDMAP}/operation/Nope"),
+        ("extra segment", f"/service/{CLOUDMAP}/operation/ListNamespaces/x"),
     ):
         yield Raw(
             f"cbor {what}",
             control_request(
-                server,
-                "",
-                "servicediscovery",
-                body,
-                cbor_headers,
-                path=f"/service/{CLOUDMAP}/operation/ListNamespaces",
-                ctype="application/cbor",
+                server, "", "servicediscovery", b"\xa0", cbor_headers, path=path, ctype="application/cbor"
             ),
         )
     form = "application/x-www-form-urlencoded"
@@ -523,6 +539,8 @@ def test_a_corpus_of_malformed_requests_gets_no_5xx_and_logs_no_error(server: Do
     http += [(server.ports["control"], r) for r in control_corpus(server)]
     packets = list(corpus.dns_packets())
     assert len(http) + len(packets) >= 400, len(http) + len(packets)
+    control = sum(1 for port, _ in http if port == server.ports["control"])
+    print(f"corpus: {len(http)} HTTP requests ({control} to the control API), {len(packets)} DNS packets")
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda pr: (pr[1], send(pr[0], pr[1].data)), http))

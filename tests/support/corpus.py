@@ -200,3 +200,54 @@ def status_of(response: bytes) -> int | None:
 
 Finish = Callable[[str, str, list[tuple[str, str]], bytes], list[tuple[str, str]]]
 """Adds what a request needs to get past authentication (a token, a signature) to its headers."""
+
+
+def cbor_bodies(doc: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+    """Mutations of the Smithy RPC v2 CBOR body of ``doc``: ``(what, body)``."""
+    import cbor2
+
+    raw = cbor2.dumps(doc)
+    for cut in sorted({1, len(raw) // 2, len(raw) - 1}):
+        yield f"cbor truncated at {cut}", raw[:cut]
+    bad_text = b"\x63\xed\xa0\x80"  # a text string of 3 bytes that are not UTF-8 (a surrogate)
+    marker = "\u2603MARK\u2603"
+    values: list[tuple[str, bytes]] = [
+        (name, cbor2.dumps(value))
+        for name, value in (
+            ("null", None),
+            ("true", True),
+            ("-1", -1),
+            ("2**64", 2**64),
+            ("bignum", 2**200),
+            ("1.5", 1.5),
+            ("inf", float("inf")),
+            ("nan", float("nan")),
+            ("text", "x"),
+            ("bytes", b"\x00\xff"),
+            ("[]", []),
+            ("{}", {}),
+            ("[null]", [None]),
+            ("int key", {1: "v"}),
+        )
+    ]
+    values += [
+        ("invalid utf-8 text", bad_text),
+        ("nested 100", b"\x81" * 100 + b"\x01"),
+        ("nested 5000", b"\x81" * 5000 + b"\x01"),
+        ("maps nested 500", b"\xa1\x61k" * 500 + b"\x01"),
+        ("undefined", b"\xf7"),
+        ("simple 99", b"\xf8\x63"),
+        ("tag 1 text", b"\xc1\x61x"),
+        ("indefinite text", b"\x7f\x61a\x61b\xff"),
+        ("break alone", b"\xff"),
+        ("huge length", b"\x5b" + b"\xff" * 8),
+    ]
+    for key in doc:
+        for name, value in values:
+            copy = dict(doc)
+            copy[key] = marker
+            yield f"cbor {key}={name}", cbor2.dumps(copy).replace(cbor2.dumps(marker), value)
+    yield "cbor top level array", cbor2.dumps([doc])
+    yield "cbor top level text", cbor2.dumps("x")
+    yield "cbor json body", json.dumps(doc).encode()
+    yield "cbor trailing bytes", raw + b"\x00\x01"
