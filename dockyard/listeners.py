@@ -20,7 +20,8 @@ ERROR. :class:`GuardedRunner` is a ``web.AppRunner`` whose connections are
   (writing paused that long).
 - **Connection cap**: at most ``max_connections`` connections on the port; one more gets
   ``503`` with ``Retry-After: 1`` and the protocol's error body at once, and is closed. The
-  refusals are logged at most once per 10 s (:class:`dockyard.limits.Throttle`), with a count.
+  refusals are logged at most once per 10 s (:class:`dockyard.limits.Throttle`), with a count;
+  so are the connections the timeouts close (each one is a debug line).
 - **Quiet, redacted errors**: a request aiohttp cannot parse gets 400 (or its 4xx) with the
   protocol's error body (``error_body``, never the request's bytes) and one info line naming
   the error's class; a client that goes away mid-request is one debug line; anything else
@@ -221,7 +222,16 @@ class _Handler(RequestHandler):
         return ""
 
     def expire(self, reason: str) -> None:
-        log.info("closing a slow connection", extra={"listener": self._guard.name, "reason": reason})
+        guard = self._guard
+        guard.expired += 1
+        if guard.expired_log.allow():  # a flood's thousands make one line per 10 s, not one each
+            log.info("closing slow or idle connections", extra={
+                "listener": guard.name, "reason": reason, "closed": guard.expired,
+                "since_last_line": guard.expired_log.suppressed + 1,
+            })
+            guard.expired_log.suppressed = 0
+        else:
+            log.debug("closing a slow or idle connection", extra={"listener": guard.name, "reason": reason})
         transport = self.transport
         if reason == "header timeout" and transport is not None and self._head_bytes:
             content_type, body = self._guard.error_body(408, "The request head did not arrive in time.")
@@ -282,6 +292,8 @@ class _Server(web.Server):
         self.active = 0
         self.refused = 0
         self.throttle = Throttle(10.0)
+        self.expired = 0  # connections closed by a timeout of the sweep
+        self.expired_log = Throttle(10.0)
         self.handlers: set[_Handler] = set()
         self._sweeper: asyncio.Task | None = None
 
