@@ -75,3 +75,15 @@ def test_the_open_file_soft_limit_is_raised_to_the_hard_limit():
     now, soft, hard = map(int, subprocess.check_output([sys.executable, "-c", code]).split())
     expected = hard if hard != resource.RLIM_INFINITY else 1 << 20
     assert now == soft == expected and soft > 256
+
+
+def test_a_throttle_lets_one_event_through_per_interval_and_counts_the_rest():
+    from dockyard.limits import Throttle
+
+    now = [100.0]
+    throttle = Throttle(10.0, clock=lambda: now[0])
+    assert throttle.allow()
+    assert [throttle.allow() for _ in range(3)] == [False] * 3
+    assert throttle.suppressed == 3
+    now[0] += 10.0
+    assert throttle.allow()
