@@ -32,7 +32,7 @@ from dockyard.aws.errors import AwsError, InvalidParameterException
 from dockyard.aws.protocol import EMPTY_SHA256, Operations
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, serviceshapes, tasks
+from runner import clusters, data, instances, serviceshapes, tasks
 
 __all__ = ["KEEPALIVE", "TOPICS", "event_for", "install"]
 
@@ -180,13 +180,7 @@ def install(platform: Any) -> None:
                 continue
             out = []
             # each event carries the time of its change, so a replay (since=N) keeps its times
-            times = {
-                r[0]: r[1]
-                for r in store.query(
-                    "SELECT revision, at FROM changes WHERE revision BETWEEN ? AND ?",
-                    [changes[0].revision, changes[-1].revision],
-                )
-            }
+            times = data.change_times(store, changes[0].revision, changes[-1].revision)
             for ch in changes:
                 since = ch.revision
                 event = event_for(store, config, ch.topic, ch.key, ch.revision)
@@ -194,8 +188,8 @@ def install(platform: Any) -> None:
                     continue
                 if ch.revision in times:
                     event["time"] = times[ch.revision]
-                data = json.dumps(event, separators=(",", ":"))
-                out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {data}\n\n")
+                body = json.dumps(event, separators=(",", ":"))
+                out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {body}\n\n")
             if out:
                 await resp.write("".join(out).encode())
 

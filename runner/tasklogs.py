@@ -35,7 +35,7 @@ async def task_logs(
 ) -> dict[str, Any]:
     """The last ``tail`` lines (default 200, at most :data:`MAX_LOG_LINES`) of each container
     of a task (or of ``containerName`` only)."""
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     row = tasks.find(store, cluster, params.get("task"))
     tail = param_int(params, "tail", 200, 1, MAX_LOG_LINES)
     only = params.get("containerName")
