@@ -82,7 +82,7 @@ def task_id(ident: Any) -> str:
 async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
     if not isinstance(ident, str) or not ident:
         raise InvalidParameterException("taskDefinition is required.")
-    return taskdefs.definition(store, config, ident)[1]
+    return taskdefs.usable(store, config, ident)[1]  # INACTIVE, DELETE_IN_PROGRESS: ClientException
 
 
 def _check_overrides(defn: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
