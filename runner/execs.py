@@ -29,7 +29,8 @@ key that opened it as their principal.
 
 Remote hosts (``dockyard agent``): the control plane reaches their Docker API URL already
 (``tcp://host:2375`` or ``unix://``), and an exec's hijacked connection is a plain socket on
-it, so exec works there unchanged; what a remote host needs is that URL reachable from the
+it, so exec works there unchanged (``test_ecs_tasks_hosts`` runs one on a registered host's
+own dockerd); what a remote host needs is that URL reachable from the
 control plane, as for everything else (``ssh://`` URLs hijack through an ``ssh`` process and
 were not tested). TLS to a remote engine is not supported here, as elsewhere.
 """
