@@ -2,11 +2,11 @@
 
 The resolver is a plain function ``DNSRecord -> DNSRecord`` (the reply), so the zone logic is
 testable without sockets. Malformed queries get FORMERR when a header can be read and are
-dropped otherwise, and so does a query whose name is longer than 255 bytes (RFC 1035: dnslib
-reads one but cannot write it back); other opcodes get NOTIMP. With EDNS0 a UDP reply may use the client's
-advertised size (up to 4,096 bytes); a larger one is sent empty with TC set, so that the
-client retries over TCP. Truncated TCP frames close the connection; nothing a client sends can stop
-the server.
+dropped otherwise; a query whose name is longer than 255 bytes or has a label over 63 gets
+FORMERR too (RFC 1035; dnslib reads such a name but cannot write it back). Other opcodes get
+NOTIMP. With EDNS0 a UDP reply may use the client's advertised size (up to 4,096 bytes); a
+larger one is sent empty with TC set, so that the client retries over TCP. Truncated TCP
+frames close the connection; nothing a client sends can stop the server.
 
 A server given ``forward`` (the tasks' resolver, :mod:`discovery.taskdns`) hands every query its
 resolver REFUSED (a name in none of its zones) to ``forward(packet, udp)`` and sends what that
@@ -63,7 +63,7 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
         return reply.pack()
     if query.header.qr:
         return None  # never answer an answer (no reflection loops)
-    if len(query.questions) != 1 or _wire_length(query.q.qname) > MAX_NAME:
+    if len(query.questions) != 1 or not _name_ok(query.q.qname):
         reply = DNSRecord(DNSHeader(id=query.header.id, qr=1, rcode=RCODE.FORMERR))
         return reply.pack()
     if query.header.opcode != 0:
@@ -96,9 +96,12 @@ def answer(packet: bytes, resolver: Resolver, udp: bool) -> bytes | None:
     return data
 
 
-def _wire_length(name: object) -> int:
-    """Bytes ``name`` (a DNSLabel) takes on the wire: a length byte per label, the root's."""
-    return sum(len(label) + 1 for label in getattr(name, "label", ())) + 1
+def _name_ok(name: object) -> bool:
+    """Whether ``name`` (a DNSLabel) can be written back: labels of at most 63 bytes, at most
+    255 bytes on the wire (a length byte per label, the root's)."""
+    labels = getattr(name, "label", ())
+    wire = sum(len(label) + 1 for label in labels) + 1
+    return all(len(label) <= 63 for label in labels) and wire <= MAX_NAME
 
 
 def _Buffer(data: bytes):

@@ -27,9 +27,8 @@ from pathlib import Path
 from types import ModuleType
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs
+from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs, probes
 from dockyard.aws.errors import (
     CODES,
     AwsError,
@@ -87,6 +86,11 @@ def open_store(config: Config) -> Store:
     return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
 
 
+def _web_answer(answer: probes.Answer) -> web.Response:
+    status, content_type, body, headers = answer
+    return web.Response(status=status, body=body, headers={"Content-Type": content_type, **dict(headers)})
+
+
 @web.middleware
 async def _request_id(request: web.Request, handler: Callable) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id") or logs.new_request_id()
@@ -103,6 +107,7 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
     (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
     re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
     ERROR line and no traceback (dockyard.listeners)."""
+    allow = ""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -111,15 +116,21 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
             exc.reason
         )
-        status = exc.status
+        status, allow = exc.status, exc.headers.get("Allow", "")
     except web.RequestPayloadError as exc:
         error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+        allow = ""
+    except AwsError as exc:  # raised outside the dispatcher's own mapping
+        error, status = exc, exc.status
     except Exception as exc:
         if listeners.is_client_gone(exc, request):
             raise
         listeners.log_unexpected(log, "control request failed", exc, path=request.path)
         error, status = InternalFailure("The request processing has failed."), 500
-    return json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+    response = json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+    if allow:
+        response.headers["Allow"] = allow  # a 405 keeps the methods the route takes
+    return response
 
 
 _ERROR_BODIES: dict[str, listeners.ErrorBody] = {"registry": listeners.oci_error_body, "control": error_body}
@@ -166,17 +177,22 @@ class Platform:
         return ctx
 
     def health(self) -> dict[str, object]:
-        """What ``/healthz`` answers, after a store read."""
+        """What ``/healthz`` answers with credentials, after a store read (dockyard.probes:
+        anyone else gets only ``status``)."""
         self.store.query_one("SELECT 1")
-        return {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
+        return probes.process_detail("ok", self.role, self.store.revision)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(self.health())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        answer = probes.healthz(
+            self.ops, self.config.metrics_key, request.method, request.raw_path.split("?", 1)[0],
+            request.query_string, headers, self.health,
+        )
+        return _web_answer(answer)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=generate_latest())
-        resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return resp
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return _web_answer(probes.metrics(self.config.metrics_key, headers))
 
     def listener_limits(self) -> listeners.Limits:
         """The bounds of each aiohttp listener, from the ``http_*`` settings."""
@@ -226,7 +242,8 @@ class Platform:
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
-                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
+                    # a deep accept queue: a burst of connections waits there, not in SYN retries
+                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse, backlog=1024)
                     await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"

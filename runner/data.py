@@ -10,7 +10,8 @@ A task is :class:`Task` everywhere in the runner (the worker, the supervisor, th
 loop, the event stream); its AWS shape is rendered at the edge (``runner.taskshapes``), and
 its lifecycle is what a consumer such as the mesh reads: id, cluster, service, task
 definition ``family:revision``, containers with their names, Docker ids, published ports
-(:class:`Binding`) and the task's own address (:class:`TaskNetwork`), statuses and health.
+(:class:`Binding`) and the task's own address (:class:`TaskNetwork`), where each container
+port is reached (:meth:`Task.endpoint`), statuses and health.
 
 Why this module is longer than 500 lines: it is the whole data layer of a part with a dozen
 tables, one section per table, each independent of the others, so that the SQL has one
@@ -244,6 +245,20 @@ class Task:
 
     def state_of(self, name: str) -> ContainerState:
         return next((c for c in self.containers if c.name == name), ContainerState(name))
+
+    def endpoint(self, container: str, container_port: int) -> tuple[str, int] | None:
+        """Where ``container_port`` of ``container`` is reached, as (address, port): awsvpc at
+        the task's own address and that port; bridge at the port Docker bound on the host;
+        host and none at that port on the host. The address ``""`` means the address of the
+        task's container instance. None while it cannot be reached yet (an awsvpc task with no
+        address, a bridge port not bound)."""
+        mode = self.network_mode
+        if mode == "awsvpc":
+            return (self.network.ip, container_port) if self.network.ip else None
+        if mode == "bridge":
+            bound = [b for b in self.state_of(container).bindings if b.container_port == container_port]
+            return ("", bound[0].host_port) if bound else None
+        return ("", container_port)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, hostaccess, service_loop, tasklogs
+from runner import events, execs, hostaccess, service_loop, tasklogs
 from runner.seams import InstanceRegistry, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
@@ -66,5 +66,6 @@ def install(
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances)

@@ -125,15 +125,14 @@ def registration_attributes(
     )
     port = registry.get("port") or container_port
     ip = "127.0.0.1"
-    if mode == "awsvpc":
-        ip = task.network.ip
-        if not ip:
+    if mode == "awsvpc" or (mode == "bridge" and container_port):
+        where = task.endpoint(name, container_port or 0)
+        if where is None:
             return None
-    elif mode == "bridge" and container_port:
-        bound = [b for b in task.state_of(name).bindings if b.container_port == container_port]
-        if not bound:
-            return None
-        port = bound[0].host_port
+        if mode == "awsvpc":
+            ip = where[0]
+        else:
+            port = where[1]
     attrs = {
         "AWS_INSTANCE_IPV4": ip,
         "AVAILABILITY_ZONE": zone,

@@ -49,6 +49,7 @@ from dockyard.aws.errors import (
     UnknownOperationException,
     UnrecognizedClientException,
 )
+from dockyard.listeners import log_unexpected
 
 __all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "PEER", "Answer", "Call", "Operations", "json_response"]
 
@@ -56,6 +57,7 @@ ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 MAX_BODY = 10 * 1024 * 1024
+_SURROGATE = "A string in the request holds a lone surrogate, which has no UTF-8 form."
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CBOR_HEADERS = {"smithy-protocol": "rpc-v2-cbor"}
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
@@ -423,9 +425,12 @@ class Operations:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
             return refuse(e)
-        except Exception:
+        except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
+            code = SerializationException.code
+            return refuse(SerializationException(_SURROGATE))
+        except Exception as e:
             code = "InternalFailure"
-            log.exception("control handler failed", extra={"target": target})
+            log_unexpected(log, "control handler failed", e, target=target)
             return refuse(InternalFailure("The request processing has failed."))
         finally:
             self._observe(service, name, code, started)
@@ -467,9 +472,12 @@ class Operations:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
             return e.status, _dumps(e.body())
-        except Exception:
+        except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
+            code = SerializationException.code
+            return 400, _dumps(SerializationException(_SURROGATE).body())
+        except Exception as e:
             code = "InternalFailure"
-            log.exception("control handler failed", extra={"target": target})
+            log_unexpected(log, "control handler failed", e, target=target)
             return 500, _dumps({"__type": "InternalFailure", "message": "The request processing has failed."})
         finally:
             self._observe(service, name, code, started)

@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from dockyard import accesslog, limits, logs
+from dockyard import accesslog, limits, logs, probes
 from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_type
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
@@ -92,13 +91,14 @@ class WorkerPlatform(Protocol):
     role fills it in)."""
 
     ops: Operations
+    config: Config
 
     @property
     def worker_contexts(self) -> Sequence[Callable[[Any], AsyncIterator[None]]]:
         """Start/stop hooks run in the worker (async generators taking the platform)."""
 
     def health(self) -> dict[str, object]:
-        """What ``/healthz`` answers."""
+        """What ``/healthz`` answers with credentials (dockyard.probes)."""
 
 
 Build = Callable[[Config, Store], WorkerPlatform]
@@ -224,12 +224,16 @@ class ControlApp:
                 method, path, request.query, request.headers, request.body, rid
             )
             conn.respond(status, body, AMZ_JSON, ids)
-        elif path == "/healthz" and method != "POST":
-            status, body = 200, json.dumps(self.platform.health()).encode()
-            conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
-        elif path == "/metrics" and method != "POST":
-            status, ctype = 200, CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
-            conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
+        elif path in ("/healthz", "/metrics") and method != "POST":
+            key = self.platform.config.metrics_key
+            if path == "/healthz":
+                answer = probes.healthz(
+                    self.ops, key, method, path, request.query, request.headers, self.platform.health
+                )
+            else:
+                answer = probes.metrics(key, request.headers)
+            status, ctype, body, extra = answer
+            conn.respond(status, body, ctype, (*extra, ("X-Request-Id", rid)))
         else:
             out = await self.ops.respond(method, path, request.query, request.headers, request.body, rid)
             status = out.status

@@ -70,7 +70,7 @@ def peer() -> Iterator[Peer]:
 
 @pytest.fixture(scope="module")
 def cluster(dockyard: Dockyard) -> Iterator[str]:
-    name = f"reach-{uuid.uuid4().hex[:8]}"
+    name = f"host-access-reach-{uuid.uuid4().hex[:8]}"  # the session server lets it run host-mode tasks
     dockyard.aws("ecs", "create-cluster", "--cluster-name", name)
     try:
         yield name

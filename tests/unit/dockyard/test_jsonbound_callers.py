@@ -74,3 +74,19 @@ async def test_an_aws_json_body_nested_deep_is_a_serialization_exception():
         headers = sigv4.sign("POST", "/", headers, body, "K", "s", "us-east-1", "ecs")
         status, payload = await ops.answer("POST", "/", "", headers, body, "rid")
         assert (status, json.loads(payload)["__type"]) == (400, "SerializationException")
+
+
+async def test_a_lone_surrogate_the_store_cannot_hold_is_a_serialization_exception_not_a_500():
+    ops = Operations({"K": "s"}.get)
+
+    async def stores(call: Call, params: dict) -> dict:
+        params["cluster"].encode()  # what sqlite does with a str it binds
+        return {}
+
+    ops.add(ECS, "ListServices", stores)
+    body = b'{"cluster": "\\ud800"}'
+    headers = {"host": "h", "content-type": "application/x-amz-json-1.1",
+               "x-amz-target": f"{ECS}.ListServices"}
+    headers = sigv4.sign("POST", "/", headers, body, "K", "s", "us-east-1", "ecs")
+    status, payload = await ops.answer("POST", "/", "", headers, body, "rid")
+    assert (status, json.loads(payload)["__type"]) == (400, "SerializationException")

@@ -133,3 +133,21 @@ async def test_a_service_saved_from_a_stale_read_loses_to_the_newer_write(store)
 
 def test_an_unknown_cluster_does_not_exist(store):
     assert not data.cluster_exists(store, "c")
+
+
+def _typed(mode, **over):
+    defn = {**DEFN, "networkMode": mode}
+    return data.Task("t", "c", "i", defn["taskDefinitionArn"], "web", defn, "EC2", "RUNNING", "RUNNING", 0.0,
+                     group="service:web", **over)
+
+
+def test_a_task_says_where_each_container_port_is_reached_in_every_network_mode():
+    assert _typed("awsvpc", network=data.TaskNetwork(ip="10.0.0.7")).endpoint("app", 80) == ("10.0.0.7", 80)
+    assert _typed("awsvpc").endpoint("app", 80) is None  # no address yet
+    bound = data.ContainerState("app", bindings=(data.Binding(80, 32768), data.Binding(81, 32769)))
+    assert _typed("bridge", containers=(bound,)).endpoint("app", 81) == ("", 32769)
+    assert _typed("bridge", containers=(bound,)).endpoint("app", 82) is None
+    assert _typed("host").endpoint("app", 80) == ("", 80)
+    task = _typed("bridge")
+    assert (task.id, task.cluster, task.service, task.definition_key, task.last_status) == (
+        "t", "c", "web", "web:4", "RUNNING")
