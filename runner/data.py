@@ -977,11 +977,6 @@ async def request_task_stop(store: Store, task_id: str, code: str, reason: str) 
         return _tx_task(tx, task_id)
 
 
-def cluster_exists(store: Store, name: str) -> bool:
-    """Whether a cluster of that name was ever created (ACTIVE or INACTIVE)."""
-    return store.query_one("SELECT 1 FROM clusters WHERE name = ?", (name,)) is not None
-
-
 # == services (rtasks) ========================================================================
 @dataclass(frozen=True)
 class Service:
@@ -1148,7 +1143,6 @@ __all__ += [
     "TaskBrief",
     "TaskNetwork",
     "active_services",
-    "cluster_exists",
     "create_service",
     "discovery_services_of_namespace",
     "live_tasks_of_group",

@@ -344,7 +344,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
 
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = clusters.cluster_name(params.get("cluster"))
-    if not data.cluster_exists(store, cluster):
+    if data.cluster(store, cluster) is None:
         raise clusters.ClusterNotFoundException("Cluster not found.")
     idents = params.get("services")
     if not isinstance(idents, list) or not 1 <= len(idents) <= 10:

@@ -289,7 +289,7 @@ async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dic
 
 async def describe_tasks(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     name = clusters.cluster_name(params.get("cluster"))
-    if not data.cluster_exists(store, name):
+    if data.cluster(store, name) is None:
         raise clusters.ClusterNotFoundException("Cluster not found.")
     idents = params.get("tasks")
     if not isinstance(idents, list) or not idents or len(idents) > 100:

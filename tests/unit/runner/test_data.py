@@ -133,7 +133,7 @@ async def test_a_service_saved_from_a_stale_read_loses_to_the_newer_write(store)
 
 
 def test_an_unknown_cluster_does_not_exist(store):
-    assert not data.cluster_exists(store, "c")
+    assert data.cluster(store, "c") is None
 
 
 def _typed(mode, **over):
