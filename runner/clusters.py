@@ -7,7 +7,6 @@ cluster that still holds container instances, services or tasks (:func:`refuse_d
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from typing import Any
 
 from dockyard.aws.paging import page
@@ -125,12 +124,6 @@ def active(reader: data.Reader, ident: Any) -> data.Cluster:
     if found is None or found.status != "ACTIVE":
         raise ClusterNotFoundException("Cluster not found.")
     return found
-
-
-def get_active(store: Store, ident: Any) -> dict[str, Any]:
-    """:func:`active` as a dict (``["name"]``), the form tasks, services and tasklogs used.
-    TODO(rtasks): callers move to :func:`active`, then this goes."""
-    return asdict(active(store, ident))
 
 
 def validate_tags(tags: Any) -> list[dict[str, str]]:

@@ -160,7 +160,7 @@ async def execute_command(
     interactive = params.get("interactive", True)
     if not isinstance(interactive, bool):
         raise InvalidParameterException("interactive must be true or false.")
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     task = tasks.find(store, cluster, params.get("task"))
     if task.last_status != "RUNNING":
         raise InvalidParameterException(f"The task is {task.last_status}, not RUNNING.")

@@ -112,7 +112,10 @@ def definition(store: Store, config: Config, ident: Any) -> tuple[TaskDefinition
 
 def usable(store: Store, config: Config, ident: Any) -> tuple[TaskDefinition, dict[str, Any]]:
     """:func:`definition` of an ACTIVE revision: what a new task or service may run. An INACTIVE
-    or DELETE_IN_PROGRESS revision is a ClientException, as ECS refuses it."""
+    or DELETE_IN_PROGRESS revision is a ClientException, as ECS refuses it; none named, an
+    InvalidParameterException. RunTask, StartTask, CreateService and UpdateService read it."""
+    if not isinstance(ident, str) or not ident:
+        raise InvalidParameterException("taskDefinition is required.")
     td, shape = definition(store, config, ident)
     if td.status != "ACTIVE":
         raise ClientException(f"TaskDefinition is inactive ({ident}).")
