@@ -104,10 +104,10 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
 @web.middleware
 async def _control_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
     """The control app's last resort: whatever escapes a route becomes the AWS error envelope
-    (aiohttp's own 4xx keep their status and headers, a 405's ``Allow``), a broken body
-    SerializationException, a client gone re-raised (the listener logs it at debug), anything
-    else 500 InternalFailure with one ERROR line and no traceback (dockyard.listeners)."""
-    keep: dict[str, str] = {}
+    (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
+    re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
+    ERROR line and no traceback (dockyard.listeners)."""
+    allow = ""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -116,10 +116,10 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
             exc.reason
         )
-        status = exc.status
-        keep = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        status, allow = exc.status, exc.headers.get("Allow", "")
     except web.RequestPayloadError as exc:
         error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+        allow = ""
     except AwsError as exc:  # raised outside the dispatcher's own mapping
         error, status = exc, exc.status
     except Exception as exc:
@@ -128,7 +128,8 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         listeners.log_unexpected(log, "control request failed", exc, path=request.path)
         error, status = InternalFailure("The request processing has failed."), 500
     response = json_response(error.body(), status=status, request_id=request.get("request_id", ""))
-    response.headers.update(keep)  # a 405's Allow
+    if allow:
+        response.headers["Allow"] = allow  # a 405 keeps the methods the route takes
     return response
 
 
