@@ -216,8 +216,8 @@ class DnsServer:
             got = await self.forward(packet, udp)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("dns forward failed")
+        except Exception as e:  # one ERROR line, the traceback at DEBUG
+            log_unexpected(log, "dns forward failed", e)
             return out
         return out if got is None else got
 

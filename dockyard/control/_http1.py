@@ -66,6 +66,8 @@ from typing import Any, Protocol
 
 import httptools
 
+from dockyard.listeners import log_unexpected
+
 __all__ = ["Connection", "Request", "Server"]
 
 log = logging.getLogger(__name__)
@@ -660,8 +662,8 @@ class Connection(asyncio.Protocol):
             await self._server.handler(request, self)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("HTTP handler failed", extra={"method": request.method, "path": request.path})
+        except Exception as e:  # one ERROR line, the traceback at DEBUG (dockyard.listeners)
+            log_unexpected(log, "HTTP handler failed", e, method=request.method, path=request.path)
             if self._started:
                 self._keep_alive = False
             else:

@@ -336,8 +336,13 @@ async def _serve(
         app = ControlApp(platform, forward, accesslog.logger_for(config.access_log))
         # What a worker answers itself reads memory and the store and never waits on a timeout:
         # it may run without a Task of its own (see dockyard.control._http1).
-        server = Server(app, app.refused, max_body=MAX_BODY, eager=app.local, balance=balance,
-                        max_connections=connection_cap(open_files))
+        # the same http_* bounds as the aiohttp listeners (dockyard.listeners)
+        server = Server(
+            app, app.refused, max_body=MAX_BODY, eager=app.local, balance=balance,
+            header_timeout=config.http_header_timeout, body_timeout=config.http_body_timeout,
+            keepalive_timeout=config.http_keepalive_timeout,
+            max_connections=config.http_max_connections or connection_cap(open_files),
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
