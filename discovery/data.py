@@ -155,6 +155,18 @@ class Data:
         )
         return service_from(row), [instance_from(r) for r in rows]
 
+    def namespace_service_ids(self, namespace: str) -> set[str] | None:
+        """The ids of the services of the namespace with this id, ARN or name (every namespace
+        of that name), None when there is no such namespace."""
+        found = self.store.query(f"SELECT id FROM {NAMESPACE_TABLE} WHERE id = ? OR name = ?",
+                                 (namespace.rsplit("/", 1)[-1], namespace))
+        if not found:
+            return None
+        ids = [r["id"] for r in found]
+        marks = ", ".join("?" * len(ids))
+        rows = self.store.query(f"SELECT id FROM {SERVICE_TABLE} WHERE namespace_id IN ({marks})", tuple(ids))
+        return {r["id"] for r in rows}
+
     def operation(self, op_id: str) -> Operation | None:
         row = self.store.query_one("SELECT * FROM cm_operations WHERE id = ?", (op_id,))
         return None if row is None else operation_from(row)

@@ -14,7 +14,8 @@
 
 Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
 returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
-(:class:`discovery.registrar.Registrar`), ``watch.wait(...)`` follows changes and
+(:class:`discovery.registrar.Registrar`), ``namespace_service_ids(namespace)`` gives a
+namespace's service ids (for ECS's ListServicesByNamespace), ``watch.wait(...)`` follows changes and
 ``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
 """
 
@@ -52,6 +53,11 @@ class Discovery:
     instances: Registrar
     task_dns: TaskDns
     dns: DnsServer | None = None
+
+    def namespace_service_ids(self, namespace: str) -> set[str] | None:
+        """The ids of the services of the namespace with this id, ARN or name, None when there is
+        none (the seam ``runner.seams.NamespaceLookup``); read from the store, as committed."""
+        return self.catalog.data.namespace_service_ids(namespace)
 
 
 async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:

@@ -7,7 +7,7 @@ appends start/stop hooks to ``platform.contexts`` (async generators in the style
 aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
 order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
 one part offers into the seams another declares (``runner.seams``): discovery's instance
-registrar and the registry's pull credential into the runner.
+registrar, task resolver and namespace lookup and the registry's pull credential into the runner.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def assemble(platform: Platform) -> None:
 
     reg = registry_part.install(platform)
     disc = discovery_part.install(platform)
-    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns)
+    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns,
+                        namespaces=disc.namespace_service_ids)
     mesh_part.install(platform)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).

@@ -1072,19 +1072,6 @@ def active_services(store: Store) -> list[Service]:
     return [_service(r) for r in rows]
 
 
-def discovery_services_of_namespace(store: Store, namespace: str) -> set[str] | None:
-    """The Cloud Map service ids of a namespace given by id, ARN or name (None: no such
-    namespace). Reads discovery's tables (``cm_namespaces``, ``cm_services``) directly: a read
-    across parts that a discovery seam should replace (TODO(runner): issue 8 item 3)."""
-    found = store.query("SELECT id FROM cm_namespaces WHERE id = ? OR name = ?",
-                        (namespace.rsplit("/", 1)[-1], namespace))
-    if not found:
-        return None
-    ids = {r["id"] for r in found}
-    rows = store.query("SELECT id, namespace_id FROM cm_services")
-    return {r["id"] for r in rows if r["namespace_id"] in ids}
-
-
 async def create_service(store: Store, new: Service) -> bool:
     """Record ``new`` (ACTIVE, replacing an INACTIVE one of that name); False when a service of
     that name exists and is not INACTIVE."""
@@ -1144,7 +1131,6 @@ __all__ += [
     "TaskNetwork",
     "active_services",
     "create_service",
-    "discovery_services_of_namespace",
     "live_tasks_of_group",
     "modify_service",
     "record_tasks",

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, execs, hostaccess, service_loop, tasklogs
-from runner.seams import InstanceRegistry, PullAuth, TaskResolver
+from runner import events, execs, hostaccess, service_loop, services, tasklogs
+from runner.seams import InstanceRegistry, NamespaceLookup, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -44,10 +44,12 @@ def install(
     instances: InstanceRegistry | None = None,
     pull_auth: PullAuth | None = None,
     task_dns: TaskResolver | None = None,
+    namespaces: NamespaceLookup | None = None,
 ) -> None:
-    """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
-    with ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks
-    of services with ``serviceRegistries`` are registered in ``instances``)."""
+    """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
+    ``namespaces``); run the supervisor (hosts pull from Dockyard's registry with ``pull_auth``;
+    tasks resolve names through ``task_dns``) and the service loop (tasks of services with
+    ``serviceRegistries`` are registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn, name))
@@ -64,8 +66,12 @@ def install(
     async def get_logs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
 
+    async def list_by_namespace(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return await services.list_by_namespace(platform.store, platform.config, params, namespaces)
+
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances)

@@ -3,7 +3,8 @@
 The assembly (:func:`dockyard.platform.assemble`) fills them in; the runner imports no other
 part. All are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
-engine's default nameservers.
+engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
+namespace.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-__all__ = ["InstanceRegistry", "PullAuth", "TaskResolver"]
+__all__ = ["InstanceRegistry", "NamespaceLookup", "PullAuth", "TaskResolver"]
 
 
 class InstanceRegistry(Protocol):
@@ -28,6 +29,13 @@ class InstanceRegistry(Protocol):
     async def deregister(self, service_id: str, instance_id: str) -> None:
         """Remove the instance; an unknown instance (or service) is not an error."""
         ...
+
+
+class NamespaceLookup(Protocol):
+    """The Cloud Map service ids (what a ``registryArn`` ends in) of the namespace with this id,
+    ARN or name; None when there is no such namespace (what ListServicesByNamespace needs)."""
+
+    def __call__(self, namespace: str) -> set[str] | None: ...
 
 
 class PullAuth(Protocol):

@@ -1,5 +1,6 @@
 """ECS services: CreateService, UpdateService, DescribeServices, ListServices, DeleteService,
-ListServicesByNamespace.
+ListServicesByNamespace (registered by :func:`runner.part.install` with the seam
+:class:`runner.seams.NamespaceLookup`, so not in ``OPERATIONS``).
 
 The API only writes desired state; :mod:`runner.service_loop` makes the tasks match it (with
 :mod:`runner.deployments` deciding what to do). A service row holds
@@ -44,6 +45,7 @@ from runner.errors import (
 )
 from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
+from runner.seams import NamespaceLookup
 from runner.serviceshapes import ECHOED, group_of, service_arn, shape
 
 NamespaceNotFoundException = register("NamespaceNotFoundException")
@@ -371,13 +373,15 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
     return out
 
 
-async def list_by_namespace(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+async def list_by_namespace(
+    store: Store, config: Config, params: dict[str, Any], namespaces: NamespaceLookup | None
+) -> dict[str, Any]:
     """Services whose ``serviceRegistries`` name a Cloud Map service of ``namespace`` (id, ARN or
-    name)."""
+    name), as ``namespaces`` (the seam; without it no namespace exists) answers."""
     ns = params.get("namespace")
     if not isinstance(ns, str) or not ns:
         raise InvalidParameterException("namespace is required.")
-    srv = data.discovery_services_of_namespace(store, ns)
+    srv = namespaces(ns) if namespaces is not None else None
     if srv is None:
         raise NamespaceNotFoundException(f"Namespace {ns} not found.")
     arns = []
@@ -415,6 +419,5 @@ OPERATIONS = {
     "UpdateService": update,
     "DescribeServices": describe,
     "ListServices": list_,
-    "ListServicesByNamespace": list_by_namespace,
     "DeleteService": delete,
 }

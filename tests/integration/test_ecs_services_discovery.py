@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.integration.test_ecs_services import cluster, service_tasks, small_image, stable, wait_for  # noqa: F401
 from tests.integration.test_ecs_tasks import until_status
 
@@ -56,8 +59,13 @@ def test_service_tasks_are_registered_in_discovery_and_deregistered_before_they_
         assert attrs["ECS_TASK_DEFINITION_FAMILY"] == "registered"
         assert attrs["ECS_TASK_DEFINITION_REVISION"] == str(arn["revision"])
         assert attrs["AVAILABILITY_ZONE"] == "us-east-1a"
-    listed = ecs.list_services_by_namespace(namespace=ns_id)["serviceArns"]
-    assert listed == [f"arn:aws:ecs:us-east-1:000000000000:service/{cluster}/web"]
+    ns_arn = sd.get_namespace(Id=ns_id)["Namespace"]["Arn"]
+    for given in (ns_id, ns_arn, f"{cluster}.local"):  # id, ARN or name, through the NamespaceLookup seam
+        listed = ecs.list_services_by_namespace(namespace=given)["serviceArns"]
+        assert listed == [f"arn:aws:ecs:us-east-1:000000000000:service/{cluster}/web"], given
+    with pytest.raises(ClientError) as gone:
+        ecs.list_services_by_namespace(namespace="ns-doesnotexist0000")
+    assert gone.value.response["Error"]["Code"] == "NamespaceNotFoundException"
 
     ecs.update_service(cluster=cluster, service="web", desiredCount=1)
     deadline = time.monotonic() + 30
