@@ -15,6 +15,8 @@ import grpc
 import pytest
 from aiohttp import web
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import duration_pb2
 
 from mesh.cache import SnapshotCache
@@ -113,7 +115,7 @@ async def mesh(tmp_path: Path):
         "envoy", "-c", str(boot), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
         stdout=asyncio.subprocess.DEVNULL, stderr=(tmp_path / "envoy.log").open("w"))
     try:
-        yield cache, ads, eps, admin, egress
+        yield cache, ads, eps, admin, egress, xds_port
     finally:
         proc.terminate()
         try:
@@ -133,7 +135,7 @@ def acked(ads: AdsServer, snap: Snapshot) -> bool:
 
 
 async def test_envoy_receives_its_clusters_endpoints_and_routes_and_carries_weighted_traffic(mesh):
-    cache, ads, eps, admin, egress = mesh
+    cache, ads, eps, admin, egress, _ = mesh
     snap = compute(config(egress, 100, 0), eps, Node(NODE))
     cache.set_snapshot(NODE, snap)
     await eventually(lambda: acked(ads, snap))
@@ -163,7 +165,7 @@ async def test_envoy_receives_its_clusters_endpoints_and_routes_and_carries_weig
 
 
 async def test_a_nacked_version_is_recorded_and_envoy_keeps_the_last_good_configuration(mesh):
-    cache, ads, eps, admin, egress = mesh
+    cache, ads, eps, admin, egress, _ = mesh
     good = compute(config(egress, 100, 0), eps, Node(NODE))
     cache.set_snapshot(NODE, good)
     await eventually(lambda: acked(ads, good))
@@ -188,3 +190,31 @@ async def test_a_nacked_version_is_recorded_and_envoy_keeps_the_last_good_config
     cache.set_snapshot(NODE, fixed)
     await eventually(lambda: acked(ads, fixed), timeout=10)
     assert set(await curl(egress, 10)) == {"v2"}
+
+
+async def test_garbage_on_the_xds_port_does_not_disturb_envoy(mesh):
+    cache, ads, eps, _, egress, xds_port = mesh
+    good = compute(config(egress, 100, 0), eps, Node(NODE))
+    cache.set_snapshot(NODE, good)
+    await eventually(lambda: acked(ads, good))
+    xds = next(iter(ads.streams))  # Envoy's stream, to compare later
+    target = f"127.0.0.1:{xds_port}"
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+        nameless = stub.StreamAggregatedResources()
+        await nameless.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await nameless.read()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        delta = stub.DeltaAggregatedResources()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await delta.read()
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        silent = stub.StreamAggregatedResources()  # subscribes as Envoy's node, never ACKs
+        await silent.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER, node=base_pb2.Node(id=NODE)))
+        assert (await silent.read()).version_info == good.versions[CLUSTER]
+        shifted = compute(config(egress, 0, 100), eps, Node(NODE))
+        cache.set_snapshot(NODE, shifted)
+        await eventually(lambda: xds.types[ROUTE].acked_version == shifted.versions[ROUTE], timeout=10)
+        assert set(await curl(egress, 10)) == {"v2"}
+        silent.cancel()
