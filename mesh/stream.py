@@ -16,7 +16,11 @@ this module applies it, per type URL:
   a control plane restart); if the cache holds the same version nothing is re-sent.
 
 Responses are produced in make-before-break order (``snapshot.ORDER``): clusters and
-endpoints before the listeners and routes that name them. CDS and LDS are always sent
+endpoints before the listeners and routes that name them. Removals come after: while the
+routes Envoy holds have not been ACKed at the snapshot's route version, a cluster Envoy was
+sent and the snapshot drops is kept (CDS is sent as the union, with its own version); the
+CDS of the snapshot itself follows the route ACK. (A NACKed route version keeps the union,
+which is right: Envoy's old routes still name those clusters.) CDS and LDS are always sent
 whole (wildcard); EDS and RDS only carry the names Envoy asked for.
 """
 
@@ -27,8 +31,9 @@ from dataclasses import dataclass, field
 
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 
-from mesh.snapshot import ENDPOINT, ORDER, ROUTE, Snapshot, name_of
+from mesh.snapshot import CLUSTER, ENDPOINT, ORDER, ROUTE, Snapshot, name_of, version_of
 
 
 class ProtocolError(Exception):
@@ -61,6 +66,7 @@ class AdsStream:
         self.types: dict[str, TypeState] = {}
         self._nonce = 0
         self._on_nack = on_nack
+        self._clusters: dict[str, Message] = {}  # the clusters last sent, by name
 
     def on_request(self, req: discovery_pb2.DiscoveryRequest) -> None:
         if not self.node:
@@ -96,12 +102,15 @@ class AdsStream:
             st = self.types.get(type_url)
             if st is None:
                 continue
-            version = snapshot.versions[type_url]
+            version, resources = snapshot.versions[type_url], snapshot.resources[type_url]
+            if type_url == CLUSTER:
+                version, resources = self._clusters_to_send(snapshot)
             if version in st.nacked or (version == st.sent_version and not st.pending):
                 continue
             self._nonce += 1
             st.sent_version, st.nonce, st.pending = version, str(self._nonce), False
-            resources = snapshot.resources[type_url]
+            if type_url == CLUSTER:
+                self._clusters = {name_of(c): c for c in resources}
             if type_url in (ENDPOINT, ROUTE) and st.names:
                 resources = tuple(r for r in resources if name_of(r) in st.names)
             packed = []
@@ -112,6 +121,18 @@ class AdsStream:
             out.append(discovery_pb2.DiscoveryResponse(version_info=version, resources=packed,
                                                        type_url=type_url, nonce=st.nonce))
         return out
+
+    def _clusters_to_send(self, snapshot: Snapshot) -> tuple[str, tuple[Message, ...]]:
+        """The snapshot's clusters, plus the dropped ones while Envoy's routes may still name them."""
+        clusters = snapshot.resources[CLUSTER]
+        dropped = set(self._clusters) - snapshot.names(CLUSTER)
+        routes = self.types.get(ROUTE)
+        settled = (routes is None or routes.acked_version == snapshot.versions[ROUTE]
+                   or not snapshot.resources[ROUTE])
+        if not dropped or settled:
+            return snapshot.versions[CLUSTER], clusters
+        union = tuple(sorted([*clusters, *(self._clusters[n] for n in dropped)], key=name_of))
+        return version_of(union), union
 
     def known(self, snapshot: Snapshot | None) -> dict[str, str]:
         """The versions this stream is settled on, per subscribed type, for the cache watch."""

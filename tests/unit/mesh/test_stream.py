@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
 from mesh.model import Node
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute, name_of
 from mesh.stream import AdsStream, Nack, ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
 
@@ -21,6 +22,12 @@ def req(type_url: str, version: str = "", nonce: str = "", names=(), error: str 
     if error is not None:
         r.error_detail.CopyFrom(status_pb2.Status(code=3, message=error))
     return r
+
+
+def unpack_cluster(a):
+    c = cluster_pb2.Cluster()
+    a.Unpack(c)
+    return c
 
 
 def subscribed(*types: str) -> AdsStream:
@@ -132,3 +139,43 @@ def test_responses_unpack_to_the_snapshot_resources():
     s = subscribed(CLUSTER)
     out = s.responses(snap())[0]
     assert [a.type_url for a in out.resources] == [CLUSTER] * 3
+
+
+def test_a_dropped_cluster_is_removed_only_after_the_routes_moved_off_it():
+    from mesh.model import MeshConfig, Route, Service, Target
+
+    s = subscribed(CLUSTER, ENDPOINT, LISTENER, ROUTE)
+    for r in s.responses(snap()):
+        s.on_request(req(r.type_url, r.version_info, r.nonce))
+    cfg = sample_config()
+    web = Route("web.shop.local", 8080, (Target("web-v1", 1), Target("web-v3", 1)))
+    services = (*(x for x in cfg.services if x.name != "web-v2"), Service("web-v3"))
+    v2_to_v3 = compute(MeshConfig(services, (web, cfg.routes[1]), cfg.clients), sample_endpoints(),
+                       Node("task-a"))
+    push = {r.type_url: r for r in s.responses(v2_to_v3)}
+    assert list(push) == [CLUSTER, ENDPOINT, ROUTE]
+    names = sorted(name_of(unpack_cluster(a)) for a in push[CLUSTER].resources)
+    assert names == ["db", "web-v1", "web-v2", "web-v3"]  # web-v2 kept while old routes may name it
+    assert push[CLUSTER].version_info not in (snap().versions[CLUSTER], v2_to_v3.versions[CLUSTER])
+    s.on_request(req(CLUSTER, push[CLUSTER].version_info, push[CLUSTER].nonce))
+    assert s.responses(v2_to_v3) == []  # still waiting for the route ACK
+    s.on_request(req(ROUTE, push[ROUTE].version_info, push[ROUTE].nonce))
+    final = s.responses(v2_to_v3)
+    assert [r.type_url for r in final] == [CLUSTER]
+    assert final[0].version_info == v2_to_v3.versions[CLUSTER] and len(final[0].resources) == 3
+
+
+def test_a_dropped_cluster_stays_while_the_new_routes_are_nacked():
+    s = subscribed(CLUSTER, ROUTE)
+    for r in s.responses(snap()):
+        s.on_request(req(r.type_url, r.version_info, r.nonce))
+    from mesh.model import MeshConfig
+
+    cfg = sample_config()
+    only_db = compute(MeshConfig(cfg.services, cfg.routes[1:], cfg.clients), sample_endpoints(),
+                      Node("task-a"))
+    push = {r.type_url: r for r in s.responses(only_db)}
+    assert list(push) == [ROUTE]  # the union of clusters is what Envoy already has
+    s.on_request(req(ROUTE, snap().versions[ROUTE], push[ROUTE].nonce, error="no"))
+    assert s.responses(only_db) == []
+    assert s.types[CLUSTER].sent_version == snap().versions[CLUSTER]
