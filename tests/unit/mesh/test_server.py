@@ -126,3 +126,16 @@ async def test_the_stream_ends_when_the_peer_closes_and_its_status_goes():
     with pytest.raises(StopAsyncIteration):
         await peer.recv()
     assert server.status() == {}
+
+
+async def test_a_closed_stream_leaves_no_watcher_behind():
+    cache = SnapshotCache()
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(CLUSTER)
+    drain = asyncio.create_task(anext(peer.stream, None))
+    await asyncio.sleep(0.05)  # no snapshot: the stream waits on the cache
+    assert not drain.done() and cache.watcher_count("task-a") == 1
+    peer.requests.put_nowait(None)
+    assert await asyncio.wait_for(drain, 1) is None
+    assert cache.watcher_count("task-a") == 0 and server.streams == set()
