@@ -4,7 +4,8 @@ Each stream reads requests into an ``AdsStream`` (``mesh.stream``), sends what i
 waits for either another request or a new snapshot of its node in the ``SnapshotCache``.
 The server never computes configuration. A peer that breaks the protocol (no node id, an
 unknown type URL) gets ``INVALID_ARGUMENT`` on its own stream; other streams go on.
-NACKs are kept in ``nacks`` (newest last, bounded) and in the per-node status.
+NACKs are logged (``dockyard.mesh``), kept in ``nacks`` (newest last, bounded) and in the
+per-node status.
 Delta (incremental) xDS is not served yet: that RPC answers ``UNIMPLEMENTED``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 
@@ -21,12 +23,19 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from mesh.cache import SnapshotCache
 from mesh.stream import AdsStream, Nack, ProtocolError
 
+log = logging.getLogger("dockyard.mesh")
+
 
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, cache: SnapshotCache, max_nacks: int = 1000) -> None:
         self.cache = cache
         self.nacks: deque[Nack] = deque(maxlen=max_nacks)
         self.streams: set[AdsStream] = set()
+
+    def _record_nack(self, nack: Nack) -> None:
+        self.nacks.append(nack)
+        log.warning("xds nack", extra={"node": nack.node, "type_url": nack.type_url,
+                                       "version": nack.version, "error": nack.message})
 
     def status(self) -> dict[str, dict]:
         """Per connected node: the versions it ACKed and its last NACK, by type URL."""
@@ -42,7 +51,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        stream = AdsStream(self.nacks.append)
+        stream = AdsStream(self._record_nack)
         wake = asyncio.Event()
 
         async def receive() -> None:

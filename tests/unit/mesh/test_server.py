@@ -139,3 +139,24 @@ async def test_a_closed_stream_leaves_no_watcher_behind():
     peer.requests.put_nowait(None)
     assert await asyncio.wait_for(drain, 1) is None
     assert cache.watcher_count("task-a") == 0 and server.streams == set()
+
+
+async def test_a_nack_is_logged_and_kept_with_envoys_message(caplog):
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(ROUTE)
+    first = await peer.recv()
+    peer.send(ROUTE, first.version_info, first.nonce)
+    cache.set_snapshot("task-a", snap(50, 50))
+    bad = await peer.recv()
+    request = discovery_pb2.DiscoveryRequest(type_url=ROUTE, version_info=first.version_info,
+                                             response_nonce=bad.nonce)
+    request.error_detail.message = "route weights rejected"
+    with caplog.at_level("WARNING", logger="dockyard.mesh"):
+        peer.requests.put_nowait(request)
+        with pytest.raises(TimeoutError):
+            await peer.recv(0.05)
+    assert [(n.version, n.message) for n in server.nacks] == [(bad.version_info, "route weights rejected")]
+    assert caplog.records[-1].error == "route weights rejected"
