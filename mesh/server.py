@@ -1,0 +1,101 @@
+"""The ADS (state-of-the-world) transport over ``grpc.aio``: it only ships versions.
+
+Each stream reads requests into an ``AdsStream`` (``mesh.stream``), sends what it says, then
+waits for either another request or a new snapshot of its node in the ``SnapshotCache``.
+The server never computes configuration. A peer that breaks the protocol (no node id, an
+unknown type URL) gets ``INVALID_ARGUMENT`` on its own stream; other streams go on.
+NACKs are logged (``dockyard.mesh``), kept in ``nacks`` (newest last, bounded) and in the
+per-node status.
+Delta (incremental) xDS is not served yet: that RPC answers ``UNIMPLEMENTED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from mesh.cache import SnapshotCache
+from mesh.stream import AdsStream, Nack, ProtocolError
+
+log = logging.getLogger("dockyard.mesh")
+
+
+class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    def __init__(self, cache: SnapshotCache, max_nacks: int = 1000) -> None:
+        self.cache = cache
+        self.nacks: deque[Nack] = deque(maxlen=max_nacks)
+        self.streams: set[AdsStream] = set()
+
+    def _record_nack(self, nack: Nack) -> None:
+        self.nacks.append(nack)
+        log.warning("xds nack", extra={"node": nack.node, "type_url": nack.type_url,
+                                       "version": nack.version, "error": nack.message})
+
+    def status(self) -> dict[str, dict]:
+        """Per connected node: the versions it ACKed and its last NACK, by type URL."""
+        out: dict[str, dict] = {}
+        for s in self.streams:
+            if s.node:
+                out[s.node] = {"acked": {t: st.acked_version for t, st in s.types.items()},
+                               "last_nack": next((vars(n) for n in reversed(self.nacks) if n.node == s.node),
+                                                 None)}
+        return out
+
+    async def StreamAggregatedResources(  # gRPC's name
+        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        stream = AdsStream(self._record_nack)
+        wake = asyncio.Event()
+
+        async def receive() -> None:
+            async for req in request_iterator:
+                stream.on_request(req)
+                wake.set()
+
+        reader = asyncio.create_task(receive())
+        self.streams.add(stream)
+        pending: set[asyncio.Task] = set()
+        try:
+            while True:
+                snapshot = self.cache.get_snapshot(stream.node) if stream.node else None
+                for resp in stream.responses(snapshot):
+                    yield resp
+                if reader.done():
+                    break
+                waker = asyncio.create_task(wake.wait())
+                pending = {waker, reader}
+                if stream.node and stream.types:
+                    pending.add(asyncio.create_task(self.cache.watch(stream.node, stream.known(snapshot))))
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                wake.clear()
+                for task in pending - {reader}:
+                    task.cancel()
+            exc = reader.exception()
+            if isinstance(exc, ProtocolError):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            elif exc is not None:
+                raise exc
+        finally:
+            self.streams.discard(stream)
+            for task in pending | {reader}:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def DeltaAggregatedResources(  # gRPC's name
+        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served yet")
+        yield  # pragma: no cover (makes this an async generator)
+
+
+def add_to_server(server: grpc.aio.Server, ads: AdsServer) -> None:
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)

@@ -1,0 +1,162 @@
+"""The ADS transport driven through a fake request stream and context (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from mesh.cache import SnapshotCache
+from mesh.model import Node
+from mesh.server import AdsServer
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
+from tests.unit.mesh.fixtures import sample_config, sample_endpoints
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.code: grpc.StatusCode | None = None
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted(details)
+
+
+class Peer:
+    """The Envoy side: put requests, read responses."""
+
+    def __init__(self, server: AdsServer) -> None:
+        self.requests: asyncio.Queue = asyncio.Queue()
+        self.context = FakeContext()
+        self.stream = server.StreamAggregatedResources(self._iter(), self.context)
+
+    async def _iter(self):
+        while (req := await self.requests.get()) is not None:
+            yield req
+
+    def send(self, type_url: str, version: str = "", nonce: str = "", names=(), node="task-a") -> None:
+        self.requests.put_nowait(discovery_pb2.DiscoveryRequest(
+            type_url=type_url, version_info=version, response_nonce=nonce, resource_names=list(names),
+            node=base_pb2.Node(id=node)))
+
+    async def recv(self, timeout: float = 1.0) -> discovery_pb2.DiscoveryResponse:
+        return await asyncio.wait_for(anext(self.stream), timeout)
+
+
+def snap(v1: int = 90, v2: int = 10):
+    return compute(sample_config(v1, v2), sample_endpoints(), Node("task-a"))
+
+
+async def test_a_stream_gets_the_cached_snapshot_in_order_then_waits():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    server = AdsServer(cache)
+    peer = Peer(server)
+    for t in (LISTENER, CLUSTER, ROUTE, ENDPOINT):
+        peer.send(t)
+    seen = []
+    while len(seen) < 4:
+        seen.append((await peer.recv()).type_url)
+    # each request is answered as it arrives; within one push the order is make-before-break
+    assert sorted(seen, key=ORDER.index) == list(ORDER)
+    with pytest.raises(TimeoutError):
+        await peer.recv(0.05)
+
+
+async def test_a_new_snapshot_is_pushed_to_the_waiting_stream():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    peer = Peer(AdsServer(cache))
+    peer.send(CLUSTER)
+    peer.send(ROUTE)
+    first = {}
+    for _ in range(2):
+        r = await peer.recv()
+        first[r.type_url] = r
+    for t, r in first.items():
+        peer.send(t, r.version_info, r.nonce)
+    cache.set_snapshot("task-a", snap(50, 50))
+    pushed = await peer.recv()
+    assert pushed.type_url == ROUTE and pushed.version_info == snap(50, 50).versions[ROUTE]
+
+
+async def test_a_push_of_several_types_goes_clusters_first():
+    cache = SnapshotCache()
+    peer = Peer(AdsServer(cache))
+    for t in reversed(ORDER):
+        peer.send(t)
+    await asyncio.sleep(0.01)
+    cache.set_snapshot("task-a", snap())
+    assert [(await peer.recv()).type_url for _ in ORDER] == list(ORDER)
+
+
+async def test_a_request_without_node_id_is_refused_with_invalid_argument():
+    peer = Peer(AdsServer(SnapshotCache()))
+    peer.send(CLUSTER, node="")
+    with pytest.raises(Aborted):
+        await peer.recv()
+    assert peer.context.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_an_unknown_type_is_refused_and_the_stream_forgotten():
+    server = AdsServer(SnapshotCache())
+    peer = Peer(server)
+    peer.send("type.googleapis.com/nothing")
+    with pytest.raises(Aborted):
+        await peer.recv()
+    assert server.streams == set()
+
+
+async def test_the_stream_ends_when_the_peer_closes_and_its_status_goes():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(ENDPOINT)
+    await peer.recv()
+    assert "task-a" in server.status()
+    peer.requests.put_nowait(None)
+    with pytest.raises(StopAsyncIteration):
+        await peer.recv()
+    assert server.status() == {}
+
+
+async def test_a_closed_stream_leaves_no_watcher_behind():
+    cache = SnapshotCache()
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(CLUSTER)
+    drain = asyncio.create_task(anext(peer.stream, None))
+    await asyncio.sleep(0.05)  # no snapshot: the stream waits on the cache
+    assert not drain.done() and cache.watcher_count("task-a") == 1
+    peer.requests.put_nowait(None)
+    assert await asyncio.wait_for(drain, 1) is None
+    assert cache.watcher_count("task-a") == 0 and server.streams == set()
+
+
+async def test_a_nack_is_logged_and_kept_with_envoys_message(caplog):
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(ROUTE)
+    first = await peer.recv()
+    peer.send(ROUTE, first.version_info, first.nonce)
+    cache.set_snapshot("task-a", snap(50, 50))
+    bad = await peer.recv()
+    request = discovery_pb2.DiscoveryRequest(type_url=ROUTE, version_info=first.version_info,
+                                             response_nonce=bad.nonce)
+    request.error_detail.message = "route weights rejected"
+    with caplog.at_level("WARNING", logger="dockyard.mesh"):
+        peer.requests.put_nowait(request)
+        with pytest.raises(TimeoutError):
+            await peer.recv(0.05)
+    assert [(n.version, n.message) for n in server.nacks] == [(bad.version_info, "route weights rejected")]
+    assert caplog.records[-1].error == "route weights rejected"

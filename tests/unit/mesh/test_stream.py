@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.rpc import status_pb2
+
+from mesh.model import Node
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute, name_of
+from mesh.stream import AdsStream, Nack, ProtocolError
+from tests.unit.mesh.fixtures import sample_config, sample_endpoints
+
+
+def snap(v1: int = 90, v2: int = 10):
+    return compute(sample_config(v1, v2), sample_endpoints(), Node("task-a"))
+
+
+def req(type_url: str, version: str = "", nonce: str = "", names=(), error: str | None = None, node="task-a"):
+    r = discovery_pb2.DiscoveryRequest(type_url=type_url, version_info=version, response_nonce=nonce,
+                                       resource_names=list(names), node=base_pb2.Node(id=node))
+    if error is not None:
+        r.error_detail.CopyFrom(status_pb2.Status(code=3, message=error))
+    return r
+
+
+def unpack_cluster(a):
+    c = cluster_pb2.Cluster()
+    a.Unpack(c)
+    return c
+
+
+def subscribed(*types: str) -> AdsStream:
+    s = AdsStream()
+    for t in types:
+        s.on_request(req(t))
+    return s
+
+
+def test_first_requests_are_answered_in_make_before_break_order():
+    s = subscribed(ROUTE, LISTENER, ENDPOINT, CLUSTER)
+    out = s.responses(snap())
+    assert [r.type_url for r in out] == list(ORDER)
+    assert [r.version_info for r in out] == [snap().versions[t] for t in ORDER]
+    assert len({r.nonce for r in out}) == 4
+
+
+def test_nothing_is_sent_without_a_snapshot_or_a_subscription():
+    assert subscribed(CLUSTER).responses(None) == []
+    assert AdsStream().responses(snap()) == []
+
+
+def test_an_unchanged_version_is_not_sent_twice():
+    s = subscribed(CLUSTER)
+    first = s.responses(snap())
+    s.on_request(req(CLUSTER, first[0].version_info, first[0].nonce))
+    assert s.responses(snap()) == []
+    assert s.types[CLUSTER].acked_version == first[0].version_info
+
+
+def test_a_new_version_is_sent_with_a_new_nonce():
+    s = subscribed(ROUTE)
+    first = s.responses(snap())[0]
+    s.on_request(req(ROUTE, first.version_info, first.nonce))
+    second = s.responses(snap(50, 50))
+    assert len(second) == 1 and second[0].nonce != first.nonce
+    assert second[0].version_info == snap(50, 50).versions[ROUTE]
+
+
+def test_a_nack_is_recorded_and_that_version_never_resent():
+    nacks: list[Nack] = []
+    s = AdsStream(nacks.append)
+    s.on_request(req(ROUTE))
+    good = s.responses(snap())[0]
+    s.on_request(req(ROUTE, good.version_info, good.nonce))
+    bad = s.responses(snap(50, 50))[0]
+    s.on_request(req(ROUTE, good.version_info, bad.nonce, error="weights do not add up"))
+    assert nacks == [Nack("task-a", ROUTE, bad.version_info, "weights do not add up")]
+    assert s.types[ROUTE].acked_version == good.version_info
+    assert s.responses(snap(50, 50)) == []
+    s.types[ROUTE].pending = True  # even a re-subscription does not bring it back
+    assert s.responses(snap(50, 50)) == []
+    third = s.responses(snap(0, 100))
+    assert [r.version_info for r in third] == [snap(0, 100).versions[ROUTE]]
+
+
+def test_a_stale_nonce_is_ignored():
+    nacks: list[Nack] = []
+    s = AdsStream(nacks.append)
+    s.on_request(req(ROUTE))
+    first = s.responses(snap())[0]
+    s.responses(snap(50, 50))
+    s.on_request(req(ROUTE, "", first.nonce, error="old news"))
+    assert nacks == [] and s.types[ROUTE].acked_version == ""
+
+
+def test_changed_resource_names_are_answered_at_once_and_filtered():
+    s = AdsStream()
+    s.on_request(req(ENDPOINT, names=["db"]))
+    first = s.responses(snap())[0]
+    assert len(first.resources) == 1
+    s.on_request(req(ENDPOINT, first.version_info, first.nonce, names=["db", "web-v1"]))
+    again = s.responses(snap())
+    assert len(again) == 1 and again[0].version_info == first.version_info
+    assert len(again[0].resources) == 2
+
+
+def test_cds_and_lds_are_always_whole():
+    s = AdsStream()
+    s.on_request(req(CLUSTER, names=["db"]))
+    assert len(s.responses(snap())[0].resources) == 3
+
+
+def test_a_reconnect_holding_the_current_version_gets_nothing_resent():
+    s = AdsStream()
+    s.on_request(req(CLUSTER, version=snap().versions[CLUSTER]))
+    assert s.responses(snap()) == []
+    s.on_request(req(LISTENER, version="older"))
+    assert [r.type_url for r in s.responses(snap())] == [LISTENER]
+
+
+def test_known_versions_follow_the_snapshot_for_subscribed_types():
+    s = subscribed(CLUSTER, ROUTE)
+    assert s.known(snap()) == {CLUSTER: snap().versions[CLUSTER], ROUTE: snap().versions[ROUTE]}
+    assert s.known(None) == {CLUSTER: "", ROUTE: ""}
+
+
+def test_a_first_request_without_node_id_is_a_protocol_error():
+    with pytest.raises(ProtocolError):
+        AdsStream().on_request(req(CLUSTER, node=""))
+
+
+def test_an_unknown_type_url_is_a_protocol_error():
+    with pytest.raises(ProtocolError):
+        AdsStream().on_request(req("type.googleapis.com/envoy.nothing"))
+
+
+def test_responses_unpack_to_the_snapshot_resources():
+    s = subscribed(CLUSTER)
+    out = s.responses(snap())[0]
+    assert [a.type_url for a in out.resources] == [CLUSTER] * 3
+
+
+def test_a_dropped_cluster_is_removed_only_after_the_routes_moved_off_it():
+    from mesh.model import MeshConfig, Route, Service, Target
+
+    s = subscribed(CLUSTER, ENDPOINT, LISTENER, ROUTE)
+    for r in s.responses(snap()):
+        s.on_request(req(r.type_url, r.version_info, r.nonce))
+    cfg = sample_config()
+    web = Route("web.shop.local", 8080, (Target("web-v1", 1), Target("web-v3", 1)))
+    services = (*(x for x in cfg.services if x.name != "web-v2"), Service("web-v3"))
+    v2_to_v3 = compute(MeshConfig(services, (web, cfg.routes[1]), cfg.clients), sample_endpoints(),
+                       Node("task-a"))
+    push = {r.type_url: r for r in s.responses(v2_to_v3)}
+    assert list(push) == [CLUSTER, ENDPOINT, ROUTE]
+    names = sorted(name_of(unpack_cluster(a)) for a in push[CLUSTER].resources)
+    assert names == ["db", "web-v1", "web-v2", "web-v3"]  # web-v2 kept while old routes may name it
+    assert push[CLUSTER].version_info not in (snap().versions[CLUSTER], v2_to_v3.versions[CLUSTER])
+    s.on_request(req(CLUSTER, push[CLUSTER].version_info, push[CLUSTER].nonce))
+    assert s.responses(v2_to_v3) == []  # still waiting for the route ACK
+    s.on_request(req(ROUTE, push[ROUTE].version_info, push[ROUTE].nonce))
+    final = s.responses(v2_to_v3)
+    assert [r.type_url for r in final] == [CLUSTER]
+    assert final[0].version_info == v2_to_v3.versions[CLUSTER] and len(final[0].resources) == 3
+
+
+def test_a_dropped_cluster_stays_while_the_new_routes_are_nacked():
+    s = subscribed(CLUSTER, ROUTE)
+    for r in s.responses(snap()):
+        s.on_request(req(r.type_url, r.version_info, r.nonce))
+    from mesh.model import MeshConfig
+
+    cfg = sample_config()
+    only_db = compute(MeshConfig(cfg.services, cfg.routes[1:], cfg.clients), sample_endpoints(),
+                      Node("task-a"))
+    push = {r.type_url: r for r in s.responses(only_db)}
+    assert list(push) == [ROUTE]  # the union of clusters is what Envoy already has
+    s.on_request(req(ROUTE, snap().versions[ROUTE], push[ROUTE].nonce, error="no"))
+    assert s.responses(only_db) == []
+    assert s.types[CLUSTER].sent_version == snap().versions[CLUSTER]
