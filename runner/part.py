@@ -68,4 +68,4 @@ def install(
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
