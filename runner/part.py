@@ -74,4 +74,4 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)

@@ -11,7 +11,8 @@ The loop wakes on store changes of tasks, services and container instances (and 
 * rollout states, rollbacks (a new deployment of the last COMPLETED deployment's task
   definition), drained deployments removed, and ``events[]`` worded as ECS words them;
 * ``serviceRegistries``: a task is registered in discovery (Cloud Map instance id = task id,
-  with ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` and the ``ECS_*`` attributes) once RUNNING
+  with ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` and the ``ECS_*`` attributes; a ``bridge``
+  task at its container instance's address, from ``addresses``, and its host port) once RUNNING
   and, if it has a health check, HEALTHY; it is deregistered as soon as it is no longer
   wanted, before its stop is requested when the scheduler stops it.
 
@@ -30,7 +31,7 @@ import contextlib
 import copy
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -111,9 +112,12 @@ def _dep(d: Mapping[str, Any]) -> deployments.Deployment:
 
 
 def registration_attributes(
-    task: Task, registry: Mapping[str, Any], service: str, zone: str
+    task: Task, registry: Mapping[str, Any], service: str, zone: str, instance_ip: str = ""
 ) -> dict[str, str] | None:
-    """Cloud Map attributes of a RUNNING task (None: it has no address yet)."""
+    """Cloud Map attributes of a RUNNING task (None: it has no address yet). An awsvpc task is
+    at its own address; a bridge task at ``instance_ip``, its container instance's address
+    (``""``: unknown, ``127.0.0.1``, reached from the Docker host only); host and none tasks at
+    ``127.0.0.1``."""
     defn = task.definition
     containers = task.container_definitions
     mode = task.network_mode
@@ -132,7 +136,7 @@ def registration_attributes(
         if mode == "awsvpc":
             ip = where[0]
         else:
-            port = where[1]
+            ip, port = instance_ip or ip, where[1]
     attrs = {
         "AWS_INSTANCE_IPV4": ip,
         "AVAILABILITY_ZONE": zone,
@@ -149,12 +153,20 @@ def registration_attributes(
 
 
 class ServiceLoop:
-    """See module docstring. ``registrar`` is where tasks are registered (None: nowhere)."""
+    """See module docstring. ``registrar`` is where tasks are registered (None: nowhere);
+    ``addresses(instance_id)`` is a container instance's address ("" or None: unknown)."""
 
-    def __init__(self, store: Store, config: Config, registrar: InstanceRegistry | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        registrar: InstanceRegistry | None = None,
+        addresses: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.registrar = registrar
+        self.addresses = addresses
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -363,12 +375,22 @@ class ServiceLoop:
                 wanted.add((t.id, rid))
                 if data.Registration(t.id, rid) in known:
                     continue
-                attrs = registration_attributes(t, reg, name, zone)
+                address = await self._address(t.instance_id) if t.network_mode == "bridge" else ""
+                attrs = registration_attributes(t, reg, name, zone, address)
                 if attrs is not None:
                     await self._register(cluster, name, t.id, rid, attrs)
         for k in known:
             if (k.task_id, k.registry_id) not in wanted:
                 await self._deregister_one(k.task_id, k.registry_id)
+
+    async def _address(self, instance_id: str) -> str:
+        if self.addresses is None:
+            return ""
+        try:
+            return await self.addresses(instance_id)
+        except Exception as e:  # e.g. the engine is unreachable: register as before
+            log.info("instance address", extra={"instance": instance_id, "error": str(e)})
+            return ""
 
     async def _register(
         self, cluster: str, name: str, task_id: str, rid: str, attrs: dict[str, str]
@@ -401,11 +423,16 @@ def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
 
 
 # -- wiring -----------------------------------------------------------------------------------
-def install(platform: Any, registrar: InstanceRegistry | None = None) -> None:
-    """Run the loop with the platform, registering tasks in ``registrar``."""
+def install(
+    platform: Any,
+    registrar: InstanceRegistry | None = None,
+    addresses: Callable[[str], Awaitable[str]] | None = None,
+) -> None:
+    """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
+    container instance's address ``addresses`` gives)."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses)
         await loop.start()
         try:
             yield

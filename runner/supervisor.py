@@ -38,7 +38,7 @@ from dockyard.store import Store
 from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host
-from runner.agent.spec import LABEL_OWNER, LABEL_TASK, local_engine, task_dns_address
+from runner.agent.spec import LABEL_OWNER, LABEL_TASK, instance_address, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
 from runner.seams import PullAuth, TaskResolver
@@ -89,6 +89,7 @@ class Supervisor:
         self.pull_auth = pull_auth
         self.task_dns = task_dns
         self._dns: dict[str, tuple[str, ...]] = {}
+        self._addresses: dict[str, str] = {}
         self.config = config
         self.transport_for = transport_for
         self.local_url = "" if config.docker_host == "none" else (config.docker_host or LOCAL_DOCKER)
@@ -167,6 +168,22 @@ class Supervisor:
             return ()
         self._dns[host.url] = (address,)
         return (address,)
+
+    async def instance_address(self, instance_id: str) -> str:
+        """Where other tasks and this machine reach the host ports of ``instance_id``'s ``bridge``
+        tasks (:func:`runner.agent.spec.instance_address`), "" if unknown. Found once per host; a
+        failure is tried again next time."""
+        url = data.docker_host_of(self.store, instance_id)
+        if url is None:
+            return ""
+        found = self._addresses.get(url)
+        if found:
+            return found
+        gateway = await self._host(url).gateway() if local_engine(url) else ""
+        found = instance_address(url, gateway)
+        if found:
+            self._addresses[url] = found
+        return found
 
     def host_of(self, instance_id: str) -> Host | None:
         url = data.docker_host_of(self.store, instance_id)

@@ -33,6 +33,7 @@ Mapping (ECS -> Docker):
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,27 @@ def task_dns_address(setting: str, docker_url: str, gateway: str) -> str:
     if value != "auto":
         return setting.strip()
     return gateway if local_engine(docker_url) else ""
+
+
+def instance_address(docker_url: str, gateway: str) -> str:
+    """The IPv4 address other tasks and the Docker host reach a ``bridge`` task's host port at
+    (what ECS registers in Cloud Map for it: its container instance's address), "" if unknown.
+
+    A local engine (:func:`local_engine`): ``gateway``, its ``bridge`` network's gateway (an
+    address of this machine, and Docker publishes host ports on every address). An engine
+    elsewhere: the IPv4 address its ``tcp://`` URL names; "" for any other URL (a host name,
+    ``ssh://``), whose address is not known.
+    """
+    if local_engine(docker_url):
+        return gateway
+    scheme, _, rest = docker_url.partition("://")
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0]
+    if scheme != "tcp":
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return ""
 
 
 def container_name(task_id: str, name: str) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +129,6 @@ def web(server: Dockyard, cluster: str) -> tuple[str, str]:
 def _client_task(server: Dockyard, cluster: str, mode: str, fqdn: str) -> str:
     """A task that prints its resolv.conf, looks names up and fetches ``fqdn`` by name, then
     exits 0; returns what it printed."""
-    ecs = server.client("ecs")
     script = (
         "cat /etc/resolv.conf; echo ==; "
         f"busybox nslookup {fqdn}; echo ==; "
@@ -135,6 +136,13 @@ def _client_task(server: Dockyard, cluster: str, mode: str, fqdn: str) -> str:
         f"busybox nslookup {UPSTREAM_NAME}; echo ==; "
         f"busybox nslookup nothing-{uuid.uuid4().hex[:6]}.example; echo =="
     )
+    return _script_task(server, cluster, mode, script)
+
+
+def _script_task(server: Dockyard, cluster: str, mode: str, script: str) -> str:
+    """A busybox task of network mode ``mode`` running ``script``; returns what it printed once
+    it exited 0."""
+    ecs = server.client("ecs")
     td = register(ecs, f"dns-client-{mode}", {"name": "client", "image": busybox_image(), "memory": 16,
                                               "command": ["sh", "-c", script]}, networkMode=mode)
     kw: dict[str, Any] = {}
@@ -190,3 +198,40 @@ def test_dig_on_the_host_gets_the_zone_at_the_task_address_and_dns_port_still_re
     dig = subprocess.run(["dig", "-p", str(server.ports["dns"]), "@127.0.0.1", UPSTREAM_NAME],
                          capture_output=True, text=True, timeout=30).stdout
     assert "status: REFUSED" in dig, dig
+
+
+def test_a_bridge_service_registered_in_a_namespace_is_reached_by_name_from_another_task_and_the_host(
+    server: Dockyard, cluster: str
+) -> None:
+    """ECS registers a bridge task at its container instance's address and host port; here the
+    engine's bridge gateway, where the published port answers from tasks and the host alike."""
+    ecs, sd = server.client("ecs"), server.client("servicediscovery")
+    zone = f"br-{uuid.uuid4().hex[:6]}.local"
+    op = sd.create_private_dns_namespace(Name=zone, Vpc="vpc-local")["OperationId"]
+    ns_id = sd.get_operation(OperationId=op)["Operation"]["Targets"]["NAMESPACE"]
+    srv = sd.create_service(Name="api", NamespaceId=ns_id,
+                            DnsConfig={"DnsRecords": [{"Type": "A", "TTL": 5}]})["Service"]
+    api = {"name": "api", "image": echo_image(), "memory": 32, "stopTimeout": 1,
+           "portMappings": [{"containerPort": 8080, "hostPort": 0}],
+           "environment": [{"name": "VERSION", "value": "from-bridge"}]}
+    td = register(ecs, "dns-bridge-api", api)
+    ecs.create_service(cluster=cluster, serviceName="api", taskDefinition=td, desiredCount=1,
+                       serviceRegistries=[{"registryArn": srv["Arn"]}])
+    try:
+        deadline = time.monotonic() + 90
+        while not (listed := sd.list_instances(ServiceId=srv["Id"])["Instances"]):
+            assert time.monotonic() < deadline, "the bridge task was never registered"
+            time.sleep(0.5)
+        attrs = listed[0]["Attributes"]
+        ip, port = attrs["AWS_INSTANCE_IPV4"], attrs["AWS_INSTANCE_PORT"]
+        assert ip != "127.0.0.1", attrs  # inside a task that is the task itself
+        fqdn = f"api.{zone}"
+        out = _script_task(server, cluster, "bridge", f"busybox nslookup {fqdn}; echo ==; "
+                                                      f"wget -q -O - http://{fqdn}:{port}/; echo ==")
+        looked_up, fetched, _ = out.split("==")
+        assert f"Address: {ip}" in looked_up, looked_up
+        assert fetched.strip() == "from-bridge", out  # another task reaches it by name
+        with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=10) as reply:  # and so does the host
+            assert reply.read().decode().strip() == "from-bridge"
+    finally:
+        ecs.delete_service(cluster=cluster, service="api", force=True)

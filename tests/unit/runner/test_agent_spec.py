@@ -127,6 +127,18 @@ def test_the_task_dns_address_is_a_local_engines_gateway_or_the_configured_one()
     assert spec.task_dns_address(" 192.0.2.2 ", "tcp://10.1.2.3:2376", gw) == "192.0.2.2"
 
 
+def test_an_instances_address_is_a_local_engines_gateway_or_the_ip_its_tcp_url_names() -> None:
+    gw = "172.17.0.1"
+    assert spec.instance_address("unix:///var/run/docker.sock", gw) == gw
+    assert spec.instance_address("tcp://127.0.0.1:2375", gw) == gw
+    assert spec.instance_address("unix:///var/run/docker.sock", "") == ""
+    assert spec.instance_address("tcp://10.1.2.3:2376", gw) == "10.1.2.3"
+    assert spec.instance_address("tcp://10.1.2.3", gw) == "10.1.2.3"
+    assert spec.instance_address("tcp://docker.example:2376", gw) == ""  # a name: not an IPv4 address
+    assert spec.instance_address("tcp://[2001:db8::1]:2376", gw) == ""
+    assert spec.instance_address("ssh://build@10.1.2.3", gw) == ""
+
+
 def test_host_and_none_network_modes_pass_through() -> None:
     for mode in ("host", "none"):
         (s,) = spec.container_specs(_defn(networkMode=mode), P)

@@ -84,6 +84,17 @@ def test_a_bridge_task_registers_the_host_port_docker_bound() -> None:
     assert registration_attributes(task_row("bridge"), {"registryArn": "x"}, "web", "us-east-1a") is None
 
 
+def test_a_bridge_task_registers_its_instances_address_when_known() -> None:
+    row = task_row("bridge", containers=(ContainerState("app", bindings=(Binding(80, 32768),)),))
+    attrs = registration_attributes(row, {"registryArn": "x"}, "web", "us-east-1a", "172.17.0.1")
+    assert attrs is not None and (attrs["AWS_INSTANCE_IPV4"], attrs["AWS_INSTANCE_PORT"]) == (
+        "172.17.0.1",
+        "32768",
+    )
+    host = registration_attributes(task_row("host"), {"registryArn": "x"}, "web", "z", "172.17.0.1")
+    assert host is not None and host["AWS_INSTANCE_IPV4"] == "127.0.0.1"  # host tasks: as before
+
+
 def test_the_registry_port_wins_over_the_port_mapping() -> None:
     attrs = registration_attributes(task_row("host"), {"registryArn": "x", "port": 9000}, "web", "z")
     assert attrs is not None and attrs["AWS_INSTANCE_PORT"] == "9000"
