@@ -56,6 +56,11 @@ class Config:
     # the host directories any task may mount (comma-separated absolute paths).
     host_access_clusters: str = ""
     host_paths: str = ""
+    # Task roles (runner/taskcreds.py): where the container credentials endpoint listens (an
+    # address the tasks' containers reach; port 0: any free one) and how long credentials last.
+    task_credentials_host: str = "172.17.0.1"
+    task_credentials_port: int = 0
+    task_role_seconds: float = 3600.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

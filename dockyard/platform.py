@@ -33,6 +33,8 @@ from dockyard import accesslog, endpoints, keys, limits, lock, logs
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, start_workers
+from dockyard.iam import records as iam_records
+from dockyard.iam import sessions
 from dockyard.iam.authorize import Authorizer
 from dockyard.store import Migration, Store
 
@@ -64,7 +66,7 @@ def assemble(platform: Platform) -> None:
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
-    out = list(keys.MIGRATIONS)
+    out = [*keys.MIGRATIONS, *iam_records.MIGRATIONS]
     for part in parts:
         out.extend(getattr(part, "MIGRATIONS", []))
     return out
@@ -96,8 +98,9 @@ class Platform:
         self.store = store
         self.role = role
         self.worker_contexts: list[Context] = []
-        self.ops = Operations(keys.SecretCache(store))
-        self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
+        self.session_key = sessions.load_key(config.data_dir)  # task roles' credentials
+        self.ops = Operations(sessions.with_sessions(keys.SecretCache(store), self.session_key))
+        self.ops.authorize = Authorizer(store, config, self.session_key)  # policies (dockyard.iam)
         self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, hostaccess, service_loop, tasklogs
+from runner import events, hostaccess, service_loop, taskcreds, tasklogs
 from runner.seams import InstanceRegistry, PullAuth
 from runner.supervisor import Supervisor
 
@@ -48,7 +48,11 @@ def install(
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn, name))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth)
+    creds = None
+    if getattr(platform, "session_key", None) is not None:  # task roles (runner.taskcreds)
+        creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
+        platform.contexts.append(creds.serve)
+    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_credentials=creds)
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
         await supervisor.start()
