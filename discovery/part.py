@@ -6,7 +6,9 @@
   Dockyard extension carried as the service tag ``dockyard:health-check-interval`` (seconds,
   1 to 300, default 10), because the aws CLI validates HealthCheckConfig against Cloud Map's
   model and would refuse an extra field.
-* DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`).
+* DNS: every DNS namespace is a zone served on ``dns_port`` (:mod:`discovery.resolver`), and to
+  tasks as their resolver, which forwards other names upstream (:mod:`discovery.taskdns`: the
+  runner asks ``task_dns.serve(address)`` for the address it gives its tasks).
 * State: the store's ``cm_*`` tables, read and written only by :mod:`discovery.data`; reads
   come from an in-memory index (:mod:`discovery.index`).
 
@@ -29,8 +31,10 @@ from discovery.index import Catalog
 from discovery.registrar import Registrar
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
+from discovery.taskdns import TaskDns, Upstreams
 from discovery.watch import Watch
 from dockyard.aws.protocol import CLOUDMAP, Call
+from dockyard.config import ConfigError
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -46,6 +50,7 @@ class Discovery:
     checker: Checker
     watch: Watch
     instances: Registrar
+    task_dns: TaskDns
     dns: DnsServer | None = None
 
 
@@ -59,6 +64,7 @@ async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await d.task_dns.stop()
         await d.dns.stop()
         await d.checker.stop()
 
@@ -91,7 +97,12 @@ def install(platform: Platform) -> Discovery:
     registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
     ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
-    discovery = Discovery(catalog, checker, watch, registrar)
+    try:
+        upstreams = Upstreams(platform.config.task_dns_upstream)
+    except ValueError as e:
+        raise ConfigError(f"config task_dns_upstream: {e}") from None
+    task_dns = TaskDns(make_resolver(lambda: catalog.index), lambda: catalog.index.revision, upstreams)
+    discovery = Discovery(catalog, checker, watch, registrar, task_dns)
     worker = platform.role == "worker"
     for name, handler in ops.items():
         readonly = name in READONLY

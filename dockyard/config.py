@@ -50,12 +50,22 @@ class Config:
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
+    task_dns: str = "auto"  # tasks' nameserver: auto (each local engine's bridge gateway), off, or an IP
+    task_dns_upstream: str = "/etc/resolv.conf"  # other names go to: a resolv.conf, none, ip[:port],...
     # The trust model of tasks (docs/security.md): clusters whose tasks may have host access
     # (privileged, host network/PID/IPC, any host path; comma-separated names or patterns such
     # as infra-*, * for all) and
     # the host directories any task may mount (comma-separated absolute paths).
     host_access_clusters: str = ""
     host_paths: str = ""
+    # bounds of the aiohttp listeners, each port (dockyard.listeners); 0 connections: from the
+    # open-file limit
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keepalive_timeout: float = 75.0
+    http_max_connections: int = 0
+    secrets_key_file: str = ""  # the key sealing secrets at rest (dockyard.sealed); "": in the data dir
+    metrics_key: str = ""  # "": /metrics is open; else it needs ``Authorization: Bearer <key>``
     # Task roles (runner/taskcreds.py): where the container credentials endpoint listens (an
     # address the tasks' containers reach; port 0: any free one) and how long credentials last.
     task_credentials_host: str = "172.17.0.1"
@@ -73,6 +83,11 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.data_path / "state.db"
+
+    @property
+    def key_path(self) -> Path:
+        """The secrets key file (:mod:`dockyard.sealed`)."""
+        return Path(self.secrets_key_file) if self.secrets_key_file else self.data_path / "secrets.key"
 
     @property
     def credentials_path(self) -> Path:

@@ -1,12 +1,18 @@
-"""Access keys that sign control-API requests (SigV4), kept in the state store."""
+"""Access keys that sign control-API requests (SigV4), kept in the state store.
+
+A key's secret is stored sealed (:mod:`dockyard.sealed`), not hashed: verifying a SigV4
+signature needs the secret itself. Migration ``keys`` 2 seals the secrets an older version
+stored in plaintext."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 import time
 from dataclasses import dataclass
 
+from dockyard import sealed
 from dockyard.store import Migration, Store
 
 __all__ = ["MIGRATIONS", "AccessKey", "SecretCache", "create", "delete", "list_keys", "secret_for"]
@@ -27,7 +33,10 @@ MIGRATIONS = [
         1,
         "CREATE TABLE key_policies (access_key_id TEXT PRIMARY KEY, policy TEXT NOT NULL);",
     ),
+    Migration("keys", 2, "", step=sealed.seal_column("access_keys", "access_key_id", "secret")),
 ]
+
+log = logging.getLogger(__name__)
 
 _ALNUM = string.ascii_uppercase + string.digits
 TOPIC = "keys"
@@ -50,7 +59,7 @@ async def create(store: Store, name: str, policy: str | None = None) -> AccessKe
     async with store.transaction() as tx:
         tx.execute(
             "INSERT INTO access_keys (access_key_id, secret, name, created_at) VALUES (?,?,?,?)",
-            (key_id, secret, name, now),
+            (key_id, store.seal(secret, "access_keys", "secret", key_id), name, now),
         )
         if policy is not None:
             tx.execute("INSERT INTO key_policies (access_key_id, policy) VALUES (?,?)", (key_id, policy))
@@ -73,8 +82,16 @@ async def delete(store: Store, key_id: str) -> bool:
 
 
 def secret_for(store: Store, key_id: str) -> str | None:
+    """The secret of ``key_id``, or None if there is no such key or its secret cannot be
+    opened with this store's key file (logged: every request signed with it is refused)."""
     row = store.query_one("SELECT secret FROM access_keys WHERE access_key_id = ?", (key_id,))
-    return row[0] if row else None
+    if row is None:
+        return None
+    try:
+        return store.unseal(row[0], "access_keys", "secret", key_id)
+    except sealed.SealError as e:
+        log.error("access key secret unreadable", extra={"access_key_id": key_id, "error": str(e)})
+        return None
 
 
 class SecretCache:

@@ -16,9 +16,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ResourceErrorLog", "limit_resource_error_logs", "raise_open_file_limit"]
+__all__ = ["ResourceErrorLog", "Throttle", "limit_resource_error_logs", "open_file_limit",
+           "raise_open_file_limit"]
 
 log = logging.getLogger(__name__)
+
+
+def open_file_limit() -> int:
+    """This process's soft open-file limit now."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def raise_open_file_limit() -> int:
@@ -36,6 +42,25 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+class Throttle:
+    """Lets one event through per ``interval`` seconds: :meth:`allow` says whether this one
+    goes, and ``suppressed`` counts those held back since the last that went."""
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.suppressed = 0
+        self._last = -float("inf")
+
+    def allow(self) -> bool:
+        now = self.clock()
+        if now - self._last < self.interval:
+            self.suppressed += 1
+            return False
+        self._last = now
+        return True
+
+
 class ResourceErrorLog:
     """An event-loop exception handler: contexts whose message says a resource ran out
     (``socket.accept() out of system resource``) are logged once per ``interval`` seconds,
@@ -45,23 +70,21 @@ class ResourceErrorLog:
     def __init__(self, fallback: Callable[[dict[str, Any]], None], interval: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.fallback = fallback
-        self.interval = interval
-        self.clock = clock
-        self.suppressed = 0
-        self._last = -float("inf")
+        self.throttle = Throttle(interval, clock)
+
+    @property
+    def suppressed(self) -> int:
+        return self.throttle.suppressed
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if "out of system resource" not in str(context.get("message", "")):
             self.fallback(context)
             return
-        now = self.clock()
-        if now - self._last < self.interval:
-            self.suppressed += 1
+        if not self.throttle.allow():
             return
-        self._last = now
         log.error(str(context["message"]), extra={"error": str(context.get("exception", "")),
-                                                   "suppressed": self.suppressed})
-        self.suppressed = 0
+                                                   "suppressed": self.throttle.suppressed})
+        self.throttle.suppressed = 0
 
 
 def limit_resource_error_logs(loop: asyncio.AbstractEventLoop, interval: float = 10.0) -> ResourceErrorLog:

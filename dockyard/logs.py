@@ -1,4 +1,11 @@
-"""JSON-lines logging; every line carries the request id of the request it belongs to."""
+"""JSON-lines logging; every line carries the request id of the request it belongs to.
+
+No line carries a credential: :func:`redact` runs over every formatted line (message, extra
+fields and traceback alike) and replaces the value of an ``Authorization`` or
+``Proxy-Authorization`` header (after its scheme), of ``X-Amz-Security-Token``,
+``X-Amz-Signature`` and ``Signature=``, of a ``password`` or ``secret`` field (form, JSON or
+Python repr), and of a ``Cookie`` header with ``[redacted]``, whatever the case and however a
+repr or JSON escaped the quotes around them."""
 
 from __future__ import annotations
 
@@ -7,12 +14,16 @@ import itertools
 import json
 import logging
 import random
+import re
 import sys
 import time
 
-__all__ = ["new_request_id", "request_id", "setup"]
+__all__ = ["JsonFormatter", "new_request_id", "principal", "redact", "request_id", "setup"]
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# Who signed the request being answered (an access key id), once the AWS layer verified it;
+# the access log reads it (dockyard.accesslog).
+principal: contextvars.ContextVar[str] = contextvars.ContextVar("principal", default="")
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -27,6 +38,26 @@ def new_request_id() -> str:
     rid = f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFF:012x}"
     request_id.set(rid)
     return rid
+
+
+# a name, its separator (``: ``, ``=``, ``": "``, ``': '``, escaped quotes too), then the value
+_SEP = r"""(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?\s*"""
+_SECRET = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization" + _SEP + r"(?:(?:basic|bearer|digest|aws4-hmac-sha256)\s+)?)"
+    r"[^\s\"'\\,&]+"
+    r"|(\b(?:x-amz-security-token|x-amz-signature|signature|cookie|set-cookie|"
+    r"[a-z_-]*password|[a-z_-]*secret(?:_access_key|accesskey)?)" + _SEP + r")[^\s\"'\\,&;]+"
+    r"|(\b(?:basic|bearer)\s+)[A-Za-z0-9+/=._~-]{12,}"
+)
+
+
+def _hide(match: re.Match[str]) -> str:
+    return (match.group(1) or match.group(2) or match.group(3)) + "[redacted]"
+
+
+def redact(line: str) -> str:
+    """``line`` with every credential in it replaced by ``[redacted]`` (module docstring)."""
+    return _SECRET.sub(_hide, line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,7 +77,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, separators=(",", ":"))
+        return redact(json.dumps(out, separators=(",", ":")))
 
 
 def setup(level: str = "info") -> None:

@@ -27,12 +27,18 @@ from pathlib import Path
 from types import ModuleType
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dockyard import accesslog, endpoints, keys, limits, lock, logs
-from dockyard.aws.protocol import MAX_BODY, Operations
+from dockyard import accesslog, endpoints, keys, limits, listeners, lock, logs, probes
+from dockyard.aws.errors import (
+    CODES,
+    AwsError,
+    InvalidParameterException,
+    RequestEntityTooLargeException,
+    SerializationException,
+)
+from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
 from dockyard.config import Config
-from dockyard.control.workers import check_port_free, start_workers
+from dockyard.control.workers import check_port_free, error_body, start_workers
 from dockyard.iam import records as iam_records
 from dockyard.iam import sessions
 from dockyard.iam.authorize import Authorizer
@@ -61,8 +67,12 @@ def assemble(platform: Platform) -> None:
 
     reg = registry_part.install(platform)
     disc = discovery_part.install(platform)
-    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth)
+    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns)
     mesh_part.install(platform)
+    # Requests of the modelled operations are checked against AWS's models before their
+    # handlers run, answered with each service's own error (Cloud Map's is discovery's).
+    platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])
+    platform.ops.validate(ECS, InvalidParameterException)
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
@@ -75,7 +85,12 @@ def all_migrations(parts: list[ModuleType]) -> list[Migration]:
 def open_store(config: Config) -> Store:
     """Open the data dir's store with every part's migrations applied."""
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store.open(config.db_path, all_migrations(load_parts()))
+    return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
+
+
+def _web_answer(answer: probes.Answer) -> web.Response:
+    status, content_type, body, headers = answer
+    return web.Response(status=status, body=body, headers={"Content-Type": content_type, **dict(headers)})
 
 
 @web.middleware
@@ -88,10 +103,43 @@ async def _request_id(request: web.Request, handler: Callable) -> web.StreamResp
     return response
 
 
+@web.middleware
+async def _control_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """The control app's last resort: whatever escapes a route becomes the AWS error envelope
+    (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
+    re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
+    ERROR line and no traceback (dockyard.listeners)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
+            exc.reason
+        )
+        status = exc.status
+    except web.RequestPayloadError as exc:
+        error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+    except AwsError as exc:  # raised outside the dispatcher's own mapping
+        error, status = exc, exc.status
+    except Exception as exc:
+        if listeners.is_client_gone(exc, request):
+            raise
+        listeners.log_unexpected(log, "control request failed", exc, path=request.path)
+        error, status = InternalFailure("The request processing has failed."), 500
+    return json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+
+
+_ERROR_BODIES: dict[str, listeners.ErrorBody] = {"registry": listeners.oci_error_body, "control": error_body}
+
+
 class Platform:
     """One process's view of Dockyard: ``role`` is ``main`` (everything) or ``worker`` (a
     control worker: read-only operations and ``worker_contexts`` only; see
     dockyard.control.workers)."""
+
+    worker_entry = "dockyard.control_worker"
+    """The module a control worker runs (``python -m``); it builds the worker's platform."""
 
     def __init__(self, config: Config, store: Store, role: str = "main") -> None:
         self.config = config
@@ -99,14 +147,18 @@ class Platform:
         self.role = role
         self.worker_contexts: list[Context] = []
         self.session_key = sessions.load_key(config.data_dir)  # task roles' credentials
-        self.ops = Operations(sessions.with_sessions(keys.SecretCache(store), self.session_key))
+        self.ops = Operations(
+            sessions.with_sessions(keys.SecretCache(store), self.session_key), region=config.region
+        )
         self.ops.authorize = Authorizer(store, config, self.session_key)  # policies (dockyard.iam)
-        self.control = web.Application(middlewares=[_request_id], client_max_size=MAX_BODY + 1)
+        self.control = web.Application(
+            middlewares=[_request_id, accesslog.control_middleware, _control_errors],
+            client_max_size=MAX_BODY + 1,
+        )
         self.registry = web.Application(middlewares=[_request_id], client_max_size=4 * 1024 * 1024 + 1)
         self.contexts: list[Context] = []
         self.endpoints: list[tuple[str, str]] = []
         self.started = time.time()
-        self.control.router.add_post("/", self.ops.dispatch)
         self.control.router.add_get("/healthz", self.healthz)
         self.control.router.add_get("/metrics", self.metrics)
 
@@ -125,17 +177,31 @@ class Platform:
         return ctx
 
     def health(self) -> dict[str, object]:
-        """What ``/healthz`` answers, after a store read."""
+        """What ``/healthz`` answers with credentials, after a store read (dockyard.probes:
+        anyone else gets only ``status``)."""
         self.store.query_one("SELECT 1")
-        return {"status": "ok", "revision": self.store.revision, "role": self.role, "pid": os.getpid()}
+        return probes.process_detail("ok", self.role, self.store.revision)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(self.health())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        answer = probes.healthz(
+            self.ops, self.config.metrics_key, request.method, request.raw_path.split("?", 1)[0],
+            request.query_string, headers, self.health,
+        )
+        return _web_answer(answer)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        resp = web.Response(body=generate_latest())
-        resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return resp
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return _web_answer(probes.metrics(self.config.metrics_key, headers))
+
+    def listener_limits(self) -> listeners.Limits:
+        """The bounds of each aiohttp listener, from the ``http_*`` settings."""
+        cfg = self.config
+        cap = cfg.http_max_connections or listeners.connection_cap(limits.open_file_limit())
+        return listeners.Limits(
+            header_timeout=cfg.http_header_timeout, body_timeout=cfg.http_body_timeout,
+            keepalive_timeout=cfg.http_keepalive_timeout, max_connections=cap,
+        )
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -147,16 +213,21 @@ class Platform:
             stack.callback(follower.cancel)
             for ctx in self.contexts:
                 await stack.enter_async_context(asynccontextmanager(ctx)(self))
+            # Every AWS protocol (JSON, RPC v2 CBOR, Query, REST-JSON) behind the one dispatch,
+            # after the routes of the platform and the parts, which go first.
+            self.ops.install(self.control.router)
             host = self.config.host
             workers = self.config.control_workers > 1
+            # one access line per request (dockyard.accesslog); with control workers, what they
+            # forward is logged here and what they answer themselves in the worker
+            access = accesslog.logger_for(self.config.access_log)
             for name, app, port, tls in (
                 ("registry", self.registry, self.config.registry_port, self.tls),
                 ("control", self.control, self.config.control_port, None),
             ):
-                # the registry's access log (dockyard.accesslog); the control API's is the AWS layer's
-                access = accesslog.logger_for(self.config.access_log) if name == "registry" else None
-                runner = web.AppRunner(
-                    app, access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False
+                runner = listeners.GuardedRunner(
+                    app, name=name, limits=self.listener_limits(), error_body=_ERROR_BODIES[name],
+                    access_log=access, access_log_class=accesslog.AccessLogger, handle_signals=False,
                 )
                 await runner.setup()
                 stack.push_async_callback(runner.cleanup)
@@ -167,11 +238,12 @@ class Platform:
                     internal = web.TCPSite(runner, "127.0.0.1", 0)
                     await internal.start()
                     upstream = internal._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-                    workers_cm = start_workers(self.config, upstream, "dockyard.control_worker")
+                    workers_cm = start_workers(self.config, upstream, self.worker_entry)
                     await stack.enter_async_context(workers_cm)
                 else:
                     reuse = name == "registry" and self.config.registry_workers > 1
-                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse)
+                    # a deep accept queue: a burst of connections waits there, not in SYN retries
+                    site = web.TCPSite(runner, host, port, ssl_context=tls, reuse_port=reuse, backlog=1024)
                     await site.start()
                 scheme = "https" if tls else "http"
                 path = "/v2/" if name == "registry" else "/"
@@ -209,7 +281,7 @@ async def run(config: Config) -> None:
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
     try:
-        store = Store.open(config.db_path, all_migrations(parts))
+        store = Store.open(config.db_path, all_migrations(parts), key_file=config.key_path)
     except BaseException:
         held.release()
         raise

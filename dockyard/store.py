@@ -14,6 +14,13 @@ SQLite in WAL mode under the data dir, behind a small async interface:
 
 Queries are short and run on the event loop thread: a SQLite point read takes microseconds,
 less than a hop to a worker thread would cost.
+
+Files: the database and its ``-wal``, ``-shm`` and ``.rev`` files are mode 0600 whatever the
+data dir's mode and the umask (SQLite gives ``-wal`` and ``-shm`` the database file's mode, so
+that file is created 0600 before SQLite opens it, and an older store's files are narrowed when
+opened). ``store.sealer`` seals values that must not be stored in plaintext
+(:mod:`dockyard.sealed`), under the key in ``key_file`` (default ``secrets.key`` beside the
+database); a migration's ``step`` runs Python with it in the migration's transaction.
 """
 
 from __future__ import annotations
@@ -24,22 +31,27 @@ import os
 import sqlite3
 import struct
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dockyard import sealed
 
 __all__ = ["Change", "Migration", "Store", "Tx"]
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step of one part: applied once, in ``version`` order within ``part``."""
+    """One schema step of one part: applied once, in ``version`` order within ``part``: its
+    ``sql``, then its ``step`` (Python over the migration's connection, with the store's
+    sealer; for data a statement cannot rewrite, such as sealing plaintext values)."""
 
     part: str
     version: int
     sql: str
+    step: Callable[[sqlite3.Connection, sealed.Sealer], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,23 @@ class Tx:
         return rev
 
 
+_SIDE_FILES = ("", "-wal", "-shm", ".rev")
+
+
+def _private_files(path: str) -> None:
+    """Create the database file 0600 if it is missing (before SQLite, which would create it
+    0644 under umask 022 and give ``-wal``/``-shm`` that mode too) and narrow the mode of any
+    of its files an older version left readable."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for suffix in _SIDE_FILES:
+        try:
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
@@ -107,14 +136,20 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    # a deleted or rewritten value is zeroed in its page, not left behind (a plaintext secret
+    # sealed by a migration); FAST costs no I/O beyond the pages written anyway
+    conn.execute("PRAGMA secure_delete=FAST")
     return conn
 
 
 class Store:
     """Async facade over one SQLite database (see module docstring)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, key_file: str | Path | None = None) -> None:
         self.path = path
+        self.key_file = Path(key_file) if key_file else Path(path).parent / sealed.KEY_FILE
+        self._sealer: sealed.Sealer | None = None
+        _private_files(path)
         self._writer = _connect(path)
         self._reader = _connect(path)
         self._lock = asyncio.Lock()
@@ -124,15 +159,34 @@ class Store:
         self._published.publish(self.revision)
 
     @classmethod
-    def open(cls, path: str | Path, migrations: Iterable[Migration] = ()) -> Store:
+    def open(
+        cls, path: str | Path, migrations: Iterable[Migration] = (), key_file: str | Path | None = None
+    ) -> Store:
         """Open (creating if needed) the database and apply pending migrations."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store_key = Path(key_file) if key_file else Path(path).parent / sealed.KEY_FILE
+        _private_files(str(path))
         conn = _connect(str(path))
         try:
-            _migrate(conn, [*_CORE, *migrations])
+            _migrate(conn, [*_CORE, *migrations], lambda: sealed.Sealer.load_or_create(store_key))
         finally:
             conn.close()
-        return cls(str(path))
+        return cls(str(path), store_key)
+
+    @property
+    def sealer(self) -> sealed.Sealer:
+        """The sealer over ``key_file`` (the key is created on first use)."""
+        if self._sealer is None:
+            self._sealer = sealed.Sealer.load_or_create(self.key_file)
+        return self._sealer
+
+    def seal(self, value: str, table: str, column: str, key: str) -> str:
+        """``value`` sealed for the row ``key`` of ``table.column`` (what it is stored as)."""
+        return self.sealer.seal(value, sealed.context(table, column, key))
+
+    def unseal(self, stored: str, table: str, column: str, key: str) -> str:
+        """The plaintext of a value :meth:`seal` stored; raises :class:`sealed.SealError`."""
+        return self.sealer.open(stored, sealed.context(table, column, key))
 
     def close(self) -> None:
         self._writer.close()
@@ -290,7 +344,9 @@ class _RevisionFile:
         self._map.close()
 
 
-def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+def _migrate(
+    conn: sqlite3.Connection, migrations: list[Migration], sealer: Callable[[], sealed.Sealer]
+) -> None:
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " part TEXT NOT NULL, version INTEGER NOT NULL, applied_at REAL NOT NULL,"
@@ -298,6 +354,7 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
     )
     done = {(r[0], r[1]) for r in conn.execute("SELECT part, version FROM schema_migrations")}
     seen: set[tuple[str, int]] = set()
+    stepped = False
     for m in sorted(migrations, key=lambda m: (m.part != "store", m.part, m.version)):
         if (m.part, m.version) in seen:
             raise ValueError(f"migration {m.part}/{m.version} is defined twice")
@@ -308,6 +365,9 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
         try:
             for stmt in _statements(m.sql):
                 conn.execute(stmt)
+            if m.step is not None:
+                m.step(conn, sealer())
+                stepped = True
             conn.execute(
                 "INSERT INTO schema_migrations (part, version, applied_at) VALUES (?, ?, ?)",
                 (m.part, m.version, time.time()),
@@ -316,6 +376,8 @@ def _migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    if stepped:  # move the rewritten pages into the database file now, over what they replace
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _statements(sql: str) -> list[str]:

@@ -19,6 +19,14 @@ Anonymous pull: a pull from a repository under an anonymous-pull prefix is let t
 without a token (docker fetches an anonymous token anyway). ``/v2/`` always needs a token, or
 ``docker login`` could not tell whether credentials are good.
 
+Password checks cannot be used as a lever (:meth:`Auth.authenticate`): failures are limited
+per client address and per user (:mod:`registry.throttle`; over the limit, ``429``
+``TOOMANYREQUESTS`` with ``Retry-After``, before any hashing), at most :data:`HASH_WORKERS`
+scrypt checks run at once, in threads, and one at a time per client address (more than
+:data:`HASH_QUEUE` waiting is refused the same way), an unknown user costs the same scrypt as a
+known one (against a dummy hash with the same parameters), and a refused login is logged at
+info with the user, the client address and the reason, never the password.
+
 Verification is cheap on the hot path: the public key is loaded once and a verified token is
 kept (by its string, until it expires) in a bounded cache, so a repeated token costs a dict
 lookup. Handlers can read the caller's :class:`Access` from ``request["auth"]`` (for example
@@ -33,6 +41,7 @@ import binascii
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -47,7 +56,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import Counter
 
 from dockyard.store import Store
-from registry import jwt, users
+from registry import jwt, throttle, users
 from registry.scopes import REPOSITORY, Need, Scope, challenge_scope, grant, parse_scope, required_scopes
 
 if TYPE_CHECKING:
@@ -68,6 +77,12 @@ MAX_SCOPES = 64
 TOKEN_CACHE = 4096
 PASSWORD_CACHE = 1024
 PASSWORD_CACHE_TTL = 300.0
+
+# scrypt work at once (each uses 16 MiB and a core for ~50-250 ms) and logins waiting for it
+HASH_WORKERS = 2
+HASH_QUEUE = 32
+
+log = logging.getLogger(__name__)
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
@@ -184,39 +199,89 @@ class BadCredentials(Exception):
     """Unknown user or wrong password."""
 
 
+class TooManyAttempts(Exception):
+    """Too many failed logins (or checks waiting): try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 class Auth:
     """The token endpoint and the request middleware over one store and token service."""
 
-    def __init__(self, store: Store, tokens: TokenService) -> None:
+    def __init__(
+        self, store: Store, tokens: TokenService, limiter: throttle.FailureLimiter | None = None
+    ) -> None:
         self.store = store
         self.tokens = tokens
+        self.limiter = limiter or throttle.FailureLimiter()
         # HMAC(secret, user, password, stored hash) -> expiry: skips scrypt for a repeated
         # login without keeping anything that reveals the password.
         self._secret = secrets.token_bytes(32)
         self._recent: dict[bytes, float] = {}
+        self._hashing: asyncio.Semaphore | None = None
+        self._waiting = 0
+        self._address_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        _dummy_hash()  # made now, not on the first unknown user's time
 
     # -- credentials ---------------------------------------------------------------------
-    async def authenticate(self, name: str, password: str) -> users.User:
-        """The user ``name`` if ``password`` is right; raises BadCredentials."""
+    async def authenticate(self, name: str, password: str, address: str = "") -> users.User:
+        """The user ``name`` if ``password`` is right; raises BadCredentials, or
+        TooManyAttempts while ``name`` or ``address`` (the client's) has failed too often or
+        too many checks are waiting (module docstring)."""
+        ticket = self.limiter.attempt(name, address, time.monotonic())
+        if ticket.retry_after:
+            self._refused(name, address, "rate limited")
+            raise TooManyAttempts(ticket.retry_after)
         user = users.get_user(self.store, name)
         if user is None:
             # Spend the same time as a real check so that user names cannot be probed.
-            await asyncio.to_thread(users.verify_password, password, _dummy_hash())
+            await self._verify(password, _dummy_hash(), address)
+            self._refused(name, address, "unknown user")
             raise BadCredentials
         mark = hmac.new(
             self._secret, b"\0".join(s.encode() for s in (name, password, user.password_hash)), hashlib.sha256
         ).digest()
         now = time.monotonic()
-        if self._recent.get(mark, 0.0) > now:
-            return user
-        if not await asyncio.to_thread(users.verify_password, password, user.password_hash):
-            raise BadCredentials
-        if len(self._recent) >= PASSWORD_CACHE:
-            self._recent = {k: t for k, t in self._recent.items() if t > now}
+        if self._recent.get(mark, 0.0) <= now:
+            if not await self._verify(password, user.password_hash, address):
+                self._refused(name, address, "wrong password")
+                raise BadCredentials
+            now = time.monotonic()
             if len(self._recent) >= PASSWORD_CACHE:
-                self._recent.clear()
-        self._recent[mark] = now + PASSWORD_CACHE_TTL
+                self._recent = {k: t for k, t in self._recent.items() if t > now}
+                if len(self._recent) >= PASSWORD_CACHE:
+                    self._recent.clear()
+            self._recent[mark] = now + PASSWORD_CACHE_TTL
+        self.limiter.succeeded(name, address, ticket, now)
         return user
+
+    async def _verify(self, password: str, encoded: str, address: str) -> bool:
+        """scrypt in a thread: at most HASH_WORKERS at once and one per client address (so one
+        address's bad logins queue behind each other, not in front of everyone's); raises
+        TooManyAttempts when HASH_QUEUE checks are waiting already."""
+        if self._hashing is None:
+            self._hashing = asyncio.Semaphore(HASH_WORKERS)
+        if self._waiting >= HASH_QUEUE:
+            raise TooManyAttempts(1)
+        lock, users_of = self._address_locks.get(address, (asyncio.Lock(), 0))
+        self._address_locks[address] = (lock, users_of + 1)
+        self._waiting += 1
+        try:
+            async with lock, self._hashing:
+                return await asyncio.to_thread(users.verify_password, password, encoded)
+        finally:
+            self._waiting -= 1
+            lock, users_of = self._address_locks[address]
+            if users_of <= 1:
+                del self._address_locks[address]
+            else:
+                self._address_locks[address] = (lock, users_of - 1)
+
+    @staticmethod
+    def _refused(name: str, address: str, reason: str) -> None:
+        log.info("registry login refused", extra={"user": name[:128], "client": address, "reason": reason})
 
     # -- token endpoint --------------------------------------------------------------------
     async def token(self, request: web.Request) -> web.Response:
@@ -262,10 +327,16 @@ class Auth:
         subject, admin, grants = "", False, {}
         if creds is not None:
             try:
-                user = await self.authenticate(*creds)
+                user = await self.authenticate(*creds, address=request.remote or "")
             except BadCredentials:
                 TOKENS.labels("bad_credentials").inc()
                 return _token_error("incorrect username or password")
+            except TooManyAttempts as e:
+                TOKENS.labels("rate_limited").inc()
+                return web.json_response(
+                    {"errors": [{"code": "TOOMANYREQUESTS", "message": "too many failed logins; try later"}]},
+                    status=429, headers={"Retry-After": str(e.retry_after)},
+                )
             subject, admin, grants = user.name, user.admin, user.grants
         scopes = grant(
             requested, admin=admin, grants=grants, anonymous=users.anonymous_prefixes(self.store)

@@ -5,6 +5,9 @@
 * ``dockyard users grant NAME PREFIX ACTIONS``, ``dockyard users revoke NAME PREFIX``
 * ``dockyard users passwd NAME --password-stdin``
 * ``dockyard registry anonymous-pull allow|deny PREFIX``, ``dockyard registry anonymous-pull list``
+* ``dockyard registry rm-repo NAME [--force]``: removes a repository from the catalog; one
+  that still holds manifests is refused unless ``--force``. Its blobs go at the next GC
+  (``Metadata.delete_repository``)
 * ``dockyard registry gc [--dry-run] [--grace SECONDS] [--json]`` (asks the running server, which
   knows its upload sessions in flight, to collect garbage: see ``registry.gc``)
 
@@ -171,6 +174,27 @@ def add_commands(sub: Any, ctx: Any) -> None:
     p.add_argument("prefix", nargs="?", help="repository prefix, e.g. public/ (* for all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=anonymous)
+
+    def rm_repo(args: argparse.Namespace) -> int:
+        from registry.metadata import Metadata, RepositoryNotEmpty
+
+        try:
+            removed = asyncio.run(Metadata(ctx.store(args)).delete_repository(args.name, args.force))
+        except RepositoryNotEmpty as e:
+            raise ctx.UserError(f"{e}: delete its manifests first, or give --force") from None
+        if removed is None:
+            raise ctx.UserError(f"no repository {args.name}")
+        what = f"{removed.manifests} manifests, {removed.tags} tags" if args.force else "empty"
+        ctx.done(args, f"removed repository {args.name} ({what}); blobs no other repository uses go at "
+                 "the next garbage collection (dockyard registry gc)")
+        return 0
+
+    p = reg.add_parser("rm-repo", help="remove a repository from the catalog (refused while it holds "
+                       "manifests, unless --force)")
+    ctx.data_dir_args(p)
+    p.add_argument("name", help="repository name, e.g. shop/web")
+    p.add_argument("--force", action="store_true", help="remove its tags and manifests too")
+    p.set_defaults(func=rm_repo)
 
     def gc(args: argparse.Namespace) -> int:
         from dockyard.aws.protocol import ECR

@@ -5,9 +5,12 @@ The middleware is the registry's outermost one, so it also refuses, before anyth
 
 Handlers and the layers below them raise :class:`RegistryError` (usually through one of the
 registered codes, ``raise BLOB_UNKNOWN(detail=digest)``); :func:`error_middleware` is the only
-place that writes ``{"errors": [{"code", "message", "detail"}]}``. Any other exception that
-escapes a handler becomes 500 ``UNKNOWN`` without a traceback on the wire, and aiohttp's own
-HTTP exceptions are mapped to the closest OCI code.
+place that writes ``{"errors": [{"code", "message", "detail"}]}``. A body aiohttp cannot read
+(broken chunked framing, short of its ``Content-Length``) is 400 ``UNSUPPORTED``; a client gone
+is left to the listener (``dockyard.listeners``, a debug line); any other exception that
+escapes a handler becomes 500 ``UNKNOWN``, logged as one ERROR line without a traceback (that
+goes to DEBUG, ``dockyard.listeners.log_unexpected``), and aiohttp's own HTTP exceptions are
+mapped to the closest OCI code.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard.listeners import is_client_gone, log_unexpected
 from registry.reference import MAX_NAME, is_valid_name
 from registry.routes import route
 
@@ -97,6 +101,9 @@ PAGINATION_NUMBER_INVALID = register("PAGINATION_NUMBER_INVALID", "invalid numbe
 NOT_FOUND = register("NOT_FOUND", "no such endpoint", 404)
 UNKNOWN = register("UNKNOWN", "unknown error", 500)
 
+# not registered: a code of the spec's (UNSUPPORTED) with the status of a malformed request
+BODY_INVALID = ErrorCode("UNSUPPORTED", "the request body could not be read", 400)
+
 # aiohttp's own exceptions (raised before or around a handler) mapped to OCI codes.
 _HTTP_CODES = {
     404: NOT_FOUND,
@@ -131,8 +138,10 @@ async def error_middleware(
         if code is None:
             code = ErrorCode("UNKNOWN" if exc.status >= 500 else "UNSUPPORTED", exc.reason, exc.status)
         return _response(code(message=exc.reason))
+    except web.RequestPayloadError as exc:  # a body aiohttp could not read (its framing)
+        return _response(BODY_INVALID(detail=str(exc)[:200]))
     except Exception as exc:
-        if request.transport is None or request.transport.is_closing():
-            raise  # the client went away: nobody to answer
-        log.exception("registry handler failed", extra={"path": request.path})
+        if is_client_gone(exc, request):
+            raise  # the client went away: nobody to answer (the listener logs it at debug)
+        log_unexpected(log, "registry handler failed", exc, path=request.path)
         return _response(UNKNOWN(detail=type(exc).__name__))

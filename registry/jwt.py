@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from dockyard import jsonbound
 from dockyard.files import write_atomic
 
 __all__ = ["LEEWAY", "InvalidToken", "decode", "encode", "key_id", "load_or_create_key"]
@@ -92,9 +93,9 @@ def decode(
     if len(parts) != 3:
         raise InvalidToken("not a compact JWS")
     try:
-        header = json.loads(unb64url(parts[0]))
-        claims = json.loads(unb64url(parts[1]))
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
+        header = jsonbound.loads(unb64url(parts[0]), max_bytes=64 * 1024)
+        claims = jsonbound.loads(unb64url(parts[1]), max_bytes=64 * 1024)
+    except jsonbound.JsonError:
         raise InvalidToken("malformed JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise InvalidToken("header and claims must be objects")

@@ -9,10 +9,10 @@ that each referenced blob or manifest exists.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard import jsonbound
 from registry.reference import is_digest
 
 __all__ = [
@@ -108,9 +108,9 @@ def _descriptors(doc: dict[str, Any], key: str, required: bool = True) -> list[D
 def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
     """Validate a manifest PUT body (see module docstring); raises ManifestError."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"invalid JSON: {exc}") from None
+        doc = jsonbound.loads(body)
+    except jsonbound.JsonError as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(doc, dict):
         raise ManifestError("manifest is not a JSON object")
     if doc.get("schemaVersion") != 2:

@@ -61,6 +61,23 @@ class BlobsMissing(LookupError):
     """A manifest names blobs no longer linked to its repository (garbage collected meanwhile)."""
 
 
+class RepositoryNotEmpty(Exception):
+    """The repository still holds manifests (``manifests``, of which ``tags`` are tagged)."""
+
+    def __init__(self, name: str, manifests: int, tags: int) -> None:
+        super().__init__(f"repository {name} holds {manifests} manifests and {tags} tags")
+        self.name, self.manifests, self.tags = name, manifests, tags
+
+
+@dataclass(frozen=True)
+class RepositoryRemoved:
+    """What :meth:`Metadata.delete_repository` removed with a repository."""
+
+    manifests: int
+    tags: int
+    links: int  # blob links: a blob no other repository links or names goes at the next GC
+
+
 @dataclass(frozen=True)
 class StoredManifest:
     digest: str
@@ -278,6 +295,28 @@ class Metadata:
     # -- repositories and tags -----------------------------------------------------------
     def repository_exists(self, name: str) -> bool:
         return self.store.query_one("SELECT 1 FROM registry_repositories WHERE name = ?", (name,)) is not None
+
+    async def delete_repository(self, name: str, force: bool = False) -> RepositoryRemoved | None:
+        """Remove ``name`` from the catalog with its blob links (None: no such repository).
+        A repository holding manifests is refused (:class:`RepositoryNotEmpty`) unless
+        ``force``, which removes its tags and manifests too. Blobs are not deleted here: one
+        that no repository links or names any more is garbage, collected by the next GC
+        (``registry.gc``, after its grace window). An upload in flight to the repository
+        that commits later creates it again, as a first push does."""
+        async with self.store.transaction() as tx:
+            if tx.query_one("SELECT 1 FROM registry_repositories WHERE name = ?", (name,)) is None:
+                return None
+            count = "SELECT count(*) FROM {} WHERE repository = ?"
+            manifests = tx.query_one(count.format("registry_manifests"), (name,))[0]
+            tags = tx.query_one(count.format("registry_tags"), (name,))[0]
+            if (manifests or tags) and not force:
+                raise RepositoryNotEmpty(name, manifests, tags)
+            for table in ("registry_tags", "registry_manifest_references", "registry_manifests"):
+                tx.execute(f"DELETE FROM {table} WHERE repository = ?", (name,))
+            links = tx.execute("DELETE FROM registry_blob_links WHERE repository = ?", (name,)).rowcount
+            tx.execute("DELETE FROM registry_repositories WHERE name = ?", (name,))
+            tx.changed(TOPIC, name)
+        return RepositoryRemoved(manifests, tags, links)
 
     def tags(self, repository: str, last: str | None, limit: int | None) -> list[str]:
         """Tags of ``repository`` after ``last`` in lexical order, at most ``limit``."""

@@ -2,20 +2,24 @@
 
 A registry user of its own, ``dockyard-runner``, with pull on every repository, made through
 :mod:`registry.users` on first use; its password lives only in the state store (table
-``registry_pull_credential``, migration part ``registry_pull``). If the user exists but the
-stored password is gone (or the reverse), a new password is set.
+``registry_pull_credential``, migration part ``registry_pull``), sealed
+(:mod:`dockyard.sealed`: Docker is handed the password itself, so it cannot be a hash). If the
+user exists but the stored password is gone or cannot be opened (the secrets key changed), or
+the reverse, a new password is set.
 """
 
 from __future__ import annotations
 
 import secrets
 
+from dockyard import sealed
 from dockyard.store import Migration, Store
 from registry import users
 
 __all__ = ["MIGRATIONS", "PULL_USER", "PullCredentials"]
 
 PULL_USER = "dockyard-runner"
+_TABLE = "registry_pull_credential"
 
 MIGRATIONS = [
     Migration(
@@ -25,6 +29,7 @@ MIGRATIONS = [
         CREATE TABLE registry_pull_credential (username TEXT PRIMARY KEY, password TEXT NOT NULL);
         """,
     ),
+    Migration("registry_pull", 2, "", step=sealed.seal_column(_TABLE, "username", "password")),
 ]
 
 
@@ -41,7 +46,12 @@ class PullCredentials:
         )
         user = users.get_user(self.store, self.user)
         if row is not None and user is not None:
-            return {"username": row["username"], "password": row["password"]}
+            try:
+                password = self.store.unseal(row["password"], _TABLE, "password", self.user)
+            except sealed.SealError:
+                pass  # sealed under another key: set a new password below
+            else:
+                return {"username": row["username"], "password": password}
         password = secrets.token_urlsafe(24)
         if user is None:
             await users.create_user(self.store, self.user, password, grants={"*": ["pull"]})
@@ -50,6 +60,6 @@ class PullCredentials:
         async with self.store.transaction() as tx:
             tx.execute(
                 "INSERT OR REPLACE INTO registry_pull_credential (username, password) VALUES (?, ?)",
-                (self.user, password),
+                (self.user, self.store.seal(password, _TABLE, "password", self.user)),
             )
         return {"username": self.user, "password": password}

@@ -18,6 +18,9 @@ def add_commands(sub: Any, ctx: Any) -> None:
     from runner.tasks_cli import add_commands as add_task_commands
 
     add_task_commands(sub, ctx)
+    from runner.exec_cli import add_command as add_exec
+
+    add_exec(sub, ctx)
 
 
 # -- dockyard secrets -------------------------------------------------------------------------

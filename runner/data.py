@@ -1,17 +1,34 @@
 """The runner's named reads and writes, returning frozen dataclasses (as registry.metadata).
 
-First slice of issue 8 item 1: the supervisor's and the service loop's SQL. The resource
-modules (clusters, taskdefs, instances, tasks, services, secrets, tags) still hold their own
-SQL and pass ``sqlite3.Row`` s; they move here next.
+The home of the runner's SQL (the schema stays with each module's ``MIGRATIONS``): the other
+modules get typed values (:class:`Task`, :class:`Service`, ...) and change the store only
+through the named writes here, each one transaction that publishes its change topic.
+``tests/unit/runner/test_data_layout.py`` checks that tasks, services, the service loop,
+the supervisor and the worker hold no SQL.
+
+A task is :class:`Task` everywhere in the runner (the worker, the supervisor, the service
+loop, the event stream); its AWS shape is rendered at the edge (``runner.taskshapes``), and
+its lifecycle is what a consumer such as the mesh reads: id, cluster, service, task
+definition ``family:revision``, containers with their names, Docker ids, published ports
+(:class:`Binding`) and the task's own address (:class:`TaskNetwork`), where each container
+port is reached (:meth:`Task.endpoint`), statuses and health.
+
+Why this module is longer than 500 lines: it is the whole data layer of a part with a dozen
+tables, one section per table, each independent of the others, so that the SQL has one
+place to be read, reviewed and later ported (PostgreSQL). The sections could become a
+package (``runner/data/``, one module per table) without changing a caller.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from dockyard.store import Store
+from dockyard.store import Store, Tx
+from runner.agent import lifecycle
 
 __all__ = [
     "ExpiredTask",
@@ -107,3 +124,569 @@ async def forget_registration(store: Store, reg: Registration) -> None:
             "DELETE FROM service_registrations WHERE task_id = ? AND registry_id = ?",
             (reg.task_id, reg.registry_id),
         )
+
+
+# == tasks (rtasks) ===========================================================================
+# A task row as the runner passes it around: :class:`Task`. The JSON columns are parsed here and
+# written back from the typed values; the AWS shapes are rendered at the edge (runner.taskshapes).
+
+SERVICE_TOPIC = "ecs/service"  # runner.services.TOPIC
+# The columns the worker reports progress in (``update_task``'s keyword arguments).
+PROGRESS_FIELDS = frozenset({
+    "last_status", "health", "containers", "network", "pull_started_at", "pull_stopped_at",
+    "started_at", "connectivity_at", "stopping_at", "stopped_at", "execution_stopped_at",
+})
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A published port of a container (bridge mode): ``host_port`` on the task's host."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "tcp"
+    bind_ip: str = "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the worker last reported of one container (``runtime_id``: its Docker id;
+    ``image``: the reference it was created from; ``exit_code`` None while it has not exited)."""
+
+    name: str
+    runtime_id: str = ""
+    image: str = ""
+    last_status: str = "PENDING"
+    health: str = "UNKNOWN"
+    exit_code: int | None = None
+    reason: str = ""
+    image_digest: str = ""
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskNetwork:
+    """An awsvpc task's namespace: the pause container holding it, its address, the ENI id shown."""
+
+    pause: str = ""
+    ip: str = ""
+    attachment: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: where it runs, the task definition snapshot it was started with (ECS JSON, as
+    DescribeTaskDefinition answered it then), its statuses and what its containers reported.
+
+    ``containers`` holds a state per container the worker has reported on (in report order;
+    empty until the first report): :meth:`state_of` gives a default for the others."""
+
+    id: str
+    cluster: str
+    instance_id: str
+    definition_arn: str
+    family: str
+    definition: Mapping[str, Any]
+    launch_type: str
+    last_status: str
+    desired_status: str
+    created_at: float
+    group: str = ""
+    started_by: str = ""
+    cpu: int = 0
+    memory: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    host_ports: tuple[str, ...] = ()  # fixed host ports it reserves, "80/tcp"
+    stop_code: str = ""
+    stopped_reason: str = ""
+    health: str = "UNKNOWN"
+    containers: tuple[ContainerState, ...] = ()
+    network: TaskNetwork = TaskNetwork()
+    tags: tuple[Mapping[str, str], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)  # request fields echoed back
+    pull_started_at: float | None = None
+    pull_stopped_at: float | None = None
+    started_at: float | None = None
+    connectivity_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    execution_stopped_at: float | None = None
+    version: int = 1
+
+    @property
+    def revision(self) -> int:
+        return int(self.definition.get("revision") or 0)
+
+    @property
+    def definition_key(self) -> str:
+        """``family:revision`` of the task definition it runs."""
+        return f"{self.family}:{self.revision}"
+
+    @property
+    def service(self) -> str:
+        """The service it belongs to (its group is ``service:NAME``), or ``""``."""
+        return self.group[len("service:"):] if self.group.startswith("service:") else ""
+
+    @property
+    def network_mode(self) -> str:
+        return str(self.definition.get("networkMode") or "bridge")
+
+    @property
+    def container_definitions(self) -> list[Mapping[str, Any]]:
+        return list(self.definition.get("containerDefinitions") or [])
+
+    @property
+    def has_health_check(self) -> bool:
+        """Some essential container of its definition has a health check."""
+        return any(
+            c.get("essential", True) and (c.get("healthCheck") or {}).get("command")
+            for c in self.container_definitions
+        )
+
+    def state_of(self, name: str) -> ContainerState:
+        return next((c for c in self.containers if c.name == name), ContainerState(name))
+
+    def endpoint(self, container: str, container_port: int) -> tuple[str, int] | None:
+        """Where ``container_port`` of ``container`` is reached, as (address, port): awsvpc at
+        the task's own address and that port; bridge at the port Docker bound on the host;
+        host and none at that port on the host. The address ``""`` means the address of the
+        task's container instance. None while it cannot be reached yet (an awsvpc task with no
+        address, a bridge port not bound)."""
+        mode = self.network_mode
+        if mode == "awsvpc":
+            return (self.network.ip, container_port) if self.network.ip else None
+        if mode == "bridge":
+            bound = [b for b in self.state_of(container).bindings if b.container_port == container_port]
+            return ("", bound[0].host_port) if bound else None
+        return ("", container_port)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to record (:func:`record_tasks`): placed, not yet started."""
+
+    id: str
+    cluster: str
+    instance_id: str
+    definition: Mapping[str, Any]
+    launch_type: str
+    created_at: float
+    group: str = ""
+    started_by: str = ""
+    cpu: int = 0
+    memory: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    host_ports: tuple[str, ...] = ()
+    tags: tuple[Mapping[str, str], ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskBrief:
+    """A live task of a service, for its counts: its deployment (``startedBy``) and status."""
+
+    deployment: str
+    last_status: str
+
+
+def _binding(b: Mapping[str, Any]) -> Binding:
+    return Binding(int(b["containerPort"]), int(b["hostPort"]), b.get("protocol") or "tcp",
+                   b.get("bindIP") or "0.0.0.0")
+
+
+def _state(name: str, d: Mapping[str, Any]) -> ContainerState:
+    return ContainerState(
+        name,
+        runtime_id=d.get("runtimeId") or "",
+        image=d.get("image") or "",
+        last_status=d.get("lastStatus") or "PENDING",
+        health=d.get("healthStatus") or "UNKNOWN",
+        exit_code=d.get("exitCode"),
+        reason=d.get("reason") or "",
+        image_digest=d.get("imageDigest") or "",
+        bindings=tuple(_binding(b) for b in d.get("networkBindings") or []),
+    )
+
+
+def _state_json(s: ContainerState) -> dict[str, Any]:
+    out: dict[str, Any] = {"lastStatus": s.last_status, "healthStatus": s.health}
+    for key, value in (("runtimeId", s.runtime_id), ("image", s.image), ("imageDigest", s.image_digest),
+                       ("reason", s.reason)):
+        if value:
+            out[key] = value
+    if s.exit_code is not None:
+        out["exitCode"] = s.exit_code
+    if s.bindings:
+        out["networkBindings"] = [
+            {"bindIP": b.bind_ip, "containerPort": b.container_port, "hostPort": b.host_port,
+             "protocol": b.protocol}
+            for b in s.bindings
+        ]
+    return out
+
+
+def _task(r: Any) -> Task:
+    net = json.loads(r["network"])
+    return Task(
+        id=r["id"],
+        cluster=r["cluster"],
+        instance_id=r["instance_id"],
+        definition_arn=r["definition_arn"],
+        family=r["family"],
+        definition=json.loads(r["definition"]),
+        launch_type=r["launch_type"],
+        last_status=r["last_status"],
+        desired_status=r["desired_status"],
+        created_at=r["created_at"],
+        group=r["grp"],
+        started_by=r["started_by"],
+        cpu=r["cpu"],
+        memory=r["memory"],
+        overrides=json.loads(r["overrides"]),
+        host_ports=tuple(json.loads(r["host_ports"])),
+        stop_code=r["stop_code"],
+        stopped_reason=r["stopped_reason"],
+        health=r["health"],
+        containers=tuple(_state(n, d) for n, d in json.loads(r["containers"]).items()),
+        network=TaskNetwork(net.get("pause", ""), net.get("ip", ""), net.get("attachment", "")),
+        tags=tuple(json.loads(r["tags"])),
+        extra=json.loads(r["extra"]),
+        pull_started_at=r["pull_started_at"],
+        pull_stopped_at=r["pull_stopped_at"],
+        started_at=r["started_at"],
+        connectivity_at=r["connectivity_at"],
+        stopping_at=r["stopping_at"],
+        stopped_at=r["stopped_at"],
+        execution_stopped_at=r["execution_stopped_at"],
+        version=r["version"],
+    )
+
+
+def _column(key: str, value: Any) -> Any:
+    """A progress field as stored: the typed containers and network as their JSON."""
+    if key == "containers":
+        return json.dumps({s.name: _state_json(s) for s in value})
+    if key == "network":
+        return json.dumps({k: v for k, v in (("pause", value.pause), ("ip", value.ip),
+                                             ("attachment", value.attachment)) if v})
+    return value
+
+
+def task(store: Store, task_id: str) -> Task | None:
+    r = store.query_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    return _task(r) if r else None
+
+
+def task_in(store: Store, cluster: str, task_id: str) -> Task | None:
+    r = store.query_one("SELECT * FROM tasks WHERE id = ? AND cluster = ?", (task_id, cluster))
+    return _task(r) if r else None
+
+
+def task_ids(
+    store: Store,
+    cluster: str,
+    *,
+    desired: str = "RUNNING",
+    family: str = "",
+    started_by: str = "",
+    group: str = "",
+    launch_type: str = "",
+    instance_id: str = "",
+) -> list[str]:
+    """ListTasks: ids of the cluster's tasks, oldest first. ``desired`` is RUNNING, STOPPED or
+    PENDING (wanted RUNNING and not there yet); empty filters match everything."""
+    sql = "SELECT id FROM tasks WHERE cluster = ?"
+    args: list[Any] = [cluster]
+    if desired == "PENDING":
+        sql += " AND desired_status = 'RUNNING' AND last_status IN ('PROVISIONING', 'PENDING', 'ACTIVATING')"
+    else:
+        sql += " AND desired_status = ?"
+        args.append(desired)
+    for column, value in (("family", family), ("started_by", started_by), ("grp", group),
+                          ("launch_type", launch_type), ("instance_id", instance_id)):
+        if value:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return [r["id"] for r in store.query(sql + " ORDER BY created_at, id", args)]
+
+
+def tasks_of_group(store: Store, cluster: str, group: str, *, running: bool = False) -> list[Task]:
+    """The group's tasks (every status, or with ``running`` only those RUNNING and wanted so),
+    oldest first."""
+    sql = "SELECT * FROM tasks WHERE cluster = ? AND grp = ?"
+    if running:
+        sql += " AND desired_status = 'RUNNING' AND last_status = 'RUNNING'"
+    return [_task(r) for r in store.query(sql + " ORDER BY created_at, id", (cluster, group))]
+
+
+def live_tasks_of_group(store: Store, cluster: str, group: str) -> list[TaskBrief]:
+    """The group's tasks wanted RUNNING and not STOPPED, in brief."""
+    rows = store.query(
+        "SELECT started_by, last_status FROM tasks WHERE cluster = ? AND grp = ?"
+        " AND desired_status = 'RUNNING' AND last_status != 'STOPPED'",
+        (cluster, group),
+    )
+    return [TaskBrief(r["started_by"], r["last_status"]) for r in rows]
+
+
+async def record_tasks(store: Store, choose: Callable[[], Sequence[NewTask]]) -> list[Task]:
+    """Record the tasks ``choose()`` returns, ``PROVISIONING`` and wanted ``RUNNING``.
+
+    ``choose`` runs inside the write transaction, so what it reads of the store (the hosts'
+    usage) cannot change before its tasks are recorded: two launches never book the same room."""
+    async with store.transaction() as tx:
+        new = list(choose())
+        for t in new:
+            tx.execute(
+                "INSERT INTO tasks (id, cluster, instance_id, definition_arn, family, definition,"
+                " overrides, launch_type, last_status, desired_status, started_by, grp, cpu, memory,"
+                " host_ports, tags, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROVISIONING',"
+                " 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t.id, t.cluster, t.instance_id, t.definition.get("taskDefinitionArn", ""),
+                    t.definition.get("family", ""), json.dumps(t.definition), json.dumps(dict(t.overrides)),
+                    t.launch_type, t.started_by, t.group, t.cpu, t.memory, json.dumps(list(t.host_ports)),
+                    json.dumps([dict(x) for x in t.tags]), json.dumps(dict(t.extra)), t.created_at,
+                ),
+            )
+            tx.changed(TASK_TOPIC, t.id)
+        return [_task(tx.query_one("SELECT * FROM tasks WHERE id = ?", (t.id,))) for t in new]
+
+
+def _tx_task(tx: Tx, task_id: str) -> Task | None:
+    r = tx.query_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+    return _task(r) if r else None
+
+
+async def update_task(store: Store, task_id: str, **fields: Any) -> Task | None:
+    """Record the worker's progress on one task (keys from :data:`PROGRESS_FIELDS`;
+    ``containers`` a sequence of :class:`ContainerState`, ``network`` a :class:`TaskNetwork`).
+
+    ``last_status`` never moves backwards; the task's ``version`` goes up on every change.
+    Returns the task as updated, or None if it is gone. Unknown keys raise ValueError."""
+    unknown = set(fields) - PROGRESS_FIELDS
+    if unknown:
+        raise ValueError(f"not a task progress field: {', '.join(sorted(unknown))}")
+    values = {k: _column(k, v) for k, v in fields.items()}
+    async with store.transaction() as tx:
+        row = tx.query_one("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        if row is None:
+            return None
+        if "last_status" in values and lifecycle.status_index(values["last_status"]) < lifecycle.status_index(
+            row["last_status"]
+        ):
+            del values["last_status"]
+        values = {k: v for k, v in values.items() if row[k] != v}
+        if not values:
+            return _task(row)
+        sets = ", ".join(f"{k} = ?" for k in values)
+        tx.execute(f"UPDATE tasks SET {sets}, version = version + 1 WHERE id = ?",
+                   (*values.values(), task_id))
+        tx.changed(TASK_TOPIC, task_id)
+        return _tx_task(tx, task_id)
+
+
+async def request_task_stop(store: Store, task_id: str, code: str, reason: str) -> Task | None:
+    """Want the task STOPPED (the first stop code and reason win); the task, or None if gone."""
+    async with store.transaction() as tx:
+        row = tx.query_one("SELECT desired_status FROM tasks WHERE id = ?", (task_id,))
+        if row is None:
+            return None
+        if row["desired_status"] != "STOPPED":
+            tx.execute(
+                "UPDATE tasks SET desired_status = 'STOPPED', stop_code = ?, stopped_reason = ?,"
+                " stopping_at = COALESCE(stopping_at, ?), version = version + 1 WHERE id = ?",
+                (code, reason, time.time(), task_id),
+            )
+            tx.changed(TASK_TOPIC, task_id)
+        return _tx_task(tx, task_id)
+
+
+def cluster_exists(store: Store, name: str) -> bool:
+    """Whether a cluster of that name was ever created (ACTIVE or INACTIVE)."""
+    return store.query_one("SELECT 1 FROM clusters WHERE name = ?", (name,)) is not None
+
+
+# == services (rtasks) ========================================================================
+@dataclass(frozen=True)
+class Service:
+    """One service row (see runner.services): ``spec`` its normalised request, ``deployments``
+    ECS's ``deployments[]`` (PRIMARY first, each with its full ``definition``),
+    ``last_completed`` the last COMPLETED deployment, ``events`` newest first.
+
+    The JSON values are plain dicts and lists: a caller that edits them works on a copy
+    (``copy.deepcopy``) and writes a new Service with :func:`modify_service` or
+    :func:`save_service`."""
+
+    cluster: str
+    name: str
+    status: str
+    spec: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+    deployments: tuple[Mapping[str, Any], ...] = ()
+    last_completed: Mapping[str, Any] | None = None
+    events: tuple[Mapping[str, Any], ...] = ()
+    steady: bool = False
+    tags: tuple[Mapping[str, str], ...] = ()
+    version: int = 1
+
+    @property
+    def key(self) -> str:
+        """The change key of the service topic: ``cluster/name``."""
+        return f"{self.cluster}/{self.name}"
+
+    @property
+    def primary(self) -> Mapping[str, Any] | None:
+        return next((d for d in self.deployments if d["status"] == "PRIMARY"), None)
+
+
+def _service(r: Any) -> Service:
+    return Service(
+        cluster=r["cluster"],
+        name=r["name"],
+        status=r["status"],
+        spec=json.loads(r["spec"]),
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        deployments=tuple(json.loads(r["deployments"])),
+        last_completed=json.loads(r["last_completed"]) or None,
+        events=tuple(json.loads(r["events"])),
+        steady=bool(r["steady"]),
+        tags=tuple(json.loads(r["tags"])),
+        version=r["version"],
+    )
+
+
+def _service_columns(s: Service) -> tuple[Any, ...]:
+    """The columns a service write sets: status, spec, deployments, last_completed, events, steady."""
+    return (
+        s.status,
+        json.dumps(s.spec),
+        json.dumps(list(s.deployments)),
+        json.dumps(s.last_completed or {}),
+        json.dumps(list(s.events)),
+        int(s.steady),
+    )
+
+
+_SET_SERVICE = (
+    "UPDATE services SET status = ?, spec = ?, deployments = ?, last_completed = ?, events = ?, steady = ?,"
+    " updated_at = ?, version = version + 1 WHERE cluster = ? AND name = ?"
+)
+
+
+def service(store: Store, cluster: str, name: str) -> Service | None:
+    r = store.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
+    return _service(r) if r else None
+
+
+def service_keys(store: Store) -> list[tuple[str, str]]:
+    """(cluster, name) of every service not INACTIVE."""
+    return [(r["cluster"], r["name"])
+            for r in store.query("SELECT cluster, name FROM services WHERE status != 'INACTIVE'")]
+
+
+def services_in(store: Store, cluster: str) -> list[Service]:
+    """The cluster's services not INACTIVE, oldest first."""
+    rows = store.query(
+        "SELECT * FROM services WHERE cluster = ? AND status != 'INACTIVE' ORDER BY created_at, name",
+        (cluster,),
+    )
+    return [_service(r) for r in rows]
+
+
+def active_services(store: Store) -> list[Service]:
+    """Every ACTIVE service of every cluster, oldest first."""
+    rows = store.query("SELECT * FROM services WHERE status = 'ACTIVE' ORDER BY created_at")
+    return [_service(r) for r in rows]
+
+
+def discovery_services_of_namespace(store: Store, namespace: str) -> set[str] | None:
+    """The Cloud Map service ids of a namespace given by id, ARN or name (None: no such
+    namespace). Reads discovery's tables (``cm_namespaces``, ``cm_services``) directly: a read
+    across parts that a discovery seam should replace (TODO(runner): issue 8 item 3)."""
+    found = store.query("SELECT id FROM cm_namespaces WHERE id = ? OR name = ?",
+                        (namespace.rsplit("/", 1)[-1], namespace))
+    if not found:
+        return None
+    ids = {r["id"] for r in found}
+    rows = store.query("SELECT id, namespace_id FROM cm_services")
+    return {r["id"] for r in rows if r["namespace_id"] in ids}
+
+
+async def create_service(store: Store, new: Service) -> bool:
+    """Record ``new`` (ACTIVE, replacing an INACTIVE one of that name); False when a service of
+    that name exists and is not INACTIVE."""
+    async with store.transaction() as tx:
+        row = tx.query_one(
+            "SELECT status FROM services WHERE cluster = ? AND name = ?", (new.cluster, new.name)
+        )
+        if row is not None and row["status"] != "INACTIVE":
+            return False
+        tx.execute(
+            "INSERT OR REPLACE INTO services (cluster, name, status, spec, deployments, last_completed,"
+            " events, steady, tags, created_at, updated_at) VALUES (?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.cluster, new.name, *_service_columns(new)[1:], json.dumps([dict(t) for t in new.tags]),
+             new.created_at, new.updated_at),
+        )
+        tx.changed(SERVICE_TOPIC, new.key)
+    return True
+
+
+async def modify_service(
+    store: Store, cluster: str, name: str, change: Callable[[Service | None], Service]
+) -> Service:
+    """Read the service and write ``change(service)`` back in one transaction (``change`` gets
+    None for an unknown service and raises to refuse); returns the service as written."""
+    async with store.transaction() as tx:
+        r = tx.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
+        new = change(_service(r) if r else None)
+        tx.execute(_SET_SERVICE, (*_service_columns(new), new.updated_at, cluster, name))
+        tx.changed(SERVICE_TOPIC, f"{cluster}/{name}")
+        r = tx.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
+        return _service(r)
+
+
+async def save_service(store: Store, old: Service, new: Service) -> bool:
+    """Write ``new`` over ``old`` unless the row moved on since ``old`` was read (its version
+    changed: a concurrent UpdateService wins) or nothing changed; True if written."""
+    if _service_columns(new) == _service_columns(old):
+        return False
+    async with store.transaction() as tx:
+        cur = tx.execute(_SET_SERVICE + " AND version = ?",
+                         (*_service_columns(new), new.updated_at, old.cluster, old.name, old.version))
+        if cur.rowcount:
+            tx.changed(SERVICE_TOPIC, old.key)
+        return bool(cur.rowcount)
+
+
+# The names of the tasks and services sections (rtasks), one block.
+__all__ += [
+    "PROGRESS_FIELDS",
+    "SERVICE_TOPIC",
+    "Binding",
+    "ContainerState",
+    "NewTask",
+    "Service",
+    "Task",
+    "TaskBrief",
+    "TaskNetwork",
+    "active_services",
+    "cluster_exists",
+    "create_service",
+    "discovery_services_of_namespace",
+    "live_tasks_of_group",
+    "modify_service",
+    "record_tasks",
+    "request_task_stop",
+    "save_service",
+    "service",
+    "service_keys",
+    "services_in",
+    "task",
+    "task_ids",
+    "task_in",
+    "tasks_of_group",
+    "update_task",
+]

@@ -32,7 +32,7 @@ from dockyard.aws.errors import AwsError, InvalidParameterException
 from dockyard.aws.protocol import EMPTY_SHA256, PEER, Call, Operations
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, serviceshapes, tasks
+from runner import clusters, data, instances, serviceshapes, tasks
 
 __all__ = ["KEEPALIVE", "TOPICS", "event_for", "install"]
 
@@ -45,25 +45,25 @@ def event_for(store: Store, config: Config, topic: str, key: str, revision: int)
     """The event payload of one change (None when it is not worth sending)."""
     kind = TOPICS.get(topic)
     if kind == "task":
-        row = tasks.get_row(store, key)
-        if row is None:
+        task = data.task(store, key)
+        if task is None:
             return {"revision": revision, "type": "task", "taskId": key, "deleted": True}
         out = {
             "revision": revision,
             "type": "task",
-            "cluster": row["cluster"],
-            "taskArn": tasks.task_arn(config, row["cluster"], row["id"]),
-            "taskDefinitionArn": row["definition_arn"],
-            "group": row["grp"],
-            "lastStatus": row["last_status"],
-            "desiredStatus": row["desired_status"],
-            "healthStatus": row["health"],
-            "version": row["version"],
+            "cluster": task.cluster,
+            "taskArn": tasks.task_arn(config, task.cluster, task.id),
+            "taskDefinitionArn": task.definition_arn,
+            "group": task.group,
+            "lastStatus": task.last_status,
+            "desiredStatus": task.desired_status,
+            "healthStatus": task.health,
+            "version": task.version,
         }
-        if row["stop_code"]:
-            out["stopCode"] = row["stop_code"]
-        if row["stopped_reason"]:
-            out["stoppedReason"] = row["stopped_reason"]
+        if task.stop_code:
+            out["stopCode"] = task.stop_code
+        if task.stopped_reason:
+            out["stoppedReason"] = task.stopped_reason
         return out
     if kind == "container-instance":
         inst = instances.get(store, config, key)
@@ -88,13 +88,11 @@ def event_for(store: Store, config: Config, topic: str, key: str, revision: int)
 def _service(store: Store, config: Config, key: str) -> dict[str, Any]:
     """A changed service (key ``cluster/name``) as DescribeServices shows it, in brief: counts,
     the rollout state of each deployment and the newest service event."""
-    from runner import services
-
     cluster, _, name = key.partition("/")
-    row = services.get_row(store, cluster, name)
-    if row is None:
+    svc = data.service(store, cluster, name)
+    if svc is None:
         return {"cluster": cluster, "serviceName": name, "deleted": True}
-    s = serviceshapes.shape(config, store, row)
+    s = serviceshapes.shape(config, store, svc)
     out = {"cluster": cluster, "serviceName": name}
     out.update(
         {k: s[k] for k in ("serviceArn", "status", "desiredCount", "runningCount", "pendingCount") if k in s}

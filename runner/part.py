@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, hostaccess, service_loop, taskcreds, tasklogs
-from runner.seams import InstanceRegistry, PullAuth
+from runner import events, execs, hostaccess, service_loop, taskcreds, tasklogs
+from runner.seams import InstanceRegistry, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -39,11 +39,15 @@ def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
 
 
 def install(
-    platform: Platform, *, instances: InstanceRegistry | None = None, pull_auth: PullAuth | None = None
+    platform: Platform,
+    *,
+    instances: InstanceRegistry | None = None,
+    pull_auth: PullAuth | None = None,
+    task_dns: TaskResolver | None = None,
 ) -> None:
     """Register the ECS operations; run the supervisor (hosts pull from Dockyard's registry
-    with ``pull_auth``) and the service loop (tasks of services with ``serviceRegistries`` are
-    registered in ``instances``)."""
+    with ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks
+    of services with ``serviceRegistries`` are registered in ``instances``)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn, name))
@@ -52,7 +56,9 @@ def install(
     if getattr(platform, "session_key", None) is not None:  # task roles (runner.taskcreds)
         creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
         platform.contexts.append(creds.serve)
-    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_credentials=creds)
+    supervisor = Supervisor(
+        platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds
+    )
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
         await supervisor.start()
@@ -66,5 +72,6 @@ def install(
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
+    execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances)

@@ -1,8 +1,9 @@
 """What the runner needs from other parts, as small typed interfaces (consumer side).
 
 The assembly (:func:`dockyard.platform.assemble`) fills them in; the runner imports no other
-part. Both are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
-without ``PullAuth`` hosts pull anonymously.
+part. All are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
+without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
+engine's default nameservers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-__all__ = ["InstanceRegistry", "PullAuth"]
+__all__ = ["InstanceRegistry", "PullAuth", "TaskResolver"]
 
 
 class InstanceRegistry(Protocol):
@@ -34,3 +35,12 @@ class PullAuth(Protocol):
     registry, made on first call; None when pulls are anonymous."""
 
     async def __call__(self) -> dict[str, str] | None: ...
+
+
+class TaskResolver(Protocol):
+    """The resolver tasks get as their nameserver (Dockyard's DNS, forwarding other names)."""
+
+    async def serve(self, address: str) -> bool:
+        """Serve DNS on ``address`` port 53 (idempotent); False when that cannot be done, the
+        tasks then keep the engine's default nameservers."""
+        ...

@@ -10,8 +10,8 @@ Reference forms accepted in a container's ``secrets[].valueFrom`` (and in
   ``/``; a leading ``/`` is kept off).
 
 All three resolve to the one secret NAME (1 to 512 characters of ``A-Za-z0-9/_+=.@-``) in
-this store. Values are strings of at most 64 KiB, kept in the state store (table
-``secrets``); they never appear in any API response.
+this store. Values are strings of at most 64 KiB, kept sealed in the state store (table
+``secrets``, :mod:`dockyard.sealed`); they never appear in any API response.
 
 An environment file referenced as ``dockyard:secret:NAME`` is a secret whose value holds
 ``KEY=VALUE`` lines (``#`` comments and blank lines ignored), as ECS reads S3 env files.
@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Iterable
 
+from dockyard import sealed
 from dockyard.store import Migration, Store
 
 __all__ = [
@@ -51,7 +52,9 @@ MIGRATIONS = [
             name TEXT PRIMARY KEY, value TEXT NOT NULL,
             created_at REAL NOT NULL, updated_at REAL NOT NULL);
         """,
-    )
+    ),
+    # values are stored sealed (dockyard.sealed); this seals an older store's plaintext ones
+    Migration("runner_secrets", 2, "", step=sealed.seal_column("secrets", "name", "value")),
 ]
 
 TOPIC = "runner/secret"
@@ -111,7 +114,7 @@ async def put(store: Store, name: str, value: str) -> bool:
         tx.execute(
             "INSERT INTO secrets (name, value, created_at, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, value, now, now),
+            (name, store.seal(value, "secrets", "value", name), now, now),
         )
         tx.changed(TOPIC, name)
     return new
@@ -136,7 +139,10 @@ def get(store: Store, name: str) -> str:
     row = store.query_one("SELECT value FROM secrets WHERE name = ?", (name,))
     if row is None:
         raise SecretNotFound(name)
-    return str(row["value"])
+    try:
+        return store.unseal(str(row["value"]), "secrets", "value", name)
+    except sealed.SealError:  # sealed under another secrets key: as good as missing
+        raise SecretNotFound(name) from None
 
 
 def resolve(store: Store, refs: Iterable[tuple[str, str]]) -> dict[str, str]:

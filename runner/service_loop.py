@@ -6,7 +6,7 @@ The loop wakes on store changes of tasks, services and container instances (and 
 
 * starts through :func:`runner.tasks.launch` (``group: service:NAME``, ``startedBy: <deployment
   id>``); a task that fits nowhere becomes a service event naming why;
-* stops through :func:`runner.tasks.request_stop` (``ServiceSchedulerInitiated``), after the
+* stops through :func:`runner.data.request_task_stop` (``ServiceSchedulerInitiated``), after the
   task is deregistered from discovery;
 * rollout states, rollbacks (a new deployment of the last COMPLETED deployment's task
   definition), drained deployments removed, and ``events[]`` worded as ECS words them;
@@ -19,22 +19,27 @@ Everything it knows lives in the store, so a control plane killed at any point r
 without duplicating tasks: tasks are recorded with their deployment in the transaction that
 places them, and each pass recomputes from what is recorded. Service rows are written with
 the version they were read at; a concurrent UpdateService wins and the next pass replans.
+Its reads and writes are :mod:`runner.data`'s (tasks as :class:`runner.data.Task`, services as
+:class:`runner.data.Service`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import copy
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import data, deployments, instances, query, services, tasks
+from runner import data, deployments, instances, query, scheduler, services, tasks
 from runner.agent import lifecycle
+from runner.data import Task
+from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
 from runner.seams import InstanceRegistry
 
@@ -71,28 +76,20 @@ def _tasks_list(ids: list[str]) -> str:
 
 
 # -- views ------------------------------------------------------------------------------------
-def _has_check(defn: Mapping[str, Any]) -> bool:
-    return any(
-        c.get("essential", True) and (c.get("healthCheck") or {}).get("command")
-        for c in defn.get("containerDefinitions") or []
-    )
-
-
-def _task_state(row: Any) -> deployments.TaskState:
+def _task_state(t: Task) -> deployments.TaskState:
     return deployments.TaskState(
-        id=row["id"],
-        deployment=row["started_by"],
-        last_status=row["last_status"],
-        desired_status=row["desired_status"],
-        health=row["health"],
-        checked=_has_check(json.loads(row["definition"])),
-        instance=row["instance_id"],
-        stop_code=row["stop_code"],
-        stopped_reason=row["stopped_reason"],
-        ever_running=row["started_at"] is not None,
-        created_at=row["created_at"],
-        stopped_at=row["stopped_at"]
-        or (row["stopping_at"] if row["desired_status"] == "STOPPED" else None),
+        id=t.id,
+        deployment=t.started_by,
+        last_status=t.last_status,
+        desired_status=t.desired_status,
+        health=t.health,
+        checked=t.has_health_check,
+        instance=t.instance_id,
+        stop_code=t.stop_code,
+        stopped_reason=t.stopped_reason,
+        ever_running=t.started_at is not None,
+        created_at=t.created_at,
+        stopped_at=t.stopped_at or (t.stopping_at if t.desired_status == "STOPPED" else None),
     )
 
 
@@ -114,14 +111,12 @@ def _dep(d: Mapping[str, Any]) -> deployments.Deployment:
 
 
 def registration_attributes(
-    row: Any, registry: Mapping[str, Any], service: str, zone: str
+    task: Task, registry: Mapping[str, Any], service: str, zone: str
 ) -> dict[str, str] | None:
     """Cloud Map attributes of a RUNNING task (None: it has no address yet)."""
-    defn = json.loads(row["definition"])
-    network = json.loads(row["network"])
-    states = json.loads(row["containers"])
-    containers = defn.get("containerDefinitions") or []
-    mode = defn.get("networkMode") or "bridge"
+    defn = task.definition
+    containers = task.container_definitions
+    mode = task.network_mode
     name = registry.get("containerName") or (containers[0]["name"] if containers else "")
     cdef = next((c for c in containers if c["name"] == name), None) or {}
     mappings = cdef.get("portMappings") or []
@@ -130,27 +125,22 @@ def registration_attributes(
     )
     port = registry.get("port") or container_port
     ip = "127.0.0.1"
-    if mode == "awsvpc":
-        ip = network.get("ip") or ""
-        if not ip:
+    if mode == "awsvpc" or (mode == "bridge" and container_port):
+        where = task.endpoint(name, container_port or 0)
+        if where is None:
             return None
-    elif mode == "bridge" and container_port:
-        bound = [
-            b
-            for b in (states.get(name) or {}).get("networkBindings") or []
-            if b.get("containerPort") == container_port
-        ]
-        if not bound:
-            return None
-        port = bound[0]["hostPort"]
+        if mode == "awsvpc":
+            ip = where[0]
+        else:
+            port = where[1]
     attrs = {
         "AWS_INSTANCE_IPV4": ip,
         "AVAILABILITY_ZONE": zone,
-        "ECS_CLUSTER_NAME": row["cluster"],
+        "ECS_CLUSTER_NAME": task.cluster,
         "ECS_SERVICE_NAME": service,
         "ECS_TASK_DEFINITION_FAMILY": defn.get("family", ""),
         "ECS_TASK_DEFINITION_REVISION": str(defn.get("revision", "")),
-        "ECS_TASK_ARN_ID": row["id"],
+        "ECS_TASK_ARN_ID": task.id,
         "REGION": zone[:-1] if zone else "",
     }
     if port:
@@ -194,21 +184,19 @@ class ServiceLoop:
 
     async def reconcile_all(self) -> None:
         self.wake_at = None
-        for r in self.store.query("SELECT cluster, name FROM services WHERE status != 'INACTIVE'"):
+        for cluster, name in data.service_keys(self.store):
             try:
-                await self.reconcile(r["cluster"], r["name"])
+                await self.reconcile(cluster, name)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("service reconcile failed", extra={"service": r["name"]})
+                log.exception("service reconcile failed", extra={"service": name})
 
     # -- one service ----------------------------------------------------------------------
-    def _rows(self, cluster: str, name: str, dep_ids: set[str]) -> list[Any]:
-        rows = self.store.query(
-            "SELECT * FROM tasks WHERE cluster = ? AND grp = ? ORDER BY created_at, id",
-            (cluster, services.group_of(name)),
-        )
-        return [r for r in rows if r["last_status"] != "STOPPED" or r["started_by"] in dep_ids]
+    def _tasks(self, cluster: str, name: str, dep_ids: set[str]) -> list[Task]:
+        """The service's tasks: unstopped ones, and the stopped ones of its deployments."""
+        found = data.tasks_of_group(self.store, cluster, services.group_of(name))
+        return [t for t in found if t.last_status != "STOPPED" or t.started_by in dep_ids]
 
     def _eligible(self, cluster: str, spec: Mapping[str, Any], defn: Mapping[str, Any]) -> list[str]:
         """DAEMON: the connected instances of the cluster that satisfy the memberOf constraints."""
@@ -222,32 +210,32 @@ class ServiceLoop:
         for inst in instances.instances_in(self.store, self.config, cluster):
             if not inst.connected:
                 continue
-            view = tasks.host_view(inst, usage)
+            view = scheduler.host_view(inst, usage, instances.RESERVED_PORTS)
             groups = [t.group for t in view.tasks]
             if all(query.matches(e, view.query_facts(), groups) for e in exprs):
                 out.append(inst.id)
         return out
 
     async def reconcile(self, cluster: str, name: str) -> None:
-        row = services.get_row(self.store, cluster, name)
-        if row is None or row["status"] == "INACTIVE":
+        current = data.service(self.store, cluster, name)
+        if current is None or current.status == "INACTIVE":
             return
-        spec = json.loads(row["spec"])
-        deps = json.loads(row["deployments"])
-        last_completed = json.loads(row["last_completed"]) or None
+        # Work on copies: ``current`` stays as read, for the versioned write at the end.
+        spec = copy.deepcopy(dict(current.spec))
+        deps = copy.deepcopy([dict(d) for d in current.deployments])
+        last_completed = copy.deepcopy(dict(current.last_completed)) if current.last_completed else None
         primary = next((d for d in deps if d["status"] == "PRIMARY"), None)
         if primary is None:
             return
         now = time.time()
-        rows = self._rows(cluster, name, {d["id"] for d in deps})
-        states = [_task_state(r) for r in rows]
+        states = [_task_state(t) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
         eligible = (
             self._eligible(cluster, spec, primary["definition"])
-            if spec["schedulingStrategy"] == "DAEMON" and row["status"] == "ACTIVE"
+            if spec["schedulingStrategy"] == "DAEMON" and current.status == "ACTIVE"
             else []
         )
         pspec = _spec(spec)
-        if row["status"] == "DRAINING":
+        if current.status == "DRAINING":
             pspec = deployments.Spec(0, 0, 100)
         elif spec["schedulingStrategy"] == "DAEMON":
             spec["desiredCount"] = len(eligible)
@@ -261,7 +249,7 @@ class ServiceLoop:
         )
         if plan.wake_at is not None:
             self.wake_at = plan.wake_at if self.wake_at is None else min(self.wake_at, plan.wake_at)
-        events = json.loads(row["events"])
+        events = [dict(e) for e in current.events]
         messages: list[str] = []
         svc = f"(service {name})"
 
@@ -299,35 +287,42 @@ class ServiceLoop:
                 if started:
                     messages.append(f"{svc} has started {len(started)} tasks: {_tasks_list(started)}.")
                 for f in failures[:1]:
-                    iid = str(f.get("arn", "")).rsplit("/", 1)[-1] if f.get("arn") else ""
-                    messages.append(
-                        placement_message(name, f.get("reason", ""), iid, f.get(tasks.MISSING_KEY, ""))
-                    )
+                    messages.append(placement_message(name, f.reason, f.instance_id, f.missing))
             stopped = []
             for s in plan.stops:
                 await self._deregister(s.task)
-                if await tasks.request_stop(self.store, s.task, lifecycle.SCHEDULER_INITIATED, s.reason):
+                if await data.request_task_stop(self.store, s.task, lifecycle.SCHEDULER_INITIATED, s.reason):
                     stopped.append(s.task)
             if stopped:
                 messages.append(f"{svc} has stopped {len(stopped)} running tasks: {_tasks_list(stopped)}.")
             deps = [d for d in deps if d["id"] not in plan.retire]
         steady = plan.steady and plan.rollback is None
-        if steady and not row["steady"]:
+        if steady and not current.steady:
             messages.append(f"{svc} has reached a steady state.")
         for m in messages:
             if "was unable to place" not in m or not _recent(events, m, now):
                 events = services.add_event(events, m, now)
-        status = row["status"]
+        status = current.status
         if status == "DRAINING" and not any(
             s.live for s in states if s.id not in {x.task for x in plan.stops}
         ):
             status = "INACTIVE"
-        await self._save(row, spec, deps, last_completed, events, steady, status)
+        new = replace(
+            current,
+            spec=spec,
+            deployments=tuple(deps),
+            last_completed=last_completed,
+            events=tuple(events),
+            steady=steady,
+            status=status,
+            updated_at=time.time(),
+        )
+        await data.save_service(self.store, current, new)
         await self._sync_registrations(cluster, name, spec)
 
     async def _launch(
         self, cluster: str, name: str, spec: Mapping[str, Any], dep: Mapping[str, Any], start: Any
-    ) -> tuple[list[str], list[dict[str, str]]]:
+    ) -> tuple[list[str], list[LaunchFailure]]:
         extra = {k: spec[k] for k in ("networkConfiguration",) if spec.get(k)}
         placement = {k: spec.get(k) for k in ("placementConstraints", "placementStrategy")}
         if not placement["placementStrategy"] and spec["schedulingStrategy"] == "REPLICA":
@@ -336,7 +331,7 @@ class ServiceLoop:
                 {"type": "spread", "field": "instanceId"},
             ]
         try:
-            rows, failures = await tasks.launch(
+            started, failures = await tasks.launch(
                 self.store,
                 self.config,
                 cluster=cluster,
@@ -351,32 +346,8 @@ class ServiceLoop:
             )
         except Exception as e:  # e.g. no container instance in the cluster
             log.warning("service launch failed", extra={"service": name, "error": repr(e)})
-            return [], [{"reason": getattr(e, "message", str(e))}]
-        return [r["id"] for r in rows], failures
-
-    async def _save(
-        self,
-        row: Any,
-        spec: dict[str, Any],
-        deps: list[dict[str, Any]],
-        last_completed: dict[str, Any] | None,
-        events: list[dict[str, Any]],
-        steady: bool,
-        status: str,
-    ) -> None:
-        new = (json.dumps(spec), json.dumps(deps), json.dumps(last_completed or {}), json.dumps(events))
-        old = (row["spec"], row["deployments"], row["last_completed"], row["events"])
-        if new == old and int(steady) == row["steady"] and status == row["status"]:
-            return
-        async with self.store.transaction() as tx:
-            cur = tx.execute(
-                "UPDATE services SET spec = ?, deployments = ?, last_completed = ?, events = ?, steady = ?,"
-                " status = ?, updated_at = ?, version = version + 1"
-                " WHERE cluster = ? AND name = ? AND version = ?",
-                (*new, int(steady), status, time.time(), row["cluster"], row["name"], row["version"]),
-            )
-            if cur.rowcount:
-                tx.changed(services.TOPIC, f"{row['cluster']}/{row['name']}")
+            return [], [LaunchFailure(getattr(e, "message", str(e)))]
+        return [t.id for t in started], failures
 
     # -- discovery --------------------------------------------------------------------------
     async def _sync_registrations(self, cluster: str, name: str, spec: Mapping[str, Any]) -> None:
@@ -386,21 +357,17 @@ class ServiceLoop:
             return
         wanted: set[tuple[str, str]] = set()
         zone = f"{self.config.region}a"
-        for r in self.store.query(
-            "SELECT * FROM tasks WHERE cluster = ? AND grp = ? AND desired_status = 'RUNNING'"
-            " AND last_status = 'RUNNING'",
-            (cluster, services.group_of(name)),
-        ):
-            if _has_check(json.loads(r["definition"])) and r["health"] != "HEALTHY":
+        for t in data.tasks_of_group(self.store, cluster, services.group_of(name), running=True):
+            if t.has_health_check and t.health != "HEALTHY":
                 continue
             for reg in regs:
                 rid = services.registry_id(reg["registryArn"])
-                wanted.add((r["id"], rid))
-                if data.Registration(r["id"], rid) in known:
+                wanted.add((t.id, rid))
+                if data.Registration(t.id, rid) in known:
                     continue
-                attrs = registration_attributes(r, reg, name, zone)
+                attrs = registration_attributes(t, reg, name, zone)
                 if attrs is not None:
-                    await self._register(cluster, name, r["id"], rid, attrs)
+                    await self._register(cluster, name, t.id, rid, attrs)
         for k in known:
             if (k.task_id, k.registry_id) not in wanted:
                 await self._deregister_one(k.task_id, k.registry_id)

@@ -17,24 +17,26 @@ The API only writes desired state; :mod:`runner.service_loop` makes the tasks ma
 service ARNs.
 
 A service's tasks carry ``group: service:NAME`` and ``startedBy: <deployment id>``.
-Changes are published on topic ``ecs/service`` (key ``cluster/name``).
+Changes are published on topic ``ecs/service`` (key ``cluster/name``). The rows are
+:class:`runner.data.Service` values, read and written through :mod:`runner.data`.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 import re
 import secrets
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
-from dockyard.store import Migration, Store, Tx
-from runner import clusters, taskdefs, tasks
+from dockyard.store import Migration, Store
+from runner import clusters, data, taskdefs, tasks
 from runner.errors import (
     ClientException,
     InvalidParameterException,
@@ -77,7 +79,7 @@ MIGRATIONS = [
     )
 ]
 
-TOPIC = "ecs/service"
+TOPIC = data.SERVICE_TOPIC
 MAX_EVENTS = 100
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _REGISTRY = re.compile(r"^arn:aws:servicediscovery:[^:]*:[^:]*:service/(srv-[A-Za-z0-9]+)$")
@@ -209,18 +211,13 @@ def add_event(events: list[dict[str, Any]], message: str, now: float) -> list[di
 
 
 # -- rows ----------------------------------------------------------------------------------
-def get_row(store: Store, cluster: str, name: str) -> Any:
-    return store.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
-
-
-def _active(tx: Tx, cluster: str, ident: Any) -> Any:
-    name = service_name(ident)
-    row = tx.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
-    if row is None:
+def _active(svc: data.Service | None) -> data.Service:
+    """``svc`` if it exists and is ACTIVE, else ECS's error."""
+    if svc is None:
         raise ServiceNotFoundException("Service not found.")
-    if row["status"] != "ACTIVE":
+    if svc.status != "ACTIVE":
         raise ServiceNotActiveException("Service was not ACTIVE.")
-    return row
+    return svc
 
 
 # -- operations ----------------------------------------------------------------------------
@@ -273,27 +270,19 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     tags = clusters.validate_tags(params.get("tags"))
     now = time.time()
     dep = new_deployment(defn, spec, now)
-    async with store.transaction() as tx:
-        row = tx.query_one("SELECT * FROM services WHERE cluster = ? AND name = ?", (cluster, name))
-        if row is not None and row["status"] != "INACTIVE":
-            raise InvalidParameterException("Creation of service was not idempotent.")
-        tx.execute(
-            "INSERT OR REPLACE INTO services (cluster, name, status, spec, deployments, last_completed,"
-            " events, steady, tags, created_at, updated_at) VALUES (?, ?, 'ACTIVE', ?, ?, '{}', '[]', 0,"
-            " ?, ?, ?)",
-            (cluster, name, json.dumps(spec), json.dumps([dep]), json.dumps(tags), now, now),
-        )
-        tx.changed(TOPIC, f"{cluster}/{name}")
-    return {"service": shape(config, store, get_row(store, cluster, name), ["TAGS"])}
+    new = data.Service(cluster, name, "ACTIVE", spec, now, now, deployments=(dep,), tags=tuple(tags))
+    if not await data.create_service(store, new):
+        raise InvalidParameterException("Creation of service was not idempotent.")
+    return {"service": shape(config, store, data.service(store, cluster, name) or new, ["TAGS"])}
 
 
 async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
     name = service_name(params.get("service"))
-    row = get_row(store, cluster, name)
-    if row is None:
+    current = data.service(store, cluster, name)
+    if current is None:
         raise ServiceNotFoundException("Service not found.")
-    spec = json.loads(row["spec"])
+    spec = copy.deepcopy(dict(current.spec))
     strategy = spec["schedulingStrategy"]
     defn = None
     if params.get("taskDefinition") is not None:
@@ -328,9 +317,10 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     if not isinstance(force, bool):
         raise InvalidParameterException("forceNewDeployment must be a boolean.")
     now = time.time()
-    async with store.transaction() as tx:
-        row = _active(tx, cluster, name)
-        deps = json.loads(row["deployments"])
+
+    def change(svc: data.Service | None) -> data.Service:
+        svc = _active(svc)
+        deps = copy.deepcopy(list(svc.deployments))
         primary = next(d for d in deps if d["status"] == "PRIMARY")
         target = defn or primary["definition"]
         _check_network(target, new_spec.get("networkConfiguration"))
@@ -346,18 +336,15 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
                 d["status"] = "ACTIVE"
                 d["updatedAt"] = now
             deps = [new_deployment(target, new_spec, now), *deps]
-        tx.execute(
-            "UPDATE services SET spec = ?, deployments = ?, steady = CASE WHEN ? THEN 0 ELSE steady END,"
-            " updated_at = ?, version = version + 1 WHERE cluster = ? AND name = ?",
-            (json.dumps(new_spec), json.dumps(deps), int(redeploy or new_spec != spec), now, cluster, name),
-        )
-        tx.changed(TOPIC, f"{cluster}/{name}")
-    return {"service": shape(config, store, get_row(store, cluster, name))}
+        steady = svc.steady and not (redeploy or new_spec != spec)
+        return replace(svc, spec=new_spec, deployments=tuple(deps), steady=steady, updated_at=now)
+
+    return {"service": shape(config, store, await data.modify_service(store, cluster, name, change))}
 
 
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = clusters.cluster_name(params.get("cluster"))
-    if store.query_one("SELECT 1 FROM clusters WHERE name = ?", (cluster,)) is None:
+    if not data.cluster_exists(store, cluster):
         raise clusters.ClusterNotFoundException("Cluster not found.")
     idents = params.get("services")
     if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
@@ -366,24 +353,19 @@ async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict
     found, failures = [], []
     for ident in idents:
         name = service_name(ident)
-        row = get_row(store, cluster, name)
-        if row is None:
+        svc = data.service(store, cluster, name)
+        if svc is None:
             failures.append({"arn": service_arn(config, cluster, name), "reason": "MISSING"})
         else:
-            found.append(shape(config, store, row, include))
+            found.append(shape(config, store, svc, include))
     return {"services": found, "failures": failures}
 
 
 async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
-    rows = store.query(
-        "SELECT name, spec FROM services WHERE cluster = ? AND status != 'INACTIVE'"
-        " ORDER BY created_at, name",
-        (cluster,),
-    )
     arns = []
-    for r in rows:
-        spec = json.loads(r["spec"])
+    for svc in data.services_in(store, cluster):
+        spec = svc.spec
         if params.get("launchType") and spec.get("launchType") != params["launchType"]:
             continue
         if (
@@ -391,7 +373,7 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
             and spec.get("schedulingStrategy") != params["schedulingStrategy"]
         ):
             continue
-        arns.append(service_arn(config, cluster, r["name"]))
+        arns.append(service_arn(config, cluster, svc.name))
     chunk, token = page(arns, params, InvalidParameterException, default=10)
     out: dict[str, Any] = {"serviceArns": chunk}
     if token:
@@ -405,21 +387,14 @@ async def list_by_namespace(store: Store, config: Config, params: dict[str, Any]
     ns = params.get("namespace")
     if not isinstance(ns, str) or not ns:
         raise InvalidParameterException("namespace is required.")
-    ns_id = ns.rsplit("/", 1)[-1]
-    found = store.query("SELECT id FROM cm_namespaces WHERE id = ? OR name = ?", (ns_id, ns))
-    if not found:
+    srv = data.discovery_services_of_namespace(store, ns)
+    if srv is None:
         raise NamespaceNotFoundException(f"Namespace {ns} not found.")
-    ids = {r["id"] for r in found}
-    srv = {
-        r["id"] for r in store.query("SELECT id, namespace_id FROM cm_services") if r["namespace_id"] in ids
-    }
     arns = []
-    for r in store.query(
-        "SELECT cluster, name, spec FROM services WHERE status = 'ACTIVE' ORDER BY created_at"
-    ):
-        regs = json.loads(r["spec"]).get("serviceRegistries") or []
+    for svc in data.active_services(store):
+        regs = svc.spec.get("serviceRegistries") or []
         if any(registry_id(g["registryArn"]) in srv for g in regs):
-            arns.append(service_arn(config, r["cluster"], r["name"]))
+            arns.append(service_arn(config, svc.cluster, svc.name))
     chunk, token = page(arns, params, InvalidParameterException, default=10)
     out: dict[str, Any] = {"serviceArns": chunk}
     if token:
@@ -432,19 +407,17 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     force = params.get("force", False)
     if not isinstance(force, bool):
         raise InvalidParameterException("force must be a boolean.")
-    async with store.transaction() as tx:
-        row = _active(tx, cluster, params.get("service"))
-        spec = json.loads(row["spec"])
+    name = service_name(params.get("service"))
+
+    def change(svc: data.Service | None) -> data.Service:
+        svc = _active(svc)
+        spec = dict(svc.spec)
         if spec["schedulingStrategy"] == "REPLICA" and spec["desiredCount"] > 0 and not force:
             raise InvalidParameterException("The service cannot be stopped while it is scaled above 0.")
         spec["desiredCount"] = 0
-        tx.execute(
-            "UPDATE services SET status = 'DRAINING', spec = ?, steady = 0, updated_at = ?,"
-            " version = version + 1 WHERE cluster = ? AND name = ?",
-            (json.dumps(spec), time.time(), cluster, row["name"]),
-        )
-        tx.changed(TOPIC, f"{cluster}/{row['name']}")
-    return {"service": shape(config, store, get_row(store, cluster, row["name"]))}
+        return replace(svc, status="DRAINING", spec=spec, steady=False, updated_at=time.time())
+
+    return {"service": shape(config, store, await data.modify_service(store, cluster, name, change))}
 
 
 OPERATIONS = {

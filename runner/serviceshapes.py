@@ -1,13 +1,13 @@
-"""The AWS shape of a service row (DescribeServices' ``Service``), with its task counts."""
+"""The AWS shape of a service (DescribeServices' ``Service``), with its task counts: a
+:class:`runner.data.Service` in, ECS's JSON out."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters
+from runner import clusters, data
 
 __all__ = ["ECHOED", "counts", "group_of", "service_arn", "shape"]
 
@@ -40,31 +40,29 @@ def group_of(name: str) -> str:
 def counts(store: Store, cluster: str, name: str) -> dict[str, dict[str, int]]:
     """Per deployment id (and ``""`` for the service): running and pending task counts."""
     out: dict[str, dict[str, int]] = {"": {"running": 0, "pending": 0}}
-    for r in store.query(
-        "SELECT started_by, last_status FROM tasks WHERE cluster = ? AND grp = ?"
-        " AND desired_status = 'RUNNING' AND last_status != 'STOPPED'",
-        (cluster, group_of(name)),
-    ):
-        key = "running" if r["last_status"] == "RUNNING" else "pending"
-        for dep in ("", r["started_by"]):
+    for t in data.live_tasks_of_group(store, cluster, group_of(name)):
+        key = "running" if t.last_status == "RUNNING" else "pending"
+        for dep in ("", t.deployment):
             c = out.setdefault(dep, {"running": 0, "pending": 0})
             c[key] += 1
     return out
 
 
-def shape(config: Config, store: Store, row: Any, include: list[str] | None = None) -> dict[str, Any]:
+def shape(
+    config: Config, store: Store, svc: data.Service, include: list[str] | None = None
+) -> dict[str, Any]:
     """A service as DescribeServices answers it."""
-    spec = json.loads(row["spec"])
-    deps = json.loads(row["deployments"])
-    n = counts(store, row["cluster"], row["name"])
+    spec = svc.spec
+    deps = svc.deployments
+    n = counts(store, svc.cluster, svc.name)
     primary = next((d for d in deps if d["status"] == "PRIMARY"), None)
     out: dict[str, Any] = {
-        "serviceArn": service_arn(config, row["cluster"], row["name"]),
-        "serviceName": row["name"],
-        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
+        "serviceArn": service_arn(config, svc.cluster, svc.name),
+        "serviceName": svc.name,
+        "clusterArn": clusters.cluster_arn(config, svc.cluster),
         "loadBalancers": spec.get("loadBalancers", []),
         "serviceRegistries": spec.get("serviceRegistries", []),
-        "status": row["status"],
+        "status": svc.status,
         "desiredCount": spec["desiredCount"],
         "runningCount": n[""]["running"],
         "pendingCount": n[""]["pending"],
@@ -72,8 +70,8 @@ def shape(config: Config, store: Store, row: Any, include: list[str] | None = No
         "taskDefinition": primary["taskDefinition"] if primary else spec.get("taskDefinition", ""),
         "deploymentConfiguration": spec["deploymentConfiguration"],
         "deployments": [],
-        "events": json.loads(row["events"]),
-        "createdAt": row["created_at"],
+        "events": [dict(e) for e in svc.events],
+        "createdAt": svc.created_at,
         "placementConstraints": spec.get("placementConstraints", []),
         "placementStrategy": spec.get("placementStrategy", []),
         "schedulingStrategy": spec.get("schedulingStrategy", "REPLICA"),
@@ -102,5 +100,5 @@ def shape(config: Config, store: Store, row: Any, include: list[str] | None = No
         )
         out["deployments"].append(shown)
     if "TAGS" in (include or []):
-        out["tags"] = json.loads(row["tags"])
+        out["tags"] = [dict(t) for t in svc.tags]
     return out

@@ -14,7 +14,11 @@ One :class:`Supervisor` per control plane:
 * the sweep removes containers labelled with this installation's owner id whose task is
   unknown, and stops any still running whose task is STOPPED: Dockyard never leaves running
   a container it does not track;
-* stopped tasks older than :data:`runner.tasks.RETENTION` are deleted with their containers.
+* stopped tasks older than :data:`runner.tasks.RETENTION` are deleted with their containers;
+* a task's nameserver is Dockyard's resolver (``task_dns``) at the address the config
+  ``task_dns`` gives for its host (:func:`runner.agent.spec.task_dns_address`), once that
+  resolver serves it; else the engine's default. Each host's address is served again at start,
+  so adopted tasks keep resolving.
 
 Stopping the supervisor (``dockyard up`` shutting down) leaves task containers running; the
 next start adopts them.
@@ -34,10 +38,10 @@ from dockyard.store import Store
 from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host
-from runner.agent.spec import LABEL_OWNER, LABEL_TASK
+from runner.agent.spec import LABEL_OWNER, LABEL_TASK, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
-from runner.seams import PullAuth
+from runner.seams import PullAuth, TaskResolver
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -83,11 +87,14 @@ class Supervisor:
         config: Config,
         transport_for: Callable[[str], Transport] = DockerTransport,
         pull_auth: PullAuth | None = None,
+        task_dns: TaskResolver | None = None,
         task_credentials: Any = None,
     ) -> None:
         self.store = store
         self.task_credentials = task_credentials  # runner.taskcreds.TaskCredentials
         self.pull_auth = pull_auth
+        self.task_dns = task_dns
+        self._dns: dict[str, tuple[str, ...]] = {}
         self.config = config
         self.transport_for = transport_for
         self.local_url = "" if config.docker_host == "none" else (config.docker_host or LOCAL_DOCKER)
@@ -126,6 +133,7 @@ class Supervisor:
             self._host(inst.docker_host)
         for url in list(self.hosts):
             await self._sweep(url)
+            await self.nameservers(self.hosts[url])
         for task_id in data.unstopped_task_ids(self.store):
             self._ensure_worker(task_id)
         self._loop_task = asyncio.create_task(self._follow(since), name="runner-supervisor")
@@ -151,6 +159,21 @@ class Supervisor:
             host.watch(lambda ev, u=url: self._on_event(u, ev), lambda u=url: self._on_reconnect(u))
         return host
 
+    async def nameservers(self, host: Host) -> tuple[str, ...]:
+        """The nameservers of new tasks on ``host`` (module docstring); () for the engine's
+        default. Found once per host; a failure is tried again for the next task."""
+        found = self._dns.get(host.url)
+        if found is not None or self.task_dns is None:
+            return found or ()
+        setting = self.config.task_dns
+        auto = setting.strip().lower() == "auto"
+        gateway = await host.gateway() if auto and local_engine(host.url) else ""
+        address = task_dns_address(setting, host.url, gateway)
+        if not address or not await self.task_dns.serve(address):
+            return ()
+        self._dns[host.url] = (address,)
+        return (address,)
+
     def host_of(self, instance_id: str) -> Host | None:
         url = data.docker_host_of(self.store, instance_id)
         return self._host(url) if url is not None else None
@@ -158,15 +181,15 @@ class Supervisor:
     # -- workers ---------------------------------------------------------------------------
     def _ensure_worker(self, task_id: str) -> None:
         handle = self.handles.get(task_id)
-        row = tasks.get_row(self.store, task_id)
+        task = data.task(self.store, task_id)
         if handle is not None:
             # Most changes of a task are its worker's own reports; only a stop request is news.
-            if row is None or row["desired_status"] == "STOPPED":
+            if task is None or task.desired_status == "STOPPED":
                 handle.wake()
             return
-        if row is None or row["last_status"] == "STOPPED":
+        if task is None or task.last_status == "STOPPED":
             return
-        host = self.host_of(row["instance_id"])
+        host = self.host_of(task.instance_id)
         if host is None:
             return
         worker = TaskWorker(
@@ -178,6 +201,7 @@ class Supervisor:
             owner=self.owner,
             auth=self.auth,
             environment=_environment_resolver(self.store, self._role_env(task_id)),
+            dns=self.nameservers,
         )
         self.handles[task_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")
@@ -269,14 +293,14 @@ class Supervisor:
             if labels.get(LABEL_OWNER) != self.owner:
                 continue
             task_id = str(labels.get(LABEL_TASK, "")).rsplit("/", 1)[-1]
-            row = tasks.get_row(self.store, task_id)
+            task = data.task(self.store, task_id)
             try:
-                if row is None:
+                if task is None:
                     log.info("removing untracked container", extra={"container": c.get("Id")})
                     await host.remove(c["Id"])
-                elif row["last_status"] == "STOPPED" and c.get("State") == "running":
+                elif task.last_status == "STOPPED" and c.get("State") == "running":
                     await host.stop(c["Id"], 2)
-                elif row["last_status"] != "STOPPED" and task_id not in self.handles:
+                elif task.last_status != "STOPPED" and task_id not in self.handles:
                     self._ensure_worker(task_id)
             except DockerError as e:
                 log.warning("sweep failed", extra={"container": c.get("Id"), "error": str(e)})

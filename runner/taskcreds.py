@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -39,7 +38,7 @@ from aiohttp import web
 from dockyard.config import Config
 from dockyard.iam import records, sessions
 from dockyard.store import Store
-from runner import tasks
+from runner import data, taskshapes
 
 __all__ = ["TaskCredentials"]
 
@@ -73,16 +72,15 @@ class TaskCredentials:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), self.token(task_id).encode()):
             return _error(403, "AccessDenied", "The authorization token is not this task's.")
-        row = tasks.get_row(self.store, task_id)
-        if row is None or row["last_status"] == "STOPPED":
+        task = data.task(self.store, task_id)
+        if task is None or task.last_status == "STOPPED":
             return _error(404, "NotFound", "No such running task.")
-        defn = json.loads(row["definition"])
-        arn = str(defn.get("taskRoleArn") or "")
+        arn = str(task.definition.get("taskRoleArn") or "")
         name = records.role_name(arn, self.config.account_id)
         if name is None or records.get_role(self.store, name) is None:
             why = f"The task has no role, or its role does not exist: {arn or 'none'}."
             return _error(404, "NotFound", why)
-        task_arn = tasks.task_arn(self.config, row["cluster"], task_id)
+        task_arn = taskshapes.task_arn(self.config, task.cluster, task_id)
         creds = sessions.mint(self.key, name, task_arn, self.config.task_role_seconds)
         return web.json_response({
             "RoleArn": arn,

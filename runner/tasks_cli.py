@@ -1,6 +1,7 @@
 """``dockyard ps``, ``dockyard logs TASK``, ``dockyard events`` and ``dockyard agent``.
 
-``ps`` and ``logs`` use the control API (ListTasks/DescribeTasks, Dockyard's GetTaskLogs);
+``ps`` and ``logs`` use the control API (ListTasks/DescribeTasks, Dockyard's GetTaskLogs;
+``logs --follow`` polls it with the token of its last answer, see :mod:`runner.tasklogs`);
 ``events`` follows the control port's server-sent events (``GET /events``), signed with
 SigV4 like every API call. ``agent`` registers a further Docker host as a container instance
 (see :mod:`runner.agent.remote`).
@@ -96,14 +97,33 @@ def cmd_logs(args: argparse.Namespace, ctx: Any) -> int:
     if args.container:
         params["containerName"] = args.container
     out = client.call(ECS, "GetTaskLogs", params)
-    if args.json:
+    if args.json and not args.follow:
         print(json.dumps(out, indent=2))
         return 0
+    _print_logs(out, args.json)
+    if not args.follow:
+        return 0
+    # --follow: poll with the token of the last answer until the task has stopped (GetTaskLogs
+    # answers the lines written after the token; see runner.tasklogs)
+    del params["tail"]
+    while out.get("lastStatus") != "STOPPED":
+        time.sleep(args.interval)
+        out = client.call(ECS, "GetTaskLogs", {**params, "nextToken": out["nextForwardToken"]})
+        _print_logs(out, args.json)
+    return 0
+
+
+def _print_logs(out: dict[str, Any], as_json: bool) -> None:
+    """Print one GetTaskLogs answer: its lines (prefixed with the container's name when the
+    task has several), or with ``as_json`` one JSON object per container that has lines."""
     many = len(out["containers"]) > 1
     for c in out["containers"]:
+        if as_json:
+            if c["logs"]:
+                print(json.dumps({"containerName": c["containerName"], "logs": c["logs"]}), flush=True)
+            continue
         for line in c["logs"].splitlines():
-            print(f"{c['containerName']} | {line}" if many else line)
-    return 0
+            print(f"{c['containerName']} | {line}" if many else line, flush=True)
 
 
 def follow_events(client: Any, since: int | None, cluster: str | None, timeout: float | None = None) -> Any:
@@ -196,6 +216,10 @@ def add_commands(sub: Any, ctx: Any) -> None:
     p.add_argument("--cluster")
     p.add_argument("--container", help="only this container")
     p.add_argument("--tail", type=int, default=200, help="last N lines of each container (default 200)")
+    p.add_argument("--follow", "-f", action="store_true",
+                   help="then print new lines as they come, until the task stops (or Ctrl-C)")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="seconds between polls of --follow (default 1)")
     p.set_defaults(func=lambda a: cmd_logs(a, ctx))
 
     p = sub.add_parser("events", help="follow task and service state changes as they happen")

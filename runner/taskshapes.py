@@ -1,17 +1,21 @@
-"""The AWS shape of a task row (DescribeTasks' ``Task``), and task ARNs (pure)."""
+"""The AWS shape of a task (DescribeTasks' ``Task``), and task ARNs (pure).
+
+A :class:`runner.data.Task` in, ECS's JSON out: the typed task is what the runner passes
+around, and this module is the edge where it becomes AWS's shape.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from dockyard.config import Config
 from runner import clusters, instances
+from runner.data import ContainerState, Task
 from runner.numbers import loose_int
 
-__all__ = ["shape", "task_arn"]
+__all__ = ["container_arn", "shape", "task_arn"]
 
 _TIMES = {
     "created_at": "createdAt",
@@ -29,107 +33,104 @@ def task_arn(config: Config, cluster: str, ident: str) -> str:
     return f"arn:aws:ecs:{config.region}:{config.account_id}:task/{cluster}/{ident}"
 
 
+def container_arn(config: Config, task: Task, name: str) -> str:
+    return (f"arn:aws:ecs:{config.region}:{config.account_id}:container/{task.cluster}/"
+            f"{task.id}/{uuid.uuid5(uuid.NAMESPACE_URL, task.id + name)}")
+
 
 # -- shapes ----------------------------------------------------------------------------------
 def _container_shape(
-    config: Config, row: Any, defn: Mapping[str, Any], c: Mapping[str, Any], state: Mapping[str, Any]
+    config: Config, task: Task, c: Mapping[str, Any], state: ContainerState
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "containerArn": f"arn:aws:ecs:{config.region}:{config.account_id}:container/{row['cluster']}/"
-        f"{row['id']}/{uuid.uuid5(uuid.NAMESPACE_URL, row['id'] + c['name'])}",
-        "taskArn": task_arn(config, row["cluster"], row["id"]),
+        "containerArn": container_arn(config, task, c["name"]),
+        "taskArn": task_arn(config, task.cluster, task.id),
         "name": c["name"],
-        "image": state.get("image") or c.get("image", ""),
-        "lastStatus": state.get("lastStatus", "PENDING"),
-        "networkBindings": state.get("networkBindings", []),
+        "image": state.image or c.get("image", ""),
+        "lastStatus": state.last_status,
+        "networkBindings": [
+            {"bindIP": b.bind_ip, "containerPort": b.container_port, "hostPort": b.host_port,
+             "protocol": b.protocol}
+            for b in state.bindings
+        ],
         "networkInterfaces": [],
-        "healthStatus": state.get("healthStatus", "UNKNOWN"),
+        "healthStatus": state.health,
         "cpu": str(loose_int(c.get("cpu")) or 0),
     }
-    for key in ("runtimeId", "imageDigest", "exitCode", "reason"):
-        if state.get(key) is not None and state.get(key) != "":
-            out[key] = state[key]
+    for key, value in (("runtimeId", state.runtime_id), ("imageDigest", state.image_digest),
+                       ("exitCode", state.exit_code), ("reason", state.reason)):
+        if value is not None and value != "":
+            out[key] = value
     if c.get("memory"):
         out["memory"] = str(c["memory"])
     if c.get("memoryReservation"):
         out["memoryReservation"] = str(c["memoryReservation"])
-    network = json.loads(row["network"])
-    if network.get("ip") and (defn.get("networkMode") == "awsvpc"):
+    if task.network.ip and task.definition.get("networkMode") == "awsvpc":
         out["networkInterfaces"] = [
-            {"attachmentId": network.get("attachment", ""), "privateIpv4Address": network["ip"]}
+            {"attachmentId": task.network.attachment, "privateIpv4Address": task.network.ip}
         ]
     return out
 
 
-def shape(config: Config, row: Any, include: list[str] | None = None) -> dict[str, Any]:
+def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[str, Any]:
     """A task as DescribeTasks answers it."""
-    defn = json.loads(row["definition"])
-    states = json.loads(row["containers"])
-    extra = json.loads(row["extra"])
-    network = json.loads(row["network"])
-    inst = instances.instance_arn(config, row["cluster"], row["instance_id"])
+    defn = task.definition
     out: dict[str, Any] = {
-        "taskArn": task_arn(config, row["cluster"], row["id"]),
-        "clusterArn": clusters.cluster_arn(config, row["cluster"]),
-        "taskDefinitionArn": row["definition_arn"],
-        "containerInstanceArn": inst,
+        "taskArn": task_arn(config, task.cluster, task.id),
+        "clusterArn": clusters.cluster_arn(config, task.cluster),
+        "taskDefinitionArn": task.definition_arn,
+        "containerInstanceArn": instances.instance_arn(config, task.cluster, task.instance_id),
         "overrides": {
             "containerOverrides": [],
             "inferenceAcceleratorOverrides": [],
-            **json.loads(row["overrides"]),
+            **task.overrides,
         },
-        "lastStatus": row["last_status"],
-        "desiredStatus": row["desired_status"],
-        "cpu": str(row["cpu"]),
-        "memory": str(row["memory"]),
+        "lastStatus": task.last_status,
+        "desiredStatus": task.desired_status,
+        "cpu": str(task.cpu),
+        "memory": str(task.memory),
         "containers": [
-            _container_shape(config, row, defn, c, states.get(c["name"], {}))
-            for c in defn.get("containerDefinitions") or []
+            _container_shape(config, task, c, task.state_of(c["name"])) for c in task.container_definitions
         ],
-        "launchType": row["launch_type"],
-        "group": row["grp"],
-        "version": row["version"],
-        "healthStatus": row["health"],
-        "connectivity": "CONNECTED" if row["connectivity_at"] else "DISCONNECTED",
+        "launchType": task.launch_type,
+        "group": task.group,
+        "version": task.version,
+        "healthStatus": task.health,
+        "connectivity": "CONNECTED" if task.connectivity_at else "DISCONNECTED",
         "availabilityZone": f"{config.region}a",
         "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
         "attachments": [],
         "enableExecuteCommand": False,
-        "tags": json.loads(row["tags"]) if include is None or "TAGS" in (include or []) else [],
+        "tags": [dict(t) for t in task.tags] if include is None or "TAGS" in (include or []) else [],
     }
-    if row["started_by"]:
-        out["startedBy"] = row["started_by"]
-    if row["stop_code"]:
-        out["stopCode"] = row["stop_code"]
-    if row["stopped_reason"]:
-        out["stoppedReason"] = row["stopped_reason"]
-    for col, key in _TIMES.items():
-        if row[col] is not None:
-            out[key] = row[col]
-    if row["launch_type"] == "FARGATE":
+    if task.started_by:
+        out["startedBy"] = task.started_by
+    if task.stop_code:
+        out["stopCode"] = task.stop_code
+    if task.stopped_reason:
+        out["stoppedReason"] = task.stopped_reason
+    for attr, key in _TIMES.items():
+        value = getattr(task, attr)
+        if value is not None:
+            out[key] = value
+    if task.launch_type == "FARGATE":
         out["platformVersion"] = "1.4.0"
         out["platformFamily"] = "Linux"
     if defn.get("networkMode") == "awsvpc":
-        vpc = (extra.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
+        net = task.network
+        vpc = (task.extra.get("networkConfiguration") or {}).get("awsvpcConfiguration") or {}
         details = [
             {"name": "subnetId", "value": (vpc.get("subnets") or ["subnet-dockyard"])[0]},
-            {"name": "networkInterfaceId", "value": network.get("attachment", "")},
+            {"name": "networkInterfaceId", "value": net.attachment},
         ]
-        if network.get("ip"):
-            details.append({"name": "privateIPv4Address", "value": network["ip"]})
+        if net.ip:
+            details.append({"name": "privateIPv4Address", "value": net.ip})
         status = (
             "ATTACHED"
-            if network.get("ip") and row["last_status"] != "STOPPED"
-            else ("DELETED" if row["last_status"] == "STOPPED" else "PRECREATED")
+            if net.ip and task.last_status != "STOPPED"
+            else ("DELETED" if task.last_status == "STOPPED" else "PRECREATED")
         )
         out["attachments"] = [
-            {
-                "id": network.get("attachment", ""),
-                "type": "ElasticNetworkInterface",
-                "status": status,
-                "details": details,
-            }
+            {"id": net.attachment, "type": "ElasticNetworkInterface", "status": status, "details": details}
         ]
     return out
-
-

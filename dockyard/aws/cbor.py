@@ -17,6 +17,7 @@ from typing import Any
 import cbor2
 from botocore.model import OperationModel, Shape
 
+from dockyard import jsonbound
 from dockyard.aws.errors import AwsError, SerializationException
 
 __all__ = ["CONTENT_TYPE", "encode", "encode_error", "parse", "route"]
@@ -41,6 +42,7 @@ def parse(body: bytes) -> dict[str, Any]:
         return {}
     try:
         value = cbor2.loads(body)
+        jsonbound.check(value, surrogates=True)  # the depth bound of JSON bodies
     except Exception as e:  # cbor2 raises several kinds for a malformed body
         raise SerializationException(f"Request body is not valid CBOR: {e}.") from None
     if not isinstance(value, dict):

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from dockyard import jsonbound
 from dockyard.aws.errors import AwsError
 
 __all__ = ["page"]
@@ -36,7 +37,7 @@ def page(
     token = params.get(token_key)
     if token is not None:
         try:
-            start = int(json.loads(base64.urlsafe_b64decode(str(token).encode()))["o"])
+            start = int(jsonbound.loads(base64.urlsafe_b64decode(str(token).encode()), max_bytes=1024)["o"])
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise error(f"The {token_key} is not valid.") from None
         if start < 0:

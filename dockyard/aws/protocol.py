@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from botocore.model import ServiceModel
 from prometheus_client import Counter, Histogram
 
+from dockyard import jsonbound, logs
 from dockyard.aws import cbor, model, query, restjson, sigv4
 from dockyard.aws.errors import (
     AwsError,
@@ -41,6 +43,7 @@ from dockyard.aws.errors import (
     UnknownOperationException,
     UnrecognizedClientException,
 )
+from dockyard.listeners import log_unexpected
 
 __all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "PEER", "Answer", "Call", "Operations", "json_response"]
 
@@ -48,6 +51,7 @@ ECS = "AmazonEC2ContainerServiceV20141113"
 CLOUDMAP = "Route53AutoNaming_v20170314"
 ECR = "AmazonEC2ContainerRegistry_V20150921"
 MAX_BODY = 10 * 1024 * 1024
+_SURROGATE = "A string in the request holds a lone surrogate, which has no UTF-8 form."
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CBOR_HEADERS = {"smithy-protocol": "rpc-v2-cbor"}
 CONTENT_TYPES = ("application/x-amz-json-1.1", "application/x-amz-json-1.0")
@@ -103,8 +107,10 @@ def json_response(data: dict[str, Any] | bytes, status: int = 200, request_id: s
 class Operations:
     """The operation table, filled by the parts at start."""
 
-    def __init__(self, secret_for: Callable[[str], str | None]) -> None:
+    def __init__(self, secret_for: Callable[[str], str | None], region: str = "us-east-1") -> None:
         self._ops: dict[tuple[str, str], Handler] = {}
+        self._region = region
+        self._signing: dict[str, tuple[str, ...]] = {}  # service -> the names its scope may give
         self._readonly: set[str] = set()
         self._secret_for = secret_for
         self._metrics: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # labelled children
@@ -144,6 +150,7 @@ class Operations:
             elif svc.protocol != "query":
                 raise ValueError(f"{service}: serve {svc.protocol} services by their target prefix")
         self._ops[(service, name)] = handler
+        self._signing.clear()
         if readonly:
             self._readonly.add(f"{service}.{name}")
 
@@ -169,15 +176,57 @@ class Operations:
         """Whether the operation ``X-Amz-Target: target`` names was registered read-only."""
         return target in self._readonly
 
+    def target_of(
+        self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes
+    ) -> str:
+        """``service.operation`` that a request of any protocol names (as :meth:`respond` tells
+        them apart; ``service`` as the operation was registered), "" when it names none: the
+        control workers ask :meth:`readonly` of it."""
+        target = headers.get("x-amz-target")
+        if target is not None:
+            return target
+        if headers.get("smithy-protocol") == "rpc-v2-cbor":
+            found = cbor.route(raw_path)
+            return f"{found[0]}.{found[1]}" if found is not None else ""
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if raw_path == "/" and (method != "POST" or ctype != query.FORM):
+            return ""
+        if raw_path == "/":
+            try:
+                action, form = query.action(body)
+            except AwsError:
+                return ""
+            svc = self._query_service(action, form.get("Version", ""))[0]
+            return f"{svc.service_name}.{action}" if svc is not None else ""
+        rest = self._rest.match(method, raw_path, _query_lists(raw_query)) if self._rest else None
+        return f"{rest[0].service_name}.{rest[1].name}" if rest is not None else ""
+
+    def signing_names(self, service: str | None = None) -> tuple[str, ...]:
+        """The service names a credential's scope may give for ``service`` (the name its model
+        signs with: ``ecs``, ``servicediscovery``, ``elasticloadbalancing``; ``dockyard`` for a
+        service botocore has no model of), or for any registered service when None or unknown."""
+        key = service if service is not None and any(s == service for s, _ in self._ops) else ""
+        names = self._signing.get(key)
+        if names is None:
+            if key:
+                svc = model.find(key)
+                names = (svc.signing_name if svc is not None else "dockyard",)
+            else:
+                names = tuple(sorted({n for s in {s for s, _ in self._ops} for n in self.signing_names(s)}))
+            self._signing[key] = names
+        return names
+
     def authenticate(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body_sha256: str,
-        basic: bool = False,
+        basic: bool = False, service: str | None = None,
     ) -> sigv4.Credential:
         """The one authentication of every control route (``headers`` keyed by lower-case
-        names): a SigV4 signature over the request, whose body hashes to ``body_sha256``; with
-        ``basic``, HTTP Basic credentials (the key id and its secret) are accepted too, for a
-        route a person follows with ``curl -u`` (the event stream). Returns who it is (a Basic
-        credential has no date, region nor service) or raises the AWS error to answer."""
+        names): a SigV4 signature over the request, whose body hashes to ``body_sha256``,
+        scoped to this endpoint's region and to ``service`` (see :meth:`signing_names`; a
+        route outside the dispatch leaves it None); with ``basic``, HTTP Basic credentials (the
+        key id and its secret) are accepted too, for a route a person follows with ``curl -u``
+        (the event stream). Returns who it is (a Basic credential has no date, region nor
+        service) or raises the AWS error to answer."""
         auth = headers.get("authorization", "")
         if basic and auth[:6].lower() == "basic ":
             try:
@@ -187,8 +236,14 @@ class Operations:
             expected = self._secret_for(key)
             if expected is None or not hmac.compare_digest(expected.encode(), secret.encode()):
                 raise UnrecognizedClientException("The security token included in the request is invalid.")
+            logs.principal.set(key)  # for the access log (dockyard.accesslog)
             return sigv4.Credential(key, "", "", "")
-        return sigv4.verify(method, raw_path, raw_query, headers, body_sha256, self._secret_for)
+        credential = sigv4.verify(
+            method, raw_path, raw_query, headers, body_sha256, self._secret_for,
+            region=self._region, services=self.signing_names(service),
+        )
+        logs.principal.set(credential.access_key)  # for the access log (dockyard.accesslog)
+        return credential
 
     def error_response(self, error: AwsError, request_id: str = "", route: str = "") -> web.Response:
         """The AWS error envelope of ``error`` for a route outside ``POST /`` (``route`` names it
@@ -197,13 +252,14 @@ class Operations:
         self._observe("", "", error.code, time.perf_counter())
         return json_response(error.body(), status=error.status, request_id=request_id)
 
-    def install(self, router: web.UrlDispatcher, rest: bool = False) -> None:
+    def install(self, router: web.UrlDispatcher, rest: bool | None = None) -> None:
         """Add the dispatch to a control app: ``POST /`` (JSON, Query), ``POST /service/...``
-        (RPC v2 CBOR) and, with ``rest``, every other path (REST-JSON; add it after the app's
-        own routes, which then go first)."""
+        (RPC v2 CBOR) and, with ``rest`` (by default: when a REST-JSON operation is
+        registered), every other path (REST-JSON). Call it after the app's own routes and the
+        parts' installs: those go first, and the REST-JSON routes are known by then."""
         router.add_post("/", self.dispatch)
         router.add_post(cbor.PREFIX + "{tail:.+}", self.dispatch)
-        if rest:
+        if rest if rest is not None else bool(self._rest):
             router.add_route("*", "/{tail:.*}", self.dispatch)
 
     async def dispatch(self, request: web.Request) -> web.Response:
@@ -273,11 +329,8 @@ class Operations:
     ) -> Answer:
         action, form = query.action(body) if body else ("", {})
         version = form.get("Version", "")
-        services = {s for s, n in self._ops if n == action and s not in model.TARGETS}
-        known = [model.service(s) for s in sorted(services)]
-        svc = next((m for m in known if m.api_version == version), None)
+        svc, err_svc = self._query_service(action, version)
         service_name = svc.service_name if svc is not None else ""
-        err_svc = svc or (known[0] if known else None)
 
         def encode(result: dict[str, Any] | bytes) -> Answer:
             assert svc is not None
@@ -296,6 +349,16 @@ class Operations:
             service_name, action, method, raw_path, raw_query, headers, body, request_id,
             decode, encode, refuse,
         )
+
+    def _query_service(
+        self, action: str, version: str
+    ) -> tuple[ServiceModel | None, ServiceModel | None]:
+        """The Query service serving ``action`` at API ``version``, and the one to name in an
+        error (that one, else any serving ``action``)."""
+        services = {s for s, n in self._ops if n == action and s not in model.TARGETS}
+        known = [model.service(s) for s in sorted(services)]
+        svc = next((m for m in known if m.api_version == version), None)
+        return svc, svc or (known[0] if known else None)
 
     async def _respond_rest(
         self, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes,
@@ -337,7 +400,7 @@ class Operations:
         code = "200"
         try:
             digest = hashlib.sha256(body).hexdigest()
-            credential = self.authenticate(method, raw_path, raw_query, headers, digest)
+            credential = self.authenticate(method, raw_path, raw_query, headers, digest, service=service)
             params = decode()
             handler = self._ops.get((service, name))
             if handler is None:
@@ -352,9 +415,12 @@ class Operations:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
             return refuse(e)
-        except Exception:
+        except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
+            code = SerializationException.code
+            return refuse(SerializationException(_SURROGATE))
+        except Exception as e:
             code = "InternalFailure"
-            log.exception("control handler failed", extra={"target": target})
+            log_unexpected(log, "control handler failed", e, target=target)
             return refuse(InternalFailure("The request processing has failed."))
         finally:
             self._observe(service, name, code, started)
@@ -372,7 +438,7 @@ class Operations:
         code = "200"
         try:
             credential = self.authenticate(
-                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest()
+                method, raw_path, raw_query, headers, hashlib.sha256(body).hexdigest(), service=service
             )
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype not in CONTENT_TYPES:
@@ -396,9 +462,12 @@ class Operations:
             code = e.code
             log.info("control error", extra={"target": target, "error": e.code, "detail": e.message})
             return e.status, _dumps(e.body())
-        except Exception:
+        except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
+            code = SerializationException.code
+            return 400, _dumps(SerializationException(_SURROGATE).body())
+        except Exception as e:
             code = "InternalFailure"
-            log.exception("control handler failed", extra={"target": target})
+            log_unexpected(log, "control handler failed", e, target=target)
             return 500, _dumps({"__type": "InternalFailure", "message": "The request processing has failed."})
         finally:
             self._observe(service, name, code, started)
@@ -461,8 +530,8 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body.decode())
-    except (ValueError, UnicodeDecodeError) as e:
+        params = jsonbound.loads(body, surrogates=True)  # a part may name the field (InvalidInput)
+    except ValueError as e:
         raise SerializationException(f"Request body is not valid JSON: {e}.") from None
     if not isinstance(params, dict):
         raise SerializationException("Request body must be a JSON object.")

@@ -24,6 +24,14 @@ __all__ = ["CONTENT_TYPE", "FORM", "action", "encode", "encode_error", "parse"]
 
 CONTENT_TYPE = "text/xml"
 FORM = "application/x-www-form-urlencoded"
+AUTH_CODES = {
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "IncompleteSignatureException": "IncompleteSignature",
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+}
+"""The names Query services (ELBv2, IAM, STS) give the authentication errors JSON services call
+``InvalidSignatureException`` and so on."""
 
 
 def action(body: bytes) -> tuple[str, dict[str, str]]:
@@ -141,7 +149,7 @@ def encode_error(service: ServiceModel | None, error: AwsError, request_id: str)
     root = ET.Element("ErrorResponse", xmlns=_namespace(service)) if service else ET.Element("ErrorResponse")
     err = ET.SubElement(root, "Error")
     ET.SubElement(err, "Type").text = "Sender" if error.status < 500 else "Receiver"
-    ET.SubElement(err, "Code").text = error.code
+    ET.SubElement(err, "Code").text = AUTH_CODES.get(error.code, error.code)
     ET.SubElement(err, "Message").text = error.message
     ET.SubElement(root, "RequestId").text = request_id
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from dockyard import jsonbound
 from dockyard.aws.errors import AwsError, SerializationException
 
 __all__ = ["CONTENT_TYPE", "Routes", "encode", "encode_error", "parse"]
@@ -31,6 +32,9 @@ class Routes:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], dict[str, str], ServiceModel, OperationModel]] = []
+
+    def __len__(self) -> int:
+        return len(self._routes)
 
     def add(self, service: ServiceModel, op: OperationModel) -> None:
         uri = op.http["requestUri"]
@@ -80,8 +84,8 @@ def parse(
     params: dict[str, Any] = {}
     if body.strip():
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+            data = jsonbound.loads(body, surrogates=True)
+        except ValueError as e:
             raise SerializationException(f"Request body is not valid JSON: {e}.") from None
         if payload:
             params[payload] = data

@@ -4,6 +4,13 @@ The control API verifies what the client actually signed: the raw request path, 
 query, the signed headers as received and the SHA-256 of the body it received (the AWS CLI
 sends no ``x-amz-content-sha256`` for JSON services, so the body's own hash is used unless
 the header is present and matches).
+
+Nothing that steers the request may be left out of the signature: ``host`` and ``x-amz-date``
+are always signed, and each header of ``must_sign`` the request carries (``content-type``,
+``x-amz-target``, ``smithy-protocol`` on the control API: they pick the protocol and the
+operation) must be too, else a signed ListClusters could be sent on as ListTaskDefinitions.
+``x-amz-content-sha256: UNSIGNED-PAYLOAD`` is refused (the body could be replaced after
+signing), and the credential's scope must name the endpoint's region and one of its services.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import hmac
 import posixpath
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +34,12 @@ from dockyard.aws.errors import (
     UnrecognizedClientException,
 )
 
-__all__ = ["MAX_SKEW_SECONDS", "Credential", "sign", "signing_key", "verify"]
+__all__ = ["MAX_SKEW_SECONDS", "MUST_SIGN", "Credential", "sign", "signing_key", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_SECONDS = 300
+MUST_SIGN = ("content-type", "x-amz-target", "smithy-protocol")
+"""Headers that, when a request carries them, must be among its signed headers."""
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<sh>[^,\s]+),"
     r"\s*Signature=(?P<sig>[0-9a-fA-F]{64})\s*$"
@@ -139,11 +148,16 @@ def verify(
     body_sha256: str,
     secret_for: Callable[[str], str | None],
     now: datetime | None = None,
+    region: str | None = None,
+    services: Collection[str] | None = None,
+    must_sign: Collection[str] = MUST_SIGN,
 ) -> Credential:
     """Verify a SigV4-signed request; return its credential or raise an AWS error.
 
     ``headers`` must be keyed by lower-case names. ``secret_for(access_key)`` returns the
-    secret key or None for an unknown key.
+    secret key or None for an unknown key. With ``region`` the credential's scope must name
+    it, with ``services`` one of them (the first is the one an error names); each header of
+    ``must_sign`` present in the request must be signed.
     """
     auth = headers.get("authorization")
     if not auth:
@@ -159,10 +173,17 @@ def verify(
         raise IncompleteSignatureException(
             f"Credential should be scoped to a valid region and service: {m['cred']!r}."
         )
-    access_key, date, region, service, _ = cred_parts
+    access_key, date, scope_region, scope_service, _ = cred_parts
     signed = m["sh"].lower().split(";")
     if "host" not in signed:
         raise IncompleteSignatureException("'Host' must be a signed header.")
+    if "x-amz-date" not in signed:
+        raise IncompleteSignatureException("'X-Amz-Date' must be a signed header.")
+    unsigned = [name for name in must_sign if name in headers and name not in signed]
+    if unsigned:
+        raise IncompleteSignatureException(
+            f"{', '.join(repr(n) for n in unsigned)} must be signed headers, as they are sent."
+        )
     amz_date = headers.get("x-amz-date", "")
     try:
         when = _parse_amz_date(amz_date)
@@ -182,20 +203,33 @@ def verify(
             f"Signature expired: {amz_date} is now earlier or later than "
             f"{now.strftime('%Y%m%dT%H%M%SZ')} by more than {MAX_SKEW_SECONDS // 60} minutes."
         )
+    if region is not None and scope_region != region:
+        raise InvalidSignatureException(
+            f"Credential should be scoped to a valid region: '{region}', not '{scope_region}'."
+        )
+    if services is not None and scope_service not in services:
+        expected = next(iter(services), "")
+        raise InvalidSignatureException(
+            f"Credential should be scoped to correct service: '{expected}', not '{scope_service}'."
+        )
+    payload = headers.get("x-amz-content-sha256", body_sha256)
+    if payload == "UNSIGNED-PAYLOAD":
+        raise IncompleteSignatureException(
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted: the body must be signed."
+        )
+    if payload != body_sha256:
+        raise InvalidSignatureException("The provided 'x-amz-content-sha256' does not match the body.")
     secret = secret_for(access_key)
     if secret is None:
         raise UnrecognizedClientException("The security token included in the request is invalid.")
-    payload = headers.get("x-amz-content-sha256", body_sha256)
-    if payload != body_sha256 and payload != "UNSIGNED-PAYLOAD":
-        raise InvalidSignatureException("The provided 'x-amz-content-sha256' does not match the body.")
     creq = canonical_request(method, raw_path, raw_query, headers, signed, payload)
-    expected = _signature(secret, amz_date, region, service, creq)
-    if not hmac.compare_digest(expected, m["sig"].lower()):
+    expected_sig = _signature(secret, amz_date, scope_region, scope_service, creq)
+    if not hmac.compare_digest(expected_sig, m["sig"].lower()):
         raise InvalidSignatureException(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."
         )
-    return Credential(access_key, date, region, service)
+    return Credential(access_key, date, scope_region, scope_service)
 
 
 def sign(

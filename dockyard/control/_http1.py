@@ -41,6 +41,14 @@ once from the event loop's callback when ``eager(request)`` says it may be (see
 :meth:`Connection.finish` (a streamed one). Error answers the server makes itself (400, 413,
 431, 500 when the handler fails) come from ``error(status, message)``, which returns the
 content type and body.
+
+Why this module is longer than 500 lines: it is one state machine. The ``Protocol`` and its
+``Connection`` s share each connection's parser, pipeline queue, timers and paused-writing
+state, and the rules above (framing, limits, timeouts, pipelining) are each a few lines in
+the llhttp callbacks and the write path that have to see all of that state at once. Split,
+the pieces would reach into one another's private attributes; kept whole, it is private to
+``dockyard.control``, has one small public surface (``Server``, ``Connection``, ``Request``)
+and is tested as one (``tests/unit/dockyard/test_http1_hardening.py``).
 """
 
 from __future__ import annotations
@@ -258,6 +266,7 @@ class Connection(asyncio.Protocol):
         self._fed = 0  # raw bytes fed in the current phase (head, or body)
         self._refusal_queued = False
         self._write_paused_at = 0.0
+        self.sent = 0  # bytes written on this connection, heads and framing included (access log)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -500,7 +509,9 @@ class Connection(asyncio.Protocol):
         out = "".join(head).encode("latin-1") + self._server.date() + b"\r\n"
         self._started = True
         if self._transport is not None:
-            self._transport.write(out if self._head_only else out + body)
+            out = out if self._head_only else out + body
+            self.sent += len(out)
+            self._transport.write(out)
 
     def start(self, status: int, headers: Iterable[tuple[str, str]], length: int | None) -> None:
         """Send the head of a streamed answer; ``length`` None means unknown (chunked for
@@ -521,21 +532,27 @@ class Connection(asyncio.Protocol):
         lines.append("\r\n")
         self._started = True
         if self._transport is not None:
-            self._transport.write("".join(lines).encode("latin-1"))
+            head = "".join(lines).encode("latin-1")
+            self.sent += len(head)
+            self._transport.write(head)
 
     async def write(self, data: bytes) -> None:
         """Send part of a streamed body; waits while the client is slow to read."""
         if self._head_only or not data or self._transport is None:
             return
         if self._chunked:
-            self._transport.writelines([f"{len(data):x}\r\n".encode(), data, b"\r\n"])
+            size = f"{len(data):x}\r\n".encode()
+            self.sent += len(size) + len(data) + 2
+            self._transport.writelines([size, data, b"\r\n"])
         else:
+            self.sent += len(data)
             self._transport.write(data)
         await self._drain()
 
     def finish(self) -> None:
         """End a streamed body."""
         if self._chunked and not self._head_only and self._transport is not None:
+            self.sent += 5
             self._transport.write(b"0\r\n\r\n")
 
     def _connection_header(self) -> str:

@@ -10,6 +10,11 @@ every other route, is forwarded unchanged to the main process on an internal loo
 where it is verified and handled as usual: background work (health checks, DNS, the runner,
 xDS) only ever runs in the main process.
 
+Access log (``dockyard.accesslog``, the ``access_log`` setting): a worker writes the line of
+every request it answers itself, a read-only operation, ``/healthz``, ``/metrics``, a refusal
+of its transport (those have no method or path: the request was not read whole) or a 503 when
+the main process cannot be reached; a forwarded request is logged once, by the main process.
+
 A worker exits when the main process asks it to (SIGTERM) and when the main process dies
 (``PR_SET_PDEATHSIG``), so a worker is never orphaned.
 
@@ -34,6 +39,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict
@@ -41,10 +47,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
-from dockyard import limits, logs
+from dockyard import accesslog, limits, logs, probes
 from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_type
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
@@ -61,6 +66,9 @@ BALANCE_FILE = "control-workers.balance"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "expect",
         "proxy-connection", "te", "trailer"}
 AMZ_JSON = "application/x-amz-json-1.1"
+# Headers aiohttp would add to a forwarded request that lacks them: it goes on as it came (a
+# Content-Type the client did not send, and so did not sign, would fail its signature).
+_AUTO = ("Content-Type", "User-Agent", "Accept", "Accept-Encoding")
 
 # What the transport itself answers (the dispatcher's errors are in dockyard.aws.errors).
 BadRequestException = error_type("BadRequestException")
@@ -83,13 +91,14 @@ class WorkerPlatform(Protocol):
     role fills it in)."""
 
     ops: Operations
+    config: Config
 
     @property
     def worker_contexts(self) -> Sequence[Callable[[Any], AsyncIterator[None]]]:
         """Start/stop hooks run in the worker (async generators taking the platform)."""
 
     def health(self) -> dict[str, object]:
-        """What ``/healthz`` answers."""
+        """What ``/healthz`` answers with credentials (dockyard.probes)."""
 
 
 Build = Callable[[Config, Store], WorkerPlatform]
@@ -109,7 +118,9 @@ class Forwarder:
         self.upstream = upstream
         self.session: aiohttp.ClientSession | None = None
 
-    async def __call__(self, request: Request, conn: Connection) -> None:
+    async def __call__(self, request: Request, conn: Connection) -> bool:
+        """Forward ``request``; False when the main process could not be reached (this worker
+        answered 503 itself)."""
         if self.session is None:
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256), auto_decompress=False,
@@ -120,13 +131,13 @@ class Forwarder:
         try:
             upstream = await self.session.request(
                 request.method, URL(self.upstream + request.target, encoded=True), headers=headers,
-                data=request.body, allow_redirects=False,
+                data=request.body, allow_redirects=False, skip_auto_headers=_AUTO,
             )
         except (aiohttp.ClientError, OSError) as e:
             log.error("control worker could not reach the main process", extra={"error": str(e)})
             content_type, body = error_body(503, "The service is unavailable; try again.")
             conn.respond(503, body, content_type)
-            return
+            return False
         async with upstream:
             conn.start(
                 upstream.status,
@@ -137,6 +148,7 @@ class Forwarder:
             async for chunk in upstream.content.iter_any():
                 await conn.write(chunk)
             conn.finish()
+        return True
 
     async def close(self) -> None:
         if self.session is not None:
@@ -174,38 +186,76 @@ class SharedBalance:
 
 
 class ControlApp:
-    """What a control worker answers on the control port: ``POST /`` for a read-only operation
-    (through the same ``Operations.answer`` the main process uses), ``GET /healthz`` and
-    ``GET /metrics`` of this process; everything else goes to the main process unchanged."""
+    """What a control worker answers on the control port: a read-only operation of any AWS
+    protocol (JSON through the same ``Operations.answer`` the main process uses, RPC v2 CBOR,
+    Query and REST-JSON through ``Operations.respond``), ``GET /healthz`` and ``GET /metrics``
+    of this process; everything else goes to the main process unchanged."""
 
-    def __init__(self, platform: WorkerPlatform, forward: Forwarder) -> None:
+    def __init__(
+        self, platform: WorkerPlatform, forward: Forwarder, access: logging.Logger | None = None
+    ) -> None:
         self.platform = platform
         self.ops = platform.ops
         self.forward = forward
+        self.access = access  # the access logger (None: off)
 
     def local(self, request: Request) -> bool:
         """Whether this process answers ``request`` itself (else the main process does)."""
-        if request.method == "POST":
-            return request.path == "/" and self.ops.readonly(request.headers.get("x-amz-target", ""))
-        return request.method in ("GET", "HEAD") and request.path in ("/healthz", "/metrics")
+        method, path, headers = request.method, request.path, request.headers
+        target = headers.get("x-amz-target")
+        if target is not None:  # AWS JSON, the hot path
+            return method == "POST" and path == "/" and self.ops.readonly(target)
+        if method in ("GET", "HEAD") and path in ("/healthz", "/metrics"):
+            return True
+        return self.ops.readonly(self.ops.target_of(method, path, request.query, headers, request.body))
 
     async def __call__(self, request: Request, conn: Connection) -> None:
+        started, sent = time.perf_counter(), conn.sent
         if not self.local(request):
-            await self.forward(request, conn)
+            if not await self.forward(request, conn):
+                self._log(logs.new_request_id(), request, 503, conn.sent - sent, started)
             return
         method, path = request.method, request.path
         rid = self._request_id(request)
-        if method == "POST":
+        logs.principal.set("")
+        ids = (("x-amzn-RequestId", rid), ("X-Request-Id", rid))
+        if "x-amz-target" in request.headers:
             status, body = await self.ops.answer(
                 method, path, request.query, request.headers, request.body, rid
             )
-            conn.respond(status, body, AMZ_JSON, (("x-amzn-RequestId", rid), ("X-Request-Id", rid)))
-        elif path == "/healthz":
-            body = json.dumps(self.platform.health()).encode()
-            conn.respond(200, body, "application/json; charset=utf-8", (("X-Request-Id", rid),))
+            conn.respond(status, body, AMZ_JSON, ids)
+        elif path in ("/healthz", "/metrics") and method != "POST":
+            key = self.platform.config.metrics_key
+            if path == "/healthz":
+                answer = probes.healthz(
+                    self.ops, key, method, path, request.query, request.headers, self.platform.health
+                )
+            else:
+                answer = probes.metrics(key, request.headers)
+            status, ctype, body, extra = answer
+            conn.respond(status, body, ctype, (*extra, ("X-Request-Id", rid)))
         else:
-            ctype = CONTENT_TYPE_LATEST.split(";")[0] + "; charset=utf-8"
-            conn.respond(200, generate_latest(), ctype, (("X-Request-Id", rid),))
+            out = await self.ops.respond(method, path, request.query, request.headers, request.body, rid)
+            status = out.status
+            conn.respond(out.status, out.body, out.content_type, (*out.headers.items(), *ids))
+        self._log(rid, request, status, conn.sent - sent, started)
+
+    def _log(self, rid: str, request: Request, status: int, size: int, started: float) -> None:
+        if self.access is None:
+            return
+        operation = accesslog.operation_of(request.headers.get("x-amz-target", ""), request.path)
+        accesslog.log_line(self.access, accesslog.line(
+            rid, request.method, request.path, status, size, time.perf_counter() - started,
+            logs.principal.get(), operation,
+        ))
+
+    def refused(self, status: int, message: str) -> tuple[str, bytes]:
+        """The transport's own error answers (:func:`error_body`), each with its access line."""
+        content_type, body = error_body(status, message)
+        if self.access is not None:
+            out = accesslog.line(logs.new_request_id(), "", "", status, len(body), 0)
+            accesslog.log_line(self.access, out)
+        return content_type, body
 
     @staticmethod
     def _request_id(request: Request) -> str:
@@ -279,14 +329,14 @@ async def _serve(
     build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
 ) -> None:
     limits.limit_resource_error_logs(asyncio.get_running_loop())
-    store = Store(str(config.db_path))
+    store = Store(str(config.db_path), key_file=config.key_path)
     forward = Forwarder(upstream)
     try:
         platform = build(config, store)
-        app = ControlApp(platform, forward)
+        app = ControlApp(platform, forward, accesslog.logger_for(config.access_log))
         # What a worker answers itself reads memory and the store and never waits on a timeout:
         # it may run without a Task of its own (see dockyard.control._http1).
-        server = Server(app, error_body, max_body=MAX_BODY, eager=app.local, balance=balance,
+        server = Server(app, app.refused, max_body=MAX_BODY, eager=app.local, balance=balance,
                         max_connections=connection_cap(open_files))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

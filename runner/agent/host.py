@@ -62,6 +62,13 @@ class Host:
     async def info(self) -> dict[str, Any]:
         return await self._run(self.transport.info)
 
+    async def gateway(self) -> str:
+        """The gateway address of the engine's ``bridge`` network, "" if unknown."""
+        try:
+            return str(await self._run(self.transport.gateway, "bridge"))
+        except DockerError:
+            return ""
+
     async def ensure_pause_image(self) -> None:
         async with self._pause_lock:
             if not await self._run(self.transport.image_present, PAUSE_IMAGE):
@@ -135,6 +142,11 @@ class Host:
 
     async def logs(self, cid: str, tail: int) -> bytes:
         return await self._run(self.transport.logs, cid, tail)
+
+    async def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        """The last ``tail`` lines from ``since`` (seconds since the epoch; None: the start),
+        each prefixed with Docker's RFC 3339 timestamp and a space."""
+        return await self._run(self.transport.timed_logs, cid, tail, since)
 
     # -- events ------------------------------------------------------------------------------
     def watch(self, on_event: Callable[[dict[str, Any]], None], on_reconnect: Callable[[], None]) -> None:

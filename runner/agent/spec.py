@@ -24,6 +24,11 @@ Mapping (ECS -> Docker):
   rendered).
 * ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
   ``dockyard logs``); other drivers pass through.
+* Nameservers: ``Placement.dns`` (Dockyard's resolver for tasks, see :func:`task_dns_address`)
+  becomes ``HostConfig.Dns`` of every ``bridge`` or ``host`` container without ``dnsServers``
+  of its own, and of an ``awsvpc`` task's pause container, whose ``/etc/resolv.conf`` the
+  containers that join its namespace share (Docker refuses ``Dns`` on those); ``none`` has no
+  network to resolve over.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ __all__ = [
     "container_name",
     "container_specs",
     "healthcheck",
+    "local_engine",
     "pause_spec",
+    "task_dns_address",
     "task_volumes",
 ]
 
@@ -74,8 +81,35 @@ class Placement:
     registry: str = ""
     owner: str = ""
     pause_id: str = ""
+    dns: tuple[str, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def local_engine(docker_url: str) -> bool:
+    """Whether the engine at ``docker_url`` runs on this machine: a ``unix://`` socket, or
+    ``tcp://`` to a loopback address."""
+    scheme, _, rest = docker_url.partition("://")
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return scheme == "unix" or (scheme == "tcp" and loopback)
+
+
+def task_dns_address(setting: str, docker_url: str, gateway: str) -> str:
+    """The address tasks on the engine at ``docker_url`` use as their nameserver, "" for none.
+
+    ``setting`` is the config ``task_dns``: ``off``; an IP address (every engine's tasks use it);
+    or ``auto``: the gateway of the engine's ``bridge`` network (``gateway``, an address of the
+    engine's machine on the bridge its tasks are on) when the engine runs on this machine
+    (:func:`local_engine`), so that Dockyard can listen on it; "" for an engine elsewhere, whose
+    bridge gateway is an address of another machine.
+    """
+    value = setting.strip().lower()
+    if value in ("off", "none", "false", ""):
+        return ""
+    if value != "auto":
+        return setting.strip()
+    return gateway if local_engine(docker_url) else ""
 
 
 def container_name(task_id: str, name: str) -> str:
@@ -234,6 +268,8 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
             host["extra_hosts"] = {h["hostname"]: h["ipAddress"] for h in c["extraHosts"]}
         if c.get("dnsServers") and mode not in ("awsvpc", "host"):
             host["dns"] = list(c["dnsServers"])
+        elif p.dns and mode in ("bridge", "host") and not c.get("dnsServers"):
+            host["dns"] = list(p.dns)
         if c.get("readonlyRootFilesystem"):
             host["read_only"] = True
         if c.get("privileged"):
@@ -275,5 +311,5 @@ def pause_spec(p: Placement) -> ContainerSpec:
         labels=labels(p, PAUSE_NAME),
         entrypoint=["/busybox", "sleep", "2147483647"],
         stop_timeout=1,
-        host={"network_mode": "bridge"},
+        host={"network_mode": "bridge", **({"dns": list(p.dns)} if p.dns else {})},
     )

@@ -54,6 +54,7 @@ class Transport(Protocol):
     """Blocking Docker Engine calls (run them off the event loop)."""
 
     def info(self) -> dict[str, Any]: ...
+    def gateway(self, network: str) -> str: ...
     def image_present(self, ref: str) -> bool: ...
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None: ...
     def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None: ...
@@ -66,6 +67,10 @@ class Transport(Protocol):
     def containers(self, label: str) -> list[dict[str, Any]]: ...
     def events(self, since: float | None, label: str) -> Iterator[dict[str, Any]]: ...
     def logs(self, cid: str, tail: int) -> bytes: ...
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes: ...
+    def exec_start(self, cid: str, cmd: list[str], tty: bool, stdin: bool) -> tuple[str, Any, Any]: ...
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]: ...
+    def exec_resize(self, exec_id: str, rows: int, cols: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -128,6 +133,11 @@ class DockerTransport:
         info = dict(self._call("info"))
         info["ApiVersion"] = self._call("version").get("ApiVersion", "")
         return info
+
+    def gateway(self, network: str) -> str:
+        """The IPv4 gateway of a Docker network (``bridge``: the default one), "" if it has none."""
+        config = (self._call("inspect_network", network).get("IPAM") or {}).get("Config") or []
+        return next((c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]), "")
 
     def image_present(self, ref: str) -> bool:
         try:
@@ -213,6 +223,34 @@ class DockerTransport:
 
     def logs(self, cid: str, tail: int) -> bytes:
         return self._call("logs", cid, stdout=True, stderr=True, tail=tail, timestamps=False)
+
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        """Lines from ``since`` (whole seconds since the epoch; Docker's ``since`` keeps lines
+        of that second on), each prefixed with its RFC 3339 timestamp."""
+        return self._call("logs", cid, stdout=True, stderr=True, tail=tail, since=since, timestamps=True)
+
+    def exec_start(self, cid: str, cmd: list[str], tty: bool, stdin: bool) -> tuple[str, Any, Any]:
+        """Create and start ``cmd`` in container ``cid`` (Docker's exec API); returns the exec
+        id, the connection's socket, hijacked by the engine (what is sent to it is the
+        command's stdin, what it reads is its output: raw with a TTY, else Docker's framing of
+        stdout and stderr), and a function to call once done with the socket (each exec has a
+        connection of its own)."""
+        import docker
+
+        api = self._call(docker.APIClient, base_url=self.base_url, timeout=None, version="auto")
+        try:
+            created = self._call(api.exec_create, cid, cmd, stdin=stdin, tty=tty)
+            sock = self._call(api.exec_start, created["Id"], tty=tty, socket=True)
+        except DockerError:
+            api.close()
+            raise
+        return str(created["Id"]), getattr(sock, "_sock", sock), api.close
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return self._call("exec_inspect", exec_id)
+
+    def exec_resize(self, exec_id: str, rows: int, cols: int) -> None:
+        self._call("exec_resize", exec_id, height=rows, width=cols)
 
     def close(self) -> None:
         """Release connections; an ``events()`` iterator blocked in another thread ends."""

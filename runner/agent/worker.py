@@ -1,8 +1,8 @@
 """Drive one task through its life on one host, idempotently.
 
-:class:`TaskWorker` reads the task row, makes the host match it and reports progress with
-:func:`runner.tasks.update`. Every step can be repeated after a crash of the control plane:
-containers have names derived from the task id (creating one that exists returns it), a
+:class:`TaskWorker` reads the task (:class:`runner.data.Task`), makes the host match it and
+reports progress with :func:`runner.data.update_task`. Every step can be repeated after a crash
+of the control plane: containers have names derived from the task id (creating one that exists returns it), a
 started container is never started again, and a task already ``ACTIVATING`` or ``RUNNING``
 is only watched. :meth:`TaskWorker.wake` is called on every Docker event of the task's
 containers (and on a StopTask) so the worker re-inspects at once instead of polling.
@@ -11,19 +11,21 @@ containers (and on a StopTask) so the worker re-inspects at once instead of poll
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import instances, tasks
+from runner import data, instances
 from runner.agent import lifecycle, savedlogs, spec
 from runner.agent.host import Host, PullFailed
 from runner.agent.lifecycle import Observed
 from runner.agent.transport import DockerError
+from runner.data import Binding, Task, TaskNetwork
+from runner.taskshapes import task_arn
 
 __all__ = ["StartFailed", "TaskWorker"]
 
@@ -40,6 +42,7 @@ class StartFailed(Exception):
 
 Resolver = Callable[[Mapping[str, Any]], Mapping[str, Mapping[str, str]]]
 Hook = Callable[[Any], Awaitable[None]]
+Nameservers = Callable[[Host], Awaitable[tuple[str, ...]]]
 
 
 class TaskWorker:
@@ -56,6 +59,7 @@ class TaskWorker:
         owner: str = "",
         auth: dict[str, str] | None = None,
         environment: Resolver | None = None,
+        dns: Nameservers | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -65,10 +69,11 @@ class TaskWorker:
         self.owner = owner
         self.auth = auth
         self.environment = environment or (lambda defn: {})
+        self.dns = dns
         self._wake = asyncio.Event()
         self.ids: dict[str, str] = {}  # container name -> docker id
         self.seen: dict[str, Observed] = {}
-        self.bindings: dict[str, list[dict[str, Any]]] = {}
+        self.bindings: dict[str, tuple[Binding, ...]] = {}
         self.abandoned = False
 
     def wake(self) -> None:
@@ -91,46 +96,46 @@ class TaskWorker:
             pass
         self._wake.clear()
 
-    def _row(self) -> Any:
-        return tasks.get_row(self.store, self.task_id)
+    def _task(self) -> Task | None:
+        return data.task(self.store, self.task_id)
 
     def _stopping(self) -> bool:
         if self.abandoned:
             raise asyncio.CancelledError
-        row = self._row()
-        return row is None or row["desired_status"] == "STOPPED"
+        task = self._task()
+        return task is None or task.desired_status == "STOPPED"
 
     async def run(self) -> None:
         """The whole life: start (unless already past it), watch, stop. Never raises
         except CancelledError (the control plane shutting down leaves containers running)."""
-        row = self._row()
-        if row is None or row["last_status"] == "STOPPED":
+        task = self._task()
+        if task is None or task.last_status == "STOPPED":
             return
-        self.defn = json.loads(row["definition"])
-        self.defs = list(self.defn.get("containerDefinitions") or [])
+        self.defn = dict(task.definition)
+        self.defs = task.container_definitions
         self.placement = spec.Placement(
-            task_id=row["id"],
-            task_arn=tasks.task_arn(self.config, row["cluster"], row["id"]),
-            cluster=row["cluster"],
-            instance_arn=instances.instance_arn(self.config, row["cluster"], row["instance_id"]),
+            task_id=task.id,
+            task_arn=task_arn(self.config, task.cluster, task.id),
+            cluster=task.cluster,
+            instance_arn=instances.instance_arn(self.config, task.cluster, task.instance_id),
             registry=self.registry,
             owner=self.owner,
-            overrides=json.loads(row["overrides"]),
+            overrides=dict(task.overrides),
         )
-        self.network = json.loads(row["network"])
-        self.ids = {n: s["runtimeId"] for n, s in json.loads(row["containers"]).items() if s.get("runtimeId")}
+        self.network = task.network
+        self.ids = {c.name: c.runtime_id for c in task.containers if c.runtime_id}
         try:
-            if row["desired_status"] != "STOPPED":
-                if lifecycle.status_index(row["last_status"]) < lifecycle.status_index("ACTIVATING"):
+            if task.desired_status != "STOPPED":
+                if lifecycle.status_index(task.last_status) < lifecycle.status_index("ACTIVATING"):
                     await self._start()
                 await self._watch()
         except StartFailed as e:
-            await tasks.request_stop(self.store, self.task_id, lifecycle.FAILED_TO_START, str(e)[:1024])
+            await data.request_task_stop(self.store, self.task_id, lifecycle.FAILED_TO_START, str(e)[:1024])
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a Docker failure mid-start: stop what exists, say why
             log.exception("task failed", extra={"task": self.task_id})
-            await tasks.request_stop(
+            await data.request_task_stop(
                 self.store, self.task_id, lifecycle.FAILED_TO_START, f"TaskFailedToStart: {e}"[:1024]
             )
         if self.abandoned:
@@ -140,11 +145,14 @@ class TaskWorker:
     # -- start -----------------------------------------------------------------------------
     async def _start(self) -> None:
         mode = self.defn.get("networkMode") or "bridge"
+        if self.dns is not None:
+            dns = await self.dns(self.host)
+            self.placement = spec.Placement(**{**self.placement.__dict__, "dns": dns})
         if mode == "awsvpc":
             await self._provision()
         if self._stopping():
             return
-        await tasks.update(self.store, self.task_id, last_status="PENDING", pull_started_at=time.time())
+        await data.update_task(self.store, self.task_id, last_status="PENDING", pull_started_at=time.time())
         images = {}
         for c in self.defs:
             if c["image"] not in images:
@@ -154,7 +162,7 @@ class TaskWorker:
                     raise StartFailed(
                         f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {e}"
                     ) from None
-        await tasks.update(self.store, self.task_id, pull_stopped_at=time.time())
+        await data.update_task(self.store, self.task_id, pull_stopped_at=time.time())
         try:
             env = self.environment(self.defn)
         except LookupError as e:
@@ -162,7 +170,7 @@ class TaskWorker:
                 f"ResourceInitializationError: unable to pull secrets or registry auth: secret {e} not found"
             ) from None
         placement = spec.Placement(
-            **{**self.placement.__dict__, "pause_id": self.network.get("pause", ""), "environment": env}
+            **{**self.placement.__dict__, "pause_id": self.network.pause, "environment": env}
         )
         for s, c in zip(spec.container_specs(self.defn, placement), self.defs, strict=True):
             s = spec.ContainerSpec(**{**s.__dict__, "image": images[c["image"]]})
@@ -196,7 +204,7 @@ class TaskWorker:
                     )
                 await self._sleep(0.5)
         await self._observe()
-        await tasks.update(self.store, self.task_id, last_status="ACTIVATING")
+        await data.update_task(self.store, self.task_id, last_status="ACTIVATING")
         now = time.time()
         await self._report(last_status="RUNNING", started_at=now, connectivity_at=now)
 
@@ -213,8 +221,8 @@ class TaskWorker:
         ip = settings.get("IPAddress") or next(
             (n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")), ""
         )
-        self.network = {"pause": cid, "ip": ip, "attachment": f"eni-{self.task_id[:17]}"}
-        await tasks.update(self.store, self.task_id, network=self.network)
+        self.network = TaskNetwork(cid, ip or "", f"eni-{self.task_id[:17]}")
+        await data.update_task(self.store, self.task_id, network=self.network)
 
     # -- watch -----------------------------------------------------------------------------
     async def _observe(self) -> None:
@@ -231,32 +239,33 @@ class TaskWorker:
     async def _report(
         self, image_refs: Mapping[str, str] | None = None, final: bool = False, **fields: Any
     ) -> None:
-        row = self._row()
-        if row is None:
+        task = self._task()
+        if task is None:
             return
-        states = json.loads(row["containers"])
+        states = {c.name: c for c in task.containers}
         for c in self.defs:
             name = c["name"]
-            st = dict(states.get(name, {}))
+            st = task.state_of(name)
             if name in self.ids:
-                st["runtimeId"] = self.ids[name]
+                st = replace(st, runtime_id=self.ids[name])
             if image_refs and c["image"] in image_refs:
-                st["image"] = image_refs[c["image"]]
+                st = replace(st, image=image_refs[c["image"]])
             o = self.seen.get(name)
             if o is not None:
-                st["lastStatus"] = "STOPPED" if final else lifecycle.container_status(o)
-                st["healthStatus"] = o.health
-                if o.exit_code is not None:
-                    st["exitCode"] = o.exit_code
-                if o.reason:
-                    st["reason"] = o.reason
+                st = replace(
+                    st,
+                    last_status="STOPPED" if final else lifecycle.container_status(o),
+                    health=o.health,
+                    exit_code=o.exit_code if o.exit_code is not None else st.exit_code,
+                    reason=o.reason or st.reason,
+                )
             if name in self.bindings:
-                st["networkBindings"] = self.bindings[name]
+                st = replace(st, bindings=self.bindings[name])
             states[name] = st
-        await tasks.update(
+        await data.update_task(
             self.store,
             self.task_id,
-            containers=states,
+            containers=tuple(states.values()),
             health=lifecycle.task_health(self.defs, self.seen),
             **fields,
         )
@@ -275,7 +284,7 @@ class TaskWorker:
             name = lifecycle.essential_exit(self.defs, self.seen)
             if name:
                 o = self.seen[name]
-                await tasks.request_stop(
+                await data.request_task_stop(
                     self.store,
                     self.task_id,
                     lifecycle.ESSENTIAL_EXITED,
@@ -286,11 +295,11 @@ class TaskWorker:
 
     # -- stop ------------------------------------------------------------------------------
     async def _stop(self) -> None:
-        row = self._row()
-        if row is None or row["last_status"] == "STOPPED":
+        task = self._task()
+        if task is None or task.last_status == "STOPPED":
             return
-        await tasks.update(self.store, self.task_id, last_status="DEACTIVATING")
-        await tasks.update(self.store, self.task_id, last_status="STOPPING")
+        await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
+        await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
         for wave in lifecycle.stop_waves(self.defs):
             await asyncio.gather(*(self._stop_one(self.ids[n], timeouts[n]) for n in wave if n in self.ids))
@@ -298,9 +307,9 @@ class TaskWorker:
             await self._observe()
         except DockerError:
             pass
-        await tasks.update(self.store, self.task_id, last_status="DEPROVISIONING")
-        if self.network.get("pause"):
-            await self._quietly(self.host.remove(self.network["pause"]))
+        await data.update_task(self.store, self.task_id, last_status="DEPROVISIONING")
+        if self.network.pause:
+            await self._quietly(self.host.remove(self.network.pause))
         volumes = spec.task_volumes(self.defn, self.task_id)
         if volumes:  # Docker keeps a volume while any container, even a stopped one, uses it
             for name, cid in self.ids.items():
@@ -334,19 +343,14 @@ class TaskWorker:
             log.warning("docker call failed while stopping", extra={"error": str(e)})
 
 
-def _bindings(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _bindings(info: Mapping[str, Any]) -> tuple[Binding, ...]:
+    """The published ports of a ``docker inspect`` result."""
     ports = ((info.get("NetworkSettings") or {}).get("Ports")) or {}
     out = []
     for key, binds in ports.items():
         port, _, proto = key.partition("/")
         for b in binds or []:
             if b.get("HostPort"):
-                out.append(
-                    {
-                        "bindIP": b.get("HostIp") or "0.0.0.0",
-                        "containerPort": int(port),
-                        "hostPort": int(b["HostPort"]),
-                        "protocol": proto or "tcp",
-                    }
-                )
-    return out
+                host_port = int(b["HostPort"])
+                out.append(Binding(int(port), host_port, proto or "tcp", b.get("HostIp") or "0.0.0.0"))
+    return tuple(out)

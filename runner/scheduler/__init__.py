@@ -18,6 +18,11 @@ RunTask ``failures`` and ``explain()`` for a service event): a result, never an 
 needs of a task definition (its cpu/memory, fixed host ports, requiresAttributes, own memberOf
 constraints); with
 the FARGATE launch type it uses :data:`FARGATE_STRATEGY` whatever was asked: Dockyard picks.
+
+:mod:`.placement` is the way in from the store's values: :func:`host_view` (a container
+instance and its host's usage), :func:`task_needs` (``needs_for`` plus a request's placement and
+overrides) and :func:`choose` (where ``count`` tasks go, and a :class:`LaunchFailure` for each
+one placed nowhere), which :func:`runner.tasks.launch` calls.
 """
 
 from runner.scheduler.model import (
@@ -38,6 +43,7 @@ from runner.scheduler.model import (
     parse_required_attributes,
     parse_strategies,
 )
+from runner.scheduler.placement import InstanceView, LaunchFailure, choose, host_view, task_needs
 from runner.scheduler.stack import charge, place, schedule
 
 __all__ = [
@@ -46,6 +52,8 @@ __all__ = [
     "FARGATE_STRATEGY",
     "Constraint",
     "HostView",
+    "InstanceView",
+    "LaunchFailure",
     "NoHostFits",
     "Placed",
     "Placement",
@@ -54,10 +62,13 @@ __all__ = [
     "TaskNeeds",
     "TaskView",
     "charge",
+    "choose",
+    "host_view",
     "needs_for",
     "parse_constraints",
     "parse_required_attributes",
     "parse_strategies",
     "place",
     "schedule",
+    "task_needs",
 ]

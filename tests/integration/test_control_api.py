@@ -162,9 +162,70 @@ def test_a_request_signed_six_minutes_ago_is_rejected(dockyard):
     assert "expired" in body["message"]
 
 
+def post(server, body: bytes, headers: dict[str, str]):
+    """POST / with exactly ``headers`` (already signed, or not), ``host`` dropped (urllib sets it)."""
+    hdrs = {k: v for k, v in headers.items() if k != "host"}
+    req = urllib.request.Request(server.control_url + "/", data=body, headers=hdrs, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_signed_list_clusters_sent_as_list_task_definitions_is_refused(dockyard):
+    key, secret = dockyard.credentials
+    host = f"127.0.0.1:{dockyard.ports['control']}"
+    # the issue's attack: the signature covers host;x-amz-date, the target is set afterwards
+    hdrs = sigv4.sign("POST", "/", {"host": host}, b"{}", key, secret, "us-east-1", "ecs")
+    hdrs.update({**JSON11, "x-amz-target": f"{ECS}.ListTaskDefinitions"})
+    status, body = post(dockyard, b"{}", hdrs)
+    assert (status, body["__type"]) == (400, "IncompleteSignatureException"), body
+    assert "x-amz-target" in body["message"]
+    hdrs = sigv4.sign("POST", "/", {"host": host, "x-amz-target": f"{ECS}.ListClusters"}, b"{}", key, secret,
+                      "us-east-1", "ecs")
+    hdrs["content-type"] = JSON11["content-type"]  # an unsigned content type is refused as well
+    status, body = post(dockyard, b"{}", hdrs)
+    assert (status, body["__type"]) == (400, "IncompleteSignatureException"), body
+    hdrs = sigv4.sign("POST", "/", {"host": host, **JSON11}, b"{}", key, secret, "us-east-1", "ecs")
+    hdrs["x-amz-target"] = f"{ECS}.ListTaskDefinitions"  # signed, then changed
+    status, body = post(dockyard, b"{}", hdrs)
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert post(dockyard, b"{}", sigv4.sign("POST", "/", {"host": host, **JSON11}, b"{}", key, secret,
+                                            "us-east-1", "ecs"))[0] == 200
+
+
+def test_an_unsigned_payload_is_refused(dockyard):
+    key, secret = dockyard.credentials
+    host = f"127.0.0.1:{dockyard.ports['control']}"
+    hdrs = sigv4.sign("POST", "/", {"host": host, **JSON11, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+                      b"{}", key, secret, "us-east-1", "ecs")
+    status, body = post(dockyard, b'{"maxResults": 1}', hdrs)  # any body would do: none is signed
+    assert (status, body["__type"]) == (400, "IncompleteSignatureException")
+    assert "UNSIGNED-PAYLOAD" in body["message"]
+
+
+def test_a_scope_of_another_region_or_service_is_refused_for_the_cli_boto3_and_by_hand(dockyard):
+    proc = dockyard.aws("ecs", "list-clusters", env={"AWS_DEFAULT_REGION": "eu-west-1"}, check=False)
+    assert proc.returncode != 0 and "InvalidSignatureException" in proc.stderr
+    assert "region" in proc.stderr
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        dockyard.client("ecs", region_name="eu-west-1").list_clusters()
+    assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    key, secret = dockyard.credentials
+    host = f"127.0.0.1:{dockyard.ports['control']}"
+    # an ECS call signed for Cloud Map
+    hdrs = sigv4.sign("POST", "/", {"host": host, **JSON11}, b"{}", key, secret, "us-east-1",
+                      "servicediscovery")
+    status, body = post(dockyard, b"{}", hdrs)
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert "'ecs'" in body["message"]
+
+
 def test_healthz_and_metrics_answer(dockyard):
     with urllib.request.urlopen(dockyard.control_url + "/healthz", timeout=10) as resp:
-        assert json.loads(resp.read())["status"] == "ok"
+        assert json.loads(resp.read()) == {"status": "ok"}  # no pid, no store revision for anyone
     # /metrics counts what the answering process answered: ask on the same connection (a
     # control worker holding more than its share of connections may close it: then again)
     key, secret = dockyard.credentials

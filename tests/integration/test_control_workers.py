@@ -3,6 +3,7 @@ their own view of the store, forward the rest to the main process, and never out
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import json
 import os
@@ -36,13 +37,15 @@ def test_reads_and_writes_through_either_process_see_each_other(fresh_dockyard):
     workers = worker_pids(server.proc.pid)
     assert len(workers) == 2
     answered = set()
-    for _ in range(40):
-        with urllib.request.urlopen(server.control_url + "/healthz", timeout=10) as resp:
+    key, secret = server.credentials
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
+    for _ in range(40):  # /healthz names its process only to a caller with credentials
+        health_request = urllib.request.Request(server.control_url + "/healthz", headers=auth)
+        with urllib.request.urlopen(health_request, timeout=10) as resp:
             health = json.loads(resp.read())
         assert health["role"] == "worker"
         answered.add(health["pid"])
     assert answered == set(workers)
-    key, secret = server.credentials
 
     def client() -> object:
         # a fresh client is a fresh connection: SO_REUSEPORT spreads them over both processes

@@ -4,6 +4,7 @@ go away, and what is forwarded to the main process."""
 
 from __future__ import annotations
 
+import base64
 import json
 import resource
 import socket
@@ -101,8 +102,16 @@ def get(path: str, method: str = "GET", version: str = "1.1", extra: str = "") -
 LIST_NAMESPACES = f"{CM}.ListNamespaces"
 
 
+def health(server: Dockyard) -> bytes:
+    """``GET /healthz`` with the admin key: only a caller with credentials learns the
+    answering process's role and pid."""
+    key, secret = server.credentials
+    auth = base64.b64encode(f"{key}:{secret}".encode()).decode()
+    return get("/healthz", extra=f"Authorization: Basic {auth}\r\n")
+
+
 def pid_of(client: Client) -> int:
-    client.send(get("/healthz"))
+    client.send(health(client.server))
     status, _, body = client.read()
     assert status == 200
     return json.loads(body)["pid"]
@@ -129,7 +138,7 @@ def test_pipelined_requests_are_answered_in_order_local_and_forwarded_alike(work
     c = Client(workers)
     try:
         c.send(
-            get("/healthz")
+            health(workers)
             + signed(workers, LIST_NAMESPACES)
             + signed(workers, f"{ECS}.ListClusters")  # forwarded to the main process
             + get("/nope")  # forwarded too
@@ -361,7 +370,7 @@ def test_keep_alive_connections_even_out_between_the_workers(workers):
         for _ in range(50):
             pids, closed = [], 0
             for n, c in enumerate(clients):
-                c.send(get("/healthz"))
+                c.send(health(workers))
                 status, headers, body = c.read()
                 assert status == 200
                 pids.append(json.loads(body)["pid"])

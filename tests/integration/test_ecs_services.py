@@ -1,6 +1,11 @@
 """ECS services through the real aws CLI and boto3 against a real dockerd: the issue's three
 commands, desiredCount held, rolling deployments, the circuit breaker, health-based
-replacement, DAEMON, placement failures, bad input."""
+replacement, DAEMON, placement failures, bad input.
+
+Longer than 500 lines because its tests share module-scoped fixtures (the images pushed
+once, the issue's service created once and read by several tests); discovery and restarts
+have files of their own (``test_ecs_services_discovery.py``, ``test_ecs_services_restart.py``).
+"""
 
 from __future__ import annotations
 

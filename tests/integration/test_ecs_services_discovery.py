@@ -63,11 +63,14 @@ def test_service_tasks_are_registered_in_discovery_and_deregistered_before_they_
     deadline = time.monotonic() + 30
     while len(instances()) != 1:
         assert time.monotonic() < deadline, instances()
-        now_registered = set(instances())
+        # The states first, then the registrations: a task whose stop had begun before the
+        # registrations were read must not be among them (read the other way round, a task
+        # deregistered and stopped between the two reads would look registered while stopping).
         states = {
             t["taskArn"].rsplit("/", 1)[-1]: t
             for t in ecs.describe_tasks(cluster=cluster, tasks=list(tasks))["tasks"]
         }
+        now_registered = set(instances())
         for ident in now_registered & set(states):  # never registered once its stop has begun
             assert states[ident]["desiredStatus"] == "RUNNING", states[ident]
         time.sleep(0.05)

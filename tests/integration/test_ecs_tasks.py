@@ -2,6 +2,10 @@
 
 Images come from Dockyard's own registry (pushed with the docker CLI, then untagged locally so
 that only a pull can bring them back) or from the local engine.
+
+Longer than 500 lines because its tests share module-scoped fixtures (a cluster whose
+containers are all removed at the end, images pushed once): the file is one scenario of the
+task API end to end, and each helper it has is used by several tests.
 """
 
 from __future__ import annotations

@@ -271,3 +271,44 @@ def test_every_registry_request_has_an_access_line_to_stderr_a_file_or_nowhere(f
 def test_dockyard_up_names_its_data_dir(fresh_dockyard):
     server = fresh_dockyard.start()
     assert f"dockyard: data dir  {server.data_dir}" in server.output
+
+
+def test_every_control_api_request_has_one_access_line_from_the_main_process_or_a_worker(
+    fresh_dockyard, tmp_path
+):
+    server = fresh_dockyard.start()
+    stderr_log = server.data_dir.parent / f"{server.data_dir.name}.log"
+    key, _ = server.credentials
+    server.aws("ecs", "create-cluster", "--cluster-name", "logged")
+    server.aws("ecs", "list-clusters")
+    denied = server.aws("ecs", "list-clusters", env={"AWS_SECRET_ACCESS_KEY": "wrong"}, check=False)
+    assert denied.returncode != 0
+    time.sleep(0.5)
+    lines = [x for x in _access_lines(stderr_log) if x["path"] == "/"]
+    (create,) = [x for x in lines if x.get("operation") == "CreateCluster"]
+    assert create["method"] == "POST" and create["status"] == 200 and create["principal"] == key
+    assert create["bytes"] > 100 and 0 <= create["duration"] < 30 and len(create["request_id"]) == 32
+    assert create["level"] == "info"
+    ok, refused = [x for x in lines if x.get("operation") == "ListClusters"]
+    assert ok["status"] == 200 and ok["principal"] == key
+    assert refused["status"] == 403 and "principal" not in refused  # a bad signature
+    server.stop()
+
+    # control workers: each request once, from the worker that answered it or from the main
+    # process for what the workers forward; into the file the setting names
+    to_file = tmp_path / "access.jsonl"
+    server.env = {"DOCKYARD_ACCESS_LOG": str(to_file)}
+    server.extra_args = ["--control-workers", "2"]
+    server.output.clear()
+    server.start()
+    for _ in range(6):
+        server.aws("ecs", "list-clusters")  # read-only: a worker answers it
+    server.aws("ecs", "create-cluster", "--cluster-name", "forwarded")  # the main process does
+    time.sleep(0.5)
+    server.stop()
+    lines = _access_lines(to_file)
+    listed = [x for x in lines if x.get("operation") == "ListClusters"]
+    assert len(listed) == 6 and {x["status"] for x in listed} == {200}
+    assert {x["principal"] for x in listed} == {key} and all(x["bytes"] > 100 for x in listed)
+    (created,) = [x for x in lines if x.get("operation") == "CreateCluster"]
+    assert created["status"] == 200 and created["principal"] == key

@@ -48,6 +48,7 @@ class Dockyard:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=lambda: [str(BIN / "dockyard")])  # what runs ``up``
 
     @property
     def control_url(self) -> str:
@@ -75,7 +76,7 @@ class Dockyard:
     def start(self, timeout: float = 30) -> Dockyard:
         if not self.ports:
             self.ports = {k: free_port() for k in ("registry", "control", "xds", "dns")}
-        args = [str(BIN / "dockyard"), "up", "--data-dir", str(self.data_dir)]
+        args = [*self.command, "up", "--data-dir", str(self.data_dir)]
         for name, port in self.ports.items():
             if f"DOCKYARD_{name.upper()}_PORT" not in self.env:  # else the environment sets it
                 args += [f"--{name}-port", str(port)]

@@ -46,3 +46,14 @@ def test_the_setting_turns_it_off_or_sends_it_to_a_file_only(tmp_path):
             logger.removeHandler(h)
             h.close()
         logging.getLogger(accesslog.LOGGER).propagate = True
+
+
+def test_a_control_request_is_known_by_the_operation_it_names():
+    assert accesslog.operation_of("AmazonEC2ContainerServiceV20141113.ListClusters", "/") == "ListClusters"
+    assert accesslog.operation_of("", "/service/Route53AutoNaming_v20170314/operation/ListServices") == (
+        "ListServices"
+    )
+    assert accesslog.operation_of("", "/v20190125/meshes") == ""
+    req = Request(request_id="r3")
+    req.headers = {"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.CreateCluster"}
+    assert accesslog.fields(req, Response(), 0)["operation"] == "CreateCluster"

@@ -83,7 +83,7 @@ async def test_a_validated_service_checks_its_modelled_operations_and_leaves_its
     async def answer(op: str, body: bytes) -> tuple[int, bytes]:
         headers = {"host": "h", "content-type": "application/x-amz-json-1.1"}
         headers["x-amz-target"] = f"{CLOUDMAP}.{op}"
-        signed = sigv4.sign("POST", "/", headers, body, "K", "S", "r", "s")
+        signed = sigv4.sign("POST", "/", headers, body, "K", "S", "us-east-1", "servicediscovery")
         return await ops.answer("POST", "/", "", signed, body, "")
 
     ok = (200, b'{"ok":true}')

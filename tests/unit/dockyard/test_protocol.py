@@ -11,6 +11,7 @@ from dockyard.aws import sigv4
 from dockyard.aws.errors import (
     IncompleteSignatureException,
     InvalidParameterException,
+    InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
@@ -152,7 +153,8 @@ async def test_an_unexpected_exception_is_a_500_that_leaks_nothing(caplog: pytes
     failed = {"__type": "InternalFailure", "message": "The request processing has failed."}
     assert json.loads(payload) == failed
     assert b"secret" not in payload and b"Traceback" not in payload
-    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]  # one line, no traceback at ERROR
+    assert len(errors) == 1 and errors[0].exc_info is None and errors[0].error == "RuntimeError"
 
 
 def test_a_too_large_body_is_refused_with_413():
@@ -237,5 +239,49 @@ async def test_a_json_service_botocore_has_no_model_of_is_served_by_its_target()
     ops.add("DockyardOwn_20260101", "Ping", stub)
     headers = {"host": "h", "content-type": "application/x-amz-json-1.1"}
     headers["x-amz-target"] = "DockyardOwn_20260101.Ping"
-    signed_headers = sigv4.sign("POST", "/", headers, b"{}", KEY, SECRET, "us-east-1", "x")
+    signed_headers = sigv4.sign("POST", "/", headers, b"{}", KEY, SECRET, "us-east-1", "dockyard")
     assert await answer(ops, signed_headers, b"{}") == (200, {"ok": 1})
+
+
+async def test_a_signed_list_clusters_cannot_be_sent_on_as_another_operation():
+    ops, seen = ops_with_stubs()
+    ops.add(ECS, "ListTaskDefinitions", ops._ops[(ECS, "ListClusters")])
+    # the attack: a signature over host;x-amz-date only, the target set afterwards
+    headers = sigv4.sign("POST", "/", {"host": "127.0.0.1:8080"}, b"{}", KEY, SECRET, "us-east-1", "ecs")
+    headers["content-type"] = "application/x-amz-json-1.1"
+    headers["x-amz-target"] = f"{ECS}.ListTaskDefinitions"
+    status, body = await answer(ops, headers, b"{}")
+    assert (status, body["__type"]) == (400, "IncompleteSignatureException")
+    # and with the target signed, changing it breaks the signature
+    headers = signed("ListClusters", b"{}")
+    headers["x-amz-target"] = f"{ECS}.ListTaskDefinitions"
+    status, body = await answer(ops, headers, b"{}")
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert seen == []
+
+
+async def test_a_call_must_be_signed_for_its_own_service_and_the_endpoints_region():
+    ops, seen = ops_with_stubs()
+    headers = {"host": "h", "content-type": "application/x-amz-json-1.1"}
+    headers["x-amz-target"] = f"{ECS}.ListClusters"
+    for region, service in (("us-east-1", "servicediscovery"), ("eu-west-1", "ecs")):
+        out = sigv4.sign("POST", "/", headers, b"{}", KEY, SECRET, region, service)
+        status, body = await answer(ops, out, b"{}")
+        assert (status, body["__type"]) == (403, "InvalidSignatureException"), (region, service)
+    regional = Operations(SECRETS.get, region="eu-west-1")
+    regional.add(ECS, "ListClusters", ops._ops[(ECS, "ListClusters")])
+    out = sigv4.sign("POST", "/", headers, b"{}", KEY, SECRET, "eu-west-1", "ecs")
+    assert (await answer(regional, out, b"{}"))[0] == 200
+    assert len(seen) == 1
+
+
+def test_a_route_outside_the_dispatch_takes_the_scope_of_any_service_served():
+    ops, _ = ops_with_stubs()
+    ops.add("Route53AutoNaming_v20170314", "ListNamespaces", ops._ops[(ECS, "ListClusters")])
+    assert ops.signing_names() == ("ecs", "servicediscovery")
+    for service in ("ecs", "servicediscovery"):
+        headers = sigv4.sign("GET", "/events", {"host": "h"}, b"", KEY, SECRET, "us-east-1", service)
+        assert ops.authenticate("GET", "/events", "", headers, EMPTY_SHA256).service == service
+    headers = sigv4.sign("GET", "/events", {"host": "h"}, b"", KEY, SECRET, "us-east-1", "s3")
+    with pytest.raises(InvalidSignatureException):
+        ops.authenticate("GET", "/events", "", headers, EMPTY_SHA256)

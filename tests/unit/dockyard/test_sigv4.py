@@ -94,3 +94,52 @@ def test_sign_produces_what_verify_accepts():
         KEY, SECRET, "us-east-1", "ecs",
     )
     assert verify(headers).access_key == KEY
+
+
+def scoped(headers: dict[str, str], body: bytes = BODY, **kw: object):
+    import hashlib
+
+    return sigv4.verify(
+        "POST", "/", "", headers, hashlib.sha256(body).hexdigest(), lambda k: SECRET if k == KEY else None,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def with_signed_headers(headers: dict[str, str], names: str) -> dict[str, str]:
+    """``headers`` whose Authorization claims to sign only ``names``."""
+    auth = headers["authorization"]
+    before, _, rest = auth.partition("SignedHeaders=")
+    return {**headers, "authorization": before + "SignedHeaders=" + names + "," + rest.partition(",")[2]}
+
+
+@pytest.mark.parametrize("names", ["content-type;x-amz-date;x-amz-target", "content-type;host;x-amz-target"])
+def test_host_and_x_amz_date_must_be_signed(names: str):
+    with pytest.raises(IncompleteSignatureException, match="must be a signed header"):
+        verify(with_signed_headers(botocore_signed(), names))
+
+
+@pytest.mark.parametrize("late", ["x-amz-target", "content-type", "smithy-protocol"])
+def test_a_header_that_steers_the_request_must_be_signed_when_sent(late: str):
+    headers = sigv4.sign("POST", "/", {"host": "h:1"}, BODY, KEY, SECRET, "us-east-1", "ecs")
+    verify(headers)  # signed over host;x-amz-date alone, and carrying nothing else: fine
+    headers[late] = "AmazonEC2ContainerServiceV20141113.ListTaskDefinitions"  # added after signing
+    with pytest.raises(IncompleteSignatureException, match=late):
+        verify(headers)
+
+
+def test_an_unsigned_payload_is_refused():
+    headers = sigv4.sign(
+        "POST", "/", {"host": "h:1", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, BODY, KEY, SECRET,
+        "us-east-1", "ecs",
+    )
+    with pytest.raises(IncompleteSignatureException, match="UNSIGNED-PAYLOAD"):
+        verify(headers)
+
+
+def test_the_scope_must_name_the_endpoints_region_and_one_of_its_services():
+    headers = botocore_signed()
+    assert scoped(headers, region="us-east-1", services=("ecs", "ecr")).service == "ecs"
+    with pytest.raises(InvalidSignatureException, match="region: 'eu-west-1', not 'us-east-1'"):
+        scoped(headers, region="eu-west-1")
+    with pytest.raises(InvalidSignatureException, match="service: 'servicediscovery', not 'ecs'"):
+        scoped(headers, services=("servicediscovery",))

@@ -232,3 +232,46 @@ async def test_rpc_v2_cbor_refuses_a_bad_signature(served, tmp_path):
     with pytest.raises(ClientError) as e:
         await call(sd, "list_namespaces")
     assert e.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+async def test_query_names_authentication_errors_as_query_services_do(served):
+    ops, start = served
+
+    async def noop(call_: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    ops.add("elbv2", "DescribeLoadBalancers", noop)
+    url = await start()
+    session = botocore.session.get_session()
+    wrong = (("wrong", KEY, "SignatureDoesNotMatch"), (SECRET, "NOPE", "InvalidClientTokenId"))
+    for secret, key, code in wrong:
+        elb = session.create_client(
+            "elbv2", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key,
+            aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}),
+        )
+        with pytest.raises(ClientError) as e:
+            await call(elb, "describe_load_balancers")
+        assert (e.value.response["Error"]["Code"], e.value.response["Error"]["Type"]) == (code, "Sender")
+    elb = session.create_client(
+        "elbv2", endpoint_url=url, region_name="eu-west-1", aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET, config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as e:  # the endpoint answers us-east-1 only
+        await call(elb, "describe_load_balancers")
+    assert "scoped to a valid region" in e.value.response["Error"]["Message"]
+
+
+def test_install_mounts_the_rest_json_catch_all_only_once_a_rest_json_operation_is_registered():
+    async def noop(call_: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def paths(ops: Operations) -> list[tuple[str, str]]:
+        app = web.Application()
+        ops.install(app.router)
+        return [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None]
+
+    ops = Operations({KEY: SECRET}.get)
+    ops.add(CLOUDMAP, "ListNamespaces", noop)
+    assert paths(ops) == [("POST", "/"), ("POST", "/service/{tail}")]  # GET / stays a 405
+    ops.add("appmesh", "ListMeshes", noop)
+    assert paths(ops)[-1] == ("*", "/{tail}")

@@ -336,3 +336,36 @@ def test_file_times_count_the_rename_into_place(tmp_path):
     os.utime(tmp_path / "f", (1, 1))  # an old mtime, as a renamed upload keeps
     info = driver.stat("f")
     assert info is not None and info.modified > 1
+
+
+async def test_removing_a_repository_refuses_one_with_manifests_unless_forced_and_leaves_its_blobs_to_gc(
+    parts,
+):
+    from registry.metadata import RepositoryNotEmpty
+
+    store, blobs, meta, uploads = parts
+    config = await push_blob(uploads, "gone", b"cfg")
+    shared = await push_blob(uploads, "kept", b"shared")
+    await meta.link_blob("gone", shared)
+    manifest = await push_manifest(meta, "gone", [(config, 3), (shared, 6)], tag="v1")
+    await push_manifest(meta, "kept", [(shared, 6)], tag="v1")
+    with pytest.raises(RepositoryNotEmpty) as refused:
+        await meta.delete_repository("gone")
+    assert (refused.value.manifests, refused.value.tags) == (1, 1)
+    assert meta.repositories(None, None) == ["gone", "kept"]
+    removed = await meta.delete_repository("gone", force=True)
+    assert (removed.manifests, removed.tags, removed.links) == (1, 1, 2)
+    assert meta.repositories(None, None) == ["kept"] and meta.manifest_by_digest("gone", manifest) is None
+    assert await meta.delete_repository("gone") is None
+    report = await gc.collect_garbage(store, blobs, GRACE, uploads=uploads, now=later())
+    assert report.blobs_deleted == [config] and meta.linked_blob_size("kept", shared) == 6
+
+
+async def test_an_emptied_repository_is_removed_without_force(parts):
+    _, _, meta, uploads = parts
+    config = await push_blob(uploads, "empty", b"cfg")
+    manifest = await push_manifest(meta, "empty", [(config, 3)], tag="v1")
+    assert await meta.delete_manifest("empty", manifest)
+    removed = await meta.delete_repository("empty")
+    assert (removed.manifests, removed.tags, removed.links) == (0, 0, 1)
+    assert not meta.repository_exists("empty")

@@ -67,6 +67,9 @@ class FakeDocker:
             "ID": "FAKE",
         }
 
+    def gateway(self, network: str) -> str:
+        return "172.17.0.1" if network == "bridge" else ""
+
     def image_present(self, ref: str) -> bool:
         return ref in self.images
 
@@ -169,6 +172,9 @@ class FakeDocker:
 
     def logs(self, cid: str, tail: int) -> bytes:
         return f"log of {self._get(cid)['Name'][1:]}\n".encode()
+
+    def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
+        return b"2026-01-01T00:00:00.000000001Z " + self.logs(cid, tail)
 
     def close(self) -> None:
         self.closed = True

@@ -97,6 +97,36 @@ def test_awsvpc_containers_join_the_pause_containers_namespace_and_publish_nothi
     assert pause.labels[spec.LABEL_CONTAINER] == spec.PAUSE_NAME
 
 
+def test_the_task_nameserver_goes_to_bridge_and_host_containers_and_the_awsvpc_pause_container() -> None:
+    p = spec.Placement(**{**P.__dict__, "pause_id": "pause123", "dns": ("172.17.0.1",)})
+    (bridge,) = spec.container_specs(_defn(), p)
+    assert bridge.host["dns"] == ["172.17.0.1"]
+    (own,) = spec.container_specs(_defn(container={"dnsServers": ["10.0.0.2"]}), p)
+    assert own.host["dns"] == ["10.0.0.2"]  # the definition's own dnsServers win
+    (joined,) = spec.container_specs(_defn(networkMode="awsvpc"), p)
+    assert "dns" not in joined.host  # Docker refuses Dns beside container:<id>; it shares the pause's
+    assert spec.pause_spec(p).host["dns"] == ["172.17.0.1"]
+    (on_host,) = spec.container_specs(_defn(networkMode="host"), p)
+    assert on_host.host["dns"] == ["172.17.0.1"]
+    (on_host,) = spec.container_specs(_defn(networkMode="host", container={"dnsServers": ["10.0.0.2"]}), p)
+    assert "dns" not in on_host.host  # as before: a host task's dnsServers are not applied
+    (offline,) = spec.container_specs(_defn(networkMode="none"), p)
+    assert "dns" not in offline.host
+    assert "dns" not in spec.pause_spec(P).host and "dns" not in spec.container_specs(_defn(), P)[0].host
+
+
+def test_the_task_dns_address_is_a_local_engines_gateway_or_the_configured_one() -> None:
+    gw = "172.17.0.1"
+    assert spec.task_dns_address("auto", "unix:///var/run/docker.sock", gw) == gw
+    assert spec.task_dns_address("auto", "tcp://127.0.0.1:2375", gw) == gw
+    assert spec.task_dns_address("auto", "tcp://[::1]:2375", gw) == gw
+    assert spec.task_dns_address("auto", "tcp://10.1.2.3:2376", gw) == ""  # its gateway is another machine's
+    assert spec.task_dns_address("auto", "ssh://build@other", gw) == ""
+    assert spec.task_dns_address("auto", "unix:///run/x.sock", "") == ""
+    assert spec.task_dns_address("off", "unix:///var/run/docker.sock", gw) == ""
+    assert spec.task_dns_address(" 192.0.2.2 ", "tcp://10.1.2.3:2376", gw) == "192.0.2.2"
+
+
 def test_host_and_none_network_modes_pass_through() -> None:
     for mode in ("host", "none"):
         (s,) = spec.container_specs(_defn(networkMode=mode), P)

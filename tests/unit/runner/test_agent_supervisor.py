@@ -7,7 +7,6 @@ the transport seam: RunTask-style launches go through the whole lifecycle.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, part, tasklogs, tasks
+from runner import clusters, data, instances, part, tasklogs, tasks
 from runner.agent import spec
 from runner.supervisor import Supervisor
 from tests.unit.runner.fakedocker import FakeDocker
@@ -62,26 +61,26 @@ async def _until(store: Store, task_id: str, check: Callable[[Any], bool], timeo
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        row = tasks.get_row(store, task_id)
+        row = data.task(store, task_id)
         if row is not None and check(row):
             return row
         if loop.time() > deadline:
-            raise AssertionError(f"task never reached the state; last: {dict(row) if row else None}")
+            raise AssertionError(f"task never reached the state; last: {row}")
         await store.changes(store.revision, [tasks.TOPIC], timeout=0.2)
 
 
 async def _launch(store: Store, defn: dict[str, Any], **kw: Any) -> str:
     rows, failures = await tasks.launch(store, CONFIG, cluster="c", definition=defn, **kw)
     assert not failures
-    return rows[0]["id"]
+    return rows[0].id
 
 
 def _running(row: Any) -> bool:
-    return row["last_status"] == "RUNNING"
+    return row.last_status == "RUNNING"
 
 
 def _stopped(row: Any) -> bool:
-    return row["last_status"] == "STOPPED"
+    return row.last_status == "STOPPED"
 
 
 async def test_the_local_engine_registers_in_every_cluster_with_its_capacity(
@@ -109,14 +108,14 @@ async def test_a_task_runs_from_dockyards_registry_and_stops_with_its_stop_timeo
     (created,) = fake.created
     assert created.image == f"{REGISTRY}/app:1" and created.host["mem_limit"] == 64 * 1024 * 1024
     assert created.labels[spec.LABEL_TASK] == tasks.task_arn(CONFIG, "c", tid)
-    states = json.loads(row["containers"])
-    assert states["web"]["lastStatus"] == "RUNNING" and states["web"]["runtimeId"]
-    assert row["pull_started_at"] and row["started_at"]
-    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    web = row.state_of("web")
+    assert web.last_status == "RUNNING" and web.runtime_id
+    assert row.pull_started_at and row.started_at
+    await data.request_task_stop(store, tid, "UserInitiated", "bye")
     row = await _until(store, tid, _stopped)
     assert fake.stopped == [(f"dy-{tid}-web", 3)]
-    assert (row["stop_code"], row["stopped_reason"]) == ("UserInitiated", "bye")
-    assert json.loads(row["containers"])["web"]["exitCode"] == 143
+    assert (row.stop_code, row.stopped_reason) == ("UserInitiated", "bye")
+    assert row.state_of("web").exit_code == 143
 
 
 async def test_task_scoped_volumes_are_removed_with_the_containers_when_the_task_stops(
@@ -134,7 +133,7 @@ async def test_task_scoped_volumes_are_removed_with_the_containers_when_the_task
     tid = await _launch(store, defn)
     await _until(store, tid, _running)
     assert fake.volumes == {f"dy-{tid}-scratch", "keep"}
-    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    await data.request_task_stop(store, tid, "UserInitiated", "bye")
     await _until(store, tid, _stopped)
     assert fake.volumes == {"keep"}
     assert sorted(fake.removed) == [f"dy-{tid}-side", f"dy-{tid}-web"]
@@ -145,10 +144,10 @@ async def test_a_missing_image_stops_the_task_with_cannot_pull_container_error(
 ) -> None:
     tid = await _launch(store, _defn({"name": "web", "image": "nope:1", "memory": 64}))
     row = await _until(store, tid, _stopped)
-    assert row["stop_code"] == "TaskFailedToStart"
-    assert row["stopped_reason"].startswith("CannotPullContainerError:")
+    assert row.stop_code == "TaskFailedToStart"
+    assert row.stopped_reason.startswith("CannotPullContainerError:")
     assert fake.created == []
-    assert json.loads(row["containers"])["web"]["lastStatus"] == "STOPPED"
+    assert row.state_of("web").last_status == "STOPPED"
 
 
 async def test_an_essential_container_exit_stops_the_task_with_its_exit_code(
@@ -164,11 +163,11 @@ async def test_an_essential_container_exit_stops_the_task_with_its_exit_code(
     await _until(store, tid, _running)
     fake.exit(f"dy-{tid}-side", 0)
     await asyncio.sleep(0.2)
-    assert tasks.get_row(store, tid)["last_status"] == "RUNNING"
+    assert data.task(store, tid).last_status == "RUNNING"
     fake.exit(f"dy-{tid}-web", 3)
     row = await _until(store, tid, _stopped)
-    assert row["stop_code"] == "EssentialContainerExited"
-    assert json.loads(row["containers"])["web"]["exitCode"] == 3
+    assert row.stop_code == "EssentialContainerExited"
+    assert row.state_of("web").exit_code == 3
 
 
 async def test_depends_on_orders_container_starts(store: Store, sup: Supervisor, fake: FakeDocker) -> None:
@@ -198,8 +197,8 @@ async def test_health_checks_drive_task_health(store: Store, sup: Supervisor, fa
     await _until(store, tid, _running)
     assert fake.created[0].healthcheck["interval"] == 5 * 10**9
     fake.set_health(f"dy-{tid}-web", "healthy")
-    row = await _until(store, tid, lambda r: r["health"] == "HEALTHY")
-    assert json.loads(row["containers"])["web"]["healthStatus"] == "HEALTHY"
+    row = await _until(store, tid, lambda r: r.health == "HEALTHY")
+    assert row.state_of("web").health == "HEALTHY"
 
 
 async def test_awsvpc_tasks_get_a_pause_container_holding_their_address(
@@ -209,11 +208,62 @@ async def test_awsvpc_tasks_get_a_pause_container_holding_their_address(
     row = await _until(store, tid, _running)
     pause, web = fake.created
     assert pause.name == f"dy-{tid}.pause" and pause.image == spec.PAUSE_IMAGE
-    network = json.loads(row["network"])
-    assert web.host["network_mode"] == f"container:{network['pause']}" and network["ip"]
-    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    network = row.network
+    assert web.host["network_mode"] == f"container:{network.pause}" and network.ip
+    await data.request_task_stop(store, tid, "UserInitiated", "bye")
     await _until(store, tid, _stopped)
     assert f"dy-{tid}.pause" in fake.removed
+
+
+class _Resolver:
+    """The TaskResolver seam: records the addresses asked for, serves those in ``ok``."""
+
+    def __init__(self, ok: set[str]) -> None:
+        self.ok = ok
+        self.asked: list[str] = []
+
+    async def serve(self, address: str) -> bool:
+        self.asked.append(address)
+        return address in self.ok
+
+
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+async def test_tasks_get_dockyards_resolver_at_their_engines_gateway_once_it_is_served(
+    store: Store, fake: FakeDocker, mode: str
+) -> None:
+    resolver = _Resolver({"172.17.0.1"})
+    config = Config(docker_host="unix:///run/fake.sock", registry_port=5000)
+    s = Supervisor(store, config, transport_for=lambda url: fake.connection(), task_dns=resolver)
+    await s.start()
+    try:
+        assert resolver.asked == ["172.17.0.1"]  # at start, for tasks adopted after a restart
+        tid = await _launch(store, _defn(networkMode=mode, cpu="256", memory="512"))
+        await _until(store, tid, _running)
+        first = fake.created[0]  # the pause container for awsvpc, the app's for bridge
+        assert first.host["dns"] == ["172.17.0.1"]
+        resolver.ok.clear()
+        resolver.asked.clear()
+        tid = await _launch(store, _defn(networkMode=mode, cpu="256", memory="512"))
+        await _until(store, tid, _running)
+        assert resolver.asked == []  # found once per host
+    finally:
+        await asyncio.wait_for(s.stop(), 10)
+
+
+async def test_tasks_keep_the_engines_nameservers_when_the_resolver_cannot_be_served(
+    store: Store, fake: FakeDocker
+) -> None:
+    resolver = _Resolver(set())
+    config = Config(docker_host="unix:///run/fake.sock", registry_port=5000, task_dns="192.0.2.9")
+    s = Supervisor(store, config, transport_for=lambda url: fake.connection(), task_dns=resolver)
+    await s.start()
+    try:
+        tid = await _launch(store, _defn())
+        await _until(store, tid, _running)
+        assert "dns" not in fake.created[0].host
+        assert resolver.asked == ["192.0.2.9", "192.0.2.9"]  # a failure is tried again per task
+    finally:
+        await asyncio.wait_for(s.stop(), 10)
 
 
 async def test_a_restarted_control_plane_adopts_running_containers_and_removes_untracked_ones(
@@ -244,7 +294,7 @@ async def test_a_restarted_control_plane_adopts_running_containers_and_removes_u
         assert tid in second.handles
         fake.exit(f"dy-{tid}-web", 137)
         row = await _until(store, tid, _stopped)
-        assert row["stop_code"] == "EssentialContainerExited"
+        assert row.stop_code == "EssentialContainerExited"
     finally:
         await second.stop()
 
@@ -253,7 +303,7 @@ async def test_tasks_that_fit_nowhere_are_failures_not_errors(store: Store, sup:
     rows, failures = await tasks.launch(
         store, CONFIG, cluster="c", definition=_defn({"name": "w", "image": "app:1", "memory": 999999})
     )
-    assert rows == [] and failures[0]["reason"] == "RESOURCE:MEMORY"
+    assert rows == [] and failures[0].reason == "RESOURCE:MEMORY"
 
 
 async def test_stopped_tasks_older_than_the_retention_are_deleted_with_their_containers(
@@ -261,13 +311,13 @@ async def test_stopped_tasks_older_than_the_retention_are_deleted_with_their_con
 ) -> None:
     tid = await _launch(store, _defn())
     await _until(store, tid, _running)
-    await tasks.request_stop(store, tid, "UserInitiated", "bye")
+    await data.request_task_stop(store, tid, "UserInitiated", "bye")
     await _until(store, tid, _stopped)
     await sup._prune()
-    assert tasks.get_row(store, tid) is not None  # kept for the retention period
-    await tasks.update(store, tid, stopped_at=1.0)
+    assert data.task(store, tid) is not None  # kept for the retention period
+    await data.update_task(store, tid, stopped_at=1.0)
     await sup._prune()
-    assert tasks.get_row(store, tid) is None
+    assert data.task(store, tid) is None
     assert f"dy-{tid}-web" in fake.removed
 
 
@@ -281,14 +331,14 @@ async def test_logs_of_a_task_whose_containers_went_with_its_volumes_stay_readab
         defn = _defn({"name": "web", "image": "app:1", "memory": 64, "mountPoints": [
             {"sourceVolume": "scratch", "containerPath": "/s"}]}, volumes=[{"name": "scratch"}])
         rows, _ = await tasks.launch(store, config, cluster="c", definition=defn)
-        tid = rows[0]["id"]
+        tid = rows[0].id
         await _until(store, tid, _running)
-        await tasks.request_stop(store, tid, "UserInitiated", "bye")
+        await data.request_task_stop(store, tid, "UserInitiated", "bye")
         await _until(store, tid, _stopped)
         assert f"dy-{tid}-web" in fake.removed  # gone from Docker with the task's volume
         out = await tasklogs.task_logs(store, config, s, {"cluster": "c", "task": tid})
         assert out["containers"] == [{"containerName": "web", "logs": f"log of dy-{tid}-web\n"}]
-        await tasks.update(store, tid, stopped_at=1.0)
+        await data.update_task(store, tid, stopped_at=1.0)
         await s._prune()
         assert not (tmp_path / "data" / "runner" / "logs" / tid).exists()
     finally:

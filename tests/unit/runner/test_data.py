@@ -1,5 +1,7 @@
 """runner.data: named reads and writes over a real store."""
 
+import dataclasses
+
 import pytest
 
 from dockyard.store import Store
@@ -33,3 +35,119 @@ def test_an_unknown_instance_has_no_docker_host_and_no_task_is_expired_on_a_new_
     assert data.docker_host_of(store, "nope") is None
     assert data.expired_tasks(store, 1e12) == []
     assert data.unstopped_task_ids(store) == []
+
+
+# -- tasks and services (typed rows) -----------------------------------------------------------
+DEFN = {
+    "taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:4",
+    "family": "web",
+    "revision": 4,
+    "networkMode": "bridge",
+    "containerDefinitions": [{"name": "app", "image": "app:1", "memory": 32}],
+}
+
+
+async def _new_task(store, tid="t1", group="service:web"):
+    new = data.NewTask(tid, "c", "i-1", DEFN, "EC2", 10.0, group=group, started_by="ecs-svc/1",
+                       cpu=0, memory=32, host_ports=("8080/tcp",), tags=({"key": "k", "value": "v"},))
+    return await data.record_tasks(store, lambda: [new])
+
+
+async def test_a_recorded_task_reads_back_typed_with_what_a_consumer_of_the_lifecycle_needs(store):
+    (task,) = await _new_task(store)
+    assert task == data.task(store, "t1") == data.task_in(store, "c", "t1")
+    assert data.task_in(store, "other", "t1") is None
+    assert (task.cluster, task.service, task.definition_key) == ("c", "web", "web:4")
+    assert (task.last_status, task.desired_status, task.version) == ("PROVISIONING", "RUNNING", 1)
+    assert task.host_ports == ("8080/tcp",) and task.tags == ({"key": "k", "value": "v"},)
+    assert task.containers == () and task.state_of("app") == data.ContainerState("app")
+
+
+async def test_progress_is_written_typed_and_never_moves_the_status_backwards(store):
+    await _new_task(store)
+    app = data.ContainerState("app", runtime_id="c1", last_status="RUNNING", exit_code=0,
+                              bindings=(data.Binding(80, 32768),))
+    task = await data.update_task(store, "t1", last_status="RUNNING", containers=(app,),
+                                  network=data.TaskNetwork("p1", "172.17.0.9", "eni-1"))
+    assert task.state_of("app") == app and task.network.ip == "172.17.0.9" and task.version == 2
+    task = await data.update_task(store, "t1", last_status="PENDING", health="HEALTHY")
+    assert (task.last_status, task.health, task.version) == ("RUNNING", "HEALTHY", 3)
+    assert (await data.update_task(store, "t1", health="HEALTHY")).version == 3  # no change, no write
+    with pytest.raises(ValueError):
+        await data.update_task(store, "t1", desired_status="STOPPED")
+    assert await data.update_task(store, "gone", health="HEALTHY") is None
+
+
+async def test_the_first_stop_request_wins(store):
+    await _new_task(store)
+    first = await data.request_task_stop(store, "t1", "UserInitiated", "first")
+    again = await data.request_task_stop(store, "t1", "ServiceSchedulerInitiated", "second")
+    assert (again.stop_code, again.stopped_reason) == ("UserInitiated", "first")
+    assert again.stopping_at == first.stopping_at and again.desired_status == "STOPPED"
+    assert await data.request_task_stop(store, "gone", "UserInitiated", "x") is None
+
+
+async def test_tasks_are_listed_by_filter_and_by_group(store):
+    await _new_task(store, "t1")
+    await _new_task(store, "t2", group="family:web")
+    assert data.task_ids(store, "c") == ["t1", "t2"]
+    assert data.task_ids(store, "c", group="service:web") == ["t1"]
+    assert data.task_ids(store, "c", desired="PENDING", family="web") == ["t1", "t2"]
+    assert data.task_ids(store, "c", desired="STOPPED") == []
+    assert [t.id for t in data.tasks_of_group(store, "c", "service:web")] == ["t1"]
+    assert data.tasks_of_group(store, "c", "service:web", running=True) == []
+    live = data.live_tasks_of_group(store, "c", "service:web")
+    assert live == [data.TaskBrief("ecs-svc/1", "PROVISIONING")]
+
+
+def _svc(**over):
+    base = data.Service("c", "web", "ACTIVE", {"desiredCount": 1}, 1.0, 1.0,
+                        deployments=({"id": "d1", "status": "PRIMARY"},))
+    return dataclasses.replace(base, **over)
+
+
+async def test_a_service_is_created_once_until_it_is_inactive(store):
+    assert await data.create_service(store, _svc())
+    assert not await data.create_service(store, _svc())
+    svc = data.service(store, "c", "web")
+    assert (svc.status, svc.spec, svc.primary, svc.key) == ("ACTIVE", {"desiredCount": 1},
+                                                            {"id": "d1", "status": "PRIMARY"}, "c/web")
+    assert data.service_keys(store) == [("c", "web")]
+    assert [s.name for s in data.services_in(store, "c")] == ["web"]
+    await data.modify_service(store, "c", "web", lambda s: dataclasses.replace(s, status="INACTIVE"))
+    assert data.service_keys(store) == [] and data.active_services(store) == []
+    assert await data.create_service(store, _svc())
+
+
+async def test_a_service_saved_from_a_stale_read_loses_to_the_newer_write(store):
+    await data.create_service(store, _svc())
+    read = data.service(store, "c", "web")
+    assert not await data.save_service(store, read, read)  # nothing changed: nothing written
+    await data.modify_service(store, "c", "web", lambda s: dataclasses.replace(s, spec={"desiredCount": 3}))
+    assert not await data.save_service(store, read, dataclasses.replace(read, steady=True))
+    fresh = data.service(store, "c", "web")
+    assert fresh.spec == {"desiredCount": 3} and not fresh.steady
+    assert await data.save_service(store, fresh, dataclasses.replace(fresh, steady=True))
+    assert data.service(store, "c", "web").steady
+
+
+def test_an_unknown_cluster_does_not_exist(store):
+    assert not data.cluster_exists(store, "c")
+
+
+def _typed(mode, **over):
+    defn = {**DEFN, "networkMode": mode}
+    return data.Task("t", "c", "i", defn["taskDefinitionArn"], "web", defn, "EC2", "RUNNING", "RUNNING", 0.0,
+                     group="service:web", **over)
+
+
+def test_a_task_says_where_each_container_port_is_reached_in_every_network_mode():
+    assert _typed("awsvpc", network=data.TaskNetwork(ip="10.0.0.7")).endpoint("app", 80) == ("10.0.0.7", 80)
+    assert _typed("awsvpc").endpoint("app", 80) is None  # no address yet
+    bound = data.ContainerState("app", bindings=(data.Binding(80, 32768), data.Binding(81, 32769)))
+    assert _typed("bridge", containers=(bound,)).endpoint("app", 81) == ("", 32769)
+    assert _typed("bridge", containers=(bound,)).endpoint("app", 82) is None
+    assert _typed("host").endpoint("app", 80) == ("", 80)
+    task = _typed("bridge")
+    assert (task.id, task.cluster, task.service, task.definition_key, task.last_status) == (
+        "t", "c", "web", "web:4", "RUNNING")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner import engineinfo, taskdef, tasks
+from runner import engineinfo, scheduler, taskdef
 
 
 def test_capacity_is_ncpu_times_1024_and_memtotal_in_mib() -> None:
@@ -121,5 +121,5 @@ def test_without_task_level_sizes_containers_add_up_and_host_ports_count() -> No
 def _reserved(defn, overrides=None):
     containers = [{"image": "busybox", **c} for c in defn["containerDefinitions"]]
     td = taskdef.parse({"family": "f", **defn, "containerDefinitions": containers})
-    needs = tasks.task_needs(td, overrides)
+    needs = scheduler.task_needs(td, overrides)
     return needs.cpu, needs.memory, needs.ports

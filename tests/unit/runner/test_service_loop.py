@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
+from runner.data import Binding, ContainerState, Task, TaskNetwork
 from runner.service_loop import placement_message, registration_attributes
 
 
-def task_row(mode: str, **over: Any) -> dict[str, Any]:
+def task_row(mode: str, ip: str = "172.17.0.5", containers: tuple[ContainerState, ...] = ()) -> Task:
     defn = {
         "family": "web",
         "revision": 7,
         "networkMode": mode,
         "containerDefinitions": [{"name": "app", "portMappings": [{"containerPort": 80, "hostPort": 0}]}],
     }
-    row = {
-        "id": "abc",
-        "cluster": "prod",
-        "definition": json.dumps(defn),
-        "network": json.dumps({"ip": "172.17.0.5"} if mode == "awsvpc" else {}),
-        "containers": json.dumps({}),
-    }
-    row.update(over)
-    return row
+    return Task(
+        id="abc",
+        cluster="prod",
+        instance_id="i",
+        definition_arn="arn:td",
+        family="web",
+        definition=defn,
+        launch_type="EC2",
+        last_status="RUNNING",
+        desired_status="RUNNING",
+        created_at=0.0,
+        network=TaskNetwork(ip=ip if mode == "awsvpc" else ""),
+        containers=containers,
+    )
 
 
 def test_a_placement_failure_reads_as_ecs_writes_it() -> None:
@@ -67,13 +70,12 @@ def test_an_awsvpc_task_registers_its_own_address_and_container_port() -> None:
 
 
 def test_an_awsvpc_task_without_an_address_yet_is_not_registered() -> None:
-    row = task_row("awsvpc", network=json.dumps({}))
+    row = task_row("awsvpc", ip="")
     assert registration_attributes(row, {"registryArn": "x"}, "web", "us-east-1a") is None
 
 
 def test_a_bridge_task_registers_the_host_port_docker_bound() -> None:
-    bindings = {"app": {"networkBindings": [{"containerPort": 80, "hostPort": 32768}]}}
-    row = task_row("bridge", containers=json.dumps(bindings))
+    row = task_row("bridge", containers=(ContainerState("app", bindings=(Binding(80, 32768),)),))
     attrs = registration_attributes(row, {"registryArn": "x"}, "web", "us-east-1a")
     assert attrs is not None and (attrs["AWS_INSTANCE_IPV4"], attrs["AWS_INSTANCE_PORT"]) == (
         "127.0.0.1",
@@ -85,3 +87,30 @@ def test_a_bridge_task_registers_the_host_port_docker_bound() -> None:
 def test_the_registry_port_wins_over_the_port_mapping() -> None:
     attrs = registration_attributes(task_row("host"), {"registryArn": "x", "port": 9000}, "web", "z")
     assert attrs is not None and attrs["AWS_INSTANCE_PORT"] == "9000"
+
+
+async def test_a_reconcile_pass_over_a_real_store_records_why_it_could_not_place(tmp_path) -> None:
+    from dockyard.config import Config
+    from dockyard.store import Store
+    from runner import clusters, data, part, services, taskdefs
+    from runner.service_loop import ServiceLoop
+
+    config = Config(docker_host="none")
+    store = Store.open(tmp_path / "s.db", part.MIGRATIONS)
+    try:
+        await clusters.create(store, config, {"clusterName": "c"})
+        defn = {"family": "f", "containerDefinitions": [{"name": "s", "image": "busybox", "memory": 16}]}
+        await taskdefs.OPERATIONS["RegisterTaskDefinition"](store, config, defn)
+        params = {"cluster": "c", "serviceName": "web", "taskDefinition": "f", "desiredCount": 1}
+        await services.create(store, config, params)
+        before = data.service(store, "c", "web")
+        await ServiceLoop(store, config).reconcile("c", "web")
+        after = data.service(store, "c", "web")
+        assert after.version == before.version + 1
+        (event,) = after.events
+        assert event["message"].startswith("(service web) was unable to place a task")
+        assert "No Container Instances were found in your cluster." in event["message"]
+        await ServiceLoop(store, config).reconcile("c", "web")  # the same event is not repeated
+        assert len(data.service(store, "c", "web").events) == 1
+    finally:
+        store.close()
