@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from dockyard.iam.policy import Policy, PolicyError, parse
@@ -124,30 +123,38 @@ class Principals:
         self._store = store
         self._account = account
         self._version = -1
-        self._known: dict[str, Principal | None] = {}
+        self._keys: dict[str, Principal | None] = {}
+        self._roles: dict[str, Principal | None] = {}
+
+    def _fresh(self) -> None:
+        version = self._store.revision
+        if version != self._version or len(self._keys) + len(self._roles) > 10_000:
+            self._keys.clear()
+            self._roles.clear()
+            self._version = version
 
     def get(self, key_id: str) -> Principal | None:
-        """The limited principal of ``key_id``; None for an administrator key."""
-        return self._cached("key:" + key_id, lambda: self._load(key_id))
+        """The limited principal of ``key_id``; None for an administrator key. (The request
+        path of every call: a dict lookup while the store does not change.)"""
+        if self._store.revision != self._version:
+            self._fresh()
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            self._fresh()
+            found = self._keys[key_id] = self._load(key_id)
+            return found
 
     def role(self, name: str, session: str, key_id: str) -> Principal | None:
         """The principal of a session of role ``name`` (None: no such role)."""
-        role = self._cached("role:" + name, lambda: self._load_role(name))
+        self._fresh()
+        if name not in self._roles:
+            self._roles[name] = self._load_role(name)
+        role = self._roles[name]
         if role is None:
             return None
         arn = f"arn:aws:sts::{self._account}:assumed-role/{name}/{session}"
         return Principal(arn, session, key_id, role.policies, "AssumedRole")
-
-    def _cached(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
-        version = self._store.revision
-        if version != self._version:
-            self._known.clear()
-            self._version = version
-        if key not in self._known:
-            if len(self._known) > 10_000:
-                self._known.clear()
-            self._known[key] = load()
-        return self._known[key]
 
     def _load_role(self, name: str) -> Principal | None:
         role = get_role(self._store, name)
