@@ -81,6 +81,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str = "info") -> None:
+    # The JSON lines never show where a call was made from nor its thread or process: spare
+    # every record those look-ups (the logging docs' "Optimization"), about a third of the
+    # cost of an access line, written once per request.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -109,6 +109,7 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
     (aiohttp's own 4xx keep their status), a broken body SerializationException, a client gone
     re-raised (the listener logs it at debug), anything else 500 InternalFailure with one
     ERROR line and no traceback (dockyard.listeners)."""
+    allow = ""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -117,9 +118,10 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         error: AwsError = (RequestEntityTooLargeException if exc.status == 413 else SerializationException)(
             exc.reason
         )
-        status = exc.status
+        status, allow = exc.status, exc.headers.get("Allow", "")
     except web.RequestPayloadError as exc:
         error, status = SerializationException(f"The request body could not be read: {exc}."), 400
+        allow = ""
     except AwsError as exc:  # raised outside the dispatcher's own mapping
         error, status = exc, exc.status
     except Exception as exc:
@@ -127,7 +129,10 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
             raise
         listeners.log_unexpected(log, "control request failed", exc, path=request.path)
         error, status = InternalFailure("The request processing has failed."), 500
-    return json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+    response = json_response(error.body(), status=status, request_id=request.get("request_id", ""))
+    if allow:
+        response.headers["Allow"] = allow  # a 405 keeps the methods the route takes
+    return response
 
 
 _ERROR_BODIES: dict[str, listeners.ErrorBody] = {"registry": listeners.oci_error_body, "control": error_body}

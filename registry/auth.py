@@ -25,7 +25,8 @@ per client address and per user (:mod:`registry.throttle`; over the limit, ``429
 scrypt checks run at once, in threads, and one at a time per client address (more than
 :data:`HASH_QUEUE` waiting is refused the same way), an unknown user costs the same scrypt as a
 known one (against a dummy hash with the same parameters), and a refused login is logged at
-info with the user, the client address and the reason, never the password.
+info with the user, the client address and the reason, never the password (a rate-limited
+refusal once per address and Retry-After period).
 
 Verification is cheap on the hot path: the public key is loaded once and a verified token is
 kept (by its string, until it expires) in a bounded cache, so a repeated token costs a dict
@@ -223,6 +224,7 @@ class Auth:
         self._hashing: asyncio.Semaphore | None = None
         self._waiting = 0
         self._address_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._quiet_until: dict[str, float] = {}  # address -> end of its rate-limited log silence
         _dummy_hash()  # made now, not on the first unknown user's time
 
     # -- credentials ---------------------------------------------------------------------
@@ -232,7 +234,7 @@ class Auth:
         too many checks are waiting (module docstring)."""
         ticket = self.limiter.attempt(name, address, time.monotonic())
         if ticket.retry_after:
-            self._refused(name, address, "rate limited")
+            self._refused_rate_limited(name, address, ticket.retry_after)
             raise TooManyAttempts(ticket.retry_after)
         user = users.get_user(self.store, name)
         if user is None:
@@ -282,6 +284,18 @@ class Auth:
     @staticmethod
     def _refused(name: str, address: str, reason: str) -> None:
         log.info("registry login refused", extra={"user": name[:128], "client": address, "reason": reason})
+
+    def _refused_rate_limited(self, name: str, address: str, retry_after: int) -> None:
+        """Log a refusal before any check once per address and Retry-After period: checked
+        refusals are bounded by the limiter, these are not (one line each would be a lever on
+        the log's disk)."""
+        now = time.monotonic()
+        if self._quiet_until.get(address, 0.0) > now:
+            return
+        if len(self._quiet_until) >= PASSWORD_CACHE:
+            self._quiet_until = {a: t for a, t in self._quiet_until.items() if t > now}
+        self._quiet_until[address] = now + retry_after
+        self._refused(name, address, "rate limited")
 
     # -- token endpoint --------------------------------------------------------------------
     async def token(self, request: web.Request) -> web.Response:

@@ -1,20 +1,20 @@
 """ECS attributes of container instances: PutAttributes, DeleteAttributes, ListAttributes.
 
 Custom attributes live in the container instance row's ``attributes``, merged by name
-(:func:`runner.instances.merge_attributes`); a write changes the instance's ``TOPIC``.
+(:func:`runner.instances.merge_attributes`); a write changes the instance's topic
+(:func:`runner.data.set_instance_attributes`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Store, Tx
+from runner import data
 from runner.errors import InvalidParameterException
 from runner.instances import (
-    TOPIC,
     AttributeLimitExceededException,
     TargetNotFoundException,
     cluster_param,
@@ -27,15 +27,13 @@ from runner.instances import (
 __all__ = ["OPERATIONS"]
 
 
-def _target(tx: Tx, cluster: str, a: dict[str, Any]) -> Any:
+def _target(tx: Tx, cluster: str, a: dict[str, Any]) -> data.StoredInstance:
     if a.get("targetType", "container-instance") != "container-instance":
         raise InvalidParameterException("targetType must be container-instance.")
     target = a.get("targetId")
     if not isinstance(target, str) or not target:
         raise InvalidParameterException("targetId is required.")
-    r = tx.query_one(
-        "SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (instance_id(target), cluster)
-    )
+    r = data.instance(tx, instance_id(target), cluster)
     if r is None:
         raise TargetNotFoundException(f"Could not find {target}.")
     return r
@@ -50,16 +48,12 @@ async def put_attributes(store: Store, config: Config, params: dict[str, Any]) -
         for a in attrs:
             new = custom_attributes([a])
             r = _target(tx, cluster, a)
-            current = merge_attributes(json.loads(r["attributes"]), new)
+            current = merge_attributes(list(r.attributes), new)
             if len(current) > 10:
                 raise AttributeLimitExceededException(
                     "You can apply up to 10 custom attributes per resource."
                 )
-            tx.execute(
-                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
-                (json.dumps(current), r["id"]),
-            )
-            tx.changed(TOPIC, r["id"])
+            data.set_instance_attributes(tx, r.id, current)
     return {"attributes": [_echo(config, cluster, a) for a in attrs]}
 
 
@@ -71,12 +65,8 @@ async def delete_attributes(store: Store, config: Config, params: dict[str, Any]
     async with store.transaction() as tx:
         for a in attrs:
             r = _target(tx, cluster, a)
-            current = [x for x in json.loads(r["attributes"]) if x["name"] != a.get("name")]
-            tx.execute(
-                "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
-                (json.dumps(current), r["id"]),
-            )
-            tx.changed(TOPIC, r["id"])
+            current = [x for x in r.attributes if x["name"] != a.get("name")]
+            data.set_instance_attributes(tx, r.id, current)
     return {"attributes": [_echo(config, cluster, a) for a in attrs]}
 
 
@@ -99,13 +89,9 @@ async def list_attributes(store: Store, config: Config, params: dict[str, Any]) 
     if value is not None and name is None:
         raise InvalidParameterException("attributeValue needs attributeName.")
     out = []
-    for r in store.query(
-        "SELECT * FROM container_instances WHERE cluster = ? AND status = 'ACTIVE'"
-        " ORDER BY registered_at, id",
-        (cluster,),
-    ):
-        arn = instance_arn(config, cluster, r["id"])
-        for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]:
+    for r in data.instances_of(store, cluster):
+        arn = instance_arn(config, cluster, r.id)
+        for a in [*r.builtin, *r.attributes]:
             if name is not None and a["name"] != name:
                 continue
             if value is not None and a.get("value") != value:

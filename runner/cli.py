@@ -52,7 +52,7 @@ def _add_secrets(sub: Any, ctx: Any) -> None:
             return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
         rows = [
-            {"name": r["name"], "created": when(r["created_at"]), "updated": when(r["updated_at"])}
+            {"name": r.name, "created": when(r.created_at), "updated": when(r.updated_at)}
             for r in store_secrets.list_names(ctx.store(args))
         ]
         ctx.emit(args, rows, ["name", "created", "updated"])

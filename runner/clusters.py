@@ -1,16 +1,25 @@
-"""ECS clusters: CreateCluster, DescribeClusters, ListClusters, DeleteCluster."""
+"""ECS clusters: CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+
+DescribeClusters counts what each cluster holds (:func:`statistics`); DeleteCluster refuses a
+cluster that still holds container instances, services or tasks (:func:`refuse_delete`).
+"""
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from typing import Any
 
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner.errors import ClusterNotFoundException, InvalidParameterException
+from runner import data
+from runner.errors import (
+    ClusterContainsContainerInstancesException,
+    ClusterContainsServicesException,
+    ClusterContainsTasksException,
+    ClusterNotFoundException,
+    InvalidParameterException,
+)
 
 MIGRATIONS = [
     Migration(
@@ -26,7 +35,7 @@ MIGRATIONS = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-TOPIC = "ecs/cluster"
+TOPIC = data.CLUSTER_TOPIC
 
 
 def cluster_arn(config: Config, name: str) -> str:
@@ -47,34 +56,74 @@ def cluster_name(ident: Any) -> str:
     return ident
 
 
-def _shape(config: Config, row: Any, include: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "clusterArn": cluster_arn(config, row["name"]),
-        "clusterName": row["name"],
-        "status": row["status"],
-        "registeredContainerInstancesCount": 0,
-        "runningTasksCount": 0,
-        "pendingTasksCount": 0,
-        "activeServicesCount": 0,
-        "statistics": [],
-        "settings": json.loads(row["settings"]),
-        "capacityProviders": [],
-        "defaultCapacityProviderStrategy": [],
-    }
-    if json.loads(row["configuration"]):
-        out["configuration"] = json.loads(row["configuration"])
-    if "TAGS" in include:
-        out["tags"] = json.loads(row["tags"])
+# ECS's launch-type statistics (DescribeClusters with include STATISTICS), in ECS's order.
+STATISTICS = (
+    "runningEC2TasksCount",
+    "runningFargateTasksCount",
+    "pendingEC2TasksCount",
+    "pendingFargateTasksCount",
+    "activeEC2ServiceCount",
+    "activeFargateServiceCount",
+    "drainingEC2ServiceCount",
+    "drainingFargateServiceCount",
+)
+PENDING = ("PROVISIONING", "PENDING", "ACTIVATING")  # a task's statuses before RUNNING
+
+
+def statistics(counts: data.ClusterCounts) -> dict[str, int]:
+    """The cluster's counts (pure): ``runningTasksCount``, ``pendingTasksCount`` (PROVISIONING,
+    PENDING or ACTIVATING), ``activeServicesCount``, ``registeredContainerInstancesCount``
+    (ACTIVE or DRAINING, the local engine included) and each of :data:`STATISTICS` (EXTERNAL
+    tasks and services count in the totals only, as ECS splits only EC2 and Fargate)."""
+    out = dict.fromkeys(STATISTICS, 0)
+    out.update(runningTasksCount=0, pendingTasksCount=0, activeServicesCount=0)
+    for (launch_type, status), n in counts.tasks.items():
+        state = "running" if status == "RUNNING" else "pending" if status in PENDING else ""
+        if state:
+            out[f"{state}TasksCount"] += n
+            kind = {"EC2": "EC2", "FARGATE": "Fargate"}.get(launch_type)
+            if kind:
+                out[f"{state}{kind}TasksCount"] += n
+    for (status, launch_type), n in counts.services.items():
+        if status == "ACTIVE":
+            out["activeServicesCount"] += n
+        kind = {"EC2": "EC2", "FARGATE": "Fargate"}.get(launch_type)
+        if kind:
+            out[f"{status.lower()}{kind}ServiceCount"] += n
+    out["registeredContainerInstancesCount"] = counts.instances
     return out
 
 
-def get_active(store: Store, ident: Any) -> Any:
-    """The ACTIVE cluster row for a name or ARN, else ClusterNotFoundException."""
-    name = cluster_name(ident)
-    row = store.query_one("SELECT * FROM clusters WHERE name = ? AND status = 'ACTIVE'", (name,))
-    if row is None:
+def _shape(config: Config, c: data.Cluster, include: list[str], counts: data.ClusterCounts) -> dict[str, Any]:
+    n = statistics(counts)
+    out: dict[str, Any] = {
+        "clusterArn": cluster_arn(config, c.name),
+        "clusterName": c.name,
+        "status": c.status,
+        "registeredContainerInstancesCount": n["registeredContainerInstancesCount"],
+        "runningTasksCount": n["runningTasksCount"],
+        "pendingTasksCount": n["pendingTasksCount"],
+        "activeServicesCount": n["activeServicesCount"],
+        "statistics": (
+            [{"name": k, "value": str(n[k])} for k in STATISTICS] if "STATISTICS" in include else []
+        ),
+        "settings": list(c.settings),
+        "capacityProviders": [],
+        "defaultCapacityProviderStrategy": [],
+    }
+    if c.configuration:
+        out["configuration"] = dict(c.configuration)
+    if "TAGS" in include:
+        out["tags"] = list(c.tags)
+    return out
+
+
+def active(reader: data.Reader, ident: Any) -> data.Cluster:
+    """The ACTIVE cluster for a name or ARN, else ClusterNotFoundException."""
+    found = data.cluster(reader, cluster_name(ident))
+    if found is None or found.status != "ACTIVE":
         raise ClusterNotFoundException("Cluster not found.")
-    return row
+    return found
 
 
 def validate_tags(tags: Any) -> list[dict[str, str]]:
@@ -101,16 +150,16 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     settings = params.get("settings") or [{"name": "containerInsights", "value": "disabled"}]
     configuration = params.get("configuration") or {}
     async with store.transaction() as tx:
-        row = tx.query_one("SELECT * FROM clusters WHERE name = ?", (name,))
-        if row is None or row["status"] != "ACTIVE":
-            tx.execute(
-                "INSERT OR REPLACE INTO clusters (name, status, created_at, tags, settings, configuration)"
-                " VALUES (?, 'ACTIVE', ?, ?, ?, ?)",
-                (name, time.time(), json.dumps(tags), json.dumps(settings), json.dumps(configuration)),
-            )
-            tx.changed(TOPIC, name)
-        row = tx.query_one("SELECT * FROM clusters WHERE name = ?", (name,))
-    return {"cluster": _shape(config, row, ["TAGS"])}
+        found = data.cluster(tx, name)
+        if found is None or found.status != "ACTIVE":
+            data.put_cluster(tx, name, tags, settings, configuration)
+            found = data.cluster(tx, name)
+        assert found is not None
+        counts = data.cluster_counts(tx, name)
+    return {"cluster": _shape(config, found, ["TAGS"], counts)}
+
+
+_INCLUDE = ("ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS")
 
 
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
@@ -118,20 +167,21 @@ async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict
     if not isinstance(idents, list) or len(idents) > 100:
         raise InvalidParameterException("clusters must be a list of at most 100 names or ARNs.")
     include = params.get("include") or []
+    if not isinstance(include, list) or any(i not in _INCLUDE for i in include):
+        raise InvalidParameterException(f"include may contain {', '.join(_INCLUDE)}.")
     clusters, failures = [], []
     for ident in idents:
         name = cluster_name(ident)
-        row = store.query_one("SELECT * FROM clusters WHERE name = ?", (name,))
-        if row is None:
+        found = data.cluster(store, name)
+        if found is None:
             failures.append({"arn": cluster_arn(config, name), "reason": "MISSING"})
         else:
-            clusters.append(_shape(config, row, include))
+            clusters.append(_shape(config, found, include, data.cluster_counts(store, name)))
     return {"clusters": clusters, "failures": failures}
 
 
 async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    rows = store.query("SELECT name FROM clusters WHERE status = 'ACTIVE' ORDER BY name")
-    arns = [cluster_arn(config, r["name"]) for r in rows]
+    arns = [cluster_arn(config, name) for name in data.active_cluster_names(store)]
     chunk, token = page(arns, params, InvalidParameterException)
     out: dict[str, Any] = {"clusterArns": chunk}
     if token:
@@ -139,18 +189,34 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
     return out
 
 
+def refuse_delete(counts: data.ClusterCounts) -> None:
+    """Why a cluster holding ``counts`` cannot be deleted, as ECS says it (pure; checked in the
+    order of DeleteCluster's errors in ECS's model): registered container instances other than
+    the local engine (which Dockyard registers in every cluster itself and deregisters with the
+    cluster), ACTIVE or DRAINING services, tasks not yet STOPPED."""
+    if counts.remote_instances:
+        raise ClusterContainsContainerInstancesException(
+            "The Cluster cannot be deleted while Container Instances are active or draining."
+        )
+    if counts.services:
+        raise ClusterContainsServicesException("The Cluster cannot be deleted while Services are active.")
+    if counts.tasks:
+        raise ClusterContainsTasksException("The Cluster cannot be deleted while Tasks are active.")
+
+
 async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """DeleteCluster: refused while the cluster holds anything (:func:`refuse_delete`); the
+    local engine's container instance of the cluster goes INACTIVE with it."""
     if "cluster" not in params:
         raise InvalidParameterException("cluster is required.")
     async with store.transaction() as tx:
-        name = cluster_name(params["cluster"])
-        row = tx.query_one("SELECT * FROM clusters WHERE name = ? AND status = 'ACTIVE'", (name,))
-        if row is None:
-            raise ClusterNotFoundException("Cluster not found.")
-        tx.execute("UPDATE clusters SET status = 'INACTIVE' WHERE name = ?", (name,))
-        tx.changed(TOPIC, name)
-        row = tx.query_one("SELECT * FROM clusters WHERE name = ?", (name,))
-    return {"cluster": _shape(config, row, [])}
+        name = active(tx, params["cluster"]).name
+        refuse_delete(data.cluster_counts(tx, name))
+        data.deactivate_cluster(tx, name)
+        found = data.cluster(tx, name)
+        assert found is not None
+        counts = data.cluster_counts(tx, name)
+    return {"cluster": _shape(config, found, [], counts)}
 
 
 OPERATIONS = {

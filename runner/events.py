@@ -186,13 +186,7 @@ def install(platform: Any) -> None:
                 continue
             out = []
             # each event carries the time of its change, so a replay (since=N) keeps its times
-            times = {
-                r[0]: r[1]
-                for r in store.query(
-                    "SELECT revision, at FROM changes WHERE revision BETWEEN ? AND ?",
-                    [changes[0].revision, changes[-1].revision],
-                )
-            }
+            times = data.change_times(store, changes[0].revision, changes[-1].revision)
             for ch in changes:
                 since = ch.revision
                 event = event_for(store, config, ch.topic, ch.key, ch.revision)
@@ -200,8 +194,8 @@ def install(platform: Any) -> None:
                     continue
                 if ch.revision in times:
                     event["time"] = times[ch.revision]
-                data = json.dumps(event, separators=(",", ":"))
-                out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {data}\n\n")
+                body = json.dumps(event, separators=(",", ":"))
+                out.append(f"id: {ch.revision}\nevent: {event['type']}\ndata: {body}\n\n")
             if out:
                 await resp.write("".join(out).encode())
 

@@ -29,7 +29,8 @@ key that opened it as their principal.
 
 Remote hosts (``dockyard agent``): the control plane reaches their Docker API URL already
 (``tcp://host:2375`` or ``unix://``), and an exec's hijacked connection is a plain socket on
-it, so exec works there unchanged; what a remote host needs is that URL reachable from the
+it, so exec works there unchanged (``test_ecs_tasks_hosts`` runs one on a registered host's
+own dockerd); what a remote host needs is that URL reachable from the
 control plane, as for everything else (``ssh://`` URLs hijack through an ``ssh`` process and
 were not tested). TLS to a remote engine is not supported here, as elsewhere.
 """
@@ -159,7 +160,7 @@ async def execute_command(
     interactive = params.get("interactive", True)
     if not isinstance(interactive, bool):
         raise InvalidParameterException("interactive must be true or false.")
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     task = tasks.find(store, cluster, params.get("task"))
     if task.last_status != "RUNNING":
         raise InvalidParameterException(f"The task is {task.last_status}, not RUNNING.")
@@ -274,7 +275,23 @@ def install(platform: Any, hosts: HostLookup) -> None:
         resp = web.StreamResponse(headers={"Content-Type": STREAM_TYPE, "Cache-Control": "no-cache"})
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        # bounded: a client slower than the command's output slows the reads from Docker
+        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=64)
+
+        def put(item: tuple[int, bytes] | None) -> None:
+            """Hand ``item`` to the loop, waiting while the queue is full (until the session
+            closes: then nobody reads it any more)."""
+            try:
+                done = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            except RuntimeError:  # the loop has gone away
+                return
+            while not session.closed:
+                try:
+                    done.result(timeout=1)
+                    return
+                except TimeoutError:
+                    continue
+            done.cancel()
 
         def pump() -> None:  # blocking reads of the hijacked socket, in a thread of its own
             from docker.utils.socket import frames_iter
@@ -282,12 +299,11 @@ def install(platform: Any, hosts: HostLookup) -> None:
             try:
                 for kind, data in frames_iter(session.sock, session.tty):
                     if data:
-                        loop.call_soon_threadsafe(queue.put_nowait, (kind, data))
-            except Exception:
+                        put((kind, data))
+            except Exception:  # the socket closed under the read: the end
                 pass
             finally:
-                with contextlib.suppress(RuntimeError):  # the loop has gone away
-                    loop.call_soon_threadsafe(queue.put_nowait, None)
+                put(None)
 
         threading.Thread(target=pump, name=f"exec {session.id}", daemon=True).start()
         try:

@@ -18,19 +18,18 @@ operations are in :mod:`runner.attributes`, what ``docker info`` means in :mod:`
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters
+from runner import clusters, data
 from runner.engineinfo import agent_connected, builtin_attributes, capacity_from_info, ec2_id
 from runner.errors import InvalidParameterException
 
@@ -76,7 +75,7 @@ MIGRATIONS = [
     Migration("instances", 3, "DROP TABLE runner_pull_credential;"),
 ]
 
-TOPIC = "ecs/container-instance"
+TOPIC = data.INSTANCE_TOPIC
 HEARTBEAT_GRACE = 30.0  # the default of config ``agent_timeout``
 RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]
 AGENT_VERSION = "dockyard-1"
@@ -115,39 +114,34 @@ def instance_id(ident: Any) -> str:
 
 
 # -- store ---------------------------------------------------------------------------------
-def _connected(config: Config, r: Any, now: float) -> bool:
-    return agent_connected(bool(r["local"]), r["heartbeat_at"], now, config.agent_timeout)
+def _connected(config: Config, r: data.StoredInstance, now: float) -> bool:
+    return agent_connected(r.local, r.heartbeat_at, now, config.agent_timeout)
 
 
-def _row_instance(config: Config, r: Any, now: float) -> Instance:
-    attrs = {a["name"]: a.get("value") for a in [*json.loads(r["builtin"]), *json.loads(r["attributes"])]}
+def _row_instance(config: Config, r: data.StoredInstance, now: float) -> Instance:
+    attrs = {a["name"]: a.get("value") for a in [*r.builtin, *r.attributes]}
     connected = _connected(config, r, now)
     return Instance(
-        r["id"],
-        instance_arn(config, r["cluster"], r["id"]),
-        r["cluster"],
-        r["docker_host"],
-        r["cpu"],
-        r["memory"],
+        r.id,
+        instance_arn(config, r.cluster, r.id),
+        r.cluster,
+        r.docker_host,
+        r.cpu,
+        r.memory,
         attrs,
         connected,
-        r["status"],
+        r.status,
     )
 
 
 def instances_in(store: Store, config: Config, cluster: str | None = None) -> list[Instance]:
     """ACTIVE instances (of ``cluster``, or of every cluster), oldest first."""
-    sql = "SELECT * FROM container_instances WHERE status = 'ACTIVE'"
-    params: list[Any] = []
-    if cluster is not None:
-        sql += " AND cluster = ?"
-        params.append(cluster)
     now = time.time()
-    return [_row_instance(config, r, now) for r in store.query(sql + " ORDER BY registered_at, id", params)]
+    return [_row_instance(config, r, now) for r in data.instances_of(store, cluster)]
 
 
 def get(store: Store, config: Config, ident: str) -> Instance | None:
-    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (ident,))
+    r = data.instance(store, ident)
     return _row_instance(config, r, time.time()) if r else None
 
 
@@ -158,20 +152,15 @@ def empty_usage() -> dict[str, Any]:
 def usage_by_host(store: Store) -> dict[str, dict[str, Any]]:
     """Per Docker host: cpu and memory reserved by its unstopped tasks, host ports in use
     (``"80/tcp"``), its unstopped tasks as (id, group) and running/pending counts per instance."""
-    rows = store.query(
-        "SELECT t.id, t.grp, t.instance_id, t.cpu, t.memory, t.host_ports, t.last_status, i.docker_host"
-        " FROM tasks t JOIN container_instances i ON i.id = t.instance_id"
-        " WHERE t.last_status != 'STOPPED'"
-    )
     out: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        u = out.setdefault(r["docker_host"], empty_usage())
-        u["tasks"].append((r["id"], r["grp"]))
-        u["cpu"] += r["cpu"]
-        u["memory"] += r["memory"]
-        u["ports"].update(json.loads(r["host_ports"]))
-        key = "running" if r["last_status"] == "RUNNING" else "pending"
-        u[key][r["instance_id"]] = u[key].get(r["instance_id"], 0) + 1
+    for t in data.task_placements(store):
+        u = out.setdefault(t.docker_host, empty_usage())
+        u["tasks"].append((t.id, t.group))
+        u["cpu"] += t.cpu
+        u["memory"] += t.memory
+        u["ports"].update(t.host_ports)
+        key = "running" if t.last_status == "RUNNING" else "pending"
+        u[key][t.instance_id] = u[key].get(t.instance_id, 0) + 1
     return out
 
 
@@ -191,7 +180,7 @@ async def register(
 
     Re-registering the same host keeps its id and custom attributes (a heartbeat)."""
     cpu, memory = capacity_from_info(info)
-    builtin = builtin_attributes(info, zone or f"{config.region}a")
+    builtin = tuple(builtin_attributes(info, zone or f"{config.region}a"))
     version_info = {
         "agentVersion": AGENT_VERSION,
         "agentHash": "dockyard",
@@ -199,73 +188,37 @@ async def register(
     }
     now = time.time()
     async with store.transaction() as tx:
-        row = tx.query_one(
-            "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?", (cluster, docker_host)
-        )
-        if row is None:
-            ident = uuid.uuid4().hex
-            tx.execute(
-                "INSERT INTO container_instances (id, cluster, docker_host, ec2_instance_id, status,"
-                " cpu, memory, builtin, attributes, version_info, tags, local, registered_at,"
-                " heartbeat_at) VALUES (?, ?, ?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ident,
-                    cluster,
-                    docker_host,
-                    ec2_id(docker_host, info),
-                    cpu,
-                    memory,
-                    json.dumps(builtin),
-                    json.dumps(custom_attributes(attributes or [])),
-                    json.dumps(version_info),
-                    json.dumps(tags or []),
-                    int(local),
-                    now,
-                    now,
-                ),
+        found = data.instance_on(tx, cluster, docker_host)
+        if found is None:
+            new = data.StoredInstance(
+                uuid.uuid4().hex, cluster, docker_host, ec2_id(docker_host, info), "ACTIVE", cpu, memory,
+                builtin, tuple(custom_attributes(attributes or [])), version_info, tuple(tags or []),
+                local, now, now,
             )
-            tx.changed(TOPIC, ident)
-            return ident
-        ident = row["id"]
-        custom = json.loads(row["attributes"])
+            data.add_instance(tx, new)
+            return new.id
+        custom = list(found.attributes)
         if attributes:
             custom = merge_attributes(custom, custom_attributes(attributes))
         changed = (
-            row["status"] != "ACTIVE"
-            or row["cpu"] != cpu
-            or row["memory"] != memory
-            or row["builtin"] != json.dumps(builtin)
-            or row["attributes"] != json.dumps(custom)
+            found.status != "ACTIVE"
+            or found.cpu != cpu
+            or found.memory != memory
+            or list(found.builtin) != list(builtin)
+            or list(found.attributes) != custom
         )
-        tx.execute(
-            "UPDATE container_instances SET status = 'ACTIVE', cpu = ?, memory = ?, builtin = ?,"
-            " attributes = ?, version_info = ?, heartbeat_at = ?, version = version + ? WHERE id = ?",
-            (
-                cpu,
-                memory,
-                json.dumps(builtin),
-                json.dumps(custom),
-                json.dumps(version_info),
-                now,
-                int(changed),
-                ident,
-            ),
+        fresh = replace(
+            found, cpu=cpu, memory=memory, builtin=builtin, attributes=tuple(custom),
+            version_info=version_info, heartbeat_at=now,
         )
-        if changed:
-            tx.changed(TOPIC, ident)
-        return ident
+        data.refresh_instance(tx, fresh, changed)
+        return found.id
 
 
 async def ensure_local(store: Store, config: Config, info: Mapping[str, Any], docker_host: str) -> list[str]:
     """Make the local engine an instance of every ACTIVE cluster it is not yet in."""
-    names = [r["name"] for r in store.query("SELECT name FROM clusters WHERE status = 'ACTIVE'")]
-    have = {
-        r["cluster"]
-        for r in store.query(
-            "SELECT cluster FROM container_instances WHERE docker_host = ? AND status = 'ACTIVE'",
-            (docker_host,),
-        )
-    }
+    names = data.active_cluster_names(store)
+    have = data.clusters_of_host(store, docker_host)
     return [
         await register(store, config, name, docker_host, info, local=True)
         for name in names
@@ -323,26 +276,28 @@ def _resources(cpu: int, memory: int, ports: set[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: list[str]) -> dict[str, Any]:
-    u = usage.get(r["docker_host"], empty_usage())
+def _shape(
+    config: Config, r: data.StoredInstance, usage: dict[str, dict[str, Any]], include: list[str]
+) -> dict[str, Any]:
+    u = usage.get(r.docker_host, empty_usage())
     connected = _connected(config, r, time.time())
     out = {
-        "containerInstanceArn": instance_arn(config, r["cluster"], r["id"]),
-        "ec2InstanceId": r["ec2_instance_id"],
-        "version": r["version"],
-        "versionInfo": json.loads(r["version_info"]),
+        "containerInstanceArn": instance_arn(config, r.cluster, r.id),
+        "ec2InstanceId": r.ec2_instance_id,
+        "version": r.version,
+        "versionInfo": dict(r.version_info),
         "remainingResources": _resources(
-            max(r["cpu"] - u["cpu"], 0), max(r["memory"] - u["memory"], 0), u["ports"]
+            max(r.cpu - u["cpu"], 0), max(r.memory - u["memory"], 0), u["ports"]
         ),
-        "registeredResources": _resources(r["cpu"], r["memory"], set()),
-        "status": r["status"],
-        "agentConnected": connected and r["status"] == "ACTIVE",
-        "runningTasksCount": u["running"].get(r["id"], 0),
-        "pendingTasksCount": u["pending"].get(r["id"], 0),
-        "attributes": [*json.loads(r["builtin"]), *json.loads(r["attributes"])],
-        "registeredAt": r["registered_at"],
+        "registeredResources": _resources(r.cpu, r.memory, set()),
+        "status": r.status,
+        "agentConnected": connected and r.status == "ACTIVE",
+        "runningTasksCount": u["running"].get(r.id, 0),
+        "pendingTasksCount": u["pending"].get(r.id, 0),
+        "attributes": [*r.builtin, *r.attributes],
+        "registeredAt": r.registered_at,
         "attachments": [],
-        "tags": json.loads(r["tags"]) if "TAGS" in include else [],
+        "tags": list(r.tags) if "TAGS" in include else [],
     }
     if "CONTAINER_INSTANCE_HEALTH" in include:
         status = "OK" if connected else "IMPAIRED"
@@ -352,8 +307,8 @@ def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: li
                 {
                     "type": "CONTAINER_RUNTIME",
                     "status": status,
-                    "lastUpdated": r["heartbeat_at"],
-                    "lastStatusChange": r["registered_at"],
+                    "lastUpdated": r.heartbeat_at,
+                    "lastStatusChange": r.registered_at,
                 }
             ],
         }
@@ -362,27 +317,24 @@ def _shape(config: Config, r: Any, usage: dict[str, dict[str, Any]], include: li
 
 # -- operations ----------------------------------------------------------------------------
 def cluster_param(store: Store, params: dict[str, Any]) -> str:
-    return str(clusters.get_active(store, params.get("cluster"))["name"])
+    return clusters.active(store, params.get("cluster")).name
 
 
 async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = cluster_param(store, params)
     status = params.get("status")
-    sql, args = "SELECT * FROM container_instances WHERE cluster = ?", [cluster]
+    statuses: tuple[str, ...] = ("ACTIVE", "DRAINING")
     if status:
         if status not in ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"):
             raise InvalidParameterException(f"Invalid status {status!r}.")
-        sql += " AND status = ?"
-        args.append(status)
-    else:
-        sql += " AND status IN ('ACTIVE', 'DRAINING')"
-    rows = store.query(sql + " ORDER BY registered_at, id", args)
+        statuses = (status,)
+    rows = data.instances_of(store, cluster, statuses)
     expr = params.get("filter")
     if expr:
         now = time.time()
         rows = [r for r in rows if _matches(expr, _row_instance(config, r, now))]
     chunk, token = page(
-        [instance_arn(config, cluster, r["id"]) for r in rows], params, InvalidParameterException
+        [instance_arn(config, cluster, r.id) for r in rows], params, InvalidParameterException
     )
     out: dict[str, Any] = {"containerInstanceArns": chunk}
     if token:
@@ -414,7 +366,7 @@ async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict
     found, failures = [], []
     for ident in idents:
         iid = instance_id(ident)
-        r = store.query_one("SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (iid, cluster))
+        r = data.instance(store, iid, cluster)
         if r is None:
             failures.append({"arn": instance_arn(config, cluster, iid), "reason": "MISSING"})
         else:
@@ -446,7 +398,8 @@ async def register_op(store: Store, config: Config, params: dict[str, Any]) -> d
         zone=str(params.get("availabilityZone") or ""),
         tags=clusters.validate_tags(params.get("tags")),
     )
-    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (ident,))
+    r = data.instance(store, ident)
+    assert r is not None
     return {"containerInstance": _shape(config, r, usage_by_host(store), ["TAGS"])}
 
 
@@ -454,21 +407,15 @@ async def deregister_op(store: Store, config: Config, params: dict[str, Any]) ->
     cluster = cluster_param(store, params)
     iid = instance_id(params.get("containerInstance"))
     async with store.transaction() as tx:
-        r = tx.query_one("SELECT * FROM container_instances WHERE id = ? AND cluster = ?", (iid, cluster))
-        if r is None:
+        if data.instance(tx, iid, cluster) is None:
             raise InvalidParameterException("Container instance not found.")
-        busy = tx.query_one(
-            "SELECT COUNT(*) FROM tasks WHERE instance_id = ? AND last_status != 'STOPPED'", (iid,)
-        )[0]
-        if busy and not params.get("force"):
+        if data.unstopped_tasks_on(tx, iid) and not params.get("force"):
             raise InvalidParameterException(
                 "Found running tasks on the instance; use force to deregister it anyway."
             )
-        tx.execute(
-            "UPDATE container_instances SET status = 'INACTIVE', version = version + 1 WHERE id = ?", (iid,)
-        )
-        tx.changed(TOPIC, iid)
-    r = store.query_one("SELECT * FROM container_instances WHERE id = ?", (iid,))
+        data.deactivate_instance(tx, iid)
+    r = data.instance(store, iid)
+    assert r is not None
     return {"containerInstance": _shape(config, r, usage_by_host(store), [])}
 
 
@@ -483,14 +430,14 @@ OPERATIONS = {
 async def owner_id(store: Store) -> str:
     """This installation's id: labels its containers, so that two Dockyards sharing one
     Docker Engine never take each other's containers for orphans."""
-    row = store.query_one("SELECT id FROM runner_owner")
-    if row:
-        return str(row[0])
+    found = data.owner(store)
+    if found:
+        return found
     async with store.transaction() as tx:
-        row = tx.query_one("SELECT id FROM runner_owner")
-        if row:
-            return str(row[0])
+        found = data.owner(tx)
+        if found:
+            return found
         ident = uuid.uuid4().hex
-        tx.execute("INSERT INTO runner_owner (id) VALUES (?)", (ident,))
+        data.set_owner(tx, ident)
         return ident
 

@@ -24,11 +24,11 @@ agent then stops the task with ``stoppedReason`` "ResourceInitializationError: .
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 
 from dockyard import sealed
 from dockyard.store import Migration, Store
+from runner import data
 
 __all__ = [
     "MAX_VALUE",
@@ -57,7 +57,7 @@ MIGRATIONS = [
     Migration("runner_secrets", 2, "", step=sealed.seal_column("secrets", "name", "value")),
 ]
 
-TOPIC = "runner/secret"
+TOPIC = data.SECRET_TOPIC
 MAX_VALUE = 64 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _FORMS = [
@@ -108,39 +108,28 @@ async def put(store: Store, name: str, value: str) -> bool:
         raise ValueError(f"invalid secret name {name!r}: use 1 to 512 of A-Za-z0-9/_+=.@-")
     if len(value.encode()) > MAX_VALUE:
         raise ValueError(f"secret value exceeds {MAX_VALUE} bytes")
-    now = time.time()
     async with store.transaction() as tx:
-        new = tx.query_one("SELECT 1 FROM secrets WHERE name = ?", (name,)) is None
-        tx.execute(
-            "INSERT INTO secrets (name, value, created_at, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (name, store.seal(value, "secrets", "value", name), now, now),
-        )
-        tx.changed(TOPIC, name)
-    return new
+        # stored sealed (dockyard.sealed): data.put_secret writes what it is given
+        return data.put_secret(tx, name, store.seal(value, "secrets", "value", name))
 
 
 async def delete(store: Store, name: str) -> bool:
     """Delete a secret; returns False if there was none."""
     async with store.transaction() as tx:
-        cur = tx.execute("DELETE FROM secrets WHERE name = ?", (name,))
-        if cur.rowcount:
-            tx.changed(TOPIC, name)
-    return bool(cur.rowcount)
+        return data.delete_secret(tx, name)
 
 
-def list_names(store: Store) -> list[dict[str, object]]:
+def list_names(store: Store) -> list[data.SecretInfo]:
     """Every secret's name, created_at and updated_at (never its value), sorted by name."""
-    rows = store.query("SELECT name, created_at, updated_at FROM secrets ORDER BY name")
-    return [dict(r) for r in rows]
+    return data.secret_infos(store)
 
 
 def get(store: Store, name: str) -> str:
-    row = store.query_one("SELECT value FROM secrets WHERE name = ?", (name,))
-    if row is None:
+    value = data.secret_value(store, name)
+    if value is None:
         raise SecretNotFound(name)
     try:
-        return store.unseal(str(row["value"]), "secrets", "value", name)
+        return store.unseal(value, "secrets", "value", name)
     except sealed.SealError:  # sealed under another secrets key: as good as missing
         raise SecretNotFound(name) from None
 

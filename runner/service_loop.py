@@ -303,10 +303,8 @@ class ServiceLoop:
             if "was unable to place" not in m or not _recent(events, m, now):
                 events = services.add_event(events, m, now)
         status = current.status
-        if status == "DRAINING" and not any(
-            s.live for s in states if s.id not in {x.task for x in plan.stops}
-        ):
-            status = "INACTIVE"
+        if status == "DRAINING" and all(s.last_status == "STOPPED" for s in states):
+            status = "INACTIVE"  # only once every task has stopped, not when its stop is asked
         new = replace(
             current,
             spec=spec,

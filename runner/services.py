@@ -38,7 +38,6 @@ from dockyard.config import Config
 from dockyard.store import Migration, Store
 from runner import clusters, data, taskdefs, tasks
 from runner.errors import (
-    ClientException,
     InvalidParameterException,
     ServiceNotActiveException,
     ServiceNotFoundException,
@@ -159,15 +158,6 @@ def _registries(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
-    if not isinstance(ident, str) or not ident:
-        raise InvalidParameterException("taskDefinition is required.")
-    td, defn = taskdefs.definition(store, config, ident)
-    if td.status != "ACTIVE":
-        raise ClientException(f"TaskDefinition is inactive ({ident}).")
-    return defn
-
-
 def _check_network(defn: Mapping[str, Any], network: Any) -> dict[str, Any]:
     if network is None:
         network = {}
@@ -222,7 +212,7 @@ def _active(svc: data.Service | None) -> data.Service:
 
 # -- operations ----------------------------------------------------------------------------
 async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     name = params.get("serviceName")
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidParameterException(
@@ -247,7 +237,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     launch_type = params.get("launchType") or "EC2"
     if launch_type not in tasks.LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(tasks.LAUNCH_TYPES)}.")
-    defn = await _definition(store, config, params.get("taskDefinition"))
+    defn = taskdefs.usable(store, config, params.get("taskDefinition"))[1]
     tasks.check_compatibility(defn, launch_type)
     parse_constraints(params.get("placementConstraints"))
     parse_strategies(params.get("placementStrategy"))
@@ -277,7 +267,7 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
 
 
 async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     name = service_name(params.get("service"))
     current = data.service(store, cluster, name)
     if current is None:
@@ -286,7 +276,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     strategy = spec["schedulingStrategy"]
     defn = None
     if params.get("taskDefinition") is not None:
-        defn = await _definition(store, config, params["taskDefinition"])
+        defn = taskdefs.usable(store, config, params["taskDefinition"])[1]
         tasks.check_compatibility(defn, spec["launchType"])
     new_spec = dict(spec)
     if params.get("desiredCount") is not None:
@@ -344,7 +334,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
 
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     cluster = clusters.cluster_name(params.get("cluster"))
-    if not data.cluster_exists(store, cluster):
+    if data.cluster(store, cluster) is None:
         raise clusters.ClusterNotFoundException("Cluster not found.")
     idents = params.get("services")
     if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
@@ -362,7 +352,7 @@ async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict
 
 
 async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     arns = []
     for svc in data.services_in(store, cluster):
         spec = svc.spec
@@ -403,7 +393,7 @@ async def list_by_namespace(store: Store, config: Config, params: dict[str, Any]
 
 
 async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     force = params.get("force", False)
     if not isinstance(force, bool):
         raise InvalidParameterException("force must be a boolean.")

@@ -5,8 +5,9 @@
 * ``dockyard services NAME --watch``: live progress: a line whenever a deployment's counts or
   rollout state change, and each new service event, until the service is steady (exit 0 if the
   deployment watched, the PRIMARY one when the watch began, completed; exit 1 if it failed and
-  the service rolled back), its deployment FAILED without rollback (exit 1) or ``--timeout``
-  passes (exit 1).
+  the service rolled back, also when the watch began during the rollback: then it follows
+  the deployment that failed), its deployment FAILED without rollback (exit 1) or
+  ``--timeout`` passes (exit 1).
 
 Without ``--cluster`` the cluster is ``default``, and the command says so on stderr.
 """
@@ -14,6 +15,7 @@ Without ``--cluster`` the cluster is ``default``, and the command says so on std
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import Any
@@ -78,6 +80,20 @@ def watched_failed(s: dict[str, Any], watched: str, messages: list[str]) -> bool
     return any(f"deployment {watched} deployment failed" in m for m in messages)
 
 
+_FAILED = re.compile(r"deployment (\S+) deployment failed")
+ROLLBACK_SLACK = 2.0  # seconds: the rollback's events may be stamped just before its deployment
+
+
+def rollback_origin(s: dict[str, Any], since: float) -> str:
+    """The deployment whose failure started the PRIMARY one (created at ``since``) when the
+    PRIMARY is a rollback, as its events say ("rolling back to deployment ..."); "" when it is
+    not. A watch begun during a rollback follows the deployment that failed (pure)."""
+    recent = [e["message"] for e in s["events"] if float(e["createdAt"]) >= since - ROLLBACK_SLACK]
+    if not any("rolling back to deployment" in m for m in recent):
+        return ""
+    return next((hit.group(1) for m in recent if (hit := _FAILED.search(m))), "")
+
+
 def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interval: float = 1.0) -> int:
     """Print progress lines until steady (0), failed (1) or timed out (1)."""
     deadline = time.monotonic() + timeout
@@ -90,6 +106,10 @@ def watch(client: Any, cluster: str, name: str, ctx: Any, timeout: float, interv
     watched = next((d["id"] for d in first["deployments"] if d["status"] == "PRIMARY"), "")
     messages: list[str] = []
     failed = False
+    origin = rollback_origin(first, since)
+    if origin:  # begun after the failure: the deployment watched is the one rolled back
+        watched, failed = origin, True
+        print(f"service {name}: deployment {watched} failed", flush=True)
     last: dict[str, tuple[Any, ...]] = {}
     while True:
         s = _describe(client, cluster, name, ctx)

@@ -1,21 +1,19 @@
 """ECS TagResource, UntagResource and ListTagsForResource, for every taggable resource.
 
 Each resource keeps its tags as a JSON list (``[{"key", "value"}]``) in a ``tags`` column; the
-resource's ARN names its row (:data:`KINDS`). Tags merge by key; at most 50 per resource;
-keys starting with ``aws:`` are reserved.
+resource's ARN names it (:func:`locate`, a :class:`runner.data.TagTarget`). Tags merge by
+key; at most 50 per resource; keys starting with ``aws:`` are reserved.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.aws.errors import AwsError
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, instances, services, taskdefs, tasks
+from runner import clusters, data, instances, services, taskdefs, tasks
 from runner.errors import ClusterNotFoundException, InvalidParameterException, ResourceNotFoundException
 
 __all__ = ["OPERATIONS", "locate"]
@@ -24,41 +22,27 @@ MAX_TAGS = 50
 _ARN = re.compile(r"^arn:aws:ecs:[^:]*:[^:]*:(cluster|task-definition|service|task|container-instance)/(.+)$")
 
 
-@dataclass(frozen=True)
-class Row:
-    """Where one resource's tags live."""
-
-    table: str
-    where: str
-    params: tuple[Any, ...]
-    topic: str
-    key: str
-
-
-def locate(arn: Any) -> Row:
-    """The row an ECS ARN names (pure); InvalidParameterException for a malformed ARN."""
+def locate(arn: Any) -> data.TagTarget:
+    """The resource an ECS ARN names (pure); InvalidParameterException for a malformed ARN."""
     m = _ARN.match(arn) if isinstance(arn, str) else None
     if not m:
         raise InvalidParameterException(f"Invalid resource ARN: {arn!r}.")
     kind, rest = m.groups()
     if kind == "cluster":
-        return Row("clusters", "name = ? AND status = 'ACTIVE'", (rest,), clusters.TOPIC, rest)
+        return data.TagTarget(kind, (rest,), clusters.TOPIC, rest)
     if kind == "task-definition":
         family, revision = taskdefs.parse_ident(rest)
         if revision is None:
             raise InvalidParameterException("A task definition ARN must name a revision.")
-        where = "family = ? AND revision = ? AND status != 'DELETE_IN_PROGRESS'"
-        return Row("task_definitions", where, (family, revision), taskdefs.TOPIC, f"{family}:{revision}")
+        return data.TagTarget(kind, (family, revision), taskdefs.TOPIC, f"{family}:{revision}")
     parts = rest.split("/")
     if len(parts) != 2:
         raise InvalidParameterException(f"Invalid resource ARN: {arn!r}.")
     cluster, name = parts
     if kind == "service":
-        where = "cluster = ? AND name = ? AND status != 'INACTIVE'"
-        return Row("services", where, (cluster, name), services.TOPIC, f"{cluster}/{name}")
-    table, topic = {"task": ("tasks", tasks.TOPIC), "container-instance": (
-        "container_instances", instances.TOPIC)}[kind]
-    return Row(table, "cluster = ? AND id = ?", (cluster, name), topic, name)
+        return data.TagTarget(kind, (cluster, name), services.TOPIC, f"{cluster}/{name}")
+    topic = {"task": tasks.TOPIC, "container-instance": instances.TOPIC}[kind]
+    return data.TagTarget(kind, (cluster, name), topic, name)
 
 
 def _missing(arn: str) -> AwsError:
@@ -67,20 +51,19 @@ def _missing(arn: str) -> AwsError:
     return ResourceNotFoundException("The specified resource could not be found.")
 
 
-def _current(reader: Any, row: Row, arn: str) -> list[dict[str, str]]:
-    found = reader.query_one(f"SELECT tags FROM {row.table} WHERE {row.where}", row.params)
+def _current(reader: data.Reader, target: data.TagTarget, arn: str) -> list[dict[str, str]]:
+    found = data.tags_of(reader, target)
     if found is None:
         raise _missing(arn)
-    return list(json.loads(found[0]))
+    return found
 
 
-async def _write(store: Store, row: Row, arn: str, change: Any) -> None:
+async def _write(store: Store, target: data.TagTarget, arn: str, change: Any) -> None:
     async with store.transaction() as tx:
-        tags = change(_current(tx, row, arn))
+        tags = change(_current(tx, target, arn))
         if len(tags) > MAX_TAGS:
             raise InvalidParameterException(f"A resource can have at most {MAX_TAGS} tags.")
-        tx.execute(f"UPDATE {row.table} SET tags = ? WHERE {row.where}", (json.dumps(tags), *row.params))
-        tx.changed(row.topic, row.key)
+        data.set_tags(tx, target, tags)
 
 
 async def tag_resource(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:

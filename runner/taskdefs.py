@@ -18,6 +18,9 @@ For the rest of the runner (agent, tasks, services):
   network_mode, volumes (``host.source_path`` or ``docker`` volume), requires_compatibilities,
   placement_constraints. Raises ``ClientException("Unable to describe task definition.")``
   when there is no such definition.
+* :func:`definition` gives the model and its AWS shape from one read; :func:`usable` the same
+  for an ACTIVE revision only (RunTask, StartTask, CreateService and UpdateService refuse the
+  others with ``ClientException``).
 * :func:`arn` builds the ARN; :func:`parse_ident` splits an identifier.
 * Tags: :mod:`runner.tags` serves TagResource and friends.
 * Changes are published on topic ``ecs/taskdef`` (key ``family:revision``).
@@ -27,19 +30,18 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import replace
 from typing import Any
 
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import query, taskdef
+from runner import data, query, taskdef
 from runner.clusters import validate_tags
 from runner.errors import ClientException, InvalidParameterException
 from runner.taskdef import TaskDefinition
 
-__all__ = ["arn", "load", "parse_ident"]
+__all__ = ["arn", "definition", "load", "parse_ident", "usable"]
 
 MIGRATIONS = [
     Migration(
@@ -56,7 +58,7 @@ MIGRATIONS = [
     )
 ]
 
-TOPIC = "ecs/taskdef"
+TOPIC = data.TASKDEF_TOPIC
 _ARN = re.compile(r"^arn:aws:ecs:[^:]*:[^:]*:task-definition/([A-Za-z0-9_-]{1,255}):(\d+)$")
 _FAMILY_REV = re.compile(r"^([A-Za-z0-9_-]{1,255})(?::(\d+))?$")
 NOT_FOUND = "Unable to describe task definition."
@@ -78,27 +80,21 @@ def parse_ident(ident: Any) -> tuple[str, int | None]:
     return m.group(1), (int(m.group(2)) if m.group(2) is not None else None)
 
 
-def _row(store: Store, ident: Any) -> Any:
+def _row(reader: data.Reader, ident: Any) -> data.StoredDefinition:
     family, revision = parse_ident(ident)
     if revision is None:
-        row = store.query_one(
-            "SELECT * FROM task_definitions WHERE family = ? AND status = 'ACTIVE'"
-            " ORDER BY revision DESC LIMIT 1",
-            (family,),
-        )
+        found = data.latest_active_definition(reader, family)
     else:
-        row = store.query_one(
-            "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
-        )
-    if row is None:
+        found = data.definition(reader, family, revision)
+    if found is None:
         raise ClientException(NOT_FOUND)
-    return row
+    return found
 
 
-def _model(config: Config, row: Any) -> TaskDefinition:
-    td = taskdef.parse(json.loads(row["spec"]))
-    return replace(td, revision=row["revision"], status=row["status"],
-                   arn=arn(config, row["family"], row["revision"]))
+def _model(config: Config, stored: data.StoredDefinition) -> TaskDefinition:
+    td = taskdef.parse(dict(stored.spec))
+    return replace(td, revision=stored.revision, status=stored.status,
+                   arn=arn(config, stored.family, stored.revision))
 
 
 def load(store: Store, config: Config, ident: Any) -> TaskDefinition:
@@ -110,12 +106,24 @@ def definition(store: Store, config: Config, ident: Any) -> tuple[TaskDefinition
     """The stored definition for ``ident`` as the validated model and as its AWS shape (what
     DescribeTaskDefinition answers; a task keeps it as its snapshot), from one read.
     Raises ClientException if there is none."""
-    row = _row(store, ident)
-    return _model(config, row), _shape(config, row)
+    stored = _row(store, ident)
+    return _model(config, stored), _shape(config, stored)
 
 
-def _shape(config: Config, row: Any) -> dict[str, Any]:
-    td = _model(config, row)
+def usable(store: Store, config: Config, ident: Any) -> tuple[TaskDefinition, dict[str, Any]]:
+    """:func:`definition` of an ACTIVE revision: what a new task or service may run. An INACTIVE
+    or DELETE_IN_PROGRESS revision is a ClientException, as ECS refuses it; none named, an
+    InvalidParameterException. RunTask, StartTask, CreateService and UpdateService read it."""
+    if not isinstance(ident, str) or not ident:
+        raise InvalidParameterException("taskDefinition is required.")
+    td, shape = definition(store, config, ident)
+    if td.status != "ACTIVE":
+        raise ClientException(f"TaskDefinition is inactive ({ident}).")
+    return td, shape
+
+
+def _shape(config: Config, stored: data.StoredDefinition) -> dict[str, Any]:
+    td = _model(config, stored)
     out: dict[str, Any] = {"taskDefinitionArn": td.arn}
     body = taskdef.render(td)
     out["containerDefinitions"] = body.pop("containerDefinitions")
@@ -129,10 +137,10 @@ def _shape(config: Config, row: Any) -> dict[str, Any]:
     out["placementConstraints"] = body.pop("placementConstraints")
     out["compatibilities"] = taskdef.compatibilities(td)
     out.update(body)
-    out["registeredAt"] = row["registered_at"]
-    if row["deregistered_at"] is not None:
-        out["deregisteredAt"] = row["deregistered_at"]
-    out["registeredBy"] = row["registered_by"]
+    out["registeredAt"] = stored.registered_at
+    if stored.deregistered_at is not None:
+        out["deregisteredAt"] = stored.deregistered_at
+    out["registeredBy"] = stored.registered_by
     return out
 
 
@@ -142,19 +150,10 @@ async def register(store: Store, config: Config, params: dict[str, Any]) -> dict
     spec = json.dumps(taskdef.render(td), separators=(",", ":"))
     by = f"arn:aws:iam::{config.account_id}:root"
     async with store.transaction() as tx:
-        last = tx.query_one("SELECT MAX(revision) FROM task_definitions WHERE family = ?", (td.family,))
-        revision = (last[0] or 0) + 1
-        tx.execute(
-            "INSERT INTO task_definitions"
-            " (family, revision, status, spec, registered_at, registered_by, tags)"
-            " VALUES (?, ?, 'ACTIVE', ?, ?, ?, ?)",
-            (td.family, revision, spec, time.time(), by, json.dumps(tags)),
-        )
-        tx.changed(TOPIC, f"{td.family}:{revision}")
-        row = tx.query_one(
-            "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (td.family, revision)
-        )
-    out: dict[str, Any] = {"taskDefinition": _shape(config, row)}
+        revision = data.add_definition(tx, td.family, spec, by, tags)
+        stored = data.definition(tx, td.family, revision)
+    assert stored is not None
+    out: dict[str, Any] = {"taskDefinition": _shape(config, stored)}
     if tags:
         out["tags"] = tags
     return out
@@ -163,13 +162,13 @@ async def register(store: Store, config: Config, params: dict[str, Any]) -> dict
 async def describe(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     if "taskDefinition" not in params:
         raise ClientException("taskDefinition is required.")
-    row = _row(store, params["taskDefinition"])
-    out: dict[str, Any] = {"taskDefinition": _shape(config, row)}
+    stored = _row(store, params["taskDefinition"])
+    out: dict[str, Any] = {"taskDefinition": _shape(config, stored)}
     include = params.get("include") or []
     if not isinstance(include, list) or any(i != "TAGS" for i in include):
         raise InvalidParameterException("include may only contain TAGS.")
     if "TAGS" in include:
-        out["tags"] = json.loads(row["tags"])
+        out["tags"] = list(stored.tags)
     return out
 
 
@@ -185,16 +184,11 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
     sort = params.get("sort") or "ASC"
     if sort not in ("ASC", "DESC"):
         raise InvalidParameterException("sort must be ASC or DESC.")
-    sql = "SELECT family, revision FROM task_definitions WHERE status = ?"
-    args: list[Any] = [status]
-    family = params.get("familyPrefix")
-    if family:
-        if not isinstance(family, str):
-            raise InvalidParameterException("familyPrefix must be a string.")
-        sql += " AND family = ?"
-        args.append(family)
-    sql += f" ORDER BY family {sort}, revision {sort}"
-    arns = [arn(config, r["family"], r["revision"]) for r in store.query(sql, args)]
+    family = params.get("familyPrefix") or None
+    if family is not None and not isinstance(family, str):
+        raise InvalidParameterException("familyPrefix must be a string.")
+    ids = data.definition_ids(store, status, family, sort == "DESC")
+    arns = [arn(config, f, r) for f, r in ids]
     chunk, token = page(arns, params, InvalidParameterException)
     out: dict[str, Any] = {"taskDefinitionArns": chunk}
     if token:
@@ -207,14 +201,8 @@ async def list_families(store: Store, config: Config, params: dict[str, Any]) ->
     prefix = params.get("familyPrefix") or ""
     if not isinstance(prefix, str):
         raise InvalidParameterException("familyPrefix must be a string.")
-    rows = store.query(
-        "SELECT family, SUM(status = 'ACTIVE') AS active FROM task_definitions"
-        " WHERE substr(family, 1, ?) = ? GROUP BY family ORDER BY family",
-        (len(prefix), prefix),
-    )
     families = [
-        r["family"] for r in rows
-        if status == "ALL" or (status == "ACTIVE") == bool(r["active"])
+        f.name for f in data.families(store, prefix) if status == "ALL" or (status == "ACTIVE") == f.active
     ]
     chunk, token = page(families, params, InvalidParameterException)
     out: dict[str, Any] = {"families": chunk}
@@ -230,22 +218,14 @@ async def deregister(store: Store, config: Config, params: dict[str, Any]) -> di
             "The specified task definition identifier is invalid. Specify a valid name or ARN and revision."
         )
     async with store.transaction() as tx:
-        row = tx.query_one(
-            "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
-        )
-        if row is None:
+        stored = data.definition(tx, family, revision)
+        if stored is None:
             raise ClientException("The specified task definition does not exist.")
-        if row["status"] == "ACTIVE":
-            tx.execute(
-                "UPDATE task_definitions SET status = 'INACTIVE', deregistered_at = ?"
-                " WHERE family = ? AND revision = ?",
-                (time.time(), family, revision),
-            )
-            tx.changed(TOPIC, f"{family}:{revision}")
-            row = tx.query_one(
-                "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
-            )
-    return {"taskDefinition": _shape(config, row)}
+        if stored.status == "ACTIVE":
+            data.set_definition_status(tx, family, revision, "INACTIVE")
+            stored = data.definition(tx, family, revision)
+    assert stored is not None
+    return {"taskDefinition": _shape(config, stored)}
 
 
 async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
@@ -258,31 +238,24 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     async with store.transaction() as tx:
         for ident in idents:
             family, revision = parse_ident(ident)
-            row = None if revision is None else tx.query_one(
-                "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
-            )
-            if row is None:
+            stored = None if revision is None else data.definition(tx, family, revision)
+            if stored is None or revision is None:
                 failures.append({"arn": str(ident), "reason": "TASK_DEFINITION_NOT_FOUND",
                                  "detail": "The specified task definition does not exist."})
                 continue
-            if row["status"] == "ACTIVE":
+            if stored.status == "ACTIVE":
                 failures.append({
                     "arn": arn(config, family, revision), "reason": "TASK_DEFINITION_NOT_INACTIVE",
                     "detail": "Deregister the task definition before deleting it.",
                 })
                 continue
-            tx.execute(
-                "UPDATE task_definitions SET status = 'DELETE_IN_PROGRESS' WHERE family = ? AND revision = ?",
-                (family, revision),
-            )
-            tx.changed(TOPIC, f"{family}:{revision}")
+            data.set_definition_status(tx, family, revision, "DELETE_IN_PROGRESS")
             done.append((family, revision))
     out = []
     for family, revision in done:
-        row = store.query_one(
-            "SELECT * FROM task_definitions WHERE family = ? AND revision = ?", (family, revision)
-        )
-        out.append(_shape(config, row))
+        stored = data.definition(store, family, revision)
+        assert stored is not None
+        out.append(_shape(config, stored))
     return {"taskDefinitions": out, "failures": failures}
 
 

@@ -97,7 +97,7 @@ async def task_logs(
     """The last ``tail`` lines (default 200, at most :data:`MAX_LOG_LINES`) of each container
     of a task (or of ``containerName`` only); with ``nextToken``, only the lines written after
     it (see the module docstring)."""
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     task = tasks.find(store, cluster, params.get("task"))
     following = params.get("nextToken") is not None
     seen = decode_token(params["nextToken"]) if following else {}

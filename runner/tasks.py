@@ -79,12 +79,6 @@ def task_id(ident: Any) -> str:
     return ident.rsplit("/", 1)[-1]
 
 
-async def _definition(store: Store, config: Config, ident: Any) -> dict[str, Any]:
-    if not isinstance(ident, str) or not ident:
-        raise InvalidParameterException("taskDefinition is required.")
-    return taskdefs.definition(store, config, ident)[1]
-
-
 def _check_overrides(defn: Mapping[str, Any], overrides: Any) -> dict[str, Any]:
     if overrides is None:
         return {}
@@ -200,7 +194,7 @@ _ECHOED = (
 
 
 def _common(store: Store, config: Config, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     started_by = params.get("startedBy", "")
     if not isinstance(started_by, str) or len(started_by) > 128:
         raise InvalidParameterException("startedBy can have up to 128 characters.")
@@ -218,7 +212,7 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
     launch_type = params.get("launchType") or "EC2"
     if launch_type not in LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(LAUNCH_TYPES)}.")
-    defn = await _definition(store, config, params.get("taskDefinition"))
+    defn = taskdefs.usable(store, config, params.get("taskDefinition"))[1]
     check_compatibility(defn, launch_type)
     overrides = _check_overrides(defn, params.get("overrides"))
     rows, failures = await launch(
@@ -251,7 +245,7 @@ async def start_task(store: Store, config: Config, params: dict[str, Any]) -> di
     idents = params.get("containerInstances")
     if not isinstance(idents, list) or not 1 <= len(idents) <= 10:
         raise InvalidParameterException("containerInstances must list 1 to 10 container instances.")
-    defn = await _definition(store, config, params.get("taskDefinition"))
+    defn = taskdefs.usable(store, config, params.get("taskDefinition"))[1]
     overrides = _check_overrides(defn, params.get("overrides"))
     rows, failures = await launch(
         store,
@@ -278,7 +272,7 @@ def find(store: Store, cluster: str, ident: Any) -> data.Task:
 
 
 async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     task = find(store, cluster, params.get("task"))
     reason = params.get("reason") or "Task stopped by user"
     if not isinstance(reason, str) or len(reason) > 255:
@@ -289,7 +283,7 @@ async def stop_task(store: Store, config: Config, params: dict[str, Any]) -> dic
 
 async def describe_tasks(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
     name = clusters.cluster_name(params.get("cluster"))
-    if not data.cluster_exists(store, name):
+    if data.cluster(store, name) is None:
         raise clusters.ClusterNotFoundException("Cluster not found.")
     idents = params.get("tasks")
     if not isinstance(idents, list) or not idents or len(idents) > 100:
@@ -307,7 +301,7 @@ async def describe_tasks(store: Store, config: Config, params: dict[str, Any]) -
 
 
 async def list_tasks(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = str(clusters.get_active(store, params.get("cluster"))["name"])
+    cluster = clusters.active(store, params.get("cluster")).name
     desired = params.get("desiredStatus") or "RUNNING"
     if desired not in ("RUNNING", "PENDING", "STOPPED"):
         raise InvalidParameterException("desiredStatus must be RUNNING, PENDING or STOPPED.")

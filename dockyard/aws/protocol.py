@@ -12,7 +12,13 @@ parameters checked against the model's input shape before the handler runs.
 
 :meth:`Operations.answer` is that whole path for a request already read, independent of the
 HTTP server: the main process reaches it through aiohttp (:meth:`Operations.dispatch`), the
-control workers through their own HTTP/1.1 transport (``dockyard.control.workers``).
+control workers through their own HTTP/1.1 transport (``dockyard.control.workers``);
+:meth:`Operations.respond` is the same for every protocol.
+
+Why this module is over 500 lines: it is the one path every protocol shares (authenticate,
+decode, validate, authorize, call, encode, count), kept in one place so that no protocol can
+skip a step; the codecs of each protocol already live in their own modules, and what is left
+per protocol here is only which codec and which error shape it takes.
 """
 
 from __future__ import annotations
@@ -267,12 +273,16 @@ class Operations:
         rid = request.get("request_id", "")
         headers = {k.lower(): v for k, v in request.headers.items()}
         headers[PEER] = request.remote or ""  # for aws:SourceIp (no received name has a colon)
+        raw_path = request.raw_path.split("?", 1)[0]
         try:
             body = await self._read_body(request)
         except AwsError as e:
-            status, payload = self.refuse(headers, e, rid)
-            return json_response(payload, status=status, request_id=rid)
-        raw_path = request.raw_path.split("?", 1)[0]
+            self.refuse(headers, e, rid)
+            out = error_answer(raw_path, headers, e, rid)
+            return web.Response(
+                body=out.body, status=out.status, content_type=out.content_type,
+                headers={**out.headers, **({"x-amzn-RequestId": rid} if rid else {})},
+            )
         form = headers.get("content-type", "").startswith(query.FORM)
         if "x-amz-target" in headers or (raw_path == "/" and not form):  # the hot path: no Answer built
             status, payload = await self.answer(
@@ -506,6 +516,20 @@ class Operations:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def error_answer(raw_path: str, headers: Mapping[str, str], error: AwsError, request_id: str) -> Answer:
+    """``error`` in the shape of the protocol a request speaks (told apart as :meth:`Operations.respond`
+    does), for a refusal made before any operation is known (a body too large)."""
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if "x-amz-target" not in headers and headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return Answer(error.status, cbor.CONTENT_TYPE, dict(CBOR_HEADERS), cbor.encode_error(error))
+    if "x-amz-target" not in headers and raw_path == "/" and ctype == query.FORM:
+        return Answer(error.status, query.CONTENT_TYPE, {}, query.encode_error(None, error, request_id))
+    if "x-amz-target" in headers or raw_path == "/":
+        return Answer(error.status, CONTENT_TYPES[0], {}, _dumps(error.body()))
+    extra, payload = restjson.encode_error(error)
+    return Answer(error.status, restjson.CONTENT_TYPE, extra, payload)
 
 
 class InternalFailure(ServerException):

@@ -83,6 +83,21 @@ def drain(ecs: Any, cluster: str) -> None:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 
 
+def delete_cluster(ecs: Any, cluster: str, timeout: float = 90) -> dict[str, Any]:
+    """DeleteCluster as soon as ECS allows it: once its services are INACTIVE and its tasks
+    STOPPED (until then it is refused with ClusterContainsServicesException or
+    ClusterContainsTasksException)."""
+    refused = (ecs.exceptions.ClusterContainsServicesException, ecs.exceptions.ClusterContainsTasksException)
+
+    def attempt() -> dict[str, Any] | None:
+        try:
+            return ecs.delete_cluster(cluster=cluster)["cluster"]
+        except refused:
+            return None
+
+    return wait_for(attempt, timeout, what=f"cluster {cluster} to be deleted")
+
+
 def sleeper(ecs: Any, family: str, image: str, **container: Any) -> str:
     """Register a cheap task definition (busybox sleeping) and return its ARN."""
     c = {"name": "main", "image": image, "memory": 32, "command": ["sleep", "3600"], **container}
@@ -116,7 +131,7 @@ def cluster(dockyard: Any) -> Iterator[str]:
         yield name
     finally:
         drain(ecs, name)
-        ecs.delete_cluster(cluster=name)
+        delete_cluster(ecs, name)
 
 
 @pytest.fixture(scope="module")
@@ -425,7 +440,8 @@ def test_scaling_a_service_up_and_down_holds_the_desired_count(dockyard, cluster
     wait_for(lambda: not service_tasks(ecs, cluster, "scale"), timeout=60, what="scale to zero")
     deleted = ecs.delete_service(cluster=cluster, service="scale")["service"]
     assert deleted["status"] in ("DRAINING", "INACTIVE")
-    wait_for(lambda: service(ecs, cluster, "scale")["status"] == "INACTIVE", timeout=30, what="INACTIVE")
+    # INACTIVE once its tasks have stopped: busybox sleep ignores SIGTERM, so after its 30 s stopTimeout
+    wait_for(lambda: service(ecs, cluster, "scale")["status"] == "INACTIVE", timeout=75, what="INACTIVE")
     assert ecs.list_services(cluster=cluster)["serviceArns"] == []
 
 

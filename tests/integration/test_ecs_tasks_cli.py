@@ -211,3 +211,15 @@ def test_exec_and_logs_follow_pass_through_the_control_workers(fresh_dockyard: D
         ids = labelled(name, all_=True)
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+def test_exec_streams_a_large_output_whole(dockyard: Dockyard, cluster: str, ecs: Any) -> None:
+    arn, task_id = _task(ecs, cluster, "execbig", "sleep 600")
+    big = subprocess.run(
+        [str(BIN / "dockyard"), "exec", *_args(dockyard, cluster), task_id, "--", "sh", "-c",
+         "yes x | head -c 20000000; exit 5"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
+    )
+    assert big.returncode == 5, big.stderr
+    assert big.stdout == b"x\n" * 10_000_000
+    ecs.stop_task(cluster=cluster, task=arn)

@@ -343,3 +343,23 @@ def _cli(server: Dockyard, *args: str) -> str:
     proc = subprocess.run([str(BIN / "dockyard"), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def test_exec_runs_in_a_task_on_a_registered_host_through_its_docker_api_url(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    arn = run(ecs, CLUSTER, _sleeper(ecs, "exec-remote"))
+    task = until_status(ecs, CLUSTER, arn, "RUNNING")
+    daemon = _daemon_of(_instances(ecs)[task["containerInstanceArn"]], daemons)
+    cid = task["containers"][0]["runtimeId"]
+    on_it = subprocess.run(["docker", "-H", daemon.url, "ps", "-q", "--no-trunc"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert cid in on_it
+    proc = subprocess.run(
+        [str(BIN / "dockyard"), "exec", "--data-dir", str(server.data_dir), "--endpoint-url",
+         server.control_url, "--cluster", CLUSTER, arn.rsplit("/", 1)[1], "--", "sh", "-c",
+         "hostname; exit 4"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stdout.strip() == cid[:12]  # Docker's default hostname: the container's short id
+    ecs.stop_task(cluster=CLUSTER, task=arn)

@@ -285,3 +285,28 @@ def test_a_route_outside_the_dispatch_takes_the_scope_of_any_service_served():
     headers = sigv4.sign("GET", "/events", {"host": "h"}, b"", KEY, SECRET, "us-east-1", "s3")
     with pytest.raises(InvalidSignatureException):
         ops.authenticate("GET", "/events", "", headers, EMPTY_SHA256)
+
+
+async def test_a_body_too_large_is_refused_in_the_shape_of_the_protocol_it_came_in():
+    import cbor2
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from dockyard.aws.protocol import MAX_BODY
+
+    ops, seen = ops_with_stubs()
+    app = web.Application()
+    ops.install(app.router, rest=True)
+    big = b"x" * (MAX_BODY + 1)
+    async with TestClient(TestServer(app)) as client:
+        cbor = {"smithy-protocol": "rpc-v2-cbor", "content-type": "application/cbor"}
+        path = "/service/Route53AutoNaming_v20170314/operation/ListNamespaces"
+        resp = await client.post(path, data=big, headers=cbor)
+        assert (resp.status, resp.headers["Content-Type"]) == (413, "application/cbor")
+        assert cbor2.loads(await resp.read())["__type"] == "RequestEntityTooLargeException"
+        resp = await client.post("/", data=big, headers={"content-type": "application/x-www-form-urlencoded"})
+        assert (resp.status, resp.headers["Content-Type"]) == (413, "text/xml")
+        assert b"<Code>RequestEntityTooLargeException</Code>" in await resp.read()
+        resp = await client.put("/v20190125/meshes/m1", data=big)
+        assert (resp.status, resp.headers["x-amzn-ErrorType"]) == (413, "RequestEntityTooLargeException")
+    assert seen == []

@@ -1,6 +1,7 @@
 """runner.data: named reads and writes over a real store."""
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 
@@ -132,7 +133,7 @@ async def test_a_service_saved_from_a_stale_read_loses_to_the_newer_write(store)
 
 
 def test_an_unknown_cluster_does_not_exist(store):
-    assert not data.cluster_exists(store, "c")
+    assert data.cluster(store, "c") is None
 
 
 def _typed(mode, **over):
@@ -151,3 +152,55 @@ def test_a_task_says_where_each_container_port_is_reached_in_every_network_mode(
     task = _typed("bridge")
     assert (task.id, task.cluster, task.service, task.definition_key, task.last_status) == (
         "t", "c", "web", "web:4", "RUNNING")
+async def test_a_cluster_is_read_back_as_written_and_counts_what_it_holds(store):
+    async with store.transaction() as tx:
+        data.put_cluster(tx, "c", [{"key": "k", "value": "v"}], [{"name": "containerInsights"}], {})
+    found = data.cluster(store, "c")
+    assert found is not None
+    assert (found.name, found.status, found.tags) == ("c", "ACTIVE", ({"key": "k", "value": "v"},))
+    assert data.active_cluster_names(store) == ["c"]
+    counts = data.cluster_counts(store, "c")
+    assert (dict(counts.tasks), dict(counts.services)) == ({}, {})
+    assert (counts.instances, counts.remote_instances) == (0, 0)
+    local = data.StoredInstance("i1", "c", "unix:///", "i-1", "ACTIVE", 1024, 512, (), (), {}, (), True, 0, 1)
+    async with store.transaction() as tx:
+        data.add_instance(tx, local)
+        data.add_instance(tx, replace(local, id="i2", docker_host="tcp://r", local=False))
+    counts = data.cluster_counts(store, "c")
+    assert (counts.instances, counts.remote_instances) == (2, 1)
+    assert data.instance(store, "i2", "c") == data.instance_on(store, "c", "tcp://r")
+    assert data.instance(store, "i2", "other") is None
+    async with store.transaction() as tx:
+        data.deactivate_cluster(tx, "c")
+    assert data.active_cluster_names(store) == []
+    assert data.instance(store, "i1").status == "INACTIVE"  # the local engine leaves with the cluster
+    assert data.instance(store, "i2").status == "ACTIVE"
+
+
+async def test_definitions_take_the_next_revision_and_move_through_their_statuses(store):
+    async with store.transaction() as tx:
+        assert data.add_definition(tx, "web", '{"family": "web"}', "me", []) == 1
+        assert data.add_definition(tx, "web", '{"family": "web"}', "me", []) == 2
+    assert data.latest_active_definition(store, "web").revision == 2
+    async with store.transaction() as tx:
+        data.set_definition_status(tx, "web", 2, "INACTIVE")
+    assert data.latest_active_definition(store, "web").revision == 1
+    assert data.definition(store, "web", 2).deregistered_at is not None
+    assert data.definition_ids(store, "ACTIVE", None, descending=False) == [("web", 1)]
+    assert data.families(store, "w") == [data.Family("web", True)]
+
+
+async def test_secrets_and_tags_are_named_writes(store):
+    async with store.transaction() as tx:
+        assert data.put_secret(tx, "s", "v") is True
+        assert data.put_secret(tx, "s", "w") is False
+    assert data.secret_value(store, "s") == "w" and [i.name for i in data.secret_infos(store)] == ["s"]
+    async with store.transaction() as tx:
+        assert data.delete_secret(tx, "s") is True
+        assert data.delete_secret(tx, "s") is False
+        data.put_cluster(tx, "c", [], [], {})
+    target = data.TagTarget("cluster", ("c",), data.CLUSTER_TOPIC, "c")
+    async with store.transaction() as tx:
+        data.set_tags(tx, target, [{"key": "a", "value": "b"}])
+    assert data.tags_of(store, target) == [{"key": "a", "value": "b"}]
+    assert data.tags_of(store, data.TagTarget("cluster", ("nope",), data.CLUSTER_TOPIC, "nope")) is None

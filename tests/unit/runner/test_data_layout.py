@@ -1,6 +1,5 @@
-"""The runner's layering for tasks and services: their SQL is in ``runner/data.py`` only (the
-schema stays with each module's ``MIGRATIONS``), placement is the pure scheduler's, and the
-worker and the shapes get typed rows, not ``sqlite3.Row`` s."""
+"""The runner's layering: its SQL is in ``runner/data.py`` only (the schema stays with each
+module's ``MIGRATIONS``), and placement is the pure scheduler's."""
 
 from __future__ import annotations
 
@@ -31,6 +30,12 @@ def test_tasks_and_services_read_and_write_the_store_only_through_the_data_layer
     holders = [m for m in MODULES if SQL.search((RUNNER / m).read_text())]
     assert holders == []
     assert SQL.search((RUNNER / "data.py").read_text())
+
+
+def test_no_runner_module_but_the_data_layer_holds_a_statement():
+    found = [p for p in RUNNER.rglob("*.py") if SQL.search(p.read_text())]
+    holders = sorted(p.relative_to(RUNNER).as_posix() for p in found)
+    assert holders == ["data.py"]
 
 
 def test_the_scheduler_stays_pure():

@@ -42,8 +42,8 @@ async def test_put_list_resolve_and_delete(store):
     assert await secrets.put(store, "db-password", "s3cret") is True
     assert await secrets.put(store, "db-password", "s3cret2") is False
     await secrets.put(store, "web-env", "MODE=prod\nLEVEL=3")
-    assert [r["name"] for r in secrets.list_names(store)] == ["db-password", "web-env"]
-    assert "value" not in secrets.list_names(store)[0]
+    assert [r.name for r in secrets.list_names(store)] == ["db-password", "web-env"]
+    assert not hasattr(secrets.list_names(store)[0], "value")
     refs = [("DB", "dockyard:secret:db-password"),
             ("DB2", "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-password")]
     assert secrets.resolve(store, refs) == {"DB": "s3cret2", "DB2": "s3cret2"}

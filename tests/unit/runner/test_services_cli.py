@@ -76,3 +76,19 @@ def test_an_event_line_carries_the_time_of_its_change_not_now():
     at = time.time() - 3 * 3600
     line = _describe_event({"type": "service", "serviceName": "web", "time": at, "deployments": []})
     assert line.startswith(time.strftime("%H:%M:%S", time.localtime(at)) + " service web")
+
+
+def _event(message, at):
+    return {"id": str(at) + message[:5], "createdAt": at, "message": message}
+
+
+def test_a_watch_begun_during_a_rollback_follows_the_deployment_that_failed():
+    s = {"events": [
+        _event("(service b) rolling back to deployment ecs-svc/good (taskDefinition td:1).", 99.5),
+        _event("(service b) deployment ecs-svc/bad deployment failed: tasks failed to start.", 99.5),
+        _event("(service b) deployment ecs-svc/older deployment failed: tasks failed to start.", 10.0),
+    ]}
+    assert services_cli.rollback_origin(s, 100.0) == "ecs-svc/bad"
+    assert services_cli.rollback_origin(s, 200.0) == ""  # a later deployment is not a rollback
+    s["events"] = s["events"][1:]
+    assert services_cli.rollback_origin(s, 100.0) == ""  # a failure without rollback: not one

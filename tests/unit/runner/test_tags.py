@@ -15,18 +15,18 @@ P = "arn:aws:ecs:us-east-1:000000000000"
 
 
 @pytest.mark.parametrize(
-    "arn,table,params",
+    "arn,kind,params",
     [
-        (f"{P}:cluster/prod", "clusters", ("prod",)),
-        (f"{P}:task-definition/web:3", "task_definitions", ("web", 3)),
-        (f"{P}:service/prod/web", "services", ("prod", "web")),
-        (f"{P}:task/prod/0123abcd", "tasks", ("prod", "0123abcd")),
-        (f"{P}:container-instance/prod/ci-1", "container_instances", ("prod", "ci-1")),
+        (f"{P}:cluster/prod", "cluster", ("prod",)),
+        (f"{P}:task-definition/web:3", "task-definition", ("web", 3)),
+        (f"{P}:service/prod/web", "service", ("prod", "web")),
+        (f"{P}:task/prod/0123abcd", "task", ("prod", "0123abcd")),
+        (f"{P}:container-instance/prod/ci-1", "container-instance", ("prod", "ci-1")),
     ],
 )
-def test_each_kind_of_arn_names_its_row(arn, table, params):
-    row = tags.locate(arn)
-    assert (row.table, row.params) == (table, params)
+def test_each_kind_of_arn_names_its_resource(arn, kind, params):
+    target = tags.locate(arn)
+    assert (target.kind, target.params) == (kind, params)
 
 
 @pytest.mark.parametrize(
