@@ -144,6 +144,50 @@ def cmd_keys_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles_create(args: argparse.Namespace) -> int:
+    from dockyard.iam import records
+
+    document = _key_policy(args)
+    if document is None:
+        raise UserError("a role needs --policy FILE or --read-only")
+    cfg = _config(args)
+    try:
+        role = asyncio.run(records.create_role(_store(args), args.name, document))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    arn = records.role_arn(cfg.account_id, role.name)
+    if args.json:
+        print(json.dumps({"RoleName": role.name, "Arn": arn}))
+    else:
+        _done(args, f"created role {arn}")
+    return 0
+
+
+def cmd_roles_list(args: argparse.Namespace) -> int:
+    from dockyard.iam import records
+
+    account = _config(args).account_id
+    rows = [
+        {
+            "name": r.name,
+            "arn": records.role_arn(account, r.name),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created_at)),
+        }
+        for r in records.list_roles(_store(args))
+    ]
+    emit(args, rows, ["name", "arn", "created"])
+    return 0
+
+
+def cmd_roles_delete(args: argparse.Namespace) -> int:
+    from dockyard.iam import records
+
+    if not asyncio.run(records.delete_role(_store(args), args.name)):
+        raise UserError(f"no role {args.name}")
+    _done(args, f"deleted role {args.name}")
+    return 0
+
+
 def _data_dir_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="state and blobs (default ~/.local/share/dockyard)")
     p.add_argument("--config", help="TOML config file (default <data-dir>/dockyard.toml)")
@@ -189,6 +233,25 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_args(p)
     p.add_argument("access_key_id")
     p.set_defaults(func=cmd_keys_delete)
+
+    roles = sub.add_parser("roles", help="IAM roles that tasks act as (taskRoleArn)").add_subparsers(
+        dest="roles_command", required=True, metavar="ACTION"
+    )
+    p = roles.add_parser("create", help="create a role: arn:aws:iam::<account>:role/NAME")
+    _data_dir_args(p)
+    p.add_argument("name")
+    p.add_argument("--policy", metavar="FILE", help="IAM JSON policy of the role (- for stdin)")
+    p.add_argument("--read-only", action="store_true", help="Describe*, List*, Get*, Discover*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_roles_create)
+    p = roles.add_parser("list", help="list roles")
+    _data_dir_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_roles_list)
+    p = roles.add_parser("delete", help="delete a role (its tasks' credentials stop working)")
+    _data_dir_args(p)
+    p.add_argument("name")
+    p.set_defaults(func=cmd_roles_delete)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(sub, CliContext)

@@ -66,6 +66,11 @@ class Config:
     http_max_connections: int = 0
     secrets_key_file: str = ""  # the key sealing secrets at rest (dockyard.sealed); "": in the data dir
     metrics_key: str = ""  # "": /metrics is open; else it needs ``Authorization: Bearer <key>``
+    # Task roles (runner/taskcreds.py): where the container credentials endpoint listens (an
+    # address the tasks' containers reach; port 0: any free one) and how long credentials last.
+    task_credentials_host: str = "172.17.0.1"
+    task_credentials_port: int = 0
+    task_role_seconds: float = 3600.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -39,6 +39,8 @@ from dockyard.aws.errors import (
 from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
 from dockyard.config import Config
 from dockyard.control.workers import check_port_free, error_body, start_workers
+from dockyard.iam import records as iam_records
+from dockyard.iam import sessions
 from dockyard.iam.authorize import Authorizer
 from dockyard.store import Migration, Store
 
@@ -75,7 +77,7 @@ def assemble(platform: Platform) -> None:
 
 
 def all_migrations(parts: list[ModuleType]) -> list[Migration]:
-    out = list(keys.MIGRATIONS)
+    out = [*keys.MIGRATIONS, *iam_records.MIGRATIONS]
     for part in parts:
         out.extend(getattr(part, "MIGRATIONS", []))
     return out
@@ -150,8 +152,11 @@ class Platform:
         self.store = store
         self.role = role
         self.worker_contexts: list[Context] = []
-        self.ops = Operations(keys.SecretCache(store), region=config.region)
-        self.ops.authorize = Authorizer(store, config)  # keys with a policy (dockyard.iam)
+        self.session_key = sessions.load_key(config.data_dir)  # task roles' credentials
+        self.ops = Operations(
+            sessions.with_sessions(keys.SecretCache(store), self.session_key), region=config.region
+        )
+        self.ops.authorize = Authorizer(store, config, self.session_key)  # policies (dockyard.iam)
         self.control = web.Application(
             middlewares=[_request_id, accesslog.control_middleware, _control_errors],
             client_max_size=MAX_BODY + 1,

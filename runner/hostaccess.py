@@ -11,6 +11,10 @@ socket) is refused with a ``ClientException`` naming the first such field, unles
 2. the caller may do ``dockyard:RunPrivilegedTask`` on the cluster's ARN (an administrator
    key may; a key with a policy needs it granted, else ``AccessDeniedException``).
 
+A definition with a ``taskRoleArn`` also needs ``iam:PassRole`` on that role's ARN, as on AWS:
+its containers get the role's credentials (:mod:`runner.taskcreds`), so a key may only start
+tasks with roles it may hand out.
+
 The check is made here, not at RegisterTaskDefinition: a definition is a document anyone may
 write, and what it may do depends on where it runs. The revision checked is the one that
 runs: the call goes on with ``taskDefinition`` pinned to that revision's ARN, so a revision
@@ -31,9 +35,10 @@ from dockyard.store import Store
 from runner import clusters, taskdefs
 from runner.taskdef import trust
 
-__all__ = ["ACTION", "OPERATIONS", "check", "cluster_allows", "host_paths"]
+__all__ = ["ACTION", "OPERATIONS", "PASS_ROLE", "check", "cluster_allows", "host_paths"]
 
 ACTION = "dockyard:RunPrivilegedTask"
+PASS_ROLE = "iam:PassRole"
 OPERATIONS = ("RunTask", "StartTask", "CreateService", "UpdateService")
 
 
@@ -70,6 +75,9 @@ def check(store: Store, config: Config, call: Call, params: dict[str, Any]) -> d
     except AwsError:
         return params
     pinned = {**params, "taskDefinition": defn["taskDefinitionArn"]}
+    role = defn.get("taskRoleArn")
+    if isinstance(role, str) and role:
+        require(call, PASS_ROLE, [role])  # the task's containers will act as the role
     found = trust.host_access(defn, host_paths(config), _sockets(config))
     if not found:
         return pinned

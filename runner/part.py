@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, execs, hostaccess, service_loop, services, tasklogs
+from runner import events, execs, hostaccess, service_loop, services, taskcreds, tasklogs
 from runner.seams import InstanceRegistry, NamespaceLookup, PullAuth, TaskResolver
 from runner.supervisor import Supervisor
 
@@ -54,7 +54,13 @@ def install(
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn, name))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
-    supervisor = Supervisor(platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns)
+    creds = None
+    if getattr(platform, "session_key", None) is not None:  # task roles (runner.taskcreds)
+        creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
+        platform.contexts.append(creds.serve)
+    supervisor = Supervisor(
+        platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds
+    )
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
         await supervisor.start()

@@ -51,16 +51,20 @@ LOCAL_DOCKER = "unix:///var/run/docker.sock"
 SWEEP_EVERY = 30.0
 
 
-def _environment_resolver(store: Store) -> Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]:
+def _environment_resolver(
+    store: Store, role_env: Callable[[], dict[str, str]] | None = None
+) -> Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]:
     """Per container: variables from ``environmentFiles`` then ``secrets`` (Dockyard's secret
-    store); raises LookupError naming a missing secret."""
+    store), then, for a task with a ``taskRoleArn``, ``role_env()`` (runner.taskcreds); raises
+    LookupError naming a missing secret."""
 
     def resolve(defn: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         from runner import secrets
 
         out: dict[str, dict[str, str]] = {}
+        role = role_env() if role_env is not None and defn.get("taskRoleArn") else {}
         for c in defn.get("containerDefinitions") or []:
-            env: dict[str, str] = {}
+            env: dict[str, str] = dict(role)
             files = [f.get("value", "") for f in c.get("environmentFiles") or []]
             if files:
                 env.update(dict(secrets.resolve_environment_files(store, files)))
@@ -84,8 +88,10 @@ class Supervisor:
         transport_for: Callable[[str], Transport] = DockerTransport,
         pull_auth: PullAuth | None = None,
         task_dns: TaskResolver | None = None,
+        task_credentials: Any = None,
     ) -> None:
         self.store = store
+        self.task_credentials = task_credentials  # runner.taskcreds.TaskCredentials
         self.pull_auth = pull_auth
         self.task_dns = task_dns
         self._dns: dict[str, tuple[str, ...]] = {}
@@ -211,12 +217,16 @@ class Supervisor:
             registry=self.registry,
             owner=self.owner,
             auth=self.auth,
-            environment=_environment_resolver(self.store),
+            environment=_environment_resolver(self.store, self._role_env(task_id)),
             dns=self.nameservers,
         )
         self.handles[task_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")
         self.workers[task_id] = task
+
+    def _role_env(self, task_id: str) -> Callable[[], dict[str, str]] | None:
+        creds = self.task_credentials
+        return None if creds is None else (lambda: creds.environment(task_id))
 
     async def _run_worker(self, worker: TaskWorker) -> None:
         try:

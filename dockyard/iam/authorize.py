@@ -25,10 +25,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dockyard.aws.errors import AccessDeniedException
+from dockyard.aws.errors import AccessDeniedException, UnrecognizedClientException
 from dockyard.aws.protocol import PEER, Call
 from dockyard.config import Config
-from dockyard.iam import actions
+from dockyard.iam import actions, sessions
 from dockyard.iam.policy import Request, evaluate
 from dockyard.iam.records import Principal, Principals
 from dockyard.store import Store
@@ -71,8 +71,9 @@ class Authorizer:
     """``Operations.authorize``: raises ``AccessDeniedException`` for a call its key's policy
     does not allow (see the module docstring)."""
 
-    def __init__(self, store: Store, config: Config) -> None:
+    def __init__(self, store: Store, config: Config, session_key: bytes | None = None) -> None:
         self.principals = Principals(store, config.account_id)
+        self.session_key = session_key
         self.region = config.region
         self.account = config.account_id
         self.peer_known = config.control_workers <= 1
@@ -80,9 +81,13 @@ class Authorizer:
     def __call__(self, call: Call, params: Mapping[str, Any]) -> None:
         if call.credential is None:
             return
-        principal = self.principals.get(call.credential.access_key)
-        if principal is None:
-            return  # an administrator key
+        key_id = call.credential.access_key
+        if key_id.startswith(sessions.PREFIX):
+            principal = self._session(call, key_id)
+        else:
+            principal = self.principals.get(key_id)
+            if principal is None:
+                return  # an administrator key
         target = actions.target(call.service, call.operation, params, self.region, self.account)
         ctx = {**context(principal, call, self.account, self.peer_known), **target.context}
         call.extra[_STATE] = (principal, ctx)
@@ -91,6 +96,19 @@ class Authorizer:
             raise AccessDeniedException(
                 denial(principal.arn, target.action, decision.resource, decision.explicit_deny)
             )
+
+
+    def _session(self, call: Call, key_id: str) -> Principal:
+        """The role principal of temporary credentials: ``X-Amz-Security-Token`` must be the
+        session's token, and its role must still exist."""
+        token = call.headers.get("x-amz-security-token", "")
+        found = sessions.verify(self.session_key, key_id, token) if self.session_key and token else None
+        principal = None
+        if found is not None:
+            principal = self.principals.role(found.role, found.task_arn.rsplit("/", 1)[-1], key_id)
+        if principal is None:
+            raise UnrecognizedClientException("The security token included in the request is invalid.")
+        return principal
 
 
 def permits(call: Call, action: str, resources: Sequence[str]) -> bool:

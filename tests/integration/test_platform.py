@@ -106,6 +106,8 @@ def test_keys_created_by_the_cli_sign_requests_until_deleted(dockyard):
     assert {k["access_key_id"] for k in listed} >= {key["AccessKeyId"]}
     table = dockyard_cli("keys", "list", "--data-dir", data).stdout
     assert table.splitlines()[0].split() == ["ACCESS_KEY_ID", "NAME", "ACCESS", "CREATED"]
+    mine = [row.split() for row in table.splitlines()[1:] if row.startswith(key["AccessKeyId"])]
+    assert [row[2] for row in mine] == ["admin"]
     assert dockyard_cli("keys", "delete", key["AccessKeyId"], "--data-dir", data).returncode == 0
     proc = dockyard.aws("ecs", "list-clusters", env=env, check=False)
     assert "UnrecognizedClientException" in proc.stderr

@@ -149,3 +149,20 @@ async def test_an_unknown_definition_is_left_to_the_operation(tmp_path: Any) -> 
     admin = await keys.create(store, "admin")
     assert (await run(ops, admin, {"taskDefinition": "nope"}))[0] == 200
     assert seen[-1]["taskDefinition"] == "nope"
+
+
+async def test_a_task_role_needs_iam_pass_role(tmp_path: Any) -> None:
+    store, ops, _ = await setup(tmp_path)
+    config = Config(data_dir=str(tmp_path))
+    role = "arn:aws:iam::000000000000:role/app"
+    await taskdefs.register(store, config, td(family="roled", taskRoleArn=role))
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}]}
+    ci = await keys.create(store, "ci", policy.parse(doc).document)
+    status, body = await run(ops, ci, {"taskDefinition": "roled"})
+    assert (status, body["__type"]) == (400, "AccessDeniedException")
+    assert f"iam:PassRole on resource: {role}" in body["message"]
+    doc["Statement"].append({"Effect": "Allow", "Action": "iam:PassRole", "Resource": role})
+    passer = await keys.create(store, "passer", policy.parse(doc).document)
+    assert (await run(ops, passer, {"taskDefinition": "roled"}))[0] == 200
+    admin = await keys.create(store, "admin")
+    assert (await run(ops, admin, {"taskDefinition": "roled"}))[0] == 200

@@ -57,3 +57,20 @@ def test_a_bad_policy_is_one_line_and_makes_no_key(tmp_path: Any, capsys: Any) -
     assert "not both" in capsys.readouterr().err
     assert cli.main(["keys", "list", "--json", "--data-dir", str(tmp_path / "d")]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_roles_create_list_delete(tmp_path: Any, capsys: Any) -> None:
+    d = ["--data-dir", str(tmp_path / "d")]
+    assert cli.main(["roles", "create", "app", "--read-only", "--json", *d]) == 0
+    arn = "arn:aws:iam::000000000000:role/app"
+    assert json.loads(capsys.readouterr().out) == {"RoleName": "app", "Arn": arn}
+    assert cli.main(["roles", "create", "app", "--read-only", *d]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert cli.main(["roles", "create", "other", *d]) == 1
+    assert "--policy" in capsys.readouterr().err
+    assert cli.main(["roles", "create", "bad name", "--read-only", *d]) == 1
+    capsys.readouterr()
+    assert cli.main(["roles", "list", "--json", *d]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["app"]
+    assert cli.main(["roles", "delete", "app", *d]) == 0
+    assert cli.main(["roles", "delete", "app", *d]) == 1

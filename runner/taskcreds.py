@@ -1,0 +1,115 @@
+"""Task roles: the container credentials endpoint (``AWS_CONTAINER_CREDENTIALS_FULL_URI``).
+
+A task whose definition has a ``taskRoleArn`` (``arn:aws:iam::<account>:role/NAME``, a role
+made with ``dockyard roles create``) gets two variables in every container:
+
+* ``AWS_CONTAINER_CREDENTIALS_FULL_URI``:
+  ``http://<task_credentials_host>:<port>/v1/tasks/<task id>/credentials``;
+* ``AWS_CONTAINER_AUTHORIZATION_TOKEN``: HMAC-SHA256(session key, ``task|<task id>``), hex.
+
+Every AWS SDK reads them: a ``GET`` of the URI with ``Authorization: <token>`` answers
+``{"AccessKeyId", "SecretAccessKey", "Token", "Expiration", "RoleArn"}``, fresh temporary
+credentials (:mod:`dockyard.iam.sessions`, valid ``task_role_seconds``) under the role's
+policy. The endpoint refuses a wrong token (403), a task that is unknown or stopped, and a
+role that does not exist (404).
+
+The endpoint listens on ``task_credentials_host`` (default ``172.17.0.1``, the address of the
+local Docker Engine's default bridge, which the containers of this host reach) at
+``task_credentials_port`` (default 0: a free port chosen at start). If that address cannot be
+bound (no such bridge), the endpoint is off and a warning says so; tasks then get no
+variables. The SDKs accept plain HTTP only to a loopback address, ``169.254.170.2`` or
+``169.254.170.23`` (as on ECS): to let an SDK inside a task use it, route one of those to the
+endpoint (ECS's agent does that with a DNAT rule) and set ``task_credentials_host``
+accordingly; ``curl``/``wget`` work as they are. Tasks on remote hosts (``dockyard agent``)
+reach it only if that address routes to the control plane.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.config import Config
+from dockyard.iam import records, sessions
+from dockyard.store import Store
+from runner import data, taskshapes
+
+__all__ = ["TaskCredentials"]
+
+log = logging.getLogger(__name__)
+ROUTE = "/v1/tasks/{task}/credentials"
+
+
+class TaskCredentials:
+    """The endpoint and what a task's containers are told about it."""
+
+    def __init__(self, store: Store, config: Config, key: bytes) -> None:
+        self.store = store
+        self.config = config
+        self.key = key
+        self.base = ""  # http://host:port once listening
+
+    def token(self, task_id: str) -> str:
+        return hmac.new(self.key, f"task|{task_id}".encode(), hashlib.sha256).hexdigest()
+
+    def environment(self, task_id: str) -> dict[str, str]:
+        """The variables of a task with a role (none while the endpoint is off)."""
+        if not self.base:
+            return {}
+        return {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": self.base + ROUTE.format(task=task_id),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token(task_id),
+        }
+
+    async def handle(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["task"]
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), self.token(task_id).encode()):
+            return _error(403, "AccessDenied", "The authorization token is not this task's.")
+        task = data.task(self.store, task_id)
+        if task is None or task.last_status == "STOPPED":
+            return _error(404, "NotFound", "No such running task.")
+        arn = str(task.definition.get("taskRoleArn") or "")
+        name = records.role_name(arn, self.config.account_id)
+        if name is None or records.get_role(self.store, name) is None:
+            why = f"The task has no role, or its role does not exist: {arn or 'none'}."
+            return _error(404, "NotFound", why)
+        task_arn = taskshapes.task_arn(self.config, task.cluster, task_id)
+        creds = sessions.mint(self.key, name, task_arn, self.config.task_role_seconds)
+        return web.json_response({
+            "RoleArn": arn,
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+            "Token": creds.token,
+            "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(creds.expires_at)),
+        })
+
+    async def serve(self, platform: Any) -> AsyncIterator[None]:
+        """A platform context: listen while the platform runs."""
+        app = web.Application()
+        app.router.add_get(ROUTE, self.handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        host, port = self.config.task_credentials_host, self.config.task_credentials_port
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.base = f"http://{host}:{bound}"
+        except OSError as e:
+            log.warning("task credentials endpoint off: cannot listen on %s:%s (%s)", host, port, e.strerror)
+        try:
+            yield
+        finally:
+            self.base = ""
+            await runner.cleanup()
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"code": code, "message": message}, status=status)
