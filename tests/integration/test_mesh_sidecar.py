@@ -1,7 +1,8 @@
 """The sidecar's two pieces with the real Envoy: bootstraps from ``mesh.bootstrap`` pass
 ``envoy --mode validate``, and ``dockyard/envoy:<version>`` (``mesh.sidecar``, built locally,
 never pulled) runs a sidecar that connects to a Dockyard ADS server over its generated
-bootstrap and gets its cluster, seen through its loopback admin interface."""
+bootstrap and gets its cluster, seen through its loopback admin interface (on the host
+network, and on the default bridge reaching the server at the bridge's gateway)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mesh.model import Client, Endpoint, MeshConfig, Node, Route, Service, Targe
 from mesh.server import AdsServer, add_to_server
 from mesh.sidecar import DIGEST_LABEL, ensure_image, envoy_binary, file_digest
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, compute
+from tests.support.images import busybox_image
 from tests.support.server import free_port
 
 ARN = "arn:aws:ecs:us-east-1:000000000000:task/default/5f0c1e0a2b3c4d5e"
@@ -67,13 +69,30 @@ def admin_get(port: int, path: str) -> str:
         return r.read().decode()
 
 
-async def test_a_sidecar_container_gets_its_cluster_from_dockyards_ads_server(tmp_path):
+def admin_get_in(container: str, port: int, path: str) -> str:
+    """Read the admin interface from inside ``container``'s network namespace (busybox wget)."""
+    out = subprocess.run(["docker", "run", "--rm", "--network", f"container:{container}", busybox_image(),
+                          "wget", "-q", "-O", "-", f"http://127.0.0.1:{port}{path}"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def bridge_gateway() -> str:
+    return subprocess.run(["docker", "network", "inspect", "bridge", "--format",
+                           "{{(index .IPAM.Config 0).Gateway}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("network", ["host", "bridge"])
+async def test_a_sidecar_container_gets_its_cluster_from_dockyards_ads_server(tmp_path, network):
     image = ensure_image().tag
+    xds_host = "127.0.0.1" if network == "host" else bridge_gateway()
     cache = SnapshotCache()
     ads = AdsServer(cache)
     server = grpc.aio.server()
     add_to_server(server, ads)
-    xds_port = server.add_insecure_port("127.0.0.1:0")
+    xds_port = server.add_insecure_port(f"{xds_host}:0")
     await server.start()
     admin, egress, upstream = free_port(), free_port(), free_port()
     config = MeshConfig(services=(Service("web-v1"),),
@@ -82,10 +101,10 @@ async def test_a_sidecar_container_gets_its_cluster_from_dockyards_ads_server(tm
     snap = compute(config, {"web-v1": [Endpoint("127.0.0.1", upstream)]}, Node(ARN))
     cache.set_snapshot(ARN, snap)
     boot = tmp_path / "envoy.json"
-    boot.write_text(json.dumps(bootstrap(ARN, "web", "127.0.0.1", xds_port, admin)))
+    boot.write_text(json.dumps(bootstrap(ARN, "web", xds_host, xds_port, admin)))
     boot.chmod(0o644)
     name = f"dockyard-test-sidecar-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["docker", "run", "-d", "--name", name, "--network", "host",
+    subprocess.run(["docker", "run", "-d", "--name", name, "--network", network,
                     "-v", f"{boot}:/etc/envoy/envoy.json:ro", image,
                     "-c", "/etc/envoy/envoy.json", "--disable-hot-restart", "--concurrency", "1",
                     "-l", "warning"], check=True, capture_output=True, timeout=60)
@@ -100,9 +119,16 @@ async def test_a_sidecar_container_gets_its_cluster_from_dockyards_ads_server(tm
                 logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True).stderr
                 raise AssertionError(f"the sidecar never ACKed: {status}\n{logs[-2000:]}")
             await asyncio.sleep(0.1)
-        clusters = await asyncio.to_thread(admin_get, admin, "/clusters")
+        if network == "host":
+            get = admin_get
+        else:
+            def get(port: int, path: str) -> str:
+                return admin_get_in(name, port, path)
+            with pytest.raises(OSError):  # loopback only: not reachable from the host
+                admin_get(admin, "/ready")
+        clusters = await asyncio.to_thread(get, admin, "/clusters")
         assert f"web-v1::127.0.0.1:{upstream}::" in clusters
-        info = json.loads(await asyncio.to_thread(admin_get, admin, "/server_info"))
+        info = json.loads(await asyncio.to_thread(get, admin, "/server_info"))
         assert info["node"]["id"] == ARN and info["node"]["cluster"] == "web"
         assert info["state"] == "LIVE"
     finally:
