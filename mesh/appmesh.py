@@ -1,5 +1,6 @@
 """App Mesh's API on the control port (botocore's ``appmesh`` REST-JSON model, SigV4 scope
-``appmesh``): meshes, with App Mesh's shapes, statuses and errors.
+``appmesh``): meshes here, virtual routers and routes in :mod:`mesh.appmesh_routers`, with App
+Mesh's shapes, statuses and errors.
 
 Parameters are checked against the model first (``BadRequestException``); the handlers add what
 the model cannot say (a mesh that exists, a name still free) and keep the state in the mesh
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call, Handler
 from mesh.appmesh_errors import BadRequestException, NotFoundException
+from mesh.appmesh_routers import Routers
 from mesh.data import Data, Mesh
 
 if TYPE_CHECKING:
@@ -118,6 +120,7 @@ def install(platform: Platform) -> AppMesh:
     """Register App Mesh's operations on the platform's control API, checked against the model."""
     api = AppMesh(Data(platform.store), platform.config.region, platform.config.account_id)
     platform.ops.validate(SERVICE, BadRequestException)
-    for name, (handler, readonly) in api.operations().items():
+    routers = Routers(api.data, api.region, api.account)
+    for name, (handler, readonly) in {**api.operations(), **routers.operations()}.items():
         platform.ops.add(SERVICE, name, handler, readonly=readonly)
     return api
