@@ -3,6 +3,9 @@
 The port serves ``mesh.server.AdsServer`` over an empty ``SnapshotCache``: nothing yet
 computes snapshots from the platform's state (Service Connect and App Mesh come later), so an
 Envoy that connects is answered nothing until its node gets a snapshot.
+
+App Mesh's API (:mod:`mesh.appmesh`, meshes so far) is served on the control port, its state in
+the part's ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from dockyard.store import Migration
+from mesh import appmesh
 from mesh.cache import SnapshotCache
+from mesh.data import MIGRATIONS
 from mesh.server import AdsServer, add_to_server
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MIGRATIONS: list[Migration] = []
+__all__ = ["MIGRATIONS", "install"]
 
 
 async def _serve(platform: Platform) -> AsyncIterator[None]:
@@ -35,5 +39,11 @@ async def _serve(platform: Platform) -> AsyncIterator[None]:
         await server.stop(grace=1)
 
 
+def install_appmesh(platform: Platform) -> None:
+    """App Mesh's operations (a seam the protocol tests' stubs replace)."""
+    appmesh.install(platform)
+
+
 def install(platform: Platform) -> None:
+    install_appmesh(platform)
     platform.contexts.append(_serve)

@@ -1,6 +1,7 @@
 """A real ``dockyard up`` whose control API also serves stub operations of a REST-JSON service
-(App Mesh) and a Query one (ELBv2), for the integration tests of those two protocols, which no
-Dockyard service speaks yet.
+(App Mesh) and a Query one (ELBv2), for the integration tests of those two protocols. The mesh
+part's own App Mesh operations are left out here (``mesh.part.install_appmesh``), so the stubs
+stand in for them and each answer can tell which process made it.
 
 The stubs are registered through the public API a part uses (``platform.ops.add``), after the
 parts, in the main process and in each control worker; they are read-only, so a worker answers
@@ -18,20 +19,14 @@ from typing import Any
 
 from dockyard import control_worker
 from dockyard import platform as assembly
-from dockyard.aws.errors import ValidationException, register
+from dockyard.aws.errors import ValidationException
 from dockyard.aws.protocol import Call
+from mesh import part as mesh_part
+from mesh.appmesh_errors import NotFoundException
 
 __all__ = ["ENTRY", "add_stubs", "main"]
 
 ENTRY = "tests.support.stub_protocols"
-
-try:
-    NotFoundException = register("NotFoundException", 404)  # App Mesh's own
-except ValueError:  # a part registered it first
-    from dockyard.aws.errors import CODES
-
-    NotFoundException = CODES["NotFoundException"]
-
 
 async def list_meshes(call: Call, params: dict[str, Any]) -> dict[str, Any]:
     limit = params.get("limit", 2)
@@ -87,6 +82,7 @@ def main() -> None:
     assembly.assemble = assemble  # dockyard up's platform (dockyard.platform.run)
     control_worker.assemble = assemble  # each control worker's
     assembly.Platform.worker_entry = ENTRY
+    mesh_part.install_appmesh = lambda platform: None  # the stubs answer App Mesh instead
     if len(sys.argv) > 1:
         from dockyard.cli import main as cli
 

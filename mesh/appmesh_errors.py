@@ -1,0 +1,21 @@
+"""App Mesh's own wire errors (REST-JSON: the code in ``x-amzn-ErrorType``, the status as AWS
+answers it)."""
+
+from __future__ import annotations
+
+from dockyard.aws.errors import register
+from dockyard.control.workers import BadRequestException
+
+__all__ = [
+    "BadRequestException",
+    "ConflictException",
+    "LimitExceededException",
+    "NotFoundException",
+    "ResourceInUseException",
+]
+
+# BadRequestException (400) is registered by the control transport, which answers it too.
+NotFoundException = register("NotFoundException", 404)
+ConflictException = register("ConflictException", 409)
+ResourceInUseException = register("ResourceInUseException", 409)
+LimitExceededException = register("LimitExceededException", 400)

@@ -1,0 +1,89 @@
+"""App Mesh virtual routers and weighted routes through the real ``aws appmesh`` CLI and boto3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.test_appmesh_meshes import unchecked_client
+from tests.support.discovery import unique
+from tests.support.server import Dockyard
+
+LISTENERS = {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}
+
+
+def http_route(*targets: tuple[str, int], prefix: str = "/") -> dict:
+    return {"httpRoute": {"match": {"prefix": prefix}, "action": {
+        "weightedTargets": [{"virtualNode": n, "weight": w} for n, w in targets]}}}
+
+
+def error(excinfo: pytest.ExceptionInfo) -> tuple[str, int]:
+    response = excinfo.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_router_and_weighted_route_lifecycle_through_the_aws_cli(dockyard: Dockyard):
+    mesh = unique("rt")
+    dockyard.aws("appmesh", "create-mesh", "--mesh-name", mesh)
+    router = dockyard.aws("appmesh", "create-virtual-router", "--mesh-name", mesh, "--virtual-router-name",
+                          "web", "--spec", json.dumps(LISTENERS))["virtualRouter"]
+    assert router["status"] == {"status": "ACTIVE"} and router["spec"] == LISTENERS
+    arn = router["metadata"]["arn"]
+    assert arn == f"arn:aws:appmesh:us-east-1:000000000000:mesh/{mesh}/virtualRouter/web"
+    route = dockyard.aws("appmesh", "create-route", "--mesh-name", mesh, "--virtual-router-name", "web",
+                         "--route-name", "canary",
+                         "--spec", json.dumps(http_route(("web-v1", 90), ("web-v2", 10))))["route"]
+    assert route["routeName"] == "canary" and route["virtualRouterName"] == "web"
+    assert route["metadata"]["arn"].endswith(f"mesh/{mesh}/virtualRouter/web/route/canary")
+    listed = dockyard.aws("appmesh", "list-routes", "--mesh-name", mesh, "--virtual-router-name", "web")
+    assert [r["routeName"] for r in listed["routes"]] == ["canary"]
+    shifted = dockyard.aws("appmesh", "update-route", "--mesh-name", mesh, "--virtual-router-name", "web",
+                           "--route-name", "canary",
+                           "--spec", json.dumps(http_route(("web-v1", 50), ("web-v2", 50))))["route"]
+    assert shifted["metadata"]["version"] == 2
+    got = dockyard.aws("appmesh", "describe-route", "--mesh-name", mesh, "--virtual-router-name", "web",
+                       "--route-name", "canary")["route"]
+    assert [t["weight"] for t in got["spec"]["httpRoute"]["action"]["weightedTargets"]] == [50, 50]
+    routers = dockyard.aws("appmesh", "list-virtual-routers", "--mesh-name", mesh)["virtualRouters"]
+    assert [r["virtualRouterName"] for r in routers] == ["web"]
+    deleted = dockyard.aws("appmesh", "delete-route", "--mesh-name", mesh, "--virtual-router-name", "web",
+                           "--route-name", "canary")["route"]
+    assert deleted["status"] == {"status": "DELETED"}
+    dockyard.aws("appmesh", "delete-virtual-router", "--mesh-name", mesh, "--virtual-router-name", "web")
+    dockyard.aws("appmesh", "delete-mesh", "--mesh-name", mesh)
+
+
+def test_bad_routes_and_deletes_in_use_get_app_mesh_errors(dockyard: Dockyard):
+    am = dockyard.client("appmesh")
+    mesh = unique("bad")
+    with pytest.raises(ClientError) as e:
+        am.create_virtual_router(meshName=mesh, virtualRouterName="web", spec=LISTENERS)
+    assert error(e) == ("NotFoundException", 404)
+    am.create_mesh(meshName=mesh)
+    am.create_virtual_router(meshName=mesh, virtualRouterName="web", spec=LISTENERS)
+    with pytest.raises(ClientError) as e:
+        am.create_virtual_router(meshName=mesh, virtualRouterName="web", spec=LISTENERS)
+    assert error(e) == ("ConflictException", 409)
+    with pytest.raises(ClientError) as e:
+        am.create_route(meshName=mesh, virtualRouterName="nope", routeName="r", spec=http_route(("a", 1)))
+    assert error(e) == ("NotFoundException", 404)
+    unchecked = unchecked_client(dockyard)  # botocore would refuse some of these itself
+    for spec in (http_route(("a", 0), ("b", 0)), http_route(("a", 101)), http_route(("a", -1)), http_route(),
+                 http_route(("a", 1), prefix="no-slash"), {"tcpRoute": {"action": {"weightedTargets": []}}}):
+        with pytest.raises(ClientError) as e:
+            unchecked.create_route(meshName=mesh, virtualRouterName="web", routeName="r", spec=spec)
+        assert error(e) == ("BadRequestException", 400), spec
+    am.create_route(meshName=mesh, virtualRouterName="web", routeName="r", spec=http_route(("a", 1)))
+    with pytest.raises(ClientError) as e:
+        am.create_route(meshName=mesh, virtualRouterName="web", routeName="r", spec=http_route(("a", 1)))
+    assert error(e) == ("ConflictException", 409)
+    for delete in (lambda: am.delete_mesh(meshName=mesh),
+                   lambda: am.delete_virtual_router(meshName=mesh, virtualRouterName="web")):
+        with pytest.raises(ClientError) as e:
+            delete()
+        assert error(e) == ("ResourceInUseException", 409)
+    with pytest.raises(ClientError) as e:
+        am.describe_route(meshName=mesh, virtualRouterName="web", routeName="gone")
+    assert error(e) == ("NotFoundException", 404)
