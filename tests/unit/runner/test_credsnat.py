@@ -4,10 +4,13 @@ that the URI tasks get is one botocore's container credentials fetcher accepts."
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any
 
 import pytest
 from botocore.utils import ContainerMetadataFetcher
 
+from dockyard.config import Config
 from runner import credsnat, taskcreds
 
 
@@ -44,3 +47,15 @@ def test_botocore_accepts_the_routed_uri_and_refuses_the_bridge_one() -> None:
     creds.base = "http://172.17.0.1:41234"  # the fallback without the rule
     with pytest.raises(ValueError):
         fetcher._validate_allowed_url(creds.environment("t1")["AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+
+
+async def test_an_endpoint_off_a_bridge_keeps_its_own_address_and_says_why(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = Config(data_dir=str(tmp_path), task_credentials_host="127.0.0.1")
+    creds = taskcreds.TaskCredentials(None, config, b"k")  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="runner.taskcreds"):
+        async for _ in creds.serve(None):
+            assert creds.base.startswith("http://127.0.0.1:")
+    assert [r.getMessage() for r in caplog.records if "AWS SDKs refuse" in r.getMessage()] != []
+    assert creds.base == ""
