@@ -4,7 +4,7 @@ A task whose definition has a ``taskRoleArn`` (``arn:aws:iam::<account>:role/NAM
 made with ``dockyard roles create``) gets two variables in every container:
 
 * ``AWS_CONTAINER_CREDENTIALS_FULL_URI``:
-  ``http://<task_credentials_host>:<port>/v1/tasks/<task id>/credentials``;
+  ``http://169.254.170.2:<port>/v1/tasks/<task id>/credentials`` (see below);
 * ``AWS_CONTAINER_AUTHORIZATION_TOKEN``: HMAC-SHA256(session key, ``task|<task id>``), hex.
 
 Every AWS SDK reads them: a ``GET`` of the URI with ``Authorization: <token>`` answers
@@ -18,10 +18,14 @@ local Docker Engine's default bridge, which the containers of this host reach) a
 ``task_credentials_port`` (default 0: a free port chosen at start). If that address cannot be
 bound (no such bridge), the endpoint is off and a warning says so; tasks then get no
 variables. The SDKs accept plain HTTP only to a loopback address, ``169.254.170.2`` or
-``169.254.170.23`` (as on ECS): to let an SDK inside a task use it, route one of those to the
-endpoint (ECS's agent does that with a DNAT rule) and set ``task_credentials_host``
-accordingly; ``curl``/``wget`` work as they are. Tasks on remote hosts (``dockyard agent``)
-reach it only if that address routes to the control plane.
+``169.254.170.23`` (as on ECS), so at start :mod:`runner.credsnat` routes
+``169.254.170.2:<port>`` to the endpoint with a DNAT rule of its own (as ECS's agent does) and
+the URI is ``http://169.254.170.2:<port>/...``; without root, ``iptables`` or a bridge address
+it stays ``http://<task_credentials_host>:<port>/...`` (``curl``/``wget`` work, SDKs refuse it)
+and a warning says so. The full URI, not ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI``: a relative
+one means port 80 (one endpoint per host), and the token goes with the full URI in every SDK.
+Tasks on remote hosts (``dockyard agent``) reach it only if that address routes to the control
+plane.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from aiohttp import web
 from dockyard.config import Config
 from dockyard.iam import records, sessions
 from dockyard.store import Store
-from runner import data, taskshapes
+from runner import credsnat, data, taskshapes
 
 __all__ = ["TaskCredentials"]
 
@@ -101,13 +105,23 @@ class TaskCredentials:
             site = web.TCPSite(runner, host, port)
             await site.start()
             bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self.base = f"http://{host}:{bound}"
         except OSError as e:
             log.warning("task credentials endpoint off: cannot listen on %s:%s (%s)", host, port, e.strerror)
+            bound = 0
+        routed = False
+        if bound:
+            why = await credsnat.install(host, bound)
+            routed = not why
+            self.base = credsnat.public_base(bound) if routed else f"http://{host}:{bound}"
+            if why:
+                log.warning("task credentials at http://%s:%s, which AWS SDKs refuse over plain HTTP: cannot "
+                            "route %s to it (%s)", host, bound, credsnat.LINK_LOCAL, why)
         try:
             yield
         finally:
             self.base = ""
+            if routed:
+                await credsnat.remove(bound)
             await runner.cleanup()
 
 

@@ -1,5 +1,7 @@
 """Task roles end to end: a task fetches its role's credentials from the container credentials
-endpoint with wget; boto3 and the aws CLI on the host then act with the role's permissions."""
+endpoint, routed to 169.254.170.2 (runner.credsnat), with wget; botocore's container provider
+accepts that URI; boto3 and the aws CLI on the host then act with the role's permissions. The
+DNAT chain is gone once the server stops."""
 
 from __future__ import annotations
 
@@ -12,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.credentials import ContainerProvider
 from botocore.exceptions import ClientError
 
 from tests.support.images import busybox_image
 from tests.support.server import Dockyard
 
 LIFETIME = 25  # seconds the credentials last on this module's server
+ROUTED: list[int] = []  # the endpoint's port, for the check that its chain is removed
+
+
+def nat_rules() -> str:
+    return subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Iter
         for arn in ecs.list_tasks(cluster="roles")["taskArns"]:
             ecs.stop_task(cluster="roles", task=arn)
         server.stop()
+    for port in ROUTED:
+        assert f"DOCKYARD-CREDS-{port}" not in nat_rules()
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -106,6 +116,16 @@ def test_a_task_acts_with_its_roles_permissions_until_they_expire(server: Dockya
     inspect = json.loads(inspected)
     vars_ = dict(v.split("=", 1) for v in inspect[0]["Config"]["Env"])
     uri, token = vars_["AWS_CONTAINER_CREDENTIALS_FULL_URI"], vars_["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+
+    # the URI is at 169.254.170.2 (a DNAT rule of Dockyard's own), which the SDKs accept
+    host, _, port = uri.split("/")[2].partition(":")
+    assert host == "169.254.170.2", uri
+    ROUTED.append(int(port))
+    assert f"-j DNAT --to-destination 172.17.0.1:{port}" in nat_rules()
+    provider = ContainerProvider(environ={"AWS_CONTAINER_CREDENTIALS_FULL_URI": uri,
+                                          "AWS_CONTAINER_AUTHORIZATION_TOKEN": token})
+    loaded = provider.load().get_frozen_credentials()
+    assert loaded.access_key.startswith("ASIA") and loaded.token
 
     def curl(*headers: str) -> str:
         args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", uri]
