@@ -12,12 +12,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from google.protobuf import duration_pb2
 
 from mesh.cache import SnapshotCache
 from mesh.delta import DeltaStream
-from mesh.model import Endpoint, Node
+from mesh.model import Client, Endpoint, MeshConfig, Node, Route, Service, Target
 from mesh.server import AdsServer, add_to_server
-from mesh.snapshot import ORDER, compute
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, compute
 from tests.integration.test_mesh_ads import (
     NODE,
     acked,
@@ -95,7 +97,7 @@ async def test_delta_envoy_gets_its_config_then_only_what_changes_and_nothing_on
     cache.set_snapshot(NODE, shifted)
     await eventually(lambda: acked(ads, shifted), timeout=10)
     assert set(await curl(egress, 20)) == {"v2"}
-    assert {t: stream.resources_sent[t] - before[t] for t in ORDER} == {t: int(t == ORDER[3]) for t in ORDER}
+    assert {t: stream.resources_sent[t] - before[t] for t in ORDER} == {t: int(t == ROUTE) for t in ORDER}
 
     # one endpoint changes: only that one ClusterLoadAssignment is sent
     moved = {**eps, "web-v1": [Endpoint("127.0.0.1", extra_port)]}
@@ -106,7 +108,7 @@ async def test_delta_envoy_gets_its_config_then_only_what_changes_and_nothing_on
     await eventually(lambda: f"web-v1::127.0.0.1:{extra_port}::" in admin_get(admin, "/clusters"))
     sent = {t: stream.resources_sent[t] - before[t] for t in ORDER}
     print(f"after one endpoint change: {sent}, responses {stream.responses_sent - responses}")
-    assert sent == {t: int(t == ORDER[1]) for t in ORDER} and stream.responses_sent - responses == 1
+    assert sent == {t: int(t == ENDPOINT) for t in ORDER} and stream.responses_sent - responses == 1
 
     # the control plane stops and comes back with the same snapshot: Envoy reconnects with
     # initial_resource_versions equal to the current ones, and nothing is re-sent
@@ -123,5 +125,34 @@ async def test_delta_envoy_gets_its_config_then_only_what_changes_and_nothing_on
     back = compute(config(egress, 100, 0), moved, Node(NODE))
     cache.set_snapshot(NODE, back)
     await eventually(lambda: acked(ads2, back), timeout=10)
-    assert again.resources_sent == {t: int(t == ORDER[3]) for t in ORDER}
+    assert again.resources_sent == {t: int(t == ROUTE) for t in ORDER}
+    assert set(await curl(egress, 10)) == {"v1"}
+
+
+async def test_delta_nack_is_recorded_once_and_a_replaced_cluster_is_removed(delta_mesh):
+    cache, ads, eps, admin, egress, *_ = delta_mesh
+    good = compute(config(egress, 100, 0), eps, Node(NODE))
+    cache.set_snapshot(NODE, good)
+    await eventually(lambda: acked(ads, good))
+    await eventually(lambda: admin_get(admin, "/listeners").find(f"127.0.0.1:{egress}") >= 0)
+    broken = cluster_pb2.Cluster()
+    broken.CopyFrom(next(c for c in good.resources[CLUSTER] if c.name == "web-v2"))
+    broken.connect_timeout.CopyFrom(duration_pb2.Duration(seconds=-1))
+    bad = Snapshot.of([c for c in good.resources[CLUSTER] if c.name != "web-v2"] + [broken],
+                      good.resources[ENDPOINT], good.resources[LISTENER], good.resources[ROUTE])
+    cache.set_snapshot(NODE, bad)
+    nack = await eventually(lambda: next((n for n in ads.nacks if n.version == bad.versions[CLUSTER]), None))
+    assert nack.node == NODE and nack.type_url == CLUSTER and nack.message
+    assert ads.status()[NODE]["acked"][CLUSTER] == good.versions[CLUSTER]
+    assert set(await curl(egress, 10)) == {"v1"}
+    await asyncio.sleep(0.5)
+    assert sum(1 for n in ads.nacks if n.version == bad.versions[CLUSTER]) == 1  # never re-sent
+    # web-v2 leaves the mesh: the route moves first, then the cluster is removed
+    only = MeshConfig(services=(Service("web-v1"),),
+                      routes=(Route("web.shop.local", egress, (Target("web-v1", 1),)),),
+                      clients=(Client(NODE, ("web.shop.local",)),))
+    last = compute(only, eps, Node(NODE))
+    cache.set_snapshot(NODE, last)
+    await eventually(lambda: acked(ads, last), timeout=10)
+    await eventually(lambda: "web-v2::" not in admin_get(admin, "/clusters"))
     assert set(await curl(egress, 10)) == {"v1"}
