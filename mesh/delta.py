@@ -19,7 +19,8 @@ as this module applies it, per type URL:
 * a request with a nonce we sent and no ``error_detail`` ACKs that response; with
   ``error_detail`` it is a NACK: recorded as a ``Nack`` (the response's system version and
   Envoy's message), the resource versions of that response are never sent again on this
-  stream, and ``has`` goes back to what Envoy had before. An unknown nonce acknowledges nothing.
+  stream, and ``has`` goes back to what Envoy had before. An unknown nonce acknowledges nothing;
+  only the last ``MAX_IN_FLIGHT`` unanswered responses of a type are remembered.
 * the first request of a type with no initial versions is answered even when there is
   nothing to send (an empty response), so Envoy finishes its initial fetch.
 
@@ -41,6 +42,9 @@ from google.protobuf.message import Message
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, name_of, version_of
 from mesh.stream import Nack, ProtocolError
 
+# Responses in flight kept per type; an older one is dropped (its ACK then acknowledges
+# nothing), so a peer that never ACKs cannot grow the stream's state.
+MAX_IN_FLIGHT = 64
 # A type's removals wait until Envoy's resources of the other type are settled.
 REMOVAL_WAITS_FOR = {CLUSTER: ROUTE, ENDPOINT: ROUTE, ROUTE: LISTENER}
 
@@ -205,6 +209,8 @@ class DeltaStream:
         self._nonce += 1
         nonce = str(self._nonce)
         st.in_flight[nonce] = Sent(version, sent, tuple(removed), before)
+        while len(st.in_flight) > MAX_IN_FLIGHT:
+            del st.in_flight[next(iter(st.in_flight))]
         self.resources_sent[type_url] += len(send)
         self.responses_sent += 1
         resp = discovery_pb2.DeltaDiscoveryResponse(system_version_info=version, type_url=type_url,

@@ -212,3 +212,12 @@ def test_protocol_errors():
         DeltaStream().on_request(req(CLUSTER, node=""))
     with pytest.raises(ProtocolError):
         DeltaStream().on_request(req("type.googleapis.com/nothing"))
+
+
+def test_a_peer_that_never_acks_keeps_a_bounded_state():
+    from mesh.delta import MAX_IN_FLIGHT
+    stream = DeltaStream()
+    stream.on_request(req(ROUTE, ["egress_8080"]))
+    for w in range(MAX_IN_FLIGHT + 20):
+        assert len(stream.responses(snap(100 - w % 100, w % 100 + 1))) == 1
+    assert len(stream.types[ROUTE].in_flight) == MAX_IN_FLIGHT
