@@ -1,12 +1,12 @@
-"""The ADS (state-of-the-world) transport over ``grpc.aio``: it only ships versions.
+"""The ADS transport over ``grpc.aio``, state-of-the-world and delta: it only ships versions.
 
-Each stream reads requests into an ``AdsStream`` (``mesh.stream``), sends what it says, then
+Each stream reads requests into an ``AdsStream`` (``mesh.stream``, state-of-the-world) or a
+``DeltaStream`` (``mesh.delta``, incremental), sends what it says, then
 waits for either another request or a new snapshot of its node in the ``SnapshotCache``.
 The server never computes configuration. A peer that breaks the protocol (no node id, an
 unknown type URL) gets ``INVALID_ARGUMENT`` on its own stream; other streams go on.
 NACKs are logged (``dockyard.mesh``), kept in ``nacks`` (newest last, bounded) and in the
-per-node status.
-Delta (incremental) xDS is not served yet: that RPC answers ``UNIMPLEMENTED``.
+per-node status, whichever flavour the stream speaks.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from mesh.cache import SnapshotCache
+from mesh.delta import DeltaStream
 from mesh.stream import AdsStream, Nack, ProtocolError
 
 log = logging.getLogger("dockyard.mesh")
@@ -30,7 +31,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, cache: SnapshotCache, max_nacks: int = 1000) -> None:
         self.cache = cache
         self.nacks: deque[Nack] = deque(maxlen=max_nacks)
-        self.streams: set[AdsStream] = set()
+        self.streams: set[AdsStream | DeltaStream] = set()
 
     def _record_nack(self, nack: Nack) -> None:
         self.nacks.append(nack)
@@ -51,7 +52,18 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        stream = AdsStream(self._record_nack)
+        async for resp in self._serve(AdsStream(self._record_nack), request_iterator, context):
+            yield resp
+
+    async def DeltaAggregatedResources(  # gRPC's name
+        self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[discovery_pb2.DeltaDiscoveryResponse]:
+        async for resp in self._serve(DeltaStream(self._record_nack), request_iterator, context):
+            yield resp
+
+    async def _serve(self, stream: AdsStream | DeltaStream, request_iterator: AsyncIterator,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator:
         wake = asyncio.Event()
 
         async def receive() -> None:
@@ -88,13 +100,6 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-
-    async def DeltaAggregatedResources(  # gRPC's name
-        self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served yet")
-        yield  # pragma: no cover (makes this an async generator)
 
 
 def add_to_server(server: grpc.aio.Server, ads: AdsServer) -> None:

@@ -206,10 +206,11 @@ async def test_garbage_on_the_xds_port_does_not_disturb_envoy(mesh):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await nameless.read()
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        delta = stub.DeltaAggregatedResources()
+        delta = stub.DeltaAggregatedResources()  # delta, without node id
+        await delta.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await delta.read()
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         silent = stub.StreamAggregatedResources()  # subscribes as Envoy's node, never ACKs
         await silent.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER, node=base_pb2.Node(id=NODE)))
         assert (await silent.read()).version_info == good.versions[CLUSTER]

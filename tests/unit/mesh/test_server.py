@@ -160,3 +160,31 @@ async def test_a_nack_is_logged_and_kept_with_envoys_message(caplog):
             await peer.recv(0.05)
     assert [(n.version, n.message) for n in server.nacks] == [(bad.version_info, "route weights rejected")]
     assert caplog.records[-1].error == "route weights rejected"
+
+
+async def test_the_delta_rpc_serves_only_what_changed_and_records_nacks():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    server = AdsServer(cache)
+    requests: asyncio.Queue = asyncio.Queue()
+
+    async def it():
+        while (r := await requests.get()) is not None:
+            yield r
+
+    stream = server.DeltaAggregatedResources(it(), FakeContext())
+    requests.put_nowait(discovery_pb2.DeltaDiscoveryRequest(type_url=ROUTE, node=base_pb2.Node(id="task-a"),
+                                                            resource_names_subscribe=["egress_8080"]))
+    first = await asyncio.wait_for(anext(stream), 1)
+    assert [r.name for r in first.resources] == ["egress_8080"]
+    requests.put_nowait(discovery_pb2.DeltaDiscoveryRequest(type_url=ROUTE, response_nonce=first.nonce))
+    await asyncio.sleep(0.01)
+    assert server.status()["task-a"]["acked"][ROUTE] == snap().versions[ROUTE]
+    cache.set_snapshot("task-a", snap(50, 50))
+    bad = await asyncio.wait_for(anext(stream), 1)
+    nack = discovery_pb2.DeltaDiscoveryRequest(type_url=ROUTE, response_nonce=bad.nonce)
+    nack.error_detail.message = "no"
+    requests.put_nowait(nack)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(stream), 0.05)
+    assert [(n.version, n.message) for n in server.nacks] == [(snap(50, 50).versions[ROUTE], "no")]
