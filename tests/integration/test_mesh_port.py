@@ -21,10 +21,11 @@ async def test_the_xds_port_serves_ads(dockyard: Dockyard):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await nameless.read()
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        delta = stub.DeltaAggregatedResources()
+        delta = stub.DeltaAggregatedResources()  # incremental xDS: a stream without a node is refused too
+        await delta.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await delta.read()
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            await asyncio.wait_for(delta.read(), 10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         # a node with no snapshot yet is kept waiting, not refused
         waiting = stub.StreamAggregatedResources()
         await waiting.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER, node=base_pb2.Node(id="task-x")))
