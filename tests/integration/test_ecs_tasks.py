@@ -10,6 +10,7 @@ task API end to end, and each helper it has is used by several tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -50,10 +51,11 @@ def labelled(cluster: str, all_: bool = False) -> list[str]:
     return out.stdout.split()
 
 
-@pytest.fixture(scope="module")
-def cluster(dockyard: Dockyard) -> Iterator[str]:
-    """A cluster of this module's own; every container of it is removed afterwards."""
-    name = f"tasks-{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def own_cluster(dockyard: Dockyard, prefix: str) -> Iterator[str]:
+    """A new cluster ``<prefix>-<random>``; its tasks are stopped and every container of it is
+    removed afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     dockyard.aws("ecs", "create-cluster", "--cluster-name", name)
     try:
         yield name
@@ -64,6 +66,13 @@ def cluster(dockyard: Dockyard) -> Iterator[str]:
         ids = labelled(name, all_=True)
         if ids:
             subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(dockyard: Dockyard) -> Iterator[str]:
+    """A cluster of this module's own; every container of it is removed afterwards."""
+    with own_cluster(dockyard, "tasks") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

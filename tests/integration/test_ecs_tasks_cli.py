@@ -12,24 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_ecs_tasks import labelled, register, run, until_status, wait_for
+from tests.integration.test_ecs_tasks import labelled, own_cluster, register, run, until_status, wait_for
 from tests.support.images import busybox_image
 from tests.support.server import BIN, Dockyard
 
 
 @pytest.fixture(scope="module")
 def cluster(dockyard: Dockyard) -> Iterator[str]:
-    name = f"taskcli-{uuid.uuid4().hex[:8]}"
-    dockyard.aws("ecs", "create-cluster", "--cluster-name", name)
-    try:
+    with own_cluster(dockyard, "taskcli") as name:
         yield name
-    finally:
-        ecs = dockyard.client("ecs")
-        for arn in ecs.list_tasks(cluster=name)["taskArns"]:
-            ecs.stop_task(cluster=name, task=arn)
-        ids = labelled(name, all_=True)
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 
 
 @pytest.fixture(scope="module")

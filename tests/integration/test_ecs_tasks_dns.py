@@ -23,7 +23,7 @@ import pytest
 from dnslib import QTYPE, RCODE, RR, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
-from tests.integration.test_ecs_tasks import describe, labelled, register, run, until_status
+from tests.integration.test_ecs_tasks import describe, own_cluster, register, run, until_status
 from tests.support.images import busybox_image, echo_image
 from tests.support.server import BIN, Dockyard
 
@@ -90,17 +90,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, docker_engine: str, gateway
 
 @pytest.fixture(scope="module")
 def cluster(server: Dockyard) -> Iterator[str]:
-    name = f"dns-{uuid.uuid4().hex[:8]}"
-    server.aws("ecs", "create-cluster", "--cluster-name", name)
-    try:
+    with own_cluster(server, "dns") as name:
         yield name
-    finally:
-        ecs = server.client("ecs")
-        for arn in ecs.list_tasks(cluster=name)["taskArns"]:
-            ecs.stop_task(cluster=name, task=arn)
-        ids = labelled(name, all_=True)
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 
 
 @pytest.fixture(scope="module")
