@@ -6,7 +6,17 @@
   whose requests under ``prefix`` are split over weighted services, with an optional timeout
   and retry policy;
 * a ``Client`` is a node (a sidecar, by its node id) and the routes it may call;
-* ``Endpoint`` is one address of a service, with its health.
+* ``Endpoint`` is one address of a service, with its health;
+* an ``Ingress`` is a listener of a node's own: requests arriving on ``port`` go to the app on
+  ``127.0.0.1:local_port`` (Service Connect's ingress).
+
+A ``Route`` is either the shorthand (``targets``, ``prefix``, ``timeout``, ``retry``: one rule)
+or a list of ``rules`` (App Mesh's routes of one virtual router, in priority order), never
+both: :meth:`Route.effective_rules` gives the rules either way. A route's ``address`` is the
+egress address its alias resolves to in the task (``127.255.x.y``, see docs/mesh.md); a
+``Client`` with an ``egress_port`` gets one virtual outbound listener on that port
+(``use_original_dst``: the task's iptables redirect 127.255.0.0/16 there) and each route's
+listener is matched by original destination, never bound.
 
 Bad values raise ``ValueError`` at construction, so nothing malformed reaches a snapshot.
 """
@@ -27,16 +37,63 @@ class Endpoint:
             raise ValueError(f"endpoint port {self.port} out of range")
 
 
+PROTOCOLS = ("http", "http2", "grpc", "tcp")
+
+
+def _protocol(what: str, protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"{what}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+
+
+@dataclass(frozen=True)
+class Outlier:
+    """Outlier detection (App Mesh's ``outlierDetection``): eject an endpoint after
+    ``max_server_errors`` consecutive 5xx, checked every ``interval`` seconds, for
+    ``base_ejection`` seconds (times the ejection count), at most ``max_ejection_percent``."""
+
+    max_server_errors: int
+    interval: float
+    base_ejection: float
+    max_ejection_percent: int = 10
+
+    def __post_init__(self) -> None:
+        if self.max_server_errors < 1 or self.interval <= 0 or self.base_ejection <= 0:
+            raise ValueError("outlier detection values must be positive")
+        if not 0 <= self.max_ejection_percent <= 100:
+            raise ValueError("max_ejection_percent must be 0..100")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Connection pool limits (App Mesh's ``connectionPool``, Envoy's circuit breakers); None
+    keeps Envoy's default. Past a limit Envoy answers 503 and counts an overflow."""
+
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_requests: int | None = None
+
+    def __post_init__(self) -> None:
+        for v in (self.max_connections, self.max_pending_requests, self.max_requests):
+            if v is not None and v < 1:
+                raise ValueError("connection pool limits must be at least 1")
+
+
 @dataclass(frozen=True)
 class Service:
+    """An upstream: one EDS cluster. ``protocol`` http2 and grpc speak HTTP/2 upstream."""
+
     name: str
     connect_timeout: float = 1.0
+    protocol: str = "http"
+    outlier: Outlier | None = None
+    pool: Pool | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("service name is empty")
         if self.connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
+        _protocol(f"service {self.name}", self.protocol)
 
 
 @dataclass(frozen=True)
@@ -63,33 +120,144 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class HeaderMatch:
+    """One header condition: exactly one of ``exact``, ``prefix``, ``suffix``, ``regex`` (RE2),
+    ``range`` (start inclusive, end exclusive) or ``present``; ``invert`` negates it."""
+
+    name: str
+    exact: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    regex: str | None = None
+    range: tuple[int, int] | None = None
+    present: bool | None = None
+    invert: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = [k for k in (self.exact, self.prefix, self.suffix, self.regex, self.range, self.present)
+                 if k is not None]
+        if not self.name or len(kinds) > 1:
+            raise ValueError(f"header match {self.name!r}: a name and at most one condition")
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """A query parameter that is present, or equals ``exact``."""
+
+    name: str
+    exact: str | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a rule matches: one of ``prefix``, ``path`` (exact) or ``regex`` (RE2, whole
+    path), plus every header, the method and every query parameter given. gRPC's service and
+    method become a path (``/Service/Method``) before they get here."""
+
+    prefix: str | None = "/"
+    path: str | None = None
+    regex: str | None = None
+    headers: tuple[HeaderMatch, ...] = ()
+    method: str | None = None
+    query: tuple[QueryMatch, ...] = ()
+
+    def __post_init__(self) -> None:
+        given = [k for k in (self.prefix, self.path, self.regex) if k is not None]
+        if len(given) != 1:
+            raise ValueError("a match has exactly one of prefix, path and regex")
+        for p in (self.prefix, self.path):
+            if p is not None and not p.startswith("/"):
+                raise ValueError("prefix and path must start with /")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Requests matching ``match`` go to the weighted ``targets``; ``timeout`` is per request
+    (0 disables it), ``idle_timeout`` per stream, both seconds."""
+
+    targets: tuple[Target, ...]
+    match: Match = Match()
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    retry: Retry | None = None
+
+    def check(self, route: str) -> None:
+        if not self.targets or sum(t.weight for t in self.targets) == 0:
+            raise ValueError(f"route {route}: weights must not all be zero")
+        if len({t.service for t in self.targets}) != len(self.targets):
+            raise ValueError(f"route {route}: a service is named twice")
+        for t in (self.timeout, self.idle_timeout):
+            if t is not None and t < 0:
+                raise ValueError(f"route {route}: timeout must not be negative")
+
+
+@dataclass(frozen=True)
 class Route:
+    """What a client calls: ``name`` (a virtual host, domains ``name`` and ``name:port``) on
+    egress ``port``, at ``address`` (None: the node's ``listen_address``). ``protocol`` tcp
+    routes connections (the first rule's targets), not requests."""
+
     name: str
     port: int
-    targets: tuple[Target, ...]
+    targets: tuple[Target, ...] = ()
     prefix: str = "/"
     timeout: float | None = None
     retry: Retry | None = None
+    rules: tuple[Rule, ...] = ()
+    protocol: str = "http"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("route name is empty")
         if not 0 < self.port < 65536:
             raise ValueError(f"route port {self.port} out of range")
-        if not self.targets or sum(t.weight for t in self.targets) == 0:
-            raise ValueError(f"route {self.name}: weights must not all be zero")
-        if len({t.service for t in self.targets}) != len(self.targets):
-            raise ValueError(f"route {self.name}: a service is named twice")
+        _protocol(f"route {self.name}", self.protocol)
+        if self.rules and self.targets:
+            raise ValueError(f"route {self.name}: give targets or rules, not both")
         if not self.prefix.startswith("/"):
             raise ValueError(f"route {self.name}: prefix must start with /")
-        if self.timeout is not None and self.timeout < 0:
-            raise ValueError(f"route {self.name}: timeout must not be negative")
+        for rule in self.effective_rules():
+            rule.check(self.name)
+
+    def effective_rules(self) -> tuple[Rule, ...]:
+        """The rules, in order: ``rules``, or the one rule the shorthand fields describe."""
+        if self.rules:
+            return self.rules
+        return (Rule(self.targets, Match(prefix=self.prefix), self.timeout, retry=self.retry),)
+
+    def services(self) -> set[str]:
+        return {t.service for rule in self.effective_rules() for t in rule.targets}
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """A node's own listener (Service Connect's ingress): ``0.0.0.0:port`` to the app on
+    ``127.0.0.1:local_port``, ``name`` being the port mapping's name."""
+
+    name: str
+    port: int
+    local_port: int
+    protocol: str = "http"
+    timeout: float | None = None
+    idle_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        for p in (self.port, self.local_port):
+            if not 0 < p < 65536:
+                raise ValueError(f"ingress {self.name}: port {p} out of range")
+        _protocol(f"ingress {self.name}", self.protocol)
 
 
 @dataclass(frozen=True)
 class Client:
+    """A node: the routes it may call, its own ingress listeners, and the port of its virtual
+    outbound listener (None: each route's listener binds its own address and port)."""
+
     node: str
     routes: tuple[str, ...]
+    ingress: tuple[Ingress, ...] = ()
+    egress_port: int | None = None
 
 
 @dataclass(frozen=True)

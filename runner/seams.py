@@ -10,9 +10,9 @@ namespace.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["InstanceRegistry", "NamespaceLookup", "PullAuth", "TaskResolver"]
+__all__ = ["InstanceRegistry", "NamespaceLookup", "PullAuth", "Sidecars", "TaskResolver"]
 
 
 class InstanceRegistry(Protocol):
@@ -51,4 +51,39 @@ class TaskResolver(Protocol):
     async def serve(self, address: str) -> bool:
         """Serve DNS on ``address`` port 53 (idempotent); False when that cannot be done, the
         tasks then keep the engine's default nameservers."""
+        ...
+
+
+class Sidecars(Protocol):
+    """The mesh's side of a meshed task's sidecar (Envoy, one per task; see docs/mesh.md).
+
+    The runner puts the sidecar in the task's network namespace from ``image`` (built on the
+    control plane from the installed Envoy and loaded into each host's engine with
+    ``image_tar``, never pulled), passes ``bootstrap(...)`` as ``--config-yaml``, and starts
+    the app containers only once ``ready`` says the sidecar ACKed its first complete
+    configuration."""
+
+    image: str
+
+    def image_tar(self) -> Any:
+        """A binary file object of the image's root file system (``docker import``), with
+        ``ENTRYPOINT``/``CMD`` given by :meth:`import_changes`."""
+        ...
+
+    def import_changes(self) -> list[str]:
+        """Dockerfile instructions for the import (``ENTRYPOINT [...]``, ``LABEL ...``)."""
+        ...
+
+    async def xds_address(self, gateway: str) -> tuple[str, int]:
+        """Where a sidecar in a task whose network's gateway is ``gateway`` reaches the xDS
+        server (served there on demand, idempotent)."""
+        ...
+
+    def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
+        """Envoy's bootstrap (JSON-able) for the sidecar of ``task_arn``."""
+        ...
+
+    async def ready(self, task_arn: str, timeout: float) -> bool:
+        """True once the node ``task_arn`` ACKed every type of a complete snapshot; False when
+        ``timeout`` seconds pass first."""
         ...

@@ -1,0 +1,103 @@
+"""What the mesh needs from other parts, as small typed interfaces (consumer side).
+
+The assembly (:func:`dockyard.platform.assemble`) fills them in; the mesh imports no other part.
+
+* :class:`ConnectView` (the runner): the meshed tasks (the nodes, keyed by task ARN) and the
+  Service Connect services of each namespace (what clients reach by alias);
+* :class:`InstanceView` (discovery): the instances of a Cloud Map service, with attributes
+  and health.
+
+The mesh follows ``store.changes`` on :data:`CHANGE_TOPICS` plus the topics each view names,
+then re-reads through the views; it never reads another part's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+__all__ = ["Alias", "ConnectService", "ConnectView", "Instance", "InstanceView", "MeshedTask", "TaskIngress"]
+
+
+class Alias(Protocol):
+    """A client alias (``clientAliases[]``): ``dns_name`` and ``port`` as the app calls them."""
+
+    dns_name: str
+    port: int
+
+
+class ConnectService(Protocol):
+    """One entry of an ECS service's ``serviceConnectConfiguration.services[]``.
+
+    ``discovery_name`` is the Cloud Map service in ``namespace`` its tasks register in (the
+    instance's ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` are where the task's ingress is
+    reached); ``app_protocol`` is the port mapping's ``appProtocol`` ("" = tcp); timeouts are
+    seconds, None when not set."""
+
+    namespace: str
+    discovery_name: str
+    port_name: str
+    app_protocol: str
+    aliases: Sequence[Alias]
+    idle_timeout: float | None
+    per_request_timeout: float | None
+
+
+class TaskIngress(Protocol):
+    """One ingress listener of a meshed task: ``port`` in the task's network namespace to the
+    app's ``container_port`` on loopback."""
+
+    port_name: str
+    port: int
+    container_port: int
+    app_protocol: str
+
+
+class MeshedTask(Protocol):
+    """A task with a sidecar: the node whose id is ``task_arn``.
+
+    ``alias_addresses`` maps ``dns_name`` to the 127.255.x.y address the task's /etc/hosts
+    gives it (assigned when the task was placed); ``ingress`` is what it serves; ``egress_port``
+    the virtual outbound listener's port (iptables in the task redirect 127.255.0.0/16 there)."""
+
+    task_arn: str
+    cluster: str
+    service: str
+    namespace: str
+    family: str
+    revision: int
+    alias_addresses: Mapping[str, str]
+    ingress: Sequence[TaskIngress]
+    egress_port: int
+
+
+class ConnectView(Protocol):
+    """The runner's Service Connect state, as committed."""
+
+    change_topics: Sequence[str]
+
+    def meshed_tasks(self) -> Sequence[MeshedTask]:
+        """Every task with a sidecar that is not STOPPED."""
+        ...
+
+    def namespace_services(self, namespace: str) -> Sequence[ConnectService]:
+        """The Service Connect services (with aliases) of every active ECS service in the
+        namespace with this name."""
+        ...
+
+
+class Instance(Protocol):
+    instance_id: str
+    attributes: Mapping[str, str]
+    healthy: bool
+
+
+class InstanceView(Protocol):
+    """Discovery's instances, from its in-memory index."""
+
+    change_topics: Sequence[str]
+
+    def instances(self, namespace: str, service: str) -> Sequence[Instance] | None:
+        """The instances of the Cloud Map service ``service`` in the namespace with this name,
+        healthy or not; None when there is no such namespace or service."""
+        ...
