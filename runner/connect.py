@@ -19,10 +19,13 @@ See docs/mesh.md for the data path. The mesh reads this through ``mesh.seams.Con
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ADMIN_PORT", "EGRESS_PORT", "Alias", "ConnectEntry", "TaskConnect", "TaskIngress"]
+__all__ = ["ADMIN_PORT", "EGRESS_PORT", "Alias", "ConnectEntry", "TaskConnect", "TaskIngress",
+           "connect_from_json", "connect_json"]
 
 EGRESS_PORT = 15001  # the sidecar's virtual outbound listener, in the task's network namespace
 ADMIN_PORT = 15000  # Envoy's admin interface, on 127.0.0.1 in the task only
@@ -67,3 +70,30 @@ class TaskConnect:
     ingress: tuple[TaskIngress, ...] = ()
     alias_addresses: Mapping[str, str] = field(default_factory=dict)
     egress_port: int = EGRESS_PORT
+
+
+def connect_json(connect: TaskConnect | None) -> str:
+    """The stored form of a task's Service Connect state ('' for none)."""
+    if connect is None:
+        return ""
+    return json.dumps({
+        "namespace": connect.namespace,
+        "ingress": [{"portName": i.port_name, "port": i.port, "containerPort": i.container_port,
+                     "appProtocol": i.app_protocol} for i in connect.ingress],
+        "aliases": dict(connect.alias_addresses),
+        "egressPort": connect.egress_port,
+    }, sort_keys=True)
+
+
+def connect_from_json(text: str) -> TaskConnect | None:
+    """The inverse of :func:`connect_json`."""
+    if not text:
+        return None
+    raw: dict[str, Any] = json.loads(text)
+    return TaskConnect(
+        namespace=raw["namespace"],
+        ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""))
+                      for i in raw.get("ingress", [])),
+        alias_addresses=dict(raw.get("aliases", {})),
+        egress_port=raw.get("egressPort", EGRESS_PORT),
+    )

@@ -29,6 +29,7 @@ from typing import Any
 
 from dockyard.store import Store, Tx
 from runner.agent import lifecycle
+from runner.connect import TaskConnect, connect_from_json, connect_json
 
 __all__ = [
     "CLUSTER_TOPIC",
@@ -679,6 +680,7 @@ class Task:
     network: TaskNetwork = TaskNetwork()
     tags: tuple[Mapping[str, str], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)  # request fields echoed back
+    connect: TaskConnect | None = None  # Service Connect: set when placed (runner.connect)
     pull_started_at: float | None = None
     pull_stopped_at: float | None = None
     started_at: float | None = None
@@ -754,6 +756,7 @@ class NewTask:
     host_ports: tuple[str, ...] = ()
     tags: tuple[Mapping[str, str], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    connect: TaskConnect | None = None
 
 
 @dataclass(frozen=True)
@@ -826,6 +829,7 @@ def _task(r: Any) -> Task:
         network=TaskNetwork(net.get("pause", ""), net.get("ip", ""), net.get("attachment", "")),
         tags=tuple(json.loads(r["tags"])),
         extra=json.loads(r["extra"]),
+        connect=connect_from_json(r["connect"]),
         pull_started_at=r["pull_started_at"],
         pull_stopped_at=r["pull_stopped_at"],
         started_at=r["started_at"],
@@ -915,13 +919,14 @@ async def record_tasks(store: Store, choose: Callable[[], Sequence[NewTask]]) ->
             tx.execute(
                 "INSERT INTO tasks (id, cluster, instance_id, definition_arn, family, definition,"
                 " overrides, launch_type, last_status, desired_status, started_by, grp, cpu, memory,"
-                " host_ports, tags, extra, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PROVISIONING',"
-                " 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host_ports, tags, extra, created_at, connect) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+                " 'PROVISIONING', 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     t.id, t.cluster, t.instance_id, t.definition.get("taskDefinitionArn", ""),
                     t.definition.get("family", ""), json.dumps(t.definition), json.dumps(dict(t.overrides)),
                     t.launch_type, t.started_by, t.group, t.cpu, t.memory, json.dumps(list(t.host_ports)),
                     json.dumps([dict(x) for x in t.tags]), json.dumps(dict(t.extra)), t.created_at,
+                    connect_json(t.connect),
                 ),
             )
             tx.changed(TASK_TOPIC, t.id)

@@ -65,7 +65,9 @@ MIGRATIONS = [
         CREATE INDEX tasks_instance ON tasks (instance_id, last_status);
         CREATE INDEX tasks_open ON tasks (last_status, stopped_at);
         """,
-    )
+    ),
+    # Service Connect: a meshed task's runner.connect.TaskConnect as JSON, '' for none.
+    Migration("tasks", 2, "ALTER TABLE tasks ADD COLUMN connect TEXT NOT NULL DEFAULT '';"),
 ]
 
 TOPIC = data.TASK_TOPIC
