@@ -1,13 +1,16 @@
 """A meshed task on the real Docker Engine: the runner's worker (in process, over the Docker
-Engine API) runs a ``bridge`` task whose ``connect`` is set, with a real ``mesh.server.AdsServer``
-and ``SnapshotCache`` serving a snapshot for its node, and a ``Sidecars`` built from the mesh's
-pieces (``mesh.sidecar``'s image, ``mesh.bootstrap``, readiness = the server's ACKs).
+Engine API) runs a ``bridge`` and an ``awsvpc`` task whose ``connect`` is set, with a real
+``mesh.server.AdsServer`` and ``SnapshotCache`` serving a snapshot for its node, and a
+``Sidecars`` built from the mesh's pieces (``mesh.sidecar``'s image, ``mesh.bootstrap``,
+readiness = the server's ACKs).
 
 It shows: the sidecar image is imported over the transport when the engine lacks it; the
 sidecar starts and ACKs, then the app starts; the app's ``/etc/hosts`` has the alias; the
 REDIRECT rule is in the task's namespace; the app calls ``http://db.shop.local/`` and reaches
-an upstream (busybox httpd on the bridge) through its sidecar; the ingress port published on
-the pause container reaches the app from the host; the stop order is app, sidecar, pause."""
+an upstream (busybox httpd on the bridge) through its sidecar; the ingress port (published on
+the pause container in ``bridge`` mode, at the task's address in ``awsvpc``), where
+``task.endpoint(<sidecar>, <ingress port>)`` says, reaches the app from the host; the stop
+order is app, sidecar, pause."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import grpc
+import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -163,10 +167,13 @@ def rfc3339_seconds(stamp: str) -> float:
     return whole + float(f"0.{frac or 0}")
 
 
-async def test_a_meshed_task_runs_its_app_behind_a_ready_sidecar_that_carries_its_calls(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["bridge", "awsvpc"])
+async def test_a_meshed_task_runs_its_app_behind_a_ready_sidecar_that_carries_its_calls(
+        tmp_path: Path, mode: str):
     owner = f"side-test-{uuid.uuid4().hex[:8]}"
     echo = echo_image()
-    docker("rmi", IMAGE, check=False)  # so the runner imports it over the Engine API
+    if mode == "bridge":
+        docker("rmi", IMAGE, check=False)  # so the runner imports it over the Engine API
     upstream = docker("run", "-d", "--label", f"{LABEL_OWNER}={owner}", "-e", "VERSION=upstream-v1", echo)
     store = Store.open(tmp_path / "state.db", part.MIGRATIONS)
     server = grpc.aio.server()
@@ -185,7 +192,7 @@ async def test_a_meshed_task_runs_its_app_behind_a_ready_sidecar_that_carries_it
         cache.set_snapshot(arn, snapshot)
         sidecars = TestSidecars(ads, snapshot, port)
         defn = {"taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
-                "family": "web", "revision": 1, "networkMode": "bridge",
+                "family": "web", "revision": 1, "networkMode": mode,
                 "containerDefinitions": [{"name": "app", "image": echo, "memory": 64, "stopTimeout": 2,
                                           "environment": [{"name": "VERSION", "value": "app-v1"}],
                                           "portMappings": [{"containerPort": APP_PORT, "name": "web"}]}]}
@@ -203,7 +210,8 @@ async def test_a_meshed_task_runs_its_app_behind_a_ready_sidecar_that_carries_it
         name = meshed.sidecar_name(tid)
         app_id, side_id = task.state_of("app").runtime_id, task.state_of(name).runtime_id
         pause_id = task.network.pause
-        assert sidecars.tars == 1 and docker("image", "inspect", "-f", "{{.Id}}", IMAGE)  # imported
+        assert sidecars.tars == (1 if mode == "bridge" else 0)  # imported when the engine lacked it
+        assert docker("image", "inspect", "-f", "{{.Id}}", IMAGE)
         # the sidecar ACKed its whole snapshot before the app started
         assert sidecars.ready_at is not None
         assert rfc3339_seconds(started_at(side_id)) < sidecars.ready_at <= rfc3339_seconds(started_at(app_id))
@@ -217,10 +225,11 @@ async def test_a_meshed_task_runs_its_app_behind_a_ready_sidecar_that_carries_it
         # the app calls the alias: redirected to its sidecar, routed to the upstream
         out = docker("exec", app_id, "wget", "-q", "-O", "-", f"http://{ALIAS}/")
         assert out == "upstream-v1"
-        # the ingress port, published on the pause container, reaches the app through the sidecar
+        # the ingress port (bridge: published on the pause container; awsvpc: at the task's
+        # address) reaches the app through the sidecar
         at = task.endpoint(name, INGRESS)
-        assert at is not None and at[0] == ""
-        with urllib.request.urlopen(f"http://127.0.0.1:{at[1]}/", timeout=10) as r:
+        assert at is not None and at == (("", at[1]) if mode == "bridge" else (task.network.ip, INGRESS))
+        with urllib.request.urlopen(f"http://{at[0] or '127.0.0.1'}:{at[1]}/", timeout=10) as r:
             assert r.read().decode().strip() == "app-v1"
         assert task.endpoint("app", APP_PORT) is not None  # the app's own mapping, also on the pause
         await data.request_task_stop(store, tid, "UserInitiated", "done")
