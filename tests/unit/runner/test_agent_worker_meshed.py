@@ -277,3 +277,27 @@ async def test_a_second_task_on_the_host_reuses_the_imported_sidecar_image_and_a
     assert [n for n, _ in fake.stopped] == [f"dy-{first}-web", f"dy-{first}-{name}"]  # adopted, same order
     assert task.state_of(name).last_status == "STOPPED"
     await _stop(store, w2, r2)
+
+
+async def test_the_supervisor_gives_its_workers_the_sidecars_it_was_installed_with(tmp_path):
+    from runner import clusters, instances
+    from runner.supervisor import Supervisor
+
+    store = Store.open(tmp_path / "sup.db", part.MIGRATIONS)
+    fake = FakeDocker(images={PAUSE_IMAGE}, registry={f"{REGISTRY}/app:1"})
+    await clusters.create(store, CONFIG, {"clusterName": "c"})
+    sidecars = FakeSidecars(fake, ready_after=1)
+    sup = Supervisor(store, CONFIG, transport_for=lambda url: fake.connection(), sidecars=sidecars)
+    await sup.start()
+    try:
+        (inst,) = instances.instances_in(store, CONFIG, "c")
+        tid = uuid.uuid4().hex
+        fake.one_shot[f"dy-{tid}.redirect"] = 0
+        new = data.NewTask(tid, "c", inst.id, _defn(), "EC2", time.time(), group="service:web",
+                           connect=CONNECT)
+        await data.record_tasks(store, lambda: [new])
+        task = await _until(store, tid, lambda t: t.last_status == "RUNNING")
+        assert task.state_of(meshed.sidecar_name(tid)).health == "HEALTHY" and sidecars.calls
+    finally:
+        await asyncio.wait_for(sup.stop(), 10)
+        store.close()
