@@ -339,7 +339,9 @@ class TaskWorker:
             o = lifecycle.observe(await self.host.inspect(rid))
             if o.exit_code is not None:
                 break
-            if time.monotonic() > deadline or self._stopping():
+            if self._stopping():  # the stop removes it
+                return
+            if time.monotonic() > deadline:
                 o = Observed(exit_code=-1, reason="timed out")
                 break
             await self._sleep(0.2)
