@@ -301,3 +301,19 @@ async def test_the_supervisor_gives_its_workers_the_sidecars_it_was_installed_wi
     finally:
         await asyncio.wait_for(sup.stop(), 10)
         store.close()
+
+
+async def test_a_sidecar_that_exits_later_makes_the_task_unhealthy_not_stopped(store, fake, host):
+    tid = await _record(store, fake, _defn())
+    worker = _worker(store, host, tid, FakeSidecars(fake, ready_after=1))
+    run = asyncio.create_task(worker.run())
+    task = await _until(store, tid, lambda t: t.last_status == "RUNNING")
+    name = meshed.sidecar_name(tid)
+    assert task.health == "UNKNOWN" and task.state_of(name).health == "HEALTHY"
+    fake.exit(f"dy-{tid}-{name}", 1)
+    worker.wake()
+    task = await _until(store, tid, lambda t: t.health == "UNHEALTHY")
+    assert task.last_status == "RUNNING" and task.desired_status == "RUNNING"  # not essential
+    sc = task.state_of(name)
+    assert (sc.last_status, sc.health, sc.exit_code) == ("STOPPED", "UNHEALTHY", 1)
+    await _stop(store, worker, run)
