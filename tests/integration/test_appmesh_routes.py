@@ -32,6 +32,9 @@ def test_router_and_weighted_route_lifecycle_through_the_aws_cli(dockyard: Docky
     assert router["status"] == {"status": "ACTIVE"} and router["spec"] == LISTENERS
     arn = router["metadata"]["arn"]
     assert arn == f"arn:aws:appmesh:us-east-1:000000000000:mesh/{mesh}/virtualRouter/web"
+    for node in ("web-v1", "web-v2"):
+        dockyard.aws("appmesh", "create-virtual-node", "--mesh-name", mesh, "--virtual-node-name", node,
+                     "--spec", "{}")
     route = dockyard.aws("appmesh", "create-route", "--mesh-name", mesh, "--virtual-router-name", "web",
                          "--route-name", "canary",
                          "--spec", json.dumps(http_route(("web-v1", 90), ("web-v2", 10))))["route"]
@@ -52,6 +55,8 @@ def test_router_and_weighted_route_lifecycle_through_the_aws_cli(dockyard: Docky
                            "--route-name", "canary")["route"]
     assert deleted["status"] == {"status": "DELETED"}
     dockyard.aws("appmesh", "delete-virtual-router", "--mesh-name", mesh, "--virtual-router-name", "web")
+    for node in ("web-v1", "web-v2"):
+        dockyard.aws("appmesh", "delete-virtual-node", "--mesh-name", mesh, "--virtual-node-name", node)
     dockyard.aws("appmesh", "delete-mesh", "--mesh-name", mesh)
 
 
@@ -63,6 +68,8 @@ def test_bad_routes_and_deletes_in_use_get_app_mesh_errors(dockyard: Dockyard):
     assert error(e) == ("NotFoundException", 404)
     am.create_mesh(meshName=mesh)
     am.create_virtual_router(meshName=mesh, virtualRouterName="web", spec=LISTENERS)
+    for node in ("a", "b"):
+        am.create_virtual_node(meshName=mesh, virtualNodeName=node, spec={})
     with pytest.raises(ClientError) as e:
         am.create_virtual_router(meshName=mesh, virtualRouterName="web", spec=LISTENERS)
     assert error(e) == ("ConflictException", 409)
