@@ -20,6 +20,7 @@ from dockyard.aws.protocol import Call, Handler
 from mesh.appmesh_errors import BadRequestException, NotFoundException
 from mesh.appmesh_nodes import Nodes
 from mesh.appmesh_routers import Routers
+from mesh.appmesh_tags import Tags
 from mesh.data import Data, Mesh
 
 if TYPE_CHECKING:
@@ -123,7 +124,8 @@ def install(platform: Platform) -> AppMesh:
     platform.ops.validate(SERVICE, BadRequestException)
     routers = Routers(api.data, api.region, api.account)
     nodes = Nodes(api.data, api.region, api.account)
-    operations = {**api.operations(), **routers.operations(), **nodes.operations()}
+    operations = {**api.operations(), **routers.operations(), **nodes.operations(),
+                  **Tags(api.data).operations()}
     for name, (handler, readonly) in operations.items():
         platform.ops.add(SERVICE, name, handler, readonly=readonly)
     return api

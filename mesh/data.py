@@ -24,12 +24,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard.store import Migration, Store, Tx
-from mesh.appmesh_errors import ConflictException, NotFoundException, ResourceInUseException
+from mesh.appmesh_errors import (
+    ConflictException,
+    NotFoundException,
+    ResourceInUseException,
+    TooManyTagsException,
+)
 
 __all__ = ["MESH_TOPIC", "MIGRATIONS", "ROUTE", "TOPICS", "VIRTUAL_NODE", "VIRTUAL_ROUTER", "VIRTUAL_SERVICE",
            "Data", "Mesh", "Resource", "not_found", "references"]
 
 MESH_TOPIC = "mesh/mesh"
+MAX_TAGS = 50  # App Mesh's limit per resource
 VIRTUAL_ROUTER = "virtualRouter"
 ROUTE = "route"
 VIRTUAL_NODE = "virtualNode"
@@ -318,3 +324,42 @@ class Data:
             res = replace(_resource(row), updated_at=time.time())
             tx.changed(TOPICS[kind], res.key)
         return res
+
+    # -- tags, by ARN (any mesh or resource in one) ----------------------------------------
+
+    def tags_of(self, arn: str) -> list[dict[str, str]]:
+        """The tags (``[{key, value}]``) of the mesh or resource with ``arn``; NotFoundException."""
+        for table in ("am_meshes", "am_resources"):
+            row = self.store.query_one(f"SELECT tags FROM {table} WHERE arn = ?", (arn,))
+            if row is not None:
+                return list(json.loads(row["tags"]))
+        raise NotFoundException(f"Resource {arn} not found.")
+
+    async def change_tags(
+        self, arn: str, add: list[dict[str, str]], remove: list[str]
+    ) -> list[dict[str, str]]:
+        """Set the ``add`` tags (a key given again takes the new value), drop the ``remove`` keys,
+        and return the tags; NotFoundException for an unknown ARN, TooManyTagsException past
+        :data:`MAX_TAGS`. The resource's version stays (App Mesh's does); its change is recorded."""
+        async with self.store.transaction() as tx:
+            table = "am_meshes"
+            row = tx.query_one("SELECT * FROM am_meshes WHERE arn = ?", (arn,))
+            if row is None:
+                table = "am_resources"
+                row = tx.query_one("SELECT * FROM am_resources WHERE arn = ?", (arn,))
+            if row is None:
+                raise NotFoundException(f"Resource {arn} not found.")
+            tags = {t["key"]: t["value"] for t in json.loads(row["tags"])}
+            tags.update({t["key"]: t["value"] for t in add})
+            for key in remove:
+                tags.pop(key, None)
+            if len(tags) > MAX_TAGS:
+                raise TooManyTagsException(f"A resource can have at most {MAX_TAGS} tags, not {len(tags)}.")
+            out = [{"key": k, "value": v} for k, v in tags.items()]
+            tx.execute(f"UPDATE {table} SET tags = ? WHERE arn = ?", (json.dumps(out), arn))
+            if table == "am_meshes":
+                tx.changed(MESH_TOPIC, row["name"])
+            else:
+                res = _resource(row)
+                tx.changed(TOPICS[res.kind], res.key)
+        return out

@@ -150,3 +150,21 @@ def test_bad_nodes_and_services_get_app_mesh_errors(dockyard: Dockyard):
     with pytest.raises(ClientError) as e:
         am.delete_virtual_node(meshName=mesh, virtualNodeName="n")
     assert error(e)[:2] == ("ResourceInUseException", 409) and "route" in error(e)[2]
+
+
+def test_tags_on_mesh_arns_through_the_aws_cli(dockyard: Dockyard):
+    mesh = unique("tag")
+    aws = dockyard.aws
+    aws("appmesh", "create-mesh", "--mesh-name", mesh)
+    arn = aws("appmesh", "create-virtual-node", "--mesh-name", mesh, "--virtual-node-name", "n",
+              "--spec", "{}", "--tags", "key=team,value=shop")["virtualNode"]["metadata"]["arn"]
+    aws("appmesh", "tag-resource", "--resource-arn", arn, "--tags", "key=team,value=web", "key=tier,value=1")
+    aws("appmesh", "untag-resource", "--resource-arn", arn, "--tag-keys", "tier")
+    assert aws("appmesh", "list-tags-for-resource", "--resource-arn", arn)["tags"] == [
+        {"key": "team", "value": "web"}]
+    missing = aws("appmesh", "list-tags-for-resource", "--resource-arn", arn + "-gone", check=False)
+    assert missing.returncode != 0 and "NotFoundException" in missing.stderr
+    am = dockyard.client("appmesh")
+    with pytest.raises(ClientError) as e:
+        am.tag_resource(resourceArn=arn, tags=[{"key": f"k{i}", "value": "v"} for i in range(50)])
+    assert error(e)[:2] == ("TooManyTagsException", 400)
