@@ -27,9 +27,6 @@ import argparse
 import json
 from typing import Any
 
-from mesh.appmesh_errors import BadRequestException
-from mesh.appmesh_routespec import check_route_spec
-
 __all__ = ["add_commands", "parse_weights", "resolve_nodes", "route_spec", "show_mesh", "show_rows"]
 
 DEFAULT_MESH = "default"
@@ -251,6 +248,9 @@ def _route(ctx: Any, args: argparse.Namespace) -> int:
     existing = (api.exists("describe_route", meshName=mesh, virtualRouterName=router_name,
                            routeName=route_name) or {}).get("route")
     spec = route_spec(existing and existing.get("spec"), protocol, [(nodes[lb], w) for lb, w in weights])
+    from mesh.appmesh_errors import BadRequestException  # imported late: dockyard's startup stays quick
+    from mesh.appmesh_routespec import check_route_spec
+
     try:  # the server checks it again; checked here so that bad weights write nothing at all
         check_route_spec(spec)
     except BadRequestException as e:

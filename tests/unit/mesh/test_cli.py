@@ -61,3 +61,14 @@ def test_show_gives_providers_weights_and_cloud_map_discovery():
     assert details == [("mesh", ""), ("service", "-> virtualRouter/web-router"), ("router", "8080/http"),
                        ("route", "httpRoute web-v1=90 web-v2=10"),
                        ("node", "cloudmap web.shop.local VERSION=v1")]
+
+
+def test_the_command_module_loads_without_the_server_side():
+    """Every ``dockyard`` command builds the parser, so ``mesh.cli`` must stay light."""
+    import subprocess
+    import sys
+
+    code = ("import sys, mesh.cli; "
+            "print(sorted(m for m in ('aiohttp', 'botocore', 'grpc') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
