@@ -62,6 +62,13 @@ def test_mesh_route_creates_the_router_route_and_service_then_shifts_weights(doc
     table = dockyard.cli("mesh", "show", "--mesh", mesh, *d)
     assert table.returncode == 0 and "httpRoute web-v1=0 web-v2=100" in table.stdout
 
+    moved = dockyard.cli("mesh", "route", "web.shop.local", "v1=50", "v2=50", "--mesh", mesh,
+                         "--port", "9090", *d)
+    assert moved.returncode == 0, moved.stderr
+    router = dockyard.aws("appmesh", "describe-virtual-router", "--mesh-name", mesh, "--virtual-router-name",
+                          "web.shop.local-router")["virtualRouter"]
+    assert router["spec"]["listeners"] == [{"portMapping": {"port": 9090, "protocol": "http"}}]
+
 
 def test_mesh_route_bad_input_is_one_line_and_writes_nothing(dockyard: Dockyard):
     mesh = unique("clibad")
