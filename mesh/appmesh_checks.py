@@ -10,8 +10,9 @@ Envoy compiles route regexes with RE2, which has no backtracking features. :func
 compiles with Python's ``re`` (a syntax error is refused) and refuses, by a simple scan of the
 pattern outside character classes, what RE2 rejects and Python accepts: backreferences (``\\1``,
 ``(?P=name)``), lookahead and lookbehind (``(?=``, ``(?!``, ``(?<=``, ``(?<!``), atomic groups
-``(?>``, conditionals ``(?(``, comments ``(?#``, possessive quantifiers (``a*+``), ``\\Z``, and
-counted repetitions above 1000 (``a{1001}``). It does not prove RE2 accepts the rest.
+``(?>``, conditionals ``(?(``, comments ``(?#``, possessive quantifiers (``a*+``), ``\\Z``, flags
+other than ``i``, ``m`` and ``s`` (``(?x)``), and counted repetitions above 1000 (``a{1001}``).
+It does not prove RE2 accepts the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mesh.appmesh_errors import BadRequestException
 __all__ = ["check_duration", "check_regex", "not_blank", "one_of"]
 
 _REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_FLAGS = re.compile(r"([a-zA-Z-]+)[:)]")
 _GROUP_REFUSED = {"=": "lookahead", "!": "lookahead", ">": "atomic group", "(": "conditional",
                   "#": "comment", "P=": "backreference"}
 
@@ -91,6 +93,9 @@ def _re2_problem(pattern: str) -> str | None:
                     return f"a {what}"
             if rest.startswith(("<=", "<!")):
                 return "a lookbehind"
+            flags = _FLAGS.match(rest)
+            if flags and set(flags.group(1)) - set("ims-"):
+                return f"the flags {flags.group(1)} (RE2 knows i, m and s)"
         if c in "*+?" and pattern.startswith("+", i + 1):
             return "a possessive quantifier"
         m = _REPEAT.match(pattern, i) if c == "{" else None
