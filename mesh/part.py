@@ -4,7 +4,8 @@ The port serves ``mesh.server.AdsServer`` over an empty ``SnapshotCache``: nothi
 computes snapshots from the platform's state (Service Connect and App Mesh come later), so an
 Envoy that connects is answered nothing until its node gets a snapshot.
 
-App Mesh's API (:mod:`mesh.appmesh`, meshes so far) is served on the control port, its state in
+App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
+routes, tags) is served on the control port, its state in
 the part's ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
 """
 
