@@ -16,9 +16,10 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from aiohttp import web
@@ -184,3 +185,11 @@ class Netns:
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
         subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, timeout=30)
+
+
+async def call(session: aiohttp.ClientSession, port: int, host: str, path: str = "/",
+               timeout: float = 10.0) -> tuple[int, str, Mapping[str, str]]:
+    """One GET through Envoy's listener on ``127.0.0.1:port`` for virtual host ``host``."""
+    async with session.get(f"http://127.0.0.1:{port}{path}", headers={"Host": host},
+                           timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+        return r.status, await r.text(), r.headers

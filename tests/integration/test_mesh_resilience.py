@@ -1,0 +1,132 @@
+"""Resilience on a real Envoy fed by ``mesh.snapshot.compute`` (one Envoy for the module, each
+test pushing its own mesh onto one egress listener), with real HTTP upstreams: retries, route
+timeouts, outlier detection, connection and pending-request limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from mesh.model import Client, Endpoint, MeshConfig, Node, Outlier, Pool, Retry, Route, Rule, Service, Target
+from mesh.snapshot import compute
+from tests.support.envoy import NODE, Mesh, call, eventually, text, upstream
+from tests.support.server import free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+class Env:
+    def __init__(self, mesh: Mesh, port: int, session: aiohttp.ClientSession) -> None:
+        self.mesh, self.port, self.session = mesh, port, session
+        self.runners: list[web.AppRunner] = []
+
+    async def serve(self, handler) -> Endpoint:
+        runner, port = await upstream(handler)
+        self.runners.append(runner)
+        return Endpoint("127.0.0.1", port)
+
+    async def push(self, services: tuple[Service, ...], rules: tuple[Rule, ...],
+                   endpoints: dict[str, list[Endpoint]]) -> None:
+        cfg = MeshConfig(services=services, routes=(Route("svc.local", self.port, rules=rules),),
+                         clients=(Client(NODE, ("svc.local",)),))
+        await self.mesh.push(compute(cfg, endpoints, Node(NODE)))
+
+    async def get(self, path: str = "/", timeout: float = 10.0):
+        return await call(self.session, self.port, "svc.local", path, timeout)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def env(tmp_path_factory):
+    mesh = await Mesh(tmp_path_factory.mktemp("envoy")).start()
+    port = free_port()
+    session = aiohttp.ClientSession()
+    e = Env(mesh, port, session)
+    try:
+        ok = await e.serve(text("ok"))
+        await e.push((Service("ok"),), (Rule((Target("ok", 1),)),), {"ok": [ok]})
+        await mesh.listening(f"127.0.0.1:{port}")
+        yield e
+    finally:
+        await session.close()
+        await mesh.stop()
+        for runner in e.runners:
+            await runner.cleanup()
+
+
+async def test_a_request_whose_first_try_gets_a_503_is_retried_and_succeeds(env):
+    seen: set[str] = set()
+
+    async def flaky(request: web.Request) -> web.Response:
+        rid = request.headers["x-request-id"]  # Envoy's, the same on every try of one request
+        if rid not in seen:
+            seen.add(rid)
+            return web.Response(status=503, text="first try")
+        return web.Response(text="second try")
+
+    eps = {"flaky": [await env.serve(flaky)]}
+    await env.push((Service("flaky"),), (Rule((Target("flaky", 1),)),), eps)
+    assert [(await env.get())[0] for _ in range(5)] == [503] * 5  # no retry policy: the 503 shows
+    before = env.mesh.stat("cluster.flaky.upstream_rq_retry")
+    await env.push((Service("flaky"),), (Rule((Target("flaky", 1),), retry=Retry(2, retry_on="5xx")),), eps)
+    answers = [await env.get() for _ in range(20)]
+    assert [(s, t) for s, t, _ in answers] == [(200, "second try")] * 20
+    assert env.mesh.stat("cluster.flaky.upstream_rq_retry") - before == 20
+
+
+async def test_a_slow_upstream_is_cut_at_the_route_timeout(env):
+    async def slow(request: web.Request) -> web.Response:
+        if request.path.startswith("/slow"):
+            await asyncio.sleep(3)
+        return web.Response(text="done")
+
+    eps = {"slow": [await env.serve(slow)]}
+    await env.push((Service("slow"),), (Rule((Target("slow", 1),), timeout=0.3),), eps)
+    start = time.monotonic()
+    status, body, _ = await env.get("/slow")
+    took = time.monotonic() - start
+    assert status == 504 and "timeout" in body and 0.25 <= took < 2, (status, body, took)
+    assert (await env.get("/fast"))[:2] == (200, "done")
+    assert env.mesh.stat("cluster.slow.upstream_rq_timeout") >= 1
+
+
+async def test_outlier_detection_ejects_the_endpoint_answering_5xx(env):
+    async def broken(_: web.Request) -> web.Response:
+        return web.Response(status=500, text="bad")
+
+    bad, good = await env.serve(broken), await env.serve(text("good"))
+    svc = Service("od", outlier=Outlier(max_server_errors=3, interval=0.5, base_ejection=60,
+                                        max_ejection_percent=50))
+    await env.push((svc,), (Rule((Target("od", 1),)),), {"od": [bad, good]})
+    await eventually(lambda: env.mesh.get("/clusters").count("od::127.0.0.1:") >= 2)
+    first = [(await env.get())[0] for _ in range(20)]
+    assert first.count(500) >= 3  # the bad endpoint was reached until ejected
+    assert env.mesh.stat("cluster.od.outlier_detection.ejections_enforced_total") >= 1
+    flags = [line for line in env.mesh.get("/clusters").splitlines()
+             if line.startswith(f"od::127.0.0.1:{bad.port}::health_flags")]
+    assert flags and "failed_outlier_check" in flags[0], flags
+    assert [(await env.get())[:2] for _ in range(30)] == [(200, "good")] * 30
+
+
+async def test_connection_and_pending_limits_answer_503_overflow_and_are_counted(env):
+    release = asyncio.Event()
+
+    async def held(_: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="held")
+
+    svc = Service("pool", pool=Pool(max_connections=1, max_pending_requests=1, max_requests=1))
+    await env.push((svc,), (Rule((Target("pool", 1),)),), {"pool": [await env.serve(held)]})
+    before = env.mesh.stat("cluster.pool.upstream_rq_pending_overflow")
+    calls = [asyncio.create_task(env.get()) for _ in range(8)]
+    await asyncio.sleep(1)
+    release.set()
+    answers = await asyncio.gather(*calls)
+    overflow = [a for a in answers if a[0] == 503]
+    assert len(overflow) >= 5 and any(a[:2] == (200, "held") for a in answers), [a[:2] for a in answers]
+    assert all(a[2].get("x-envoy-overloaded") == "true" for a in overflow)
+    assert env.mesh.stat("cluster.pool.upstream_rq_pending_overflow") - before == len(overflow)
