@@ -23,6 +23,9 @@ as this module applies it, per type URL:
   only the last ``MAX_IN_FLIGHT`` unanswered responses of a type are remembered.
 * the first request of a type with no initial versions is answered even when there is
   nothing to send (an empty response), so Envoy finishes its initial fetch.
+* warming: a cluster Envoy held and receives changed is rebuilt and waits for its load
+  assignment without asking again (it would wait ``initial_fetch_timeout``, 15 s by default,
+  before using its cached one), so its load assignment is sent again after it, even unchanged.
 
 Make-before-break: responses go in ``snapshot.ORDER`` (CDS, EDS, LDS, RDS). Removals wait:
 clusters and load assignments are removed only once every route configuration Envoy holds
@@ -70,6 +73,7 @@ class DeltaTypeState:
     nacked: set[tuple[str, str]] = field(default_factory=set)  # (name, version)
     acked_version: str = ""
     reply_once: bool = False
+    resend: set[str] = field(default_factory=set)  # names to send even if Envoy holds them
 
 
 def resource_versions(snapshot: Snapshot, type_url: str) -> dict[str, str]:
@@ -181,8 +185,10 @@ class DeltaStream:
                 continue
             current = versions[type_url]
             wanted = self._wanted(st, current)
+            st.resend &= set(wanted)
             send = [r for r in snapshot.resources[type_url]
-                    if name_of(r) in wanted and st.has.get(name_of(r)) != wanted[name_of(r)]
+                    if name_of(r) in wanted
+                    and (st.has.get(name_of(r)) != wanted[name_of(r)] or name_of(r) in st.resend)
                     and (name_of(r), wanted[name_of(r)]) not in st.nacked]
             removed: list[str] = []
             waits = REMOVAL_WAITS_FOR.get(type_url)
@@ -203,6 +209,10 @@ class DeltaStream:
         sent = {name_of(r): version_of((r,)) for r in send}
         before = {n: st.has.get(n) for n in [*sent, *removed]}
         st.has.update(sent)
+        st.resend -= set(sent)
+        endpoints = self.types.get(ENDPOINT)
+        if type_url == CLUSTER and endpoints is not None:  # rebuilt clusters warm on their EDS
+            endpoints.resend |= {n for n in sent if before[n] is not None}
         for name in removed:
             st.has.pop(name, None)
         version = snapshot.versions[type_url] if st.has == wanted else _held_version(st.has)

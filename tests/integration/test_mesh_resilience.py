@@ -1,6 +1,7 @@
-"""Resilience on a real Envoy fed by ``mesh.snapshot.compute`` (one Envoy for the module, each
-test pushing its own mesh onto one egress listener), with real HTTP upstreams: retries, route
-timeouts, outlier detection, connection and pending-request limits."""
+"""Resilience on a real Envoy fed by ``mesh.snapshot.compute`` (one Envoy per xDS variant,
+state-of-the-world and delta, for the module; each test pushes its own mesh onto one egress
+listener), with real HTTP upstreams: retries, route timeouts, outlier detection, connection
+and pending-request limits, and a gRPC service over HTTP/2 upstream."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 
 import aiohttp
+import grpc
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -40,9 +42,9 @@ class Env:
         return await call(self.session, self.port, "svc.local", path, timeout)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def env(tmp_path_factory):
-    mesh = await Mesh(tmp_path_factory.mktemp("envoy")).start()
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sotw", "delta"])
+async def env(request, tmp_path_factory):
+    mesh = await Mesh(tmp_path_factory.mktemp("envoy"), delta=request.param == "delta").start()
     port = free_port()
     session = aiohttp.ClientSession()
     e = Env(mesh, port, session)
@@ -130,3 +132,29 @@ async def test_connection_and_pending_limits_answer_503_overflow_and_are_counted
     assert len(overflow) >= 5 and any(a[:2] == (200, "held") for a in answers), [a[:2] for a in answers]
     assert all(a[2].get("x-envoy-overloaded") == "true" for a in overflow)
     assert env.mesh.stat("cluster.pool.upstream_rq_pending_overflow") - before == len(overflow)
+
+
+async def test_a_grpc_service_is_called_over_http2_upstream(env):
+    async def say(request: bytes, context) -> bytes:
+        return b"hello " + request
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        eps = {"rpc": [Endpoint("127.0.0.1", port)]}
+        options = [("grpc.default_authority", "svc.local")]
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{env.port}", options=options) as channel:
+            rpc = channel.unary_unary("/test.Echo/Say")
+            await env.push((Service("rpc", protocol="http"),), (Rule((Target("rpc", 1),), timeout=0.5),), eps)
+            with pytest.raises(grpc.aio.AioRpcError):  # HTTP/1.1 upstream: a gRPC server cannot answer
+                await rpc(b"h1", timeout=5)
+            start = time.monotonic()  # a changed cluster: Envoy re-warms it, its EDS is answered again
+            await env.push((Service("rpc", protocol="grpc"),), (Rule((Target("rpc", 1),)),), eps)
+            assert time.monotonic() - start < 3
+            assert await rpc(b"mesh", timeout=5) == b"hello mesh"
+        assert env.mesh.stat("cluster.rpc.upstream_cx_http2_total") >= 1
+    finally:
+        await server.stop(0)

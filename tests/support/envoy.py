@@ -2,9 +2,9 @@
 small aiohttp upstreams, and a throwaway network namespace.
 
 ``Mesh.start()`` serves an ``AdsServer`` over a ``SnapshotCache`` on ``xds_host`` and starts one
-Envoy (node ``NODE``), optionally inside a network namespace (``prefix``: the command that
-enters it). ``Mesh.push(snapshot)`` sets the node's snapshot and waits until Envoy has ACKed
-every type of it.
+Envoy (node ``NODE``, state-of-the-world ADS, or incremental with ``delta``), optionally inside
+a network namespace (``prefix``: the command that enters it). ``Mesh.push(snapshot)`` sets
+the node's snapshot and waits until Envoy has ACKed every type of it.
 """
 
 from __future__ import annotations
@@ -89,8 +89,9 @@ def text(body: str) -> Handler:
 
 class Mesh:
     def __init__(self, tmp: Path, xds_host: str = "127.0.0.1", admin_host: str = "127.0.0.1",
-                 prefix: Sequence[str] = ()) -> None:
+                 prefix: Sequence[str] = (), delta: bool = False) -> None:
         self.tmp, self.xds_host, self.admin_host, self.prefix = tmp, xds_host, admin_host, list(prefix)
+        self.delta = delta
         self.cache = SnapshotCache()
         self.ads = AdsServer(self.cache)
         self.admin = free_port()
@@ -105,7 +106,10 @@ class Mesh:
         xds_port = self._server.add_insecure_port(f"{self.xds_host}:0")
         await self._server.start()
         boot = self.tmp / "envoy.json"
-        boot.write_text(json.dumps(bootstrap(self.xds_host, xds_port, self.admin_host, self.admin)))
+        config = bootstrap(self.xds_host, xds_port, self.admin_host, self.admin)
+        if self.delta:
+            config["dynamic_resources"]["ads_config"]["api_type"] = "DELTA_GRPC"
+        boot.write_text(json.dumps(config))
         self._proc = await asyncio.create_subprocess_exec(
             *self.prefix, shutil.which("envoy"), "-c", str(boot), "--disable-hot-restart",
             "--concurrency", "1", "-l", "warning",

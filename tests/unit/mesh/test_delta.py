@@ -7,7 +7,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from mesh.delta import DeltaStream, resource_versions
-from mesh.model import Endpoint, Node
+from mesh.model import Endpoint, MeshConfig, Node, Outlier, Service
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
 from mesh.stream import ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -221,3 +221,16 @@ def test_a_peer_that_never_acks_keeps_a_bounded_state():
     for w in range(MAX_IN_FLIGHT + 20):
         assert len(stream.responses(snap(100 - w % 100, w % 100 + 1))) == 1
     assert len(stream.types[ROUTE].in_flight) == MAX_IN_FLIGHT
+
+
+def test_a_changed_cluster_gets_its_unchanged_load_assignment_again_for_warming():
+    stream = synced(snap())
+    cfg = sample_config()
+    changed = MeshConfig(tuple(Service(x.name, outlier=Outlier(3, 1, 30)) if x.name == "db" else x
+                               for x in cfg.services), cfg.routes, cfg.clients)
+    s = compute(changed, sample_endpoints(), Node("task-a"))
+    resps = stream.responses(s)
+    assert [(r.type_url, names(r)) for r in resps] == [(CLUSTER, ["db"]), (ENDPOINT, ["db"])]
+    ack_all(stream, resps)
+    assert stream.responses(s) == []  # once only
+    assert stream.types[ENDPOINT].acked_version == s.versions[ENDPOINT]
