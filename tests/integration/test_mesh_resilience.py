@@ -14,7 +14,22 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from mesh.model import Client, Endpoint, MeshConfig, Node, Outlier, Pool, Retry, Route, Rule, Service, Target
+from mesh.model import (
+    Client,
+    Endpoint,
+    HeaderMatch,
+    Match,
+    MeshConfig,
+    Node,
+    Outlier,
+    Pool,
+    QueryMatch,
+    Retry,
+    Route,
+    Rule,
+    Service,
+    Target,
+)
 from mesh.snapshot import compute
 from tests.support.envoy import NODE, Mesh, call, eventually, text, upstream
 from tests.support.server import free_port
@@ -158,3 +173,36 @@ async def test_a_grpc_service_is_called_over_http2_upstream(env):
         assert env.mesh.stat("cluster.rpc.upstream_cx_http2_total") >= 1
     finally:
         await server.stop(0)
+
+
+async def test_rules_match_on_path_regex_headers_method_and_query_in_order(env):
+    eps = {"v1": [await env.serve(text("v1"))], "v2": [await env.serve(text("v2"))]}
+    to_v2 = (Target("v2", 1),)
+    rules = (
+        Rule(to_v2, Match(path="/exact")),
+        Rule(to_v2, Match(regex="/items/[0-9]+")),
+        Rule(to_v2, Match(prefix="/h", headers=(HeaderMatch("x-canary", exact="yes"),
+                                                HeaderMatch("x-user", range=(100, 200)),
+                                                HeaderMatch("x-debug", present=False)))),
+        Rule(to_v2, Match(prefix="/m", method="DELETE")),
+        Rule(to_v2, Match(prefix="/q", query=(QueryMatch("v", "2"), QueryMatch("flag")))),
+        Rule(to_v2, Match(prefix="/not", headers=(HeaderMatch("x-env", prefix="prod", invert=True),))),
+        Rule((Target("v1", 1),)),
+    )
+    await env.push((Service("v1"), Service("v2")), rules, eps)
+
+    async def who(path: str, method: str = "GET", **headers: str) -> str:
+        async with env.session.request(method, f"http://127.0.0.1:{env.port}{path}",
+                                       headers={"Host": "svc.local", **headers}) as r:
+            assert r.status == 200
+            return await r.text()
+
+    assert await who("/exact") == "v2" and await who("/exact/more") == "v1"
+    assert await who("/items/42") == "v2" and await who("/items/x") == "v1"
+    assert await who("/h", **{"x-canary": "yes", "x-user": "150"}) == "v2"
+    assert await who("/h", **{"x-canary": "yes", "x-user": "250"}) == "v1"
+    assert await who("/h", **{"x-canary": "yes", "x-user": "150", "x-debug": "1"}) == "v1"
+    assert await who("/m", "DELETE") == "v2" and await who("/m") == "v1"
+    assert await who("/q?v=2&flag") == "v2" and await who("/q?v=2") == "v1"
+    assert await who("/not", **{"x-env": "staging"}) == "v2"
+    assert await who("/not", **{"x-env": "production"}) == "v1"
