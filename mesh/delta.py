@@ -28,9 +28,9 @@ as this module applies it, per type URL:
   before using its cached one), so its load assignment is sent again after it, even unchanged.
 
 Make-before-break: responses go in ``snapshot.ORDER`` (CDS, EDS, LDS, RDS). Removals wait:
-clusters and load assignments are removed only once every route configuration Envoy holds
-is ACKed at the snapshot's version (its old routes may still name them); route
-configurations only once every listener is ACKed at the snapshot's version.
+clusters and load assignments are removed only once every route configuration and every
+listener Envoy holds is ACKed at the snapshot's version (its old routes, tcp proxies and
+ingress listeners may still name them); route configurations only once every listener is.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ from mesh.stream import Nack, ProtocolError
 # Responses in flight kept per type; an older one is dropped (its ACK then acknowledges
 # nothing), so a peer that never ACKs cannot grow the stream's state.
 MAX_IN_FLIGHT = 64
-# A type's removals wait until Envoy's resources of the other type are settled.
-REMOVAL_WAITS_FOR = {CLUSTER: ROUTE, ENDPOINT: ROUTE, ROUTE: LISTENER}
+# A type's removals wait until Envoy's resources of the other types are settled (listeners
+# name clusters too: tcp_proxy, ingress).
+REMOVAL_WAITS_FOR = {CLUSTER: (ROUTE, LISTENER), ENDPOINT: (ROUTE, LISTENER), ROUTE: (LISTENER,)}
 
 
 @dataclass
@@ -192,7 +193,7 @@ class DeltaStream:
                     and (name_of(r), wanted[name_of(r)]) not in st.nacked]
             removed: list[str] = []
             waits = REMOVAL_WAITS_FOR.get(type_url)
-            if waits is None or self._settled(waits, versions):
+            if waits is None or all(self._settled(w, versions) for w in waits):
                 removed = sorted(n for n in st.has if n not in current)
             if not send and not removed:
                 if st.reply_once:

@@ -21,10 +21,11 @@ this module applies it, per type URL:
 
 Responses are produced in make-before-break order (``snapshot.ORDER``): clusters and
 endpoints before the listeners and routes that name them. Removals come after: while the
-routes Envoy holds have not been ACKed at the snapshot's route version, a cluster Envoy was
-sent and the snapshot drops is kept (CDS is sent as the union, with its own version); the
-CDS of the snapshot itself follows the route ACK. (A NACKed route version keeps the union,
-which is right: Envoy's old routes still name those clusters.) CDS and LDS are always sent
+routes or the listeners (tcp proxies and ingress name clusters too) Envoy holds have not been
+ACKed at the snapshot's versions, a cluster Envoy was sent and the snapshot drops is kept
+(CDS is sent as the union, with its own version); the CDS of the snapshot itself follows
+those ACKs. (A NACKed route or listener version keeps the union, which is right: Envoy's old
+ones still name those clusters.) CDS and LDS are always sent
 whole (wildcard); EDS and RDS only carry the names Envoy asked for.
 """
 
@@ -37,7 +38,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from mesh.snapshot import CLUSTER, ENDPOINT, ORDER, ROUTE, Snapshot, name_of, version_of
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, name_of, version_of
 
 # A response of this type makes Envoy warm resources that wait for the other type.
 WARMED_BY = {CLUSTER: (ENDPOINT,)}
@@ -135,12 +136,14 @@ class AdsStream:
         return out
 
     def _clusters_to_send(self, snapshot: Snapshot) -> tuple[str, tuple[Message, ...]]:
-        """The snapshot's clusters, plus the dropped ones while Envoy's routes may still name them."""
+        """The snapshot's clusters, plus the dropped ones while Envoy's routes or listeners (tcp
+        proxies, ingress) may still name them."""
         clusters = snapshot.resources[CLUSTER]
         dropped = set(self._clusters) - snapshot.names(CLUSTER)
-        routes = self.types.get(ROUTE)
-        settled = (routes is None or routes.acked_version == snapshot.versions[ROUTE]
-                   or not snapshot.resources[ROUTE])
+        routes, listeners = self.types.get(ROUTE), self.types.get(LISTENER)
+        settled = ((routes is None or routes.acked_version == snapshot.versions[ROUTE]
+                    or not snapshot.resources[ROUTE])
+                   and (listeners is None or listeners.acked_version == snapshot.versions[LISTENER]))
         if not dropped or settled:
             return snapshot.versions[CLUSTER], clusters
         union = tuple(sorted([*clusters, *(self._clusters[n] for n in dropped)], key=name_of))

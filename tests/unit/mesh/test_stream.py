@@ -6,7 +6,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from mesh.model import MeshConfig, Node, Outlier, Service
+from mesh.model import Client, MeshConfig, Node, Outlier, Route, Service, Target
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute, name_of
 from mesh.stream import AdsStream, Nack, ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -211,3 +211,26 @@ def test_after_a_cds_response_the_unchanged_eds_is_answered_again_for_warming():
     s.on_request(req(CLUSTER, cds.version_info, cds.nonce))
     s.on_request(req(ENDPOINT, eds.version_info, eds.nonce, names=names[ENDPOINT]))
     assert s.responses(changed_snap) == []  # once only
+
+
+def tcp_snap(target: str):
+    cfg = MeshConfig(services=(Service(target),),
+                     routes=(Route("db.local", 5432, (Target(target, 1),), protocol="tcp"),),
+                     clients=(Client("task-a", ("db.local",)),))
+    return compute(cfg, {}, Node("task-a"))
+
+
+def test_a_cluster_a_tcp_proxy_names_is_removed_only_after_the_listeners_moved_off_it():
+    s = AdsStream()
+    for t in (CLUSTER, ENDPOINT, LISTENER):
+        s.on_request(req(t, names=["db-v1"] if t == ENDPOINT else ()))
+    first = {r.type_url: r for r in s.responses(tcp_snap("db-v1"))}
+    for t, r in first.items():
+        s.on_request(req(t, r.version_info, r.nonce, names=["db-v1"] if t == ENDPOINT else ()))
+    out = {r.type_url: r for r in s.responses(tcp_snap("db-v2"))}
+    assert sorted(unpack_cluster(a).name for a in out[CLUSTER].resources) == ["db-v1", "db-v2"]
+    s.on_request(req(CLUSTER, out[CLUSTER].version_info, out[CLUSTER].nonce))
+    assert s.responses(tcp_snap("db-v2")) == []  # the listener is not ACKed yet
+    s.on_request(req(LISTENER, out[LISTENER].version_info, out[LISTENER].nonce))
+    (cds,) = [r for r in s.responses(tcp_snap("db-v2")) if r.type_url == CLUSTER]
+    assert [unpack_cluster(a).name for a in cds.resources] == ["db-v2"]
