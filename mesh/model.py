@@ -151,7 +151,8 @@ class QueryMatch:
 @dataclass(frozen=True)
 class Match:
     """What a rule matches: one of ``prefix``, ``path`` (exact) or ``regex`` (RE2, whole
-    path), plus every header, the method and every query parameter given. gRPC's service and
+    path; giving ``path`` or ``regex`` drops the default prefix), plus every header, the
+    method and every query parameter given. gRPC's service and
     method become a path (``/Service/Method``) before they get here."""
 
     prefix: str | None = "/"
@@ -253,8 +254,9 @@ class Ingress:
 
 @dataclass(frozen=True)
 class Client:
-    """A node: the routes it may call, its own ingress listeners, and the port of its virtual
-    outbound listener (None: each route's listener binds its own address and port)."""
+    """A node: the routes it may call, its own ingress listeners (names and ports unique), and
+    the port of its virtual outbound listener (None: each route's listener binds its own
+    address and port)."""
 
     node: str
     routes: tuple[str, ...]
@@ -280,6 +282,9 @@ class Node:
 
 @dataclass(frozen=True)
 class MeshConfig:
+    """Services, routes and clients, each name unique; a tcp route a client calls is alone on
+    its (address, port) among that client's routes (one listener, one tcp proxy)."""
+
     services: tuple[Service, ...] = ()
     routes: tuple[Route, ...] = ()
     clients: tuple[Client, ...] = ()

@@ -51,7 +51,7 @@ async def netns():
 
 async def test_redirected_aliases_reach_their_upstreams_and_the_app_keeps_port_80(netns, tmp_path):
     netns.run(*REDIRECT)
-    assert "REDIRECT" in netns.run("iptables", "-t", "nat", "-S", "OUTPUT").stdout
+    assert "REDIRECT" in netns.run(REDIRECT[0], "-t", "nat", "-S", "OUTPUT").stdout
     names = ("web", "api", "db")
     runners = [await upstream(text(name), host=netns.host_ip) for name in names]
     eps = {name: [Endpoint(netns.host_ip, port)] for name, (_, port) in zip(names, runners, strict=True)}
