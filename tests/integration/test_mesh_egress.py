@@ -29,7 +29,8 @@ def mesh_config() -> MeshConfig:
                 Route("api.shop.local", 80, (Target("api", 1),), address="127.255.0.4"),
                 Route("db.shop.local", 9000, (Target("db", 1),), protocol="tcp", address="127.255.0.5")),
         clients=(Client(NODE, ("web.shop.local", "api.shop.local", "db.shop.local"),
-                        ingress=(Ingress("app", 8000, 80),), egress_port=EGRESS),))
+                        ingress=(Ingress("app", 8000, 80), Ingress("raw", 8001, 80, protocol="tcp")),
+                        egress_port=EGRESS),))
 
 
 async def curl(ns: Netns, *args: str) -> subprocess.CompletedProcess:
@@ -88,12 +89,14 @@ async def test_redirected_aliases_reach_their_upstreams_and_the_app_keeps_port_8
         got = await curl(netns, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: other", "http://127.255.0.3/")
         assert got.stdout == "404"
         # ingress: from outside the namespace, port 8000 reaches the app on 127.0.0.1:80
-        proc = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "5",
-                                                    f"http://{netns.ns_ip}:8000/",
-                                                    stdout=asyncio.subprocess.PIPE)
-        out, _ = await proc.communicate()
-        assert out.decode() == "app"
+        for port in (8000, 8001):  # HTTP, and tcp (proxied connection)
+            proc = await asyncio.create_subprocess_exec("curl", "-sS", "--max-time", "5",
+                                                        f"http://{netns.ns_ip}:{port}/",
+                                                        stdout=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+            assert out.decode() == "app", port
         assert mesh.stat("cluster.local_app.upstream_rq_total") >= 1
+        assert mesh.stat("cluster.local_raw.upstream_cx_total") >= 1
         assert mesh.stat("cluster.web.upstream_rq_total") == 1
     finally:
         if app is not None:
