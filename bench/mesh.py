@@ -59,6 +59,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -403,6 +405,8 @@ REQUEST = f"GET / HTTP/1.1\r\nHost: {ROUTE_NAME}\r\n\r\n".encode()
 def _upstream_main(port: int, ready: mp.Event) -> None:  # type: ignore[valid-type]
     import uvloop
 
+    gc.disable()
+
     class Answer(asyncio.Protocol):
         def connection_made(self, transport) -> None:
             self.transport, self.buf = transport, b""
@@ -425,13 +429,13 @@ def _upstream_main(port: int, ready: mp.Event) -> None:  # type: ignore[valid-ty
 
 class _Conn(asyncio.Protocol):
     def __init__(self, pool: _Pool) -> None:
-        self.pool, self.buf, self.sent_at, self.transport = pool, b"", 0.0, None
+        self.pool, self.buf, self.due, self.sent_at, self.transport = pool, b"", 0.0, 0.0, None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def send(self) -> None:
-        self.sent_at = time.perf_counter()
+    def send(self, due: float) -> None:
+        self.due, self.sent_at = due, time.perf_counter()
         self.transport.write(REQUEST)
 
     def data_received(self, data: bytes) -> None:
@@ -444,58 +448,54 @@ class _Conn(asyncio.Protocol):
         length = int(head[at + 15:].split(b"\r\n", 1)[0]) if at >= 0 else 0
         if len(self.buf) < end + 4 + length:
             return
-        now = time.perf_counter()
-        ok = self.buf.startswith(b"http/1.1 200") or self.buf.startswith(b"HTTP/1.1 200")
+        ok = head.startswith(b"http/1.1 200")
         self.buf = self.buf[end + 4 + length:]
-        self.pool.answered(self, now - self.sent_at, ok)
+        self.pool.answered(self, time.perf_counter(), ok)
 
     def connection_lost(self, exc) -> None:
         self.pool.lost(self)
 
 
 class _Pool:
+    """A fixed set of keep-alive connections; a request due while all are busy waits for one,
+    and its latency counts from when it was due (as wrk2 does), not from when it was written."""
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list[_Conn] = []
         self.busy: set[_Conn] = set()
-        self.latencies: list[float] = []
-        self.lateness: list[float] = []
+        self.backlog: collections.deque[float] = collections.deque()
+        self.latencies: list[float] = []  # due -> answered
+        self.service: list[float] = []  # written -> answered
+        self.lateness: list[float] = []  # due -> written
         self.errors = 0
-        self.opened = 0
         self.drained: asyncio.Future | None = None
-        self.opening: set[asyncio.Future] = set()
 
-    async def open(self) -> _Conn:
-        _, conn = await asyncio.get_running_loop().create_connection(lambda: _Conn(self), "127.0.0.1",
-                                                                     self.port)
-        self.opened += 1
-        return conn  # type: ignore[return-value]
+    async def open(self, n: int) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(n):
+            _, conn = await loop.create_connection(lambda: _Conn(self), "127.0.0.1", self.port)
+            self.idle.append(conn)  # type: ignore[arg-type]
 
     def submit(self, due: float) -> None:
         if self.idle:
             self._send(self.idle.pop(), due)
         else:
-            task = asyncio.ensure_future(self._send_new(due))
-            self.opening.add(task)
-            task.add_done_callback(self.opening.discard)
-
-    async def _send_new(self, due: float) -> None:
-        try:
-            conn = await self.open()
-        except OSError:
-            self.errors += 1
-            return
-        self._send(conn, due)
+            self.backlog.append(due)
 
     def _send(self, conn: _Conn, due: float) -> None:
         self.busy.add(conn)
-        conn.send()
+        conn.send(due)
         self.lateness.append(conn.sent_at - due)
 
-    def answered(self, conn: _Conn, latency: float, ok: bool) -> None:
-        self.latencies.append(latency)
+    def answered(self, conn: _Conn, now: float, ok: bool) -> None:
+        self.latencies.append(now - conn.due)
+        self.service.append(now - conn.sent_at)
         self.errors += not ok
         self.busy.discard(conn)
+        if self.backlog:
+            self._send(conn, self.backlog.popleft())
+            return
         self.idle.append(conn)
         if self.drained and not self.busy and not self.drained.done():
             self.drained.set_result(None)
@@ -508,10 +508,10 @@ class _Pool:
             self.idle.remove(conn)
 
 
-async def _load_phase(port: int, rate: float, seconds: float, warm: int = 16) -> dict:
-    """``rate * seconds`` requests, request ``i`` written at ``start + i / rate`` (open loop)."""
+async def _load_phase(port: int, rate: float, seconds: float, connections: int) -> dict:
+    """``rate * seconds`` requests over ``connections``, request ``i`` due at ``start + i / rate``."""
     pool = _Pool(port)
-    pool.idle.extend([await pool.open() for _ in range(warm)])
+    await pool.open(connections)
     total = int(rate * seconds)
     start = time.perf_counter() + 0.01
     i = 0
@@ -529,39 +529,58 @@ async def _load_phase(port: int, rate: float, seconds: float, warm: int = 16) ->
         try:
             await asyncio.wait_for(pool.drained, 10)
         except TimeoutError:
-            pool.errors += len(pool.busy)
+            pool.errors += len(pool.busy) + len(pool.backlog)
     for conn in pool.idle + list(pool.busy):
         conn.transport.close()
-    return {"latencies": pool.latencies, "lateness": pool.lateness, "errors": pool.errors,
-            "connections": pool.opened, "sent": total}
+    return {"latencies": pool.latencies, "service": pool.service, "lateness": pool.lateness,
+            "errors": pool.errors, "sent": total}
 
 
-def _client_main(plan: list[tuple[str, int, float]], rate: float, out: mp.Queue) -> None:
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (``/proc/stat``: user nice system idle iowait irq softirq steal)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def cpu_share(before: list[int], after: list[int]) -> dict[str, float]:
+    """Between two ``cpu_times()``: the share of the machine's CPU time busy, and stolen by the host."""
+    d = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(d) or 1
+    return {"busy": round((total - d[3] - d[4] - d[7]) / total, 3), "steal": round(d[7] / total, 3)}
+
+
+def _client_main(plan: list[tuple[str, int, float]], rate: float, connections: int, out: mp.Queue) -> None:
     import uvloop
+
+    gc.disable()  # no collector pauses in the load generator (it allocates little and runs seconds)
 
     async def run() -> dict:
         got: dict[str, dict] = {}
         for label, port, seconds in plan:
-            phase = await _load_phase(port, rate, seconds)
+            before = cpu_times()
+            phase = await _load_phase(port, rate, seconds, connections)
+            share = cpu_share(before, cpu_times())
             if label.startswith("warm"):
                 continue
-            mine = got.setdefault(label, {"latencies": [], "lateness": [], "errors": 0, "connections": 0,
-                                          "sent": 0})
-            for k in ("latencies", "lateness"):
+            mine = got.setdefault(label, {"latencies": [], "service": [], "lateness": [], "errors": 0,
+                                          "sent": 0, "cpu": []})
+            for k in ("latencies", "service", "lateness"):
                 mine[k] += phase[k]
-            for k in ("errors", "connections", "sent"):
+            for k in ("errors", "sent"):
                 mine[k] += phase[k]
+            mine["cpu"].append(share)
         return got
 
     out.put(uvloop.run(run()))
 
 
 def _summary(phase: dict) -> dict:
-    lat = phase["latencies"]
+    lat, service = phase["latencies"], phase["service"]
     return {"requests": len(lat), "sent": phase["sent"], "errors": phase["errors"],
-            "connections": phase["connections"],
             **{f"p{q}_ms": ms(percentile(lat, q / 100)) for q in (50, 90, 99)},
-            "client_late_p99_ms": ms(percentile(phase["lateness"], 0.99))}
+            **{f"service_p{q}_ms": ms(percentile(service, q / 100)) for q in (50, 99)},
+            "client_late_p99_ms": ms(percentile(phase["lateness"], 0.99)),
+            "machine_busy": round(statistics.mean(c["busy"] for c in phase["cpu"]), 3),
+            "machine_steal": round(statistics.mean(c["steal"] for c in phase["cpu"]), 3)}
 
 
 def ingress_bootstrap(admin: int, listen: int, upstream: int) -> dict:
@@ -600,7 +619,8 @@ def _get_once(port: int) -> bool:
         return False
 
 
-async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float, rounds: int) -> dict:
+async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float, rounds: int,
+                          connections: int) -> dict:
     ctx = mp.get_context("spawn")
     upstream_port, ingress_port, egress_port = free_port(), free_port(), free_port()
     ready = ctx.Event()
@@ -635,7 +655,7 @@ async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float,
             pair = [("direct", upstream_port, seconds), ("sidecars", egress_port, seconds)]
             plan += pair if r % 2 == 0 else pair[::-1]
         out: mp.Queue = ctx.Queue()
-        client = ctx.Process(target=_client_main, args=(plan, rate, out), daemon=True)
+        client = ctx.Process(target=_client_main, args=(plan, rate, connections, out), daemon=True)
         client.start()
         got = await asyncio.to_thread(out.get, True, 60 + 2 * rounds * seconds)
         after = _stat(started[0].admin_get("/stats?filter=^http.ingress.downstream_rq_total$"),
@@ -650,7 +670,7 @@ async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float,
         upstream.join(5)
         xds.cache.clear_snapshot("bench-caller")
     direct, mesh = _summary(got["direct"]), _summary(got["sidecars"])
-    return {"rate": rate, "direct": direct, "sidecars": mesh,
+    return {"rate": rate, "connections": connections, "direct": direct, "sidecars": mesh,
             "added_ms": {k: round(mesh[k] - direct[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")},
             "ingress_requests": after - before,
             "target_added_p99_ms": 1.0, "peer_istio_p90_ms": ISTIO_TWO_SIDECARS_P90_MS}
@@ -663,6 +683,11 @@ def _verdict(value: float, target: float) -> str:
     return "met" if value <= target else "NOT met"
 
 
+def _machine(figure: dict) -> str:
+    m = figure.get("machine")
+    return f"; machine busy {m['busy']:.0%}, stolen by the host {m['steal']:.0%}" if m else ""
+
+
 def report(results: dict) -> None:
     for key in ("convergence_sotw", "convergence_delta"):
         c = results.get(key)
@@ -670,7 +695,7 @@ def report(results: dict) -> None:
             print(f"1. convergence ({c['flavour']}, {c['envoys']} Envoys, {c['repeats']} weight changes): "
                   f"p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, max {c['max_ms']} ms "
                   f"(target p99 <= 50 ms: {_verdict(c['p99_ms'], 50)}; peer: Istio's debounce alone waits "
-                  f"{ISTIO_DEBOUNCE_MS:g} ms)", flush=True)
+                  f"{ISTIO_DEBOUNCE_MS:g} ms){_machine(c)}", flush=True)
     for key in ("initial_sync_sotw", "initial_sync_delta", "initial_sync_sotw_tuned_stats"):
         s = results.get(key)
         if s:
@@ -680,7 +705,8 @@ def report(results: dict) -> None:
                   f"{s['from_start_s_max']}), from stream open median {s['from_stream_s_median']} s, "
                   f"CPU until the ACK: server {s['server_cpu_s_median']} s, "
                   f"Envoy {s['envoy_cpu_s_median']} s, "
-                  f"verified {s['verified']} (target <= 1 s: {_verdict(s['from_start_s_median'], 1)})",
+                  f"verified {s['verified']} (target <= 1 s: {_verdict(s['from_start_s_median'], 1)})"
+                  f"{_machine(s)}",
                   flush=True)
     for key in ("convergence_sotw", "convergence_delta"):
         c = results.get(key)
@@ -695,7 +721,9 @@ def report(results: dict) -> None:
               f"{d['p99_ms']} ms, via sidecars {m['p50_ms']}/{m['p90_ms']}/{m['p99_ms']} ms, added "
               f"{a['p50_ms']}/{a['p90_ms']}/{a['p99_ms']} ms (target added p99 < 1 ms: "
               f"{'met' if a['p99_ms'] < 1 else 'NOT met'}; peer: Istio publishes "
-              f"{ISTIO_TWO_SIDECARS_P90_MS} ms at p90); errors {d['errors']}/{m['errors']}", flush=True)
+              f"{ISTIO_TWO_SIDECARS_P90_MS} ms at p90); {lat['connections']} connections, errors "
+              f"{d['errors']}/{m['errors']}, machine busy {m['machine_busy']:.0%}, stolen by the host "
+              f"{m['machine_steal']:.0%}", flush=True)
     for key in ("convergence_sotw", "convergence_delta"):
         c = results.get(key)
         if c:
@@ -713,10 +741,13 @@ async def run(args: argparse.Namespace) -> dict:
         try:
             for delta in (False, True):
                 key = "convergence_delta" if delta else "convergence_sotw"
+                before = cpu_times()
                 results[key] = await convergence(xds, envoys, args.envoys, args.repeats, delta)
+                results[key]["machine"] = cpu_share(before, cpu_times())
                 report({key: results[key]})
             for key, delta, extra in (("initial_sync_sotw", False, None), ("initial_sync_delta", True, None),
                                       ("initial_sync_sotw_tuned_stats", False, TUNED_STATS)):
+                before = cpu_times()
                 runs = [await initial_sync(xds, envoys, args.services, 10, delta, r, extra)
                         for r in range(args.sync_runs)]
                 results[key] = {
@@ -726,10 +757,11 @@ async def run(args: argparse.Namespace) -> dict:
                     "from_stream_s_median": round(statistics.median(r["from_stream_s"] for r in runs), 3),
                     "server_cpu_s_median": round(statistics.median(r["server_cpu_s"] for r in runs), 3),
                     "envoy_cpu_s_median": round(statistics.median(r["envoy_cpu_s"] for r in runs), 3),
-                    "verified": all(r["verified"] for r in runs), "target_s": 1.0}
+                    "verified": all(r["verified"] for r in runs), "target_s": 1.0,
+                    "machine": cpu_share(before, cpu_times())}
                 report({key: results[key]})
             results["sidecar_latency"] = await sidecar_latency(xds, envoys, args.rate, args.seconds,
-                                                               args.rounds)
+                                                               args.rounds, args.connections)
             report({"sidecar_latency": results["sidecar_latency"]})
         finally:
             await envoys.stop()
@@ -748,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=5, help="per path and round")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16,
+                        help="client connections for figure 4 (Istio's benchmark: 16)")
     args = parser.parse_args(argv)
     if args.quick:
         args.envoys, args.repeats = min(args.envoys, 3), min(args.repeats, 10)
