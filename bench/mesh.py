@@ -1,7 +1,8 @@
 """Mesh (xDS) benchmark: convergence, initial sync, server CPU per push, sidecar latency and memory.
 
-Usage: ``.venv/bin/python bench/mesh.py [--quick] [--envoys 20] [--repeats 100] [--services 1000]
-[--sync-runs 3] [--rate 1000] [--seconds 5] [--rounds 2]``
+Usage: ``.venv/bin/python bench/mesh.py [--quick] [--only convergence sync latency] [--envoys 20]
+[--repeats 100] [--services 1000] [--sync-runs 3] [--rate 1000] [--connections 16] [--seconds 5]
+[--rounds 2]``
 
 It runs Dockyard's xDS server (``mesh.server.AdsServer`` over a ``mesh.cache.SnapshotCache``,
 gRPC on a free loopback port) in this process's asyncio loop, and real Envoys (the ELF the
@@ -90,6 +91,7 @@ from tests.support.server import free_port  # noqa: E402
 ROUTE_NAME = "web.bench.local"
 ISTIO_DEBOUNCE_MS = 100.0
 ISTIO_TWO_SIDECARS_P90_MS = 2.65
+FIGURES = ("convergence", "sync", "latency")
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -649,6 +651,7 @@ async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float,
             await asyncio.sleep(0.05)
         before = _stat(started[0].admin_get("/stats?filter=^http.ingress.downstream_rq_total$"),
                        "http.ingress.downstream_rq_total")
+        cpu_before = [e.cpu_s() for e in started]
         plan: list[tuple[str, int, float]] = [("warm-direct", upstream_port, 0.5),
                                               ("warm-mesh", egress_port, 0.5)]
         for r in range(rounds):
@@ -660,6 +663,7 @@ async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float,
         got = await asyncio.to_thread(out.get, True, 60 + 2 * rounds * seconds)
         after = _stat(started[0].admin_get("/stats?filter=^http.ingress.downstream_rq_total$"),
                       "http.ingress.downstream_rq_total")
+        cpu_after = [e.cpu_s() for e in started]
     finally:
         if client is not None:
             client.join(5)
@@ -673,6 +677,9 @@ async def sidecar_latency(xds: Xds, envoys: Envoys, rate: float, seconds: float,
     return {"rate": rate, "connections": connections, "direct": direct, "sidecars": mesh,
             "added_ms": {k: round(mesh[k] - direct[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")},
             "ingress_requests": after - before,
+            "envoy_cpu_us_per_request": {  # B (ingress) and A (egress), over every request they carried
+                name: round((b - a) * 1e6 / max(1, after - before))
+                for name, a, b in zip(("ingress", "egress"), cpu_before, cpu_after, strict=True)},
             "target_added_p99_ms": 1.0, "peer_istio_p90_ms": ISTIO_TWO_SIDECARS_P90_MS}
 
 
@@ -723,7 +730,9 @@ def report(results: dict) -> None:
               f"{'met' if a['p99_ms'] < 1 else 'NOT met'}; peer: Istio publishes "
               f"{ISTIO_TWO_SIDECARS_P90_MS} ms at p90); {lat['connections']} connections, errors "
               f"{d['errors']}/{m['errors']}, machine busy {m['machine_busy']:.0%}, stolen by the host "
-              f"{m['machine_steal']:.0%}", flush=True)
+              f"{m['machine_steal']:.0%}; Envoy CPU per request: egress "
+              f"{lat['envoy_cpu_us_per_request']['egress']} us, ingress "
+              f"{lat['envoy_cpu_us_per_request']['ingress']} us", flush=True)
     for key in ("convergence_sotw", "convergence_delta"):
         c = results.get(key)
         if c:
@@ -739,14 +748,15 @@ async def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-mesh-") as tmp:
         envoys = Envoys(Path(tmp))
         try:
-            for delta in (False, True):
+            for delta in (False, True) if "convergence" in args.only else ():
                 key = "convergence_delta" if delta else "convergence_sotw"
                 before = cpu_times()
                 results[key] = await convergence(xds, envoys, args.envoys, args.repeats, delta)
                 results[key]["machine"] = cpu_share(before, cpu_times())
                 report({key: results[key]})
-            for key, delta, extra in (("initial_sync_sotw", False, None), ("initial_sync_delta", True, None),
-                                      ("initial_sync_sotw_tuned_stats", False, TUNED_STATS)):
+            syncs = (("initial_sync_sotw", False, None), ("initial_sync_delta", True, None),
+                     ("initial_sync_sotw_tuned_stats", False, TUNED_STATS))
+            for key, delta, extra in syncs if "sync" in args.only else ():
                 before = cpu_times()
                 runs = [await initial_sync(xds, envoys, args.services, 10, delta, r, extra)
                         for r in range(args.sync_runs)]
@@ -760,9 +770,10 @@ async def run(args: argparse.Namespace) -> dict:
                     "verified": all(r["verified"] for r in runs), "target_s": 1.0,
                     "machine": cpu_share(before, cpu_times())}
                 report({key: results[key]})
-            results["sidecar_latency"] = await sidecar_latency(xds, envoys, args.rate, args.seconds,
-                                                               args.rounds, args.connections)
-            report({"sidecar_latency": results["sidecar_latency"]})
+            if "latency" in args.only:
+                results["sidecar_latency"] = await sidecar_latency(xds, envoys, args.rate, args.seconds,
+                                                                   args.rounds, args.connections)
+                report({"sidecar_latency": results["sidecar_latency"]})
         finally:
             await envoys.stop()
             await xds.stop()
@@ -773,6 +784,8 @@ async def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short, small run (a smoke test)")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, default=list(FIGURES),
+                        help="convergence: figures 1, 3, 5; sync: figure 2; latency: figure 4")
     parser.add_argument("--envoys", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--services", type=int, default=1000)
