@@ -41,10 +41,11 @@ and keeps the timing around it.
 Load generator: Debian has ``wrk`` but no ``wrk2``, and ``wrk``/``hey`` are closed loops
 (each connection waits for its answer before sending the next, so a slow answer delays the
 requests behind it and hides itself: coordinated omission). Figure 4 uses an open-loop client
-instead (:func:`_load_phase`, uvloop, own process): request ``i`` is due at ``start + i/rate``
-and is written then on an idle keep-alive connection, or on a new one if none is idle, never
-waiting for an earlier answer; each latency runs from the write to the end of its answer, and
-the client's own lateness (due -> written) is reported beside it. The upstream is a raw
+instead (:func:`_load_phase`, uvloop, own process, collector off): request ``i`` is due at
+``start + i/rate`` and is written then on an idle one of ``--connections`` keep-alive connections
+(Istio's benchmark uses 16), or as soon as one frees; its latency counts from when it was due
+(as wrk2 does), so a stall shows instead of slowing the sender. The service time (written ->
+answered) and the client's own lateness (due -> written) are reported beside it. The upstream is a raw
 asyncio ``Protocol`` on uvloop in its own process answering a fixed 2-byte HTTP/1.1 keep-alive
 response: the cheapest server Python offers. ``python -m http.server`` was not used: it speaks
 HTTP/1.0 and closes every connection, so each call would pay a TCP handshake and a thread, and
