@@ -7,6 +7,11 @@ The server never computes configuration. A peer that breaks the protocol (no nod
 unknown type URL) gets ``INVALID_ARGUMENT`` on its own stream; other streams go on.
 NACKs are logged (``dockyard.mesh``), kept in ``nacks`` (newest last, bounded) and in the
 per-node status, whichever flavour the stream speaks.
+
+``on_request``, when given, is called with the stream after each request of its peer has been
+applied to it (an ACK, a NACK, a new subscription), before anything is sent in answer: an
+observer (a benchmark, a readiness gate) sees ACKs as they arrive instead of polling
+``status()``. It runs on the event loop and must return quickly and not raise.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -28,8 +33,10 @@ log = logging.getLogger("dockyard.mesh")
 
 
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
-    def __init__(self, cache: SnapshotCache, max_nacks: int = 1000) -> None:
+    def __init__(self, cache: SnapshotCache, max_nacks: int = 1000,
+                 on_request: Callable[[AdsStream | DeltaStream], None] | None = None) -> None:
         self.cache = cache
+        self.on_request = on_request
         self.nacks: deque[Nack] = deque(maxlen=max_nacks)
         self.streams: set[AdsStream | DeltaStream] = set()
 
@@ -69,6 +76,8 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         async def receive() -> None:
             async for req in request_iterator:
                 stream.on_request(req)
+                if self.on_request is not None:
+                    self.on_request(stream)
                 wake.set()
 
         reader = asyncio.create_task(receive())

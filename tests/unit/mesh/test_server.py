@@ -188,3 +188,19 @@ async def test_the_delta_rpc_serves_only_what_changed_and_records_nacks():
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(anext(stream), 0.05)
     assert [(n.version, n.message) for n in server.nacks] == [(snap(50, 50).versions[ROUTE], "no")]
+
+
+async def test_on_request_sees_each_request_applied_to_the_stream_an_ack_included():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    seen: list[tuple[str, str]] = []
+    server = AdsServer(cache, on_request=lambda s: seen.append(
+        (s.node, s.types[ROUTE].acked_version if ROUTE in s.types else "")))
+    peer = Peer(server)
+    peer.send(ROUTE)
+    first = await peer.recv()
+    assert seen == [("task-a", "")]
+    peer.send(ROUTE, first.version_info, first.nonce)
+    with pytest.raises(TimeoutError):
+        await peer.recv(0.05)
+    assert seen == [("task-a", ""), ("task-a", snap().versions[ROUTE])]
