@@ -231,3 +231,22 @@ def test_service_connect_refuses_network_modes_other_than_awsvpc_and_bridge(dock
     proc = create_service(dockyard, taken["cluster"], "no-net", taken["none"],
                           {"enabled": True, "namespace": taken["ns"]["Arn"]}, check=False, network=False)
     assert error_code(proc) == "InvalidParameterException"
+
+
+def test_update_service_checks_the_configuration_against_the_new_revision_and_the_namespace(
+    dockyard,
+    taken,
+    small_image,  # noqa: F811
+):
+    cluster, ns = taken["cluster"], taken["ns"]
+    bare = definition(dockyard, "sc-db", small_image, containerPort=5432, name="other", appProtocol=None)
+    proc = dockyard.aws("ecs", "update-service", "--cluster", cluster, "--service", "db",
+                        "--task-definition", bare, check=False)
+    assert error_code(proc) == INVALID and "portName 'db'" in proc.stderr
+    proc = dockyard.aws("ecs", "update-service", "--cluster", cluster, "--service", "db",
+                        "--service-connect-configuration", '{"enabled":true,"namespace":"nowhere.local"}',
+                        check=False)
+    assert error_code(proc) == "NamespaceNotFoundException"
+    [svc] = dockyard.aws("ecs", "describe-services", "--cluster", cluster, "--services", "db")["services"]
+    assert len(svc["deployments"]) == 1 and svc["taskDefinition"] == taken["td"]
+    assert svc["deployments"][0]["serviceConnectConfiguration"]["namespace"] == ns["Arn"]
