@@ -94,7 +94,8 @@ def install(
         return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
 
     async def list_by_namespace(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        return await services.list_by_namespace(platform.store, platform.config, params, namespaces)
+        return await services.list_by_namespace(platform.store, platform.config, params, namespaces,
+                                                 namespace_info)
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)

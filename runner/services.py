@@ -451,20 +451,26 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
 
 
 async def list_by_namespace(
-    store: Store, config: Config, params: dict[str, Any], namespaces: NamespaceLookup | None
+    store: Store, config: Config, params: dict[str, Any], namespaces: NamespaceLookup | None,
+    namespace_info: NamespaceInfo | None = None,
 ) -> dict[str, Any]:
     """Services whose ``serviceRegistries`` name a Cloud Map service of ``namespace`` (id, ARN or
-    name), as ``namespaces`` (the seam; without it no namespace exists) answers."""
+    name), as ``namespaces`` (the seam; without it no namespace exists) answers, or whose
+    Service Connect configuration is in that namespace (as ``namespace_info`` answers)."""
     ns = params.get("namespace")
     if not isinstance(ns, str) or not ns:
         raise InvalidParameterException("namespace is required.")
     srv = namespaces(ns) if namespaces is not None else None
     if srv is None:
         raise NamespaceNotFoundException(f"Namespace {ns} not found.")
+    found = namespace_info(ns) if namespace_info is not None else None
     arns = []
     for svc in data.active_services(store):
         regs = svc.spec.get("serviceRegistries") or []
-        if any(registry_id(g["registryArn"]) in srv for g in regs):
+        sc = svc.spec.get("serviceConnectConfiguration") or {}
+        if any(registry_id(g["registryArn"]) in srv for g in regs) or (
+            found is not None and sc.get("enabled") and sc.get("namespace") == found.arn
+        ):
             arns.append(service_arn(config, svc.cluster, svc.name))
     chunk, token = page(arns, params, InvalidParameterException, default=10)
     out: dict[str, Any] = {"serviceArns": chunk}

@@ -140,6 +140,11 @@ def test_a_service_connect_service_is_described_registered_with_ecs_attributes_a
         assert attrs["ECS_TASK_DEFINITION_FAMILY"] == "sc-web"
         assert attrs["ECS_TASK_DEFINITION_REVISION"] == td.rsplit(":", 1)[-1]
 
+        # ListServicesByNamespace lists both (by the namespace's name, ARN or id).
+        for given in (ns["Name"], ns["Arn"], ns["Id"]):
+            listed = dockyard.aws("ecs", "list-services-by-namespace", "--namespace", given)["serviceArns"]
+            assert sorted(a.rsplit("/", 1)[-1] for a in listed) == ["client", "web"], given
+
         # Changing the configuration starts a new deployment with it.
         config["services"][0]["ingressPortOverride"] = 15200
         updated = dockyard.aws("ecs", "update-service", "--cluster", name, "--service", "web",
