@@ -15,7 +15,8 @@
 Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
 returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
 (:class:`discovery.registrar.Registrar`), ``namespace_service_ids(namespace)`` gives a
-namespace's service ids (for ECS's ListServicesByNamespace), ``watch.wait(...)`` follows changes and
+namespace's service ids (for ECS's ListServicesByNamespace), ``namespace(namespace)`` a
+namespace (for ECS Service Connect), ``watch.wait(...)`` follows changes and
 ``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
 """
 
@@ -25,10 +26,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from discovery import model
 from discovery.dns import DnsServer
 from discovery.handlers import Context, bind
 from discovery.health import Checker
 from discovery.index import Catalog
+from discovery.model import Namespace
 from discovery.registrar import Registrar
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
@@ -58,6 +61,11 @@ class Discovery:
         """The ids of the services of the namespace with this id, ARN or name, None when there is
         none (the seam ``runner.seams.NamespaceLookup``); read from the store, as committed."""
         return self.catalog.data.namespace_service_ids(namespace)
+
+    def namespace(self, namespace: str) -> Namespace | None:
+        """The namespace with this id, ARN or name (the seam ``runner.seams.NamespaceInfo``:
+        Service Connect's namespaces), None when there is none; read from the store."""
+        return self.catalog.data.namespace(namespace)
 
 
 async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:
@@ -100,7 +108,9 @@ def install(platform: Platform) -> Discovery:
     catalog = Catalog(platform.store)
     catalog.reload()
     checker = Checker(catalog.data, catalog)
-    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
+    config = platform.config
+    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync,
+                          arn=lambda kind, ident: model.arn(config.region, config.account_id, kind, ident))
     ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
     try:

@@ -68,7 +68,7 @@ def assemble(platform: Platform) -> None:
     reg = registry_part.install(platform)
     disc = discovery_part.install(platform)
     runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns,
-                        namespaces=disc.namespace_service_ids)
+                        namespaces=disc.namespace_service_ids, namespace_info=disc.namespace)
     mesh_part.install(platform)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
