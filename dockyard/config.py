@@ -47,6 +47,7 @@ class Config:
     gc_interval: float = 3600.0
     gc_grace: float = 3600.0
     registry_read_only: bool = False
+    registry_create_on_push: bool = True  # a push to an unknown repository creates it (as ECR's templates)
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path
