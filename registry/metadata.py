@@ -69,6 +69,14 @@ MIGRATIONS = [
         CREATE TABLE registry_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
         """,
     ),
+    Migration(
+        "registry",
+        3,
+        """
+        ALTER TABLE registry_repository_settings ADD COLUMN lifecycle TEXT;
+        ALTER TABLE registry_repository_settings ADD COLUMN lifecycle_evaluated REAL;
+        """,
+    ),
 ]
 
 

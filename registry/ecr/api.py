@@ -23,7 +23,7 @@ from dockyard.aws.protocol import ECR, Call
 from dockyard.iam.authorize import caller, denial
 from dockyard.iam.policy import Request, evaluate
 from registry import jwt
-from registry.ecr import data, images, layers, repositories
+from registry.ecr import data, images, layers, lifecycles, repositories
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
@@ -122,6 +122,7 @@ OPERATIONS: dict[str, tuple[Handler, bool]] = {
     **repositories.OPERATIONS,
     **images.OPERATIONS,
     **layers.OPERATIONS,
+    **lifecycles.OPERATIONS,
 }
 
 
@@ -158,4 +159,6 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
         return await blobs.get_blob(request, registry, Route(BLOB, repository, digest))
 
     platform.registry.router.add_get(LAYER_ROUTE, download)
+    if config.lifecycle_interval > 0 and not config.registry_read_only:
+        platform.contexts.append(lifecycles.periodic(registry.meta))
     return ecr

@@ -33,11 +33,17 @@ class Settings:
     encryption: dict[str, str] = field(default_factory=lambda: {"encryptionType": "AES256"})
     policy: str | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
+    lifecycle: str | None = None  # the lifecycle policy's text
+    lifecycle_evaluated: float | None = None  # when it was last applied
 
 
 DEFAULTS = Settings("", 0.0)
 
-_COLUMNS = "tag_mutability, mutability_filters, scan_on_push, encryption, policy, tags"
+_COLUMNS = (
+    "tag_mutability, mutability_filters, scan_on_push, encryption, policy, tags,"
+    " lifecycle, lifecycle_evaluated"
+)
+_MARKS = ", ".join("?" * (2 + len(_COLUMNS.split(", "))))
 
 
 def _settings(name: str, created: float, row: Any) -> Settings:
@@ -52,6 +58,8 @@ def _settings(name: str, created: float, row: Any) -> Settings:
         json.loads(row[3]),
         row[4],
         json.loads(row[5]),
+        row[6],
+        row[7],
     )
 
 
@@ -63,6 +71,8 @@ def _values(s: Settings) -> tuple:
         json.dumps(s.encryption),
         s.policy,
         json.dumps(s.tags),
+        s.lifecycle,
+        s.lifecycle_evaluated,
     )
 
 
@@ -95,7 +105,7 @@ async def create(store: Store, s: Settings) -> Settings | None:
         tx.execute("INSERT INTO registry_repositories (name, created) VALUES (?, ?)", (s.name, now))
         tx.execute(
             f"INSERT OR REPLACE INTO registry_repository_settings (name, created, {_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f" VALUES ({_MARKS})",
             (s.name, now, *_values(s)),
         )
         tx.changed(TOPIC, s.name)
@@ -111,7 +121,7 @@ async def update(store: Store, name: str, **changes: Any) -> Settings | None:
         new = replace(current, **changes)
         tx.execute(
             f"INSERT OR REPLACE INTO registry_repository_settings (name, created, {_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f" VALUES ({_MARKS})",
             (name, current.created, *_values(new)),
         )
         tx.changed(TOPIC, name)

@@ -18,6 +18,8 @@ __all__ = [
     "LayerInaccessibleException",
     "LayerPartTooSmallException",
     "LayersNotFoundException",
+    "LifecyclePolicyNotFoundException",
+    "LifecyclePolicyPreviewNotFoundException",
     "ReferencedImagesNotFoundException",
     "RepositoryAlreadyExistsException",
     "RepositoryNotEmptyException",
@@ -47,6 +49,8 @@ EmptyUploadException = register("EmptyUploadException")
 UploadNotFoundException = register("UploadNotFoundException")
 InvalidTagParameterException = register("InvalidTagParameterException")
 ScanNotFoundException = register("ScanNotFoundException")
+LifecyclePolicyNotFoundException = register("LifecyclePolicyNotFoundException")
+LifecyclePolicyPreviewNotFoundException = register("LifecyclePolicyPreviewNotFoundException")
 
 
 def too_many_tags(message: str) -> AwsError:

@@ -372,3 +372,59 @@ def test_get_authorization_token_is_a_12_hour_aws_password(ecr, dockyard):
     assert token.status_code == 200, token.text
     refused = requests.get(f"{dockyard.registry_url}/token", auth=("AWS", password[:-3] + "abc"), timeout=30)
     assert refused.status_code == 401
+
+
+def test_lifecycle_policies_are_validated_stored_and_previewed(dockyard, ecr, reg: RegistryClient):
+    name = _name()
+    ecr.create_repository(repositoryName=name)
+    digests = [reg.push_image(name, f"v{n}", [f"life-{n}-{name}".encode()])[0] for n in range(3)]
+    assert "LifecyclePolicyNotFoundException" in _error(
+        dockyard, "get-lifecycle-policy", "--repository-name", name
+    )
+    bad = json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "selection": {"tagStatus": "tagged", "countType": "imageCountMoreThan", "countNumber": 1},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
+    err = _error(dockyard, "put-lifecycle-policy", "--repository-name", name, "--lifecycle-policy-text", bad)
+    assert "InvalidParameterException" in err and "tagPrefixList" in err, err
+    keep_one = json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": "keep the newest",
+                    "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
+                    "action": {"type": "expire"},
+                }
+            ]
+        }
+    )
+    dockyard.aws(
+        "ecr", "put-lifecycle-policy", "--repository-name", name, "--lifecycle-policy-text", keep_one
+    )
+    assert json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]) == json.loads(
+        keep_one
+    )
+    with pytest.raises(ecr.exceptions.LifecyclePolicyPreviewNotFoundException):
+        ecr.get_lifecycle_policy_preview(repositoryName=name)
+    assert (
+        dockyard.aws("ecr", "start-lifecycle-policy-preview", "--repository-name", name)["status"]
+        == "COMPLETE"
+    )
+    preview = dockyard.aws("ecr", "get-lifecycle-policy-preview", "--repository-name", name)
+    assert preview["summary"] == {"expiringImageTotalCount": 2}
+    assert sorted(r["imageDigest"] for r in preview["previewResults"]) == sorted(digests[:2])
+    assert all(
+        r["action"] == {"type": "EXPIRE"} and r["appliedRulePriority"] == 1 for r in preview["previewResults"]
+    )
+    assert len(ecr.list_images(repositoryName=name)["imageIds"]) == 3  # a preview expires nothing
+    dockyard.aws("ecr", "delete-lifecycle-policy", "--repository-name", name)
+    with pytest.raises(ecr.exceptions.LifecyclePolicyNotFoundException):
+        ecr.delete_lifecycle_policy(repositoryName=name)
