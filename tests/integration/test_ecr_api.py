@@ -428,3 +428,36 @@ def test_lifecycle_policies_are_validated_stored_and_previewed(dockyard, ecr, re
     dockyard.aws("ecr", "delete-lifecycle-policy", "--repository-name", name)
     with pytest.raises(ecr.exceptions.LifecyclePolicyNotFoundException):
         ecr.delete_lifecycle_policy(repositoryName=name)
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("list_images", {}),
+        ("describe_images", {}),
+        ("batch_get_image", {"imageIds": [{"imageTag": "v1"}]}),
+        ("batch_delete_image", {"imageIds": [{"imageTag": "v1"}]}),
+        ("batch_check_layer_availability", {"layerDigests": ["sha256:" + "0" * 64]}),
+        ("get_download_url_for_layer", {"layerDigest": "sha256:" + "0" * 64}),
+        ("put_image_tag_mutability", {"imageTagMutability": "IMMUTABLE"}),
+        ("set_repository_policy", {"policyText": "{}"}),
+        ("get_lifecycle_policy", {}),
+        ("start_image_scan", {"imageId": {"imageTag": "v1"}}),
+    ],
+)
+def test_an_unknown_repository_is_repository_not_found(ecr, operation, params):
+    with pytest.raises(ecr.exceptions.RepositoryNotFoundException) as e:
+        getattr(ecr, operation)(repositoryName=_name("unknown"), **params)
+    assert f"registry with id '{ACCOUNT}'" in str(e.value)
+
+
+def test_bad_names_and_registry_ids_are_invalid_parameters(ecr):
+    for bad in ({"repositoryName": "UPPER/case"}, {"repositoryName": "ok", "registryId": "123456789012"}):
+        with pytest.raises(ecr.exceptions.InvalidParameterException):
+            ecr.create_repository(**bad)
+    with pytest.raises(ecr.exceptions.UploadNotFoundException):
+        name = _name()
+        ecr.create_repository(repositoryName=name)
+        ecr.upload_layer_part(
+            repositoryName=name, uploadId="0" * 32, partFirstByte=0, partLastByte=0, layerPartBlob=b"x"
+        )
