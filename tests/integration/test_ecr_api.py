@@ -461,3 +461,28 @@ def test_bad_names_and_registry_ids_are_invalid_parameters(ecr):
         ecr.upload_layer_part(
             repositoryName=name, uploadId="0" * 32, partFirstByte=0, partLastByte=0, layerPartBlob=b"x"
         )
+
+
+def test_list_image_referrers_names_the_manifests_whose_subject_is_the_image(ecr, reg: RegistryClient):
+    name = _name()
+    subject, body = reg.push_image(name, "v1", [b"subject-" + name.encode()])
+    sbom = "application/spdx+json"
+    referrer, _ = reg.push_image(
+        name,
+        "sbom",
+        [b"sbom-" + name.encode()],
+        artifactType=sbom,
+        subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": len(body)},
+    )
+    got = ecr.list_image_referrers(repositoryName=name, subjectId={"imageDigest": subject})["referrers"]
+    assert [(r["digest"], r["artifactType"], r["artifactStatus"]) for r in got] == [
+        (referrer, sbom, "ACTIVE")
+    ]
+    other = ecr.list_image_referrers(
+        repositoryName=name,
+        subjectId={"imageDigest": subject},
+        filter={"artifactTypes": ["application/vnd.cncf.notary.signature"]},
+    )
+    assert other["referrers"] == []
+    detail = ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": "sbom"}])["imageDetails"][0]
+    assert detail["subjectManifestDigest"] == subject and detail["artifactMediaType"] == sbom
