@@ -22,6 +22,7 @@ from dockyard.aws.errors import AccessDeniedException, InvalidParameterException
 from dockyard.aws.protocol import ECR, Call
 from dockyard.iam.authorize import caller, denial
 from dockyard.iam.policy import Request, evaluate
+from dockyard.store import Store
 from registry import jwt
 from registry.ecr import data, images, layers, lifecycles, repositories
 from registry.ecr.errors import RepositoryNotFoundException
@@ -55,7 +56,7 @@ class Ecr:
     scheme: str  # of the registry port: http, or https with TLS
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.registry.meta.store
 
     def arn(self, name: str) -> str:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from dockyard.aws import paging
 from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import Call
+from dockyard.store import Store
 from registry.ecr import data
 from registry.ecr.errors import LifecyclePolicyNotFoundException, LifecyclePolicyPreviewNotFoundException
-from registry.ecr.lifecycle import Candidate, LifecycleError, evaluate, parse
+from registry.ecr.lifecycle import Candidate, LifecycleError, Rule, evaluate, parse
 from registry.metadata import Metadata
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ log = logging.getLogger("dockyard.registry")
 PREVIEW = "lifecycle-preview/"
 
 
-def _rules(text: Any):
+def _rules(text: Any) -> list[Rule]:
     try:
         return parse(text if isinstance(text, str) else "")
     except LifecycleError as e:
@@ -45,7 +46,7 @@ def _rules(text: Any):
         ) from None
 
 
-def expiring(store, name: str, text: str, now: float) -> list[tuple[data.Image, int]]:
+def expiring(store: Store, name: str, text: str, now: float) -> list[tuple[data.Image, int]]:
     """The images of ``name`` that policy ``text`` expires at ``now``, with the rule's priority."""
     images = data.image_rows(store, name)
     chosen = evaluate(parse(text), [Candidate(i.digest, i.tags, i.pushed) for i in images], now)

@@ -110,13 +110,7 @@ async def describe_repositories(ecr: Ecr, call: Call, params: dict[str, Any]) ->
     if names:
         found = []
         for name in names:
-            s = data.settings(
-                ecr.store,
-                ecr.name({"repositoryName": name, **{k: v for k, v in params.items() if k == "registryId"}}),
-            )
-            if s is None:
-                raise ecr.not_found(name)
-            found.append(s)
+            found.append(ecr.repository(call, {**params, "repositoryName": name}))
     else:
         found = data.all_settings(ecr.store)
     page, token = paging.page(found, params, InvalidParameterException, default=100, maximum=1000)

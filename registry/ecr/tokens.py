@@ -25,7 +25,7 @@ from dockyard.iam.records import Principals
 from dockyard.store import Store
 from registry import jwt
 from registry.ecr import data
-from registry.ecr.policy import PolicyError, decide
+from registry.ecr.policy import PolicyError, RepositoryPolicy, decide
 from registry.ecr.policy import parse as parse_policy
 from registry.scopes import REPOSITORY, Scope, grant
 
@@ -154,7 +154,7 @@ class Logins:
                 out.append(Scope(REPOSITORY, scope.name, got))
         return out
 
-    def _policy(self, repository: str):
+    def _policy(self, repository: str) -> RepositoryPolicy | None:
         s = data.settings(self.store, repository)
         if s is None or s.policy is None:
             return None
