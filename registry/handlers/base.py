@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ __all__ = ["API_VERSION", "AUTH", "REGISTRY", "Registry", "base", "may_read", "r
 
 API_VERSION = "registry/2.0"
 PULL_RECORD_INTERVAL = 60.0
+
+log = logging.getLogger("dockyard.registry")
 
 # Where the auth middleware leaves the caller's access (``registry.auth.Access``); without it
 # (no auth installed) every repository is readable.
@@ -45,7 +48,10 @@ class Registry:
         if len(self.pulls) > 100_000:
             self.pulls.clear()
         self.pulls[key] = now
-        await self.meta.record_pull(repository, digest, now)
+        try:
+            await self.meta.record_pull(repository, digest, now)
+        except Exception as exc:  # a pull time is never worth failing the pull
+            log.warning("pull time not recorded", extra={"repository": repository, "error": str(exc)})
 
     def check_create(self, repository: str) -> None:
         """Refuse (404 NAME_UNKNOWN) a push to a repository that does not exist when
