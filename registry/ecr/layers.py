@@ -91,6 +91,8 @@ async def batch_check_layer_availability(ecr: Ecr, call: Call, params: dict[str,
 async def initiate_layer_upload(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     name = _repo_for_write(ecr, call, params)
     session = await ecr.registry.uploads.start(name)
+    if len(_last_part) > 10_000:  # abandoned uploads (GC drops them): forget their part sizes
+        _last_part.clear()
     _last_part[session.id] = MIN_PART
     return {"uploadId": session.id, "partSize": MIN_PART}
 
