@@ -45,8 +45,10 @@ class Config:
     registry_workers: int = 1
     control_workers: int = 1
     gc_interval: float = 3600.0
+    lifecycle_interval: float = 3600.0  # seconds between applications of ECR lifecycle policies (0: never)
     gc_grace: float = 3600.0
     registry_read_only: bool = False
+    registry_create_on_push: bool = True  # a push to an unknown repository creates it (as ECR's templates)
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path

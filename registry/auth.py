@@ -50,7 +50,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -93,6 +93,16 @@ TOKENS = Counter(
 REFUSED = Counter(
     "dockyard_registry_auth_refused_total", "Registry requests refused by the auth check", ["code"]
 )
+
+
+ECR_USER = "AWS"
+
+
+class EcrLogins(Protocol):
+    """Logins by ECR password (``registry.ecr.tokens.Logins``)."""
+
+    def identify(self, password: str) -> Any: ...
+    def grant(self, identity: Any, requested: Iterable[Scope]) -> list[Scope]: ...
 
 
 @dataclass(frozen=True)
@@ -216,6 +226,9 @@ class Auth:
     ) -> None:
         self.store = store
         self.tokens = tokens
+        self.ecr: EcrLogins | None = None
+        """User ``AWS`` logs in with an ECR password (``registry.ecr.tokens.Logins``); set by
+        ``registry.ecr.api.install``."""
         self.limiter = limiter or throttle.FailureLimiter()
         # HMAC(secret, user, password, stored hash) -> expiry: skips scrypt for a repeated
         # login without keeping anything that reveals the password.
@@ -339,6 +352,15 @@ class Auth:
                 {"errors": [{"code": "UNSUPPORTED", "message": f"at most {MAX_SCOPES} scopes"}]}, status=400
             )
         subject, admin, grants = "", False, {}
+        if creds is not None and creds[0] == ECR_USER and self.ecr is not None:
+            identity = self.ecr.identify(creds[1])
+            if identity is None:
+                TOKENS.labels("bad_credentials").inc()
+                self._refused(creds[0], request.remote or "", "bad ECR password")
+                return _token_error("incorrect username or password")
+            TOKENS.labels("issued").inc()
+            granted = self.ecr.grant(identity, requested)
+            return web.json_response(self.tokens.issue(f"AWS:{identity.key_id}", granted))
         if creds is not None:
             try:
                 user = await self.authenticate(*creds, address=request.remote or "")

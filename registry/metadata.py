@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dockyard.store import Migration, Store, Tx
+from registry import immutability
 from registry.manifest import Manifest
 from registry.storage.errors import UploadUnknown
 
-__all__ = ["MIGRATIONS", "BlobsMissing", "Metadata", "StoredManifest", "UploadRow"]
+__all__ = ["MIGRATIONS", "BlobsMissing", "Metadata", "StoredManifest", "TagImmutable", "UploadRow"]
 
 TOPIC = "registry"
 
@@ -54,11 +55,66 @@ MIGRATIONS = [
             started REAL NOT NULL, updated REAL NOT NULL);
         """,
     ),
+    Migration(
+        "registry",
+        2,
+        """
+        CREATE TABLE registry_repository_settings (
+            name TEXT PRIMARY KEY, created REAL NOT NULL, tag_mutability TEXT NOT NULL,
+            mutability_filters TEXT NOT NULL, scan_on_push INTEGER NOT NULL, encryption TEXT NOT NULL,
+            policy TEXT, tags TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE registry_image_pulls (
+            repository TEXT NOT NULL, digest TEXT NOT NULL, pulled REAL NOT NULL,
+            PRIMARY KEY (repository, digest)) WITHOUT ROWID;
+        CREATE TABLE registry_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        """,
+    ),
+    Migration(
+        "registry",
+        3,
+        """
+        ALTER TABLE registry_repository_settings ADD COLUMN lifecycle TEXT;
+        ALTER TABLE registry_repository_settings ADD COLUMN lifecycle_evaluated REAL;
+        """,
+    ),
 ]
 
 
 class BlobsMissing(LookupError):
     """A manifest names blobs no longer linked to its repository (garbage collected meanwhile)."""
+
+
+class TagImmutable(Exception):
+    """``tag`` names another image already and ``repository``'s tag mutability forbids moving it."""
+
+    def __init__(self, repository: str, tag: str) -> None:
+        super().__init__(
+            f"The image tag '{tag}' already exists in the '{repository}' repository and cannot be"
+            " overwritten because the repository is immutable."
+        )
+        self.repository, self.tag = repository, tag
+
+
+def check_mutability(tx: Tx, repository: str, tags: Sequence[str], digest: str) -> None:
+    """Raise :class:`TagImmutable` if pointing ``tags`` at ``digest`` would move a tag the
+    repository's settings (``registry_repository_settings``; none: MUTABLE) keep in place."""
+    if not tags:
+        return
+    row = tx.query_one(
+        "SELECT tag_mutability, mutability_filters FROM registry_repository_settings WHERE name = ?",
+        (repository,),
+    )
+    if row is None or row[0] == immutability.MUTABLE:
+        return
+    marks = ",".join("?" * len(tags))
+    current = {r[0]: r[1] for r in tx.query(
+        f"SELECT tag, digest FROM registry_tags WHERE repository = ? AND tag IN ({marks})",
+        (repository, *tags),
+    )}
+    filters = [f["filter"] for f in json.loads(row[1])]
+    refused = immutability.refused_tags(row[0], filters, current, tags, digest)
+    if refused:
+        raise TagImmutable(repository, refused[0])
 
 
 class RepositoryNotEmpty(Exception):
@@ -211,7 +267,9 @@ class Metadata:
         """Store a validated manifest (and point ``tag`` and every one of ``tags`` at it, in the
         same transaction: all or none).
 
-        Raises BlobsMissing if a blob it names is no longer linked to ``repository``.
+        Raises BlobsMissing if a blob it names is no longer linked to ``repository``, and
+        TagImmutable if a tag would move to another image although the repository's tag
+        mutability keeps it (checked in the same transaction as the write).
         """
         now = time.time()
         subject = manifest.subject.digest if manifest.subject else None
@@ -226,6 +284,8 @@ class Metadata:
                 )[0]
                 if linked != len(blobs):
                     raise BlobsMissing(repository)
+            named = [*([tag] if tag is not None else []), *tags]
+            check_mutability(tx, repository, named, digest)
             _ensure_repository(tx, repository, now)
             tx.execute(
                 "INSERT OR IGNORE INTO registry_manifests (repository, digest, media_type, size, body,"
@@ -239,7 +299,6 @@ class Metadata:
                 [(repository, digest, d.digest, "blob") for d in manifest.blobs]
                 + [(repository, digest, d.digest, "manifest") for d in manifest.children],
             )
-            named = [*([tag] if tag is not None else []), *tags]
             if named:
                 tx.executemany(
                     "INSERT INTO registry_tags (repository, tag, digest, updated) VALUES (?, ?, ?, ?)"
@@ -261,6 +320,9 @@ class Metadata:
             tx.execute(
                 "DELETE FROM registry_manifest_references WHERE repository = ? AND manifest = ?",
                 (repository, digest),
+            )
+            tx.execute(
+                "DELETE FROM registry_image_pulls WHERE repository = ? AND digest = ?", (repository, digest)
             )
             tx.changed(TOPIC, f"{repository}@{digest}")
             return True
@@ -311,8 +373,10 @@ class Metadata:
             tags = tx.query_one(count.format("registry_tags"), (name,))[0]
             if (manifests or tags) and not force:
                 raise RepositoryNotEmpty(name, manifests, tags)
-            for table in ("registry_tags", "registry_manifest_references", "registry_manifests"):
+            for table in ("registry_tags", "registry_manifest_references", "registry_manifests",
+                          "registry_image_pulls"):
                 tx.execute(f"DELETE FROM {table} WHERE repository = ?", (name,))
+            tx.execute("DELETE FROM registry_repository_settings WHERE name = ?", (name,))
             links = tx.execute("DELETE FROM registry_blob_links WHERE repository = ?", (name,)).rowcount
             tx.execute("DELETE FROM registry_repositories WHERE name = ?", (name,))
             tx.changed(TOPIC, name)
@@ -334,6 +398,18 @@ class Metadata:
             sql += " LIMIT ?"
             params.append(limit)
         return [r[0] for r in self.store.query(sql, params)]
+
+    async def record_pull(self, repository: str, digest: str, now: float) -> None:
+        """Remember that ``digest`` was pulled from ``repository`` at ``now`` (ECR's
+        ``lastRecordedPullTime``; the caller limits how often). Not fsync'd: a pull time lost
+        with the power is an older pull time, nothing worse."""
+        async with self.store.transaction(durable=False) as tx:
+            tx.execute(
+                "INSERT INTO registry_image_pulls (repository, digest, pulled) SELECT ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM registry_manifests WHERE repository = ? AND digest = ?)"
+                " ON CONFLICT (repository, digest) DO UPDATE SET pulled = excluded.pulled",
+                (repository, digest, now, repository, digest),
+            )
 
     # -- uploads -------------------------------------------------------------------------
     async def start_upload(self, upload_id: str, repository: str) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from registry import auth, gc, pull, users
+from registry.ecr import api as ecr
 from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
@@ -39,7 +40,8 @@ def install(platform: Platform) -> RegistryPart:
     driver = FilesystemDriver(platform.config.data_path / "registry")
     meta = Metadata(platform.store)
     read_only = platform.config.registry_read_only
-    mount(platform.registry, Registry(meta, BlobStore(driver, meta), read_only))
-    auth.install(platform)
+    registry = Registry(meta, BlobStore(driver, meta), read_only, platform.config.registry_create_on_push)
+    mount(platform.registry, registry)
+    ecr.install(platform, registry, auth.install(platform))
     gc.install(platform)
     return RegistryPart(pull.PullCredentials(platform.store))

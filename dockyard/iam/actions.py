@@ -17,7 +17,8 @@ The action is ``<prefix>:<Operation>``: ``ecs:RunTask``, ``servicediscovery:GetS
   ``Id``/``ServiceId`` of service and instance operations on the service's, tags on
   ``ResourceARN``; ``DiscoverInstances``, the listings and creations of namespaces on ``*``
   (``servicediscovery:NamespaceName`` and ``servicediscovery:ServiceName`` are set).
-* ECR: ``repositoryName`` on the repository's ARN, else ``*``. Anything else: ``*``.
+* ECR: ``repositoryName`` (and each of ``repositoryNames``) on the repository's ARN, the tag
+  operations on ``resourceArn``, else ``*``. Anything else: ``*``.
 
 Every request is allowed only if each of its resources is (so a ``Deny`` on a cluster's ARN
 covers everything in the cluster, and an ``Allow`` limited to services must list the cluster
@@ -156,7 +157,9 @@ def target(service: str, operation: str, params: Mapping[str, Any], region: str,
     elif prefix == "servicediscovery":
         out, ctx = _cloudmap(operation, params, region, account)
     elif prefix == "ecr":
-        out = [f"arn:aws:ecr:{region}:{account}:repository/{r}" for r in _strs(params.get("repositoryName"))]
+        names = _strs(params.get("repositoryName")) + _strs(params.get("repositoryNames"))
+        out = [f"arn:aws:ecr:{region}:{account}:repository/{r}" for r in names]
+        out += [_local(a, region, account) for a in _strs(params.get("resourceArn"))]
     elif prefix == "dockyard" and operation == "GetEvents" and _strs(params.get("cluster")):
         cluster = f"arn:aws:ecs:{region}:{account}:cluster/{_last(_strs(params.get('cluster'))[0])}"
         out, ctx = [cluster], {"ecs:cluster": cluster}

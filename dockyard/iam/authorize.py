@@ -33,7 +33,7 @@ from dockyard.iam.policy import Request, evaluate
 from dockyard.iam.records import Principal, Principals
 from dockyard.store import Store
 
-__all__ = ["PEER", "Authorizer", "denial", "permits"]
+__all__ = ["PEER", "Authorizer", "caller", "denial", "permits"]
 
 _STATE = "dockyard.iam"
 
@@ -109,6 +109,12 @@ class Authorizer:
         if principal is None:
             raise UnrecognizedClientException("The security token included in the request is invalid.")
         return principal
+
+
+def caller(call: Call) -> tuple[Principal, dict[str, Any]] | None:
+    """The limited principal of an authorized ``call`` and its condition keys (None: an
+    administrator key, or a call no :class:`Authorizer` checked)."""
+    return call.extra.get(_STATE)
 
 
 def permits(call: Call, action: str, resources: Sequence[str]) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from registry import users
-from registry.errors import DIGEST_INVALID
+from registry.errors import DIGEST_INVALID, NAME_UNKNOWN
 from registry.metadata import Metadata
 from registry.reference import Digest, parse_digest
 from registry.routes import Route
@@ -17,6 +19,9 @@ from registry.storage.uploads import Uploads
 __all__ = ["API_VERSION", "AUTH", "REGISTRY", "Registry", "base", "may_read", "require_digest"]
 
 API_VERSION = "registry/2.0"
+PULL_RECORD_INTERVAL = 60.0
+
+log = logging.getLogger("dockyard.registry")
 
 # Where the auth middleware leaves the caller's access (``registry.auth.Access``); without it
 # (no auth installed) every repository is readable.
@@ -30,6 +35,31 @@ class Registry:
     meta: Metadata
     blobs: BlobStore
     read_only: bool = False
+    create_on_push: bool = True  # a push to a repository that does not exist creates it
+    pulls: dict[tuple[str, str], float] = field(default_factory=dict)  # last pull time recorded
+
+    async def pulled(self, repository: str, digest: str) -> None:
+        """Record a pull of ``digest`` (ECR's ``lastRecordedPullTime``), at most once a
+        minute per image and process: one dict lookup on the hot path."""
+        now = time.time()
+        key = (repository, digest)
+        if now - self.pulls.get(key, 0.0) < PULL_RECORD_INTERVAL:
+            return
+        if len(self.pulls) > 100_000:
+            self.pulls.clear()
+        self.pulls[key] = now
+        try:
+            await self.meta.record_pull(repository, digest, now)
+        except Exception as exc:  # a pull time is never worth failing the pull
+            log.warning("pull time not recorded", extra={"repository": repository, "error": str(exc)})
+
+    def check_create(self, repository: str) -> None:
+        """Refuse (404 NAME_UNKNOWN) a push to a repository that does not exist when
+        repositories are not created on push (``registry_create_on_push = false``)."""
+        if not self.create_on_push and not self.meta.repository_exists(repository):
+            raise NAME_UNKNOWN(
+                detail=repository, message="repository does not exist and create-on-push is off"
+            )
 
     @property
     def uploads(self) -> Uploads:

@@ -16,7 +16,7 @@ from registry.errors import (
 )
 from registry.handlers.base import Registry, location, require_digest
 from registry.manifest import MANIFEST_TYPES, MAX_MANIFEST, Manifest, ManifestError, parse_manifest
-from registry.metadata import BlobsMissing, StoredManifest
+from registry.metadata import BlobsMissing, StoredManifest, TagImmutable
 from registry.reference import is_tag
 from registry.routes import Route
 
@@ -57,6 +57,8 @@ async def get_manifest(request: web.Request, registry: Registry, target: Route) 
         raise MANIFEST_UNKNOWN(
             detail=f"manifest is {found.media_type}, which the Accept header does not admit"
         )
+    if request.method == "GET":
+        await registry.pulled(target.name, found.digest)
     return web.Response(
         body=found.body,
         headers={
@@ -121,11 +123,14 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
         manifest = parse_manifest(body, request.headers.get("Content-Type"))
     except ManifestError as exc:
         raise MANIFEST_INVALID(detail=str(exc)) from None
+    registry.check_create(target.name)
     _check_references(registry, target.name, manifest)
     try:
         await registry.meta.put_manifest(target.name, digest, body, manifest, None if expected else ref, tags)
     except BlobsMissing:
         raise MANIFEST_BLOB_UNKNOWN(detail="a blob of the manifest was garbage collected meanwhile") from None
+    except TagImmutable as exc:  # what ECR answers docker: "tag invalid: The image tag ..."
+        raise TAG_INVALID(detail=exc.tag, message=str(exc)) from None
     headers = {
         "Location": location(target.name, "manifests", digest),
         "Docker-Content-Digest": digest,

@@ -110,6 +110,7 @@ async def _mount(request: web.Request, registry: Registry, name: str) -> web.Res
 
 async def start_upload(request: web.Request, registry: Registry, target: Route) -> web.Response:
     name = target.name
+    registry.check_create(name)
     if "mount" in request.query:
         mounted = await _mount(request, registry, name)
         if mounted is not None:

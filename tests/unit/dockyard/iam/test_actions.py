@@ -93,3 +93,11 @@ def test_ecr_and_the_event_stream() -> None:
     assert t("dockyard", "GetEvents", cluster="") == ("dockyard:GetEvents", ("*",), {})
     _action, resources, ctx = t("dockyard", "GetEvents", cluster="prod")
     assert resources == (A + "cluster/prod",) and ctx["ecs:cluster"] == A + "cluster/prod"
+
+
+def test_ecr_operations_are_checked_on_the_repositories_they_name() -> None:
+    repo = "arn:aws:ecr:us-east-1:000000000000:repository/"
+    assert t(ECR, "PutImage", repositoryName="shop/web")[1] == (repo + "shop/web",)
+    assert t(ECR, "DescribeRepositories", repositoryNames=["a", "b"])[1] == (repo + "a", repo + "b")
+    foreign = "arn:aws:ecr:eu-west-1:111111111111:repository/shop/web"
+    assert t(ECR, "ListTagsForResource", resourceArn=foreign)[1] == (repo + "shop/web",)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
+from registry.ecr import data as registry_data
+from registry.handlers import Registry
 from tests.unit.registry.handlers.conftest import (
     OCI_MANIFEST,
     error_codes,
@@ -120,3 +122,39 @@ async def test_a_put_by_tag_answers_no_oci_tag_header(client: TestClient) -> Non
     r = await client.put("/v2/r/manifests/second?tag=third", data=body, headers=headers)
     assert r.status == 201 and "OCI-Tag" not in r.headers
     assert (await (await client.get("/v2/r/tags/list")).json())["tags"] == ["first", "second"]
+
+
+async def test_an_immutable_tag_is_not_moved_by_a_put_but_pushes_by_digest_and_repeats_work(
+    served: tuple[TestClient, Registry],
+) -> None:
+    client, registry = served
+    first, body = await push_image(client, "shop/fixed", "v1", b"layer one")
+    await registry_data.update(registry.meta.store, "shop/fixed", tag_mutability="IMMUTABLE")
+    again = await client.put("/v2/shop/fixed/manifests/v1", data=body, headers={"Content-Type": OCI_MANIFEST})
+    assert again.status == 201  # the same image under the same tag: nothing moves
+    await push_blob(client, "shop/fixed", b"layer two")
+    other = manifest(b'{"architecture":"amd64"}', b"layer two")
+    headers = {"Content-Type": OCI_MANIFEST}
+    refused = await client.put("/v2/shop/fixed/manifests/v1", data=other, headers=headers)
+    assert refused.status == 400
+    error = (await refused.json())["errors"][0]
+    assert error["code"] == "TAG_INVALID"
+    assert error["message"] == (
+        "The image tag 'v1' already exists in the 'shop/fixed' repository and cannot be overwritten because"
+        " the repository is immutable."
+    )
+    by_digest = await client.put(
+        f"/v2/shop/fixed/manifests/{sha256(other)}", data=other, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert by_digest.status == 201
+    assert registry.meta.manifest_by_tag("shop/fixed", "v1").digest == first
+
+
+async def test_with_create_on_push_off_a_push_to_an_unknown_repository_is_name_unknown(
+    served: tuple[TestClient, Registry],
+) -> None:
+    client, registry = served
+    registry.create_on_push = False
+    r = await client.post("/v2/nowhere/blobs/uploads/")
+    assert r.status == 404
+    assert await error_codes(r) == ["NAME_UNKNOWN"]

@@ -1,0 +1,165 @@
+"""ECR's operations on the control port, over the registry's own layers.
+
+``install(platform, registry, auth)`` registers every operation below with the ``ecr``
+model's validation on (``InvalidParameterException`` for a request the model refuses), the
+reads ``readonly`` (a control worker may answer them), and the download route of
+``GetDownloadUrlForLayer`` on the registry port. :class:`Ecr` is what the handlers share:
+names, ARNs, the repository lookup that answers ``RepositoryNotFoundException``, and the
+repository-policy check (an explicit ``Deny`` in a repository policy refuses a limited key's
+call; see :mod:`registry.ecr.policy` and ``docs/registry.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from dockyard.aws.errors import AccessDeniedException, InvalidParameterException
+from dockyard.aws.protocol import ECR, Call
+from dockyard.iam.authorize import caller, denial
+from dockyard.iam.policy import Request, evaluate
+from dockyard.store import Store
+from registry import jwt
+from registry.ecr import data, images, layers, lifecycles, repositories
+from registry.ecr.errors import RepositoryNotFoundException
+from registry.ecr.policy import PolicyError, applicable
+from registry.ecr.policy import parse as parse_policy
+from registry.ecr.tokens import LAYER_ROUTE, Logins, Signer
+from registry.errors import BLOB_UNKNOWN, UNAUTHORIZED
+from registry.handlers import blobs
+from registry.handlers.base import Registry
+from registry.reference import is_valid_name
+from registry.routes import BLOB, Route
+
+if TYPE_CHECKING:
+    from dockyard.platform import Platform
+    from registry.auth import Auth
+
+__all__ = ["LAYER_ROUTE", "Ecr", "install"]
+
+Handler = Callable[["Ecr", Call, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class Ecr:
+    """What every ECR handler shares (see the module docstring)."""
+
+    registry: Registry
+    signer: Signer
+    account: str
+    region: str
+    registry_address: str  # host:port of the registry port, as repositoryUri names it
+    scheme: str  # of the registry port: http, or https with TLS
+
+    @property
+    def store(self) -> Store:
+        return self.registry.meta.store
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:ecr:{self.region}:{self.account}:repository/{name}"
+
+    def uri(self, name: str) -> str:
+        return f"{self.registry_address}/{name}"
+
+    def name(self, params: dict[str, Any], key: str = "repositoryName") -> str:
+        """The repository name of the request (checked: ECR's grammar, this registry's id)."""
+        registry_id = params.get("registryId")
+        if registry_id is not None and registry_id != self.account:
+            raise InvalidParameterException(
+                f"Invalid parameter at 'registryId' failed to satisfy constraint: '{registry_id}' is not"
+                f" this registry ({self.account})"
+            )
+        name = params.get(key)
+        if not isinstance(name, str) or not is_valid_name(name):
+            raise InvalidParameterException(
+                f"Invalid parameter at '{key}' failed to satisfy constraint: 'must satisfy regular expression"
+                " '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''"
+            )
+        return name
+
+    def not_found(self, name: str) -> RepositoryNotFoundException:
+        return RepositoryNotFoundException(
+            f"The repository with name '{name}' does not exist in the registry with id '{self.account}'"
+        )
+
+    def repository(self, call: Call, params: dict[str, Any]) -> data.Settings:
+        """The settings of the repository the request names (RepositoryNotFoundException),
+        once its policy allows the call (:meth:`check_policy`)."""
+        name = self.name(params)
+        found = data.settings(self.store, name)
+        if found is None:
+            raise self.not_found(name)
+        self.check_policy(call, found)
+        return found
+
+    def check_policy(self, call: Call, repo: data.Settings) -> None:
+        """Refuse (AccessDeniedException) a limited key's call that ``repo``'s policy denies."""
+        if repo.policy is None:
+            return
+        who = caller(call)
+        if who is None:
+            return
+        principal, ctx = who
+        try:
+            policy = parse_policy(repo.policy)
+        except PolicyError:
+            return
+        action = f"ecr:{call.operation}"
+        statements = applicable(policy, principal.arn, self.account)
+        if evaluate(statements, Request(action, (self.arn(repo.name),), ctx)).explicit_deny:
+            raise AccessDeniedException(
+                denial(principal.arn, action, self.arn(repo.name), True).replace(
+                    "identity-based policy", "resource-based policy"
+                )
+            )
+
+
+# name -> (handler, readonly)
+OPERATIONS: dict[str, tuple[Handler, bool]] = {
+    **repositories.OPERATIONS,
+    **images.OPERATIONS,
+    **layers.OPERATIONS,
+    **lifecycles.OPERATIONS,
+}
+
+
+def _bind(ecr: Ecr, handler: Handler) -> Callable[[Call, dict[str, Any]], Awaitable[dict[str, Any]]]:
+    async def operation(call: Call, params: dict[str, Any]) -> dict[str, Any]:
+        return await handler(ecr, call, params)
+
+    return operation
+
+
+def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
+    """Register the ECR operations and the layer download route; let user ``AWS`` log in to
+    the registry with a ``GetAuthorizationToken`` password."""
+    config = platform.config
+    key = jwt.load_or_create_key(Path(config.data_dir) / "registry-token-key.pem")
+    signer = Signer(key)
+    scheme = "https" if (config.tls_cert or config.tls_self_signed) else "http"
+    ecr = Ecr(
+        registry, signer, config.account_id, config.region, config.address(config.registry_port), scheme
+    )
+    for name, (handler, readonly) in OPERATIONS.items():
+        platform.ops.add(
+            ECR, name, _bind(ecr, handler), readonly=readonly, validate=InvalidParameterException
+        )
+    auth.ecr = Logins(platform.store, signer, config.account_id, config.region)
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        found = signer.layer_of(request.query.get("token", ""))
+        if found is None:
+            raise UNAUTHORIZED(message="the download URL is not valid or has expired")
+        repository, digest = found
+        if registry.blobs.linked_size(repository, digest) is None:
+            raise BLOB_UNKNOWN(detail=digest)
+        return await blobs.get_blob(request, registry, Route(BLOB, repository, digest))
+
+    platform.registry.router.add_get(LAYER_ROUTE, download)
+    if config.lifecycle_interval > 0 and not config.registry_read_only:
+        platform.contexts.append(lifecycles.periodic(registry.meta))
+    return ecr
