@@ -16,7 +16,8 @@ Other parts reach discovery in process through the :class:`Discovery` that :func
 returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
 (:class:`discovery.registrar.Registrar`), ``namespace_service_ids(namespace)`` gives a
 namespace's service ids (for ECS's ListServicesByNamespace), ``watch.wait(...)`` follows changes and
-``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
+``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints, and ``mesh_instances`` is the mesh's
+``mesh.seams.InstanceView`` (:class:`MeshInstances`, over the in-memory index).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from discovery import tables
 from discovery.dns import DnsServer
 from discovery.handlers import Context, bind
 from discovery.health import Checker
@@ -40,7 +42,33 @@ from dockyard.config import ConfigError
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "Discovery", "install"]
+__all__ = ["MIGRATIONS", "Discovery", "MeshInstance", "MeshInstances", "install"]
+
+
+@dataclass(frozen=True)
+class MeshInstance:
+    """One instance as the mesh sees it (``mesh.seams.Instance``): routable = healthy."""
+
+    instance_id: str
+    attributes: dict[str, str]
+    healthy: bool
+
+
+class MeshInstances:
+    """The mesh's ``InstanceView``: instances by namespace and service name, from the index
+    (which this process's writers keep current), and the topics that change them."""
+
+    change_topics = tables.TOPICS
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def instances(self, namespace: str, service: str) -> list[MeshInstance] | None:
+        index = self.catalog.index
+        srv = index.service_named(namespace, service)
+        if srv is None:
+            return None
+        return [MeshInstance(i.id, dict(i.attributes), i.routable) for i in index.instances_of(srv.id)]
 
 
 @dataclass
@@ -58,6 +86,11 @@ class Discovery:
         """The ids of the services of the namespace with this id, ARN or name, None when there is
         none (the seam ``runner.seams.NamespaceLookup``); read from the store, as committed."""
         return self.catalog.data.namespace_service_ids(namespace)
+
+    @property
+    def mesh_instances(self) -> MeshInstances:
+        """The seam ``mesh.seams.InstanceView``."""
+        return MeshInstances(self.catalog)
 
 
 async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:

@@ -151,6 +151,45 @@ def write_rootfs(out: IO[bytes], binary: Path, libs: list[str]) -> None:
 
 
 @dataclass(frozen=True)
+class Build:
+    """What the image is made of: the Envoy binary, its digest and version, its libraries."""
+
+    binary: Path
+    digest: str
+    version: str
+    libs: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        return image_tag(self.version)
+
+    @property
+    def changes(self) -> list[str]:
+        return image_changes(self.version, self.digest)
+
+
+def describe(binary: Path | None = None) -> Build:
+    """The :class:`Build` of ``binary`` (default: the installed Envoy). Runs ``envoy --version``
+    and ``ldd``: blocking, well under a second."""
+    binary = binary or envoy_binary()
+    return Build(binary, file_digest(binary), envoy_version(binary), tuple(shared_libs(binary)))
+
+
+def rootfs_file(build: Build) -> IO[bytes]:
+    """The image's root file system (:func:`write_rootfs`) in an anonymous temporary file, at
+    offset 0; the caller closes it. About 110 MB."""
+    out = tempfile.TemporaryFile(suffix=".tar")
+    try:
+        write_rootfs(out, build.binary, list(build.libs))
+        out.flush()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+@dataclass(frozen=True)
 class Image:
     tag: str
     digest: str
@@ -173,19 +212,16 @@ def ensure_image(api: Any = None, binary: Path | None = None) -> Image:
     import docker
 
     api = api or docker.APIClient(**docker.utils.kwargs_from_env())
-    binary = binary or envoy_binary()
-    digest, version = file_digest(binary), envoy_version(binary)
-    tag = image_tag(version)
+    build = describe(binary)
+    tag, digest = build.tag, build.digest
     labels = _labels(api, tag)
     if labels is not None and labels.get(DIGEST_LABEL) == digest:
         return Image(tag, digest, built=False)
-    libs = shared_libs(binary)
     with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
-        write_rootfs(tmp, binary, libs)
+        write_rootfs(tmp, build.binary, list(build.libs))
         tmp.flush()
         repo, _, version_tag = tag.rpartition(":")
-        api.import_image_from_file(tmp.name, repository=repo, tag=version_tag,
-                                   changes=image_changes(version, digest))
+        api.import_image_from_file(tmp.name, repository=repo, tag=version_tag, changes=build.changes)
     labels = _labels(api, tag)
     if labels is None or labels.get(DIGEST_LABEL) != digest:
         raise RuntimeError(f"import of {tag} did not produce an image labelled {digest}")
