@@ -29,14 +29,18 @@ from mesh.model import MeshConfig, Node
 from mesh.seams import ConnectView, Instance, InstanceView
 from mesh.snapshot import compute
 
-__all__ = ["APP_MESH_TOPICS", "VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "read_app_mesh"]
+__all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
 
 log = logging.getLogger("dockyard.mesh")
 
 # App Mesh's kinds in ``am_resources`` (``mesh.data``), named like the stored ones.
 VIRTUAL_NODE = "virtualNode"
 VIRTUAL_SERVICE = "virtualService"
-APP_MESH_TOPICS = tuple(sorted({MESH_TOPIC, *TOPICS.values(), "mesh/virtual-node", "mesh/virtual-service"}))
+
+
+def app_mesh_topics() -> set[str]:
+    """The topics of App Mesh's writes (``mesh.data``: meshes and every kind of resource)."""
+    return {MESH_TOPIC, *TOPICS.values(), "mesh/virtual-node", "mesh/virtual-service"}
 
 
 def read_app_mesh(data: Data) -> AppMeshSpecs:
@@ -81,7 +85,7 @@ class Controller:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        found = set(APP_MESH_TOPICS) | self.churn_topics
+        found = app_mesh_topics() | self.churn_topics
         if self.connect is not None:
             found |= set(self.connect.change_topics)
         return tuple(sorted(found))
