@@ -243,7 +243,7 @@ class _Builder:
                 outlier=_outlier(listener.get("outlierDetection")),
                 pool=_pool(listener.get("connectionPool")),
             )
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             self.problems.append(f"virtual node {mesh}/{node}: {e}")
             service = Service(name, protocol=protocol)
         self.services[name] = service
@@ -278,14 +278,14 @@ class _Builder:
             return None
         body = spec[kind]
         targets = []
-        for t in (body.get("action") or {}).get("weightedTargets") or []:
-            service = self.virtual_node(mesh, str(t.get("virtualNode", "")))
-            if service is None:
-                self.problems.append(f"route {mesh}/{route}: no virtual node {t.get('virtualNode')}")
-                continue
-            targets.append(Target(service, int(t.get("weight", 0))))
         timeout = body.get("timeout") or {}
         try:
+            for t in (body.get("action") or {}).get("weightedTargets") or []:
+                service = self.virtual_node(mesh, str(t.get("virtualNode", "")))
+                if service is None:
+                    self.problems.append(f"route {mesh}/{route}: no virtual node {t.get('virtualNode')}")
+                    continue
+                targets.append(Target(service, int(t.get("weight", 0))))
             rule = Rule(
                 tuple(targets),
                 Match() if kind == "tcpRoute" else _match(kind, body.get("match") or {}),

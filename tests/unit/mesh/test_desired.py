@@ -309,3 +309,44 @@ def test_a_task_with_another_alias_address_gets_its_own_route():
 def test_no_tasks_no_config():
     d = build([], {NS: [WEB]}, canary(), of(INSTANCES))
     assert d.config.routes == () and d.config.clients == () and d.endpoints == {}
+
+
+def test_garbage_specs_are_named_never_raised():
+    specs = canary()
+    bad_node = {
+        "listeners": [
+            {
+                "portMapping": {"port": 8080, "protocol": "http"},
+                "outlierDetection": {
+                    "maxServerErrors": None,
+                    "interval": {"unit": "s", "value": 1},
+                    "baseEjectionDuration": {"unit": "s", "value": 1},
+                },
+            }
+        ]
+    }
+    routes = {
+        "w": {
+            "httpRoute": {
+                "match": {"prefix": "/", "headers": [{}]},
+                "action": {"weightedTargets": [{"virtualNode": "web-v1", "weight": "lots"}]},
+            }
+        },
+        "x": {
+            "httpRoute": {
+                "match": {"prefix": "nope"},
+                "action": {"weightedTargets": [{"virtualNode": "web-v1", "weight": 1}]},
+            }
+        },
+    }
+    specs = AppMeshSpecs(
+        specs.meshes,
+        {"m": {"web-v1": bad_node}},
+        specs.virtual_services,
+        specs.virtual_routers,
+        {"m": {"r": routes}},
+    )
+    d = build([FRONT], {NS: [WEB]}, specs, of(INSTANCES))
+    (route,) = d.config.routes
+    assert route.targets == (Target("sc/shop.local/web", 1),)  # fell back to Service Connect
+    assert len(d.problems) >= 3
