@@ -10,6 +10,7 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from dockyard.client import ApiError, Client
 from mesh.snapshot import CLUSTER
 from tests.support.server import Dockyard
 
@@ -52,3 +53,25 @@ async def test_the_xds_port_serves_ads(dockyard: Dockyard):
         table = await asyncio.to_thread(dockyard.cli, "mesh", "status", *common)
         assert "task-x" in table.stdout and "CONNECTED" in table.stdout
         stranger.cancel()
+
+
+async def test_the_status_comes_from_the_main_process_through_control_workers(fresh_dockyard: Dockyard):
+    server = fresh_dockyard
+    server.extra_args = ["--control-workers", "2"]
+    server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.ports['xds']}") as channel:
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+        stream = stub.StreamAggregatedResources()
+        await stream.write(discovery_pb2.DiscoveryRequest(type_url=CLUSTER, node=base_pb2.Node(id="task-w")))
+        await asyncio.wait_for(stream.read(), 10)
+        common = ["--data-dir", str(server.data_dir), "--endpoint-url", server.control_url]
+        for _ in range(6):  # each CLI run is a new connection, answered by either worker
+            proc = await asyncio.to_thread(server.cli, "mesh", "status", "--json", *common)
+            assert proc.returncode == 0, proc.stderr
+            assert [r["Node"] for r in json.loads(proc.stdout)] == ["task-w"]
+        client = Client(server.control_url, *server.credentials)
+        assert await asyncio.to_thread(client.call, "DockyardMesh", "ListMeshNacks", {}) == {"Nacks": []}
+        with pytest.raises(ApiError) as bad:
+            await asyncio.to_thread(client.call, "DockyardMesh", "ListMeshNacks", {"MaxResults": 0})
+        assert (bad.value.status, bad.value.code) == (400, "InvalidParameterException")
+        stream.cancel()
