@@ -12,6 +12,10 @@
   admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
 * ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
   snapshot's versions (``AdsServer.ready``).
+
+The image's :class:`mesh.sidecar.Build` is made on first use of ``image`` (it runs
+``envoy --version`` and ``ldd``: blocking, a fraction of a second; call it from a thread at
+start to keep that off the event loop).
 """
 
 from __future__ import annotations
