@@ -151,6 +151,48 @@ def write_rootfs(out: IO[bytes], binary: Path, libs: list[str]) -> None:
 
 
 @dataclass(frozen=True)
+class Image:
+    tag: str
+    digest: str
+    built: bool  # False when an image with this tag and digest already existed
+
+
+def _labels(api: Any, tag: str) -> dict[str, str] | None:
+    import docker.errors
+
+    try:
+        return (api.inspect_image(tag).get("Config") or {}).get("Labels") or {}
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def ensure_image(api: Any = None, binary: Path | None = None) -> Image:
+    """Build ``dockyard/envoy:<version>`` from ``binary`` (the installed Envoy) unless the tag
+    already holds an image labelled with the binary's digest. ``api`` is a ``docker.APIClient``
+    (default: from the environment, ``DOCKER_HOST`` or the local socket). Blocking."""
+    import docker
+
+    api = api or docker.APIClient(**docker.utils.kwargs_from_env())
+    binary = binary or envoy_binary()
+    digest, version = file_digest(binary), envoy_version(binary)
+    tag = image_tag(version)
+    labels = _labels(api, tag)
+    if labels is not None and labels.get(DIGEST_LABEL) == digest:
+        return Image(tag, digest, built=False)
+    libs = shared_libs(binary)
+    with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
+        write_rootfs(tmp, binary, libs)
+        tmp.flush()
+        repo, _, version_tag = tag.rpartition(":")
+        api.import_image_from_file(tmp.name, repository=repo, tag=version_tag,
+                                   changes=image_changes(version, digest))
+    labels = _labels(api, tag)
+    if labels is None or labels.get(DIGEST_LABEL) != digest:
+        raise RuntimeError(f"import of {tag} did not produce an image labelled {digest}")
+    return Image(tag, digest, built=True)
+
+
+@dataclass(frozen=True)
 class Build:
     """What the image is made of: the Envoy binary, its digest and version, its libraries."""
 
@@ -187,42 +229,3 @@ def rootfs_file(build: Build) -> IO[bytes]:
         out.close()
         raise
     return out
-
-
-@dataclass(frozen=True)
-class Image:
-    tag: str
-    digest: str
-    built: bool  # False when an image with this tag and digest already existed
-
-
-def _labels(api: Any, tag: str) -> dict[str, str] | None:
-    import docker.errors
-
-    try:
-        return (api.inspect_image(tag).get("Config") or {}).get("Labels") or {}
-    except docker.errors.ImageNotFound:
-        return None
-
-
-def ensure_image(api: Any = None, binary: Path | None = None) -> Image:
-    """Build ``dockyard/envoy:<version>`` from ``binary`` (the installed Envoy) unless the tag
-    already holds an image labelled with the binary's digest. ``api`` is a ``docker.APIClient``
-    (default: from the environment, ``DOCKER_HOST`` or the local socket). Blocking."""
-    import docker
-
-    api = api or docker.APIClient(**docker.utils.kwargs_from_env())
-    build = describe(binary)
-    tag, digest = build.tag, build.digest
-    labels = _labels(api, tag)
-    if labels is not None and labels.get(DIGEST_LABEL) == digest:
-        return Image(tag, digest, built=False)
-    with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
-        write_rootfs(tmp, build.binary, list(build.libs))
-        tmp.flush()
-        repo, _, version_tag = tag.rpartition(":")
-        api.import_image_from_file(tmp.name, repository=repo, tag=version_tag, changes=build.changes)
-    labels = _labels(api, tag)
-    if labels is None or labels.get(DIGEST_LABEL) != digest:
-        raise RuntimeError(f"import of {tag} did not produce an image labelled {digest}")
-    return Image(tag, digest, built=True)
