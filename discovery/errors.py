@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.aws.errors import AwsError, ResourceNotFoundException, register
+from dockyard.aws.errors import AwsError, ResourceNotFoundException, TooManyTagsException, register
 
 __all__ = [
     "CustomHealthNotFound",
@@ -39,7 +39,6 @@ DuplicateRequest = register("DuplicateRequest")
 OperationNotFound = register("OperationNotFound")
 ResourceLimitExceeded = register("ResourceLimitExceeded")
 CustomHealthNotFound = register("CustomHealthNotFound")
-TooManyTagsException = register("TooManyTagsException")
 RequestLimitExceeded = register("RequestLimitExceeded")
 
 

@@ -71,9 +71,9 @@ def assemble(platform: Platform) -> None:
     # The mesh goes before the runner: the runner's tasks need the mesh's sidecars (and its
     # xDS port served first); the runner's Service Connect view is handed back to the mesh.
     mesh = mesh_part.install(platform, instances=disc.mesh_instances)
-    # TODO(lead): pass sidecars=mesh.sidecars once runner.part.install takes it.
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
-                              task_dns=disc.task_dns, namespaces=disc.namespace_service_ids)
+                              task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
+                              sidecars=mesh.sidecars)
     mesh.connect = getattr(run, "connect", None)  # the runner's ConnectView; None: no meshed tasks
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).

@@ -1,6 +1,6 @@
 """App Mesh's API on the control port (botocore's ``appmesh`` REST-JSON model, SigV4 scope
 ``appmesh``): meshes here, virtual routers and routes in :mod:`mesh.appmesh_routers`, with App
-Mesh's shapes, statuses and errors.
+Mesh's shapes, statuses and errors; virtual nodes and services in :mod:`mesh.appmesh_nodes`.
 
 Parameters are checked against the model first (``BadRequestException``); the handlers add what
 the model cannot say (a mesh that exists, a name still free) and keep the state in the mesh
@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call, Handler
 from mesh.appmesh_errors import BadRequestException, NotFoundException
+from mesh.appmesh_nodes import Nodes
 from mesh.appmesh_routers import Routers
+from mesh.appmesh_tags import Tags
 from mesh.data import Data, Mesh
 
 if TYPE_CHECKING:
@@ -121,6 +123,9 @@ def install(platform: Platform) -> AppMesh:
     api = AppMesh(Data(platform.store), platform.config.region, platform.config.account_id)
     platform.ops.validate(SERVICE, BadRequestException)
     routers = Routers(api.data, api.region, api.account)
-    for name, (handler, readonly) in {**api.operations(), **routers.operations()}.items():
+    nodes = Nodes(api.data, api.region, api.account)
+    operations = {**api.operations(), **routers.operations(), **nodes.operations(),
+                  **Tags(api.data).operations()}
+    for name, (handler, readonly) in operations.items():
         platform.ops.add(SERVICE, name, handler, readonly=readonly)
     return api

@@ -3,7 +3,7 @@ answers it)."""
 
 from __future__ import annotations
 
-from dockyard.aws.errors import register
+from dockyard.aws.errors import TooManyTagsException, register
 from dockyard.control.workers import BadRequestException
 
 __all__ = [
@@ -12,9 +12,11 @@ __all__ = [
     "LimitExceededException",
     "NotFoundException",
     "ResourceInUseException",
+    "TooManyTagsException",
 ]
 
-# BadRequestException (400) is registered by the control transport, which answers it too.
+# BadRequestException (400) is registered by the control transport, which answers it too;
+# TooManyTagsException (400) by dockyard.aws.errors, shared with Cloud Map.
 NotFoundException = register("NotFoundException", 404)
 ConflictException = register("ConflictException", 409)
 ResourceInUseException = register("ResourceInUseException", 409)

@@ -3,8 +3,16 @@
 Each write is one ``store.transaction()`` that checks inside it what must hold at commit (a
 name still free, a mesh still there) and raises App Mesh's error otherwise, and records its
 change with ``tx.changed``, so the xDS side can recompute the snapshots a mesh feeds: meshes
-under :data:`MESH_TOPIC` (key: the mesh name), the resources inside a mesh (virtual routers,
-routes) under ``mesh/<kind>`` (:data:`TOPICS`; key: ``mesh/router`` or ``mesh/router/route``).
+under :data:`MESH_TOPIC` (key: the mesh name), the resources inside a mesh under
+:data:`TOPICS`: ``mesh/virtual-node`` (key ``mesh/node``), ``mesh/virtual-service``
+(``mesh/service``), ``mesh/virtual-router`` (``mesh/router``), ``mesh/route``
+(``mesh/router/route``).
+
+References between resources are kept whole inside each write (:func:`references`): a virtual
+service's provider (a virtual node or router) and a route's weighted targets (virtual nodes)
+must exist when it is written (NotFoundException), and a node or router so named cannot be
+deleted (ResourceInUseException). A virtual node's backends are not checked, as App Mesh does
+not (nodes and services may name each other).
 
 The xDS side's NACKs are kept in ``am_nacks`` (the last :data:`NACKS_KEPT`; the migration part
 ``mesh_status``, numbered apart from the App Mesh tables): written without the WAL fsync,
@@ -20,17 +28,28 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dockyard.store import Migration, Store, Tx
-from mesh.appmesh_errors import ConflictException, NotFoundException, ResourceInUseException
+from mesh.appmesh_errors import (
+    ConflictException,
+    NotFoundException,
+    ResourceInUseException,
+    TooManyTagsException,
+)
 
-__all__ = ["MESH_TOPIC", "MIGRATIONS", "NACKS_KEPT", "ROUTE", "TOPICS", "VIRTUAL_ROUTER", "Data", "Mesh",
-           "NackRecord", "Resource", "not_found"]
+__all__ = ["MESH_TOPIC", "MIGRATIONS", "NACKS_KEPT", "ROUTE", "TOPICS", "VIRTUAL_NODE", "VIRTUAL_ROUTER",
+           "VIRTUAL_SERVICE", "Data", "Mesh", "NackRecord", "Resource", "not_found", "references"]
 
 MESH_TOPIC = "mesh/mesh"
+MAX_TAGS = 50  # App Mesh's limit per resource
 VIRTUAL_ROUTER = "virtualRouter"
 ROUTE = "route"
-TOPICS = {VIRTUAL_ROUTER: "mesh/virtual-router", ROUTE: "mesh/route"}
+VIRTUAL_NODE = "virtualNode"
+VIRTUAL_SERVICE = "virtualService"
+TOPICS = {VIRTUAL_ROUTER: "mesh/virtual-router", ROUTE: "mesh/route", VIRTUAL_NODE: "mesh/virtual-node",
+          VIRTUAL_SERVICE: "mesh/virtual-service"}
 _CHILD = {VIRTUAL_ROUTER: ROUTE}  # what must be gone before a resource of that kind is deleted
-_LABEL = {VIRTUAL_ROUTER: "Virtual router", ROUTE: "Route"}
+_LABEL = {VIRTUAL_ROUTER: "Virtual router", ROUTE: "Route", VIRTUAL_NODE: "Virtual node",
+          VIRTUAL_SERVICE: "Virtual service"}
+_REFERRERS = {VIRTUAL_NODE: (VIRTUAL_SERVICE, ROUTE), VIRTUAL_ROUTER: (VIRTUAL_SERVICE,)}
 NACKS_KEPT = 1000
 
 MIGRATIONS = [
@@ -102,8 +121,10 @@ class NackRecord:
 
 @dataclass(frozen=True)
 class Resource:
-    """A resource inside a mesh: ``kind`` is :data:`VIRTUAL_ROUTER` (``parent`` empty) or
-    :data:`ROUTE` (``parent`` its virtual router's name); ``spec`` as the API gives it."""
+    """A resource inside a mesh: ``kind`` is :data:`VIRTUAL_NODE`, :data:`VIRTUAL_SERVICE`,
+    :data:`VIRTUAL_ROUTER` (``parent`` empty) or :data:`ROUTE` (``parent`` its virtual router's
+    name); ``spec`` as the API gives it, checked (``VirtualNodeSpec``, ``VirtualServiceSpec``,
+    ``VirtualRouterSpec``, ``RouteSpec`` of App Mesh's model)."""
 
     kind: str
     mesh: str
@@ -134,6 +155,22 @@ def _nack(r: sqlite3.Row) -> NackRecord:
 
 def not_found(kind: str, mesh: str, name: str) -> NotFoundException:
     return NotFoundException(f"{_LABEL[kind]} {name} not found in mesh {mesh}.")
+
+
+def references(kind: str, spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """The ``(kind, name)`` of the resources (same mesh) that a resource's spec needs: a virtual
+    service's provider, a route's weighted targets' virtual nodes; nothing for other kinds."""
+    if kind == VIRTUAL_SERVICE:
+        provider = spec.get("provider") or {}
+        node = (provider.get("virtualNode") or {}).get("virtualNodeName")
+        router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
+        return {(k, n) for k, n in ((VIRTUAL_NODE, node), (VIRTUAL_ROUTER, router)) if n}
+    if kind == ROUTE:
+        route = next((spec[k] for k in ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
+                      if isinstance(spec.get(k), dict)), {})
+        targets = (route.get("action") or {}).get("weightedTargets") or []
+        return {(VIRTUAL_NODE, t["virtualNode"]) for t in targets if t.get("virtualNode")}
+    return set()
 
 
 def _parent_kind(kind: str) -> str | None:
@@ -215,6 +252,12 @@ class Data:
         )
         return [_resource(r) for r in rows]
 
+    def all_resources(self, kind: str) -> list[Resource]:
+        """Every resource of ``kind`` in every mesh, by mesh, then oldest first."""
+        rows = self.store.query(
+            "SELECT * FROM am_resources WHERE kind = ? ORDER BY mesh, parent, created_at, name", (kind,))
+        return [_resource(r) for r in rows]
+
     def check_parents(self, kind: str, mesh: str, parent: str, tx: Store | Tx | None = None) -> None:
         """NotFoundException when the mesh, or the parent (a route's virtual router), is missing."""
         tx = tx or self.store
@@ -228,8 +271,8 @@ class Data:
             raise NotFoundException(f"{_LABEL[up]} {parent} not found in mesh {mesh}.")
 
     async def create_resource(self, res: Resource) -> Resource:
-        """Store a new resource; NotFoundException when its mesh (or parent) is missing,
-        ConflictException when its name is taken there."""
+        """Store a new resource; NotFoundException when its mesh (or parent), or a resource its
+        spec names (:func:`references`), is missing, ConflictException when its name is taken."""
         async with self.store.transaction() as tx:
             self.check_parents(res.kind, res.mesh, res.parent, tx)
             if tx.query_one(
@@ -237,6 +280,7 @@ class Data:
                 (res.kind, res.mesh, res.parent, res.name),
             ) is not None:
                 raise ConflictException(f"{_LABEL[res.kind]} with name {res.name} already exists.")
+            self._check_references(tx, res.kind, res.mesh, res.spec)
             tx.execute(
                 "INSERT INTO am_resources (kind, mesh, parent, name, arn, uid, spec, tags, version,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -245,6 +289,26 @@ class Data:
             )
             tx.changed(TOPICS[res.kind], res.key)
         return res
+
+    def _check_references(self, tx: Tx, kind: str, mesh: str, spec: dict[str, Any]) -> None:
+        for ref_kind, ref_name in sorted(references(kind, spec)):
+            if tx.query_one(
+                "SELECT 1 FROM am_resources WHERE kind = ? AND mesh = ? AND parent = '' AND name = ?",
+                (ref_kind, mesh, ref_name),
+            ) is None:
+                raise not_found(ref_kind, mesh, ref_name)
+
+    def _referrer(self, tx: Tx, kind: str, mesh: str, name: str) -> Resource | None:
+        """The first resource (oldest first) whose spec names ``kind``/``name``, or None."""
+        for user_kind in _REFERRERS.get(kind, ()):
+            rows = tx.query(
+                "SELECT * FROM am_resources WHERE kind = ? AND mesh = ? ORDER BY created_at, name",
+                (user_kind, mesh))
+            for row in rows:
+                user = _resource(row)
+                if (kind, name) in references(user_kind, user.spec):
+                    return user
+        return None
 
     def _row(self, tx: Tx, kind: str, mesh: str, parent: str, name: str) -> sqlite3.Row:
         self.check_parents(kind, mesh, parent, tx)
@@ -259,9 +323,11 @@ class Data:
     async def update_resource(
         self, kind: str, mesh: str, parent: str, name: str, spec: dict[str, Any]
     ) -> Resource:
-        """Replace a resource's spec, its version one up; NotFoundException when it is missing."""
+        """Replace a resource's spec, its version one up; NotFoundException when it, or a
+        resource the new spec names (:func:`references`), is missing."""
         async with self.store.transaction() as tx:
             row = self._row(tx, kind, mesh, parent, name)
+            self._check_references(tx, kind, mesh, spec)
             res = replace(_resource(row), spec=spec, version=row["version"] + 1, updated_at=time.time())
             tx.execute(
                 "UPDATE am_resources SET spec = ?, version = ?, updated_at = ?"
@@ -273,7 +339,8 @@ class Data:
 
     async def delete_resource(self, kind: str, mesh: str, parent: str, name: str) -> Resource:
         """Remove a resource and return it as it was; NotFoundException when it is missing,
-        ResourceInUseException while it still has children (a router its routes)."""
+        ResourceInUseException while it still has children (a router its routes) or another
+        resource names it (a virtual service its provider, a route a target node)."""
         async with self.store.transaction() as tx:
             row = self._row(tx, kind, mesh, parent, name)
             child = _CHILD.get(kind)
@@ -281,6 +348,11 @@ class Data:
                 "SELECT 1 FROM am_resources WHERE kind = ? AND mesh = ? AND parent = ?", (child, mesh, name)
             ) is not None:
                 raise ResourceInUseException(f"{_LABEL[kind]} {name} still has {child}s; delete them first.")
+            user = self._referrer(tx, kind, mesh, name)
+            if user is not None:
+                raise ResourceInUseException(
+                    f"{_LABEL[kind]} {name} is in use by {_LABEL[user.kind].lower()} {user.key}; "
+                    "update or delete it first.")
             tx.execute(
                 "DELETE FROM am_resources WHERE kind = ? AND mesh = ? AND parent = ? AND name = ?",
                 (kind, mesh, parent, name),
@@ -288,6 +360,45 @@ class Data:
             res = replace(_resource(row), updated_at=time.time())
             tx.changed(TOPICS[kind], res.key)
         return res
+
+    # -- tags, by ARN (any mesh or resource in one) ----------------------------------------
+
+    def tags_of(self, arn: str) -> list[dict[str, str]]:
+        """The tags (``[{key, value}]``) of the mesh or resource with ``arn``; NotFoundException."""
+        for table in ("am_meshes", "am_resources"):
+            row = self.store.query_one(f"SELECT tags FROM {table} WHERE arn = ?", (arn,))
+            if row is not None:
+                return list(json.loads(row["tags"]))
+        raise NotFoundException(f"Resource {arn} not found.")
+
+    async def change_tags(
+        self, arn: str, add: list[dict[str, str]], remove: list[str]
+    ) -> list[dict[str, str]]:
+        """Set the ``add`` tags (a key given again takes the new value), drop the ``remove`` keys,
+        and return the tags; NotFoundException for an unknown ARN, TooManyTagsException past
+        :data:`MAX_TAGS`. The resource's version stays (App Mesh's does); its change is recorded."""
+        async with self.store.transaction() as tx:
+            table = "am_meshes"
+            row = tx.query_one("SELECT * FROM am_meshes WHERE arn = ?", (arn,))
+            if row is None:
+                table = "am_resources"
+                row = tx.query_one("SELECT * FROM am_resources WHERE arn = ?", (arn,))
+            if row is None:
+                raise NotFoundException(f"Resource {arn} not found.")
+            tags = {t["key"]: t["value"] for t in json.loads(row["tags"])}
+            tags.update({t["key"]: t["value"] for t in add})
+            for key in remove:
+                tags.pop(key, None)
+            if len(tags) > MAX_TAGS:
+                raise TooManyTagsException(f"A resource can have at most {MAX_TAGS} tags, not {len(tags)}.")
+            out = [{"key": k, "value": v} for k, v in tags.items()]
+            tx.execute(f"UPDATE {table} SET tags = ? WHERE arn = ?", (json.dumps(out), arn))
+            if table == "am_meshes":
+                tx.changed(MESH_TOPIC, row["name"])
+            else:
+                res = _resource(row)
+                tx.changed(TOPICS[res.kind], res.key)
+        return out
 
     # -- NACKs -------------------------------------------------------------------------------
 

@@ -23,11 +23,14 @@ as this module applies it, per type URL:
   only the last ``MAX_IN_FLIGHT`` unanswered responses of a type are remembered.
 * the first request of a type with no initial versions is answered even when there is
   nothing to send (an empty response), so Envoy finishes its initial fetch.
+* warming: a cluster Envoy held and receives changed is rebuilt and waits for its load
+  assignment without asking again (it would wait ``initial_fetch_timeout``, 15 s by default,
+  before using its cached one), so its load assignment is sent again after it, even unchanged.
 
 Make-before-break: responses go in ``snapshot.ORDER`` (CDS, EDS, LDS, RDS). Removals wait:
-clusters and load assignments are removed only once every route configuration Envoy holds
-is ACKed at the snapshot's version (its old routes may still name them); route
-configurations only once every listener is ACKed at the snapshot's version.
+clusters and load assignments are removed only once every route configuration and every
+listener Envoy holds is ACKed at the snapshot's version (its old routes, tcp proxies and
+ingress listeners may still name them); route configurations only once every listener is.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ from mesh.stream import Nack, ProtocolError
 # Responses in flight kept per type; an older one is dropped (its ACK then acknowledges
 # nothing), so a peer that never ACKs cannot grow the stream's state.
 MAX_IN_FLIGHT = 64
-# A type's removals wait until Envoy's resources of the other type are settled.
-REMOVAL_WAITS_FOR = {CLUSTER: ROUTE, ENDPOINT: ROUTE, ROUTE: LISTENER}
+# A type's removals wait until Envoy's resources of the other types are settled (listeners
+# name clusters too: tcp_proxy, ingress).
+REMOVAL_WAITS_FOR = {CLUSTER: (ROUTE, LISTENER), ENDPOINT: (ROUTE, LISTENER), ROUTE: (LISTENER,)}
 
 
 @dataclass
@@ -70,6 +74,7 @@ class DeltaTypeState:
     nacked: set[tuple[str, str]] = field(default_factory=set)  # (name, version)
     acked_version: str = ""
     reply_once: bool = False
+    resend: set[str] = field(default_factory=set)  # names to send even if Envoy holds them
 
 
 def resource_versions(snapshot: Snapshot, type_url: str) -> dict[str, str]:
@@ -181,12 +186,14 @@ class DeltaStream:
                 continue
             current = versions[type_url]
             wanted = self._wanted(st, current)
+            st.resend &= set(wanted)
             send = [r for r in snapshot.resources[type_url]
-                    if name_of(r) in wanted and st.has.get(name_of(r)) != wanted[name_of(r)]
+                    if name_of(r) in wanted
+                    and (st.has.get(name_of(r)) != wanted[name_of(r)] or name_of(r) in st.resend)
                     and (name_of(r), wanted[name_of(r)]) not in st.nacked]
             removed: list[str] = []
             waits = REMOVAL_WAITS_FOR.get(type_url)
-            if waits is None or self._settled(waits, versions):
+            if waits is None or all(self._settled(w, versions) for w in waits):
                 removed = sorted(n for n in st.has if n not in current)
             if not send and not removed:
                 if st.reply_once:
@@ -203,6 +210,10 @@ class DeltaStream:
         sent = {name_of(r): version_of((r,)) for r in send}
         before = {n: st.has.get(n) for n in [*sent, *removed]}
         st.has.update(sent)
+        st.resend -= set(sent)
+        endpoints = self.types.get(ENDPOINT)
+        if type_url == CLUSTER and endpoints is not None:  # rebuilt clusters warm on their EDS
+            endpoints.resend |= {n for n in sent if before[n] is not None}
         for name in removed:
             st.has.pop(name, None)
         version = snapshot.versions[type_url] if st.has == wanted else _held_version(st.has)

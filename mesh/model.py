@@ -1,4 +1,4 @@
-"""The desired mesh state a snapshot is computed from (frozen, minimal for now).
+"""The desired mesh state a snapshot is computed from (frozen).
 
 * a ``Service`` is an upstream: one Envoy cluster fed by EDS (for a canary, ``web-v1`` and
   ``web-v2`` are two services);
@@ -151,7 +151,8 @@ class QueryMatch:
 @dataclass(frozen=True)
 class Match:
     """What a rule matches: one of ``prefix``, ``path`` (exact) or ``regex`` (RE2, whole
-    path), plus every header, the method and every query parameter given. gRPC's service and
+    path; giving ``path`` or ``regex`` drops the default prefix), plus every header, the
+    method and every query parameter given. gRPC's service and
     method become a path (``/Service/Method``) before they get here."""
 
     prefix: str | None = "/"
@@ -162,6 +163,8 @@ class Match:
     query: tuple[QueryMatch, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.prefix == "/" and (self.path is not None or self.regex is not None):
+            object.__setattr__(self, "prefix", None)  # the default yields to a path or regex given
         given = [k for k in (self.prefix, self.path, self.regex) if k is not None]
         if len(given) != 1:
             raise ValueError("a match has exactly one of prefix, path and regex")
@@ -251,13 +254,22 @@ class Ingress:
 
 @dataclass(frozen=True)
 class Client:
-    """A node: the routes it may call, its own ingress listeners, and the port of its virtual
-    outbound listener (None: each route's listener binds its own address and port)."""
+    """A node: the routes it may call, its own ingress listeners (names and ports unique), and
+    the port of its virtual outbound listener (None: each route's listener binds its own
+    address and port)."""
 
     node: str
     routes: tuple[str, ...]
     ingress: tuple[Ingress, ...] = ()
     egress_port: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.egress_port is not None and not 0 < self.egress_port < 65536:
+            raise ValueError(f"client {self.node}: egress port {self.egress_port} out of range")
+        for what, values in (("ingress name", [i.name for i in self.ingress]),
+                             ("ingress port", [i.port for i in self.ingress])):
+            if len(set(values)) != len(values):
+                raise ValueError(f"client {self.node}: an {what} is used twice")
 
 
 @dataclass(frozen=True)
@@ -270,6 +282,9 @@ class Node:
 
 @dataclass(frozen=True)
 class MeshConfig:
+    """Services, routes and clients, each name unique; a tcp route a client calls is alone on
+    its (address, port) among that client's routes (one listener, one tcp proxy)."""
+
     services: tuple[Service, ...] = ()
     routes: tuple[Route, ...] = ()
     clients: tuple[Client, ...] = ()
@@ -281,6 +296,16 @@ class MeshConfig:
             dup = {n for n in names if names.count(n) > 1}
             if dup:
                 raise ValueError(f"{kind} named twice: {', '.join(sorted(dup))}")
+        routes = {r.name: r for r in self.routes}
+        for c in self.clients:
+            shared: dict[tuple[str | None, int], list[Route]] = {}
+            for name in c.routes:
+                if name in routes:
+                    shared.setdefault((routes[name].address, routes[name].port), []).append(routes[name])
+            for (address, port), rs in shared.items():
+                if len(rs) > 1 and any(r.protocol == "tcp" for r in rs):
+                    raise ValueError(f"client {c.node}: a tcp route shares {address or ''}:{port} "
+                                     f"with {', '.join(sorted(r.name for r in rs))}")
 
     def client(self, node: str) -> Client | None:
         return next((c for c in self.clients if c.node == node), None)

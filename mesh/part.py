@@ -6,7 +6,8 @@
   through the ``instances`` view), started as a platform context.
 * :class:`mesh.sidecars.Sidecars` is what the runner needs of a task's sidecar
   (``runner.seams.Sidecars``).
-* App Mesh's API (:mod:`mesh.appmesh`) is served on the control port, its state in the part's
+* App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
+  routes, tags) is served on the control port, its state in the part's
   ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
 * ``DockyardMesh.GetMeshStatus`` / ``ListMeshNacks`` (:mod:`mesh.status`) read the sidecars'
   state; every NACK is kept in the store (``am_nacks``).

@@ -14,13 +14,18 @@ this module applies it, per type URL:
   its endpoints) is answered at once, with the current version, even if unchanged.
 * the first request of a type may carry the version Envoy already holds (a reconnect after
   a control plane restart); if the cache holds the same version nothing is re-sent.
+* warming: a cluster Envoy receives changed is rebuilt and waits for its load assignment,
+  though the EDS names Envoy asks for are the same (it would wait ``initial_fetch_timeout``,
+  15 s by default, before using its cached one). So after a CDS response the next EDS request
+  with the current nonce is answered again, even unchanged.
 
 Responses are produced in make-before-break order (``snapshot.ORDER``): clusters and
 endpoints before the listeners and routes that name them. Removals come after: while the
-routes Envoy holds have not been ACKed at the snapshot's route version, a cluster Envoy was
-sent and the snapshot drops is kept (CDS is sent as the union, with its own version); the
-CDS of the snapshot itself follows the route ACK. (A NACKed route version keeps the union,
-which is right: Envoy's old routes still name those clusters.) CDS and LDS are always sent
+routes or the listeners (tcp proxies and ingress name clusters too) Envoy holds have not been
+ACKed at the snapshot's versions, a cluster Envoy was sent and the snapshot drops is kept
+(CDS is sent as the union, with its own version); the CDS of the snapshot itself follows
+those ACKs. (A NACKed route or listener version keeps the union, which is right: Envoy's old
+ones still name those clusters.) CDS and LDS are always sent
 whole (wildcard); EDS and RDS only carry the names Envoy asked for.
 """
 
@@ -33,7 +38,10 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from mesh.snapshot import CLUSTER, ENDPOINT, ORDER, ROUTE, Snapshot, name_of, version_of
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, name_of, version_of
+
+# A response of this type makes Envoy warm resources that wait for the other type.
+WARMED_BY = {CLUSTER: (ENDPOINT,)}
 
 
 class ProtocolError(Exception):
@@ -67,6 +75,7 @@ class AdsStream:
         self._nonce = 0
         self._on_nack = on_nack
         self._clusters: dict[str, Message] = {}  # the clusters last sent, by name
+        self._rewarm: set[str] = set()  # types to answer again (EDS: CDS was sent since)
 
     def on_request(self, req: discovery_pb2.DiscoveryRequest) -> None:
         if not self.node:
@@ -92,6 +101,8 @@ class AdsStream:
         if names != st.names:
             st.names = names
             st.pending = True
+        if req.type_url in self._rewarm and not req.HasField("error_detail"):
+            st.pending = True
 
     def responses(self, snapshot: Snapshot | None) -> list[discovery_pb2.DiscoveryResponse]:
         """What to send now, in make-before-break order; marks each as sent."""
@@ -109,6 +120,8 @@ class AdsStream:
                 continue
             self._nonce += 1
             st.sent_version, st.nonce, st.pending = version, str(self._nonce), False
+            self._rewarm.discard(type_url)
+            self._rewarm.update(WARMED_BY.get(type_url, ()))
             if type_url == CLUSTER:
                 self._clusters = {name_of(c): c for c in resources}
             if type_url in (ENDPOINT, ROUTE) and st.names:
@@ -123,12 +136,14 @@ class AdsStream:
         return out
 
     def _clusters_to_send(self, snapshot: Snapshot) -> tuple[str, tuple[Message, ...]]:
-        """The snapshot's clusters, plus the dropped ones while Envoy's routes may still name them."""
+        """The snapshot's clusters, plus the dropped ones while Envoy's routes or listeners (tcp
+        proxies, ingress) may still name them."""
         clusters = snapshot.resources[CLUSTER]
         dropped = set(self._clusters) - snapshot.names(CLUSTER)
-        routes = self.types.get(ROUTE)
-        settled = (routes is None or routes.acked_version == snapshot.versions[ROUTE]
-                   or not snapshot.resources[ROUTE])
+        routes, listeners = self.types.get(ROUTE), self.types.get(LISTENER)
+        settled = ((routes is None or routes.acked_version == snapshot.versions[ROUTE]
+                    or not snapshot.resources[ROUTE])
+                   and (listeners is None or listeners.acked_version == snapshot.versions[LISTENER]))
         if not dropped or settled:
             return snapshot.versions[CLUSTER], clusters
         union = tuple(sorted([*clusters, *(self._clusters[n] for n in dropped)], key=name_of))

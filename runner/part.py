@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
 from runner import events, execs, hostaccess, service_loop, services, taskcreds, tasklogs
-from runner.seams import InstanceRegistry, NamespaceLookup, PullAuth, TaskResolver
+from runner.seams import InstanceRegistry, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -45,11 +45,13 @@ def install(
     pull_auth: PullAuth | None = None,
     task_dns: TaskResolver | None = None,
     namespaces: NamespaceLookup | None = None,
+    sidecars: Sidecars | None = None,
 ) -> None:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``); run the supervisor (hosts pull from Dockyard's registry with ``pull_auth``;
     tasks resolve names through ``task_dns``) and the service loop (tasks of services with
-    ``serviceRegistries`` are registered in ``instances``)."""
+    ``serviceRegistries`` are registered in ``instances``; a meshed task's sidecar comes from
+    ``sidecars``, and without it such a task fails to start)."""
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
             platform.ops.add(ECS, name, _bind(platform, fn, name))
@@ -59,7 +61,8 @@ def install(
         creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
         platform.contexts.append(creds.serve)
     supervisor = Supervisor(
-        platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds
+        platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds,
+        sidecars=sidecars,
     )
 
     async def supervise(p: Platform) -> AsyncIterator[None]:

@@ -19,6 +19,9 @@ One :class:`Supervisor` per control plane:
   ``task_dns`` gives for its host (:func:`runner.agent.spec.task_dns_address`), once that
   resolver serves it; else the engine's default. Each host's address is served again at start,
   so adopted tasks keep resolving.
+* a meshed task (Service Connect) gets its sidecar through ``sidecars`` (the mesh's side,
+  :class:`runner.seams.Sidecars`; see :mod:`runner.agent.worker`); without it such a task
+  fails to start, saying there is no mesh.
 
 Stopping the supervisor (``dockyard up`` shutting down) leaves task containers running; the
 next start adopts them.
@@ -41,7 +44,7 @@ from runner.agent.host import Host
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK, instance_address, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
-from runner.seams import PullAuth, TaskResolver
+from runner.seams import PullAuth, Sidecars, TaskResolver
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -89,8 +92,10 @@ class Supervisor:
         pull_auth: PullAuth | None = None,
         task_dns: TaskResolver | None = None,
         task_credentials: Any = None,
+        sidecars: Sidecars | None = None,
     ) -> None:
         self.store = store
+        self.sidecars = sidecars
         self.task_credentials = task_credentials  # runner.taskcreds.TaskCredentials
         self.pull_auth = pull_auth
         self.task_dns = task_dns
@@ -219,6 +224,7 @@ class Supervisor:
             auth=self.auth,
             environment=_environment_resolver(self.store, self._role_env(task_id)),
             dns=self.nameservers,
+            sidecars=self.sidecars,
         )
         self.handles[task_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")

@@ -2,6 +2,10 @@
 
 A :class:`runner.data.Task` in, ECS's JSON out: the typed task is what the runner passes
 around, and this module is the edge where it becomes AWS's shape.
+
+A meshed task (Service Connect) shows its sidecar as ECS shows its Service Connect container:
+first in ``containers``, named ``ecs-service-connect-<suffix>`` (:func:`runner.agent.meshed.sidecar_name`),
+with no ``cpu``, and an attachment of type ``ServiceConnect`` whose ``ContainerName`` names it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from dockyard.config import Config
 from runner import clusters, instances
+from runner.agent.meshed import sidecar_name
 from runner.data import ContainerState, Task
 from runner.numbers import loose_int
 
@@ -40,7 +45,7 @@ def container_arn(config: Config, task: Task, name: str) -> str:
 
 # -- shapes ----------------------------------------------------------------------------------
 def _container_shape(
-    config: Config, task: Task, c: Mapping[str, Any], state: ContainerState
+    config: Config, task: Task, c: Mapping[str, Any], state: ContainerState, sidecar: bool = False
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "containerArn": container_arn(config, task, c["name"]),
@@ -55,8 +60,9 @@ def _container_shape(
         ],
         "networkInterfaces": [],
         "healthStatus": state.health,
-        "cpu": str(loose_int(c.get("cpu")) or 0),
     }
+    if not sidecar:  # ECS shows no cpu for its Service Connect container
+        out["cpu"] = str(loose_int(c.get("cpu")) or 0)
     for key, value in (("runtimeId", state.runtime_id), ("imageDigest", state.image_digest),
                        ("exitCode", state.exit_code), ("reason", state.reason)):
         if value is not None and value != "":
@@ -75,6 +81,19 @@ def _container_shape(
 def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[str, Any]:
     """A task as DescribeTasks answers it."""
     defn = task.definition
+    containers = [_container_shape(config, task, c, task.state_of(c["name"]))
+                  for c in task.container_definitions]
+    attachments: list[dict[str, Any]] = []
+    if task.connect is not None:
+        name = sidecar_name(task.id)
+        sidecar = _container_shape(config, task, {"name": name}, task.state_of(name), sidecar=True)
+        containers.insert(0, sidecar)
+        attachments.append({
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, task.id + "/service-connect")),
+            "type": "ServiceConnect",
+            "status": "DELETED" if task.last_status == "STOPPED" else "ATTACHED",
+            "details": [{"name": "ContainerName", "value": name}],
+        })
     out: dict[str, Any] = {
         "taskArn": task_arn(config, task.cluster, task.id),
         "clusterArn": clusters.cluster_arn(config, task.cluster),
@@ -89,9 +108,7 @@ def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[
         "desiredStatus": task.desired_status,
         "cpu": str(task.cpu),
         "memory": str(task.memory),
-        "containers": [
-            _container_shape(config, task, c, task.state_of(c["name"])) for c in task.container_definitions
-        ],
+        "containers": containers,
         "launchType": task.launch_type,
         "group": task.group,
         "version": task.version,
@@ -99,7 +116,7 @@ def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[
         "connectivity": "CONNECTED" if task.connectivity_at else "DISCONNECTED",
         "availabilityZone": f"{config.region}a",
         "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
-        "attachments": [],
+        "attachments": attachments,
         "enableExecuteCommand": False,
         "tags": [dict(t) for t in task.tags] if include is None or "TAGS" in (include or []) else [],
     }
@@ -131,6 +148,7 @@ def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[
             else ("DELETED" if task.last_status == "STOPPED" else "PRECREATED")
         )
         out["attachments"] = [
-            {"id": net.attachment, "type": "ElasticNetworkInterface", "status": status, "details": details}
+            *attachments,
+            {"id": net.attachment, "type": "ElasticNetworkInterface", "status": status, "details": details},
         ]
     return out

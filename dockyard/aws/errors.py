@@ -28,6 +28,7 @@ __all__ = [
     "ResourceNotFoundException",
     "SerializationException",
     "ServerException",
+    "TooManyTagsException",
     "UnknownOperationException",
     "UnrecognizedClientException",
     "ValidationException",
@@ -86,6 +87,7 @@ ResourceNotFoundException = register("ResourceNotFoundException")
 ClientException = register("ClientException")
 ServerException = register("ServerException", 500)
 AccessDeniedException = register("AccessDeniedException")
+TooManyTagsException = register("TooManyTagsException")  # Cloud Map and App Mesh
 
 
 # -- errors of the protocol layer itself ---------------------------------------------------

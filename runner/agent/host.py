@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner.agent.spec import LABEL_TASK, PAUSE_IMAGE
 from runner.agent.transport import ContainerSpec, DockerError, NotFound, Transport
@@ -74,6 +74,20 @@ class Host:
             if not await self._run(self.transport.image_present, PAUSE_IMAGE):
                 rootfs = await self._run(pause_rootfs)
                 await self._run(self.transport.import_image, rootfs, PAUSE_IMAGE, [])
+
+    async def ensure_image(self, ref: str, rootfs: Callable[[], IO[bytes]], changes: list[str]) -> None:
+        """Import ``ref`` from ``rootfs()`` (a binary file object of its root file system, made
+        only when the engine lacks ``ref``, then closed) with ``changes``; once per reference
+        at a time. Raises DockerError."""
+        lock = self._pull_locks.setdefault(f"import {ref}", asyncio.Lock())
+        async with lock:
+            if await self._run(self.transport.image_present, ref):
+                return
+            tar = await self._run(rootfs)
+            try:
+                await self._run(self.transport.import_image, tar, ref, changes)
+            finally:
+                tar.close()
 
     async def pull(self, image: str, registry: str, auth: dict[str, str] | None) -> str:
         """Pull ``image`` (Dockyard's registry first for unqualified names); returns the

@@ -24,6 +24,9 @@ Mapping (ECS -> Docker):
   rendered).
 * ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
   ``dockyard logs``); other drivers pass through.
+* A meshed task (``Placement.meshed``, Service Connect): every container joins the pause
+  container's namespace as in ``awsvpc``, whatever the mode; the pause container publishes a
+  ``bridge`` task's ports (:mod:`runner.agent.meshed`).
 * Nameservers: ``Placement.dns`` (Dockyard's resolver for tasks, see :func:`task_dns_address`)
   becomes ``HostConfig.Dns`` of every ``bridge`` or ``host`` container without ``dnsServers``
   of its own, and of an ``awsvpc`` task's pause container, whose ``/etc/resolv.conf`` the
@@ -55,6 +58,7 @@ __all__ = [
     "healthcheck",
     "local_engine",
     "pause_spec",
+    "port_bindings",
     "task_dns_address",
     "task_volumes",
 ]
@@ -85,6 +89,7 @@ class Placement:
     dns: tuple[str, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    meshed: bool = False  # a Service Connect task: its containers join the pause container's namespace
 
 
 def local_engine(docker_url: str) -> bool:
@@ -171,7 +176,8 @@ def healthcheck(hc: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _port_bindings(mappings: list[Mapping[str, Any]], network_mode: str) -> tuple[list, dict]:
+def port_bindings(mappings: list[Mapping[str, Any]], network_mode: str) -> tuple[list, dict]:
+    """The exposed ports and, in ``bridge`` mode, Docker's ``port_bindings`` of port mappings."""
     ports: list[tuple[int, str]] = []
     bindings: dict[str, Any] = {}
     for m in mappings:
@@ -245,6 +251,8 @@ def _overrides_for(p: Placement, name: str) -> Mapping[str, Any]:
 def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec]:
     """One spec per container definition, in definition order (see module docstring)."""
     mode = defn.get("networkMode") or "bridge"
+    if p.meshed:  # in the pause container's namespace, as awsvpc (runner.agent.meshed)
+        mode = "awsvpc"
     task_cpu = loose_int(p.overrides.get("cpu")) or loose_int(defn.get("cpu"))
     task_mem = loose_int(p.overrides.get("memory")) or loose_int(defn.get("memory"))
     specs = []
@@ -268,7 +276,7 @@ def container_specs(defn: Mapping[str, Any], p: Placement) -> list[ContainerSpec
             host["mem_limit"] = task_mem * MIB
         if reservation:
             host["mem_reservation"] = reservation * MIB
-        ports, bindings = _port_bindings(c.get("portMappings") or [], mode)
+        ports, bindings = port_bindings(c.get("portMappings") or [], mode)
         if mode == "awsvpc":
             host["network_mode"] = f"container:{p.pause_id}"
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 __all__ = ["ContainerSpec", "DockerError", "DockerTransport", "NotFound", "Transport"]
 
@@ -57,7 +57,7 @@ class Transport(Protocol):
     def gateway(self, network: str) -> str: ...
     def image_present(self, ref: str) -> bool: ...
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None: ...
-    def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None: ...
+    def import_image(self, rootfs: bytes | IO[bytes], ref: str, changes: list[str]) -> None: ...
     def create(self, spec: ContainerSpec) -> str: ...
     def start(self, cid: str) -> None: ...
     def stop(self, cid: str, timeout: int) -> None: ...
@@ -157,7 +157,10 @@ class DockerTransport:
         except self._errors.APIError as e:
             raise DockerError(_explain(e)) from None
 
-    def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None:
+    def import_image(self, rootfs: bytes | IO[bytes], ref: str, changes: list[str]) -> None:
+        """``docker import`` of a root file system tar (``POST /images/create?fromSrc=-``),
+        given as bytes or a binary file object, which is streamed (the sidecar image's 110 MB
+        never sit in memory)."""
         repo, tag = _split_ref(ref)
         self._call("import_image_from_data", rootfs, repository=repo, tag=tag, changes=changes)
 

@@ -6,6 +6,16 @@ of the control plane: containers have names derived from the task id (creating o
 started container is never started again, and a task already ``ACTIVATING`` or ``RUNNING``
 is only watched. :meth:`TaskWorker.wake` is called on every Docker event of the task's
 containers (and on a StopTask) so the worker re-inspects at once instead of polling.
+
+A meshed task (``task.connect`` set, Service Connect; :mod:`runner.agent.meshed`, docs/mesh.md)
+gets, in this order: its pause container (aliases in ``ExtraHosts``, a ``bridge`` task's ports
+published on it), its app containers created, the sidecar image imported into the host's engine
+if it lacks it (``sidecars.image_tar()``), the redirect run to completion, the sidecar started
+with ``sidecars.bootstrap(...)`` (the xDS address from ``sidecars.xds_address(<the engine's
+bridge gateway>)``); the app containers start once ``sidecars.ready(task_arn, ...)`` says the
+sidecar ACKed its first complete configuration, within ``ready_timeout`` seconds, else the
+task stops as failed to start. At stop the app containers stop first, then the sidecar, then
+the pause container goes. Without ``sidecars`` a meshed task fails to start, saying so.
 """
 
 from __future__ import annotations
@@ -20,11 +30,12 @@ from typing import Any
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import data, instances
-from runner.agent import lifecycle, savedlogs, spec
+from runner.agent import lifecycle, meshed, savedlogs, spec
 from runner.agent.host import Host, PullFailed
 from runner.agent.lifecycle import Observed
 from runner.agent.transport import DockerError
 from runner.data import Binding, Task, TaskNetwork
+from runner.seams import Sidecars
 from runner.taskshapes import task_arn
 
 __all__ = ["StartFailed", "TaskWorker"]
@@ -34,6 +45,8 @@ log = logging.getLogger("dockyard.runner")
 START_TIMEOUT = 180.0  # seconds for dependsOn conditions to be met (ECS's default startTimeout)
 RESYNC = 10.0  # seconds between inspections of a quiet running task
 DEFAULT_STOP_TIMEOUT = 30  # seconds of SIGTERM grace, as ECS_CONTAINER_STOP_TIMEOUT
+SIDECAR_READY_TIMEOUT = 30.0  # seconds for a meshed task's sidecar to ACK its first configuration
+REDIRECT_TIMEOUT = 30.0  # seconds for the redirect (one iptables call) to complete
 
 
 class StartFailed(Exception):
@@ -60,6 +73,8 @@ class TaskWorker:
         auth: dict[str, str] | None = None,
         environment: Resolver | None = None,
         dns: Nameservers | None = None,
+        sidecars: Sidecars | None = None,
+        ready_timeout: float = SIDECAR_READY_TIMEOUT,
     ) -> None:
         self.store = store
         self.config = config
@@ -70,6 +85,10 @@ class TaskWorker:
         self.auth = auth
         self.environment = environment or (lambda defn: {})
         self.dns = dns
+        self.sidecars = sidecars
+        self.ready_timeout = ready_timeout
+        self.sidecar = ""  # the ECS name of a meshed task's sidecar (runner.agent.meshed)
+        self.sidecar_ready = False
         self._wake = asyncio.Event()
         self.ids: dict[str, str] = {}  # container name -> docker id
         self.seen: dict[str, Observed] = {}
@@ -123,6 +142,10 @@ class TaskWorker:
             overrides=dict(task.overrides),
         )
         self.network = task.network
+        self.connect = task.connect
+        self.service = task.service or task.family
+        self.sidecar = meshed.sidecar_name(task.id) if task.connect is not None else ""
+        self.sidecar_ready = lifecycle.status_index(task.last_status) >= lifecycle.status_index("ACTIVATING")
         self.ids = {c.name: c.runtime_id for c in task.containers if c.runtime_id}
         try:
             if task.desired_status != "STOPPED":
@@ -148,7 +171,9 @@ class TaskWorker:
         if self.dns is not None:
             dns = await self.dns(self.host)
             self.placement = spec.Placement(**{**self.placement.__dict__, "dns": dns})
-        if mode == "awsvpc":
+        if self.connect is not None:
+            self._check_mesh(mode)
+        if mode == "awsvpc" or self.connect is not None:
             await self._provision()
         if self._stopping():
             return
@@ -169,9 +194,8 @@ class TaskWorker:
             raise StartFailed(
                 f"ResourceInitializationError: unable to pull secrets or registry auth: secret {e} not found"
             ) from None
-        placement = spec.Placement(
-            **{**self.placement.__dict__, "pause_id": self.network.pause, "environment": env}
-        )
+        placement = spec.Placement(**{**self.placement.__dict__, "pause_id": self.network.pause,
+                                       "environment": env, "meshed": self.connect is not None})
         for s, c in zip(spec.container_specs(self.defn, placement), self.defs, strict=True):
             s = spec.ContainerSpec(**{**s.__dict__, "image": images[c["image"]]})
             try:
@@ -179,13 +203,18 @@ class TaskWorker:
             except DockerError as e:
                 raise StartFailed(f"CannotCreateContainerError: {e}") from None
         await self._report(image_refs=images)
-        started: set[str] = {n for n, o in self.seen.items() if o.started}
+        if self.connect is not None:
+            await self._start_sidecar(placement)
+            if self._stopping():
+                return
+        apps = {c["name"] for c in self.defs}  # (self.seen also holds a meshed task's sidecar)
+        started: set[str] = {n for n, o in self.seen.items() if o.started and n in apps}
         deadline = time.monotonic() + START_TIMEOUT
         while len(started) < len(self.defs):
             if self._stopping():
                 return
             await self._observe()
-            started |= {n for n, o in self.seen.items() if o.started}
+            started |= {n for n, o in self.seen.items() if o.started and n in apps}
             ready, failed = lifecycle.next_to_start(self.defs, self.seen, started)
             if failed:
                 raise StartFailed(f"TaskFailedToStart: {failed}")
@@ -208,10 +237,22 @@ class TaskWorker:
         now = time.time()
         await self._report(last_status="RUNNING", started_at=now, connectivity_at=now)
 
+    def _check_mesh(self, mode: str) -> None:
+        if self.sidecars is None:
+            raise StartFailed("ResourceInitializationError: Service Connect is not available: "
+                              "this Dockyard runs no mesh to give the task its sidecar")
+        if mode not in meshed.MESHED_MODES:
+            raise StartFailed(f"ResourceInitializationError: Service Connect needs networkMode bridge "
+                              f"or awsvpc, not {mode}")
+
     async def _provision(self) -> None:
-        """The awsvpc network namespace: a pause container with its own bridge address."""
+        """The task's network namespace: a pause container with its own bridge address (awsvpc,
+        and a meshed task in either mode: see the module docstring)."""
         await self.host.ensure_pause_image()
-        pause = spec.pause_spec(self.placement)
+        if self.connect is not None:
+            pause = meshed.pause_spec(self.defn, self.placement, self.connect)
+        else:
+            pause = spec.pause_spec(self.placement)
         cid = await self.host.create(pause)
         info = await self.host.inspect(cid)
         if info and not (info.get("State") or {}).get("Running"):
@@ -221,20 +262,115 @@ class TaskWorker:
         ip = settings.get("IPAddress") or next(
             (n.get("IPAddress") for n in (settings.get("Networks") or {}).values() if n.get("IPAddress")), ""
         )
-        self.network = TaskNetwork(cid, ip or "", f"eni-{self.task_id[:17]}")
+        if (self.defn.get("networkMode") or "bridge") == "awsvpc":
+            self.network = TaskNetwork(cid, ip or "", f"eni-{self.task_id[:17]}")
+        else:  # a meshed bridge task: its ports are published on the pause container
+            self.network = TaskNetwork(cid)
+            if self.connect is not None and info:
+                found = _bindings(info)
+                self.bindings.update(meshed.split_bindings(self.defs, self.connect, self.task_id, found))
         await data.update_task(self.store, self.task_id, network=self.network)
+
+    async def _start_sidecar(self, placement: spec.Placement) -> None:
+        """A meshed task's redirect and sidecar, until the sidecar is ready (module docstring);
+        raises StartFailed."""
+        assert self.sidecars is not None and self.connect is not None
+        sidecars, name = self.sidecars, self.sidecar
+        try:
+            await self.host.ensure_image(sidecars.image, sidecars.image_tar, sidecars.import_changes())
+        except (DockerError, OSError, RuntimeError, ValueError) as e:
+            raise StartFailed(f"CannotPullContainerError: the Service Connect image {sidecars.image} "
+                              f"cannot be loaded into the host's engine: {e}") from None
+        if name not in self.ids:  # not yet done (a sidecar created means the redirect was run)
+            await self._redirect(placement)
+        if self._stopping():
+            return
+        arn = self.placement.task_arn
+        try:
+            xds = await sidecars.xds_address(await self.host.gateway())
+            boot = sidecars.bootstrap(arn, self.service, xds)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise StartFailed(f"ResourceInitializationError: no control plane for the Service Connect "
+                              f"proxy: {e}") from None
+        try:
+            self.ids[name] = await self.host.create(meshed.sidecar_spec(placement, sidecars.image, boot))
+        except DockerError as e:
+            raise StartFailed(f"CannotCreateContainerError: {name}: {e}") from None
+        await self._observe()
+        if not self.seen[name].started:
+            try:
+                await self.host.start(self.ids[name])
+            except DockerError as e:
+                raise StartFailed(f"CannotStartContainerError: {name}: {e}") from None
+        await self._report()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout
+        while not self._stopping():
+            asked = loop.time()
+            if await sidecars.ready(arn, max(0.05, min(1.0, deadline - asked))):
+                self.sidecar_ready = True
+                await self._observe()
+                await self._report()
+                return
+            await self._observe()
+            o = self.seen[name]
+            if o.exit_code is not None:
+                raise StartFailed(f"ResourceInitializationError: the Service Connect proxy {name} exited "
+                                  f"(exit code {o.exit_code}) before it got its configuration: "
+                                  f"{await self._last_lines(self.ids[name])}")
+            if loop.time() >= deadline:
+                raise StartFailed(f"ResourceInitializationError: the Service Connect proxy {name} did not "
+                                  f"get its configuration from Dockyard's xDS server within "
+                                  f"{self.ready_timeout:g} s")
+            if loop.time() - asked < 0.05:  # an answer at once: do not spin
+                await asyncio.sleep(0.05)
+
+    async def _redirect(self, placement: spec.Placement) -> None:
+        """Run the redirect container to completion, then remove it; raises StartFailed."""
+        assert self.sidecars is not None and self.connect is not None
+        try:
+            rid = await self.host.create(meshed.redirect_spec(placement, self.sidecars.image, self.connect))
+            if not lifecycle.observe(await self.host.inspect(rid)).started:
+                await self.host.start(rid)
+        except DockerError as e:
+            raise StartFailed(f"ResourceInitializationError: the Service Connect redirect: {e}") from None
+        deadline = time.monotonic() + REDIRECT_TIMEOUT
+        while True:
+            o = lifecycle.observe(await self.host.inspect(rid))
+            if o.exit_code is not None:
+                break
+            if self._stopping():  # the stop removes it
+                return
+            if time.monotonic() > deadline:
+                o = Observed(exit_code=-1, reason="timed out")
+                break
+            await self._sleep(0.2)
+        if o.exit_code != 0:
+            lines = await self._last_lines(rid)
+            await self._quietly(self.host.remove(rid))
+            raise StartFailed(f"ResourceInitializationError: the Service Connect redirect (iptables in the "
+                              f"task's network namespace) failed with exit code {o.exit_code}: {lines}")
+        await self._quietly(self.host.remove(rid))
+
+    async def _last_lines(self, cid: str) -> str:
+        try:
+            text = (await self.host.logs(cid, 5)).decode(errors="replace")
+        except DockerError:
+            return ""
+        return " / ".join(line.strip() for line in text.splitlines() if line.strip())[-400:]
 
     # -- watch -----------------------------------------------------------------------------
     async def _observe(self) -> None:
-        """Inspect every created container (state, health, published ports)."""
-        for c in self.defs:
-            cid = self.ids.get(c["name"])
+        """Inspect every created container (state, health, published ports; a meshed task's
+        ports are published on its pause container, read once at provisioning)."""
+        for name in [c["name"] for c in self.defs] + ([self.sidecar] if self.sidecar else []):
+            cid = self.ids.get(name)
             if cid is None:
                 continue
             info = await self.host.inspect(cid)
-            self.seen[c["name"]] = lifecycle.observe(info)
-            if info:
-                self.bindings[c["name"]] = _bindings(info)
+            self.seen[name] = lifecycle.observe(info)
+            if info and self.connect is None:
+                self.bindings[name] = _bindings(info)
 
     async def _report(
         self, image_refs: Mapping[str, str] | None = None, final: bool = False, **fields: Any
@@ -262,13 +398,36 @@ class TaskWorker:
             if name in self.bindings:
                 st = replace(st, bindings=self.bindings[name])
             states[name] = st
+        health = lifecycle.task_health(self.defs, self.seen)
+        if self.sidecar in self.ids:
+            states[self.sidecar] = self._sidecar_state(task, final)
+            if states[self.sidecar].health == "UNHEALTHY" and not final:
+                health = "UNHEALTHY"  # not essential, but the task cannot reach its mesh any more
         await data.update_task(
             self.store,
             self.task_id,
             containers=tuple(states.values()),
-            health=lifecycle.task_health(self.defs, self.seen),
+            health=health,
             **fields,
         )
+
+    def _sidecar_state(self, task: Task, final: bool) -> data.ContainerState:
+        """The sidecar as ECS shows its Service Connect container: HEALTHY once it is ready and
+        running, UNHEALTHY once it has exited."""
+        st = replace(task.state_of(self.sidecar), runtime_id=self.ids[self.sidecar])
+        if self.sidecars is not None:
+            st = replace(st, image=self.sidecars.image)
+        o = self.seen.get(self.sidecar)
+        if o is not None:
+            health = "HEALTHY" if self.sidecar_ready else "UNKNOWN"
+            if o.exit_code is not None:
+                health = "UNHEALTHY"
+            st = replace(st, last_status="STOPPED" if final else lifecycle.container_status(o), health=health,
+                         exit_code=o.exit_code if o.exit_code is not None else st.exit_code,
+                         reason=o.reason or st.reason)
+        if self.sidecar in self.bindings:
+            st = replace(st, bindings=self.bindings[self.sidecar])
+        return st
 
     async def _watch(self) -> None:
         """Until the task should stop: keep container states and health current; stop the
@@ -301,13 +460,19 @@ class TaskWorker:
         await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
         await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
-        for wave in lifecycle.stop_waves(self.defs):
+        waves = lifecycle.stop_waves(self.defs)
+        if self.sidecar:  # the app first, then its sidecar
+            waves = meshed.stop_waves(self.defs, self.task_id)
+            timeouts[self.sidecar] = meshed.SIDECAR_STOP_TIMEOUT
+        for wave in waves:
             await asyncio.gather(*(self._stop_one(self.ids[n], timeouts[n]) for n in wave if n in self.ids))
         try:
             await self._observe()
         except DockerError:
             pass
         await data.update_task(self.store, self.task_id, last_status="DEPROVISIONING")
+        if self.sidecar:  # a redirect left by a start that failed
+            await self._quietly(self.host.remove(meshed.docker_name(self.task_id, meshed.REDIRECT_NAME)))
         if self.network.pause:
             await self._quietly(self.host.remove(self.network.pause))
         volumes = spec.task_volumes(self.defn, self.task_id)
@@ -320,6 +485,8 @@ class TaskWorker:
         now = time.time()
         for c in self.defs:  # a container never created or never started is STOPPED now too
             self.seen.setdefault(c["name"], Observed())
+        if self.sidecar in self.ids:
+            self.seen.setdefault(self.sidecar, Observed())
         await self._report(final=True, last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
 
     async def _save_logs(self, name: str, cid: str) -> None:

@@ -64,7 +64,7 @@ async def plane(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(mesh_data.TOPICS, VIRTUAL_NODE, "mesh/virtual-node")
     monkeypatch.setitem(mesh_data.TOPICS, VIRTUAL_SERVICE, "mesh/virtual-service")
     (b1, p1), (b2, p2) = await backend("v1"), await backend("v2")
-    egress, admin = free_port(), free_port()
+    egress, admin, outbound = free_port(), free_port(), free_port()
 
     class Instances:
         change_topics = ("discovery/instance", "discovery/health")
@@ -75,7 +75,8 @@ async def plane(tmp_path: Path, monkeypatch):
             return self.found.get((namespace, service))
 
     connect = FakeConnect()
-    connect.tasks = [Task(NODE, alias_addresses={"web.shop.local": "127.255.0.1"})]
+    # the virtual outbound listener on a port of its own (15001 may be another test's)
+    connect.tasks = [Task(NODE, alias_addresses={"web.shop.local": "127.255.0.1"}, egress_port=outbound)]
     web = ConnectService(NS, "web", aliases=(Alias("web.shop.local", egress),))
     connect.namespace_services = lambda ns: [web] if ns == NS else []  # type: ignore[method-assign]
     store = Store.open(tmp_path / "state.db", MIGRATIONS)

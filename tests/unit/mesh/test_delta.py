@@ -7,7 +7,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from mesh.delta import DeltaStream, resource_versions
-from mesh.model import Endpoint, Node
+from mesh.model import Client, Endpoint, MeshConfig, Node, Outlier, Route, Service, Target
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
 from mesh.stream import ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -221,3 +221,40 @@ def test_a_peer_that_never_acks_keeps_a_bounded_state():
     for w in range(MAX_IN_FLIGHT + 20):
         assert len(stream.responses(snap(100 - w % 100, w % 100 + 1))) == 1
     assert len(stream.types[ROUTE].in_flight) == MAX_IN_FLIGHT
+
+
+def test_a_changed_cluster_gets_its_unchanged_load_assignment_again_for_warming():
+    stream = synced(snap())
+    cfg = sample_config()
+    changed = MeshConfig(tuple(Service(x.name, outlier=Outlier(3, 1, 30)) if x.name == "db" else x
+                               for x in cfg.services), cfg.routes, cfg.clients)
+    s = compute(changed, sample_endpoints(), Node("task-a"))
+    resps = stream.responses(s)
+    assert [(r.type_url, names(r)) for r in resps] == [(CLUSTER, ["db"]), (ENDPOINT, ["db"])]
+    ack_all(stream, resps)
+    assert stream.responses(s) == []  # once only
+    assert stream.types[ENDPOINT].acked_version == s.versions[ENDPOINT]
+
+
+def tcp_snap(target: str):
+    cfg = MeshConfig(services=(Service(target),),
+                     routes=(Route("db.local", 5432, (Target(target, 1),), protocol="tcp"),),
+                     clients=(Client("task-a", ("db.local",)),))
+    return compute(cfg, {}, Node("task-a"))
+
+
+def test_a_cluster_a_tcp_proxy_names_is_removed_only_after_the_listeners_moved_off_it():
+    stream = DeltaStream()
+    stream.on_request(req(CLUSTER))
+    stream.on_request(req(ENDPOINT, ["db-v1", "db-v2"]))
+    stream.on_request(req(LISTENER))
+    ack_all(stream, stream.responses(tcp_snap("db-v1")))
+    resps = stream.responses(tcp_snap("db-v2"))
+    assert [(r.type_url, names(r), list(r.removed_resources)) for r in resps] == [
+        (CLUSTER, ["db-v2"], []), (ENDPOINT, ["db-v2"], []), (LISTENER, ["egress_5432"], [])]
+    cds, eds, lds = resps
+    ack_all(stream, [cds, eds])
+    assert stream.responses(tcp_snap("db-v2")) == []  # the listener is not ACKed yet
+    ack_all(stream, [lds])
+    got = [(r.type_url, list(r.removed_resources)) for r in stream.responses(tcp_snap("db-v2"))]
+    assert got == [(CLUSTER, ["db-v1"]), (ENDPOINT, ["db-v1"])]

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from mesh.sidecar import (
     BINARY_PATH,
     DIGEST_LABEL,
+    TOOLS_LABEL,
+    extra_digest,
+    extra_files,
     image_changes,
     image_tag,
     parse_ldd,
@@ -71,3 +76,33 @@ def test_the_rootfs_holds_the_binary_and_each_library_at_its_ldd_path(tmp_path):
         parent = str(tmp_path).lstrip("/")
         assert names[parent].isdir() and names["tmp"].mode == 0o1777
         assert names["etc/envoy"].isdir() and "etc/passwd" in names
+
+
+@pytest.mark.skipif(not (shutil.which("iptables") or Path("/usr/sbin/iptables").exists()),
+                    reason="no iptables on this machine")
+def test_the_image_carries_the_hosts_iptables_its_plugins_and_their_libraries(tmp_path):
+    extra = extra_files()
+    assert "usr/sbin/iptables" in extra
+    assert any(name.endswith("xtables/libxt_REDIRECT.so") for name in extra)
+    binary = tmp_path / "envoy"
+    binary.write_bytes(b"\x7fELF binary")
+    buf = io.BytesIO()
+    write_rootfs(buf, binary, [], extra)
+    buf.seek(0)
+    with tarfile.open(fileobj=buf) as tar:
+        names = {m.name: m for m in tar.getmembers()}
+        ipt = names["usr/sbin/iptables"]
+        assert ipt.isfile() and ipt.mode == 0o755  # the alternatives link's content, not a link
+        assert tar.extractfile(ipt).read() == Path("/usr/sbin/iptables").resolve().read_bytes()
+        assert any(n.rsplit("/", 1)[-1].startswith("libxtables.so") for n in names)
+        assert names["run"].isdir()
+
+
+def test_the_extra_files_digest_labels_the_image_and_follows_their_content(tmp_path):
+    tool = tmp_path / "tool"
+    tool.write_bytes(b"one")
+    first = extra_digest({"usr/sbin/tool": tool})
+    assert first == extra_digest({"usr/sbin/tool": tool}) and extra_digest({}) == ""
+    tool.write_bytes(b"two")
+    assert extra_digest({"usr/sbin/tool": tool}) != first
+    assert image_changes("1.40.0", "ab" * 32, first)[2].endswith(f" {TOOLS_LABEL}={first}")

@@ -6,7 +6,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from mesh.model import Node
+from mesh.model import Client, MeshConfig, Node, Outlier, Route, Service, Target
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute, name_of
 from mesh.stream import AdsStream, Nack, ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -179,3 +179,58 @@ def test_a_dropped_cluster_stays_while_the_new_routes_are_nacked():
     s.on_request(req(ROUTE, snap().versions[ROUTE], push[ROUTE].nonce, error="no"))
     assert s.responses(only_db) == []
     assert s.types[CLUSTER].sent_version == snap().versions[CLUSTER]
+
+
+def settle(s: AdsStream, snapshot, names: dict) -> dict:
+    """Send what ``s`` says for ``snapshot`` and ACK it all; the responses by type."""
+    out = {r.type_url: r for r in s.responses(snapshot)}
+    for t, r in out.items():
+        s.on_request(req(t, r.version_info, r.nonce, names=names.get(t, ())))
+    return out
+
+
+def test_after_a_cds_response_the_unchanged_eds_is_answered_again_for_warming():
+    names = {ENDPOINT: ["web-v1", "web-v2", "db"], ROUTE: ["egress_8080", "egress_8081"]}
+    s = AdsStream()
+    for t in ORDER:
+        s.on_request(req(t, names=names.get(t, ())))
+    settle(s, snap(), names)
+    assert s.responses(snap()) == []
+    cfg = sample_config()
+    changed = MeshConfig(tuple(Service(x.name, outlier=Outlier(3, 1, 30)) if x.name == "db" else x
+                               for x in cfg.services), cfg.routes, cfg.clients)
+    changed_snap = compute(changed, sample_endpoints(), Node("task-a"))
+    (cds,) = s.responses(changed_snap)  # only CDS changed
+    assert cds.type_url == CLUSTER
+    eds_nonce = s.types[ENDPOINT].nonce
+    # Envoy rebuilds cluster db and asks for its endpoints again, with the same names
+    s.on_request(req(ENDPOINT, s.types[ENDPOINT].acked_version, eds_nonce, names=names[ENDPOINT]))
+    (eds,) = s.responses(changed_snap)
+    assert eds.type_url == ENDPOINT and eds.version_info == changed_snap.versions[ENDPOINT]
+    assert eds.nonce != eds_nonce and len(eds.resources) == 3
+    s.on_request(req(CLUSTER, cds.version_info, cds.nonce))
+    s.on_request(req(ENDPOINT, eds.version_info, eds.nonce, names=names[ENDPOINT]))
+    assert s.responses(changed_snap) == []  # once only
+
+
+def tcp_snap(target: str):
+    cfg = MeshConfig(services=(Service(target),),
+                     routes=(Route("db.local", 5432, (Target(target, 1),), protocol="tcp"),),
+                     clients=(Client("task-a", ("db.local",)),))
+    return compute(cfg, {}, Node("task-a"))
+
+
+def test_a_cluster_a_tcp_proxy_names_is_removed_only_after_the_listeners_moved_off_it():
+    s = AdsStream()
+    for t in (CLUSTER, ENDPOINT, LISTENER):
+        s.on_request(req(t, names=["db-v1"] if t == ENDPOINT else ()))
+    first = {r.type_url: r for r in s.responses(tcp_snap("db-v1"))}
+    for t, r in first.items():
+        s.on_request(req(t, r.version_info, r.nonce, names=["db-v1"] if t == ENDPOINT else ()))
+    out = {r.type_url: r for r in s.responses(tcp_snap("db-v2"))}
+    assert sorted(unpack_cluster(a).name for a in out[CLUSTER].resources) == ["db-v1", "db-v2"]
+    s.on_request(req(CLUSTER, out[CLUSTER].version_info, out[CLUSTER].nonce))
+    assert s.responses(tcp_snap("db-v2")) == []  # the listener is not ACKed yet
+    s.on_request(req(LISTENER, out[LISTENER].version_info, out[LISTENER].nonce))
+    (cds,) = [r for r in s.responses(tcp_snap("db-v2")) if r.type_url == CLUSTER]
+    assert [unpack_cluster(a).name for a in cds.resources] == ["db-v2"]

@@ -1,7 +1,9 @@
 """An in-memory Docker Engine behind the agent's Transport seam (like httpx's MockTransport).
 
-Containers live in a dict; tests drive them (``exit``, ``set_health``, ``kill_behind_back``)
-and read what the agent asked for (``created``, ``started``, ``stopped``, ``pulls``).
+Containers live in a dict; tests drive them (``exit``, ``set_health``, ``kill_behind_back``;
+``one_shot[name] = code``: that container exits with ``code`` as soon as it starts) and read what
+the agent asked for (``created``, ``started``, ``stopped``, ``pulls``, ``imports``). A started
+container's ``port_bindings`` are published (a host port of 0 or None gets one from 32768 up).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class FakeDocker:
         self.volumes: set[str] = set()  # named volumes, created on first mount as Docker does
         self.pulls: list[tuple[str, Any]] = []
         self.ignore_term: set[str] = set()
+        self.one_shot: dict[str, int] = {}
+        self.imports: list[tuple[bytes, str, list[str]]] = []
+        self._host_ports = itertools.count(32768)
         self.closed = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -79,7 +84,9 @@ class FakeDocker:
             raise DockerError(f"manifest for {ref} not found: manifest unknown")
         self.images.add(ref)
 
-    def import_image(self, rootfs: bytes, ref: str, changes: list[str]) -> None:
+    def import_image(self, rootfs: Any, ref: str, changes: list[str]) -> None:
+        data = rootfs if isinstance(rootfs, bytes) else rootfs.read()
+        self.imports.append((data, ref, list(changes)))
         self.images.add(ref)
 
     def create(self, spec: ContainerSpec) -> str:
@@ -114,8 +121,14 @@ class FakeDocker:
         c["State"].update(Status="running", Running=True, StartedAt="2026-01-01T00:00:00Z")
         if c["Spec"].healthcheck:
             c["State"]["Health"] = {"Status": "starting"}
+        for key, host_port in (c["Spec"].host.get("port_bindings") or {}).items():
+            port = host_port or next(self._host_ports)
+            c["NetworkSettings"]["Ports"][key] = [{"HostIp": "0.0.0.0", "HostPort": str(port)}]
         self.started.append(c["Name"][1:])
         self._emit(c, "start")
+        if c["Name"][1:] in self.one_shot:
+            c["State"].update(Status="exited", Running=False, ExitCode=self.one_shot[c["Name"][1:]])
+            self._emit(c, "die")
 
     def stop(self, cid: str, timeout: int) -> None:
         c = self._get(cid)
