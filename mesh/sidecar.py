@@ -258,12 +258,14 @@ def ensure_image(api: Any = None, binary: Path | None = None) -> Image:
 
 @dataclass(frozen=True)
 class Build:
-    """What the image is made of: the Envoy binary, its digest and version, its libraries."""
+    """What the image is made of: the Envoy binary, its digest and version, its libraries, and
+    the digest of the extra files (:func:`extra_digest`, the ``tools`` label)."""
 
     binary: Path
     digest: str
     version: str
     libs: tuple[str, ...]
+    tools: str = ""
 
     @property
     def tag(self) -> str:
@@ -271,14 +273,15 @@ class Build:
 
     @property
     def changes(self) -> list[str]:
-        return image_changes(self.version, self.digest)
+        return image_changes(self.version, self.digest, self.tools)
 
 
 def describe(binary: Path | None = None) -> Build:
-    """The :class:`Build` of ``binary`` (default: the installed Envoy). Runs ``envoy --version``
-    and ``ldd``: blocking, well under a second."""
+    """The :class:`Build` of ``binary`` (default: the installed Envoy) with this host's extra
+    files. Runs ``envoy --version`` and ``ldd``: blocking, well under a second."""
     binary = binary or envoy_binary()
-    return Build(binary, file_digest(binary), envoy_version(binary), tuple(shared_libs(binary)))
+    return Build(binary, file_digest(binary), envoy_version(binary), tuple(shared_libs(binary)),
+                 extra_digest(extra_files()))
 
 
 def rootfs_file(build: Build) -> IO[bytes]:

@@ -64,3 +64,10 @@ async def test_xds_is_served_on_the_gateway_once_and_speaks_ads():
             await s.xds_address("192.0.2.1")  # an address this host does not have
     finally:
         await s.stop()
+
+
+def test_the_import_carries_the_tools_label_of_the_extra_files(tmp_path: Path):
+    build = fake_build(tmp_path)
+    tools = Build(build.binary, build.digest, build.version, (), "t00l5")
+    assert tools.changes[-1].endswith(" dockyard.envoy.tools=t00l5")
+    assert "tools" not in build.changes[-1]
