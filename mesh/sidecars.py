@@ -7,7 +7,9 @@
   ``gateway`` reaches the xDS server. When the xDS port listens on that address already (or on
   every address), nothing more is done; otherwise a second ``grpc.aio`` server over the same
   ``AdsServer`` is started on ``gateway:<xds port>``, once (like discovery's tasks' DNS on the
-  bridge gateway);
+  bridge gateway). A gateway that is not an address of this machine (a container instance
+  elsewhere) gets the address the xDS port listens on, when that is a routable one (the
+  ``host`` setting); otherwise ``OSError`` says so;
 * ``bootstrap(task_arn, service, xds)``: Envoy's bootstrap (:func:`mesh.bootstrap.bootstrap`),
   admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
 * ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
@@ -21,7 +23,9 @@ start to keep that off the event loop).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from typing import IO, Any
 
 import grpc
@@ -36,6 +40,27 @@ log = logging.getLogger("dockyard.mesh")
 
 ADMIN_PORT = 15000  # runner.connect.ADMIN_PORT: Envoy's admin, on loopback in the task only
 _ANY = ("0.0.0.0", "::", "")
+
+
+def _routable(host: str) -> bool:
+    """Whether another machine could reach ``host`` (not a wildcard, not loopback)."""
+    if host in _ANY or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: the operator's to make resolvable
+
+
+def _is_local(address: str) -> bool:
+    """Whether ``address`` is one of this machine's (it can be bound)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 class Sidecars:
@@ -74,6 +99,13 @@ class Sidecars:
     async def xds_address(self, gateway: str) -> tuple[str, int]:
         if not self.port:
             raise RuntimeError("the xDS port is not served yet")
+        if not _is_local(gateway):
+            if _routable(self.host):
+                return self.host, self.port
+            raise OSError(
+                f"a sidecar behind {gateway} (not this machine) cannot reach xDS on {self.host or '*'}: "
+                "set host to an address the container instances reach"
+            )
         if self.host in _ANY or self.host == gateway:
             return gateway, self.port
         async with self._lock:

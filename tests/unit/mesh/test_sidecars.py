@@ -71,3 +71,12 @@ def test_the_import_carries_the_tools_label_of_the_extra_files(tmp_path: Path):
     tools = Build(build.binary, build.digest, build.version, (), "t00l5")
     assert tools.changes[-1].endswith(" dockyard.envoy.tools=t00l5")
     assert "tools" not in build.changes[-1]
+
+
+async def test_a_gateway_elsewhere_gets_the_routable_address_xds_listens_on():
+    s = Sidecars(AdsServer(SnapshotCache()), "10.9.8.7", 18000)
+    assert await s.xds_address("192.0.2.1") == ("10.9.8.7", 18000)  # nothing started
+    assert s._servers == {}
+    for host in ("0.0.0.0", "127.0.0.1", "localhost"):
+        with pytest.raises(OSError):
+            await Sidecars(AdsServer(SnapshotCache()), host, 18000).xds_address("192.0.2.1")
