@@ -119,8 +119,8 @@ async def test_an_app_mesh_weight_change_in_the_store_reaches_envoy(plane):
     assert weights(admin) == {"sc/shop.local/web": 1}  # Service Connect alone
     await canary(data)
     await eventually(lambda: weights(admin) == {"am/m/web-v1": 90, "am/m/web-v2": 10}, timeout=10)
-    clusters = admin_get(admin, "/clusters")
-    assert f"am/m/web-v2::127.0.0.1:{p2}::" in clusters  # revision 2's instance only
+    # revision 2's instance only (once the new cluster has warmed)
+    await eventually(lambda: f"am/m/web-v2::127.0.0.1:{p2}::" in admin_get(admin, "/clusters"), timeout=10)
     if f"127.0.0.1:{egress}" in admin_get(admin, "/listeners"):  # the egress listener binds its port
         counts = await curl(egress, 100)
         assert counts.count("v1") + counts.count("v2") == 100 and counts.count("v2") <= 30
