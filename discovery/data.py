@@ -155,6 +155,16 @@ class Data:
         )
         return service_from(row), [instance_from(r) for r in rows]
 
+    def namespace(self, namespace: str) -> Namespace | None:
+        """The namespace with this id, ARN or name (the oldest of that name), None when there is
+        none (the runner's ``NamespaceInfo``, through ``Discovery.namespace``)."""
+        row = self.store.query_one(
+            f"SELECT * FROM {NAMESPACE_TABLE} WHERE id = ? OR arn = ? OR name = ?"
+            " ORDER BY created_at LIMIT 1",
+            (namespace.rsplit("/", 1)[-1], namespace, namespace),
+        )
+        return None if row is None else namespace_from(row)
+
     def namespace_service_ids(self, namespace: str) -> set[str] | None:
         """The ids of the services of the namespace with this id, ARN or name (every namespace
         of that name), None when there is no such namespace."""

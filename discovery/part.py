@@ -15,7 +15,8 @@
 Other parts reach discovery in process through the :class:`Discovery` that :func:`install`
 returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
 (:class:`discovery.registrar.Registrar`), ``namespace_service_ids(namespace)`` gives a
-namespace's service ids (for ECS's ListServicesByNamespace), ``watch.wait(...)`` follows changes and
+namespace's service ids (for ECS's ListServicesByNamespace), ``namespace(namespace)`` a
+namespace (for ECS Service Connect), ``watch.wait(...)`` follows changes,
 ``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints, and ``mesh_instances`` is the mesh's
 ``mesh.seams.InstanceView`` (:class:`MeshInstances`, over the in-memory index).
 """
@@ -26,11 +27,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from discovery import tables
+from discovery import model, tables
 from discovery.dns import DnsServer
 from discovery.handlers import Context, bind
 from discovery.health import Checker
 from discovery.index import Catalog
+from discovery.model import Namespace
 from discovery.registrar import Registrar
 from discovery.resolver import make_resolver
 from discovery.tables import MIGRATIONS
@@ -87,6 +89,11 @@ class Discovery:
         none (the seam ``runner.seams.NamespaceLookup``); read from the store, as committed."""
         return self.catalog.data.namespace_service_ids(namespace)
 
+    def namespace(self, namespace: str) -> Namespace | None:
+        """The namespace with this id, ARN or name (the seam ``runner.seams.NamespaceInfo``:
+        Service Connect's namespaces), None when there is none; read from the store."""
+        return self.catalog.data.namespace(namespace)
+
     @property
     def mesh_instances(self) -> MeshInstances:
         """The seam ``mesh.seams.InstanceView``."""
@@ -133,7 +140,9 @@ def install(platform: Platform) -> Discovery:
     catalog = Catalog(platform.store)
     catalog.reload()
     checker = Checker(catalog.data, catalog)
-    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync)
+    config = platform.config
+    registrar = Registrar(catalog.data, catalog, on_instances=checker.sync,
+                          arn=lambda kind, ident: model.arn(config.region, config.account_id, kind, ident))
     ops = bind(Context(catalog.data, catalog, platform.config, registrar, on_instances=checker.sync))
     watch = Watch(platform.store, catalog)
     try:

@@ -73,8 +73,8 @@ def assemble(platform: Platform) -> None:
     mesh = mesh_part.install(platform, instances=disc.mesh_instances)
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
-                              sidecars=mesh.sidecars)
-    mesh.connect = getattr(run, "connect", None)  # the runner's ConnectView; None: no meshed tasks
+                              namespace_info=disc.namespace, sidecars=mesh.sidecars)
+    mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

@@ -10,6 +10,11 @@ per-node status, whichever flavour the stream speaks, and handed to ``on_nack`` 
 part records them in the store). ``on_node`` is told each node id as its stream names it
 (the controller gives a node it does not know an empty snapshot). ``ready(node, timeout)``
 waits until a stream of that node has ACKed every type of the node's current snapshot.
+
+``on_request``, when given, is called with the stream after each request of its peer has been
+applied to it (an ACK, a NACK, a new subscription), before anything is sent in answer: an
+observer (a benchmark, a readiness gate) sees ACKs as they arrive instead of polling
+``status()``. It runs on the event loop and must return quickly and not raise.
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ def acked(stream: AdsStream | DeltaStream, snapshot: Snapshot | None) -> bool:
 
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, cache: SnapshotCache, max_nacks: int = 1000,
+                 on_request: Callable[[AdsStream | DeltaStream], None] | None = None,
                  on_nack: Callable[[Nack], None] | None = None,
                  on_node: Callable[[str], None] | None = None) -> None:
         self.cache = cache
+        self.on_request = on_request
         self.nacks: deque[Nack] = deque(maxlen=max_nacks)
         self.streams: set[AdsStream | DeltaStream] = set()
         self.on_nack = on_nack
@@ -134,6 +141,8 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 stream.on_request(req)
                 if stream.node and not named and self.on_node is not None:
                     self.on_node(stream.node)
+                if self.on_request is not None:
+                    self.on_request(stream)
                 wake.set()
                 if stream.node:
                     self._wake_acks(stream.node)

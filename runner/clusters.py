@@ -1,4 +1,11 @@
-"""ECS clusters: CreateCluster, DescribeClusters, ListClusters, DeleteCluster.
+"""ECS clusters: CreateCluster, UpdateCluster, UpdateClusterSettings, DescribeClusters,
+ListClusters, DeleteCluster.
+
+``serviceConnectDefaults.namespace`` (CreateCluster, UpdateCluster; ``""`` removes it) must
+name an existing Cloud Map namespace (by name or ARN, through the seam
+``runner.seams.NamespaceInfo``; NamespaceNotFoundException otherwise: ECS would create an HTTP
+namespace of a new name, Dockyard does not); the cluster keeps and shows its ARN. Services
+with Service Connect enabled and no namespace of their own use it.
 
 DescribeClusters counts what each cluster holds (:func:`statistics`); DeleteCluster refuses a
 cluster that still holds container instances, services or tasks (:func:`refuse_delete`).
@@ -12,14 +19,16 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import data
+from runner import connect, data
 from runner.errors import (
+    ClientException,
     ClusterContainsContainerInstancesException,
     ClusterContainsServicesException,
     ClusterContainsTasksException,
     ClusterNotFoundException,
     InvalidParameterException,
 )
+from runner.seams import NamespaceInfo
 
 MIGRATIONS = [
     Migration(
@@ -31,7 +40,9 @@ MIGRATIONS = [
             tags TEXT NOT NULL DEFAULT '[]', settings TEXT NOT NULL DEFAULT '[]',
             configuration TEXT NOT NULL DEFAULT '{}');
         """,
-    )
+    ),
+    # serviceConnectDefaults.namespace: the namespace's ARN, '' for none.
+    Migration("runner", 2, "ALTER TABLE clusters ADD COLUMN service_connect TEXT NOT NULL DEFAULT '';"),
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -113,6 +124,8 @@ def _shape(config: Config, c: data.Cluster, include: list[str], counts: data.Clu
     }
     if c.configuration:
         out["configuration"] = dict(c.configuration)
+    if c.service_connect_namespace:
+        out["serviceConnectDefaults"] = {"namespace": c.service_connect_namespace}
     if "TAGS" in include:
         out["tags"] = list(c.tags)
     return out
@@ -139,7 +152,36 @@ def validate_tags(tags: Any) -> list[dict[str, str]]:
     return [{"key": t["key"], "value": t.get("value", "")} for t in tags]
 
 
-async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+def service_connect_default(params: dict[str, Any], namespace_info: NamespaceInfo | None) -> str | None:
+    """The ARN of the namespace ``serviceConnectDefaults`` names; "" to have none; None when
+    not given. InvalidParameterException for a bad shape, NamespaceNotFoundException for a
+    namespace that does not exist."""
+    raw = params.get("serviceConnectDefaults")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("namespace"), str) or len(raw["namespace"]) > 1024:
+        raise InvalidParameterException("serviceConnectDefaults.namespace must be a namespace name or ARN.")
+    name = raw["namespace"]
+    if name == "":
+        return ""
+    found = namespace_info(name) if namespace_info is not None else None
+    if found is None:
+        raise connect.not_found(name)
+    return found.arn
+
+
+def _settings(value: Any) -> list[dict[str, str]]:
+    def ok(s: Any) -> bool:
+        return isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("value"), str)
+
+    if not isinstance(value, list) or not all(ok(s) for s in value):
+        raise InvalidParameterException("settings must be a list of {name, value} strings.")
+    return [{"name": s["name"], "value": s["value"]} for s in value]
+
+
+async def create(
+    store: Store, config: Config, params: dict[str, Any], namespace_info: NamespaceInfo | None = None
+) -> dict[str, Any]:
     name = params.get("clusterName", "default")
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidParameterException(
@@ -149,13 +191,52 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     tags = validate_tags(params.get("tags"))
     settings = params.get("settings") or [{"name": "containerInsights", "value": "disabled"}]
     configuration = params.get("configuration") or {}
+    namespace = service_connect_default(params, namespace_info) or ""
     async with store.transaction() as tx:
         found = data.cluster(tx, name)
         if found is None or found.status != "ACTIVE":
-            data.put_cluster(tx, name, tags, settings, configuration)
+            data.put_cluster(tx, name, tags, settings, configuration, namespace)
             found = data.cluster(tx, name)
         assert found is not None
         counts = data.cluster_counts(tx, name)
+    return {"cluster": _shape(config, found, ["TAGS"], counts)}
+
+
+async def update(
+    store: Store, config: Config, params: dict[str, Any], namespace_info: NamespaceInfo | None = None
+) -> dict[str, Any]:
+    """UpdateCluster: ``settings``, ``configuration`` and ``serviceConnectDefaults`` (``""``
+    removes the default namespace; the namespace stays in Cloud Map)."""
+    if "cluster" not in params:
+        raise InvalidParameterException("cluster is required.")
+    settings = _settings(params["settings"]) if params.get("settings") is not None else None
+    configuration = params.get("configuration")
+    if configuration is not None and not isinstance(configuration, dict):
+        raise InvalidParameterException("configuration must be an object.")
+    namespace = service_connect_default(params, namespace_info)
+    async with store.transaction() as tx:
+        name = active(tx, params["cluster"]).name
+        data.update_cluster(tx, name, settings=settings, configuration=configuration,
+                            service_connect_namespace=namespace)
+        found = data.cluster(tx, name)
+        assert found is not None
+        counts = data.cluster_counts(tx, name)
+    return {"cluster": _shape(config, found, ["TAGS"], counts)}
+
+
+async def update_settings(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """UpdateClusterSettings: the cluster's ``settings`` (containerInsights), replaced by name."""
+    if "cluster" not in params or params.get("settings") is None:
+        raise ClientException("cluster and settings are required.")
+    given = _settings(params["settings"])
+    async with store.transaction() as tx:
+        found = active(tx, params["cluster"])
+        merged = {s["name"]: s for s in found.settings}
+        merged.update({s["name"]: s for s in given})
+        data.update_cluster(tx, found.name, settings=list(merged.values()))
+        found = data.cluster(tx, found.name)
+        assert found is not None
+        counts = data.cluster_counts(tx, found.name)
     return {"cluster": _shape(config, found, ["TAGS"], counts)}
 
 
@@ -219,8 +300,13 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     return {"cluster": _shape(config, found, [], counts)}
 
 
+# The operations that take the seam ``namespace_info`` (runner.part binds it).
+NAMESPACED = ("CreateCluster", "UpdateCluster")
+
 OPERATIONS = {
     "CreateCluster": create,
+    "UpdateCluster": update,
+    "UpdateClusterSettings": update_settings,
     "DescribeClusters": describe,
     "ListClusters": list_,
     "DeleteCluster": delete,

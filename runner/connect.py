@@ -14,22 +14,53 @@ starts, a :class:`TaskConnect`, decided when the task is placed and stored with 
   outbound listener);
 * a service with only a namespace is a client: no ``services``.
 
-See docs/mesh.md for the data path. The mesh reads this through ``mesh.seams.ConnectView``.
+Besides the shapes, this module holds the pure rules of Service Connect in the runner:
+
+* :func:`check_configuration`: a request's ``serviceConnectConfiguration`` checked against the
+  task definition, the namespace and the other services of the namespace, with ECS's errors,
+  and normalised as DescribeServices echoes it (defaults filled in);
+* :func:`entries`: a deployment's :class:`ConnectEntry` values; :func:`namespace_entries`: every
+  service's of one namespace (what clients reach by alias);
+* :func:`ingress_ports`: the ingress port of each ``services[]`` entry (the rule is in its
+  docstring); :func:`alias_addresses`: the 127.255.x.y address of each alias (likewise);
+* :func:`task_connect`: a task's :class:`TaskConnect` when it is placed;
+* :func:`ingress_endpoint`: where another task reaches a task's ingress (what the task's Cloud
+  Map instance says in ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT``).
+
+See docs/mesh.md for the data path. The mesh reads this through ``mesh.seams.ConnectView``
+(the runner's :class:`runner.connectview.ConnectView`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ADMIN_PORT", "EGRESS_PORT", "Alias", "ConnectEntry", "TaskConnect", "TaskIngress",
-           "connect_from_json", "connect_json"]
+from runner.errors import InvalidParameterException, NamespaceNotFoundException
+from runner.seams import NamespaceRef
+
+if TYPE_CHECKING:
+    from runner.data import Task
+
+__all__ = ["ADMIN_PORT", "EGRESS_PORT", "INGRESS_BASE", "Alias", "ConnectEntry", "MeshedTask",
+           "NamespaceRef", "TaskConnect", "TaskIngress", "alias_addresses", "check_configuration",
+           "connect_from_json", "connect_json", "entries", "ingress_endpoint", "ingress_ports",
+           "namespace_entries", "namespace_named", "not_found", "task_connect"]
 
 EGRESS_PORT = 15001  # the sidecar's virtual outbound listener, in the task's network namespace
 ADMIN_PORT = 15000  # Envoy's admin interface, on 127.0.0.1 in the task only
 ALIAS_NETWORK = "127.255.0.0/16"
+INGRESS_BASE = 15100  # the first default ingress port (see ingress_ports)
+RESERVED_PORTS = frozenset({ADMIN_PORT, EGRESS_PORT})
+MAX_TIMEOUT = 2_147_483_647  # ECS's Duration
+NETWORK_MODES = ("awsvpc", "bridge")  # Service Connect's, as in ECS
+HIDDEN_NAMESPACE = "connectNamespace"  # a deployment's namespace name (never shown)
+_DISCOVERY_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
+_DNS_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,126}$")
 
 
 @dataclass(frozen=True)
@@ -97,3 +128,335 @@ def connect_from_json(text: str) -> TaskConnect | None:
         alias_addresses=dict(raw.get("aliases", {})),
         egress_port=raw.get("egressPort", EGRESS_PORT),
     )
+
+
+@dataclass(frozen=True)
+class MeshedTask:
+    """A task with a Service Connect state, as :class:`runner.connectview.ConnectView` gives it
+    (the mesh's ``MeshedTask``: the node ``task_arn``)."""
+
+    task_arn: str
+    cluster: str
+    service: str
+    namespace: str
+    family: str
+    revision: int
+    alias_addresses: Mapping[str, str]
+    ingress: tuple[TaskIngress, ...]
+    egress_port: int
+
+
+# -- validation ------------------------------------------------------------------------------
+def _bad(message: str) -> InvalidParameterException:
+    return InvalidParameterException(message)
+
+
+def _port(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        raise _bad(f"{what} must be an integer from 1 to 65535.")
+    return value
+
+
+def _seconds(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_TIMEOUT:
+        raise _bad(f"{what} must be an integer from 0 to {MAX_TIMEOUT}.")
+    return value
+
+
+def port_mappings(definition: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The task definition's named port mappings by name (the first of each name)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for c in definition.get("containerDefinitions") or []:
+        for pm in c.get("portMappings") or []:
+            if pm.get("name"):
+                out.setdefault(pm["name"], pm)
+    return out
+
+
+def _task_ports(definition: Mapping[str, Any]) -> set[int]:
+    """Every container and host port of the definition's port mappings."""
+    out: set[int] = set()
+    for c in definition.get("containerDefinitions") or []:
+        for pm in c.get("portMappings") or []:
+            for key in ("containerPort", "hostPort"):
+                if isinstance(pm.get(key), int) and pm[key]:
+                    out.add(pm[key])
+    return out
+
+
+def ingress_ports(definition: Mapping[str, Any], services: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The sidecar's ingress port for each ``services[]`` entry, in order (pure, deterministic).
+
+    An entry's ``ingressPortOverride`` when it has one; otherwise the lowest port from
+    :data:`INGRESS_BASE` (15100) up that is none of: 15000/15001 (the sidecar's admin and
+    egress), a container or host port of the task definition's port mappings, another entry's
+    override, a port already given to an earlier entry. Every task of a deployment gets the
+    same ports (they depend only on its task definition and configuration)."""
+    taken = _task_ports(definition) | RESERVED_PORTS
+    taken |= {s["ingressPortOverride"] for s in services if s.get("ingressPortOverride")}
+    out, candidate = [], INGRESS_BASE
+    for s in services:
+        if s.get("ingressPortOverride"):
+            out.append(int(s["ingressPortOverride"]))
+            continue
+        while candidate in taken:
+            candidate += 1
+        out.append(candidate)
+        taken.add(candidate)
+    return out
+
+
+def check_configuration(
+    raw: Any,
+    definition: Mapping[str, Any],
+    namespace: NamespaceRef | None,
+    others: Iterable[ConnectEntry] = (),
+) -> tuple[dict[str, Any], str]:
+    """A request's ``serviceConnectConfiguration`` normalised as ECS echoes it (``namespace`` the
+    namespace's ARN, ``discoveryName`` defaulting to ``portName``, each alias's ``dnsName`` to
+    ``<discoveryName>.<namespace name>``), and the namespace's name ("" when not enabled).
+
+    ``namespace`` is the namespace the configuration (or the cluster's
+    ``serviceConnectDefaults``) names, already looked up (None: no such namespace, or none
+    named); ``others`` the Service Connect services of the other ECS services. Raises
+    InvalidParameterException (a bad shape, a ``portName`` no port mapping has, a
+    ``discoveryName`` or alias ``dnsName``+``port`` another service of the namespace uses, a
+    port out of range or reserved, a timeout out of range or a per-request timeout on a TCP
+    port, a network mode other than awsvpc or bridge, no namespace at all) or
+    the caller's NamespaceNotFoundException (:func:`not_found`) when the namespace
+    :func:`namespace_named` gives does not exist."""
+    if not isinstance(raw, dict):
+        raise _bad("serviceConnectConfiguration must be an object.")
+    enabled = raw.get("enabled")
+    if not isinstance(enabled, bool):
+        raise _bad("serviceConnectConfiguration.enabled is required and must be a boolean.")
+    services = raw.get("services") or []
+    if not isinstance(services, list) or not all(isinstance(s, dict) for s in services):
+        raise _bad("serviceConnectConfiguration.services must be a list of objects.")
+    for key in ("logConfiguration", "accessLogConfiguration"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise _bad(f"serviceConnectConfiguration.{key} must be an object.")
+    if "logConfiguration" in raw and not isinstance(raw["logConfiguration"].get("logDriver"), str):
+        raise _bad("serviceConnectConfiguration.logConfiguration.logDriver is required.")
+    if not enabled:
+        out: dict[str, Any] = {"enabled": False}
+        if namespace is not None:
+            out["namespace"] = namespace.arn
+        return out, ""
+    if namespace is None:
+        raise _bad("Service Connect is enabled but no namespace was given and the cluster has no "
+                   "serviceConnectDefaults namespace.")
+    mode = str(definition.get("networkMode") or "bridge")
+    if mode not in NETWORK_MODES:
+        raise _bad(f"Service Connect supports the awsvpc and bridge network modes, not '{mode}'.")
+    named = port_mappings(definition)
+    normalised: list[dict[str, Any]] = []
+    for i, s in enumerate(services):
+        where = f"serviceConnectConfiguration.services[{i}]"
+        if "tls" in s:
+            raise _bad(f"{where}.tls is not supported by Dockyard.")
+        port_name = s.get("portName")
+        if not isinstance(port_name, str) or not port_name:
+            raise _bad(f"{where}.portName is required.")
+        if port_name not in named:
+            raise _bad(f"The portName '{port_name}' of {where} does not match the name of any port "
+                       "mapping of the task definition's containers.")
+        discovery = s.get("discoveryName") or port_name
+        if not isinstance(discovery, str) or not _DISCOVERY_NAME.match(discovery):
+            raise _bad(f"{where}.discoveryName can have up to 64 lowercase letters, numbers, underscores "
+                       "and hyphens, and cannot start with a hyphen.")
+        entry: dict[str, Any] = {"portName": port_name, "discoveryName": discovery}
+        aliases = s.get("clientAliases") or []
+        if not isinstance(aliases, list) or len(aliases) > 1 or not all(isinstance(a, dict) for a in aliases):
+            raise _bad(f"{where}.clientAliases can have at most 1 client alias.")
+        shown = []
+        for a in aliases:
+            port = _port(a.get("port"), f"{where}.clientAliases[].port")
+            dns = a.get("dnsName") or f"{discovery}.{namespace.name}"
+            if not isinstance(dns, str) or not _DNS_NAME.match(dns.lower()):
+                raise _bad(f"{where}.clientAliases[].dnsName can have up to 127 lowercase letters, numbers, "
+                           "underscores, hyphens and periods, and cannot start with a hyphen.")
+            shown.append({"port": port, "dnsName": dns})
+        entry["clientAliases"] = shown
+        if s.get("ingressPortOverride") is not None:
+            port = _port(s["ingressPortOverride"], f"{where}.ingressPortOverride")
+            if port in RESERVED_PORTS:
+                raise _bad(f"{where}.ingressPortOverride cannot be {port}: ports 15000 and 15001 are the "
+                           "Service Connect proxy's own.")
+            if port in _task_ports(definition):
+                raise _bad(f"{where}.ingressPortOverride {port} is a port of the task definition's "
+                           "port mappings.")
+            entry["ingressPortOverride"] = port
+        timeout = s.get("timeout")
+        if timeout is not None:
+            if not isinstance(timeout, dict):
+                raise _bad(f"{where}.timeout must be an object.")
+            entry["timeout"] = {k: _seconds(timeout[k], f"{where}.timeout.{k}")
+                                for k in ("idleTimeoutSeconds", "perRequestTimeoutSeconds") if k in timeout}
+            protocol = named[port_name].get("appProtocol") or ""
+            if "perRequestTimeoutSeconds" in entry["timeout"] and not protocol:
+                raise _bad(f"{where}.timeout.perRequestTimeoutSeconds can only be set when the port "
+                           "mapping's appProtocol is not TCP.")
+        normalised.append(entry)
+    _check_unique(normalised, namespace.name, others)
+    ports = ingress_ports(definition, normalised)
+    if len(set(ports)) != len(ports):
+        raise _bad("Each serviceConnectConfiguration.services[] entry needs its own ingressPortOverride.")
+    out = {"enabled": True, "namespace": namespace.arn, "services": normalised}
+    for key in ("logConfiguration", "accessLogConfiguration"):
+        if key in raw:
+            out[key] = raw[key]
+    return out, namespace.name
+
+
+def _check_unique(services: list[dict[str, Any]], namespace: str, others: Iterable[ConnectEntry]) -> None:
+    """No two discovery names, nor two aliases (dnsName, port), the same in the namespace."""
+    used_names: dict[str, str] = {}
+    used_aliases: dict[tuple[str, int], str] = {}
+    for e in others:
+        if e.namespace != namespace:
+            continue
+        used_names[e.discovery_name] = "another service"
+        for a in e.aliases:
+            used_aliases[(a.dns_name.lower(), a.port)] = "another service"
+    for s in services:
+        name = s["discoveryName"]
+        if name in used_names:
+            raise _bad(f"The discoveryName '{name}' is already used by {used_names[name]} in the namespace "
+                       f"{namespace}.")
+        used_names[name] = "this service"
+        for a in s["clientAliases"]:
+            key = (a["dnsName"].lower(), a["port"])
+            if key in used_aliases:
+                raise _bad(f"The client alias {a['dnsName']}:{a['port']} is already used by "
+                           f"{used_aliases[key]} in the namespace {namespace}.")
+            used_aliases[key] = "this service"
+
+
+# -- what a deployment serves ------------------------------------------------------------------
+def entries(deployment: Mapping[str, Any]) -> list[ConnectEntry]:
+    """The :class:`ConnectEntry` of each ``services[]`` entry of a deployment (stored with its
+    normalised ``serviceConnectConfiguration``, its namespace name and its task definition);
+    [] when Service Connect is not enabled on it."""
+    config = deployment.get("serviceConnectConfiguration") or {}
+    namespace = deployment.get(HIDDEN_NAMESPACE) or ""
+    if not config.get("enabled") or not namespace:
+        return []
+    named = port_mappings(deployment.get("definition") or {})
+    out = []
+    for s in config.get("services") or []:
+        timeout = s.get("timeout") or {}
+        out.append(ConnectEntry(
+            namespace=namespace,
+            discovery_name=s["discoveryName"],
+            port_name=s["portName"],
+            app_protocol=str((named.get(s["portName"]) or {}).get("appProtocol") or ""),
+            aliases=tuple(Alias(a["dnsName"], a["port"]) for a in s.get("clientAliases") or []),
+            ingress_port_override=s.get("ingressPortOverride"),
+            idle_timeout=timeout.get("idleTimeoutSeconds"),
+            per_request_timeout=timeout.get("perRequestTimeoutSeconds"),
+        ))
+    return out
+
+
+def namespace_entries(deployments_by_service: Iterable[Sequence[Mapping[str, Any]]],
+                      namespace: str) -> list[ConnectEntry]:
+    """Every Service Connect service in ``namespace`` (by name), one per discovery name and ECS
+    service: each service's deployments are given PRIMARY first, so the newest configuration of a
+    discovery name wins while an older deployment still runs."""
+    out = []
+    for deps in deployments_by_service:
+        seen: set[str] = set()
+        for d in deps:
+            for e in entries(d):
+                if e.namespace == namespace and e.discovery_name not in seen:
+                    seen.add(e.discovery_name)
+                    out.append(e)
+    return out
+
+
+# -- a task ------------------------------------------------------------------------------------
+def alias_addresses(dns_names: Iterable[str]) -> dict[str, str]:
+    """Each distinct ``dnsName`` (case-insensitively the same name is one) its own address in
+    127.255.0.0/16 (pure, deterministic).
+
+    The names are sorted; the k-th (from 0) gets ``127.255.<k // 254>.<k % 254 + 1>``: no
+    address ends in .0 or .255 (so neither 127.255.0.0 nor any x.y.z.255), and no two names of a
+    task share one. At most 65,024 names."""
+    names = sorted({n.lower(): n for n in dns_names}.items())
+    if len(names) > 256 * 254:
+        raise _bad("A namespace can have at most 65024 client alias names in Dockyard.")
+    base = int(ipaddress.IPv4Address("127.255.0.0"))
+    return {original: str(ipaddress.IPv4Address(base + (k // 254) * 256 + k % 254 + 1))
+            for k, (_, original) in enumerate(names)}
+
+
+def task_connect(
+    deployment: Mapping[str, Any], namespace_services: Iterable[ConnectEntry]
+) -> TaskConnect | None:
+    """The Service Connect state of a task the deployment starts (None: not enabled): its
+    namespace, an ingress per ``services[]`` entry (:func:`ingress_ports`; the app's container
+    port of the named port mapping), and an address for every client alias of the namespace
+    (:func:`alias_addresses`)."""
+    config = deployment.get("serviceConnectConfiguration") or {}
+    namespace = deployment.get(HIDDEN_NAMESPACE) or ""
+    if not config.get("enabled") or not namespace:
+        return None
+    definition = deployment.get("definition") or {}
+    named = port_mappings(definition)
+    services = config.get("services") or []
+    ingress = tuple(
+        TaskIngress(s["portName"], port, int(named[s["portName"]]["containerPort"]),
+                    str(named[s["portName"]].get("appProtocol") or ""))
+        for s, port in zip(services, ingress_ports(definition, services), strict=True)
+        if s["portName"] in named
+    )
+    names = [a.dns_name for e in namespace_services if e.namespace == namespace for a in e.aliases]
+    return TaskConnect(namespace, ingress, alias_addresses(names))
+
+
+def ingress_endpoint(task: Task, port_name: str) -> tuple[str, int] | None:
+    """Where other tasks reach ``task``'s ingress for ``port_name`` (its sidecar's listener), as
+    (address, port); the address ``""`` means the task's container instance's address. None when
+    the task has no such ingress or it cannot be reached yet.
+
+    * awsvpc: the task's own address and the ingress port (None until it has an address);
+    * host: the container instance and the ingress port;
+    * bridge: the container instance and the host port published for the ingress port: a
+      :class:`runner.data.Binding` whose ``container_port`` is the ingress port on any
+      container state of the task (the sidecar's lifecycle publishes the ingress ports on the
+      task's pause container and reports them so). None until that binding is reported."""
+    connect = task.connect
+    if connect is None:
+        return None
+    ingress = next((i for i in connect.ingress if i.port_name == port_name), None)
+    if ingress is None:
+        return None
+    mode = task.network_mode
+    if mode == "awsvpc":
+        return (task.network.ip, ingress.port) if task.network.ip else None
+    if mode == "bridge":
+        for state in task.containers:
+            for b in state.bindings:
+                if b.container_port == ingress.port:
+                    return ("", b.host_port)
+        return None
+    return ("", ingress.port)
+
+
+def namespace_named(raw: Any, cluster_default: str) -> str:
+    """The namespace a ``serviceConnectConfiguration`` names (its ``namespace``, else the
+    cluster's default), "" for none; InvalidParameterException for a namespace that is not a
+    string."""
+    if not isinstance(raw, dict):
+        return ""
+    value = raw.get("namespace")
+    if value is None or value == "":
+        return cluster_default
+    if not isinstance(value, str) or len(value) > 1024:
+        raise _bad("serviceConnectConfiguration.namespace must be a namespace name or ARN.")
+    return value
+
+
+def not_found(namespace: str) -> NamespaceNotFoundException:
+    return NamespaceNotFoundException(f"Namespace {namespace} not found.")

@@ -85,6 +85,7 @@ __all__ = [
     "task_placements",
     "unstopped_task_ids",
     "unstopped_tasks_on",
+    "update_cluster",
 ]
 
 TASK_TOPIC = "ecs/task"  # runner.tasks.TOPIC
@@ -109,6 +110,7 @@ class Cluster:
     tags: tuple[dict[str, str], ...]
     settings: tuple[dict[str, Any], ...]
     configuration: Mapping[str, Any]
+    service_connect_namespace: str = ""  # serviceConnectDefaults.namespace: the namespace's ARN
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class ClusterCounts:
 def _cluster(r: Any) -> Cluster:
     return Cluster(
         r["name"], r["status"], r["created_at"], _tuple(r["tags"]), _tuple(r["settings"]),
-        json.loads(r["configuration"]),
+        json.loads(r["configuration"]), r["service_connect"],
     )
 
 
@@ -141,14 +143,29 @@ def active_cluster_names(reader: Reader) -> list[str]:
 
 
 def put_cluster(
-    tx: Tx, name: str, tags: list[dict[str, str]], settings: list[Any], configuration: Mapping[str, Any]
+    tx: Tx, name: str, tags: list[dict[str, str]], settings: list[Any], configuration: Mapping[str, Any],
+    service_connect_namespace: str = "",
 ) -> None:
     """Create ``name`` ACTIVE (replacing an INACTIVE one of that name)."""
     tx.execute(
-        "INSERT OR REPLACE INTO clusters (name, status, created_at, tags, settings, configuration)"
-        " VALUES (?, 'ACTIVE', ?, ?, ?, ?)",
-        (name, time.time(), json.dumps(tags), json.dumps(settings), json.dumps(configuration)),
+        "INSERT OR REPLACE INTO clusters (name, status, created_at, tags, settings, configuration,"
+        " service_connect) VALUES (?, 'ACTIVE', ?, ?, ?, ?, ?)",
+        (name, time.time(), json.dumps(tags), json.dumps(settings), json.dumps(configuration),
+         service_connect_namespace),
     )
+    tx.changed(CLUSTER_TOPIC, name)
+
+
+def update_cluster(
+    tx: Tx, name: str, *, settings: list[Any] | None = None, configuration: Mapping[str, Any] | None = None,
+    service_connect_namespace: str | None = None,
+) -> None:
+    """UpdateCluster(Settings): replace what is given (None: kept; ``""`` namespace: none)."""
+    for column, value in (("settings", None if settings is None else json.dumps(settings)),
+                          ("configuration", None if configuration is None else json.dumps(configuration)),
+                          ("service_connect", service_connect_namespace)):
+        if value is not None:
+            tx.execute(f"UPDATE clusters SET {column} = ? WHERE name = ?", (value, name))
     tx.changed(CLUSTER_TOPIC, name)
 
 
@@ -898,6 +915,13 @@ def tasks_of_group(store: Store, cluster: str, group: str, *, running: bool = Fa
     return [_task(r) for r in store.query(sql + " ORDER BY created_at, id", (cluster, group))]
 
 
+def meshed_tasks(store: Store) -> list[Task]:
+    """Every task with a Service Connect state (``connect``) that is not STOPPED, oldest first."""
+    rows = store.query("SELECT * FROM tasks WHERE connect != '' AND last_status != 'STOPPED'"
+                       " ORDER BY created_at, id")
+    return [_task(r) for r in rows]
+
+
 def live_tasks_of_group(store: Store, cluster: str, group: str) -> list[TaskBrief]:
     """The group's tasks wanted RUNNING and not STOPPED, in brief."""
     rows = store.query(
@@ -1077,6 +1101,12 @@ def active_services(store: Store) -> list[Service]:
     return [_service(r) for r in rows]
 
 
+def live_services(store: Store) -> list[Service]:
+    """Every service not INACTIVE (ACTIVE or DRAINING: its tasks may still run), oldest first."""
+    rows = store.query("SELECT * FROM services WHERE status != 'INACTIVE' ORDER BY created_at, cluster, name")
+    return [_service(r) for r in rows]
+
+
 async def create_service(store: Store, new: Service) -> bool:
     """Record ``new`` (ACTIVE, replacing an INACTIVE one of that name); False when a service of
     that name exists and is not INACTIVE."""
@@ -1136,7 +1166,9 @@ __all__ += [
     "TaskNetwork",
     "active_services",
     "create_service",
+    "live_services",
     "live_tasks_of_group",
+    "meshed_tasks",
     "modify_service",
     "record_tasks",
     "request_task_stop",

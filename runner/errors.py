@@ -16,6 +16,7 @@ __all__ = [
     "ClusterContainsTasksException",
     "ClusterNotFoundException",
     "InvalidParameterException",
+    "NamespaceNotFoundException",
     "ResourceNotFoundException",
     "ServerException",
     "ServiceNotActiveException",
@@ -28,3 +29,4 @@ ClusterContainsTasksException = register("ClusterContainsTasksException")
 ClusterContainsContainerInstancesException = register("ClusterContainsContainerInstancesException")
 ServiceNotFoundException = register("ServiceNotFoundException")
 ServiceNotActiveException = register("ServiceNotActiveException")
+NamespaceNotFoundException = register("NamespaceNotFoundException")

@@ -3,18 +3,23 @@
 Each module listed in ``MODULES`` exposes ``MIGRATIONS`` and ``OPERATIONS`` (ECS operation
 name -> ``async fn(store, config, params) -> dict``), and optionally ``CONTEXTS`` (start/stop
 hooks taking the platform). :func:`install` starts the task supervisor and the service loop
-with the seams the assembly gives it (:mod:`runner.seams`).
+with the seams the assembly gives it (:mod:`runner.seams`), and returns a :class:`RunnerPart`
+whose ``connect`` (:class:`runner.connectview.ConnectView`) is what the mesh reads of Service
+Connect (``mesh.seams.ConnectView``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import events, execs, hostaccess, service_loop, services, taskcreds, tasklogs
-from runner.seams import InstanceRegistry, NamespaceLookup, PullAuth, Sidecars, TaskResolver
+from runner import clusters, events, execs, hostaccess, service_loop, services, taskcreds, tasklogs
+from runner.connectview import ConnectView
+from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -38,6 +43,14 @@ def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
     return handler
 
 
+@dataclass(frozen=True)
+class RunnerPart:
+    """What the runner offers other parts: ``connect``, its Service Connect state (the mesh's
+    ``mesh.seams.ConnectView``)."""
+
+    connect: ConnectView
+
+
 def install(
     platform: Platform,
     *,
@@ -45,15 +58,23 @@ def install(
     pull_auth: PullAuth | None = None,
     task_dns: TaskResolver | None = None,
     namespaces: NamespaceLookup | None = None,
+    namespace_info: NamespaceInfo | None = None,
     sidecars: Sidecars | None = None,
-) -> None:
+) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
-    ``namespaces``); run the supervisor (hosts pull from Dockyard's registry with ``pull_auth``;
-    tasks resolve names through ``task_dns``) and the service loop (tasks of services with
-    ``serviceRegistries`` are registered in ``instances``; a meshed task's sidecar comes from
-    ``sidecars``, and without it such a task fails to start)."""
+    ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
+    ensured in ``instances``); run the supervisor (hosts pull from Dockyard's registry with
+    ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks of
+    services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
+    meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start)."""
+    seams: dict[str, dict[str, Any]] = {
+        **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
+        **{n: {"namespace_info": namespace_info, "registry": instances} for n in services.NAMESPACED},
+    }
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
+            if name in seams:
+                fn = functools.partial(fn, **seams[name])
             platform.ops.add(ECS, name, _bind(platform, fn, name))
         platform.contexts.extend(getattr(mod, "CONTEXTS", []))
     creds = None
@@ -76,7 +97,8 @@ def install(
         return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
 
     async def list_by_namespace(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        return await services.list_by_namespace(platform.store, platform.config, params, namespaces)
+        return await services.list_by_namespace(platform.store, platform.config, params, namespaces,
+                                                 namespace_info)
 
     platform.contexts.append(supervise)
     platform.ops.add(ECS, "GetTaskLogs", get_logs)
@@ -84,3 +106,4 @@ def install(
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
+    return RunnerPart(ConnectView(platform.store, platform.config))

@@ -4,7 +4,7 @@ The assembly (:func:`dockyard.platform.assemble`) fills them in; the runner impo
 part. All are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
-namespace.
+namespace, without ``NamespaceInfo`` no Service Connect namespace exists.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["InstanceRegistry", "NamespaceLookup", "PullAuth", "Sidecars", "TaskResolver"]
+__all__ = ["InstanceRegistry", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars",
+           "TaskResolver"]
 
 
 class InstanceRegistry(Protocol):
@@ -30,12 +31,33 @@ class InstanceRegistry(Protocol):
         """Remove the instance; an unknown instance (or service) is not an error."""
         ...
 
+    async def ensure_service(self, namespace: str, name: str) -> str:
+        """The ARN of the registry's service ``name`` in the namespace with this id, ARN or name,
+        created first when there is none (as ECS creates a Service Connect service's
+        ``discoveryName``). Raises if there is no such namespace."""
+        ...
+
 
 class NamespaceLookup(Protocol):
     """The Cloud Map service ids (what a ``registryArn`` ends in) of the namespace with this id,
     ARN or name; None when there is no such namespace (what ListServicesByNamespace needs)."""
 
     def __call__(self, namespace: str) -> set[str] | None: ...
+
+
+class NamespaceRef(Protocol):
+    """A Cloud Map namespace: its id (``ns-...``), ARN and name."""
+
+    id: str
+    arn: str
+    name: str
+
+
+class NamespaceInfo(Protocol):
+    """The namespace with this id, ARN or name (the oldest of that name), None when there is
+    none (what Service Connect needs: its ARN to show, its name for the aliases)."""
+
+    def __call__(self, namespace: str) -> NamespaceRef | None: ...
 
 
 class PullAuth(Protocol):

@@ -14,7 +14,12 @@ The loop wakes on store changes of tasks, services and container instances (and 
   with ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` and the ``ECS_*`` attributes; a ``bridge``
   task at its container instance's address, from ``addresses``, and its host port) once RUNNING
   and, if it has a health check, HEALTHY; it is deregistered as soon as it is no longer
-  wanted, before its stop is requested when the scheduler stops it.
+  wanted, before its stop is requested when the scheduler stops it;
+* Service Connect: a task of a deployment with ``serviceConnectConfiguration`` is placed with
+  its :class:`runner.connect.TaskConnect` (:func:`runner.connect.task_connect`: its ingress
+  ports and an address per client alias of the namespace) and, for each ``services[]`` entry,
+  registered the same way in the Cloud Map service of its ``discoveryName`` (the deployment's
+  ``serviceConnectResources``) at :func:`runner.connect.ingress_endpoint`.
 
 Everything it knows lives in the store, so a control plane killed at any point resumes
 without duplicating tasks: tasks are recorded with their deployment in the transaction that
@@ -37,7 +42,7 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import data, deployments, instances, query, scheduler, services, tasks
+from runner import connect, connectview, data, deployments, instances, query, scheduler, services, tasks
 from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
@@ -118,7 +123,6 @@ def registration_attributes(
     at its own address; a bridge task at ``instance_ip``, its container instance's address
     (``""``: unknown, ``127.0.0.1``, reached from the Docker host only); host and none tasks at
     ``127.0.0.1``."""
-    defn = task.definition
     containers = task.container_definitions
     mode = task.network_mode
     name = registry.get("containerName") or (containers[0]["name"] if containers else "")
@@ -137,6 +141,16 @@ def registration_attributes(
             ip = where[0]
         else:
             ip, port = instance_ip or ip, where[1]
+    return task_attributes(task, service, zone, ip, port)
+
+
+def task_attributes(task: Task, service: str, zone: str, ip: str, port: int | None) -> dict[str, str]:
+    """The Cloud Map attributes of a service's task reached at ``ip``:``port``: ECS's
+    (``AWS_INSTANCE_IPV4``, ``AWS_INSTANCE_PORT`` when there is a port, ``AVAILABILITY_ZONE``,
+    ``REGION``, ``ECS_CLUSTER_NAME``, ``ECS_SERVICE_NAME``, ``ECS_TASK_DEFINITION_FAMILY``) and
+    Dockyard's ``ECS_TASK_DEFINITION_REVISION`` and ``ECS_TASK_ARN_ID`` (so an App Mesh virtual
+    node can select one revision)."""
+    defn = task.definition
     attrs = {
         "AWS_INSTANCE_IPV4": ip,
         "AVAILABILITY_ZONE": zone,
@@ -150,6 +164,21 @@ def registration_attributes(
     if port:
         attrs["AWS_INSTANCE_PORT"] = str(port)
     return attrs
+
+
+def connect_registries(deployment: Mapping[str, Any] | None) -> dict[str, str]:
+    """portName -> the Cloud Map service id its tasks register in, for a Service Connect
+    deployment (from its ``serviceConnectResources``; {} when it has none)."""
+    if not deployment:
+        return {}
+    resources = deployment.get("serviceConnectResources") or []
+    arns = {r["discoveryName"]: r.get("discoveryArn") or "" for r in resources}
+    out = {}
+    for e in connect.entries(deployment):
+        rid = services.registry_id(arns.get(e.discovery_name, ""))
+        if rid:
+            out[e.port_name] = rid
+    return out
 
 
 class ServiceLoop:
@@ -281,7 +310,10 @@ class ServiceLoop:
             for d in deps:
                 d["status"] = "ACTIVE"
                 d["updatedAt"] = now
-            back = services.new_deployment(last_completed["definition"], spec, now)
+            # The last completed deployment's Service Connect configuration comes back with it.
+            back_spec = {k: v for k, v in spec.items() if k not in services.CONNECT_KEYS}
+            back_spec.update({k: last_completed[k] for k in services.CONNECT_KEYS if k in last_completed})
+            back = services.new_deployment(last_completed["definition"], back_spec, now)
             deps.insert(0, back)
             spec["taskDefinition"] = back["taskDefinition"]
             messages.append(
@@ -328,7 +360,7 @@ class ServiceLoop:
             updated_at=time.time(),
         )
         await data.save_service(self.store, current, new)
-        await self._sync_registrations(cluster, name, spec)
+        await self._sync_registrations(cluster, name, spec, deps)
 
     async def _launch(
         self, cluster: str, name: str, spec: Mapping[str, Any], dep: Mapping[str, Any], start: Any
@@ -353,17 +385,27 @@ class ServiceLoop:
                 extra=extra,
                 on_instances=[start.instance] if start.instance else None,
                 placement=None if start.instance else placement,
+                connect=self._task_connect(dep),
             )
         except Exception as e:  # e.g. no container instance in the cluster
             log.warning("service launch failed", extra={"service": name, "error": repr(e)})
             return [], [LaunchFailure(getattr(e, "message", str(e)))]
         return [t.id for t in started], failures
 
+    def _task_connect(self, dep: Mapping[str, Any]) -> connect.TaskConnect | None:
+        namespace = dep.get(connect.HIDDEN_NAMESPACE) or ""
+        if not namespace:
+            return None
+        return connect.task_connect(dep, connectview.namespace_services(self.store, namespace))
+
     # -- discovery --------------------------------------------------------------------------
-    async def _sync_registrations(self, cluster: str, name: str, spec: Mapping[str, Any]) -> None:
+    async def _sync_registrations(
+        self, cluster: str, name: str, spec: Mapping[str, Any], deps: list[dict[str, Any]] | None = None
+    ) -> None:
         regs = spec.get("serviceRegistries") or []
         known = data.registrations_of_service(self.store, cluster, name)
-        if not regs and not known:
+        by_dep = {d["id"]: connect_registries(d) for d in deps or []}
+        if not regs and not known and not any(by_dep.values()):
             return
         wanted: set[tuple[str, str]] = set()
         zone = f"{self.config.region}a"
@@ -379,6 +421,15 @@ class ServiceLoop:
                 attrs = registration_attributes(t, reg, name, zone, address)
                 if attrs is not None:
                     await self._register(cluster, name, t.id, rid, attrs)
+            for port_name, rid in by_dep.get(t.started_by, {}).items():
+                where = connect.ingress_endpoint(t, port_name)
+                if where is None:
+                    continue  # not reachable yet (a bridge task's ingress port not published)
+                wanted.add((t.id, rid))
+                if data.Registration(t.id, rid) in known:
+                    continue
+                ip = where[0] or await self._address(t.instance_id) or "127.0.0.1"
+                await self._register(cluster, name, t.id, rid, task_attributes(t, name, zone, ip, where[1]))
         for k in known:
             if (k.task_id, k.registry_id) not in wanted:
                 await self._deregister_one(k.task_id, k.registry_id)

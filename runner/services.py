@@ -14,6 +14,13 @@ The API only writes desired state; :mod:`runner.service_loop` makes the tasks ma
   rollback returns to);
 * ``events``: the newest 100 service events, newest first.
 
+``serviceConnectConfiguration`` is checked and normalised by :func:`runner.connect.check_configuration`
+(the namespace looked up through the seam ``NamespaceInfo``, the cluster's
+``serviceConnectDefaults`` when it names none); each ``discoveryName`` gets its Cloud Map
+service (``InstanceRegistry.ensure_service``, created when missing) before the service is
+written. The spec and each deployment keep the normalised configuration, its
+``serviceConnectResources`` and the namespace's name; a change starts a new deployment.
+
 :mod:`runner.tags` serves TagResource and friends for
 service ARNs.
 
@@ -33,22 +40,20 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from dockyard.aws.errors import register
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, data, taskdefs, tasks
+from runner import clusters, connect, data, taskdefs, tasks
 from runner.errors import (
     InvalidParameterException,
+    NamespaceNotFoundException,
     ServiceNotActiveException,
     ServiceNotFoundException,
 )
 from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
-from runner.seams import NamespaceLookup
+from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup
 from runner.serviceshapes import ECHOED, group_of, service_arn, shape
-
-NamespaceNotFoundException = register("NamespaceNotFoundException")
 
 __all__ = [
     "MAX_EVENTS",
@@ -175,8 +180,53 @@ def _check_network(defn: Mapping[str, Any], network: Any) -> dict[str, Any]:
     return network
 
 
+# What a deployment copies of the spec for Service Connect (the last never shown).
+CONNECT_KEYS = ("serviceConnectConfiguration", "serviceConnectResources", connect.HIDDEN_NAMESPACE)
+
+
+def _others(store: Store, cluster: str, name: str) -> list[connect.ConnectEntry]:
+    """The Service Connect services of every live ECS service but ``cluster``/``name``."""
+    out = []
+    for svc in data.live_services(store):
+        if (svc.cluster, svc.name) != (cluster, name):
+            for d in svc.deployments:
+                out.extend(connect.entries(d))
+    return out
+
+
+async def service_connect(
+    store: Store,
+    cluster: data.Cluster,
+    name: str,
+    raw: Any,
+    definition: Mapping[str, Any],
+    namespace_info: NamespaceInfo | None,
+    registry: InstanceRegistry | None,
+) -> dict[str, Any]:
+    """The spec's Service Connect keys (:data:`CONNECT_KEYS`) for a requested configuration:
+    checked (:func:`runner.connect.check_configuration`), with each ``discoveryName``'s Cloud
+    Map service ensured through ``registry`` (its ARN in ``serviceConnectResources``)."""
+    named = connect.namespace_named(raw, cluster.service_connect_namespace)
+    ns = None
+    if named:
+        ns = namespace_info(named) if namespace_info is not None else None
+        if ns is None:
+            raise connect.not_found(named)
+    config, ns_name = connect.check_configuration(raw, definition, ns, _others(store, cluster.name, name))
+    resources = []
+    if ns is not None and ns_name:
+        for entry in config["services"]:
+            arn = ""
+            if registry is not None:
+                arn = await registry.ensure_service(ns.arn, entry["discoveryName"])
+            resources.append({"discoveryName": entry["discoveryName"], "discoveryArn": arn})
+    return {"serviceConnectConfiguration": config, "serviceConnectResources": resources,
+            connect.HIDDEN_NAMESPACE: ns_name}
+
+
 def new_deployment(definition: Mapping[str, Any], spec: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """A PRIMARY deployment IN_PROGRESS of ``definition`` (ECS ids: ``ecs-svc/`` + 19 digits)."""
+    """A PRIMARY deployment IN_PROGRESS of ``definition`` (ECS ids: ``ecs-svc/`` + 19 digits),
+    with the spec's Service Connect configuration, resources and namespace."""
     dep: dict[str, Any] = {
         "id": "ecs-svc/" + "".join(secrets.choice("0123456789") for _ in range(19)),
         "status": "PRIMARY",
@@ -191,6 +241,8 @@ def new_deployment(definition: Mapping[str, Any], spec: Mapping[str, Any], now: 
     dep["rolloutStateReason"] = dep["rolloutStateReason"].format(id=dep["id"])
     if spec.get("networkConfiguration"):
         dep["networkConfiguration"] = spec["networkConfiguration"]
+    if spec.get("serviceConnectConfiguration"):
+        dep.update({k: spec[k] for k in CONNECT_KEYS if k in spec})
     if dep["launchType"] == "FARGATE":
         dep["platformVersion"] = spec.get("platformVersion") or "1.4.0"
         dep["platformFamily"] = "Linux"
@@ -213,8 +265,15 @@ def _active(svc: data.Service | None) -> data.Service:
 
 
 # -- operations ----------------------------------------------------------------------------
-async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = clusters.active(store, params.get("cluster")).name
+async def create(
+    store: Store,
+    config: Config,
+    params: dict[str, Any],
+    namespace_info: NamespaceInfo | None = None,
+    registry: InstanceRegistry | None = None,
+) -> dict[str, Any]:
+    found = clusters.active(store, params.get("cluster"))
+    cluster = found.name
     name = params.get("serviceName")
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidParameterException(
@@ -260,6 +319,9 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
         del spec["networkConfiguration"]
     spec.update({k: params[k] for k in ECHOED if k in params})
     tags = clusters.validate_tags(params.get("tags"))
+    if data.service(store, cluster, name) is None and params.get("serviceConnectConfiguration") is not None:
+        spec.update(await service_connect(store, found, name, params["serviceConnectConfiguration"], defn,
+                                          namespace_info, registry))
     now = time.time()
     dep = new_deployment(defn, spec, now)
     new = data.Service(cluster, name, "ACTIVE", spec, now, now, deployments=(dep,), tags=tuple(tags))
@@ -268,8 +330,15 @@ async def create(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     return {"service": shape(config, store, data.service(store, cluster, name) or new, ["TAGS"])}
 
 
-async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    cluster = clusters.active(store, params.get("cluster")).name
+async def update(
+    store: Store,
+    config: Config,
+    params: dict[str, Any],
+    namespace_info: NamespaceInfo | None = None,
+    registry: InstanceRegistry | None = None,
+) -> dict[str, Any]:
+    found = clusters.active(store, params.get("cluster"))
+    cluster = found.name
     name = service_name(params.get("service"))
     current = data.service(store, cluster, name)
     if current is None:
@@ -305,6 +374,13 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             new_spec[key] = params[key]
     if params.get("networkConfiguration") is not None:
         new_spec["networkConfiguration"] = params["networkConfiguration"]
+    sc = params.get("serviceConnectConfiguration")
+    if sc is None and defn is not None and spec.get("serviceConnectConfiguration"):
+        sc = spec["serviceConnectConfiguration"]  # the same configuration, checked against the new revision
+    if sc is not None and current.status == "ACTIVE":
+        primary = current.primary or {}
+        target_defn = defn or primary.get("definition") or {}
+        new_spec.update(await service_connect(store, found, name, sc, target_defn, namespace_info, registry))
     force = params.get("forceNewDeployment", False)
     if not isinstance(force, bool):
         raise InvalidParameterException("forceNewDeployment must be a boolean.")
@@ -321,6 +397,7 @@ async def update(store: Store, config: Config, params: dict[str, Any]) -> dict[s
             or (defn is not None and defn["taskDefinitionArn"] != primary["taskDefinition"])
             or new_spec.get("networkConfiguration") != spec.get("networkConfiguration")
             or new_spec.get("serviceRegistries") != spec.get("serviceRegistries")
+            or any(new_spec.get(k) != spec.get(k) for k in CONNECT_KEYS)
         )
         if redeploy:
             new_spec["taskDefinition"] = target["taskDefinitionArn"]
@@ -374,20 +451,26 @@ async def list_(store: Store, config: Config, params: dict[str, Any]) -> dict[st
 
 
 async def list_by_namespace(
-    store: Store, config: Config, params: dict[str, Any], namespaces: NamespaceLookup | None
+    store: Store, config: Config, params: dict[str, Any], namespaces: NamespaceLookup | None,
+    namespace_info: NamespaceInfo | None = None,
 ) -> dict[str, Any]:
     """Services whose ``serviceRegistries`` name a Cloud Map service of ``namespace`` (id, ARN or
-    name), as ``namespaces`` (the seam; without it no namespace exists) answers."""
+    name), as ``namespaces`` (the seam; without it no namespace exists) answers, or whose
+    Service Connect configuration is in that namespace (as ``namespace_info`` answers)."""
     ns = params.get("namespace")
     if not isinstance(ns, str) or not ns:
         raise InvalidParameterException("namespace is required.")
     srv = namespaces(ns) if namespaces is not None else None
     if srv is None:
         raise NamespaceNotFoundException(f"Namespace {ns} not found.")
+    found = namespace_info(ns) if namespace_info is not None else None
     arns = []
     for svc in data.active_services(store):
         regs = svc.spec.get("serviceRegistries") or []
-        if any(registry_id(g["registryArn"]) in srv for g in regs):
+        sc = svc.spec.get("serviceConnectConfiguration") or {}
+        if any(registry_id(g["registryArn"]) in srv for g in regs) or (
+            found is not None and sc.get("enabled") and sc.get("namespace") == found.arn
+        ):
             arns.append(service_arn(config, svc.cluster, svc.name))
     chunk, token = page(arns, params, InvalidParameterException, default=10)
     out: dict[str, Any] = {"serviceArns": chunk}
@@ -413,6 +496,9 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
 
     return {"service": shape(config, store, await data.modify_service(store, cluster, name, change))}
 
+
+# The operations that take the seams ``namespace_info`` and ``registry`` (runner.part binds them).
+NAMESPACED = ("CreateService", "UpdateService")
 
 OPERATIONS = {
     "CreateService": create,

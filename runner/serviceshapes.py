@@ -7,7 +7,7 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import clusters, data
+from runner import clusters, connect, data
 
 __all__ = ["ECHOED", "counts", "group_of", "service_arn", "shape"]
 
@@ -22,10 +22,14 @@ ECHOED = (
     "enableECSManagedTags",
     "propagateTags",
     "enableExecuteCommand",
-    "serviceConnectConfiguration",
     "volumeConfigurations",
     "availabilityZoneRebalancing",
 )
+
+
+# Deployment keys kept for the loop, never shown (the task definition, the failed count, the
+# Service Connect namespace's name).
+HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE)
 
 
 def service_arn(config: Config, cluster: str, name: str) -> str:
@@ -91,7 +95,7 @@ def shape(
         out["roleArn"] = spec["role"]
     for d in deps:
         c = n.get(d["id"], {"running": 0, "pending": 0})
-        shown = {k: v for k, v in d.items() if k not in ("definition", "failed")}
+        shown = {k: v for k, v in d.items() if k not in HIDDEN}
         shown.update(
             desiredCount=spec["desiredCount"] if d["status"] == "PRIMARY" else c["running"] + c["pending"],
             runningCount=c["running"],

@@ -28,6 +28,7 @@ from dockyard.config import Config
 from dockyard.store import Migration, Store
 from runner import clusters, data, instances, scheduler, taskdef, taskdefs
 from runner.agent import lifecycle
+from runner.connect import TaskConnect
 from runner.errors import InvalidParameterException
 from runner.scheduler import LaunchFailure
 from runner.taskshapes import shape, task_arn
@@ -115,6 +116,7 @@ async def launch(
     extra: Mapping[str, Any] | None = None,
     on_instances: list[str] | None = None,
     placement: Mapping[str, Any] | None = None,
+    connect: TaskConnect | None = None,
 ) -> tuple[list[data.Task], list[LaunchFailure]]:
     """Place and record ``count`` tasks of ``definition``; returns (tasks, failures).
 
@@ -122,7 +124,8 @@ async def launch(
     task goes where :mod:`runner.scheduler` says among the cluster's instances (FARGATE: any host
     Dockyard knows when the cluster has none). A task that fits nowhere is a failure
     (:class:`runner.scheduler.LaunchFailure`), not an error; :func:`public_failures` renders
-    them as ECS's ``failures[]``."""
+    them as ECS's ``failures[]``. ``connect`` is the Service Connect state every task gets
+    (:func:`runner.connect.task_connect`)."""
     overrides = dict(overrides or {})
     group = group or f"family:{definition.get('family', '')}"
     needs = scheduler.task_needs(taskdef.parse(definition), overrides, group, launch_type, placement)
@@ -161,6 +164,7 @@ async def launch(
                 host_ports=host_ports,
                 tags=tuple(tags or ()),
                 extra=dict(extra or {}),
+                connect=connect,
             )
             for iid in chosen
         ]

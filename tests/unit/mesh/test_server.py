@@ -260,3 +260,19 @@ async def test_an_empty_snapshot_is_ready_without_endpoints_or_routes():
     peer.send(LISTENER)
     await _ack_all(peer, (CLUSTER, LISTENER))
     assert await server.ready("task-a", 1)
+
+
+async def test_on_request_sees_each_request_applied_to_the_stream_an_ack_included():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    seen: list[tuple[str, str]] = []
+    server = AdsServer(cache, on_request=lambda s: seen.append(
+        (s.node, s.types[ROUTE].acked_version if ROUTE in s.types else "")))
+    peer = Peer(server)
+    peer.send(ROUTE)
+    first = await peer.recv()
+    assert seen == [("task-a", "")]
+    peer.send(ROUTE, first.version_info, first.nonce)
+    with pytest.raises(TimeoutError):
+        await peer.recv(0.05)
+    assert seen == [("task-a", ""), ("task-a", snap().versions[ROUTE])]

@@ -125,3 +125,97 @@ async def test_a_reconcile_pass_over_a_real_store_records_why_it_could_not_place
         assert len(data.service(store, "c", "web").events) == 1
     finally:
         store.close()
+
+
+class FakeCloudMap:
+    """The seams NamespaceInfo and InstanceRegistry, recording what the runner asks."""
+
+    def __init__(self) -> None:
+        self.services: dict[str, str] = {}
+        self.instances: dict[tuple[str, str], dict[str, str]] = {}
+
+    def __call__(self, namespace: str):  # NamespaceInfo
+        from types import SimpleNamespace
+
+        arn = "arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-1"
+        if namespace in ("shop.local", arn, "ns-1"):
+            return SimpleNamespace(id="ns-1", arn=arn, name="shop.local")
+        return None
+
+    async def ensure_service(self, namespace: str, name: str) -> str:
+        assert self(namespace) is not None
+        ident = self.services.setdefault(name, f"srv-{name}{len(self.services)}")
+        return f"arn:aws:servicediscovery:us-east-1:000000000000:service/{ident}"
+
+    async def register(self, service_id: str, instance_id: str, attributes) -> None:
+        self.instances[(service_id, instance_id)] = dict(attributes)
+
+    async def deregister(self, service_id: str, instance_id: str) -> None:
+        self.instances.pop((service_id, instance_id), None)
+
+
+async def test_service_connect_over_a_real_store_places_views_registers_and_deregisters(tmp_path) -> None:
+    import time
+    import uuid
+
+    from dockyard.config import Config
+    from dockyard.store import Store
+    from runner import clusters, data, part, services, taskdefs
+    from runner.connectview import ConnectView
+    from runner.service_loop import ServiceLoop
+
+    config = Config(docker_host="none")
+    store = Store.open(tmp_path / "s.db", part.MIGRATIONS)
+    cloud = FakeCloudMap()
+    try:
+        defaults = {"clusterName": "c", "serviceConnectDefaults": {"namespace": "ns-1"}}
+        await clusters.create(store, config, defaults, namespace_info=cloud)
+        assert data.cluster(store, "c").service_connect_namespace.endswith("namespace/ns-1")
+        for family, port, name in (("web", 8080, "web"), ("db", 5432, "db")):
+            mapping = {"containerPort": port, "name": name, "appProtocol": "http"}
+            defn = {"family": family, "networkMode": "awsvpc",
+                    "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 16,
+                                              "portMappings": [mapping]}]}
+            await taskdefs.OPERATIONS["RegisterTaskDefinition"](store, config, defn)
+            sc = {"enabled": True, "services": [{"portName": name, "clientAliases": [{"port": 80}]}]}
+            params = {"cluster": "c", "serviceName": family, "taskDefinition": family, "desiredCount": 1,
+                      "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+                      "serviceConnectConfiguration": sc}
+            await services.create(store, config, params, namespace_info=cloud, registry=cloud)
+        assert set(cloud.services) == {"web", "db"}
+        view = ConnectView(store, config)
+        assert [e.discovery_name for e in view.namespace_services("shop.local")] == ["web", "db"]
+        assert view.namespace_services("elsewhere") == []
+
+        loop = ServiceLoop(store, config, registrar=cloud)
+        web = data.service(store, "c", "web")
+        dep = web.primary
+        tc = loop._task_connect(dep)
+        assert tc is not None and tc.namespace == "shop.local"
+        assert tc.alias_addresses == {"db.shop.local": "127.255.0.1", "web.shop.local": "127.255.0.2"}
+        assert [(i.port_name, i.port, i.container_port) for i in tc.ingress] == [("web", 15100, 8080)]
+        new = data.NewTask(id=uuid.uuid4().hex, cluster="c", instance_id="i", definition=dep["definition"],
+                           launch_type="EC2", created_at=time.time(), group="service:web",
+                           started_by=dep["id"], connect=tc)
+        [task] = await data.record_tasks(store, lambda: [new])
+        [meshed] = view.meshed_tasks()
+        assert meshed.task_arn.endswith(f"task/c/{task.id}") and meshed.service == "web"
+        assert (meshed.family, meshed.revision, meshed.namespace) == ("web", 1, "shop.local")
+        assert meshed.alias_addresses == tc.alias_addresses and meshed.ingress == tc.ingress
+
+        await data.update_task(store, task.id, last_status="RUNNING", network=data.TaskNetwork(ip="10.1.0.9"))
+        await loop._sync_registrations("c", "web", web.spec, list(web.deployments))
+        [(rid, iid)] = cloud.instances
+        assert (rid, iid) == (cloud.services["web"], task.id)
+        attrs = cloud.instances[(rid, iid)]
+        assert (attrs["AWS_INSTANCE_IPV4"], attrs["AWS_INSTANCE_PORT"]) == ("10.1.0.9", "15100")
+        assert attrs["ECS_SERVICE_NAME"] == "web" and attrs["ECS_TASK_DEFINITION_REVISION"] == "1"
+
+        await data.request_task_stop(store, task.id, "UserInitiated", "stop")
+        await loop._sync_registrations("c", "web", web.spec, list(web.deployments))
+        assert cloud.instances == {}
+        assert [t.task_arn for t in view.meshed_tasks()] == [meshed.task_arn]  # there until STOPPED
+        await data.update_task(store, task.id, last_status="STOPPED")
+        assert view.meshed_tasks() == []
+    finally:
+        store.close()
