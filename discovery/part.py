@@ -16,8 +16,9 @@ Other parts reach discovery in process through the :class:`Discovery` that :func
 returns (the assembly hands its members to other parts): ``instances`` registers and deregisters instances
 (:class:`discovery.registrar.Registrar`), ``namespace_service_ids(namespace)`` gives a
 namespace's service ids (for ECS's ListServicesByNamespace), ``namespace(namespace)`` a
-namespace (for ECS Service Connect), ``watch.wait(...)`` follows changes and
-``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints.
+namespace (for ECS Service Connect), ``watch.wait(...)`` follows changes,
+``healthy_endpoints(catalog.index, ns, svc)`` reads endpoints, and ``mesh_instances`` is the mesh's
+``mesh.seams.InstanceView`` (:class:`MeshInstances`, over the in-memory index).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from discovery import model
+from discovery import model, tables
 from discovery.dns import DnsServer
 from discovery.handlers import Context, bind
 from discovery.health import Checker
@@ -43,7 +44,33 @@ from dockyard.config import ConfigError
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "Discovery", "install"]
+__all__ = ["MIGRATIONS", "Discovery", "MeshInstance", "MeshInstances", "install"]
+
+
+@dataclass(frozen=True)
+class MeshInstance:
+    """One instance as the mesh sees it (``mesh.seams.Instance``): routable = healthy."""
+
+    instance_id: str
+    attributes: dict[str, str]
+    healthy: bool
+
+
+class MeshInstances:
+    """The mesh's ``InstanceView``: instances by namespace and service name, from the index
+    (which this process's writers keep current), and the topics that change them."""
+
+    change_topics = tables.TOPICS
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def instances(self, namespace: str, service: str) -> list[MeshInstance] | None:
+        index = self.catalog.index
+        srv = index.service_named(namespace, service)
+        if srv is None:
+            return None
+        return [MeshInstance(i.id, dict(i.attributes), i.routable) for i in index.instances_of(srv.id)]
 
 
 @dataclass
@@ -66,6 +93,11 @@ class Discovery:
         """The namespace with this id, ARN or name (the seam ``runner.seams.NamespaceInfo``:
         Service Connect's namespaces), None when there is none; read from the store."""
         return self.catalog.data.namespace(namespace)
+
+    @property
+    def mesh_instances(self) -> MeshInstances:
+        """The seam ``mesh.seams.InstanceView``."""
+        return MeshInstances(self.catalog)
 
 
 async def _serve(d: Discovery, platform: Platform) -> AsyncIterator[None]:

@@ -7,7 +7,8 @@ appends start/stop hooks to ``platform.contexts`` (async generators in the style
 aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
 order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
 one part offers into the seams another declares (``runner.seams``): discovery's instance
-registrar, task resolver and namespace lookup and the registry's pull credential into the runner.
+registrar, task resolver and namespace lookup and the registry's pull credential into the runner;
+discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``).
 """
 
 from __future__ import annotations
@@ -67,9 +68,13 @@ def assemble(platform: Platform) -> None:
 
     reg = registry_part.install(platform)
     disc = discovery_part.install(platform)
-    runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth, task_dns=disc.task_dns,
-                        namespaces=disc.namespace_service_ids, namespace_info=disc.namespace)
-    mesh_part.install(platform)
+    # The mesh goes before the runner: the runner's tasks need the mesh's sidecars (and its
+    # xDS port served first); the runner's Service Connect view is handed back to the mesh.
+    mesh = mesh_part.install(platform, instances=disc.mesh_instances)
+    run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
+                              task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
+                              namespace_info=disc.namespace, sidecars=mesh.sidecars)
+    mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

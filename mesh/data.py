@@ -13,6 +13,10 @@ service's provider (a virtual node or router) and a route's weighted targets (vi
 must exist when it is written (NotFoundException), and a node or router so named cannot be
 deleted (ResourceInUseException). A virtual node's backends are not checked, as App Mesh does
 not (nodes and services may name each other).
+
+The xDS side's NACKs are kept in ``am_nacks`` (the last :data:`NACKS_KEPT`; the migration part
+``mesh_status``, numbered apart from the App Mesh tables): written without the WAL fsync,
+they are events, not state, and never a change to follow.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from mesh.appmesh_errors import (
     TooManyTagsException,
 )
 
-__all__ = ["MESH_TOPIC", "MIGRATIONS", "ROUTE", "TOPICS", "VIRTUAL_NODE", "VIRTUAL_ROUTER", "VIRTUAL_SERVICE",
-           "Data", "Mesh", "Resource", "not_found", "references"]
+__all__ = ["MESH_TOPIC", "MIGRATIONS", "NACKS_KEPT", "ROUTE", "TOPICS", "VIRTUAL_NODE", "VIRTUAL_ROUTER",
+           "VIRTUAL_SERVICE", "Data", "Mesh", "NackRecord", "Resource", "not_found", "references"]
 
 MESH_TOPIC = "mesh/mesh"
 MAX_TAGS = 50  # App Mesh's limit per resource
@@ -46,6 +50,7 @@ _CHILD = {VIRTUAL_ROUTER: ROUTE}  # what must be gone before a resource of that 
 _LABEL = {VIRTUAL_ROUTER: "Virtual router", ROUTE: "Route", VIRTUAL_NODE: "Virtual node",
           VIRTUAL_SERVICE: "Virtual service"}
 _REFERRERS = {VIRTUAL_NODE: (VIRTUAL_SERVICE, ROUTE), VIRTUAL_ROUTER: (VIRTUAL_SERVICE,)}
+NACKS_KEPT = 1000
 
 MIGRATIONS = [
     Migration(
@@ -69,6 +74,16 @@ MIGRATIONS = [
             updated_at REAL NOT NULL, PRIMARY KEY (kind, mesh, parent, name));
         """,
     ),
+    Migration(
+        "mesh_status",
+        1,
+        """
+        CREATE TABLE am_nacks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL, type_url TEXT NOT NULL,
+            version TEXT NOT NULL, message TEXT NOT NULL, at REAL NOT NULL);
+        CREATE INDEX am_nacks_node ON am_nacks (node, id);
+        """,
+    ),
 ]
 
 
@@ -85,6 +100,23 @@ class Mesh:
     version: int
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class NackRecord:
+    """One NACK a sidecar sent: its node (task ARN), the type URL and version it refused,
+    Envoy's ``error_detail`` message, and when (epoch seconds)."""
+
+    id: int
+    node: str
+    type_url: str
+    version: str
+    message: str
+    at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"Node": self.node, "TypeUrl": self.type_url, "Version": self.version,
+                "ErrorDetail": self.message, "At": self.at}
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,10 @@ def _resource(row: sqlite3.Row) -> Resource:
     return Resource(row["kind"], row["mesh"], row["parent"], row["name"], row["arn"], row["uid"],
                     json.loads(row["spec"]), json.loads(row["tags"]), row["version"], row["created_at"],
                     row["updated_at"])
+
+
+def _nack(r: sqlite3.Row) -> NackRecord:
+    return NackRecord(r["id"], r["node"], r["type_url"], r["version"], r["message"], r["at"])
 
 
 def not_found(kind: str, mesh: str, name: str) -> NotFoundException:
@@ -363,3 +399,28 @@ class Data:
                 res = _resource(row)
                 tx.changed(TOPICS[res.kind], res.key)
         return out
+
+    # -- NACKs -------------------------------------------------------------------------------
+
+    async def record_nack(self, node: str, type_url: str, version: str, message: str, at: float) -> None:
+        """Keep one NACK, and only the newest :data:`NACKS_KEPT` of all."""
+        async with self.store.transaction(durable=False) as tx:
+            cur = tx.execute(
+                "INSERT INTO am_nacks (node, type_url, version, message, at) VALUES (?, ?, ?, ?, ?)",
+                (node, type_url, version, message, at))
+            tx.execute("DELETE FROM am_nacks WHERE id <= ?", ((cur.lastrowid or 0) - NACKS_KEPT,))
+
+    def nacks(self, node: str | None = None, limit: int = NACKS_KEPT) -> list[NackRecord]:
+        """The newest NACKs first (of ``node`` only, if given)."""
+        if node is None:
+            rows = self.store.query("SELECT * FROM am_nacks ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self.store.query(
+                "SELECT * FROM am_nacks WHERE node = ? ORDER BY id DESC LIMIT ?", (node, limit))
+        return [_nack(r) for r in rows]
+
+    def last_nacks(self) -> dict[str, NackRecord]:
+        """Each node's newest NACK."""
+        rows = self.store.query(
+            "SELECT * FROM am_nacks WHERE id IN (SELECT MAX(id) FROM am_nacks GROUP BY node)")
+        return {r["node"]: _nack(r) for r in rows}

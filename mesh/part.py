@@ -1,43 +1,110 @@
-"""The mesh part: the xDS (gRPC ADS, state of the world) control plane on the xDS port.
+"""The mesh part: the xDS control plane, its controller, App Mesh's API and the sidecars' seam.
 
-The port serves ``mesh.server.AdsServer`` over an empty ``SnapshotCache``: nothing yet
-computes snapshots from the platform's state (Service Connect and App Mesh come later), so an
-Envoy that connects is answered nothing until its node gets a snapshot.
+* The xDS port serves ``mesh.server.AdsServer`` (ADS, state of the world and delta) over a
+  ``SnapshotCache`` that :class:`mesh.controller.Controller` keeps at the desired state
+  (Service Connect through the ``connect`` view, App Mesh's resources, discovery's instances
+  through the ``instances`` view), started as a platform context.
+* :class:`mesh.sidecars.Sidecars` is what the runner needs of a task's sidecar
+  (``runner.seams.Sidecars``).
+* App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
+  routes, tags) is served on the control port, its state in the part's
+  ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
+* ``DockyardMesh.GetMeshStatus`` / ``ListMeshNacks`` (:mod:`mesh.status`) read the sidecars'
+  state; every NACK is kept in the store (``am_nacks``).
 
-App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
-routes, tags) is served on the control port, its state in
-the part's ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
+:func:`install` returns the :class:`Mesh`; the assembly passes ``mesh.sidecars`` to the runner
+and sets ``mesh.connect`` to the runner's view before the platform serves (the runner is
+installed after the mesh, so the view comes later).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import grpc
 
 from mesh import appmesh
 from mesh.cache import SnapshotCache
-from mesh.data import MIGRATIONS
+from mesh.controller import Controller
+from mesh.data import MIGRATIONS, Data
+from mesh.seams import ConnectView, InstanceView
 from mesh.server import AdsServer, add_to_server
+from mesh.sidecars import Sidecars
+from mesh.status import SERVICE, Status
+from mesh.stream import Nack
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-__all__ = ["MIGRATIONS", "install"]
+__all__ = ["MIGRATIONS", "Mesh", "install"]
+
+log = logging.getLogger("dockyard.mesh")
 
 
-async def _serve(platform: Platform) -> AsyncIterator[None]:
+@dataclass
+class Mesh:
+    """The mesh's live objects inside one platform."""
+
+    data: Data
+    cache: SnapshotCache
+    ads: AdsServer
+    sidecars: Sidecars
+    connect: ConnectView | None = None
+    instances: InstanceView | None = None
+    controller: Controller | None = None
+    _writes: set[asyncio.Task] = field(default_factory=set)
+
+    def record_nack(self, nack: Nack) -> None:
+        """Keep a NACK in the store (in the background: the stream does not wait)."""
+        task = asyncio.get_running_loop().create_task(
+            self.data.record_nack(nack.node, nack.type_url, nack.version, nack.message, time.time())
+        )
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mesh: nack not recorded", extra={"error": str(task.exception())})
+
+    def node_connected(self, node: str) -> None:
+        if self.controller is not None:
+            self.controller.node_connected(node)
+
+    def meshed(self) -> list[str]:
+        if self.controller is None:
+            return []
+        return [c.node for c in self.controller.desired.config.clients]
+
+
+async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
     server = grpc.aio.server()
-    add_to_server(server, AdsServer(SnapshotCache()))
+    add_to_server(server, mesh.ads)
     addr = platform.config.address(platform.config.xds_port)
     port = server.add_insecure_port(addr)
     await server.start()
+    mesh.sidecars.port = port
     platform.endpoints.append(("xds", f"grpc://{platform.config.address(port)}"))
+    mesh.controller = Controller(
+        mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes
+    )
+    follow = asyncio.create_task(mesh.controller.run())
     try:
         yield
     finally:
+        follow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follow
+        await mesh.sidecars.stop()
         await server.stop(grace=1)
+        if mesh._writes:
+            await asyncio.gather(*mesh._writes, return_exceptions=True)
 
 
 def install_appmesh(platform: Platform) -> None:
@@ -45,6 +112,26 @@ def install_appmesh(platform: Platform) -> None:
     appmesh.install(platform)
 
 
-def install(platform: Platform) -> None:
+def install(
+    platform: Platform, *, connect: ConnectView | None = None, instances: InstanceView | None = None
+) -> Mesh:
+    """Register App Mesh's API and the status operations; serve xDS and run the controller
+    while the platform serves. ``connect`` (the runner's Service Connect view, settable on the
+    returned :class:`Mesh` until then) and ``instances`` (discovery's) may be None: no meshed
+    tasks, no endpoints."""
     install_appmesh(platform)
-    platform.contexts.append(_serve)
+    data = Data(platform.store)
+    cache = SnapshotCache()
+    mesh: Mesh
+    ads = AdsServer(cache, on_nack=lambda n: mesh.record_nack(n), on_node=lambda n: mesh.node_connected(n))
+    sidecars = Sidecars(ads, platform.config.host)
+    mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
+    status = Status(ads, data, mesh.meshed)
+    for name, handler in status.operations().items():
+        platform.ops.add(SERVICE, name, handler)  # not read-only: the main process holds the streams
+
+    def serve(p: Platform) -> AsyncIterator[None]:
+        return _serve(mesh, p)
+
+    platform.contexts.append(serve)
+    return mesh

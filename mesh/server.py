@@ -6,7 +6,10 @@ waits for either another request or a new snapshot of its node in the ``Snapshot
 The server never computes configuration. A peer that breaks the protocol (no node id, an
 unknown type URL) gets ``INVALID_ARGUMENT`` on its own stream; other streams go on.
 NACKs are logged (``dockyard.mesh``), kept in ``nacks`` (newest last, bounded) and in the
-per-node status, whichever flavour the stream speaks.
+per-node status, whichever flavour the stream speaks, and handed to ``on_nack`` (the mesh
+part records them in the store). ``on_node`` is told each node id as its stream names it
+(the controller gives a node it does not know an empty snapshot). ``ready(node, timeout)``
+waits until a stream of that node has ACKed every type of the node's current snapshot.
 
 ``on_request``, when given, is called with the stream after each request of its peer has been
 applied to it (an ACK, a NACK, a new subscription), before anything is sent in answer: an
@@ -27,23 +30,82 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from mesh.cache import SnapshotCache
 from mesh.delta import DeltaStream
+from mesh.snapshot import ENDPOINT, ORDER, ROUTE, Snapshot
 from mesh.stream import AdsStream, Nack, ProtocolError
 
 log = logging.getLogger("dockyard.mesh")
 
 
+def acked(stream: AdsStream | DeltaStream, snapshot: Snapshot | None) -> bool:
+    """Whether ``stream`` ACKed every type of ``snapshot`` at its version. A type Envoy never
+    asks for because the snapshot has none of it (EDS without clusters, RDS without
+    listeners) has nothing to wait for."""
+    if snapshot is None:
+        return False
+    for type_url in ORDER:
+        st = stream.types.get(type_url)
+        if st is None and type_url in (ENDPOINT, ROUTE) and not snapshot.resources[type_url]:
+            continue
+        if st is None or st.acked_version != snapshot.versions[type_url]:
+            return False
+    return True
+
+
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, cache: SnapshotCache, max_nacks: int = 1000,
-                 on_request: Callable[[AdsStream | DeltaStream], None] | None = None) -> None:
+                 on_request: Callable[[AdsStream | DeltaStream], None] | None = None,
+                 on_nack: Callable[[Nack], None] | None = None,
+                 on_node: Callable[[str], None] | None = None) -> None:
         self.cache = cache
         self.on_request = on_request
         self.nacks: deque[Nack] = deque(maxlen=max_nacks)
         self.streams: set[AdsStream | DeltaStream] = set()
+        self.on_nack = on_nack
+        self.on_node = on_node
+        self._ack_waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def _record_nack(self, nack: Nack) -> None:
         self.nacks.append(nack)
         log.warning("xds nack", extra={"node": nack.node, "type_url": nack.type_url,
                                        "version": nack.version, "error": nack.message})
+        if self.on_nack is not None:
+            self.on_nack(nack)
+
+    def nodes(self) -> set[str]:
+        """The node ids of the streams connected now."""
+        return {s.node for s in self.streams if s.node}
+
+    def is_ready(self, node: str) -> bool:
+        """Whether a stream of ``node`` ACKed every type of its current snapshot."""
+        snapshot = self.cache.get_snapshot(node)
+        return any(s.node == node and acked(s, snapshot) for s in list(self.streams))
+
+    async def ready(self, node: str, timeout: float) -> bool:
+        """True once a stream of ``node`` has ACKed every type of the node's current snapshot
+        (see :func:`acked`); False when ``timeout`` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.is_ready(node):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            fut: asyncio.Future[None] = loop.create_future()
+            waiters = self._ack_waiters.setdefault(node, set())
+            waiters.add(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                return self.is_ready(node)
+            finally:
+                waiters.discard(fut)
+                if not waiters:
+                    self._ack_waiters.pop(node, None)
+        return True
+
+    def _wake_acks(self, node: str) -> None:
+        for fut in self._ack_waiters.get(node, ()):
+            if not fut.done():
+                fut.set_result(None)
 
     def status(self) -> dict[str, dict]:
         """Per connected node: the versions it ACKed and its last NACK, by type URL."""
@@ -75,10 +137,15 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 
         async def receive() -> None:
             async for req in request_iterator:
+                named = stream.node
                 stream.on_request(req)
+                if stream.node and not named and self.on_node is not None:
+                    self.on_node(stream.node)
                 if self.on_request is not None:
                     self.on_request(stream)
                 wake.set()
+                if stream.node:
+                    self._wake_acks(stream.node)
 
         reader = asyncio.create_task(receive())
         self.streams.add(stream)

@@ -254,3 +254,45 @@ def ensure_image(api: Any = None, binary: Path | None = None) -> Image:
     if labels is None or labels.get(DIGEST_LABEL) != digest:
         raise RuntimeError(f"import of {tag} did not produce an image labelled {digest}")
     return Image(tag, digest, built=True)
+
+
+@dataclass(frozen=True)
+class Build:
+    """What the image is made of: the Envoy binary, its digest and version, its libraries, and
+    the digest of the extra files (:func:`extra_digest`, the ``tools`` label)."""
+
+    binary: Path
+    digest: str
+    version: str
+    libs: tuple[str, ...]
+    tools: str = ""
+
+    @property
+    def tag(self) -> str:
+        return image_tag(self.version)
+
+    @property
+    def changes(self) -> list[str]:
+        return image_changes(self.version, self.digest, self.tools)
+
+
+def describe(binary: Path | None = None) -> Build:
+    """The :class:`Build` of ``binary`` (default: the installed Envoy) with this host's extra
+    files. Runs ``envoy --version`` and ``ldd``: blocking, well under a second."""
+    binary = binary or envoy_binary()
+    return Build(binary, file_digest(binary), envoy_version(binary), tuple(shared_libs(binary)),
+                 extra_digest(extra_files()))
+
+
+def rootfs_file(build: Build) -> IO[bytes]:
+    """The image's root file system (:func:`write_rootfs`) in an anonymous temporary file, at
+    offset 0; the caller closes it. About 110 MB."""
+    out = tempfile.TemporaryFile(suffix=".tar")
+    try:
+        write_rootfs(out, build.binary, list(build.libs))
+        out.flush()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out

@@ -41,6 +41,7 @@ PREFIXES = {
     "appmesh": "appmesh",
     "elbv2": "elasticloadbalancing",
     "dockyard": "dockyard",
+    "DockyardMesh": "dockyard",  # mesh.status: dockyard:GetMeshStatus, dockyard:ListMeshNacks
 }
 
 _ECS_UNSCOPED = {

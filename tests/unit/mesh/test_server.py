@@ -190,6 +190,78 @@ async def test_the_delta_rpc_serves_only_what_changed_and_records_nacks():
     assert [(n.version, n.message) for n in server.nacks] == [(snap(50, 50).versions[ROUTE], "no")]
 
 
+async def _ack_all(peer: Peer, types=ORDER) -> None:
+    got = {}
+    while len(got) < len(types):
+        r = await peer.recv()
+        got[r.type_url] = r
+    for t, r in got.items():
+        peer.send(t, r.version_info, r.nonce)
+
+
+async def test_ready_waits_for_an_ack_of_every_type_of_the_current_snapshot():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    named: list[str] = []
+    server = AdsServer(cache, on_node=named.append)
+    assert not await server.ready("task-a", 0.02)  # nobody connected
+    peer = Peer(server)
+    waiting = asyncio.create_task(server.ready("task-a", 2))
+    for t in (CLUSTER, LISTENER, ENDPOINT):
+        peer.send(t)
+    got = {}
+    while len(got) < 3:
+        r = await peer.recv()
+        got[r.type_url] = r
+    for t, r in got.items():
+        peer.send(t, r.version_info, r.nonce)
+    await asyncio.sleep(0.02)
+    assert not waiting.done()  # RDS not asked for nor ACKed yet
+    peer.send(ROUTE)
+    await _ack_all(peer, (ROUTE,))
+    assert await asyncio.wait_for(waiting, 1) is True
+    assert named == ["task-a"]
+    # a new snapshot needs a new ACK
+    cache.set_snapshot("task-a", snap(50, 50))
+    assert not server.is_ready("task-a")
+    await _ack_all(peer, (ROUTE,))
+    assert await server.ready("task-a", 1)
+
+
+async def test_ready_times_out_on_a_nack():
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", snap())
+    nacks = []
+    server = AdsServer(cache, on_nack=nacks.append)
+    peer = Peer(server)
+    for t in ORDER:
+        peer.send(t)
+    for _ in ORDER:
+        r = await peer.recv()
+        if r.type_url == ROUTE:
+            req = discovery_pb2.DiscoveryRequest(type_url=ROUTE, response_nonce=r.nonce,
+                                                 node=base_pb2.Node(id="task-a"))
+            req.error_detail.message = "bad route"
+            peer.requests.put_nowait(req)
+        else:
+            peer.send(r.type_url, r.version_info, r.nonce)
+    assert not await server.ready("task-a", 0.1)
+    assert [n.message for n in nacks] == ["bad route"]
+
+
+async def test_an_empty_snapshot_is_ready_without_endpoints_or_routes():
+    from mesh.snapshot import Snapshot
+
+    cache = SnapshotCache()
+    cache.set_snapshot("task-a", Snapshot.of())
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(CLUSTER)
+    peer.send(LISTENER)
+    await _ack_all(peer, (CLUSTER, LISTENER))
+    assert await server.ready("task-a", 1)
+
+
 async def test_on_request_sees_each_request_applied_to_the_stream_an_ack_included():
     cache = SnapshotCache()
     cache.set_snapshot("task-a", snap())

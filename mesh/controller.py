@@ -1,0 +1,163 @@
+"""The mesh controller: desired state in, a snapshot per node out (I/O around pure steps).
+
+It follows ``store.changes`` on the App Mesh topics (``mesh/...``) and the topics the
+``ConnectView`` (the runner: meshed tasks, ECS services) and the ``InstanceView`` (discovery:
+instances, health) name. Changes on the instance view's topics are discovery churn, debounced
+(:class:`mesh.debounce.Debounce`: about 100 ms of quiet, at most 1 s); any other change is
+pushed at once. A push re-reads everything through the views and ``mesh.data``, builds the
+desired mesh (:func:`mesh.desired.build`) and computes each node's snapshot
+(:func:`mesh.snapshot.compute`): the meshed tasks, and any other node connected now (which
+gets an empty snapshot). A node whose versions did not change is left alone, so its Envoy is
+sent nothing; a node neither meshed nor connected any more is forgotten.
+
+Without a ``ConnectView`` (the runner does not offer one) there are no meshed tasks: every
+node that connects gets an empty snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from mesh.cache import SnapshotCache
+from mesh.data import MESH_TOPIC, ROUTE, TOPICS, VIRTUAL_ROUTER, Data
+from mesh.debounce import Debounce
+from mesh.desired import AppMeshSpecs, Desired, build
+from mesh.model import MeshConfig, Node
+from mesh.seams import ConnectView, Instance, InstanceView
+from mesh.snapshot import compute
+
+__all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
+
+log = logging.getLogger("dockyard.mesh")
+
+# App Mesh's kinds in ``am_resources`` (``mesh.data``), named like the stored ones.
+VIRTUAL_NODE = "virtualNode"
+VIRTUAL_SERVICE = "virtualService"
+
+
+def app_mesh_topics() -> set[str]:
+    """The topics of App Mesh's writes (``mesh.data``: meshes and every kind of resource)."""
+    return {MESH_TOPIC, *TOPICS.values(), "mesh/virtual-node", "mesh/virtual-service"}
+
+
+def read_app_mesh(data: Data) -> AppMeshSpecs:
+    """App Mesh's stored resources, as :func:`mesh.desired.build` takes them."""
+    meshes = [m.name for m in data.meshes()]
+    nodes, services, routers, routes = {}, {}, {}, {}
+    for m in meshes:
+        nodes[m] = {r.name: r.spec for r in data.resources(VIRTUAL_NODE, m)}
+        services[m] = {r.name: r.spec for r in data.resources(VIRTUAL_SERVICE, m)}
+        routers[m] = {r.name: r.spec for r in data.resources(VIRTUAL_ROUTER, m)}
+        routes[m] = {name: {r.name: r.spec for r in data.resources(ROUTE, m, name)} for name in routers[m]}
+    return AppMeshSpecs(tuple(meshes), nodes, services, routers, routes)
+
+
+class Controller:
+    """Keeps ``cache`` at the desired state; ``run()`` until cancelled."""
+
+    def __init__(
+        self,
+        data: Data,
+        cache: SnapshotCache,
+        connect: ConnectView | None = None,
+        instances: InstanceView | None = None,
+        connected: Callable[[], set[str]] = set,
+        debounce: Debounce | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.data = data
+        self.store = data.store
+        self.cache = cache
+        self.connect = connect
+        self.instances = instances
+        self.connected = connected
+        self.debounce = debounce or Debounce()
+        self.clock = clock
+        self.desired = Desired(MeshConfig(), {})
+        self.pushes = 0  # recomputations done (for tests and metrics)
+
+    @property
+    def churn_topics(self) -> frozenset[str]:
+        return frozenset(self.instances.change_topics) if self.instances is not None else frozenset()
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        found = app_mesh_topics() | self.churn_topics
+        if self.connect is not None:
+            found |= set(self.connect.change_topics)
+        return tuple(sorted(found))
+
+    def _instances(self, namespace: str, service: str) -> list[Instance] | None:
+        if self.instances is None:
+            return None
+        found = self.instances.instances(namespace, service)
+        return None if found is None else list(found)
+
+    def read(self) -> Desired:
+        """The desired mesh as committed now."""
+        tasks = list(self.connect.meshed_tasks()) if self.connect is not None else []
+        namespaces = {t.namespace for t in tasks}
+        services = (
+            {ns: list(self.connect.namespace_services(ns)) for ns in namespaces} if self.connect else {}
+        )
+        return build(tasks, services, read_app_mesh(self.data), self._instances)
+
+    def push(self) -> list[str]:
+        """Recompute every node's snapshot; returns the nodes whose snapshot changed."""
+        desired = self.read()
+        if desired.problems and desired.problems != self.desired.problems:
+            log.warning("mesh: not served", extra={"problems": list(desired.problems)})
+        self.desired = desired
+        self.pushes += 1
+        meshed = {c.node for c in desired.config.clients}
+        connected = self.connected()
+        for node in set(self.cache.nodes()) - meshed - connected:
+            self.cache.clear_snapshot(node)
+        return [n for n in sorted(meshed | connected) if self.update(n)]
+
+    def update(self, node: str) -> bool:
+        """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
+        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node))
+        old = self.cache.get_snapshot(node)
+        if old is not None and dict(old.versions) == dict(snapshot.versions):
+            return False
+        try:
+            self.cache.set_snapshot(node, snapshot)
+        except ValueError as e:  # inconsistent: the node keeps what it had
+            log.error("mesh: snapshot refused", extra={"node": node, "error": str(e)})
+            return False
+        return True
+
+    def node_connected(self, node: str) -> None:
+        """A stream named ``node``: give it a snapshot now if it has none (an unknown node
+        gets an empty one)."""
+        if self.cache.get_snapshot(node) is None:
+            self.update(node)
+
+    def note(self, topics: list[str]) -> None:
+        now = self.clock()
+        churn = self.churn_topics
+        for topic in topics:
+            (self.debounce.churn if topic in churn else self.debounce.urgent)(now)
+
+    async def run(self) -> None:
+        since = self.store.revision
+        self.push()
+        topics = self.topics
+        while True:
+            deadline = self.debounce.deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            changes = await self.store.changes(since, topics, timeout=timeout)
+            if changes:
+                since = changes[-1].revision
+                self.note([c.topic for c in changes])
+            if self.debounce.due(self.clock()):
+                self.debounce.pushed()
+                try:
+                    self.push()
+                except Exception as e:  # a bad read must not end the controller
+                    log.exception("mesh: push failed", extra={"error": str(e)})
+            await asyncio.sleep(0)

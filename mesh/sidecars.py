@@ -1,0 +1,134 @@
+"""The mesh's side of a meshed task's sidecar: the seam ``runner.seams.Sidecars``.
+
+* ``image``, ``image_tar()``, ``import_changes()``: Dockyard's Envoy image
+  (:mod:`mesh.sidecar`: built from the installed Envoy, FROM scratch, imported into each
+  host's engine by the runner, never pulled);
+* ``xds_address(gateway)``: where a sidecar in a task on a network whose gateway is
+  ``gateway`` reaches the xDS server. When the xDS port listens on that address already (or on
+  every address), nothing more is done; otherwise a second ``grpc.aio`` server over the same
+  ``AdsServer`` is started on ``gateway:<xds port>``, once (like discovery's tasks' DNS on the
+  bridge gateway). A gateway that is not an address of this machine (a container instance
+  elsewhere) gets the address the xDS port listens on, when that is a routable one (the
+  ``host`` setting); otherwise ``OSError`` says so;
+* ``bootstrap(task_arn, service, xds)``: Envoy's bootstrap (:func:`mesh.bootstrap.bootstrap`),
+  admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
+* ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
+  snapshot's versions (``AdsServer.ready``).
+
+The image's :class:`mesh.sidecar.Build` is made on first use of ``image`` (it runs
+``envoy --version`` and ``ldd``: blocking, a fraction of a second; call it from a thread at
+start to keep that off the event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import IO, Any
+
+import grpc
+
+from mesh import sidecar
+from mesh.bootstrap import bootstrap
+from mesh.server import AdsServer, add_to_server
+
+__all__ = ["ADMIN_PORT", "Sidecars"]
+
+log = logging.getLogger("dockyard.mesh")
+
+ADMIN_PORT = 15000  # runner.connect.ADMIN_PORT: Envoy's admin, on loopback in the task only
+_ANY = ("0.0.0.0", "::", "")
+
+
+def _routable(host: str) -> bool:
+    """Whether another machine could reach ``host`` (not a wildcard, not loopback)."""
+    if host in _ANY or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: the operator's to make resolvable
+
+
+def _is_local(address: str) -> bool:
+    """Whether ``address`` is one of this machine's (it can be bound)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+class Sidecars:
+    def __init__(
+        self,
+        ads: AdsServer,
+        host: str,
+        port: int = 0,
+        delta: bool = False,
+        build: sidecar.Build | None = None,
+    ) -> None:
+        self.ads = ads
+        self.host = host  # what the xDS port listens on
+        self.port = port  # its port, known once the platform serves it
+        self.delta = delta
+        self._build = build
+        self._servers: dict[str, grpc.aio.Server] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def build(self) -> sidecar.Build:
+        if self._build is None:
+            self._build = sidecar.describe()
+        return self._build
+
+    @property
+    def image(self) -> str:
+        return self.build.tag
+
+    def image_tar(self) -> IO[bytes]:
+        return sidecar.rootfs_file(self.build)
+
+    def import_changes(self) -> list[str]:
+        return self.build.changes
+
+    async def xds_address(self, gateway: str) -> tuple[str, int]:
+        if not self.port:
+            raise RuntimeError("the xDS port is not served yet")
+        if not _is_local(gateway):
+            if _routable(self.host):
+                return self.host, self.port
+            raise OSError(
+                f"a sidecar behind {gateway} (not this machine) cannot reach xDS on {self.host or '*'}: "
+                "set host to an address the container instances reach"
+            )
+        if self.host in _ANY or self.host == gateway:
+            return gateway, self.port
+        async with self._lock:
+            if gateway not in self._servers:
+                server = grpc.aio.server()
+                add_to_server(server, self.ads)
+                address = f"[{gateway}]:{self.port}" if ":" in gateway else f"{gateway}:{self.port}"
+                try:
+                    bound = server.add_insecure_port(address)
+                except RuntimeError as e:  # grpc's way of saying the address cannot be bound
+                    raise OSError(f"cannot serve xDS on {address}: {e}") from None
+                await server.start()
+                self._servers[gateway] = server
+                log.info("xds served", extra={"address": address, "port": bound})
+        return gateway, self.port
+
+    def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
+        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta)
+
+    async def ready(self, task_arn: str, timeout: float) -> bool:
+        return await self.ads.ready(task_arn, timeout)
+
+    async def stop(self) -> None:
+        for server in self._servers.values():
+            await server.stop(grace=1)
+        self._servers.clear()
