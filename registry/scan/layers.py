@@ -131,7 +131,11 @@ class _Inflating(io.RawIOBase):
         self.limits = limits
         self.out = 0
         self.buffer = b""
+        self.pos = 0
         self.eof = False
+        self.pending = b""
+        self.started = False
+        self.out_of_member = False
         self.decoder = self._decoder()
 
     def _decoder(self):  # type: ignore[no-untyped-def]
@@ -145,24 +149,17 @@ class _Inflating(io.RawIOBase):
         return True
 
     def _fill(self, want: int) -> None:
+        """Decompress until ``want`` bytes are buffered or the stream ends; at most 1 MiB of
+        output per step, so memory stays near ``want`` plus one step."""
         while len(self.buffer) < want and not self.eof:
-            chunk = self.raw.read(64 * 1024)
             try:
-                if not chunk:
-                    if self.kind == "gzip" and not self.decoder.eof:
-                        raise ScanFailed("layer is truncated: the gzip stream ends early")
-                    self.eof = True
-                    break
                 if self.kind == "gzip":
-                    out = self.decoder.decompress(chunk, 1 << 20)
-                    while self.decoder.unconsumed_tail:
-                        out += self.decoder.decompress(self.decoder.unconsumed_tail, 1 << 20)
-                        self._check(len(out))
-                    if self.decoder.eof and self.decoder.unused_data:
-                        rest = self.decoder.unused_data  # another gzip member follows
-                        self.decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                        out += self.decoder.decompress(rest, 1 << 20)
+                    out = self._gzip_step()
                 else:
+                    chunk = self.raw.read(64 * 1024)
+                    if not chunk:
+                        self.eof = True
+                        break
                     out = self.decoder.decompress(chunk)
             except zlib.error as e:
                 raise ScanFailed(f"layer is not valid gzip: {e}") from None
@@ -173,6 +170,24 @@ class _Inflating(io.RawIOBase):
             self._check(len(out))
             self.out += len(out)
             self.buffer += out
+
+    def _gzip_step(self) -> bytes:
+        if self.decoder.eof:
+            rest = self.decoder.unused_data  # another gzip member may follow
+            self.decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self.pending = rest
+        if not self.pending:
+            self.pending = self.raw.read(64 * 1024)
+            if not self.pending:
+                if self.started and not self.decoder.eof and self.out_of_member:
+                    raise ScanFailed("layer is truncated: the gzip stream ends early")
+                self.eof = True
+                return b""
+        out = self.decoder.decompress(self.pending, 1 << 20)
+        self.pending = self.decoder.unconsumed_tail
+        self.started = True
+        self.out_of_member = not self.decoder.eof
+        return out
 
     def _check(self, pending: int) -> None:
         total = self.out + pending
@@ -188,8 +203,12 @@ class _Inflating(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             n = 1 << 20
-        self._fill(n)
-        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        if len(self.buffer) - self.pos < n:
+            self.buffer = self.buffer[self.pos:]  # compact, then refill (no quadratic copying)
+            self.pos = 0
+            self._fill(n)
+        data = self.buffer[self.pos:self.pos + n]
+        self.pos += len(data)
         return data
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 __all__ = ["Blobs", "layer", "manifest_for"]
 
 
-def layer(files: dict[str, bytes | str | tuple[str, str]], *, compress: bool = True, mode: int = 0o644) -> bytes:
+def layer(
+    files: dict[str, bytes | str | tuple[str, str]], *, compress: bool = True, mode: int = 0o644
+) -> bytes:
     """A layer blob: ``files`` maps a path to its content, or to ``("symlink", target)``,
     ``("dir", "")``, ``("hardlink", target)`` or ``("exec", content)``."""
     buf = io.BytesIO()
@@ -59,12 +61,18 @@ class Blobs:
 
 
 def manifest_for(store: Blobs, layers: list[bytes], compressed: bool = True) -> dict:
-    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    )
     cd = store.add(config.encode())
     media = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compressed else "")
     return {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": len(config)},
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": cd,
+            "size": len(config),
+        },
         "layers": [{"mediaType": media, "digest": store.add(b), "size": len(b)} for b in layers],
     }
