@@ -204,10 +204,10 @@ class _Inflating(io.RawIOBase):
         if n is None or n < 0:
             n = 1 << 20
         if len(self.buffer) - self.pos < n:
-            self.buffer = self.buffer[self.pos:]  # compact, then refill (no quadratic copying)
+            self.buffer = self.buffer[self.pos :]  # compact, then refill (no quadratic copying)
             self.pos = 0
             self._fill(n)
-        data = self.buffer[self.pos:self.pos + n]
+        data = self.buffer[self.pos : self.pos + n]
         self.pos += len(data)
         return data
 

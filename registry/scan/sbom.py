@@ -45,6 +45,7 @@ def cyclonedx_json(result: ScanResult, name: str = "image", with_vulnerabilities
         c = Component(name=p.name, version=p.version, type=ComponentType.LIBRARY, purl=purl, bom_ref=p.purl)
         refs[p.purl] = c
         bom.components.add(c)
+    bom.register_dependency(bom.metadata.component, list(refs.values()))
     if with_vulnerabilities:
         sev = {s.name: s for s in VulnerabilitySeverity}
         for f in result.findings:
