@@ -10,7 +10,8 @@
   any depth.
 * Go binaries and Java archives: what :mod:`registry.scan.analysers` found while streaming.
 
-Not read: the rpm database (``var/lib/rpm``); its presence is reported in ``notes``.
+* rpm: ``var/lib/rpm/rpmdb.sqlite`` (:mod:`registry.scan.rpm`); the Berkeley DB form
+  (``var/lib/rpm/Packages``) is not read and is reported in ``notes``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from email.parser import HeaderParser
 from registry.scan.layers import Filesystem, Limits, resolve
 from registry.scan.model import OsInfo, Package
 from registry.scan.purl import purl
+from registry.scan.rpm import parse_rpmdb
 
 __all__ = ["catalog", "normalize_pypi", "os_release", "parse_apk", "parse_dpkg", "parse_os_release"]
 
@@ -201,8 +203,11 @@ def catalog(fs: Filesystem, limits: Limits) -> tuple[OsInfo | None, list[Package
             found.extend(entry.packages)
             continue
         if entry.data is None:
-            if path in ("var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages"):
-                notes.append(f"rpm database {path} not read (rpm is not catalogued)")
+            if path in ("var/lib/rpm/Packages", "var/lib/rpm/Packages.db"):
+                notes.append(f"rpm database {path} not read (only the sqlite rpmdb is)")
+            continue
+        if path.endswith("rpm/rpmdb.sqlite"):
+            found.extend(parse_rpmdb(entry.data, "/" + path, os))
             continue
         text = _text(entry.data)
         loc = "/" + path

@@ -77,7 +77,12 @@ Filesystem = dict[str, Entry]
 # analyse(path, stream, size, limits) -> packages found in one binary or archive.
 Analyser = Callable[[str, BinaryIO, int, Limits], tuple[Package, ...]]
 
-_DB_FILES = {"var/lib/dpkg/status", "lib/apk/db/installed"}
+_DB_FILES = {
+    "var/lib/dpkg/status",
+    "lib/apk/db/installed",
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+}
 _TEXT_FILES = {"etc/os-release", "usr/lib/os-release"}
 _NPM = re.compile(r"(^|/)node_modules/(@[^/]+/)?[^/@][^/]*/package\.json$")
 _ARCHIVE = (".jar", ".war", ".ear", ".jpi", ".hpi")

@@ -217,6 +217,58 @@ def test_go_binary_without_buildinfo_gives_nothing():
     assert go_packages("x", b"\x7fELF", io.BytesIO(b"\0" * 100_000)) == ()
 
 
-def test_rpm_database_is_noted_not_read():
-    r = scan({"var/lib/rpm/rpmdb.sqlite": "x"})
+def rpm_header(tags: dict[int, str | int]) -> bytes:
+    import struct
+
+    index, data = b"", b""
+    for tag, value in tags.items():
+        if isinstance(value, int):
+            data += b"\0" * (-len(data) % 4)
+            index += struct.pack(">iIiI", tag, 4, len(data), 1)
+            data += struct.pack(">i", value)
+        else:
+            index += struct.pack(">iIiI", tag, 6, len(data), 1)
+            data += value.encode() + b"\0"
+    return struct.pack(">II", len(tags), len(data)) + index + data
+
+
+def rpmdb(headers: list[bytes]) -> bytes:
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+    conn.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
+    conn.commit()
+    return conn.serialize()
+
+
+def test_rpm_sqlite_database():
+    db = rpmdb(
+        [
+            rpm_header(
+                {
+                    1000: "openssl-libs",
+                    1001: "3.0.7",
+                    1002: "27.el9",
+                    1003: 1,
+                    1022: "x86_64",
+                    1044: "openssl-3.0.7-27.el9.src.rpm",
+                    1014: "ASL 2.0",
+                }
+            ),
+            rpm_header({1000: "bash", 1001: "5.1.8", 1002: "9.el9", 1022: "x86_64"}),
+            rpm_header({1000: "gpg-pubkey", 1001: "fd431d51", 1002: "4ae0493b"}),
+            b"garbage",
+        ]
+    )
+    r = scan({"etc/os-release": 'ID="rhel"\nVERSION_ID="9.4"\n', "var/lib/rpm/rpmdb.sqlite": db})
+    pkgs = by_name(r)
+    assert set(pkgs) == {"openssl-libs", "bash"}
+    ssl = pkgs["openssl-libs"]
+    assert (ssl.version, ssl.source_name, ssl.licenses) == ("1:3.0.7-27.el9", "openssl", ("ASL 2.0",))
+    assert ssl.purl == "pkg:rpm/rhel/openssl-libs@1%3A3.0.7-27.el9?arch=x86_64&distro=rhel-9.4"
+
+
+def test_berkeley_rpm_database_is_noted_not_read():
+    r = scan({"var/lib/rpm/Packages": "x"})
     assert r.packages == () and "rpm" in r.notes[0]
