@@ -70,22 +70,26 @@ def parse_go_buildinfo(blob: bytes) -> tuple[str, str] | None:
 
 
 def _find_buildinfo(head: bytes, stream: BinaryIO) -> bytes | None:
-    carry = head
+    """The bytes from the first magic that parses as build info (a magic inside string data
+    is passed over), reading ``stream`` in chunks and keeping at most a few MiB."""
+    buf, pos, eof = head, 0, False
     while True:
-        chunk = stream.read(_CHUNK)
-        buf = carry + chunk
-        at = buf.find(MAGIC)
-        while at >= 0:
-            blob = buf[at : at + 32 + _TAIL]
-            while len(blob) < 32 + _TAIL and chunk:
-                chunk = stream.read(_CHUNK)
-                blob += chunk[: 32 + _TAIL - len(blob)]
-            if parse_go_buildinfo(blob) is not None:
-                return blob
-            at = buf.find(MAGIC, at + 1)
-        if not chunk:
-            return None
-        carry = buf[-len(MAGIC) :]
+        at = buf.find(MAGIC, pos)
+        if at < 0:
+            if eof:
+                return None
+            chunk = stream.read(_CHUNK)
+            eof = not chunk
+            buf, pos = buf[-(len(MAGIC) - 1) :] + chunk, 0
+            continue
+        while len(buf) < at + 32 + _TAIL and not eof:
+            chunk = stream.read(_CHUNK)
+            eof = not chunk
+            buf += chunk
+        blob = buf[at : at + 32 + _TAIL]
+        if parse_go_buildinfo(blob) is not None:
+            return blob
+        pos = at + 1
 
 
 def go_packages(path: str, head: bytes, stream: BinaryIO) -> tuple[Package, ...]:
