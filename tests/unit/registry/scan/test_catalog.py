@@ -186,7 +186,7 @@ def test_go_buildinfo_inline_format():
     version, info = parse_go_buildinfo(blob)
     assert version == "go1.22.1" and "example.com/cmd" in info
     decoy = b"\xff Go buildinf:" + b"\x01\x00 not build info"  # the magic as a string constant
-    body = b"\0" * 5000 + decoy + b"\0" * (3 << 20) + blob
+    body = b"\0" * 5000 + decoy + b"\0" * ((1 << 20) + 1000) + blob  # in the bytes read past the decoy
     pkgs = go_packages("bin/x", b"\x7fELF", io.BytesIO(body))
     assert {(p.name, p.version) for p in pkgs} == {
         ("example.com", "(devel)"),
