@@ -8,6 +8,7 @@
 * ``dockyard registry rm-repo NAME [--force]``: removes a repository from the catalog; one
   that still holds manifests is refused unless ``--force``. Its blobs go at the next GC
   (``Metadata.delete_repository``)
+* ``dockyard vulndb import PATH...``, ``dockyard vulndb status [--json]`` (``registry.scan.cli``)
 * ``dockyard registry gc [--dry-run] [--grace SECONDS] [--json]`` (asks the running server, which
   knows its upload sessions in flight, to collect garbage: see ``registry.gc``)
 
@@ -222,6 +223,10 @@ def add_commands(sub: Any, ctx: Any) -> None:
         help="keep blobs linked and uploads touched this recently (default: the gc_grace setting)",
     )
     p.set_defaults(func=gc)
+
+    from registry.scan import cli as scan_cli
+
+    scan_cli.add_commands(sub, ctx)  # dockyard vulndb import|status
 
 
 def _size(n: float) -> str:

@@ -1,0 +1,80 @@
+"""SBOM export (CycloneDX, SPDX) and the ``dockyard vulndb`` commands."""
+
+from __future__ import annotations
+
+import json
+
+from dockyard import cli
+from registry.scan import sbom
+from registry.scan.model import Finding, Package, ScanResult
+
+RESULT = ScanResult(
+    None,
+    (
+        Package(
+            "lodash", "4.17.11", "npm", "pkg:npm/lodash@4.17.11", ("/app/node_modules/lodash/package.json",)
+        ),
+    ),
+    (
+        Finding(
+            "CVE-2019-10744",
+            "lodash",
+            "npm",
+            "4.17.11",
+            "4.17.12",
+            "CRITICAL",
+            (),
+            "https://x",
+            "proto",
+            "retirejs",
+            9.1,
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:H/A:H",
+            "pkg:npm/lodash@4.17.11",
+        ),
+    ),
+)
+
+
+def test_cyclonedx_has_components_and_vulnerabilities():
+    doc = json.loads(sbom.cyclonedx_json(RESULT, "shop/web:1"))
+    assert doc["bomFormat"] == "CycloneDX" and doc["specVersion"] == "1.6"
+    assert [(c["name"], c["version"], c["purl"]) for c in doc["components"]] == [
+        ("lodash", "4.17.11", "pkg:npm/lodash@4.17.11")
+    ]
+    (v,) = doc["vulnerabilities"]
+    assert v["id"] == "CVE-2019-10744" and v["affects"] == [{"ref": "pkg:npm/lodash@4.17.11"}]
+    assert v["ratings"][0]["severity"] == "critical"
+
+
+def test_spdx_document_describes_each_package():
+    doc = json.loads(sbom.spdx_json(RESULT, "shop/web:1"))
+    assert doc["spdxVersion"] == "SPDX-2.3" and doc["name"] == "shop/web:1"
+    (p,) = doc["packages"]
+    assert p["externalRefs"][0]["referenceLocator"] == "pkg:npm/lodash@4.17.11"
+    assert doc["relationships"][0]["relatedSpdxElement"] == p["SPDXID"]
+
+
+def test_vulndb_import_and_status_commands(tmp_path, capsys):
+    rec = tmp_path / "PYSEC-1.json"
+    rec.write_text(
+        json.dumps(
+            {
+                "id": "PYSEC-1",
+                "modified": "2024-01-02T00:00:00Z",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "a"}, "versions": ["1.0"]}],
+            }
+        )
+    )
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    data = str(tmp_path / "data")
+    assert cli.main(["vulndb", "import", "--data-dir", data, str(rec)]) == 0
+    assert cli.main(["vulndb", "import", "--data-dir", data, str(rec)]) == 0  # idempotent
+    err = capsys.readouterr().err
+    assert "stored osv:PyPI 1" in err
+    assert cli.main(["vulndb", "status", "--data-dir", data, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["source"], row["records"], row["newest"]) == ("osv:PyPI", 1, "2024-01-02T00:00:00Z")
+    assert (tmp_path / "data" / "vulndb.sqlite").exists()
+    assert cli.main(["vulndb", "import", "--data-dir", data, str(bad)]) == 1
+    assert "not a format" in capsys.readouterr().err
