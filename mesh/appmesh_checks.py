@@ -9,7 +9,8 @@ expression Envoy will accept.
 Envoy compiles route regexes with RE2, which has no backtracking features. :func:`check_regex`
 compiles with Python's ``re`` (a syntax error is refused) and refuses, by a simple scan of the
 pattern outside character classes, what RE2 rejects and Python accepts: backreferences (``\\1``,
-``(?P=name)``), lookahead and lookbehind (``(?=``, ``(?!``, ``(?<=``, ``(?<!``), atomic groups
+``(?P=name)``), Python's escapes ``\\u``, ``\\U`` and ``\\N{...}`` (also in a class),
+lookahead and lookbehind (``(?=``, ``(?!``, ``(?<=``, ``(?<!``), atomic groups
 ``(?>``, conditionals ``(?(``, comments ``(?#``, possessive quantifiers (``a*+``), ``\\Z``, flags
 other than ``i``, ``m`` and ``s`` (``(?x)``), and counted repetitions above 1000 (``a{1001}``).
 It does not prove RE2 accepts the rest.
@@ -25,6 +26,8 @@ from mesh.appmesh_errors import BadRequestException
 __all__ = ["check_duration", "check_regex", "not_blank", "one_of"]
 
 _REPEAT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+# \\u, \\U, \\N not itself escaped, inside a character class or not
+_PYTHON_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*(\\[uUN])")
 _FLAGS = re.compile(r"([a-zA-Z-]+)[:)]")
 _GROUP_REFUSED = {"=": "lookahead", "!": "lookahead", ">": "atomic group", "(": "conditional",
                   "#": "comment", "P=": "backreference"}
@@ -72,6 +75,9 @@ def check_regex(pattern: Any, where: str) -> None:
 
 
 def _re2_problem(pattern: str) -> str | None:
+    escape = _PYTHON_ESCAPE.search(pattern)
+    if escape:
+        return f"the escape {escape.group(1)} (RE2 writes a code point \\x{{41}})"
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]

@@ -37,6 +37,37 @@ def create(dockyard: Any, cluster: str, name: str, td: str, config: dict[str, An
                  "--service-connect-configuration", json.dumps(config))
 
 
+def app_container(task_arn: str) -> str:
+    """The id of the task's ``app`` container."""
+    return subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=dockyard.task-arn={task_arn}",
+         "--filter", "label=dockyard.container-name=app"], capture_output=True, text=True, check=True,
+    ).stdout.split()[0]
+
+
+def curl_alias(app: str, alias: str, count: int = 1, *curl_args: str) -> str:
+    """``curl`` of ``http://<alias>/`` ``count`` times over one keep-alive connection, run by
+    the host's curl in the app's network namespace (the test image's busybox wget cannot resolve
+    there) at the address the app's ``/etc/hosts`` gives the alias: the bodies, each followed
+    by a newline."""
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", app], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    hosts = subprocess.run(["docker", "exec", app, "cat", "/etc/hosts"], capture_output=True,
+                           text=True).stdout
+    address = next(line.split()[0] for line in hosts.splitlines() if line.endswith(alias))
+    out = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "--max-time", str(5 + count // 50),
+                          "-w", "\\n", "--resolve", f"{alias}:80:{address}", *curl_args,
+                          *[f"http://{alias}/"] * count], capture_output=True, text=True)
+    return out.stdout
+
+
+def mesh_status(dockyard: Any, *common: str) -> dict[str, dict[str, Any]]:
+    """``dockyard mesh status --json`` by node."""
+    proc = dockyard.cli("mesh", "status", "--json", *common)
+    assert proc.returncode == 0, proc.stderr
+    return {r["Node"]: r for r in json.loads(proc.stdout)}
+
+
 def test_an_app_reaches_another_service_by_its_alias_through_the_sidecars(dockyard):
     ns = namespace(dockyard, f"e2e-{uuid.uuid4().hex[:6]}.local")
     alias = f"web.{ns['Name']}"
@@ -51,36 +82,17 @@ def test_an_app_reaches_another_service_by_its_alias_through_the_sidecars(dockya
         create(dockyard, cluster, "front", front, {"enabled": True, "namespace": ns["Name"]})
         [task] = wait_for(lambda: running(ecs, cluster, "front"), timeout=180,
                           what="front's task running")
-        app = subprocess.run(
-            ["docker", "ps", "-q", "--filter", f"label=dockyard.task-arn={task['taskArn']}",
-             "--filter", "label=dockyard.container-name=app"], capture_output=True, text=True, check=True,
-        ).stdout.split()[0]
-
-        pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", app], capture_output=True,
-                             text=True, check=True).stdout.strip()
+        app = app_container(task["taskArn"])
 
         def call() -> str:
-            # the host's curl in the app's network namespace (the test image's busybox wget cannot
-            # resolve there), at the address the app's /etc/hosts gives the alias
-            hosts = subprocess.run(["docker", "exec", app, "cat", "/etc/hosts"], capture_output=True,
-                                   text=True).stdout
-            address = next(line.split()[0] for line in hosts.splitlines() if line.endswith(alias))
-            out = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "--max-time", "5", "--resolve",
-                                  f"{alias}:80:{address}", f"http://{alias}/"],
-                                 capture_output=True, text=True)
-            return out.stdout.strip()
+            return curl_alias(app, alias).strip()
 
         assert wait_for(lambda: call() == "web-v1", timeout=60, what=f"{alias} through the sidecars")
-
-        def status() -> dict[str, dict[str, Any]]:
-            proc = dockyard.cli("mesh", "status", "--json", *common)
-            assert proc.returncode == 0, proc.stderr
-            return {r["Node"]: r for r in json.loads(proc.stdout)}
 
         arns = [t["taskArn"] for s in ("web", "front") for t in service_tasks(ecs, cluster, s)]
 
         def all_ready() -> dict[str, dict[str, Any]] | None:
-            rows = status()
+            rows = mesh_status(dockyard, *common)
             return rows if all(a in rows and rows[a]["Ready"] for a in arns) else None
 
         rows = wait_for(all_ready, timeout=30, what="both sidecars ready in dockyard mesh status")
