@@ -124,7 +124,7 @@ def install(
     cache = SnapshotCache()
     mesh: Mesh
     ads = AdsServer(cache, on_nack=lambda n: mesh.record_nack(n), on_node=lambda n: mesh.node_connected(n))
-    sidecars = Sidecars(ads, platform.config.host)
+    sidecars = Sidecars(ads, platform.config.host, delta=platform.config.mesh_delta)
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():
