@@ -179,3 +179,29 @@ def test_scaling_the_called_service_in_under_load_fails_no_call(mesh):
     result = load.finish()
     assert result["failed"] == 0, result
     assert result["ok"] > 50, result
+
+
+def test_rolling_the_called_service_to_a_new_revision_under_load_fails_no_call(mesh):
+    ecs = mesh.server.client("ecs")
+    v2 = task_definition(mesh.server, "fo-web", {"VERSION": "web-v2"})
+    load = Load(mesh)
+    time.sleep(2)
+    mesh.server.aws("ecs", "update-service", "--cluster", mesh.cluster, "--service", "web",
+                    "--task-definition", v2)
+
+    def rolled() -> bool:
+        [s] = ecs.describe_services(cluster=mesh.cluster, services=["web"])["services"]
+        tasks = running(ecs, mesh.cluster, "web")
+        return len(s["deployments"]) == 1 and [t["taskDefinitionArn"] for t in tasks] == [v2]
+
+    def old_stopped() -> bool:
+        arns = ecs.list_tasks(cluster=mesh.cluster, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+        tasks = ecs.describe_tasks(cluster=mesh.cluster, tasks=arns)["tasks"] if arns else []
+        return len(tasks) >= 2 and all(t["lastStatus"] == "STOPPED" for t in tasks)
+
+    wait_for(rolled, timeout=180, what="web rolled to its second revision")
+    wait_for(old_stopped, timeout=120, what="the old revision's task stopped")
+    time.sleep(2)
+    result = load.finish()
+    assert result["failed"] == 0, result
+    assert result["bodies"].get("web-v2", 0) > 0 and result["ok"] > 50, result
