@@ -73,6 +73,7 @@ class Config:
     task_credentials_host: str = "172.17.0.1"
     task_credentials_port: int = 0
     task_role_seconds: float = 3600.0
+    mesh_delta: bool = False  # sidecars ask for incremental (delta) xDS instead of state of the world
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

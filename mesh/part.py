@@ -90,6 +90,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
     port = server.add_insecure_port(addr)
     await server.start()
     mesh.sidecars.port = port
+    await mesh.sidecars.restore()  # adopted tasks' sidecars reconnect where their bootstrap says
     platform.endpoints.append(("xds", f"grpc://{platform.config.address(port)}"))
     mesh.controller = Controller(
         mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes
@@ -124,7 +125,8 @@ def install(
     cache = SnapshotCache()
     mesh: Mesh
     ads = AdsServer(cache, on_nack=lambda n: mesh.record_nack(n), on_node=lambda n: mesh.node_connected(n))
-    sidecars = Sidecars(ads, platform.config.host)
+    sidecars = Sidecars(ads, platform.config.host, delta=platform.config.mesh_delta,
+                        gateways=platform.config.data_path / "mesh-xds-gateways.json")
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():

@@ -9,7 +9,10 @@
   ``AdsServer`` is started on ``gateway:<xds port>``, once (like discovery's tasks' DNS on the
   bridge gateway). A gateway that is not an address of this machine (a container instance
   elsewhere) gets the address the xDS port listens on, when that is a routable one (the
-  ``host`` setting); otherwise ``OSError`` says so;
+  ``host`` setting); otherwise ``OSError`` says so. The gateways served are kept in the
+  ``gateways`` file (JSON list), and ``restore()`` serves them again at start: a control plane
+  restarted (even after SIGKILL) is reachable at once by the sidecars of the tasks it adopts,
+  which keep their bootstrap's address;
 * ``bootstrap(task_arn, service, xds)``: Envoy's bootstrap (:func:`mesh.bootstrap.bootstrap`),
   admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
 * ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
@@ -23,9 +26,13 @@ start to keep that off the event loop).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import json
 import logging
+import os
 import socket
+from pathlib import Path
 from typing import IO, Any
 
 import grpc
@@ -71,12 +78,14 @@ class Sidecars:
         port: int = 0,
         delta: bool = False,
         build: sidecar.Build | None = None,
+        gateways: Path | None = None,
     ) -> None:
         self.ads = ads
         self.host = host  # what the xDS port listens on
         self.port = port  # its port, known once the platform serves it
         self.delta = delta
         self._build = build
+        self.gateways = gateways  # where the gateways served are kept (None: nowhere)
         self._servers: dict[str, grpc.aio.Server] = {}
         self._lock = asyncio.Lock()
 
@@ -119,8 +128,38 @@ class Sidecars:
                     raise OSError(f"cannot serve xDS on {address}: {e}") from None
                 await server.start()
                 self._servers[gateway] = server
+                self._keep()
                 log.info("xds served", extra={"address": address, "port": bound})
         return gateway, self.port
+
+    def _keep(self) -> None:
+        if self.gateways is None:
+            return
+        tmp = self.gateways.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(self._servers)))
+        os.replace(tmp, self.gateways)
+
+    def kept(self) -> list[str]:
+        """The gateways served before (the ``gateways`` file); [] when none or unreadable."""
+        if self.gateways is None:
+            return []
+        with contextlib.suppress(OSError, ValueError):
+            kept = json.loads(self.gateways.read_text())
+            if isinstance(kept, list):
+                return [g for g in kept if isinstance(g, str)]
+        return []
+
+    async def restore(self) -> None:
+        """Serve xDS again on every kept gateway that is still an address of this machine (its
+        network may be gone: then it is forgotten)."""
+        for gateway in self.kept():
+            if not _is_local(gateway):
+                continue
+            try:
+                await self.xds_address(gateway)
+            except OSError as e:
+                log.warning("xds not served again", extra={"gateway": gateway, "error": str(e)})
+        self._keep()
 
     def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
         return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta)

@@ -9,7 +9,8 @@ forward them)::
         "Transport": "sotw" | "delta" | "", "Ready": true,
         "Snapshot": {"CDS": "<version>", "EDS": ..., "LDS": ..., "RDS": ...},
         "Acked": {"CDS": "<version>" | "", ...},
-        "LastNack": null | {"Node", "TypeUrl", "Version", "ErrorDetail", "At"}}, ...]}
+        "LastNack": null | {"Node", "TypeUrl", "Version", "ErrorDetail", "At"},
+        "ResourcesSent": {"CDS": n, ...} (delta streams: resources sent on the newest stream) | {}}, ...]}
     ListMeshNacks {"Node": "<task ARN>" (optional), "MaxResults": 1..1000 (default 100)}
         -> {"Nacks": [{"Node", "TypeUrl", "Version", "ErrorDetail", "At"}, ...]}  (newest first)
 
@@ -67,6 +68,10 @@ def sidecar_rows(
                     for t, n in TYPE_NAMES.items()
                 },
                 "LastNack": nack.as_json() if nack is not None else None,
+                "ResourcesSent": (
+                    {n: newest.resources_sent[t] for t, n in TYPE_NAMES.items()}
+                    if isinstance(newest, DeltaStream) else {}
+                ),
             }
         )
     return rows

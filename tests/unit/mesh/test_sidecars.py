@@ -66,6 +66,28 @@ async def test_xds_is_served_on_the_gateway_once_and_speaks_ads():
         await s.stop()
 
 
+async def test_the_gateways_served_are_kept_and_served_again_by_a_new_process(tmp_path: Path):
+    from tests.support.server import free_port
+
+    kept = tmp_path / "gateways.json"
+    port = free_port()
+    first = Sidecars(AdsServer(SnapshotCache()), "127.0.0.1", port, gateways=kept)
+    try:
+        await first.xds_address("127.0.0.3")
+        assert first.kept() == ["127.0.0.3"]
+    finally:
+        await first.stop()  # as if the process died
+    kept.write_text('["127.0.0.3", "192.0.2.1"]')  # and a gateway this host no longer has
+    again = Sidecars(AdsServer(SnapshotCache()), "127.0.0.1", port, gateways=kept)
+    try:
+        await again.restore()
+        assert list(again._servers) == ["127.0.0.3"] and again.kept() == ["127.0.0.3"]
+    finally:
+        await again.stop()
+    kept.write_text("not json")
+    assert Sidecars(AdsServer(SnapshotCache()), "127.0.0.1", port, gateways=kept).kept() == []
+
+
 def test_the_import_carries_the_tools_label_of_the_extra_files(tmp_path: Path):
     build = fake_build(tmp_path)
     tools = Build(build.binary, build.digest, build.version, (), "t00l5")

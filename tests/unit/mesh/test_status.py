@@ -12,9 +12,10 @@ from dockyard.store import Store
 from mesh import data as mesh_data
 from mesh.cache import SnapshotCache
 from mesh.data import MIGRATIONS, Data
+from mesh.delta import DeltaStream
 from mesh.model import Node
 from mesh.server import AdsServer
-from mesh.snapshot import CLUSTER, ORDER, compute
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
 from mesh.status import Status, sidecar_rows
 from mesh.stream import AdsStream, TypeState
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -45,6 +46,16 @@ def test_a_row_per_meshed_connected_or_cached_node():
         None,
     )
     assert rows["stranger"]["Meshed"] is False and rows["stranger"]["Ready"] is False
+    assert a["ResourcesSent"] == {}  # state of the world: not counted
+
+
+def test_a_delta_stream_row_counts_the_resources_sent_on_it():
+    stream = DeltaStream()
+    stream.node = "task-a"
+    stream.resources_sent = {CLUSTER: 2, ENDPOINT: 3, LISTENER: 1, ROUTE: 0}
+    [row] = sidecar_rows(["task-a"], [stream], {}, {})
+    assert row["Transport"] == "delta"
+    assert row["ResourcesSent"] == {"CDS": 2, "EDS": 3, "LDS": 1, "RDS": 0}
 
 
 async def test_nacks_are_kept_newest_first_bounded_and_listed(tmp_path: Path, monkeypatch):
