@@ -70,3 +70,7 @@ def test_the_admin_interface_is_on_loopback_only():
 def test_bad_input_raises_value_error(kw):
     with pytest.raises(ValueError):
         boot(**kw)
+
+
+def test_cluster_stats_are_made_on_first_use():
+    assert boot()["deferred_stat_options"] == {"enable_deferred_creation_stats": True}
