@@ -11,6 +11,7 @@ call; see :mod:`registry.ecr.policy` and ``docs/registry.md``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,16 @@ def wants_scan(store: Store, repository: str) -> bool:
     return repo.scan_on_push or frequency != "MANUAL"
 
 
+def continuous(store: Store) -> list[str]:
+    """The repositories a CONTINUOUS_SCAN rule of the registry scanning configuration matches."""
+    config = data.registry_setting(store, repositories.SCANNING) or {"rules": []}
+    return [
+        repo.name
+        for repo in data.all_settings(store)
+        if repositories.scan_frequency(config, repo)[0] == "CONTINUOUS_SCAN"
+    ]
+
+
 def scanner(platform: Platform, registry: Registry) -> Scanner:
     """The scanner over ``registry``'s blobs and ``<data-dir>/vulndb.sqlite``, hooked to pushes."""
     from registry.scan import blob_store_opener
@@ -189,17 +200,25 @@ def scanner(platform: Platform, registry: Registry) -> Scanner:
 
     found = Scanner(registry.meta, blob_store_opener(registry.blobs), default_path(platform.config.data_path))
     found.wants_scan = wants_scan
+    found.continuous = continuous
     registry.on_push = found.pushed
     return found
 
 
 def _closing(found: Scanner) -> Callable[[Platform], AsyncIterator[None]]:
-    """A start/stop hook that cancels the scans still running at shutdown."""
+    """A start/stop hook: the continuous-scanning watch, and at shutdown the scans still
+    running cancelled."""
 
     async def context(platform: Platform) -> AsyncIterator[None]:
+        watch = asyncio.create_task(found.watch(), name="registry-scan-watch")
         try:
             yield
         finally:
+            watch.cancel()
+            try:
+                await watch
+            except asyncio.CancelledError:
+                pass
             await found.close()
 
     return context

@@ -9,7 +9,9 @@ later scan of the same digest replaces it.
 
 :meth:`Scanner.pushed` is the registry's push hook: it schedules a scan (a task, never awaited
 by the push) when the repository scans on push (its ``scanOnPush``, or a registry scanning rule
-of frequency SCAN_ON_PUSH or CONTINUOUS_SCAN whose filter matches it). At most
+of frequency SCAN_ON_PUSH or CONTINUOUS_SCAN whose filter matches it). :meth:`Scanner.watch`
+rescans every image of the continuously scanned repositories once the DB was imported into
+again (checked every :data:`RESCAN_INTERVAL` seconds). At most
 :data:`CONCURRENCY` scans run at once, each ``scan_image`` in a thread; the vulnerability DB is
 opened per scan, so an import made while the server runs is used by the next scan. Without an
 imported DB a scan is FAILED with :data:`NO_DB` (rather than COMPLETE with no findings, which
@@ -48,6 +50,7 @@ MIGRATIONS = [
 ]
 
 CONCURRENCY = 1
+RESCAN_INTERVAL = 30.0  # seconds between checks of the DB for continuous scanning
 MAX_QUEUED = 1000
 MAX_FINDINGS = 10_000
 NO_DB = "no vulnerability database imported: run dockyard vulndb import"
@@ -142,6 +145,8 @@ class Scanner:
         self.gate = asyncio.Semaphore(CONCURRENCY)
         self.tasks: set[asyncio.Task[None]] = set()
         self.wants_scan: Any = None  # (store, repository) -> bool; set by the ECR install
+        self.continuous: Any = None  # (store) -> [repository] scanned continuously; likewise
+        self.db_seen: float | None = None  # the DB's last import time, as last checked
 
     def pushed(self, repository: str, digest: str) -> None:
         """The push hook: schedule a scan when ``repository`` scans on push."""
@@ -179,6 +184,47 @@ class Scanner:
             self.meta.store,
             Scan(repository, digest, status, reason, started, time.time(), updated, counts, findings),
         )
+
+    def _db_imported(self) -> float | None:
+        """When the DB was last imported into (None: no DB)."""
+        from registry.scan.vulndb import VulnDB
+
+        if not self.db_path.exists():
+            return None
+        db = VulnDB(self.db_path)
+        try:
+            return max((s.imported_at for s in db.sources()), default=None)
+        finally:
+            db.close()
+
+    async def rescan_if_updated(self) -> int:
+        """Continuous scanning: when the DB was imported into since the last check, scan every
+        image of the repositories scanned continuously again; returns how many were scheduled.
+        The first check (at start) only notes the DB's state."""
+        imported = await asyncio.to_thread(self._db_imported)
+        before, self.db_seen = self.db_seen, imported
+        if before is None or imported is None or imported == before or self.continuous is None:
+            return 0
+        count = 0
+        for repository in self.continuous(self.meta.store):
+            rows = self.meta.store.query(
+                "SELECT digest FROM registry_manifests WHERE repository = ? ORDER BY created", (repository,)
+            )
+            for (digest,) in rows:
+                if self.schedule(repository, digest) is not None:
+                    count += 1
+        return count
+
+    async def watch(self, interval: float = RESCAN_INTERVAL) -> None:
+        """Check the DB every ``interval`` seconds (:meth:`rescan_if_updated`), forever."""
+        while True:
+            try:
+                await self.rescan_if_updated()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("continuous rescan failed")
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
         """Cancel the scans still running (at shutdown)."""

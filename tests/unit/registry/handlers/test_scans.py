@@ -186,3 +186,22 @@ async def test_a_registry_rule_scans_on_push(served, ecr, tmp_path):
     digest, _ = await push_image(client, "shop/plain", "1", URLLIB3)
     assert (await settled(ecr, "shop/plain", digest)).status == "COMPLETE"
 
+
+
+async def test_a_new_import_rescans_continuously_scanned_repositories_only(served, ecr, tmp_path):
+    client, registry = served
+    assert ecr.scanner is not None
+    ecr.scanner.continuous = api.continuous
+    digest, _ = await push_image(client, "shop/plain", "1", URLLIB3)  # not scanned: no rule yet
+    assert await ecr.scanner.rescan_if_updated() == 0  # the first check only notes the DB (none)
+    import_db(tmp_path)
+    assert await ecr.scanner.rescan_if_updated() == 0  # no repository is scanned continuously
+    shop = [{"filter": "shop/plain", "filterType": "WILDCARD"}]
+    rule = {"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": shop}
+    await data.put_registry_setting(registry.meta.store, "scanning", {"scanType": "BASIC", "rules": [rule]})
+    assert await ecr.scanner.rescan_if_updated() == 0  # the DB did not change since
+    assert scans.get(ecr.store, "shop/plain", digest) is None
+    await asyncio.sleep(0.01)
+    import_db(tmp_path)  # imported again: a newer import time
+    assert await ecr.scanner.rescan_if_updated() == 1
+    assert (await settled(ecr, "shop/plain", digest)).status == "COMPLETE"
