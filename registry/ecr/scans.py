@@ -4,8 +4,8 @@
 A scan is one row per (repository, image digest): ``status`` is ``IN_PROGRESS``, ``COMPLETE``,
 ``FAILED`` (with ``reason``) or ``UNSUPPORTED_IMAGE``; a COMPLETE one holds its findings (JSON,
 at most :data:`MAX_FINDINGS`), their severity counts, ``completed`` and the vulnerability DB's
-newest record date (``source_updated``, epoch seconds). Deleting a manifest leaves its row; a
-later scan of the same digest replaces it.
+newest record date (``source_updated``, epoch seconds). A later scan of the same digest
+replaces it; :func:`prune` (run by :meth:`Scanner.watch`) drops those of deleted images.
 
 :meth:`Scanner.pushed` is the registry's push hook: it schedules a scan (a task, never awaited
 by the push) when the repository scans on push (its ``scanOnPush``, or a registry scanning rule
@@ -94,6 +94,16 @@ async def put(store: Store, scan: Scan) -> None:
             ),
         )
         tx.changed(TOPIC, f"scan/{scan.repository}@{scan.digest}")
+
+
+async def prune(store: Store) -> int:
+    """Drop the scans of images no longer stored (deleted manifests or repositories)."""
+    async with store.transaction() as tx:
+        cur = tx.execute(
+            "DELETE FROM registry_image_scans AS s WHERE NOT EXISTS (SELECT 1 FROM registry_manifests m"
+            " WHERE m.repository = s.repository AND m.digest = s.digest)"
+        )
+        return cur.rowcount
 
 
 def source_date(text: str) -> float | None:
@@ -220,6 +230,7 @@ class Scanner:
         while True:
             try:
                 await self.rescan_if_updated()
+                await prune(self.meta.store)
             except asyncio.CancelledError:
                 raise
             except Exception:

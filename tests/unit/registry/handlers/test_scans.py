@@ -205,3 +205,16 @@ async def test_a_new_import_rescans_continuously_scanned_repositories_only(serve
     import_db(tmp_path)  # imported again: a newer import time
     assert await ecr.scanner.rescan_if_updated() == 1
     assert (await settled(ecr, "shop/plain", digest)).status == "COMPLETE"
+
+
+async def test_the_scans_of_deleted_images_are_pruned(served, ecr):
+    client, registry = served
+    digest, _ = await push_image(client, "shop/web", "1", URLLIB3)
+    kept, _ = await push_image(client, "shop/web", "2", URLLIB3 + b"\0" * 512)
+    await settled(ecr, "shop/web", digest)
+    await settled(ecr, "shop/web", kept)
+    assert await scans.prune(registry.meta.store) == 0
+    await registry.meta.delete_manifest("shop/web", digest)
+    assert await scans.prune(registry.meta.store) == 1
+    assert scans.get(ecr.store, "shop/web", digest) is None
+    assert scans.get(ecr.store, "shop/web", kept) is not None
