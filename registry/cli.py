@@ -226,7 +226,7 @@ def add_commands(sub: Any, ctx: Any) -> None:
 
     from registry.scan import cli as scan_cli
 
-    scan_cli.add_commands(sub, ctx)  # dockyard vulndb import|status
+    scan_cli.add_commands(sub, ctx)  # dockyard vulndb import|status, dockyard scan show
 
 
 def _size(n: float) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from registry import auth, gc, pull, users
 from registry.ecr import api as ecr
+from registry.ecr import scans
 from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "RegistryPart", "install"]
 
-MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS, *pull.MIGRATIONS]
+MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS, *scans.MIGRATIONS, *pull.MIGRATIONS]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ call; see :mod:`registry.ecr.policy` and ``docs/registry.md``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from registry.ecr import data, images, layers, lifecycles, repositories
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
+from registry.ecr.scans import Scanner
 from registry.ecr.tokens import LAYER_ROUTE, Logins, Signer
 from registry.errors import BLOB_UNKNOWN, UNAUTHORIZED
 from registry.handlers import blobs
@@ -54,6 +56,7 @@ class Ecr:
     region: str
     registry_address: str  # host:port of the registry port, as repositoryUri names it
     scheme: str  # of the registry port: http, or https with TLS
+    scanner: Scanner | None = None  # None: scans are not run (StartImageScan refuses)
 
     @property
     def store(self) -> Store:
@@ -144,6 +147,8 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
     ecr = Ecr(
         registry, signer, config.account_id, config.region, config.address(config.registry_port), scheme
     )
+    if not config.registry_read_only:
+        ecr.scanner = scanner(platform, registry)
     for name, (handler, readonly) in OPERATIONS.items():
         platform.ops.add(
             ECR, name, _bind(ecr, handler), readonly=readonly, validate=InvalidParameterException
@@ -160,6 +165,60 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
         return await blobs.get_blob(request, registry, Route(BLOB, repository, digest))
 
     platform.registry.router.add_get(LAYER_ROUTE, download)
+    if ecr.scanner is not None:
+        platform.contexts.append(_closing(ecr.scanner))
     if config.lifecycle_interval > 0 and not config.registry_read_only:
         platform.contexts.append(lifecycles.periodic(registry.meta))
     return ecr
+
+
+def wants_scan(store: Store, repository: str) -> bool:
+    """Whether a push to ``repository`` is scanned: its ``scanOnPush``, or a registry scanning
+    rule (scan on push or continuous) whose filter matches it."""
+    repo = data.settings(store, repository)
+    if repo is None:
+        return False
+    config = data.registry_setting(store, repositories.SCANNING) or {"rules": []}
+    frequency, _ = repositories.scan_frequency(config, repo)
+    return repo.scan_on_push or frequency != "MANUAL"
+
+
+def continuous(store: Store) -> list[str]:
+    """The repositories a CONTINUOUS_SCAN rule of the registry scanning configuration matches."""
+    config = data.registry_setting(store, repositories.SCANNING) or {"rules": []}
+    return [
+        repo.name
+        for repo in data.all_settings(store)
+        if repositories.scan_frequency(config, repo)[0] == "CONTINUOUS_SCAN"
+    ]
+
+
+def scanner(platform: Platform, registry: Registry) -> Scanner:
+    """The scanner over ``registry``'s blobs and ``<data-dir>/vulndb.sqlite``, hooked to pushes."""
+    from registry.scan import blob_store_opener
+    from registry.scan.vulndb import default_path
+
+    found = Scanner(registry.meta, blob_store_opener(registry.blobs), default_path(platform.config.data_path))
+    found.wants_scan = wants_scan
+    found.continuous = continuous
+    registry.on_push = found.pushed
+    return found
+
+
+def _closing(found: Scanner) -> Callable[[Platform], AsyncIterator[None]]:
+    """A start/stop hook: the continuous-scanning watch, and at shutdown the scans still
+    running cancelled."""
+
+    async def context(platform: Platform) -> AsyncIterator[None]:
+        watch = asyncio.create_task(found.watch(), name="registry-scan-watch")
+        try:
+            yield
+        finally:
+            watch.cancel()
+            try:
+                await watch
+            except asyncio.CancelledError:
+                pass
+            await found.close()
+
+    return context

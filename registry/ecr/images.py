@@ -1,17 +1,17 @@
 """ECR image operations over the registry's manifests and tags: list, describe, get,
-delete, put, referrers, and the scan status of an image (none yet: see
-:mod:`registry.ecr.repositories`)."""
+delete, put, referrers, and scans (run by :mod:`registry.ecr.scans`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws import paging
 from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import Call
-from registry.ecr import data
+from registry.ecr import data, scans
 from registry.ecr.errors import (
     ImageAlreadyExistsException,
     ImageDigestDoesNotMatchException,
@@ -105,8 +105,8 @@ def _config_media_type(image: data.Image) -> str | None:
 
 
 def detail(ecr: Ecr, name: str, image: data.Image) -> dict[str, Any]:
-    """An ``ImageDetail``. No ``imageScanStatus``: nothing scans yet (as ECR for an image
-    never scanned)."""
+    """An ``ImageDetail``, with ``imageScanStatus`` once the image was scanned (and
+    ``imageScanFindingsSummary`` once a scan is COMPLETE)."""
     out: dict[str, Any] = {
         "registryId": ecr.account,
         "repositoryName": name,
@@ -125,6 +125,58 @@ def detail(ecr: Ecr, name: str, image: data.Image) -> dict[str, Any]:
         out["lastRecordedPullTime"] = image.pulled
     if image.subject:
         out["subjectManifestDigest"] = image.subject
+    scan = scans.get(ecr.store, name, image.digest)
+    if scan is not None:
+        out["imageScanStatus"] = scan_status(scan)
+        if scan.status == "COMPLETE":
+            out["imageScanFindingsSummary"] = _summary(scan)
+    return out
+
+
+_DESCRIPTIONS = {
+    "COMPLETE": "The scan was completed successfully.",
+    "IN_PROGRESS": "The scan is in progress.",
+}
+
+
+def scan_status(scan: scans.Scan) -> dict[str, str]:
+    """ECR's ``imageScanStatus``: the status, and the reason as the description."""
+    return {"status": scan.status, "description": scan.reason or _DESCRIPTIONS.get(scan.status, scan.status)}
+
+
+def _summary(scan: scans.Scan) -> dict[str, Any]:
+    out: dict[str, Any] = {"findingSeverityCounts": scan.counts}
+    if scan.completed is not None:
+        out["imageScanCompletedAt"] = scan.completed
+    if scan.source_updated is not None:
+        out["vulnerabilitySourceUpdatedAt"] = scan.source_updated
+    return out
+
+
+def ecr_finding(f: dict[str, Any]) -> dict[str, Any]:
+    """An ``ImageScanFinding`` as ECR's basic scanning answers it, from a stored ``Finding``:
+    ``attributes`` ``package_name``, ``package_version`` and, when known, ``fixed_version``,
+    ``package_type``, ``aliases`` (comma-separated), ``CVSS3_SCORE``/``CVSS3_VECTOR`` (or
+    ``CVSS4_*``)."""
+    attrs = [
+        {"key": "package_version", "value": f["installed_version"]},
+        {"key": "package_name", "value": f["package"]},
+        {"key": "package_type", "value": f["package_type"]},
+    ]
+    if f.get("fixed_version"):
+        attrs.append({"key": "fixed_version", "value": f["fixed_version"]})
+    if f.get("aliases"):
+        attrs.append({"key": "aliases", "value": ",".join(f["aliases"])})
+    if f.get("vector"):
+        kind = "CVSS4" if str(f["vector"]).startswith("CVSS:4") else "CVSS3"
+        attrs.append({"key": f"{kind}_VECTOR", "value": f["vector"]})
+        if f.get("score") is not None:
+            attrs.append({"key": f"{kind}_SCORE", "value": str(f["score"])})
+    out: dict[str, Any] = {"name": f["id"], "severity": f["severity"], "attributes": attrs}
+    if f.get("summary"):
+        out["description"] = f["summary"]
+    if f.get("link"):
+        out["uri"] = f["link"]
     return out
 
 
@@ -260,6 +312,7 @@ async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, A
         raise ImageTagAlreadyExistsException(str(e)) from None
     except BlobsMissing:
         raise LayersNotFoundException("a layer of the image was garbage collected meanwhile") from None
+    ecr.registry.pushed(name, digest)
     return {
         "image": {
             "registryId": ecr.account,
@@ -282,30 +335,59 @@ def _one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.
     return repo.name, image, image_id
 
 
+def _image_id(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
+    return {
+        "imageDigest": image.digest,
+        **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {}),
+    }
+
+
 async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    """Accepted, not run yet: the scanner is wired to the ECR API in a later step."""
+    """Scan the image now, in the background: answers IN_PROGRESS (a scan already running is
+    not started again)."""
     name, image, image_id = _one_image(ecr, call, params)
+    if ecr.scanner is None:
+        raise InvalidParameterException("this registry is read-only: images are not scanned")
+    current = scans.get(ecr.store, name, image.digest)
+    if current is None or current.status != "IN_PROGRESS":
+        running = scans.Scan(name, image.digest, "IN_PROGRESS", "", time.time(), None, None, {}, [])
+        await scans.put(ecr.store, running)
+        ecr.scanner.schedule(name, image.digest)
+        current = running
     return {
         "registryId": ecr.account,
         "repositoryName": name,
-        "imageId": {
-            "imageDigest": image.digest,
-            **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {}),
-        },
-        "imageScanStatus": {
-            "status": "PENDING",
-            "description": "Dockyard's scanner is not wired to the ECR API yet",
-        },
+        "imageId": _image_id(image, image_id),
+        "imageScanStatus": scan_status(current),
     }
 
 
 async def describe_image_scan_findings(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    """What ECR answers for an image never scanned (every image, until the scanner is wired)."""
-    name, _, image_id = _one_image(ecr, call, params)
-    raise ScanNotFoundException(
-        f"Image scan does not exist for the image with '{_id_text(image_id)}' in the repository with name"
-        f" '{name}' in the registry with id '{ecr.account}'"
-    )
+    """The image's last scan: its status and, once COMPLETE, its findings (``maxResults`` up to
+    1000 a page, by severity, then id). ScanNotFoundException: never scanned."""
+    name, image, image_id = _one_image(ecr, call, params)
+    scan = scans.get(ecr.store, name, image.digest)
+    if scan is None:
+        raise ScanNotFoundException(
+            f"Image scan does not exist for the image with '{_id_text(image_id)}' in the repository with name"
+            f" '{name}' in the registry with id '{ecr.account}'"
+        )
+    findings = sorted(scan.findings, key=lambda f: (_RANK.get(f["severity"], 9), f["id"], f["package"]))
+    page, token = paging.page(findings, params, InvalidParameterException, default=100, maximum=1000)
+    out: dict[str, Any] = {
+        "registryId": ecr.account,
+        "repositoryName": name,
+        "imageId": _image_id(image, image_id),
+        "imageScanStatus": scan_status(scan),
+    }
+    if scan.status == "COMPLETE":
+        out["imageScanFindings"] = {**_summary(scan), "findings": [ecr_finding(f) for f in page]}
+    if token:
+        out["nextToken"] = token
+    return out
+
+
+_RANK = {s: i for i, s in enumerate(("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"))}
 
 
 async def list_image_referrers(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 configuration and the registry login token.
 
 Scanning settings are stored and answered (``scanOnPush``, the registry's scanning rules);
-nothing scans yet: the scanner (``registry/scan/``) is wired to them in a later step.
+:mod:`registry.ecr.scans` reads them to decide which pushes are scanned.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ async def get_authorization_token(ecr: Ecr, call: Call, params: dict[str, Any]) 
     }
 
 
-# -- scanning configuration (stored; the scanner reads it in a later step) ------------------
+# -- scanning configuration (registry.ecr.api.wants_scan reads it) ---------------------------
 def _registry_scanning(ecr: Ecr) -> dict[str, Any]:
     return data.registry_setting(ecr.store, SCANNING) or {"scanType": "BASIC", "rules": []}
 

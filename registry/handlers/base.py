@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -37,6 +38,18 @@ class Registry:
     read_only: bool = False
     create_on_push: bool = True  # a push to a repository that does not exist creates it
     pulls: dict[tuple[str, str], float] = field(default_factory=dict)  # last pull time recorded
+    # called with (repository, digest) once a manifest push is stored (the scanner's hook); it
+    # must not block: it may only schedule work
+    on_push: Callable[[str, str], None] | None = None
+
+    def pushed(self, repository: str, digest: str) -> None:
+        """Tell the push hook that ``digest`` was stored in ``repository`` (errors logged)."""
+        if self.on_push is None:
+            return
+        try:
+            self.on_push(repository, digest)
+        except Exception as exc:  # a hook is never worth failing the push
+            log.warning("push hook failed", extra={"repository": repository, "error": str(exc)})
 
     async def pulled(self, repository: str, digest: str) -> None:
         """Record a pull of ``digest`` (ECR's ``lastRecordedPullTime``), at most once a

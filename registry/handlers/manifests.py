@@ -131,6 +131,7 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
         raise MANIFEST_BLOB_UNKNOWN(detail="a blob of the manifest was garbage collected meanwhile") from None
     except TagImmutable as exc:  # what ECR answers docker: "tag invalid: The image tag ..."
         raise TAG_INVALID(detail=exc.tag, message=str(exc)) from None
+    registry.pushed(target.name, digest)
     headers = {
         "Location": location(target.name, "manifests", digest),
         "Docker-Content-Digest": digest,

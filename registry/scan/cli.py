@@ -1,6 +1,10 @@
 """``dockyard vulndb import PATH...`` and ``dockyard vulndb status [--json]`` (added by
 ``registry.cli``). They open ``<data-dir>/vulndb.sqlite`` directly, so they work whether or not
 the server runs.
+
+``dockyard scan show REPO:TAG|REPO@DIGEST [--json] [--format table|trivy]`` asks the server
+(``DescribeImageScanFindings``, every page) for an image's last scan: a table by severity, the
+ECR answer as JSON, or Trivy-compatible JSON (:func:`trivy_json`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,78 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "image_params", "rows", "trivy_json"]
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
+
+
+def image_params(ref: str) -> dict[str, Any] | None:
+    """``REPO:TAG`` / ``REPO@DIGEST`` / ``REPO`` (tag latest) as ECR's repositoryName and
+    imageId; None when it names no repository."""
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+        image = {"imageDigest": digest}
+    else:
+        name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        image = {"imageTag": tag}
+    if not name:
+        return None
+    return {"repositoryName": name, "imageId": image}
+
+
+def _attrs(finding: dict[str, Any]) -> dict[str, str]:
+    return {a["key"]: a.get("value", "") for a in finding.get("attributes", [])}
+
+
+def rows(findings: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Table rows of ECR findings, most severe first."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    out = []
+    for f in sorted(findings, key=lambda f: (rank.get(f.get("severity", ""), 9), f.get("name", ""))):
+        a = _attrs(f)
+        out.append(
+            {
+                "severity": f.get("severity", ""),
+                "id": f.get("name", ""),
+                "aliases": a.get("aliases", ""),
+                "package": a.get("package_name", ""),
+                "installed": a.get("package_version", ""),
+                "fixed": a.get("fixed_version", ""),
+            }
+        )
+    return out
+
+
+def trivy_json(ref: str, answer: dict[str, Any], findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Trivy's JSON report (``SchemaVersion`` 2) of an ECR scan answer: one result per package
+    type, each finding a ``Vulnerabilities`` entry (VulnerabilityID, PkgName, InstalledVersion,
+    FixedVersion, Severity, PrimaryURL, Title, References to its aliases)."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        a = _attrs(f)
+        vuln: dict[str, Any] = {
+            "VulnerabilityID": f.get("name", ""),
+            "PkgName": a.get("package_name", ""),
+            "InstalledVersion": a.get("package_version", ""),
+            "FixedVersion": a.get("fixed_version", ""),
+            "Severity": f.get("severity") if f.get("severity") in SEVERITIES[:4] else "UNKNOWN",
+            "PrimaryURL": f.get("uri", ""),
+            "Title": f.get("description", ""),
+        }
+        if a.get("aliases"):
+            vuln["VendorIDs"] = a["aliases"].split(",")
+        by_type.setdefault(a.get("package_type", ""), []).append(vuln)
+    return {
+        "SchemaVersion": 2,
+        "ArtifactName": ref,
+        "ArtifactType": "container_image",
+        "Metadata": {"ImageID": answer.get("imageId", {}).get("imageDigest", "")},
+        "Results": [
+            {"Target": ref, "Class": "lang-pkgs" if t not in ("deb", "apk", "rpm") else "os-pkgs", "Type": t,
+             "Vulnerabilities": v}
+            for t, v in sorted(by_type.items())
+        ],
+    }
 
 
 def add_commands(sub: Any, ctx: Any) -> None:
@@ -90,3 +165,47 @@ def add_commands(sub: Any, ctx: Any) -> None:
     ctx.data_dir_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=status)
+
+    def show(args: argparse.Namespace) -> int:
+        import json
+
+        from dockyard.aws.protocol import ECR
+
+        params = image_params(args.image)
+        if params is None:
+            raise ctx.UserError(f"{args.image}: give REPO:TAG or REPO@DIGEST")
+        client = ctx.client(args)
+        answer = client.call(ECR, "DescribeImageScanFindings", params)
+        findings = list((answer.get("imageScanFindings") or {}).get("findings", []))
+        while answer.get("nextToken"):
+            more = {**params, "nextToken": answer["nextToken"]}
+            answer = client.call(ECR, "DescribeImageScanFindings", more)
+            findings += (answer.get("imageScanFindings") or {}).get("findings", [])
+        status = answer.get("imageScanStatus", {})
+        if args.format == "trivy":
+            print(json.dumps(trivy_json(args.image, answer, findings), indent=2))
+        elif args.json:
+            whole = dict(answer)
+            whole.pop("nextToken", None)
+            if "imageScanFindings" in whole:
+                whole["imageScanFindings"] = {**whole["imageScanFindings"], "findings": findings}
+            print(json.dumps(whole, indent=2))
+        else:
+            counts = (answer.get("imageScanFindings") or {}).get("findingSeverityCounts", {})
+            summary = ", ".join(f"{s} {counts[s]}" for s in SEVERITIES if s in counts) or "no findings"
+            print(f"{args.image}: {status.get('status', '?')} ({status.get('description', '')}); {summary}")
+            if findings:
+                columns = ["severity", "id", "aliases", "package", "installed", "fixed"]
+                print(ctx.table(rows(findings), columns))
+        return 0 if status.get("status") in ("COMPLETE", "IN_PROGRESS") else 1
+
+    scan = sub.add_parser("scan", help="image scans (server running)").add_subparsers(
+        dest="scan_command", required=True, metavar="ACTION"
+    )
+    p = scan.add_parser("show", help="an image's last scan: findings by severity")
+    ctx.client_args(p)
+    p.add_argument("image", metavar="REPO:TAG|REPO@DIGEST")
+    p.add_argument(
+        "--format", choices=["table", "trivy"], default="table", help="trivy: Trivy-compatible JSON"
+    )
+    p.set_defaults(func=show)

@@ -351,9 +351,17 @@ def test_scanning_configuration_is_stored_and_answered(ecr, reg: RegistryClient)
     got = ecr.batch_get_repository_scanning_configuration(repositoryNames=[name, name + "-gone"])
     assert got["scanningConfigurations"][0]["scanFrequency"] == "SCAN_ON_PUSH"
     assert got["failures"][0]["failureCode"] == "REPOSITORY_NOT_FOUND"
-    reg.push_image(name, "v1", [b"scan-" + name.encode()])
+    reg.push_image(name + "-plain", "v1", [b"plain"])  # created on push, without scanOnPush
     with pytest.raises(ecr.exceptions.ScanNotFoundException):
-        ecr.describe_image_scan_findings(repositoryName=name, imageId={"imageTag": "v1"})
+        ecr.describe_image_scan_findings(repositoryName=name + "-plain", imageId={"imageTag": "v1"})
+    reg.push_image(name, "v1", [b"scan-" + name.encode()])  # scanned on push: not a tar, so FAILED
+    while True:
+        got = ecr.describe_image_scan_findings(repositoryName=name, imageId={"imageTag": "v1"})
+        if got["imageScanStatus"]["status"] != "IN_PROGRESS":
+            break
+        time.sleep(0.1)
+    assert got["imageScanStatus"]["status"] == "FAILED" and got["imageScanStatus"]["description"]
+    assert "imageScanFindings" not in got
 
 
 def test_get_authorization_token_is_a_12_hour_aws_password(ecr, dockyard):
