@@ -58,9 +58,11 @@ SITE = "usr/lib/python3.11/site-packages"
 
 
 def _tar_tree(root: Path) -> bytes:
-    """An uncompressed layer tar of the tree at ``root`` (paths relative, sorted, owners kept)."""
+    """An uncompressed layer tar of the tree at ``root`` (paths relative, sorted, owners kept).
+    GNU format: no PAX header per entry (``tarfile``'s PAX writer adds one for every float mtime,
+    which layers written by Docker's Go tar do not carry)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for child in sorted(root.iterdir()):
             tar.add(child, arcname=child.name, recursive=True)
     return buf.getvalue()
@@ -78,8 +80,13 @@ def debian_layer(cache: Path) -> bytes:
         shutil.rmtree(rootfs, ignore_errors=True)
         print(f"debootstrap --variant=minbase bookworm {rootfs} {MIRROR}", file=sys.stderr)
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR], check=True)
-        for deb in (rootfs / "var/cache/apt/archives").glob("*.deb"):
-            deb.unlink()
+    # As Debian's docker images (debuerreotype) do: no downloaded .debs, no apt lists (49 MB).
+    for junk in [
+        *(rootfs / "var/cache/apt/archives").glob("*.deb"),
+        *(rootfs / "var/lib/apt/lists").glob("*"),
+    ]:
+        if junk.is_file():
+            junk.unlink()
     data = _tar_tree(rootfs)
     out.write_bytes(data)
     return data
