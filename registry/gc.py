@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.errors import InvalidParameterException
+from dockyard.periodic import every
 from dockyard.store import Store, Tx
 from registry.metadata import TOPIC
 from registry.reference import parse_digest
@@ -369,22 +370,8 @@ async def _periodic(platform: Platform) -> AsyncIterator[None]:
 
     config = platform.config
 
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(config.gc_interval)
-            try:
-                await run_for(platform.registry[REGISTRY], config.gc_grace)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("periodic gc failed")
+    async def step() -> None:
+        await run_for(platform.registry[REGISTRY], config.gc_grace)
 
-    task = asyncio.create_task(loop(), name="registry-gc")
-    try:
+    async with every(config.gc_interval, step, name="registry-gc", what="periodic gc", log=log):
         yield
-    finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass

@@ -11,7 +11,6 @@ the next garbage collection once no manifest names them. ``install`` runs it eve
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.aws import paging
 from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import Call
+from dockyard.periodic import every
 from dockyard.store import Store
 from registry.ecr import data
 from registry.ecr.errors import LifecyclePolicyNotFoundException, LifecyclePolicyPreviewNotFoundException
@@ -176,25 +176,12 @@ def periodic(meta: Metadata):
     """A start/stop hook applying the policies every ``lifecycle_interval`` seconds."""
 
     async def context(platform: Platform) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(platform.config.lifecycle_interval)
-                try:
-                    await apply_all(meta)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("lifecycle policies failed")
+        async def step() -> None:
+            await apply_all(meta)
 
-        task = asyncio.create_task(loop(), name="registry-lifecycle")
-        try:
+        async with every(platform.config.lifecycle_interval, step, name="registry-lifecycle",
+                         what="lifecycle policies", log=log):
             yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
 
     return context
 
