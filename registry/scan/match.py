@@ -19,7 +19,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from registry.scan import severity, versions
+import registry.scan.severity as severity
+import registry.scan.versions as versions
 from registry.scan.catalog import normalize_pypi
 from registry.scan.model import SEVERITIES, Finding, OsInfo, Package
 from registry.scan.vulndb.records import Advisory, Affected

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO, Protocol
 
-from registry.scan import analysers, catalog, layers, match
+import registry.scan.analysers as analysers
+import registry.scan.catalog as catalog
+import registry.scan.layers as layers
+import registry.scan.match as match
 from registry.scan.model import ScanFailed, ScanResult, UnsupportedImage
 
 __all__ = ["BlobOpener", "blob_store_opener", "catalog_layers", "layer_digests", "scan_image"]
