@@ -13,8 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.support.registry import (
     OCI_CONFIG,
     OCI_LAYER,
@@ -24,8 +22,9 @@ from tests.support.registry import (
     skopeo_copy,
     skopeo_ref,
 )
+from tests.support.vulndb import shared_vulndb
 
-PYPI = Path("/work/shared/vulndb/osv-PyPI.zip")
+PYPI = shared_vulndb() / "osv-PyPI.zip"
 METADATA = b"Metadata-Version: 2.1\nName: urllib3\nVersion: 1.24.1\n\n"
 
 
@@ -74,7 +73,6 @@ def _settled(dockyard, name: str, tag: str) -> dict:
         time.sleep(0.2)
 
 
-@pytest.mark.skipif(not PYPI.exists(), reason="needs ../shared/vulndb/osv-PyPI.zip")
 def test_a_push_to_a_scan_on_push_repository_is_scanned_with_the_imported_data(dockyard, tmp_path):
     proc = dockyard.cli("vulndb", "import", str(PYPI), "--data-dir", str(dockyard.data_dir))
     assert proc.returncode == 0, proc.stderr

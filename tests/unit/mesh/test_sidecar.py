@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -78,8 +77,6 @@ def test_the_rootfs_holds_the_binary_and_each_library_at_its_ldd_path(tmp_path):
         assert names["etc/envoy"].isdir() and "etc/passwd" in names
 
 
-@pytest.mark.skipif(not (shutil.which("iptables") or Path("/usr/sbin/iptables").exists()),
-                    reason="no iptables on this machine")
 def test_the_image_carries_the_hosts_iptables_its_plugins_and_their_libraries(tmp_path):
     extra = extra_files()
     assert "usr/sbin/iptables" in extra

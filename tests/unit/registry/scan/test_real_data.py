@@ -1,19 +1,18 @@
-"""The real advisory data in ../shared/vulndb (skipped when absent): counts as its README gives
-them, and the acceptance image (urllib3, jinja2, requests, lodash, an old bookworm openssl)."""
+"""The real advisory data in ../shared/vulndb (required: tests/support/vulndb.py): counts as its
+README gives them, and the acceptance image (urllib3, jinja2, requests, lodash, an old bookworm openssl)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from registry.scan import scan_image
 from registry.scan.vulndb import VulnDB, read_path
+from tests.support.vulndb import shared_vulndb
 from tests.unit.registry.scan.layerkit import Blobs, layer, manifest_for
 
-SHARED = Path("/work/shared/vulndb")
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="no /work/shared/vulndb here")
+SHARED = shared_vulndb()
 
 
 @pytest.fixture(scope="module")

