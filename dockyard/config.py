@@ -49,6 +49,10 @@ class Config:
     gc_grace: float = 3600.0
     registry_read_only: bool = False
     registry_create_on_push: bool = True  # a push to an unknown repository creates it (as ECR's templates)
+    # ECR pull-through cache (registry/pullthrough/): seconds before a cached tag is checked
+    # upstream again (ECR: 24 h; 0: at every pull), and the bound of each upstream request
+    pull_through_refresh: float = 86400.0
+    pull_through_timeout: float = 30.0
     docker_host: str = ""
     agent_timeout: float = 30.0
     access_log: str = "true"  # true: JSON lines on stderr; false: none; else a file path

@@ -8,6 +8,7 @@ aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, ru
 order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
 one part offers into the seams another declares (``runner.seams``): discovery's instance
 registrar, task resolver and namespace lookup and the registry's pull credential into the runner;
+the runner's secret store into the registry (``registry.seams.SecretLookup``, pull-through rules);
 discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``).
 """
 
@@ -66,7 +67,7 @@ def assemble(platform: Platform) -> None:
     from registry import part as registry_part
     from runner import part as runner_part
 
-    reg = registry_part.install(platform)
+    reg = registry_part.install(platform, secrets=runner_part.secret_lookup(platform.store))
     disc = discovery_part.install(platform)
     # The mesh goes before the runner: the runner's tasks need the mesh's sidecars (and its
     # xDS port served first); the runner's Service Connect view is handed back to the mesh.

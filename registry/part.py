@@ -10,15 +10,19 @@ It returns a :class:`RegistryPart` with what other parts use (the pull credentia
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from registry import auth, gc, pull, users
 from registry.ecr import api as ecr
+from registry.ecr import data as ecr_data
 from registry.ecr import scans
 from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
+from registry.pullthrough.cache import PullThrough
+from registry.seams import SecretLookup
 from registry.storage.blobs import BlobStore
 from registry.storage.driver import FilesystemDriver
 
@@ -27,7 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MIGRATIONS", "RegistryPart", "install"]
 
-MIGRATIONS = [*users.MIGRATIONS, *METADATA_MIGRATIONS, *scans.MIGRATIONS, *pull.MIGRATIONS]
+MIGRATIONS = [
+    *users.MIGRATIONS, *METADATA_MIGRATIONS, *scans.MIGRATIONS, *pull.MIGRATIONS, *ecr_data.MIGRATIONS,
+]
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,34 @@ class RegistryPart:
     pull_auth: pull.PullCredentials
 
 
-def install(platform: Platform) -> RegistryPart:
-    driver = FilesystemDriver(platform.config.data_path / "registry")
+def install(platform: Platform, secrets: SecretLookup | None = None) -> RegistryPart:
+    """Install the registry; ``secrets`` resolves the ``credentialArn`` of pull-through cache
+    rules (``registry.seams``; without it rules reach their upstreams anonymously only)."""
+    config = platform.config
+    driver = FilesystemDriver(config.data_path / "registry")
     meta = Metadata(platform.store)
-    read_only = platform.config.registry_read_only
-    registry = Registry(meta, BlobStore(driver, meta), read_only, platform.config.registry_create_on_push)
+    read_only = config.registry_read_only
+    blobs = BlobStore(driver, meta)
+    registry = Registry(meta, blobs, read_only, config.registry_create_on_push)
+    if not read_only:
+        registry.pull_through = PullThrough(
+            meta, blobs, secrets, config.pull_through_refresh, config.pull_through_timeout
+        )
+        platform.contexts.append(_closing(registry.pull_through))
     mount(platform.registry, registry)
     ecr.install(platform, registry, auth.install(platform))
     gc.install(platform)
     return RegistryPart(pull.PullCredentials(platform.store))
+
+
+def _closing(cache: PullThrough) -> Callable[[Platform], AsyncIterator[None]]:
+    """A start/stop hook: at shutdown, the upstream fetches still running are cancelled and
+    the upstream client closed."""
+
+    async def context(platform: Platform) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await cache.close()
+
+    return context

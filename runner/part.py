@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
-from runner import clusters, events, execs, hostaccess, service_loop, services, taskcreds, tasklogs
+from dockyard.store import Store
+from runner import clusters, events, execs, hostaccess, secrets, service_loop, services, taskcreds, tasklogs
 from runner.connectview import ConnectView
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
@@ -41,6 +42,22 @@ def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
         return await fn(platform.store, platform.config, params)
 
     return handler
+
+
+def secret_lookup(store: Store) -> Callable[[str], str | None]:
+    """The secret store as the registry reads it (``registry.seams.SecretLookup``): a Secrets
+    Manager ARN (or ``dockyard:secret:NAME``) to the secret's value, None when absent."""
+
+    def lookup(reference: str) -> str | None:
+        name = secrets.parse_reference(reference)
+        if name is None:
+            return None
+        try:
+            return secrets.get(store, name)
+        except secrets.SecretNotFound:
+            return None
+
+    return lookup
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dockyard.iam.authorize import caller, denial
 from dockyard.iam.policy import Request, evaluate
 from dockyard.store import Store
 from registry import jwt
-from registry.ecr import data, images, layers, lifecycles, repositories
+from registry.ecr import data, images, layers, lifecycles, pullthrough, repositories
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
@@ -127,6 +127,7 @@ OPERATIONS: dict[str, tuple[Handler, bool]] = {
     **images.OPERATIONS,
     **layers.OPERATIONS,
     **lifecycles.OPERATIONS,
+    **pullthrough.OPERATIONS,
 }
 
 

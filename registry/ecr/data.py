@@ -15,10 +15,45 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dockyard.store import Store, Tx
+from dockyard.store import Migration, Store, Tx
 from registry.metadata import TOPIC
+from registry.pullthrough.rules import Rule
 
-__all__ = ["DEFAULTS", "Image", "Settings", "create", "image_rows", "registry_setting", "settings", "update"]
+__all__ = [
+    "DEFAULTS",
+    "MIGRATIONS",
+    "Image",
+    "Settings",
+    "create",
+    "create_rule",
+    "delete_rule",
+    "image_rows",
+    "mark_checked",
+    "registry_setting",
+    "rule",
+    "rules",
+    "settings",
+    "tag_checked",
+    "update",
+    "update_rule",
+]
+
+# Pull-through cache rules, and when each cached tag was last checked upstream.
+MIGRATIONS = [
+    Migration(
+        "registry_pull_through",
+        1,
+        """
+        CREATE TABLE registry_pull_through_rules (
+            prefix TEXT PRIMARY KEY, upstream_url TEXT NOT NULL, upstream_registry TEXT,
+            credential_arn TEXT, custom_role_arn TEXT, upstream_prefix TEXT NOT NULL,
+            created REAL NOT NULL, updated REAL) WITHOUT ROWID;
+        CREATE TABLE registry_pull_through_tags (
+            repository TEXT NOT NULL, tag TEXT NOT NULL, checked REAL NOT NULL,
+            PRIMARY KEY (repository, tag)) WITHOUT ROWID;
+        """,
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -183,3 +218,90 @@ async def put_registry_setting(store: Store, name: str, value: Any) -> None:
             "INSERT OR REPLACE INTO registry_settings (name, value) VALUES (?, ?)", (name, json.dumps(value))
         )
         tx.changed(TOPIC, f"settings/{name}")
+
+
+# -- pull-through cache rules -------------------------------------------------------------------
+_RULE_COLUMNS = (
+    "prefix, upstream_url, created, upstream_registry, credential_arn, custom_role_arn, upstream_prefix,"
+    " updated"
+)
+_RULE_MARKS = ", ".join("?" * 8)
+
+
+def _rule(row: Any) -> Rule:
+    return Rule(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def rules(store: Store | Tx) -> list[Rule]:
+    """Every pull-through cache rule, by prefix."""
+    rows = store.query(f"SELECT {_RULE_COLUMNS} FROM registry_pull_through_rules ORDER BY prefix")
+    return [_rule(r) for r in rows]
+
+
+def rule(store: Store | Tx, prefix: str) -> Rule | None:
+    row = store.query_one(
+        f"SELECT {_RULE_COLUMNS} FROM registry_pull_through_rules WHERE prefix = ?", (prefix,)
+    )
+    return None if row is None else _rule(row)
+
+
+def _rule_values(r: Rule) -> tuple:
+    return (
+        r.prefix, r.upstream_url, r.created, r.upstream_registry, r.credential_arn, r.custom_role_arn,
+        r.upstream_prefix, r.updated,
+    )
+
+
+async def create_rule(store: Store, r: Rule) -> bool:
+    """Store rule ``r``; False if a rule of that prefix exists already."""
+    async with store.transaction() as tx:
+        if rule(tx, r.prefix) is not None:
+            return False
+        tx.execute(
+            f"INSERT INTO registry_pull_through_rules ({_RULE_COLUMNS}) VALUES ({_RULE_MARKS})",
+            _rule_values(r),
+        )
+        tx.changed(TOPIC, f"pull-through/{r.prefix}")
+    return True
+
+
+async def update_rule(store: Store, prefix: str, **changes: Any) -> Rule | None:
+    """Change fields of the rule of ``prefix`` (``updated`` set to now); None: no such rule."""
+    async with store.transaction() as tx:
+        current = rule(tx, prefix)
+        if current is None:
+            return None
+        new = replace(current, updated=time.time(), **changes)
+        tx.execute(
+            f"INSERT OR REPLACE INTO registry_pull_through_rules ({_RULE_COLUMNS}) VALUES ({_RULE_MARKS})",
+            _rule_values(new),
+        )
+        tx.changed(TOPIC, f"pull-through/{prefix}")
+    return new
+
+
+async def delete_rule(store: Store, prefix: str) -> Rule | None:
+    """Remove the rule of ``prefix`` (the repositories it filled stay); None: no such rule."""
+    async with store.transaction() as tx:
+        current = rule(tx, prefix)
+        if current is None:
+            return None
+        tx.execute("DELETE FROM registry_pull_through_rules WHERE prefix = ?", (prefix,))
+        tx.changed(TOPIC, f"pull-through/{prefix}")
+    return current
+
+
+def tag_checked(store: Store, repository: str, tag: str) -> float | None:
+    """When the cached ``tag`` of ``repository`` was last checked upstream (None: never)."""
+    row = store.query_one(
+        "SELECT checked FROM registry_pull_through_tags WHERE repository = ? AND tag = ?", (repository, tag)
+    )
+    return None if row is None else row[0]
+
+
+async def mark_checked(store: Store, repository: str, tag: str, now: float) -> None:
+    async with store.transaction(durable=False) as tx:
+        tx.execute(
+            "INSERT OR REPLACE INTO registry_pull_through_tags (repository, tag, checked) VALUES (?, ?, ?)",
+            (repository, tag, now),
+        )

@@ -20,12 +20,18 @@ __all__ = [
     "LayersNotFoundException",
     "LifecyclePolicyNotFoundException",
     "LifecyclePolicyPreviewNotFoundException",
+    "PullThroughCacheRuleAlreadyExistsException",
+    "PullThroughCacheRuleNotFoundException",
     "ReferencedImagesNotFoundException",
     "RepositoryAlreadyExistsException",
     "RepositoryNotEmptyException",
     "RepositoryNotFoundException",
     "RepositoryPolicyNotFoundException",
     "ScanNotFoundException",
+    "SecretNotFoundException",
+    "UnableToAccessSecretException",
+    "UnableToDecryptSecretValueException",
+    "UnsupportedUpstreamRegistryException",
     "UploadNotFoundException",
     "too_many_tags",
 ]
@@ -58,3 +64,9 @@ def too_many_tags(message: str) -> AwsError:
     the one registered class, found when raised (a part cannot import another)."""
     cls = CODES.get("TooManyTagsException", InvalidParameterException)
     return cls(message)
+PullThroughCacheRuleAlreadyExistsException = register("PullThroughCacheRuleAlreadyExistsException")
+PullThroughCacheRuleNotFoundException = register("PullThroughCacheRuleNotFoundException")
+UnsupportedUpstreamRegistryException = register("UnsupportedUpstreamRegistryException")
+SecretNotFoundException = register("SecretNotFoundException")
+UnableToAccessSecretException = register("UnableToAccessSecretException")
+UnableToDecryptSecretValueException = register("UnableToDecryptSecretValueException")

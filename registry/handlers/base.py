@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,6 +17,9 @@ from registry.reference import Digest, parse_digest
 from registry.routes import Route
 from registry.storage.blobs import BlobStore
 from registry.storage.uploads import Uploads
+
+if TYPE_CHECKING:
+    from registry.pullthrough.cache import PullThrough
 
 __all__ = ["API_VERSION", "AUTH", "REGISTRY", "Registry", "base", "may_read", "require_digest"]
 
@@ -41,6 +45,9 @@ class Registry:
     # called with (repository, digest) once a manifest push is stored (the scanner's hook); it
     # must not block: it may only schedule work
     on_push: Callable[[str, str], None] | None = None
+    # the pull-through cache (registry.pullthrough): asked on every manifest read and on a
+    # blob read that misses; None: no pull-through (a read-only registry)
+    pull_through: PullThrough | None = None
 
     def pushed(self, repository: str, digest: str) -> None:
         """Tell the push hook that ``digest`` was stored in ``repository`` (errors logged)."""

@@ -46,6 +46,10 @@ class BlobResponse(web.StreamResponse):
 async def get_blob(request: web.Request, registry: Registry, target: Route) -> web.StreamResponse:
     digest = require_digest(target.reference)
     size = registry.blobs.linked_size(target.name, digest)
+    if size is None and registry.pull_through is not None and await registry.pull_through.blob(
+        target.name, str(digest)
+    ):
+        size = registry.blobs.linked_size(target.name, digest)
     if size is None:
         raise BLOB_UNKNOWN(detail=str(digest))
     headers = {

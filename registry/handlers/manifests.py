@@ -51,6 +51,8 @@ def _lookup(registry: Registry, target: Route) -> StoredManifest | None:
 
 async def get_manifest(request: web.Request, registry: Registry, target: Route) -> web.Response:
     found = _lookup(registry, target)
+    if registry.pull_through is not None:  # fills a miss, refreshes a cached tag
+        found = await registry.pull_through.manifest(target.name, target.reference, found)
     if found is None:
         raise MANIFEST_UNKNOWN(detail=target.reference)
     if not accepts(",".join(request.headers.getall("Accept", ())), found.media_type):
