@@ -69,7 +69,7 @@ class Distribution:
         auth = ""
         if self.user is not None and self.password is not None:
             htpasswd = self.directory / "htpasswd"
-            hashed = crypt.crypt(self.password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+            hashed = crypt.crypt(self.password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))  # cost 4
             htpasswd.write_text(f"{self.user}:{hashed}\n")
             auth = AUTH.format(path=htpasswd)
         config = self.directory / "config.yml"

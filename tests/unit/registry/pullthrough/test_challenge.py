@@ -10,8 +10,11 @@ def test_a_docker_token_challenge_gives_realm_service_and_scope():
     c = parse_challenge(header)
     assert c == Challenge(
         "bearer",
-        {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
-         "scope": "repository:library/alpine:pull"},
+        {
+            "realm": "https://auth.docker.io/token",
+            "service": "registry.docker.io",
+            "scope": "repository:library/alpine:pull",
+        },
     )
     assert c.realm == "https://auth.docker.io/token"
 
