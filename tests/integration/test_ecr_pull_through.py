@@ -30,6 +30,7 @@ from tests.support.images import build_image, busybox_image, layer_tar
 from tests.support.registry import (
     DOCKER_MANIFEST,
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_LAYER,
     OCI_MANIFEST,
     RegistryClient,
@@ -326,6 +327,55 @@ def test_a_moved_tag_is_followed_and_the_cached_copy_served_while_the_upstream_i
         for i in aws(ptc, "describe-images", "--repository-name", f"{name}/app")["imageDetails"]
     }
     assert digests == {first, second}
+
+
+def test_an_index_is_cached_with_only_the_children_that_are_pulled(ptc, upstream, tmp_path):
+    children = {}
+    for arch in ("amd64", "arm64"):
+        config = json.dumps(
+            {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        )
+        layer = layer_tar({f"{arch}.txt": os.urandom(2048)})
+        body = canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": descriptor(OCI_CONFIG, config.encode()),
+                "layers": [descriptor(OCI_LAYER, layer)],
+            }
+        )
+        upstream.push_blob("multi", config.encode())
+        upstream.push_blob("multi", layer)
+        children[arch] = upstream.push_manifest("multi", sha256(body), body, OCI_MANIFEST)
+        children[arch + "-body"] = body
+    index = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    **descriptor(OCI_MANIFEST, children[a + "-body"]),
+                    "platform": {"architecture": a, "os": "linux"},
+                }
+                for a in ("amd64", "arm64")
+            ],
+        }
+    )
+    index_digest = upstream.push_manifest("multi", "v1", index, OCI_INDEX)
+    name = prefix()
+    create_rule(ptc, name, upstream.url)
+    skopeo_copy(
+        ptc, skopeo_ref(ptc, f"{name}/multi:v1"), f"dir:{tmp_path / 'out'}", "--override-arch", "amd64"
+    )
+    stored = aws(ptc, "describe-images", "--repository-name", f"{name}/multi")["imageDetails"]
+    assert {i["imageDigest"] for i in stored} == {index_digest, children["amd64"]}
+    upstream.stop()
+    client = RegistryClient(ptc)
+    assert manifest(client, f"{name}/multi", children["amd64"]).status_code == 200
+    r = client.get(f"/v2/{name}/multi/manifests/v1", headers={"Accept": OCI_INDEX})
+    assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == index_digest
+    missing = manifest(client, f"{name}/multi", children["arm64"])  # never pulled, upstream down
+    assert missing.status_code == 502 and error_of(missing)["code"] == "MANIFEST_UNKNOWN"
 
 
 def test_an_htpasswd_upstream_is_reached_with_credentials_from_the_secret_store(ptc, images, tmp_path):

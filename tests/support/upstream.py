@@ -8,6 +8,7 @@ local Docker image into it with skopeo.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import time
@@ -102,6 +103,38 @@ class Distribution:
                 self.proc.wait()
             self.proc = None
 
+    def _auth(self) -> tuple[str, str] | None:
+        return (self.user, self.password) if self.user is not None and self.password is not None else None
+
+    def push_blob(self, repository: str, data: bytes) -> str:
+        """A monolithic blob upload over plain HTTP; returns the digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        r = requests.post(f"{self.url}/v2/{repository}/blobs/uploads/", auth=self._auth(), timeout=30)
+        assert r.status_code == 202, r.text
+        location = r.headers["Location"]
+        location = location if location.startswith("http") else self.url + location
+        r = requests.put(
+            location,
+            params={"digest": digest},
+            data=data,
+            auth=self._auth(),
+            timeout=60,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r.status_code == 201, r.text
+        return digest
+
+    def push_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        r = requests.put(
+            f"{self.url}/v2/{repository}/manifests/{reference}",
+            data=body,
+            auth=self._auth(),
+            headers={"Content-Type": media_type},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+        return r.headers["Docker-Content-Digest"]
+
     def push(self, local_image: str, reference: str) -> str:
         """``skopeo copy`` the local Docker image into ``<this registry>/<reference>``; returns
         the manifest digest the registry stored."""
@@ -109,8 +142,14 @@ class Distribution:
         digest_file = self.directory / "pushed.digest"
         proc = subprocess.run(
             [
-                "skopeo", "copy", "--dest-tls-verify=false", *creds, "--digestfile", str(digest_file),
-                f"docker-daemon:{local_image}", f"docker://{self.address}/{reference}",
+                "skopeo",
+                "copy",
+                "--dest-tls-verify=false",
+                *creds,
+                "--digestfile",
+                str(digest_file),
+                f"docker-daemon:{local_image}",
+                f"docker://{self.address}/{reference}",
             ],
             capture_output=True,
             text=True,
