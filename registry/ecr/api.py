@@ -68,14 +68,18 @@ class Ecr:
     def uri(self, name: str) -> str:
         return f"{self.registry_address}/{name}"
 
-    def name(self, params: dict[str, Any], key: str = "repositoryName") -> str:
-        """The repository name of the request (checked: ECR's grammar, this registry's id)."""
+    def check_registry(self, params: dict[str, Any]) -> None:
+        """Refuse (InvalidParameterException) a ``registryId`` other than this registry's."""
         registry_id = params.get("registryId")
         if registry_id is not None and registry_id != self.account:
             raise InvalidParameterException(
                 f"Invalid parameter at 'registryId' failed to satisfy constraint: '{registry_id}' is not"
                 f" this registry ({self.account})"
             )
+
+    def name(self, params: dict[str, Any], key: str = "repositoryName") -> str:
+        """The repository name of the request (checked: ECR's grammar, this registry's id)."""
+        self.check_registry(params)
         name = params.get(key)
         if not isinstance(name, str) or not is_valid_name(name):
             raise InvalidParameterException(

@@ -73,22 +73,17 @@ def _checked(fn: Any, *args: Any) -> Any:
         raise InvalidParameterException(str(exc)) from None
 
 
-def _registry(ecr: Ecr, params: dict[str, Any]) -> None:
-    registry_id = params.get("registryId")
-    if registry_id is not None and registry_id != ecr.account:
-        raise InvalidParameterException(
-            f"Invalid parameter at 'registryId' failed to satisfy constraint: '{registry_id}' is not"
-            f" this registry ({ecr.account})"
-        )
+def _not_found(ecr: Ecr, prefix: str) -> PullThroughCacheRuleNotFoundException:
+    return PullThroughCacheRuleNotFoundException(
+        f"The pull through cache rule with prefix '{prefix}' does not exist in the registry with id"
+        f" '{ecr.account}'"
+    )
 
 
 def _found(ecr: Ecr, prefix: str) -> Rule:
     rule = data.rule(ecr.store, prefix)
     if rule is None:
-        raise PullThroughCacheRuleNotFoundException(
-            f"The pull through cache rule with prefix '{prefix}' does not exist in the registry with id"
-            f" '{ecr.account}'"
-        )
+        raise _not_found(ecr, prefix)
     return rule
 
 
@@ -110,7 +105,7 @@ def _check_secret(ecr: Ecr, arn: str) -> None:
 
 
 async def create_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _registry(ecr, params)
+    ecr.check_registry(params)
     prefix = _checked(check_prefix, params.get("ecrRepositoryPrefix"))
     url = params.get("upstreamRegistryUrl", "")
     _checked(normalize_url, url)
@@ -140,7 +135,7 @@ async def create_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str,
 
 
 async def describe_rules(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _registry(ecr, params)
+    ecr.check_registry(params)
     prefixes = params.get("ecrRepositoryPrefixes")
     if prefixes:
         found = [_found(ecr, _checked(check_prefix, p, "ecrRepositoryPrefixes")) for p in prefixes]
@@ -154,7 +149,7 @@ async def describe_rules(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[s
 
 
 async def update_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _registry(ecr, params)
+    ecr.check_registry(params)
     prefix = _checked(check_prefix, params.get("ecrRepositoryPrefix"))
     _found(ecr, prefix)
     changes: dict[str, Any] = {}
@@ -165,8 +160,7 @@ async def update_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str,
         changes["custom_role_arn"] = params["customRoleArn"] or None
     rule = await data.update_rule(ecr.store, prefix, **changes)
     if rule is None:
-        _found(ecr, prefix)
-    assert rule is not None
+        raise _not_found(ecr, prefix)
     out = shape(ecr, rule)
     for key in ("upstreamRegistryUrl", "createdAt", "upstreamRegistry"):
         out.pop(key, None)
@@ -174,12 +168,11 @@ async def update_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str,
 
 
 async def delete_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _registry(ecr, params)
+    ecr.check_registry(params)
     prefix = _checked(check_prefix, params.get("ecrRepositoryPrefix"))
     rule = await data.delete_rule(ecr.store, prefix)
     if rule is None:
-        _found(ecr, prefix)
-    assert rule is not None
+        raise _not_found(ecr, prefix)
     out = shape(ecr, rule)
     for key in ("upstreamRegistry", "updatedAt"):
         out.pop(key, None)
@@ -187,7 +180,7 @@ async def delete_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str,
 
 
 async def validate_rule(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    _registry(ecr, params)
+    ecr.check_registry(params)
     rule = _found(ecr, _checked(check_prefix, params.get("ecrRepositoryPrefix")))
     cache = ecr.registry.pull_through
     failure = (

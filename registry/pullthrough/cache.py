@@ -4,10 +4,11 @@
 covers it returns what the registry holds. For a covered one it fetches a manifest the registry
 lacks, and re-checks a cached tag upstream once ``refresh`` seconds have passed since its last
 check (``pull_through_refresh``; the cached copy is served when the upstream cannot be reached
-or errs). An image manifest is stored only once every blob it names is stored (fetched, or
-linked when another repository holds it already); an index is stored alone, and each child is
-fetched when a client asks for it by digest. :meth:`PullThrough.blob` fills a blob a covered
-repository lacks. The repository is created by the first store, as ECR does.
+or errs, and then checked again only after :data:`RETRY_AFTER_FAILURE`). An image manifest is
+stored only once every blob it names is stored (fetched, or linked when another repository
+holds it already); an index is stored alone, and each child is fetched when a client asks for
+it by digest. :meth:`PullThrough.blob` fills a blob a covered repository lacks. The repository
+is created by the first store, as ECR does.
 
 Fetches are single-flight: concurrent asks for the same manifest or blob share one upstream
 request, run as a task of their own (a client going away does not cancel what others wait
@@ -48,10 +49,11 @@ from registry.seams import SecretLookup
 from registry.storage.blobs import BlobStore
 from registry.storage.errors import DigestMismatch, SizeMismatch, UploadUnknown
 
-__all__ = ["PARALLEL_BLOBS", "PullThrough"]
+__all__ = ["PARALLEL_BLOBS", "RETRY_AFTER_FAILURE", "PullThrough"]
 
 log = logging.getLogger("dockyard.registry.pullthrough")
 PARALLEL_BLOBS = 4  # blobs of one manifest fetched at once
+RETRY_AFTER_FAILURE = 60.0  # seconds a cached tag is served unchecked after a failed check
 T = TypeVar("T")
 
 
@@ -71,7 +73,6 @@ class PullThrough:
         self._session: aiohttp.ClientSession | None = None
         self._upstreams: dict[tuple[str, tuple[str, str] | None], Upstream] = {}
         self._flights: dict[tuple[str, ...], asyncio.Task] = {}
-        self.fetches = 0  # upstream fetches started (manifests and blobs), for tests and metrics
 
     # -- rules and upstreams -------------------------------------------------------------
     def rule_for(self, repository: str) -> tuple[Rule, str] | None:
@@ -170,6 +171,9 @@ class PullThrough:
                     "upstream unavailable, serving the cached tag",
                     extra={"repository": repository, "tag": reference, "error": exc.message},
                 )
+                # not asked again before RETRY_AFTER_FAILURE (or the refresh interval, if shorter)
+                checked = time.time() - max(0.0, self.refresh - RETRY_AFTER_FAILURE)
+                await data.mark_checked(self.meta.store, repository, reference, checked)
                 return cached
             raise _wire(exc, MANIFEST_UNKNOWN, reference) from None
 
@@ -183,7 +187,6 @@ class PullThrough:
             if current == cached.digest:
                 await data.mark_checked(self.meta.store, repository, tag, time.time())
                 return cached
-        self.fetches += 1
         fetched = await upstream.manifest(name, reference)
         if fetched.media_type in IMAGE_TYPES:
             limit = asyncio.Semaphore(PARALLEL_BLOBS)
@@ -244,7 +247,6 @@ class PullThrough:
         if parsed is None:
             raise UpstreamError(f"invalid digest {digest}", 400)
         upstream = self.upstream(rule)
-        self.fetches += 1
         session = await self.blobs.uploads.start(repository, persistent=False)
         try:
             async with upstream.blob(name, digest) as (length, chunks):

@@ -94,7 +94,7 @@ class Upstream:
                     )
                 if resp.status != 200:
                     raise UpstreamError(f"upstream {self.url} token service answered {resp.status}")
-                raw = await resp.content.read(MAX_TOKEN_ANSWER + 1)
+                raw = await _read_bounded(resp, MAX_TOKEN_ANSWER + 1)
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"upstream {self.url} token service failed: {exc}") from None
         try:
@@ -184,7 +184,7 @@ class Upstream:
                     )
                 if resp.content_length is not None and resp.content_length > MAX_MANIFEST:
                     raise UpstreamError(f"upstream {self.url} sent a manifest over {MAX_MANIFEST} bytes")
-                body = await resp.content.read(MAX_MANIFEST + 1)
+                body = await _read_bounded(resp, MAX_MANIFEST + 1)
                 if len(body) > MAX_MANIFEST:
                     raise UpstreamError(f"upstream {self.url} sent a manifest over {MAX_MANIFEST} bytes")
                 named = resp.headers.get("Docker-Content-Digest")
@@ -236,3 +236,13 @@ class Upstream:
             raise UpstreamError(
                 f"upstream {self.url} broke off a blob: {exc or type(exc).__name__}"
             ) from None
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or its first ``limit`` bytes once it is longer (the caller refuses those)."""
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        buf += chunk
+        if len(buf) >= limit:
+            return bytes(buf[:limit])
+    return bytes(buf)

@@ -156,87 +156,29 @@ def test_rules_are_created_described_updated_validated_and_deleted(ptc, upstream
 def test_rule_requests_ecr_refuses_get_ecrs_errors(ptc):
     name = prefix()
     create_rule(ptc, name, "https://registry.invalid")
+
+    X = "https://x.invalid"
+
+    def create(rule_prefix: str, url: str = X, *extra: str) -> list[str]:
+        return ["create-pull-through-cache-rule", "--ecr-repository-prefix", rule_prefix,
+                "--upstream-registry-url", url, *extra]  # fmt: skip
+
+    missing = SECRET_ARN.format("missing-" + uuid.uuid4().hex[:6])
+    not_ecr = "arn:aws:secretsmanager:us-east-1:000000000000:secret:not-the-ecr-prefix"
+    unknown = ["--ecr-repository-prefix", prefix()]
     cases = [
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                name,
-                "--upstream-registry-url",
-                "https://other.invalid",
-            ],
-            "PullThroughCacheRuleAlreadyExistsException",
-        ),
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                "Bad_Prefix",
-                "--upstream-registry-url",
-                "https://x.invalid",
-            ],
-            "InvalidParameterException",
-        ),
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                prefix(),
-                "--upstream-registry-url",
-                "ftp://x.invalid",
-            ],
-            "UnsupportedUpstreamRegistryException",
-        ),
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                prefix(),
-                "--upstream-registry-url",
-                "https://x.invalid",
-                "--upstream-registry",
-                "not-a-registry",
-            ],
-            "InvalidParameterException",
-        ),
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                prefix(),
-                "--upstream-registry-url",
-                "https://x.invalid",
-                "--credential-arn",
-                SECRET_ARN.format("missing-" + uuid.uuid4().hex[:6]),
-            ],
-            "SecretNotFoundException",
-        ),
-        (
-            [
-                "create-pull-through-cache-rule",
-                "--ecr-repository-prefix",
-                prefix(),
-                "--upstream-registry-url",
-                "https://x.invalid",
-                "--credential-arn",
-                "arn:aws:secretsmanager:us-east-1:000000000000:secret:not-the-ecr-prefix",
-            ],
-            "InvalidParameterException",
-        ),
-        (
-            ["delete-pull-through-cache-rule", "--ecr-repository-prefix", prefix()],
-            "PullThroughCacheRuleNotFoundException",
-        ),
-        (
-            ["update-pull-through-cache-rule", "--ecr-repository-prefix", prefix(), "--custom-role-arn", "r"],
-            "PullThroughCacheRuleNotFoundException",
-        ),
-        (
-            ["validate-pull-through-cache-rule", "--ecr-repository-prefix", prefix()],
-            "PullThroughCacheRuleNotFoundException",
-        ),
+        (create(name), "PullThroughCacheRuleAlreadyExistsException"),
+        (create("Bad_Prefix"), "InvalidParameterException"),
+        (create(prefix(), "ftp://x.invalid"), "UnsupportedUpstreamRegistryException"),
+        (create(prefix(), X, "--upstream-registry", "not-one"), "InvalidParameterException"),
+        (create(prefix(), X, "--credential-arn", missing), "SecretNotFoundException"),
+        (create(prefix(), X, "--credential-arn", not_ecr), "InvalidParameterException"),
+        (["delete-pull-through-cache-rule", *unknown], "PullThroughCacheRuleNotFoundException"),
+        (["update-pull-through-cache-rule", *unknown, "--custom-role-arn", "r"],
+         "PullThroughCacheRuleNotFoundException"),
+        (["validate-pull-through-cache-rule", *unknown], "PullThroughCacheRuleNotFoundException"),
         (["describe-pull-through-cache-rules", "--registry-id", "111111111111"], "InvalidParameterException"),
-    ]
+    ]  # fmt: skip
     for args, code in cases:
         proc = aws(ptc, *args, check=False)
         assert proc.returncode != 0 and code in proc.stderr, (args, proc.stderr)
