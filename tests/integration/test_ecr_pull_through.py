@@ -38,6 +38,7 @@ from tests.support.registry import (
     descriptor,
     docker_env,
     docker_rmi,
+    oras_registry,
     sha256,
     skopeo_copy,
     skopeo_ref,
@@ -248,6 +249,27 @@ def test_docker_and_skopeo_pull_through_and_keep_serving_with_the_upstream_down(
         docker_rmi(ref)
 
 
+def test_oras_pulls_an_artifact_through(ptc, upstream, tmp_path, monkeypatch):
+    import oras.provider
+
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text(f"pulled through {uuid.uuid4()}")
+    pusher = oras.provider.Registry(upstream.address, insecure=True)
+    pushed = pusher.push(f"{upstream.address}/docs/notes:v1", files=["notes.txt:text/plain"], quiet=True)
+    assert pushed.status_code == 201
+    name = prefix()
+    create_rule(ptc, name, upstream.url)
+    files = oras_registry(ptc, f"{name}/docs/notes").pull(
+        target=f"{ptc.registry}/{name}/docs/notes:v1", outdir=str(tmp_path / "out")
+    )
+    assert [Path(f).read_text() for f in files] == [Path("notes.txt").read_text()]
+    upstream.stop()
+    again = oras_registry(ptc, f"{name}/docs/notes").pull(
+        target=f"{ptc.registry}/{name}/docs/notes:v1", outdir=str(tmp_path / "again")
+    )
+    assert [Path(f).read_text() for f in again] == [Path("notes.txt").read_text()]
+
+
 def test_a_moved_tag_is_followed_and_the_cached_copy_served_while_the_upstream_is_down(ptc, upstream, images):
     name = prefix()
     first = upstream.push(images[0], "app:v1")
@@ -375,6 +397,7 @@ class BadUpstream:
         self.images: dict[str, tuple[bytes, bytes, bytes]] = {}  # repo -> manifest, config, layer
         self.blobs = {sha256(self.big): self.big}
         self.counts: dict[str, int] = {}
+        self.hanging = False  # repository "flaky" hangs too while set
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -417,7 +440,7 @@ class BadUpstream:
         repo = request.match_info["repo"]
         body = self.image(repo)[0]
         headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(body)}
-        if repo == "hang":
+        if repo == "hang" or (repo == "flaky" and self.hanging):
             await asyncio.sleep(3600)
         if repo == "badjson":
             return web.Response(body=b'{"schemaVersion": 2, "mediaType": ', content_type=OCI_MANIFEST)
@@ -500,6 +523,19 @@ def test_a_bad_upstream_gets_the_client_a_clear_error_and_stores_nothing(ptc, ba
         assert server.url in error_of(blob)["message"]
     else:
         assert blob.status_code == 200 and blob.content == layer
+
+
+def test_a_cached_tag_is_served_when_the_upstream_hangs(ptc, bad):
+    server, name = bad
+    client = RegistryClient(ptc)
+    first = manifest(client, f"{name}/flaky", "v1")
+    assert first.status_code == 200
+    server.hanging = True
+    try:
+        again = manifest(client, f"{name}/flaky", "v1")  # after the 3 s timeout, from the cache
+    finally:
+        server.hanging = False
+    assert again.status_code == 200 and again.content == first.content
 
 
 def test_concurrent_pulls_of_one_blob_fetch_it_from_upstream_once(ptc, bad):
