@@ -25,7 +25,7 @@ from dockyard.iam.authorize import caller, denial
 from dockyard.iam.policy import Request, evaluate
 from dockyard.store import Store
 from registry import jwt
-from registry.ecr import data, images, layers, lifecycles, repositories
+from registry.ecr import creation, data, images, layers, lifecycles, repositories
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
@@ -127,6 +127,7 @@ OPERATIONS: dict[str, tuple[Handler, bool]] = {
     **images.OPERATIONS,
     **layers.OPERATIONS,
     **lifecycles.OPERATIONS,
+    **creation.OPERATIONS,
 }
 
 
@@ -153,6 +154,8 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
         platform.ops.add(
             ECR, name, _bind(ecr, handler), readonly=readonly, validate=InvalidParameterException
         )
+    if config.registry_create_on_push and not config.registry_read_only:
+        registry.meta.on_create = creation.on_create
     auth.ecr = Logins(platform.store, signer, config.account_id, config.region)
 
     async def download(request: web.Request) -> web.StreamResponse:

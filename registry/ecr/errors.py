@@ -26,6 +26,8 @@ __all__ = [
     "RepositoryNotFoundException",
     "RepositoryPolicyNotFoundException",
     "ScanNotFoundException",
+    "TemplateAlreadyExistsException",
+    "TemplateNotFoundException",
     "UploadNotFoundException",
     "too_many_tags",
 ]
@@ -51,6 +53,8 @@ InvalidTagParameterException = register("InvalidTagParameterException")
 ScanNotFoundException = register("ScanNotFoundException")
 LifecyclePolicyNotFoundException = register("LifecyclePolicyNotFoundException")
 LifecyclePolicyPreviewNotFoundException = register("LifecyclePolicyPreviewNotFoundException")
+TemplateAlreadyExistsException = register("TemplateAlreadyExistsException")
+TemplateNotFoundException = register("TemplateNotFoundException")
 
 
 def too_many_tags(message: str) -> AwsError:
