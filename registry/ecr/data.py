@@ -172,6 +172,16 @@ def image_rows(store: Store, repository: str) -> list[Image]:
     ]
 
 
+def parents(store: Store, repository: str, digest: str) -> list[str]:
+    """The manifests of ``repository`` (indexes) that name manifest ``digest`` as a child."""
+    rows = store.query(
+        "SELECT manifest FROM registry_manifest_references WHERE repository = ? AND digest = ?"
+        " AND kind = 'manifest' ORDER BY manifest",
+        (repository, digest),
+    )
+    return [r[0] for r in rows]
+
+
 def registry_setting(store: Store | Tx, name: str) -> Any:
     """A registry-wide setting (decoded JSON), None when never set (``store`` may be a
     transaction)."""

@@ -241,7 +241,8 @@ async def batch_get_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[
 
 async def batch_delete_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """By digest: the image and its tags. By tag: the tag, and the image with its last tag
-    (as ECR)."""
+    (as ECR). An image an index of the repository names is not deleted
+    (``ImageReferencedByManifestList``)."""
     repo = ecr.repository(call, params)
     meta = ecr.registry.meta
     deleted, failures = [], []
@@ -254,18 +255,23 @@ async def batch_delete_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> di
         if tag and not image_id.get("imageDigest") and len(image.tags) > 1:
             await meta.delete_tag(repo.name, tag)
         else:
+            lists = data.parents(ecr.store, repo.name, image.digest)
+            if lists:  # as ECR: an image an index names stays until the index goes
+                failures.append(
+                    {
+                        "imageId": image_id,
+                        "failureCode": "ImageReferencedByManifestList",
+                        "failureReason": f"Requested image referenced by manifest list: [{', '.join(lists)}]",
+                    }
+                )
+                continue
             await meta.delete_manifest(repo.name, image.digest)
         deleted.append({"imageDigest": image.digest, **({"imageTag": tag} if tag else {})})
     return {"imageIds": deleted, "failures": failures}
 
 
 async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = ecr.name(params)
-    repo = data.settings(ecr.store, name)
-    if repo is None and not ecr.registry.create_on_push:
-        raise ecr.not_found(name)
-    if repo is not None:
-        ecr.check_policy(call, repo)
+    name = ecr.repository_for_write(params)
     body = params.get("imageManifest", "").encode()
     if len(body) > MAX_MANIFEST:
         raise InvalidParameterException(f"imageManifest is larger than {MAX_MANIFEST} bytes")
