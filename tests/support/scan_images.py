@@ -14,6 +14,7 @@ integration tests share them.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import shutil
@@ -26,7 +27,16 @@ from pathlib import Path
 
 from tests.support.images import busybox_rootfs
 
-__all__ = ["cache_dir", "debian_layer", "downgraded", "python_npm_layers"]
+__all__ = [
+    "DEBIAN_DOWNGRADES",
+    "cache_dir",
+    "debian_downgraded_gz",
+    "debian_layer",
+    "downgraded",
+    "gzipped",
+    "python_npm_gz",
+    "python_npm_layers",
+]
 
 MIRROR = "http://deb.debian.org/debian"
 PIP_PACKAGES = ["urllib3==1.24.1", "jinja2==2.10", "requests==2.21.0"]
@@ -154,3 +164,37 @@ def _rewrite(status: str, versions: Mapping[str, str]) -> str:
             lines = rewritten
         out.append("\n".join(lines))
     return "\n\n".join(out) + "\n"
+
+
+# Packages of the minbase image given versions from before a Debian advisory fixed them:
+# glibc (DSA-5678-1, fixed 2.36-9+deb12u7), util-linux (DSA-5650-1, 2.38.1-5+deb12u1) and
+# perl (DSA-5902-1, 5.36.0-7+deb12u2).
+DEBIAN_DOWNGRADES = {
+    "libc6": "2.36-9+deb12u4",
+    "libc-bin": "2.36-9+deb12u4",
+    "util-linux": "2.38.1-5",
+    "perl-base": "5.36.0-7",
+}
+
+
+def gzipped(cache: Path, name: str, layer: bytes) -> bytes:
+    """``layer`` gzipped (level 1: these are big), cached as ``<cache>/<name>.tar.gz``."""
+    out = cache / f"{name}.tar.gz"
+    if not out.exists():
+        tmp = out.with_suffix(".tmp")
+        tmp.write_bytes(gzip.compress(layer, compresslevel=1, mtime=0))
+        tmp.rename(out)
+    return out.read_bytes()
+
+
+def debian_downgraded_gz(cache: Path) -> bytes:
+    """The gzipped minbase layer with :data:`DEBIAN_DOWNGRADES` applied (cached)."""
+    name = "debian-bookworm-minbase-downgraded"
+    if (cache / f"{name}.tar.gz").exists():
+        return (cache / f"{name}.tar.gz").read_bytes()
+    return gzipped(cache, name, downgraded(debian_layer(cache), DEBIAN_DOWNGRADES))
+
+
+def python_npm_gz(cache: Path) -> list[bytes]:
+    """The gzipped layers of :func:`python_npm_layers` (cached)."""
+    return [gzipped(cache, f"python-npm-{i}", layer) for i, layer in enumerate(python_npm_layers(cache))]
