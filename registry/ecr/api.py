@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from dockyard.aws import model
 from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import ECR, Call
 from dockyard.iam.authorize import Authorizer
 from dockyard.iam.policy import Policy
 from dockyard.store import Store
 from registry import jwt
-from registry.ecr import creation, data, images, layers, lifecycles, repositories
+from registry.ecr import creation, data, images, layers, lifecycles, repositories, sboms
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
@@ -128,6 +129,7 @@ OPERATIONS: dict[str, tuple[Handler, bool]] = {
     **layers.OPERATIONS,
     **lifecycles.OPERATIONS,
     **creation.OPERATIONS,
+    **sboms.OPERATIONS,
 }
 
 
@@ -152,9 +154,11 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
         ecr.scanner = scanner(platform, registry)
     if isinstance(platform.ops.authorize, Authorizer):
         platform.ops.authorize.resource_policies["ecr"] = ecr.policy_statements
+    modelled = model.service(ECR).operation_names  # GetImageSbom is Dockyard's own
     for name, (handler, readonly) in OPERATIONS.items():
         platform.ops.add(
-            ECR, name, _bind(ecr, handler), readonly=readonly, validate=InvalidParameterException
+            ECR, name, _bind(ecr, handler), readonly=readonly,
+            validate=InvalidParameterException if name in modelled else None,
         )
     if config.registry_create_on_push and not config.registry_read_only:
         registry.meta.on_create = creation.on_create

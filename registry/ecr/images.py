@@ -28,7 +28,7 @@ from registry.reference import is_tag, parse_digest
 if TYPE_CHECKING:
     from registry.ecr.api import Ecr
 
-__all__ = ["OPERATIONS", "resolve"]
+__all__ = ["OPERATIONS", "image_id_of", "one_image", "resolve", "scan_status"]
 
 
 def _id_text(image_id: dict[str, Any]) -> str:
@@ -330,7 +330,7 @@ async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def _one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.Image, dict[str, Any]]:
+def one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.Image, dict[str, Any]]:
     repo = ecr.repository(call, params)
     image_id = params.get("imageId") or {}
     image, code, reason = resolve(data.image_rows(ecr.store, repo.name), image_id)
@@ -341,7 +341,7 @@ def _one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.
     return repo.name, image, image_id
 
 
-def _image_id(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
+def image_id_of(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
     return {
         "imageDigest": image.digest,
         **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {}),
@@ -351,7 +351,7 @@ def _image_id(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
 async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """Scan the image now, in the background: answers IN_PROGRESS (a scan already running is
     not started again)."""
-    name, image, image_id = _one_image(ecr, call, params)
+    name, image, image_id = one_image(ecr, call, params)
     if ecr.scanner is None:
         raise InvalidParameterException("this registry is read-only: images are not scanned")
     current = scans.get(ecr.store, name, image.digest)
@@ -363,7 +363,7 @@ async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict
     return {
         "registryId": ecr.account,
         "repositoryName": name,
-        "imageId": _image_id(image, image_id),
+        "imageId": image_id_of(image, image_id),
         "imageScanStatus": scan_status(current),
     }
 
@@ -371,7 +371,7 @@ async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict
 async def describe_image_scan_findings(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """The image's last scan: its status and, once COMPLETE, its findings (``maxResults`` up to
     1000 a page, by severity, then id). ScanNotFoundException: never scanned."""
-    name, image, image_id = _one_image(ecr, call, params)
+    name, image, image_id = one_image(ecr, call, params)
     scan = scans.get(ecr.store, name, image.digest)
     if scan is None:
         raise ScanNotFoundException(
@@ -383,7 +383,7 @@ async def describe_image_scan_findings(ecr: Ecr, call: Call, params: dict[str, A
     out: dict[str, Any] = {
         "registryId": ecr.account,
         "repositoryName": name,
-        "imageId": _image_id(image, image_id),
+        "imageId": image_id_of(image, image_id),
         "imageScanStatus": scan_status(scan),
     }
     if scan.status == "COMPLETE":

@@ -5,12 +5,19 @@ versions) pushed with skopeo to scan-on-push repositories, their findings read w
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
+from dockyard.aws.protocol import ECR
+from dockyard.client import ApiError, Client
+from tests.support.images import layer_tar
 from tests.support.oci_layout import image_layout
 from tests.support.registry import skopeo_copy, skopeo_ref
 from tests.support.scan_images import cache_dir, debian_downgraded_gz, python_npm_gz
@@ -70,7 +77,7 @@ def _ids(finding: dict) -> set[str]:
 def test_the_python_and_npm_image_is_reported_with_urllib3_and_lodash_advisories(
     dockyard, advisories, tmp_path
 ):
-    _, findings = _push_and_scan(dockyard, tmp_path, python_npm_gz(cache_dir()))
+    name, findings = _push_and_scan(dockyard, tmp_path, python_npm_gz(cache_dir()))
     by_package: dict[str, list[dict]] = {}
     for f in findings:
         by_package.setdefault(_attrs(f)["package_name"], []).append(f)
@@ -81,6 +88,27 @@ def test_the_python_and_npm_image_is_reported_with_urllib3_and_lodash_advisories
     lodash = [f for f in by_package["lodash"] if "CVE-2019-10744" in _ids(f)]
     assert lodash and _attrs(lodash[0])["package_version"] == "4.17.11"
     assert {"jinja2", "requests"} <= set(by_package)  # jinja2 2.10 and requests 2.21.0 have advisories too
+
+    # the stored scan exported from the server as SBOMs
+    data_dir = str(dockyard.data_dir)
+    shown = dockyard.cli("scan", "show", f"{name}:1", "--format", "cyclonedx", "--data-dir", data_dir)
+    assert shown.returncode == 0, shown.stderr
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(shown.stdout) is None
+    bom = json.loads(shown.stdout)
+    components = {c["bom-ref"]: c for c in bom["components"]}
+    assert components["pkg:npm/lodash@4.17.11"]["version"] == "4.17.11"
+    lodash_vulns = [
+        v for v in bom["vulnerabilities"] if any(a["ref"] == "pkg:npm/lodash@4.17.11" for a in v["affects"])
+    ]
+    assert any(v["id"] == "CVE-2019-10744" or "CVE-2019-10744" in json.dumps(v) for v in lodash_vulns)
+    assert len(bom["vulnerabilities"]) == len(findings)
+    spdx = dockyard.cli("scan", "show", f"{name}:1", "--format", "spdx", "--data-dir", data_dir)
+    assert spdx.returncode == 0, spdx.stderr
+    doc = json.loads(spdx.stdout)
+    assert doc["spdxVersion"] == "SPDX-2.3"
+    assert {"urllib3", "lodash", "jinja2", "requests"} <= {p["name"] for p in doc["packages"]}
+    refs = {r["referenceLocator"] for p in doc["packages"] for r in p["externalRefs"]}
+    assert "pkg:pypi/urllib3@1.24.1" in refs
 
 
 def test_the_downgraded_debian_image_is_reported_with_the_debian_advisories(dockyard, advisories, tmp_path):
@@ -96,3 +124,25 @@ def test_the_downgraded_debian_image_is_reported_with_the_debian_advisories(dock
     assert {_attrs(f)["package_version"] for f in glibc} == {"2.36-9+deb12u4"}
     # packages left at their current version are not reported by these advisories
     assert not any(_attrs(f)["package_name"] == "libgnutls30" and "DSA-6281-1" in _ids(f) for f in findings)
+
+
+def test_get_image_sbom_refuses_an_image_without_a_stored_scan_and_a_bad_image_id(dockyard, tmp_path):
+    name = f"scan-nosbom-{uuid.uuid4().hex[:8]}"
+    dockyard.aws("ecr", "create-repository", "--repository-name", name)
+    layout = image_layout(tmp_path / "image", [gzip.compress(layer_tar({"hello.txt": b"hi"}))])
+    skopeo_copy(dockyard, f"oci:{layout}:1", skopeo_ref(dockyard, f"{name}:1"))
+    data_dir = str(dockyard.data_dir)
+    shown = dockyard.cli("scan", "show", f"{name}:1", "--format", "cyclonedx", "--data-dir", data_dir)
+    assert shown.returncode != 0
+    assert "ScanNotFoundException" in shown.stderr or "No stored SBOM" in shown.stderr, shown.stderr
+    client = Client(dockyard.control_url, *dockyard.credentials)
+    for params, code in (
+        ({"repositoryName": name, "imageId": "1"}, "InvalidParameterException"),
+        ({"repositoryName": name, "imageId": {}}, "InvalidParameterException"),
+        ({"repositoryName": name, "imageId": {"imageTag": "nope"}}, "ImageNotFoundException"),
+        ({"repositoryName": "no-such-repo-x", "imageId": {"imageTag": "1"}}, "RepositoryNotFoundException"),
+        ({"repositoryName": name, "imageId": {"imageTag": "1"}}, "ScanNotFoundException"),
+    ):
+        with pytest.raises(ApiError) as refused:
+            client.call(ECR, "GetImageSbom", params)
+        assert refused.value.code == code, (params, refused.value)
