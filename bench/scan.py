@@ -30,14 +30,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import io
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -48,91 +44,9 @@ sys.path.insert(0, str(ROOT))
 
 from registry.scan import scan_image  # noqa: E402
 from registry.scan.vulndb import VulnDB, read_path  # noqa: E402
-from tests.support.images import busybox_rootfs  # noqa: E402
+from tests.support.scan_images import debian_layer, python_npm_layers  # noqa: E402
 from tests.unit.registry.scan.layerkit import manifest_for  # noqa: E402
 from tests.unit.registry.scan.syftkit import docker_archive, syft_json  # noqa: E402
-
-MIRROR = "http://deb.debian.org/debian"
-PIP_PACKAGES = ["urllib3==1.24.1", "jinja2==2.10", "requests==2.21.0"]
-SITE = "usr/lib/python3.11/site-packages"
-
-
-def _tar_tree(root: Path) -> bytes:
-    """An uncompressed layer tar of the tree at ``root`` (paths relative, sorted, owners kept).
-    GNU format: no PAX header per entry (``tarfile``'s PAX writer adds one for every float mtime,
-    which layers written by Docker's Go tar do not carry)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for child in sorted(root.iterdir()):
-            tar.add(child, arcname=child.name, recursive=True)
-    return buf.getvalue()
-
-
-def debian_layer(cache: Path) -> bytes:
-    """The bookworm minbase layer tar, built with debootstrap on first use."""
-    out = cache / "debian-bookworm-minbase.tar"
-    if out.exists():
-        return out.read_bytes()
-    rootfs = cache / "debian-rootfs"
-    if not (rootfs / "var/lib/dpkg/status").exists():
-        if shutil.which("debootstrap") is None:
-            sys.exit("debootstrap is missing: apt-get install debootstrap")
-        shutil.rmtree(rootfs, ignore_errors=True)
-        print(f"debootstrap --variant=minbase bookworm {rootfs} {MIRROR}", file=sys.stderr)
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), MIRROR], check=True)
-    # As Debian's docker images (debuerreotype) do: no downloaded .debs, no apt lists (49 MB).
-    for junk in [
-        *(rootfs / "var/cache/apt/archives").glob("*.deb"),
-        *(rootfs / "var/lib/apt/lists").glob("*"),
-    ]:
-        if junk.is_file():
-            junk.unlink()
-    data = _tar_tree(rootfs)
-    out.write_bytes(data)
-    return data
-
-
-def python_npm_layers(cache: Path) -> list[bytes]:
-    """The busybox base layer and the Python/npm application layer."""
-    out = cache / "python-npm-app.tar"
-    if not out.exists():
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            root = Path(tmp) / "root"
-            site = root / SITE
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--no-compile",
-                    "--target",
-                    str(site),
-                    *PIP_PACKAGES,
-                ],
-                check=True,
-            )
-            modules = root / "app/node_modules/lodash"
-            modules.mkdir(parents=True)
-            try:
-                subprocess.run(
-                    ["npm", "pack", "-q", "lodash@4.17.11", "--pack-destination", tmp],
-                    check=True,
-                    capture_output=True,
-                    timeout=120,
-                )
-                with tarfile.open(Path(tmp) / "lodash-4.17.11.tgz") as tgz:
-                    for m in tgz.getmembers():
-                        if m.isfile() and m.name.startswith("package/"):
-                            dest = modules / m.name.removeprefix("package/")
-                            dest.parent.mkdir(parents=True, exist_ok=True)
-                            dest.write_bytes(tgz.extractfile(m).read())  # type: ignore[union-attr]
-            except (OSError, subprocess.SubprocessError) as e:
-                print(f"npm pack failed ({e}): writing lodash's package.json", file=sys.stderr)
-                (modules / "package.json").write_text('{"name": "lodash", "version": "4.17.11"}\n')
-            out.write_bytes(_tar_tree(root))
-    return [busybox_rootfs(), out.read_bytes()]
 
 
 class FileBlobs:

@@ -103,6 +103,7 @@ class EcrLogins(Protocol):
 
     def identify(self, password: str) -> Any: ...
     def grant(self, identity: Any, requested: Iterable[Scope]) -> list[Scope]: ...
+    def for_user(self, name: str, requested: Iterable[Scope], granted: list[Scope]) -> list[Scope]: ...
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,8 @@ class Auth:
         scopes = grant(
             requested, admin=admin, grants=grants, anonymous=users.anonymous_prefixes(self.store)
         )
+        if subject and not admin and self.ecr is not None:  # under the repositories' policies
+            scopes = self.ecr.for_user(subject, requested, scopes)
         TOKENS.labels("issued" if subject else "issued_anonymous").inc()
         return web.json_response(self.tokens.issue(subject, scopes))
 

@@ -149,15 +149,21 @@ class UploadRow:
     started: float
 
 
-def _ensure_repository(tx: Tx, name: str, now: float) -> None:
-    tx.execute("INSERT OR IGNORE INTO registry_repositories (name, created) VALUES (?, ?)", (name, now))
-
-
 class Metadata:
     """Named reads and writes of the registry's state (see module docstring)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        # called as (tx, name, now) inside the transaction of a push that creates repository
+        # ``name`` (ECR's repository creation templates write its settings there)
+        self.on_create: Callable[[Tx, str, float], None] | None = None
+
+    def _ensure_repository(self, tx: Tx, name: str, now: float) -> None:
+        cur = tx.execute(
+            "INSERT OR IGNORE INTO registry_repositories (name, created) VALUES (?, ?)", (name, now)
+        )
+        if cur.rowcount and self.on_create is not None:
+            self.on_create(tx, name, now)
 
     # -- blobs ---------------------------------------------------------------------------
     def linked_blob_size(self, repository: str, digest: str) -> int | None:
@@ -222,7 +228,7 @@ class Metadata:
     def _link(self, tx: Tx, repository: str, digest: str, now: float) -> None:
         """Link (or re-link: the link's time is the last upload or mount, which GC's grace
         window counts from)."""
-        _ensure_repository(tx, repository, now)
+        self._ensure_repository(tx, repository, now)
         tx.execute(
             "INSERT INTO registry_blob_links (repository, digest, created) VALUES (?, ?, ?)"
             " ON CONFLICT (repository, digest) DO UPDATE SET created = excluded.created",
@@ -286,7 +292,7 @@ class Metadata:
                     raise BlobsMissing(repository)
             named = [*([tag] if tag is not None else []), *tags]
             check_mutability(tx, repository, named, digest)
-            _ensure_repository(tx, repository, now)
+            self._ensure_repository(tx, repository, now)
             tx.execute(
                 "INSERT OR IGNORE INTO registry_manifests (repository, digest, media_type, size, body,"
                 " artifact_type, subject, annotations, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

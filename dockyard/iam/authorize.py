@@ -22,26 +22,31 @@ policy``). :func:`permits` asks the same question for a further action inside a 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dockyard.aws.errors import AccessDeniedException, UnrecognizedClientException
 from dockyard.aws.protocol import PEER, Call
 from dockyard.config import Config
 from dockyard.iam import actions, sessions
-from dockyard.iam.policy import Request, evaluate
+from dockyard.iam.policy import Policy, Request, combine, evaluate
 from dockyard.iam.records import Principal, Principals
 from dockyard.store import Store
 
-__all__ = ["PEER", "Authorizer", "caller", "denial", "permits"]
+__all__ = ["PEER", "Authorizer", "ResourcePolicies", "caller", "denial", "permits"]
+
+ResourcePolicies = Callable[[str, str], Sequence[Policy]]
+"""``(resource ARN, principal ARN)`` -> the statements of that resource's policy naming the
+principal, as identity-style policies (a part registers one per action prefix)."""
 
 _STATE = "dockyard.iam"
 
 
-def denial(principal_arn: str, action: str, resource: str, explicit: bool) -> str:
+def denial(principal_arn: str, action: str, resource: str, explicit: bool, by_resource: bool = False) -> str:
     """AWS's message for a refused request."""
+    kind = "a resource-based" if by_resource else "an identity-based"
     why = (
-        "with an explicit deny in an identity-based policy" if explicit
+        f"with an explicit deny in {kind} policy" if explicit
         else f"because no identity-based policy allows the {action} action"
     )
     return f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource} {why}"
@@ -77,6 +82,9 @@ class Authorizer:
         self.region = config.region
         self.account = config.account_id
         self.peer_known = config.control_workers <= 1
+        self.resource_policies: dict[str, ResourcePolicies] = {}
+        """By action prefix (``ecr``): the resource-based policies a call is also judged by
+        (:func:`dockyard.iam.policy.combine`; AWS's rule within one account)."""
 
     def __call__(self, call: Call, params: Mapping[str, Any]) -> None:
         if call.credential is None:
@@ -91,10 +99,18 @@ class Authorizer:
         target = actions.target(call.service, call.operation, params, self.region, self.account)
         ctx = {**context(principal, call, self.account, self.peer_known), **target.context}
         call.extra[_STATE] = (principal, ctx)
-        decision = evaluate(principal.policies, Request(target.action, target.resources, ctx))
+        request = Request(target.action, target.resources, ctx)
+        policies_of = self.resource_policies.get(target.action.split(":", 1)[0])
+        if policies_of is None:
+            decision = evaluate(principal.policies, request)
+        else:
+            decision = combine(principal.policies, lambda arn: policies_of(arn, principal.arn), request)
         if not decision.allowed:
             raise AccessDeniedException(
-                denial(principal.arn, target.action, decision.resource, decision.explicit_deny)
+                denial(
+                    principal.arn, target.action, decision.resource, decision.explicit_deny,
+                    decision.by_resource_policy,
+                )
             )
 
 

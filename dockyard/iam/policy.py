@@ -16,7 +16,7 @@ only if every one of them is.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from dockyard.iam.conditions import Condition
 from dockyard.iam.patterns import arn_matches, glob
 
 __all__ = ["MAX_SIZE", "READ_ONLY", "Decision", "Policy", "PolicyError", "Request", "Statement",
-           "evaluate", "parse"]
+           "combine", "evaluate", "parse"]
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 MAX_SIZE = 10 * 1024
@@ -92,6 +92,7 @@ class Decision:
     allowed: bool
     explicit_deny: bool = False
     resource: str = ""  # the first resource refused
+    by_resource_policy: bool = False  # the explicit deny came from a resource-based policy
 
 
 def _strings(where: str, value: Any) -> tuple[str, ...]:
@@ -235,5 +236,28 @@ def evaluate(policies: Sequence[Policy], request: Request) -> Decision:
                     return Decision(False, True, resource)
                 allowed = True
         if not allowed and not refused:
+            refused = resource
+    return Decision(False, False, refused) if refused else Decision(True)
+
+
+def combine(
+    identity: Sequence[Policy],
+    resource_policies: Callable[[str], Sequence[Policy]],
+    request: Request,
+) -> Decision:
+    """AWS's decision for a caller of the resource's own account under its identity policies
+    and each resource's resource-based policy (``resource_policies(arn)``: the statements of
+    that resource's policy naming the caller, as identity-style policies): for each resource,
+    an explicit ``Deny`` in either wins, otherwise an ``Allow`` in either is enough."""
+    refused = ""
+    for resource in request.resources or ("*",):
+        one = Request(request.action, (resource,), request.context)
+        mine = evaluate(identity, one)
+        if mine.explicit_deny:
+            return mine
+        theirs = evaluate(resource_policies(resource), one) if resource != "*" else Decision(False)
+        if theirs.explicit_deny:
+            return Decision(False, True, resource, by_resource_policy=True)
+        if not (mine.allowed or theirs.allowed) and not refused:
             refused = resource
     return Decision(False, False, refused) if refused else Decision(True)

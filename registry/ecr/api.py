@@ -5,8 +5,9 @@ model's validation on (``InvalidParameterException`` for a request the model ref
 reads ``readonly`` (a control worker may answer them), and the download route of
 ``GetDownloadUrlForLayer`` on the registry port. :class:`Ecr` is what the handlers share:
 names, ARNs, the repository lookup that answers ``RepositoryNotFoundException``, and the
-repository-policy check (an explicit ``Deny`` in a repository policy refuses a limited key's
-call; see :mod:`registry.ecr.policy` and ``docs/registry.md``).
+repository policies the control API's Authorizer judges a limited key's ``ecr:`` call by
+(with its identity policy, AWS's same-account rule: see :mod:`registry.ecr.policy` and
+``docs/registry.md``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from dockyard.aws.errors import AccessDeniedException, InvalidParameterException
+from dockyard.aws import model
+from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import ECR, Call
-from dockyard.iam.authorize import caller, denial
-from dockyard.iam.policy import Request, evaluate
+from dockyard.iam.authorize import Authorizer
+from dockyard.iam.policy import Policy
 from dockyard.store import Store
 from registry import jwt
-from registry.ecr import data, images, layers, lifecycles, pullthrough, repositories
+from registry.ecr import creation, data, images, layers, lifecycles, pullthrough, repositories, sboms
 from registry.ecr.errors import RepositoryNotFoundException
 from registry.ecr.policy import PolicyError, applicable
 from registry.ecr.policy import parse as parse_policy
@@ -94,35 +96,34 @@ class Ecr:
         )
 
     def repository(self, call: Call, params: dict[str, Any]) -> data.Settings:
-        """The settings of the repository the request names (RepositoryNotFoundException),
-        once its policy allows the call (:meth:`check_policy`)."""
+        """The settings of the repository the request names (RepositoryNotFoundException)."""
         name = self.name(params)
         found = data.settings(self.store, name)
         if found is None:
             raise self.not_found(name)
-        self.check_policy(call, found)
         return found
 
-    def check_policy(self, call: Call, repo: data.Settings) -> None:
-        """Refuse (AccessDeniedException) a limited key's call that ``repo``'s policy denies."""
-        if repo.policy is None:
-            return
-        who = caller(call)
-        if who is None:
-            return
-        principal, ctx = who
+    def repository_for_write(self, params: dict[str, Any]) -> str:
+        """The name of the repository a push names: one that exists, or any while pushes
+        create repositories (RepositoryNotFoundException otherwise)."""
+        name = self.name(params)
+        if not self.registry.create_on_push and data.settings(self.store, name) is None:
+            raise self.not_found(name)
+        return name
+
+    def policy_statements(self, resource: str, principal_arn: str) -> list[Policy]:
+        """The statements of the policy of repository ARN ``resource`` naming ``principal_arn``
+        (the Authorizer's resource-based policies for ``ecr:``; none for another ARN)."""
+        prefix = f"arn:aws:ecr:{self.region}:{self.account}:repository/"
+        if not resource.startswith(prefix):
+            return []
+        found = data.settings(self.store, resource[len(prefix):])
+        if found is None or found.policy is None:
+            return []
         try:
-            policy = parse_policy(repo.policy)
+            return applicable(parse_policy(found.policy), principal_arn, self.account)
         except PolicyError:
-            return
-        action = f"ecr:{call.operation}"
-        statements = applicable(policy, principal.arn, self.account)
-        if evaluate(statements, Request(action, (self.arn(repo.name),), ctx)).explicit_deny:
-            raise AccessDeniedException(
-                denial(principal.arn, action, self.arn(repo.name), True).replace(
-                    "identity-based policy", "resource-based policy"
-                )
-            )
+            return []
 
 
 # name -> (handler, readonly)
@@ -132,6 +133,8 @@ OPERATIONS: dict[str, tuple[Handler, bool]] = {
     **layers.OPERATIONS,
     **lifecycles.OPERATIONS,
     **pullthrough.OPERATIONS,
+    **creation.OPERATIONS,
+    **sboms.OPERATIONS,
 }
 
 
@@ -154,10 +157,16 @@ def install(platform: Platform, registry: Registry, auth: Auth) -> Ecr:
     )
     if not config.registry_read_only:
         ecr.scanner = scanner(platform, registry)
+    if isinstance(platform.ops.authorize, Authorizer):
+        platform.ops.authorize.resource_policies["ecr"] = ecr.policy_statements
+    modelled = model.service(ECR).operation_names  # GetImageSbom is Dockyard's own
     for name, (handler, readonly) in OPERATIONS.items():
         platform.ops.add(
-            ECR, name, _bind(ecr, handler), readonly=readonly, validate=InvalidParameterException
+            ECR, name, _bind(ecr, handler), readonly=readonly,
+            validate=InvalidParameterException if name in modelled else None,
         )
+    if config.registry_create_on_push and not config.registry_read_only:
+        registry.meta.on_create = creation.on_create
     auth.ecr = Logins(platform.store, signer, config.account_id, config.region)
 
     async def download(request: web.Request) -> web.StreamResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -206,10 +207,41 @@ def image_rows(store: Store, repository: str) -> list[Image]:
     ]
 
 
-def registry_setting(store: Store, name: str) -> Any:
-    """A registry-wide setting (decoded JSON), None when never set."""
+def parents(store: Store, repository: str, digest: str) -> list[str]:
+    """The manifests of ``repository`` (indexes) that name manifest ``digest`` as a child."""
+    rows = store.query(
+        "SELECT manifest FROM registry_manifest_references WHERE repository = ? AND digest = ?"
+        " AND kind = 'manifest' ORDER BY manifest",
+        (repository, digest),
+    )
+    return [r[0] for r in rows]
+
+
+def registry_setting(store: Store | Tx, name: str) -> Any:
+    """A registry-wide setting (decoded JSON), None when never set (``store`` may be a
+    transaction)."""
     row = store.query_one("SELECT value FROM registry_settings WHERE name = ?", (name,))
     return None if row is None else json.loads(row[0])
+
+
+async def change_registry_setting(store: Store, name: str, change: Callable[[Any], Any]) -> Any:
+    """Replace registry setting ``name`` by ``change(current)`` in one transaction (current is
+    None when never set); ``change`` may raise to leave it as it was. Returns the new value."""
+    async with store.transaction() as tx:
+        value = change(registry_setting(tx, name))
+        tx.execute(
+            "INSERT OR REPLACE INTO registry_settings (name, value) VALUES (?, ?)", (name, json.dumps(value))
+        )
+        tx.changed(TOPIC, f"settings/{name}")
+    return value
+
+
+def put_settings(tx: Tx, s: Settings, now: float) -> None:
+    """Write the settings row of repository ``s.name`` (which exists) in transaction ``tx``."""
+    tx.execute(
+        f"INSERT OR REPLACE INTO registry_repository_settings (name, created, {_COLUMNS}) VALUES ({_MARKS})",
+        (s.name, now, *_values(s)),
+    )
 
 
 async def put_registry_setting(store: Store, name: str, value: Any) -> None:

@@ -29,6 +29,8 @@ __all__ = [
     "RepositoryPolicyNotFoundException",
     "ScanNotFoundException",
     "SecretNotFoundException",
+    "TemplateAlreadyExistsException",
+    "TemplateNotFoundException",
     "UnableToAccessSecretException",
     "UnableToDecryptSecretValueException",
     "UnsupportedUpstreamRegistryException",
@@ -57,6 +59,8 @@ InvalidTagParameterException = register("InvalidTagParameterException")
 ScanNotFoundException = register("ScanNotFoundException")
 LifecyclePolicyNotFoundException = register("LifecyclePolicyNotFoundException")
 LifecyclePolicyPreviewNotFoundException = register("LifecyclePolicyPreviewNotFoundException")
+TemplateAlreadyExistsException = register("TemplateAlreadyExistsException")
+TemplateNotFoundException = register("TemplateNotFoundException")
 
 
 def too_many_tags(message: str) -> AwsError:

@@ -28,7 +28,7 @@ from registry.reference import is_tag, parse_digest
 if TYPE_CHECKING:
     from registry.ecr.api import Ecr
 
-__all__ = ["OPERATIONS", "resolve"]
+__all__ = ["OPERATIONS", "image_id_of", "one_image", "resolve", "scan_status"]
 
 
 def _id_text(image_id: dict[str, Any]) -> str:
@@ -241,7 +241,8 @@ async def batch_get_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[
 
 async def batch_delete_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """By digest: the image and its tags. By tag: the tag, and the image with its last tag
-    (as ECR)."""
+    (as ECR). An image an index of the repository names is not deleted
+    (``ImageReferencedByManifestList``)."""
     repo = ecr.repository(call, params)
     meta = ecr.registry.meta
     deleted, failures = [], []
@@ -254,18 +255,23 @@ async def batch_delete_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> di
         if tag and not image_id.get("imageDigest") and len(image.tags) > 1:
             await meta.delete_tag(repo.name, tag)
         else:
+            lists = data.parents(ecr.store, repo.name, image.digest)
+            if lists:  # as ECR: an image an index names stays until the index goes
+                failures.append(
+                    {
+                        "imageId": image_id,
+                        "failureCode": "ImageReferencedByManifestList",
+                        "failureReason": f"Requested image referenced by manifest list: [{', '.join(lists)}]",
+                    }
+                )
+                continue
             await meta.delete_manifest(repo.name, image.digest)
         deleted.append({"imageDigest": image.digest, **({"imageTag": tag} if tag else {})})
     return {"imageIds": deleted, "failures": failures}
 
 
 async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = ecr.name(params)
-    repo = data.settings(ecr.store, name)
-    if repo is None and not ecr.registry.create_on_push:
-        raise ecr.not_found(name)
-    if repo is not None:
-        ecr.check_policy(call, repo)
+    name = ecr.repository_for_write(params)
     body = params.get("imageManifest", "").encode()
     if len(body) > MAX_MANIFEST:
         raise InvalidParameterException(f"imageManifest is larger than {MAX_MANIFEST} bytes")
@@ -324,7 +330,7 @@ async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, A
     }
 
 
-def _one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.Image, dict[str, Any]]:
+def one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.Image, dict[str, Any]]:
     repo = ecr.repository(call, params)
     image_id = params.get("imageId") or {}
     image, code, reason = resolve(data.image_rows(ecr.store, repo.name), image_id)
@@ -335,7 +341,7 @@ def _one_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> tuple[str, data.
     return repo.name, image, image_id
 
 
-def _image_id(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
+def image_id_of(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
     return {
         "imageDigest": image.digest,
         **({"imageTag": image_id["imageTag"]} if image_id.get("imageTag") else {}),
@@ -345,7 +351,7 @@ def _image_id(image: data.Image, image_id: dict[str, Any]) -> dict[str, str]:
 async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """Scan the image now, in the background: answers IN_PROGRESS (a scan already running is
     not started again)."""
-    name, image, image_id = _one_image(ecr, call, params)
+    name, image, image_id = one_image(ecr, call, params)
     if ecr.scanner is None:
         raise InvalidParameterException("this registry is read-only: images are not scanned")
     current = scans.get(ecr.store, name, image.digest)
@@ -357,7 +363,7 @@ async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict
     return {
         "registryId": ecr.account,
         "repositoryName": name,
-        "imageId": _image_id(image, image_id),
+        "imageId": image_id_of(image, image_id),
         "imageScanStatus": scan_status(current),
     }
 
@@ -365,7 +371,7 @@ async def start_image_scan(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict
 async def describe_image_scan_findings(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     """The image's last scan: its status and, once COMPLETE, its findings (``maxResults`` up to
     1000 a page, by severity, then id). ScanNotFoundException: never scanned."""
-    name, image, image_id = _one_image(ecr, call, params)
+    name, image, image_id = one_image(ecr, call, params)
     scan = scans.get(ecr.store, name, image.digest)
     if scan is None:
         raise ScanNotFoundException(
@@ -377,7 +383,7 @@ async def describe_image_scan_findings(ecr: Ecr, call: Call, params: dict[str, A
     out: dict[str, Any] = {
         "registryId": ecr.account,
         "repositoryName": name,
-        "imageId": _image_id(image, image_id),
+        "imageId": image_id_of(image, image_id),
         "imageScanStatus": scan_status(scan),
     }
     if scan.status == "COMPLETE":

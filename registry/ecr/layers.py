@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.errors import InvalidParameterException
 from dockyard.aws.protocol import Call
-from registry.ecr import data
 from registry.ecr.errors import (
     EmptyUploadException,
     InvalidLayerException,
@@ -42,16 +41,6 @@ MIN_PART = 5 * 1024 * 1024  # ECR's minimum part (but the last); also the partSi
 
 # upload id -> size of its last part (this process serves every write operation)
 _last_part: dict[str, int] = {}
-
-
-def _repo_for_write(ecr: Ecr, call: Call, params: dict[str, Any]) -> str:
-    name = ecr.name(params)
-    repo = data.settings(ecr.store, name)
-    if repo is None and not ecr.registry.create_on_push:
-        raise ecr.not_found(name)
-    if repo is not None:
-        ecr.check_policy(call, repo)
-    return name
 
 
 async def batch_check_layer_availability(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +78,7 @@ async def batch_check_layer_availability(ecr: Ecr, call: Call, params: dict[str,
 
 
 async def initiate_layer_upload(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = _repo_for_write(ecr, call, params)
+    name = ecr.repository_for_write(params)
     session = await ecr.registry.uploads.start(name)
     if len(_last_part) > 10_000:  # abandoned uploads (GC drops them): forget their part sizes
         _last_part.clear()
@@ -111,7 +100,7 @@ async def _one(part: bytes) -> AsyncIterator[bytes]:
 
 
 async def upload_layer_part(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = _repo_for_write(ecr, call, params)
+    name = ecr.repository_for_write(params)
     session = await _session(ecr, name, params.get("uploadId"))
     first, last = params.get("partFirstByte"), params.get("partLastByte")
     try:
@@ -150,7 +139,7 @@ async def upload_layer_part(ecr: Ecr, call: Call, params: dict[str, Any]) -> dic
 
 
 async def complete_layer_upload(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = _repo_for_write(ecr, call, params)
+    name = ecr.repository_for_write(params)
     session = await _session(ecr, name, params.get("uploadId"))
     digests = params.get("layerDigests") or []
     digest = parse_digest(digests[0]) if len(digests) == 1 else None

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     from dockyard.platform import Platform
     from registry.ecr.api import Ecr
 
-__all__ = ["OPERATIONS", "apply_all", "expiring"]
+__all__ = ["OPERATIONS", "apply_all", "checked_rules", "expiring"]
 
 log = logging.getLogger("dockyard.registry")
 PREVIEW = "lifecycle-preview/"
 
 
-def _rules(text: Any) -> list[Rule]:
+def checked_rules(text: Any) -> list[Rule]:
+    """The rules of lifecycle policy ``text``; InvalidParameterException saying what is wrong."""
     try:
         return parse(text if isinstance(text, str) else "")
     except LifecycleError as e:
@@ -56,7 +57,7 @@ def expiring(store: Store, name: str, text: str, now: float) -> list[tuple[data.
 async def put_lifecycle_policy(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     repo = ecr.repository(call, params)
     text = params.get("lifecyclePolicyText")
-    _rules(text)
+    checked_rules(text)
     await data.update(ecr.store, repo.name, lifecycle=text)
     return {"registryId": ecr.account, "repositoryName": repo.name, "lifecyclePolicyText": text}
 
@@ -93,7 +94,7 @@ async def start_lifecycle_policy_preview(ecr: Ecr, call: Call, params: dict[str,
     text = params.get("lifecyclePolicyText") or repo.lifecycle
     if text is None:
         _policy(ecr, repo)  # raises: nothing to preview
-    _rules(text)
+    checked_rules(text)
     results = [
         {
             "imageTags": list(image.tags),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from dockyard import jsonbound
 from dockyard.iam import policy as iam
 from dockyard.iam.policy import PolicyError
 
-__all__ = ["PolicyError", "RepositoryPolicy", "applicable", "decide", "parse"]
+__all__ = ["PolicyError", "RepositoryPolicy", "applicable", "decide", "parse", "user_actions"]
 
 MAX_SIZE = 10240
 _ARN = re.compile(r"^(\d{12}|\*|arn:aws:(iam|sts)::(\d{12}):[\w+=,.@/*-]+)$")
@@ -125,11 +125,34 @@ def decide(
     key: always allowed (repository policies bind limited keys only)."""
     if identity is None:
         return True
+    statements = applicable(repo, principal_arn, account)
     request = iam.Request(action, (resource,), context or {})
-    from_repo = iam.evaluate(applicable(repo, principal_arn, account), request)
-    if from_repo.explicit_deny:
-        return False
-    from_identity = iam.evaluate(identity, request)
-    if from_identity.explicit_deny:
-        return False
-    return from_identity.allowed or from_repo.allowed
+    return iam.combine(identity, lambda _: statements, request).allowed
+
+
+def user_actions(
+    repo: RepositoryPolicy,
+    principal_arn: str,
+    account: str,
+    resource: str,
+    context: dict[str, Any],
+    needs: Mapping[str, Sequence[str]],
+    wanted: Iterable[str],
+    granted: Iterable[str],
+) -> tuple[str, ...]:
+    """The registry actions (``pull``, ``push``, ``delete``; ``needs`` maps each to the ECR
+    actions it needs) of ``wanted`` a registry user gets on repository ``resource`` when its
+    own grants give ``granted``: an explicit ``Deny`` in ``repo`` of any needed action takes
+    one away, an ``Allow`` of every needed action adds it (AWS's same-account rule)."""
+    statements = applicable(repo, principal_arn, account)
+    wanted, granted = set(wanted), set(granted)
+    out = []
+    for action, ecr_actions in needs.items():
+        if action not in wanted:
+            continue
+        decisions = [iam.evaluate(statements, iam.Request(n, (resource,), context)) for n in ecr_actions]
+        if any(d.explicit_deny for d in decisions):
+            continue
+        if action in granted or all(d.allowed for d in decisions):
+            out.append(action)
+    return tuple(out)

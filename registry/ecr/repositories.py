@@ -32,7 +32,7 @@ from registry.reference import is_valid_name
 if TYPE_CHECKING:
     from registry.ecr.api import Ecr
 
-__all__ = ["OPERATIONS", "shape"]
+__all__ = ["OPERATIONS", "check_policy_text", "encryption_of", "merge_tags", "mutability", "shape"]
 
 MAX_TAGS = 50
 SCANNING = "scanning"
@@ -56,7 +56,7 @@ def shape(ecr: Ecr, s: data.Settings) -> dict[str, Any]:
     return out
 
 
-def _mutability(params: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
+def mutability(params: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     mode = params.get("imageTagMutability", immutability.MUTABLE)
     filters = params.get("imageTagMutabilityExclusionFilters") or []
     problem = immutability.check_filters(mode, filters)
@@ -65,7 +65,7 @@ def _mutability(params: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     return mode, [{"filterType": f["filterType"], "filter": f["filter"]} for f in filters]
 
 
-def _tags(raw: Any, existing: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+def merge_tags(raw: Any, existing: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     """``existing`` with the tags ``raw`` sets (a key once; at most 50 in all)."""
     merged = {t["Key"]: t["Value"] for t in existing or []}
     for t in raw or []:
@@ -80,12 +80,29 @@ def _tags(raw: Any, existing: list[dict[str, str]] | None = None) -> list[dict[s
     return [{"Key": k, "Value": v} for k, v in merged.items()]
 
 
-async def create_repository(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
-    name = ecr.name(params)
-    mode, filters = _mutability(params)
+def encryption_of(params: dict[str, Any]) -> dict[str, str]:
+    """The request's ``encryptionConfiguration`` (default AES256), checked."""
     encryption = dict(params.get("encryptionConfiguration") or {"encryptionType": "AES256"})
     if encryption.get("encryptionType") == "AES256" and encryption.get("kmsKey"):
         raise InvalidParameterException("kmsKey can only be given with encryptionType KMS or KMS_DSSE")
+    return encryption
+
+
+def check_policy_text(text: str, member: str = "PolicyText") -> None:
+    """Refuse (InvalidParameterException naming what is wrong) a bad repository policy."""
+    try:
+        parse_policy(text)
+    except PolicyError as e:
+        raise InvalidParameterException(
+            f"Invalid parameter at '{member}' failed to satisfy constraint: 'Invalid repository policy"
+            f" provided: {e}'"
+        ) from None
+
+
+async def create_repository(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
+    name = ecr.name(params)
+    mode, filters = mutability(params)
+    encryption = encryption_of(params)
     scanning = params.get("imageScanningConfiguration") or {}
     settings = data.Settings(
         name,
@@ -95,7 +112,7 @@ async def create_repository(ecr: Ecr, call: Call, params: dict[str, Any]) -> dic
         bool(scanning.get("scanOnPush", False)),
         encryption,
         None,
-        _tags(params.get("tags")),
+        merge_tags(params.get("tags")),
     )
     created = await data.create(ecr.store, settings)
     if created is None:
@@ -136,7 +153,7 @@ async def delete_repository(ecr: Ecr, call: Call, params: dict[str, Any]) -> dic
 
 async def put_image_tag_mutability(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     repo = ecr.repository(call, params)
-    mode, filters = _mutability(params)
+    mode, filters = mutability(params)
     await data.update(ecr.store, repo.name, tag_mutability=mode, mutability_filters=filters)
     out: dict[str, Any] = {"registryId": ecr.account, "repositoryName": repo.name, "imageTagMutability": mode}
     if filters:
@@ -159,13 +176,7 @@ async def put_image_scanning_configuration(ecr: Ecr, call: Call, params: dict[st
 async def set_repository_policy(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     repo = ecr.repository(call, params)
     text = params.get("policyText", "")
-    try:
-        parse_policy(text)
-    except PolicyError as e:
-        raise InvalidParameterException(
-            f"Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy"
-            f" provided: {e}'"
-        ) from None
+    check_policy_text(text)
     await data.update(ecr.store, repo.name, policy=text)
     return {"registryId": ecr.account, "repositoryName": repo.name, "policyText": text}
 
@@ -207,7 +218,7 @@ def _by_arn(ecr: Ecr, call: Call, params: dict[str, Any]) -> data.Settings:
 
 async def tag_resource(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, Any]:
     repo = _by_arn(ecr, call, params)
-    await data.update(ecr.store, repo.name, tags=_tags(params.get("tags"), repo.tags))
+    await data.update(ecr.store, repo.name, tags=merge_tags(params.get("tags"), repo.tags))
     return {}
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from dockyard.store import Migration, Store
 from registry.metadata import TOPIC, Metadata
 
-__all__ = ["MIGRATIONS", "NO_DB", "Scan", "Scanner", "get", "source_date"]
+__all__ = ["MIGRATIONS", "NO_DB", "Sbom", "Scan", "Scanner", "get", "sbom_of", "source_date"]
 
 log = logging.getLogger("dockyard.registry.scan")
 
@@ -47,12 +47,23 @@ MIGRATIONS = [
             findings TEXT NOT NULL, PRIMARY KEY (repository, digest)) WITHOUT ROWID;
         """,
     ),
+    # its own component (not "registry" 5), so other changes to the registry's schema number freely
+    Migration(
+        "registry_sbom",
+        1,
+        """
+        CREATE TABLE registry_image_sboms (
+            repository TEXT NOT NULL, digest TEXT NOT NULL, os TEXT, packages TEXT NOT NULL,
+            PRIMARY KEY (repository, digest)) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 CONCURRENCY = 1
 RESCAN_INTERVAL = 30.0  # seconds between checks of the DB for continuous scanning
 MAX_QUEUED = 1000
 MAX_FINDINGS = 10_000
+MAX_PACKAGES = 50_000
 NO_DB = "no vulnerability database imported: run dockyard vulndb import"
 
 
@@ -69,6 +80,25 @@ class Scan:
     source_updated: float | None
     counts: dict[str, int]
     findings: list[dict[str, Any]]
+    sbom: Sbom | None = None  # what a COMPLETE scan catalogued (stored apart: see :func:`sbom_of`)
+
+
+@dataclass(frozen=True)
+class Sbom:
+    """What a scan catalogued: the OS (``OsInfo`` dict, None: none found) and the packages
+    (``Package`` dicts, at most :data:`MAX_PACKAGES`)."""
+
+    os: dict[str, str] | None
+    packages: list[dict[str, Any]]
+
+
+def sbom_of(store: Store, repository: str, digest: str) -> Sbom | None:
+    """The packages of the last COMPLETE scan of ``digest`` (None: none stored)."""
+    row = store.query_one(
+        "SELECT os, packages FROM registry_image_sboms WHERE repository = ? AND digest = ?",
+        (repository, digest),
+    )
+    return None if row is None else Sbom(json.loads(row[0]) if row[0] else None, json.loads(row[1]))
 
 
 def get(store: Store, repository: str, digest: str) -> Scan | None:
@@ -93,6 +123,20 @@ async def put(store: Store, scan: Scan) -> None:
                 scan.source_updated, json.dumps(scan.counts), json.dumps(scan.findings),
             ),
         )
+        if scan.sbom is not None:
+            tx.execute(
+                "INSERT OR REPLACE INTO registry_image_sboms (repository, digest, os, packages)"
+                " VALUES (?, ?, ?, ?)",
+                (
+                    scan.repository, scan.digest, json.dumps(scan.sbom.os) if scan.sbom.os else None,
+                    json.dumps(scan.sbom.packages),
+                ),
+            )
+        elif scan.status != "IN_PROGRESS":
+            tx.execute(
+                "DELETE FROM registry_image_sboms WHERE repository = ? AND digest = ?",
+                (scan.repository, scan.digest),
+            )
         tx.changed(TOPIC, f"scan/{scan.repository}@{scan.digest}")
 
 
@@ -101,6 +145,10 @@ async def prune(store: Store) -> int:
     async with store.transaction() as tx:
         cur = tx.execute(
             "DELETE FROM registry_image_scans AS s WHERE NOT EXISTS (SELECT 1 FROM registry_manifests m"
+            " WHERE m.repository = s.repository AND m.digest = s.digest)"
+        )
+        tx.execute(
+            "DELETE FROM registry_image_sboms AS s WHERE NOT EXISTS (SELECT 1 FROM registry_manifests m"
             " WHERE m.repository = s.repository AND m.digest = s.digest)"
         )
         return cur.rowcount
@@ -119,28 +167,35 @@ def source_date(text: str) -> float | None:
     return when.timestamp()
 
 
-def run_scan(opener: Any, body: bytes, db_path: Path) -> tuple[str, str, float | None, dict[str, int], list]:
-    """One scan, synchronously (in a thread): (status, reason, source updated, counts, findings)."""
+Outcome = tuple[str, str, float | None, dict[str, int], list, Sbom | None]
+
+
+def run_scan(opener: Any, body: bytes, db_path: Path) -> Outcome:
+    """One scan, synchronously (in a thread): (status, reason, source updated, counts,
+    findings, what it catalogued)."""
     from registry.scan import ScanFailed, UnsupportedImage, layer_digests, scan_image
     from registry.scan.vulndb import VulnDB
 
     try:
         layer_digests(body)  # an index or an artifact is UNSUPPORTED_IMAGE, DB or not
     except UnsupportedImage as e:
-        return e.status, e.reason, None, {}, []
+        return e.status, e.reason, None, {}, [], None
     if not db_path.exists():
-        return "FAILED", NO_DB, None, {}, []
+        return "FAILED", NO_DB, None, {}, [], None
     db = VulnDB(db_path)
     try:
         if not db.sources():
-            return "FAILED", NO_DB, None, {}, []
+            return "FAILED", NO_DB, None, {}, [], None
         updated = source_date(db.updated_at())
         try:
             result = scan_image(opener, body, db)
         except ScanFailed as e:  # UnsupportedImage too, with its own status
-            return e.status, e.reason, updated, {}, []
+            return e.status, e.reason, updated, {}, [], None
         findings = [asdict(f) for f in result.findings[:MAX_FINDINGS]]
-        return "COMPLETE", "", updated, result.severity_counts(), findings
+        sbom = Sbom(
+            asdict(result.os) if result.os else None, [asdict(p) for p in result.packages[:MAX_PACKAGES]]
+        )
+        return "COMPLETE", "", updated, result.severity_counts(), findings, sbom
     finally:
         db.close()
 
@@ -180,7 +235,8 @@ class Scanner:
         try:
             found = self.meta.manifest_by_digest(repository, digest)
             if found is None:
-                outcome: tuple = ("FAILED", "the image was deleted before it was scanned", None, {}, [])
+                gone = "the image was deleted before it was scanned"
+                outcome: Outcome = ("FAILED", gone, None, {}, [], None)
             else:
                 async with self.gate:
                     outcome = await asyncio.to_thread(run_scan, self.opener, found.body, self.db_path)
@@ -188,11 +244,11 @@ class Scanner:
             raise
         except Exception as e:  # a scanner bug ends the scan, never the server
             log.exception("scan failed", extra={"repository": repository, "digest": digest})
-            outcome = ("FAILED", f"internal scanner error: {type(e).__name__}: {e}", None, {}, [])
-        status, reason, updated, counts, findings = outcome
+            outcome = ("FAILED", f"internal scanner error: {type(e).__name__}: {e}", None, {}, [], None)
+        status, reason, updated, counts, findings, sbom = outcome
         await put(
             self.meta.store,
-            Scan(repository, digest, status, reason, started, time.time(), updated, counts, findings),
+            Scan(repository, digest, status, reason, started, time.time(), updated, counts, findings, sbom),
         )
 
     def _db_imported(self) -> float | None:

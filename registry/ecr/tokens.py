@@ -25,7 +25,7 @@ from dockyard.iam.records import Principals
 from dockyard.store import Store
 from registry import jwt
 from registry.ecr import data
-from registry.ecr.policy import PolicyError, RepositoryPolicy, decide
+from registry.ecr.policy import PolicyError, RepositoryPolicy, decide, user_actions
 from registry.ecr.policy import parse as parse_policy
 from registry.scopes import REPOSITORY, Scope, grant
 
@@ -152,6 +152,36 @@ class Logins:
             )
             if got:
                 out.append(Scope(REPOSITORY, scope.name, got))
+        return out
+
+    def for_user(self, name: str, requested: Iterable[Scope], granted: list[Scope]) -> list[Scope]:
+        """The scopes of registry user ``name`` (``granted`` by its prefix grants) under the
+        repositories' policies, the user being ``arn:aws:iam::ACCOUNT:user/NAME``: per
+        registry action, an explicit ``Deny`` of an ECR action it needs takes it away, an
+        ``Allow`` of every one adds it (AWS's same-account rule, the grants as the identity
+        side)."""
+        arn = f"arn:aws:iam::{self.account}:user/{name}"
+        have = {s.name: set(s.actions) for s in granted if s.type == REPOSITORY}
+        wanted: dict[str, set[str]] = {}
+        for scope in requested:
+            if scope.type == REPOSITORY:
+                actions = set(REGISTRY_ACTIONS) if "*" in scope.actions else set(scope.actions)
+                wanted.setdefault(scope.name, set()).update(actions)
+        changed: dict[str, tuple[str, ...]] = {}
+        for repository, actions in wanted.items():
+            repo = self._policy(repository)
+            if repo is None:
+                continue
+            resource = f"arn:aws:ecr:{self.region}:{self.account}:repository/{repository}"
+            ctx = {"aws:username": name, "aws:principalarn": arn, "aws:principaltype": "User"}
+            got = user_actions(
+                repo, arn, self.account, resource, ctx, REGISTRY_ACTIONS, actions, have.get(repository, set())
+            )
+            changed[repository] = got
+        out = [
+            s for s in granted if s.type != REPOSITORY or s.name not in changed
+        ]
+        out += [Scope(REPOSITORY, n, a) for n, a in changed.items() if a]
         return out
 
     def _policy(self, repository: str) -> RepositoryPolicy | None:

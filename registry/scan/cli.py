@@ -2,9 +2,12 @@
 ``registry.cli``). They open ``<data-dir>/vulndb.sqlite`` directly, so they work whether or not
 the server runs.
 
-``dockyard scan show REPO:TAG|REPO@DIGEST [--json] [--format table|trivy]`` asks the server
-(``DescribeImageScanFindings``, every page) for an image's last scan: a table by severity, the
-ECR answer as JSON, or Trivy-compatible JSON (:func:`trivy_json`).
+``dockyard scan show REPO:TAG|REPO@DIGEST [--json] [--format table|trivy|cyclonedx|spdx]``
+asks the server (``DescribeImageScanFindings``, every page) for an image's last scan: a table
+by severity, the ECR answer as JSON, or Trivy-compatible JSON (:func:`trivy_json`). For
+``cyclonedx`` (CycloneDX 1.6 JSON with the vulnerabilities) and ``spdx`` (SPDX 2.3 JSON) it
+asks ``GetImageSbom`` for what that scan catalogued (:mod:`registry.ecr.sboms`) and writes
+the SBOM with :mod:`registry.scan.sbom`: nothing is scanned again.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands", "image_params", "rows", "trivy_json"]
+__all__ = ["add_commands", "image_params", "result_of", "rows", "trivy_json"]
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 
@@ -87,6 +90,22 @@ def trivy_json(ref: str, answer: dict[str, Any], findings: list[dict[str, Any]])
             for t, v in sorted(by_type.items())
         ],
     }
+
+
+def result_of(answer: dict[str, Any]) -> Any:
+    """The ``ScanResult`` a ``GetImageSbom`` answer holds (its OS, packages and findings)."""
+    from registry.scan.model import Finding, OsInfo, Package, ScanResult
+
+    def fields(cls: type, raw: dict[str, Any], tuples: tuple[str, ...]) -> Any:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in raw.items() if k in known})
+
+    os = answer.get("os")
+    return ScanResult(
+        fields(OsInfo, os, ()) if os else None,
+        tuple(fields(Package, p, ("locations", "licenses")) for p in answer.get("packages", [])),
+        tuple(fields(Finding, f, ("aliases",)) for f in answer.get("findings", [])),
+    )
 
 
 def add_commands(sub: Any, ctx: Any) -> None:
@@ -175,6 +194,13 @@ def add_commands(sub: Any, ctx: Any) -> None:
         if params is None:
             raise ctx.UserError(f"{args.image}: give REPO:TAG or REPO@DIGEST")
         client = ctx.client(args)
+        if args.format in ("cyclonedx", "spdx"):
+            from registry.scan.sbom import cyclonedx_json, spdx_json
+
+            result = result_of(client.call(ECR, "GetImageSbom", params))
+            write = cyclonedx_json if args.format == "cyclonedx" else spdx_json
+            print(write(result, args.image))
+            return 0
         answer = client.call(ECR, "DescribeImageScanFindings", params)
         findings = list((answer.get("imageScanFindings") or {}).get("findings", []))
         while answer.get("nextToken"):
@@ -206,6 +232,9 @@ def add_commands(sub: Any, ctx: Any) -> None:
     ctx.client_args(p)
     p.add_argument("image", metavar="REPO:TAG|REPO@DIGEST")
     p.add_argument(
-        "--format", choices=["table", "trivy"], default="table", help="trivy: Trivy-compatible JSON"
+        "--format",
+        choices=["table", "trivy", "cyclonedx", "spdx"],
+        default="table",
+        help="trivy: Trivy-compatible JSON; cyclonedx: CycloneDX JSON with vulnerabilities; spdx: SPDX JSON",
     )
     p.set_defaults(func=show)

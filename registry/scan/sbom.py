@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from registry.scan.model import ScanResult
@@ -55,7 +56,7 @@ def cyclonedx_json(result: ScanResult, name: str = "image", with_vulnerabilities
                 severity=sev.get(
                     f.severity if f.severity != "INFORMATIONAL" else "INFO", VulnerabilitySeverity.UNKNOWN
                 ),
-                score=f.score,
+                score=Decimal(str(f.score)) if f.score is not None else None,
                 vector=f.vector or None,
             )
             bom.vulnerabilities.add(

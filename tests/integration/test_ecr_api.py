@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import time
@@ -11,7 +12,18 @@ import uuid
 import pytest
 import requests
 
-from tests.support.registry import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, canonical, descriptor
+from tests.support.images import layer_tar
+from tests.support.oci_layout import index_layout
+from tests.support.registry import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    RegistryClient,
+    canonical,
+    descriptor,
+    skopeo_copy,
+    skopeo_ref,
+)
 
 ACCOUNT = "000000000000"
 
@@ -494,3 +506,29 @@ def test_list_image_referrers_names_the_manifests_whose_subject_is_the_image(ecr
     assert other["referrers"] == []
     detail = ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": "sbom"}])["imageDetails"][0]
     assert detail["subjectManifestDigest"] == subject and detail["artifactMediaType"] == sbom
+
+
+def test_batch_delete_image_keeps_an_image_an_index_names_until_the_index_goes(dockyard, tmp_path):
+    name = _name("ecr-index")
+    layout, children = index_layout(
+        tmp_path / "index", {arch: [gzip.compress(layer_tar({f"{arch}.txt": arch.encode()}))] for arch in
+                             ("amd64", "arm64")}
+    )
+    skopeo_copy(dockyard, f"oci:{layout}:1", skopeo_ref(dockyard, f"{name}:1"), "--all", "--preserve-digests")
+    index = dockyard.aws("ecr", "describe-images", "--repository-name", name, "--image-ids", "imageTag=1")
+    index_digest = index["imageDetails"][0]["imageDigest"]
+    out = dockyard.aws(
+        "ecr", "batch-delete-image", "--repository-name", name, "--image-ids", f"imageDigest={children[0]}"
+    )
+    assert out["imageIds"] == []
+    [failure] = out["failures"]
+    assert failure["imageId"] == {"imageDigest": children[0]}
+    assert failure["failureCode"] == "ImageReferencedByManifestList"
+    assert index_digest in failure["failureReason"]
+    listed = dockyard.aws("ecr", "list-images", "--repository-name", name)["imageIds"]
+    assert {i["imageDigest"] for i in listed} == {index_digest, *children}
+    # the index first, then its children, in one request
+    ids = [f"imageDigest={d}" for d in (index_digest, *children)]
+    out = dockyard.aws("ecr", "batch-delete-image", "--repository-name", name, "--image-ids", *ids)
+    assert out["failures"] == []
+    assert {i["imageDigest"] for i in out["imageIds"]} == {index_digest, *children}

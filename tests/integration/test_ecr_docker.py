@@ -6,64 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
-import pytest
-
-from tests.support.images import build_image, busybox_image
+from tests.support.ecr import ACCOUNT, ecr_login, make_key
 from tests.support.registry import docker_rmi
-from tests.support.registry_auth import DockerLogin
-from tests.support.server import Dockyard
-
-ACCOUNT = "000000000000"
-
-
-@pytest.fixture
-def docker() -> Iterator[DockerLogin]:
-    login = DockerLogin()
-    try:
-        yield login
-    finally:
-        login.close()
-
-
-@pytest.fixture(scope="module")
-def images() -> Iterator[tuple[str, str]]:
-    """Two local images with content of their own."""
-    tags = [f"dockyard-test/ecr-{uuid.uuid4().hex[:8]}:latest" for _ in range(2)]
-    for tag in tags:
-        build_image(
-            tag, f"FROM {busybox_image()}\nCOPY marker /marker\n", {"marker": uuid.uuid4().bytes * 64}
-        )
-    yield tags[0], tags[1]
-    docker_rmi(*tags)
-
-
-def ecr_login(dockyard: Dockyard, docker: DockerLogin, env: dict[str, str] | None = None) -> None:
-    password = dockyard.aws("ecr", "get-login-password", env=env, check=False)
-    assert password.returncode == 0, password.stderr
-    login = docker.run(
-        "login", "--username", "AWS", "--password-stdin", dockyard.registry, input=password.stdout
-    )
-    assert login.returncode == 0, login.stderr
-
-
-def make_key(dockyard: Dockyard, name: str, policy: dict) -> dict[str, str]:
-    proc = dockyard.cli(
-        "keys",
-        "create",
-        "--name",
-        name,
-        "--json",
-        "--data-dir",
-        str(dockyard.data_dir),
-        "--policy",
-        "-",
-        input=json.dumps(policy),
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    return {"AWS_ACCESS_KEY_ID": out["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": out["SecretAccessKey"]}
 
 
 def test_get_login_password_logs_docker_in_to_push_and_pull(dockyard, docker, images):

@@ -5,23 +5,14 @@ pushed with skopeo to a repository created with scanOnPush, its findings and sum
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import tarfile
 import time
 import uuid
-from pathlib import Path
 
-from tests.support.registry import (
-    OCI_CONFIG,
-    OCI_LAYER,
-    OCI_MANIFEST,
-    canonical,
-    descriptor,
-    skopeo_copy,
-    skopeo_ref,
-)
+from tests.support.oci_layout import image_layout
+from tests.support.registry import skopeo_copy, skopeo_ref
 from tests.support.vulndb import shared_vulndb
 
 PYPI = shared_vulndb() / "osv-PyPI.zip"
@@ -35,32 +26,6 @@ def _layer() -> bytes:
         info.size = len(METADATA)
         tar.addfile(info, io.BytesIO(METADATA))
     return gzip.compress(buf.getvalue(), mtime=0)
-
-
-def _oci_layout(root: Path, layer: bytes) -> Path:
-    """An OCI image layout (``oci:`` for skopeo) of one image: ``layer`` and an amd64 config."""
-    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    manifest = canonical(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, config),
-            "layers": [descriptor(OCI_LAYER + "+gzip", layer)],
-        }
-    )
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    for data in (config, layer, manifest):
-        (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {**descriptor(OCI_MANIFEST, manifest), "annotations": {"org.opencontainers.image.ref.name": "1"}}
-        ],
-    }
-    (root / "index.json").write_text(json.dumps(index))
-    return root
 
 
 def _settled(dockyard, name: str, tag: str) -> dict:
@@ -81,7 +46,7 @@ def test_a_push_to_a_scan_on_push_repository_is_scanned_with_the_imported_data(d
         "ecr", "create-repository", "--repository-name", name,
         "--image-scanning-configuration", "scanOnPush=true",
     )
-    layout = _oci_layout(tmp_path / "image", _layer())
+    layout = image_layout(tmp_path / "image", [_layer()])
     skopeo_copy(dockyard, f"oci:{layout}:1", skopeo_ref(dockyard, f"{name}:1"), "--preserve-digests")
 
     out = _settled(dockyard, name, "1")

@@ -9,16 +9,7 @@ import pytest
 
 from tests.support.images import build_image, busybox_image
 from tests.support.registry import docker_rmi
-from tests.support.registry_auth import DockerLogin, allow_anonymous_pull, create_user
-
-
-@pytest.fixture
-def docker() -> Iterator[DockerLogin]:
-    login = DockerLogin()
-    try:
-        yield login
-    finally:
-        login.close()
+from tests.support.registry_auth import allow_anonymous_pull, create_user
 
 
 @pytest.fixture

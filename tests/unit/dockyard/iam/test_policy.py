@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dockyard.iam.policy import READ_ONLY, PolicyError, Request, evaluate, parse
+from dockyard.iam.policy import READ_ONLY, PolicyError, Request, combine, evaluate, parse
 
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/"
 
@@ -237,3 +237,23 @@ def test_a_parsed_policy_keeps_a_normalised_document() -> None:
     p = parse('{"Statement": {"Resource": "*", "Action": "*", "Effect": "Allow"}, "Version": "2012-10-17"}')
     assert json.loads(p.document)["Statement"]["Effect"] == "Allow"
     assert parse(p.document) == p
+
+
+def test_combine_lets_a_resource_policy_allow_and_an_explicit_deny_in_either_refuse() -> None:
+    repo = "arn:aws:ecr:us-east-1:000000000000:repository/a"
+    other = "arn:aws:ecr:us-east-1:000000000000:repository/b"
+    identity = [parse(stmt(Action="ecr:DescribeImages"))]
+    grants = {repo: [parse(stmt(Action="ecr:BatchGetImage"))]}
+    resource_policies = lambda arn: grants.get(arn, [])  # noqa: E731
+    get = Request("ecr:BatchGetImage", (repo,), {})
+    assert combine(identity, resource_policies, get).allowed
+    assert not combine(identity, resource_policies, Request("ecr:BatchGetImage", (other,), {})).allowed
+    # a resource policy applies to its own resource only: both must be allowed
+    both = combine(identity, resource_policies, Request("ecr:BatchGetImage", (repo, other), {}))
+    assert (both.allowed, both.resource) == (False, other)
+    deny = {repo: [parse({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "ecr:DescribeImages", "Resource": "*"}]})]}
+    denying = lambda arn: deny.get(arn, [])  # noqa: E731
+    refused = combine(identity, denying, Request("ecr:DescribeImages", (repo,), {}))
+    assert (refused.allowed, refused.explicit_deny, refused.by_resource_policy) == (False, True, True)
+    assert combine(identity, denying, Request("ecr:DescribeImages", (other,), {})).allowed

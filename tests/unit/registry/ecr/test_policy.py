@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dockyard.iam.policy import parse as parse_identity
-from registry.ecr.policy import PolicyError, applicable, decide, parse
+from registry.ecr.policy import PolicyError, applicable, decide, parse, user_actions
 
 ACCOUNT = "000000000000"
 CI = f"arn:aws:iam::{ACCOUNT}:user/ci"
@@ -69,3 +69,22 @@ def test_the_decision_is_a_union_of_allows_where_an_explicit_deny_wins():
     assert decide(everything, None, CI, ACCOUNT, "ecr:PutImage", REPO)  # the key allows
     assert not decide(everything, repo, CI, ACCOUNT, "ecr:BatchDeleteImage", REPO)  # the repository denies
     assert decide(None, repo, CI, ACCOUNT, "ecr:BatchDeleteImage", REPO)  # an administrator key
+
+
+NEEDS = {"pull": ("ecr:BatchGetImage",), "push": ("ecr:InitiateLayerUpload", "ecr:PutImage")}
+
+
+def test_a_repository_policy_gives_a_registry_user_an_action_its_grants_lack():
+    repo = parse(doc({**PULL, "Action": ["ecr:BatchGetImage", "ecr:InitiateLayerUpload", "ecr:PutImage"]}))
+    assert user_actions(repo, CI, ACCOUNT, REPO, {}, NEEDS, {"pull", "push"}, set()) == ("pull", "push")
+    # an Allow of only some of what push needs is not enough
+    partial = parse(doc({**PULL, "Action": ["ecr:BatchGetImage", "ecr:PutImage"]}))
+    assert user_actions(partial, CI, ACCOUNT, REPO, {}, NEEDS, {"pull", "push"}, set()) == ("pull",)
+    # a statement naming someone else gives nothing; the user's own grants stay
+    other = parse(doc({**PULL, "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}}))
+    assert user_actions(other, CI, ACCOUNT, REPO, {}, NEEDS, {"pull", "push"}, {"push"}) == ("push",)
+
+
+def test_a_deny_in_a_repository_policy_takes_a_granted_action_from_a_registry_user():
+    repo = parse(doc({"Effect": "Deny", "Principal": "*", "Action": "ecr:PutImage"}))
+    assert user_actions(repo, CI, ACCOUNT, REPO, {}, NEEDS, {"pull", "push"}, {"pull", "push"}) == ("pull",)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from dockyard import cli
 from registry.scan import sbom
-from registry.scan.model import Finding, Package, ScanResult
+from registry.scan.cli import result_of
+from registry.scan.model import Finding, OsInfo, Package, ScanResult
 
 RESULT = ScanResult(
     None,
@@ -44,6 +46,28 @@ def test_cyclonedx_has_components_and_vulnerabilities():
     (v,) = doc["vulnerabilities"]
     assert v["id"] == "CVE-2019-10744" and v["affects"] == [{"ref": "pkg:npm/lodash@4.17.11"}]
     assert v["ratings"][0]["severity"] == "critical"
+
+
+def test_cyclonedx_with_a_cvss_score_passes_the_strict_schema():
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = sbom.cyclonedx_json(RESULT, "shop/web:1")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    assert json.loads(text)["vulnerabilities"][0]["ratings"][0]["score"] == 9.1
+
+
+def test_a_get_image_sbom_answer_gives_back_the_scan_result():
+    answer = {
+        "os": {"id": "debian", "version_id": "12", "codename": "bookworm", "pretty_name": "Debian 12"},
+        "packages": [asdict(p) for p in RESULT.packages],
+        "findings": [asdict(f) for f in RESULT.findings],
+    }
+    back = json.loads(json.dumps(answer))  # as it travels: tuples become lists
+    assert result_of(back) == ScanResult(
+        OsInfo("debian", "12", "bookworm", "Debian 12"), RESULT.packages, RESULT.findings
+    )
+    assert result_of({"packages": [], "findings": []}).os is None
 
 
 def test_spdx_document_describes_each_package():
