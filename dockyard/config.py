@@ -78,6 +78,9 @@ class Config:
     task_credentials_port: int = 0
     task_role_seconds: float = 3600.0
     mesh_delta: bool = False  # sidecars ask for incremental (delta) xDS instead of state of the world
+    # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
+    # endpoints without it before its app stops (runner.agent.worker); 0: no drain
+    mesh_drain_timeout: float = 10.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

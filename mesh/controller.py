@@ -122,7 +122,8 @@ class Controller:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
         snapshot = compute(self.desired.config, self.desired.endpoints, Node(node))
         old = self.cache.get_snapshot(node)
-        if old is not None and dict(old.versions) == dict(snapshot.versions):
+        same = old is not None and dict(old.versions) == dict(snapshot.versions)
+        if same and old.members == snapshot.members:
             return False
         try:
             self.cache.set_snapshot(node, snapshot)

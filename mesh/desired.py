@@ -120,7 +120,7 @@ def _endpoints(
         ip, port = a.get("AWS_INSTANCE_IPV4"), a.get("AWS_INSTANCE_PORT")
         number = int(port) if port and port.isdigit() else default_port
         if ip and number and 0 < number < 65536:
-            out.append(Endpoint(ip, number))
+            out.append(Endpoint(ip, number, instance=inst.instance_id))
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
 
 

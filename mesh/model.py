@@ -6,7 +6,8 @@
   whose requests under ``prefix`` are split over weighted services, with an optional timeout
   and retry policy;
 * a ``Client`` is a node (a sidecar, by its node id) and the routes it may call;
-* ``Endpoint`` is one address of a service, with its health;
+* ``Endpoint`` is one address of a service, with its health and the discovery instance it
+  is (``instance``, the task id for a task: what a drain waits on; never sent to Envoy);
 * an ``Ingress`` is a listener of a node's own: requests arriving on ``port`` go to the app on
   ``127.0.0.1:local_port`` (Service Connect's ingress).
 
@@ -31,6 +32,7 @@ class Endpoint:
     address: str
     port: int
     healthy: bool = True
+    instance: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -128,10 +128,10 @@ def local_cluster(ingress: Ingress) -> cluster_pb2.Cluster:
 
 
 def load_assignment(name: str, endpoints: Iterable[Endpoint]) -> endpoint_pb2.ClusterLoadAssignment:
-    """Healthy endpoints only, sorted; no locality at all when none is healthy."""
+    """Healthy endpoints only, sorted, each address once; no locality at all when none is healthy."""
     lb = [endpoint_components_pb2.LbEndpoint(endpoint=endpoint_components_pb2.Endpoint(
-        address=_socket(e.address, e.port)))
-        for e in sorted(set(endpoints), key=lambda e: (e.address, e.port)) if e.healthy]
+        address=_socket(address, port)))
+        for address, port in sorted({(e.address, e.port) for e in endpoints if e.healthy})]
     locality = [endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=lb)] if lb else []
     return endpoint_pb2.ClusterLoadAssignment(cluster_name=name, endpoints=locality)
 

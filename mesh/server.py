@@ -10,6 +10,9 @@ per-node status, whichever flavour the stream speaks, and handed to ``on_nack`` 
 part records them in the store). ``on_node`` is told each node id as its stream names it
 (the controller gives a node it does not know an empty snapshot). ``ready(node, timeout)``
 waits until a stream of that node has ACKed every type of the node's current snapshot.
+``drained(member, timeout)`` waits until no connected node may still route to the discovery
+instance ``member`` (a task id): each one's snapshot leaves it out of its ``members`` and its
+sidecar ACKed that snapshot's EDS version (the drain of a stopping task, :func:`holding`).
 
 ``on_request``, when given, is called with the stream after each request of its peer has been
 applied to it (an ACK, a NACK, a new subscription), before anything is sent in answer: an
@@ -51,6 +54,19 @@ def acked(stream: AdsStream | DeltaStream, snapshot: Snapshot | None) -> bool:
     return True
 
 
+def holding(stream: AdsStream | DeltaStream, snapshot: Snapshot | None, member: str) -> bool:
+    """Whether the sidecar on ``stream`` may still route to ``member``: its snapshot has it
+    among its endpoints' instances, or it has not ACKed the snapshot's EDS version yet (what it
+    holds is an older one, which may have it). A sidecar that never asked for endpoints holds
+    none; one without a snapshot holds what it was last sent (treated as holding)."""
+    st = stream.types.get(ENDPOINT)
+    if st is None:
+        return False
+    if snapshot is None:
+        return bool(st.acked_version)
+    return member in snapshot.members or st.acked_version != snapshot.versions[ENDPOINT]
+
+
 class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, cache: SnapshotCache, max_nacks: int = 1000,
                  on_request: Callable[[AdsStream | DeltaStream], None] | None = None,
@@ -63,6 +79,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self.on_nack = on_nack
         self.on_node = on_node
         self._ack_waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._drain_waiters: set[asyncio.Future[None]] = set()
 
     def _record_nack(self, nack: Nack) -> None:
         self.nacks.append(nack)
@@ -103,9 +120,34 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         return True
 
     def _wake_acks(self, node: str) -> None:
-        for fut in self._ack_waiters.get(node, ()):
+        for fut in [*self._ack_waiters.get(node, ()), *self._drain_waiters]:
             if not fut.done():
                 fut.set_result(None)
+
+    def holders(self, member: str) -> list[str]:
+        """The connected nodes that may still route to ``member`` (:func:`holding`)."""
+        return sorted({s.node for s in list(self.streams)
+                       if s.node and holding(s, self.cache.get_snapshot(s.node), member)})
+
+    async def drained(self, member: str, timeout: float, poll: float = 0.1) -> bool:
+        """True once no connected node may route to ``member`` (:meth:`holders` is empty);
+        False when ``timeout`` seconds pass first. Woken by every request (an ACK) of any
+        stream, and every ``poll`` seconds (a snapshot set, a stream gone)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.holders(member):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            fut: asyncio.Future[None] = loop.create_future()
+            self._drain_waiters.add(fut)
+            try:
+                await asyncio.wait_for(fut, min(poll, remaining))
+            except TimeoutError:
+                pass
+            finally:
+                self._drain_waiters.discard(fut)
+        return True
 
     def status(self) -> dict[str, dict]:
         """Per connected node: the versions it ACKed and its last NACK, by type URL."""

@@ -16,7 +16,10 @@
 * ``bootstrap(task_arn, service, xds)``: Envoy's bootstrap (:func:`mesh.bootstrap.bootstrap`),
   admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
 * ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
-  snapshot's versions (``AdsServer.ready``).
+  snapshot's versions (``AdsServer.ready``);
+* ``drained(task_arn, timeout)``: True once no connected sidecar may still route to the task:
+  every one's snapshot leaves out the task's endpoints (discovery instance id = the task id, the
+  last part of its ARN) and it ACKed that EDS version (``AdsServer.drained``).
 
 The image's :class:`mesh.sidecar.Build` is made on first use of ``image`` (it runs
 ``envoy --version`` and ``ldd``: blocking, a fraction of a second; call it from a thread at
@@ -166,6 +169,9 @@ class Sidecars:
 
     async def ready(self, task_arn: str, timeout: float) -> bool:
         return await self.ads.ready(task_arn, timeout)
+
+    async def drained(self, task_arn: str, timeout: float) -> bool:
+        return await self.ads.drained(task_arn.rsplit("/", 1)[-1], timeout)
 
     async def stop(self) -> None:
         for server in self._servers.values():

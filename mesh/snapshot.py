@@ -27,6 +27,8 @@ A tcp route must be alone on its (address, port) (``MeshConfig`` refuses otherwi
 
 Each type has a version: a hash of its resources serialized deterministically, sorted by
 name, so equal inputs give equal versions and any change to a type changes its version.
+``Snapshot.members`` names the discovery instances (task ids) behind its healthy endpoints: not
+sent to Envoy, it tells a drain which nodes still route to a task (``AdsServer.drained``).
 ``Snapshot.problems()`` names every dangling reference, like go-control-plane's
 ``Consistent()``; the cache refuses an inconsistent snapshot.
 
@@ -78,14 +80,16 @@ class Snapshot:
 
     resources: Mapping[str, tuple[Message, ...]]
     versions: Mapping[str, str]
+    members: frozenset[str] = frozenset()  # the instances behind its EDS endpoints
 
     @classmethod
     def of(cls, clusters: Iterable[Message] = (), endpoints: Iterable[Message] = (),
-           listeners: Iterable[Message] = (), routes: Iterable[Message] = ()) -> Snapshot:
+           listeners: Iterable[Message] = (), routes: Iterable[Message] = (),
+           members: Iterable[str] = ()) -> Snapshot:
         by_type = {CLUSTER: clusters, ENDPOINT: endpoints, LISTENER: listeners, ROUTE: routes}
         resources = {t: tuple(sorted(rs, key=name_of)) for t, rs in by_type.items()}
         return cls(MappingProxyType(resources),
-                   MappingProxyType({t: version_of(rs) for t, rs in resources.items()}))
+                   MappingProxyType({t: version_of(rs) for t, rs in resources.items()}), frozenset(members))
 
     def names(self, type_url: str) -> set[str]:
         return {name_of(r) for r in self.resources.get(type_url, ())}
@@ -161,4 +165,5 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
     for ingress in client.ingress:
         clusters.append(res.local_cluster(ingress))
         listeners.append(res.ingress_listener(ingress))
-    return Snapshot.of(clusters, assignments, listeners, route_configs)
+    members = {e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance}
+    return Snapshot.of(clusters, assignments, listeners, route_configs, members)

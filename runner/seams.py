@@ -83,7 +83,8 @@ class Sidecars(Protocol):
     control plane from the installed Envoy and loaded into each host's engine with
     ``image_tar``, never pulled), passes ``bootstrap(...)`` as ``--config-yaml``, and starts
     the app containers only once ``ready`` says the sidecar ACKed its first complete
-    configuration."""
+    configuration. On stop, the app containers stop only once ``drained`` says no other
+    sidecar routes to the task any more (it left discovery first), within a bound."""
 
     image: str
 
@@ -108,4 +109,10 @@ class Sidecars(Protocol):
     async def ready(self, task_arn: str, timeout: float) -> bool:
         """True once the node ``task_arn`` ACKed every type of a complete snapshot; False when
         ``timeout`` seconds pass first."""
+        ...
+
+    async def drained(self, task_arn: str, timeout: float) -> bool:
+        """True once no connected sidecar may still send requests to ``task_arn``: the
+        configuration each one was given leaves the task's endpoints out, and each one ACKed
+        it; False when ``timeout`` seconds pass first."""
         ...

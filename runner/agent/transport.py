@@ -11,11 +11,25 @@ container or image), so callers never import the SDK's exception types.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-__all__ = ["ContainerSpec", "DockerError", "DockerTransport", "NotFound", "Transport"]
+__all__ = ["ContainerSpec", "DockerError", "DockerTransport", "NotFound", "Transport", "ipam_gateway"]
+
+
+def ipam_gateway(config: list[dict[str, Any]]) -> str:
+    """The IPv4 gateway of a network's ``IPAM.Config``: its ``Gateway``, else the first host
+    address of its ``Subnet``, which is the gateway Docker gives a subnet without one (Docker
+    20.10 restarted shows the default ``bridge`` with a ``Subnet`` only); "" when neither."""
+    for c in config:
+        if c.get("Gateway") and ":" not in c["Gateway"]:
+            return c["Gateway"]
+    for c in config:
+        if c.get("Subnet") and ":" not in c["Subnet"]:
+            return str(next(ipaddress.ip_network(c["Subnet"], strict=False).hosts(), ""))
+    return ""
 
 
 class DockerError(Exception):
@@ -136,8 +150,7 @@ class DockerTransport:
 
     def gateway(self, network: str) -> str:
         """The IPv4 gateway of a Docker network (``bridge``: the default one), "" if it has none."""
-        config = (self._call("inspect_network", network).get("IPAM") or {}).get("Config") or []
-        return next((c["Gateway"] for c in config if c.get("Gateway") and ":" not in c["Gateway"]), "")
+        return ipam_gateway((self._call("inspect_network", network).get("IPAM") or {}).get("Config") or [])
 
     def image_present(self, ref: str) -> bool:
         try:

@@ -14,8 +14,11 @@ if it lacks it (``sidecars.image_tar()``), the redirect run to completion, the s
 with ``sidecars.bootstrap(...)`` (the xDS address from ``sidecars.xds_address(<the engine's
 bridge gateway>)``); the app containers start once ``sidecars.ready(task_arn, ...)`` says the
 sidecar ACKed its first complete configuration, within ``ready_timeout`` seconds, else the
-task stops as failed to start. At stop the app containers stop first, then the sidecar, then
-the pause container goes. Without ``sidecars`` a meshed task fails to start, saying so.
+task stops as failed to start. At stop, a task whose sidecar was ready first waits until
+``sidecars.drained(task_arn, ...)`` says no other sidecar routes to it any more (the service
+loop deregistered it from discovery; the mesh pushed EDS without it and every sidecar ACKed),
+at most ``config.mesh_drain_timeout`` seconds; then the app containers stop, then the sidecar,
+then the pause container goes. Without ``sidecars`` a meshed task fails to start, saying so.
 """
 
 from __future__ import annotations
@@ -458,6 +461,7 @@ class TaskWorker:
         if task is None or task.last_status == "STOPPED":
             return
         await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
+        await self._drain()
         await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
         waves = lifecycle.stop_waves(self.defs)
@@ -488,6 +492,26 @@ class TaskWorker:
         if self.sidecar in self.ids:
             self.seen.setdefault(self.sidecar, Observed())
         await self._report(final=True, last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
+
+    async def _drain(self) -> None:
+        """A meshed task leaves every other sidecar's endpoints before its app stops (module
+        docstring); one whose sidecar never got ready was never an endpoint."""
+        if not (self.sidecar and self.sidecar_ready and self.sidecars is not None):
+            return
+        bound = self.config.mesh_drain_timeout
+        if bound <= 0:
+            return
+        started = time.monotonic()
+        try:
+            done = await self.sidecars.drained(self.placement.task_arn, bound)
+        except Exception as e:  # the mesh failing must not keep the task from stopping
+            log.warning("drain failed", extra={"task": self.task_id, "error": str(e)})
+            return
+        took = time.monotonic() - started
+        if not done:
+            log.warning("drain bound reached", extra={"task": self.task_id, "seconds": bound})
+        else:
+            log.info("drained", extra={"task": self.task_id, "seconds": round(took, 3)})
 
     async def _save_logs(self, name: str, cid: str) -> None:
         """Keep the container's logs in the data dir (``dockyard logs`` after it is removed)."""

@@ -12,11 +12,12 @@ For the 90/10 -> 50/50 shift it prints the time from the CLI's answer to the mom
 sidecar (every one whose RDS snapshot version changed) has ACKed the new RDS version, read from
 ``DockyardMesh.GetMeshStatus``; no timing is asserted (docs/benchmarks.md keeps the observation).
 
-Bad input: an escape RE2 does not know (``\\u0041``) is refused by the API; a header regex RE2
-compiles but whose program is over Envoy's default size limit (``.{98}``, size 200 > 100) is
-accepted by the API (it has no RE2 to measure it), NACKed by every sidecar, the NACK visible
-through ``ListMeshNacks`` and ``dockyard mesh status``, and traffic keeps flowing on the last
-good routes.
+Bad input: an escape RE2 does not know (``\\u0041``) and a header regex whose RE2 program is over
+Envoy's size limit (``.{98}``, size 200 > 100) are refused by the API. A per-request timeout that
+App Mesh's model allows (``DurationValue``: any long from 0) but that is past the range of
+protobuf's ``Duration`` (315,576,000,001 s, over 10,000 years) passes the API and is NACKed by
+every sidecar ("Duration out-of-range"), the NACK visible through ``ListMeshNacks`` and ``dockyard
+mesh status``, and traffic keeps flowing on the last good routes.
 """
 
 from __future__ import annotations
@@ -143,21 +144,26 @@ def test_a_canary_through_app_mesh_and_service_connect(dockyard):
             bad["httpRoute"]["match"]["headers"] = [{"name": "x-canary", "match": {"regex": regex}}]
             return json.dumps(bad)
 
-        refused = dockyard.aws("appmesh", "update-route", "--mesh-name", mesh, "--virtual-router-name",
-                               router, "--route-name", name, "--spec", with_header("\\u0041"), check=False)
-        assert refused.returncode != 0 and "BadRequestException" in refused.stderr, refused.stderr
+        for regex, words in (("\\u0041", "invalid escape sequence"), (".{98}", "program of size 200")):
+            refused = dockyard.aws("appmesh", "update-route", "--mesh-name", mesh, "--virtual-router-name",
+                                   router, "--route-name", name, "--spec", with_header(regex), check=False)
+            assert refused.returncode != 0 and "BadRequestException" in refused.stderr, refused.stderr
+            assert words in refused.stderr, refused.stderr
 
-        # an RE2 program over Envoy's size limit passes the API and is NACKed; traffic stays on 0/100
+        # a timeout App Mesh's model allows but Envoy's Duration cannot hold passes the API and is
+        # NACKed; traffic stays on 0/100
         nodes = set(rds(status_client))
+        too_long = json.loads(json.dumps(spec))
+        too_long["httpRoute"]["timeout"] = {"perRequest": {"unit": "s", "value": 315_576_000_001}}
         dockyard.aws("appmesh", "update-route", "--mesh-name", mesh, "--virtual-router-name", router,
-                     "--route-name", name, "--spec", with_header(".{98}"))
+                     "--route-name", name, "--spec", json.dumps(too_long))
 
         def nacked() -> list[dict[str, Any]] | None:
             got = status_client.call("DockyardMesh", "ListMeshNacks", {"Node": task["taskArn"]})["Nacks"]
             return got or None
 
-        [nack, *_] = wait_for(nacked, timeout=30, what="front's sidecar NACKs the oversized regex")
-        assert nack["TypeUrl"].endswith("RouteConfiguration") and "program size" in nack["ErrorDetail"]
+        [nack, *_] = wait_for(nacked, timeout=30, what="front's sidecar NACKs the timeout")
+        assert nack["TypeUrl"].endswith("RouteConfiguration") and "out-of-range" in nack["ErrorDetail"]
         rows = mesh_status(dockyard, *common)
         assert rows[task["taskArn"]]["LastNack"]["Version"] == nack["Version"]
         assert rows[task["taskArn"]]["Acked"]["RDS"] != nack["Version"]

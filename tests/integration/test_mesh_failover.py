@@ -1,10 +1,20 @@
 """The mesh under failures, end to end through a ``dockyard up`` of the module's own (delta
 xDS, ``mesh_delta``): continuous calls from one Service Connect service's task to another's
 alias, through both sidecars, while the control plane is SIGKILLed and restarted, and while the
-called service is scaled in. Not one call may fail."""
+called service is scaled in or rolled to a new revision. Not one call may fail.
+
+The scale-in and the roll prove the drain of a stopping task (``runner.agent.worker``: its app
+stops only once every other sidecar ACKed endpoints without it). The route has no retry policy
+(checked in front's Envoy), so no failure is hidden by a retry. And the push that removes the
+task reaches front's sidecar late: the xDS server's packets into front's network namespace
+are dropped (iptables, matched by their source port) from before the task leaves Cloud Map
+until a second after, then TCP retransmits them. Without the drain
+(``DOCKYARD_MESH_DRAIN_TIMEOUT=0``) front goes on sending to the stopped task meanwhile and
+calls fail; with it, none does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -21,6 +31,7 @@ from tests.integration.test_ecs_service_connect import namespace
 from tests.integration.test_ecs_services import service_tasks, wait_for
 from tests.integration.test_ecs_tasks import own_cluster
 from tests.integration.test_mesh_service_connect import create, running, task_definition
+from tests.support.images import echo_image
 from tests.support.server import Dockyard
 
 # Run in the client task's network namespace by the host's python3: calls ``http://<alias>/``
@@ -95,6 +106,49 @@ class Load:
         return json.loads(out)
 
 
+def prompt_web(server: Dockyard, version: str) -> str:
+    """web's task definition: the echo app answering ``version``, which exits at once on SIGTERM
+    (a shell as PID 1 that traps it; httpd as PID 1 would ignore it until Docker's SIGKILL and
+    keep answering meanwhile, which would hide a missing drain)."""
+    container = {"name": "app", "image": echo_image(), "memory": 32, "essential": True,
+                 "environment": [{"name": "VERSION", "value": version}],
+                 "entryPoint": ["/bin/sh", "-c"], "command": ["trap 'exit 0' TERM; /app/run & wait"],
+                 "portMappings": [{"containerPort": 8080, "name": "web", "appProtocol": "http"}]}
+    out = server.aws("ecs", "register-task-definition", "--family", "fo-web", "--network-mode", "awsvpc",
+                     "--container-definitions", json.dumps([container]))
+    return out["taskDefinition"]["taskDefinitionArn"]
+
+
+def _run(*args: str) -> str:
+    return subprocess.run(list(args), capture_output=True, text=True, check=True).stdout
+
+
+@contextlib.contextmanager
+def xds_held(mesh: Mesh) -> Iterator[None]:
+    """While inside, what the xDS server sends into front's namespace (source port = the xDS
+    port) is dropped there (iptables, front's ``INPUT``); nothing else is: calls and their
+    answers go on. On the way out the rule goes and TCP retransmits what was held."""
+    rule = ["INPUT", "-p", "tcp", "--sport", str(mesh.server.ports["xds"]), "-j", "DROP"]
+    _run("nsenter", "-t", mesh.pid, "-n", "iptables", "-I", *rule)
+    try:
+        yield
+    finally:
+        subprocess.run(["nsenter", "-t", mesh.pid, "-n", "iptables", "-D", *rule], capture_output=True)
+
+
+def stopping(ecs: Any, cluster: str, arns: list[str]) -> bool:
+    """One of the tasks ``arns`` is wanted STOPPED (it left Cloud Map; its worker is draining)."""
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
+    return any(t["desiredStatus"] == "STOPPED" for t in tasks)
+
+
+def routes_of_front(mesh: Mesh) -> str:
+    """front's Envoy's dynamic route configurations (its admin, on loopback in its namespace)."""
+    url = "http://127.0.0.1:15000/config_dump?resource=dynamic_route_configs"
+    code = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
+    return _run("nsenter", "-t", mesh.pid, "-n", sys.executable, "-c", code)
+
+
 def app_container(task_arn: str) -> str:
     return subprocess.run(
         ["docker", "ps", "-q", "--filter", f"label=dockyard.task-arn={task_arn}",
@@ -112,7 +166,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Iterat
         alias = f"web.{ns['Name']}"
         ecs = server.client("ecs")
         with own_cluster(server, "mesh-fo") as cluster:
-            web = task_definition(server, "fo-web", {"VERSION": "web-v1"})
+            web = prompt_web(server, "web-v1")
             entry = {"portName": "web", "discoveryName": "web",
                      "clientAliases": [{"port": 80, "dnsName": alias}]}
             create(server, cluster, "web", web,
@@ -166,10 +220,16 @@ def test_scaling_the_called_service_in_under_load_fails_no_call(mesh):
     ecs = mesh.server.client("ecs")
     before = mesh.arns("web")
     assert len(before) == 2
+    routes = routes_of_front(mesh)
+    assert mesh.alias in routes and "retry_policy" not in routes, routes  # no retry hides a failure
     load = Load(mesh)
     time.sleep(2)
-    mesh.server.aws("ecs", "update-service", "--cluster", mesh.cluster, "--service", "web",
-                    "--desired-count", "1")
+    with xds_held(mesh):  # front hears of the scale-in a second late
+        mesh.server.aws("ecs", "update-service", "--cluster", mesh.cluster, "--service", "web",
+                        "--desired-count", "1")
+        wait_for(lambda: stopping(ecs, mesh.cluster, before), timeout=60, what="one of web's tasks stopping")
+        time.sleep(1)
+
     def stopped() -> bool:
         tasks = ecs.describe_tasks(cluster=mesh.cluster, tasks=before)["tasks"]
         return sum(t["lastStatus"] == "STOPPED" for t in tasks) == 1
@@ -183,11 +243,8 @@ def test_scaling_the_called_service_in_under_load_fails_no_call(mesh):
 
 def test_rolling_the_called_service_to_a_new_revision_under_load_fails_no_call(mesh):
     ecs = mesh.server.client("ecs")
-    v2 = task_definition(mesh.server, "fo-web", {"VERSION": "web-v2"})
-    load = Load(mesh)
-    time.sleep(2)
-    mesh.server.aws("ecs", "update-service", "--cluster", mesh.cluster, "--service", "web",
-                    "--task-definition", v2)
+    v2 = prompt_web(mesh.server, "web-v2")
+    assert "retry_policy" not in routes_of_front(mesh)
 
     def rolled() -> bool:
         [s] = ecs.describe_services(cluster=mesh.cluster, services=["web"])["services"]
@@ -199,6 +256,14 @@ def test_rolling_the_called_service_to_a_new_revision_under_load_fails_no_call(m
         tasks = ecs.describe_tasks(cluster=mesh.cluster, tasks=arns)["tasks"] if arns else []
         return len(tasks) >= 2 and all(t["lastStatus"] == "STOPPED" for t in tasks)
 
+    old = mesh.arns("web")
+    load = Load(mesh)
+    time.sleep(2)
+    with xds_held(mesh):  # front hears of the roll (the new task, the old one leaving) late
+        mesh.server.aws("ecs", "update-service", "--cluster", mesh.cluster, "--service", "web",
+                        "--task-definition", v2)
+        wait_for(lambda: stopping(ecs, mesh.cluster, old), timeout=120, what="an old task stopping")
+        time.sleep(1)
     wait_for(rolled, timeout=180, what="web rolled to its second revision")
     wait_for(old_stopped, timeout=120, what="the old revision's task stopped")
     time.sleep(2)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from mesh.desired import AppMeshSpecs, build
-from mesh.model import Endpoint, Ingress, Match, Node, Target
+from mesh.model import Ingress, Match, Node, Target
 from mesh.snapshot import CLUSTER, compute
 from tests.unit.mesh.desired_fakes import Alias, ConnectService, Task, TaskIngress, instance
 
@@ -21,6 +21,10 @@ INSTANCES = {
     ],
     (NS, "db"): [instance("d1", "10.0.1.1", 5432)],
 }
+
+
+def _where(endpoints) -> tuple[tuple[str, int], ...]:
+    return tuple((e.address, e.port) for e in endpoints)
 
 
 def of(found: dict):
@@ -86,8 +90,8 @@ def test_service_connect_alone_routes_each_alias_to_its_discovery_service():
         5.0,
     )
     assert routes["db.shop.local"].protocol == "tcp"
-    assert d.endpoints["sc/shop.local/web"] == (Endpoint("10.0.0.1", 8080), Endpoint("10.0.0.2", 8080))
-    assert d.endpoints["sc/shop.local/db"] == (Endpoint("10.0.1.1", 5432),)
+    assert _where(d.endpoints["sc/shop.local/web"]) == (("10.0.0.1", 8080), ("10.0.0.2", 8080))
+    assert _where(d.endpoints["sc/shop.local/db"]) == (("10.0.1.1", 5432),)
     (client,) = d.config.clients
     assert client.node == FRONT.task_arn and client.routes == ("db.shop.local", "web.shop.local")
     assert client.ingress == (Ingress("http", 15080, 8080, "http"),) and client.egress_port == 15001
@@ -115,8 +119,8 @@ def test_an_app_mesh_virtual_service_named_like_the_alias_splits_by_weight_over_
     assert web.targets == (Target("am/m/web-v1", 90), Target("am/m/web-v2", 10))
     assert web.address == "127.255.0.1" and web.port == 80
     # the attributes filter: revision 2's healthy instance only
-    assert d.endpoints["am/m/web-v1"] == (Endpoint("10.0.0.1", 8080),)
-    assert d.endpoints["am/m/web-v2"] == (Endpoint("10.0.0.2", 8080),)
+    assert _where(d.endpoints["am/m/web-v1"]) == (("10.0.0.1", 8080),)
+    assert _where(d.endpoints["am/m/web-v2"]) == (("10.0.0.2", 8080),)
     services = {s.name: s for s in d.config.services}
     v2 = services["am/m/web-v2"]
     assert (
@@ -261,7 +265,7 @@ def test_a_tcp_route_and_a_grpc_route():
     assert web.protocol == "grpc" and web.rules[0].match.path == "/shop.Cart/Add"
     assert web.rules[0].retry.retry_on == "unavailable"
     assert {s.name: s.protocol for s in d.config.services} == {"am/m/pg": "tcp", "am/m/api": "grpc"}
-    assert d.endpoints["am/m/pg"] == (Endpoint("10.0.1.1", 5432),)
+    assert _where(d.endpoints["am/m/pg"]) == (("10.0.1.1", 5432),)
 
 
 def test_an_unknown_node_gets_an_empty_snapshot():

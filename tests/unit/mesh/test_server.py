@@ -8,9 +8,10 @@ import grpc
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
+from google.rpc import status_pb2
 
 from mesh.cache import SnapshotCache
-from mesh.model import Node
+from mesh.model import Endpoint, Node
 from mesh.server import AdsServer
 from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
@@ -276,3 +277,43 @@ async def test_on_request_sees_each_request_applied_to_the_stream_an_ack_include
     with pytest.raises(TimeoutError):
         await peer.recv(0.05)
     assert seen == [("task-a", ""), ("task-a", snap().versions[ROUTE])]
+
+
+def _with_instances(drop: str = "") -> dict:
+    eps = {"web-v1": [Endpoint("10.0.0.1", 80, instance="t1"), Endpoint("10.0.0.2", 80, instance="t2"),
+                      Endpoint("10.0.0.3", 80, healthy=False, instance="t3")]}
+    return {n: [e for e in es if e.instance != drop] for n, es in eps.items()}
+
+
+async def test_a_task_is_drained_once_every_sidecar_acked_endpoints_without_it():
+    cache = SnapshotCache()
+    first = compute(sample_config(100, 0), _with_instances(), Node("task-a"))
+    assert first.members == {"t1", "t2"}  # the unhealthy t3 is nobody's endpoint
+    cache.set_snapshot("task-a", first)
+    server = AdsServer(cache)
+    peer = Peer(server)
+    peer.send(CLUSTER)
+    cds = await peer.recv()
+    peer.send(ENDPOINT, names=["web-v1", "web-v2"])
+    eds = await peer.recv()
+    assert server.holders("t2") == ["task-a"]  # sent, not ACKed yet
+    peer.send(ENDPOINT, eds.version_info, eds.nonce, names=["web-v1", "web-v2"])
+    peer.send(CLUSTER, cds.version_info, cds.nonce)
+    assert await server.drained("t3", 1.0)  # never an endpoint
+    assert server.holders("t2") == ["task-a"]  # ACKed, and it has t2
+    # t2 leaves discovery: a snapshot without it is set, the drain waits for its ACK
+    cache.set_snapshot("task-a", compute(sample_config(100, 0), _with_instances("t2"), Node("task-a")))
+    assert not await server.drained("t2", 0.05)
+    waiting = asyncio.create_task(server.drained("t2", 5.0))
+    eds = await peer.recv()
+    assert not waiting.done()
+    peer.send(ENDPOINT, eds.version_info, eds.nonce, names=["web-v1", "web-v2"])
+    assert await waiting
+    assert server.holders("t1") == ["task-a"]
+    # a NACKed EDS version keeps the old endpoints: the drain is not done, its bound ends it
+    cache.set_snapshot("task-a", compute(sample_config(100, 0), _with_instances("t1"), Node("task-a")))
+    eds = await peer.recv()
+    peer.requests.put_nowait(discovery_pb2.DiscoveryRequest(
+        type_url=ENDPOINT, version_info="old", response_nonce=eds.nonce, resource_names=["web-v1", "web-v2"],
+        error_detail=status_pb2.Status(message="refused")))
+    assert not await server.drained("t1", 0.2)

@@ -44,6 +44,10 @@ class FakeSidecars:
         self.calls: list[list[str]] = []  # the containers started at each call of ready()
         self.tars = 0
         self.gateways: list[str] = []
+        self.drains: list[tuple[str, float, list[tuple[str, int]]]] = []  # (arn, bound, stopped then)
+        self.drain_takes = 0.0  # seconds before drained() answers
+        self.drain_done = True  # what drained() answers when it does
+
 
     def image_tar(self) -> Any:
         self.tars += 1
@@ -63,6 +67,11 @@ class FakeSidecars:
         self.calls.append(list(self.fake.started))
         await asyncio.sleep(min(timeout, 0.01))
         return self.ready_after is not None and len(self.calls) >= self.ready_after
+
+    async def drained(self, task_arn: str, timeout: float) -> bool:
+        self.drains.append((task_arn, timeout, list(self.fake.stopped)))
+        await asyncio.sleep(min(timeout, self.drain_takes))
+        return self.drain_done and self.drain_takes <= timeout
 
 
 def _defn(*containers: dict[str, Any], mode: str = "bridge") -> dict[str, Any]:
@@ -159,9 +168,28 @@ async def test_the_app_starts_after_the_redirect_and_a_ready_sidecar_and_stops_b
     web_at = task.endpoint("web", 8080)
     assert ingress_at and web_at and ingress_at[0] == web_at[0] == "" and ingress_at[1] != web_at[1] >= 32768
     task = await _stop(store, worker, run)
+    # it left the other sidecars' endpoints before anything stopped
+    assert sidecars.drains == [(worker.placement.task_arn, CONFIG.mesh_drain_timeout, [])]
     assert fake.stopped == [(web, 7), (side, meshed.SIDECAR_STOP_TIMEOUT)]
     assert fake.removed[-1] == pause
     assert task.last_status == "STOPPED" and task.state_of(name).last_status == "STOPPED"
+
+
+@pytest.mark.parametrize(("bound", "drains"), [(0.3, 1), (0.0, 0)])
+async def test_the_stop_waits_for_the_drain_at_most_its_bound_and_not_at_all_at_zero(
+        store, fake, host, bound: float, drains: int):
+    tid = await _record(store, fake, _defn())
+    sidecars = FakeSidecars(fake)
+    sidecars.drain_takes = 60.0  # a sidecar that never ACKs
+    config = Config(docker_host="fake://local", registry_port=5000, mesh_drain_timeout=bound)
+    worker = TaskWorker(store, config, host, tid, registry=REGISTRY, owner="owner-1", sidecars=sidecars)
+    run = asyncio.create_task(worker.run())
+    await _until(store, tid, lambda t: t.last_status == "RUNNING")
+    began = time.monotonic()
+    task = await _stop(store, worker, run)
+    assert len(sidecars.drains) == drains and task.last_status == "STOPPED"
+    assert bound <= time.monotonic() - began < bound + 5
+    assert [n for n, _ in fake.stopped] == [f"dy-{tid}-web", f"dy-{tid}-{meshed.sidecar_name(tid)}"]
 
 
 async def test_describe_tasks_shows_the_sidecar_as_ecs_shows_its_service_connect_container(store, fake, host):
