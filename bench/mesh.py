@@ -86,7 +86,7 @@ from mesh.cache import SnapshotCache  # noqa: E402
 from mesh.model import Client, Endpoint, MeshConfig, Node, Route, Service, Target  # noqa: E402
 from mesh.server import AdsServer, add_to_server  # noqa: E402
 from mesh.sidecar import envoy_binary  # noqa: E402
-from mesh.snapshot import ORDER, ROUTE, Snapshot, compute  # noqa: E402
+from mesh.snapshot import ORDER, ROUTE, Shared, Snapshot, compute  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 ROUTE_NAME = "web.bench.local"
@@ -268,15 +268,17 @@ def apply_change(xds: Xds, config: MeshConfig, endpoints: Mapping[str, Iterable[
                  nodes: list[Node]) -> dict[str, dict[str, str]]:
     """The "API change": make ``config`` the mesh's state; returns what each node must ACK.
 
-    For now it computes every node's snapshot and sets it in the cache, the job of the
-    controller that other helpers are building. A later session replaces this body with the
+    For now it computes every node's snapshot and sets it in the cache, as the controller
+    (``mesh.controller.Controller.push``) does: one ``Shared`` for every node of the change, so
+    what the nodes have in common is built once. A later session replaces this body with the
     API call that makes the same change (App Mesh UpdateRoute / ECS UpdateService through
     Dockyard's control port) and keeps the expected versions, computed as here from the same
     ``MeshConfig``; the timing around the call stays as it is.
     """
     expected = {}
+    shared = Shared()
     for node in nodes:
-        snapshot = compute(config, endpoints, node)
+        snapshot = compute(config, endpoints, node, shared)
         xds.cache.set_snapshot(node.id, snapshot)
         expected[node.id] = all_types(snapshot)
     return expected

@@ -7,8 +7,10 @@ instances, health) name. Changes on the instance view's topics are discovery chu
 pushed at once. A push re-reads everything through the views and ``mesh.data``, builds the
 desired mesh (:func:`mesh.desired.build`) and computes each node's snapshot
 (:func:`mesh.snapshot.compute`): the meshed tasks, and any other node connected now (which
-gets an empty snapshot). A node whose versions did not change is left alone, so its Envoy is
-sent nothing; a node neither meshed nor connected any more is forgotten.
+gets an empty snapshot). The nodes of one push share a :class:`mesh.snapshot.Shared`, so what
+they have in common (clusters, endpoints, routes) is built and serialized once per push. A
+node whose versions did not change is left alone, so its Envoy is sent nothing; a node neither
+meshed nor connected any more is forgotten.
 
 Without a ``ConnectView`` (the runner does not offer one) there are no meshed tasks: every
 node that connects gets an empty snapshot.
@@ -27,7 +29,7 @@ from mesh.debounce import Debounce
 from mesh.desired import AppMeshSpecs, Desired, build
 from mesh.model import MeshConfig, Node
 from mesh.seams import ConnectView, Instance, InstanceView
-from mesh.snapshot import compute
+from mesh.snapshot import Shared, compute
 
 __all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
 
@@ -77,6 +79,7 @@ class Controller:
         self.debounce = debounce or Debounce()
         self.clock = clock
         self.desired = Desired(MeshConfig(), {})
+        self.shared = Shared()  # of self.desired
         self.pushes = 0  # recomputations done (for tests and metrics)
 
     @property
@@ -111,6 +114,7 @@ class Controller:
         if desired.problems and desired.problems != self.desired.problems:
             log.warning("mesh: not served", extra={"problems": list(desired.problems)})
         self.desired = desired
+        self.shared = Shared()
         self.pushes += 1
         meshed = {c.node for c in desired.config.clients}
         connected = self.connected()
@@ -120,7 +124,7 @@ class Controller:
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
-        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node))
+        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared)
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:

@@ -78,7 +78,10 @@ class DeltaTypeState:
 
 
 def resource_versions(snapshot: Snapshot, type_url: str) -> dict[str, str]:
-    """Each resource's own version, by name."""
+    """Each resource's own version, by name (hashed once per resource across the nodes of one
+    push when the snapshot was made with a ``Shared``)."""
+    if snapshot.resource_versions is not None:
+        return dict(snapshot.resource_versions[type_url])
     return {name_of(r): version_of((r,)) for r in snapshot.resources[type_url]}
 
 

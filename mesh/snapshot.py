@@ -33,14 +33,21 @@ sent to Envoy, it tells a drain which nodes still route to a task (``AdsServer.d
 ``Consistent()``; the cache refuses an inconsistent snapshot.
 
 The protobuf messages are shared, not copied: treat them as read-only.
+
+Many nodes of one desired state differ only in their own part (their ingress, the address of
+their egress listeners): ``compute(..., shared=Shared())`` with one :class:`Shared` for every
+node of a state builds each cluster, load assignment, route configuration and listener once,
+serializes each message once, and hashes a given tuple of resources once. The controller makes
+a new one at each push (a ``Shared`` is valid for one ``(config, endpoints)`` only).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -55,6 +62,7 @@ LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 # Make-before-break: clusters and endpoints before the listeners and routes that name them.
 ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
+T = TypeVar("T")
 
 
 def name_of(resource: Message) -> str:
@@ -64,14 +72,60 @@ def name_of(resource: Message) -> str:
     return resource.name  # type: ignore[attr-defined]
 
 
-def version_of(resources: Iterable[Message]) -> str:
+def _serialized(resource: Message) -> bytes:
+    return resource.SerializeToString(deterministic=True)
+
+
+def version_of(resources: Iterable[Message], serialize: Callable[[Message], bytes] = _serialized) -> str:
     """A deterministic hash of the resources, independent of their order."""
     digest = hashlib.sha256()
     for r in sorted(resources, key=name_of):
-        blob = r.SerializeToString(deterministic=True)
+        blob = serialize(r)
         digest.update(len(blob).to_bytes(8, "big"))
         digest.update(blob)
     return digest.hexdigest()[:16]
+
+
+class Shared:
+    """What the snapshots of one desired state have in common, made once (module docstring).
+
+    ``make(key, build)`` returns the value made for ``key`` (``build()`` the first time);
+    ``version(resources)`` the version of a tuple of resources, each serialized once. The
+    caches hold the messages they were computed from, so no ``id()`` is reused while this
+    lives: its size is that of one state's snapshots."""
+
+    def __init__(self) -> None:
+        self._made: dict[object, Any] = {}
+        self._blobs: dict[int, tuple[Message, bytes]] = {}
+        self._versions: dict[tuple[int, ...], tuple[tuple[Message, ...], str]] = {}
+        self._one: dict[int, tuple[Message, str]] = {}
+
+    def make(self, key: object, build: Callable[[], T]) -> T:
+        try:
+            return self._made[key]
+        except KeyError:
+            made = self._made[key] = build()
+            return made
+
+    def _blob(self, resource: Message) -> bytes:
+        kept = self._blobs.get(id(resource))
+        if kept is None:
+            kept = self._blobs[id(resource)] = (resource, _serialized(resource))
+        return kept[1]
+
+    def resource_version(self, resource: Message) -> str:
+        """The version of one resource (a delta stream's per-resource version), made once."""
+        kept = self._one.get(id(resource))
+        if kept is None:
+            kept = self._one[id(resource)] = (resource, version_of((resource,), self._blob))
+        return kept[1]
+
+    def version(self, resources: tuple[Message, ...]) -> str:
+        key = tuple(map(id, resources))
+        kept = self._versions.get(key)
+        if kept is None:
+            kept = self._versions[key] = (resources, version_of(resources, self._blob))
+        return kept[1]
 
 
 @dataclass(frozen=True)
@@ -81,15 +135,22 @@ class Snapshot:
     resources: Mapping[str, tuple[Message, ...]]
     versions: Mapping[str, str]
     members: frozenset[str] = frozenset()  # the instances behind its EDS endpoints
+    # each resource's own version by type and name (what delta xDS sends), when made with a Shared
+    resource_versions: Mapping[str, Mapping[str, str]] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, clusters: Iterable[Message] = (), endpoints: Iterable[Message] = (),
            listeners: Iterable[Message] = (), routes: Iterable[Message] = (),
-           members: Iterable[str] = ()) -> Snapshot:
+           members: Iterable[str] = (), shared: Shared | None = None) -> Snapshot:
         by_type = {CLUSTER: clusters, ENDPOINT: endpoints, LISTENER: listeners, ROUTE: routes}
         resources = {t: tuple(sorted(rs, key=name_of)) for t, rs in by_type.items()}
+        version = version_of if shared is None else shared.version
+        each = None if shared is None else MappingProxyType(
+            {t: MappingProxyType({name_of(r): shared.resource_version(r) for r in rs})
+             for t, rs in resources.items()})
         return cls(MappingProxyType(resources),
-                   MappingProxyType({t: version_of(rs) for t, rs in resources.items()}), frozenset(members))
+                   MappingProxyType({t: version(rs) for t, rs in resources.items()}), frozenset(members),
+                   each)
 
     def names(self, type_url: str) -> set[str]:
         return {name_of(r) for r in self.resources.get(type_url, ())}
@@ -129,41 +190,52 @@ def _host_problems(where: str, hosts: Iterable[Message], clusters: set[str]) -> 
             for vh in hosts for r in vh.routes for c in res.route_clusters(r) if c not in clusters]
 
 
-def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], node: Node) -> Snapshot:
+def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], node: Node,
+            shared: Shared | None = None) -> Snapshot:
     """The snapshot for ``node``: only the routes its client entry names and their services,
     and its ingress listeners.
 
     ``endpoints`` maps a service name to its endpoints; unhealthy ones are left out. A route
     naming a service that ``config`` does not define keeps its reference, so the snapshot
     comes out inconsistent (``problems()`` says which) rather than silently different.
+    ``shared``, given the same for every node of one ``(config, endpoints)``, makes what the
+    nodes have in common once (module docstring); the snapshot is the same without it.
     """
-    client = config.client(node.id)
+    s = shared if shared is not None else Shared()
+    client = s.make("clients", lambda: {c.node: c for c in config.clients}).get(node.id)
     if client is None:
-        return Snapshot.of()
+        return Snapshot.of(shared=s)
+    services = s.make("services", lambda: {v.name: v for v in config.services})
     wanted = set(client.routes)
     routes = [r for r in config.routes if r.name in wanted]
-    services = {s.name: s for s in config.services}
     reached = sorted({n for r in routes for n in r.services() if n in services})
-    clusters = [res.cluster(services[n]) for n in reached]
-    assignments = [res.load_assignment(n, endpoints.get(n, ())) for n in reached]
+    clusters = [s.make(("cds", n), lambda n=n: res.cluster(services[n])) for n in reached]
+    assignments = [s.make(("eds", n), lambda n=n: res.load_assignment(n, endpoints.get(n, ())))
+                   for n in reached]
     groups: dict[tuple[str | None, int], list[Route]] = {}
     for r in routes:
         groups.setdefault((r.address, r.port), []).append(r)
     virtual = client.egress_port is not None
     listeners = []
     if client.egress_port is not None:
-        clusters.append(res.blackhole_cluster())
-        listeners.append(res.outbound_listener(client.egress_port))
+        clusters.append(s.make("blackhole", res.blackhole_cluster))
+        listeners.append(s.make(("outbound", client.egress_port),
+                                lambda: res.outbound_listener(client.egress_port)))
     route_configs = []
     for (address, port), rs in groups.items():
         name = res.egress_name(rs[0])
         tcp = next((r for r in rs if r.protocol == "tcp"), None)
         where = address or node.listen_address
-        listeners.append(res.egress_listener(name, where, port, tcp, bind=not virtual))
+        listeners.append(s.make(("lds", name, where, port, tcp, virtual),
+                                lambda name=name, where=where, port=port, tcp=tcp:
+                                res.egress_listener(name, where, port, tcp, bind=not virtual)))
         if tcp is None:
-            route_configs.append(res.route_configuration(name, rs))
+            route_configs.append(s.make(("rds", name, tuple(r.name for r in rs)),
+                                        lambda name=name, rs=rs: res.route_configuration(name, rs)))
     for ingress in client.ingress:
-        clusters.append(res.local_cluster(ingress))
-        listeners.append(res.ingress_listener(ingress))
-    members = {e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance}
-    return Snapshot.of(clusters, assignments, listeners, route_configs, members)
+        clusters.append(s.make(("local", ingress), lambda ingress=ingress: res.local_cluster(ingress)))
+        listeners.append(s.make(("ingress", ingress), lambda ingress=ingress: res.ingress_listener(ingress)))
+    members = s.make(("members", tuple(reached)), lambda: frozenset(
+        e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance))
+    return Snapshot.of(clusters, assignments, listeners, route_configs, members, shared=s)
+

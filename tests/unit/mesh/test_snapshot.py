@@ -6,7 +6,18 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
 from mesh.model import Client, Endpoint, MeshConfig, Node, Retry, Route, Service, Target
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, compute, version_of
+from mesh.snapshot import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ORDER,
+    ROUTE,
+    Shared,
+    Snapshot,
+    compute,
+    name_of,
+    version_of,
+)
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
 
 A = Node("task-a")
@@ -213,3 +224,28 @@ def test_the_snapshot_is_frozen():
         s.versions = {}  # type: ignore[misc]
     with pytest.raises(TypeError):
         s.resources[CLUSTER] = ()  # type: ignore[index]
+
+
+def test_nodes_sharing_one_state_get_the_same_snapshots_with_what_they_have_in_common_built_once():
+    nodes = [Node(f"task-{i}", listen_address=f"127.0.1.{i + 1}") for i in range(3)]
+    config = MeshConfig(services=(Service("web-v1"), Service("web-v2")),
+                        routes=(Route("web.shop.local", 8080, (Target("web-v1", 90), Target("web-v2", 10))),),
+                        clients=tuple(Client(n.id, ("web.shop.local",)) for n in nodes))
+    shared = Shared()
+    alone = [compute(config, sample_endpoints(), n) for n in nodes]
+    together = [compute(config, sample_endpoints(), n, shared) for n in nodes]
+    for a, b in zip(alone, together, strict=True):
+        assert dict(a.versions) == dict(b.versions) and a.members == b.members
+        for t in ORDER:
+            assert [r.SerializeToString(deterministic=True) for r in a.resources[t]] == \
+                   [r.SerializeToString(deterministic=True) for r in b.resources[t]]
+    first, second, _ = together
+    # the clusters, endpoints and routes are one set of messages; the listeners (own address) are not
+    for t in (CLUSTER, ENDPOINT, ROUTE):
+        assert all(x is y for x, y in zip(first.resources[t], second.resources[t], strict=True))
+    assert first.versions[ROUTE] == second.versions[ROUTE]
+    assert first.versions[LISTENER] != second.versions[LISTENER]
+    assert compute(config, sample_endpoints(), Node("nobody"), shared) == Snapshot.of()
+    # each resource's own version (delta xDS) comes with it, as version_of would make it
+    for t in ORDER:
+        assert dict(first.resource_versions[t]) == {name_of(r): version_of((r,)) for r in first.resources[t]}
