@@ -189,7 +189,8 @@ async def create(
             "numbers, underscores, and hyphens."
         )
     tags = validate_tags(params.get("tags"))
-    settings = params.get("settings") or [{"name": "containerInsights", "value": "disabled"}]
+    insights = data.account_setting(store, "containerInsights") or "disabled"  # the account's default
+    settings = params.get("settings") or [{"name": "containerInsights", "value": insights}]
     configuration = params.get("configuration") or {}
     namespace = service_connect_default(params, namespace_info) or ""
     async with store.transaction() as tx:

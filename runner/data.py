@@ -47,6 +47,8 @@ __all__ = [
     "StoredInstance",
     "TagTarget",
     "TaskPlacement",
+    "account_setting",
+    "account_settings",
     "active_cluster_names",
     "add_definition",
     "add_instance",
@@ -58,6 +60,7 @@ __all__ = [
     "deactivate_instance",
     "definition",
     "definition_ids",
+    "delete_account_setting",
     "delete_secret",
     "delete_task",
     "docker_host_of",
@@ -69,6 +72,7 @@ __all__ = [
     "instances_of",
     "latest_active_definition",
     "owner",
+    "put_account_setting",
     "put_cluster",
     "put_secret",
     "record_registration",
@@ -93,6 +97,7 @@ CLUSTER_TOPIC = "ecs/cluster"  # runner.clusters.TOPIC
 TASKDEF_TOPIC = "ecs/taskdef"  # runner.taskdefs.TOPIC
 INSTANCE_TOPIC = "ecs/container-instance"  # runner.instances.TOPIC
 SECRET_TOPIC = "runner/secret"  # runner.secrets.TOPIC
+ACCOUNT_SETTING_TOPIC = "ecs/account-setting"
 
 Reader = Store | Tx  # reads work on the store or inside a transaction (consistent with its writes)
 
@@ -493,6 +498,37 @@ def delete_secret(tx: Tx, name: str) -> bool:
         return False
     tx.changed(SECRET_TOPIC, name)
     return True
+
+
+# -- account settings (runner.accountsettings) -------------------------------------------------
+def account_settings(reader: Reader) -> dict[tuple[str, str], str]:
+    """Every stored setting: (name, principal ARN or "" for the account's default) -> value."""
+    return {(r[0], r[1]): r[2] for r in reader.query("SELECT name, principal, value FROM account_settings")}
+
+
+def account_setting(reader: Reader, name: str, principal: str = "") -> str | None:
+    row = reader.query_one(
+        "SELECT value FROM account_settings WHERE name = ? AND principal = ?", (name, principal)
+    )
+    return str(row[0]) if row else None
+
+
+def put_account_setting(tx: Tx, name: str, principal: str, value: str) -> None:
+    tx.execute(
+        "INSERT INTO account_settings (name, principal, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (name, principal) DO UPDATE SET value = excluded.value",
+        (name, principal, value),
+    )
+    tx.changed(ACCOUNT_SETTING_TOPIC, name)
+
+
+def delete_account_setting(tx: Tx, name: str, principal: str) -> str | None:
+    """The value deleted; None if there was none."""
+    value = account_setting(tx, name, principal)
+    if value is not None:
+        tx.execute("DELETE FROM account_settings WHERE name = ? AND principal = ?", (name, principal))
+        tx.changed(ACCOUNT_SETTING_TOPIC, name)
+    return value
 
 
 # -- tags -------------------------------------------------------------------------------------

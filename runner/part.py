@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
 from dockyard.store import Store
-from runner import clusters, events, execs, hostaccess, secrets, service_loop, services, taskcreds, tasklogs
+from runner import (
+    accountsettings,
+    clusters,
+    events,
+    execs,
+    hostaccess,
+    secrets,
+    service_loop,
+    services,
+    taskcreds,
+    tasklogs,
+)
 from runner.connectview import ConnectView
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
@@ -26,8 +37,9 @@ from runner.supervisor import Supervisor
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
-           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
+MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
+           "runner.instances", "runner.attributes", "runner.tasks", "runner.services", "runner.service_loop",
+           "runner.tags", "runner.unsupported"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
@@ -122,5 +134,6 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
+    accountsettings.install(platform)  # (its operations need the call: the caller is the principal)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
     return RunnerPart(ConnectView(platform.store, platform.config))
