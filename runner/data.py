@@ -742,6 +742,7 @@ class Task:
     stopped_at: float | None = None
     execution_stopped_at: float | None = None
     version: int = 1
+    protected_until: float | None = None  # task scale-in protection (runner.protection)
 
     @property
     def revision(self) -> int:
@@ -891,6 +892,7 @@ def _task(r: Any) -> Task:
         stopped_at=r["stopped_at"],
         execution_stopped_at=r["execution_stopped_at"],
         version=r["version"],
+        protected_until=r["protected_until"],
     )
 
 
@@ -1040,6 +1042,12 @@ async def request_task_stop(store: Store, task_id: str, code: str, reason: str) 
             )
             tx.changed(TASK_TOPIC, task_id)
         return _tx_task(tx, task_id)
+
+
+def set_task_protection(tx: Tx, task_id: str, until: float | None) -> None:
+    """Task scale-in protection until ``until`` (epoch seconds; None: unprotected)."""
+    tx.execute("UPDATE tasks SET protected_until = ?, version = version + 1 WHERE id = ?", (until, task_id))
+    tx.changed(TASK_TOPIC, task_id)
 
 
 # == services (rtasks) ========================================================================
@@ -1212,6 +1220,7 @@ __all__ += [
     "service",
     "service_keys",
     "services_in",
+    "set_task_protection",
     "task",
     "task_ids",
     "task_in",

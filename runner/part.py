@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from dockyard.platform import Platform
 
 MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
-           "runner.instances", "runner.attributes", "runner.tasks", "runner.services", "runner.service_loop",
-           "runner.tags", "runner.unsupported"]
+           "runner.instances", "runner.attributes", "runner.tasks", "runner.protection", "runner.services",
+           "runner.service_loop", "runner.tags", "runner.unsupported"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]

@@ -96,6 +96,7 @@ def _task_state(t: Task) -> deployments.TaskState:
         ever_running=t.started_at is not None,
         created_at=t.created_at,
         stopped_at=t.stopped_at or (t.stopping_at if t.desired_status == "STOPPED" else None),
+        protected_until=t.protected_until,
     )
 
 

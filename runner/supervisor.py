@@ -55,19 +55,22 @@ SWEEP_EVERY = 30.0
 
 
 def _environment_resolver(
-    store: Store, role_env: Callable[[], dict[str, str]] | None = None
+    store: Store, role_env: Callable[[], dict[str, str]] | None = None,
+    agent_env: Callable[[], dict[str, str]] | None = None,
 ) -> Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]:
-    """Per container: variables from ``environmentFiles`` then ``secrets`` (Dockyard's secret
-    store), then, for a task with a ``taskRoleArn``, ``role_env()`` (runner.taskcreds); raises
-    LookupError naming a missing secret."""
+    """Per container: ``agent_env()`` (``ECS_AGENT_URI``, runner.taskcreds), variables from
+    ``environmentFiles`` then ``secrets`` (Dockyard's secret store), then, for a task with a
+    ``taskRoleArn``, ``role_env()`` (runner.taskcreds); raises LookupError naming a missing
+    secret."""
 
     def resolve(defn: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         from runner import secrets
 
         out: dict[str, dict[str, str]] = {}
         role = role_env() if role_env is not None and defn.get("taskRoleArn") else {}
+        agent = agent_env() if agent_env is not None else {}
         for c in defn.get("containerDefinitions") or []:
-            env: dict[str, str] = dict(role)
+            env: dict[str, str] = {**agent, **role}
             files = [f.get("value", "") for f in c.get("environmentFiles") or []]
             if files:
                 env.update(dict(secrets.resolve_environment_files(store, files)))
@@ -222,7 +225,7 @@ class Supervisor:
             registry=self.registry,
             owner=self.owner,
             auth=self.auth,
-            environment=_environment_resolver(self.store, self._role_env(task_id)),
+            environment=_environment_resolver(self.store, self._role_env(task_id), self._agent_env(task_id)),
             dns=self.nameservers,
             sidecars=self.sidecars,
         )
@@ -233,6 +236,10 @@ class Supervisor:
     def _role_env(self, task_id: str) -> Callable[[], dict[str, str]] | None:
         creds = self.task_credentials
         return None if creds is None else (lambda: creds.environment(task_id))
+
+    def _agent_env(self, task_id: str) -> Callable[[], dict[str, str]] | None:
+        creds = self.task_credentials
+        return None if creds is None else (lambda: creds.agent_environment(task_id))
 
     async def _run_worker(self, worker: TaskWorker) -> None:
         try:
