@@ -83,6 +83,7 @@ __all__ = [
     "secret_value",
     "set_definition_status",
     "set_instance_attributes",
+    "set_instance_status",
     "set_owner",
     "set_tags",
     "tags_of",
@@ -420,11 +421,14 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE with its capacity, attributes, version info and heartbeat
-    time; its ``version`` goes up (and its topic changes) only when ``changed``."""
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    attributes, version info and heartbeat time; its ``version`` goes up (and its topic
+    changes) only when ``changed``."""
     tx.execute(
-        "UPDATE container_instances SET status = 'ACTIVE', cpu = ?, memory = ?, builtin = ?,"
-        " attributes = ?, version_info = ?, heartbeat_at = ?, version = version + ? WHERE id = ?",
+        "UPDATE container_instances SET"
+        " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
+        " version = version + ? WHERE id = ?",
         (
             inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
             json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
@@ -438,6 +442,14 @@ def set_instance_attributes(tx: Tx, instance_id: str, attributes: list[dict[str,
     tx.execute(
         "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
         (json.dumps(attributes), instance_id),
+    )
+    tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
+    """ACTIVE or DRAINING (UpdateContainerInstancesState)."""
+    tx.execute(
+        "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
 

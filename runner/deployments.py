@@ -27,6 +27,11 @@ Rules (REPLICA), with ``D`` the desired count:
   failed deployment starts no more tasks.
 * Tasks that never reached RUNNING slow further starts down (exponential backoff from 0.5 s up
   to 30 s, over the failures of the last 5 minutes); ``Plan.wake_at`` says when to look again.
+* Draining container instances (``TaskState.draining``, UpdateContainerInstancesState): a
+  task of the PRIMARY deployment on a draining instance is replaced as an older
+  deployment's task is: its replacement is started (elsewhere: the placement skips draining
+  instances) within ``upper``, and the task is stopped (:data:`DRAIN_REASON`) while ``lower``
+  healthy tasks remain; one not yet running is stopped at once.
 * Task scale-in protection (``TaskState.protected_until`` later than now,
   :mod:`runner.protection`): a protected task is not stopped as surplus nor as a task of an
   older deployment; the scale-in or the deployment waits for the protection to end
@@ -46,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DRAIN_REASON",
     "FAILURE_WINDOW",
     "SCALING_REASON",
     "UNHEALTHY_REASON",
@@ -64,6 +70,7 @@ __all__ = [
 ]
 
 UNHEALTHY_REASON = "Task failed container health checks"
+DRAIN_REASON = "Task stopped during instance draining"
 SCALING_REASON = "Scaling activity initiated by (deployment {id})"
 FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_EXITED = "EssentialContainerExited"
@@ -107,6 +114,7 @@ class TaskState:
     created_at: float = 0.0
     stopped_at: float | None = None
     protected_until: float | None = None  # task scale-in protection (runner.protection)
+    draining: bool = False  # its container instance is DRAINING
 
     @property
     def live(self) -> bool:
@@ -269,10 +277,10 @@ def _replica(
     upper = math.floor(desired * spec.max_percent / 100)
     scaling = SCALING_REASON.format(id=primary.id)
     live = [t for t in tasks if t.live]
-    mine = [t for t in live if t.deployment == primary.id]
+    mine = [t for t in live if t.deployment == primary.id and not t.draining]
     unhealthy = [t for t in mine if t.health == "UNHEALTHY"]
     good = [t for t in mine if t.health != "UNHEALTHY"]
-    old = [t for t in live if t.deployment != primary.id]
+    old = [t for t in live if t.deployment != primary.id or t.draining]
     healthy = sum(1 for t in live if is_healthy(t))
     stops: list[Stop] = []
 
@@ -283,7 +291,8 @@ def _replica(
             continue
         stops.append(Stop(t.id, scaling))
         healthy -= is_healthy(t)
-    # Older deployments: not-healthy tasks at once, healthy ones while `lower` holds.
+    # Older deployments and draining instances: not-healthy tasks at once, healthy ones while
+    # `lower` holds.
     for t in sorted(old, key=lambda t: (is_healthy(t), t.created_at, t.id)):
         if _protected(t, now):
             continue
@@ -291,7 +300,7 @@ def _replica(
             if healthy - 1 < lower:
                 continue
             healthy -= 1
-        stops.append(Stop(t.id, scaling))
+        stops.append(Stop(t.id, DRAIN_REASON if t.draining else scaling))
 
     kept = len(good) - sum(1 for s in stops if s.task in {t.id for t in good})
     deficit = max(0, desired - kept)

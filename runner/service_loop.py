@@ -82,7 +82,7 @@ def _tasks_list(ids: list[str]) -> str:
 
 
 # -- views ------------------------------------------------------------------------------------
-def _task_state(t: Task) -> deployments.TaskState:
+def _task_state(t: Task, draining: frozenset[str] = frozenset()) -> deployments.TaskState:
     return deployments.TaskState(
         id=t.id,
         deployment=t.started_by,
@@ -97,6 +97,7 @@ def _task_state(t: Task) -> deployments.TaskState:
         created_at=t.created_at,
         stopped_at=t.stopped_at or (t.stopping_at if t.desired_status == "STOPPED" else None),
         protected_until=t.protected_until,
+        draining=t.instance_id in draining,
     )
 
 
@@ -270,7 +271,8 @@ class ServiceLoop:
         if primary is None:
             return
         now = time.time()
-        states = [_task_state(t) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
+        draining = frozenset(i.id for i in data.instances_of(self.store, cluster, ("DRAINING",)))
+        states = [_task_state(t, draining) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
         eligible = (
             self._eligible(cluster, spec, primary["definition"])
             if spec["schedulingStrategy"] == "DAEMON" and current.status == "ACTIVE"

@@ -138,7 +138,7 @@ class Supervisor:
                 await instances.ensure_local(self.store, self.config, self._local_info, self.local_url)
             except DockerError as e:
                 log.error("local Docker Engine unavailable", extra={"error": str(e)})
-        for inst in instances.instances_in(self.store, self.config):
+        for inst in instances.instances_in(self.store, self.config, statuses=("ACTIVE", "DRAINING")):
             self._host(inst.docker_host)
         for url in list(self.hosts):
             await self._sweep(url)

@@ -1,5 +1,6 @@
 """Tasks on three extra Docker Engines registered with ``dockyard agent``: placement across
-real hosts, a dockerd restart, a SIGKILLed control plane, the event stream and the CLI.
+real hosts, a dockerd restart, a SIGKILLed control plane, the event stream, the CLI and a
+host drained with ``dockyard agent drain``.
 
 A Dockyard of this module's own runs with the local engine left out (``DOCKYARD_DOCKER_HOST
 =none``), so its only container instances are the three extra daemons.
@@ -363,3 +364,67 @@ def test_exec_runs_in_a_task_on_a_registered_host_through_its_docker_api_url(
     assert proc.returncode == 4, proc.stderr
     assert proc.stdout.strip() == cid[:12]  # Docker's default hostname: the container's short id
     ecs.stop_task(cluster=CLUSTER, task=arn)
+
+
+def _placed(ecs: Any, service: str) -> dict[str, str]:
+    """Running tasks of ``service``: task ARN -> container instance ARN."""
+    arns = ecs.list_tasks(cluster=CLUSTER, serviceName=service, desiredStatus="RUNNING")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+    return {t["taskArn"]: t["containerInstanceArn"] for t in tasks if t["lastStatus"] == "RUNNING"}
+
+
+def test_draining_a_host_moves_its_service_tasks_and_leaves_standalone_ones(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    td = _sleeper(ecs, "drain-me", memory=16)
+    ecs.create_service(cluster=CLUSTER, serviceName="drained", taskDefinition=td, desiredCount=6,
+                       placementStrategy=[{"type": "spread", "field": "instanceId"}],
+                       deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200})
+    by_rack = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+    host = by_rack[1]
+    try:
+        wait_for(lambda: len(p := _placed(ecs, "drained")) == 6 and len(set(p.values())) == 3 and p, 120,
+                 "six tasks over three hosts")
+        standalone = run(ecs, CLUSTER, td, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:rack == r1"}])
+        until_status(ecs, CLUSTER, standalone, "RUNNING")
+        proc = subprocess.run(
+            [str(BIN / "dockyard"), "agent", "drain", host.rsplit("/", 1)[1], "--cluster", CLUSTER, "--wait",
+             "--data-dir", str(server.data_dir), "--endpoint-url", server.control_url],
+            capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        assert "DRAINING" in proc.stdout and "0 service tasks left" in proc.stdout, proc.stdout
+        placed = _placed(ecs, "drained")
+        assert len(placed) == 6 and host not in placed.values()
+        # 100 % minimum healthy: every replacement ran before its task on the drained host stopped
+        events = [e["message"] for e in ecs.describe_services(cluster=CLUSTER, services=["drained"])[
+            "services"][0]["events"]]
+        assert any("has started" in m for m in events)
+        gone = ecs.list_tasks(cluster=CLUSTER, serviceName="drained", desiredStatus="STOPPED")["taskArns"]
+        stopped = ecs.describe_tasks(cluster=CLUSTER, tasks=gone)["tasks"]
+        assert {t["stoppedReason"] for t in stopped} == {"Task stopped during instance draining"}
+        # the standalone task is left to finish; the heartbeats keep the host DRAINING
+        time.sleep(2.5)
+        inst = _instances(ecs)[host]
+        assert inst["status"] == "DRAINING" and inst["agentConnected"] is True
+        assert inst["runningTasksCount"] == 1
+        assert describe_one(ecs, standalone)["lastStatus"] == "RUNNING"
+        # no new task goes there
+        refused = ecs.run_task(cluster=CLUSTER, taskDefinition=td, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:rack == r1"}])
+        assert refused["tasks"] == [] and refused["failures"]
+        # bad input: an unknown instance is a failure, a bad status an error; nothing changes
+        out = ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=["nope"],
+                                                   status="DRAINING")
+        assert out["failures"][0]["reason"] == "MISSING" and out["containerInstances"] == []
+        bad = server.aws("ecs", "update-container-instances-state", "--cluster", CLUSTER,
+                         "--container-instances", host, "--status", "REGISTERING", check=False)
+        assert bad.returncode != 0 and "status must be ACTIVE or DRAINING" in bad.stderr
+        assert _instances(ecs)[host]["status"] == "DRAINING"
+        ecs.stop_task(cluster=CLUSTER, task=standalone)
+    finally:
+        back = ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=[host],
+                                                    status="ACTIVE")
+        assert back["containerInstances"][0]["status"] == "ACTIVE"
+        ecs.delete_service(cluster=CLUSTER, service="drained", force=True)
+        wait_for(lambda: not _placed(ecs, "drained"), 90, "the drained service's tasks to stop")

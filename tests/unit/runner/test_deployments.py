@@ -378,3 +378,34 @@ def test_an_unhealthy_protected_task_is_still_replaced() -> None:
              running("u", checked=True, health="UNHEALTHY", protected_until=NOW + 600),
              running("r", checked=True, health="HEALTHY")]
     assert plan(Spec(2), [DONE], tasks, NOW).stops == (Stop("u", UNHEALTHY_REASON),)
+
+
+# -- draining container instances (UpdateContainerInstancesState) -------------------------------
+def test_a_draining_instances_task_is_replaced_first_then_stopped() -> None:
+    from runner.deployments import DRAIN_REASON
+
+    tasks = [running("a", dep=DONE.id, draining=True), running("bb", dep=DONE.id)]
+    first = plan(Spec(2), [DONE], tasks, NOW)  # 100/200: the replacement first
+    assert first.starts == (Start(DONE.id, 1),) and first.stops == ()
+    tasks.append(pending("ccc", dep=DONE.id))
+    assert plan(Spec(2), [DONE], tasks, NOW).stops == ()  # not before the replacement runs
+    tasks[-1] = running("ccc", dep=DONE.id)
+    second = plan(Spec(2), [DONE], tasks, NOW)
+    assert second.stops == (Stop("a", DRAIN_REASON),) and second.starts == ()
+
+
+def test_with_minimum_healthy_50_a_drain_may_stop_before_replacing() -> None:
+    from runner.deployments import DRAIN_REASON
+
+    tasks = [running("a", dep=DONE.id, draining=True), running("b", dep=DONE.id, draining=True),
+             running("cc", dep=DONE.id), running("dd", dep=DONE.id)]
+    p = plan(Spec(4, 50, 100), [DONE], tasks, NOW)
+    assert {s.reason for s in p.stops} == {DRAIN_REASON} and stopped(p) == {"a", "b"}
+    assert started(p) == 2  # as ECS documents it: stop two, start two (the room the stops free)
+
+
+def test_a_pending_task_on_a_draining_instance_stops_at_once_and_a_protected_one_waits() -> None:
+    tasks = [pending("p", dep=DONE.id, draining=True), running("x", dep=DONE.id, draining=True,
+                                                               protected_until=NOW + 60)]
+    p = plan(Spec(2), [DONE], tasks, NOW)
+    assert stopped(p) == {"p"} and started(p) == 2 and p.wake_at == NOW + 60
