@@ -36,6 +36,7 @@ __all__ = [
     "INSTANCE_TOPIC",
     "SECRET_TOPIC",
     "TASKDEF_TOPIC",
+    "CapacityProvider",
     "Cluster",
     "ClusterCounts",
     "ExpiredTask",
@@ -52,15 +53,19 @@ __all__ = [
     "active_cluster_names",
     "add_definition",
     "add_instance",
+    "capacity_provider",
+    "capacity_providers",
     "change_times",
     "cluster",
     "cluster_counts",
     "clusters_of_host",
+    "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
     "definition",
     "definition_ids",
     "delete_account_setting",
+    "delete_capacity_provider",
     "delete_secret",
     "delete_task",
     "docker_host_of",
@@ -73,6 +78,7 @@ __all__ = [
     "latest_active_definition",
     "owner",
     "put_account_setting",
+    "put_capacity_provider",
     "put_cluster",
     "put_secret",
     "record_registration",
@@ -81,6 +87,7 @@ __all__ = [
     "registrations_of_task",
     "secret_infos",
     "secret_value",
+    "set_cluster_capacity",
     "set_definition_status",
     "set_instance_attributes",
     "set_instance_status",
@@ -99,6 +106,7 @@ TASKDEF_TOPIC = "ecs/taskdef"  # runner.taskdefs.TOPIC
 INSTANCE_TOPIC = "ecs/container-instance"  # runner.instances.TOPIC
 SECRET_TOPIC = "runner/secret"  # runner.secrets.TOPIC
 ACCOUNT_SETTING_TOPIC = "ecs/account-setting"
+CAPACITY_TOPIC = "ecs/capacity-provider"
 
 Reader = Store | Tx  # reads work on the store or inside a transaction (consistent with its writes)
 
@@ -117,6 +125,8 @@ class Cluster:
     settings: tuple[dict[str, Any], ...]
     configuration: Mapping[str, Any]
     service_connect_namespace: str = ""  # serviceConnectDefaults.namespace: the namespace's ARN
+    capacity_providers: tuple[str, ...] = ()  # PutClusterCapacityProviders (runner.capacity)
+    default_strategy: tuple[Mapping[str, Any], ...] = ()  # its defaultCapacityProviderStrategy
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,8 @@ class ClusterCounts:
 def _cluster(r: Any) -> Cluster:
     return Cluster(
         r["name"], r["status"], r["created_at"], _tuple(r["tags"]), _tuple(r["settings"]),
-        json.loads(r["configuration"]), r["service_connect"],
+        json.loads(r["configuration"]), r["service_connect"], _tuple(r["capacity_providers"]),
+        _tuple(r["default_strategy"]),
     )
 
 
@@ -173,6 +184,61 @@ def update_cluster(
         if value is not None:
             tx.execute(f"UPDATE clusters SET {column} = ? WHERE name = ?", (value, name))
     tx.changed(CLUSTER_TOPIC, name)
+
+
+def set_cluster_capacity(tx: Tx, name: str, providers: list[str], strategy: list[Mapping[str, Any]]) -> None:
+    tx.execute("UPDATE clusters SET capacity_providers = ?, default_strategy = ? WHERE name = ?",
+               (json.dumps(providers), json.dumps(strategy), name))
+    tx.changed(CLUSTER_TOPIC, name)
+
+
+# -- capacity providers (runner.capacity) -------------------------------------------------------
+@dataclass(frozen=True)
+class CapacityProvider:
+    """A capacity provider: the container instances whose ``autoscaling-group`` attribute is
+    ``group`` (the name in its ``autoScalingGroupArn``); ``spec`` its normalised
+    ``autoScalingGroupProvider``."""
+
+    name: str
+    group: str
+    spec: Mapping[str, Any]
+    tags: tuple[dict[str, str], ...]
+    update_status: str
+    created_at: float
+
+
+def _provider(r: Any) -> CapacityProvider:
+    return CapacityProvider(r["name"], r["grp"], json.loads(r["spec"]), _tuple(r["tags"]), r["update_status"],
+                            r["created_at"])
+
+
+def capacity_provider(reader: Reader, name: str) -> CapacityProvider | None:
+    r = reader.query_one("SELECT * FROM capacity_providers WHERE name = ?", (name,))
+    return _provider(r) if r else None
+
+
+def capacity_providers(reader: Reader) -> list[CapacityProvider]:
+    return [_provider(r) for r in reader.query("SELECT * FROM capacity_providers ORDER BY created_at, name")]
+
+
+def put_capacity_provider(tx: Tx, p: CapacityProvider) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO capacity_providers (name, grp, spec, tags, update_status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (p.name, p.group, json.dumps(dict(p.spec)), json.dumps(list(p.tags)), p.update_status, p.created_at),
+    )
+    tx.changed(CAPACITY_TOPIC, p.name)
+
+
+def delete_capacity_provider(tx: Tx, name: str) -> None:
+    tx.execute("DELETE FROM capacity_providers WHERE name = ?", (name,))
+    tx.changed(CAPACITY_TOPIC, name)
+
+
+def clusters_with_provider(reader: Reader, name: str) -> list[str]:
+    """The ACTIVE clusters ``name`` is associated with."""
+    rows = reader.query("SELECT name, capacity_providers FROM clusters WHERE status = 'ACTIVE' ORDER BY name")
+    return [r["name"] for r in rows if name in json.loads(r["capacity_providers"])]
 
 
 def cluster_counts(reader: Reader, name: str) -> ClusterCounts:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
            "runner.instances", "runner.attributes", "runner.tasks", "runner.protection", "runner.services",
-           "runner.service_loop", "runner.tags", "runner.unsupported"]
+           "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]

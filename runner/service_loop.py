@@ -32,6 +32,7 @@ Its reads and writes are :mod:`runner.data`'s (tasks as :class:`runner.data.Task
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import logging
@@ -375,21 +376,28 @@ class ServiceLoop:
                 {"type": "spread", "field": "attribute:ecs.availability-zone"},
                 {"type": "spread", "field": "instanceId"},
             ]
+        common: dict[str, Any] = dict(
+            cluster=cluster,
+            definition=dep["definition"],
+            started_by=dep["id"],
+            group=services.group_of(name),
+            extra=extra,
+            on_instances=[start.instance] if start.instance else None,
+            placement=None if start.instance else placement,
+            connect=self._task_connect(dep),
+        )
+        capacity = spec.get("capacityProviderStrategy") or []
         try:
-            started, failures = await tasks.launch(
-                self.store,
-                self.config,
-                cluster=cluster,
-                definition=dep["definition"],
-                count=start.count,
-                launch_type=spec.get("launchType", "EC2"),
-                started_by=dep["id"],
-                group=services.group_of(name),
-                extra=extra,
-                on_instances=[start.instance] if start.instance else None,
-                placement=None if start.instance else placement,
-                connect=self._task_connect(dep),
-            )
+            if capacity and not start.instance:  # spread over the providers, from what each holds now
+                live = [t for t in data.tasks_of_group(self.store, cluster, services.group_of(name))
+                        if t.desired_status == "RUNNING" and t.last_status != "STOPPED"]
+                held = collections.Counter(str(t.extra.get("capacityProviderName", "")) for t in live)
+                started, failures = await tasks.launch_by_strategy(
+                    self.store, self.config, strategy=capacity, current=held, count=start.count, **common)
+            else:
+                started, failures = await tasks.launch(
+                    self.store, self.config, count=start.count, launch_type=spec.get("launchType", "EC2"),
+                    **common)
         except Exception as e:  # e.g. no container instance in the cluster
             log.warning("service launch failed", extra={"service": name, "error": repr(e)})
             return [], [LaunchFailure(getattr(e, "message", str(e)))]
