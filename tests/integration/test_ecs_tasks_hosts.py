@@ -428,3 +428,105 @@ def test_draining_a_host_moves_its_service_tasks_and_leaves_standalone_ones(
         assert back["containerInstances"][0]["status"] == "ACTIVE"
         ecs.delete_service(cluster=CLUSTER, service="drained", force=True)
         wait_for(lambda: not _placed(ecs, "drained"), 90, "the drained service's tasks to stop")
+
+
+ASG = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:{id}:autoScalingGroupName/{name}"
+
+
+def test_capacity_providers_place_by_base_then_weight(server: Dockyard, ecs: Any,
+                                                      daemons: list[ExtraDockerd]) -> None:
+    by_rack = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+    for rack, pool in ((1, "pool-a"), (2, "pool-b"), (3, "pool-b")):
+        ecs.put_attributes(cluster=CLUSTER, attributes=[
+            {"name": "autoscaling-group", "value": pool, "targetType": "container-instance",
+             "targetId": by_rack[rack]}])
+
+    def provider(name: str, pool: str) -> dict[str, Any]:
+        return server.aws("ecs", "create-capacity-provider", "--name", name, "--auto-scaling-group-provider",
+                          json.dumps({"autoScalingGroupArn": ASG.format(id=uuid.uuid4(), name=pool),
+                                      "managedScaling": {"status": "DISABLED"}}))["capacityProvider"]
+
+    a, b = provider("cp-a", "pool-a"), provider("cp-b", "pool-b")
+    assert a["status"] == b["status"] == "ACTIVE"
+    assert a["autoScalingGroupProvider"]["managedTerminationProtection"] == "DISABLED"
+    try:
+        put = server.aws("ecs", "put-cluster-capacity-providers", "--cluster", CLUSTER,
+                         "--capacity-providers", "cp-a", "cp-b", "--default-capacity-provider-strategy",
+                         "capacityProvider=cp-b,weight=1")["cluster"]
+        assert put["capacityProviders"] == ["cp-a", "cp-b"]
+        assert put["defaultCapacityProviderStrategy"] == [
+            {"capacityProvider": "cp-b", "weight": 1, "base": 0}]
+        td = _sleeper(ecs, "capacity-me", memory=16)
+        # the strategy: base 2 on cp-a, then weights 1:3 -> 6 tasks: 3 on cp-a, 3 on cp-b
+        ecs.create_service(cluster=CLUSTER, serviceName="pools", taskDefinition=td, desiredCount=6,
+                           capacityProviderStrategy=[{"capacityProvider": "cp-a", "base": 2, "weight": 1},
+                                                     {"capacityProvider": "cp-b", "weight": 3}])
+        placed = wait_for(lambda: len(p := _placed(ecs, "pools")) == 6 and p, 120, "six tasks")
+        tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=list(placed))["tasks"]
+        by_provider: dict[str, int] = {}
+        for t in tasks:
+            by_provider[t["capacityProviderName"]] = by_provider.get(t["capacityProviderName"], 0) + 1
+            rack = 1 if t["capacityProviderName"] == "cp-a" else None
+            if rack:
+                assert t["containerInstanceArn"] == by_rack[1]
+            else:
+                assert t["containerInstanceArn"] in (by_rack[2], by_rack[3])
+        assert by_provider == {"cp-a": 3, "cp-b": 3}
+        shown = ecs.describe_services(cluster=CLUSTER, services=["pools"])["services"][0]
+        assert "launchType" not in shown and shown["capacityProviderStrategy"][0]["base"] == 2
+        # scale out to 10: the split of 10 is 4 / 6
+        ecs.update_service(cluster=CLUSTER, service="pools", desiredCount=10)
+        placed = wait_for(lambda: len(p := _placed(ecs, "pools")) == 10 and p, 120, "ten tasks")
+        described = ecs.describe_tasks(cluster=CLUSTER, tasks=list(placed))["tasks"]
+        names = [t["capacityProviderName"] for t in described]
+        assert names.count("cp-a") == 4 and names.count("cp-b") == 6
+        # RunTask with no launch type takes the cluster's default strategy
+        run_out = ecs.run_task(cluster=CLUSTER, taskDefinition=td, count=2)
+        assert run_out["failures"] == [] and {t["capacityProviderName"] for t in run_out["tasks"]} == {"cp-b"}
+        for t in run_out["tasks"]:
+            ecs.stop_task(cluster=CLUSTER, task=t["taskArn"])
+
+        # bad input: ECS's errors, and nothing changes
+        def refused(*args: str) -> str:
+            proc = server.aws("ecs", *args, check=False)
+            assert proc.returncode != 0, args
+            return proc.stderr
+
+        assert "No container instance belongs to the Auto Scaling group pool-z" in refused(
+            "create-capacity-provider", "--name", "cp-z", "--auto-scaling-group-provider",
+            json.dumps({"autoScalingGroupArn": ASG.format(id=1, name="pool-z")}))
+        assert "managedScaling must be DISABLED" in refused(
+            "create-capacity-provider", "--name", "cp-y", "--auto-scaling-group-provider",
+            json.dumps({"autoScalingGroupArn": ASG.format(id=2, name="pool-a"),
+                        "managedScaling": {"status": "ENABLED"}}))
+        assert "Only one capacity provider" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=cp-a,base=1,weight=1", "capacityProvider=cp-b,base=1,weight=1")
+        assert "weight greater than 0" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=cp-a,weight=0", "capacityProvider=cp-b,weight=0")
+        assert "not associated with the cluster" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=FARGATE,weight=1")
+        assert "both a launchType and capacityProviderStrategy" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--launch-type", "EC2",
+            "--capacity-provider-strategy", "capacityProvider=cp-a,weight=1")
+        assert "ResourceInUseException" in refused("delete-capacity-provider", "--capacity-provider", "cp-a")
+        assert "ResourceInUseException" in refused(
+            "put-cluster-capacity-providers", "--cluster", CLUSTER, "--capacity-providers", "cp-b",
+            "--default-capacity-provider-strategy", "capacityProvider=cp-b,weight=1")
+        assert "reserved" in refused("delete-capacity-provider", "--capacity-provider", "FARGATE")
+        cluster = ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]
+        assert cluster["capacityProviders"] == ["cp-a", "cp-b"]
+        listed = {p["name"] for p in ecs.describe_capacity_providers()["capacityProviders"]}
+        assert {"FARGATE", "FARGATE_SPOT", "cp-a", "cp-b"} <= listed and "cp-z" not in listed
+    finally:
+        ecs.delete_service(cluster=CLUSTER, service="pools", force=True)
+        wait_for(lambda: not _placed(ecs, "pools"), 90, "the pools service's tasks to stop")
+        wait_for(lambda: not ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING")["taskArns"], 60,
+                 "every task to stop")
+        ecs.put_cluster_capacity_providers(cluster=CLUSTER, capacityProviders=[],
+                                           defaultCapacityProviderStrategy=[])
+    for name in ("cp-a", "cp-b"):
+        gone = ecs.delete_capacity_provider(capacityProvider=name)["capacityProvider"]
+        assert gone["status"] == "INACTIVE" and gone["updateStatus"] == "DELETE_COMPLETE"
