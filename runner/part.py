@@ -135,5 +135,6 @@ def install(
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     accountsettings.install(platform)  # (its operations need the call: the caller is the principal)
-    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
+                         prewarm=supervisor.prewarm)
     return RunnerPart(ConnectView(platform.store, platform.config))

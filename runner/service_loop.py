@@ -194,11 +194,15 @@ class ServiceLoop:
         config: Config,
         registrar: InstanceRegistry | None = None,
         addresses: Callable[[str], Awaitable[str]] | None = None,
+        prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
+        self.prewarm = prewarm  # runner.supervisor.Supervisor.prewarm
+        self._prewarming: dict[str, asyncio.Task[Any]] = {}  # deployment id -> its pre-pull
+        self._prewarmed: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -206,6 +210,8 @@ class ServiceLoop:
         self._task = asyncio.create_task(self._run(), name="runner-services")
 
     async def stop(self) -> None:
+        for job in self._prewarming.values():
+            job.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -331,6 +337,8 @@ class ServiceLoop:
         if plan.rollback is None:
             for start in plan.starts:
                 dep = next(d for d in deps if d["id"] == start.deployment)
+                if not self._prewarm_done(cluster, svc, dep, messages):
+                    continue  # its images are being pulled on the cluster's hosts first
                 started, failures = await self._launch(cluster, name, spec, dep, start)
                 if started:
                     messages.append(f"{svc} has started {len(started)} tasks: {_tasks_list(started)}.")
@@ -402,6 +410,44 @@ class ServiceLoop:
             log.warning("service launch failed", extra={"service": name, "error": repr(e)})
             return [], [LaunchFailure(getattr(e, "message", str(e)))]
         return [t.id for t in started], failures
+
+    def _prewarm_done(self, cluster: str, svc: str, dep: Mapping[str, Any], messages: list[str]) -> bool:
+        """Whether the tasks of ``dep`` may be placed: a new deployment (IN_PROGRESS) first pulls
+        its images on every connected instance of the cluster (``prewarm``, in the background;
+        ``messages`` get its start and end as service events)."""
+        ident = dep["id"]
+        if (self.prewarm is None or self.config.prewarm_timeout <= 0 or ident in self._prewarmed
+                or dep.get("rolloutState") != "IN_PROGRESS"):
+            return True
+        job = self._prewarming.get(ident)
+        if job is None:
+            hosts = [i.id for i in instances.instances_in(self.store, self.config, cluster) if i.connected]
+            defs = dep["definition"].get("containerDefinitions") or []
+            images = list(dict.fromkeys(c["image"] for c in defs))
+            if not hosts or not images:
+                self._prewarmed.add(ident)
+                return True
+            job = asyncio.create_task(self.prewarm(images, hosts), name=f"prewarm {ident}")
+            self._prewarming[ident] = job
+            messages.append(f"{svc} is pulling {len(images)} images of (deployment {ident}) on "
+                            f"{len(hosts)} container instances before placing its tasks.")
+        elif job.done():
+            del self._prewarming[ident]
+            self._prewarmed.add(ident)
+            done = job.result() if not job.cancelled() and job.exception() is None else None
+            if done is None:
+                messages.append(f"{svc} could not pull the images of (deployment {ident}) ahead: "
+                                f"{job.exception() if not job.cancelled() else 'cancelled'}.")
+            elif done.failures:
+                messages.append(f"{svc} pulled the images of (deployment {ident}) on {done.hosts} container "
+                                f"instances in {done.seconds:.1f} s, except: {'; '.join(done.failures[:3])}.")
+            else:
+                messages.append(f"{svc} pulled the images of (deployment {ident}) on {done.hosts} container "
+                                f"instances in {done.seconds:.1f} s.")
+            return True
+        soon = time.time() + 0.2
+        self.wake_at = soon if self.wake_at is None else min(self.wake_at, soon)
+        return False
 
     def _task_connect(self, dep: Mapping[str, Any]) -> connect.TaskConnect | None:
         namespace = dep.get(connect.HIDDEN_NAMESPACE) or ""
@@ -489,12 +535,14 @@ def install(
     platform: Any,
     registrar: InstanceRegistry | None = None,
     addresses: Callable[[str], Awaitable[str]] | None = None,
+    prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
-    container instance's address ``addresses`` gives)."""
+    container instance's address ``addresses`` gives); a new deployment's images are pulled
+    ahead with ``prewarm`` (the supervisor's)."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm)
         await loop.start()
         try:
             yield

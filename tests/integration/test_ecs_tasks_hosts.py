@@ -530,3 +530,36 @@ def test_capacity_providers_place_by_base_then_weight(server: Dockyard, ecs: Any
     for name in ("cp-a", "cp-b"):
         gone = ecs.delete_capacity_provider(capacityProvider=name)["capacityProvider"]
         assert gone["status"] == "INACTIVE" and gone["updateStatus"] == "DELETE_COMPLETE"
+
+
+def _pulls(daemon: ExtraDockerd, since: float) -> list[str]:
+    out = daemon.docker("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}", "--filter",
+                        "type=image", "--filter", "event=pull", "--format", "{{.Actor.ID}}").stdout
+    return out.split()
+
+
+def test_a_deployment_pulls_its_images_on_every_host_before_placing_tasks(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    from tests.support.registry import docker_push
+
+    remote = docker_push(server, busybox_image(), f"prewarm-{uuid.uuid4().hex[:6]}:v1")
+    image = remote.split("/", 1)[1]  # unqualified: Dockyard's registry first, as users write it
+    since = time.time()
+    td = register(ecs, "prewarmed", {"name": "s", "image": image, "memory": 16,
+                                     "command": ["sleep", "600"], "stopTimeout": 1})
+    ecs.create_service(cluster=CLUSTER, serviceName="prewarmed", taskDefinition=td, desiredCount=3,
+                       placementConstraints=[{"type": "distinctInstance"}])
+    try:
+        wait_for(lambda: len(_placed(ecs, "prewarmed")) == 3, 120, "three running tasks")
+        events = [e["message"] for e in ecs.describe_services(cluster=CLUSTER, services=["prewarmed"])[
+            "services"][0]["events"]]
+        assert any("is pulling 1 images of (deployment" in m and "on 3 container instances" in m
+                   for m in events), events
+        assert any("pulled the images of (deployment" in m for m in events), events
+        # each host pulled the image once, ahead of the task, which did not pull again
+        for d in daemons:
+            assert _pulls(d, since) == [remote], (d.index, _pulls(d, since))
+    finally:
+        ecs.delete_service(cluster=CLUSTER, service="prewarmed", force=True)
+        wait_for(lambda: not _placed(ecs, "prewarmed"), 90, "the prewarmed service's tasks to stop")
