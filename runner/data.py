@@ -1305,3 +1305,213 @@ __all__ += [
     "tasks_of_group",
     "update_task",
 ]
+
+
+# -- Application Auto Scaling (runner.autoscaling) ------------------------------------------------
+SCALING_TOPIC = "application-autoscaling"
+
+
+@dataclass(frozen=True)
+class ScalableTarget:
+    resource: str  # service/<cluster>/<service>
+    min_capacity: int
+    max_capacity: int
+    suspended: Mapping[str, bool]
+    role_arn: str
+    tags: tuple[dict[str, str], ...]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    resource: str
+    name: str
+    arn: str
+    type: str  # TargetTrackingScaling | StepScaling
+    config: Mapping[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    resource: str
+    name: str
+    arn: str
+    expression: str
+    timezone: str
+    start_time: float | None
+    end_time: float | None
+    action: Mapping[str, Any]
+    created_at: float
+    last_run: float | None
+
+
+@dataclass(frozen=True)
+class ScalingActivity:
+    id: str
+    resource: str
+    description: str
+    cause: str
+    start_time: float
+    end_time: float | None
+    status: str
+    message: str
+    not_scaled: tuple[str, ...]
+
+
+def _scalable(r: Any) -> ScalableTarget:
+    return ScalableTarget(r["resource_id"], r["min_capacity"], r["max_capacity"], json.loads(r["suspended"]),
+                          r["role_arn"], _tuple(r["tags"]), r["created_at"])
+
+
+def scalable_target(reader: Reader, resource: str) -> ScalableTarget | None:
+    r = reader.query_one("SELECT * FROM scalable_targets WHERE resource_id = ?", (resource,))
+    return _scalable(r) if r else None
+
+
+def scalable_targets(reader: Reader) -> list[ScalableTarget]:
+    rows = reader.query("SELECT * FROM scalable_targets ORDER BY created_at, resource_id")
+    return [_scalable(r) for r in rows]
+
+
+def put_scalable_target(tx: Tx, t: ScalableTarget) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scalable_targets (resource_id, min_capacity, max_capacity, suspended,"
+        " role_arn, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (t.resource, t.min_capacity, t.max_capacity, json.dumps(dict(t.suspended)), t.role_arn,
+         json.dumps(list(t.tags)), t.created_at),
+    )
+    tx.changed(SCALING_TOPIC, t.resource)
+
+
+def set_scalable_target_tags(tx: Tx, resource: str, tags: list[dict[str, str]]) -> None:
+    tx.execute("UPDATE scalable_targets SET tags = ? WHERE resource_id = ?", (json.dumps(tags), resource))
+    tx.changed(SCALING_TOPIC, resource)
+
+
+def delete_scalable_target(tx: Tx, resource: str) -> bool:
+    """The target and its policies and scheduled actions (as AWS deletes them); False if none."""
+    if not tx.execute("DELETE FROM scalable_targets WHERE resource_id = ?", (resource,)).rowcount:
+        return False
+    tx.execute("DELETE FROM scaling_policies WHERE resource_id = ?", (resource,))
+    tx.execute("DELETE FROM scheduled_actions WHERE resource_id = ?", (resource,))
+    tx.changed(SCALING_TOPIC, resource)
+    return True
+
+
+def _policy(r: Any) -> ScalingPolicy:
+    return ScalingPolicy(r["resource_id"], r["name"], r["arn"], r["type"], json.loads(r["config"]),
+                         r["created_at"])
+
+
+def scaling_policies(reader: Reader, resource: str | None = None) -> list[ScalingPolicy]:
+    sql, args = "SELECT * FROM scaling_policies", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    return [_policy(r) for r in reader.query(sql + " ORDER BY created_at, name", args)]
+
+
+def put_scaling_policy(tx: Tx, p: ScalingPolicy) -> None:
+    tx.execute(
+        "INSERT INTO scaling_policies (resource_id, name, arn, type, config, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (resource_id, name) DO UPDATE SET type = excluded.type, config = excluded.config",
+        (p.resource, p.name, p.arn, p.type, json.dumps(dict(p.config)), p.created_at),
+    )
+    tx.changed(SCALING_TOPIC, p.resource)
+
+
+def delete_scaling_policy(tx: Tx, resource: str, name: str) -> bool:
+    sql = "DELETE FROM scaling_policies WHERE resource_id = ? AND name = ?"
+    gone = tx.execute(sql, (resource, name)).rowcount
+    if gone:
+        tx.changed(SCALING_TOPIC, resource)
+    return bool(gone)
+
+
+def _scheduled(r: Any) -> ScheduledAction:
+    return ScheduledAction(r["resource_id"], r["name"], r["arn"], r["expression"], r["timezone"],
+                           r["start_time"], r["end_time"], json.loads(r["action"]), r["created_at"],
+                           r["last_run"])
+
+
+def scheduled_action(reader: Reader, resource: str, name: str) -> ScheduledAction | None:
+    sql = "SELECT * FROM scheduled_actions WHERE resource_id = ? AND name = ?"
+    r = reader.query_one(sql, (resource, name))
+    return _scheduled(r) if r else None
+
+
+def scheduled_actions(reader: Reader, resource: str | None = None) -> list[ScheduledAction]:
+    sql, args = "SELECT * FROM scheduled_actions", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    return [_scheduled(r) for r in reader.query(sql + " ORDER BY created_at, name", args)]
+
+
+def put_scheduled_action(tx: Tx, a: ScheduledAction) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scheduled_actions (resource_id, name, arn, expression, timezone, start_time,"
+        " end_time, action, created_at, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (a.resource, a.name, a.arn, a.expression, a.timezone, a.start_time, a.end_time,
+         json.dumps(dict(a.action)), a.created_at, a.last_run),
+    )
+    tx.changed(SCALING_TOPIC, a.resource)
+
+
+def delete_scheduled_action(tx: Tx, resource: str, name: str) -> bool:
+    sql = "DELETE FROM scheduled_actions WHERE resource_id = ? AND name = ?"
+    gone = tx.execute(sql, (resource, name)).rowcount
+    if gone:
+        tx.changed(SCALING_TOPIC, resource)
+    return bool(gone)
+
+
+def scaling_activities(
+    reader: Reader, resource: str | None = None, limit: int = 1000
+) -> list[ScalingActivity]:
+    """The newest first."""
+    sql, args = "SELECT * FROM scaling_activities", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    rows = reader.query(sql + f" ORDER BY start_time DESC LIMIT {int(limit)}", args)
+    return [ScalingActivity(r["id"], r["resource_id"], r["description"], r["cause"], r["start_time"],
+                            r["end_time"], r["status"], r["message"], _tuple(r["not_scaled"])) for r in rows]
+
+
+def add_scaling_activity(tx: Tx, a: ScalingActivity, keep: int = 1000) -> None:
+    """Record ``a``, keeping the newest ``keep`` activities of its resource."""
+    tx.execute(
+        "INSERT INTO scaling_activities (id, resource_id, description, cause, start_time, end_time, status,"
+        " message, not_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (a.id, a.resource, a.description, a.cause, a.start_time, a.end_time, a.status, a.message,
+         json.dumps(list(a.not_scaled))),
+    )
+    tx.execute(
+        "DELETE FROM scaling_activities WHERE resource_id = ? AND id NOT IN"
+        " (SELECT id FROM scaling_activities WHERE resource_id = ? ORDER BY start_time DESC LIMIT ?)",
+        (a.resource, a.resource, keep),
+    )
+    tx.changed(SCALING_TOPIC, a.resource)
+
+
+__all__ += [
+    "SCALING_TOPIC",
+    "ScalableTarget",
+    "ScalingActivity",
+    "ScalingPolicy",
+    "ScheduledAction",
+    "add_scaling_activity",
+    "delete_scalable_target",
+    "delete_scaling_policy",
+    "delete_scheduled_action",
+    "put_scalable_target",
+    "put_scaling_policy",
+    "put_scheduled_action",
+    "scalable_target",
+    "scalable_targets",
+    "scaling_activities",
+    "scaling_policies",
+    "scheduled_action",
+    "scheduled_actions",
+    "set_scalable_target_tags",
+]

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dockyard.aws.errors import ValidationException
 from dockyard.aws.protocol import ECS, Call
 from dockyard.store import Store
 from runner import (
@@ -30,6 +31,7 @@ from runner import (
     taskcreds,
     tasklogs,
 )
+from runner.autoscaling import api as autoscaling_api
 from runner.connectview import ConnectView
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
@@ -42,7 +44,7 @@ MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runn
            "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
-MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
+MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS
 
 
 def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
@@ -135,6 +137,9 @@ def install(
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     accountsettings.install(platform)  # (its operations need the call: the caller is the principal)
+    for name, fn in autoscaling_api.OPERATIONS.items():  # Application Auto Scaling (its own target)
+        platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
+    platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm)
     return RunnerPart(ConnectView(platform.store, platform.config))

@@ -40,6 +40,7 @@ PREFIXES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "appmesh": "appmesh",
     "elbv2": "elasticloadbalancing",
+    "AnyScaleFrontendService": "application-autoscaling",
     "dockyard": "dockyard",
     "DockyardMesh": "dockyard",  # mesh.status: dockyard:GetMeshStatus, dockyard:ListMeshNacks
 }
