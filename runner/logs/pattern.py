@@ -1,0 +1,322 @@
+"""CloudWatch Logs filter patterns (FilterLogEvents' ``filterPattern``): parse once, match many.
+
+Pure: :func:`compile` turns a pattern into a :class:`Pattern` (a predicate over one event's
+message) or raises :class:`PatternError`; nothing here does I/O. Two forms, as CloudWatch has:
+
+* **Terms** (unstructured text). ``ERROR`` matches a message containing ``ERROR`` (case
+  sensitive, as CloudWatch); several terms must all appear (``ERROR timeout``); a
+  ``"quoted phrase"`` is one term, spaces and punctuation included (``\\"`` and ``\\\\`` escape);
+  ``-term`` excludes messages that contain it; ``?term`` terms are alternatives (a message
+  matches when it holds at least one of them, on top of every plain term). A bare term holds
+  letters, digits and ``_.:/@`` (others must be quoted, as CloudWatch asks). An empty pattern
+  matches every message.
+* **JSON** (``{ ... }``): the message is parsed as JSON and selectors are compared:
+  ``{ $.status = 500 }``, ``{ $.level = "error" }``, ``{ $.user.name = admin* }`` (``*`` is a
+  wildcard in string values), ``{ $.items[0].id != 3 }``, numeric ``> < >= <=`` (numbers
+  only), ``IS TRUE``/``IS FALSE``/``IS NULL``, ``NOT EXISTS``, joined by ``&&`` and ``||``
+  (``&&`` binds tighter) with parentheses. A message that is not a JSON object matches no JSON
+  pattern; a comparison of a missing field, or of a value of the wrong type, is false.
+
+Not supported (refused as invalid, never silently matched): space-delimited ``[a, b, ...]``
+patterns and ``%regex%`` terms. Why hand-written: no maintained Python library parses
+CloudWatch's syntax (docs/architecture.md, "runner/logs").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MAX_PATTERN", "Pattern", "PatternError", "compile"]
+
+MAX_PATTERN = 1024  # characters (the model's FilterPattern max)
+
+Predicate = Callable[[str], bool]
+
+
+class PatternError(ValueError):
+    """A pattern CloudWatch would refuse; the message says where."""
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A compiled filter pattern: ``matches(message)``; ``required`` are substrings every
+    matching message contains (a store may pre-filter on them; ``matches`` stays the judge)."""
+
+    text: str
+    matches: Predicate
+    required: tuple[str, ...] = ()
+
+
+def compile(text: str) -> Pattern:
+    """The pattern ``text`` compiled; :class:`PatternError` when it is not valid."""
+    if len(text) > MAX_PATTERN:
+        raise PatternError(f"a filter pattern has at most {MAX_PATTERN} characters")
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return Pattern(text, _JsonParser(stripped).parse())
+    if stripped.startswith("["):
+        raise PatternError("space-delimited filter patterns ([...]) are not supported by Dockyard")
+    required, matches = _terms(stripped)
+    return Pattern(text, matches, tuple(required))
+
+
+# -- terms -----------------------------------------------------------------------------------
+
+_BARE = re.compile(r"[A-Za-z0-9_.:/@]+")
+
+
+def _quoted(text: str, i: int) -> tuple[str, int]:
+    """The string of the quote opening at ``text[i]`` and the index after its close."""
+    out = []
+    i += 1
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out), i + 1
+        out.append(c)
+        i += 1
+    raise PatternError("unterminated quoted term")
+
+
+def _terms(text: str) -> tuple[list[str], Predicate]:
+    required: list[str] = []
+    excluded: list[str] = []
+    optional: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c.isspace():
+            i += 1
+            continue
+        sign = ""
+        if c in "-?":
+            sign, i = c, i + 1
+            if i >= len(text) or text[i].isspace():
+                raise PatternError(f"'{c}' must be followed by a term")
+        if text[i] == '"':
+            term, i = _quoted(text, i)
+        else:
+            m = _BARE.match(text, i)
+            if m is None:
+                raise PatternError(f"invalid character {text[i]!r} in a term at {i} (quote the term)")
+            term, i = m.group(), m.end()
+            if i < len(text) and not text[i].isspace():
+                raise PatternError(f"invalid character {text[i]!r} in a term at {i} (quote the term)")
+        {"": required, "-": excluded, "?": optional}[sign].append(term)
+    if not (required or excluded or optional):
+        return [], lambda message: True
+
+    def matches(message: str) -> bool:
+        return (
+            all(t in message for t in required)
+            and not any(t in message for t in excluded)
+            and (not optional or any(t in message for t in optional))
+        )
+
+    return required, matches
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+_MISSING = object()
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<op>&&|\|\||>=|<=|!=|=|>|<|\(|\)|\{|\})|(?P<str>"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<sel>\$(?:\.[A-Za-z0-9_\-@]+|\[\d+\])+)|(?P<word>[^\s()&|=!<>{}"]+))"""
+)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # op, str, sel, word, end
+    text: str
+    at: int
+
+
+def _tokens(text: str) -> list[_Tok]:
+    out = []
+    i = 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        m = _TOKEN.match(text, i)
+        if m is None or m.end() == i:
+            raise PatternError(f"unexpected {text[i]!r} at {i}")
+        kind = m.lastgroup or ""
+        out.append(_Tok(kind, m.group(kind), m.start(kind)))
+        i = m.end()
+    out.append(_Tok("end", "", len(text)))
+    return out
+
+
+def _path(selector: str) -> list[str | int]:
+    return [
+        int(p[1:-1]) if p.startswith("[") else p[1:]
+        for p in re.findall(r"\.[A-Za-z0-9_\-@]+|\[\d+\]", selector[1:])
+    ]
+
+
+def _lookup(doc: Any, path: list[str | int]) -> Any:
+    for p in path:
+        if isinstance(p, int):
+            if not isinstance(doc, list) or p >= len(doc):
+                return _MISSING
+            doc = doc[p]
+        else:
+            if not isinstance(doc, dict) or p not in doc:
+                return _MISSING
+            doc = doc[p]
+    return doc
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+Doc = Callable[[Any], bool]
+
+
+def _comparison(path: list[str | int], op: str, value: _Tok) -> Doc:
+    if value.kind == "str":
+        text, number = json.loads(value.text), None
+    else:
+        text, number = value.text, _number(value.text)
+    if number is not None:
+        if op in ("=", "!="):
+            want = op == "="
+
+            def eq_number(doc: Any) -> bool:
+                v = _lookup(doc, path)
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == number
+                return ok == want if v is not _MISSING else False
+
+            return eq_number
+        compare = {">": float.__gt__, "<": float.__lt__, ">=": float.__ge__, "<=": float.__le__}[op]
+
+        def ordered(doc: Any) -> bool:
+            v = _lookup(doc, path)
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and compare(float(v), number)
+
+        return ordered
+    if op not in ("=", "!="):
+        raise PatternError(f"'{op}' compares numbers only, not {value.text!r}")
+    want = op == "="
+    wild = "*" in text
+    pattern = (
+        re.compile(
+            "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", text)) + r"\Z",
+            re.S,
+        )
+        if wild
+        else None
+    )
+
+    def eq_string(doc: Any) -> bool:
+        v = _lookup(doc, path)
+        if not isinstance(v, str):
+            return False
+        ok = pattern.match(v) is not None if pattern is not None else v == text
+        return ok == want
+
+    return eq_string
+
+
+class _JsonParser:
+    """Recursive descent: or := and ('||' and)*; and := atom ('&&' atom)*;
+    atom := '(' or ')' | selector (op value | IS TRUE|FALSE|NULL | NOT EXISTS)."""
+
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self, text: str | None = None) -> _Tok:
+        tok = self.toks[self.i]
+        if text is not None and tok.text != text:
+            raise PatternError(f"expected '{text}' at {tok.at}, found {tok.text or 'the end'!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Predicate:
+        self.take("{")
+        expr = self.or_()
+        self.take("}")
+        if self.peek().kind != "end":
+            raise PatternError(f"unexpected {self.peek().text!r} after the closing brace")
+
+        def matches(message: str) -> bool:
+            start = message.find("{")
+            if start < 0:
+                return False
+            try:
+                doc = json.loads(message[start:])
+            except ValueError:
+                return False
+            return isinstance(doc, dict) and expr(doc)
+
+        return matches
+
+    def or_(self) -> Doc:
+        parts = [self.and_()]
+        while self.peek().text == "||":
+            self.take()
+            parts.append(self.and_())
+        return parts[0] if len(parts) == 1 else (lambda doc: any(p(doc) for p in parts))
+
+    def and_(self) -> Doc:
+        parts = [self.atom()]
+        while self.peek().text == "&&":
+            self.take()
+            parts.append(self.atom())
+        return parts[0] if len(parts) == 1 else (lambda doc: all(p(doc) for p in parts))
+
+    def atom(self) -> Doc:
+        tok = self.peek()
+        if tok.text == "(":
+            self.take()
+            inner = self.or_()
+            self.take(")")
+            return inner
+        if tok.kind != "sel":
+            raise PatternError(
+                f"expected a selector such as $.field at {tok.at}, found {tok.text or 'the end'!r}"
+            )
+        self.take()
+        path = _path(tok.text)
+        nxt = self.take()
+        word = nxt.text.upper() if nxt.kind == "word" else ""
+        if word == "IS":
+            what = self.take()
+            kind = what.text.upper() if what.kind == "word" else ""
+            if kind in ("TRUE", "FALSE"):
+                flag = kind == "TRUE"
+                return lambda doc: _lookup(doc, path) is flag
+            if kind == "NULL":
+                return lambda doc: _lookup(doc, path) is None
+            raise PatternError(f"expected TRUE, FALSE or NULL after IS at {what.at}")
+        if word == "NOT":
+            what = self.take()
+            if what.kind != "word" or what.text.upper() != "EXISTS":
+                raise PatternError(f"expected EXISTS after NOT at {what.at}")
+            return lambda doc: _lookup(doc, path) is _MISSING
+        if nxt.kind != "op" or nxt.text not in ("=", "!=", ">", "<", ">=", "<="):
+            raise PatternError(f"expected a comparison after {tok.text} at {nxt.at}")
+        value = self.take()
+        if value.kind not in ("str", "word"):
+            raise PatternError(f"expected a value after {nxt.text} at {value.at}")
+        return _comparison(path, nxt.text, value)

@@ -1,0 +1,290 @@
+"""CloudWatch Logs: ``awslogs`` containers' output read with the real ``aws logs`` CLI and
+``dockyard logs --follow`` (busybox built locally, the real Docker Engine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_ecs_tasks import own_cluster, register, run, until_status, wait_for
+from tests.support.images import busybox_image
+from tests.support.server import BIN, Dockyard
+
+LINES = [
+    "starting web",
+    '{"status": 500, "path": "/a"}',
+    '{"status": 200, "path": "/b"}',
+    "ERROR disk full",
+    "done",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(dockyard: Dockyard) -> Iterator[str]:
+    with own_cluster(dockyard, "logs") as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def ecs(dockyard: Dockyard) -> Any:
+    return dockyard.client("ecs")
+
+
+def _awslogs(group: str, prefix: str, create: bool = True) -> dict[str, Any]:
+    return {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": group,
+            "awslogs-stream-prefix": prefix,
+            "awslogs-region": "us-east-1",
+            "awslogs-create-group": "true" if create else "false",
+        },
+    }
+
+
+def _error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0, proc.stdout
+    return proc.stderr
+
+
+@pytest.fixture(scope="module")
+def task(dockyard: Dockyard, ecs: Any, cluster: str) -> tuple[str, str, str]:
+    """A running task whose container printed :data:`LINES`: (group, task id, arn)."""
+    group = f"/ecs/logs-{uuid.uuid4().hex[:8]}"
+    script = "; ".join(f"echo '{line}'" for line in LINES) + "; exec sleep 600"
+    td = register(
+        ecs,
+        "logs-web",
+        {
+            "name": "web",
+            "image": busybox_image(),
+            "memory": 16,
+            "command": ["sh", "-c", script],
+            "stopTimeout": 1,
+            "logConfiguration": _awslogs(group, "svc"),
+        },
+    )
+    arn = run(ecs, cluster, td)
+    until_status(ecs, cluster, arn, "RUNNING")
+    return group, arn.rsplit("/", 1)[1], arn
+
+
+def _messages(dockyard: Dockyard, group: str, stream: str) -> list[str]:
+    out = dockyard.aws(
+        "logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream, "--start-from-head"
+    )
+    return [e["message"] for e in out["events"]]
+
+
+def test_an_awslogs_container_is_read_with_the_aws_cli_under_ecs_stream_names(
+    dockyard: Dockyard, task: tuple[str, str, str]
+) -> None:
+    group, task_id, _ = task
+    stream = f"svc/web/{task_id}"
+    groups = dockyard.aws("logs", "describe-log-groups", "--log-group-name-prefix", group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group]
+    assert groups[0]["arn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{group}:*"
+    streams = dockyard.aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [stream]
+    wait_for(lambda: _messages(dockyard, group, stream) == LINES, 60, "every line in the stream")
+    terms = dockyard.aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "ERROR")
+    assert [(e["logStreamName"], e["message"]) for e in terms["events"]] == [(stream, "ERROR disk full")]
+    js = dockyard.aws(
+        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "{ $.status = 500 }"
+    )
+    assert [e["message"] for e in js["events"]] == [LINES[1]]
+    both = dockyard.aws(
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        group,
+        "--filter-pattern",
+        '{ $.status >= 200 && $.path = "/b" }',
+    )
+    assert [e["message"] for e in both["events"]] == [LINES[2]]
+    excluded = dockyard.aws(
+        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "?ERROR ?starting -disk"
+    )
+    assert [e["message"] for e in excluded["events"]] == ["starting web"]
+    # the tail (no --start-from-head) and the tokens: a forward token with nothing new stays put
+    tail = dockyard.aws(
+        "logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream, "--limit", "2"
+    )
+    assert [e["message"] for e in tail["events"]] == LINES[-2:]
+    again = dockyard.aws(
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--next-token",
+        tail["nextForwardToken"],
+    )
+    assert again["events"] == [] and again["nextForwardToken"] == tail["nextForwardToken"]
+    back = dockyard.aws(
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        stream,
+        "--next-token",
+        tail["nextBackwardToken"],
+        "--limit",
+        "3",
+    )
+    assert [e["message"] for e in back["events"]] == LINES[:3]
+
+
+def test_dockyard_logs_follow_reads_the_same_store(
+    dockyard: Dockyard, cluster: str, task: tuple[str, str, str]
+) -> None:
+    group, task_id, arn = task
+    args = [
+        "--data-dir",
+        str(dockyard.data_dir),
+        "--endpoint-url",
+        dockyard.control_url,
+        "--cluster",
+        cluster,
+    ]
+    follow = subprocess.Popen(
+        [str(BIN / "dockyard"), "logs", task_id, "--follow", "--interval", "0.2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(follow.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(lines) >= len(LINES), 30, "the task's lines")
+        (cid,) = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                f"label=dockyard.task-arn={arn}",
+                "--filter",
+                "label=dockyard.container-name=web",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        subprocess.run(["docker", "exec", cid, "sh", "-c", "echo later > /proc/1/fd/1"], check=True)
+        wait_for(lambda: "later\n" in lines, 30, "the line written after --follow started")
+        assert lines == [line + "\n" for line in LINES] + ["later\n"]  # each line once, in order
+        stream = f"svc/web/{task_id}"
+        assert _messages(dockyard, group, stream)[-1] == "later"
+        dockyard.client("ecs").stop_task(cluster=cluster, task=arn)
+        assert follow.wait(60) == 0, follow.stderr.read()
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+
+
+def test_a_missing_group_without_create_group_fails_the_task_as_ecs_does(ecs: Any, cluster: str) -> None:
+    td = register(
+        ecs,
+        "logs-nogroup",
+        {
+            "name": "app",
+            "image": busybox_image(),
+            "memory": 16,
+            "command": ["true"],
+            "logConfiguration": _awslogs(f"/ecs/absent-{uuid.uuid4().hex[:8]}", "x", create=False),
+        },
+    )
+    arn = run(ecs, cluster, td)
+    stopped = until_status(ecs, cluster, arn, "STOPPED")
+    assert "The specified log group does not exist" in stopped["stoppedReason"], stopped["stoppedReason"]
+
+
+def test_put_log_events_rules_retention_and_bad_input_get_cloudwatch_errors(dockyard: Dockyard) -> None:
+    group = f"/dockyard/test-{uuid.uuid4().hex[:8]}"
+    aws = dockyard.aws
+    assert "ResourceNotFoundException" in _error(
+        aws("logs", "describe-log-streams", "--log-group-name", group, check=False)
+    )
+    aws("logs", "create-log-group", "--log-group-name", group, "--tags", "team=core")
+    assert "ResourceAlreadyExistsException" in _error(
+        aws("logs", "create-log-group", "--log-group-name", group, check=False)
+    )
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{group}"
+    assert aws("logs", "list-tags-for-resource", "--resource-arn", arn)["tags"] == {"team": "core"}
+    aws("logs", "create-log-stream", "--log-group-name", group, "--log-stream-name", "s")
+    assert "ResourceNotFoundException" in _error(
+        aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", "nope", check=False)
+    )
+    now = int(time.time() * 1000)
+    day = 86_400_000
+
+    def put(events: list[tuple[int, str]], check: bool = True) -> Any:
+        body = json.dumps([{"timestamp": t, "message": m} for t, m in events])
+        return aws(
+            "logs",
+            "put-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            "s",
+            "--log-events",
+            body,
+            check=check,
+        )
+
+    out_of_order = put([(now, "b"), (now - 1000, "a")], check=False)
+    assert "InvalidParameterException" in _error(out_of_order) and "chronological" in out_of_order.stderr
+    span = put([(now - 2 * day, "a"), (now, "b")], check=False)
+    assert "InvalidParameterException" in _error(span) and "24 hours" in span.stderr
+    old = put([(now - 20 * day, "ancient"), (now - 20 * day + 1, "ancient too")])
+    assert old["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 1}
+    ahead = put([(now - 3 * day, "three days"), (now - 3 * day + 1000, "three days, later")])
+    assert "rejectedLogEventsInfo" not in ahead
+    assert put([(now, "now"), (now + 3 * 3_600_000, "future")])["rejectedLogEventsInfo"] == {
+        "tooNewLogEventStartIndex": 1
+    }
+    assert "InvalidParameterException" in _error(
+        aws(
+            "logs",
+            "filter-log-events",
+            "--log-group-name",
+            group,
+            "--filter-pattern",
+            "{ $.a = ",
+            check=False,
+        )
+    )
+    assert "InvalidParameterException" in _error(
+        aws(
+            "logs", "put-retention-policy", "--log-group-name", group, "--retention-in-days", "2", check=False
+        )
+    )
+
+    def messages() -> list[str]:
+        return [e["message"] for e in aws("logs", "filter-log-events", "--log-group-name", group)["events"]]
+
+    assert messages() == ["three days", "three days, later", "now"]
+    aws("logs", "put-retention-policy", "--log-group-name", group, "--retention-in-days", "1")
+    assert (
+        aws("logs", "describe-log-groups", "--log-group-name-prefix", group)["logGroups"][0][
+            "retentionInDays"
+        ]
+        == 1
+    )
+    wait_for(lambda: messages() == ["now"], 30, "the retention loop to drop the event older than a day")
+    aws("logs", "delete-log-group", "--log-group-name", group)
+    assert "ResourceNotFoundException" in _error(
+        aws("logs", "delete-log-group", "--log-group-name", group, check=False)
+    )
