@@ -201,8 +201,11 @@ class TaskWorker:
                 f"ResourceInitializationError: unable to pull secrets or registry auth: secret {e} not found"
             ) from None
         if self.logs is not None:  # awslogs: the group exists (or is created) before the start
-            for c in self.defs:
-                reason = await self.logs.prepare(c.get("logConfiguration"))
+            wanted = [c.get("logConfiguration") for c in self.defs]
+            if self.connect is not None:
+                wanted.append(self.connect.log_configuration)
+            for configuration in wanted:
+                reason = await self.logs.prepare(configuration)
                 if reason:
                     raise StartFailed(f"CannotStartContainerError: ResourceInitializationError: {reason}")
         placement = spec.Placement(**{**self.placement.__dict__, "pause_id": self.network.pause,
@@ -528,12 +531,14 @@ class TaskWorker:
         control-plane restart: the collector resumes where it stopped)."""
         if self.logs is None:
             return
-        for c in self.defs:
-            cid = self.ids.get(c["name"])
+        followed = [(c["name"], c.get("logConfiguration")) for c in self.defs]
+        if self.sidecar and self.connect is not None:  # Service Connect's logConfiguration
+            followed.append((self.sidecar, self.connect.log_configuration))
+        for name, configuration in followed:
+            cid = self.ids.get(name)
             if cid:
                 try:
-                    await self.logs.follow(self.host.url, cid, self.task_id, c["name"],
-                                           c.get("logConfiguration"))
+                    await self.logs.follow(self.host.url, cid, self.task_id, name, configuration)
                 except Exception as e:  # logs must never keep a task from running
                     log.warning("cannot follow container logs", extra={"task": self.task_id, "error": str(e)})
 

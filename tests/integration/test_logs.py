@@ -288,3 +288,62 @@ def test_put_log_events_rules_retention_and_bad_input_get_cloudwatch_errors(dock
     assert "ResourceNotFoundException" in _error(
         aws("logs", "delete-log-group", "--log-group-name", group, check=False)
     )
+
+
+def test_service_connect_access_logs_reach_the_log_group_of_its_log_configuration(dockyard: Dockyard) -> None:
+    from tests.integration.test_ecs_service_connect import namespace
+    from tests.integration.test_mesh_service_connect import app_container, create, curl_alias, running
+    from tests.integration.test_mesh_service_connect import task_definition as meshed_definition
+
+    ns = namespace(dockyard, f"logs-{uuid.uuid4().hex[:6]}.local")
+    alias = f"web.{ns['Name']}"
+    group = f"/ecs/sc-{uuid.uuid4().hex[:8]}"
+    ecs = dockyard.client("ecs")
+    with own_cluster(dockyard, "logs-sc") as cluster:
+        web = meshed_definition(dockyard, "logs-sc-web", {"VERSION": "web-v1"})
+        create(
+            dockyard,
+            cluster,
+            "web",
+            web,
+            {
+                "enabled": True,
+                "namespace": ns["Name"],
+                "services": [
+                    {
+                        "portName": "web",
+                        "discoveryName": "web",
+                        "clientAliases": [{"port": 80, "dnsName": alias}],
+                    }
+                ],
+                "logConfiguration": _awslogs(group, "sc"),
+                "accessLogConfiguration": {"format": "JSON", "includeQueryParameters": "DISABLED"},
+            },
+        )
+        [web_task] = wait_for(lambda: running(ecs, cluster, "web"), 180, "web's task running")
+        front = meshed_definition(dockyard, "logs-sc-front", {"VERSION": "front"})
+        create(dockyard, cluster, "front", front, {"enabled": True, "namespace": ns["Name"]})
+        [task] = wait_for(lambda: running(ecs, cluster, "front"), 180, "front's task running")
+        app = app_container(task["taskArn"])
+        wait_for(lambda: curl_alias(app, f"{alias}").strip() == "web-v1", 60, f"{alias} through the sidecars")
+        web_id = web_task["taskArn"].rsplit("/", 1)[1]
+
+        def access_lines() -> list[dict[str, Any]]:
+            out = dockyard.aws(
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                group,
+                "--filter-pattern",
+                "{ $.response_code = 200 && $.method = GET }",
+            )
+            return [(e["logStreamName"], json.loads(e["message"])) for e in out["events"]]
+
+        found = wait_for(access_lines, 60, "an access log line of web's sidecar")
+        stream, line = found[0]
+        assert stream.startswith("sc/ecs-service-connect-") and stream.endswith(f"/{web_id}")
+        assert line["path"] == "/" and line["authority"].startswith("web.")
+        assert {
+            s["logStreamName"]
+            for s in dockyard.aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
+        } == {stream}
