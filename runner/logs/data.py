@@ -456,6 +456,12 @@ class LogStore:
             gone += self._delete_where("group_id = ? AND ts < ?", (g["id"], cutoff), batch)
         return gone
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file and truncate it (after a big trim)."""
+        conn = self._writer
+        with self._lock:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def total_bytes(self) -> int:
         row = self._reader().execute("SELECT COALESCE(SUM(stored_bytes), 0) AS b FROM log_streams").fetchone()
         return int(row["b"])

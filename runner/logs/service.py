@@ -30,7 +30,10 @@ log = logging.getLogger("dockyard.runner.logs")
 def enforce(store: LogStore, max_bytes: int) -> tuple[int, int]:
     """One retention pass: (events expired by their group's retention, events trimmed by the
     global bound)."""
-    return store.expire(), store.trim(max_bytes)
+    expired = 0
+    while (gone := store.expire()) > 0:  # a backlog goes in batches, each its own transaction
+        expired += gone
+    return expired, store.trim(max_bytes)
 
 
 def install(platform: Platform) -> tuple[LogStore, Collector]:
