@@ -323,10 +323,13 @@ class LogStore:
         self, stream: LogStream, events: Sequence[tuple[int, str]], cursor_ns: int | None = None
     ) -> int:
         """Add ``events`` (timestamp in ms, message) to the stream in one transaction, moving
-        its ``cursor_ns`` (where the collector resumes) when given; returns its new ``seq``."""
+        its ``cursor_ns`` (where the collector resumes) when given; returns its new ``seq``, or
+        -1 when the stream is gone (its group deleted meanwhile: nothing is stored)."""
         ingest = now_ms()
 
         def tx(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM log_streams WHERE id = ?", (stream.id,)).fetchone() is None:
+                return -1
             conn.executemany(
                 "INSERT INTO log_events (group_id, stream_id, ts, ingest, message) VALUES (?, ?, ?, ?, ?)",
                 [(stream.group_id, stream.id, ts, ingest, msg) for ts, msg in events],

@@ -79,3 +79,11 @@ def test_deleting_a_group_takes_its_streams_and_events(tmp_path: Path) -> None:
     assert store.delete_group("g") and not store.delete_group("g")
     assert store.group("g") is None and store.total_bytes() == 0
     assert list(store.group_events(gid, start=None, end=None, after=None, stream_ids=None)) == []
+
+
+def test_events_for_a_stream_whose_group_went_are_not_stored(tmp_path: Path) -> None:
+    store, _gid, stream = _store(tmp_path)
+    store.delete_group("g")
+    assert store.append(stream, [(1, "late")]) == -1
+    assert store.total_bytes() == 0
+    assert list(store.group_events(stream.group_id, start=None, end=None, after=None, stream_ids=None)) == []
