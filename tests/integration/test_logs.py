@@ -347,3 +347,27 @@ def test_service_connect_access_logs_reach_the_log_group_of_its_log_configuratio
             s["logStreamName"]
             for s in dockyard.aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
         } == {stream}
+
+
+def test_groups_and_streams_page_with_tokens_and_tags_round_trip(dockyard: Dockyard) -> None:
+    prefix = f"/dockyard/page-{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}/{i}" for i in range(3)]
+    for name in names:
+        dockyard.aws("logs", "create-log-group", "--log-group-name", name)
+    # the CLI follows nextToken page by page (one group a page)
+    paged = dockyard.aws("logs", "describe-log-groups", "--log-group-name-prefix", prefix, "--page-size", "1")
+    assert [g["logGroupName"] for g in paged["logGroups"]] == names
+    for s in ("b", "a", "c"):
+        dockyard.aws("logs", "create-log-stream", "--log-group-name", names[0], "--log-stream-name", s)
+    streams = dockyard.aws("logs", "describe-log-streams", "--log-group-name", names[0], "--page-size", "2")
+    assert [s["logStreamName"] for s in streams["logStreams"]] == ["a", "b", "c"]
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{names[0]}"
+    dockyard.aws("logs", "tag-resource", "--resource-arn", arn, "--tags", "team=core,env=test")
+    dockyard.aws("logs", "untag-resource", "--resource-arn", arn, "--tag-keys", "env")
+    assert dockyard.aws("logs", "list-tags-for-resource", "--resource-arn", arn)["tags"] == {"team": "core"}
+    bad = dockyard.aws("logs", "list-tags-for-resource", "--resource-arn", arn + "-absent", check=False)
+    assert "ResourceNotFoundException" in _error(bad)
+    invalid = dockyard.aws("logs", "create-log-group", "--log-group-name", "bad name!", check=False)
+    assert "InvalidParameterException" in _error(invalid)
+    for name in names:
+        dockyard.aws("logs", "delete-log-group", "--log-group-name", name)
