@@ -190,6 +190,7 @@ def main() -> None:
         results["sqlite_append_per_s"] = round(rate)
         store.checkpoint()
         results["sqlite_bytes_full"] = (tmp / "logs.db").stat().st_size
+        results["stored_bytes"] = store.total_bytes()  # as CloudWatch counts them (what the bound counts)
         api = LogsApi(store, Config())
 
         def filt(p: str) -> Callable[[], Any]:
