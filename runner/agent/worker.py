@@ -455,6 +455,7 @@ class TaskWorker:
                 await self._sleep(1.0)
                 continue
             await self._report()
+            await self._ship_logs(running_only=True)  # a stream cut by a dockerd restart resumes
             name = lifecycle.essential_exit(self.defs, self.seen)
             if name:
                 o = self.seen[name]
@@ -526,9 +527,10 @@ class TaskWorker:
         else:
             log.info("drained", extra={"task": self.task_id, "seconds": round(took, 3)})
 
-    async def _ship_logs(self) -> None:
+    async def _ship_logs(self, running_only: bool = False) -> None:
         """Follow the output of each ``awslogs`` container into its log stream (again after a
-        control-plane restart: the collector resumes where it stopped)."""
+        control-plane restart, or a follower's stream cut while its container runs: the
+        collector resumes where it stopped; following one already followed is a no-op)."""
         if self.logs is None:
             return
         followed = [(c["name"], c.get("logConfiguration")) for c in self.defs]
@@ -536,7 +538,7 @@ class TaskWorker:
             followed.append((self.sidecar, self.connect.log_configuration))
         for name, configuration in followed:
             cid = self.ids.get(name)
-            if cid:
+            if cid and (not running_only or self.seen.get(name, Observed()).running):
                 try:
                     await self.logs.follow(self.host.url, cid, self.task_id, name, configuration)
                 except Exception as e:  # logs must never keep a task from running

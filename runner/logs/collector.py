@@ -129,14 +129,14 @@ class Collector:
         if options is None:
             return
         with self._lock:
-            if cid in self._followers and self._followers[cid].is_alive():
+            if self._following(cid):
                 return
         stream = await asyncio.to_thread(self._open_stream, options, container, task_id, cid)
         if stream is None:
             log.warning("log group gone, output not kept", extra={"group": options.group, "task": task_id})
             return
         with self._lock:
-            if cid in self._followers and self._followers[cid].is_alive():
+            if self._following(cid):
                 return
             self._start_writer()
             self._done[cid] = threading.Event()
@@ -148,6 +148,12 @@ class Collector:
             )
             self._followers[cid] = t
             t.start()
+
+    def _following(self, cid: str) -> bool:
+        """A follower of ``cid`` is running, or its last lines are not stored yet (a new one
+        would start from a cursor behind them and repeat them). Called with the lock held."""
+        done = self._done.get(cid)
+        return done is not None and not done.is_set()
 
     async def drained(self, cid: str, timeout: float) -> bool:
         """True once the follower of ``cid`` (if any) reached the end of its output and the

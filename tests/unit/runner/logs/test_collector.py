@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +79,30 @@ def test_a_line_keeps_dockers_time_and_loses_its_newline() -> None:
     ns, message = split_line(b"2026-12-02T10:00:01.5Z hello\r", 0)
     assert message == "hello" and ns % 1_000_000_000 == 500_000_000
     assert split_line(b"no stamp here", 42) == (42, "no stamp here")
+
+
+def test_following_again_while_the_last_lines_are_unstored_starts_no_second_reader(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "l.db")
+    release = threading.Event()
+
+    def slow(url: str, cid: str, since: float | None) -> Iterator[bytes]:
+        yield stamp(1, "one")
+        release.wait(10)
+
+    engine_calls: list[float | None] = []
+
+    def engine(url: str, cid: str, since: float | None) -> Iterator[bytes]:
+        engine_calls.append(since)
+        yield from slow(url, cid, since)
+
+    async def go() -> None:
+        collector = Collector(store, follow=engine)
+        await collector.prepare(LC)
+        await collector.follow("", "c1", "t1", "web", LC)
+        await collector.follow("", "c1", "t1", "web", LC)  # still following: a no-op
+        release.set()
+        assert await collector.drained("c1", 10)
+        collector.close()
+
+    asyncio.run(go())
+    assert engine_calls == [None] and messages(store) == ["one"]
