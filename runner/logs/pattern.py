@@ -6,8 +6,10 @@ message) or raises :class:`PatternError`; nothing here does I/O. Two forms, as C
 * **Terms** (unstructured text). ``ERROR`` matches a message containing ``ERROR`` (case
   sensitive, as CloudWatch); several terms must all appear (``ERROR timeout``); a
   ``"quoted phrase"`` is one term, spaces and punctuation included (``\\"`` and ``\\\\`` escape);
-  ``-term`` excludes messages that contain it; ``?term`` terms are alternatives (a message
-  matches when it holds at least one of them, on top of every plain term). A bare term holds
+  ``-term`` excludes messages that contain it; ``?term`` opens an alternative, and the terms
+  after it (up to the next ``?``) belong to it: ``?ERROR ?WARN`` matches either word,
+  ``?ERROR MainThread ?WARN Deadlock`` both words of either pair (how the AWS CDK writes "any
+  of these term groups"). Terms before the first ``?`` form an alternative of their own. A bare term holds
   letters, digits and ``_.:/@`` (others must be quoted, as CloudWatch asks). An empty pattern
   matches every message.
 * **JSON** (``{ ... }``): the message is parsed as JSON and selectors are compared:
@@ -86,10 +88,19 @@ def _quoted(text: str, i: int) -> tuple[str, int]:
     raise PatternError("unterminated quoted term")
 
 
+@dataclass
+class _Group:
+    """Terms that must all appear and terms that must not."""
+
+    required: list[str]
+    excluded: list[str]
+
+    def matches(self, message: str) -> bool:
+        return all(t in message for t in self.required) and not any(t in message for t in self.excluded)
+
+
 def _terms(text: str) -> tuple[list[str], Predicate]:
-    required: list[str] = []
-    excluded: list[str] = []
-    optional: list[str] = []
+    groups: list[_Group] = []
     i = 0
     while i < len(text):
         c = text[i]
@@ -110,18 +121,18 @@ def _terms(text: str) -> tuple[list[str], Predicate]:
             term, i = m.group(), m.end()
             if i < len(text) and not text[i].isspace():
                 raise PatternError(f"invalid character {text[i]!r} in a term at {i} (quote the term)")
-        {"": required, "-": excluded, "?": optional}[sign].append(term)
-    if not (required or excluded or optional):
+        if sign == "?" or not groups:  # '?' opens an alternative; the terms after it join it
+            groups.append(_Group([], []))
+        (groups[-1].excluded if sign == "-" else groups[-1].required).append(term)
+    if not groups:
         return [], lambda message: True
+    if len(groups) == 1:
+        return list(groups[0].required), groups[0].matches
 
     def matches(message: str) -> bool:
-        return (
-            all(t in message for t in required)
-            and not any(t in message for t in excluded)
-            and (not optional or any(t in message for t in optional))
-        )
+        return any(g.matches(message) for g in groups)
 
-    return required, matches
+    return [], matches
 
 
 # -- JSON ------------------------------------------------------------------------------------

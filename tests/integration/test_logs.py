@@ -110,9 +110,18 @@ def test_an_awslogs_container_is_read_with_the_aws_cli_under_ecs_stream_names(
     )
     assert [e["message"] for e in both["events"]] == [LINES[2]]
     excluded = dockyard.aws(
-        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "?ERROR ?starting -disk"
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        group,
+        "--filter-pattern",
+        '?"disk full" ?starting -web',
     )
-    assert [e["message"] for e in excluded["events"]] == ["starting web"]
+    assert [e["message"] for e in excluded["events"]] == ["ERROR disk full"]
+    either = dockyard.aws(
+        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "?ERROR ?done"
+    )
+    assert [e["message"] for e in either["events"]] == ["ERROR disk full", "done"]
     # the tail (no --start-from-head) and the tokens: a forward token with nothing new stays put
     tail = dockyard.aws(
         "logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream, "--limit", "2"

@@ -39,11 +39,16 @@ def test_an_excluded_term_rejects_messages_that_contain_it() -> None:
     assert not m('-"health check"', "a health check")
 
 
-def test_optional_terms_are_alternatives_on_top_of_the_plain_ones() -> None:
+def test_optional_terms_open_alternatives_and_the_terms_after_them_join_them() -> None:
     p = compile("?ERROR ?WARN")
     assert p.matches("WARN low memory") and p.matches("ERROR x") and not p.matches("INFO ok")
-    q = compile("disk ?ERROR ?WARN")
-    assert q.matches("ERROR disk") and not q.matches("ERROR memory") and not q.matches("disk INFO")
+    # the AWS CDK's anyTermGroup(["ERROR", "MainThread"], ["WARN", "Deadlock"])
+    q = compile('?"ERROR" "MainThread" ?"WARN" "Deadlock"')
+    assert q.matches("ERROR in MainThread") and q.matches("WARN: Deadlock found")
+    assert not q.matches("ERROR in worker") and not q.matches("WARN MainThread")
+    r = compile("?ERROR -timeout ?WARN")
+    assert r.matches("ERROR disk") and not r.matches("ERROR timeout") and r.matches("WARN timeout")
+    assert compile("disk ?ERROR").matches("ERROR x") and compile("disk ?ERROR").matches("disk")
 
 
 @pytest.mark.parametrize(
@@ -115,5 +120,6 @@ def test_bad_json_patterns_are_refused(bad: str) -> None:
 
 
 def test_the_required_terms_are_given_for_a_store_to_prefilter_on() -> None:
-    assert compile('ERROR "disk full" -x ?y').required == ("ERROR", "disk full")
+    assert compile('ERROR "disk full" -x').required == ("ERROR", "disk full")
+    assert compile("ERROR ?WARN").required == ()  # alternatives: no term is required of all
     assert compile("{ $.a = 1 }").required == ()
