@@ -1,7 +1,7 @@
 """CloudWatch Logs filter patterns (FilterLogEvents' ``filterPattern``): parse once, match many.
 
 Pure: :func:`compile` turns a pattern into a :class:`Pattern` (a predicate over one event's
-message) or raises :class:`PatternError`; nothing here does I/O. Two forms, as CloudWatch has:
+message) or raises :class:`PatternError`; nothing here does I/O. Three forms, as CloudWatch has:
 
 * **Terms** (unstructured text). ``ERROR`` matches a message containing ``ERROR`` (case
   sensitive, as CloudWatch); several terms must all appear (``ERROR timeout``); a
@@ -9,19 +9,24 @@ message) or raises :class:`PatternError`; nothing here does I/O. Two forms, as C
   ``-term`` excludes messages that contain it; ``?term`` opens an alternative, and the terms
   after it (up to the next ``?``) belong to it: ``?ERROR ?WARN`` matches either word,
   ``?ERROR MainThread ?WARN Deadlock`` both words of either pair (how the AWS CDK writes "any
-  of these term groups"). Terms before the first ``?`` form an alternative of their own. A bare term holds
-  letters, digits and ``_.:/@`` (others must be quoted, as CloudWatch asks). An empty pattern
-  matches every message.
+  of these term groups"). Terms before the first ``?`` form an alternative of their own. A
+  bare term holds letters, digits and ``_.:/@`` (others must be quoted, as CloudWatch asks).
+  An empty pattern matches every message.
 * **JSON** (``{ ... }``): the message is parsed as JSON and selectors are compared:
   ``{ $.status = 500 }``, ``{ $.level = "error" }``, ``{ $.user.name = admin* }`` (``*`` is a
   wildcard in string values), ``{ $.items[0].id != 3 }``, numeric ``> < >= <=`` (numbers
   only), ``IS TRUE``/``IS FALSE``/``IS NULL``, ``NOT EXISTS``, joined by ``&&`` and ``||``
   (``&&`` binds tighter) with parentheses. A message that is not a JSON object matches no JSON
   pattern; a comparison of a missing field, or of a value of the wrong type, is false.
+* **Space-delimited** (``[ ... ]``): the message is split on spaces (text in double quotes
+  or brackets is one field, without them) and matched field by field:
+  ``[ip, user, ..., status = 5*, bytes > 1000]``; a name per field, ``...`` for any number
+  of fields, a field's conditions joined by ``&&`` and ``||`` naming it again
+  (``status >= 400 && status < 500``); numbers compare as numbers, strings with ``*``.
 
-Not supported (refused as invalid, never silently matched): space-delimited ``[a, b, ...]``
-patterns and ``%regex%`` terms. Why hand-written: no maintained Python library parses
-CloudWatch's syntax (docs/architecture.md, "runner/logs").
+Not supported (refused as invalid, never silently matched): ``%regex%`` terms. Why
+hand-written: no maintained Python library parses CloudWatch's syntax (docs/architecture.md,
+"runner/logs").
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def compile(text: str) -> Pattern:
     if stripped.startswith("{"):
         return Pattern(text, _JsonParser(stripped).parse())
     if stripped.startswith("["):
-        raise PatternError("space-delimited filter patterns ([...]) are not supported by Dockyard")
+        return Pattern(text, _DelimitedParser(stripped).parse())
     required, matches = _terms(stripped)
     return Pattern(text, matches, tuple(required))
 
@@ -200,49 +205,46 @@ def _number(text: str) -> float | None:
 Doc = Callable[[Any], bool]
 
 
-def _comparison(path: list[str | int], op: str, value: _Tok) -> Doc:
+def _value_test(op: str, value: _Tok) -> tuple[bool, Callable[[Any], bool]]:
+    """A test of one value against ``op value``: (numeric, test). A numeric test takes JSON
+    numbers (not booleans); a string test takes strings, ``*`` in the pattern's value being a
+    wildcard; anything else fails it (``!=`` included, as a missing field does)."""
     if value.kind == "str":
         text, number = json.loads(value.text), None
     else:
         text, number = value.text, _number(value.text)
     if number is not None:
-        if op in ("=", "!="):
-            want = op == "="
+        compare = {"=": float.__eq__, "!=": float.__ne__, ">": float.__gt__, "<": float.__lt__,
+                   ">=": float.__ge__, "<=": float.__le__}[op]
 
-            def eq_number(doc: Any) -> bool:
-                v = _lookup(doc, path)
-                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == number
-                return ok == want if v is not _MISSING else False
-
-            return eq_number
-        compare = {">": float.__gt__, "<": float.__lt__, ">=": float.__ge__, "<=": float.__le__}[op]
-
-        def ordered(doc: Any) -> bool:
-            v = _lookup(doc, path)
+        def numeric(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and compare(float(v), number)
 
-        return ordered
+        return True, numeric
     if op not in ("=", "!="):
         raise PatternError(f"'{op}' compares numbers only, not {value.text!r}")
     want = op == "="
-    wild = "*" in text
-    pattern = (
-        re.compile(
-            "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", text)) + r"\Z",
-            re.S,
-        )
-        if wild
-        else None
-    )
+    wild = None
+    if "*" in text:
+        parts = re.split(r"(\*)", text)
+        wild = re.compile("".join(".*" if part == "*" else re.escape(part) for part in parts) + r"\Z", re.S)
 
-    def eq_string(doc: Any) -> bool:
-        v = _lookup(doc, path)
+    def string(v: Any) -> bool:
         if not isinstance(v, str):
             return False
-        ok = pattern.match(v) is not None if pattern is not None else v == text
-        return ok == want
+        return (wild.match(v) is not None if wild is not None else v == text) == want
 
-    return eq_string
+    return False, string
+
+
+def _comparison(path: list[str | int], op: str, value: _Tok) -> Doc:
+    test = _value_test(op, value)[1]
+
+    def compare(doc: Any) -> bool:
+        v = _lookup(doc, path)
+        return v is not _MISSING and test(v)
+
+    return compare
 
 
 class _JsonParser:
@@ -331,3 +333,143 @@ class _JsonParser:
         if value.kind not in ("str", "word"):
             raise PatternError(f"expected a value after {nxt.text} at {value.at}")
         return _comparison(path, nxt.text, value)
+
+
+# -- space-delimited -------------------------------------------------------------------------
+
+_DELIM_TOKEN = re.compile(
+    r"""(?P<op>&&|\|\||>=|<=|!=|=|>|<|\[|\]|,)|(?P<ellipsis>\.\.\.)|(?P<str>"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<word>[^\s,\[\]&|=!<>"]+)"""
+)
+_FIELD = re.compile(r'"[^"]*"|\[[^\]]*\]|\S+')
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+FieldTest = Callable[[str], bool]
+
+
+def _fields(message: str) -> list[str]:
+    """A message's space-delimited fields; one in quotes or brackets is one field (without them)."""
+    out = []
+    for m in _FIELD.finditer(message):
+        f = m.group()
+        out.append(f[1:-1] if len(f) >= 2 and (f[0], f[-1]) in (('"', '"'), ("[", "]")) else f)
+    return out
+
+
+def _field_test(op: str, value: _Tok) -> FieldTest:
+    numeric, test = _value_test(op, value)
+    if not numeric:
+        return test
+    return lambda field: (n := _number(field)) is not None and test(n)
+
+
+def _fit(segment: list[FieldTest], fields: list[str], at: int) -> bool:
+    return all(t(fields[at + k]) for k, t in enumerate(segment))
+
+
+class _DelimitedParser:
+    """``[a, b = 200, c > 1 && c < 5, ...]``: a name per field, ``...`` for any number of fields,
+    a field's conditions joined by ``&&``/``||`` (``&&`` first) naming it again."""
+
+    def __init__(self, text: str) -> None:
+        self.toks: list[_Tok] = []
+        i = 0
+        while i < len(text):
+            if text[i].isspace():
+                i += 1
+                continue
+            m = _DELIM_TOKEN.match(text, i)
+            if m is None:
+                raise PatternError(f"unexpected {text[i]!r} at {i}")
+            kind = m.lastgroup or ""
+            self.toks.append(_Tok(kind, m.group(kind), i))
+            i = m.end()
+        self.toks.append(_Tok("end", "", len(text)))
+        self.i = 0
+
+    def take(self, text: str | None = None) -> _Tok:
+        tok = self.toks[self.i]
+        if text is not None and tok.text != text:
+            raise PatternError(f"expected '{text}' at {tok.at}, found {tok.text or 'the end'!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Predicate:
+        self.take("[")
+        fields: list[FieldTest | None] = []  # None: an ellipsis
+        while True:
+            tok = self.take()
+            if tok.kind == "ellipsis":
+                fields.append(None)
+            elif tok.kind == "word" and _NAME.fullmatch(tok.text):
+                fields.append(self.condition(tok.text))
+            else:
+                found = tok.text or "the end"
+                raise PatternError(f"expected a field name or '...' at {tok.at}, found {found!r}")
+            sep = self.take()
+            if sep.text == "]":
+                break
+            if sep.text != ",":
+                raise PatternError(f"expected ',' or ']' at {sep.at}, found {sep.text or 'the end'!r}")
+        if self.take().kind != "end":
+            raise PatternError("unexpected text after the closing bracket")
+        segments: list[list[FieldTest]] = [[]]
+        for f in fields:
+            if f is None:
+                segments.append([])
+            else:
+                segments[-1].append(f)
+        return self._matcher(segments)
+
+    def condition(self, name: str) -> FieldTest:
+        """The field's conditions (none: any value), up to the next ',' or ']'."""
+        if self.toks[self.i].text in (",", "]"):
+            return lambda field: True
+        alternatives: list[list[FieldTest]] = [[self.comparison(name, first=True)]]
+        while self.toks[self.i].text in ("&&", "||"):
+            joiner = self.take().text
+            test = self.comparison(name, first=False)
+            if joiner == "&&":
+                alternatives[-1].append(test)
+            else:
+                alternatives.append([test])
+        if len(alternatives) == 1 and len(alternatives[0]) == 1:
+            return alternatives[0][0]
+        return lambda field: any(all(t(field) for t in group) for group in alternatives)
+
+    def comparison(self, name: str, first: bool) -> FieldTest:
+        if not first:
+            again = self.take()
+            if again.text != name:
+                raise PatternError(f"a condition of field {name} names {again.text!r} at {again.at}")
+        op = self.take()
+        if op.kind != "op" or op.text not in ("=", "!=", ">", "<", ">=", "<="):
+            raise PatternError(f"expected a comparison after {name} at {op.at}")
+        value = self.take()
+        if value.kind not in ("str", "word"):
+            raise PatternError(f"expected a value after {op.text} at {value.at}")
+        return _field_test(op.text, value)
+
+    @staticmethod
+    def _matcher(segments: list[list[FieldTest]]) -> Predicate:
+        """Fixed-length segments between ellipses: the first anchored at the start, the last at
+        the end, those between matched leftmost (greedy leftmost is exact for such globs)."""
+        if len(segments) == 1:
+            only = segments[0]
+            return lambda message: len(f := _fields(message)) == len(only) and _fit(only, f, 0)
+        head, middle, tail = segments[0], segments[1:-1], segments[-1]
+
+        def matches(message: str) -> bool:
+            fields = _fields(message)
+            end = len(fields) - len(tail)
+            if end < len(head) or not _fit(head, fields, 0) or not _fit(tail, fields, end):
+                return False
+            at = len(head)
+            for seg in middle:
+                while at + len(seg) <= end and not _fit(seg, fields, at):
+                    at += 1
+                if at + len(seg) > end:
+                    return False
+                at += len(seg)
+            return True
+
+        return matches

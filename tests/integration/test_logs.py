@@ -118,6 +118,10 @@ def test_an_awslogs_container_is_read_with_the_aws_cli_under_ecs_stream_names(
         '?"disk full" ?starting -web',
     )
     assert [e["message"] for e in excluded["events"]] == ["ERROR disk full"]
+    fields = dockyard.aws(
+        "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "[level = ERROR, ...]"
+    )
+    assert [e["message"] for e in fields["events"]] == ["ERROR disk full"]
     either = dockyard.aws(
         "logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "?ERROR ?done"
     )

@@ -51,9 +51,7 @@ def test_optional_terms_open_alternatives_and_the_terms_after_them_join_them() -
     assert compile("disk ?ERROR").matches("ERROR x") and compile("disk ?ERROR").matches("disk")
 
 
-@pytest.mark.parametrize(
-    "bad", ['"unterminated', "a=b", "- x", "?", "ERROR!", "[ip, user]", "x" * (MAX_PATTERN + 1)]
-)
+@pytest.mark.parametrize("bad", ['"unterminated', "a=b", "- x", "?", "ERROR!", "x" * (MAX_PATTERN + 1)])
 def test_bad_term_patterns_are_refused(bad: str) -> None:
     with pytest.raises(PatternError):
         compile(bad)
@@ -123,3 +121,53 @@ def test_the_required_terms_are_given_for_a_store_to_prefilter_on() -> None:
     assert compile('ERROR "disk full" -x').required == ("ERROR", "disk full")
     assert compile("ERROR ?WARN").required == ()  # alternatives: no term is required of all
     assert compile("{ $.a = 1 }").required == ()
+
+
+LINE = '10.0.0.1 - frank [02/Dec/2026:10:00:01 +0000] "GET /index.html HTTP/1.1" 404 1534'
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hit"),
+    [
+        ("[ip, id, user, ts, request, status, bytes]", True),  # quotes and brackets hold one field each
+        ("[ip, id, user]", False),  # as many fields as the message, unless an ellipsis
+        ("[ip, ...]", True),
+        ("[ip = 10.0.0.1, ..., bytes]", True),
+        ("[..., status = 4*, bytes]", True),
+        ("[..., status = 5*, bytes]", False),
+        ("[ip, ..., status = 404, bytes > 1000]", True),
+        ("[ip, ..., status = 404, bytes > 2000]", False),
+        ("[..., status >= 400 && status < 500, bytes]", True),
+        ("[..., status = 200 || status = 404, bytes]", True),
+        ('[ip, id, user = frank, ts, request = "GET *", ...]', True),
+        ("[ip, id, user != frank, ...]", False),
+        ("[..., request, ..., bytes]", True),
+        ("[a, b, c, d, e, f, g, h]", False),
+        ("[..., ts, ..., ..., status = 404, ...]", True),
+    ],
+)
+def test_space_delimited_patterns_match_field_by_field(pattern: str, hit: bool) -> None:
+    assert m(pattern, LINE) is hit
+
+
+def test_a_non_numeric_field_fails_a_numeric_comparison() -> None:
+    assert not m("[a, b > 3]", "x y") and m("[a, b > 3]", "x 4")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[ip",
+        "[ip,, x]",
+        "[ip x]",
+        "[ip = ]",
+        "[ip = 1 && user = 2]",
+        "[ip > abc]",
+        "[1bad]",
+        "[ip] extra",
+        "%ERROR%",
+    ],
+)
+def test_bad_space_delimited_patterns_are_refused(bad: str) -> None:
+    with pytest.raises(PatternError):
+        compile(bad)
