@@ -474,6 +474,7 @@ class TaskWorker:
         if task is None or task.last_status == "STOPPED":
             return
         await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
+        await self._ship_logs()  # a task stopped while the control plane was down: its last lines
         await self._drain()
         await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
