@@ -9,7 +9,8 @@ Usage: ``.venv/bin/python bench/logs.py [--events 100000] [--repeats 5]``
    ``drained``: parsing, the queue, batching and SQLite commits. Lines per second.
 2. **FilterLogEvents** (:class:`runner.logs.api.LogsApi`, in process, no HTTP) over the
    ``--events`` events of one group in 10 streams: a term pattern matching 1%, a JSON pattern
-   matching 1%, one matching nothing (a whole scan), and no pattern (the first 10,000); median
+   matching 1%, one matching nothing (a whole scan), no pattern (the first 10,000), and a
+   space-delimited one (``[verb = GET, path = /items/1, ...]``, 0.05%); median
    and best of ``--repeats``. Also GetLogEvents of a stream's last 100 events.
 3. **Storage candidates**, the same events each: the SQLite store (``LogStore.append`` in
    batches of 2,000) and append-only files (one file per stream, a JSON line per event, as a
@@ -200,7 +201,7 @@ def main() -> None:
             return run
 
         for key, p in (("term", "ERROR"), ("json", "{ $.status = 500 }"), ("none_match", "NOTHERE"),
-                       ("no_pattern", "")):
+                       ("no_pattern", ""), ("delimited", "[verb = GET, path = /items/1, ...]")):
             med, best, out = timed(filt(p), repeats)
             results[f"filter_{key}_ms"] = [round(med, 1), round(best, 1), len(out["events"])]
         med, best, out = timed(lambda: asyncio.run(api.get_log_events(

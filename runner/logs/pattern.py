@@ -66,7 +66,9 @@ def compile(text: str) -> Pattern:
     if stripped.startswith("{"):
         return Pattern(text, _JsonParser(stripped).parse())
     if stripped.startswith("["):
-        return Pattern(text, _DelimitedParser(stripped).parse())
+        parser = _DelimitedParser(stripped)
+        matches = parser.parse()
+        return Pattern(text, matches, tuple(parser.needles))
     required, matches = _terms(stripped)
     return Pattern(text, matches, tuple(required))
 
@@ -348,11 +350,7 @@ FieldTest = Callable[[str], bool]
 
 def _fields(message: str) -> list[str]:
     """A message's space-delimited fields; one in quotes or brackets is one field (without them)."""
-    out = []
-    for m in _FIELD.finditer(message):
-        f = m.group()
-        out.append(f[1:-1] if len(f) >= 2 and (f[0], f[-1]) in (('"', '"'), ("[", "]")) else f)
-    return out
+    return [f[1:-1] if len(f) >= 2 and f[0] in '"[' and f[-1] in '"]' else f for f in _FIELD.findall(message)]
 
 
 def _field_test(op: str, value: _Tok) -> FieldTest:
@@ -385,6 +383,8 @@ class _DelimitedParser:
             i = m.end()
         self.toks.append(_Tok("end", "", len(text)))
         self.i = 0
+        self.needles: list[str] = []  # what a field must equal verbatim: in every matching message
+        self._kept = 0
 
     def take(self, text: str | None = None) -> _Tok:
         tok = self.toks[self.i]
@@ -424,6 +424,7 @@ class _DelimitedParser:
         """The field's conditions (none: any value), up to the next ',' or ']'."""
         if self.toks[self.i].text in (",", "]"):
             return lambda field: True
+        self._kept = len(self.needles)
         alternatives: list[list[FieldTest]] = [[self.comparison(name, first=True)]]
         while self.toks[self.i].text in ("&&", "||"):
             joiner = self.take().text
@@ -434,6 +435,7 @@ class _DelimitedParser:
                 alternatives.append([test])
         if len(alternatives) == 1 and len(alternatives[0]) == 1:
             return alternatives[0][0]
+        self.needles = self.needles[: self._kept]  # a needle of an alternative is not required
         return lambda field: any(all(t(field) for t in group) for group in alternatives)
 
     def comparison(self, name: str, first: bool) -> FieldTest:
@@ -447,7 +449,11 @@ class _DelimitedParser:
         value = self.take()
         if value.kind not in ("str", "word"):
             raise PatternError(f"expected a value after {op.text} at {value.at}")
-        return _field_test(op.text, value)
+        test = _field_test(op.text, value)
+        text = json.loads(value.text) if value.kind == "str" else value.text
+        if op.text == "=" and "*" not in text and (value.kind == "str" or _number(text) is None) and text:
+            self.needles.append(text)  # a field equal to a string is a substring of the message
+        return test
 
     @staticmethod
     def _matcher(segments: list[list[FieldTest]]) -> Predicate:

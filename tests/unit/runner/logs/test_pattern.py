@@ -171,3 +171,8 @@ def test_a_non_numeric_field_fails_a_numeric_comparison() -> None:
 def test_bad_space_delimited_patterns_are_refused(bad: str) -> None:
     with pytest.raises(PatternError):
         compile(bad)
+
+
+def test_string_equalities_of_a_delimited_pattern_are_required_substrings() -> None:
+    assert compile('[ip, user = frank, req = "GET /", n = 200, x = a*]').required == ("frank", "GET /")
+    assert compile("[ip, user = frank || user = bob, ...]").required == ()
