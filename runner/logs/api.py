@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.aws.errors import InvalidParameterException, ResourceNotFoundException, register
@@ -28,9 +28,6 @@ ResourceAlreadyExistsException = register("ResourceAlreadyExistsException")
 FILTER_SCAN_LIMIT = 200_000  # events one FilterLogEvents call examines at most (then a nextToken)
 MAX_ANSWER_BYTES = 1_048_576  # as CloudWatch: at most 1 MB of events per answer
 
-Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
 def _no_group() -> ResourceNotFoundException:
     return ResourceNotFoundException("The specified log group does not exist.")
 
@@ -39,33 +36,24 @@ def _no_stream() -> ResourceNotFoundException:
     return ResourceNotFoundException("The specified log stream does not exist.")
 
 
-def _offset_token(token: Any) -> int:
-    """DescribeLog* tokens: an offset in base64 (opaque to clients)."""
-    if token is None:
-        return 0
-    try:
-        value = base64.urlsafe_b64decode(str(token).encode() + b"==").decode()
-        if not value.startswith("o:") or not value[2:].isdigit():
-            raise ValueError
-        return int(value[2:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidParameterException("The specified nextToken is not valid.") from None
+def _token(kind: str, value: str) -> str:
+    """A DescribeLog* ``nextToken``: where the next page starts (an offset, or the last name
+    shown), opaque to clients."""
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
 
 
-def _name_token(token: Any) -> str:
+def _untoken(token: Any, kind: str) -> str:
+    """The value of a :func:`_token` of ``kind`` ("" for none); InvalidParameterException if
+    it is not one."""
     if token is None:
         return ""
     try:
         value = base64.urlsafe_b64decode(str(token).encode() + b"==").decode()
-        if not value.startswith("n:"):
-            raise ValueError
-        return value[2:]
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidParameterException("The specified nextToken is not valid.") from None
-
-
-def _token(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+        value = ""
+    if not value.startswith(f"{kind}:") or (kind == "o" and not value[2:].isdigit()):
+        raise InvalidParameterException("The specified nextToken is not valid.")
+    return value[2:]
 
 
 class LogsApi:
@@ -156,7 +144,7 @@ class LogsApi:
                 "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive."
             )
         limit = int(params.get("limit") or 50)
-        after = _name_token(params.get("nextToken"))
+        after = _untoken(params.get("nextToken"), "n")
         found = await self._run(self.store.groups, prefix, after, limit + 1, contains)
         wanted = params.get("logGroupIdentifiers")
         if wanted:
@@ -164,7 +152,7 @@ class LogsApi:
             found = [g for g in found if g.name in names]
         out: dict[str, Any] = {"logGroups": [self._shown_group(g) for g in found[:limit]]}
         if len(found) > limit:
-            out["nextToken"] = _token("n:" + found[limit - 1].name)
+            out["nextToken"] = _token("n", found[limit - 1].name)
         return out
 
     async def delete_log_group(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +246,7 @@ class LogsApi:
         if by_time and prefix:
             raise InvalidParameterException("Cannot order by LastEventTime with a logStreamNamePrefix.")
         limit = int(params.get("limit") or 50)
-        offset = _offset_token(params.get("nextToken"))
+        offset = int(_untoken(params.get("nextToken"), "o") or 0)
         found = await self._run(
             self.store.streams,
             group.id,
@@ -270,7 +258,7 @@ class LogsApi:
         )
         out: dict[str, Any] = {"logStreams": [self._shown_stream(group, s) for s in found[:limit]]}
         if len(found) > limit:
-            out["nextToken"] = _token(f"o:{offset + limit}")
+            out["nextToken"] = _token("o", str(offset + limit))
         return out
 
     # -- events ----------------------------------------------------------------------------

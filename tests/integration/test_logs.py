@@ -240,6 +240,18 @@ def test_put_log_events_rules_retention_and_bad_input_get_cloudwatch_errors(dock
     assert "ResourceNotFoundException" in _error(
         aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", "nope", check=False)
     )
+    bad_token = aws(
+        "logs",
+        "get-log-events",
+        "--log-group-name",
+        group,
+        "--log-stream-name",
+        "s",
+        "--next-token",
+        "f/not-ours",
+        check=False,
+    )
+    assert "InvalidParameterException" in _error(bad_token)
     now = int(time.time() * 1000)
     day = 86_400_000
 
