@@ -40,6 +40,7 @@ from runner.numbers import param_int
 __all__ = ["MAX_LOG_LINES", "HostLookup", "decode_token", "encode_token", "split_timestamps", "task_logs"]
 
 MAX_LOG_LINES = savedlogs.MAX_LOG_LINES
+MAX_AWSLOGS_BYTES = 4 * 1024 * 1024  # of an awslogs container's lines per answer (the rest: next poll)
 
 
 class HostLookup(Protocol):
@@ -113,7 +114,7 @@ def _awslogs_text(logs: LogStore, definition: dict[str, Any], task_id: str, runt
     stream = logs.stream(group.id, name) if group is not None else None
     if stream is None:
         return "", after
-    events = logs.tail(stream.id, after, tail)
+    events = logs.tail(stream.id, after, tail, max_bytes=MAX_AWSLOGS_BYTES)
     text = "".join(e.message + "\n" for e in events)
     return text, events[-1].id if events else after
 

@@ -28,6 +28,7 @@ ResourceAlreadyExistsException = register("ResourceAlreadyExistsException")
 FILTER_SCAN_LIMIT = 200_000  # events one FilterLogEvents call examines at most (then a nextToken)
 MAX_ANSWER_BYTES = 1_048_576  # as CloudWatch: at most 1 MB of events per answer
 
+
 def _no_group() -> ResourceNotFoundException:
     return ResourceNotFoundException("The specified log group does not exist.")
 
@@ -297,9 +298,8 @@ class LogsApi:
             before=before,
             from_head=bool(params.get("startFromHead")),
             limit=limit,
+            max_bytes=MAX_ANSWER_BYTES,
         )
-        from_head = after is not None or (token is None and bool(params.get("startFromHead")))
-        events = _within(events, MAX_ANSWER_BYTES, keep_last=not from_head)
         if events:
             forward = rules.encode_position("f", events[-1].ts, events[-1].id)
             backward = rules.encode_position("b", events[0].ts, events[0].id)
@@ -406,19 +406,6 @@ class LogsApi:
         if more and last is not None:
             out["nextToken"] = rules.encode_position("n", *last)
         return out
-
-
-def _within(events: list[Any], budget: int, keep_last: bool) -> list[Any]:
-    """The events that fit ``budget`` bytes: the first ones, or the last ones."""
-    size = 0
-    order = reversed(events) if keep_last else iter(events)
-    kept = []
-    for e in order:
-        size += len(e.message) + 26
-        if size > budget and kept:
-            break
-        kept.append(e)
-    return kept[::-1] if keep_last else kept
 
 
 OPERATIONS = {

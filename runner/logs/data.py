@@ -130,6 +130,19 @@ def _event(row: sqlite3.Row) -> Event:
     return Event(row["id"], row["stream_id"], row["ts"], row["ingest"], row["message"])
 
 
+def _bounded(rows: Iterable[sqlite3.Row], max_bytes: int) -> list[Event]:
+    """Events from ``rows`` until the next would pass ``max_bytes`` (the first always kept):
+    read one at a time, so a stream of large events is never all in memory."""
+    out: list[Event] = []
+    size = 0
+    for row in rows:
+        size += event_size(row["message"])
+        if size > max_bytes and out:
+            break
+        out.append(_event(row))
+    return out
+
+
 _GROUP_SELECT = """SELECT g.*, (SELECT SUM(stored_bytes) FROM log_streams s WHERE s.group_id = g.id)
                    AS stored_bytes FROM log_groups g"""
 
@@ -359,10 +372,12 @@ class LogStore:
         before: tuple[int, int] | None = None,
         from_head: bool,
         limit: int,
+        max_bytes: int = 1 << 62,
     ) -> list[Event]:
-        """At most ``limit`` events of the stream in [start, end), in time order: the first
-        ones (``from_head``, or those after the position ``after``) or the last ones (those
-        before ``before``, else the stream's end)."""
+        """At most ``limit`` events (and ``max_bytes`` of them, :func:`event_size`, at least
+        one) of the stream in [start, end), in time order: the first ones (``from_head``, or
+        those after the position ``after``) or the last ones (those before ``before``, else the
+        stream's end)."""
         where = ["stream_id = ?", "ts >= ?", "ts < ?"]
         params: list[Any] = [
             stream_id,
@@ -380,31 +395,23 @@ class LogStore:
             f"SELECT * FROM log_events WHERE {' AND '.join(where)} "
             f"ORDER BY ts {'ASC' if head else 'DESC'}, id {'ASC' if head else 'DESC'} LIMIT ?"
         )
-        rows = [_event(r) for r in self._reader().execute(sql, [*params, limit])]
+        rows = _bounded(self._reader().execute(sql, [*params, limit]), max_bytes)
         return rows if head else rows[::-1]
 
-    def tail(self, stream_id: int, after_id: int | None, limit: int) -> list[Event]:
-        """The stream's last ``limit`` events in the order they were stored, or with
-        ``after_id`` the first ``limit`` stored after that event (``dockyard logs``)."""
+    def tail(self, stream_id: int, after_id: int | None, limit: int, max_bytes: int = 1 << 62) -> list[Event]:
+        """The stream's last ``limit`` events (and ``max_bytes``) in the order they were
+        stored, or with ``after_id`` the first ones stored after that event (``dockyard
+        logs``)."""
         if after_id is None:
-            rows = (
-                self._reader()
-                .execute(
-                    "SELECT * FROM log_events WHERE stream_id = ? ORDER BY id DESC LIMIT ?",
-                    (stream_id, limit),
-                )
-                .fetchall()
+            cursor = self._reader().execute(
+                "SELECT * FROM log_events WHERE stream_id = ? ORDER BY id DESC LIMIT ?", (stream_id, limit)
             )
-            return [_event(r) for r in reversed(rows)]
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT * FROM log_events WHERE stream_id = ? AND id > ? ORDER BY id LIMIT ?",
-                (stream_id, after_id, limit),
-            )
-            .fetchall()
+            return _bounded(cursor, max_bytes)[::-1]
+        cursor = self._reader().execute(
+            "SELECT * FROM log_events WHERE stream_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (stream_id, after_id, limit),
         )
-        return [_event(r) for r in rows]
+        return _bounded(cursor, max_bytes)
 
     def group_events(
         self,

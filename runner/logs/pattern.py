@@ -216,8 +216,14 @@ def _value_test(op: str, value: _Tok) -> tuple[bool, Callable[[Any], bool]]:
     else:
         text, number = value.text, _number(value.text)
     if number is not None:
-        compare = {"=": float.__eq__, "!=": float.__ne__, ">": float.__gt__, "<": float.__lt__,
-                   ">=": float.__ge__, "<=": float.__le__}[op]
+        compare = {
+            "=": float.__eq__,
+            "!=": float.__ne__,
+            ">": float.__gt__,
+            "<": float.__lt__,
+            ">=": float.__ge__,
+            "<=": float.__le__,
+        }[op]
 
         def numeric(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and compare(float(v), number)

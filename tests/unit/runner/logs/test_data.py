@@ -87,3 +87,15 @@ def test_events_for_a_stream_whose_group_went_are_not_stored(tmp_path: Path) -> 
     assert store.append(stream, [(1, "late")]) == -1
     assert store.total_bytes() == 0
     assert list(store.group_events(stream.group_id, start=None, end=None, after=None, stream_ids=None)) == []
+
+
+def test_reads_stop_at_their_byte_bound_keeping_at_least_one_event(tmp_path: Path) -> None:
+    store, _gid, stream = _store(tmp_path)
+    store.append(stream, [(i, "x" * 100) for i in range(10)])
+    per = 100 + EVENT_OVERHEAD
+    head = store.stream_events(stream.id, start=None, end=None, from_head=True, limit=10, max_bytes=3 * per)
+    assert [e.ts for e in head] == [0, 1, 2]
+    tail = store.stream_events(stream.id, start=None, end=None, from_head=False, limit=10, max_bytes=2 * per)
+    assert [e.ts for e in tail] == [8, 9]
+    assert len(store.tail(stream.id, None, 10, max_bytes=1)) == 1
+    assert [e.ts for e in store.tail(stream.id, head[-1].id, 10, max_bytes=2 * per)] == [3, 4]
