@@ -29,7 +29,7 @@ from dockyard import jsonbound
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, tasks
-from runner.agent import savedlogs
+from runner.agent import meshed, savedlogs
 from runner.agent.host import Host
 from runner.agent.transport import DockerError
 from runner.errors import InvalidParameterException
@@ -133,6 +133,9 @@ async def task_logs(
     only = params.get("containerName")
     host = hosts.host_of(task.instance_id)
     definitions = {str(d.get("name")): d for d in task.container_definitions}
+    if task.connect is not None and task.connect.log_configuration:  # Service Connect's container
+        sidecar = meshed.sidecar_name(task.id)
+        definitions[sidecar] = {"name": sidecar, "logConfiguration": task.connect.log_configuration}
     out = []
     for state in task.containers:
         name = state.name

@@ -372,6 +372,23 @@ def test_service_connect_access_logs_reach_the_log_group_of_its_log_configuratio
             s["logStreamName"]
             for s in dockyard.aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
         } == {stream}
+        sidecar = stream.split("/")[1]
+        shown = dockyard.cli(
+            "logs",
+            web_id,
+            "--container",
+            sidecar,
+            "--cluster",
+            cluster,
+            "--data-dir",
+            str(dockyard.data_dir),
+            "--endpoint-url",
+            dockyard.control_url,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert any(
+            json.loads(x).get("response_code") == 200 for x in shown.stdout.splitlines() if x.startswith("{")
+        ), shown.stdout[-2000:]
 
 
 def test_groups_and_streams_page_with_tokens_and_tags_round_trip(dockyard: Dockyard) -> None:
