@@ -40,6 +40,7 @@ from typing import Any
 __all__ = ["MAX_PATTERN", "Pattern", "PatternError", "compile"]
 
 MAX_PATTERN = 1024  # characters (the model's FilterPattern max)
+MAX_DEPTH = 32  # nested parentheses of a JSON pattern
 
 Predicate = Callable[[str], bool]
 
@@ -262,6 +263,7 @@ class _JsonParser:
     def __init__(self, text: str) -> None:
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -286,7 +288,7 @@ class _JsonParser:
                 return False
             try:
                 doc = json.loads(message[start:])
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 return False
             return isinstance(doc, dict) and expr(doc)
 
@@ -309,9 +311,13 @@ class _JsonParser:
     def atom(self) -> Doc:
         tok = self.peek()
         if tok.text == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise PatternError(f"parentheses nest deeper than {MAX_DEPTH} at {tok.at}")
             self.take()
             inner = self.or_()
             self.take(")")
+            self.depth -= 1
             return inner
         if tok.kind != "sel":
             raise PatternError(

@@ -87,7 +87,9 @@ def encode_position(kind: str, ts: int, event_id: int) -> str:
 
 def decode_position(token: str, kinds: str) -> tuple[str, tuple[int, int]] | None:
     """(kind, (ts, id)) of a token of one of ``kinds``; None when it is not one of ours."""
-    if len(token) != 36 or token[1] != "/" or token[0] not in kinds or not token[2:].isdigit():
+    if len(token) != 36 or token[1] != "/" or token[0] not in kinds or not token[2:].isascii():
+        return None
+    if not token[2:].isdigit() or int(token[16:]) >= 2**63:  # an event id is a SQLite integer
         return None
     return token[0], (int(token[2:16]), int(token[16:]))
 

@@ -176,3 +176,10 @@ def test_bad_space_delimited_patterns_are_refused(bad: str) -> None:
 def test_string_equalities_of_a_delimited_pattern_are_required_substrings() -> None:
     assert compile('[ip, user = frank, req = "GET /", n = 200, x = a*]').required == ("frank", "GET /")
     assert compile("[ip, user = frank || user = bob, ...]").required == ()
+
+
+def test_deep_nesting_is_refused_in_a_pattern_and_matches_nothing_in_a_message() -> None:
+    with pytest.raises(PatternError, match="nest"):
+        compile("{ " + "(" * 400 + "$.a = 1" + ")" * 400 + " }")
+    assert m("{ " + "(" * 10 + "$.a = 1" + ")" * 10 + " }", '{"a": 1}')
+    assert not m("{ $.a = 1 }", '{"a":' + "[" * 100_000 + "]" * 100_000 + "}")

@@ -58,6 +58,8 @@ def test_positions_round_trip_and_foreign_tokens_are_refused() -> None:
     assert rules.decode_position(token, "fb") == ("f", (1_700_000_000_123, 42))
     assert rules.decode_position(token, "n") is None
     assert rules.decode_position("f/123", "f") is None and rules.decode_position("garbage", "fb") is None
+    assert rules.decode_position("f/" + "9" * 34, "f") is None  # an id past SQLite's integers
+    assert rules.decode_position("f/" + "\u0663" * 34, "f") is None  # digits, but not ASCII ones
 
 
 def test_awslogs_options_as_ecs_reads_them() -> None:
