@@ -413,3 +413,21 @@ def test_groups_and_streams_page_with_tokens_and_tags_round_trip(dockyard: Docky
     assert "InvalidParameterException" in _error(invalid)
     for name in names:
         dockyard.aws("logs", "delete-log-group", "--log-group-name", name)
+
+
+def test_a_read_only_key_reads_logs_but_may_not_write_them(dockyard: Dockyard) -> None:
+    from tests.integration.test_iam_keys import aws_as, make_key
+
+    viewer = make_key(dockyard, f"logs-viewer-{uuid.uuid4().hex[:6]}", "--read-only")
+    group = f"/dockyard/ro-{uuid.uuid4().hex[:8]}"
+    dockyard.aws("logs", "create-log-group", "--log-group-name", group)
+    for args in (
+        ("describe-log-groups", "--log-group-name-prefix", group),
+        ("filter-log-events", "--log-group-name", group),
+        ("describe-log-streams", "--log-group-name", group),
+    ):
+        proc = aws_as(dockyard, viewer, "logs", *args)
+        assert proc.returncode == 0, proc.stderr
+    denied = aws_as(dockyard, viewer, "logs", "delete-log-group", "--log-group-name", group)
+    assert "AccessDeniedException" in _error(denied) and "logs:DeleteLogGroup" in denied.stderr
+    dockyard.aws("logs", "delete-log-group", "--log-group-name", group)
