@@ -347,7 +347,18 @@ def test_service_connect_access_logs_reach_the_log_group_of_its_log_configuratio
         )
         [web_task] = wait_for(lambda: running(ecs, cluster, "web"), 180, "web's task running")
         front = meshed_definition(dockyard, "logs-sc-front", {"VERSION": "front"})
-        create(dockyard, cluster, "front", front, {"enabled": True, "namespace": ns["Name"]})
+        create(
+            dockyard,
+            cluster,
+            "front",
+            front,
+            {
+                "enabled": True,
+                "namespace": ns["Name"],
+                "logConfiguration": _awslogs(group, "fr"),
+                "accessLogConfiguration": {"format": "TEXT", "includeQueryParameters": "ENABLED"},
+            },
+        )
         [task] = wait_for(lambda: running(ecs, cluster, "front"), 180, "front's task running")
         app = app_container(task["taskArn"])
         wait_for(lambda: curl_alias(app, f"{alias}").strip() == "web-v1", 60, f"{alias} through the sidecars")
@@ -368,10 +379,29 @@ def test_service_connect_access_logs_reach_the_log_group_of_its_log_configuratio
         stream, line = found[0]
         assert stream.startswith("sc/ecs-service-connect-") and stream.endswith(f"/{web_id}")
         assert line["path"] == "/" and line["authority"].startswith("web.")
+        # front's sidecar logs its egress requests as TEXT: space-delimited fields, the query kept
+        front_id = task["taskArn"].rsplit("/", 1)[1]
+
+        def text_lines() -> list[tuple[str, str]]:
+            out = dockyard.aws(
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                group,
+                "--log-stream-name-prefix",
+                "fr/",
+                "--filter-pattern",
+                '[time, request = "GET /*", status = 200, ...]',
+            )
+            return [(e["logStreamName"], e["message"]) for e in out["events"]]
+
+        text_stream, text = wait_for(text_lines, 60, "a TEXT access log line of front's sidecar")[0]
+        assert text_stream.startswith("fr/ecs-service-connect-") and text_stream.endswith(f"/{front_id}")
+        assert '"GET / HTTP/1.1" 200' in text, text
         assert {
             s["logStreamName"]
             for s in dockyard.aws("logs", "describe-log-streams", "--log-group-name", group)["logStreams"]
-        } == {stream}
+        } == {stream, text_stream}
         sidecar = stream.split("/")[1]
         shown = dockyard.cli(
             "logs",
