@@ -87,7 +87,6 @@ class Collector:
         self.store = store
         self._follow = follow
         self._queue: queue.Queue[_Line | _Done | None] = queue.Queue(QUEUE_LINES)
-        self._followers: dict[str, threading.Thread] = {}
         self._done: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
@@ -146,7 +145,6 @@ class Collector:
                 daemon=True,
                 name=f"dockyard-logs-{cid[:12]}",
             )
-            self._followers[cid] = t
             t.start()
 
     def _following(self, cid: str) -> bool:
@@ -252,7 +250,7 @@ class Collector:
                 except Exception as e:  # a deleted group, a full disk: drop this batch, keep going
                     log.warning("cannot store log events", extra={"stream": stream.name, "error": str(e)})
             for cid in finished:
-                with self._lock:
-                    done = self._done.get(cid)
+                with self._lock:  # forgotten once stored: the collector keeps only live followers
+                    done = self._done.pop(cid, None)
                 if done is not None:
                     done.set()

@@ -47,6 +47,8 @@ async def _follow(store: LogStore, engine: FakeEngine) -> None:
     assert await collector.prepare(LC) == ""
     await collector.follow("unix:///x", "c1", "t1", "web", LC)
     assert await collector.drained("c1", 10)
+    assert collector._done == {}  # a follower done and stored is forgotten (memory stays bounded)
+    assert await collector.drained("c1", 0)  # and counts as drained
     collector.close()
 
 
