@@ -36,6 +36,7 @@ __all__ = [
     "INSTANCE_TOPIC",
     "SECRET_TOPIC",
     "TASKDEF_TOPIC",
+    "CapacityProvider",
     "Cluster",
     "ClusterCounts",
     "ExpiredTask",
@@ -47,17 +48,24 @@ __all__ = [
     "StoredInstance",
     "TagTarget",
     "TaskPlacement",
+    "account_setting",
+    "account_settings",
     "active_cluster_names",
     "add_definition",
     "add_instance",
+    "capacity_provider",
+    "capacity_providers",
     "change_times",
     "cluster",
     "cluster_counts",
     "clusters_of_host",
+    "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
     "definition",
     "definition_ids",
+    "delete_account_setting",
+    "delete_capacity_provider",
     "delete_secret",
     "delete_task",
     "docker_host_of",
@@ -69,6 +77,8 @@ __all__ = [
     "instances_of",
     "latest_active_definition",
     "owner",
+    "put_account_setting",
+    "put_capacity_provider",
     "put_cluster",
     "put_secret",
     "record_registration",
@@ -77,8 +87,10 @@ __all__ = [
     "registrations_of_task",
     "secret_infos",
     "secret_value",
+    "set_cluster_capacity",
     "set_definition_status",
     "set_instance_attributes",
+    "set_instance_status",
     "set_owner",
     "set_tags",
     "tags_of",
@@ -93,6 +105,8 @@ CLUSTER_TOPIC = "ecs/cluster"  # runner.clusters.TOPIC
 TASKDEF_TOPIC = "ecs/taskdef"  # runner.taskdefs.TOPIC
 INSTANCE_TOPIC = "ecs/container-instance"  # runner.instances.TOPIC
 SECRET_TOPIC = "runner/secret"  # runner.secrets.TOPIC
+ACCOUNT_SETTING_TOPIC = "ecs/account-setting"
+CAPACITY_TOPIC = "ecs/capacity-provider"
 
 Reader = Store | Tx  # reads work on the store or inside a transaction (consistent with its writes)
 
@@ -111,6 +125,8 @@ class Cluster:
     settings: tuple[dict[str, Any], ...]
     configuration: Mapping[str, Any]
     service_connect_namespace: str = ""  # serviceConnectDefaults.namespace: the namespace's ARN
+    capacity_providers: tuple[str, ...] = ()  # PutClusterCapacityProviders (runner.capacity)
+    default_strategy: tuple[Mapping[str, Any], ...] = ()  # its defaultCapacityProviderStrategy
 
 
 @dataclass(frozen=True)
@@ -128,7 +144,8 @@ class ClusterCounts:
 def _cluster(r: Any) -> Cluster:
     return Cluster(
         r["name"], r["status"], r["created_at"], _tuple(r["tags"]), _tuple(r["settings"]),
-        json.loads(r["configuration"]), r["service_connect"],
+        json.loads(r["configuration"]), r["service_connect"], _tuple(r["capacity_providers"]),
+        _tuple(r["default_strategy"]),
     )
 
 
@@ -167,6 +184,61 @@ def update_cluster(
         if value is not None:
             tx.execute(f"UPDATE clusters SET {column} = ? WHERE name = ?", (value, name))
     tx.changed(CLUSTER_TOPIC, name)
+
+
+def set_cluster_capacity(tx: Tx, name: str, providers: list[str], strategy: list[Mapping[str, Any]]) -> None:
+    tx.execute("UPDATE clusters SET capacity_providers = ?, default_strategy = ? WHERE name = ?",
+               (json.dumps(providers), json.dumps(strategy), name))
+    tx.changed(CLUSTER_TOPIC, name)
+
+
+# -- capacity providers (runner.capacity) -------------------------------------------------------
+@dataclass(frozen=True)
+class CapacityProvider:
+    """A capacity provider: the container instances whose ``autoscaling-group`` attribute is
+    ``group`` (the name in its ``autoScalingGroupArn``); ``spec`` its normalised
+    ``autoScalingGroupProvider``."""
+
+    name: str
+    group: str
+    spec: Mapping[str, Any]
+    tags: tuple[dict[str, str], ...]
+    update_status: str
+    created_at: float
+
+
+def _provider(r: Any) -> CapacityProvider:
+    return CapacityProvider(r["name"], r["grp"], json.loads(r["spec"]), _tuple(r["tags"]), r["update_status"],
+                            r["created_at"])
+
+
+def capacity_provider(reader: Reader, name: str) -> CapacityProvider | None:
+    r = reader.query_one("SELECT * FROM capacity_providers WHERE name = ?", (name,))
+    return _provider(r) if r else None
+
+
+def capacity_providers(reader: Reader) -> list[CapacityProvider]:
+    return [_provider(r) for r in reader.query("SELECT * FROM capacity_providers ORDER BY created_at, name")]
+
+
+def put_capacity_provider(tx: Tx, p: CapacityProvider) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO capacity_providers (name, grp, spec, tags, update_status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (p.name, p.group, json.dumps(dict(p.spec)), json.dumps(list(p.tags)), p.update_status, p.created_at),
+    )
+    tx.changed(CAPACITY_TOPIC, p.name)
+
+
+def delete_capacity_provider(tx: Tx, name: str) -> None:
+    tx.execute("DELETE FROM capacity_providers WHERE name = ?", (name,))
+    tx.changed(CAPACITY_TOPIC, name)
+
+
+def clusters_with_provider(reader: Reader, name: str) -> list[str]:
+    """The ACTIVE clusters ``name`` is associated with."""
+    rows = reader.query("SELECT name, capacity_providers FROM clusters WHERE status = 'ACTIVE' ORDER BY name")
+    return [r["name"] for r in rows if name in json.loads(r["capacity_providers"])]
 
 
 def cluster_counts(reader: Reader, name: str) -> ClusterCounts:
@@ -415,11 +487,14 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE with its capacity, attributes, version info and heartbeat
-    time; its ``version`` goes up (and its topic changes) only when ``changed``."""
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    attributes, version info and heartbeat time; its ``version`` goes up (and its topic
+    changes) only when ``changed``."""
     tx.execute(
-        "UPDATE container_instances SET status = 'ACTIVE', cpu = ?, memory = ?, builtin = ?,"
-        " attributes = ?, version_info = ?, heartbeat_at = ?, version = version + ? WHERE id = ?",
+        "UPDATE container_instances SET"
+        " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
+        " version = version + ? WHERE id = ?",
         (
             inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
             json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
@@ -433,6 +508,14 @@ def set_instance_attributes(tx: Tx, instance_id: str, attributes: list[dict[str,
     tx.execute(
         "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
         (json.dumps(attributes), instance_id),
+    )
+    tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
+    """ACTIVE or DRAINING (UpdateContainerInstancesState)."""
+    tx.execute(
+        "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
 
@@ -493,6 +576,37 @@ def delete_secret(tx: Tx, name: str) -> bool:
         return False
     tx.changed(SECRET_TOPIC, name)
     return True
+
+
+# -- account settings (runner.accountsettings) -------------------------------------------------
+def account_settings(reader: Reader) -> dict[tuple[str, str], str]:
+    """Every stored setting: (name, principal ARN or "" for the account's default) -> value."""
+    return {(r[0], r[1]): r[2] for r in reader.query("SELECT name, principal, value FROM account_settings")}
+
+
+def account_setting(reader: Reader, name: str, principal: str = "") -> str | None:
+    row = reader.query_one(
+        "SELECT value FROM account_settings WHERE name = ? AND principal = ?", (name, principal)
+    )
+    return str(row[0]) if row else None
+
+
+def put_account_setting(tx: Tx, name: str, principal: str, value: str) -> None:
+    tx.execute(
+        "INSERT INTO account_settings (name, principal, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (name, principal) DO UPDATE SET value = excluded.value",
+        (name, principal, value),
+    )
+    tx.changed(ACCOUNT_SETTING_TOPIC, name)
+
+
+def delete_account_setting(tx: Tx, name: str, principal: str) -> str | None:
+    """The value deleted; None if there was none."""
+    value = account_setting(tx, name, principal)
+    if value is not None:
+        tx.execute("DELETE FROM account_settings WHERE name = ? AND principal = ?", (name, principal))
+        tx.changed(ACCOUNT_SETTING_TOPIC, name)
+    return value
 
 
 # -- tags -------------------------------------------------------------------------------------
@@ -706,6 +820,7 @@ class Task:
     stopped_at: float | None = None
     execution_stopped_at: float | None = None
     version: int = 1
+    protected_until: float | None = None  # task scale-in protection (runner.protection)
 
     @property
     def revision(self) -> int:
@@ -855,6 +970,7 @@ def _task(r: Any) -> Task:
         stopped_at=r["stopped_at"],
         execution_stopped_at=r["execution_stopped_at"],
         version=r["version"],
+        protected_until=r["protected_until"],
     )
 
 
@@ -1004,6 +1120,12 @@ async def request_task_stop(store: Store, task_id: str, code: str, reason: str) 
             )
             tx.changed(TASK_TOPIC, task_id)
         return _tx_task(tx, task_id)
+
+
+def set_task_protection(tx: Tx, task_id: str, until: float | None) -> None:
+    """Task scale-in protection until ``until`` (epoch seconds; None: unprotected)."""
+    tx.execute("UPDATE tasks SET protected_until = ?, version = version + 1 WHERE id = ?", (until, task_id))
+    tx.changed(TASK_TOPIC, task_id)
 
 
 # == services (rtasks) ========================================================================
@@ -1176,6 +1298,7 @@ __all__ += [
     "service",
     "service_keys",
     "services_in",
+    "set_task_protection",
     "task",
     "task_ids",
     "task_in",

@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.aws.protocol import ECS, Call
 from dockyard.store import Store
-from runner import clusters, events, execs, hostaccess, secrets, service_loop, services, taskcreds, tasklogs
+from runner import (
+    accountsettings,
+    clusters,
+    events,
+    execs,
+    hostaccess,
+    secrets,
+    service_loop,
+    services,
+    taskcreds,
+    tasklogs,
+)
 from runner.connectview import ConnectView
 from runner.logs import service as logs_service
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
@@ -27,8 +38,9 @@ from runner.supervisor import Supervisor
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
-           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
+MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
+           "runner.instances", "runner.attributes", "runner.tasks", "runner.protection", "runner.services",
+           "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
@@ -124,5 +136,7 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
+    accountsettings.install(platform)  # (its operations need the call: the caller is the principal)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
+                         prewarm=supervisor.prewarm)
     return RunnerPart(ConnectView(platform.store, platform.config))

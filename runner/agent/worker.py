@@ -188,7 +188,8 @@ class TaskWorker:
         for c in self.defs:
             if c["image"] not in images:
                 try:
-                    images[c["image"]] = await self.host.pull(c["image"], self.registry, self.auth)
+                    images[c["image"]] = await self.host.pull(c["image"], self.registry, self.auth,
+                                                              fresh=self.config.prewarm_fresh)
                 except PullFailed as e:
                     raise StartFailed(
                         f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {e}"
