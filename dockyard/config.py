@@ -90,6 +90,10 @@ class Config:
     # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
     # endpoints without it before its app stops (runner.agent.worker); 0: no drain
     mesh_drain_timeout: float = 10.0
+    # CloudWatch Logs (runner/logs, docs/logs.md): the most bytes the log store keeps over all
+    # groups (the oldest events go first beyond it), and seconds between retention passes
+    logs_max_bytes: int = 2 * 1024**3
+    logs_retention_interval: float = 60.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -33,6 +33,7 @@ from runner import (
 )
 from runner.autoscaling import api as autoscaling_api
 from runner.connectview import ConnectView
+from runner.logs import service as logs_service
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
 
@@ -112,9 +113,10 @@ def install(
     if getattr(platform, "session_key", None) is not None:  # task roles (runner.taskcreds)
         creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
         platform.contexts.append(creds.serve)
+    log_store, collector = logs_service.install(platform)  # CloudWatch Logs (runner.logs)
     supervisor = Supervisor(
         platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds,
-        sidecars=sidecars,
+        sidecars=sidecars, logs=collector,
     )
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
@@ -125,7 +127,7 @@ def install(
             await supervisor.stop()
 
     async def get_logs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
+        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params, log_store)
 
     async def list_by_namespace(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         return await services.list_by_namespace(platform.store, platform.config, params, namespaces,

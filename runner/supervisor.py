@@ -45,7 +45,7 @@ from runner.agent.host import Host, PullFailed
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK, instance_address, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
-from runner.seams import PullAuth, Sidecars, TaskResolver
+from runner.seams import LogShipper, PullAuth, Sidecars, TaskResolver
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -108,9 +108,11 @@ class Supervisor:
         task_dns: TaskResolver | None = None,
         task_credentials: Any = None,
         sidecars: Sidecars | None = None,
+        logs: LogShipper | None = None,
     ) -> None:
         self.store = store
         self.sidecars = sidecars
+        self.logs = logs  # where awslogs containers' output goes (runner.logs.collector)
         self.task_credentials = task_credentials  # runner.taskcreds.TaskCredentials
         self.pull_auth = pull_auth
         self.task_dns = task_dns
@@ -280,6 +282,7 @@ class Supervisor:
             environment=_environment_resolver(self.store, self._role_env(task_id), self._agent_env(task_id)),
             dns=self.nameservers,
             sidecars=self.sidecars,
+            logs=self.logs,
         )
         self.handles[task_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")

@@ -340,6 +340,35 @@ def test_ps_and_logs_show_tasks_and_their_output(server: Dockyard, ecs: Any) -> 
     assert task_id in _cli(server, "ps", "--all", *env_args)
 
 
+def test_awslogs_output_of_a_remote_engine_survives_a_sigkilled_control_plane_without_gaps_or_repeats(
+    server: Dockyard, ecs: Any
+) -> None:
+    group = f"/ecs/hosts-{uuid.uuid4().hex[:8]}"
+    td = register(ecs, "counter", {
+        "name": "count", "image": busybox_image(), "memory": 16, "stopTimeout": 1,
+        "command": ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": group, "awslogs-stream-prefix": "c", "awslogs-create-group": "true"}},
+    })
+    arn = run(ecs, CLUSTER, td)
+    until_status(ecs, CLUSTER, arn, "RUNNING")
+    stream = f"c/count/{arn.rsplit('/', 1)[1]}"
+
+    def lines() -> list[str]:
+        out = server.aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream,
+                         "--start-from-head")
+        return [e["message"] for e in out["events"]]
+
+    wait_for(lambda: len(lines()) >= 5, 30, "the first lines from the remote engine")
+    server.kill()  # lines written meanwhile wait in the engine's log file
+    time.sleep(1)
+    server.start()
+    seen = wait_for(lambda: len(found := lines()) >= 20 and found, 60, "lines after the restart")
+    assert seen == [f"line {i}" for i in range(len(seen))]
+    server.client("ecs").stop_task(cluster=CLUSTER, task=arn)
+    until_status(server.client("ecs"), CLUSTER, arn, "STOPPED")
+
+
 def _cli(server: Dockyard, *args: str) -> str:
     proc = subprocess.run([str(BIN / "dockyard"), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
