@@ -61,6 +61,10 @@ class Config:
     prewarm_timeout: float = 600.0
     prewarm_fresh: float = 3600.0
     prewarm_on_register: bool = False
+    # Application Auto Scaling (docs/autoscaling.md): seconds between two passes of the loop, and
+    # the period of the metric datapoints target tracking judges (AWS: 60)
+    autoscaling_interval: float = 10.0
+    autoscaling_period: float = 60.0
     pull_through_timeout: float = 30.0
     docker_host: str = ""
     agent_timeout: float = 30.0

@@ -32,9 +32,18 @@ from runner import (
     tasklogs,
 )
 from runner.autoscaling import api as autoscaling_api
+from runner.autoscaling import loop as autoscaling_loop
 from runner.connectview import ConnectView
 from runner.logs import service as logs_service
-from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
+from runner.seams import (
+    InstanceRegistry,
+    MetricSource,
+    NamespaceInfo,
+    NamespaceLookup,
+    PullAuth,
+    Sidecars,
+    TaskResolver,
+)
 from runner.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -92,6 +101,7 @@ def install(
     namespaces: NamespaceLookup | None = None,
     namespace_info: NamespaceInfo | None = None,
     sidecars: Sidecars | None = None,
+    metrics: MetricSource | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
@@ -142,6 +152,7 @@ def install(
     for name, fn in autoscaling_api.OPERATIONS.items():  # Application Auto Scaling (its own target)
         platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
+    autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm)
     return RunnerPart(ConnectView(platform.store, platform.config))

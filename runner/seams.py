@@ -134,3 +134,13 @@ class LogShipper(Protocol):
     async def drained(self, cid: str, timeout: float) -> bool:
         """True once the container's output up to its end is stored."""
         ...
+
+
+class MetricSource(Protocol):
+    """What the autoscaling loop reads of the metrics (the telemetry's store): one value per
+    ``period`` seconds from ``start`` to ``end``, oldest first, None for a period without data."""
+
+    async def points(
+        self, namespace: str, name: str, dimensions: dict[str, str], statistic: str, period: float,
+        start: float, end: float,
+    ) -> list[float | None]: ...

@@ -49,7 +49,8 @@ def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> It
     """One ``dockyard up`` for the whole session, on free ports with a temp data dir."""
     # Clusters named host-access-* may run tasks with host access (docs/security.md).
     # Log retention passes every second (tests/integration/test_logs.py).
-    env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1"}
+    env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
+           "DOCKYARD_AUTOSCALING_INTERVAL": "1"}
     server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield server

@@ -3,12 +3,17 @@ target tracking and step policies, scheduled actions, tags, and AWS's errors for
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support.images import busybox_image
+from tests.support.registry import docker_push
 
 AAS = "application-autoscaling"
 
@@ -19,13 +24,18 @@ def service(dockyard: Any) -> Iterator[str]:
     cluster = f"aas-{uuid.uuid4().hex[:6]}"
     ecs = dockyard.client("ecs")
     ecs.create_cluster(clusterName=cluster)
+    docker_push(dockyard, busybox_image(), "aas-busybox:latest")
     td = ecs.register_task_definition(family=f"{cluster}-td", containerDefinitions=[
-        {"name": "c", "image": "busybox", "memory": 16}])["taskDefinition"]["taskDefinitionArn"]
+        {"name": "c", "image": "aas-busybox:latest", "memory": 16, "command": ["sleep", "600"],
+         "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
     ecs.create_service(cluster=cluster, serviceName="web", taskDefinition=td, desiredCount=0)
     try:
         yield f"service/{cluster}/web"
     finally:
         ecs.delete_service(cluster=cluster, service="web", force=True)
+        deadline = time.monotonic() + 60
+        while ecs.list_tasks(cluster=cluster)["taskArns"] and time.monotonic() < deadline:
+            time.sleep(0.5)
 
 
 def _ids(resource: str) -> list[str]:
@@ -142,3 +152,30 @@ def test_bad_requests_get_application_auto_scalings_errors(dockyard: Any, servic
         assert [p for p in left if p["ResourceId"] == service] == []
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids)
+
+
+def test_a_scheduled_action_sets_the_bounds_and_moves_the_desired_count(dockyard: Any, service: str) -> None:
+    ids = _ids(service)
+    _, cluster, name = service.split("/")
+    ecs = dockyard.client("ecs")
+    dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "0", "--max-capacity", "4")
+    try:
+        when = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
+        dockyard.aws(AAS, "put-scheduled-action", *ids, "--scheduled-action-name", "soon", "--schedule",
+                     f"at({when})", "--scalable-target-action", "MinCapacity=2,MaxCapacity=4")
+        deadline = time.monotonic() + 60
+        while ecs.describe_services(cluster=cluster, services=[name])["services"][0]["desiredCount"] != 2:
+            assert time.monotonic() < deadline, "the scheduled action never raised the desired count"
+            time.sleep(0.5)
+        [target] = [t for t in dockyard.aws(AAS, "describe-scalable-targets", "--service-namespace", "ecs")[
+            "ScalableTargets"] if t["ResourceId"] == service]
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 4)
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", service)["ScalingActivities"]
+        causes = [(a["Description"], a["Cause"]) for a in activities]
+        want = ("Setting min capacity to 2 and max capacity to 4", "scheduled action name soon was triggered")
+        assert want in causes, causes
+        assert any(a["Description"] == "Setting desired count to 2." for a in activities), causes
+    finally:
+        dockyard.aws(AAS, "deregister-scalable-target", *ids)
+        ecs.update_service(cluster=cluster, service=name, desiredCount=0)
