@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["Config", "ConfigError", "default_data_dir", "load"]
 
@@ -81,6 +82,16 @@ class Config:
     # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
     # endpoints without it before its app stops (runner.agent.worker); 0: no drain
     mesh_drain_timeout: float = 10.0
+    # Traces (docs/traces.md): where the sidecars send Zipkin v2 spans ("": Dockyard's own
+    # collector, /api/v2 on the control port; else a Zipkin URL, http://zipkin:9411 or a full
+    # .../api/v2/spans), the percentage of requests traced (0: tracing off), and the bounds of
+    # the collector's in-memory store and of one POST body (bytes)
+    trace_collector: str = ""
+    trace_sampling: float = 100.0
+    trace_max_spans: int = 100_000
+    trace_max_bytes: int = 64 * 1024 * 1024
+    trace_max_age: float = 3600.0
+    trace_max_body: int = 1024 * 1024
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
@@ -159,4 +170,18 @@ def load(
     for port in ("registry_port", "control_port", "xds_port", "dns_port"):
         if not 0 <= getattr(cfg, port) <= 65535:
             raise ConfigError(f"config {port}: {getattr(cfg, port)} is not a TCP/UDP port")
+    if not 0 <= cfg.trace_sampling <= 100:
+        raise ConfigError(f"config trace_sampling: {cfg.trace_sampling} is not a percentage (0-100)")
+    for name in ("trace_max_spans", "trace_max_bytes", "trace_max_age", "trace_max_body"):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"config {name}: {getattr(cfg, name)} must be positive")
+    if cfg.trace_collector:
+        url = urlsplit(cfg.trace_collector)
+        if url.scheme != "http" or not url.hostname or url.query or url.fragment:
+            raise ConfigError(f"config trace_collector: {cfg.trace_collector!r} is not an http:// URL "
+                              "of a Zipkin collector (http://host:9411 or http://host:9411/api/v2/spans)")
+        try:
+            url.port  # noqa: B018 (raises ValueError when out of range)
+        except ValueError:
+            raise ConfigError(f"config trace_collector: {cfg.trace_collector!r} has a bad port") from None
     return cfg

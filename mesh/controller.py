@@ -30,6 +30,7 @@ from mesh.desired import AppMeshSpecs, Desired, build
 from mesh.model import MeshConfig, Node
 from mesh.seams import ConnectView, Instance, InstanceView
 from mesh.snapshot import Shared, compute
+from mesh.telemetry.traces_envoy import Tracing
 
 __all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
 
@@ -69,8 +70,10 @@ class Controller:
         connected: Callable[[], set[str]] = set,
         debounce: Debounce | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
     ) -> None:
         self.data = data
+        self.tracing = tracing  # the sidecars' Zipkin tracer (mesh.telemetry.traces_envoy)
         self.store = data.store
         self.cache = cache
         self.connect = connect
@@ -124,7 +127,8 @@ class Controller:
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
-        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared)
+        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
+                           self.tracing)
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:
