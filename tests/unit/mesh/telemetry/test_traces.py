@@ -226,3 +226,22 @@ def test_summary_spans_first_start_to_last_end():
     assert summary([server, client]) == {
         "traceId": TRACE, "service": "front", "name": "web.shop.local", "timestamp": T0,
         "duration": 2100, "spans": 2, "services": ["front", "web"]}
+
+
+def test_the_cli_reads_durations_and_prints_each_trace_under_a_header():
+    from mesh.telemetry.traces_cli import micros, show
+
+    assert (micros("10ms"), micros("1.5s"), micros("15m", "s"), micros("250")) == (
+        10_000, 1_500_000, 900_000_000, 250_000)
+    for bad in ("soon", "-1s", "5 parsecs", ""):
+        with pytest.raises(ValueError):
+            micros(bad)
+    client = span(tags={"http.status_code": "200"})
+    server = span(kind="SERVER", shared=True, timestamp=T0 + 250, duration=819,
+                  localEndpoint={"serviceName": "web"})
+    assert show([[client, server], []]) == [
+        f"trace {TRACE}  front web.shop.local  2 spans (front, web)  1.126ms  2026-12-02 13:56:14.707Z",
+        "  front CLIENT web.shop.local 200  +0.000ms 1.126ms",
+        "    web SERVER web.shop.local  +0.250ms 0.819ms",
+        "",
+    ]
