@@ -88,8 +88,8 @@ class Config:
     # the collector's in-memory store and of one POST body (bytes)
     trace_collector: str = ""
     trace_sampling: float = 100.0
-    trace_max_spans: int = 100_000
-    trace_max_bytes: int = 64 * 1024 * 1024
+    trace_max_spans: int = 50_000
+    trace_max_bytes: int = 32 * 1024 * 1024
     trace_max_age: float = 3600.0
     trace_max_body: int = 1024 * 1024
 

@@ -1,4 +1,4 @@
-"""Zipkin v2's span, as a JSON Schema (draft 2020-12) for :mod:`jsonschema`.
+"""Zipkin v2's span, as a JSON Schema (draft 2020-12), checked by ``jsonschema_rs``.
 
 The definitions are those of Zipkin's published API (``zipkin2-api.yaml`` in openzipkin's
 ``zipkin-api``: ``Endpoint``, ``Annotation``, ``Tags``, ``Span``, ``ListOfSpans``), moved from

@@ -245,3 +245,13 @@ def test_the_cli_reads_durations_and_prints_each_trace_under_a_header():
         "    web SERVER web.shop.local  +0.250ms 0.819ms",
         "",
     ]
+
+
+def test_times_are_made_integers_and_deeply_nested_values_are_refused():
+    (s,) = parse_spans(b'[{"traceId": "%s", "id": "%s", "timestamp": 1e3, "duration": 2.0, '
+                       b'"annotations": [{"timestamp": 5e0, "value": "cr"}]}]' % (TRACE.encode(), b"a" * 16))
+    assert (s["timestamp"], s["duration"], s["annotations"][0]["timestamp"]) == (1000, 2, 5)
+    assert type(s["timestamp"]) is int
+    deep = b'[{"traceId": "%s", "id": "%s", "tags": ' % (TRACE.encode(), b"a" * 16)
+    with pytest.raises(BadSpans):
+        parse_spans(deep + b'{"a": ' * 900 + b'"x"' + b"}" * 900 + b"}]")

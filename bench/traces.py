@@ -1,0 +1,212 @@
+"""Trace collector benchmark: spans ingested per second, in process and over HTTP, and memory per span.
+
+Usage: ``.venv/bin/python bench/traces.py [--quick] [--spans 100000] [--batches 5 100]
+[--connections 8] [--seconds 5]``
+
+The spans are shaped as Envoy 1.40's Zipkin tracer sends them (``HTTP_JSON``: a CLIENT span with
+one annotation, 16 tags and a local endpoint, ~700 bytes of JSON), each with its own trace id.
+
+1. In process, on one core: ``parse_spans`` (JSON decode + the Zipkin v2 schema check, jsonschema_rs)
+   then ``TraceStore.add`` over ``--spans`` spans in POST bodies of each ``--batches`` size
+   (Envoy sends a batch once it holds ``min_flush_spans``, 5, or every 5 s): spans/s, and the
+   share of the time in JSON decoding, the schema check and the store.
+2. Over HTTP: the collector's routes (:class:`mesh.telemetry.traces_api.Collector`) on an aiohttp
+   app in a child process on the default asyncio loop, as ``dockyard up`` serves them on its
+   control port; ``--connections`` keep-alive clients (aiohttp, another process) POST batches for
+   ``--seconds``: spans/s accepted (202), request p50/p99, the server's CPU per span (from
+   ``/proc``), and its RSS growth per stored span. Client and server share the machine's cores.
+
+No peer figure: no Zipkin or Jaeger server can be had on this machine (Zipkin is a Java
+server, Jaeger a Go binary; neither is on PyPI or in Debian's archive here, and PyPI's Zipkin
+packages are clients). The result is printed as one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mesh.telemetry.traces import Bounds, TraceStore, parse_spans  # noqa: E402
+from mesh.telemetry.traces_api import Collector  # noqa: E402
+from mesh.telemetry.traces_schema import SCHEMA  # noqa: E402
+
+
+def envoy_span(i: int, now_us: int) -> dict[str, Any]:
+    return {
+        "traceId": f"{i:032x}", "id": f"{i:016x}", "name": "web.shop.local", "kind": "CLIENT",
+        "timestamp": now_us + i, "duration": 1126,
+        "localEndpoint": {"ipv4": "192.0.2.2", "serviceName": "front", "port": 0},
+        "annotations": [{"timestamp": now_us + i + 1269, "value": "cr"}],
+        "tags": {"user_agent": "curl/7.88.1", "response_size": "6", "node_id": "arn:aws:ecs:us-east-1:"
+                 "000000000000:task/default/0123456789abcdef0123456789abcdef", "http.method": "GET",
+                 "http.protocol": "HTTP/1.1", "response_flags": "-", "upstream_cluster.name": "web",
+                 "downstream_cluster": "-", "peer.address": "127.0.0.1", "http.url": "http://web.shop.local/",
+                 "request_size": "0", "component": "proxy", "http.status_code": "200",
+                 "upstream_cluster": "web", "guid:x-request-id": "3921412f-182c-9b78-a551-f94234ee0e4a"},
+    }
+
+
+def bodies(count: int, batch: int, offset: int = 0) -> list[bytes]:
+    now = int(time.time() * 1e6)
+    return [json.dumps([envoy_span(offset + i + j, now) for j in range(batch)]).encode()
+            for i in range(0, count, batch)]
+
+
+def in_process(count: int, batch: int) -> dict[str, Any]:
+    import jsonschema_rs
+
+    posts = bodies(count, batch)
+    store = TraceStore(Bounds(spans=count + 1, bytes=1 << 40))
+    started = time.process_time()
+    for body in posts:
+        store.add(parse_spans(body))
+    total = time.process_time() - started
+    decode = time.process_time()
+    decoded = [json.loads(b) for b in posts]
+    decode = time.process_time() - decode
+    check = time.process_time()
+    validator = jsonschema_rs.validator_for(SCHEMA)
+    for d in decoded:
+        next(iter(validator.iter_errors(d)), None)
+    check = time.process_time() - check
+    assert store.span_count == count
+    return {"batch": batch, "spans": count, "spans_per_s": round(count / total),
+            "us_per_span": round(total / count * 1e6, 1),
+            "share_json": round(decode / total, 2), "share_schema": round(check / total, 2),
+            "share_store": round(max(0.0, total - decode - check) / total, 2)}
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serve(port: int, ready: Any) -> None:
+    from aiohttp import web
+
+    async def main() -> None:
+        collector = Collector(TraceStore(Bounds(spans=10_000_000, bytes=1 << 40)), 1024 * 1024)
+        app = web.Application()
+        collector.add_routes(app.router)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _load(port: int, posts: list[bytes], connections: int, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}/api/v2/spans"
+    latencies: list[float] = []
+    failed = 0
+    sent = 0
+    deadline = time.monotonic() + seconds
+
+    async def client(session: aiohttp.ClientSession, k: int) -> None:
+        nonlocal failed, sent
+        i = k
+        while time.monotonic() < deadline and i < len(posts):
+            t = time.perf_counter()
+            async with session.post(url, data=posts[i], headers={"Content-Type": "application/json"}) as r:
+                await r.read()
+                if r.status != 202:
+                    failed += 1
+            latencies.append(time.perf_counter() - t)
+            sent += 1
+            i += connections
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(client(session, k) for k in range(connections)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    return {"posts": sent, "failed": failed, "elapsed_s": round(elapsed, 2),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+def over_http(batch: int, connections: int, seconds: float, cap: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.support.server import free_port
+
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=_serve, args=(port, ready), daemon=True)
+    server.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the collector did not start")
+        posts = bodies(cap, batch)
+        rss0, cpu0 = _rss_kib(server.pid), _cpu(server.pid)
+        result = asyncio.run(_load(port, posts, connections, seconds))
+        cpu = _cpu(server.pid) - cpu0
+        rss = _rss_kib(server.pid) - rss0
+        spans = (result["posts"] - result["failed"]) * batch
+        result.update(batch=batch, connections=connections, spans=spans,
+                      spans_per_s=round(spans / result["elapsed_s"]),
+                      server_cpu_us_per_span=round(cpu / max(1, spans) * 1e6, 1),
+                      server_rss_bytes_per_span=round(rss * 1024 / max(1, spans)))
+        return result
+    finally:
+        server.kill()
+        server.join(5)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a short, small run (a smoke test)")
+    p.add_argument("--spans", type=int, default=100_000)
+    p.add_argument("--batches", type=int, nargs="+", default=[5, 100])
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = p.parse_args()
+    if args.quick:
+        args.spans, args.seconds, args.connections = 2_000, 0.5, 2
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, Any] = {"in_process": [], "http": []}
+    print("1. in process (parse_spans + TraceStore.add)", flush=True)
+    for batch in args.batches:
+        r = in_process(args.spans, batch)
+        results["in_process"].append(r)
+        print(f"   batch {batch:>4}: {r['spans_per_s']:>7} spans/s, {r['us_per_span']} us/span "
+              f"(json {r['share_json']:.0%}, schema {r['share_schema']:.0%}, store {r['share_store']:.0%})",
+              flush=True)
+    print("2. over HTTP (POST /api/v2/spans, aiohttp)", flush=True)
+    cap = max(args.spans, 400_000) if not args.quick else args.spans
+    for batch in args.batches:
+        r = over_http(batch, args.connections, args.seconds, cap)
+        results["http"].append(r)
+        print(f"   batch {batch:>4}: {r['spans_per_s']:>7} spans/s, {r['posts']} posts "
+              f"({r['failed']} failed), "
+              f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, server {r['server_cpu_us_per_span']} us CPU "
+              f"and {r['server_rss_bytes_per_span']} B RSS per span", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
