@@ -6,15 +6,29 @@ spans from both sidecars: ``front``'s CLIENT span and ``web``'s SERVER span shar
 
 Bad input: garbage, a span of the wrong shape and an oversized body POSTed with ``curl`` get
 4xx, and the next good POST and the sidecars' spans still land.
+
+An external collector is a setting: a ``dockyard up`` of its own with ``trace_collector`` set to a
+Zipkin v2 server elsewhere (a stand-in on the bridge gateway: Dockyard's collector routes on
+aiohttp in this process, as no Zipkin or Jaeger can be had here) has its sidecars' spans land
+there, and its own store stays empty.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from mesh.telemetry.traces import TraceStore
+from mesh.telemetry.traces_api import Collector
 from tests.integration.test_ecs_service_connect import namespace
 from tests.integration.test_ecs_services import service_tasks, wait_for
 from tests.integration.test_ecs_tasks import own_cluster
@@ -25,6 +39,7 @@ from tests.integration.test_mesh_service_connect import (
     running,
     task_definition,
 )
+from tests.support.server import Dockyard, free_port
 
 
 def curl(*args: str) -> tuple[int, str]:
@@ -142,3 +157,78 @@ def sidecar_bootstrap(task_arn: str) -> dict[str, Any]:
         if "--config-yaml" in args:
             return json.loads(args[args.index("--config-yaml") + 1])
     raise AssertionError(f"no sidecar among {ids}")
+
+
+def bridge_gateway() -> str:
+    return subprocess.run(["docker", "network", "inspect", "bridge", "-f",
+                           "{{(index .IPAM.Config 0).Gateway}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@contextmanager
+def zipkin_elsewhere(host: str) -> Iterator[int]:
+    """A Zipkin v2 server on ``host``, its port (Dockyard's collector routes, in a thread of this
+    process)."""
+    collector = Collector(TraceStore(), 1 << 20)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    runner: list[web.AppRunner] = []
+
+    async def serve() -> None:
+        app = web.Application()
+        collector.add_routes(app.router)
+        r = web.AppRunner(app, access_log=None)
+        await r.setup()
+        await web.TCPSite(r, host, port).start()
+        runner.append(r)
+        started.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(serve(), loop).result(10)
+    try:
+        yield port
+    finally:
+        asyncio.run_coroutine_threadsafe(runner[0].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_an_external_collector_is_a_setting(tmp_path: Path, docker_engine: str):
+    gateway = bridge_gateway()
+    with zipkin_elsewhere(gateway) as port:
+        server = Dockyard(tmp_path / "data", env={
+            "DOCKYARD_TRACE_COLLECTOR": f"http://{gateway}:{port}", "DOCKYARD_TASK_DNS": "off"}).start()
+        try:
+            ns = namespace(server, f"ext-{uuid.uuid4().hex[:6]}.local")
+            alias = f"web.{ns['Name']}"
+            ecs = server.client("ecs")
+            with own_cluster(server, "traces-ext") as cluster:
+                web_td = task_definition(server, "ext-web", {"VERSION": "web-v1"})
+                create(server, cluster, "web", web_td, {
+                    "enabled": True, "namespace": ns["Name"], "services": [{
+                        "portName": "web", "discoveryName": "web",
+                        "clientAliases": [{"port": 80, "dnsName": alias}]}]})
+                create(server, cluster, "front", task_definition(server, "ext-front", {"VERSION": "front"}),
+                       {"enabled": True, "namespace": ns["Name"]})
+                wait_for(lambda: running(ecs, cluster, "web"), timeout=180, what="web's task running")
+                [task] = wait_for(lambda: running(ecs, cluster, "front"), timeout=180,
+                                  what="front's task running")
+                app = app_container(task["taskArn"])
+
+                def seen() -> list[dict[str, Any]] | None:
+                    curl_alias(app, alias, 3)
+                    status, text = curl(f"http://{gateway}:{port}/api/v2/traces?serviceName=web&limit=50")
+                    return crossing(json.loads(text)) if status == 200 else None
+
+                spans = wait_for(seen, timeout=90, interval=1, what="the sidecars' spans sent elsewhere")
+                assert {s["localEndpoint"]["serviceName"] for s in spans} == {"front", "web"}
+                boot = sidecar_bootstrap(task["taskArn"])
+                traces = next(c for c in boot["static_resources"]["clusters"]
+                              if c["name"] == "dockyard_traces")
+                lb = traces["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                assert lb["socket_address"] == {"address": gateway, "port_value": port}
+                assert zipkin(server, "/services") == []  # nothing came to Dockyard's own store
+        finally:
+            server.stop()
