@@ -21,7 +21,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,18 @@ from tests.integration.test_mesh_service_connect import (
     task_definition,
 )
 from tests.support.server import Dockyard, free_port
+
+
+@contextmanager
+def services(ecs: Any, cluster: str, *names: str) -> Iterator[None]:
+    """Delete the services (force: their tasks stop) on the way out, so that none restarts a
+    task while the cluster's containers are removed."""
+    try:
+        yield
+    finally:
+        for name in names:
+            with suppress(Exception):
+                ecs.delete_service(cluster=cluster, service=name, force=True)
 
 
 def curl(*args: str) -> tuple[int, str]:
@@ -79,7 +91,7 @@ def test_a_request_across_two_meshed_services_is_one_trace_with_spans_from_both_
     alias = f"web.{ns['Name']}"
     ecs = dockyard.client("ecs")
     common = ["--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url]
-    with own_cluster(dockyard, "mesh-traces") as cluster:
+    with own_cluster(dockyard, "mesh-traces") as cluster, services(ecs, cluster, "web", "front"):
         web = task_definition(dockyard, "trc-web", {"VERSION": "web-v1"})
         create(dockyard, cluster, "web", web, {"enabled": True, "namespace": ns["Name"], "services": [
             {"portName": "web", "discoveryName": "web", "clientAliases": [{"port": 80, "dnsName": alias}]}]})
@@ -204,7 +216,7 @@ def test_an_external_collector_is_a_setting(tmp_path: Path, docker_engine: str):
             ns = namespace(server, f"ext-{uuid.uuid4().hex[:6]}.local")
             alias = f"web.{ns['Name']}"
             ecs = server.client("ecs")
-            with own_cluster(server, "traces-ext") as cluster:
+            with own_cluster(server, "traces-ext") as cluster, services(ecs, cluster, "web", "front"):
                 web_td = task_definition(server, "ext-web", {"VERSION": "web-v1"})
                 create(server, cluster, "web", web_td, {
                     "enabled": True, "namespace": ns["Name"], "services": [{
