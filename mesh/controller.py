@@ -71,9 +71,11 @@ class Controller:
         debounce: Debounce | None = None,
         clock: Callable[[], float] = time.monotonic,
         tracing: Tracing | None = None,
+        traced: Callable[[str], bool] = lambda node: True,
     ) -> None:
         self.data = data
         self.tracing = tracing  # the sidecars' Zipkin tracer (mesh.telemetry.traces_envoy)
+        self.traced = traced  # False for a node whose bootstrap has no collector cluster
         self.store = data.store
         self.cache = cache
         self.connect = connect
@@ -128,7 +130,7 @@ class Controller:
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
         snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
-                           self.tracing)
+                           self.tracing if self.tracing is not None and self.traced(node) else None)
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:
@@ -142,8 +144,9 @@ class Controller:
 
     def node_connected(self, node: str) -> None:
         """A stream named ``node``: give it a snapshot now if it has none (an unknown node
-        gets an empty one)."""
-        if self.cache.get_snapshot(node) is None:
+        gets an empty one), or, with tracing, again: a sidecar whose bootstrap predates the
+        collector cluster gets listeners without the tracer (else it would NACK them)."""
+        if self.cache.get_snapshot(node) is None or self.tracing is not None:
             self.update(node)
 
     def note(self, topics: list[str]) -> None:

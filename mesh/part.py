@@ -41,6 +41,7 @@ from mesh.sidecars import Sidecars
 from mesh.status import SERVICE, Status
 from mesh.stream import Nack
 from mesh.telemetry import traces_part
+from mesh.telemetry.traces_envoy import traced
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -99,6 +100,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
     mesh.controller = Controller(
         mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes,
         tracing=None if mesh.traces is None else mesh.traces.tracing,
+        traced=lambda node: traced(mesh.ads.node_labels(node)),
     )
     follow = asyncio.create_task(mesh.controller.run())
     try:

@@ -228,7 +228,7 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
         name = res.egress_name(rs[0])
         tcp = next((r for r in rs if r.protocol == "tcp"), None)
         where = address or node.listen_address
-        listeners.append(s.make(("lds", name, where, port, tcp, virtual),
+        listeners.append(s.make(("lds", name, where, port, tcp, virtual, tracing),
                                 lambda name=name, where=where, port=port, tcp=tcp:
                                 res.egress_listener(name, where, port, tcp, bind=not virtual,
                                                     tracing=tracing)))
@@ -237,7 +237,7 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
                                         lambda name=name, rs=rs: res.route_configuration(name, rs)))
     for ingress in client.ingress:
         clusters.append(s.make(("local", ingress), lambda ingress=ingress: res.local_cluster(ingress)))
-        listeners.append(s.make(("ingress", ingress),
+        listeners.append(s.make(("ingress", ingress, tracing),
                                 lambda ingress=ingress: res.ingress_listener(ingress, tracing)))
     members = s.make(("members", tuple(reached)), lambda: frozenset(
         e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance))

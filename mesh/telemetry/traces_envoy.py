@@ -10,7 +10,9 @@ own instrumentation does; B3 headers are propagated by Envoy) and ``random_sampl
 each listener says its direction (an egress listener ``OUTBOUND``: CLIENT spans; an ingress one
 ``INBOUND``: SERVER spans). The tracer names the cluster :data:`COLLECTOR_CLUSTER`, which the
 bootstrap defines (:func:`collector_cluster`): Envoy's Zipkin tracer wants a cluster it knows
-when the listener arrives.
+when the listener arrives. Such a bootstrap also puts :data:`NODE_LABEL` in the node's
+metadata; a sidecar connected without it (started before tracing, or with sampling 0, and
+adopted) gets its listeners without the tracer (:func:`traced`), which it would NACK.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2
 
-__all__ = ["COLLECTOR_CLUSTER", "SPANS_PATH", "ZIPKIN", "Tracing", "collector_cluster", "external",
-           "tracing_of"]
+__all__ = ["COLLECTOR_CLUSTER", "NODE_LABEL", "SPANS_PATH", "ZIPKIN", "Tracing", "collector_cluster",
+           "external", "traced", "tracing_of"]
 
 COLLECTOR_CLUSTER = "dockyard_traces"
+NODE_LABEL = "dockyard.traces"  # in node.metadata of a sidecar whose bootstrap has the cluster
 SPANS_PATH = "/api/v2/spans"
 ZIPKIN = "envoy.tracers.zipkin"
 
@@ -97,3 +100,10 @@ def collector_cluster(host: str, port: int, connect_timeout: str = "1s") -> dict
             "connect_timeout": connect_timeout,
             "load_assignment": {"cluster_name": COLLECTOR_CLUSTER,
                                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}]}}
+
+
+def traced(labels: frozenset[str] | None) -> bool:
+    """Whether a node may get the tracer: its bootstrap's metadata keys (None: not connected
+    yet, so a bootstrap of now, which has the cluster whenever tracing is on) name
+    :data:`NODE_LABEL`."""
+    return labels is None or NODE_LABEL in labels
