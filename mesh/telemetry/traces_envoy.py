@@ -17,6 +17,7 @@ adopted) gets its listeners without the tracer (:func:`traced`), which it would 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -82,21 +83,16 @@ def tracing_of(collector: str, sampling: float) -> Tracing | None:
     return Tracing(sampling, target[2], target[0])
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
-
-
 def collector_cluster(host: str, port: int, connect_timeout: str = "1s") -> dict[str, Any]:
     """The bootstrap's cluster :data:`COLLECTOR_CLUSTER` (JSON-able): STATIC for an address,
     STRICT_DNS for a name."""
     if not host or not 0 < port < 65536:
         raise ValueError(f"collector {host}:{port} is not an address")
+    kind = "STRICT_DNS"
+    with contextlib.suppress(ValueError):
+        kind = "STATIC" if ipaddress.ip_address(host) else kind
     address = {"socket_address": {"address": host, "port_value": port}}
-    return {"name": COLLECTOR_CLUSTER, "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+    return {"name": COLLECTOR_CLUSTER, "type": kind,
             "connect_timeout": connect_timeout,
             "load_assignment": {"cluster_name": COLLECTOR_CLUSTER,
                                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}]}}
