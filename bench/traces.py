@@ -16,6 +16,11 @@ one annotation, 16 tags and a local endpoint, ~700 bytes of JSON), each with its
    ``--seconds``: spans/s accepted (202), request p50/p99, the server's CPU per span (from
    ``/proc``), and its RSS growth per stored span. Client and server share the machine's cores.
 
+3. Queries on a full store (the default bounds; 50,000 spans offered as 25,000 traces of a
+   CLIENT and a SERVER span, of which the byte bound keeps about 44,000): ``TraceStore.traces``
+   (``GET /api/v2/traces``) by service (newest 10) and for a span name no trace has (a full
+   scan), ``trace(id)``, ``services()``; median of 20 runs.
+
 No peer figure: no Zipkin or Jaeger server can be had on this machine (Zipkin is a Java
 server, Jaeger a Go binary; neither is on PyPI or in Debian's archive here, and PyPI's Zipkin
 packages are clients). The result is printed as one JSON line at the end.
@@ -85,6 +90,33 @@ def in_process(count: int, batch: int) -> dict[str, Any]:
             "us_per_span": round(total / count * 1e6, 1),
             "share_json": round(decode / total, 2), "share_schema": round(check / total, 2),
             "share_store": round(max(0.0, total - decode - check) / total, 2)}
+
+
+def queries() -> dict[str, Any]:
+    from mesh.telemetry.traces import Query
+
+    store = TraceStore(Bounds())
+    now = int(time.time() * 1e6)
+    count = store.bounds.spans // 2
+    for i in range(count):
+        client = envoy_span(i, now - count + i)
+        server = dict(client, kind="SERVER", shared=True, localEndpoint={"serviceName": "web"})
+        store.add([client, server])
+    assert store.evicted == 2 * count - store.span_count  # the bytes bound may come first
+
+    def median_ms(fn: Any) -> float:
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return round(statistics.median(times) * 1000, 2)
+
+    return {"spans": store.span_count, "bytes": store.byte_count,
+            "traces_by_service_ms": median_ms(lambda: store.traces(Query(service="web"))),
+            "traces_no_match_ms": median_ms(lambda: store.traces(Query(span_name="nothing"))),
+            "trace_by_id_ms": median_ms(lambda: store.trace(f"{count // 2:032x}")),
+            "services_ms": median_ms(store.services)}
 
 
 def _rss_kib(pid: int) -> int:
@@ -204,6 +236,13 @@ def main() -> None:
               f"({r['failed']} failed), "
               f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, server {r['server_cpu_us_per_span']} us CPU "
               f"and {r['server_rss_bytes_per_span']} B RSS per span", flush=True)
+    print("3. queries on a full store", flush=True)
+    q = results["queries"] = queries() if not args.quick else {}
+    if q:
+        print(f"   {q['spans']} spans ({q['bytes']} bytes of JSON): traces by service "
+              f"{q['traces_by_service_ms']} ms, "
+              f"a full scan {q['traces_no_match_ms']} ms, a trace by id {q['trace_by_id_ms']} ms, "
+              f"services {q['services_ms']} ms", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
     print(json.dumps(results))
 

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections import Counter, OrderedDict
@@ -125,6 +126,7 @@ class _Trace:
     meta: list[_Meta] = field(default_factory=list)
     keys: set[tuple[str, str, bool]] = field(default_factory=set)
     bytes: int = 0
+    latest: int = 0  # the latest span timestamp (its place in a query's answer)
 
     def spans(self) -> list[Span]:
         return [json.loads(b) for b in self.blobs]
@@ -221,6 +223,7 @@ class TraceStore:
             trace.blobs.append(blob)
             trace.meta.append(meta)
             trace.bytes += len(blob)
+            trace.latest = max(trace.latest, meta.timestamp or 0)
             self.span_count += 1
             self.byte_count += len(blob)
             self._count(meta, 1)
@@ -290,12 +293,10 @@ class TraceStore:
         self.expire()
         end_us = (int(self.clock() * 1000) if query.end_ts is None else query.end_ts) * 1000
         start_us = end_us - query.lookback * 1000
-        found: list[tuple[int, _Trace]] = []
-        for trace in self._traces.values():
-            if any(_matches(m, query, start_us, end_us) for m in trace.meta):
-                found.append((max(m.timestamp or 0 for m in trace.meta), trace))
-        found.sort(key=lambda pair: pair[0], reverse=True)
-        return [trace.spans() for _, trace in found[:query.limit]]
+        found = (t for t in self._traces.values()
+                 if any(_matches(m, query, start_us, end_us) for m in t.meta))
+        newest = heapq.nlargest(query.limit, found, key=lambda t: t.latest)
+        return [trace.spans() for trace in newest]
 
     def stats(self) -> dict[str, int]:
         return {"traces": len(self._traces), "spans": self.span_count, "bytes": self.byte_count,

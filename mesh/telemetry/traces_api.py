@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import Counter, Gauge
 
 from dockyard import listeners
 from mesh.telemetry.traces import BadQuery, BadSpans, TraceStore, parse_spans, query_of
@@ -41,6 +42,14 @@ BASE = "/api/v2"
 _TRACE_ID = re.compile(r"^([0-9a-fA-F]{16}|[0-9a-fA-F]{32})$")
 _ANY = ("0.0.0.0", "::", "")
 _JSON_TYPES = ("application/json", "text/plain", "application/octet-stream", "")
+
+
+SPANS = Counter("dockyard_trace_spans", "Spans POSTed to the collector, by outcome (stored, duplicate, "
+                "evicted: dropped later by a bound of the store)", ["outcome"])
+REFUSED = Counter("dockyard_trace_posts_refused", "POST /api/v2/spans bodies refused, by HTTP status",
+                  ["status"])
+STORED = Gauge("dockyard_trace_store_spans", "Spans in the collector's store now")
+STORED_BYTES = Gauge("dockyard_trace_store_bytes", "Bytes of span JSON in the collector's store now")
 
 
 class TooLarge(Exception):
@@ -90,6 +99,8 @@ class Collector:
         self.refused = 0  # bodies answered 4xx
         self._runners: dict[str, web.AppRunner] = {}
         self._lock = asyncio.Lock()
+        STORED.set_function(lambda: store.span_count)
+        STORED_BYTES.set_function(lambda: store.byte_count)
 
     # -- routes --------------------------------------------------------------------------
     def add_routes(self, router: web.UrlDispatcher, reads: bool = True) -> None:
@@ -103,26 +114,33 @@ class Collector:
         router.add_get(f"{BASE}/trace/{{trace_id}}", self.get_trace)
         router.add_get(f"{BASE}/traceMany", self.get_trace_many)
 
+    def _refuse(self, status: int, message: str, close: bool = False) -> web.Response:
+        self.refused += 1
+        REFUSED.labels(str(status)).inc()
+        return _text(status, message, close)
+
     async def post_spans(self, request: web.Request) -> web.StreamResponse:
         kind = (request.content_type or "").lower()
         if kind not in _JSON_TYPES:
-            self.refused += 1
-            return _text(415, f"unsupported Content-Type {kind}: send application/json (Zipkin v2 JSON)",
-                         close=True)
+            return self._refuse(415, f"unsupported Content-Type {kind}: send application/json "
+                                "(Zipkin v2 JSON)", close=True)
         try:
             body = await read_limited(request, self.max_body)
         except TooLarge:
-            self.refused += 1
-            return _text(413, f"the body is over {self.max_body} bytes", close=True)
+            return self._refuse(413, f"the body is over {self.max_body} bytes", close=True)
         except web.RequestPayloadError as e:  # a broken chunked or gzip body
-            self.refused += 1
-            return _text(400, f"the body could not be read: {e}", close=True)
+            return self._refuse(400, f"the body could not be read: {e}", close=True)
         try:
             spans = parse_spans(body)
         except BadSpans as e:
-            self.refused += 1
-            return _text(400, str(e))
-        self.store.add(spans)
+            return self._refuse(400, str(e))
+        evicted = self.store.evicted
+        stored = self.store.add(spans)
+        SPANS.labels("stored").inc(stored)
+        if stored < len(spans):
+            SPANS.labels("duplicate").inc(len(spans) - stored)
+        if self.store.evicted > evicted:
+            SPANS.labels("evicted").inc(self.store.evicted - evicted)
         return web.Response(status=202)
 
     async def get_services(self, request: web.Request) -> web.Response:

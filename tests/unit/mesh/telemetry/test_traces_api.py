@@ -134,3 +134,19 @@ async def test_the_sidecars_listener_takes_posts_only():
     finally:
         await collector.stop()
     assert json.dumps(collector.store.stats())
+
+
+async def test_the_collector_counts_on_metrics(client):
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    c, collector = client
+    stored, refused = value("dockyard_trace_spans_total", outcome="stored"), value(
+        "dockyard_trace_posts_refused_total", status="400")
+    await c.post("/api/v2/spans", data=body(span(), span()), headers={"Content-Type": "application/json"})
+    await c.post("/api/v2/spans", data=b"nope", headers={"Content-Type": "application/json"})
+    assert value("dockyard_trace_spans_total", outcome="stored") == stored + 1
+    assert value("dockyard_trace_posts_refused_total", status="400") == refused + 1
+    assert value("dockyard_trace_store_spans") == collector.store.span_count == 1
