@@ -6,7 +6,9 @@ Routes (added to the control app, so the base URL of a Zipkin client is the cont
   ``HTTP_JSON``: ``application/json``, chunked; gzip is undone by aiohttp before counting). The
   body is read in chunks and refused with 413 as soon as it passes ``max_body`` bytes (a
   ``Content-Length`` over it is refused before reading), so a large body never sits in memory;
-  bad JSON or a span that is not Zipkin's is 400 with a one-line reason. Nothing of a refused
+  bad JSON or a span that is not Zipkin's is 400 with a one-line reason; Zipkin's proto3 and
+  Thrift encodings are 415 (any other ``Content-Type`` is read as JSON, as ``curl -d`` sends a
+  form type). Nothing of a refused
   body is kept. 202 on success, like Zipkin.
 * ``GET /api/v2/services``, ``/api/v2/spans?serviceName=``, ``/api/v2/remoteServices?serviceName=``,
   ``/api/v2/traces?...``, ``/api/v2/trace/{traceId}``, ``/api/v2/traceMany?traceIds=``.
@@ -41,7 +43,8 @@ log = logging.getLogger("dockyard.mesh.traces")
 BASE = "/api/v2"
 _TRACE_ID = re.compile(r"^([0-9a-fA-F]{16}|[0-9a-fA-F]{32})$")
 _ANY = ("0.0.0.0", "::", "")
-_JSON_TYPES = ("application/json", "text/plain", "application/octet-stream", "")
+# Zipkin's other encodings, not taken here; any other type is read as JSON (curl -d sends a form type)
+_OTHER_ENCODINGS = ("application/x-protobuf", "application/protobuf", "application/x-thrift")
 
 
 SPANS = Counter("dockyard_trace_spans", "Spans POSTed to the collector, by outcome (stored, duplicate, "
@@ -121,7 +124,7 @@ class Collector:
 
     async def post_spans(self, request: web.Request) -> web.StreamResponse:
         kind = (request.content_type or "").lower()
-        if kind not in _JSON_TYPES:
+        if kind in _OTHER_ENCODINGS:
             return self._refuse(415, f"unsupported Content-Type {kind}: send application/json "
                                 "(Zipkin v2 JSON)", close=True)
         try:
