@@ -21,6 +21,17 @@ one annotation, 16 tags and a local endpoint, ~700 bytes of JSON), each with its
    (``GET /api/v2/traces``) by service (newest 10) and for a span name no trace has (a full
    scan), ``trace(id)``, ``services()``; median of 20 runs.
 
+4. What the tracer costs a sidecar: one Envoy (the wheel's 1.40, ``--concurrency 1``) with an
+   HTTP listener answering ``direct_response`` 200, without a tracer and with the one the mesh
+   sends (:meth:`mesh.telemetry.traces_envoy.Tracing.hcm`, sampling 100%, spans to figure 2's
+   collector process; and again with the spans sent to a second Envoy that answers 202, to
+   tell Envoy's own cost from the collector's on these shared cores), loaded by ``wrk -t1 -c8
+   --latency`` for ``--seconds``, the three alternating ``--rounds`` times: the best requests/s
+   and its p50/p99, and Envoy's own ``tracing.zipkin.*`` counters (spans sent, reports failed).
+   wrk is a closed loop (it waits for each answer), so the figure is the throughput one core of
+   Envoy keeps, not an open-loop latency; bench/mesh.py's figure 4 measures the sidecars'
+   latency that way (without a tracer).
+
 No peer figure: no Zipkin or Jaeger server can be had on this machine (Zipkin is a Java
 server, Jaeger a Go binary; neither is on PyPI or in Debian's archive here, and PyPI's Zipkin
 packages are clients). The result is printed as one JSON line at the end.
@@ -119,6 +130,137 @@ def queries() -> dict[str, Any]:
             "services_ms": median_ms(store.services)}
 
 
+def tracer_config(admin: int, listen: int, collector: int | None, status: int = 200) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    from mesh.telemetry.traces_envoy import Tracing, collector_cluster
+
+    manager: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+                 "HttpConnectionManager",
+        "stat_prefix": "bench",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{
+            "match": {"prefix": "/"},
+            "direct_response": {"status": status, "body": {"inline_string": "ok"}}}]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}
+    clusters = []
+    if collector is not None:
+        manager["tracing"] = json_format.MessageToDict(Tracing(100.0).hcm())
+        clusters.append(collector_cluster("127.0.0.1", collector))
+    return {
+        "node": {"id": "bench", "cluster": "bench"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {"clusters": clusters, "listeners": [{
+            "name": "egress", "traffic_direction": "OUTBOUND",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": manager}]}]}]}}
+
+
+def _wrk(port: int, seconds: float) -> dict[str, float]:
+    import re
+    import subprocess
+
+    out = subprocess.run(["wrk", "-t1", "-c8", f"-d{max(1, round(seconds))}s", "--latency",
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+
+    def latency(q: str) -> float:
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+def _envoy_stats(admin: int) -> dict[str, int]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/stats?filter=tracing.zipkin", timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    return {k.split("tracing.zipkin.")[-1]: int(v) for k, _, v in (line.partition(": ") for line in lines)
+            if v.strip().isdigit()}
+
+
+def tracer_cost(seconds: float, rounds: int, flush_wait: float = 5.5) -> dict[str, Any]:
+    import shutil
+    import subprocess
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    from mesh.sidecar import envoy_binary
+    from tests.support.server import free_port
+
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk is not installed"}
+    def start_envoy(config: dict[str, Any], listen: int) -> tuple[subprocess.Popen, Any]:
+        f = tempfile.NamedTemporaryFile("w", suffix=".json")
+        json.dump(config, f)
+        f.flush()
+        envoy = subprocess.Popen([str(envoy_binary()), "-c", f.name, "--concurrency", "1",
+                                  "--disable-hot-restart", "-l", "error"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{listen}/", timeout=1).read()
+                return envoy, f
+            except urllib.error.HTTPError:
+                return envoy, f  # answering (the sink says 202 to a POST, 202 here too)
+            except OSError:
+                if time.monotonic() > deadline:
+                    envoy.kill()
+                    raise
+                time.sleep(0.05)
+
+    def stop_envoy(started: tuple[subprocess.Popen, Any]) -> None:
+        started[0].terminate()
+        started[0].wait(10)
+        started[1].close()
+
+    cport, sink_port = free_port(), free_port()
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    collector = ctx.Process(target=_serve, args=(cport, ready), daemon=True)
+    collector.start()
+    sink = start_envoy(tracer_config(free_port(), sink_port, None, status=202), sink_port)
+    modes = {"off": None, "on": cport, "on_sink": sink_port}
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    stats: dict[str, dict[str, int]] = {"on": {}, "on_sink": {}}
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the collector did not start")
+        for _ in range(rounds):
+            for mode, target in modes.items():
+                admin, listen = free_port(), free_port()
+                started = start_envoy(tracer_config(admin, listen, target), listen)
+                try:
+                    runs[mode].append(_wrk(listen, seconds))
+                    if target is not None:
+                        time.sleep(flush_wait)  # Envoy flushes what it holds every 5 s
+                        for k, v in _envoy_stats(admin).items():
+                            stats[mode][k] = stats[mode].get(k, 0) + v
+                finally:
+                    stop_envoy(started)
+    finally:
+        stop_envoy(sink)
+        collector.kill()
+        collector.join(5)
+
+    def best(mode: str) -> dict[str, float]:
+        return max(runs[mode], key=lambda r: r["rps"])
+
+    out: dict[str, Any] = {m: best(m) for m in modes}
+    out.update(runs=runs, zipkin=stats)
+    for m in ("on", "on_sink"):
+        off = out["off"]["rps"]
+        out[f"{m}_throughput_cost"] = round(1 - out[m]["rps"] / off, 3) if off else None
+    return out
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -215,6 +357,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, nargs="+", default=[5, 100])
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=2, help="figure 4's off/on alternations")
     args = p.parse_args()
     if args.quick:
         args.spans, args.seconds, args.connections = 2_000, 0.5, 2
@@ -243,6 +386,19 @@ def main() -> None:
               f"{q['traces_by_service_ms']} ms, "
               f"a full scan {q['traces_no_match_ms']} ms, a trace by id {q['trace_by_id_ms']} ms, "
               f"services {q['services_ms']} ms", flush=True)
+    print("4. the tracer in one Envoy (wrk, direct_response)", flush=True)
+    t = results["tracer"] = (tracer_cost(1, 1, flush_wait=0) if args.quick
+                             else tracer_cost(args.seconds, args.rounds))
+    if "off" in t:
+        for mode, what in (("off", "no tracer"), ("on", "spans to Dockyard's collector"),
+                           ("on_sink", "spans to an Envoy answering 202")):
+            r = t[mode]
+            cost = "" if mode == "off" else f" ({t[mode + '_throughput_cost']:.1%} fewer)"
+            print(f"   {what}: {r['rps']:.0f} req/s{cost}, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms",
+                  flush=True)
+        print(f"   Envoy's zipkin counters: {t['zipkin']}", flush=True)
+    else:
+        print(f"   {t['skipped']}", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)
     print(json.dumps(results))
 

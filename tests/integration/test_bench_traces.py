@@ -21,4 +21,7 @@ def test_the_traces_benchmark_prints_every_figure():
     for r in results["http"]:
         assert r["failed"] == 0 and r["posts"] > 0 and r["spans"] == r["posts"] * r["batch"]
         assert 0 < r["p50_ms"] <= r["p99_ms"]
-    assert "1. in process" in out and "2. over HTTP" in out
+    tracer = results["tracer"]
+    assert tracer["off"]["rps"] > 0 and tracer["on"]["rps"] > 0 and tracer["on_sink"]["rps"] > 0
+    assert tracer["zipkin"]["on"]["reports_failed"] == 0  # Envoy's POSTs to the collector went through
+    assert "1. in process" in out and "2. over HTTP" in out and "4. the tracer" in out
