@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["Config", "ConfigError", "default_data_dir", "load"]
 
@@ -98,6 +99,16 @@ class Config:
     # groups (the oldest events go first beyond it), and seconds between retention passes
     logs_max_bytes: int = 2 * 1024**3
     logs_retention_interval: float = 60.0
+    # Traces (docs/traces.md): where the sidecars send Zipkin v2 spans ("": Dockyard's own
+    # collector, /api/v2 on the control port; else a Zipkin URL, http://zipkin:9411 or a full
+    # .../api/v2/spans), the percentage of requests traced (0: tracing off), and the bounds of
+    # the collector's in-memory store and of one POST body (bytes)
+    trace_collector: str = ""
+    trace_sampling: float = 100.0
+    trace_max_spans: int = 50_000
+    trace_max_bytes: int = 32 * 1024 * 1024
+    trace_max_age: float = 3600.0
+    trace_max_body: int = 1024 * 1024
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
@@ -176,4 +187,18 @@ def load(
     for port in ("registry_port", "control_port", "xds_port", "dns_port"):
         if not 0 <= getattr(cfg, port) <= 65535:
             raise ConfigError(f"config {port}: {getattr(cfg, port)} is not a TCP/UDP port")
+    if not 0 <= cfg.trace_sampling <= 100:
+        raise ConfigError(f"config trace_sampling: {cfg.trace_sampling} is not a percentage (0-100)")
+    for name in ("trace_max_spans", "trace_max_bytes", "trace_max_age", "trace_max_body"):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"config {name}: {getattr(cfg, name)} must be positive")
+    if cfg.trace_collector:
+        url = urlsplit(cfg.trace_collector)
+        if url.scheme != "http" or not url.hostname or url.query or url.fragment:
+            raise ConfigError(f"config trace_collector: {cfg.trace_collector!r} is not an http:// URL "
+                              "of a Zipkin collector (http://host:9411 or http://host:9411/api/v2/spans)")
+        try:
+            url.port  # noqa: B018 (raises ValueError when out of range)
+        except ValueError:
+            raise ConfigError(f"config trace_collector: {cfg.trace_collector!r} has a bad port") from None
     return cfg

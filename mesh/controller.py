@@ -30,6 +30,7 @@ from mesh.desired import AppMeshSpecs, Desired, build
 from mesh.model import MeshConfig, Node
 from mesh.seams import ConnectView, Instance, InstanceView
 from mesh.snapshot import Shared, compute
+from mesh.telemetry.traces_envoy import Tracing
 
 __all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
 
@@ -69,8 +70,12 @@ class Controller:
         connected: Callable[[], set[str]] = set,
         debounce: Debounce | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
+        traced: Callable[[str], bool] = lambda node: True,
     ) -> None:
         self.data = data
+        self.tracing = tracing  # the sidecars' Zipkin tracer (mesh.telemetry.traces_envoy)
+        self.traced = traced  # False for a node whose bootstrap has no collector cluster
         self.store = data.store
         self.cache = cache
         self.connect = connect
@@ -124,7 +129,8 @@ class Controller:
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
-        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared)
+        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
+                           self.tracing if self.tracing is not None and self.traced(node) else None)
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:
@@ -138,8 +144,9 @@ class Controller:
 
     def node_connected(self, node: str) -> None:
         """A stream named ``node``: give it a snapshot now if it has none (an unknown node
-        gets an empty one)."""
-        if self.cache.get_snapshot(node) is None:
+        gets an empty one), or, with tracing, again: a sidecar whose bootstrap predates the
+        collector cluster gets listeners without the tracer (else it would NACK them)."""
+        if self.cache.get_snapshot(node) is None or self.tracing is not None:
             self.update(node)
 
     def note(self, topics: list[str]) -> None:

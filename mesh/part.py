@@ -11,6 +11,8 @@
   ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
 * ``DockyardMesh.GetMeshStatus`` / ``ListMeshNacks`` (:mod:`mesh.status`) read the sidecars'
   state; every NACK is kept in the store (``am_nacks``).
+* Traces (:mod:`mesh.telemetry.traces_part`): the sidecars' Zipkin tracer and Dockyard's own
+  collector, Zipkin's v2 API on the control port (docs/traces.md).
 
 :func:`install` returns the :class:`Mesh`; the assembly passes ``mesh.sidecars`` to the runner
 and sets ``mesh.connect`` to the runner's view before the platform serves (the runner is
@@ -38,6 +40,8 @@ from mesh.server import AdsServer, add_to_server
 from mesh.sidecars import Sidecars
 from mesh.status import SERVICE, Status
 from mesh.stream import Nack
+from mesh.telemetry import traces_part
+from mesh.telemetry.traces_envoy import traced
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -58,6 +62,7 @@ class Mesh:
     connect: ConnectView | None = None
     instances: InstanceView | None = None
     controller: Controller | None = None
+    traces: traces_part.Traces | None = None
     _writes: set[asyncio.Task] = field(default_factory=set)
 
     def record_nack(self, nack: Nack) -> None:
@@ -93,7 +98,9 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
     await mesh.sidecars.restore()  # adopted tasks' sidecars reconnect where their bootstrap says
     platform.endpoints.append(("xds", f"grpc://{platform.config.address(port)}"))
     mesh.controller = Controller(
-        mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes
+        mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes,
+        tracing=None if mesh.traces is None else mesh.traces.tracing,
+        traced=lambda node: traced(mesh.ads.node_labels(node)),
     )
     follow = asyncio.create_task(mesh.controller.run())
     try:
@@ -103,6 +110,8 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await follow
         await mesh.sidecars.stop()
+        if mesh.traces is not None:
+            await mesh.traces.collector.stop()
         await server.stop(grace=1)
         if mesh._writes:
             await asyncio.gather(*mesh._writes, return_exceptions=True)
@@ -128,6 +137,7 @@ def install(
     sidecars = Sidecars(ads, platform.config.host, delta=platform.config.mesh_delta,
                         gateways=platform.config.data_path / "mesh-xds-gateways.json")
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
+    mesh.traces = traces_part.install(platform, sidecars)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():
         platform.ops.add(SERVICE, name, handler)  # not read-only: the main process holds the streams

@@ -40,6 +40,7 @@ from google.protobuf import any_pb2, duration_pb2, struct_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
 from mesh.model import Endpoint, HeaderMatch, Ingress, Match, Route, Rule, Service, Target
+from mesh.telemetry.traces_envoy import Tracing
 
 OUTBOUND = "egress_outbound"
 BLACKHOLE = "egress_blackhole"
@@ -222,11 +223,13 @@ def route_configuration(name: str, routes: Iterable[Route]) -> route_pb2.RouteCo
 # --- listeners ------------------------------------------------------------------------------
 
 def _listener(name: str, address: str, port: int, network_filter: listener_components_pb2.Filter,
-              bind: bool = True) -> listener_pb2.Listener:
+              bind: bool = True, direction: int | None = None) -> listener_pb2.Listener:
     out = listener_pb2.Listener(name=name, address=_socket(address, port),
                                 filter_chains=[listener_components_pb2.FilterChain(filters=[network_filter])])
     if not bind:
         out.bind_to_port.value = False
+    if direction is not None:  # with tracing: CLIENT spans egress, SERVER spans ingress
+        out.traffic_direction = direction  # type: ignore[assignment]
     return out
 
 
@@ -267,12 +270,15 @@ def access_logs(access: AccessLog) -> list[accesslog_pb2.AccessLog]:
 
 
 def _http_manager(name: str, *, rds: bool = False, route_config: route_pb2.RouteConfiguration | None = None,
-                  access: AccessLog = NO_ACCESS_LOG) -> listener_components_pb2.Filter:
+                  access: AccessLog = NO_ACCESS_LOG,
+                  tracing: Tracing | None = None) -> listener_components_pb2.Filter:
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat(name),
         http_filters=[hcm.HttpFilter(name="envoy.filters.http.router",
                                      typed_config=pack(router_pb2.Router()))],
         access_log=access_logs(access))
+    if tracing is not None:
+        manager.tracing.CopyFrom(tracing.hcm())
     if rds:
         manager.rds.CopyFrom(hcm.Rds(route_config_name=name, config_source=ads()))
     else:
@@ -295,15 +301,18 @@ def _tcp_proxy(name: str, targets: Iterable[Target] = (), cluster_name: str | No
 
 
 def egress_listener(name: str, address: str, port: int, tcp: Route | None,
-                    bind: bool, access: AccessLog = NO_ACCESS_LOG) -> listener_pb2.Listener:
-    """An egress listener: HTTP with RDS ``name``, or for a tcp route a tcp_proxy over its first
-    rule's targets; ``bind`` False for one matched by original destination."""
+                    bind: bool, access: AccessLog = NO_ACCESS_LOG,
+                    tracing: Tracing | None = None) -> listener_pb2.Listener:
+    """An egress listener: HTTP with RDS ``name`` (and the Zipkin tracer when ``tracing``), or
+    for a tcp route a tcp_proxy over its first rule's targets; ``bind`` False for one matched
+    by original destination."""
     if tcp is not None:
         rule = tcp.effective_rules()[0]
         network_filter = _tcp_proxy(name, rule.targets, idle_timeout=rule.idle_timeout)
     else:
-        network_filter = _http_manager(name, rds=True, access=access)
-    return _listener(name, address, port, network_filter, bind)
+        network_filter = _http_manager(name, rds=True, access=access, tracing=tracing)
+    direction = None if tracing is None else base_pb2.OUTBOUND
+    return _listener(name, address, port, network_filter, bind, direction)
 
 
 def blackhole_cluster() -> cluster_pb2.Cluster:
@@ -321,9 +330,10 @@ def outbound_listener(port: int) -> listener_pb2.Listener:
     return out
 
 
-def ingress_listener(ingress: Ingress, access: AccessLog = NO_ACCESS_LOG) -> listener_pb2.Listener:
+def ingress_listener(ingress: Ingress, access: AccessLog = NO_ACCESS_LOG,
+                     tracing: Tracing | None = None) -> listener_pb2.Listener:
     """``0.0.0.0:<port>`` to ``local_<name>``: every request (or connection, for tcp), with the
-    ingress timeout and idle timeout."""
+    ingress timeout and idle timeout (and the Zipkin tracer on HTTP when ``tracing``)."""
     name = ingress_name(ingress)
     if ingress.protocol == "tcp":
         network_filter = _tcp_proxy(name, cluster_name=local_name(ingress), idle_timeout=ingress.idle_timeout)
@@ -335,8 +345,9 @@ def ingress_listener(ingress: Ingress, access: AccessLog = NO_ACCESS_LOG) -> lis
             action.idle_timeout.CopyFrom(duration(ingress.idle_timeout))
         config = route_pb2.RouteConfiguration(name=name, virtual_hosts=[rc.VirtualHost(
             name=name, domains=["*"], routes=[rc.Route(match=rc.RouteMatch(prefix="/"), route=action)])])
-        network_filter = _http_manager(name, route_config=config, access=access)
-    return _listener(name, "0.0.0.0", ingress.port, network_filter)
+        network_filter = _http_manager(name, route_config=config, access=access, tracing=tracing)
+    direction = None if tracing is None else base_pb2.INBOUND
+    return _listener(name, "0.0.0.0", ingress.port, network_filter, direction=direction)
 
 
 # --- reading resources back (for Snapshot.problems) ---------------------------------------

@@ -80,6 +80,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self.on_node = on_node
         self._ack_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._drain_waiters: set[asyncio.Future[None]] = set()
+        self._labels: dict[AdsStream | DeltaStream, frozenset[str]] = {}  # node metadata keys
 
     def _record_nack(self, nack: Nack) -> None:
         self.nacks.append(nack)
@@ -87,6 +88,11 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                                        "version": nack.version, "error": nack.message})
         if self.on_nack is not None:
             self.on_nack(nack)
+
+    def node_labels(self, node: str) -> frozenset[str] | None:
+        """The keys of ``node.metadata`` its connected stream's first request carried (what its
+        bootstrap says it has, e.g. ``dockyard.traces``); None when it is not connected."""
+        return next((labels for s, labels in list(self._labels.items()) if s.node == node), None)
 
     def nodes(self) -> set[str]:
         """The node ids of the streams connected now."""
@@ -181,8 +187,10 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
             async for req in request_iterator:
                 named = stream.node
                 stream.on_request(req)
-                if stream.node and not named and self.on_node is not None:
-                    self.on_node(stream.node)
+                if stream.node and not named:
+                    self._labels[stream] = frozenset(req.node.metadata.fields)
+                    if self.on_node is not None:
+                        self.on_node(stream.node)
                 if self.on_request is not None:
                     self.on_request(stream)
                 wake.set()
@@ -214,6 +222,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 raise exc
         finally:
             self.streams.discard(stream)
+            self._labels.pop(stream, None)
             for task in pending | {reader}:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

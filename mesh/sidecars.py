@@ -14,7 +14,9 @@
   restarted (even after SIGKILL) is reachable at once by the sidecars of the tasks it adopts,
   which keep their bootstrap's address;
 * ``bootstrap(task_arn, service, xds)``: Envoy's bootstrap (:func:`mesh.bootstrap.bootstrap`),
-  admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``);
+  admin on ``127.0.0.1:15000`` (``runner.connect.ADMIN_PORT``); with ``traces`` set (tracing
+  on: :mod:`mesh.telemetry.traces_api`), the collector's cluster too, and ``xds_address`` has
+  the collector answer on the same address (a failure there is logged: no spans, the task runs);
 * ``ready(task_arn, timeout)``: True once the node ACKed CDS, EDS, LDS and RDS at its current
   snapshot's versions (``AdsServer.ready``);
 * ``drained(task_arn, timeout)``: True once no connected sidecar may still route to the task:
@@ -36,7 +38,7 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import grpc
 
@@ -50,6 +52,14 @@ log = logging.getLogger("dockyard.mesh")
 
 ADMIN_PORT = 15000  # runner.connect.ADMIN_PORT: Envoy's admin, on loopback in the task only
 _ANY = ("0.0.0.0", "::", "")
+
+
+class TraceCollector(Protocol):
+    """Where the sidecars send spans (:mod:`mesh.telemetry.traces_api`)."""
+
+    def collector(self, address: str) -> tuple[str, int] | None: ...
+
+    async def reach(self, address: str) -> None: ...
 
 
 def _routable(host: str) -> bool:
@@ -91,6 +101,7 @@ class Sidecars:
         self.gateways = gateways  # where the gateways served are kept (None: nowhere)
         self._servers: dict[str, grpc.aio.Server] = {}
         self._lock = asyncio.Lock()
+        self.traces: TraceCollector | None = None  # None: the sidecars send no spans
 
     @property
     def build(self) -> sidecar.Build:
@@ -109,6 +120,15 @@ class Sidecars:
         return self.build.changes
 
     async def xds_address(self, gateway: str) -> tuple[str, int]:
+        address = await self._xds_address(gateway)
+        if self.traces is not None:
+            try:
+                await self.traces.reach(address[0])
+            except OSError as e:
+                log.warning("trace collector not served", extra={"address": address[0], "error": str(e)})
+        return address
+
+    async def _xds_address(self, gateway: str) -> tuple[str, int]:
         if not self.port:
             raise RuntimeError("the xDS port is not served yet")
         if not _is_local(gateway):
@@ -165,7 +185,8 @@ class Sidecars:
         self._keep()
 
     def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
-        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta)
+        collector = None if self.traces is None else self.traces.collector(xds[0])
+        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta, collector=collector)
 
     async def ready(self, task_arn: str, timeout: float) -> bool:
         return await self.ads.ready(task_arn, timeout)

@@ -55,6 +55,7 @@ from google.protobuf.message import Message
 
 from mesh import resources as res
 from mesh.model import Endpoint, MeshConfig, Node, Route
+from mesh.telemetry.traces_envoy import Tracing
 
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
@@ -191,7 +192,7 @@ def _host_problems(where: str, hosts: Iterable[Message], clusters: set[str]) -> 
 
 
 def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], node: Node,
-            shared: Shared | None = None) -> Snapshot:
+            shared: Shared | None = None, tracing: Tracing | None = None) -> Snapshot:
     """The snapshot for ``node``: only the routes its client entry names and their services,
     and its ingress listeners.
 
@@ -200,6 +201,7 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
     comes out inconsistent (``problems()`` says which) rather than silently different.
     ``shared``, given the same for every node of one ``(config, endpoints)``, makes what the
     nodes have in common once (module docstring); the snapshot is the same without it.
+    ``tracing`` puts the Zipkin tracer on every HTTP listener (:mod:`mesh.telemetry.traces_envoy`).
     """
     s = shared if shared is not None else Shared()
     client = s.make("clients", lambda: {c.node: c for c in config.clients}).get(node.id)
@@ -226,17 +228,18 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
         name = res.egress_name(rs[0])
         tcp = next((r for r in rs if r.protocol == "tcp"), None)
         where = address or node.listen_address
-        listeners.append(s.make(("lds", name, where, port, tcp, virtual, client.access_log),
+        listeners.append(s.make(("lds", name, where, port, tcp, virtual, client.access_log, tracing),
                                 lambda name=name, where=where, port=port, tcp=tcp:
                                 res.egress_listener(name, where, port, tcp, bind=not virtual,
-                                                    access=client.access_log)))
+                                                    access=client.access_log, tracing=tracing)))
         if tcp is None:
             route_configs.append(s.make(("rds", name, tuple(r.name for r in rs)),
                                         lambda name=name, rs=rs: res.route_configuration(name, rs)))
     for ingress in client.ingress:
         clusters.append(s.make(("local", ingress), lambda ingress=ingress: res.local_cluster(ingress)))
-        listeners.append(s.make(("ingress", ingress, client.access_log),
-                                lambda ingress=ingress: res.ingress_listener(ingress, client.access_log)))
+        listeners.append(s.make(("ingress", ingress, client.access_log, tracing),
+                                lambda ingress=ingress: res.ingress_listener(ingress, client.access_log,
+                                                                             tracing)))
     members = s.make(("members", tuple(reached)), lambda: frozenset(
         e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance))
     return Snapshot.of(clusters, assignments, listeners, route_configs, members, shared=s)

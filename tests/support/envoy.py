@@ -27,6 +27,7 @@ from aiohttp import web
 from mesh.cache import SnapshotCache
 from mesh.server import AdsServer, add_to_server
 from mesh.snapshot import ORDER, Snapshot
+from mesh.telemetry.traces_envoy import collector_cluster
 from tests.support.server import free_port
 
 NODE = "task-a"
@@ -89,9 +90,11 @@ def text(body: str) -> Handler:
 
 class Mesh:
     def __init__(self, tmp: Path, xds_host: str = "127.0.0.1", admin_host: str = "127.0.0.1",
-                 prefix: Sequence[str] = (), delta: bool = False) -> None:
+                 prefix: Sequence[str] = (), delta: bool = False,
+                 collector: tuple[str, int] | None = None) -> None:
         self.tmp, self.xds_host, self.admin_host, self.prefix = tmp, xds_host, admin_host, list(prefix)
         self.delta = delta
+        self.collector = collector  # the trace collector's cluster in the bootstrap (mesh.telemetry)
         self.cache = SnapshotCache()
         self.ads = AdsServer(self.cache)
         self.admin = free_port()
@@ -109,6 +112,8 @@ class Mesh:
         config = bootstrap(self.xds_host, xds_port, self.admin_host, self.admin)
         if self.delta:
             config["dynamic_resources"]["ads_config"]["api_type"] = "DELTA_GRPC"
+        if self.collector is not None:
+            config["static_resources"]["clusters"].append(collector_cluster(*self.collector))
         boot.write_text(json.dumps(config))
         self._proc = await asyncio.create_subprocess_exec(
             *self.prefix, shutil.which("envoy"), "-c", str(boot), "--disable-hot-restart",
