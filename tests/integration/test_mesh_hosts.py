@@ -61,8 +61,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Itera
             if ecs is not None:
                 for arn in ecs.list_services(cluster=CLUSTER)["serviceArns"]:
                     ecs.delete_service(cluster=CLUSTER, service=arn, force=True)
-                wait_for(lambda: not ecs.list_tasks(cluster=CLUSTER)["taskArns"], 120,
-                         what="every task to stop")
+
+                def all_stopped() -> bool:  # not only wanted STOPPED: their containers gone too
+                    if ecs.list_tasks(cluster=CLUSTER)["taskArns"]:
+                        return False
+                    arns = ecs.list_tasks(cluster=CLUSTER, desiredStatus="STOPPED")["taskArns"]
+                    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns[:100])["tasks"] if arns else []
+                    return all(t["lastStatus"] == "STOPPED" for t in tasks)
+
+                wait_for(all_stopped, 180, what="every task to stop")
             for a in agents:
                 a.terminate()
                 a.wait(10)
