@@ -74,6 +74,9 @@ class Config:
     task_credentials_port: int = 0
     task_role_seconds: float = 3600.0
     mesh_delta: bool = False  # sidecars ask for incremental (delta) xDS instead of state of the world
+    # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
+    mesh_stats_flush_interval: float = 10.0
+    alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""
