@@ -81,6 +81,9 @@ class Config:
     # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
     # endpoints without it before its app stops (runner.agent.worker); 0: no drain
     mesh_drain_timeout: float = 10.0
+    # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
+    mesh_stats_flush_interval: float = 10.0
+    alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from mesh.telemetry.metrics_collector import sink_config
+
 XDS_CLUSTER = "dockyard_xds"
 
 
@@ -45,8 +47,12 @@ def _seconds(value: float) -> str:
 def bootstrap(task_arn: str, service: str, xds_host: str, xds_port: int, admin_port: int, *,
               delta: bool = False, admin_host: str = "127.0.0.1", connect_timeout: float = 1.0,
               keepalive_interval: float = 30.0, keepalive_timeout: float = 5.0,
-              initial_fetch_timeout: float = 15.0) -> dict[str, Any]:
+              initial_fetch_timeout: float = 15.0,
+              stats_flush_interval: float | None = 10.0) -> dict[str, Any]:
     """The bootstrap of the sidecar of task ``task_arn`` (a member of ``service``).
+
+    With ``stats_flush_interval`` (seconds; None: no stats sent), the sidecar streams its stats
+    to the control-plane cluster that often (:func:`mesh.telemetry.metrics_collector.sink_config`).
 
     Contract: ``node.id`` is ``task_arn`` (the xDS server keys snapshots by it);
     ``dynamic_resources`` takes CDS and LDS from ADS; the only static resource is the
@@ -74,7 +80,11 @@ def bootstrap(task_arn: str, service: str, xds_host: str, xds_port: int, admin_p
         "explicit_http_config": {"http2_protocol_options": {"connection_keepalive": {
             "interval": _seconds(keepalive_interval), "timeout": _seconds(keepalive_timeout)}}}}}
     address = {"socket_address": {"address": xds_host, "port_value": xds_port}}
+    if stats_flush_interval is not None and stats_flush_interval <= 0:
+        raise ValueError("stats_flush_interval must be positive")
+    stats = {} if stats_flush_interval is None else sink_config(XDS_CLUSTER, stats_flush_interval)
     return {
+        **stats,
         "node": {"id": task_arn, "cluster": service, "metadata": {"dockyard.task": task_arn}},
         "admin": {"address": {"socket_address": {"address": admin_host, "port_value": admin_port}}},
         # A cluster's stats are made when it is first used, not when it arrives: a sidecar told

@@ -13,10 +13,12 @@ then re-reads through the views; it never reads another part's tables.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-__all__ = ["Alias", "ConnectService", "ConnectView", "Instance", "InstanceView", "MeshedTask", "TaskIngress"]
+__all__ = ["AlarmChange", "Alarms", "Alias", "ConnectService", "ConnectView", "Instance", "InstanceView",
+           "MeshedTask", "TaskIngress"]
 
 
 class Alias(Protocol):
@@ -101,3 +103,28 @@ class InstanceView(Protocol):
         """The instances of the Cloud Map service ``service`` in the namespace with this name,
         healthy or not; None when there is no such namespace or service."""
         ...
+
+
+class AlarmChange(Protocol):
+    """One state change of a CloudWatch alarm (``mesh.telemetry.alarms.StateChange``)."""
+
+    name: str
+    old: str  # OK, ALARM, INSUFFICIENT_DATA
+    new: str
+    reason: str
+    at: float
+
+
+class Alarms(Protocol):
+    """What the mesh offers a deployment that is rolled back by alarms (provider side: the
+    platform hands ``mesh.telemetry.alarms`` to the runner)."""
+
+    def state(self, name: str) -> str | None:
+        """The alarm's state now; None when there is no such alarm."""
+        ...
+
+    def subscribe(self) -> asyncio.Queue[AlarmChange]:
+        """A queue of every state change from now on (bounded, oldest dropped)."""
+        ...
+
+    def unsubscribe(self, queue: asyncio.Queue[AlarmChange]) -> None: ...

@@ -82,8 +82,10 @@ class Sidecars:
         delta: bool = False,
         build: sidecar.Build | None = None,
         gateways: Path | None = None,
+        stats_flush_interval: float | None = None,
     ) -> None:
         self.ads = ads
+        self.stats_flush_interval = stats_flush_interval  # None: the sidecars send no stats
         self.host = host  # what the xDS port listens on
         self.port = port  # its port, known once the platform serves it
         self.delta = delta
@@ -165,7 +167,8 @@ class Sidecars:
         self._keep()
 
     def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
-        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta)
+        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta,
+                         stats_flush_interval=self.stats_flush_interval)
 
     async def ready(self, task_arn: str, timeout: float) -> bool:
         return await self.ads.ready(task_arn, timeout)
