@@ -35,7 +35,7 @@ from mesh import appmesh
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
-from mesh.seams import ConnectView, InstanceView
+from mesh.seams import ConnectView, InstanceView, UsageView
 from mesh.server import AdsServer, add_to_server
 from mesh.sidecars import Sidecars
 from mesh.status import SERVICE, Status
@@ -62,6 +62,7 @@ class Mesh:
     instances: InstanceView | None = None
     controller: Controller | None = None
     telemetry: metrics.Telemetry | None = None
+    usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     _writes: set[asyncio.Task] = field(default_factory=set)
 
     def record_nack(self, nack: Nack) -> None:
@@ -135,7 +136,7 @@ def install(
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
     # the sidecars' stats, CloudWatch's metrics and alarms (docs/telemetry.md)
     mesh.telemetry = metrics.install(
-        platform, ads, lambda: mesh.connect.meshed_tasks() if mesh.connect else [])
+        platform, ads, lambda: mesh.connect.meshed_tasks() if mesh.connect else [], lambda: mesh.usage)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():
         platform.ops.add(SERVICE, name, handler)  # not read-only: the main process holds the streams

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 __all__ = ["AlarmChange", "Alarms", "Alias", "ConnectService", "ConnectView", "Instance", "InstanceView",
-           "MeshedTask", "TaskIngress"]
+           "MeshedTask", "TaskIngress", "TaskUsage", "UsageView"]
 
 
 class Alias(Protocol):
@@ -128,3 +128,27 @@ class Alarms(Protocol):
         ...
 
     def unsubscribe(self, queue: asyncio.Queue[AlarmChange]) -> None: ...
+
+
+class TaskUsage(Protocol):
+    """One reading of a running task's containers from the Docker Engine (summed over them):
+    ``cpu_seconds`` is cumulative CPU time, ``memory_bytes`` memory in use now (page cache left
+    out, as ``docker stats`` shows it), ``at`` when read; ``cpu_units`` (1024 = one vCPU) and
+    ``memory_mib`` are what the task reserves (0: nothing reserved)."""
+
+    task_arn: str
+    cluster: str  # the ECS cluster's name
+    service: str  # "" for a task of no service
+    cpu_seconds: float
+    memory_bytes: float
+    at: float
+    cpu_units: int
+    memory_mib: int
+
+
+class UsageView(Protocol):
+    """What the mesh's telemetry reads of the runner's containers (``runner.usage.Usage``)."""
+
+    async def usage(self) -> Sequence[TaskUsage]:
+        """A reading of every RUNNING task (a container the engine cannot answer for is left out)."""
+        ...

@@ -22,6 +22,7 @@ from runner import clusters, events, execs, hostaccess, secrets, service_loop, s
 from runner.connectview import ConnectView
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
+from runner.usage import Usage
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -63,9 +64,11 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
 @dataclass(frozen=True)
 class RunnerPart:
     """What the runner offers other parts: ``connect``, its Service Connect state (the mesh's
-    ``mesh.seams.ConnectView``)."""
+    ``mesh.seams.ConnectView``), and ``usage``, its running tasks' CPU and memory from the
+    Docker Engine (``mesh.seams.UsageView``)."""
 
     connect: ConnectView
+    usage: Usage | None = None
 
 
 def install(
@@ -123,4 +126,5 @@ def install(
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
-    return RunnerPart(ConnectView(platform.store, platform.config))
+    return RunnerPart(ConnectView(platform.store, platform.config),
+                      Usage(platform.store, platform.config, supervisor))

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import REGISTRY
 
 from dockyard.periodic import every
-from mesh.seams import MeshedTask
-from mesh.telemetry import metrics_prometheus
+from mesh.seams import MeshedTask, UsageView
+from mesh.telemetry import metrics_prometheus, metrics_usage
 from mesh.telemetry.alarms import Alarms
 from mesh.telemetry.cloudwatch import TARGET, Metrics
 from mesh.telemetry.cloudwatch_errors import InvalidParameterValue
-from mesh.telemetry.metrics_collector import Collector
-from mesh.telemetry.metrics_envoy import Node
+from mesh.telemetry.metrics_collector import Collector, record
+from mesh.telemetry.metrics_envoy import NAMESPACE, Node
 from mesh.telemetry.metrics_store import Store
 
 if TYPE_CHECKING:
@@ -69,6 +69,24 @@ class _Exporter:
         return metrics_prometheus.families(dict(self.collector.last), self.nodes)
 
 
+class Engine:
+    """The runner's container readings (``usage()``, a :class:`mesh.seams.UsageView` or None)
+    recorded as ``CPUUtilization``/``MemoryUtilization`` (:mod:`mesh.telemetry.metrics_usage`)."""
+
+    def __init__(self, store: Store, usage: Callable[[], UsageView | None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store, self.usage, self.clock = store, usage, clock
+        self.previous: dict[str, tuple[float, float]] = {}
+
+    async def sample(self) -> int:
+        view = self.usage()
+        if view is None:
+            return 0
+        items, self.previous = metrics_usage.samples(self.previous, await view.usage())
+        record(self.store, items, self.clock(), NAMESPACE)
+        return len(items)
+
+
 @dataclass
 class Telemetry:
     store: Store
@@ -76,9 +94,11 @@ class Telemetry:
     metrics: Metrics
     alarms: Alarms
     nodes: Nodes
+    engine: Engine
 
 
-def install(platform: Platform, ads: AdsServer, tasks: Callable[[], Sequence[MeshedTask]]) -> Telemetry:
+def install(platform: Platform, ads: AdsServer, tasks: Callable[[], Sequence[MeshedTask]],
+            usage: Callable[[], UsageView | None] = lambda: None) -> Telemetry:
     store = Store()
     nodes = Nodes(tasks)
     collector = Collector(store, nodes)
@@ -90,6 +110,8 @@ def install(platform: Platform, ads: AdsServer, tasks: Callable[[], Sequence[Mes
         platform.ops.add(TARGET, name, handler)  # in memory: answered by the main process
     exporter = _Exporter(collector, nodes)
     interval = platform.config.alarm_evaluation_interval
+    engine = Engine(store, usage)
+    sampling = platform.config.mesh_stats_flush_interval or 10.0
 
     async def evaluate() -> None:
         alarms.evaluate()
@@ -103,6 +125,7 @@ def install(platform: Platform, ads: AdsServer, tasks: Callable[[], Sequence[Mes
             async with (
                 every(interval, evaluate, name="alarms", what="alarm evaluation"),
                 every(60.0, expire, name="metrics-expire", what="metrics expiry"),
+                every(sampling, engine.sample, name="container-usage", what="container CPU and memory"),
             ):
                 yield
         finally:
@@ -110,4 +133,4 @@ def install(platform: Platform, ads: AdsServer, tasks: Callable[[], Sequence[Mes
                 REGISTRY.unregister(exporter)  # type: ignore[arg-type]
 
     platform.contexts.append(serve)
-    return Telemetry(store, collector, metrics, alarms, nodes)
+    return Telemetry(store, collector, metrics, alarms, nodes, engine)

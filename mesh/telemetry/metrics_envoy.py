@@ -37,6 +37,7 @@ __all__ = [
     "deltas",
     "readings",
     "samples",
+    "split",
 ]
 
 NAMESPACE = "AWS/ECS"
@@ -64,6 +65,19 @@ UNITS = {"TargetResponseTime": "Milliseconds", "ProcessedBytes": "Bytes", "Activ
 
 _SUFFIXES = sorted([*COUNTERS, *GAUGES, *HISTOGRAMS], key=len, reverse=True)
 _STAT = re.compile(r"^cluster\.(.+)\.(" + "|".join(re.escape(s) for s in _SUFFIXES) + r")$")
+
+# Envoy also counts a cluster's requests again under sub-scopes: ``cluster.<c>.internal.`` /
+# ``.external.`` (by the x-envoy-internal header), ``.canary.``, ``.zone.<from>.<to>.``: not kept
+_SCOPES = re.compile(r"\.(internal|external|canary)$|\.zone\.")
+
+
+def split(stat: str) -> tuple[str, str] | None:
+    """``(cluster, stat suffix)`` of a kept Envoy stat; None for the others (sub-scopes)."""
+    m = _STAT.match(stat)
+    if m is None or _SCOPES.search(m.group(1)):
+        return None
+    return m.group(1), m.group(2)
+
 
 INCLUDED = r"^cluster\..+\.(" + "|".join(re.escape(s) for s in _SUFFIXES) + r")$"
 """The bootstrap's ``stats_matcher`` inclusion regex: only these stats exist in the sidecar
@@ -191,10 +205,10 @@ def samples(node: Node, changes: Mapping[str, Reading]) -> list[Sample]:
     a service that served nothing shows 0, not missing data)."""
     out: list[Sample] = []
     for stat, r in changes.items():
-        m = _STAT.match(stat)
-        if m is None:
+        found = split(stat)
+        if found is None:
             continue
-        cluster, suffix = m.group(1), m.group(2)
+        cluster, suffix = found
         name = COUNTERS.get(suffix) or GAUGES.get(suffix) or HISTOGRAMS[suffix]
         unit = UNITS.get(name, "Count")
         for dims in dimension_sets(node, cluster):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from mesh.telemetry.metrics_envoy import _STAT, Node, Reading, target
+from mesh.telemetry.metrics_envoy import Node, Reading, split, target
 
 __all__ = ["Exported", "families"]
 
@@ -49,10 +49,10 @@ def families(readings: Exported, nodes: Callable[[str], Node | None]) -> Iterabl
         if node is None:
             continue
         for stat, r in stats.items():
-            m = _STAT.match(stat)
-            if m is None:
+            found = split(stat)
+            if found is None:
                 continue
-            cluster, suffix = m.group(1), m.group(2)
+            cluster, suffix = found
             t = target(cluster)
             if t is None:
                 continue

@@ -72,6 +72,9 @@ def test_ingress_samples_carry_the_revision_and_upstream_ones_the_target():
                "cluster.sc/shop.local/pay.upstream_rq_total": Reading("counter", value=9),
                "cluster.am/m1/pay-v2.upstream_rq_total": Reading("counter", value=1),
                "cluster.dockyard_xds.upstream_rq_total": Reading("counter", value=100),
+               "cluster.local_web.external.upstream_rq_5xx": Reading("counter", value=2),
+               "cluster.sc/shop.local/pay.internal.upstream_rq_total": Reading("counter", value=9),
+               "cluster.local_web.zone.a.b.upstream_rq_5xx": Reading("counter", value=2),
                "server.uptime": Reading("gauge", value=1)}
     got = {(s.name, s.dimensions): s.value for s in me.samples(NODE, changes)}
     base = {"ClusterName": "c1", "ServiceName": "web", "DiscoveryName": "web"}
@@ -82,7 +85,7 @@ def test_ingress_samples_carry_the_revision_and_upstream_ones_the_target():
         for d in ({"TargetDiscoveryName": target}, {"DiscoveryName": "web", "TargetDiscoveryName": target},
                   {**base, "TargetDiscoveryName": target}):
             assert got[("RequestCount", tuple(sorted(d.items())))] == n
-    assert len(got) == 4 + 3 + 3  # the control plane's own cluster and other stats are not kept
+    assert len(got) == 4 + 3 + 3  # not the control plane's cluster, Envoy's sub-scopes or other stats
 
 
 def test_latency_samples_are_histograms_in_milliseconds():
