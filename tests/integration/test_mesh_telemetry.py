@@ -267,7 +267,7 @@ def test_mesh_stats_shows_each_revision_of_a_service(dockyard: Dockyard, pair: P
     proc = dockyard.cli("mesh", "stats", "web", "--count", "2", "--interval", "0.5", "--window", "600",
                         *common)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("web: last 600s") == 2 and "error_rate" in proc.stdout
+    assert proc.stdout.count("web: last 600s") == 2 and "ERROR_RATE" in proc.stdout
     assert any(line.split()[:1] == ["1"] for line in proc.stdout.splitlines())
     bad = dockyard.cli("mesh", "stats", "web", "--window", "7", *common)
     assert bad.returncode != 0 and "InvalidParameterValue" in bad.stderr, bad.stderr
