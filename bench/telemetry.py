@@ -162,8 +162,9 @@ def fill(store: Store, hours: float, now: float) -> int:
             agg = store.bucket(k, start + b * RESOLUTION)
             if metric == "TargetResponseTime":
                 agg.add_histogram(100, 1500, {1.0: 20, 5.0: 50, 25.0: 25, 100.0: 5})
-            else:
-                agg.add(100.0 if metric != "HTTPCode_Target_5XX_Count" else float(b % 3))
+            else:  # as the collector records a flush (mesh.telemetry.metrics_collector.record)
+                v = 100.0 if metric != "HTTPCode_Target_5XX_Count" else float(b % 3)
+                agg.add_stats(1.0, v, v, v)
     return len(keys)
 
 
@@ -174,7 +175,7 @@ async def get_metric_data_latency(hours: float, repeats: int) -> dict:
     series = fill(store, hours, now)
     added = rss_kib() - before
     metrics = Metrics(store, clock=lambda: now)
-    end = int(now // 60 * 60 + 60)
+    end = int(now // 60 * 60)  # the last whole minute is the newest the store holds in full
     start3h = end - int(hours * 3600)
 
     def stat(metric: str, dims: dict, period: int, st: str, qid: str) -> dict:
