@@ -17,6 +17,18 @@ alternating, ``--runs`` times each:
 Dockyard pulls on every task (ECS's default behaviour: a manifest check against its
 registry, the layers being present), which ``docker run`` of a local image does not. Control
 plane CPU (user + system of the ``dockyard up`` process) over the Dockyard runs, per task.
+
+``--pull-mib N`` (``.venv/bin/python bench/runner.py --pull-mib 200 --runs 3``) measures image
+pre-warming instead, on an extra ``dockerd`` of its own registered with ``dockyard agent``
+(the local engine left out) and an image of busybox plus N MiB of random bytes in Dockyard's
+registry. Each run removes the image from that host first, then times, alternating:
+
+* cold: RunTask -> RUNNING (polled every 20 ms) on a Dockyard without pre-warming: the task
+  pulls the image itself;
+* pre-warmed: on a Dockyard with ``prewarm_on_register``, a new task definition revision is
+  registered, which pulls the image on the host (timed too, until ``docker image inspect``
+  finds it there); then RunTask -> RUNNING, whose task does not pull again;
+* plain: ``docker -H <host> pull`` of the same reference then ``docker -H <host> run -d``.
 """
 
 from __future__ import annotations
@@ -137,11 +149,125 @@ def docker_once(image: str, network: str) -> tuple[float, float]:
     return running, healthy
 
 
+def _until_running(ecs: Any, cluster: str, arn: str, timeout: float = 300) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        t = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+        if t["lastStatus"] == "RUNNING":
+            return time.perf_counter()
+        if t["lastStatus"] == "STOPPED":
+            raise RuntimeError(f"task stopped: {t.get('stoppedReason')}")
+        time.sleep(0.02)
+    raise RuntimeError("task never RUNNING")
+
+
+def pull_main(args: argparse.Namespace) -> int:
+    """The ``--pull-mib`` benchmark (module docstring)."""
+    import os
+
+    from tests.support.dockerd import extra_dockerds
+    from tests.support.images import busybox_image, busybox_rootfs, docker_import
+    from tests.support.registry import docker_env
+    from tests.support.server import BIN
+
+    tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-prewarm-"))
+    tag = f"bench-prewarm-{os.getpid()}:latest"
+    blob = os.urandom(args.pull_mib << 20)
+    docker_import(tag, busybox_rootfs({"app/blob": blob}), ['CMD ["/bin/sh"]'])
+    cluster = "bench-prewarm"
+    rows: dict[str, list[float]] = {"cold": [], "prewarm": [], "prewarmed": [], "plain": []}
+    with extra_dockerds(tmp / "dockerds", 1, images=(busybox_image(),), first=7) as (host,):
+        def start(prewarm: bool) -> tuple[Dockyard, subprocess.Popen[str]]:
+            env = {"DOCKYARD_DOCKER_HOST": "none", "DOCKYARD_PREWARM_ON_REGISTER": str(prewarm).lower()}
+            server = Dockyard(tmp / f"data-{prewarm}", env=env).start()
+            server.client("ecs").create_cluster(clusterName=cluster)
+            agent = subprocess.Popen(
+                [str(BIN / "dockyard"), "agent", "--data-dir", str(server.data_dir), "--control-plane",
+                 server.control_url, "--docker-host", host.url, "--cluster", cluster, "--heartbeat", "2"],
+                stdout=subprocess.PIPE, text=True)
+            assert agent.stdout is not None and "registered as" in agent.stdout.readline()
+            return server, agent
+
+        def clean(ref: str) -> None:
+            ids = host.docker("ps", "-aq").stdout.split()
+            if ids:
+                host.docker("rm", "-f", *ids)
+            host.docker("rmi", "-f", ref)
+
+        cold_server, cold_agent = start(False)
+        warm_server, warm_agent = start(True)
+        try:
+            cold_ref, warm_ref = (docker_push(s, tag, "bench-big:latest") for s in (cold_server, warm_server))
+            for _ in range(args.runs):
+                # cold
+                ecs = cold_server.client("ecs")
+                clean(cold_ref)
+                td = ecs.register_task_definition(family="big", containerDefinitions=[{
+                    "name": "c", "image": "bench-big:latest", "memory": 32, "command": ["sleep", "600"],
+                    "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
+                t0 = time.perf_counter()
+                arn = ecs.run_task(cluster=cluster, taskDefinition=td)["tasks"][0]["taskArn"]
+                rows["cold"].append(_until_running(ecs, cluster, arn) - t0)
+                ecs.stop_task(cluster=cluster, task=arn)
+                # pre-warmed
+                ecs = warm_server.client("ecs")
+                ref = warm_ref
+                clean(cold_ref)
+                clean(ref)
+                t0 = time.perf_counter()
+                td = ecs.register_task_definition(family="big", containerDefinitions=[{
+                    "name": "c", "image": "bench-big:latest", "memory": 32, "command": ["sleep", "600"],
+                    "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
+                while host.docker("image", "inspect", ref).returncode != 0:
+                    time.sleep(0.02)
+                rows["prewarm"].append(time.perf_counter() - t0)
+                time.sleep(0.5)  # the pre-pull's bookkeeping ends just after the image lands
+                t0 = time.perf_counter()
+                arn = ecs.run_task(cluster=cluster, taskDefinition=td)["tasks"][0]["taskArn"]
+                rows["prewarmed"].append(_until_running(ecs, cluster, arn) - t0)
+                ecs.stop_task(cluster=cluster, task=arn)
+                # plain docker
+                clean(ref)
+                env = docker_env(warm_server)
+                t0 = time.perf_counter()
+                docker = ["docker", "-H", host.url]
+                subprocess.run([*docker, "pull", ref], env=env, check=True, capture_output=True)
+                subprocess.run([*docker, "run", "-d", ref, "sleep", "600"], env=env, check=True,
+                               capture_output=True)
+                rows["plain"].append(time.perf_counter() - t0)
+                clean(ref)
+            print(f"image: busybox + {args.pull_mib} MiB random, runs: {args.runs}, one extra dockerd")
+            names = {"cold": "RunTask -> RUNNING, cold host (task pulls)",
+                     "prewarm": "register -> image on host (pre-pull)",
+                     "prewarmed": "RunTask -> RUNNING, pre-warmed host",
+                     "plain": "docker pull && docker run -d"}
+            for key, label in names.items():
+                v = rows[key]
+                print(f"{label:<46} median {statistics.median(v):7.3f} s  min {min(v):7.3f}  "
+                      f"max {max(v):7.3f}")
+            med = {k: statistics.median(v) for k, v in rows.items()}
+            print(f"pre-warmed / cold: {med['prewarmed'] / med['cold']:.3f}; cold / plain: "
+                  f"{med['cold'] / med['plain']:.3f}")
+            print(json.dumps({"pull_mib": args.pull_mib, "runs": args.runs, **rows}))
+        finally:
+            for s, a in ((cold_server, cold_agent), (warm_server, warm_agent)):
+                a.terminate()
+                a.wait(10)
+                s.stop()
+            subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--network", choices=["bridge", "awsvpc"], default="bridge")
+    ap.add_argument("--pull-mib", type=int, default=0,
+                    help="measure image pre-warming with an image of N MiB")
     args = ap.parse_args()
+    if args.pull_mib:
+        return pull_main(args)
     tmp = Path(tempfile.mkdtemp(prefix="dockyard-bench-runner-"))
     server = Dockyard(tmp / "data").start()
     cluster = "bench-runner"

@@ -52,6 +52,15 @@ class Config:
     # ECR pull-through cache (registry/pullthrough/): seconds before a cached tag is checked
     # upstream again (ECR: 24 h; 0: at every pull), and the bound of each upstream request
     pull_through_refresh: float = 86400.0
+    # Image pre-warming (docs/runner-services.md): a deployment pulls its images on the cluster's
+    # instances before placing tasks, at most ``prewarm_concurrency`` pulls at a time, waiting at
+    # most ``prewarm_timeout`` s; a task within ``prewarm_fresh`` s of its image's pre-pull on its
+    # host does not pull again; ``prewarm_on_register`` also pre-pulls each new task definition
+    # revision on every connected instance. ``prewarm_timeout = 0`` turns pre-warming off.
+    prewarm_concurrency: int = 4
+    prewarm_timeout: float = 600.0
+    prewarm_fresh: float = 3600.0
+    prewarm_on_register: bool = False
     pull_through_timeout: float = 30.0
     docker_host: str = ""
     agent_timeout: float = 30.0
@@ -84,6 +93,10 @@ class Config:
     # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
     mesh_stats_flush_interval: float = 10.0
     alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm
+    # CloudWatch Logs (runner/logs, docs/logs.md): the most bytes the log store keeps over all
+    # groups (the oldest events go first beyond it), and seconds between retention passes
+    logs_max_bytes: int = 2 * 1024**3
+    logs_retention_interval: float = 60.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -3,7 +3,7 @@ answers it)."""
 
 from __future__ import annotations
 
-from dockyard.aws.errors import TooManyTagsException, register
+from dockyard.aws.errors import ResourceInUseException, TooManyTagsException, register
 from dockyard.control.workers import BadRequestException
 
 __all__ = [
@@ -16,8 +16,8 @@ __all__ = [
 ]
 
 # BadRequestException (400) is registered by the control transport, which answers it too;
-# TooManyTagsException (400) by dockyard.aws.errors, shared with Cloud Map.
+# TooManyTagsException (400) by dockyard.aws.errors, shared with Cloud Map; ResourceInUseException
+# (409) there too, shared with ECS (capacity providers).
 NotFoundException = register("NotFoundException", 404)
 ConflictException = register("ConflictException", 409)
-ResourceInUseException = register("ResourceInUseException", 409)
 LimitExceededException = register("LimitExceededException", 400)

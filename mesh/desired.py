@@ -410,7 +410,8 @@ def build(
                 ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol)))
             except ValueError as e:
                 b.problems.append(f"task {task.task_arn}: {e}")
-        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port))
+        access = (getattr(task, "access_log", ""), bool(getattr(task, "access_log_query", False)))
+        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access))
     used = {s for r in routes.values() for s in r.services()}
     config = MeshConfig(
         services=tuple(b.services[n] for n in sorted(used)),

@@ -264,6 +264,7 @@ class Client:
     routes: tuple[str, ...]
     ingress: tuple[Ingress, ...] = ()
     egress_port: int | None = None
+    access_log: tuple[str, bool] = ("", False)  # Service Connect's access logs (resources.access_logs)
 
     def __post_init__(self) -> None:
         if self.egress_port is not None and not 0 < self.egress_port < 65536:

@@ -16,19 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, protocol_pb2
+from envoy.config.core.v3 import (
+    address_pb2,
+    base_pb2,
+    config_source_pb2,
+    protocol_pb2,
+    substitution_format_string_pb2,
+)
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
-from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
+from google.protobuf import any_pb2, duration_pb2, struct_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
 from mesh.model import Endpoint, HeaderMatch, Ingress, Match, Route, Rule, Service, Target
@@ -222,12 +230,49 @@ def _listener(name: str, address: str, port: int, network_filter: listener_compo
     return out
 
 
-def _http_manager(name: str, *, rds: bool = False,
-                  route_config: route_pb2.RouteConfiguration | None = None) -> listener_components_pb2.Filter:
+AccessLog = tuple[str, bool]
+"""Service Connect's ``accessLogConfiguration``: ``format`` ("" none, ``TEXT``, ``JSON``) and
+whether paths keep their query (``includeQueryParameters``)."""
+NO_ACCESS_LOG: AccessLog = ("", False)
+
+
+def access_logs(access: AccessLog) -> list[accesslog_pb2.AccessLog]:
+    """Envoy's access log to stdout in ECS's format (the sidecar's output goes to the
+    ``logConfiguration`` log group, runner.logs); none for ``""``."""
+    fmt, query = access
+    if not fmt:
+        return []
+    path = "%PATH(WQ)%" if query else "%PATH(NQ)%"
+    fields = {"start_time": "%START_TIME%", "method": "%REQ(:METHOD)%", "path": path,
+              "protocol": "%PROTOCOL%", "response_code": "%RESPONSE_CODE%",
+              "response_flags": "%RESPONSE_FLAGS%",
+              "bytes_received": "%BYTES_RECEIVED%", "bytes_sent": "%BYTES_SENT%", "duration": "%DURATION%",
+              "upstream_service_time": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+              "x_forwarded_for": "%REQ(X-FORWARDED-FOR)%", "user_agent": "%REQ(USER-AGENT)%",
+              "request_id": "%REQ(X-REQUEST-ID)%", "authority": "%REQ(:AUTHORITY)%",
+              "upstream_host": "%UPSTREAM_HOST%"}
+    if fmt == "JSON":
+        shape = struct_pb2.Struct()
+        shape.update(fields)
+        log_format = substitution_format_string_pb2.SubstitutionFormatString(json_format=shape)
+    else:
+        text = ('[%START_TIME%] "%REQ(:METHOD)% ' + path + ' %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% '
+                '%BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% '
+                '"%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" '
+                '"%UPSTREAM_HOST%"\n')
+        log_format = substitution_format_string_pb2.SubstitutionFormatString(
+            text_format_source=base_pb2.DataSource(inline_string=text))
+    stdout = stream_pb2.StdoutAccessLog(log_format=log_format)
+    return [accesslog_pb2.AccessLog(name="envoy.access_loggers.stdout", typed_config=pack(stdout))]
+
+
+def _http_manager(name: str, *, rds: bool = False, route_config: route_pb2.RouteConfiguration | None = None,
+                  access: AccessLog = NO_ACCESS_LOG) -> listener_components_pb2.Filter:
     manager = hcm.HttpConnectionManager(
         stat_prefix=_stat(name),
         http_filters=[hcm.HttpFilter(name="envoy.filters.http.router",
-                                     typed_config=pack(router_pb2.Router()))])
+                                     typed_config=pack(router_pb2.Router()))],
+        access_log=access_logs(access))
     if rds:
         manager.rds.CopyFrom(hcm.Rds(route_config_name=name, config_source=ads()))
     else:
@@ -250,14 +295,14 @@ def _tcp_proxy(name: str, targets: Iterable[Target] = (), cluster_name: str | No
 
 
 def egress_listener(name: str, address: str, port: int, tcp: Route | None,
-                    bind: bool) -> listener_pb2.Listener:
+                    bind: bool, access: AccessLog = NO_ACCESS_LOG) -> listener_pb2.Listener:
     """An egress listener: HTTP with RDS ``name``, or for a tcp route a tcp_proxy over its first
     rule's targets; ``bind`` False for one matched by original destination."""
     if tcp is not None:
         rule = tcp.effective_rules()[0]
         network_filter = _tcp_proxy(name, rule.targets, idle_timeout=rule.idle_timeout)
     else:
-        network_filter = _http_manager(name, rds=True)
+        network_filter = _http_manager(name, rds=True, access=access)
     return _listener(name, address, port, network_filter, bind)
 
 
@@ -276,7 +321,7 @@ def outbound_listener(port: int) -> listener_pb2.Listener:
     return out
 
 
-def ingress_listener(ingress: Ingress) -> listener_pb2.Listener:
+def ingress_listener(ingress: Ingress, access: AccessLog = NO_ACCESS_LOG) -> listener_pb2.Listener:
     """``0.0.0.0:<port>`` to ``local_<name>``: every request (or connection, for tcp), with the
     ingress timeout and idle timeout."""
     name = ingress_name(ingress)
@@ -290,7 +335,7 @@ def ingress_listener(ingress: Ingress) -> listener_pb2.Listener:
             action.idle_timeout.CopyFrom(duration(ingress.idle_timeout))
         config = route_pb2.RouteConfiguration(name=name, virtual_hosts=[rc.VirtualHost(
             name=name, domains=["*"], routes=[rc.Route(match=rc.RouteMatch(prefix="/"), route=action)])])
-        network_filter = _http_manager(name, route_config=config)
+        network_filter = _http_manager(name, route_config=config, access=access)
     return _listener(name, "0.0.0.0", ingress.port, network_filter)
 
 

@@ -71,6 +71,8 @@ class MeshedTask(Protocol):
     alias_addresses: Mapping[str, str]
     ingress: Sequence[TaskIngress]
     egress_port: int
+    access_log: str  # Service Connect's accessLogConfiguration.format: "", "TEXT" or "JSON"
+    access_log_query: bool  # ...and includeQueryParameters ENABLED
 
 
 class ConnectView(Protocol):

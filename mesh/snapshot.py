@@ -226,15 +226,17 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
         name = res.egress_name(rs[0])
         tcp = next((r for r in rs if r.protocol == "tcp"), None)
         where = address or node.listen_address
-        listeners.append(s.make(("lds", name, where, port, tcp, virtual),
+        listeners.append(s.make(("lds", name, where, port, tcp, virtual, client.access_log),
                                 lambda name=name, where=where, port=port, tcp=tcp:
-                                res.egress_listener(name, where, port, tcp, bind=not virtual)))
+                                res.egress_listener(name, where, port, tcp, bind=not virtual,
+                                                    access=client.access_log)))
         if tcp is None:
             route_configs.append(s.make(("rds", name, tuple(r.name for r in rs)),
                                         lambda name=name, rs=rs: res.route_configuration(name, rs)))
     for ingress in client.ingress:
         clusters.append(s.make(("local", ingress), lambda ingress=ingress: res.local_cluster(ingress)))
-        listeners.append(s.make(("ingress", ingress), lambda ingress=ingress: res.ingress_listener(ingress)))
+        listeners.append(s.make(("ingress", ingress, client.access_log),
+                                lambda ingress=ingress: res.ingress_listener(ingress, client.access_log)))
     members = s.make(("members", tuple(reached)), lambda: frozenset(
         e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance))
     return Snapshot.of(clusters, assignments, listeners, route_configs, members, shared=s)

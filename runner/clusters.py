@@ -19,7 +19,7 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import connect, data
+from runner import connect, data, strategies
 from runner.errors import (
     ClientException,
     ClusterContainsContainerInstancesException,
@@ -119,8 +119,8 @@ def _shape(config: Config, c: data.Cluster, include: list[str], counts: data.Clu
             [{"name": k, "value": str(n[k])} for k in STATISTICS] if "STATISTICS" in include else []
         ),
         "settings": list(c.settings),
-        "capacityProviders": [],
-        "defaultCapacityProviderStrategy": [],
+        "capacityProviders": list(c.capacity_providers),
+        "defaultCapacityProviderStrategy": [dict(i) for i in c.default_strategy],
     }
     if c.configuration:
         out["configuration"] = dict(c.configuration)
@@ -189,13 +189,19 @@ async def create(
             "numbers, underscores, and hyphens."
         )
     tags = validate_tags(params.get("tags"))
-    settings = params.get("settings") or [{"name": "containerInsights", "value": "disabled"}]
+    insights = data.account_setting(store, "containerInsights") or "disabled"  # the account's default
+    settings = params.get("settings") or [{"name": "containerInsights", "value": insights}]
     configuration = params.get("configuration") or {}
     namespace = service_connect_default(params, namespace_info) or ""
     async with store.transaction() as tx:
+        providers = strategies.associate(tx, params.get("capacityProviders") or [])
+        default = strategies.check_strategy(params.get("defaultCapacityProviderStrategy") or [], providers,
+                                            "defaultCapacityProviderStrategy")
         found = data.cluster(tx, name)
         if found is None or found.status != "ACTIVE":
             data.put_cluster(tx, name, tags, settings, configuration, namespace)
+            if providers:
+                data.set_cluster_capacity(tx, name, providers, default)
             found = data.cluster(tx, name)
         assert found is not None
         counts = data.cluster_counts(tx, name)

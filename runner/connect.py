@@ -101,6 +101,11 @@ class TaskConnect:
     ingress: tuple[TaskIngress, ...] = ()
     alias_addresses: Mapping[str, str] = field(default_factory=dict)
     egress_port: int = EGRESS_PORT
+    # ``serviceConnectConfiguration.logConfiguration`` (the sidecar's output: runner.logs) and
+    # ``accessLogConfiguration.format`` ("" none, "TEXT", "JSON") with includeQueryParameters
+    log_configuration: Mapping[str, Any] | None = None
+    access_log: str = ""
+    access_log_query: bool = False
 
 
 def connect_json(connect: TaskConnect | None) -> str:
@@ -113,6 +118,9 @@ def connect_json(connect: TaskConnect | None) -> str:
                      "appProtocol": i.app_protocol} for i in connect.ingress],
         "aliases": dict(connect.alias_addresses),
         "egressPort": connect.egress_port,
+        **({"logConfiguration": dict(connect.log_configuration)} if connect.log_configuration else {}),
+        **({"accessLog": connect.access_log, "accessLogQuery": connect.access_log_query}
+           if connect.access_log else {}),
     }, sort_keys=True)
 
 
@@ -127,6 +135,9 @@ def connect_from_json(text: str) -> TaskConnect | None:
                       for i in raw.get("ingress", [])),
         alias_addresses=dict(raw.get("aliases", {})),
         egress_port=raw.get("egressPort", EGRESS_PORT),
+        log_configuration=raw.get("logConfiguration"),
+        access_log=raw.get("accessLog", ""),
+        access_log_query=bool(raw.get("accessLogQuery", False)),
     )
 
 
@@ -144,6 +155,8 @@ class MeshedTask:
     alias_addresses: Mapping[str, str]
     ingress: tuple[TaskIngress, ...]
     egress_port: int
+    access_log: str = ""
+    access_log_query: bool = False
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -412,7 +425,12 @@ def task_connect(
         if s["portName"] in named
     )
     names = [a.dns_name for e in namespace_services if e.namespace == namespace for a in e.aliases]
-    return TaskConnect(namespace, ingress, alias_addresses(names))
+    logs = config.get("logConfiguration") or None
+    access = config.get("accessLogConfiguration") or {}
+    access_format = str(access.get("format") or "") if logs else ""  # ECS: access logs need logConfiguration
+    return TaskConnect(namespace, ingress, alias_addresses(names), log_configuration=logs,
+                       access_log=access_format if access_format in ("TEXT", "JSON") else "",
+                       access_log_query=access.get("includeQueryParameters") == "ENABLED")
 
 
 def ingress_endpoint(task: Task, port_name: str) -> tuple[str, int] | None:

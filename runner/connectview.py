@@ -47,7 +47,7 @@ class ConnectView:
                 task_arn=task_arn(self.config, t.cluster, t.id),
                 cluster=t.cluster, service=t.service, namespace=c.namespace, family=t.family,
                 revision=t.revision, alias_addresses=dict(c.alias_addresses), ingress=tuple(c.ingress),
-                egress_port=c.egress_port,
+                egress_port=c.egress_port, access_log=c.access_log, access_log_query=c.access_log_query,
             ))
         return out
 

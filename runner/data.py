@@ -36,6 +36,7 @@ __all__ = [
     "INSTANCE_TOPIC",
     "SECRET_TOPIC",
     "TASKDEF_TOPIC",
+    "CapacityProvider",
     "Cluster",
     "ClusterCounts",
     "ExpiredTask",
@@ -47,17 +48,24 @@ __all__ = [
     "StoredInstance",
     "TagTarget",
     "TaskPlacement",
+    "account_setting",
+    "account_settings",
     "active_cluster_names",
     "add_definition",
     "add_instance",
+    "capacity_provider",
+    "capacity_providers",
     "change_times",
     "cluster",
     "cluster_counts",
     "clusters_of_host",
+    "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
     "definition",
     "definition_ids",
+    "delete_account_setting",
+    "delete_capacity_provider",
     "delete_secret",
     "delete_task",
     "docker_host_of",
@@ -69,6 +77,8 @@ __all__ = [
     "instances_of",
     "latest_active_definition",
     "owner",
+    "put_account_setting",
+    "put_capacity_provider",
     "put_cluster",
     "put_secret",
     "record_registration",
@@ -77,8 +87,10 @@ __all__ = [
     "registrations_of_task",
     "secret_infos",
     "secret_value",
+    "set_cluster_capacity",
     "set_definition_status",
     "set_instance_attributes",
+    "set_instance_status",
     "set_owner",
     "set_tags",
     "tags_of",
@@ -93,6 +105,8 @@ CLUSTER_TOPIC = "ecs/cluster"  # runner.clusters.TOPIC
 TASKDEF_TOPIC = "ecs/taskdef"  # runner.taskdefs.TOPIC
 INSTANCE_TOPIC = "ecs/container-instance"  # runner.instances.TOPIC
 SECRET_TOPIC = "runner/secret"  # runner.secrets.TOPIC
+ACCOUNT_SETTING_TOPIC = "ecs/account-setting"
+CAPACITY_TOPIC = "ecs/capacity-provider"
 
 Reader = Store | Tx  # reads work on the store or inside a transaction (consistent with its writes)
 
@@ -111,6 +125,8 @@ class Cluster:
     settings: tuple[dict[str, Any], ...]
     configuration: Mapping[str, Any]
     service_connect_namespace: str = ""  # serviceConnectDefaults.namespace: the namespace's ARN
+    capacity_providers: tuple[str, ...] = ()  # PutClusterCapacityProviders (runner.capacity)
+    default_strategy: tuple[Mapping[str, Any], ...] = ()  # its defaultCapacityProviderStrategy
 
 
 @dataclass(frozen=True)
@@ -128,7 +144,8 @@ class ClusterCounts:
 def _cluster(r: Any) -> Cluster:
     return Cluster(
         r["name"], r["status"], r["created_at"], _tuple(r["tags"]), _tuple(r["settings"]),
-        json.loads(r["configuration"]), r["service_connect"],
+        json.loads(r["configuration"]), r["service_connect"], _tuple(r["capacity_providers"]),
+        _tuple(r["default_strategy"]),
     )
 
 
@@ -167,6 +184,61 @@ def update_cluster(
         if value is not None:
             tx.execute(f"UPDATE clusters SET {column} = ? WHERE name = ?", (value, name))
     tx.changed(CLUSTER_TOPIC, name)
+
+
+def set_cluster_capacity(tx: Tx, name: str, providers: list[str], strategy: list[Mapping[str, Any]]) -> None:
+    tx.execute("UPDATE clusters SET capacity_providers = ?, default_strategy = ? WHERE name = ?",
+               (json.dumps(providers), json.dumps(strategy), name))
+    tx.changed(CLUSTER_TOPIC, name)
+
+
+# -- capacity providers (runner.capacity) -------------------------------------------------------
+@dataclass(frozen=True)
+class CapacityProvider:
+    """A capacity provider: the container instances whose ``autoscaling-group`` attribute is
+    ``group`` (the name in its ``autoScalingGroupArn``); ``spec`` its normalised
+    ``autoScalingGroupProvider``."""
+
+    name: str
+    group: str
+    spec: Mapping[str, Any]
+    tags: tuple[dict[str, str], ...]
+    update_status: str
+    created_at: float
+
+
+def _provider(r: Any) -> CapacityProvider:
+    return CapacityProvider(r["name"], r["grp"], json.loads(r["spec"]), _tuple(r["tags"]), r["update_status"],
+                            r["created_at"])
+
+
+def capacity_provider(reader: Reader, name: str) -> CapacityProvider | None:
+    r = reader.query_one("SELECT * FROM capacity_providers WHERE name = ?", (name,))
+    return _provider(r) if r else None
+
+
+def capacity_providers(reader: Reader) -> list[CapacityProvider]:
+    return [_provider(r) for r in reader.query("SELECT * FROM capacity_providers ORDER BY created_at, name")]
+
+
+def put_capacity_provider(tx: Tx, p: CapacityProvider) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO capacity_providers (name, grp, spec, tags, update_status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (p.name, p.group, json.dumps(dict(p.spec)), json.dumps(list(p.tags)), p.update_status, p.created_at),
+    )
+    tx.changed(CAPACITY_TOPIC, p.name)
+
+
+def delete_capacity_provider(tx: Tx, name: str) -> None:
+    tx.execute("DELETE FROM capacity_providers WHERE name = ?", (name,))
+    tx.changed(CAPACITY_TOPIC, name)
+
+
+def clusters_with_provider(reader: Reader, name: str) -> list[str]:
+    """The ACTIVE clusters ``name`` is associated with."""
+    rows = reader.query("SELECT name, capacity_providers FROM clusters WHERE status = 'ACTIVE' ORDER BY name")
+    return [r["name"] for r in rows if name in json.loads(r["capacity_providers"])]
 
 
 def cluster_counts(reader: Reader, name: str) -> ClusterCounts:
@@ -415,11 +487,14 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE with its capacity, attributes, version info and heartbeat
-    time; its ``version`` goes up (and its topic changes) only when ``changed``."""
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    attributes, version info and heartbeat time; its ``version`` goes up (and its topic
+    changes) only when ``changed``."""
     tx.execute(
-        "UPDATE container_instances SET status = 'ACTIVE', cpu = ?, memory = ?, builtin = ?,"
-        " attributes = ?, version_info = ?, heartbeat_at = ?, version = version + ? WHERE id = ?",
+        "UPDATE container_instances SET"
+        " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
+        " version = version + ? WHERE id = ?",
         (
             inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
             json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
@@ -433,6 +508,14 @@ def set_instance_attributes(tx: Tx, instance_id: str, attributes: list[dict[str,
     tx.execute(
         "UPDATE container_instances SET attributes = ?, version = version + 1 WHERE id = ?",
         (json.dumps(attributes), instance_id),
+    )
+    tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
+    """ACTIVE or DRAINING (UpdateContainerInstancesState)."""
+    tx.execute(
+        "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
 
@@ -493,6 +576,37 @@ def delete_secret(tx: Tx, name: str) -> bool:
         return False
     tx.changed(SECRET_TOPIC, name)
     return True
+
+
+# -- account settings (runner.accountsettings) -------------------------------------------------
+def account_settings(reader: Reader) -> dict[tuple[str, str], str]:
+    """Every stored setting: (name, principal ARN or "" for the account's default) -> value."""
+    return {(r[0], r[1]): r[2] for r in reader.query("SELECT name, principal, value FROM account_settings")}
+
+
+def account_setting(reader: Reader, name: str, principal: str = "") -> str | None:
+    row = reader.query_one(
+        "SELECT value FROM account_settings WHERE name = ? AND principal = ?", (name, principal)
+    )
+    return str(row[0]) if row else None
+
+
+def put_account_setting(tx: Tx, name: str, principal: str, value: str) -> None:
+    tx.execute(
+        "INSERT INTO account_settings (name, principal, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (name, principal) DO UPDATE SET value = excluded.value",
+        (name, principal, value),
+    )
+    tx.changed(ACCOUNT_SETTING_TOPIC, name)
+
+
+def delete_account_setting(tx: Tx, name: str, principal: str) -> str | None:
+    """The value deleted; None if there was none."""
+    value = account_setting(tx, name, principal)
+    if value is not None:
+        tx.execute("DELETE FROM account_settings WHERE name = ? AND principal = ?", (name, principal))
+        tx.changed(ACCOUNT_SETTING_TOPIC, name)
+    return value
 
 
 # -- tags -------------------------------------------------------------------------------------
@@ -706,6 +820,7 @@ class Task:
     stopped_at: float | None = None
     execution_stopped_at: float | None = None
     version: int = 1
+    protected_until: float | None = None  # task scale-in protection (runner.protection)
 
     @property
     def revision(self) -> int:
@@ -855,6 +970,7 @@ def _task(r: Any) -> Task:
         stopped_at=r["stopped_at"],
         execution_stopped_at=r["execution_stopped_at"],
         version=r["version"],
+        protected_until=r["protected_until"],
     )
 
 
@@ -1010,6 +1126,12 @@ async def request_task_stop(store: Store, task_id: str, code: str, reason: str) 
             )
             tx.changed(TASK_TOPIC, task_id)
         return _tx_task(tx, task_id)
+
+
+def set_task_protection(tx: Tx, task_id: str, until: float | None) -> None:
+    """Task scale-in protection until ``until`` (epoch seconds; None: unprotected)."""
+    tx.execute("UPDATE tasks SET protected_until = ?, version = version + 1 WHERE id = ?", (until, task_id))
+    tx.changed(TASK_TOPIC, task_id)
 
 
 # == services (rtasks) ========================================================================
@@ -1183,9 +1305,220 @@ __all__ += [
     "service",
     "service_keys",
     "services_in",
+    "set_task_protection",
     "task",
     "task_ids",
     "task_in",
     "tasks_of_group",
     "update_task",
+]
+
+
+# -- Application Auto Scaling (runner.autoscaling) ------------------------------------------------
+SCALING_TOPIC = "application-autoscaling"
+
+
+@dataclass(frozen=True)
+class ScalableTarget:
+    resource: str  # service/<cluster>/<service>
+    min_capacity: int
+    max_capacity: int
+    suspended: Mapping[str, bool]
+    role_arn: str
+    tags: tuple[dict[str, str], ...]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    resource: str
+    name: str
+    arn: str
+    type: str  # TargetTrackingScaling | StepScaling
+    config: Mapping[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    resource: str
+    name: str
+    arn: str
+    expression: str
+    timezone: str
+    start_time: float | None
+    end_time: float | None
+    action: Mapping[str, Any]
+    created_at: float
+    last_run: float | None
+
+
+@dataclass(frozen=True)
+class ScalingActivity:
+    id: str
+    resource: str
+    description: str
+    cause: str
+    start_time: float
+    end_time: float | None
+    status: str
+    message: str
+    not_scaled: tuple[str, ...]
+
+
+def _scalable(r: Any) -> ScalableTarget:
+    return ScalableTarget(r["resource_id"], r["min_capacity"], r["max_capacity"], json.loads(r["suspended"]),
+                          r["role_arn"], _tuple(r["tags"]), r["created_at"])
+
+
+def scalable_target(reader: Reader, resource: str) -> ScalableTarget | None:
+    r = reader.query_one("SELECT * FROM scalable_targets WHERE resource_id = ?", (resource,))
+    return _scalable(r) if r else None
+
+
+def scalable_targets(reader: Reader) -> list[ScalableTarget]:
+    rows = reader.query("SELECT * FROM scalable_targets ORDER BY created_at, resource_id")
+    return [_scalable(r) for r in rows]
+
+
+def put_scalable_target(tx: Tx, t: ScalableTarget) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scalable_targets (resource_id, min_capacity, max_capacity, suspended,"
+        " role_arn, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (t.resource, t.min_capacity, t.max_capacity, json.dumps(dict(t.suspended)), t.role_arn,
+         json.dumps(list(t.tags)), t.created_at),
+    )
+    tx.changed(SCALING_TOPIC, t.resource)
+
+
+def set_scalable_target_tags(tx: Tx, resource: str, tags: list[dict[str, str]]) -> None:
+    tx.execute("UPDATE scalable_targets SET tags = ? WHERE resource_id = ?", (json.dumps(tags), resource))
+    tx.changed(SCALING_TOPIC, resource)
+
+
+def delete_scalable_target(tx: Tx, resource: str) -> bool:
+    """The target and its policies and scheduled actions (as AWS deletes them); False if none."""
+    if not tx.execute("DELETE FROM scalable_targets WHERE resource_id = ?", (resource,)).rowcount:
+        return False
+    tx.execute("DELETE FROM scaling_policies WHERE resource_id = ?", (resource,))
+    tx.execute("DELETE FROM scheduled_actions WHERE resource_id = ?", (resource,))
+    tx.changed(SCALING_TOPIC, resource)
+    return True
+
+
+def _policy(r: Any) -> ScalingPolicy:
+    return ScalingPolicy(r["resource_id"], r["name"], r["arn"], r["type"], json.loads(r["config"]),
+                         r["created_at"])
+
+
+def scaling_policies(reader: Reader, resource: str | None = None) -> list[ScalingPolicy]:
+    sql, args = "SELECT * FROM scaling_policies", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    return [_policy(r) for r in reader.query(sql + " ORDER BY created_at, name", args)]
+
+
+def put_scaling_policy(tx: Tx, p: ScalingPolicy) -> None:
+    tx.execute(
+        "INSERT INTO scaling_policies (resource_id, name, arn, type, config, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (resource_id, name) DO UPDATE SET type = excluded.type, config = excluded.config",
+        (p.resource, p.name, p.arn, p.type, json.dumps(dict(p.config)), p.created_at),
+    )
+    tx.changed(SCALING_TOPIC, p.resource)
+
+
+def delete_scaling_policy(tx: Tx, resource: str, name: str) -> bool:
+    sql = "DELETE FROM scaling_policies WHERE resource_id = ? AND name = ?"
+    gone = tx.execute(sql, (resource, name)).rowcount
+    if gone:
+        tx.changed(SCALING_TOPIC, resource)
+    return bool(gone)
+
+
+def _scheduled(r: Any) -> ScheduledAction:
+    return ScheduledAction(r["resource_id"], r["name"], r["arn"], r["expression"], r["timezone"],
+                           r["start_time"], r["end_time"], json.loads(r["action"]), r["created_at"],
+                           r["last_run"])
+
+
+def scheduled_action(reader: Reader, resource: str, name: str) -> ScheduledAction | None:
+    sql = "SELECT * FROM scheduled_actions WHERE resource_id = ? AND name = ?"
+    r = reader.query_one(sql, (resource, name))
+    return _scheduled(r) if r else None
+
+
+def scheduled_actions(reader: Reader, resource: str | None = None) -> list[ScheduledAction]:
+    sql, args = "SELECT * FROM scheduled_actions", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    return [_scheduled(r) for r in reader.query(sql + " ORDER BY created_at, name", args)]
+
+
+def put_scheduled_action(tx: Tx, a: ScheduledAction) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scheduled_actions (resource_id, name, arn, expression, timezone, start_time,"
+        " end_time, action, created_at, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (a.resource, a.name, a.arn, a.expression, a.timezone, a.start_time, a.end_time,
+         json.dumps(dict(a.action)), a.created_at, a.last_run),
+    )
+    tx.changed(SCALING_TOPIC, a.resource)
+
+
+def delete_scheduled_action(tx: Tx, resource: str, name: str) -> bool:
+    sql = "DELETE FROM scheduled_actions WHERE resource_id = ? AND name = ?"
+    gone = tx.execute(sql, (resource, name)).rowcount
+    if gone:
+        tx.changed(SCALING_TOPIC, resource)
+    return bool(gone)
+
+
+def scaling_activities(
+    reader: Reader, resource: str | None = None, limit: int = 1000
+) -> list[ScalingActivity]:
+    """The newest first."""
+    sql, args = "SELECT * FROM scaling_activities", ()
+    if resource is not None:
+        sql, args = sql + " WHERE resource_id = ?", (resource,)
+    rows = reader.query(sql + f" ORDER BY start_time DESC LIMIT {int(limit)}", args)
+    return [ScalingActivity(r["id"], r["resource_id"], r["description"], r["cause"], r["start_time"],
+                            r["end_time"], r["status"], r["message"], _tuple(r["not_scaled"])) for r in rows]
+
+
+def add_scaling_activity(tx: Tx, a: ScalingActivity, keep: int = 1000) -> None:
+    """Record ``a``, keeping the newest ``keep`` activities of its resource."""
+    tx.execute(
+        "INSERT INTO scaling_activities (id, resource_id, description, cause, start_time, end_time, status,"
+        " message, not_scaled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (a.id, a.resource, a.description, a.cause, a.start_time, a.end_time, a.status, a.message,
+         json.dumps(list(a.not_scaled))),
+    )
+    tx.execute(
+        "DELETE FROM scaling_activities WHERE resource_id = ? AND id NOT IN"
+        " (SELECT id FROM scaling_activities WHERE resource_id = ? ORDER BY start_time DESC LIMIT ?)",
+        (a.resource, a.resource, keep),
+    )
+    tx.changed(SCALING_TOPIC, a.resource)
+
+
+__all__ += [
+    "SCALING_TOPIC",
+    "ScalableTarget",
+    "ScalingActivity",
+    "ScalingPolicy",
+    "ScheduledAction",
+    "add_scaling_activity",
+    "delete_scalable_target",
+    "delete_scaling_policy",
+    "delete_scheduled_action",
+    "put_scalable_target",
+    "put_scaling_policy",
+    "put_scheduled_action",
+    "scalable_target",
+    "scalable_targets",
+    "scaling_activities",
+    "scaling_policies",
+    "scheduled_action",
+    "scheduled_actions",
+    "set_scalable_target_tags",
 ]

@@ -27,6 +27,15 @@ Rules (REPLICA), with ``D`` the desired count:
   failed deployment starts no more tasks.
 * Tasks that never reached RUNNING slow further starts down (exponential backoff from 0.5 s up
   to 30 s, over the failures of the last 5 minutes); ``Plan.wake_at`` says when to look again.
+* Draining container instances (``TaskState.draining``, UpdateContainerInstancesState): a
+  task of the PRIMARY deployment on a draining instance is replaced as an older
+  deployment's task is: its replacement is started (elsewhere: the placement skips draining
+  instances) within ``upper``, and the task is stopped (:data:`DRAIN_REASON`) while ``lower``
+  healthy tasks remain; one not yet running is stopped at once.
+* Task scale-in protection (``TaskState.protected_until`` later than now,
+  :mod:`runner.protection`): a protected task is not stopped as surplus nor as a task of an
+  older deployment; the scale-in or the deployment waits for the protection to end
+  (``Plan.wake_at``). An unhealthy protected task is still replaced, as in ECS.
 * The PRIMARY deployment is COMPLETED once it has exactly ``D`` healthy tasks and no older
   deployment has a live task; a non-primary deployment with no live task is retired.
 
@@ -42,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DRAIN_REASON",
     "FAILURE_WINDOW",
     "SCALING_REASON",
     "UNHEALTHY_REASON",
@@ -60,6 +70,7 @@ __all__ = [
 ]
 
 UNHEALTHY_REASON = "Task failed container health checks"
+DRAIN_REASON = "Task stopped during instance draining"
 SCALING_REASON = "Scaling activity initiated by (deployment {id})"
 FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_EXITED = "EssentialContainerExited"
@@ -102,6 +113,8 @@ class TaskState:
     ever_running: bool = False
     created_at: float = 0.0
     stopped_at: float | None = None
+    protected_until: float | None = None  # task scale-in protection (runner.protection)
+    draining: bool = False  # its container instance is DRAINING
 
     @property
     def live(self) -> bool:
@@ -228,7 +241,10 @@ def plan(
     if spec.strategy == "DAEMON":
         starts, stops = _daemon(primary, tasks, instances, may_start)
     else:
-        starts, stops = _replica(spec, primary, tasks, may_start)
+        starts, stops = _replica(spec, primary, tasks, may_start, now)
+        held = [t.protected_until for t in tasks if t.live and _protected(t, now)]
+        if held and wake_at is None:  # look again when the first protection ends
+            wake_at = min(held)  # (after may_start: a protection does not hold starts back)
     stopping = {s.task for s in stops}
     live_after = [t for t in tasks if t.live and t.id not in stopping]
     others = {d.id for d in deployments if d.id != primary.id}
@@ -249,32 +265,42 @@ def plan(
     return Plan(tuple(starts), tuple(stops), tuple(rollouts), None, retire, steady, wake_at, failed)
 
 
+def _protected(t: TaskState, now: float) -> bool:
+    return t.protected_until is not None and t.protected_until > now
+
+
 def _replica(
-    spec: Spec, primary: Deployment, tasks: Sequence[TaskState], may_start: bool
+    spec: Spec, primary: Deployment, tasks: Sequence[TaskState], may_start: bool, now: float = 0.0
 ) -> tuple[list[Start], list[Stop]]:
     desired = max(0, spec.desired)
     lower = math.ceil(desired * spec.min_healthy_percent / 100)
     upper = math.floor(desired * spec.max_percent / 100)
     scaling = SCALING_REASON.format(id=primary.id)
     live = [t for t in tasks if t.live]
-    mine = [t for t in live if t.deployment == primary.id]
+    mine = [t for t in live if t.deployment == primary.id and not t.draining]
     unhealthy = [t for t in mine if t.health == "UNHEALTHY"]
     good = [t for t in mine if t.health != "UNHEALTHY"]
-    old = [t for t in live if t.deployment != primary.id]
+    old = [t for t in live if t.deployment != primary.id or t.draining]
     healthy = sum(1 for t in live if is_healthy(t))
     stops: list[Stop] = []
 
-    # Surplus of the primary deployment (scale-in).
-    for t in _pending_first(good)[: max(0, len(good) - desired)]:
+    # Surplus of the primary deployment (scale-in), protected tasks last and never stopped.
+    surplus = sorted(_pending_first(good), key=lambda t: _protected(t, now))[: max(0, len(good) - desired)]
+    for t in surplus:
+        if _protected(t, now):
+            continue
         stops.append(Stop(t.id, scaling))
         healthy -= is_healthy(t)
-    # Older deployments: not-healthy tasks at once, healthy ones while `lower` holds.
+    # Older deployments and draining instances: not-healthy tasks at once, healthy ones while
+    # `lower` holds.
     for t in sorted(old, key=lambda t: (is_healthy(t), t.created_at, t.id)):
+        if _protected(t, now):
+            continue
         if is_healthy(t):
             if healthy - 1 < lower:
                 continue
             healthy -= 1
-        stops.append(Stop(t.id, scaling))
+        stops.append(Stop(t.id, DRAIN_REASON if t.draining else scaling))
 
     kept = len(good) - sum(1 for s in stops if s.task in {t.id for t in good})
     deficit = max(0, desired - kept)

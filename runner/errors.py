@@ -21,6 +21,7 @@ __all__ = [
     "ServerException",
     "ServiceNotActiveException",
     "ServiceNotFoundException",
+    "UnsupportedFeatureException",
 ]
 
 ClusterNotFoundException = register("ClusterNotFoundException")
@@ -30,3 +31,4 @@ ClusterContainsContainerInstancesException = register("ClusterContainsContainerI
 ServiceNotFoundException = register("ServiceNotFoundException")
 ServiceNotActiveException = register("ServiceNotActiveException")
 NamespaceNotFoundException = register("NamespaceNotFoundException")
+UnsupportedFeatureException = register("UnsupportedFeatureException")

@@ -134,10 +134,13 @@ def _row_instance(config: Config, r: data.StoredInstance, now: float) -> Instanc
     )
 
 
-def instances_in(store: Store, config: Config, cluster: str | None = None) -> list[Instance]:
-    """ACTIVE instances (of ``cluster``, or of every cluster), oldest first."""
+def instances_in(
+    store: Store, config: Config, cluster: str | None = None, statuses: tuple[str, ...] = ("ACTIVE",)
+) -> list[Instance]:
+    """Instances in ``statuses`` (ACTIVE: those that take new tasks; of ``cluster``, or of
+    every cluster), oldest first."""
     now = time.time()
-    return [_row_instance(config, r, now) for r in data.instances_of(store, cluster)]
+    return [_row_instance(config, r, now) for r in data.instances_of(store, cluster, statuses)]
 
 
 def get(store: Store, config: Config, ident: str) -> Instance | None:
@@ -201,7 +204,7 @@ async def register(
         if attributes:
             custom = merge_attributes(custom, custom_attributes(attributes))
         changed = (
-            found.status != "ACTIVE"
+            found.status not in ("ACTIVE", "DRAINING")
             or found.cpu != cpu
             or found.memory != memory
             or list(found.builtin) != list(builtin)
@@ -291,7 +294,7 @@ def _shape(
         ),
         "registeredResources": _resources(r.cpu, r.memory, set()),
         "status": r.status,
-        "agentConnected": connected and r.status == "ACTIVE",
+        "agentConnected": connected and r.status in ("ACTIVE", "DRAINING"),
         "runningTasksCount": u["running"].get(r.id, 0),
         "pendingTasksCount": u["pending"].get(r.id, 0),
         "attributes": [*r.builtin, *r.attributes],
@@ -419,7 +422,41 @@ async def deregister_op(store: Store, config: Config, params: dict[str, Any]) ->
     return {"containerInstance": _shape(config, r, usage_by_host(store), [])}
 
 
+async def update_state(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    """UpdateContainerInstancesState: ``DRAINING`` (no new tasks; the service loop replaces its
+    service tasks elsewhere, then stops them: :mod:`runner.deployments`) or back to ``ACTIVE``.
+    An instance that is not ACTIVE or DRAINING (deregistered) is a failure, as in ECS."""
+    cluster = cluster_param(store, params)
+    status = params.get("status")
+    if status not in ("ACTIVE", "DRAINING"):
+        raise InvalidParameterException("status must be ACTIVE or DRAINING.")
+    idents = params.get("containerInstances")
+    if not isinstance(idents, list) or not idents or len(idents) > 10:
+        raise InvalidParameterException("containerInstances must list 1 to 10 ids or ARNs.")
+    changed, failures = [], []
+    async with store.transaction() as tx:
+        for ident in idents:
+            iid = instance_id(ident)
+            r = data.instance(tx, iid, cluster)
+            arn = instance_arn(config, cluster, iid)
+            if r is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            elif r.status not in ("ACTIVE", "DRAINING"):
+                failures.append({"arn": arn, "reason": "INACTIVE",
+                                 "detail": f"The container instance is {r.status}; only ACTIVE and DRAINING "
+                                           "instances can change state."})
+            else:
+                if r.status != status:
+                    data.set_instance_status(tx, iid, status)
+                changed.append(iid)
+    usage = usage_by_host(store)
+    rows = [r for r in (data.instance(store, i) for i in changed) if r is not None]
+    shown = [_shape(config, r, usage, []) for r in rows]
+    return {"containerInstances": shown, "failures": failures}
+
+
 OPERATIONS = {
+    "UpdateContainerInstancesState": update_state,
     "ListContainerInstances": list_,
     "DescribeContainerInstances": describe,
     "RegisterContainerInstance": register_op,

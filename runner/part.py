@@ -16,10 +16,24 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dockyard.aws.errors import ValidationException
 from dockyard.aws.protocol import ECS, Call
 from dockyard.store import Store
-from runner import clusters, events, execs, hostaccess, secrets, service_loop, services, taskcreds, tasklogs
+from runner import (
+    accountsettings,
+    clusters,
+    events,
+    execs,
+    hostaccess,
+    secrets,
+    service_loop,
+    services,
+    taskcreds,
+    tasklogs,
+)
+from runner.autoscaling import api as autoscaling_api
 from runner.connectview import ConnectView
+from runner.logs import service as logs_service
 from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
 from runner.supervisor import Supervisor
 from runner.usage import Usage
@@ -27,11 +41,12 @@ from runner.usage import Usage
 if TYPE_CHECKING:
     from dockyard.platform import Platform
 
-MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
-           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
+MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
+           "runner.instances", "runner.attributes", "runner.tasks", "runner.protection", "runner.services",
+           "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
-MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
+MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS
 
 
 def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
@@ -101,9 +116,10 @@ def install(
     if getattr(platform, "session_key", None) is not None:  # task roles (runner.taskcreds)
         creds = taskcreds.TaskCredentials(platform.store, platform.config, platform.session_key)
         platform.contexts.append(creds.serve)
+    log_store, collector = logs_service.install(platform)  # CloudWatch Logs (runner.logs)
     supervisor = Supervisor(
         platform.store, platform.config, pull_auth=pull_auth, task_dns=task_dns, task_credentials=creds,
-        sidecars=sidecars,
+        sidecars=sidecars, logs=collector,
     )
 
     async def supervise(p: Platform) -> AsyncIterator[None]:
@@ -114,7 +130,7 @@ def install(
             await supervisor.stop()
 
     async def get_logs(call: Call, params: dict[str, Any]) -> dict[str, Any]:
-        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params)
+        return await tasklogs.task_logs(platform.store, platform.config, supervisor, params, log_store)
 
     async def list_by_namespace(call: Call, params: dict[str, Any]) -> dict[str, Any]:
         return await services.list_by_namespace(platform.store, platform.config, params, namespaces,
@@ -125,6 +141,11 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
+    accountsettings.install(platform)  # (its operations need the call: the caller is the principal)
+    for name, fn in autoscaling_api.OPERATIONS.items():  # Application Auto Scaling (its own target)
+        platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
+    platform.ops.validate(autoscaling_api.TARGET, ValidationException)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
+                         prewarm=supervisor.prewarm)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor))

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["InstanceRegistry", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars",
-           "TaskResolver"]
+__all__ = ["InstanceRegistry", "LogShipper", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth",
+           "Sidecars", "TaskResolver"]
 
 
 class InstanceRegistry(Protocol):
@@ -115,4 +115,22 @@ class Sidecars(Protocol):
         """True once no connected sidecar may still send requests to ``task_arn``: the
         configuration each one was given leaves the task's endpoints out, and each one ACKed
         it; False when ``timeout`` seconds pass first."""
+        ...
+
+
+class LogShipper(Protocol):
+    """Where the output of ``awslogs`` containers goes (:mod:`runner.logs.collector`; inside
+    the runner, handed to the task workers by its install)."""
+
+    async def prepare(self, log_configuration: Mapping[str, Any] | None) -> str:
+        """Create the container's log group when it asks to; why it cannot start, else ""."""
+        ...
+
+    async def follow(self, docker_url: str, cid: str, task_id: str, container: str,
+                     log_configuration: Mapping[str, Any] | None) -> None:
+        """Follow the container's output into its stream (idempotent)."""
+        ...
+
+    async def drained(self, cid: str, timeout: float) -> bool:
+        """True once the container's output up to its end is stored."""
         ...

@@ -32,6 +32,7 @@ Its reads and writes are :mod:`runner.data`'s (tasks as :class:`runner.data.Task
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import logging
@@ -82,7 +83,7 @@ def _tasks_list(ids: list[str]) -> str:
 
 
 # -- views ------------------------------------------------------------------------------------
-def _task_state(t: Task) -> deployments.TaskState:
+def _task_state(t: Task, draining: frozenset[str] = frozenset()) -> deployments.TaskState:
     return deployments.TaskState(
         id=t.id,
         deployment=t.started_by,
@@ -96,6 +97,8 @@ def _task_state(t: Task) -> deployments.TaskState:
         ever_running=t.started_at is not None,
         created_at=t.created_at,
         stopped_at=t.stopped_at or (t.stopping_at if t.desired_status == "STOPPED" else None),
+        protected_until=t.protected_until,
+        draining=t.instance_id in draining,
     )
 
 
@@ -191,11 +194,15 @@ class ServiceLoop:
         config: Config,
         registrar: InstanceRegistry | None = None,
         addresses: Callable[[str], Awaitable[str]] | None = None,
+        prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
+        self.prewarm = prewarm  # runner.supervisor.Supervisor.prewarm
+        self._prewarming: dict[str, asyncio.Task[Any]] = {}  # deployment id -> its pre-pull
+        self._prewarmed: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -203,6 +210,8 @@ class ServiceLoop:
         self._task = asyncio.create_task(self._run(), name="runner-services")
 
     async def stop(self) -> None:
+        for job in self._prewarming.values():
+            job.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -269,7 +278,8 @@ class ServiceLoop:
         if primary is None:
             return
         now = time.time()
-        states = [_task_state(t) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
+        draining = frozenset(i.id for i in data.instances_of(self.store, cluster, ("DRAINING",)))
+        states = [_task_state(t, draining) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
         eligible = (
             self._eligible(cluster, spec, primary["definition"])
             if spec["schedulingStrategy"] == "DAEMON" and current.status == "ACTIVE"
@@ -327,6 +337,8 @@ class ServiceLoop:
         if plan.rollback is None:
             for start in plan.starts:
                 dep = next(d for d in deps if d["id"] == start.deployment)
+                if not self._prewarm_done(cluster, svc, dep, messages):
+                    continue  # its images are being pulled on the cluster's hosts first
                 started, failures = await self._launch(cluster, name, spec, dep, start)
                 if started:
                     messages.append(f"{svc} has started {len(started)} tasks: {_tasks_list(started)}.")
@@ -372,25 +384,70 @@ class ServiceLoop:
                 {"type": "spread", "field": "attribute:ecs.availability-zone"},
                 {"type": "spread", "field": "instanceId"},
             ]
+        common: dict[str, Any] = dict(
+            cluster=cluster,
+            definition=dep["definition"],
+            started_by=dep["id"],
+            group=services.group_of(name),
+            extra=extra,
+            on_instances=[start.instance] if start.instance else None,
+            placement=None if start.instance else placement,
+            connect=self._task_connect(dep),
+        )
+        capacity = spec.get("capacityProviderStrategy") or []
         try:
-            started, failures = await tasks.launch(
-                self.store,
-                self.config,
-                cluster=cluster,
-                definition=dep["definition"],
-                count=start.count,
-                launch_type=spec.get("launchType", "EC2"),
-                started_by=dep["id"],
-                group=services.group_of(name),
-                extra=extra,
-                on_instances=[start.instance] if start.instance else None,
-                placement=None if start.instance else placement,
-                connect=self._task_connect(dep),
-            )
+            if capacity and not start.instance:  # spread over the providers, from what each holds now
+                live = [t for t in data.tasks_of_group(self.store, cluster, services.group_of(name))
+                        if t.desired_status == "RUNNING" and t.last_status != "STOPPED"]
+                held = collections.Counter(str(t.extra.get("capacityProviderName", "")) for t in live)
+                started, failures = await tasks.launch_by_strategy(
+                    self.store, self.config, strategy=capacity, current=held, count=start.count, **common)
+            else:
+                started, failures = await tasks.launch(
+                    self.store, self.config, count=start.count, launch_type=spec.get("launchType", "EC2"),
+                    **common)
         except Exception as e:  # e.g. no container instance in the cluster
             log.warning("service launch failed", extra={"service": name, "error": repr(e)})
             return [], [LaunchFailure(getattr(e, "message", str(e)))]
         return [t.id for t in started], failures
+
+    def _prewarm_done(self, cluster: str, svc: str, dep: Mapping[str, Any], messages: list[str]) -> bool:
+        """Whether the tasks of ``dep`` may be placed: a new deployment (IN_PROGRESS) first pulls
+        its images on every connected instance of the cluster (``prewarm``, in the background;
+        ``messages`` get its start and end as service events)."""
+        ident = dep["id"]
+        if (self.prewarm is None or self.config.prewarm_timeout <= 0 or ident in self._prewarmed
+                or dep.get("rolloutState") != "IN_PROGRESS"):
+            return True
+        job = self._prewarming.get(ident)
+        if job is None:
+            hosts = [i.id for i in instances.instances_in(self.store, self.config, cluster) if i.connected]
+            defs = dep["definition"].get("containerDefinitions") or []
+            images = list(dict.fromkeys(c["image"] for c in defs))
+            if not hosts or not images:
+                self._prewarmed.add(ident)
+                return True
+            job = asyncio.create_task(self.prewarm(images, hosts), name=f"prewarm {ident}")
+            self._prewarming[ident] = job
+            messages.append(f"{svc} is pulling {len(images)} images of (deployment {ident}) on "
+                            f"{len(hosts)} container instances before placing its tasks.")
+        elif job.done():
+            del self._prewarming[ident]
+            self._prewarmed.add(ident)
+            done = job.result() if not job.cancelled() and job.exception() is None else None
+            if done is None:
+                messages.append(f"{svc} could not pull the images of (deployment {ident}) ahead: "
+                                f"{job.exception() if not job.cancelled() else 'cancelled'}.")
+            elif done.failures:
+                messages.append(f"{svc} pulled the images of (deployment {ident}) on {done.hosts} container "
+                                f"instances in {done.seconds:.1f} s, except: {'; '.join(done.failures[:3])}.")
+            else:
+                messages.append(f"{svc} pulled the images of (deployment {ident}) on {done.hosts} container "
+                                f"instances in {done.seconds:.1f} s.")
+            return True
+        soon = time.time() + 0.2
+        self.wake_at = soon if self.wake_at is None else min(self.wake_at, soon)
+        return False
 
     def _task_connect(self, dep: Mapping[str, Any]) -> connect.TaskConnect | None:
         namespace = dep.get(connect.HIDDEN_NAMESPACE) or ""
@@ -478,12 +535,14 @@ def install(
     platform: Any,
     registrar: InstanceRegistry | None = None,
     addresses: Callable[[str], Awaitable[str]] | None = None,
+    prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
-    container instance's address ``addresses`` gives)."""
+    container instance's address ``addresses`` gives); a new deployment's images are pulled
+    ahead with ``prewarm`` (the supervisor's)."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm)
         await loop.start()
         try:
             yield

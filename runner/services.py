@@ -299,6 +299,9 @@ async def create(
     if launch_type not in tasks.LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(tasks.LAUNCH_TYPES)}.")
     defn = taskdefs.usable(store, config, params.get("taskDefinition"))[1]
+    capacity = tasks.strategy_for(store, cluster, params)
+    if capacity and strategy == "DAEMON":
+        raise InvalidParameterException("The daemon scheduling strategy does not support capacity providers.")
     tasks.check_compatibility(defn, launch_type)
     parse_constraints(params.get("placementConstraints"))
     parse_strategies(params.get("placementStrategy"))
@@ -318,6 +321,8 @@ async def create(
     if not spec["networkConfiguration"]:
         del spec["networkConfiguration"]
     spec.update({k: params[k] for k in ECHOED if k in params})
+    if capacity:  # the request's strategy or the cluster's default, normalised (runner.strategies)
+        spec["capacityProviderStrategy"] = capacity
     tags = clusters.validate_tags(params.get("tags"))
     if data.service(store, cluster, name) is None and params.get("serviceConnectConfiguration") is not None:
         spec.update(await service_connect(store, found, name, params["serviceConnectConfiguration"], defn,
@@ -372,6 +377,9 @@ async def update(
     for key in ECHOED:
         if key in params and params[key] is not None:
             new_spec[key] = params[key]
+    if params.get("capacityProviderStrategy") is not None:  # for the tasks it starts from now on
+        new_spec["capacityProviderStrategy"] = tasks.strategy_for(
+            store, cluster, {"capacityProviderStrategy": params["capacityProviderStrategy"]})
     if params.get("networkConfiguration") is not None:
         new_spec["networkConfiguration"] = params["networkConfiguration"]
     sc = params.get("serviceConnectConfiguration")

@@ -88,7 +88,9 @@ def shape(
     for key in (*ECHOED, "networkConfiguration"):
         if key in spec and key not in out:
             out[key] = spec[key]
-    if out["launchType"] == "FARGATE":
+    if spec.get("capacityProviderStrategy"):  # ECS shows one or the other
+        del out["launchType"]
+    if out.get("launchType") == "FARGATE":
         out["platformVersion"] = spec.get("platformVersion") or "1.4.0"
         out["platformFamily"] = "Linux"
     if spec.get("role"):

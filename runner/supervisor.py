@@ -33,18 +33,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
-from runner.agent.host import Host
+from runner.agent.host import Host, PullFailed
 from runner.agent.spec import LABEL_OWNER, LABEL_TASK, instance_address, local_engine, task_dns_address
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
-from runner.seams import PullAuth, Sidecars, TaskResolver
+from runner.seams import LogShipper, PullAuth, Sidecars, TaskResolver
 
 __all__ = ["LOCAL_DOCKER", "Supervisor"]
 
@@ -55,19 +56,22 @@ SWEEP_EVERY = 30.0
 
 
 def _environment_resolver(
-    store: Store, role_env: Callable[[], dict[str, str]] | None = None
+    store: Store, role_env: Callable[[], dict[str, str]] | None = None,
+    agent_env: Callable[[], dict[str, str]] | None = None,
 ) -> Callable[[Mapping[str, Any]], dict[str, dict[str, str]]]:
-    """Per container: variables from ``environmentFiles`` then ``secrets`` (Dockyard's secret
-    store), then, for a task with a ``taskRoleArn``, ``role_env()`` (runner.taskcreds); raises
-    LookupError naming a missing secret."""
+    """Per container: ``agent_env()`` (``ECS_AGENT_URI``, runner.taskcreds), variables from
+    ``environmentFiles`` then ``secrets`` (Dockyard's secret store), then, for a task with a
+    ``taskRoleArn``, ``role_env()`` (runner.taskcreds); raises LookupError naming a missing
+    secret."""
 
     def resolve(defn: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         from runner import secrets
 
         out: dict[str, dict[str, str]] = {}
         role = role_env() if role_env is not None and defn.get("taskRoleArn") else {}
+        agent = agent_env() if agent_env is not None else {}
         for c in defn.get("containerDefinitions") or []:
-            env: dict[str, str] = dict(role)
+            env: dict[str, str] = {**agent, **role}
             files = [f.get("value", "") for f in c.get("environmentFiles") or []]
             if files:
                 env.update(dict(secrets.resolve_environment_files(store, files)))
@@ -79,6 +83,17 @@ def _environment_resolver(
         return out
 
     return resolve
+
+
+@dataclass(frozen=True)
+class Prewarmed:
+    """What :meth:`Supervisor.prewarm` did: on how many hosts, how many images, in how long,
+    and what failed (a failure only means the task pulls for itself)."""
+
+    hosts: int
+    images: int
+    seconds: float
+    failures: tuple[str, ...] = ()
 
 
 class Supervisor:
@@ -93,9 +108,11 @@ class Supervisor:
         task_dns: TaskResolver | None = None,
         task_credentials: Any = None,
         sidecars: Sidecars | None = None,
+        logs: LogShipper | None = None,
     ) -> None:
         self.store = store
         self.sidecars = sidecars
+        self.logs = logs  # where awslogs containers' output goes (runner.logs.collector)
         self.task_credentials = task_credentials  # runner.taskcreds.TaskCredentials
         self.pull_auth = pull_auth
         self.task_dns = task_dns
@@ -114,6 +131,7 @@ class Supervisor:
         self._local_info: dict[str, Any] = {}
         self._stopped = False
         self.auth: dict[str, str] | None = None
+        self._prewarms: set[asyncio.Future[Any]] = set()
 
     def _registry(self) -> str:
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::", "") else self.config.host
@@ -135,7 +153,7 @@ class Supervisor:
                 await instances.ensure_local(self.store, self.config, self._local_info, self.local_url)
             except DockerError as e:
                 log.error("local Docker Engine unavailable", extra={"error": str(e)})
-        for inst in instances.instances_in(self.store, self.config):
+        for inst in instances.instances_in(self.store, self.config, statuses=("ACTIVE", "DRAINING")):
             self._host(inst.docker_host)
         for url in list(self.hosts):
             await self._sweep(url)
@@ -146,7 +164,8 @@ class Supervisor:
 
     async def stop(self) -> None:
         self._stopped = True
-        tasks_ = [t for t in [self._loop_task, *self.workers.values(), *self._sweeps.values()] if t]
+        running = [self._loop_task, *self.workers.values(), *self._sweeps.values(), *self._prewarms]
+        tasks_ = [t for t in running if t]
         for handle in self.handles.values():
             handle.abandon()
         for t in tasks_:
@@ -196,6 +215,44 @@ class Supervisor:
             self._addresses[url] = found
         return found
 
+    async def prewarm(self, images: Sequence[str], instance_ids: Sequence[str]) -> Prewarmed:
+        """Pull ``images`` on the hosts of ``instance_ids``, at most ``prewarm_concurrency`` pulls
+        at once, for at most ``prewarm_timeout`` seconds; a task placed there afterwards uses
+        the pulled image without pulling again (:meth:`runner.agent.host.Host.pull`)."""
+        started = time.monotonic()
+        urls = sorted({u for u in (data.docker_host_of(self.store, i) for i in instance_ids) if u})
+        gate = asyncio.Semaphore(max(1, self.config.prewarm_concurrency))
+        failed: list[str] = []
+
+        async def one(url: str, image: str) -> None:
+            async with gate:
+                try:
+                    await self._host(url).pull(image, self.registry, self.auth, prewarm=True)
+                except PullFailed as e:
+                    failed.append(f"{image} on {url}: {e}")
+
+        jobs = [asyncio.ensure_future(one(u, i)) for u in urls for i in dict.fromkeys(images)]
+        if jobs:
+            _, pending = await asyncio.wait(jobs, timeout=self.config.prewarm_timeout)
+            for job in pending:
+                job.cancel()
+            if pending:
+                failed.append(f"{len(pending)} pulls still running after {self.config.prewarm_timeout:g} s")
+        return Prewarmed(len(urls), len(dict.fromkeys(images)), time.monotonic() - started, tuple(failed))
+
+    def _prewarm_definition(self, key: str) -> None:
+        """``prewarm_on_register``: pull a new revision's images on every connected instance."""
+        family, _, revision = key.rpartition(":")
+        found = data.definition(self.store, family, int(revision)) if revision.isdigit() else None
+        if found is None or found.status != "ACTIVE":
+            return
+        images = [c["image"] for c in found.spec.get("containerDefinitions") or [] if c.get("image")]
+        hosts = [i.id for i in instances.instances_in(self.store, self.config) if i.connected]
+        if images and hosts:
+            job = asyncio.ensure_future(self.prewarm(images, hosts))
+            self._prewarms.add(job)
+            job.add_done_callback(self._prewarms.discard)
+
     def host_of(self, instance_id: str) -> Host | None:
         url = data.docker_host_of(self.store, instance_id)
         return self._host(url) if url is not None else None
@@ -222,9 +279,10 @@ class Supervisor:
             registry=self.registry,
             owner=self.owner,
             auth=self.auth,
-            environment=_environment_resolver(self.store, self._role_env(task_id)),
+            environment=_environment_resolver(self.store, self._role_env(task_id), self._agent_env(task_id)),
             dns=self.nameservers,
             sidecars=self.sidecars,
+            logs=self.logs,
         )
         self.handles[task_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"task {task_id}")
@@ -233,6 +291,10 @@ class Supervisor:
     def _role_env(self, task_id: str) -> Callable[[], dict[str, str]] | None:
         creds = self.task_credentials
         return None if creds is None else (lambda: creds.environment(task_id))
+
+    def _agent_env(self, task_id: str) -> Callable[[], dict[str, str]] | None:
+        creds = self.task_credentials
+        return None if creds is None else (lambda: creds.agent_environment(task_id))
 
     async def _run_worker(self, worker: TaskWorker) -> None:
         try:
@@ -249,6 +311,8 @@ class Supervisor:
     async def _follow(self, since: int) -> None:
         last_sweep = time.monotonic()
         topics = [tasks.TOPIC, instances.TOPIC, clusters.TOPIC]
+        if self.config.prewarm_on_register:
+            topics.append(data.TASKDEF_TOPIC)
         # The flag, not only cancellation, ends the loop: Store.changes waits with wait_for,
         # which can swallow a cancellation that races with a wake-up.
         while not self._stopped:
@@ -258,6 +322,8 @@ class Supervisor:
                     since = max(since, ch.revision)
                     if ch.topic == tasks.TOPIC:
                         self._ensure_worker(ch.key)
+                    elif ch.topic == data.TASKDEF_TOPIC:
+                        self._prewarm_definition(ch.key)
                     elif ch.topic == instances.TOPIC:
                         inst = instances.get(self.store, self.config, ch.key)
                         if inst is not None and inst.status == "ACTIVE":

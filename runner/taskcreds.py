@@ -30,6 +30,7 @@ plane.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import logging
@@ -39,15 +40,19 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard.aws.errors import AwsError
 from dockyard.config import Config
 from dockyard.iam import records, sessions
 from dockyard.store import Store
-from runner import credsnat, data, taskshapes
+from runner import credsnat, data, protection, taskshapes
+from runner.errors import InvalidParameterException, ResourceNotFoundException
 
 __all__ = ["TaskCredentials"]
 
 log = logging.getLogger(__name__)
 ROUTE = "/v1/tasks/{task}/credentials"
+AGENT = "/api/{task}/{token}"  # ECS_AGENT_URI: the task's id and token in the path, as ECS's is unguessable
+PROTECTION = AGENT + "/task-protection/v1/state"
 
 
 class TaskCredentials:
@@ -70,6 +75,44 @@ class TaskCredentials:
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": self.base + ROUTE.format(task=task_id),
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": self.token(task_id),
         }
+
+    def agent_environment(self, task_id: str) -> dict[str, str]:
+        """``ECS_AGENT_URI`` of every task (none while the endpoint is off): the task
+        scale-in protection endpoint lives under it (``/task-protection/v1/state``)."""
+        if not self.base:
+            return {}
+        return {"ECS_AGENT_URI": self.base + AGENT.format(task=task_id, token=self.token(task_id))}
+
+    async def protection(self, request: web.Request) -> web.Response:
+        """``GET``/``PUT $ECS_AGENT_URI/task-protection/v1/state`` as the ECS agent answers it:
+        ``{"protection": {"ProtectionEnabled", "ExpirationDate", "TaskArn"}}``, or
+        ``{"error": {"Code", "Message", "Arn"}}``."""
+        task_id = request.match_info["task"]
+        if not hmac.compare_digest(request.match_info["token"].encode(), self.token(task_id).encode()):
+            return _agent_error(403, "AccessDeniedException", "The path is not this task's.", "")
+        task = data.task(self.store, task_id)
+        arn = taskshapes.task_arn(self.config, task.cluster, task_id) if task is not None else ""
+        try:
+            if request.method == "PUT":
+                try:
+                    body = await request.json()
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    raise InvalidParameterException("The body must be a JSON object with ProtectionEnabled.")
+                shown = await protection.protect(self.store, self.config, task_id,
+                                                 body.get("ProtectionEnabled"), body.get("ExpiresInMinutes"))
+            else:
+                if task is None:
+                    raise ResourceNotFoundException("The task does not exist.")
+                shown = protection.state(self.config, task, time.time())
+        except AwsError as e:
+            return _agent_error(400 if e.status < 500 else e.status, e.code, e.message, arn)
+        out: dict[str, Any] = {"ProtectionEnabled": shown["protectionEnabled"], "TaskArn": shown["taskArn"]}
+        if "expirationDate" in shown:
+            when = datetime.datetime.fromtimestamp(shown["expirationDate"], datetime.UTC)
+            out["ExpirationDate"] = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return web.json_response({"protection": out})
 
     async def handle(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task"]
@@ -98,6 +141,8 @@ class TaskCredentials:
         """A platform context: listen while the platform runs."""
         app = web.Application()
         app.router.add_get(ROUTE, self.handle)
+        app.router.add_get(PROTECTION, self.protection)
+        app.router.add_put(PROTECTION, self.protection)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         host, port = self.config.task_credentials_host, self.config.task_credentials_port
@@ -127,3 +172,7 @@ class TaskCredentials:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"code": code, "message": message}, status=status)
+
+
+def _agent_error(status: int, code: str, message: str, arn: str) -> web.Response:
+    return web.json_response({"error": {"Arn": arn, "Code": code, "Message": message}}, status=status)

@@ -10,6 +10,10 @@ back as ``nextToken`` gets only the lines written after it (at most ``tail`` per
 default then :data:`MAX_LOG_LINES`). Polling needs no connection held open through the
 control workers and survives a control-plane restart. A container served from its saved copy
 (its task stopped and removed it) has no timestamps: with a token it answers no new lines.
+
+A container logging with ``awslogs`` is read from the log store instead (the stream the
+collector fills, :mod:`runner.logs`), whether its container still exists or not; its place
+in the token is the id of the last event seen, so following it misses no line.
 """
 
 from __future__ import annotations
@@ -25,15 +29,18 @@ from dockyard import jsonbound
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, tasks
-from runner.agent import savedlogs
+from runner.agent import meshed, savedlogs
 from runner.agent.host import Host
 from runner.agent.transport import DockerError
 from runner.errors import InvalidParameterException
+from runner.logs import rules as log_rules
+from runner.logs.data import LogStore
 from runner.numbers import param_int
 
 __all__ = ["MAX_LOG_LINES", "HostLookup", "decode_token", "encode_token", "split_timestamps", "task_logs"]
 
 MAX_LOG_LINES = savedlogs.MAX_LOG_LINES
+MAX_AWSLOGS_BYTES = 4 * 1024 * 1024  # of an awslogs container's lines per answer (the rest: next poll)
 
 
 class HostLookup(Protocol):
@@ -92,8 +99,28 @@ def decode_token(token: Any) -> dict[str, int]:
         raise InvalidParameterException("nextToken is not a token GetTaskLogs returned.") from None
 
 
+def _awslogs_text(logs: LogStore, definition: dict[str, Any], task_id: str, runtime_id: str,
+                  after: int | None, tail: int) -> tuple[str, int | None] | None:
+    """The lines of an ``awslogs`` container from its stream and the id of the last one; None
+    for a container of another driver."""
+    try:
+        options = log_rules.awslogs(definition.get("logConfiguration"))
+    except ValueError:
+        return None
+    if options is None:
+        return None
+    group = logs.group(options.group)
+    name = log_rules.stream_name(options.prefix, str(definition.get("name")), task_id, runtime_id)
+    stream = logs.stream(group.id, name) if group is not None else None
+    if stream is None:
+        return "", after
+    events = logs.tail(stream.id, after, tail, max_bytes=MAX_AWSLOGS_BYTES)
+    text = "".join(e.message + "\n" for e in events)
+    return text, events[-1].id if events else after
+
+
 async def task_logs(
-    store: Store, config: Config, hosts: HostLookup, params: dict[str, Any]
+    store: Store, config: Config, hosts: HostLookup, params: dict[str, Any], logs: LogStore | None = None
 ) -> dict[str, Any]:
     """The last ``tail`` lines (default 200, at most :data:`MAX_LOG_LINES`) of each container
     of a task (or of ``containerName`` only); with ``nextToken``, only the lines written after
@@ -105,12 +132,25 @@ async def task_logs(
     tail = param_int(params, "tail", MAX_LOG_LINES if following else 200, 1, MAX_LOG_LINES)
     only = params.get("containerName")
     host = hosts.host_of(task.instance_id)
+    definitions = {str(d.get("name")): d for d in task.container_definitions}
+    if task.connect is not None and task.connect.log_configuration:  # Service Connect's container
+        sidecar = meshed.sidecar_name(task.id)
+        definitions[sidecar] = {"name": sidecar, "logConfiguration": task.connect.log_configuration}
     out = []
     for state in task.containers:
         name = state.name
         if only and name != only:
             continue
         text = ""
+        if logs is not None and name in definitions:
+            found = await asyncio.to_thread(_awslogs_text, logs, definitions[name], task.id,
+                                            state.runtime_id or "", seen.get(name), tail)
+            if found is not None:
+                text, last = found
+                if last is not None:
+                    seen[name] = last
+                out.append({"containerName": name, "logs": text})
+                continue
         saved = None
         if config.data_dir:
             saved = await asyncio.to_thread(savedlogs.read, config.data_dir, task.id, name, tail)

@@ -26,11 +26,12 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, data, instances, scheduler, taskdef, taskdefs
+from runner import clusters, data, instances, scheduler, strategies, taskdef, taskdefs
 from runner.agent import lifecycle
 from runner.connect import TaskConnect
 from runner.errors import InvalidParameterException
 from runner.scheduler import LaunchFailure
+from runner.scheduler.capacity import assign
 from runner.taskshapes import shape, task_arn
 
 __all__ = [
@@ -117,6 +118,7 @@ async def launch(
     on_instances: list[str] | None = None,
     placement: Mapping[str, Any] | None = None,
     connect: TaskConnect | None = None,
+    capacity_provider: str = "",
 ) -> tuple[list[data.Task], list[LaunchFailure]]:
     """Place and record ``count`` tasks of ``definition``; returns (tasks, failures).
 
@@ -125,7 +127,8 @@ async def launch(
     Dockyard knows when the cluster has none). A task that fits nowhere is a failure
     (:class:`runner.scheduler.LaunchFailure`), not an error; :func:`public_failures` renders
     them as ECS's ``failures[]``. ``connect`` is the Service Connect state every task gets
-    (:func:`runner.connect.task_connect`)."""
+    (:func:`runner.connect.task_connect`). With ``capacity_provider`` the tasks go only to that
+    provider's instances (:func:`runner.strategies.members`) and show its name."""
     overrides = dict(overrides or {})
     group = group or f"family:{definition.get('family', '')}"
     needs = scheduler.task_needs(taskdef.parse(definition), overrides, group, launch_type, placement)
@@ -133,6 +136,14 @@ async def launch(
     candidates = instances.instances_in(store, config, cluster)
     if not candidates and launch_type == "FARGATE":
         candidates = instances.instances_in(store, config)
+    if capacity_provider:
+        extra = {**(extra or {}), "capacityProviderName": capacity_provider}
+        if capacity_provider not in strategies.FARGATE:
+            candidates = strategies.members(candidates, data.capacity_provider(store, capacity_provider))
+            if not candidates and on_instances is None:
+                raise InvalidParameterException(
+                    f"No Container Instances were found in capacity provider {capacity_provider}."
+                )
     if on_instances is None and not candidates:
         raise InvalidParameterException("No Container Instances were found in your cluster.")
     failures: list[LaunchFailure] = []
@@ -170,6 +181,52 @@ async def launch(
         ]
 
     return await data.record_tasks(store, choose), failures
+
+
+async def launch_by_strategy(
+    store: Store,
+    config: Config,
+    *,
+    strategy: list[Mapping[str, Any]],
+    current: Mapping[str, int],
+    count: int,
+    **kw: Any,
+) -> tuple[list[data.Task], list[LaunchFailure]]:
+    """:func:`launch` ``count`` tasks over a capacity provider strategy: each provider gets the
+    tasks :func:`runner.scheduler.capacity.assign` gives it (``current``: what each holds now);
+    a provider without room or instances fails its share, the others still start theirs."""
+    order = assign(strategies.strategy_of(strategy), current, count)
+    started: list[data.Task] = []
+    failures: list[LaunchFailure] = []
+    for name in dict.fromkeys(order):
+        n = order.count(name)
+        launch_type = "FARGATE" if name in strategies.FARGATE else "EC2"
+        try:
+            got, missed = await launch(store, config, count=n, launch_type=launch_type,
+                                       capacity_provider=name, **kw)
+        except InvalidParameterException as e:
+            got, missed = [], [LaunchFailure("RESOURCE:CAPACITY_PROVIDER", e.message)] * n
+        started += got
+        failures += missed
+    return started, failures
+
+
+def strategy_for(reader: data.Reader, cluster: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The capacity provider strategy of a RunTask or CreateService request: its own, else (with no
+    ``launchType``) the cluster's default; [] for none. InvalidParameterException for both a
+    strategy and a launch type, or a strategy ECS would refuse."""
+    raw = params.get("capacityProviderStrategy")
+    found = data.cluster(reader, cluster)
+    associated = list(found.capacity_providers) if found else []
+    if raw:
+        if params.get("launchType"):
+            raise InvalidParameterException(
+                "Specifying both a launchType and capacityProviderStrategy is not supported."
+            )
+        return strategies.check_strategy(raw, associated)
+    if params.get("launchType") or found is None:
+        return []
+    return [dict(i) for i in found.default_strategy]
 
 
 def public_failures(config: Config, cluster: str, failures: list[LaunchFailure]) -> list[dict[str, str]]:
@@ -219,15 +276,14 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
     if launch_type not in LAUNCH_TYPES:
         raise InvalidParameterException(f"launchType must be one of {', '.join(LAUNCH_TYPES)}.")
     defn = taskdefs.usable(store, config, params.get("taskDefinition"))[1]
-    check_compatibility(defn, launch_type)
+    strategy = strategy_for(store, cluster, params)
+    for kind in {("FARGATE" if i["capacityProvider"] in strategies.FARGATE else "EC2") for i in strategy} or {
+            launch_type}:
+        check_compatibility(defn, kind)
     overrides = _check_overrides(defn, params.get("overrides"))
-    rows, failures = await launch(
-        store,
-        config,
+    common: dict[str, Any] = dict(
         cluster=cluster,
         definition=defn,
-        count=count,
-        launch_type=launch_type,
         started_by=params.get("startedBy", ""),
         group=params.get("group", ""),
         overrides=overrides,
@@ -235,6 +291,11 @@ async def run_task(store: Store, config: Config, params: dict[str, Any]) -> dict
         extra=extra,
         placement={k: params.get(k) for k in ("placementConstraints", "placementStrategy")},
     )
+    if strategy:
+        rows, failures = await launch_by_strategy(store, config, strategy=strategy, current={}, count=count,
+                                                  **common)
+    else:
+        rows, failures = await launch(store, config, count=count, launch_type=launch_type, **common)
     return {"tasks": [shape(config, r) for r in rows], "failures": public_failures(config, cluster, failures)}
 
 

@@ -122,6 +122,8 @@ def shape(config: Config, task: Task, include: list[str] | None = None) -> dict[
     }
     if task.started_by:
         out["startedBy"] = task.started_by
+    if task.extra.get("capacityProviderName"):
+        out["capacityProviderName"] = task.extra["capacityProviderName"]
     if task.stop_code:
         out["stopCode"] = task.stop_code
     if task.stopped_reason:

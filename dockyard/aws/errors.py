@@ -25,6 +25,7 @@ __all__ = [
     "InvalidSignatureException",
     "MissingAuthenticationTokenException",
     "RequestEntityTooLargeException",
+    "ResourceInUseException",
     "ResourceNotFoundException",
     "SerializationException",
     "ServerException",
@@ -88,6 +89,7 @@ ClientException = register("ClientException")
 ServerException = register("ServerException", 500)
 AccessDeniedException = register("AccessDeniedException")
 TooManyTagsException = register("TooManyTagsException")  # Cloud Map and App Mesh
+ResourceInUseException = register("ResourceInUseException", 409)  # App Mesh (409 there) and ECS
 
 
 # -- errors of the protocol layer itself ---------------------------------------------------

@@ -35,6 +35,7 @@ TARGETS = {
     "AnyScaleFrontendService": "application-autoscaling",
     "AWSEvents": "events",
     "CertificateManager": "acm",
+    "Logs_20140328": "logs",
 }
 """The JSON (and RPC v2 CBOR) target prefix of each service Dockyard serves or will serve."""
 

@@ -39,7 +39,9 @@ PREFIXES = {
     "Route53AutoNaming_v20170314": "servicediscovery",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "appmesh": "appmesh",
+    "Logs_20140328": "logs",
     "elbv2": "elasticloadbalancing",
+    "AnyScaleFrontendService": "application-autoscaling",
     "dockyard": "dockyard",
     "DockyardMesh": "dockyard",  # mesh.status: dockyard:GetMeshStatus, dockyard:ListMeshNacks
 }

@@ -40,14 +40,15 @@ READ_ONLY: dict[str, Any] = {
             "Effect": "Allow",
             "Action": [
                 f"{service}:{verb}*"
-                for service in ("ecs", "servicediscovery", "ecr", "dockyard")
+                for service in ("ecs", "servicediscovery", "ecr", "dockyard", "logs")
                 for verb in ("Describe", "List", "Get", "Discover")
-            ],
+            ] + ["logs:FilterLogEvents"],
             "Resource": "*",
         }
     ],
 }
-"""The ``--read-only`` preset: every Describe*, List*, Get* and Discover* action."""
+"""The ``--read-only`` preset: every Describe*, List*, Get* and Discover* action (and CloudWatch
+Logs' FilterLogEvents, a read)."""
 
 
 class PolicyError(ValueError):

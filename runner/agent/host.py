@@ -53,6 +53,7 @@ class Host:
         self.transport = transport
         self._pause_lock = asyncio.Lock()
         self._pull_locks: dict[str, asyncio.Lock] = {}
+        self._prepulled: dict[str, float] = {}  # reference -> when a pre-warm pulled it (monotonic)
         self._events_thread: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -89,17 +90,29 @@ class Host:
             finally:
                 tar.close()
 
-    async def pull(self, image: str, registry: str, auth: dict[str, str] | None) -> str:
+    async def pull(
+        self, image: str, registry: str, auth: dict[str, str] | None, *, prewarm: bool = False,
+        fresh: float = 0.0,
+    ) -> str:
         """Pull ``image`` (Dockyard's registry first for unqualified names); returns the
         reference to create containers from. A failed pull falls back to a local copy of the
-        same reference (ECS's default pull behaviour); raises :class:`PullFailed`."""
+        same reference (ECS's default pull behaviour); raises :class:`PullFailed`.
+
+        One pull per reference at a time: a task's pull that finds a pre-warm's pull of the same
+        reference under way waits for it, and a reference a pre-warm (``prewarm``) pulled less
+        than ``fresh`` seconds ago is not pulled again."""
         errors = []
         for ref in image_candidates(image, registry):
             lock = self._pull_locks.setdefault(ref, asyncio.Lock())
             async with lock:
+                at = self._prepulled.get(ref)
+                if not prewarm and at is not None and time.monotonic() - at < fresh:
+                    return ref
                 try:
                     use_auth = auth if registry and ref.startswith(registry + "/") else None
                     await self._run(self.transport.pull, ref, use_auth)
+                    if prewarm:
+                        self._prepulled[ref] = time.monotonic()
                     return ref
                 except DockerError as e:
                     errors.append(f"{ref}: {e}")

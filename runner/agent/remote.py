@@ -8,13 +8,20 @@ own operation, with Dockyard's ``dockerHost`` and ``dockerInfo`` fields) and rep
 every ``--heartbeat`` seconds. An instance whose agent stops calling shows
 ``agentConnected: false`` after the control plane's ``agent_timeout`` (30 s) and gets no
 new tasks; its running tasks keep running and stay supervised.
+
+``dockyard agent drain HOST [--wait]`` (and ``activate``) sets a container instance (its id,
+ARN or ``ec2InstanceId``) DRAINING (or ACTIVE again) with UpdateContainerInstancesState;
+``--wait`` prints its service tasks as they move, until none is left on it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
+import sys
 import threading
+import time
 from typing import Any
 
 from dockyard.client import ApiError
@@ -64,7 +71,63 @@ def _attributes(values: list[str], ctx: Any) -> list[dict[str, str]]:
     return out
 
 
+def _instance_arn(client: Any, cluster: str, ident: str, ctx: Any) -> str:
+    """The ARN of the instance ``ident`` names (id, ARN or ec2InstanceId)."""
+    arns = client.call(ECS, "ListContainerInstances", {"cluster": cluster})["containerInstanceArns"]
+    if not arns:
+        raise ctx.UserError(f"cluster {cluster} has no container instances")
+    described = client.call(ECS, "DescribeContainerInstances",
+                            {"cluster": cluster, "containerInstances": arns})
+    for inst in described["containerInstances"]:
+        arn = inst["containerInstanceArn"]
+        if ident in (arn, arn.rsplit("/", 1)[-1], inst.get("ec2InstanceId")):
+            return str(arn)
+    raise ctx.UserError(f"no container instance {ident} in cluster {cluster}")
+
+
+def cmd_drain(args: argparse.Namespace, ctx: Any) -> int:
+    """``dockyard agent drain|activate HOST``."""
+    args.endpoint_url = args.endpoint_url or args.control_plane
+    client = ctx.client(args)
+    arn = _instance_arn(client, args.cluster, args.instance, ctx)
+    status = "DRAINING" if args.action == "drain" else "ACTIVE"
+    out = client.call(ECS, "UpdateContainerInstancesState",
+                      {"cluster": args.cluster, "containerInstances": [arn], "status": status})
+    if out["failures"]:
+        raise ctx.UserError(f"{arn}: {out['failures'][0].get('detail') or out['failures'][0]['reason']}")
+    inst = out["containerInstances"][0]
+    if args.json and not args.wait:
+        print(json.dumps(inst, indent=2, default=str))
+        return 0
+    print(f"{arn}: {inst['status']}, {inst['runningTasksCount']} running tasks", flush=True)
+    if not (args.wait and status == "DRAINING"):
+        return 0
+    last = None
+    while True:
+        listed = client.call(ECS, "ListTasks", {"cluster": args.cluster, "containerInstance": arn})
+        tasks = listed["taskArns"]
+        described = client.call(ECS, "DescribeTasks", {"cluster": args.cluster, "tasks": tasks[:100]}) \
+            if tasks else {}
+        left = [t for t in described.get("tasks", []) if str(t.get("group", "")).startswith("service:")]
+        now = (len(left), len(tasks))
+        if now != last:
+            line = {"instance": arn, "serviceTasks": len(left), "tasks": len(tasks)}
+            print(json.dumps(line) if args.json else f"  {len(left)} service tasks left ({len(tasks)} tasks)",
+                  flush=True)
+            last = now
+        if not left:
+            return 0
+        time.sleep(1.0)
+
+
 def cmd_agent(args: argparse.Namespace, ctx: Any) -> int:
+    if args.action:
+        if not args.instance:
+            raise ctx.UserError(f"dockyard agent {args.action} HOST: name the container instance")
+        return cmd_drain(args, ctx)
+    if not args.control_plane or not args.docker_host:
+        print("dockyard agent: --control-plane and --docker-host are required", file=sys.stderr)
+        return 2
     args.endpoint_url = args.control_plane
     client = ctx.client(args)
     attributes = _attributes(args.attribute or [], ctx)
@@ -85,12 +148,18 @@ def cmd_agent(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def add_command(sub: Any, ctx: Any) -> None:
-    p = sub.add_parser("agent", help="register a Docker host as a container instance and keep it alive")
+    p = sub.add_parser("agent", help="register a Docker host as a container instance and keep it alive; "
+                                     "or drain/activate one")
     ctx.data_dir_args(p)
-    p.add_argument("--control-plane", required=True, help="control API URL, e.g. http://127.0.0.1:8080")
-    p.add_argument(
-        "--docker-host", required=True, help="the host's Docker API URL, reachable by the control plane"
-    )
+    p.add_argument("action", nargs="?", choices=["drain", "activate"],
+                   help="drain: set the instance DRAINING; activate: ACTIVE again")
+    p.add_argument("instance", nargs="?", help="with drain/activate: the instance's id, ARN or ec2InstanceId")
+    p.add_argument("--control-plane", help="control API URL, e.g. http://127.0.0.1:8080 (to register)")
+    p.add_argument("--docker-host",
+                   help="the host's Docker API URL, reachable by the control plane (to register)")
+    p.add_argument("--endpoint-url", help="drain/activate: control API URL (default from config)")
+    p.add_argument("--wait", action="store_true", help="drain: wait until no service task is left on it")
+    p.add_argument("--json", action="store_true", help="drain: JSON output")
     p.add_argument("--cluster", default="default")
     p.add_argument("--attribute", action="append", help="custom attribute NAME=VALUE (repeatable)")
     p.add_argument("--availability-zone", default="", help="the ecs.availability-zone attribute")

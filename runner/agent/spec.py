@@ -22,8 +22,8 @@ Mapping (ECS -> Docker):
   :func:`task_volumes`: the agent removes those when the task stops).
 * ``pidMode`` / ``ipcMode`` ``host``: the host's PID / IPC namespace (``task`` is not
   rendered).
-* ``logConfiguration``: ``awslogs`` has no AWS here, so it becomes ``json-file`` (readable with
-  ``dockyard logs``); other drivers pass through.
+* ``logConfiguration``: ``awslogs`` becomes ``json-file``, which the control plane follows into
+  the container's log stream (:mod:`runner.logs.collector`); other drivers pass through.
 * A meshed task (``Placement.meshed``, Service Connect): every container joins the pause
   container's namespace as in ``awsvpc``, whatever the mode; the pause container publishes a
   ``bridge`` task's ports (:mod:`runner.agent.meshed`).

@@ -251,6 +251,17 @@ class DockerTransport:
         no second sample, so no ``precpu_stats``): cumulative CPU time, memory in use."""
         return self._call("stats", cid, stream=False, one_shot=True)
 
+    def follow_logs(self, cid: str, since: float | None) -> Iterator[bytes]:
+        """The container's output from ``since`` (seconds since the epoch, fractions kept) as it
+        is written, each line prefixed with its RFC 3339 timestamp; ends when the container
+        stops (or the engine goes). Blocks while it waits: run it in a thread."""
+        try:
+            stream = self._call("logs", cid, stdout=True, stderr=True, stream=True, follow=True,
+                                timestamps=True, since=since if since else None)
+            yield from stream
+        except (self._errors.DockerException, OSError, ValueError) as e:
+            raise DockerError(f"log stream of {cid[:12]} from {self.base_url} ended: {e}") from None
+
     def exec_start(self, cid: str, cmd: list[str], tty: bool, stdin: bool) -> tuple[str, Any, Any]:
         """Create and start ``cmd`` in container ``cid`` (Docker's exec API); returns the exec
         id, the connection's socket, hijacked by the engine (what is sent to it is the

@@ -38,7 +38,7 @@ from runner.agent.host import Host, PullFailed
 from runner.agent.lifecycle import Observed
 from runner.agent.transport import DockerError
 from runner.data import Binding, Task, TaskNetwork
-from runner.seams import Sidecars
+from runner.seams import LogShipper, Sidecars
 from runner.taskshapes import task_arn
 
 __all__ = ["StartFailed", "TaskWorker"]
@@ -49,6 +49,7 @@ START_TIMEOUT = 180.0  # seconds for dependsOn conditions to be met (ECS's defau
 RESYNC = 10.0  # seconds between inspections of a quiet running task
 DEFAULT_STOP_TIMEOUT = 30  # seconds of SIGTERM grace, as ECS_CONTAINER_STOP_TIMEOUT
 SIDECAR_READY_TIMEOUT = 30.0  # seconds for a meshed task's sidecar to ACK its first configuration
+LOGS_DRAIN_TIMEOUT = 10.0  # seconds a stop waits for the collector to store a container's last lines
 REDIRECT_TIMEOUT = 30.0  # seconds for the redirect (one iptables call) to complete
 
 
@@ -78,6 +79,7 @@ class TaskWorker:
         dns: Nameservers | None = None,
         sidecars: Sidecars | None = None,
         ready_timeout: float = SIDECAR_READY_TIMEOUT,
+        logs: LogShipper | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -90,6 +92,7 @@ class TaskWorker:
         self.dns = dns
         self.sidecars = sidecars
         self.ready_timeout = ready_timeout
+        self.logs = logs
         self.sidecar = ""  # the ECS name of a meshed task's sidecar (runner.agent.meshed)
         self.sidecar_ready = False
         self._wake = asyncio.Event()
@@ -185,7 +188,8 @@ class TaskWorker:
         for c in self.defs:
             if c["image"] not in images:
                 try:
-                    images[c["image"]] = await self.host.pull(c["image"], self.registry, self.auth)
+                    images[c["image"]] = await self.host.pull(c["image"], self.registry, self.auth,
+                                                              fresh=self.config.prewarm_fresh)
                 except PullFailed as e:
                     raise StartFailed(
                         f"CannotPullContainerError: pull image manifest has been retried 1 time(s): {e}"
@@ -197,6 +201,14 @@ class TaskWorker:
             raise StartFailed(
                 f"ResourceInitializationError: unable to pull secrets or registry auth: secret {e} not found"
             ) from None
+        if self.logs is not None:  # awslogs: the group exists (or is created) before the start
+            wanted = [c.get("logConfiguration") for c in self.defs]
+            if self.connect is not None:
+                wanted.append(self.connect.log_configuration)
+            for configuration in wanted:
+                reason = await self.logs.prepare(configuration)
+                if reason:
+                    raise StartFailed(f"CannotStartContainerError: ResourceInitializationError: {reason}")
         placement = spec.Placement(**{**self.placement.__dict__, "pause_id": self.network.pause,
                                        "environment": env, "meshed": self.connect is not None})
         for s, c in zip(spec.container_specs(self.defn, placement), self.defs, strict=True):
@@ -435,6 +447,7 @@ class TaskWorker:
     async def _watch(self) -> None:
         """Until the task should stop: keep container states and health current; stop the
         task when an essential container exits."""
+        await self._ship_logs()
         while not self._stopping():
             try:
                 await self._observe()
@@ -443,6 +456,7 @@ class TaskWorker:
                 await self._sleep(1.0)
                 continue
             await self._report()
+            await self._ship_logs(running_only=True)  # a stream cut by a dockerd restart resumes
             name = lifecycle.essential_exit(self.defs, self.seen)
             if name:
                 o = self.seen[name]
@@ -461,6 +475,7 @@ class TaskWorker:
         if task is None or task.last_status == "STOPPED":
             return
         await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
+        await self._ship_logs()  # a task stopped while the control plane was down: its last lines
         await self._drain()
         await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
@@ -470,6 +485,7 @@ class TaskWorker:
             timeouts[self.sidecar] = meshed.SIDECAR_STOP_TIMEOUT
         for wave in waves:
             await asyncio.gather(*(self._stop_one(self.ids[n], timeouts[n]) for n in wave if n in self.ids))
+        await self._logs_drained()
         try:
             await self._observe()
         except DockerError:
@@ -512,6 +528,29 @@ class TaskWorker:
             log.warning("drain bound reached", extra={"task": self.task_id, "seconds": bound})
         else:
             log.info("drained", extra={"task": self.task_id, "seconds": round(took, 3)})
+
+    async def _ship_logs(self, running_only: bool = False) -> None:
+        """Follow the output of each ``awslogs`` container into its log stream (again after a
+        control-plane restart, or a follower's stream cut while its container runs: the
+        collector resumes where it stopped; following one already followed is a no-op)."""
+        if self.logs is None:
+            return
+        followed = [(c["name"], c.get("logConfiguration")) for c in self.defs]
+        if self.sidecar and self.connect is not None:  # Service Connect's logConfiguration
+            followed.append((self.sidecar, self.connect.log_configuration))
+        for name, configuration in followed:
+            cid = self.ids.get(name)
+            if cid and (not running_only or self.seen.get(name, Observed()).running):
+                try:
+                    await self.logs.follow(self.host.url, cid, self.task_id, name, configuration)
+                except Exception as e:  # logs must never keep a task from running
+                    log.warning("cannot follow container logs", extra={"task": self.task_id, "error": str(e)})
+
+    async def _logs_drained(self) -> None:
+        """The collector stored the stopped containers' last lines (before any is removed)."""
+        if self.logs is None:
+            return
+        await asyncio.gather(*(self.logs.drained(cid, LOGS_DRAIN_TIMEOUT) for cid in self.ids.values()))
 
     async def _save_logs(self, name: str, cid: str) -> None:
         """Keep the container's logs in the data dir (``dockyard logs`` after it is removed)."""

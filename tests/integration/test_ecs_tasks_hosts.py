@@ -1,5 +1,6 @@
 """Tasks on three extra Docker Engines registered with ``dockyard agent``: placement across
-real hosts, a dockerd restart, a SIGKILLed control plane, the event stream and the CLI.
+real hosts, a dockerd restart, a SIGKILLed control plane, the event stream, the CLI and a
+host drained with ``dockyard agent drain``.
 
 A Dockyard of this module's own runs with the local engine left out (``DOCKYARD_DOCKER_HOST
 =none``), so its only container instances are the three extra daemons.
@@ -339,6 +340,35 @@ def test_ps_and_logs_show_tasks_and_their_output(server: Dockyard, ecs: Any) -> 
     assert task_id in _cli(server, "ps", "--all", *env_args)
 
 
+def test_awslogs_output_of_a_remote_engine_survives_a_sigkilled_control_plane_without_gaps_or_repeats(
+    server: Dockyard, ecs: Any
+) -> None:
+    group = f"/ecs/hosts-{uuid.uuid4().hex[:8]}"
+    td = register(ecs, "counter", {
+        "name": "count", "image": busybox_image(), "memory": 16, "stopTimeout": 1,
+        "command": ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": group, "awslogs-stream-prefix": "c", "awslogs-create-group": "true"}},
+    })
+    arn = run(ecs, CLUSTER, td)
+    until_status(ecs, CLUSTER, arn, "RUNNING")
+    stream = f"c/count/{arn.rsplit('/', 1)[1]}"
+
+    def lines() -> list[str]:
+        out = server.aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream,
+                         "--start-from-head")
+        return [e["message"] for e in out["events"]]
+
+    wait_for(lambda: len(lines()) >= 5, 30, "the first lines from the remote engine")
+    server.kill()  # lines written meanwhile wait in the engine's log file
+    time.sleep(1)
+    server.start()
+    seen = wait_for(lambda: len(found := lines()) >= 20 and found, 60, "lines after the restart")
+    assert seen == [f"line {i}" for i in range(len(seen))]
+    server.client("ecs").stop_task(cluster=CLUSTER, task=arn)
+    until_status(server.client("ecs"), CLUSTER, arn, "STOPPED")
+
+
 def _cli(server: Dockyard, *args: str) -> str:
     proc = subprocess.run([str(BIN / "dockyard"), *args], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -363,3 +393,202 @@ def test_exec_runs_in_a_task_on_a_registered_host_through_its_docker_api_url(
     assert proc.returncode == 4, proc.stderr
     assert proc.stdout.strip() == cid[:12]  # Docker's default hostname: the container's short id
     ecs.stop_task(cluster=CLUSTER, task=arn)
+
+
+def _placed(ecs: Any, service: str) -> dict[str, str]:
+    """Running tasks of ``service``: task ARN -> container instance ARN."""
+    arns = ecs.list_tasks(cluster=CLUSTER, serviceName=service, desiredStatus="RUNNING")["taskArns"]
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+    return {t["taskArn"]: t["containerInstanceArn"] for t in tasks if t["lastStatus"] == "RUNNING"}
+
+
+def test_draining_a_host_moves_its_service_tasks_and_leaves_standalone_ones(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    td = _sleeper(ecs, "drain-me", memory=16)
+    ecs.create_service(cluster=CLUSTER, serviceName="drained", taskDefinition=td, desiredCount=6,
+                       placementStrategy=[{"type": "spread", "field": "instanceId"}],
+                       deploymentConfiguration={"minimumHealthyPercent": 100, "maximumPercent": 200})
+    by_rack = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+    host = by_rack[1]
+    try:
+        wait_for(lambda: len(p := _placed(ecs, "drained")) == 6 and len(set(p.values())) == 3 and p, 120,
+                 "six tasks over three hosts")
+        standalone = run(ecs, CLUSTER, td, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:rack == r1"}])
+        until_status(ecs, CLUSTER, standalone, "RUNNING")
+        proc = subprocess.run(
+            [str(BIN / "dockyard"), "agent", "drain", host.rsplit("/", 1)[1], "--cluster", CLUSTER, "--wait",
+             "--data-dir", str(server.data_dir), "--endpoint-url", server.control_url],
+            capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        assert "DRAINING" in proc.stdout and "0 service tasks left" in proc.stdout, proc.stdout
+        placed = _placed(ecs, "drained")
+        assert len(placed) == 6 and host not in placed.values()
+        # 100 % minimum healthy: every replacement ran before its task on the drained host stopped
+        events = [e["message"] for e in ecs.describe_services(cluster=CLUSTER, services=["drained"])[
+            "services"][0]["events"]]
+        assert any("has started" in m for m in events)
+        gone = ecs.list_tasks(cluster=CLUSTER, serviceName="drained", desiredStatus="STOPPED")["taskArns"]
+        stopped = ecs.describe_tasks(cluster=CLUSTER, tasks=gone)["tasks"]
+        assert {t["stoppedReason"] for t in stopped} == {"Task stopped during instance draining"}
+        # the standalone task is left to finish; the heartbeats keep the host DRAINING
+        time.sleep(2.5)
+        inst = _instances(ecs)[host]
+        assert inst["status"] == "DRAINING" and inst["agentConnected"] is True
+        assert inst["runningTasksCount"] == 1
+        assert describe_one(ecs, standalone)["lastStatus"] == "RUNNING"
+        # no new task goes there
+        refused = ecs.run_task(cluster=CLUSTER, taskDefinition=td, placementConstraints=[
+            {"type": "memberOf", "expression": "attribute:rack == r1"}])
+        assert refused["tasks"] == [] and refused["failures"]
+        # bad input: an unknown instance is a failure, a bad status an error; nothing changes
+        out = ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=["nope"],
+                                                   status="DRAINING")
+        assert out["failures"][0]["reason"] == "MISSING" and out["containerInstances"] == []
+        bad = server.aws("ecs", "update-container-instances-state", "--cluster", CLUSTER,
+                         "--container-instances", host, "--status", "REGISTERING", check=False)
+        assert bad.returncode != 0 and "status must be ACTIVE or DRAINING" in bad.stderr
+        assert _instances(ecs)[host]["status"] == "DRAINING"
+        ecs.stop_task(cluster=CLUSTER, task=standalone)
+    finally:
+        back = ecs.update_container_instances_state(cluster=CLUSTER, containerInstances=[host],
+                                                    status="ACTIVE")
+        assert back["containerInstances"][0]["status"] == "ACTIVE"
+        ecs.delete_service(cluster=CLUSTER, service="drained", force=True)
+        wait_for(lambda: not _placed(ecs, "drained"), 90, "the drained service's tasks to stop")
+
+
+ASG = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:{id}:autoScalingGroupName/{name}"
+
+
+def test_capacity_providers_place_by_base_then_weight(server: Dockyard, ecs: Any,
+                                                      daemons: list[ExtraDockerd]) -> None:
+    by_rack = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+    for rack, pool in ((1, "pool-a"), (2, "pool-b"), (3, "pool-b")):
+        ecs.put_attributes(cluster=CLUSTER, attributes=[
+            {"name": "autoscaling-group", "value": pool, "targetType": "container-instance",
+             "targetId": by_rack[rack]}])
+
+    def provider(name: str, pool: str) -> dict[str, Any]:
+        return server.aws("ecs", "create-capacity-provider", "--name", name, "--auto-scaling-group-provider",
+                          json.dumps({"autoScalingGroupArn": ASG.format(id=uuid.uuid4(), name=pool),
+                                      "managedScaling": {"status": "DISABLED"}}))["capacityProvider"]
+
+    a, b = provider("cp-a", "pool-a"), provider("cp-b", "pool-b")
+    assert a["status"] == b["status"] == "ACTIVE"
+    assert a["autoScalingGroupProvider"]["managedTerminationProtection"] == "DISABLED"
+    try:
+        put = server.aws("ecs", "put-cluster-capacity-providers", "--cluster", CLUSTER,
+                         "--capacity-providers", "cp-a", "cp-b", "--default-capacity-provider-strategy",
+                         "capacityProvider=cp-b,weight=1")["cluster"]
+        assert put["capacityProviders"] == ["cp-a", "cp-b"]
+        assert put["defaultCapacityProviderStrategy"] == [
+            {"capacityProvider": "cp-b", "weight": 1, "base": 0}]
+        td = _sleeper(ecs, "capacity-me", memory=16)
+        # the issue's strategy: base 2 on cp-a, then weights 1:3 -> 6 tasks: 3 on cp-a, 3 on cp-b
+        ecs.create_service(cluster=CLUSTER, serviceName="pools", taskDefinition=td, desiredCount=6,
+                           capacityProviderStrategy=[{"capacityProvider": "cp-a", "base": 2, "weight": 1},
+                                                     {"capacityProvider": "cp-b", "weight": 3}])
+        placed = wait_for(lambda: len(p := _placed(ecs, "pools")) == 6 and p, 120, "six tasks")
+        tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=list(placed))["tasks"]
+        by_provider: dict[str, int] = {}
+        for t in tasks:
+            by_provider[t["capacityProviderName"]] = by_provider.get(t["capacityProviderName"], 0) + 1
+            rack = 1 if t["capacityProviderName"] == "cp-a" else None
+            if rack:
+                assert t["containerInstanceArn"] == by_rack[1]
+            else:
+                assert t["containerInstanceArn"] in (by_rack[2], by_rack[3])
+        assert by_provider == {"cp-a": 3, "cp-b": 3}
+        shown = ecs.describe_services(cluster=CLUSTER, services=["pools"])["services"][0]
+        assert "launchType" not in shown and shown["capacityProviderStrategy"][0]["base"] == 2
+        # scale out to 10: the split of 10 is 4 / 6
+        ecs.update_service(cluster=CLUSTER, service="pools", desiredCount=10)
+        placed = wait_for(lambda: len(p := _placed(ecs, "pools")) == 10 and p, 120, "ten tasks")
+        described = ecs.describe_tasks(cluster=CLUSTER, tasks=list(placed))["tasks"]
+        names = [t["capacityProviderName"] for t in described]
+        assert names.count("cp-a") == 4 and names.count("cp-b") == 6
+        # RunTask with no launch type takes the cluster's default strategy
+        run_out = ecs.run_task(cluster=CLUSTER, taskDefinition=td, count=2)
+        assert run_out["failures"] == [] and {t["capacityProviderName"] for t in run_out["tasks"]} == {"cp-b"}
+        for t in run_out["tasks"]:
+            ecs.stop_task(cluster=CLUSTER, task=t["taskArn"])
+
+        # bad input: ECS's errors, and nothing changes
+        def refused(*args: str) -> str:
+            proc = server.aws("ecs", *args, check=False)
+            assert proc.returncode != 0, args
+            return proc.stderr
+
+        assert "No container instance belongs to the Auto Scaling group pool-z" in refused(
+            "create-capacity-provider", "--name", "cp-z", "--auto-scaling-group-provider",
+            json.dumps({"autoScalingGroupArn": ASG.format(id=1, name="pool-z")}))
+        assert "managedScaling must be DISABLED" in refused(
+            "create-capacity-provider", "--name", "cp-y", "--auto-scaling-group-provider",
+            json.dumps({"autoScalingGroupArn": ASG.format(id=2, name="pool-a"),
+                        "managedScaling": {"status": "ENABLED"}}))
+        assert "Only one capacity provider" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=cp-a,base=1,weight=1", "capacityProvider=cp-b,base=1,weight=1")
+        assert "weight greater than 0" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=cp-a,weight=0", "capacityProvider=cp-b,weight=0")
+        assert "not associated with the cluster" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--capacity-provider-strategy",
+            "capacityProvider=FARGATE,weight=1")
+        assert "both a launchType and capacityProviderStrategy" in refused(
+            "run-task", "--cluster", CLUSTER, "--task-definition", td, "--launch-type", "EC2",
+            "--capacity-provider-strategy", "capacityProvider=cp-a,weight=1")
+        assert "ResourceInUseException" in refused("delete-capacity-provider", "--capacity-provider", "cp-a")
+        assert "ResourceInUseException" in refused(
+            "put-cluster-capacity-providers", "--cluster", CLUSTER, "--capacity-providers", "cp-b",
+            "--default-capacity-provider-strategy", "capacityProvider=cp-b,weight=1")
+        assert "reserved" in refused("delete-capacity-provider", "--capacity-provider", "FARGATE")
+        cluster = ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]
+        assert cluster["capacityProviders"] == ["cp-a", "cp-b"]
+        listed = {p["name"] for p in ecs.describe_capacity_providers()["capacityProviders"]}
+        assert {"FARGATE", "FARGATE_SPOT", "cp-a", "cp-b"} <= listed and "cp-z" not in listed
+    finally:
+        ecs.delete_service(cluster=CLUSTER, service="pools", force=True)
+        wait_for(lambda: not _placed(ecs, "pools"), 90, "the pools service's tasks to stop")
+        wait_for(lambda: not ecs.list_tasks(cluster=CLUSTER, desiredStatus="RUNNING")["taskArns"], 60,
+                 "every task to stop")
+        ecs.put_cluster_capacity_providers(cluster=CLUSTER, capacityProviders=[],
+                                           defaultCapacityProviderStrategy=[])
+    for name in ("cp-a", "cp-b"):
+        gone = ecs.delete_capacity_provider(capacityProvider=name)["capacityProvider"]
+        assert gone["status"] == "INACTIVE" and gone["updateStatus"] == "DELETE_COMPLETE"
+
+
+def _pulls(daemon: ExtraDockerd, since: float) -> list[str]:
+    out = daemon.docker("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}", "--filter",
+                        "type=image", "--filter", "event=pull", "--format", "{{.Actor.ID}}").stdout
+    return out.split()
+
+
+def test_a_deployment_pulls_its_images_on_every_host_before_placing_tasks(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    from tests.support.registry import docker_push
+
+    remote = docker_push(server, busybox_image(), f"prewarm-{uuid.uuid4().hex[:6]}:v1")
+    image = remote.split("/", 1)[1]  # unqualified: Dockyard's registry first, as users write it
+    since = time.time()
+    td = register(ecs, "prewarmed", {"name": "s", "image": image, "memory": 16,
+                                     "command": ["sleep", "600"], "stopTimeout": 1})
+    ecs.create_service(cluster=CLUSTER, serviceName="prewarmed", taskDefinition=td, desiredCount=3,
+                       placementConstraints=[{"type": "distinctInstance"}])
+    try:
+        wait_for(lambda: len(_placed(ecs, "prewarmed")) == 3, 120, "three running tasks")
+        events = [e["message"] for e in ecs.describe_services(cluster=CLUSTER, services=["prewarmed"])[
+            "services"][0]["events"]]
+        assert any("is pulling 1 images of (deployment" in m and "on 3 container instances" in m
+                   for m in events), events
+        assert any("pulled the images of (deployment" in m for m in events), events
+        # each host pulled the image once, ahead of the task, which did not pull again
+        for d in daemons:
+            assert _pulls(d, since) == [remote], (d.index, _pulls(d, since))
+    finally:
+        ecs.delete_service(cluster=CLUSTER, service="prewarmed", force=True)
+        wait_for(lambda: not _placed(ecs, "prewarmed"), 90, "the prewarmed service's tasks to stop")

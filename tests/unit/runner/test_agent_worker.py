@@ -176,3 +176,54 @@ async def test_a_pull_that_fails_stops_the_task_as_failed_to_start(store, fake, 
     assert (task.last_status, task.stop_code) == ("STOPPED", "TaskFailedToStart")
     assert task.stopped_reason.startswith("CannotPullContainerError:")
     assert fake.created == [] and task.state_of("web").last_status == "STOPPED"
+
+
+class RecordingShipper:
+    """A ``runner.seams.LogShipper`` that records what the worker asks of it."""
+
+    def __init__(self, refuse: str = "") -> None:
+        self.refuse = refuse
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def prepare(self, log_configuration: Any) -> str:
+        self.calls.append(("prepare", log_configuration))
+        return self.refuse if log_configuration else ""
+
+    async def follow(self, docker_url: str, cid: str, task_id: str, container: str, lc: Any) -> None:
+        self.calls.append(("follow", docker_url, cid, task_id, container, lc))
+
+    async def drained(self, cid: str, timeout: float) -> bool:
+        self.calls.append(("drained", cid))
+        return True
+
+
+AWSLOGS = {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/g", "awslogs-create-group": "true"}}
+
+
+async def test_awslogs_containers_are_prepared_followed_and_drained_before_removal(store, fake, host):
+    tid = await _record(store, _defn({"name": "web", "image": "app:1", "memory": 64,
+                                      "logConfiguration": AWSLOGS}))
+    shipper = RecordingShipper()
+    worker = TaskWorker(store, CONFIG, host, tid, registry=REGISTRY, owner="owner-1", logs=shipper)
+    run = asyncio.create_task(worker.run())
+    await _until(store, tid, lambda t: t.last_status == "RUNNING")
+    cid = fake.by_name(f"dy-{tid}-web")["Id"]
+    assert ("prepare", AWSLOGS) in shipper.calls
+    assert ("follow", "fake://local", cid, tid, "web", AWSLOGS) in shipper.calls
+    fake.exit(f"dy-{tid}-web", 0)
+    worker.wake()
+    await asyncio.wait_for(run, 10)
+    assert ("drained", cid) in shipper.calls
+    assert data.task(store, tid).last_status == "STOPPED"
+
+
+async def test_a_missing_log_group_fails_the_start_with_ecs_reason(store, fake, host):
+    tid = await _record(store, _defn({"name": "web", "image": "app:1", "memory": 64,
+                                      "logConfiguration": AWSLOGS}))
+    shipper = RecordingShipper(refuse="The specified log group does not exist")
+    worker = TaskWorker(store, CONFIG, host, tid, registry=REGISTRY, owner="owner-1", logs=shipper)
+    await asyncio.wait_for(worker.run(), 10)
+    task = data.task(store, tid)
+    assert task.last_status == "STOPPED" and fake.created == []
+    assert task.stopped_reason == (
+        "CannotStartContainerError: ResourceInitializationError: The specified log group does not exist")

@@ -249,3 +249,17 @@ def test_ingress_endpoint_in_each_network_mode():
     published = (ContainerState("~pause", bindings=(Binding(15100, 32768),)),)
     assert connect.ingress_endpoint(_task("bridge", containers=published), "web") == ("", 32768)
     assert connect.ingress_endpoint(_task("awsvpc", network=TaskNetwork(ip="10.0.0.5")), "nope") is None
+
+
+def test_a_task_keeps_service_connects_log_configuration_and_access_log_settings():
+    lc = {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/sc", "awslogs-stream-prefix": "sc"}}
+    config = check({"enabled": True, "logConfiguration": lc,
+                    "accessLogConfiguration": {"format": "JSON", "includeQueryParameters": "ENABLED"}})
+    tc = connect.task_connect(_deployment(config), [])
+    assert tc is not None and tc.log_configuration == lc
+    assert (tc.access_log, tc.access_log_query) == ("JSON", True)
+    assert connect_from_json(connect_json(tc)) == tc
+    # ECS: access logs need a logConfiguration to go to
+    alone = connect.task_connect(_deployment(check({"enabled": True, "accessLogConfiguration": {
+        "format": "TEXT"}})), [])
+    assert alone is not None and alone.access_log == "" and alone.log_configuration is None

@@ -346,3 +346,66 @@ def test_a_daemon_service_is_steady_with_one_healthy_task_per_instance() -> None
         instances=["i1", "i2"],
     )
     assert p.steady and p.starts == () and p.stops == ()
+
+
+# -- task scale-in protection (runner.protection) ----------------------------------------------
+def test_scale_in_stops_unprotected_tasks_and_waits_for_the_protected_ones() -> None:
+    tasks = [running("aa", dep=DONE.id, protected_until=NOW + 60), running("bbb", dep=DONE.id),
+             running("c", dep=DONE.id, protected_until=NOW + 30)]
+    p = plan(Spec(1), [DONE], tasks, NOW)
+    assert stopped(p) == {"bbb"} and p.wake_at == NOW + 30 and not p.steady
+    later = [t for t in tasks if t.id != "bbb"]
+    assert stopped(plan(Spec(1), [DONE], later, NOW + 31)) == {"c"}  # c's protection ended
+    assert stopped(plan(Spec(1), [DONE], later, NOW + 61)) == {"aa"}  # both ended: the newest goes
+
+
+def test_an_expired_protection_protects_nothing() -> None:
+    tasks = [running("a", dep=DONE.id, protected_until=NOW - 1), running("bb", dep=DONE.id)]
+    assert len(stopped(plan(Spec(1), [DONE], tasks, NOW))) == 1
+
+
+def test_a_deployment_keeps_a_protected_task_of_the_old_revision_until_its_protection_ends() -> None:
+    tasks = [running("o1", dep=OLD.id, protected_until=NOW + 600), running("o2", dep=OLD.id),
+             running("n1"), running("n2")]
+    p = plan(Spec(2), [NEW, OLD], tasks, NOW)
+    assert stopped(p) == {"o2"} and p.wake_at == NOW + 600 and not p.rollouts and OLD.id not in p.retire
+    after = plan(Spec(2), [NEW, OLD], tasks[:1] + tasks[2:], NOW + 601)
+    assert stopped(after) == {"o1"}
+
+
+def test_an_unhealthy_protected_task_is_still_replaced() -> None:
+    tasks = [running("a", checked=True, health="HEALTHY"),
+             running("u", checked=True, health="UNHEALTHY", protected_until=NOW + 600),
+             running("r", checked=True, health="HEALTHY")]
+    assert plan(Spec(2), [DONE], tasks, NOW).stops == (Stop("u", UNHEALTHY_REASON),)
+
+
+# -- draining container instances (UpdateContainerInstancesState) -------------------------------
+def test_a_draining_instances_task_is_replaced_first_then_stopped() -> None:
+    from runner.deployments import DRAIN_REASON
+
+    tasks = [running("a", dep=DONE.id, draining=True), running("bb", dep=DONE.id)]
+    first = plan(Spec(2), [DONE], tasks, NOW)  # 100/200: the replacement first
+    assert first.starts == (Start(DONE.id, 1),) and first.stops == ()
+    tasks.append(pending("ccc", dep=DONE.id))
+    assert plan(Spec(2), [DONE], tasks, NOW).stops == ()  # not before the replacement runs
+    tasks[-1] = running("ccc", dep=DONE.id)
+    second = plan(Spec(2), [DONE], tasks, NOW)
+    assert second.stops == (Stop("a", DRAIN_REASON),) and second.starts == ()
+
+
+def test_with_minimum_healthy_50_a_drain_may_stop_before_replacing() -> None:
+    from runner.deployments import DRAIN_REASON
+
+    tasks = [running("a", dep=DONE.id, draining=True), running("b", dep=DONE.id, draining=True),
+             running("cc", dep=DONE.id), running("dd", dep=DONE.id)]
+    p = plan(Spec(4, 50, 100), [DONE], tasks, NOW)
+    assert {s.reason for s in p.stops} == {DRAIN_REASON} and stopped(p) == {"a", "b"}
+    assert started(p) == 2  # as ECS documents it: stop two, start two (the room the stops free)
+
+
+def test_a_pending_task_on_a_draining_instance_stops_at_once_and_a_protected_one_waits() -> None:
+    tasks = [pending("p", dep=DONE.id, draining=True), running("x", dep=DONE.id, draining=True,
+                                                               protected_until=NOW + 60)]
+    p = plan(Spec(2), [DONE], tasks, NOW)
+    assert stopped(p) == {"p"} and started(p) == 2 and p.wake_at == NOW + 60

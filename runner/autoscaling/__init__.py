@@ -1,0 +1,1 @@
+"""Application Auto Scaling for ECS services (issue 15): the pure decisions (:mod:`.decide`)."""
