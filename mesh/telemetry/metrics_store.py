@@ -238,6 +238,28 @@ class _Series:
     def empty(self) -> bool:
         return not self.starts and self.live is None
 
+    def periods(self, start: float, end: float, period: int) -> dict[int, Agg]:
+        """The buckets of ``[start, end)`` merged per ``period`` aligned to ``start`` (a sealed
+        bucket without values or histogram is read from the arrays, no object made for it)."""
+        out: dict[int, Agg] = {}
+        base = int(start)
+        lo, hi = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
+        starts, count, total, low, high = self.starts, self.count, self.total, self.low, self.high
+        for i in range(lo, hi):
+            t = starts[i]
+            slot = base + (t - base) // period * period
+            agg = out.get(slot)
+            if agg is None:
+                agg = out[slot] = Agg(unit=self.unit)
+            if t in self.extra or t in self.hist:
+                agg.merge(self.agg(i))
+            else:
+                agg.add_stats(count[i], total[i], low[i], high[i])
+        if self.live is not None and start <= self.live[0] < end:
+            t, live = self.live
+            out.setdefault(base + (t - base) // period * period, Agg(unit=self.unit)).merge(live)
+        return out
+
     def points(self, start: float, end: float) -> list[tuple[int, Agg]]:
         lo, hi = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
         out = [(self.starts[i], self.agg(i)) for i in range(lo, hi)]
@@ -293,12 +315,8 @@ class Store:
     def periods(self, series: Key, start: float, end: float, period: int) -> list[tuple[int, Agg]]:
         """The buckets of ``[start, end)`` merged per ``period`` (aligned to ``start``), the
         periods without data left out, oldest first."""
-        out: dict[int, Agg] = {}
-        base = int(start)
-        for t, a in self.points(series, start, end):
-            slot = base + (t - base) // period * period
-            out.setdefault(slot, Agg()).merge(a)
-        return sorted(out.items())
+        s = self._series.get(series)
+        return sorted(s.periods(start, end, period).items()) if s is not None else []
 
     def expire(self, now: float) -> None:
         """Drop the buckets past retention and the series left empty."""

@@ -109,6 +109,12 @@ def test_sealed_buckets_keep_their_statistics_values_histograms_and_unit():
     assert second.unit == "Milliseconds" and percentile(second, 50) is None
     [(_, h), _] = store.points(hist, 0, 2000)
     assert percentile(h, 50) == pytest.approx(5.0)
+    # one period over the sealed values, the sealed summary and the live bucket
+    [(_, whole)] = store.periods(K, 960, 1080, 120)
+    got = (whole.count, whole.total, whole.minimum, whole.maximum, whole.unit)
+    assert got == (4, 36, 1, 20, "Milliseconds")
+    [(_, merged_hist)] = store.periods(hist, 960, 1080, 120)
+    assert (merged_hist.count, merged_hist.buckets) == (11, {10.0: 10})
     # a late sample reopens its sealed bucket; one for a bucket never written is placed in order
     store.bucket(K, 1011).add(40)
     store.bucket(K, 990).add(1)
