@@ -95,6 +95,9 @@ class Config:
     # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
     # endpoints without it before its app stops (runner.agent.worker); 0: no drain
     mesh_drain_timeout: float = 10.0
+    # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
+    mesh_stats_flush_interval: float = 10.0
+    alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm
     # CloudWatch Logs (runner/logs, docs/logs.md): the most bytes the log store keeps over all
     # groups (the oldest events go first beyond it), and seconds between retention passes
     logs_max_bytes: int = 2 * 1024**3

@@ -76,6 +76,7 @@ def assemble(platform: Platform) -> None:
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
+    mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from mesh.telemetry.metrics_collector import sink_config
 from mesh.telemetry.traces_envoy import NODE_LABEL, collector_cluster
 
 XDS_CLUSTER = "dockyard_xds"
@@ -52,8 +53,12 @@ def bootstrap(task_arn: str, service: str, xds_host: str, xds_port: int, admin_p
               delta: bool = False, admin_host: str = "127.0.0.1", connect_timeout: float = 1.0,
               keepalive_interval: float = 30.0, keepalive_timeout: float = 5.0,
               initial_fetch_timeout: float = 15.0,
-              collector: tuple[str, int] | None = None) -> dict[str, Any]:
+              collector: tuple[str, int] | None = None,
+              stats_flush_interval: float | None = 10.0) -> dict[str, Any]:
     """The bootstrap of the sidecar of task ``task_arn`` (a member of ``service``).
+
+    With ``stats_flush_interval`` (seconds; None: no stats sent), the sidecar streams its stats
+    to the control-plane cluster that often (:func:`mesh.telemetry.metrics_collector.sink_config`).
 
     Contract: ``node.id`` is ``task_arn`` (the xDS server keys snapshots by it);
     ``dynamic_resources`` takes CDS and LDS from ADS; the only static resource is the
@@ -85,7 +90,11 @@ def bootstrap(task_arn: str, service: str, xds_host: str, xds_port: int, admin_p
     metadata: dict[str, Any] = {"dockyard.task": task_arn}
     if collector is not None:
         metadata[NODE_LABEL] = True  # the controller sends the tracer only to such a node
+    if stats_flush_interval is not None and stats_flush_interval <= 0:
+        raise ValueError("stats_flush_interval must be positive")
+    stats = {} if stats_flush_interval is None else sink_config(XDS_CLUSTER, stats_flush_interval)
     return {
+        **stats,
         "node": {"id": task_arn, "cluster": service, "metadata": metadata},
         "admin": {"address": {"socket_address": {"address": admin_host, "port_value": admin_port}}},
         # A cluster's stats are made when it is first used, not when it arrives: a sidecar told

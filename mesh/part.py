@@ -9,6 +9,8 @@
 * App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
   routes, tags) is served on the control port, its state in the part's
   ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
+* :mod:`mesh.telemetry.metrics`: the sidecars' stats (pushed on the xDS port), CloudWatch's
+  metrics and alarms API on the control port, ``mesh.telemetry.alarms`` the alarms' seam.
 * ``DockyardMesh.GetMeshStatus`` / ``ListMeshNacks`` (:mod:`mesh.status`) read the sidecars'
   state; every NACK is kept in the store (``am_nacks``).
 * Traces (:mod:`mesh.telemetry.traces_part`): the sidecars' Zipkin tracer and Dockyard's own
@@ -35,12 +37,12 @@ from mesh import appmesh
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
-from mesh.seams import ConnectView, InstanceView
+from mesh.seams import ConnectView, InstanceView, UsageView
 from mesh.server import AdsServer, add_to_server
 from mesh.sidecars import Sidecars
 from mesh.status import SERVICE, Status
 from mesh.stream import Nack
-from mesh.telemetry import traces_part
+from mesh.telemetry import metrics, traces_part
 from mesh.telemetry.traces_envoy import traced
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class Mesh:
     instances: InstanceView | None = None
     controller: Controller | None = None
     traces: traces_part.Traces | None = None
+    telemetry: metrics.Telemetry | None = None
+    usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     _writes: set[asyncio.Task] = field(default_factory=set)
 
     def record_nack(self, nack: Nack) -> None:
@@ -135,9 +139,13 @@ def install(
     mesh: Mesh
     ads = AdsServer(cache, on_nack=lambda n: mesh.record_nack(n), on_node=lambda n: mesh.node_connected(n))
     sidecars = Sidecars(ads, platform.config.host, delta=platform.config.mesh_delta,
-                        gateways=platform.config.data_path / "mesh-xds-gateways.json")
+                        gateways=platform.config.data_path / "mesh-xds-gateways.json",
+                        stats_flush_interval=platform.config.mesh_stats_flush_interval or None)
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
     mesh.traces = traces_part.install(platform, sidecars)
+    # the sidecars' stats, CloudWatch's metrics and alarms (docs/telemetry.md)
+    mesh.telemetry = metrics.install(
+        platform, ads, lambda: mesh.connect.meshed_tasks() if mesh.connect else [], lambda: mesh.usage)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():
         platform.ops.add(SERVICE, name, handler)  # not read-only: the main process holds the streams

@@ -13,10 +13,12 @@ then re-reads through the views; it never reads another part's tables.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-__all__ = ["Alias", "ConnectService", "ConnectView", "Instance", "InstanceView", "MeshedTask", "TaskIngress"]
+__all__ = ["AlarmChange", "Alarms", "Alias", "ConnectService", "ConnectView", "Instance", "InstanceView",
+           "MeshedTask", "TaskIngress", "TaskUsage", "UsageView"]
 
 
 class Alias(Protocol):
@@ -102,4 +104,53 @@ class InstanceView(Protocol):
     def instances(self, namespace: str, service: str) -> Sequence[Instance] | None:
         """The instances of the Cloud Map service ``service`` in the namespace with this name,
         healthy or not; None when there is no such namespace or service."""
+        ...
+
+
+class AlarmChange(Protocol):
+    """One state change of a CloudWatch alarm (``mesh.telemetry.alarms.StateChange``)."""
+
+    name: str
+    old: str  # OK, ALARM, INSUFFICIENT_DATA
+    new: str
+    reason: str
+    at: float
+
+
+class Alarms(Protocol):
+    """What the mesh offers a deployment that is rolled back by alarms (provider side: the
+    platform hands ``mesh.telemetry.alarms`` to the runner)."""
+
+    def state(self, name: str) -> str | None:
+        """The alarm's state now; None when there is no such alarm."""
+        ...
+
+    def subscribe(self) -> asyncio.Queue[AlarmChange]:
+        """A queue of every state change from now on (bounded, oldest dropped)."""
+        ...
+
+    def unsubscribe(self, queue: asyncio.Queue[AlarmChange]) -> None: ...
+
+
+class TaskUsage(Protocol):
+    """One reading of a running task's containers from the Docker Engine (summed over them):
+    ``cpu_seconds`` is cumulative CPU time, ``memory_bytes`` memory in use now (page cache left
+    out, as ``docker stats`` shows it), ``at`` when read; ``cpu_units`` (1024 = one vCPU) and
+    ``memory_mib`` are what the task reserves (0: nothing reserved)."""
+
+    task_arn: str
+    cluster: str  # the ECS cluster's name
+    service: str  # "" for a task of no service
+    cpu_seconds: float
+    memory_bytes: float
+    at: float
+    cpu_units: int
+    memory_mib: int
+
+
+class UsageView(Protocol):
+    """What the mesh's telemetry reads of the runner's containers (``runner.usage.Usage``)."""
+
+    async def usage(self) -> Sequence[TaskUsage]:
+        """A reading of every RUNNING task (a container the engine cannot answer for is left out)."""
         ...

@@ -81,6 +81,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._ack_waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._drain_waiters: set[asyncio.Future[None]] = set()
         self._labels: dict[AdsStream | DeltaStream, frozenset[str]] = {}  # node metadata keys
+        self.handlers: list[grpc.GenericRpcHandler] = []  # served beside ADS (add_to_server)
 
     def _record_nack(self, nack: Nack) -> None:
         self.nacks.append(nack)
@@ -230,4 +231,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 
 
 def add_to_server(server: grpc.aio.Server, ads: AdsServer) -> None:
+    """ADS and the services served beside it (``ads.handlers``: the metrics service)."""
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(ads, server)
+    if ads.handlers:
+        server.add_generic_rpc_handlers(tuple(ads.handlers))

@@ -92,8 +92,10 @@ class Sidecars:
         delta: bool = False,
         build: sidecar.Build | None = None,
         gateways: Path | None = None,
+        stats_flush_interval: float | None = None,
     ) -> None:
         self.ads = ads
+        self.stats_flush_interval = stats_flush_interval  # None: the sidecars send no stats
         self.host = host  # what the xDS port listens on
         self.port = port  # its port, known once the platform serves it
         self.delta = delta
@@ -186,7 +188,8 @@ class Sidecars:
 
     def bootstrap(self, task_arn: str, service: str, xds: tuple[str, int]) -> dict[str, Any]:
         collector = None if self.traces is None else self.traces.collector(xds[0])
-        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta, collector=collector)
+        return bootstrap(task_arn, service, xds[0], xds[1], ADMIN_PORT, delta=self.delta, collector=collector,
+                         stats_flush_interval=self.stats_flush_interval)
 
     async def ready(self, task_arn: str, timeout: float) -> bool:
         return await self.ads.ready(task_arn, timeout)

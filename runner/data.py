@@ -1031,6 +1031,12 @@ def tasks_of_group(store: Store, cluster: str, group: str, *, running: bool = Fa
     return [_task(r) for r in store.query(sql + " ORDER BY created_at, id", (cluster, group))]
 
 
+def running_tasks(store: Store) -> list[Task]:
+    """Every task RUNNING now, oldest first."""
+    rows = store.query("SELECT * FROM tasks WHERE last_status = 'RUNNING' ORDER BY created_at, id")
+    return [_task(r) for r in rows]
+
+
 def meshed_tasks(store: Store) -> list[Task]:
     """Every task with a Service Connect state (``connect``) that is not STOPPED, oldest first."""
     rows = store.query("SELECT * FROM tasks WHERE connect != '' AND last_status != 'STOPPED'"
@@ -1294,6 +1300,7 @@ __all__ += [
     "modify_service",
     "record_tasks",
     "request_task_stop",
+    "running_tasks",
     "save_service",
     "service",
     "service_keys",

@@ -45,6 +45,7 @@ from runner.seams import (
     TaskResolver,
 )
 from runner.supervisor import Supervisor
+from runner.usage import Usage
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -87,9 +88,11 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
 @dataclass(frozen=True)
 class RunnerPart:
     """What the runner offers other parts: ``connect``, its Service Connect state (the mesh's
-    ``mesh.seams.ConnectView``)."""
+    ``mesh.seams.ConnectView``), and ``usage``, its running tasks' CPU and memory from the
+    Docker Engine (``mesh.seams.UsageView``)."""
 
     connect: ConnectView
+    usage: Usage | None = None
 
 
 def install(
@@ -155,4 +158,5 @@ def install(
     autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm)
-    return RunnerPart(ConnectView(platform.store, platform.config))
+    return RunnerPart(ConnectView(platform.store, platform.config),
+                      Usage(platform.store, platform.config, supervisor))

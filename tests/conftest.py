@@ -48,8 +48,10 @@ def docker_engine() -> str:
 def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> Iterator[Dockyard]:
     """One ``dockyard up`` for the whole session, on free ports with a temp data dir."""
     # Clusters named host-access-* may run tasks with host access (docs/security.md).
-    # Log retention passes every second (tests/integration/test_logs.py).
-    env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
+    # Sidecars send their stats every 2 s, alarms are judged every second (docs/telemetry.md), log
+    # retention passes every second (tests/integration/test_logs.py), autoscaling every second.
+    env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_MESH_STATS_FLUSH_INTERVAL": "2",
+           "DOCKYARD_ALARM_EVALUATION_INTERVAL": "1", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
            "DOCKYARD_AUTOSCALING_INTERVAL": "1"}
     server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:

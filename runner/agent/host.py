@@ -170,6 +170,9 @@ class Host:
     async def logs(self, cid: str, tail: int) -> bytes:
         return await self._run(self.transport.logs, cid, tail)
 
+    async def stats(self, cid: str) -> dict[str, Any]:
+        return await self._run(self.transport.stats, cid)
+
     async def timed_logs(self, cid: str, tail: int, since: int | None) -> bytes:
         """The last ``tail`` lines from ``since`` (seconds since the epoch; None: the start),
         each prefixed with Docker's RFC 3339 timestamp and a space."""

@@ -45,8 +45,8 @@ def app_container(task_arn: str) -> str:
     ).stdout.split()[0]
 
 
-def curl_alias(app: str, alias: str, count: int = 1, *curl_args: str) -> str:
-    """``curl`` of ``http://<alias>/`` ``count`` times over one keep-alive connection, run by
+def curl_alias(app: str, alias: str, count: int = 1, *curl_args: str, path: str = "/") -> str:
+    """``curl`` of ``http://<alias><path>`` ``count`` times over one keep-alive connection, run by
     the host's curl in the app's network namespace (the test image's busybox wget cannot resolve
     there) at the address the app's ``/etc/hosts`` gives the alias: the bodies, each followed
     by a newline."""
@@ -57,7 +57,7 @@ def curl_alias(app: str, alias: str, count: int = 1, *curl_args: str) -> str:
     address = next(line.split()[0] for line in hosts.splitlines() if line.endswith(alias))
     out = subprocess.run(["nsenter", "-t", pid, "-n", "curl", "-s", "--max-time", str(5 + count // 50),
                           "-w", "\\n", "--resolve", f"{alias}:80:{address}", *curl_args,
-                          *[f"http://{alias}/"] * count], capture_output=True, text=True)
+                          *[f"http://{alias}{path}"] * count], capture_output=True, text=True)
     return out.stdout
 
 

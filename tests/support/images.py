@@ -92,6 +92,25 @@ def echo_image(tag: str = ECHO_TAG) -> str:
     return tag
 
 
+ECHO_STATUS_TAG = "dockyard-test/echo-status:latest"
+
+ECHO_STATUS = """#!/bin/sh
+printf 'HTTP/1.1 %s Status\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' \\
+  "${QUERY_STRING:-200}" "${VERSION:-unknown}"
+"""
+
+
+def echo_status_image(tag: str = ECHO_STATUS_TAG) -> str:
+    """The echo image plus ``/cgi-bin/status?CODE``, which answers with that status code."""
+    if not _image_exists(tag):
+        rootfs = busybox_rootfs({"app/run": ECHO_RUN.encode(), "www/cgi-bin/call": ECHO_CALL.encode(),
+                                 "www/cgi-bin/status": ECHO_STATUS.encode()})
+        docker_import(
+            tag, rootfs, ['CMD ["/app/run"]', "ENV PATH=/bin", "ENV PORT=8080", "EXPOSE 8080"]
+        )
+    return tag
+
+
 def build_image(tag: str, dockerfile: str, files: dict[str, bytes] | None = None) -> str:
     """``docker build`` a Dockerfile whose FROM names a local image (e.g. busybox_image())."""
     with tempfile.TemporaryDirectory() as d:

@@ -21,8 +21,10 @@ async def test_install_serves_xds_runs_the_controller_and_keeps_nacks(tmp_path: 
     assert set(platform.ops.names("DockyardMesh")) == {"GetMeshStatus", "ListMeshNacks"}
     assert not platform.ops.readonly("DockyardMesh.GetMeshStatus")  # the main process answers it
     assert mesh.connect is None and mesh.controller is None
-    (serve,) = platform.contexts
-    async with contextlib.asynccontextmanager(serve)(platform):
+    telemetry, serve = platform.contexts  # the alarms' evaluation and metrics expiry, then xDS
+    assert mesh.telemetry is not None and mesh.telemetry.alarms.state("none") is None
+    ctx = contextlib.asynccontextmanager
+    async with ctx(telemetry)(platform), ctx(serve)(platform):
         assert mesh.sidecars.port > 0 and mesh.controller is not None
         assert mesh.controller.desired.config.clients == ()
         mesh.ads._record_nack(Nack("task-n", CLUSTER, "v1", "refused"))

@@ -155,6 +155,10 @@ class FakeDocker:
         c = self._get(cid)
         return {k: v for k, v in c.items() if k != "Spec"}
 
+    def stats(self, cid: str) -> dict[str, Any]:
+        self._get(cid)
+        return {"cpu_stats": {"cpu_usage": {"total_usage": 0}}, "memory_stats": {"usage": 0, "stats": {}}}
+
     def containers(self, label: str) -> list[dict[str, Any]]:
         return [
             {
