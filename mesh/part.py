@@ -69,6 +69,10 @@ class Mesh:
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     _writes: set[asyncio.Task] = field(default_factory=set)
 
+    def metric_points(self) -> metrics.MetricPoints | None:
+        """The metrics as the runner's autoscaling reads them (``runner.seams.MetricSource``)."""
+        return metrics.MetricPoints(self.telemetry.store) if self.telemetry is not None else None
+
     def record_nack(self, nack: Nack) -> None:
         """Keep a NACK in the store (in the background: the stream does not wait)."""
         task = asyncio.get_running_loop().create_task(

@@ -52,7 +52,7 @@ def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> It
     # retention passes every second (tests/integration/test_logs.py), autoscaling every second.
     env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_MESH_STATS_FLUSH_INTERVAL": "2",
            "DOCKYARD_ALARM_EVALUATION_INTERVAL": "1", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
-           "DOCKYARD_AUTOSCALING_INTERVAL": "1"}
+           "DOCKYARD_AUTOSCALING_INTERVAL": "1", "DOCKYARD_AUTOSCALING_PERIOD": "10"}
     server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield server

@@ -27,7 +27,8 @@ from mesh.telemetry.cloudwatch import TARGET, Metrics
 from mesh.telemetry.cloudwatch_errors import InvalidParameterValue
 from mesh.telemetry.metrics_collector import Collector, record
 from mesh.telemetry.metrics_envoy import NAMESPACE, Node
-from mesh.telemetry.metrics_store import Store
+from mesh.telemetry.metrics_store import Store, key
+from mesh.telemetry.metrics_store import statistic as stat
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -85,6 +86,21 @@ class Engine:
         items, self.previous = metrics_usage.samples(self.previous, await view.usage())
         record(self.store, items, self.clock(), NAMESPACE)
         return len(items)
+
+
+class MetricPoints:
+    """The store read as the autoscaling loop reads it (``runner.seams.MetricSource``): one
+    statistic per ``period`` from ``start`` to ``end``, None for a period without data."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def points(self, namespace: str, name: str, dimensions: dict[str, str], statistic: str,
+                     period: float, start: float, end: float) -> list[float | None]:
+        step = max(1, int(period))
+        got = dict(self.store.periods(key(namespace, name, dimensions), start, end, step))
+        slots = range(int(start), int(end), step)
+        return [stat(got[slot], statistic) if slot in got else None for slot in slots]
 
 
 @dataclass

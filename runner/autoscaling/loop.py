@@ -3,8 +3,9 @@
 1. the scheduled actions that came due (:func:`runner.autoscaling.schedule.next_after` of their
    last run, within ``StartTime``/``EndTime``, unless ``ScheduledScalingSuspended``) set its
    ``MinCapacity``/``MaxCapacity``, and the service's desired count is brought inside them;
-2. its policies are judged by :func:`runner.autoscaling.decide.decide` over the last periods of
-   their metrics (``autoscaling_period`` seconds each), read through ``metrics``
+2. its policies are judged by :func:`runner.autoscaling.decide.decide` over the last complete
+   periods of their metrics (``autoscaling_period`` seconds each, aligned to multiples of the
+   period as CloudWatch's are), read through ``metrics``
    (:class:`runner.seams.MetricSource`; without one, only scheduled actions and bounds act);
 3. a new desired count is set with UpdateService's own path, and every change (or a wanted one
    held back) is a scaling activity worded as AWS words it.
@@ -131,7 +132,8 @@ class Scaler:
             return []
         namespace, name, dims, stat = metric_query(resource, dict(policy.config))
         period = self.config.autoscaling_period
-        return list(await self.metrics.points(namespace, name, dims, stat, period, now - count * period, now))
+        end = now // period * period  # the last complete period ends there (periods align, as AWS's do)
+        return list(await self.metrics.points(namespace, name, dims, stat, period, end - count * period, end))
 
     async def _one(self, target: data.ScalableTarget, now: float) -> None:
         target = await self._scheduled(target, now)

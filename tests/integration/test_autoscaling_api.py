@@ -179,3 +179,47 @@ def test_a_scheduled_action_sets_the_bounds_and_moves_the_desired_count(dockyard
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids)
         ecs.update_service(cluster=cluster, service=name, desiredCount=0)
+
+
+def test_target_tracking_on_a_custom_metric_scales_the_service_out(dockyard: Any, service: str) -> None:
+    """The queue-depth pattern: a metric the user sends with PutMetricData, three periods above
+    the target (the session server's ``autoscaling_period`` is 10 s) scale the service out."""
+    ids = _ids(service)
+    _, cluster, name = service.split("/")
+    ecs = dockyard.client("ecs")
+    queue = f"jobs-{uuid.uuid4().hex[:6]}"
+    dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "1", "--max-capacity", "4")
+    try:
+        spec = {"TargetValue": 50.0, "CustomizedMetricSpecification": {
+            "MetricName": "QueueDepth", "Namespace": "Dockyard/Test", "Statistic": "Average",
+            "Dimensions": [{"Name": "Queue", "Value": queue}]}, "ScaleOutCooldown": 600}
+        dockyard.aws(AAS, "put-scaling-policy", *ids, "--policy-name", "depth", "--policy-type",
+                     "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
+                     json.dumps(spec))
+
+        def desired() -> int:
+            return ecs.describe_services(cluster=cluster, services=[name])["services"][0]["desiredCount"]
+
+        deadline = time.monotonic() + 30
+        while desired() != 1:  # MinCapacity 1 lifts the service from 0 first
+            assert time.monotonic() < deadline, "MinCapacity never applied"
+            time.sleep(0.5)
+        # in the last three complete 10 s periods and the current one, so that the next pass
+        # finds three full periods above the target whichever period it falls in
+        edge = time.time() // 10 * 10
+        data = [{"MetricName": "QueueDepth", "Dimensions": [{"Name": "Queue", "Value": queue}],
+                 "Timestamp": edge + offset, "Value": 200.0} for offset in (-25, -15, -5, 5)]
+        dockyard.client("cloudwatch").put_metric_data(Namespace="Dockyard/Test", MetricData=data)
+        deadline = time.monotonic() + 60
+        while desired() != 4:
+            assert time.monotonic() < deadline, "three periods at 4x the target never scaled the service out"
+            time.sleep(0.5)
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", service)["ScalingActivities"]
+        cause = (f"monitor alarm TargetTracking-{service}-AlarmHigh-depth in state ALARM triggered policy "
+                 "depth changing the desired capacity from 1 to 4")
+        shown = [(a["Cause"], a["Description"]) for a in activities]
+        assert (cause, "Setting desired count to 4.") in shown, shown
+    finally:
+        dockyard.aws(AAS, "deregister-scalable-target", *ids)
+        ecs.update_service(cluster=cluster, service=name, desiredCount=0)
