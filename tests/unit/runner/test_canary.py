@@ -1,0 +1,122 @@
+"""The canary's relative judgement and step machine (runner.canary), pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import canary
+from runner.canary import PROMOTED, ROLLED_BACK, Policy, Run, Window, advance, judge, weights
+
+POLICY = Policy(steps=(10.0, 50.0, 100.0), interval=30.0, max_error_rate=0.01, max_p99=500.0)
+
+
+def test_a_canary_as_good_as_the_baseline_passes() -> None:
+    v = judge(POLICY, Window(900, 9, 40.0), Window(100, 1, 45.0))
+    assert v.passed and "1.00%" in v.reason
+
+
+def test_the_error_rate_is_judged_relative_to_the_baseline() -> None:
+    # 3% on both: an absolute 1% alarm would fire, the relative judgement does not
+    assert judge(POLICY, Window(1000, 30), Window(100, 3)).passed
+    # 20% against 0%: fails, and says by how much
+    v = judge(POLICY, Window(900, 0), Window(100, 20))
+    assert not v.passed
+    assert v.reason == "the canary's 5xx rate 20.00% exceeds the baseline's 0.00% by more than 1.00%"
+
+
+def test_just_within_the_error_margin_passes_just_past_it_fails() -> None:
+    assert judge(POLICY, Window(1000, 0), Window(100, 1)).passed  # exactly +1 point
+    assert not judge(POLICY, Window(1000, 0), Window(1000, 11)).passed  # +1.1 points
+
+
+def test_the_p99_is_judged_relative_to_the_baseline() -> None:
+    assert judge(POLICY, Window(100, 0, 900.0), Window(100, 0, 1300.0)).passed  # +400 ms
+    v = judge(POLICY, Window(100, 0, 100.0), Window(100, 0, 700.0))
+    assert not v.passed and "p99 700 ms exceeds the baseline's 100 ms by more than 500 ms" in v.reason
+
+
+def test_a_canary_without_requests_fails() -> None:
+    v = judge(POLICY, Window(1000, 0), Window(0, 0))
+    assert not v.passed and "no request" in v.reason
+
+
+def test_a_step_is_held_for_the_interval_then_judged() -> None:
+    run = Run(since=100.0)
+    same, verdict = advance(POLICY, run, 129.0, Window(90), Window(10))
+    assert same == run and verdict is None
+    nxt, verdict = advance(POLICY, run, 130.0, Window(90), Window(10))
+    assert verdict is not None and verdict.passed
+    assert (nxt.step, nxt.since, nxt.outcome) == (1, 130.0, "")
+    assert weights(POLICY, nxt) == (50.0, 50.0)
+
+
+def test_every_step_passing_promotes() -> None:
+    run, now = Run(since=0.0), 0.0
+    seen = []
+    while not run.outcome:
+        now += 30.0
+        base = Window(0) if POLICY.steps[run.step] == 100 else Window(100, 1, 50.0)
+        run, _ = advance(POLICY, run, now, base, Window(100, 1, 60.0))
+        seen.append(weights(POLICY, run))
+    assert run.outcome == PROMOTED and run.reason.startswith("canary promoted: every step passed")
+    assert seen == [(50.0, 50.0), (0.0, 100.0), (0.0, 100.0)]
+
+
+def test_at_100_the_baseline_is_the_last_window_it_served() -> None:
+    run = Run(step=2, since=0.0, reference=Window(100, 0, 50.0))
+    run, verdict = advance(POLICY, run, 30.0, Window(0), Window(100, 20, 60.0))
+    assert run.outcome == ROLLED_BACK and verdict is not None and "baseline's 0.00%" in verdict.reason
+
+
+def test_a_failed_step_rolls_back_at_once_and_says_why() -> None:
+    run, _ = advance(POLICY, Run(since=0.0), 30.0, Window(900, 0, 20.0), Window(100, 20, 20.0))
+    assert run.outcome == ROLLED_BACK
+    assert run.reason.startswith("canary at 10% rolled back: the canary's 5xx rate 20.00%")
+    assert weights(POLICY, run) == (100.0, 0.0)
+    # an ended run stays ended
+    assert advance(POLICY, run, 1000.0, Window(1), Window(1)) == (run, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"), [("10,50,100", (10.0, 50.0, 100.0)), ("5%, 100%", (5.0, 100.0)), ("100", (100.0,))]
+)
+def test_steps_parse(text: str, steps: tuple[float, ...]) -> None:
+    assert canary.parse_steps(text) == steps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10,x", "comma-separated"),
+        ("50,10,100", "must increase"),
+        ("10,50", "must end at 100"),
+        ("0.05,100", "from 0.1 to 100"),
+        ("10,50,150", "from 0.1 to 100"),
+    ],
+)
+def test_bad_steps_are_refused_with_a_clear_message(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        canary.parse_steps(text)
+
+
+def test_durations_percents_and_milliseconds_parse() -> None:
+    assert canary.parse_duration("30s") == 30.0
+    assert canary.parse_duration("2m") == 120.0
+    assert canary.parse_duration("250ms") == 0.25
+    assert canary.parse_duration("5") == 5.0
+    assert canary.parse_milliseconds("500ms") == 500.0
+    assert canary.parse_milliseconds("1.5s") == 1500.0
+    assert canary.parse_milliseconds("200") == 200.0
+    assert canary.parse_percent("1%") == 0.01
+    assert canary.parse_percent("0.5") == 0.005
+    for bad, fn in (("soon", canary.parse_duration), ("ten%", canary.parse_percent),
+                    ("150%", canary.parse_percent), ("fast", canary.parse_milliseconds)):
+        with pytest.raises(ValueError):
+            fn(bad)
+
+
+def test_a_policy_refuses_values_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        Policy((10.0, 100.0), 0.0, 0.01, 500.0)
+    with pytest.raises(ValueError):
+        Policy((10.0, 100.0), 30.0, 2.0, 500.0)
