@@ -116,3 +116,25 @@ class Sidecars(Protocol):
         configuration each one was given leaves the task's endpoints out, and each one ACKed
         it; False when ``timeout`` seconds pass first."""
         ...
+
+
+class RevisionWindow(Protocol):
+    """One task definition revision's answers over a window: requests, 5xx answers and p99
+    latency in milliseconds (None: no latency sample)."""
+
+    requests: float
+    errors: float
+    p99: float | None
+
+
+class RevisionMetrics(Protocol):
+    """What the tasks of one revision of a service served (the mesh's sidecar metrics, per
+    revision: what ``dockyard canary`` judges; see docs/deployments.md)."""
+
+    def window(self, cluster: str, service: str, revision: int, start: float, end: float) -> RevisionWindow:
+        """The answers the service's tasks of ``revision`` in ``cluster`` (the cluster's name)
+        served in ``[start, end)`` (epoch seconds); zeros when there are none."""
+        ...
+
+
+__all__ += ["RevisionMetrics", "RevisionWindow"]
