@@ -18,6 +18,9 @@ def add_commands(sub: Any, ctx: Any) -> None:
     from runner.deployments_cli import add_deployments
 
     add_deployments(sub, ctx)
+    from runner.canary_cli import add_canary
+
+    add_canary(sub, ctx)
     from runner.tasks_cli import add_commands as add_task_commands
 
     add_task_commands(sub, ctx)

@@ -120,3 +120,32 @@ def test_a_policy_refuses_values_out_of_range() -> None:
         Policy((10.0, 100.0), 0.0, 0.01, 500.0)
     with pytest.raises(ValueError):
         Policy((10.0, 100.0), 30.0, 2.0, 500.0)
+
+
+def test_the_cli_turns_its_options_into_the_dockyard_canary_field() -> None:
+    import argparse
+
+    from runner.canary_cli import canary_field
+
+    args = argparse.Namespace(steps="10,50,100", interval="30s", max_error_rate="1%", max_p99="500ms")
+    assert canary_field(args) == {"steps": [10.0, 50.0, 100.0], "intervalSeconds": 30.0,
+                                  "maxErrorRate": 0.01, "maxP99Milliseconds": 500.0}
+    with pytest.raises(ValueError, match="--steps"):
+        canary_field(argparse.Namespace(steps="50,10", interval="30s", max_error_rate="1%", max_p99="1s"))
+
+
+def test_the_live_figures_of_each_revision() -> None:
+    from runner.canary_cli import figures, metric_queries
+
+    qs = metric_queries("c", "web", ["1", "2"], 30)
+    assert [q["Id"] for q in qs] == ["r0", "e0", "q0", "r1", "e1", "q1"]
+    dims = {d["Name"]: d["Value"] for d in qs[3]["MetricStat"]["Metric"]["Dimensions"]}
+    assert dims == {"ClusterName": "c", "ServiceName": "web", "DiscoveryName": "web",
+                    "TaskDefinitionRevision": "2"}
+    results = [{"Id": "r0", "Values": [450.0, 450.0]}, {"Id": "e0", "Values": [0.0]},
+               {"Id": "q0", "Values": [12.0]}, {"Id": "r1", "Values": [100.0]},
+               {"Id": "e1", "Values": [20.0]},
+               {"Id": "q1", "Values": []}]
+    assert figures(["1", "2"], results) == (
+        "rev 1: 900 req 0.00% 5xx p99 12 ms | rev 2: 100 req 20.00% 5xx p99 -"
+    )
