@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 __all__ = [
+    "FIELD",
     "PROMOTED",
     "ROLLED_BACK",
     "Policy",
@@ -37,11 +39,14 @@ __all__ = [
     "Verdict",
     "Window",
     "advance",
+    "check_steps",
     "judge",
     "parse_duration",
     "parse_milliseconds",
     "parse_percent",
     "parse_steps",
+    "policy_json",
+    "policy_of",
     "weights",
 ]
 
@@ -61,7 +66,7 @@ class Policy:
     max_p99: float
 
     def __post_init__(self) -> None:
-        check_steps(self.steps)
+        check_steps(self.steps, "steps")
         if self.interval <= 0:
             raise ValueError("the interval must be positive")
         if not 0 <= self.max_error_rate <= 1:
@@ -167,15 +172,16 @@ def weights(policy: Policy, run: Run) -> tuple[float, float]:
 
 
 # -- the CLI's option syntax -------------------------------------------------------------------
-def check_steps(steps: Sequence[float]) -> None:
+def check_steps(steps: Sequence[float], name: str = "--steps") -> None:
+    """ValueError naming ``name`` unless ``steps`` increase, each 0.1-100, to 100."""
     if not steps:
-        raise ValueError("--steps needs at least one percent")
+        raise ValueError(f"{name} needs at least one percent")
     if any(not 0.1 <= s <= 100 for s in steps):
-        raise ValueError("--steps: each percent must be from 0.1 to 100")
+        raise ValueError(f"{name}: each percent must be from 0.1 to 100")
     if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ValueError("--steps must increase")
+        raise ValueError(f"{name} must increase")
     if steps[-1] != 100:
-        raise ValueError("--steps must end at 100")
+        raise ValueError(f"{name} must end at 100")
 
 
 def parse_steps(text: str) -> tuple[float, ...]:
@@ -216,3 +222,44 @@ def parse_percent(text: str, option: str = "--max-error-rate") -> float:
     if not 0 <= value <= 100:
         raise ValueError(f"{option} {text!r}: a percent from 0% to 100%")
     return value / 100.0
+
+
+# -- the stored field ---------------------------------------------------------------------------
+FIELD = "dockyardCanary"
+"""Dockyard's member of ``deploymentConfiguration`` (with strategy CANARY): ``steps``,
+``intervalSeconds``, ``maxErrorRate`` (a fraction), ``maxP99Milliseconds``."""
+
+
+def _number(raw: Mapping[str, Any], key: str, low: float, high: float) -> float:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"deploymentConfiguration.{FIELD}.{key} must be a number from {low:g} to {high:g}.")
+    return float(value)
+
+
+def policy_of(raw: Any) -> Policy:
+    """The :class:`Policy` of a ``dockyardCanary`` value; ValueError with a message naming the
+    member that is wrong (what the API answers as InvalidParameterException)."""
+    where = f"deploymentConfiguration.{FIELD}"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be an object.")
+    unknown = sorted(set(raw) - {"steps", "intervalSeconds", "maxErrorRate", "maxP99Milliseconds"})
+    if unknown:
+        raise ValueError(f"{where} has no member {unknown[0]}.")
+    steps = raw.get("steps", [10, 50, 100])
+    if not isinstance(steps, list) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in steps
+    ):
+        raise ValueError(f"{where}.steps must be a list of percents.")
+    check_steps([float(x) for x in steps], f"{where}.steps")
+    return Policy(
+        tuple(float(x) for x in steps),
+        _number({"intervalSeconds": 30, **raw}, "intervalSeconds", 1, 86400),
+        _number({"maxErrorRate": 0.01, **raw}, "maxErrorRate", 0, 1),
+        _number({"maxP99Milliseconds": 500, **raw}, "maxP99Milliseconds", 0, 3_600_000),
+    )
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    return {"steps": list(policy.steps), "intervalSeconds": policy.interval,
+            "maxErrorRate": policy.max_error_rate, "maxP99Milliseconds": policy.max_p99}

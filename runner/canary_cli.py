@@ -40,8 +40,7 @@ def canary_field(args: argparse.Namespace) -> dict[str, Any]:
         canary.parse_percent(args.max_error_rate),
         canary.parse_milliseconds(args.max_p99),
     )
-    return {"steps": list(policy.steps), "intervalSeconds": policy.interval,
-            "maxErrorRate": policy.max_error_rate, "maxP99Milliseconds": policy.max_p99}
+    return canary.policy_json(policy)
 
 
 def metric_queries(cluster: str, service: str, revisions: Sequence[str], window: int) -> list[dict[str, Any]]:

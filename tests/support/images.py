@@ -111,6 +111,30 @@ def echo_status_image(tag: str = ECHO_STATUS_TAG) -> str:
     return tag
 
 
+ECHO_FLAKY_TAG = "dockyard-test/echo-flaky:v1"
+ECHO_FLAKY = """#!/bin/sh
+# every FAIL_EVERY-th request (a counter per container) answers 500; FAIL_EVERY unset or 0: none
+n=$(cat /tmp/flaky 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > /tmp/flaky
+status=200
+if [ "${FAIL_EVERY:-0}" -gt 0 ] && [ $((n % FAIL_EVERY)) -eq 0 ]; then status=500; fi
+printf 'HTTP/1.1 %s Status\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "$status" "${VERSION:-unknown}"
+"""
+
+
+def echo_flaky_image(tag: str = ECHO_FLAKY_TAG) -> str:
+    """The echo image plus ``/cgi-bin/flaky``: 200 with ``$VERSION``, except every
+    ``$FAIL_EVERY``-th request of a container, which answers 500 (``FAIL_EVERY=5``: 20%)."""
+    if not _image_exists(tag):
+        rootfs = busybox_rootfs({"app/run": ECHO_RUN.encode(), "www/cgi-bin/call": ECHO_CALL.encode(),
+                                 "www/cgi-bin/flaky": ECHO_FLAKY.encode()})
+        docker_import(
+            tag, rootfs, ['CMD ["/app/run"]', "ENV PATH=/bin", "ENV PORT=8080", "EXPOSE 8080"]
+        )
+    return tag
+
+
 def build_image(tag: str, dockerfile: str, files: dict[str, bytes] | None = None) -> str:
     """``docker build`` a Dockerfile whose FROM names a local image (e.g. busybox_image())."""
     with tempfile.TemporaryDirectory() as d:

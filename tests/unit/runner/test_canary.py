@@ -149,3 +149,23 @@ def test_the_live_figures_of_each_revision() -> None:
     assert figures(["1", "2"], results) == (
         "rev 1: 900 req 0.00% 5xx p99 12 ms | rev 2: 100 req 20.00% 5xx p99 -"
     )
+
+
+def test_the_stored_field_reads_back_and_bad_members_are_named() -> None:
+    raw = {"steps": [10, 50, 100], "intervalSeconds": 30, "maxErrorRate": 0.01, "maxP99Milliseconds": 500}
+    policy = canary.policy_of(raw)
+    assert policy == POLICY and canary.policy_json(policy) == {**raw, "steps": [10.0, 50.0, 100.0],
+                                                               "intervalSeconds": 30.0}
+    assert canary.policy_of({}).steps == (10.0, 50.0, 100.0)
+    for bad, message in [
+        ({"steps": [50, 10, 100]}, "dockyardCanary.steps must increase"),
+        ({"steps": "10,100"}, "dockyardCanary.steps must be a list of percents"),
+        ({"steps": [0.01, 100]}, "dockyardCanary.steps: each percent must be from 0.1 to 100"),
+        ({"intervalSeconds": 0}, "dockyardCanary.intervalSeconds must be a number from 1 to 86400"),
+        ({"maxErrorRate": 5}, "dockyardCanary.maxErrorRate must be a number from 0 to 1"),
+        ({"maxP99Milliseconds": -1}, "maxP99Milliseconds must be a number"),
+        ({"stepz": [100]}, "dockyardCanary has no member stepz"),
+        ([], "dockyardCanary must be an object"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            canary.policy_of(bad)
