@@ -84,6 +84,10 @@ class Config:
     # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
     mesh_stats_flush_interval: float = 10.0
     alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm
+    # seconds in one of the API's minutes for deployment bake times and hook timeouts
+    # (canaryBakeTimeInMinutes, stepBakeTimeInMinutes, bakeTimeInMinutes; docs/deployments.md):
+    # 60 as in ECS; smaller for tests and demos
+    deployment_minute_seconds: float = 60.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -27,6 +27,9 @@ Rules (REPLICA), with ``D`` the desired count:
   failed deployment starts no more tasks.
 * Tasks that never reached RUNNING slow further starts down (exponential backoff from 0.5 s up
   to 30 s, over the failures of the last 5 minutes); ``Plan.wake_at`` says when to look again.
+* Traffic shifts (:mod:`runner.shift`): the tasks of a deployment in ``Spec.keep`` are never
+  stopped (the shift's source, until its CLEAN_UP stage); with ``Spec.hold`` the PRIMARY
+  deployment starts nothing (before SCALE_UP).
 * The PRIMARY deployment is COMPLETED once it has exactly ``D`` healthy tasks and no older
   deployment has a live task; a non-primary deployment with no live task is retired.
 
@@ -77,6 +80,8 @@ class Spec:
     strategy: str = "REPLICA"  # or "DAEMON"
     breaker: bool = False
     rollback: bool = False
+    keep: tuple[str, ...] = ()  # deployments whose tasks are not stopped (a traffic shift's source)
+    hold: bool = False  # the PRIMARY deployment starts no task (a shift before SCALE_UP)
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,7 @@ def plan(
             )
         blocked = True
     wake_at = _backoff(tasks, primary.id, now)
-    may_start = not blocked and wake_at is None
+    may_start = not blocked and wake_at is None and not spec.hold
     if spec.strategy == "DAEMON":
         starts, stops = _daemon(primary, tasks, instances, may_start)
     else:
@@ -268,8 +273,11 @@ def _replica(
     for t in _pending_first(good)[: max(0, len(good) - desired)]:
         stops.append(Stop(t.id, scaling))
         healthy -= is_healthy(t)
-    # Older deployments: not-healthy tasks at once, healthy ones while `lower` holds.
+    # Older deployments: not-healthy tasks at once, healthy ones while `lower` holds; none of
+    # a kept deployment (what a traffic shift may still route to).
     for t in sorted(old, key=lambda t: (is_healthy(t), t.created_at, t.id)):
+        if t.deployment in spec.keep:
+            continue
         if is_healthy(t):
             if healthy - 1 < lower:
                 continue

@@ -19,6 +19,7 @@ __all__ = [
     "NamespaceNotFoundException",
     "ResourceNotFoundException",
     "ServerException",
+    "ServiceDeploymentNotFoundException",
     "ServiceNotActiveException",
     "ServiceNotFoundException",
 ]
@@ -30,3 +31,4 @@ ClusterContainsContainerInstancesException = register("ClusterContainsContainerI
 ServiceNotFoundException = register("ServiceNotFoundException")
 ServiceNotActiveException = register("ServiceNotActiveException")
 NamespaceNotFoundException = register("NamespaceNotFoundException")
+ServiceDeploymentNotFoundException = register("ServiceDeploymentNotFoundException")

@@ -20,7 +20,15 @@ from dockyard.aws.protocol import ECS, Call
 from dockyard.store import Store
 from runner import clusters, events, execs, hostaccess, secrets, service_loop, services, taskcreds, tasklogs
 from runner.connectview import ConnectView
-from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup, PullAuth, Sidecars, TaskResolver
+from runner.seams import (
+    AlarmStates,
+    InstanceRegistry,
+    NamespaceInfo,
+    NamespaceLookup,
+    PullAuth,
+    Sidecars,
+    TaskResolver,
+)
 from runner.supervisor import Supervisor
 from runner.usage import Usage
 
@@ -28,7 +36,8 @@ if TYPE_CHECKING:
     from dockyard.platform import Platform
 
 MODULES = ["runner.clusters", "runner.taskdefs", "runner.secrets", "runner.instances", "runner.attributes",
-           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags"]
+           "runner.tasks", "runner.services", "runner.service_loop", "runner.tags",
+           "runner.servicedeployments"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])]
@@ -80,16 +89,19 @@ def install(
     namespaces: NamespaceLookup | None = None,
     namespace_info: NamespaceInfo | None = None,
     sidecars: Sidecars | None = None,
+    alarms: AlarmStates | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
     ensured in ``instances``); run the supervisor (hosts pull from Dockyard's registry with
     ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks of
     services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
-    meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start)."""
+    meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
+    deployments with ``deploymentConfiguration.alarms`` read ``alarms``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
-        **{n: {"namespace_info": namespace_info, "registry": instances} for n in services.NAMESPACED},
+        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms}
+           for n in services.NAMESPACED},
     }
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
@@ -125,6 +137,6 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address, alarms=alarms)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor))

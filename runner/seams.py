@@ -4,7 +4,8 @@ The assembly (:func:`dockyard.platform.assemble`) fills them in; the runner impo
 part. All are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
-namespace, without ``NamespaceInfo`` no Service Connect namespace exists.
+namespace, without ``NamespaceInfo`` no Service Connect namespace exists, without
+``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm.
 """
 
 from __future__ import annotations
@@ -12,8 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["InstanceRegistry", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars",
-           "TaskResolver"]
+__all__ = ["AlarmStates", "InstanceRegistry", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth",
+           "Sidecars", "TaskResolver"]
+
+
+class AlarmStates(Protocol):
+    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` reads them."""
+
+    def state(self, name: str) -> str | None:
+        """The alarm's state now (OK, ALARM, INSUFFICIENT_DATA); None when there is no such
+        alarm."""
+        ...
 
 
 class InstanceRegistry(Protocol):

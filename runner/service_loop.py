@@ -42,18 +42,32 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import connect, connectview, data, deployments, instances, query, scheduler, services, tasks
+from runner import (
+    connect,
+    connectview,
+    data,
+    deployments,
+    instances,
+    query,
+    scheduler,
+    servicedeployments,
+    services,
+    shift,
+    tasks,
+)
 from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
-from runner.seams import InstanceRegistry
+from runner.seams import AlarmStates, InstanceRegistry
+from runner.serviceshapes import counts as task_counts
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
 
 log = logging.getLogger("dockyard.runner.services")
 
 TICK = 2.0
+SHIFT_POLL = 1.0  # seconds between two looks at a running traffic shift's alarms
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
 TROUBLESHOOTING = "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
@@ -191,11 +205,14 @@ class ServiceLoop:
         config: Config,
         registrar: InstanceRegistry | None = None,
         addresses: Callable[[str], Awaitable[str]] | None = None,
+        alarms: AlarmStates | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
+        self.alarms = alarms
+        self._records: dict[str, dict[str, Any]] = {}  # service deployment ARN -> last written body
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -276,6 +293,9 @@ class ServiceLoop:
             else []
         )
         pspec = _spec(spec)
+        messages: list[str] = []
+        if current.status == "ACTIVE":
+            pspec, primary = self._shift(name, spec, deps, states, pspec, now, messages)
         if current.status == "DRAINING":
             pspec = deployments.Spec(0, 0, 100)
         elif spec["schedulingStrategy"] == "DAEMON":
@@ -291,7 +311,6 @@ class ServiceLoop:
         if plan.wake_at is not None:
             self.wake_at = plan.wake_at if self.wake_at is None else min(self.wake_at, plan.wake_at)
         events = [dict(e) for e in current.events]
-        messages: list[str] = []
         svc = f"(service {name})"
 
         # Rollouts and rollback first: they change which deployment is primary.
@@ -361,6 +380,130 @@ class ServiceLoop:
         )
         await data.save_service(self.store, current, new)
         await self._sync_registrations(cluster, name, spec, deps)
+        await self._record(cluster, name, spec, [dict(d) for d in current.deployments], deps, now)
+
+    # -- traffic shifts (runner.shift) ------------------------------------------------------
+    def _shift(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        deps: list[dict[str, Any]],
+        states: list[deployments.TaskState],
+        pspec: deployments.Spec,
+        now: float,
+        messages: list[str],
+    ) -> tuple[deployments.Spec, dict[str, Any]]:
+        """Move the PRIMARY deployment's traffic shift one pass on (editing ``deps`` and
+        ``spec``), and the reconciler's spec for it: the source's tasks kept until CLEAN_UP,
+        the new revision held until SCALE_UP. A rollback makes the source PRIMARY again. Returns
+        that spec and the PRIMARY deployment (after a rollback, the source)."""
+        svc = f"(service {name})"
+        primary = next(d for d in deps if d["status"] == "PRIMARY")
+        for d in deps:  # a shift a newer deployment replaced ends there
+            found = servicedeployments.shift_of(d)
+            if d is primary or found is None:
+                continue
+            if not found[1].outcome:
+                ended = replace(found[1], outcome="STOPPED", ended_at=now,
+                                reason=f"Service deployment replaced by deployment {primary['id']}.")
+                d[services.SHIFT]["state"] = shift.state_json(ended)
+            if found[1].outcome != "ROLLBACK":  # a rolled-back split holds until its tasks are gone
+                d.pop(connect.TRAFFIC, None)
+        found = servicedeployments.shift_of(primary)
+        if found is None:
+            return pspec, primary
+        strategy, state = found
+        source = next((d for d in deps if d["id"] == primary[services.SHIFT]["source"]), None)
+        if state.outcome == "SUCCESSFUL":  # its split (all on it) stays: no route change at the end
+            return pspec, primary
+        if state.outcome in ("FAILED", "STOPPED"):  # frozen where it stopped: both revisions stay
+            keep = (source["id"],) if source is not None else ()
+            return replace(pspec, keep=keep, max_percent=max(pspec.max_percent, 200)), primary
+        mine = [t for t in states if t.deployment == primary["id"]]
+        observed = shift.Observed(
+            now,
+            green_ready=sum(1 for t in mine if deployments.is_healthy(t)) >= pspec.desired,
+            blue_drained=source is None or not any(t.live for t in states if t.deployment == source["id"]),
+            in_alarm=self._in_alarm(strategy),
+        )
+        minute = self.config.deployment_minute_seconds
+        new = shift.advance(strategy, state, observed, minute)
+        primary[services.SHIFT]["state"] = shift.state_json(new)
+        dep = f"{svc} (deployment {primary['id']})"
+        if new.stage != state.stage and not new.outcome:
+            messages.append(f"{dep} entered the {new.stage} lifecycle stage.")
+        if new.hook and new.hook != state.hook:
+            messages.append(f"{dep} is waiting at {new.stage} for lifecycle hook {new.hook}: "
+                            "ContinueServiceDeployment to go on.")
+        before, after = shift.traffic(strategy, state), shift.traffic(strategy, new)
+        if after.green != before.green and new.outcome != "ROLLBACK":
+            messages.append(f"{dep} shifted {after.green:g}% of production traffic to "
+                            f"taskDefinition {primary['taskDefinition']}.")
+        if after.test and not before.test:
+            messages.append(f"{dep} sends test traffic to taskDefinition {primary['taskDefinition']}.")
+        primary[connect.TRAFFIC] = _split(source, primary, after)
+        wake = shift.next_wake(strategy, new, minute)
+        if not new.outcome:
+            wake = min(wake or now + SHIFT_POLL, now + SHIFT_POLL)
+        if wake is not None:
+            self.wake_at = wake if self.wake_at is None else min(self.wake_at, wake)
+        if new.outcome == "ROLLBACK" and source is not None:
+            messages.append(f"{dep} deployment failed: {new.reason}")
+            messages.append(f"{svc} rolling back to deployment {source['id']} "
+                            f"(taskDefinition {source['taskDefinition']}).")
+            primary.update(status="ACTIVE", rolloutState="FAILED", rolloutStateReason=new.reason,
+                           updatedAt=now)
+            source.update(status="PRIMARY", updatedAt=now)
+            deps.sort(key=lambda d: d["status"] != "PRIMARY")
+            spec["taskDefinition"] = source["taskDefinition"]
+            for k in services.CONNECT_KEYS:
+                if k in source:
+                    spec[k] = copy.deepcopy(source[k])
+            return replace(pspec, max_percent=max(pspec.max_percent, 200)), source
+        if new.outcome in ("FAILED", "STOPPED"):
+            primary.update(rolloutState="FAILED", rolloutStateReason=new.reason, updatedAt=now)
+            messages.append(f"{dep} deployment failed: {new.reason}")
+        cleaning = new.stage == "CLEAN_UP" and new.outcome in ("", "SUCCESSFUL")
+        keep = (source["id"],) if source is not None and not cleaning else ()
+        hold = shift.STAGES.index(new.stage) < shift.STAGES.index("SCALE_UP") and not new.outcome
+        return replace(pspec, keep=keep, hold=hold, max_percent=max(pspec.max_percent, 200)), primary
+
+    def _in_alarm(self, strategy: shift.Strategy) -> tuple[str, ...]:
+        if self.alarms is None or not strategy.alarms.enable:
+            return ()
+        out = []
+        for n in strategy.alarms.names:
+            try:
+                if self.alarms.state(n) == "ALARM":
+                    out.append(n)
+            except Exception as e:  # the alarms are unreadable: judge again next pass
+                log.warning("alarm state", extra={"alarm": n, "error": str(e)})
+        return tuple(out)
+
+    async def _record(
+        self, cluster: str, name: str, spec: Mapping[str, Any], before: list[dict[str, Any]],
+        deps: list[dict[str, Any]], now: float,
+    ) -> None:
+        """Write the service deployment record of each deployment that changed (and of each
+        retired this pass, one last time)."""
+        ids = {d["id"] for d in deps}
+        gone = [d for d in before if d["id"] not in ids]
+        n = task_counts(self.store, cluster, name)
+        for dep, retired in [*((d, False) for d in deps), *((d, True) for d in gone)]:
+            arn = servicedeployments.deployment_arn(self.config, cluster, name, dep["id"])
+            previous = self._records.get(arn)
+            if previous is None:
+                rec = data.service_deployment(self.store, arn)
+                previous = dict(rec.body) if rec is not None else None
+            rec = servicedeployments.record(self.config, cluster, name, spec, dep, deps, n, now,
+                                            previous=previous, retired=retired)
+            if previous is not None and {**previous, "updatedAt": 0} == {**rec.body, "updatedAt": 0}:
+                self._records[arn] = previous
+                continue
+            await data.put_service_deployment(self.store, rec)
+            self._records[arn] = dict(rec.body)
+            if retired:
+                self._records.pop(arn, None)
 
     async def _launch(
         self, cluster: str, name: str, spec: Mapping[str, Any], dep: Mapping[str, Any], start: Any
@@ -468,6 +611,22 @@ class ServiceLoop:
         await data.forget_registration(self.store, data.Registration(task_id, rid))
 
 
+def _split(
+    source: Mapping[str, Any] | None, target: Mapping[str, Any], t: shift.Traffic
+) -> dict[str, Any] | None:
+    """The :data:`runner.connect.TRAFFIC` value of a shift from ``source`` to ``target`` at
+    ``t`` (weights in basis points); None when the two run the same revision (a revision is
+    what the mesh tells apart) or there is no source."""
+    if source is None:
+        return None
+    src, dst = source.get("definition") or {}, target.get("definition") or {}
+    a, b = (src.get("family", ""), src.get("revision", 0)), (dst.get("family", ""), dst.get("revision", 0))
+    if a == b:
+        return None
+    green = round(t.green * 100)
+    return {"weights": [[*a, 10000 - green], [*b, green]], "test": list(b) if t.test else None}
+
+
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
     """The same message was written less than :data:`REPEAT_EVENT_AFTER` seconds ago."""
     return any(e["message"] == message and now - e["createdAt"] < REPEAT_EVENT_AFTER for e in events[:20])
@@ -478,12 +637,13 @@ def install(
     platform: Any,
     registrar: InstanceRegistry | None = None,
     addresses: Callable[[str], Awaitable[str]] | None = None,
+    alarms: AlarmStates | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
-    container instance's address ``addresses`` gives)."""
+    container instance's address ``addresses`` gives); traffic shifts read ``alarms``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, alarms)
         await loop.start()
         try:
             yield

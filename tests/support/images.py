@@ -111,21 +111,20 @@ def echo_status_image(tag: str = ECHO_STATUS_TAG) -> str:
     return tag
 
 
-ECHO_FLAKY_TAG = "dockyard-test/echo-flaky:v1"
+ECHO_FLAKY_TAG = "dockyard-test/echo-flaky:latest"
+
 ECHO_FLAKY = """#!/bin/sh
-# every FAIL_EVERY-th request (a counter per container) answers 500; FAIL_EVERY unset or 0: none
-n=$(cat /tmp/flaky 2>/dev/null || echo 0)
-n=$((n + 1))
-echo "$n" > /tmp/flaky
-status=200
-if [ "${FAIL_EVERY:-0}" -gt 0 ] && [ $((n % FAIL_EVERY)) -eq 0 ]; then status=500; fi
-printf 'HTTP/1.1 %s Status\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "$status" "${VERSION:-unknown}"
+if [ "${FAIL_PERCENT:-0}" -gt 0 ] && [ $((RANDOM % 100)) -lt "$FAIL_PERCENT" ]; then
+  printf 'HTTP/1.1 500 Failing\\r\\nContent-Type: text/plain\\r\\n\\r\\nfailed %s\\n' "${VERSION:-unknown}"
+else
+  printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "${VERSION:-unknown}"
+fi
 """
 
 
 def echo_flaky_image(tag: str = ECHO_FLAKY_TAG) -> str:
-    """The echo image plus ``/cgi-bin/flaky``: 200 with ``$VERSION``, except every
-    ``$FAIL_EVERY``-th request of a container, which answers 500 (``FAIL_EVERY=5``: 20%)."""
+    """The echo image plus ``/cgi-bin/flaky``, which answers 500 (``failed $VERSION``) on about
+    ``$FAIL_PERCENT`` percent of requests (default 0), else 200 with ``$VERSION``."""
     if not _image_exists(tag):
         rootfs = busybox_rootfs({"app/run": ECHO_RUN.encode(), "www/cgi-bin/call": ECHO_CALL.encode(),
                                  "www/cgi-bin/flaky": ECHO_FLAKY.encode()})
