@@ -76,7 +76,8 @@ def assemble(platform: Platform) -> None:
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars,
-                              alarms=mesh.telemetry.alarms if mesh.telemetry else None)
+                              alarms=mesh.telemetry.alarms if mesh.telemetry else None,
+                              revision_metrics=mesh.revisions)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
     # Requests of the modelled operations are checked against AWS's models before their

@@ -142,11 +142,12 @@ def judge(policy: Policy, baseline: Window, canary: Window) -> Verdict:
 
 
 def advance(
-    policy: Policy, run: Run, now: float, baseline: Window, canary: Window
+    policy: Policy, run: Run, now: float, baseline: Window, canary: Window, lag: float = 0.0
 ) -> tuple[Run, Verdict | None]:
-    """The run after ``now`` with the step's windows so far (``baseline``, ``canary``, both
-    since ``run.since``), and the verdict when the step was judged (None: still held)."""
-    if run.outcome or now - run.since < policy.interval:
+    """The run at ``now`` with the step's windows (``baseline``, ``canary``: from ``run.since``
+    to ``now - lag``, ``lag`` being how late metrics arrive), and the verdict when the step was
+    judged (None: still held). The next step begins at ``now``."""
+    if run.outcome or now - lag - run.since < policy.interval:
         return run, None
     reference = baseline if baseline.requests > 0 else (run.reference or baseline)
     verdict = judge(policy, reference, canary)

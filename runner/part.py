@@ -26,6 +26,7 @@ from runner.seams import (
     NamespaceInfo,
     NamespaceLookup,
     PullAuth,
+    RevisionMetrics,
     Sidecars,
     TaskResolver,
 )
@@ -90,6 +91,7 @@ def install(
     namespace_info: NamespaceInfo | None = None,
     sidecars: Sidecars | None = None,
     alarms: AlarmStates | None = None,
+    revision_metrics: RevisionMetrics | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
@@ -97,7 +99,8 @@ def install(
     ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks of
     services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
     meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
-    deployments with ``deploymentConfiguration.alarms`` read ``alarms``)."""
+    deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
+    ``revision_metrics``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
         **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms}
@@ -137,6 +140,7 @@ def install(
     platform.ops.add(ECS, "ListServicesByNamespace", list_by_namespace)
     execs.install(platform, supervisor)  # ExecuteCommand and its /exec/ stream (dockyard exec)
     events.install(platform)
-    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address, alarms=alarms)
+    service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address, alarms=alarms,
+                         metrics=revision_metrics)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor))

@@ -43,6 +43,7 @@ from typing import Any
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import (
+    canary,
     connect,
     connectview,
     data,
@@ -59,7 +60,7 @@ from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
-from runner.seams import AlarmStates, InstanceRegistry
+from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics
 from runner.serviceshapes import counts as task_counts
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
@@ -67,6 +68,7 @@ __all__ = ["TICK", "ServiceLoop", "placement_message"]
 log = logging.getLogger("dockyard.runner.services")
 
 TICK = 2.0
+RESOLUTION_LAG = 10.0  # seconds: the metric store's buckets (a window's last one fills this late)
 SHIFT_POLL = 1.0  # seconds between two looks at a running traffic shift's alarms
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
@@ -206,12 +208,14 @@ class ServiceLoop:
         registrar: InstanceRegistry | None = None,
         addresses: Callable[[str], Awaitable[str]] | None = None,
         alarms: AlarmStates | None = None,
+        metrics: RevisionMetrics | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
         self.alarms = alarms
+        self.metrics = metrics
         self._records: dict[str, dict[str, Any]] = {}  # service deployment ARN -> last written body
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
@@ -295,7 +299,7 @@ class ServiceLoop:
         pspec = _spec(spec)
         messages: list[str] = []
         if current.status == "ACTIVE":
-            pspec, primary = self._shift(name, spec, deps, states, pspec, now, messages)
+            pspec, primary = self._shift(cluster, name, spec, deps, states, pspec, now, messages)
         if current.status == "DRAINING":
             pspec = deployments.Spec(0, 0, 100)
         elif spec["schedulingStrategy"] == "DAEMON":
@@ -385,6 +389,7 @@ class ServiceLoop:
     # -- traffic shifts (runner.shift) ------------------------------------------------------
     def _shift(
         self,
+        cluster: str,
         name: str,
         spec: dict[str, Any],
         deps: list[dict[str, Any]],
@@ -420,16 +425,22 @@ class ServiceLoop:
             keep = (source["id"],) if source is not None else ()
             return replace(pspec, keep=keep, max_percent=max(pspec.max_percent, 200)), primary
         mine = [t for t in states if t.deployment == primary["id"]]
+        dep = f"{svc} (deployment {primary['id']})"
+        failed_analysis = ""
+        if strategy.analysis is not None and source is not None:
+            state, failed_analysis = self._analyse(
+                cluster, name, strategy.analysis, state, source, primary, now, dep, messages
+            )
         observed = shift.Observed(
             now,
             green_ready=sum(1 for t in mine if deployments.is_healthy(t)) >= pspec.desired,
             blue_drained=source is None or not any(t.live for t in states if t.deployment == source["id"]),
             in_alarm=self._in_alarm(strategy),
+            failed_analysis=failed_analysis,
         )
         minute = self.config.deployment_minute_seconds
         new = shift.advance(strategy, state, observed, minute)
         primary[services.SHIFT]["state"] = shift.state_json(new)
-        dep = f"{svc} (deployment {primary['id']})"
         if new.stage != state.stage and not new.outcome:
             messages.append(f"{dep} entered the {new.stage} lifecycle stage.")
         if new.hook and new.hook != state.hook:
@@ -467,6 +478,47 @@ class ServiceLoop:
         keep = (source["id"],) if source is not None and not cleaning else ()
         hold = shift.STAGES.index(new.stage) < shift.STAGES.index("SCALE_UP") and not new.outcome
         return replace(pspec, keep=keep, hold=hold, max_percent=max(pspec.max_percent, 200)), primary
+
+    def _analyse(
+        self, cluster: str, name: str, policy: canary.Policy, state: shift.State, source: dict[str, Any],
+        primary: dict[str, Any], now: float, dep: str, messages: list[str],
+    ) -> tuple[shift.State, str]:
+        """Dockyard's canary analysis of one pass (:mod:`runner.canary`): in
+        PRODUCTION_TRAFFIC_SHIFT, once a step's interval (plus the metrics' lag) has passed,
+        judge both revisions over it; a pass moves the shift to the next step (the last one
+        passed: on to the next stage), a failure is the reason to roll back. Returns the shift
+        state and that reason ("": none)."""
+        if state.stage != "PRODUCTION_TRAFFIC_SHIFT" or state.step < 0 or state.outcome or state.stop:
+            return state, ""
+        if state.hook:
+            return state, ""
+        stored = primary[services.SHIFT].setdefault("canary", {})
+        ref = stored.get("reference")
+        run = canary.Run(state.step, state.since, reference=canary.Window(**ref) if ref else None)
+        lag = (self.config.mesh_stats_flush_interval or 10.0) + RESOLUTION_LAG
+        if now - lag - run.since < policy.interval:
+            return state, ""
+        base_rev = int((source.get("definition") or {}).get("revision", 0))
+        new_rev = int((primary.get("definition") or {}).get("revision", 0))
+        if self.metrics is None:
+            base, mine = canary.Window(), canary.Window()
+        else:
+            base = _window(self.metrics.window(cluster, name, base_rev, run.since, now - lag))
+            mine = _window(self.metrics.window(cluster, name, new_rev, run.since, now - lag))
+        after, verdict = canary.advance(policy, run, now, base, mine, lag)
+        if verdict is None:
+            return state, ""
+        stored["last"] = {"step": policy.steps[run.step], "baseline": base.__dict__, "canary": mine.__dict__,
+                          "passed": verdict.passed, "reason": verdict.reason, "at": now}
+        if after.reference is not None:
+            stored["reference"] = after.reference.__dict__
+        if after.outcome == canary.ROLLED_BACK:
+            return state, after.reason
+        if after.outcome == canary.PROMOTED:
+            messages.append(f"{dep} {after.reason}.")
+            return replace(state, step=len(policy.steps) - 1, since=now), ""
+        messages.append(f"{dep} canary at {policy.steps[run.step]:g}% passed: {verdict.reason}.")
+        return replace(state, step=after.step, since=now), ""
 
     def _in_alarm(self, strategy: shift.Strategy) -> tuple[str, ...]:
         if self.alarms is None or not strategy.alarms.enable:
@@ -611,6 +663,11 @@ class ServiceLoop:
         await data.forget_registration(self.store, data.Registration(task_id, rid))
 
 
+def _window(w: Any) -> canary.Window:
+    """A ``runner.seams.RevisionWindow`` as the analysis' own value."""
+    return canary.Window(float(w.requests), float(w.errors), None if w.p99 is None else float(w.p99))
+
+
 def _split(
     source: Mapping[str, Any] | None, target: Mapping[str, Any], t: shift.Traffic
 ) -> dict[str, Any] | None:
@@ -638,12 +695,14 @@ def install(
     registrar: InstanceRegistry | None = None,
     addresses: Callable[[str], Awaitable[str]] | None = None,
     alarms: AlarmStates | None = None,
+    metrics: RevisionMetrics | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
-    container instance's address ``addresses`` gives); traffic shifts read ``alarms``."""
+    container instance's address ``addresses`` gives); traffic shifts read ``alarms``, canary
+    analyses ``metrics``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses, alarms)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, alarms, metrics)
         await loop.start()
         try:
             yield

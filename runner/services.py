@@ -125,7 +125,10 @@ def deployment_configuration(value: Any, strategy: str, current: Mapping[str, An
         raise InvalidParameterException("deploymentConfiguration must be an object.")
     if (value.get("strategy") or base.get("strategy") or "ROLLING") != (base.get("strategy") or "ROLLING"):
         # a new strategy starts without the old one's fields
-        base = {k: v for k, v in base.items() if k not in ("canaryConfiguration", "linearConfiguration")}
+        base = {k: v for k, v in base.items()
+                if k not in ("canaryConfiguration", "linearConfiguration", "dockyardCanary")}
+    if value.get("canaryConfiguration") is not None and value.get("dockyardCanary") is None:
+        base.pop("dockyardCanary", None)  # ECS's canary replaces Dockyard's
     out = {**base, **value}
     out["maximumPercent"] = param_int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
     low = base["minimumHealthyPercent"]

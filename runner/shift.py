@@ -44,6 +44,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runner.canary import FIELD as CANARY_FIELD
+from runner.canary import Policy as CanaryPolicy
+from runner.canary import policy_of as canary_policy
+
 __all__ = ["HOOK_STAGES", "SHIFTING", "STAGES", "Alarms", "Hook", "Observed", "State", "Strategy", "Traffic",
            "advance", "hook_id", "next_wake", "state_from_json", "state_json", "strategy_of", "traffic"]
 
@@ -90,9 +94,13 @@ class Strategy:
     bake: float = 0.0
     hooks: tuple[Hook, ...] = ()
     alarms: Alarms = Alarms()
+    analysis: CanaryPolicy | None = None  # Dockyard's canary analysis (dockyardCanary)
 
     def steps(self) -> tuple[float, ...]:
-        """Green's share of production traffic (percent) at each step, the last 100."""
+        """Green's share of production traffic (percent) at each step, the last 100 (with a
+        canary analysis, its steps)."""
+        if self.analysis is not None:
+            return self.analysis.steps
         if self.kind == "CANARY" and self.canary_percent < 100:
             return (self.canary_percent, 100.0)
         if self.kind == "LINEAR" and self.step_percent < 100:
@@ -101,9 +109,12 @@ class Strategy:
         return (100.0,)
 
     def hold(self, step: int) -> float:
-        """Minutes step ``step`` is held before the next (the last step: none)."""
+        """Minutes step ``step`` is held before the next (the last step: none; with a canary
+        analysis, until the analysis moves it: the service loop judges each step)."""
         if step >= len(self.steps()) - 1:
             return 0.0
+        if self.analysis is not None:
+            return math.inf
         return self.canary_bake if self.kind == "CANARY" else self.step_bake
 
 
@@ -132,12 +143,13 @@ class State:
 @dataclass(frozen=True)
 class Observed:
     """What the loop saw: green has the desired count of healthy tasks; blue has no live task;
-    the deployment's alarms now in ALARM."""
+    the deployment's alarms now in ALARM; why Dockyard's canary analysis failed it."""
 
     now: float
     green_ready: bool = False
     blue_drained: bool = False
     in_alarm: Sequence[str] = ()
+    failed_analysis: str = ""  # why the canary analysis failed the new revision ("": it did not)
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,8 @@ def advance(strategy: Strategy, state: State, obs: Observed, minute: float = 60.
     for _ in range(4 * len(STAGES)):
         if state.outcome:
             return state
+        if obs.failed_analysis:
+            return _end(state, "ROLLBACK", obs.failed_analysis, now)
         if state.stop:
             if state.stop == "ROLLBACK":
                 why = "Service deployment rolled back by StopServiceDeployment."
@@ -269,6 +283,7 @@ def strategy_of(config: Mapping[str, Any]) -> Strategy | None:
         hooks=hooks,
         alarms=Alarms(tuple(alarms.get("alarmNames") or ()), bool(alarms.get("enable")),
                       bool(alarms.get("rollback"))),
+        analysis=canary_policy(config[CANARY_FIELD]) if config.get(CANARY_FIELD) is not None else None,
     )
 
 

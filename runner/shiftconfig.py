@@ -9,6 +9,8 @@ and raises ECS's InvalidParameterException for what does not fit (docs/deploymen
 * ``lifecycleHooks`` on ROLLING, a hook with no ``lifecycleStages`` or a stage hooks cannot
   have, an ``AWS_LAMBDA`` hook (there is no Lambda in Dockyard: use PAUSE), a hook timeout
   outside 1-1440 minutes;
+* Dockyard's ``dockyardCanary`` (docs/canary.md) without CANARY, or with a member that is
+  wrong (:func:`runner.canary.policy_of`);
 * ``alarms.alarmNames`` naming an alarm that does not exist (``exists``, when given);
 * a traffic-shifting strategy on a service without Service Connect (``connect``: the service's
   Service Connect configuration serves at least one ``services[]`` entry) or a DAEMON service.
@@ -19,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from runner.canary import FIELD as CANARY_FIELD
+from runner.canary import policy_of as canary_policy
 from runner.errors import InvalidParameterException
 from runner.shift import HOOK_STAGES, SHIFTING
 
@@ -67,6 +71,14 @@ def check(
                        f"not {strategy}.")
         if not isinstance(raw, dict):
             raise _bad(f"{where}.{key} must be an object.")
+    if config.get(CANARY_FIELD) is not None:
+        if strategy != "CANARY":
+            raise _bad(f"{where}.{CANARY_FIELD} can only be used with the CANARY deployment strategy, "
+                       f"not {strategy}.")
+        try:
+            canary_policy(config[CANARY_FIELD])
+        except ValueError as e:
+            raise _bad(str(e)) from None
     canary = config.get("canaryConfiguration") or {}
     linear = config.get("linearConfiguration") or {}
     _percent(canary, "canaryPercent", f"{where}.canaryConfiguration")

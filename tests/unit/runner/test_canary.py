@@ -169,3 +169,34 @@ def test_the_stored_field_reads_back_and_bad_members_are_named() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             canary.policy_of(bad)
+
+
+def test_a_canary_analysis_drives_the_shift_machine_steps() -> None:
+    from runner import shift
+
+    config = {"strategy": "CANARY", "dockyardCanary": {"steps": [10, 50, 100], "intervalSeconds": 30}}
+    strategy = shift.strategy_of(config)
+    assert strategy is not None and strategy.analysis is not None
+    assert strategy.steps() == (10.0, 50.0, 100.0)
+    # the machine never moves a judged step by itself: the analysis does
+    state = shift.State(stage="PRODUCTION_TRAFFIC_SHIFT", step=0, since=0.0)
+    held = shift.advance(strategy, state, shift.Observed(now=1e9), minute=1.0)
+    assert (held.stage, held.step, held.outcome) == ("PRODUCTION_TRAFFIC_SHIFT", 0, "")
+    assert shift.traffic(strategy, held).green == 10.0
+    # a failed analysis rolls back at once, with its reason
+    why = "canary at 10% rolled back: the canary's 5xx rate 20.00% exceeds the baseline's 0.00%"
+    back = shift.advance(strategy, held, shift.Observed(now=1e9, failed_analysis=why), minute=1.0)
+    assert (back.outcome, back.reason) == ("ROLLBACK", why)
+    assert shift.traffic(strategy, back).green == 0.0
+
+
+def test_the_dockyard_canary_field_is_checked_with_the_strategy() -> None:
+    from runner import shiftconfig
+    from runner.errors import InvalidParameterException
+
+    good = {"strategy": "CANARY", "dockyardCanary": {"steps": [10, 100]}}
+    shiftconfig.check(good, connect=True)
+    with pytest.raises(InvalidParameterException, match="dockyardCanary can only be used with the CANARY"):
+        shiftconfig.check({**good, "strategy": "LINEAR"}, connect=True)
+    with pytest.raises(InvalidParameterException, match=r"dockyardCanary\.steps must end at 100"):
+        shiftconfig.check({**good, "dockyardCanary": {"steps": [10, 50]}}, connect=True)
