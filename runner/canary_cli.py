@@ -6,7 +6,7 @@ It is UpdateService with ``deploymentConfiguration.strategy`` CANARY and Dockyar
 ``maxP99Milliseconds``: what the runner's analysis, :mod:`runner.canary`, reads), so the same
 canary can be asked for with any client that sends the field. Then it follows the deployment
 live: a line per change of its stage or traffic split and, every ``--refresh`` seconds while
-traffic shifts, both revisions' requests, 5xx rate and p99 over the last interval (the
+traffic shifts, both revisions' requests, 5xx rate and p99 over the last complete interval (the
 CloudWatch metrics API, ``AWS/ECS`` by ``TaskDefinitionRevision``); each new service event
 (the analysis writes why it promoted or rolled back). Exit 0 when the deployment is
 SUCCESSFUL, 1 when it was rolled back, stopped or failed, or ``--timeout`` passed.
@@ -27,6 +27,7 @@ from runner.deployments_cli import ENDED, revision_names, traffic_line
 __all__ = ["add_canary", "canary_field", "figures", "metric_queries"]
 
 METRICS = "GraniteServiceVersion20100801"
+LAG = 12.0  # seconds until a 10 s bucket of the metric store holds its sidecars' flushes
 _SHIFTING = ("PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME")
 _FIGURES = (("r", "RequestCount", "Sum"), ("e", "HTTPCode_Target_5XX_Count", "Sum"),
             ("q", "TargetResponseTime", "p99"))
@@ -115,7 +116,7 @@ def follow(client: Any, cluster: str, service: str, started: float, interval: fl
             if shifting and time.monotonic() - shown_at >= refresh:
                 shown_at = time.monotonic()
                 revisions = sorted({n.split(":")[-1] for n in names.values()}, key=lambda r: (len(r), r))
-                end = int(time.time()) // 10 * 10 + 10
+                end = int(time.time() - LAG) // 10 * 10  # the last window whose metrics are in
                 answer = client.call(METRICS, "GetMetricData", {
                     "MetricDataQueries": metric_queries(cluster, service, revisions, window),
                     "StartTime": end - window, "EndTime": end})

@@ -347,6 +347,7 @@ class ServiceLoop:
             d["failed"] = plan.failed_tasks.get(d["id"], d.get("failed", 0))
 
         # Starts before stops: a replacement exists before what it replaces goes away.
+        retired: dict[str, dict[str, Any]] = {}
         if plan.rollback is None:
             for start in plan.starts:
                 dep = next(d for d in deps if d["id"] == start.deployment)
@@ -362,6 +363,7 @@ class ServiceLoop:
                     stopped.append(s.task)
             if stopped:
                 messages.append(f"{svc} has stopped {len(stopped)} running tasks: {_tasks_list(stopped)}.")
+            retired = {d["id"]: d for d in deps if d["id"] in plan.retire}
             deps = [d for d in deps if d["id"] not in plan.retire]
         steady = plan.steady and plan.rollback is None
         if steady and not current.steady:
@@ -384,7 +386,9 @@ class ServiceLoop:
         )
         await data.save_service(self.store, current, new)
         await self._sync_registrations(cluster, name, spec, deps)
-        await self._record(cluster, name, spec, [dict(d) for d in current.deployments], deps, now)
+        # a deployment retired this pass is recorded as this pass left it (a rollback's outcome)
+        before = [retired.get(d["id"], dict(d)) for d in current.deployments]
+        await self._record(cluster, name, spec, before, deps, now)
 
     # -- traffic shifts (runner.shift) ------------------------------------------------------
     def _shift(
