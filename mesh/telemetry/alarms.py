@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dockyard.aws.errors import AwsError
 from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call, Handler
 from mesh.telemetry import alarms_eval
@@ -40,6 +42,8 @@ from mesh.telemetry.cloudwatch_errors import (
 )
 
 __all__ = ["Alarm", "Alarms", "StateChange"]
+
+log = logging.getLogger("dockyard.mesh")
 
 MAX_ALARMS = 5000
 MAX_HISTORY = 100
@@ -119,8 +123,9 @@ class Alarms:
 
     # --- state ---------------------------------------------------------------------------
 
-    def _set(self, alarm: Alarm, state: str, reason: str, data: dict[str, Any] | None = None) -> None:
-        now = self.clock()
+    def _set(self, alarm: Alarm, state: str, reason: str, data: dict[str, Any] | None = None,
+             now: float | None = None) -> None:
+        now = self.clock() if now is None else now
         old = alarm.state
         alarm.state, alarm.reason, alarm.state_updated = state, reason, now
         alarm.reason_data = json.dumps(data) if data else ""
@@ -142,6 +147,8 @@ class Alarms:
             }
         )
         change = StateChange(alarm.name, old, state, reason, now)
+        log.info("alarm state change",
+                 extra={"alarm": alarm.name, "old": old, "new": state, "reason": reason})
         for q in list(self._subscribers):
             if q.full():
                 q.get_nowait()
@@ -153,7 +160,11 @@ class Alarms:
         changes = []
         for alarm in list(self.alarms.values()):
             old = alarm.state
-            points = self.datapoints(alarm, now)
+            try:
+                points = self.datapoints(alarm, now)
+            except AwsError as e:  # metric math that fails on this data: this alarm only
+                log.warning("alarm not evaluated", extra={"alarm": alarm.name, "error": e.message})
+                continue
             s = alarm.spec
             n = int(s["EvaluationPeriods"])
             verdict = alarms_eval.judge(
@@ -175,6 +186,7 @@ class Alarms:
                         "recentDatapoints": [p for p in points if p is not None],
                         "threshold": float(s["Threshold"]),
                     },
+                    now,
                 )
                 changes.append(StateChange(alarm.name, old, verdict.state, verdict.reason, now))
         return changes

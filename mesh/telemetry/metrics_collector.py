@@ -60,8 +60,8 @@ def record(store: Store, items: list[Sample], now: float, namespace: str = NAMES
         agg.unit = s.unit
         if s.kind == "histogram":
             agg.add_histogram(s.count, s.total, dict(s.buckets))
-        else:
-            agg.add(s.value)
+        else:  # one flush's delta: summary statistics only (no percentiles of counts)
+            agg.add_stats(1.0, s.value, s.value, s.value)
 
 
 class Collector:

@@ -92,3 +92,35 @@ def test_the_oldest_written_series_goes_past_the_bound():
     store.bucket(a, 2).add(1)  # a written again: b is now the oldest
     store.bucket(c, 3).add(1)
     assert set(store.keys()) == {a, c}
+
+
+def test_sealed_buckets_keep_their_statistics_values_histograms_and_unit():
+    store = Store()
+    hist = key("T", "Time", {})
+    store.bucket(K, 1000).add(5)
+    store.bucket(K, 1000).unit = "Milliseconds"
+    store.bucket(K, 1010).add_stats(2, 30, 10, 20)  # summary only
+    store.bucket(hist, 1000).add_histogram(10, 100, {10.0: 10})
+    for k in (K, hist):
+        store.bucket(k, 1020).add_stats(1, 1, 1, 1)  # seals the buckets before
+    first, second, _ = (a for _, a in store.points(K, 0, 2000))
+    assert (first.values, statistic(first, "p50"), first.unit) == ([5.0], 5.0, "Milliseconds")
+    assert [statistic(second, s) for s in ("SampleCount", "Sum", "Minimum", "Maximum")] == [2, 30, 10, 20]
+    assert second.unit == "Milliseconds" and percentile(second, 50) is None
+    [(_, h), _] = store.points(hist, 0, 2000)
+    assert percentile(h, 50) == pytest.approx(5.0)
+    # a late sample reopens its sealed bucket; one for a bucket never written is placed in order
+    store.bucket(K, 1011).add(40)
+    store.bucket(K, 990).add(1)
+    assert [(t, a.count, a.total) for t, a in store.points(K, 0, 2000)] == [
+        (990, 1, 1), (1000, 1, 5), (1010, 3, 70), (1020, 1, 1)]
+
+
+def test_a_histogram_with_a_new_bound_keeps_the_sealed_ones_whole():
+    store = Store()
+    hist = key("T", "Time", {})
+    store.bucket(hist, 1000).add_histogram(2, 10, {10.0: 2})
+    store.bucket(hist, 1010).add_histogram(2, 200, {100.0: 2})
+    store.bucket(hist, 1020).add_histogram(1, 1, {1.0: 1})
+    store.bucket(hist, 1030).add_stats(0, 0, 0, 0)
+    assert [a.buckets for _, a in store.points(hist, 0, 2000)][:3] == [{10.0: 2}, {100.0: 2}, {1.0: 1}]
