@@ -520,7 +520,7 @@ class ServiceLoop:
             return state, after.reason
         if after.outcome == canary.PROMOTED:
             messages.append(f"{dep} {after.reason}.")
-            return replace(state, step=len(policy.steps) - 1, since=now), ""
+            return replace(state, step=len(policy.steps), since=now), ""  # the promotion step
         messages.append(f"{dep} canary at {policy.steps[run.step]:g}% passed: {verdict.reason}.")
         return replace(state, step=after.step, since=now), ""
 

@@ -98,9 +98,9 @@ class Strategy:
 
     def steps(self) -> tuple[float, ...]:
         """Green's share of production traffic (percent) at each step, the last 100 (with a
-        canary analysis, its steps)."""
+        canary analysis: its steps, each judged, then one more 100 that stands for "promoted")."""
         if self.analysis is not None:
-            return self.analysis.steps
+            return (*self.analysis.steps, 100.0)
         if self.kind == "CANARY" and self.canary_percent < 100:
             return (self.canary_percent, 100.0)
         if self.kind == "LINEAR" and self.step_percent < 100:

@@ -172,16 +172,22 @@ def test_the_stored_field_reads_back_and_bad_members_are_named() -> None:
 
 
 def test_a_canary_analysis_drives_the_shift_machine_steps() -> None:
+    from dataclasses import replace
+
     from runner import shift
 
     config = {"strategy": "CANARY", "dockyardCanary": {"steps": [10, 50, 100], "intervalSeconds": 30}}
     strategy = shift.strategy_of(config)
     assert strategy is not None and strategy.analysis is not None
-    assert strategy.steps() == (10.0, 50.0, 100.0)
+    assert strategy.steps() == (10.0, 50.0, 100.0, 100.0)  # each step judged, then promoted
     # the machine never moves a judged step by itself: the analysis does
     state = shift.State(stage="PRODUCTION_TRAFFIC_SHIFT", step=0, since=0.0)
     held = shift.advance(strategy, state, shift.Observed(now=1e9), minute=1.0)
     assert (held.stage, held.step, held.outcome) == ("PRODUCTION_TRAFFIC_SHIFT", 0, "")
+    at_100 = shift.advance(strategy, replace(state, step=2), shift.Observed(now=1e9), minute=1.0)
+    assert (at_100.stage, at_100.step) == ("PRODUCTION_TRAFFIC_SHIFT", 2)  # judged before promotion
+    promoted = shift.advance(strategy, replace(state, step=3), shift.Observed(now=1e9), minute=1.0)
+    assert promoted.stage != "PRODUCTION_TRAFFIC_SHIFT"
     assert shift.traffic(strategy, held).green == 10.0
     # a failed analysis rolls back at once, with its reason
     why = "canary at 10% rolled back: the canary's 5xx rate 20.00% exceeds the baseline's 0.00%"
