@@ -17,9 +17,11 @@ that same window for both revisions (:class:`Window`: requests, 5xx answers, p99
 
 :func:`advance` is the step machine: a step whose window passed moves to the next (the last
 step passed: PROMOTED); one that failed ends the run at once (ROLLED_BACK), with the reason
-that goes into the service's events. :func:`weights` is the traffic split of a run. The CLI's
-option syntax is parsed by :func:`parse_steps`, :func:`parse_duration`, :func:`parse_percent`
-and :func:`parse_milliseconds` (ValueError with a message naming the option).
+that goes into the service's events (each step's traffic split is ``runner.shift``'s, whose
+steps are the policy's when a deployment has one; the service loop's ``_analyse`` drives it). The
+``dockyardCanary`` field is read by :func:`policy_of`; the CLI's option syntax is parsed by
+:func:`parse_steps`, :func:`parse_duration`, :func:`parse_percent` and
+:func:`parse_milliseconds` (ValueError with a message naming the option).
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ __all__ = [
     "parse_steps",
     "policy_json",
     "policy_of",
-    "weights",
 ]
 
 PROMOTED = "PROMOTED"
@@ -160,16 +161,6 @@ def advance(
         why = f"canary promoted: every step passed ({verdict.reason} at {percent:g}%)"
         return replace(run, outcome=PROMOTED, reason=why, reference=kept), verdict
     return Run(run.step + 1, now, reference=kept), verdict
-
-
-def weights(policy: Policy, run: Run) -> tuple[float, float]:
-    """(baseline, canary) percent of production traffic in ``run``."""
-    if run.outcome == ROLLED_BACK:
-        return 100.0, 0.0
-    if run.outcome == PROMOTED:
-        return 0.0, 100.0
-    canary = policy.steps[run.step]
-    return 100.0 - canary, canary
 
 
 # -- the CLI's option syntax -------------------------------------------------------------------
