@@ -437,7 +437,7 @@ class ServiceLoop:
             )
         observed = shift.Observed(
             now,
-            green_ready=sum(1 for t in mine if deployments.is_healthy(t)) >= pspec.desired,
+            green_ready=len(self._serving(cluster, name, primary, mine)) >= pspec.desired,
             blue_drained=source is None or not any(t.live for t in states if t.deployment == source["id"]),
             in_alarm=self._in_alarm(strategy),
             failed_analysis=failed_analysis,
@@ -482,6 +482,19 @@ class ServiceLoop:
         keep = (source["id"],) if source is not None and not cleaning else ()
         hold = shift.STAGES.index(new.stage) < shift.STAGES.index("SCALE_UP") and not new.outcome
         return replace(pspec, keep=keep, hold=hold, max_percent=max(pspec.max_percent, 200)), primary
+
+    def _serving(
+        self, cluster: str, name: str, dep: Mapping[str, Any], tasks: list[deployments.TaskState]
+    ) -> list[deployments.TaskState]:
+        """The healthy tasks of ``tasks`` that discovery already has in every Cloud Map service of
+        the deployment's Service Connect entries: what a route may send traffic to without a
+        request finding no endpoint (registration happens at the end of the pass that saw the
+        task healthy, so traffic moves to it one pass later, with its endpoints in the mesh)."""
+        wanted = set(connect_registries(dep).values())
+        registered: dict[str, set[str]] = {}
+        for r in data.registrations_of_service(self.store, cluster, name):
+            registered.setdefault(r.task_id, set()).add(r.registry_id)
+        return [t for t in tasks if deployments.is_healthy(t) and wanted <= registered.get(t.id, set())]
 
     def _analyse(
         self, cluster: str, name: str, policy: canary.Policy, state: shift.State, source: dict[str, Any],

@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from dockyard.aws.protocol import ECS
+from dockyard.client import ApiError, Client
 from tests.integration.test_ecs_service_connect import NET, namespace
 from tests.integration.test_ecs_services import service_tasks, wait_for
 from tests.integration.test_ecs_tasks import own_cluster
@@ -158,6 +160,22 @@ def test_bad_canary_options_are_refused_before_anything_is_sent(dockyard: Dockya
                            (["--max-error-rate", "200%"], "from 0% to 100%")):
         proc = canary(dockyard, site, f"{site.family}:1", *options)
         assert proc.returncode != 0 and words in proc.stderr, (options, proc.stderr)
+    # the field itself, as any client may send it (the aws CLI refuses members AWS lacks)
+    key, secret = dockyard.credentials
+    client = Client(dockyard.control_url, key, secret)
+    base = {"cluster": site.cluster, "service": "web", "taskDefinition": f"{site.family}:1"}
+    for config, words in (
+        ({"strategy": "LINEAR", "dockyardCanary": {"steps": [50, 100]}},
+         "dockyardCanary can only be used with the CANARY deployment strategy, not LINEAR"),
+        ({"strategy": "CANARY", "dockyardCanary": {"steps": [50, 100], "intervalSeconds": 0}},
+         "dockyardCanary.intervalSeconds must be a number from 1 to 86400"),
+        ({"strategy": "CANARY", "dockyardCanary": {"steps": [0.01, 100]}},
+         "each percent must be from 0.1 to 100"),
+    ):
+        with pytest.raises(ApiError) as caught:
+            client.call(ECS, "UpdateService", {**base, "deploymentConfiguration": config})
+        error = caught.value
+        assert error.code == "InvalidParameterException" and words in error.message, error
     assert len(newest_deployments(dockyard, site)) == 1  # nothing was deployed
 
 
@@ -176,6 +194,13 @@ def test_a_failing_canary_is_rolled_back_by_the_analysis(dockyard: Dockyard, sit
     assert reason.startswith("canary at 50% rolled back: the canary's 5xx rate"), reason
     assert "exceeds the baseline's 0.00% by more than 1.00%" in reason, reason
     assert any(reason in m for m in events(dockyard, site))
+    shown = subprocess.run(
+        [str(BIN / "dockyard"), "deployments", "web", "--cluster", site.cluster, "--limit", "1",
+         "--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 0 and shown.stdout.splitlines()[0].endswith("ROLLBACK_SUCCESSFUL  CANARY")
+    assert f"  rollback {reason} -> " in shown.stdout, shown.stdout
     assert any(a == "failed web-v2" or a.startswith("HTTP 500") for a in load.answers()), \
         "v2 never served its canary share"
     rolled = time.time()
@@ -198,7 +223,22 @@ def test_a_good_canary_is_promoted_step_by_step(dockyard: Dockyard, site: Site, 
     assert any("canary promoted: every step passed" in m for m in messages), messages[:10]
     only(site, "web-v3")
     assert {"web-v1", "web-v3"} <= set(load.answers(started)), "both revisions answered during the canary"
-    assert load.failed(started) == [], load.failed(started)[:5]
+    failed_at = [(round(at, 1), a) for at, batch in load.batches if at >= started for a in batch
+                 if not a.startswith("web-v")]
+    if failed_at:  # when they failed, against the deployment's events (printed for the log)
+        svc = dockyard.aws("ecs", "describe-services", "--cluster", site.cluster, "--services", "web")
+        for e in svc["services"][0]["events"][:12]:
+            print("event at", round(float(e["createdAt"]), 1), e["message"][:100])
+    assert failed_at == [], failed_at
     done = newest(dockyard, site)
     assert done["status"] == "SUCCESSFUL"
     assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100
+    shown = subprocess.run(
+        [str(BIN / "dockyard"), "deployments", "web", "--cluster", site.cluster, "--limit", "2",
+         "--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].endswith("SUCCESSFUL  CANARY") and "[CLEAN_UP]" in lines[1], shown.stdout
+    assert f"{v3.rsplit('/', 1)[-1]} 100%" in lines[2], shown.stdout
