@@ -16,7 +16,8 @@ APIs to Envoy"):
   (``ConnectService.traffic``), the route's rules are the test-header rules (to the service
   ``sc/<namespace>/<discoveryName>@<family>:<revision>`` of the test revision: the instances
   whose ``ECS_TASK_DEFINITION_FAMILY``/``ECS_TASK_DEFINITION_REVISION`` say so), then one rule
-  splitting production traffic over the revisions' services by weight (docs/deployments.md).
+  splitting production traffic over the revisions' services by weight, what is left of 10000
+  to ``sc/<namespace>/<discoveryName>`` itself (docs/deployments.md).
 * **App Mesh overrides it.** When an App Mesh virtual service is named like the alias's
   ``dnsName`` (in any mesh; if several meshes have one, the oldest mesh's wins), its provider
   decides: a virtual router's routes become the route's rules (``httpRoute``, ``http2Route``,
@@ -244,21 +245,23 @@ class _Builder:
     def connect_rules(self, cs: ConnectService) -> tuple[Rule, ...]:
         """A Service Connect service's rules: one to all its instances or, while a deployment
         shifts its traffic (``cs.traffic``), the test-header rules to the test revision first,
-        then production traffic over the revisions by weight."""
+        then production traffic over the revisions by weight, what the weights leave of 10000
+        to all its instances (so a split can name its revisions' clusters at weight 0 first,
+        Envoy warms them, before it moves traffic onto them)."""
         timeouts = {"timeout": cs.per_request_timeout, "idle_timeout": cs.idle_timeout}
         split = getattr(cs, "traffic", None)
-        weighted = [w for w in split.weights if w.weight > 0] if split is not None else []
-        if not weighted:
-            return (Rule((Target(self.connect_service(cs), 1),), **timeouts),)
-        assert split is not None
+        everyone = Target(self.connect_service(cs), 1)
+        if split is None or not split.weights:
+            return (Rule((everyone,), **timeouts),)
         rules = []
         if split.test_revision is not None and _protocol(cs.app_protocol) != "tcp":
             test = Target(self.revision_service(cs, split.test_family, split.test_revision), 1)
             for header, value in split.test_headers:
                 match = Match(headers=(HeaderMatch(header, exact=value),))
                 rules.append(Rule((test,), match, **timeouts))
-        production = tuple(Target(self.revision_service(cs, w.family, w.revision), w.weight)
-                           for w in split.weights)
+        rest = max(0, 10000 - sum(max(0, w.weight) for w in split.weights))
+        production = (Target(everyone.service, rest), *(
+            Target(self.revision_service(cs, w.family, w.revision), max(0, w.weight)) for w in split.weights))
         rules.append(Rule(production, **timeouts))
         return tuple(rules)
 

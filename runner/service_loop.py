@@ -70,6 +70,7 @@ log = logging.getLogger("dockyard.runner.services")
 TICK = 2.0
 RESOLUTION_LAG = 10.0  # seconds: the metric store's buckets (a window's last one fills this late)
 SHIFT_POLL = 1.0  # seconds between two looks at a running traffic shift's alarms
+WARM_UP = 2.0  # seconds a shift's split names its clusters at weight 0 before it starts
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
 TROUBLESHOOTING = "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
@@ -428,6 +429,17 @@ class ServiceLoop:
         if state.outcome in ("FAILED", "STOPPED"):  # frozen where it stopped: both revisions stay
             keep = (source["id"],) if source is not None else ()
             return replace(pspec, keep=keep, max_percent=max(pspec.max_percent, 200)), primary
+        keep = (source["id"],) if source is not None else ()
+        warm = primary[services.SHIFT].get("warmUntil")
+        if warm is None or now < warm:
+            # Make before break: the split first names both revisions' clusters at weight 0
+            # (all traffic as before), so that the sidecars have them warm before any weight
+            # moves; the new revision starts no task meanwhile.
+            if warm is None:
+                primary[services.SHIFT]["warmUntil"] = warm = now + WARM_UP
+            primary[connect.TRAFFIC] = _split(source, primary, shift.Traffic(0.0, False), warming=True)
+            self.wake_at = warm if self.wake_at is None else min(self.wake_at, warm)
+            return replace(pspec, keep=keep, hold=True, max_percent=max(pspec.max_percent, 200)), primary
         mine = [t for t in states if t.deployment == primary["id"]]
         dep = f"{svc} (deployment {primary['id']})"
         failed_analysis = ""
@@ -686,11 +698,12 @@ def _window(w: Any) -> canary.Window:
 
 
 def _split(
-    source: Mapping[str, Any] | None, target: Mapping[str, Any], t: shift.Traffic
+    source: Mapping[str, Any] | None, target: Mapping[str, Any], t: shift.Traffic, warming: bool = False
 ) -> dict[str, Any] | None:
     """The :data:`runner.connect.TRAFFIC` value of a shift from ``source`` to ``target`` at
-    ``t`` (weights in basis points); None when the two run the same revision (a revision is
-    what the mesh tells apart) or there is no source."""
+    ``t`` (weights in basis points; ``warming``: both at 0, the service's own cluster keeps all
+    traffic); None when the two run the same revision (a revision is what the mesh tells apart)
+    or there is no source."""
     if source is None:
         return None
     src, dst = source.get("definition") or {}, target.get("definition") or {}
@@ -698,7 +711,8 @@ def _split(
     if a == b:
         return None
     green = round(t.green * 100)
-    return {"weights": [[*a, 10000 - green], [*b, green]], "test": list(b) if t.test else None}
+    blue = 0 if warming else 10000 - green
+    return {"weights": [[*a, blue], [*b, green]], "test": list(b) if t.test else None}
 
 
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:

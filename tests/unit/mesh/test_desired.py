@@ -112,7 +112,8 @@ def test_a_deployment_splits_a_service_connect_service_over_revisions_by_weight(
                          traffic=split)
     d = build([FRONT], {NS: [web]}, AppMeshSpecs(), of(_web_instances()))
     route = next(r for r in d.config.routes if r.name == "web.shop.local")
-    assert route.targets == (Target("sc/shop.local/web@web:1", 9000), Target("sc/shop.local/web@web:2", 1000))
+    assert route.targets == (Target("sc/shop.local/web", 0), Target("sc/shop.local/web@web:1", 9000),
+                             Target("sc/shop.local/web@web:2", 1000))
     assert route.timeout == 5.0
     assert _where(d.endpoints["sc/shop.local/web@web:1"]) == (("10.0.0.1", 8080),)
     assert _where(d.endpoints["sc/shop.local/web@web:2"]) == (("10.0.0.2", 8080),)  # not family other's
@@ -126,17 +127,21 @@ def test_test_traffic_goes_to_the_test_revision_by_header_first():
     test, production = route.rules
     assert test.match.headers == (HeaderMatch("x-stage", exact="green"),)
     assert test.targets == (Target("sc/shop.local/web@web:2", 1),)
-    assert production.match == Match() and [t.weight for t in production.targets] == [10000, 0]
+    assert production.match == Match() and [t.weight for t in production.targets] == [0, 10000, 0]
     clusters = compute(d.config, d.endpoints, Node(FRONT.task_arn)).resources[CLUSTER]
     assert {"sc/shop.local/web@web:1", "sc/shop.local/web@web:2"} <= {c.name for c in clusters}
 
 
-def test_a_split_with_no_weight_left_serves_every_instance():
+def test_a_split_at_zero_weights_serves_every_instance_and_names_the_revisions_clusters():
     web = ConnectService(NS, "web", aliases=(Alias("web.shop.local", 80),),
-                         traffic=Split((Weight("web", 2, 0),)))
+                         traffic=Split((Weight("web", 1, 0), Weight("web", 2, 0))))
     d = build([FRONT], {NS: [web]}, AppMeshSpecs(), of(_web_instances()))
     assert next(r for r in d.config.routes if r.name == "web.shop.local").targets == (
-        Target("sc/shop.local/web", 1),)
+        Target("sc/shop.local/web", 10000), Target("sc/shop.local/web@web:1", 0),
+        Target("sc/shop.local/web@web:2", 0))
+    clusters = compute(d.config, d.endpoints, Node(FRONT.task_arn)).resources[CLUSTER]
+    assert {"sc/shop.local/web", "sc/shop.local/web@web:1", "sc/shop.local/web@web:2"} <= {
+        c.name for c in clusters}
 
 
 def test_an_idle_timeout_makes_a_rule():
