@@ -6,6 +6,8 @@
 * ``--watch``: a line whenever the newest deployment's status, stage, weights, hooks or
   triggered alarms change, until it ends (exit 0 when SUCCESSFUL, 1 otherwise: rolled back,
   stopped, failed, or ``--timeout`` passed).
+* ``--table``: one row per deployment (:func:`row`: status, stage, target revision and its
+  production/test share, the source revisions' share, hooks, alarms that fired).
 * ``--json``: DescribeServiceDeployments' answer as it is.
 
 The rendering (:func:`stage_line`, :func:`traffic_line`, :func:`summary`) is pure, tested with
@@ -23,13 +25,15 @@ from typing import Any
 
 from dockyard.aws.protocol import ECS
 
-__all__ = ["ENDED", "STAGES", "add_deployments", "stage_line", "summary", "traffic_line"]
+__all__ = ["COLUMNS", "ENDED", "STAGES", "add_deployments", "revision_names", "row", "stage_line", "summary",
+           "traffic_line"]
 
 STAGES = ("RECONCILE_SERVICE", "PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT",
           "POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME",
           "CLEAN_UP")
 """ECS's ``ServiceDeploymentLifecycleStage`` values, in the order a deployment passes them."""
 ENDED = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
+COLUMNS = ["deployment", "status", "stage", "target", "traffic", "test", "source", "hook", "alarms"]
 
 
 def _revision(arn: str) -> str:
@@ -98,6 +102,25 @@ def summary(deployment: Mapping[str, Any], names: Mapping[str, str] | None = Non
     return lines
 
 
+def row(d: Mapping[str, Any]) -> dict[str, Any]:
+    """One DescribeServiceDeployments object as a table row (pure)."""
+    target = d.get("targetServiceRevision") or {}
+    sources = d.get("sourceServiceRevisions") or []
+    hooks = d.get("lifecycleHookDetails") or []
+    return {
+        "deployment": _revision(d["serviceDeploymentArn"]),
+        "status": d.get("status", ""),
+        "stage": d.get("lifecycleStage", ""),
+        "target": f"{_revision(target.get('arn', ''))} ({target.get('runningTaskCount', 0)} running)",
+        "traffic": f"{target.get('requestedProductionTrafficWeight', 0):g}%",
+        "test": f"{target.get('requestedTestTrafficWeight', 0):g}%",
+        "source": " ".join(f"{_revision(s['arn'])}={s.get('requestedProductionTrafficWeight', 0):g}%"
+                           for s in sources) or "-",
+        "hook": " ".join(f"{h['hookId']} {h.get('status', '')}" for h in hooks) or "-",
+        "alarms": ",".join((d.get("alarms") or {}).get("triggeredAlarmNames") or []) or "-",
+    }
+
+
 def _state(deployment: Mapping[str, Any]) -> tuple[Any, ...]:
     """What ``--watch`` prints a line for when it changes."""
     hooks = tuple((h.get("hookId"), h.get("status")) for h in deployment.get("lifecycleHookDetails") or [])
@@ -163,6 +186,7 @@ def add_deployments(sub: Any, ctx: Any) -> None:
     p.add_argument("--watch", action="store_true", help="follow the newest deployment until it ends")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds --watch waits (default 3600)")
     p.add_argument("--limit", type=int, default=5, help="how many deployments to show (default 5)")
+    p.add_argument("--table", action="store_true", help="one row per deployment")
 
     def run(args: argparse.Namespace) -> int:
         client = ctx.client(args)
@@ -174,6 +198,9 @@ def add_deployments(sub: Any, ctx: Any) -> None:
         found = _deployments(client, args.cluster, args.service, max(1, min(args.limit, 20)))
         if args.json:
             print(json.dumps(found, indent=2, default=str))
+            return 0
+        if args.table:
+            print(ctx.table([row(d) for d in found], COLUMNS))
             return 0
         if not found:
             print(f"service {args.service}: no deployment")
