@@ -112,6 +112,10 @@ class Config:
     trace_max_bytes: int = 32 * 1024 * 1024
     trace_max_age: float = 3600.0
     trace_max_body: int = 1024 * 1024
+    # seconds in one of the API's minutes for deployment bake times and hook timeouts
+    # (canaryBakeTimeInMinutes, stepBakeTimeInMinutes, bakeTimeInMinutes; docs/deployments.md):
+    # 60 as in ECS; smaller for tests and demos
+    deployment_minute_seconds: float = 60.0
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

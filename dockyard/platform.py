@@ -7,7 +7,8 @@ appends start/stop hooks to ``platform.contexts`` (async generators in the style
 aiohttp's ``cleanup_ctx``: code before ``yield`` starts, code after it stops, run in reverse
 order on shutdown). :func:`assemble` is the one place that installs the parts and wires what
 one part offers into the seams another declares (``runner.seams``): discovery's instance
-registrar, task resolver and namespace lookup and the registry's pull credential into the runner;
+registrar, task resolver and namespace lookup, the registry's pull credential and the mesh's
+CloudWatch alarms (what rolls a deployment back) into the runner;
 the runner's secret store into the registry (``registry.seams.SecretLookup``, pull-through rules);
 discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``).
 """
@@ -75,7 +76,9 @@ def assemble(platform: Platform) -> None:
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars,
-                              metrics=mesh.metric_points())
+                              metrics=mesh.metric_points(),
+                              alarms=mesh.telemetry.alarms if mesh.telemetry else None,
+                              revision_metrics=mesh.revisions)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
     # Requests of the modelled operations are checked against AWS's models before their

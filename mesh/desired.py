@@ -12,7 +12,12 @@ APIs to Envoy"):
   endpoints are the healthy instances of that Cloud Map service (``AWS_INSTANCE_IPV4``,
   ``AWS_INSTANCE_PORT``), its protocol the port's ``appProtocol`` (none: tcp), the rule's
   timeouts the Service Connect ``timeout`` (``perRequestTimeoutSeconds``,
-  ``idleTimeoutSeconds``).
+  ``idleTimeoutSeconds``). While an ECS deployment shifts the service's traffic
+  (``ConnectService.traffic``), the route's rules are the test-header rules (to the service
+  ``sc/<namespace>/<discoveryName>@<family>:<revision>`` of the test revision: the instances
+  whose ``ECS_TASK_DEFINITION_FAMILY``/``ECS_TASK_DEFINITION_REVISION`` say so), then one rule
+  splitting production traffic over the revisions' services by weight, what is left of 10000
+  to ``sc/<namespace>/<discoveryName>`` itself (docs/deployments.md).
 * **App Mesh overrides it.** When an App Mesh virtual service is named like the alias's
   ``dnsName`` (in any mesh; if several meshes have one, the oldest mesh's wins), its provider
   decides: a virtual router's routes become the route's rules (``httpRoute``, ``http2Route``,
@@ -227,6 +232,39 @@ class _Builder:
             self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name))
         return name
 
+    def revision_service(self, cs: ConnectService, family: str, revision: int) -> str:
+        """The service of one task definition revision of a Service Connect service: its
+        instances whose ``ECS_TASK_DEFINITION_FAMILY``/``_REVISION`` are that revision's."""
+        name = f"sc/{cs.namespace}/{cs.discovery_name}@{family}:{revision}"
+        if name not in self.services:
+            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol))
+            attrs = {"ECS_TASK_DEFINITION_FAMILY": family, "ECS_TASK_DEFINITION_REVISION": str(revision)}
+            self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name), attrs)
+        return name
+
+    def connect_rules(self, cs: ConnectService) -> tuple[Rule, ...]:
+        """A Service Connect service's rules: one to all its instances or, while a deployment
+        shifts its traffic (``cs.traffic``), the test-header rules to the test revision first,
+        then production traffic over the revisions by weight, what the weights leave of 10000
+        to all its instances (so a split can name its revisions' clusters at weight 0 first,
+        Envoy warms them, before it moves traffic onto them)."""
+        timeouts = {"timeout": cs.per_request_timeout, "idle_timeout": cs.idle_timeout}
+        split = getattr(cs, "traffic", None)
+        everyone = Target(self.connect_service(cs), 1)
+        if split is None or not split.weights:
+            return (Rule((everyone,), **timeouts),)
+        rules = []
+        if split.test_revision is not None and _protocol(cs.app_protocol) != "tcp":
+            test = Target(self.revision_service(cs, split.test_family, split.test_revision), 1)
+            for header, value in split.test_headers:
+                match = Match(headers=(HeaderMatch(header, exact=value),))
+                rules.append(Rule((test,), match, **timeouts))
+        rest = max(0, 10000 - sum(max(0, w.weight) for w in split.weights))
+        production = (Target(everyone.service, rest), *(
+            Target(self.revision_service(cs, w.family, w.revision), max(0, w.weight)) for w in split.weights))
+        rules.append(Rule(production, **timeouts))
+        return tuple(rules)
+
     def virtual_node(self, mesh: str, node: str) -> str | None:
         spec = self.appmesh.virtual_nodes.get(mesh, {}).get(node)
         if spec is None:
@@ -389,12 +427,13 @@ def build(
                         else Route(name, port, rules=rules, protocol=protocol, address=address)
                     )
                 else:
-                    rule = Rule(
-                        (Target(b.connect_service(cs), 1),),
-                        timeout=cs.per_request_timeout,
-                        idle_timeout=cs.idle_timeout,
+                    rules = b.connect_rules(cs)
+                    protocol = _protocol(cs.app_protocol)
+                    route = (
+                        _shorthand(name, port, rules[0], protocol, address)
+                        if len(rules) == 1
+                        else Route(name, port, rules=rules, protocol=protocol, address=address)
                     )
-                    route = _shorthand(name, port, rule, _protocol(cs.app_protocol), address)
                 routes[name] = route
                 route_names.setdefault((ns, dns, address), []).append(name)
     clients = []

@@ -37,6 +37,7 @@ from mesh import appmesh
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
+from mesh.revisions import RevisionMetrics
 from mesh.seams import ConnectView, InstanceView, UsageView
 from mesh.server import AdsServer, add_to_server
 from mesh.sidecars import Sidecars
@@ -66,6 +67,7 @@ class Mesh:
     controller: Controller | None = None
     traces: traces_part.Traces | None = None
     telemetry: metrics.Telemetry | None = None
+    revisions: RevisionMetrics | None = None  # per-revision answers (runner.seams.RevisionMetrics)
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     _writes: set[asyncio.Task] = field(default_factory=set)
 
@@ -150,6 +152,7 @@ def install(
     # the sidecars' stats, CloudWatch's metrics and alarms (docs/telemetry.md)
     mesh.telemetry = metrics.install(
         platform, ads, lambda: mesh.connect.meshed_tasks() if mesh.connect else [], lambda: mesh.usage)
+    mesh.revisions = RevisionMetrics(lambda: mesh.telemetry.store if mesh.telemetry else None)
     status = Status(ads, data, mesh.meshed)
     for name, handler in status.operations().items():
         platform.ops.add(SERVICE, name, handler)  # not read-only: the main process holds the streams

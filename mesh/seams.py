@@ -28,13 +28,36 @@ class Alias(Protocol):
     port: int
 
 
+class RevisionWeight(Protocol):
+    """One task definition revision's share of a Service Connect service's production traffic,
+    in basis points (0-10000; 0 keeps the revision's cluster but sends it nothing)."""
+
+    family: str
+    revision: int
+    weight: int
+
+
+class TrafficSplit(Protocol):
+    """How a deployment that shifts traffic (ECS's BLUE_GREEN, LINEAR, CANARY) splits a Service
+    Connect service over the revisions of its tasks (their Cloud Map instances'
+    ``ECS_TASK_DEFINITION_FAMILY``/``ECS_TASK_DEFINITION_REVISION``): production traffic by
+    ``weights``; requests carrying one of ``test_headers`` (name, exact value), when
+    ``test_revision`` is set, to the revision ``test_family``:``test_revision``."""
+
+    weights: Sequence[RevisionWeight]
+    test_family: str
+    test_revision: int | None
+    test_headers: Sequence[tuple[str, str]]
+
+
 class ConnectService(Protocol):
     """One entry of an ECS service's ``serviceConnectConfiguration.services[]``.
 
     ``discovery_name`` is the Cloud Map service in ``namespace`` its tasks register in (the
     instance's ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` are where the task's ingress is
     reached); ``app_protocol`` is the port mapping's ``appProtocol`` ("" = tcp); timeouts are
-    seconds, None when not set."""
+    seconds, None when not set; ``traffic`` the split a deployment in progress asks for (None:
+    every healthy instance alike)."""
 
     namespace: str
     discovery_name: str
@@ -43,6 +66,7 @@ class ConnectService(Protocol):
     aliases: Sequence[Alias]
     idle_timeout: float | None
     per_request_timeout: float | None
+    traffic: TrafficSplit | None
 
 
 class TaskIngress(Protocol):

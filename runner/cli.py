@@ -15,6 +15,12 @@ def add_commands(sub: Any, ctx: Any) -> None:
     from runner.services_cli import add_services
 
     add_services(sub, ctx)
+    from runner.deployments_cli import add_deployments
+
+    add_deployments(sub, ctx)
+    from runner.canary_cli import add_canary
+
+    add_canary(sub, ctx)
     from runner.tasks_cli import add_commands as add_task_commands
 
     add_task_commands(sub, ctx)

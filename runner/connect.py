@@ -37,7 +37,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import InvalidParameterException, NamespaceNotFoundException
@@ -47,9 +47,10 @@ if TYPE_CHECKING:
     from runner.data import Task
 
 __all__ = ["ADMIN_PORT", "EGRESS_PORT", "INGRESS_BASE", "Alias", "ConnectEntry", "MeshedTask",
-           "NamespaceRef", "TaskConnect", "TaskIngress", "alias_addresses", "check_configuration",
+           "NamespaceRef", "RevisionWeight", "TaskConnect", "TaskIngress", "TrafficSplit", "alias_addresses",
+           "check_configuration",
            "connect_from_json", "connect_json", "entries", "ingress_endpoint", "ingress_ports",
-           "namespace_entries", "namespace_named", "not_found", "task_connect"]
+           "namespace_entries", "namespace_named", "not_found", "task_connect", "traffic_split"]
 
 EGRESS_PORT = 15001  # the sidecar's virtual outbound listener, in the task's network namespace
 ADMIN_PORT = 15000  # Envoy's admin interface, on 127.0.0.1 in the task only
@@ -59,6 +60,10 @@ RESERVED_PORTS = frozenset({ADMIN_PORT, EGRESS_PORT})
 MAX_TIMEOUT = 2_147_483_647  # ECS's Duration
 NETWORK_MODES = ("awsvpc", "bridge")  # Service Connect's, as in ECS
 HIDDEN_NAMESPACE = "connectNamespace"  # a deployment's namespace name (never shown)
+# A deployment's split of its service's traffic over revisions while it shifts it (never shown;
+# written by the service loop): {"weights": [[family, revision, basis points], ...],
+# "test": [family, revision] or null}.
+TRAFFIC = "connectTraffic"
 _DISCOVERY_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 _DNS_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,126}$")
 
@@ -67,6 +72,25 @@ _DNS_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,126}$")
 class Alias:
     dns_name: str
     port: int
+    test_header: tuple[str, str] | None = None  # testTrafficRules.header: (name, exact value)
+
+
+@dataclass(frozen=True)
+class RevisionWeight:
+    family: str
+    revision: int
+    weight: int  # basis points of production traffic
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """A deployment's split of a Service Connect service over revisions (the mesh's
+    ``TrafficSplit``), from the hidden deployment key :data:`TRAFFIC`."""
+
+    weights: tuple[RevisionWeight, ...]
+    test_family: str = ""
+    test_revision: int | None = None
+    test_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,7 @@ class ConnectEntry:
     ingress_port_override: int | None = None
     idle_timeout: float | None = None
     per_request_timeout: float | None = None
+    traffic: TrafficSplit | None = None
 
 
 @dataclass(frozen=True)
@@ -289,7 +314,10 @@ def check_configuration(
             if not isinstance(dns, str) or not _DNS_NAME.match(dns.lower()):
                 raise _bad(f"{where}.clientAliases[].dnsName can have up to 127 lowercase letters, numbers, "
                            "underscores, hyphens and periods, and cannot start with a hyphen.")
-            shown.append({"port": port, "dnsName": dns})
+            alias: dict[str, Any] = {"port": port, "dnsName": dns}
+            if a.get("testTrafficRules") is not None:
+                alias["testTrafficRules"] = _test_rules(a["testTrafficRules"], f"{where}.clientAliases[]")
+            shown.append(alias)
         entry["clientAliases"] = shown
         if s.get("ingressPortOverride") is not None:
             port = _port(s["ingressPortOverride"], f"{where}.ingressPortOverride")
@@ -320,6 +348,19 @@ def check_configuration(
         if key in raw:
             out[key] = raw[key]
     return out, namespace.name
+
+
+def _test_rules(raw: Any, where: str) -> dict[str, Any]:
+    header = raw.get("header") if isinstance(raw, dict) else None
+    name = header.get("name") if isinstance(header, dict) else None
+    value = (header.get("value") or {}).get("exact") if isinstance(header, dict) else None
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$", name):
+        raise _bad(f"{where}.testTrafficRules.header.name must be an HTTP header name.")
+    if value is None:
+        return {"header": {"name": name}}
+    if not isinstance(value, str) or not value:
+        raise _bad(f"{where}.testTrafficRules.header.value.exact must be a non-empty string.")
+    return {"header": {"name": name, "value": {"exact": value}}}
 
 
 def _check_unique(services: list[dict[str, Any]], namespace: str, others: Iterable[ConnectEntry]) -> None:
@@ -364,7 +405,8 @@ def entries(deployment: Mapping[str, Any]) -> list[ConnectEntry]:
             discovery_name=s["discoveryName"],
             port_name=s["portName"],
             app_protocol=str((named.get(s["portName"]) or {}).get("appProtocol") or ""),
-            aliases=tuple(Alias(a["dnsName"], a["port"]) for a in s.get("clientAliases") or []),
+            aliases=tuple(Alias(a["dnsName"], a["port"], _test_header(a))
+                          for a in s.get("clientAliases") or []),
             ingress_port_override=s.get("ingressPortOverride"),
             idle_timeout=timeout.get("idleTimeoutSeconds"),
             per_request_timeout=timeout.get("perRequestTimeoutSeconds"),
@@ -372,11 +414,35 @@ def entries(deployment: Mapping[str, Any]) -> list[ConnectEntry]:
     return out
 
 
+def _test_header(alias: Mapping[str, Any]) -> tuple[str, str] | None:
+    header = (alias.get("testTrafficRules") or {}).get("header")
+    if not header:
+        return None
+    return header["name"], (header.get("value") or {}).get("exact", "")
+
+
+def traffic_split(deployments: Sequence[Mapping[str, Any]], entry: ConnectEntry) -> TrafficSplit | None:
+    """The split one of the service's deployments asks for (its :data:`TRAFFIC` key), with the
+    test headers of ``entry``'s aliases; None when none shifts traffic."""
+    raw = next((d[TRAFFIC] for d in deployments if d.get(TRAFFIC)), None)
+    if raw is None:
+        return None
+    test = raw.get("test")
+    headers = tuple(a.test_header for a in entry.aliases if a.test_header is not None)
+    return TrafficSplit(
+        weights=tuple(RevisionWeight(f, int(r), int(w)) for f, r, w in raw.get("weights") or []),
+        test_family=test[0] if test else "",
+        test_revision=int(test[1]) if test else None,
+        test_headers=headers if test else (),
+    )
+
+
 def namespace_entries(deployments_by_service: Iterable[Sequence[Mapping[str, Any]]],
                       namespace: str) -> list[ConnectEntry]:
     """Every Service Connect service in ``namespace`` (by name), one per discovery name and ECS
     service: each service's deployments are given PRIMARY first, so the newest configuration of a
-    discovery name wins while an older deployment still runs."""
+    discovery name wins while an older deployment still runs; a deployment shifting traffic gives
+    each of the service's entries its :func:`traffic_split`."""
     out = []
     for deps in deployments_by_service:
         seen: set[str] = set()
@@ -384,7 +450,8 @@ def namespace_entries(deployments_by_service: Iterable[Sequence[Mapping[str, Any
             for e in entries(d):
                 if e.namespace == namespace and e.discovery_name not in seen:
                     seen.add(e.discovery_name)
-                    out.append(e)
+                    split = traffic_split(deps, e)
+                    out.append(replace(e, traffic=split) if split is not None else e)
     return out
 
 

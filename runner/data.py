@@ -1281,14 +1281,71 @@ async def save_service(store: Store, old: Service, new: Service) -> bool:
         return bool(cur.rowcount)
 
 
+# -- service deployments (runner.servicedeployments) ------------------------------------------
+@dataclass(frozen=True)
+class ServiceDeploymentRecord:
+    """One ECS service deployment as recorded (``body``: its ServiceDeployment with the
+    revision it targets under ``revision``; see runner.servicedeployments)."""
+
+    arn: str
+    revision_arn: str
+    cluster: str
+    service: str
+    created_at: float
+    body: Mapping[str, Any]
+
+
+MAX_SERVICE_DEPLOYMENTS = 50  # kept per service, newest first
+
+
+def _record(r: Any) -> ServiceDeploymentRecord:
+    return ServiceDeploymentRecord(r["arn"], r["revision_arn"], r["cluster"], r["service"], r["created_at"],
+                                   json.loads(r["body"]))
+
+
+async def put_service_deployment(store: Store, rec: ServiceDeploymentRecord) -> None:
+    """Write (or replace) the record; a service keeps its newest :data:`MAX_SERVICE_DEPLOYMENTS`."""
+    async with store.transaction() as tx:
+        tx.execute(
+            "INSERT OR REPLACE INTO service_deployments"
+            " (arn, revision_arn, cluster, service, created_at, body) VALUES (?, ?, ?, ?, ?, ?)",
+            (rec.arn, rec.revision_arn, rec.cluster, rec.service, rec.created_at, json.dumps(rec.body)),
+        )
+        tx.execute(
+            "DELETE FROM service_deployments WHERE cluster = ? AND service = ? AND arn NOT IN ("
+            " SELECT arn FROM service_deployments WHERE cluster = ? AND service = ?"
+            " ORDER BY created_at DESC LIMIT ?)",
+            (rec.cluster, rec.service, rec.cluster, rec.service, MAX_SERVICE_DEPLOYMENTS),
+        )
+
+
+def service_deployment(store: Store, arn: str) -> ServiceDeploymentRecord | None:
+    r = store.query_one("SELECT * FROM service_deployments WHERE arn = ?", (arn,))
+    return _record(r) if r else None
+
+
+def service_deployment_by_revision(store: Store, revision_arn: str) -> ServiceDeploymentRecord | None:
+    r = store.query_one("SELECT * FROM service_deployments WHERE revision_arn = ?", (revision_arn,))
+    return _record(r) if r else None
+
+
+def service_deployments_of(store: Store, cluster: str, service: str) -> list[ServiceDeploymentRecord]:
+    """A service's records, newest first."""
+    rows = store.query("SELECT * FROM service_deployments WHERE cluster = ? AND service = ?"
+                       " ORDER BY created_at DESC, arn", (cluster, service))
+    return [_record(r) for r in rows]
+
+
 # The names of the tasks and services sections (rtasks), one block.
 __all__ += [
+    "MAX_SERVICE_DEPLOYMENTS",
     "PROGRESS_FIELDS",
     "SERVICE_TOPIC",
     "Binding",
     "ContainerState",
     "NewTask",
     "Service",
+    "ServiceDeploymentRecord",
     "Task",
     "TaskBrief",
     "TaskNetwork",
@@ -1298,11 +1355,15 @@ __all__ += [
     "live_tasks_of_group",
     "meshed_tasks",
     "modify_service",
+    "put_service_deployment",
     "record_tasks",
     "request_task_stop",
     "running_tasks",
     "save_service",
     "service",
+    "service_deployment",
+    "service_deployment_by_revision",
+    "service_deployments_of",
     "service_keys",
     "services_in",
     "set_task_protection",

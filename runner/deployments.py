@@ -36,6 +36,9 @@ Rules (REPLICA), with ``D`` the desired count:
   :mod:`runner.protection`): a protected task is not stopped as surplus nor as a task of an
   older deployment; the scale-in or the deployment waits for the protection to end
   (``Plan.wake_at``). An unhealthy protected task is still replaced, as in ECS.
+* Traffic shifts (:mod:`runner.shift`): the tasks of a deployment in ``Spec.keep`` are never
+  stopped (the shift's source, until its CLEAN_UP stage); with ``Spec.hold`` the PRIMARY
+  deployment starts nothing (before SCALE_UP).
 * The PRIMARY deployment is COMPLETED once it has exactly ``D`` healthy tasks and no older
   deployment has a live task; a non-primary deployment with no live task is retired.
 
@@ -88,6 +91,8 @@ class Spec:
     strategy: str = "REPLICA"  # or "DAEMON"
     breaker: bool = False
     rollback: bool = False
+    keep: tuple[str, ...] = ()  # deployments whose tasks are not stopped (a traffic shift's source)
+    hold: bool = False  # the PRIMARY deployment starts no task (a shift before SCALE_UP)
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ def plan(
             )
         blocked = True
     wake_at = _backoff(tasks, primary.id, now)
-    may_start = not blocked and wake_at is None
+    may_start = not blocked and wake_at is None and not spec.hold
     if spec.strategy == "DAEMON":
         starts, stops = _daemon(primary, tasks, instances, may_start)
     else:
@@ -292,9 +297,10 @@ def _replica(
         stops.append(Stop(t.id, scaling))
         healthy -= is_healthy(t)
     # Older deployments and draining instances: not-healthy tasks at once, healthy ones while
-    # `lower` holds.
+    # `lower` holds; none of a kept deployment (what a traffic shift may still route to), nor a
+    # protected task.
     for t in sorted(old, key=lambda t: (is_healthy(t), t.created_at, t.id)):
-        if _protected(t, now):
+        if _protected(t, now) or t.deployment in spec.keep:
             continue
         if is_healthy(t):
             if healthy - 1 < lower:

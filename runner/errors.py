@@ -19,6 +19,7 @@ __all__ = [
     "NamespaceNotFoundException",
     "ResourceNotFoundException",
     "ServerException",
+    "ServiceDeploymentNotFoundException",
     "ServiceNotActiveException",
     "ServiceNotFoundException",
     "UnsupportedFeatureException",
@@ -32,3 +33,4 @@ ServiceNotFoundException = register("ServiceNotFoundException")
 ServiceNotActiveException = register("ServiceNotActiveException")
 NamespaceNotFoundException = register("NamespaceNotFoundException")
 UnsupportedFeatureException = register("UnsupportedFeatureException")
+ServiceDeploymentNotFoundException = register("ServiceDeploymentNotFoundException")

@@ -36,11 +36,13 @@ from runner.autoscaling import loop as autoscaling_loop
 from runner.connectview import ConnectView
 from runner.logs import service as logs_service
 from runner.seams import (
+    AlarmStates,
     InstanceRegistry,
     MetricSource,
     NamespaceInfo,
     NamespaceLookup,
     PullAuth,
+    RevisionMetrics,
     Sidecars,
     TaskResolver,
 )
@@ -52,7 +54,8 @@ if TYPE_CHECKING:
 
 MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runner.secrets",
            "runner.instances", "runner.attributes", "runner.tasks", "runner.protection", "runner.services",
-           "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity"]
+           "runner.service_loop", "runner.tags", "runner.unsupported", "runner.capacity",
+           "runner.servicedeployments"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
 MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS
@@ -105,16 +108,21 @@ def install(
     namespace_info: NamespaceInfo | None = None,
     sidecars: Sidecars | None = None,
     metrics: MetricSource | None = None,
+    alarms: AlarmStates | None = None,
+    revision_metrics: RevisionMetrics | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
     ensured in ``instances``); run the supervisor (hosts pull from Dockyard's registry with
     ``pull_auth``; tasks resolve names through ``task_dns``) and the service loop (tasks of
     services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
-    meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start)."""
+    meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
+    deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
+    ``revision_metrics``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
-        **{n: {"namespace_info": namespace_info, "registry": instances} for n in services.NAMESPACED},
+        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms}
+           for n in services.NAMESPACED},
     }
     for mod in _modules:
         for name, fn in getattr(mod, "OPERATIONS", {}).items():
@@ -157,6 +165,6 @@ def install(
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
-                         prewarm=supervisor.prewarm)
+                         prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor))

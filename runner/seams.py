@@ -4,7 +4,8 @@ The assembly (:func:`dockyard.platform.assemble`) fills them in; the runner impo
 part. All are optional: without ``InstanceRegistry`` tasks are not registered anywhere,
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
-namespace, without ``NamespaceInfo`` no Service Connect namespace exists.
+namespace, without ``NamespaceInfo`` no Service Connect namespace exists, without
+``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm.
 """
 
 from __future__ import annotations
@@ -12,8 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["InstanceRegistry", "LogShipper", "NamespaceInfo", "NamespaceLookup", "NamespaceRef", "PullAuth",
-           "Sidecars", "TaskResolver"]
+__all__ = ["AlarmStates", "InstanceRegistry", "LogShipper", "MetricSource", "NamespaceInfo",
+           "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars", "TaskResolver"]
+
+
+class AlarmStates(Protocol):
+    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` reads them."""
+
+    def state(self, name: str) -> str | None:
+        """The alarm's state now (OK, ALARM, INSUFFICIENT_DATA); None when there is no such
+        alarm."""
+        ...
 
 
 class InstanceRegistry(Protocol):
@@ -144,3 +154,25 @@ class MetricSource(Protocol):
         self, namespace: str, name: str, dimensions: dict[str, str], statistic: str, period: float,
         start: float, end: float,
     ) -> list[float | None]: ...
+
+
+class RevisionWindow(Protocol):
+    """One task definition revision's answers over a window: requests, 5xx answers and p99
+    latency in milliseconds (None: no latency sample)."""
+
+    requests: float
+    errors: float
+    p99: float | None
+
+
+class RevisionMetrics(Protocol):
+    """What the tasks of one revision of a service served (the mesh's sidecar metrics, per
+    revision: what ``dockyard canary`` judges; see docs/deployments.md)."""
+
+    def window(self, cluster: str, service: str, revision: int, start: float, end: float) -> RevisionWindow:
+        """The answers the service's tasks of ``revision`` in ``cluster`` (the cluster's name)
+        served in ``[start, end)`` (epoch seconds); zeros when there are none."""
+        ...
+
+
+__all__ += ["RevisionMetrics", "RevisionWindow"]

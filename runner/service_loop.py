@@ -43,18 +43,35 @@ from typing import Any
 
 from dockyard.config import Config
 from dockyard.store import Store
-from runner import connect, connectview, data, deployments, instances, query, scheduler, services, tasks
+from runner import (
+    canary,
+    connect,
+    connectview,
+    data,
+    deployments,
+    instances,
+    query,
+    scheduler,
+    servicedeployments,
+    services,
+    shift,
+    tasks,
+)
 from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
-from runner.seams import InstanceRegistry
+from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics
+from runner.serviceshapes import counts as task_counts
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
 
 log = logging.getLogger("dockyard.runner.services")
 
 TICK = 2.0
+RESOLUTION_LAG = 10.0  # seconds: the metric store's buckets (a window's last one fills this late)
+SHIFT_POLL = 1.0  # seconds between two looks at a running traffic shift's alarms
+WARM_UP = 2.0  # seconds a shift's split names its clusters at weight 0 before it starts
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
 TROUBLESHOOTING = "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
@@ -195,6 +212,8 @@ class ServiceLoop:
         registrar: InstanceRegistry | None = None,
         addresses: Callable[[str], Awaitable[str]] | None = None,
         prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
+        alarms: AlarmStates | None = None,
+        metrics: RevisionMetrics | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -203,6 +222,9 @@ class ServiceLoop:
         self.prewarm = prewarm  # runner.supervisor.Supervisor.prewarm
         self._prewarming: dict[str, asyncio.Task[Any]] = {}  # deployment id -> its pre-pull
         self._prewarmed: set[str] = set()
+        self.alarms = alarms
+        self.metrics = metrics
+        self._records: dict[str, dict[str, Any]] = {}  # service deployment ARN -> last written body
         self._task: asyncio.Task[None] | None = None
         self.wake_at: float | None = None
 
@@ -286,6 +308,9 @@ class ServiceLoop:
             else []
         )
         pspec = _spec(spec)
+        messages: list[str] = []
+        if current.status == "ACTIVE":
+            pspec, primary = self._shift(cluster, name, spec, deps, states, pspec, now, messages)
         if current.status == "DRAINING":
             pspec = deployments.Spec(0, 0, 100)
         elif spec["schedulingStrategy"] == "DAEMON":
@@ -301,7 +326,6 @@ class ServiceLoop:
         if plan.wake_at is not None:
             self.wake_at = plan.wake_at if self.wake_at is None else min(self.wake_at, plan.wake_at)
         events = [dict(e) for e in current.events]
-        messages: list[str] = []
         svc = f"(service {name})"
 
         # Rollouts and rollback first: they change which deployment is primary.
@@ -334,6 +358,7 @@ class ServiceLoop:
             d["failed"] = plan.failed_tasks.get(d["id"], d.get("failed", 0))
 
         # Starts before stops: a replacement exists before what it replaces goes away.
+        retired: dict[str, dict[str, Any]] = {}
         if plan.rollback is None:
             for start in plan.starts:
                 dep = next(d for d in deps if d["id"] == start.deployment)
@@ -351,6 +376,7 @@ class ServiceLoop:
                     stopped.append(s.task)
             if stopped:
                 messages.append(f"{svc} has stopped {len(stopped)} running tasks: {_tasks_list(stopped)}.")
+            retired = {d["id"]: d for d in deps if d["id"] in plan.retire}
             deps = [d for d in deps if d["id"] not in plan.retire]
         steady = plan.steady and plan.rollback is None
         if steady and not current.steady:
@@ -373,6 +399,204 @@ class ServiceLoop:
         )
         await data.save_service(self.store, current, new)
         await self._sync_registrations(cluster, name, spec, deps)
+        # a deployment retired this pass is recorded as this pass left it (a rollback's outcome)
+        before = [retired.get(d["id"], dict(d)) for d in current.deployments]
+        await self._record(cluster, name, spec, before, deps, now)
+
+    # -- traffic shifts (runner.shift) ------------------------------------------------------
+    def _shift(
+        self,
+        cluster: str,
+        name: str,
+        spec: dict[str, Any],
+        deps: list[dict[str, Any]],
+        states: list[deployments.TaskState],
+        pspec: deployments.Spec,
+        now: float,
+        messages: list[str],
+    ) -> tuple[deployments.Spec, dict[str, Any]]:
+        """Move the PRIMARY deployment's traffic shift one pass on (editing ``deps`` and
+        ``spec``), and the reconciler's spec for it: the source's tasks kept until CLEAN_UP,
+        the new revision held until SCALE_UP. A rollback makes the source PRIMARY again. Returns
+        that spec and the PRIMARY deployment (after a rollback, the source)."""
+        svc = f"(service {name})"
+        primary = next(d for d in deps if d["status"] == "PRIMARY")
+        for d in deps:  # a shift a newer deployment replaced ends there
+            found = servicedeployments.shift_of(d)
+            if d is primary or found is None:
+                continue
+            if not found[1].outcome:
+                ended = replace(found[1], outcome="STOPPED", ended_at=now,
+                                reason=f"Service deployment replaced by deployment {primary['id']}.")
+                d[services.SHIFT]["state"] = shift.state_json(ended)
+            if found[1].outcome != "ROLLBACK":  # a rolled-back split holds until its tasks are gone
+                d.pop(connect.TRAFFIC, None)
+        found = servicedeployments.shift_of(primary)
+        if found is None:
+            return pspec, primary
+        strategy, state = found
+        source = next((d for d in deps if d["id"] == primary[services.SHIFT]["source"]), None)
+        if state.outcome == "SUCCESSFUL":  # its split (all on it) stays: no route change at the end
+            return pspec, primary
+        if state.outcome in ("FAILED", "STOPPED"):  # frozen where it stopped: both revisions stay
+            keep = (source["id"],) if source is not None else ()
+            return replace(pspec, keep=keep, max_percent=max(pspec.max_percent, 200)), primary
+        keep = (source["id"],) if source is not None else ()
+        warm = primary[services.SHIFT].get("warmUntil")
+        if warm is None or now < warm:
+            # Make before break: the split first names both revisions' clusters at weight 0
+            # (all traffic as before), so that the sidecars have them warm before any weight
+            # moves; the new revision starts no task meanwhile.
+            if warm is None:
+                primary[services.SHIFT]["warmUntil"] = warm = now + WARM_UP
+            primary[connect.TRAFFIC] = _split(source, primary, shift.Traffic(0.0, False), warming=True)
+            self.wake_at = warm if self.wake_at is None else min(self.wake_at, warm)
+            return replace(pspec, keep=keep, hold=True, max_percent=max(pspec.max_percent, 200)), primary
+        mine = [t for t in states if t.deployment == primary["id"]]
+        dep = f"{svc} (deployment {primary['id']})"
+        failed_analysis = ""
+        if strategy.analysis is not None and source is not None:
+            state, failed_analysis = self._analyse(
+                cluster, name, strategy.analysis, state, source, primary, now, dep, messages
+            )
+        observed = shift.Observed(
+            now,
+            green_ready=len(self._serving(cluster, name, primary, mine)) >= pspec.desired,
+            blue_drained=source is None or not any(t.live for t in states if t.deployment == source["id"]),
+            in_alarm=self._in_alarm(strategy),
+            failed_analysis=failed_analysis,
+        )
+        minute = self.config.deployment_minute_seconds
+        new = shift.advance(strategy, state, observed, minute)
+        primary[services.SHIFT]["state"] = shift.state_json(new)
+        if new.stage != state.stage and not new.outcome:
+            messages.append(f"{dep} entered the {new.stage} lifecycle stage.")
+        if new.hook and new.hook != state.hook:
+            messages.append(f"{dep} is waiting at {new.stage} for lifecycle hook {new.hook}: "
+                            "ContinueServiceDeployment to go on.")
+        before, after = shift.traffic(strategy, state), shift.traffic(strategy, new)
+        if after.green != before.green and new.outcome != "ROLLBACK":
+            messages.append(f"{dep} shifted {after.green:g}% of production traffic to "
+                            f"taskDefinition {primary['taskDefinition']}.")
+        if after.test and not before.test:
+            messages.append(f"{dep} sends test traffic to taskDefinition {primary['taskDefinition']}.")
+        primary[connect.TRAFFIC] = _split(source, primary, after)
+        wake = shift.next_wake(strategy, new, minute)
+        if not new.outcome:
+            wake = min(wake or now + SHIFT_POLL, now + SHIFT_POLL)
+        if wake is not None:
+            self.wake_at = wake if self.wake_at is None else min(self.wake_at, wake)
+        if new.outcome == "ROLLBACK" and source is not None:
+            messages.append(f"{dep} deployment failed: {new.reason}")
+            messages.append(f"{svc} rolling back to deployment {source['id']} "
+                            f"(taskDefinition {source['taskDefinition']}).")
+            primary.update(status="ACTIVE", rolloutState="FAILED", rolloutStateReason=new.reason,
+                           updatedAt=now)
+            source.update(status="PRIMARY", updatedAt=now)
+            deps.sort(key=lambda d: d["status"] != "PRIMARY")
+            spec["taskDefinition"] = source["taskDefinition"]
+            for k in services.CONNECT_KEYS:
+                if k in source:
+                    spec[k] = copy.deepcopy(source[k])
+            return replace(pspec, max_percent=max(pspec.max_percent, 200)), source
+        if new.outcome in ("FAILED", "STOPPED"):
+            primary.update(rolloutState="FAILED", rolloutStateReason=new.reason, updatedAt=now)
+            messages.append(f"{dep} deployment failed: {new.reason}")
+        cleaning = new.stage == "CLEAN_UP" and new.outcome in ("", "SUCCESSFUL")
+        keep = (source["id"],) if source is not None and not cleaning else ()
+        hold = shift.STAGES.index(new.stage) < shift.STAGES.index("SCALE_UP") and not new.outcome
+        return replace(pspec, keep=keep, hold=hold, max_percent=max(pspec.max_percent, 200)), primary
+
+    def _serving(
+        self, cluster: str, name: str, dep: Mapping[str, Any], tasks: list[deployments.TaskState]
+    ) -> list[deployments.TaskState]:
+        """The healthy tasks of ``tasks`` that discovery already has in every Cloud Map service of
+        the deployment's Service Connect entries: what a route may send traffic to without a
+        request finding no endpoint (registration happens at the end of the pass that saw the
+        task healthy, so traffic moves to it one pass later, with its endpoints in the mesh)."""
+        wanted = set(connect_registries(dep).values())
+        registered: dict[str, set[str]] = {}
+        for r in data.registrations_of_service(self.store, cluster, name):
+            registered.setdefault(r.task_id, set()).add(r.registry_id)
+        return [t for t in tasks if deployments.is_healthy(t) and wanted <= registered.get(t.id, set())]
+
+    def _analyse(
+        self, cluster: str, name: str, policy: canary.Policy, state: shift.State, source: dict[str, Any],
+        primary: dict[str, Any], now: float, dep: str, messages: list[str],
+    ) -> tuple[shift.State, str]:
+        """Dockyard's canary analysis of one pass (:mod:`runner.canary`): in
+        PRODUCTION_TRAFFIC_SHIFT, once a step's interval (plus the metrics' lag) has passed,
+        judge both revisions over it; a pass moves the shift to the next step (the last one
+        passed: on to the next stage), a failure is the reason to roll back. Returns the shift
+        state and that reason ("": none)."""
+        if state.stage != "PRODUCTION_TRAFFIC_SHIFT" or state.step < 0 or state.outcome or state.stop:
+            return state, ""
+        if state.hook:
+            return state, ""
+        stored = primary[services.SHIFT].setdefault("canary", {})
+        ref = stored.get("reference")
+        run = canary.Run(state.step, state.since, reference=canary.Window(**ref) if ref else None)
+        lag = (self.config.mesh_stats_flush_interval or 10.0) + RESOLUTION_LAG
+        if now - lag - run.since < policy.interval:
+            return state, ""
+        base_rev = int((source.get("definition") or {}).get("revision", 0))
+        new_rev = int((primary.get("definition") or {}).get("revision", 0))
+        if self.metrics is None:
+            base, mine = canary.Window(), canary.Window()
+        else:
+            base = _window(self.metrics.window(cluster, name, base_rev, run.since, now - lag))
+            mine = _window(self.metrics.window(cluster, name, new_rev, run.since, now - lag))
+        after, verdict = canary.advance(policy, run, now, base, mine, lag)
+        if verdict is None:
+            return state, ""
+        stored["last"] = {"step": policy.steps[run.step], "baseline": base.__dict__, "canary": mine.__dict__,
+                          "passed": verdict.passed, "reason": verdict.reason, "at": now}
+        if after.reference is not None:
+            stored["reference"] = after.reference.__dict__
+        if after.outcome == canary.ROLLED_BACK:
+            return state, after.reason
+        if after.outcome == canary.PROMOTED:
+            messages.append(f"{dep} {after.reason}.")
+            return replace(state, step=len(policy.steps), since=now), ""  # the promotion step
+        messages.append(f"{dep} canary at {policy.steps[run.step]:g}% passed: {verdict.reason}.")
+        return replace(state, step=after.step, since=now), ""
+
+    def _in_alarm(self, strategy: shift.Strategy) -> tuple[str, ...]:
+        if self.alarms is None or not strategy.alarms.enable:
+            return ()
+        out = []
+        for n in strategy.alarms.names:
+            try:
+                if self.alarms.state(n) == "ALARM":
+                    out.append(n)
+            except Exception as e:  # the alarms are unreadable: judge again next pass
+                log.warning("alarm state", extra={"alarm": n, "error": str(e)})
+        return tuple(out)
+
+    async def _record(
+        self, cluster: str, name: str, spec: Mapping[str, Any], before: list[dict[str, Any]],
+        deps: list[dict[str, Any]], now: float,
+    ) -> None:
+        """Write the service deployment record of each deployment that changed (and of each
+        retired this pass, one last time)."""
+        ids = {d["id"] for d in deps}
+        gone = [d for d in before if d["id"] not in ids]
+        n = task_counts(self.store, cluster, name)
+        for dep, retired in [*((d, False) for d in deps), *((d, True) for d in gone)]:
+            arn = servicedeployments.deployment_arn(self.config, cluster, name, dep["id"])
+            previous = self._records.get(arn)
+            if previous is None:
+                rec = data.service_deployment(self.store, arn)
+                previous = dict(rec.body) if rec is not None else None
+            rec = servicedeployments.record(self.config, cluster, name, spec, dep, deps, n, now,
+                                            previous=previous, retired=retired)
+            if previous is not None and {**previous, "updatedAt": 0} == {**rec.body, "updatedAt": 0}:
+                self._records[arn] = previous
+                continue
+            await data.put_service_deployment(self.store, rec)
+            self._records[arn] = dict(rec.body)
+            if retired:
+                self._records.pop(arn, None)
 
     async def _launch(
         self, cluster: str, name: str, spec: Mapping[str, Any], dep: Mapping[str, Any], start: Any
@@ -525,6 +749,29 @@ class ServiceLoop:
         await data.forget_registration(self.store, data.Registration(task_id, rid))
 
 
+def _window(w: Any) -> canary.Window:
+    """A ``runner.seams.RevisionWindow`` as the analysis' own value."""
+    return canary.Window(float(w.requests), float(w.errors), None if w.p99 is None else float(w.p99))
+
+
+def _split(
+    source: Mapping[str, Any] | None, target: Mapping[str, Any], t: shift.Traffic, warming: bool = False
+) -> dict[str, Any] | None:
+    """The :data:`runner.connect.TRAFFIC` value of a shift from ``source`` to ``target`` at
+    ``t`` (weights in basis points; ``warming``: both at 0, the service's own cluster keeps all
+    traffic); None when the two run the same revision (a revision is what the mesh tells apart)
+    or there is no source."""
+    if source is None:
+        return None
+    src, dst = source.get("definition") or {}, target.get("definition") or {}
+    a, b = (src.get("family", ""), src.get("revision", 0)), (dst.get("family", ""), dst.get("revision", 0))
+    if a == b:
+        return None
+    green = round(t.green * 100)
+    blue = 0 if warming else 10000 - green
+    return {"weights": [[*a, blue], [*b, green]], "test": list(b) if t.test else None}
+
+
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
     """The same message was written less than :data:`REPEAT_EVENT_AFTER` seconds ago."""
     return any(e["message"] == message and now - e["createdAt"] < REPEAT_EVENT_AFTER for e in events[:20])
@@ -536,13 +783,16 @@ def install(
     registrar: InstanceRegistry | None = None,
     addresses: Callable[[str], Awaitable[str]] | None = None,
     prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
+    alarms: AlarmStates | None = None,
+    metrics: RevisionMetrics | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
     container instance's address ``addresses`` gives); a new deployment's images are pulled
-    ahead with ``prewarm`` (the supervisor's)."""
+    ahead with ``prewarm`` (the supervisor's); traffic shifts read ``alarms``, canary analyses
+    ``metrics``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm, alarms, metrics)
         await loop.start()
         try:
             yield

@@ -43,7 +43,7 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, connect, data, taskdefs, tasks
+from runner import clusters, connect, data, shift, shiftconfig, taskdefs, tasks
 from runner.errors import (
     InvalidParameterException,
     NamespaceNotFoundException,
@@ -52,7 +52,7 @@ from runner.errors import (
 )
 from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
-from runner.seams import InstanceRegistry, NamespaceInfo, NamespaceLookup
+from runner.seams import AlarmStates, InstanceRegistry, NamespaceInfo, NamespaceLookup
 from runner.serviceshapes import ECHOED, group_of, service_arn, shape
 
 __all__ = [
@@ -123,6 +123,12 @@ def deployment_configuration(value: Any, strategy: str, current: Mapping[str, An
         return base
     if not isinstance(value, dict):
         raise InvalidParameterException("deploymentConfiguration must be an object.")
+    if (value.get("strategy") or base.get("strategy") or "ROLLING") != (base.get("strategy") or "ROLLING"):
+        # a new strategy starts without the old one's fields
+        base = {k: v for k, v in base.items()
+                if k not in ("canaryConfiguration", "linearConfiguration", "dockyardCanary")}
+    if value.get("canaryConfiguration") is not None and value.get("dockyardCanary") is None:
+        base.pop("dockyardCanary", None)  # ECS's canary replaces Dockyard's
     out = {**base, **value}
     out["maximumPercent"] = param_int(out, "maximumPercent", base["maximumPercent"], 0, 2000)
     low = base["minimumHealthyPercent"]
@@ -181,6 +187,7 @@ def _check_network(defn: Mapping[str, Any], network: Any) -> dict[str, Any]:
 
 
 # What a deployment copies of the spec for Service Connect (the last never shown).
+SHIFT = "shift"  # a traffic-shifting deployment's state (never shown; runner.shift)
 CONNECT_KEYS = ("serviceConnectConfiguration", "serviceConnectResources", connect.HIDDEN_NAMESPACE)
 
 
@@ -222,6 +229,26 @@ async def service_connect(
             resources.append({"discoveryName": entry["discoveryName"], "discoveryArn": arn})
     return {"serviceConnectConfiguration": config, "serviceConnectResources": resources,
             connect.HIDDEN_NAMESPACE: ns_name}
+
+
+def _check_strategy(spec: Mapping[str, Any], alarms: AlarmStates | None) -> None:
+    """The spec's deployment strategy fields (:func:`runner.shiftconfig.check`); alarm names
+    are looked up in ``alarms`` when given."""
+    sc = spec.get("serviceConnectConfiguration") or {}
+    shiftconfig.check(
+        spec["deploymentConfiguration"],
+        connect=bool(sc.get("enabled") and sc.get("services")),
+        scheduling=spec["schedulingStrategy"],
+        exists=(lambda n: alarms.state(n) is not None) if alarms is not None else None,
+    )
+
+
+def new_shift(source: Mapping[str, Any], config: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The hidden :data:`SHIFT` key of a deployment that shifts traffic from the deployment
+    ``source`` (the PRIMARY it replaces) under ``config``: the machine's state
+    (:mod:`runner.shift`), the source and the configuration it was started with."""
+    return {"state": shift.state_json(shift.State(since=now)), "source": source["id"],
+            "config": copy.deepcopy(dict(config)), "startedAt": now}
 
 
 def new_deployment(definition: Mapping[str, Any], spec: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -271,6 +298,7 @@ async def create(
     params: dict[str, Any],
     namespace_info: NamespaceInfo | None = None,
     registry: InstanceRegistry | None = None,
+    alarms: AlarmStates | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -327,6 +355,7 @@ async def create(
     if data.service(store, cluster, name) is None and params.get("serviceConnectConfiguration") is not None:
         spec.update(await service_connect(store, found, name, params["serviceConnectConfiguration"], defn,
                                           namespace_info, registry))
+    _check_strategy(spec, alarms if params.get("deploymentConfiguration") is not None else None)
     now = time.time()
     dep = new_deployment(defn, spec, now)
     new = data.Service(cluster, name, "ACTIVE", spec, now, now, deployments=(dep,), tags=tuple(tags))
@@ -341,6 +370,7 @@ async def update(
     params: dict[str, Any],
     namespace_info: NamespaceInfo | None = None,
     registry: InstanceRegistry | None = None,
+    alarms: AlarmStates | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -389,6 +419,7 @@ async def update(
         primary = current.primary or {}
         target_defn = defn or primary.get("definition") or {}
         new_spec.update(await service_connect(store, found, name, sc, target_defn, namespace_info, registry))
+    _check_strategy(new_spec, alarms if params.get("deploymentConfiguration") is not None else None)
     force = params.get("forceNewDeployment", False)
     if not isinstance(force, bool):
         raise InvalidParameterException("forceNewDeployment must be a boolean.")
@@ -412,7 +443,10 @@ async def update(
             for d in deps:
                 d["status"] = "ACTIVE"
                 d["updatedAt"] = now
-            deps = [new_deployment(target, new_spec, now), *deps]
+            dep = new_deployment(target, new_spec, now)
+            if shift.strategy_of(new_spec["deploymentConfiguration"]) is not None:
+                dep[SHIFT] = new_shift(primary, new_spec["deploymentConfiguration"], now)
+            deps = [dep, *deps]
         steady = svc.steady and not (redeploy or new_spec != spec)
         return replace(svc, spec=new_spec, deployments=tuple(deps), steady=steady, updated_at=now)
 
@@ -505,7 +539,8 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     return {"service": shape(config, store, await data.modify_service(store, cluster, name, change))}
 
 
-# The operations that take the seams ``namespace_info`` and ``registry`` (runner.part binds them).
+# The operations that take the seams ``namespace_info``, ``registry`` and ``alarms`` (runner.part
+# binds them).
 NAMESPACED = ("CreateService", "UpdateService")
 
 OPERATIONS = {

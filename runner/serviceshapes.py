@@ -28,8 +28,8 @@ ECHOED = (
 
 
 # Deployment keys kept for the loop, never shown (the task definition, the failed count, the
-# Service Connect namespace's name).
-HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE)
+# Service Connect namespace's name, a traffic shift's split and state).
+HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift")
 
 
 def service_arn(config: Config, cluster: str, name: str) -> str:

@@ -49,10 +49,12 @@ def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> It
     """One ``dockyard up`` for the whole session, on free ports with a temp data dir."""
     # Clusters named host-access-* may run tasks with host access (docs/security.md).
     # Sidecars send their stats every 2 s, alarms are judged every second (docs/telemetry.md), log
-    # retention passes every second (tests/integration/test_logs.py), autoscaling every second.
+    # retention passes every second (tests/integration/test_logs.py), autoscaling every second, and
+    # a deployment's bake minute is one second (docs/deployments.md).
     env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_MESH_STATS_FLUSH_INTERVAL": "2",
            "DOCKYARD_ALARM_EVALUATION_INTERVAL": "1", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
-           "DOCKYARD_AUTOSCALING_INTERVAL": "1", "DOCKYARD_AUTOSCALING_PERIOD": "10"}
+           "DOCKYARD_AUTOSCALING_INTERVAL": "1", "DOCKYARD_AUTOSCALING_PERIOD": "10",
+           "DOCKYARD_DEPLOYMENT_MINUTE_SECONDS": "1"}
     server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield server

@@ -111,6 +111,29 @@ def echo_status_image(tag: str = ECHO_STATUS_TAG) -> str:
     return tag
 
 
+ECHO_FLAKY_TAG = "dockyard-test/echo-flaky:latest"
+
+ECHO_FLAKY = """#!/bin/sh
+if [ "${FAIL_PERCENT:-0}" -gt 0 ] && [ $((RANDOM % 100)) -lt "$FAIL_PERCENT" ]; then
+  printf 'HTTP/1.1 500 Failing\\r\\nContent-Type: text/plain\\r\\n\\r\\nfailed %s\\n' "${VERSION:-unknown}"
+else
+  printf 'HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\n%s\\n' "${VERSION:-unknown}"
+fi
+"""
+
+
+def echo_flaky_image(tag: str = ECHO_FLAKY_TAG) -> str:
+    """The echo image plus ``/cgi-bin/flaky``, which answers 500 (``failed $VERSION``) on about
+    ``$FAIL_PERCENT`` percent of requests (default 0), else 200 with ``$VERSION``."""
+    if not _image_exists(tag):
+        rootfs = busybox_rootfs({"app/run": ECHO_RUN.encode(), "www/cgi-bin/call": ECHO_CALL.encode(),
+                                 "www/cgi-bin/flaky": ECHO_FLAKY.encode()})
+        docker_import(
+            tag, rootfs, ['CMD ["/app/run"]', "ENV PATH=/bin", "ENV PORT=8080", "EXPOSE 8080"]
+        )
+    return tag
+
+
 def build_image(tag: str, dockerfile: str, files: dict[str, bytes] | None = None) -> str:
     """``docker build`` a Dockerfile whose FROM names a local image (e.g. busybox_image())."""
     with tempfile.TemporaryDirectory() as d:

@@ -12,6 +12,21 @@ class Alias:
 
 
 @dataclass(frozen=True)
+class Weight:
+    family: str
+    revision: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class Split:
+    weights: tuple[Weight, ...]
+    test_family: str = ""
+    test_revision: int | None = None
+    test_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ConnectService:
     namespace: str
     discovery_name: str
@@ -20,6 +35,7 @@ class ConnectService:
     aliases: tuple[Alias, ...] = ()
     idle_timeout: float | None = None
     per_request_timeout: float | None = None
+    traffic: Split | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from mesh.desired import AppMeshSpecs, build
-from mesh.model import Ingress, Match, Node, Target
+from mesh.model import HeaderMatch, Ingress, Match, Node, Target
 from mesh.snapshot import CLUSTER, compute
-from tests.unit.mesh.desired_fakes import Alias, ConnectService, Task, TaskIngress, instance
+from tests.unit.mesh.desired_fakes import Alias, ConnectService, Split, Task, TaskIngress, Weight, instance
 
 NS = "shop.local"
 WEB = ConnectService(NS, "web", aliases=(Alias("web.shop.local", 80),), per_request_timeout=5.0)
@@ -96,6 +96,52 @@ def test_service_connect_alone_routes_each_alias_to_its_discovery_service():
     assert client.node == FRONT.task_arn and client.routes == ("db.shop.local", "web.shop.local")
     assert client.ingress == (Ingress("http", 15080, 8080, "http"),) and client.egress_port == 15001
     assert d.problems == ()
+
+
+def _web_instances(family: str = "web") -> dict:
+    return {(NS, "web"): [
+        instance("t1", "10.0.0.1", ECS_TASK_DEFINITION_FAMILY=family, ECS_TASK_DEFINITION_REVISION="1"),
+        instance("t2", "10.0.0.2", ECS_TASK_DEFINITION_FAMILY=family, ECS_TASK_DEFINITION_REVISION="2"),
+        instance("t3", "10.0.0.3", ECS_TASK_DEFINITION_FAMILY="other", ECS_TASK_DEFINITION_REVISION="2"),
+    ]}
+
+
+def test_a_deployment_splits_a_service_connect_service_over_revisions_by_weight():
+    split = Split((Weight("web", 1, 9000), Weight("web", 2, 1000)))
+    web = ConnectService(NS, "web", aliases=(Alias("web.shop.local", 80),), per_request_timeout=5.0,
+                         traffic=split)
+    d = build([FRONT], {NS: [web]}, AppMeshSpecs(), of(_web_instances()))
+    route = next(r for r in d.config.routes if r.name == "web.shop.local")
+    assert route.targets == (Target("sc/shop.local/web", 0), Target("sc/shop.local/web@web:1", 9000),
+                             Target("sc/shop.local/web@web:2", 1000))
+    assert route.timeout == 5.0
+    assert _where(d.endpoints["sc/shop.local/web@web:1"]) == (("10.0.0.1", 8080),)
+    assert _where(d.endpoints["sc/shop.local/web@web:2"]) == (("10.0.0.2", 8080),)  # not family other's
+
+
+def test_test_traffic_goes_to_the_test_revision_by_header_first():
+    split = Split((Weight("web", 1, 10000), Weight("web", 2, 0)), "web", 2, (("x-stage", "green"),))
+    web = ConnectService(NS, "web", aliases=(Alias("web.shop.local", 80),), traffic=split)
+    d = build([FRONT], {NS: [web]}, AppMeshSpecs(), of(_web_instances()))
+    route = next(r for r in d.config.routes if r.name == "web.shop.local")
+    test, production = route.rules
+    assert test.match.headers == (HeaderMatch("x-stage", exact="green"),)
+    assert test.targets == (Target("sc/shop.local/web@web:2", 1),)
+    assert production.match == Match() and [t.weight for t in production.targets] == [0, 10000, 0]
+    clusters = compute(d.config, d.endpoints, Node(FRONT.task_arn)).resources[CLUSTER]
+    assert {"sc/shop.local/web@web:1", "sc/shop.local/web@web:2"} <= {c.name for c in clusters}
+
+
+def test_a_split_at_zero_weights_serves_every_instance_and_names_the_revisions_clusters():
+    web = ConnectService(NS, "web", aliases=(Alias("web.shop.local", 80),),
+                         traffic=Split((Weight("web", 1, 0), Weight("web", 2, 0))))
+    d = build([FRONT], {NS: [web]}, AppMeshSpecs(), of(_web_instances()))
+    assert next(r for r in d.config.routes if r.name == "web.shop.local").targets == (
+        Target("sc/shop.local/web", 10000), Target("sc/shop.local/web@web:1", 0),
+        Target("sc/shop.local/web@web:2", 0))
+    clusters = compute(d.config, d.endpoints, Node(FRONT.task_arn)).resources[CLUSTER]
+    assert {"sc/shop.local/web", "sc/shop.local/web@web:1", "sc/shop.local/web@web:2"} <= {
+        c.name for c in clusters}
 
 
 def test_an_idle_timeout_makes_a_rule():

@@ -409,3 +409,16 @@ def test_a_pending_task_on_a_draining_instance_stops_at_once_and_a_protected_one
                                                                protected_until=NOW + 60)]
     p = plan(Spec(2), [DONE], tasks, NOW)
     assert stopped(p) == {"p"} and started(p) == 2 and p.wake_at == NOW + 60
+
+def test_a_kept_deployment_keeps_its_tasks_while_the_new_one_scales_to_full_size():
+    spec = Spec(desired=2, max_percent=200, keep=(OLD.id,))
+    tasks = [running("a1", OLD.id), running("a2", OLD.id), running("b1"), running("b2")]
+    p = plan(spec, [NEW, OLD], tasks, NOW)
+    assert p.stops == () and p.starts == () and not p.rollouts  # not COMPLETED while old tasks run
+    unkept = plan(replace(spec, keep=()), [NEW, OLD], tasks, NOW)
+    assert {s.task for s in unkept.stops} == {"a1", "a2"}
+
+
+def test_a_held_deployment_starts_nothing():
+    p = plan(Spec(desired=2, hold=True, keep=(OLD.id,)), [NEW, OLD], [running("a1", OLD.id)], NOW)
+    assert p.starts == () and p.stops == ()
