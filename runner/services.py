@@ -124,9 +124,8 @@ def deployment_configuration(value: Any, strategy: str, current: Mapping[str, An
     if not isinstance(value, dict):
         raise InvalidParameterException("deploymentConfiguration must be an object.")
     if (value.get("strategy") or base.get("strategy") or "ROLLING") != (base.get("strategy") or "ROLLING"):
-        # a new strategy starts without the old one's fields
-        base = {k: v for k, v in base.items()
-                if k not in ("canaryConfiguration", "linearConfiguration", "dockyardCanary")}
+        # a new strategy starts without the old one's fields (docs/deployments.md)
+        base = {k: v for k, v in base.items() if k not in (*STRATEGY_FIELDS, "dockyardCanary")}
     if value.get("canaryConfiguration") is not None and value.get("dockyardCanary") is None:
         base.pop("dockyardCanary", None)  # ECS's canary replaces Dockyard's
     out = {**base, **value}
@@ -187,6 +186,8 @@ def _check_network(defn: Mapping[str, Any], network: Any) -> dict[str, Any]:
 
 
 # What a deployment copies of the spec for Service Connect (the last never shown).
+# deploymentConfiguration fields that belong to its strategy: not kept when it changes
+STRATEGY_FIELDS = ("canaryConfiguration", "linearConfiguration", "lifecycleHooks", "bakeTimeInMinutes")
 SHIFT = "shift"  # a traffic-shifting deployment's state (never shown; runner.shift)
 CONNECT_KEYS = ("serviceConnectConfiguration", "serviceConnectResources", connect.HIDDEN_NAMESPACE)
 

@@ -44,3 +44,13 @@ def test_bad_deployment_configurations_are_refused(value: object, strategy: str)
 def test_deployment_configuration_defaults_follow_the_scheduling_strategy() -> None:
     assert services.deployment_configuration(None, "REPLICA")["maximumPercent"] == 200
     assert services.deployment_configuration(None, "DAEMON")["minimumHealthyPercent"] == 0
+
+
+def test_a_new_strategy_does_not_keep_the_old_strategys_fields() -> None:
+    old = services.deployment_configuration(
+        {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+         "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}]}, "REPLICA")
+    new = services.deployment_configuration({"strategy": "CANARY", "canaryConfiguration": {}}, "REPLICA", old)
+    assert "lifecycleHooks" not in new and "bakeTimeInMinutes" not in new and new["strategy"] == "CANARY"
+    same = services.deployment_configuration({"bakeTimeInMinutes": 2}, "REPLICA", old)
+    assert same["lifecycleHooks"] == old["lifecycleHooks"] and same["bakeTimeInMinutes"] == 2
