@@ -94,6 +94,10 @@ class Config:
     # groups (the oldest events go first beyond it), and seconds between retention passes
     logs_max_bytes: int = 2 * 1024**3
     logs_retention_interval: float = 60.0
+    # The edge (edge/, docs/edge.md): the ports load balancers' listeners may use (ranges and
+    # ports, comma-separated) and the address they listen on ("": ``host``)
+    edge_ports: str = "8000-8999"
+    edge_host: str = ""
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

@@ -9,7 +9,8 @@ order on shutdown). :func:`assemble` is the one place that installs the parts an
 one part offers into the seams another declares (``runner.seams``): discovery's instance
 registrar, task resolver and namespace lookup and the registry's pull credential into the runner;
 the runner's secret store into the registry (``registry.seams.SecretLookup``, pull-through rules);
-discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``).
+discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``);
+the mesh's xDS server into the edge (``edge.seams.Xds``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 log = logging.getLogger("dockyard")
 
 # Imported by name so that a part's import errors name the part.
-PARTS = ["registry.part", "discovery.part", "runner.part", "mesh.part"]
+PARTS = ["registry.part", "discovery.part", "runner.part", "mesh.part", "edge.part"]
 
 Context = Callable[["Platform"], AsyncIterator[None]]
 
@@ -63,6 +64,7 @@ def load_parts() -> list[ModuleType]:
 def assemble(platform: Platform) -> None:
     """Install every part on ``platform`` and connect their seams."""
     from discovery import part as discovery_part
+    from edge import part as edge_part
     from mesh import part as mesh_part
     from registry import part as registry_part
     from runner import part as runner_part
@@ -76,6 +78,8 @@ def assemble(platform: Platform) -> None:
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
+    # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds).
+    edge_part.install(platform, xds=mesh)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

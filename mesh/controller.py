@@ -81,6 +81,7 @@ class Controller:
         self.desired = Desired(MeshConfig(), {})
         self.shared = Shared()  # of self.desired
         self.pushes = 0  # recomputations done (for tests and metrics)
+        self.external: set[str] = set()  # nodes whose snapshots another part sets (the edge)
 
     @property
     def churn_topics(self) -> frozenset[str]:
@@ -118,9 +119,9 @@ class Controller:
         self.pushes += 1
         meshed = {c.node for c in desired.config.clients}
         connected = self.connected()
-        for node in set(self.cache.nodes()) - meshed - connected:
+        for node in set(self.cache.nodes()) - meshed - connected - self.external:
             self.cache.clear_snapshot(node)
-        return [n for n in sorted(meshed | connected) if self.update(n)]
+        return [n for n in sorted((meshed | connected) - self.external) if self.update(n)]
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
@@ -139,7 +140,7 @@ class Controller:
     def node_connected(self, node: str) -> None:
         """A stream named ``node``: give it a snapshot now if it has none (an unknown node
         gets an empty one)."""
-        if self.cache.get_snapshot(node) is None:
+        if self.cache.get_snapshot(node) is None and node not in self.external:
             self.update(node)
 
     def note(self, topics: list[str]) -> None:
