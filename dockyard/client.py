@@ -29,6 +29,7 @@ SIGNING_NAMES = {
     "AmazonEC2ContainerServiceV20141113": "ecs",
     "Route53AutoNaming_v20170314": "servicediscovery",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
+    "CertificateManager": "acm",
 }
 
 

@@ -332,6 +332,14 @@ def test_weighted_split(alb: Alb) -> None:
 def test_target_health_follows_the_upstream(dockyard: Dockyard, alb: Alb) -> None:
     c = f"127.0.0.1:{alb.up['c'].port}"
     wait_for(lambda: tg_health(dockyard, alb.tg["c"])[c]["State"] == "healthy", what="c healthy")
+    dockyard.aws(
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        alb.tg["c"],
+        "--attributes",
+        "Key=deregistration_delay.timeout_seconds,Value=4",
+    )
     alb.up["c"].stop()
     health = wait_for(
         lambda: (h := tg_health(dockyard, alb.tg["c"])[c])["State"] == "unhealthy" and h, what="c unhealthy"
@@ -587,3 +595,39 @@ def test_bad_certificates_get_acm_errors(dockyard: Dockyard, tmp_path: Path) -> 
         )
     )
     assert code == "InvalidArnException"
+
+
+def test_self_signed_convenience_command(dockyard: Dockyard, alb: Alb, tmp_path: Path) -> None:
+    d = ("--data-dir", str(dockyard.data_dir))
+    proc = dockyard.cli(
+        "certificate", "self-signed", "localhost", "--out", str(tmp_path / "c.pem"), "--json", *d
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stdout)
+    desc = dockyard.aws("acm", "describe-certificate", "--certificate-arn", made["CertificateArn"])[
+        "Certificate"
+    ]
+    assert desc["DomainName"] == "localhost"
+    port = edge_port()
+    out = dockyard.aws(
+        "elbv2",
+        "create-listener",
+        "--load-balancer-arn",
+        alb.lb,
+        "--protocol",
+        "HTTPS",
+        "--port",
+        str(port),
+        "--certificates",
+        f"CertificateArn={made['CertificateArn']}",
+        "--default-actions",
+        f"Type=forward,TargetGroupArn={alb.tg['b']}",
+    )
+    try:
+        wait_for(
+            lambda: curl("--cacert", made["CertificateFile"], f"https://localhost:{port}/").stdout == "b",
+            what="HTTPS with the convenience certificate",
+        )
+    finally:
+        dockyard.aws("elbv2", "delete-listener", "--listener-arn", out["Listeners"][0]["ListenerArn"])
+    dockyard.aws("acm", "delete-certificate", "--certificate-arn", made["CertificateArn"])
