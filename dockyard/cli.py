@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Each part's ``cli`` module adds its own commands (``registry gc``, ``discovery ...``,
 # ``ps`` ...) through ``add_commands(subparsers, CliContext)``.
 COMMAND_MODULES = ["registry.cli", "discovery.cli", "runner.cli", "mesh.cli", "mesh.status_cli",
-                   "mesh.telemetry.traces_cli", "mesh.stats_cli"]
+                   "mesh.telemetry.traces_cli", "mesh.stats_cli", "edge.cli"]
 
 
 class CliContext:

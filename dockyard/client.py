@@ -30,6 +30,7 @@ SIGNING_NAMES = {
     "Route53AutoNaming_v20170314": "servicediscovery",
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "GraniteServiceVersion20100801": "monitoring",
+    "CertificateManager": "acm",
 }
 
 

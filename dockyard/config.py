@@ -116,6 +116,10 @@ class Config:
     # (canaryBakeTimeInMinutes, stepBakeTimeInMinutes, bakeTimeInMinutes; docs/deployments.md):
     # 60 as in ECS; smaller for tests and demos
     deployment_minute_seconds: float = 60.0
+    # The edge (edge/, docs/edge.md): the ports load balancers' listeners may use (ranges and
+    # ports, comma-separated) and the address they listen on ("": ``host``)
+    edge_ports: str = "8000-8999"
+    edge_host: str = ""
 
     def address(self, port: int) -> str:
         """``host:port`` for a listener on the configured host (brackets for IPv6)."""

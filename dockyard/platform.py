@@ -10,7 +10,8 @@ one part offers into the seams another declares (``runner.seams``): discovery's 
 registrar, task resolver and namespace lookup, the registry's pull credential and the mesh's
 CloudWatch alarms (what rolls a deployment back) into the runner;
 the runner's secret store into the registry (``registry.seams.SecretLookup``, pull-through rules);
-discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``).
+discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``);
+the mesh's xDS server into the edge (``edge.seams.Xds``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 log = logging.getLogger("dockyard")
 
 # Imported by name so that a part's import errors name the part.
-PARTS = ["registry.part", "discovery.part", "runner.part", "mesh.part"]
+PARTS = ["registry.part", "discovery.part", "runner.part", "mesh.part", "edge.part"]
 
 Context = Callable[["Platform"], AsyncIterator[None]]
 
@@ -64,6 +65,7 @@ def load_parts() -> list[ModuleType]:
 def assemble(platform: Platform) -> None:
     """Install every part on ``platform`` and connect their seams."""
     from discovery import part as discovery_part
+    from edge import part as edge_part
     from mesh import part as mesh_part
     from registry import part as registry_part
     from runner import part as runner_part
@@ -81,6 +83,8 @@ def assemble(platform: Platform) -> None:
                               revision_metrics=mesh.revisions)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
+    # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds).
+    edge_part.install(platform, xds=mesh)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

@@ -86,6 +86,7 @@ class Controller:
         self.desired = Desired(MeshConfig(), {})
         self.shared = Shared()  # of self.desired
         self.pushes = 0  # recomputations done (for tests and metrics)
+        self.external: set[str] = set()  # nodes whose snapshots another part sets (the edge)
 
     @property
     def churn_topics(self) -> frozenset[str]:
@@ -123,9 +124,9 @@ class Controller:
         self.pushes += 1
         meshed = {c.node for c in desired.config.clients}
         connected = self.connected()
-        for node in set(self.cache.nodes()) - meshed - connected:
+        for node in set(self.cache.nodes()) - meshed - connected - self.external:
             self.cache.clear_snapshot(node)
-        return [n for n in sorted(meshed | connected) if self.update(n)]
+        return [n for n in sorted((meshed | connected) - self.external) if self.update(n)]
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
@@ -145,8 +146,9 @@ class Controller:
     def node_connected(self, node: str) -> None:
         """A stream named ``node``: give it a snapshot now if it has none (an unknown node
         gets an empty one), or, with tracing, again: a sidecar whose bootstrap predates the
-        collector cluster gets listeners without the tracer (else it would NACK them)."""
-        if self.cache.get_snapshot(node) is None or self.tracing is not None:
+        collector cluster gets listeners without the tracer (else it would NACK them). An
+        external node (the edge's) is left to its owner."""
+        if node not in self.external and (self.cache.get_snapshot(node) is None or self.tracing is not None):
             self.update(node)
 
     def note(self, topics: list[str]) -> None:

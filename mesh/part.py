@@ -27,20 +27,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.message import Message
 
 from mesh import appmesh
+from mesh.bootstrap import bootstrap
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
 from mesh.revisions import RevisionMetrics
 from mesh.seams import ConnectView, InstanceView, UsageView
 from mesh.server import AdsServer, add_to_server
+from mesh.sidecar import envoy_binary
 from mesh.sidecars import Sidecars
+from mesh.snapshot import Snapshot
 from mesh.status import SERVICE, Status
 from mesh.stream import Nack
 from mesh.telemetry import metrics, traces_part
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["MIGRATIONS", "Mesh", "install"]
 
 log = logging.getLogger("dockyard.mesh")
+_KINDS = ("clusters", "endpoints", "listeners", "routes")
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Mesh:
     revisions: RevisionMetrics | None = None  # per-revision answers (runner.seams.RevisionMetrics)
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     _writes: set[asyncio.Task] = field(default_factory=set)
+    external: set[str] = field(default_factory=set)
 
     def metric_points(self) -> metrics.MetricPoints | None:
         """The metrics as the runner's autoscaling reads them (``runner.seams.MetricSource``)."""
@@ -87,6 +94,24 @@ class Mesh:
         self._writes.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("mesh: nack not recorded", extra={"error": str(task.exception())})
+
+    def publish(self, node: str, resources: Mapping[str, Sequence[Message]]) -> None:
+        """Serve ``node`` (another part's Envoy: the edge) the snapshot of ``resources``
+        (``clusters``, ``endpoints``, ``listeners``, ``routes``); the controller leaves the
+        node alone from then on (``edge.seams.Xds``)."""
+        self.external.add(node)
+        if self.controller is not None:
+            self.controller.external.add(node)
+        self.cache.set_snapshot(node, Snapshot.of(**{k: resources.get(k, ()) for k in _KINDS}))
+
+    def bootstrap(self, node: str, admin_port: int) -> dict[str, Any]:
+        """The bootstrap of a host Envoy named ``node`` reaching this xDS server."""
+        host = self.sidecars.host if self.sidecars.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        return bootstrap(node, node, host, self.sidecars.port, admin_port,
+                         delta=self.sidecars.delta)
+
+    def envoy_binary(self) -> Path:
+        return envoy_binary()
 
     def node_connected(self, node: str) -> None:
         if self.controller is not None:
@@ -112,6 +137,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
         tracing=None if mesh.traces is None else mesh.traces.tracing,
         traced=lambda node: traced(mesh.ads.node_labels(node)),
     )
+    mesh.controller.external |= mesh.external
     follow = asyncio.create_task(mesh.controller.run())
     try:
         yield
