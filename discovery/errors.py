@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.aws.errors import AwsError, ResourceNotFoundException, TooManyTagsException, register
+from dockyard.aws.errors import (
+    AwsError,
+    ResourceInUse,
+    ResourceNotFoundException,
+    TooManyTagsException,
+    register,
+)
 
 __all__ = [
     "CustomHealthNotFound",
@@ -33,7 +39,6 @@ ServiceNotFound = register("ServiceNotFound")
 InstanceNotFound = register("InstanceNotFound")
 NamespaceAlreadyExists = register("NamespaceAlreadyExists")
 ServiceAlreadyExists = register("ServiceAlreadyExists")
-ResourceInUse = register("ResourceInUse")
 InvalidInput = register("InvalidInput")
 DuplicateRequest = register("DuplicateRequest")
 OperationNotFound = register("OperationNotFound")

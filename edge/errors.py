@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockyard.aws.errors import CODES, register
+from dockyard.aws.errors import ResourceInUse, register  # ResourceInUse: shared with Cloud Map
 
 __all__ = [
     "CertificateNotFound",
@@ -36,8 +36,7 @@ InvalidConfigurationRequest = register("InvalidConfigurationRequest")
 ValidationError = register("ValidationError")
 TooManyTags = register("TooManyTags")
 CertificateNotFound = register("CertificateNotFound")
-# Cloud Map registers this one first (the same wire name, status 400).
-ResourceInUse = CODES.get("ResourceInUse") or register("ResourceInUse")
+
 InvalidTarget = register("InvalidTarget")
 OperationNotPermitted = register("OperationNotPermitted")
 InvalidArnException = register("InvalidArnException")  # ACM

@@ -25,6 +25,7 @@ __all__ = [
     "InvalidSignatureException",
     "MissingAuthenticationTokenException",
     "RequestEntityTooLargeException",
+    "ResourceInUse",
     "ResourceInUseException",
     "ResourceNotFoundException",
     "SerializationException",
@@ -90,6 +91,7 @@ ServerException = register("ServerException", 500)
 AccessDeniedException = register("AccessDeniedException")
 TooManyTagsException = register("TooManyTagsException")  # Cloud Map and App Mesh
 ResourceInUseException = register("ResourceInUseException", 409)  # App Mesh (409 there) and ECS
+ResourceInUse = register("ResourceInUse")  # Cloud Map and ELBv2
 
 
 # -- errors of the protocol layer itself ---------------------------------------------------

@@ -21,6 +21,7 @@ from dockyard import control_worker
 from dockyard import platform as assembly
 from dockyard.aws.errors import ValidationException
 from dockyard.aws.protocol import Call
+from edge import part as edge_part
 from mesh import part as mesh_part
 from mesh.appmesh_errors import NotFoundException
 
@@ -83,6 +84,7 @@ def main() -> None:
     control_worker.assemble = assemble  # each control worker's
     assembly.Platform.worker_entry = ENTRY
     mesh_part.install_appmesh = lambda platform: None  # the stubs answer App Mesh instead
+    edge_part.install = lambda platform, **kw: None  # and ELBv2 (the edge part serves the real one)
     if len(sys.argv) > 1:
         from dockyard.cli import main as cli
 
