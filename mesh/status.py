@@ -43,14 +43,16 @@ def sidecar_rows(
     snapshots: Mapping[str, Snapshot],
     last_nacks: Mapping[str, NackRecord],
 ) -> list[dict[str, Any]]:
-    """One row per sidecar, by node (pure)."""
+    """One row per sidecar, by node (pure): the meshed tasks' and every connected node's (a
+    snapshot kept for a node that is neither, such as the edge's before its Envoy runs, is not
+    a sidecar)."""
     meshed = set(meshed)
     by_node: dict[str, list[AdsStream | DeltaStream]] = {}
     for s in streams:
         if s.node:
             by_node.setdefault(s.node, []).append(s)
     rows = []
-    for node in sorted(meshed | set(by_node) | set(snapshots)):
+    for node in sorted(meshed | set(by_node)):
         snapshot = snapshots.get(node)
         mine = by_node.get(node, [])
         newest = mine[-1] if mine else None
