@@ -32,6 +32,12 @@ from tests.support.server import Dockyard
 NS = "AWS/ECS"
 
 
+# the ECS service (and discovery) name: its own, since the session server's other services named
+# "web" would count in the same series (the metrics are by DiscoveryName)
+WEB = f"tweb{uuid.uuid4().hex[:6]}"
+FRONT = f"tfront{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class Pair:
     cluster: str
@@ -52,18 +58,18 @@ def register(dockyard: Dockyard, family: str, version: str) -> str:
 @pytest.fixture(scope="module")
 def pair(dockyard: Dockyard) -> Iterator[Pair]:
     ns = namespace(dockyard, f"tel-{uuid.uuid4().hex[:6]}.local")["Name"]
-    alias = f"web.{ns}"
+    alias = f"{WEB}.{ns}"
     ecs = dockyard.client("ecs")
     family = f"tel-web-{uuid.uuid4().hex[:6]}"
     with own_cluster(dockyard, "telemetry") as cluster:
         web = register(dockyard, family, "web-v1")
-        create(dockyard, cluster, "web", web, {"enabled": True, "namespace": ns, "services": [
-            {"portName": "web", "discoveryName": "web", "clientAliases": [{"port": 80, "dnsName": alias}]}]})
-        create(dockyard, cluster, "front", register(dockyard, f"{family}-front", "front"),
+        create(dockyard, cluster, WEB, web, {"enabled": True, "namespace": ns, "services": [
+            {"portName": "web", "discoveryName": WEB, "clientAliases": [{"port": 80, "dnsName": alias}]}]})
+        create(dockyard, cluster, FRONT, register(dockyard, f"{family}-front", FRONT),
                {"enabled": True, "namespace": ns})
-        for name in ("web", "front"):
+        for name in (WEB, FRONT):
             wait_for(lambda name=name: running(ecs, cluster, name), timeout=180, what=f"{name} running")
-        [task] = service_tasks(ecs, cluster, "front")
+        [task] = service_tasks(ecs, cluster, FRONT)
         app = app_container(task["taskArn"])
         wait_for(lambda: curl_alias(app, alias).strip() == "web-v1", timeout=60, what=f"{alias} answering")
         yield Pair(cluster, alias, app, family)
@@ -104,9 +110,9 @@ def settled(read: Any, flush: float = 2.0) -> Any:
 
 
 def test_request_counts_match_the_traffic_sent_per_revision(dockyard: Dockyard, pair: Pair):
-    web_dims = dims(DiscoveryName="web")
-    rev_dims = dims(DiscoveryName="web", TaskDefinitionRevision="1")
-    target_dims = dims(DiscoveryName="front", TargetDiscoveryName="web")
+    web_dims = dims(DiscoveryName=WEB)
+    rev_dims = dims(DiscoveryName=WEB, TaskDefinitionRevision="1")
+    target_dims = dims(DiscoveryName=FRONT, TargetDiscoveryName=WEB)
 
     def totals() -> tuple[float, ...]:
         return tuple(statistics(dockyard, m, d) for m in ("RequestCount", "HTTPCode_Target_5XX_Count",
@@ -133,9 +139,9 @@ def test_request_counts_match_the_traffic_sent_per_revision(dockyard: Dockyard, 
     # list-metrics names the series; get-metric-data reads them with metric math
     listed = dockyard.aws("cloudwatch", "list-metrics", "--namespace", NS, "--metric-name",
                           "HTTPCode_Target_5XX_Count", "--dimensions",
-                          "Name=DiscoveryName,Value=web")["Metrics"]
+                          f"Name=DiscoveryName,Value={WEB}")["Metrics"]
     sets = [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in listed]
-    assert {"DiscoveryName": "web", "TaskDefinitionRevision": "1"} in sets
+    assert {"DiscoveryName": WEB, "TaskDefinitionRevision": "1"} in sets
     now = int(time.time())
     queries = [{"Id": m, "ReturnData": False, "MetricStat": {"Metric": {
         "Namespace": NS, "MetricName": name, "Dimensions": rev_dims}, "Period": 60, "Stat": "Sum"}}
@@ -221,7 +227,8 @@ def alarm_state(dockyard: Dockyard, name: str) -> str:
 def test_an_alarm_on_5xx_fires_and_clears_by_itself(dockyard: Dockyard, pair: Pair):
     name = f"web-5xx-{uuid.uuid4().hex[:6]}"
     dockyard.aws("cloudwatch", "put-metric-alarm", "--alarm-name", name, "--namespace", NS,
-                 "--metric-name", "HTTPCode_Target_5XX_Count", "--dimensions", "Name=DiscoveryName,Value=web",
+                 "--metric-name", "HTTPCode_Target_5XX_Count",
+                 "--dimensions", f"Name=DiscoveryName,Value={WEB}",
                  "--statistic", "Sum", "--period", "10", "--evaluation-periods", "1",
                  "--threshold", "0", "--comparison-operator", "GreaterThanThreshold",
                  "--treat-missing-data", "notBreaching")
@@ -245,13 +252,13 @@ def test_metrics_endpoint_shows_the_sidecars_series(dockyard: Dockyard, pair: Pa
         with urllib.request.urlopen(f"{dockyard.control_url}/metrics", timeout=10) as r:
             text = r.read().decode()
         mine = [line for line in text.splitlines() if f'cluster="{pair.cluster}"' in line]
-        return text if any('service="web"' in line and 'target="self"' in line for line in mine) else ""
+        return text if any(f'service="{WEB}"' in line and 'target="self"' in line for line in mine) else ""
 
     text = wait_for(scraped, timeout=30, what="web's series on /metrics")
     lines = [line for line in text.splitlines() if line.startswith("dockyard_mesh_requests_total{")
              and f'cluster="{pair.cluster}"' in line]
-    assert any('service="front"' in line and 'target="web"' in line for line in lines), lines
-    assert any('service="web"' in line and 'revision="1"' in line for line in lines), lines
+    assert any(f'service="{FRONT}"' in line and f'target="{WEB}"' in line for line in lines), lines
+    assert any(f'service="{WEB}"' in line and 'revision="1"' in line for line in lines), lines
     assert "dockyard_mesh_request_duration_milliseconds_bucket{" in text
     assert 'code="5xx"' in text
 
@@ -269,21 +276,21 @@ def test_mesh_stats_shows_each_revision_of_a_service(dockyard: Dockyard, pair: P
         return out if revs and revs[0]["requests"] >= 25 and revs[0]["errors"] >= 5 else None
 
     out = wait_for(shown, timeout=60, what="dockyard mesh stats --json")
-    assert out["DiscoveryName"] == "web" and [r["revision"] for r in out["Revisions"]] == ["1"]
+    assert out["DiscoveryName"] == WEB and [r["revision"] for r in out["Revisions"]] == ["1"]
     [rev] = out["Revisions"]
     assert rev["error_rate"] == round(100 * rev["errors"] / rev["requests"], 2)
     assert 0 <= rev["p50_ms"] <= rev["p99_ms"]
-    proc = dockyard.cli("mesh", "stats", "web", "--count", "2", "--interval", "0.5", "--window", "600",
+    proc = dockyard.cli("mesh", "stats", WEB, "--count", "2", "--interval", "0.5", "--window", "600",
                         *common)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("web: last 600s") == 2 and "ERROR_RATE" in proc.stdout
+    assert proc.stdout.count(f"{WEB}: last 600s") == 2 and "ERROR_RATE" in proc.stdout
     assert any(line.split()[:1] == ["1"] for line in proc.stdout.splitlines())
-    bad = dockyard.cli("mesh", "stats", "web", "--window", "7", *common)
+    bad = dockyard.cli("mesh", "stats", WEB, "--window", "7", *common)
     assert bad.returncode != 0 and "InvalidParameterValue" in bad.stderr, bad.stderr
 
 
 def test_container_cpu_and_memory_by_cluster_and_service(dockyard: Dockyard, pair: Pair):
-    service = dims(ClusterName=pair.cluster, ServiceName="web")
+    service = dims(ClusterName=pair.cluster, ServiceName=WEB)
 
     def read(metric: str) -> list[dict[str, Any]]:
         now = int(time.time())
@@ -309,17 +316,17 @@ def test_a_new_revision_is_counted_apart_from_the_old(dockyard: Dockyard, pair: 
     ecs = dockyard.client("ecs")
     v2 = register(dockyard, pair.web_family, "web-v2")
     assert v2.endswith(":2")
-    dockyard.aws("ecs", "update-service", "--cluster", pair.cluster, "--service", "web",
+    dockyard.aws("ecs", "update-service", "--cluster", pair.cluster, "--service", WEB,
                  "--task-definition", v2)
 
     def rolled() -> bool:
-        tasks = running(ecs, pair.cluster, "web")
+        tasks = running(ecs, pair.cluster, WEB)
         return bool(tasks) and all(t["taskDefinitionArn"] == v2 for t in tasks)
 
     wait_for(rolled, timeout=180, what="web rolled to revision 2")
     wait_for(lambda: set(curl_alias(pair.app, pair.alias, 5).split()) == {"web-v2"}, timeout=60,
              what="only web-v2 answering")
-    revs = {r: dims(DiscoveryName="web", TaskDefinitionRevision=r) for r in ("1", "2")}
+    revs = {r: dims(DiscoveryName=WEB, TaskDefinitionRevision=r) for r in ("1", "2")}
 
     def totals() -> tuple[float, ...]:
         return tuple(statistics(dockyard, m, revs[r]) for r in ("1", "2")
@@ -333,7 +340,7 @@ def test_a_new_revision_is_counted_apart_from_the_old(dockyard: Dockyard, pair: 
     wait_for(lambda: totals() == want, timeout=60, what=f"revision 2's counts {want}")
     assert settled(totals) == want
     common = ["--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url]
-    proc = dockyard.cli("mesh", "stats", "web", "--json", "--window", "1200", *common)
+    proc = dockyard.cli("mesh", "stats", WEB, "--json", "--window", "1200", *common)
     assert proc.returncode == 0, proc.stderr
     shown = {r["revision"]: r for r in json.loads(proc.stdout)["Revisions"]}
     assert set(shown) == {"1", "2"} and shown["2"]["requests"] >= 36 and shown["2"]["errors"] >= 6
