@@ -58,7 +58,7 @@ __all__ = [
     "change_times",
     "cluster",
     "cluster_counts",
-    "clusters_of_host",
+    "clusters_to_join",
     "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
@@ -427,9 +427,16 @@ def instance(reader: Reader, instance_id: str, cluster: str | None = None) -> St
     return _instance(r) if r else None
 
 
-def instance_on(reader: Reader, cluster: str, docker_host: str) -> StoredInstance | None:
+def instance_on(
+    reader: Reader, cluster: str, docker_host: str, *, inactive: bool = False
+) -> StoredInstance | None:
+    """``docker_host``'s instance in ``cluster`` that is not deregistered (INACTIVE), or with
+    ``inactive`` the latest deregistered one when there is none other."""
     r = reader.query_one(
-        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?", (cluster, docker_host)
+        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?"
+        + ("" if inactive else " AND status != 'INACTIVE'")
+        + " ORDER BY status = 'INACTIVE', registered_at DESC LIMIT 1",
+        (cluster, docker_host),
     )
     return _instance(r) if r else None
 
@@ -446,12 +453,16 @@ def instances_of(
     return [_instance(r) for r in reader.query(sql + " ORDER BY registered_at, id", args)]
 
 
-def clusters_of_host(reader: Reader, docker_host: str) -> set[str]:
-    """The clusters ``docker_host`` is an ACTIVE instance of."""
+def clusters_to_join(reader: Reader, docker_host: str) -> list[str]:
+    """The ACTIVE clusters ``docker_host`` is no instance of: neither ACTIVE or DRAINING, nor
+    deregistered since the cluster was (re)created (a deregistration stays one until then)."""
     rows = reader.query(
-        "SELECT cluster FROM container_instances WHERE docker_host = ? AND status = 'ACTIVE'", (docker_host,)
+        "SELECT name FROM clusters c WHERE status = 'ACTIVE' AND NOT EXISTS ("
+        " SELECT 1 FROM container_instances i WHERE i.cluster = c.name AND i.docker_host = ?"
+        " AND (i.status != 'INACTIVE' OR i.registered_at >= c.created_at)) ORDER BY name",
+        (docker_host,),
     )
-    return {r[0] for r in rows}
+    return [r[0] for r in rows]
 
 
 def task_placements(reader: Reader) -> list[TaskPlacement]:
@@ -487,17 +498,20 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING; an INACTIVE one, the local
+    engine back in its cluster created anew, is registered again now) with its capacity,
     attributes, version info and heartbeat time; its ``version`` goes up (and its topic
     changes) only when ``changed``."""
     tx.execute(
         "UPDATE container_instances SET"
         " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " registered_at = CASE status WHEN 'INACTIVE' THEN ? ELSE registered_at END,"
         " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
         " version = version + ? WHERE id = ?",
         (
-            inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
-            json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
+            inst.heartbeat_at, inst.cpu, inst.memory, json.dumps(list(inst.builtin)),
+            json.dumps(list(inst.attributes)), json.dumps(inst.version_info), inst.heartbeat_at,
+            int(changed), inst.id,
         ),
     )
     if changed:
@@ -518,6 +532,23 @@ def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
         "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def orphan_tasks_on(tx: Tx, instance_id: str, reason: str) -> list[str]:
+    """A forced deregistration: the instance's unstopped tasks STOPPED in the store (no longer
+    counted, placed on or supervised), their containers left as they are; the task ids."""
+    ids = [r[0] for r in tx.query(
+        "SELECT id FROM tasks WHERE instance_id = ? AND last_status != 'STOPPED'", (instance_id,)
+    )]
+    now = time.time()
+    for task_id in ids:
+        tx.execute(
+            "UPDATE tasks SET desired_status = 'STOPPED', last_status = 'STOPPED', stopped_reason = ?,"
+            " stopping_at = COALESCE(stopping_at, ?), stopped_at = ?, version = version + 1 WHERE id = ?",
+            (reason, now, now, task_id),
+        )
+        tx.changed(TASK_TOPIC, task_id)
+    return ids
 
 
 def deactivate_instance(tx: Tx, instance_id: str) -> None:

@@ -128,6 +128,11 @@ class TaskWorker:
         if self.abandoned:
             raise asyncio.CancelledError
         task = self._task()
+        if task is not None and task.last_status == "STOPPED":
+            # Only this worker finishes a task, unless its instance was deregistered with force
+            # (runner.data.orphan_tasks_on): an orphan's containers are left as they are.
+            self.abandoned = True
+            return True
         return task is None or task.desired_status == "STOPPED"
 
     async def run(self) -> None:
