@@ -594,6 +594,30 @@ def test_a_deployment_pulls_its_images_on_every_host_before_placing_tasks(
         wait_for(lambda: not _placed(ecs, "prewarmed"), 90, "the prewarmed service's tasks to stop")
 
 
+def test_a_protected_task_on_one_host_outlives_a_scale_in_across_three(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    td = _sleeper(ecs, "protected", memory=16)
+    ecs.create_service(cluster=CLUSTER, serviceName="protected", taskDefinition=td, desiredCount=3,
+                       placementStrategy=[{"type": "spread", "field": "instanceId"}])
+    try:
+        placed = wait_for(lambda: len(set((p := _placed(ecs, "protected")).values())) == 3 and p,
+                          120, "a task on each host")
+        racks = {arn: _daemon_of(i, daemons).index for arn, i in _instances(ecs).items()}
+        [kept] = [t for t, i in placed.items() if racks[i] == 2]
+        out = server.aws("ecs", "update-task-protection", "--cluster", CLUSTER, "--tasks", kept,
+                         "--protection-enabled", "--expires-in-minutes", "30")
+        assert out["failures"] == [] and out["protectedTasks"][0]["protectionEnabled"] is True
+        ecs.update_service(cluster=CLUSTER, service="protected", desiredCount=1)
+        wait_for(lambda: list(_placed(ecs, "protected")) == [kept], 90, "a scale-in sparing it")
+        for t in set(placed) - {kept}:
+            assert "Scaling activity initiated by (deployment" in describe_one(ecs, t)["stoppedReason"]
+    finally:
+        for t in _placed(ecs, "protected"):
+            ecs.update_task_protection(cluster=CLUSTER, tasks=[t], protectionEnabled=False)
+        ecs.delete_service(cluster=CLUSTER, service="protected", force=True)
+        wait_for(lambda: not _placed(ecs, "protected"), 90, "the protected service's tasks to stop")
+
 def test_a_forced_deregistration_orphans_its_tasks_and_the_agent_must_register_anew(
     server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
 ) -> None:
