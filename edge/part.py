@@ -31,7 +31,7 @@ import aiohttp
 from dockyard.aws.errors import ValidationException
 from edge import checks
 from edge.acm import TARGET, Acm
-from edge.data import LISTENER, MIGRATIONS, RULE, TG, Data, Resource
+from edge.data import LB, LISTENER, MIGRATIONS, RULE, TG, Data, Resource
 from edge.elbv2 import SERVICE, Elbv2
 from edge.errors import ValidationError
 from edge.health import HEALTHY, Health, judge, matches
@@ -46,6 +46,7 @@ __all__ = ["MIGRATIONS", "NODE", "Edge", "install"]
 
 log = logging.getLogger("dockyard.edge")
 NODE = "dockyard-edge"
+DROP_INVALID = "routing.http.drop_invalid_header_fields.enabled"
 Key = tuple[str, str, int]  # (target group ARN, target id, port)
 
 
@@ -97,6 +98,8 @@ class Edge:
                 Rule(int(r.body["Priority"]), tuple(r.body["Conditions"]), tuple(r.body["Actions"]))
                 for r in self.data.all(RULE, lst.arn)
             )
+            lb = self.data.get(lst.body["LoadBalancerArn"], LB)
+            attrs = lb.body["_attrs"] if lb is not None else {}
             listeners.append(
                 Listener(
                     lst.arn.rsplit("/", 1)[1],
@@ -106,6 +109,9 @@ class Edge:
                     tuple(lst.body["DefaultActions"]),
                     rules,
                     cert,
+                    idle_timeout=int(attrs.get("idle_timeout.timeout_seconds", 60)),
+                    http2=attrs.get("routing.http2.enabled", "true") == "true",
+                    drop_invalid_headers=attrs.get(DROP_INVALID) == "true",
                 )
             )
         groups = []
