@@ -124,7 +124,8 @@ class Mesh:
     def meshed(self) -> list[str]:
         if self.controller is None:
             return []
-        return [c.node for c in self.controller.desired.config.clients]
+        desired = self.controller.desired
+        return [c.node for c in desired.config.clients] + [g.node for g in desired.gateways]
 
 
 async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:

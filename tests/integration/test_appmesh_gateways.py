@@ -20,6 +20,7 @@ import json
 import subprocess
 import uuid
 
+from dockyard.client import Client
 from tests.integration.test_appmesh_meshes import unchecked_client
 from tests.integration.test_appmesh_routes import error
 from tests.integration.test_ecs_service_connect import namespace
@@ -422,6 +423,12 @@ def test_a_gateway_brings_outside_traffic_to_a_canary_inside_the_mesh(dockyard: 
             unrouted.stdout.startswith("HTTP/1.1 404")
             and "x-envoy-upstream-service-time" not in unrouted.stdout
         )
+
+        # the gateway's Envoy is a node of the mesh, connected, with every type ACKed
+        status = Client(dockyard.control_url, *dockyard.credentials)
+        rows = {s["Node"]: s for s in status.call("DockyardMesh", "GetMeshStatus", {})["Sidecars"]}
+        row = rows[f"mesh/{mesh}/virtualGateway/ingress"]
+        assert row["Meshed"] and row["Connected"] and row["Ready"], row
 
         # the gateway's Envoy goes with its gateway
         for name in routes:
