@@ -435,3 +435,26 @@ def test_a_gateway_brings_outside_traffic_to_a_canary_inside_the_mesh(dockyard: 
             am("delete-gateway-route", "--virtual-gateway-name", "ingress", "--gateway-route-name", name)
         am("delete-virtual-gateway", "--virtual-gateway-name", "ingress")
         wait_for(lambda: curl(url).returncode != 0, timeout=30, what="the gateway's listener closed")
+
+
+async def test_a_leftover_gateway_envoy_is_stopped_and_another_process_is_not(tmp_path):
+    import asyncio
+    import sys
+
+    from mesh.gateways import _stop_leftover
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    leftover = subprocess.Popen([*sleeper, str(tmp_path / "envoy.json")])
+    other = subprocess.Popen(sleeper)
+    try:
+        (tmp_path / "envoy.pid").write_text(str(other.pid))
+        await _stop_leftover(tmp_path)
+        assert other.poll() is None  # not started from this directory: left alone
+        (tmp_path / "envoy.pid").write_text(str(leftover.pid))
+        stopping = asyncio.create_task(_stop_leftover(tmp_path))
+        assert await asyncio.to_thread(leftover.wait, 10) == -15
+        await stopping
+    finally:
+        for proc in (leftover, other):
+            proc.kill()
+            proc.wait()

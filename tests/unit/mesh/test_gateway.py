@@ -294,3 +294,37 @@ def test_gateway_route_specs_accepted(spec: dict):
 def test_gateway_route_specs_refused(spec: dict, words: str):
     with pytest.raises(BadRequestException, match=words):
         check_gateway_route_spec(spec)
+
+
+def test_a_grpc_gateway_route_matches_the_service_and_metadata():
+    target = {"target": {"virtualService": {"virtualServiceName": "web.ns"}}}
+    spec = {
+        "grpcRoute": {
+            "match": {
+                "serviceName": "shop.Cart",
+                "metadata": [{"name": "x-tier", "match": {"exact": "gold"}}],
+                "hostname": {"exact": "api.example.com"},
+            },
+            "action": target,
+        }
+    }
+    specs = AppMeshSpecs(
+        meshes=("m",),
+        virtual_nodes={
+            "m": {
+                "cart": {
+                    "listeners": [{"portMapping": {"port": 50051, "protocol": "grpc"}}],
+                    "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "cart"}},
+                }
+            }
+        },
+        virtual_services={"m": {"web.ns": {"provider": {"virtualNode": {"virtualNodeName": "cart"}}}}},
+        virtual_gateways={"m": {"gw": {"listeners": [{"portMapping": {"port": 8200, "protocol": "grpc"}}]}}},
+        gateway_routes={"m": {"gw": {"cart": spec}}},
+    )
+    [gw] = build([], {}, specs, lambda ns, svc: None).gateways
+    [entry], left = envoy_routes(gw)
+    assert not left and gw.protocol == "grpc"
+    assert entry.match.prefix == "/shop.Cart/" and entry.route.prefix_rewrite == ""
+    assert [h.name for h in entry.match.headers] == ["x-tier", ":authority"]
+    assert [c.name for c in entry.route.weighted_clusters.clusters] == ["am/m/cart"]
