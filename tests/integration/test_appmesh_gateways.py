@@ -430,11 +430,44 @@ def test_a_gateway_brings_outside_traffic_to_a_canary_inside_the_mesh(dockyard: 
         row = rows[f"mesh/{mesh}/virtualGateway/ingress"]
         assert row["Meshed"] and row["Connected"] and row["Ready"], row
 
+        # a bad update changes nothing; a new port moves the listener (LDS, the same Envoy)
+        bad = dockyard.aws(
+            "appmesh",
+            "update-virtual-gateway",
+            "--mesh-name",
+            mesh,
+            "--virtual-gateway-name",
+            "ingress",
+            "--spec",
+            json.dumps(gateway_spec(80)),
+            check=False,
+        )
+        assert bad.returncode != 0 and "BadRequestException" in bad.stderr
+        assert set(answers(5)) <= {"web-v1", "web-v2"} and len(answers(5)) == 5
+        moved = edge_port()
+        am(
+            "update-virtual-gateway",
+            "--virtual-gateway-name",
+            "ingress",
+            "--spec",
+            json.dumps(gateway_spec(moved)),
+        )
+        wait_for(
+            lambda: curl(f"http://127.0.0.1:{moved}/shop/").stdout.strip() in ("web-v1", "web-v2"),
+            timeout=30,
+            what="the gateway on its new port",
+        )
+        wait_for(lambda: curl(url).returncode != 0, timeout=30, what="the old port closed")
+
         # the gateway's Envoy goes with its gateway
         for name in routes:
             am("delete-gateway-route", "--virtual-gateway-name", "ingress", "--gateway-route-name", name)
         am("delete-virtual-gateway", "--virtual-gateway-name", "ingress")
-        wait_for(lambda: curl(url).returncode != 0, timeout=30, what="the gateway's listener closed")
+        wait_for(
+            lambda: curl(f"http://127.0.0.1:{moved}/").returncode != 0,
+            timeout=30,
+            what="the gateway's listener closed",
+        )
 
 
 async def test_a_leftover_gateway_envoy_is_stopped_and_another_process_is_not(tmp_path):
