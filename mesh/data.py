@@ -6,13 +6,15 @@ change with ``tx.changed``, so the xDS side can recompute the snapshots a mesh f
 under :data:`MESH_TOPIC` (key: the mesh name), the resources inside a mesh under
 :data:`TOPICS`: ``mesh/virtual-node`` (key ``mesh/node``), ``mesh/virtual-service``
 (``mesh/service``), ``mesh/virtual-router`` (``mesh/router``), ``mesh/route``
-(``mesh/router/route``).
+(``mesh/router/route``), ``mesh/virtual-gateway`` (``mesh/gateway``), ``mesh/gateway-route``
+(``mesh/gateway/route``).
 
 References between resources are kept whole inside each write (:func:`references`): a virtual
 service's provider (a virtual node or router) and a route's weighted targets (virtual nodes)
 must exist when it is written (NotFoundException), and a node or router so named cannot be
-deleted (ResourceInUseException). A virtual node's backends are not checked, as App Mesh does
-not (nodes and services may name each other).
+deleted (ResourceInUseException); likewise a gateway route's target virtual service. A virtual
+gateway's listener port is no other gateway's (ConflictException). A virtual node's backends
+are not checked, as App Mesh does not (nodes and services may name each other).
 
 The xDS side's NACKs are kept in ``am_nacks`` (the last :data:`NACKS_KEPT`; the migration part
 ``mesh_status``, numbered apart from the App Mesh tables): written without the WAL fsync,
