@@ -39,7 +39,7 @@ from edge.errors import (
 from edge.health import Health, describe
 from edge.seams import Certificates
 
-__all__ = ["SERVICE", "Elbv2"]
+__all__ = ["SERVICE", "Elbv2", "load_balancers_of", "target_health"]
 
 SERVICE = "elbv2"
 MAX_TAGS = 50
@@ -155,13 +155,7 @@ class Elbv2:
         return self.data.get(arn, TG) is not None
 
     def _tg_users(self, tg_arn: str) -> list[str]:
-        """The load balancers whose listeners or rules forward to ``tg_arn``."""
-        lbs = set()
-        for lst in self.data.all(LISTENER):
-            actions = [lst.body["DefaultActions"]] + [r.body["Actions"] for r in self.data.all(RULE, lst.arn)]
-            if any(tg_arn in _groups(a) for a in actions):
-                lbs.add(lst.parent)
-        return sorted(lbs)
+        return load_balancers_of(self.data, tg_arn)
 
     # -- load balancers ---------------------------------------------------------------------
 
@@ -399,32 +393,13 @@ class Elbv2:
         used = bool(self._tg_users(tg.arn))
         out = []
         for id_, port in asked:
-            if (id_, port) in draining and (id_, port) not in registered:
-                health = {
-                    "State": "draining",
-                    "Reason": "Target.DeregistrationInProgress",
-                    "Description": "Target deregistration is in progress",
-                }
-            elif (id_, port) not in registered:
-                health = {
-                    "State": "unused",
-                    "Reason": "Target.NotRegistered",
-                    "Description": "Target is not registered to the target group",
-                }
-            elif not used:
-                health = {
-                    "State": "unused",
-                    "Reason": "Target.NotInUse",
-                    "Description": "Target group is not configured to receive traffic from the load balancer",
-                }
-            elif not tg.body.get("HealthCheckEnabled", True):
-                health = {
-                    "State": "unavailable",
-                    "Reason": "Target.HealthCheckDisabled",
-                    "Description": "Health checks are disabled",
-                }
-            else:
-                health = describe(self.health(tg.arn, id_, port) or Health())
+            health = target_health(
+                tg.body,
+                registered=(id_, port) in registered,
+                draining=(id_, port) in draining,
+                used=used,
+                health=self.health(tg.arn, id_, port),
+            )
             hc_port = tg.body["HealthCheckPort"]
             out.append(
                 {
@@ -678,6 +653,47 @@ class Elbv2:
                 {"ResourceArn": r.arn, "Tags": [{"Key": k, "Value": v} for k, v in r.tags]} for r in found
             ]
         }
+
+
+def target_health(
+    tg: dict[str, Any], *, registered: bool, draining: bool, used: bool, health: Health | None
+) -> dict[str, str]:
+    """ELBv2's ``TargetHealth`` of one target of the group whose description is ``tg``."""
+    if draining and not registered:
+        return {
+            "State": "draining",
+            "Reason": "Target.DeregistrationInProgress",
+            "Description": "Target deregistration is in progress",
+        }
+    if not registered:
+        return {
+            "State": "unused",
+            "Reason": "Target.NotRegistered",
+            "Description": "Target is not registered to the target group",
+        }
+    if not used:
+        return {
+            "State": "unused",
+            "Reason": "Target.NotInUse",
+            "Description": "Target group is not configured to receive traffic from the load balancer",
+        }
+    if not tg.get("HealthCheckEnabled", True):
+        return {
+            "State": "unavailable",
+            "Reason": "Target.HealthCheckDisabled",
+            "Description": "Health checks are disabled",
+        }
+    return describe(health or Health())
+
+
+def load_balancers_of(data: Data, tg_arn: str) -> list[str]:
+    """The load balancers whose listeners or rules forward to ``tg_arn``."""
+    lbs = set()
+    for lst in data.all(LISTENER):
+        actions = [lst.body["DefaultActions"]] + [r.body["Actions"] for r in data.all(RULE, lst.arn)]
+        if any(tg_arn in _groups(a) for a in actions):
+            lbs.add(lst.parent)
+    return sorted(lbs)
 
 
 def _groups(actions: list[dict[str, Any]]) -> set[str]:
