@@ -8,11 +8,7 @@ string, split by weight, redirect and answer fixed responses; curl checks what E
 from __future__ import annotations
 
 import json
-import random
-import socket
-import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +18,7 @@ from typing import Any
 import pytest
 
 from edge.pem import self_signed
+from tests.support.edge import curl, edge_port, error_code, tg_health, wait_for
 from tests.support.server import Dockyard
 
 
@@ -53,50 +50,6 @@ class Upstream:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def edge_port() -> int:
-    """A free port in the default ``edge_ports`` range."""
-    for _ in range(200):
-        port = random.randint(8000, 8999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 8000-8999")
-
-
-def curl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["curl", "-s", "--max-time", "5", *args], capture_output=True, text=True, timeout=30
-    )
-
-
-def error_code(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0, proc.stdout
-    # "An error occurred (PriorityInUse) when calling the CreateRule operation: ..."
-    return proc.stderr.split("(", 1)[1].split(")", 1)[0]
-
-
-def wait_for(check: Any, timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
-
-
-def tg_health(dockyard: Dockyard, tg: str) -> dict[str, dict[str, str]]:
-    out = dockyard.aws("elbv2", "describe-target-health", "--target-group-arn", tg)
-    return {
-        f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]
-        for d in out["TargetHealthDescriptions"]
-    }
 
 
 class Alb:
