@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call
 from edge import checks
 from edge.data import LB, LISTENER, RULE, TG, Data, Resource
@@ -43,6 +44,7 @@ __all__ = ["SERVICE", "Elbv2", "load_balancers_of", "target_health"]
 
 SERVICE = "elbv2"
 MAX_TAGS = 50
+MAX_PAGE = 400  # PageSize's bound in ELBv2's model
 _HIDDEN = ("_attrs",)
 
 
@@ -203,7 +205,7 @@ class Elbv2:
                 found.append(lb)
         else:
             found = self.data.all(LB)
-        return {"LoadBalancers": [_public(r.body) for r in found]}
+        return _paged("LoadBalancers", [_public(r.body) for r in found], params)
 
     async def op_delete_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         lb = self.data.get(params["LoadBalancerArn"], LB)
@@ -303,7 +305,7 @@ class Elbv2:
         if params.get("LoadBalancerArn"):
             self._lb(params["LoadBalancerArn"])
             found = [t for t in found if params["LoadBalancerArn"] in self._tg_users(t.arn)]
-        return {"TargetGroups": [self._tg_view(t) for t in found]}
+        return _paged("TargetGroups", [self._tg_view(t) for t in found], params)
 
     async def op_modify_target_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         tg = self._tg(params["TargetGroupArn"])
@@ -478,7 +480,7 @@ class Elbv2:
             found = self.data.all(LISTENER, self._lb(params["LoadBalancerArn"]).arn)
         else:
             raise ValidationError("A load balancer ARN or listener ARNs must be specified")
-        return {"Listeners": [r.body for r in found]}
+        return _paged("Listeners", [r.body for r in found], params)
 
     async def op_modify_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         lst = self._listener(params["ListenerArn"])
@@ -548,12 +550,12 @@ class Elbv2:
 
     async def op_describe_rules(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("RuleArns"):
-            return {"Rules": [self._rule(a).body for a in params["RuleArns"]]}
+            return _paged("Rules", [self._rule(a).body for a in params["RuleArns"]], params)
         if not params.get("ListenerArn"):
             raise ValidationError("A listener ARN or rule ARNs must be specified")
         lst = self._listener(params["ListenerArn"])
         rules = sorted(self.data.all(RULE, lst.arn), key=lambda r: int(r.body["Priority"]))
-        return {"Rules": [r.body for r in rules] + [self._default_rule(lst)]}
+        return _paged("Rules", [r.body for r in rules] + [self._default_rule(lst)], params)
 
     async def op_modify_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params["RuleArn"].endswith("/default"):
@@ -694,6 +696,17 @@ def load_balancers_of(data: Data, tg_arn: str) -> list[str]:
         if any(tg_arn in _groups(a) for a in actions):
             lbs.add(lst.parent)
     return sorted(lbs)
+
+
+def _paged(key: str, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """One page of a Describe answer (``Marker``/``PageSize``, at most 400, as the model says);
+    ``NextMarker`` when more follow."""
+    chunk, nxt = page(items, params, ValidationError, default=MAX_PAGE, maximum=MAX_PAGE,
+                      token_key="Marker", max_key="PageSize")
+    out: dict[str, Any] = {key: chunk}
+    if nxt is not None:
+        out["NextMarker"] = nxt
+    return out
 
 
 def _groups(actions: list[dict[str, Any]]) -> set[str]:

@@ -584,3 +584,29 @@ def test_self_signed_convenience_command(dockyard: Dockyard, alb: Alb, tmp_path:
     finally:
         dockyard.aws("elbv2", "delete-listener", "--listener-arn", out["Listeners"][0]["ListenerArn"])
     dockyard.aws("acm", "delete-certificate", "--certificate-arn", made["CertificateArn"])
+
+
+def test_describe_operations_page_by_marker(dockyard: Dockyard, alb: Alb) -> None:
+    elb = dockyard.client("elbv2")
+    first = elb.describe_rules(ListenerArn=alb.listener, PageSize=2)
+    assert len(first["Rules"]) == 2 and first["NextMarker"]
+    second = elb.describe_rules(ListenerArn=alb.listener, PageSize=2, Marker=first["NextMarker"])
+    assert {r["RuleArn"] for r in first["Rules"]}.isdisjoint(r["RuleArn"] for r in second["Rules"])
+    paginator = elb.get_paginator("describe_rules")
+    pages = list(paginator.paginate(ListenerArn=alb.listener, PaginationConfig={"PageSize": 3}))
+    rules = [r for p in pages for r in p["Rules"]]
+    assert len(pages) == 3 and len(rules) == len(alb.rules) + 1 and rules[-1]["IsDefault"]
+    assert "NextMarker" not in pages[-1]
+    paginator = elb.get_paginator("describe_target_groups")
+    groups = [g for p in paginator.paginate(PaginationConfig={"PageSize": 1}) for g in p["TargetGroups"]]
+    assert set(alb.tg.values()) <= {g["TargetGroupArn"] for g in groups}
+    # the aws CLI: ``--page-size`` is ELBv2's PageSize (a manual page), ``--marker`` the next one
+    out = dockyard.aws("elbv2", "describe-target-groups", "--page-size", "1")
+    assert [g["TargetGroupArn"] for g in out["TargetGroups"]] == [groups[0]["TargetGroupArn"]]
+    out = dockyard.aws("elbv2", "describe-target-groups", "--page-size", "1", "--marker", out["NextMarker"])
+    assert [g["TargetGroupArn"] for g in out["TargetGroups"]] == [groups[1]["TargetGroupArn"]]
+    bad = dockyard.aws("elbv2", "describe-rules", "--listener-arn", alb.listener, "--marker", "garbage",
+                       check=False)
+    assert error_code(bad) == "ValidationError"
+    bad = dockyard.aws("elbv2", "describe-load-balancers", "--page-size", "401", "--no-paginate", check=False)
+    assert error_code(bad) == "ValidationError"
