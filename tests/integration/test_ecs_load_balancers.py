@@ -30,7 +30,7 @@ import pytest
 from tests.integration.test_ecs_service_connect import NET
 from tests.integration.test_ecs_services import messages, service, service_tasks, stable
 from tests.integration.test_ecs_tasks import own_cluster
-from tests.support.edge import edge_port, error_code, tg_health, wait_for
+from tests.support.edge import edge_port, error_code, forward_rule, target_group, tg_health, wait_for
 from tests.support.images import echo_image
 from tests.support.server import Dockyard
 
@@ -48,32 +48,9 @@ class Site:
     extra_tgs: dict[str, str] = field(default_factory=dict)
 
 
-def target_group(dockyard: Dockyard, name: str, target_type: str = "ip", matcher: str = "200") -> str:
-    out = dockyard.aws(
-        "elbv2",
-        "create-target-group",
-        "--name",
-        name,
-        "--protocol",
-        "HTTP",
-        "--port",
-        "8080",
-        "--target-type",
-        target_type,
-        "--health-check-path",
-        "/",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-        "--unhealthy-threshold-count",
-        "2",
-        "--matcher",
-        f"HttpCode={matcher}",
-    )
-    arn = out["TargetGroups"][0]["TargetGroupArn"]
+def drained_group(dockyard: Dockyard, name: str, target_type: str = "ip", matcher: str = "200") -> str:
+    """A target group on port 8080 whose targets drain for :data:`DELAY` seconds."""
+    arn = target_group(dockyard, name, 8080, target_type=target_type, matcher=matcher)
     dockyard.aws(
         "elbv2",
         "modify-target-group-attributes",
@@ -118,8 +95,8 @@ def site(dockyard: Dockyard) -> Iterator[Site]:
         lb = dockyard.aws(
             "elbv2", "create-load-balancer", "--name", f"ecs-{suffix}", "--type", "application"
         )["LoadBalancers"][0]["LoadBalancerArn"]
-        tg = target_group(dockyard, f"ecs-web-{suffix}")
-        sick = target_group(dockyard, f"ecs-sick-{suffix}", matcher="201")  # the app answers 200
+        tg = drained_group(dockyard, f"ecs-web-{suffix}")
+        sick = drained_group(dockyard, f"ecs-sick-{suffix}", matcher="201")  # the app answers 200
         port = edge_port()
         listener = dockyard.aws(
             "elbv2",
@@ -133,32 +110,10 @@ def site(dockyard: Dockyard) -> Iterator[Site]:
             "--default-actions",
             f"Type=forward,TargetGroupArn={tg}",
         )["Listeners"][0]["ListenerArn"]
-        dockyard.aws(
-            "elbv2",
-            "create-rule",
-            "--listener-arn",
-            listener,
-            "--priority",
-            "10",
-            "--conditions",
-            json.dumps([{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/sick*"]}}]),
-            "--actions",
-            f"Type=forward,TargetGroupArn={sick}",
-        )
-        unused = target_group(dockyard, f"ecs-unused-{suffix}")
-        by_instance = target_group(dockyard, f"ecs-inst-{suffix}", target_type="instance")
-        dockyard.aws(
-            "elbv2",
-            "create-rule",
-            "--listener-arn",
-            listener,
-            "--priority",
-            "20",
-            "--conditions",
-            json.dumps([{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/instance*"]}}]),
-            "--actions",
-            f"Type=forward,TargetGroupArn={by_instance}",
-        )
+        forward_rule(dockyard, listener, 10, "/sick*", sick)
+        unused = drained_group(dockyard, f"ecs-unused-{suffix}")
+        by_instance = drained_group(dockyard, f"ecs-inst-{suffix}", target_type="instance")
+        forward_rule(dockyard, listener, 20, "/instance*", by_instance)
         site = Site(
             cluster,
             f"lb-web-{suffix}",

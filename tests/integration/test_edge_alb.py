@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from edge.pem import self_signed
-from tests.support.edge import curl, edge_port, error_code, tg_health, wait_for
+from tests.support.edge import curl, edge_port, error_code, target_group, tg_health, wait_for
 from tests.support.server import Dockyard
 
 
@@ -70,31 +70,7 @@ class Alb:
         self.lb = lb["LoadBalancers"][0]["LoadBalancerArn"]
         self.tg = {}
         for name, up in self.up.items():
-            out = dockyard.aws(
-                "elbv2",
-                "create-target-group",
-                "--name",
-                f"edge-{name}",
-                "--protocol",
-                "HTTP",
-                "--port",
-                str(up.port),
-                "--target-type",
-                "ip",
-                "--health-check-path",
-                "/health",
-                "--health-check-interval-seconds",
-                "5",
-                "--health-check-timeout-seconds",
-                "2",
-                "--healthy-threshold-count",
-                "2",
-                "--unhealthy-threshold-count",
-                "2",
-                "--matcher",
-                "HttpCode=200-299",
-            )
-            self.tg[name] = out["TargetGroups"][0]["TargetGroupArn"]
+            self.tg[name] = target_group(dockyard, f"edge-{name}", up.port, path="/health", matcher="200-299")
             dockyard.aws(
                 "elbv2",
                 "register-targets",

@@ -4,6 +4,7 @@ and target health through the real aws CLI."""
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from typing import Any
 
 from tests.support.server import Dockyard
 
-__all__ = ["curl", "edge_port", "error_code", "tg_health", "wait_for"]
+__all__ = ["curl", "edge_port", "error_code", "forward_rule", "target_group", "tg_health", "wait_for"]
 
 
 def edge_port() -> int:
@@ -57,3 +58,27 @@ def tg_health(dockyard: Dockyard, tg: str) -> dict[str, dict[str, str]]:
         f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]
         for d in out["TargetHealthDescriptions"]
     }
+
+
+def target_group(
+    dockyard: Dockyard, name: str, port: int, *, target_type: str = "ip", path: str = "/",
+    matcher: str = "200",
+) -> str:
+    """A new HTTP target group checked quickly (every 5 s, 2 s timeout, thresholds 2); its ARN."""
+    out = dockyard.aws(
+        "elbv2", "create-target-group", "--name", name, "--protocol", "HTTP", "--port", str(port),
+        "--target-type", target_type, "--health-check-path", path, "--health-check-interval-seconds", "5",
+        "--health-check-timeout-seconds", "2", "--healthy-threshold-count", "2",
+        "--unhealthy-threshold-count", "2", "--matcher", f"HttpCode={matcher}",
+    )
+    return out["TargetGroups"][0]["TargetGroupArn"]
+
+
+def forward_rule(dockyard: Dockyard, listener: str, priority: int, path: str, tg: str) -> str:
+    """A rule of ``listener`` forwarding requests whose path matches ``path`` to ``tg``; its ARN."""
+    out = dockyard.aws(
+        "elbv2", "create-rule", "--listener-arn", listener, "--priority", str(priority), "--conditions",
+        json.dumps([{"Field": "path-pattern", "PathPatternConfig": {"Values": [path]}}]),
+        "--actions", f"Type=forward,TargetGroupArn={tg}",
+    )
+    return out["Rules"][0]["RuleArn"]

@@ -18,7 +18,7 @@ LB = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0
 class Group:
     arn: str
     target_type: str = "ip"
-    deregistration_delay: float = 5.0
+    deregistration_delay: float = 30.0
     load_balancers: tuple[str, ...] = (LB,)
 
 

@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, data, part, services, taskdefs
 from runner.service_loop import ServiceLoop
-
-TG = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"
-LB = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"
-
-
-@dataclass(frozen=True)
-class Group:
-    arn: str
-    target_type: str = "ip"
-    deregistration_delay: float = 30.0
-    load_balancers: tuple[str, ...] = (LB,)
+from tests.unit.runner.test_balancing import TG, Group
 
 
 class FakeTargetGroups:
