@@ -11,7 +11,9 @@ One load balancer for the module, its HTTP listener forwarding to an ``ip`` targ
    in threads, at least 5,000 requests) fails no request; the old targets show ``draining``
    and their tasks stop only after the delay;
 4. a service whose target group never passes its checks keeps its task through
-   ``healthCheckGracePeriodSeconds``, then replaces it with ECS's reason and event.
+   ``healthCheckGracePeriodSeconds``, then replaces it with ECS's reason and event;
+5. a ``bridge`` task is an ``instance`` target: its container instance's ``ec2InstanceId`` and
+   the host port Docker bound.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def site(dockyard: Dockyard) -> Iterator[Site]:
             yield site
         finally:
             ecs = dockyard.client("ecs")
-            for name in ("web", "sick"):
+            for name in ("web", "sick", "bridged"):
                 try:
                     ecs.delete_service(cluster=cluster, service=name, force=True)
                 except (ecs.exceptions.ServiceNotFoundException, ecs.exceptions.ServiceNotActiveException):
@@ -375,3 +377,56 @@ def test_a_task_the_target_group_reports_unhealthy_is_replaced_after_the_grace_p
         for m in messages(s)
     ), messages(s)
     ecs.delete_service(cluster=site.cluster, service="sick", force=True)
+
+
+def test_a_bridge_task_is_an_instance_target_at_its_host_port(dockyard: Dockyard, site: Site) -> None:
+    group = site.extra_tgs["instance"]
+    td = register(dockyard, site.family + "-bridge", "bridged", mode="bridge")
+    dockyard.aws(
+        "ecs",
+        "create-service",
+        "--cluster",
+        site.cluster,
+        "--service-name",
+        "bridged",
+        "--task-definition",
+        td,
+        "--desired-count",
+        "1",
+        "--load-balancers",
+        lbs(group),
+    )
+    ecs = dockyard.client("ecs")
+    try:
+        task = wait_for(
+            lambda: [
+                t
+                for t in service_tasks(ecs, site.cluster, "bridged")
+                if t["lastStatus"] == "RUNNING" and t["containers"][0].get("networkBindings")
+            ],
+            what="a running bridge task",
+        )[0]
+        host_port = task["containers"][0]["networkBindings"][0]["hostPort"]
+        instance = ecs.describe_container_instances(
+            cluster=site.cluster, containerInstances=[task["containerInstanceArn"]]
+        )
+        ec2 = instance["containerInstances"][0]["ec2InstanceId"]
+        health = wait_for(
+            lambda: (
+                (h := tg_health(dockyard, group)).get(f"{ec2}:{host_port}", {}).get("State") == "healthy"
+                and h
+            ),
+            what="the instance target healthy",
+        )
+        assert list(health) == [f"{ec2}:{host_port}"]
+        status, body = get(site.port, "/instance")  # routed to the task: its httpd has no such file
+        assert status == 404 and "404" in body
+    finally:
+        ecs.delete_service(cluster=site.cluster, service="bridged", force=True)
+    wait_for(
+        lambda: (
+            not tg_health(dockyard, group)
+            or all(h["State"] == "draining" for h in tg_health(dockyard, group).values())
+        ),
+        what="the target deregistered",
+    )
