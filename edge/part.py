@@ -6,6 +6,8 @@ one host Envoy configured over Dockyard's xDS server.
   (:func:`edge.translate.translate`, pure) and publishes them for the node
   :data:`NODE` through the mesh's xDS server (``edge.seams.Xds``); the Envoy process is
   started with the first listener and stopped with the platform;
+* :attr:`Edge.targets` (:mod:`edge.targets`) is where the runner registers an ECS service's
+  tasks (``runner.seams.TargetGroups``, wired by dockyard.platform);
 * :meth:`Edge.probe_once` is Dockyard's own health prober: each in-use target group's targets
   are checked at its interval (HTTP GET of its path, its matcher, its timeout), judged by
   :func:`edge.health.judge`; a change of a target's health republishes (only healthy
@@ -36,6 +38,7 @@ from edge.elbv2 import SERVICE, Elbv2
 from edge.errors import ValidationError
 from edge.health import HEALTHY, Health, judge, matches
 from edge.seams import Xds
+from edge.targets import ServiceTargets
 from edge.translate import Group, Listener, Rule, translate
 from edge.xds import messages
 
@@ -64,6 +67,7 @@ class Edge:
     envoy: asyncio.subprocess.Process | None = None
     serving: bool = False
     certificates: Acm | None = None
+    targets: ServiceTargets | None = None  # ECS services' tasks (runner.seams.TargetGroups)
     _starting: asyncio.Task | None = None
 
     # -- state → Envoy ----------------------------------------------------------------------
@@ -322,6 +326,7 @@ def install(platform: Platform, *, xds: Xds | None = None) -> Edge:
         data, region=cfg.region, account=cfg.account_id, in_use=edge.certificate_users, changed=edge.refresh
     )
     edge.certificates = acm
+    edge.targets = ServiceTargets(data, edge.refresh, edge.health_of, edge.draining_of)
     elb = Elbv2(
         data,
         region=cfg.region,

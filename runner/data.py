@@ -47,6 +47,7 @@ __all__ = [
     "StoredDefinition",
     "StoredInstance",
     "TagTarget",
+    "TargetRegistration",
     "TaskPlacement",
     "account_setting",
     "account_settings",
@@ -69,9 +70,11 @@ __all__ = [
     "delete_secret",
     "delete_task",
     "docker_host_of",
+    "drain_target",
     "expired_tasks",
     "families",
     "forget_registration",
+    "forget_targets",
     "instance",
     "instance_on",
     "instances_of",
@@ -82,6 +85,7 @@ __all__ = [
     "put_cluster",
     "put_secret",
     "record_registration",
+    "record_target",
     "refresh_instance",
     "registrations_of_service",
     "registrations_of_task",
@@ -94,6 +98,8 @@ __all__ = [
     "set_owner",
     "set_tags",
     "tags_of",
+    "targets_of_service",
+    "targets_of_task",
     "task_placements",
     "unstopped_task_ids",
     "unstopped_tasks_on",
@@ -762,6 +768,64 @@ async def forget_registration(store: Store, reg: Registration) -> None:
             "DELETE FROM service_registrations WHERE task_id = ? AND registry_id = ?",
             (reg.task_id, reg.registry_id),
         )
+
+
+# -- service targets (loadBalancers; runner.balancing) -----------------------------------------
+@dataclass(frozen=True)
+class TargetRegistration:
+    """A task registered as a target of an ELBv2 target group; ``drain_until`` (epoch seconds)
+    set once it is deregistered: the task stops only after it."""
+
+    task_id: str
+    target_group: str
+    target_id: str
+    port: int
+    drain_until: float | None = None
+
+    @property
+    def target(self) -> tuple[str, int]:
+        return (self.target_id, self.port)
+
+
+def _target_registration(r: Any) -> TargetRegistration:
+    return TargetRegistration(r["task_id"], r["target_group"], r["target_id"], r["port"], r["drain_until"])
+
+
+def targets_of_service(reader: Reader, cluster: str, service: str) -> list[TargetRegistration]:
+    rows = reader.query(
+        "SELECT * FROM service_targets WHERE cluster = ? AND service = ? ORDER BY registered_at, task_id",
+        (cluster, service),
+    )
+    return [_target_registration(r) for r in rows]
+
+
+def targets_of_task(reader: Reader, task_id: str) -> list[TargetRegistration]:
+    rows = reader.query("SELECT * FROM service_targets WHERE task_id = ?", (task_id,))
+    return [_target_registration(r) for r in rows]
+
+
+async def record_target(store: Store, reg: TargetRegistration, cluster: str, service: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute(
+            "INSERT OR IGNORE INTO service_targets (task_id, target_group, target_id, port, cluster,"
+            " service, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (reg.task_id, reg.target_group, reg.target_id, reg.port, cluster, service, time.time()),
+        )
+
+
+async def drain_target(store: Store, reg: TargetRegistration, until: float) -> None:
+    """Mark the registration deregistered, draining until ``until`` (the first mark wins)."""
+    async with store.transaction() as tx:
+        tx.execute(
+            "UPDATE service_targets SET drain_until = COALESCE(drain_until, ?) WHERE task_id = ?"
+            " AND target_group = ? AND target_id = ? AND port = ?",
+            (until, reg.task_id, reg.target_group, reg.target_id, reg.port),
+        )
+
+
+async def forget_targets(store: Store, task_id: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute("DELETE FROM service_targets WHERE task_id = ?", (task_id,))
 
 
 # == tasks (rtasks) ===========================================================================
