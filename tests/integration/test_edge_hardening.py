@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_edge_alb import curl, edge_port, wait_for
+from tests.support.edge import curl, edge_port, wait_for
 from tests.support.server import Dockyard
 
 
