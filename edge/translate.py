@@ -40,12 +40,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard import edgeproxy
+
 __all__ = ["Group", "Listener", "Rule", "glob_regex", "source_regex", "translate"]
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 DOWNSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
-BUFFER_LIMIT = 32768  # per connection, each way: Envoy's edge recommendation
+BUFFER_LIMIT = edgeproxy.BUFFER_LIMIT
 UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 ADS = {"ads": {}, "resource_api_version": "V3"}
@@ -254,28 +256,13 @@ def _routes(listener: Listener, groups: Mapping[str, Group]) -> list[dict[str, A
 def _listener(listener: Listener) -> dict[str, Any]:
     name = f"edge_{listener.id}"
     h2 = listener.protocol == "HTTPS" and listener.http2
-    underscores = "DROP_HEADER" if listener.drop_invalid_headers else "REJECT_REQUEST"
     hcm = {
         "@type": HCM,
         "stat_prefix": name,
         "codec_type": "AUTO" if h2 else "HTTP1",
-        "use_remote_address": True,
-        "normalize_path": True,
-        "merge_slashes": True,
-        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
-        "request_headers_timeout": "10s",
-        "stream_idle_timeout": "300s",
         "rds": {"route_config_name": name, "config_source": ADS},
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
-        "common_http_protocol_options": {
-            "idle_timeout": f"{listener.idle_timeout}s",
-            "headers_with_underscores_action": underscores,
-        },
-        "http2_protocol_options": {
-            "max_concurrent_streams": 100,
-            "initial_stream_window_size": 65536,
-            "initial_connection_window_size": 1048576,
-        },
+        **edgeproxy.connection_manager(listener.idle_timeout, listener.drop_invalid_headers),
     }
     chain: dict[str, Any] = {
         "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]

@@ -177,7 +177,7 @@ def gateway_snapshot(gateway: Gateway, services: Mapping[str, Service],
     assignments = [s.make(("eds", n), lambda n=n: res.load_assignment(n, endpoints.get(n, ())))
                    for n in reached]
     name = gateway.listener_name
-    listener: listener_pb2.Listener = res.egress_listener(name, gateway.host, gateway.port, None, bind=True)
+    listener: listener_pb2.Listener = res.gateway_listener(name, gateway.host, gateway.port)
     routes, _ = envoy_routes(gateway)
     config = route_pb2.RouteConfiguration(name=name, virtual_hosts=[
         rc.VirtualHost(name=name, domains=["*"], routes=routes)])

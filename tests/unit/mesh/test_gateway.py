@@ -130,6 +130,16 @@ def test_the_gateway_snapshot_is_consistent_and_reaches_only_its_services():
     assert listener.address.socket_address.port_value == 8080
     assert snap.members == {"t1"}
     assert len(snap.resources["type.googleapis.com/envoy.config.cluster.v3.Cluster"]) == 2
+    # it faces clients from outside: hardened as the edge's listeners
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+
+    manager = hcm.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    assert manager.normalize_path.value and manager.merge_slashes and manager.use_remote_address.value
+    assert manager.common_http_protocol_options.headers_with_underscores_action == (
+        manager.common_http_protocol_options.REJECT_REQUEST)
+    assert manager.request_headers_timeout.seconds == 10 and manager.rds.route_config_name == "gateway_8080"
+    assert listener.per_connection_buffer_limit_bytes.value == 32768
 
 
 def test_build_reads_gateways_with_app_mesh_defaults():
