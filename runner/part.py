@@ -34,6 +34,8 @@ from runner import (
 from runner.autoscaling import api as autoscaling_api
 from runner.autoscaling import loop as autoscaling_loop
 from runner.connectview import ConnectView
+from runner.eventbridge import api as events_api
+from runner.eventbridge import bus as events_bus
 from runner.logs import service as logs_service
 from runner.seams import (
     AlarmStates,
@@ -58,7 +60,8 @@ MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runn
            "runner.servicedeployments"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
-MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS
+MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS + \
+    events_api.MIGRATIONS
 
 
 def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
@@ -86,6 +89,18 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
             return None
 
     return lookup
+
+
+def _install_events(platform: Platform) -> None:
+    """EventBridge (:mod:`runner.eventbridge`): its operations (AWS JSON 1.1, its own target)
+    and the bus they feed."""
+    bus = events_bus.install(platform)
+    for name, fn in events_api.operations(bus.put).items():
+        async def handler(call: Call, params: dict[str, Any], fn: Any = fn) -> dict[str, Any]:
+            return await fn(platform.store, platform.config, params, call)
+
+        platform.ops.add(events_api.TARGET, name, handler)
+    platform.ops.validate(events_api.TARGET, ValidationException)
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,7 @@ def install(
         platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
+    _install_events(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics)
     return RunnerPart(ConnectView(platform.store, platform.config),
