@@ -31,6 +31,7 @@ SIGNING_NAMES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "GraniteServiceVersion20100801": "monitoring",
     "CertificateManager": "acm",
+    "AWSEvents": "events",
 }
 
 

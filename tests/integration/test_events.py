@@ -1,0 +1,410 @@
+"""EventBridge through the real aws CLI and boto3, with tasks on the real Docker Engine: rules and
+targets round trip, bad input gets EventBridge's errors, a stopped task's event runs a target's
+task with an InputTransformer's overrides, a rate() rule starts tasks on time (the session
+server's minute is 2 s), and a failing target is retried, dead-lettered and never holds back
+another target of its rule."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dockyard.client import Client
+from tests.support.images import busybox_image
+from tests.support.registry import docker_push
+
+ROLE = "arn:aws:iam::000000000000:role/ecsEventsRole"
+
+
+class Setup:
+    def __init__(self, dockyard: Any, cluster: str, job: str, trigger: str) -> None:
+        self.dockyard = dockyard
+        self.cluster = cluster
+        self.cluster_arn = f"arn:aws:ecs:us-east-1:000000000000:cluster/{cluster}"
+        self.job = job  # a task definition ARN: exits 0 at once (or as its overrides say)
+        self.trigger = trigger  # exits 1 at once
+        self.ecs = dockyard.client("ecs")
+        self.events = dockyard.client("events")
+        self.own = Client(dockyard.control_url, *dockyard.credentials)
+
+    def target(self, ident: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "Id": ident,
+            "Arn": self.cluster_arn,
+            "RoleArn": ROLE,
+            "EcsParameters": {"TaskDefinitionArn": self.job, "TaskCount": 1},
+            **extra,
+        }
+
+    def started_by(self, rule: str) -> list[dict[str, Any]]:
+        arns = self.ecs.list_tasks(cluster=self.cluster, startedBy=f"events-rule/{rule}")["taskArns"]
+        arns += self.ecs.list_tasks(
+            cluster=self.cluster, startedBy=f"events-rule/{rule}", desiredStatus="STOPPED"
+        )["taskArns"]
+        return self.ecs.describe_tasks(cluster=self.cluster, tasks=arns)["tasks"] if arns else []
+
+    def drop(self, rule: str) -> None:
+        ids = [t["Id"] for t in self.events.list_targets_by_rule(Rule=rule)["Targets"]]
+        if ids:
+            self.events.remove_targets(Rule=rule, Ids=ids)
+        self.events.delete_rule(Name=rule)
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 60.0, message: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.3)
+    pytest.fail(f"not within {timeout}s: {message}")
+
+
+@pytest.fixture(scope="module")
+def setup(dockyard: Any) -> Iterator[Setup]:
+    cluster = f"ev-{uuid.uuid4().hex[:6]}"
+    ecs = dockyard.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    docker_push(dockyard, busybox_image(), "ev-busybox:latest")
+
+    def definition(family: str, command: list[str]) -> str:
+        return ecs.register_task_definition(
+            family=family,
+            containerDefinitions=[
+                {
+                    "name": "c",
+                    "image": "ev-busybox:latest",
+                    "memory": 16,
+                    "command": command,
+                    "stopTimeout": 1,
+                }
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    job = definition(f"{cluster}-job", ["sh", "-c", "exit 0"])
+    trigger = definition(f"{cluster}-trigger", ["sh", "-c", "exit 1"])
+    yield Setup(dockyard, cluster, job, trigger)
+    for arn in ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]:
+        ecs.stop_task(cluster=cluster, task=arn)
+
+
+def _error(dockyard: Any, *args: str) -> str:
+    proc = dockyard.aws("events", *args, check=False)
+    assert proc.returncode != 0, (args, proc.stdout)
+    return proc.stderr
+
+
+def test_rules_and_targets_round_trip_through_the_cli(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-round"
+    arn = dockyard.aws(
+        "events",
+        "put-rule",
+        "--name",
+        name,
+        "--event-pattern",
+        json.dumps({"source": ["my.app"]}),
+        "--description",
+        "d",
+        "--tags",
+        "Key=team,Value=web",
+    )["RuleArn"]
+    assert arn == f"arn:aws:events:us-east-1:000000000000:rule/{name}"
+    rule = dockyard.aws("events", "describe-rule", "--name", name)
+    assert (rule["State"], rule["Description"], rule["EventBusName"], json.loads(rule["EventPattern"])) == (
+        "ENABLED",
+        "d",
+        "default",
+        {"source": ["my.app"]},
+    )
+    dockyard.aws("events", "disable-rule", "--name", name)
+    listed = dockyard.aws("events", "list-rules", "--name-prefix", setup.cluster)["Rules"]
+    assert [(r["Name"], r["State"]) for r in listed] == [(name, "DISABLED")]
+    dockyard.aws("events", "enable-rule", "--name", name)
+    dockyard.aws("events", "tag-resource", "--resource-arn", arn, "--tags", "Key=env,Value=test")
+    tags = dockyard.aws("events", "list-tags-for-resource", "--resource-arn", arn)["Tags"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "test"), ("team", "web")]
+
+    out = dockyard.aws(
+        "events",
+        "put-targets",
+        "--rule",
+        name,
+        "--targets",
+        json.dumps(
+            [
+                setup.target("a", RetryPolicy={"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 120}),
+                setup.target("b", Input=json.dumps({"containerOverrides": []})),
+            ]
+        ),
+    )
+    assert out["FailedEntryCount"] == 0
+    shown = dockyard.aws("events", "list-targets-by-rule", "--rule", name)["Targets"]
+    assert [t["Id"] for t in shown] == ["a", "b"]
+    assert shown[0]["EcsParameters"]["TaskDefinitionArn"] == setup.job
+    assert shown[0]["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 120}
+    assert dockyard.aws("events", "list-rule-names-by-target", "--target-arn", setup.cluster_arn)[
+        "RuleNames"
+    ] == [name]
+    assert "has targets" in _error(dockyard, "delete-rule", "--name", name)
+    out = dockyard.aws("events", "remove-targets", "--rule", name, "--ids", "a", "b", "zz")
+    assert [(f["TargetId"], f["ErrorCode"]) for f in out["FailedEntries"]] == [
+        ("zz", "ResourceNotFoundException")
+    ]
+    dockyard.aws("events", "delete-rule", "--name", name)
+    assert "ResourceNotFoundException" in _error(dockyard, "describe-rule", "--name", name)
+    bus = dockyard.aws("events", "describe-event-bus")
+    assert bus == {"Name": "default", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/default"}
+
+
+def test_bad_input_gets_eventbridge_errors_and_writes_nothing(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-bad"
+    for pattern, words in (
+        ("{not json", "not valid JSON"),
+        (json.dumps({"a": [{"fuzzy": "x"}]}), "fuzzy"),
+        (json.dumps({"a": "x"}), "inside an array"),
+        ("[]", "JSON object"),
+    ):
+        err = _error(dockyard, "put-rule", "--name", name, "--event-pattern", pattern)
+        assert "InvalidEventPatternException" in err and words in err, err
+    for expression in (
+        "rate(0 minutes)",
+        "rate(1 minutes)",
+        "rate(5 seconds)",
+        "cron(0 12 * * ?)",
+        "cron(0 12 * * * *)",
+        "at(2030-01-01T00:00:00)",
+        "every day",
+    ):
+        err = _error(dockyard, "put-rule", "--name", name, "--schedule-expression", expression)
+        assert "ValidationException" in err and "ScheduleExpression is not valid" in err, (expression, err)
+    assert "EventPattern or ScheduleExpression" in _error(dockyard, "put-rule", "--name", name)
+    assert "ValidationException" in _error(
+        dockyard, "put-rule", "--name", "bad name", "--schedule-expression", "rate(5 minutes)"
+    )
+    assert "does not exist" in _error(
+        dockyard,
+        "put-rule",
+        "--name",
+        name,
+        "--event-bus-name",
+        "other",
+        "--schedule-expression",
+        "rate(5 minutes)",
+    )
+    assert dockyard.aws("events", "list-rules", "--name-prefix", name)["Rules"] == []
+    for op in (
+        ["describe-rule", "--name", name],
+        ["enable-rule", "--name", name],
+        ["list-targets-by-rule", "--rule", name],
+        ["put-targets", "--rule", name, "--targets", json.dumps([setup.target("a")])],
+    ):
+        err = _error(dockyard, *op)
+        assert "ResourceNotFoundException" in err and f"Rule {name} does not exist" in err, err
+
+    dockyard.aws(
+        "events",
+        "put-rule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "cron(0 12 ? * MON-FRI *)",
+        "--state",
+        "DISABLED",
+    )
+    try:
+        six = [setup.target(f"t{i}") for i in range(6)]
+        err = _error(dockyard, "put-targets", "--rule", name, "--targets", json.dumps(six))
+        assert "LimitExceededException" in err
+        gone = setup.target("t", EcsParameters={"TaskDefinitionArn": f"{setup.cluster}-nothing:1"})
+        bad_targets = [
+            ([setup.target("ok"), gone], "does not exist"),
+            ([setup.target("a", Arn="arn:aws:lambda:us-east-1:000000000000:function:f")], "ECS targets only"),
+            ([{k: v for k, v in setup.target("a").items() if k != "RoleArn"}], "RoleArn is required"),
+            ([setup.target("a", Input="{no")], "not valid JSON"),
+            (
+                [
+                    setup.target(
+                        "a", InputTransformer={"InputPathsMap": {"x": "detail"}, "InputTemplate": "<x>"}
+                    )
+                ],
+                "JSON path",
+            ),
+            ([setup.target("a", Input="{}", InputPath="$.detail")], "Only one of"),
+            ([setup.target("a", RetryPolicy={"MaximumRetryAttempts": 200})], "ValidationException"),
+        ]
+        for entries, words in bad_targets:
+            err = _error(dockyard, "put-targets", "--rule", name, "--targets", json.dumps(entries))
+            assert words in err and "ValidationException" in err, (entries, err)
+        assert dockyard.aws("events", "list-targets-by-rule", "--rule", name)["Targets"] == []
+        # five fit; a sixth does not, and the five stay
+        dockyard.aws("events", "put-targets", "--rule", name, "--targets", json.dumps(six[:5]))
+        assert "LimitExceededException" in _error(
+            dockyard, "put-targets", "--rule", name, "--targets", json.dumps(six[5:])
+        )
+        assert len(dockyard.aws("events", "list-targets-by-rule", "--rule", name)["Targets"]) == 5
+    finally:
+        setup.drop(name)
+    out = dockyard.aws(
+        "events",
+        "put-events",
+        "--entries",
+        json.dumps(
+            [
+                {"Source": "aws.ecs", "DetailType": "x", "Detail": "{}"},
+                {"Source": "my.app", "DetailType": "x", "Detail": "[1]"},
+                {"Source": "my.app", "Detail": "{}"},
+                {"Source": "my.app", "DetailType": "x", "Detail": "{}"},
+            ]
+        ),
+    )
+    assert out["FailedEntryCount"] == 3
+    assert [e.get("ErrorCode") for e in out["Entries"]] == [
+        "NotAuthorizedForSourceException",
+        "MalformedDetail",
+        "InvalidArgument",
+        None,
+    ]
+
+
+def test_a_stopped_task_runs_the_target_with_the_transformed_input(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-on-stop"
+    family = setup.trigger.rsplit("/", 1)[1].split(":")[0]
+    pattern = {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "lastStatus": ["STOPPED"],
+            "group": [f"family:{family}"],
+            "containers": {"exitCode": [{"anything-but": 0}]},
+        },
+    }
+    dockyard.aws("events", "put-rule", "--name", name, "--event-pattern", json.dumps(pattern))
+    # the job's command checks that the overrides reached its container: it exits 0 only if FROM
+    # holds the stopped task's ARN
+    template = (
+        '{"containerOverrides": [{"name": "c", "environment": [{"name": "FROM", "value": <task>}], '
+        '"command": ["sh", "-c", "test \\"$FROM\\" = <task>"]}]}'
+    )
+    transformer = {"InputPathsMap": {"task": "$.detail.taskArn"}, "InputTemplate": template}
+    dockyard.aws(
+        "events",
+        "put-targets",
+        "--rule",
+        name,
+        "--targets",
+        json.dumps([setup.target("job", InputTransformer=transformer)]),
+    )
+    try:
+        trigger = setup.ecs.run_task(cluster=setup.cluster, taskDefinition=setup.trigger)["tasks"][0][
+            "taskArn"
+        ]
+        [job] = wait_for(
+            lambda: [t for t in setup.started_by(name) if t["lastStatus"] == "STOPPED"],
+            90,
+            "the target's task ran and stopped",
+        )
+        env = job["overrides"]["containerOverrides"][0]["environment"]
+        assert env == [{"name": "FROM", "value": trigger}]
+        assert job["containers"][0]["exitCode"] == 0, job
+        assert job["group"] == f"family:{job['taskDefinitionArn'].rsplit('/', 1)[1].split(':')[0]}"
+        runs = setup.own.call("AWSEvents", "ListRuleInvocations", {"Rule": name})["Invocations"]
+        assert [(r["TargetId"], r["Status"], r["Message"]) for r in runs] == [
+            ("job", "SUCCEEDED", job["taskArn"])
+        ]
+        # the job's own stop (exit 0, another family) matched nothing: still one run
+        time.sleep(1.0)
+        assert len(setup.started_by(name)) == 1
+    finally:
+        setup.drop(name)
+
+
+def test_a_rate_rule_starts_its_tasks_on_time(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-every"
+    dockyard.aws("events", "put-rule", "--name", name, "--schedule-expression", "rate(1 minute)")
+    dockyard.aws("events", "put-targets", "--rule", name, "--targets", json.dumps([setup.target("job")]))
+    try:
+        started = time.time()
+        tasks = wait_for(
+            lambda: len(setup.started_by(name)) >= 2 and setup.started_by(name), 60, "two scheduled runs"
+        )
+        created = sorted(t["createdAt"].timestamp() for t in tasks)
+        assert created[0] >= started - 0.5 and created[1] - created[0] >= 1.0  # a 2 s minute apart
+        dockyard.aws("events", "disable-rule", "--name", name)
+        time.sleep(0.5)
+        count = len(setup.started_by(name))
+        time.sleep(4.5)  # two of its minutes: a disabled rule does not fire
+        assert len(setup.started_by(name)) == count
+    finally:
+        setup.drop(name)
+
+
+def test_a_failing_target_is_retried_then_dead_lettered_and_never_holds_the_others(
+    dockyard: Any, setup: Setup
+) -> None:
+    name = f"{setup.cluster}-retry"
+    source = f"dockyard.test.{setup.cluster}"
+    dockyard.aws(
+        "events",
+        "put-rule",
+        "--name",
+        name,
+        "--event-pattern",
+        json.dumps({"source": [source], "detail": {"n": [{"numeric": [">", 5]}]}}),
+    )
+    nowhere = {
+        "TaskDefinitionArn": setup.job,
+        "PlacementConstraints": [{"type": "memberOf", "expression": "attribute:dockyard.test == nowhere"}],
+    }
+    targets = [
+        setup.target(
+            "unplaceable",
+            EcsParameters=nowhere,
+            RetryPolicy={"MaximumRetryAttempts": 2},
+            DeadLetterConfig={"Arn": "arn:aws:sqs:us-east-1:000000000000:dlq"},
+        ),
+        setup.target("no-cluster", Arn="arn:aws:ecs:us-east-1:000000000000:cluster/ev-none-such"),
+        setup.target("good"),
+    ]
+    dockyard.aws("events", "put-targets", "--rule", name, "--targets", json.dumps(targets))
+    try:
+        out = setup.events.put_events(
+            Entries=[
+                {"Source": source, "DetailType": "t", "Detail": json.dumps({"n": 3})},
+                {"Source": source, "DetailType": "t", "Detail": json.dumps({"n": 7})},
+            ]
+        )
+        event_id = out["Entries"][1]["EventId"]
+        wait_for(lambda: setup.started_by(name), 60, "the good target ran")
+
+        def dead() -> list[dict[str, Any]]:
+            found = setup.own.call("AWSEvents", "ListDeadLetters", {"Rule": name})["DeadLetters"]
+            return found if len(found) == 2 else []
+
+        letters = {d["Attributes"]["TARGET_ID"]: d for d in wait_for(dead, 60, "two dead letters")}
+        unplaced = letters["unplaceable"]
+        assert unplaced["Event"]["id"] == event_id and unplaced["Event"]["detail"] == {"n": 7}
+        assert unplaced["DeadLetterArn"] == "arn:aws:sqs:us-east-1:000000000000:dlq"
+        attrs = unplaced["Attributes"]
+        assert (attrs["EXHAUSTED_RETRY_CONDITION"], attrs["RETRY_ATTEMPTS"], attrs["ERROR_CODE"]) == (
+            "MaximumRetryAttempts",
+            2,
+            "ECSRunTaskFailures",
+        )
+        assert attrs["RULE_ARN"].endswith(f":rule/{name}") and attrs["TARGET_ARN"] == setup.cluster_arn
+        missing = letters["no-cluster"]["Attributes"]
+        assert (missing["ERROR_CODE"], missing["RETRY_ATTEMPTS"], missing["EXHAUSTED_RETRY_CONDITION"]) == (
+            "ClusterNotFoundException",
+            0,
+            "",
+        )
+        runs = setup.own.call("AWSEvents", "ListRuleInvocations", {"Rule": name})["Invocations"]
+        tries = sorted((r["Attempt"], r["Status"]) for r in runs if r["TargetId"] == "unplaceable")
+        assert tries == [(0, "RETRYING"), (1, "RETRYING"), (2, "FAILED")]
+        assert [r["Status"] for r in runs if r["TargetId"] == "good"] == ["SUCCEEDED"]  # n=3 matched nothing
+    finally:
+        setup.drop(name)
