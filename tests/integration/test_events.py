@@ -408,3 +408,70 @@ def test_a_failing_target_is_retried_then_dead_lettered_and_never_holds_the_othe
         assert [r["Status"] for r in runs if r["TargetId"] == "good"] == ["SUCCEEDED"]  # n=3 matched nothing
     finally:
         setup.drop(name)
+
+
+def test_a_service_deployment_completing_runs_the_target(dockyard: Any, setup: Setup) -> None:
+    """ECS Deployment State Change and ECS Service Action events of a real service's rollout."""
+    name = f"{setup.cluster}-deployed"
+    service = f"{setup.cluster}-web"
+    arn = f"arn:aws:ecs:us-east-1:000000000000:service/{setup.cluster}/{service}"
+    pattern = {
+        "source": ["aws.ecs"],
+        "resources": [arn],
+        "$or": [
+            {
+                "detail-type": ["ECS Deployment State Change"],
+                "detail": {"eventName": ["SERVICE_DEPLOYMENT_COMPLETED"]},
+            },
+            {"detail-type": ["ECS Service Action"], "detail": {"eventName": ["SERVICE_STEADY_STATE"]}},
+        ],
+    }
+    dockyard.aws("events", "put-rule", "--name", name, "--event-pattern", json.dumps(pattern))
+    # the job gets the event's detail-type and eventName as its command's arguments
+    template = (
+        '{"containerOverrides": [{"name": "c", "environment": [{"name": "KIND", "value": <kind>}, '
+        '{"name": "NAME", "value": <event>}]}]}'
+    )
+    transformer = {
+        "InputPathsMap": {"kind": "$.detail-type", "event": "$.detail.eventName"},
+        "InputTemplate": template,
+    }
+    dockyard.aws(
+        "events",
+        "put-targets",
+        "--rule",
+        name,
+        "--targets",
+        json.dumps([setup.target("job", InputTransformer=transformer)]),
+    )
+    sleeper = setup.ecs.register_task_definition(
+        family=f"{setup.cluster}-sleep",
+        containerDefinitions=[
+            {
+                "name": "c",
+                "image": "ev-busybox:latest",
+                "memory": 16,
+                "command": ["sleep", "600"],
+                "stopTimeout": 1,
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    setup.ecs.create_service(
+        cluster=setup.cluster, serviceName=service, taskDefinition=sleeper, desiredCount=1
+    )
+    try:
+
+        def seen() -> set[tuple[str, str]]:
+            found = set()
+            for t in setup.started_by(name):
+                env = {e["name"]: e["value"] for e in t["overrides"]["containerOverrides"][0]["environment"]}
+                found.add((env["KIND"], env["NAME"]))
+            return found if len(found) >= 2 else set()
+
+        assert wait_for(seen, 90, "the deployment completed and the service reached a steady state") == {
+            ("ECS Deployment State Change", "SERVICE_DEPLOYMENT_COMPLETED"),
+            ("ECS Service Action", "SERVICE_STEADY_STATE"),
+        }
+    finally:
+        setup.drop(name)
+        setup.ecs.delete_service(cluster=setup.cluster, service=service, force=True)
