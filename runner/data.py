@@ -1761,12 +1761,12 @@ def add_dead_letter(tx: Tx, d: DeadLetter, keep: int = DEAD_LETTERS_KEPT) -> Non
                " ORDER BY id DESC LIMIT ?)", (keep,))
 
 
-def dead_letters(reader: Reader, rule_name: str | None = None, limit: int = DEAD_LETTERS_KEPT
+def dead_letters(reader: Reader, bus: str, rule_name: str | None = None, limit: int = DEAD_LETTERS_KEPT
                  ) -> list[DeadLetter]:
-    """The newest first."""
-    sql, args = "SELECT * FROM eventbridge_dead_letters", []
+    """The newest first, of ``bus`` (and of its rule ``rule_name``)."""
+    sql, args = "SELECT * FROM eventbridge_dead_letters WHERE bus = ?", [bus]
     if rule_name is not None:
-        sql, args = sql + " WHERE rule = ?", [rule_name]
+        sql, args = sql + " AND rule = ?", [bus, rule_name]
     rows = reader.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", args)
     return [DeadLetter(r["id"], r["bus"], r["rule"], r["target"], r["target_arn"], r["dlq_arn"],
                        json.loads(r["event"]), r["error_code"], r["error_message"], r["exhausted"],
@@ -1794,3 +1794,77 @@ __all__ += [
     "set_rule_fired",
     "targets_of",
 ]
+
+
+# -- EventBridge Scheduler (runner.eventbridge.scheduler) -------------------------------------------
+SCHEDULER_TOPIC = "scheduler/schedule"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    group: str
+    name: str
+    arn: str
+    expression: str
+    timezone: str
+    start_date: float | None
+    end_date: float | None
+    description: str
+    state: str  # ENABLED | DISABLED
+    target: Mapping[str, Any]  # the Target as given
+    window: Mapping[str, Any]  # the FlexibleTimeWindow as given
+    after_completion: str  # NONE | DELETE
+    created_at: float
+    modified_at: float
+    last_due: float | None = None  # the last due time it fired for
+
+
+def _schedule(r: Any) -> Schedule:
+    return Schedule(r["grp"], r["name"], r["arn"], r["expression"], r["timezone"], r["start_date"],
+                    r["end_date"], r["description"], r["state"], json.loads(r["target"]),
+                    json.loads(r["win"]), r["after_completion"], r["created_at"], r["modified_at"],
+                    r["last_due"])
+
+
+def schedule(reader: Reader, group: str, name: str) -> Schedule | None:
+    r = reader.query_one("SELECT * FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name))
+    return _schedule(r) if r else None
+
+
+def schedules(reader: Reader, group: str | None = None, prefix: str = "", state: str | None = None
+              ) -> list[Schedule]:
+    """Schedules by group and name, of ``group`` (None: every group) and ``state`` (None: any)."""
+    sql = "SELECT * FROM scheduler_schedules WHERE substr(name, 1, ?) = ?"
+    args: list[Any] = [len(prefix), prefix]
+    if group is not None:
+        sql, args = sql + " AND grp = ?", [*args, group]
+    if state is not None:
+        sql, args = sql + " AND state = ?", [*args, state]
+    return [_schedule(r) for r in reader.query(sql + " ORDER BY grp, name", args)]
+
+
+def put_schedule(tx: Tx, s: Schedule) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scheduler_schedules (grp, name, arn, expression, timezone, start_date,"
+        " end_date, description, state, target, win, after_completion, created_at, modified_at, last_due)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (s.group, s.name, s.arn, s.expression, s.timezone, s.start_date, s.end_date, s.description, s.state,
+         json.dumps(dict(s.target)), json.dumps(dict(s.window)), s.after_completion, s.created_at,
+         s.modified_at, s.last_due),
+    )
+    tx.changed(SCHEDULER_TOPIC, f"{s.group}/{s.name}")
+
+
+def set_schedule_due(tx: Tx, group: str, name: str, due: float) -> None:
+    tx.execute("UPDATE scheduler_schedules SET last_due = ? WHERE grp = ? AND name = ?", (due, group, name))
+
+
+def delete_schedule(tx: Tx, group: str, name: str) -> bool:
+    gone = tx.execute("DELETE FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name)).rowcount
+    if gone:
+        tx.changed(SCHEDULER_TOPIC, f"{group}/{name}")
+    return bool(gone)
+
+
+__all__ += ["SCHEDULER_TOPIC", "Schedule", "delete_schedule", "put_schedule", "schedule", "schedules",
+            "set_schedule_due"]

@@ -36,6 +36,7 @@ from runner.autoscaling import loop as autoscaling_loop
 from runner.connectview import ConnectView
 from runner.eventbridge import api as events_api
 from runner.eventbridge import bus as events_bus
+from runner.eventbridge import scheduler as events_scheduler
 from runner.logs import service as logs_service
 from runner.seams import (
     AlarmStates,
@@ -92,8 +93,8 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
 
 
 def _install_events(platform: Platform) -> None:
-    """EventBridge (:mod:`runner.eventbridge`): its operations (AWS JSON 1.1, its own target)
-    and the bus they feed."""
+    """EventBridge (:mod:`runner.eventbridge`): its operations (AWS JSON 1.1, its own target),
+    EventBridge Scheduler's (REST-JSON) and the bus they feed."""
     bus = events_bus.install(platform)
     for name, fn in events_api.operations(bus.put).items():
         async def handler(call: Call, params: dict[str, Any], fn: Any = fn) -> dict[str, Any]:
@@ -101,6 +102,12 @@ def _install_events(platform: Platform) -> None:
 
         platform.ops.add(events_api.TARGET, name, handler)
     platform.ops.validate(events_api.TARGET, ValidationException)
+    for name, fn in events_scheduler.operations().items():  # EventBridge Scheduler (REST-JSON)
+        async def scheduled(call: Call, params: dict[str, Any], fn: Any = fn) -> dict[str, Any]:
+            return await fn(platform.store, platform.config, params, call)
+
+        platform.ops.add(events_scheduler.SERVICE, name, scheduled)
+    platform.ops.validate(events_scheduler.SERVICE, ValidationException)
 
 
 @dataclass(frozen=True)

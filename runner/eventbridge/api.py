@@ -40,7 +40,17 @@ from runner import data, hostaccess, taskdefs
 from runner.autoscaling import schedule
 from runner.eventbridge import envelope, pattern, targets, transform
 
-__all__ = ["BUS", "MIGRATIONS", "TARGET", "bus_name", "operations", "rule_arn", "rule_schedule"]
+__all__ = [
+    "BUS",
+    "MIGRATIONS",
+    "TARGET",
+    "bus_name",
+    "check_ecs_target",
+    "operations",
+    "parse_expression",
+    "rule_arn",
+    "rule_schedule",
+]
 
 TARGET = "AWSEvents"
 BUS = "default"
@@ -68,6 +78,17 @@ MIGRATIONS = [
             id INTEGER PRIMARY KEY AUTOINCREMENT, bus TEXT NOT NULL, rule TEXT NOT NULL, target TEXT NOT NULL,
             target_arn TEXT NOT NULL, dlq_arn TEXT NOT NULL, event TEXT NOT NULL, error_code TEXT NOT NULL,
             error_message TEXT NOT NULL, exhausted TEXT NOT NULL, retries INTEGER NOT NULL, at REAL NOT NULL);
+        """,
+    ),
+    Migration(
+        "runner_eventbridge",
+        2,
+        """
+        CREATE TABLE scheduler_schedules (
+            grp TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL, expression TEXT NOT NULL,
+            timezone TEXT NOT NULL, start_date REAL, end_date REAL, description TEXT NOT NULL,
+            state TEXT NOT NULL, target TEXT NOT NULL, win TEXT NOT NULL, after_completion TEXT NOT NULL,
+            created_at REAL NOT NULL, modified_at REAL NOT NULL, last_due REAL, PRIMARY KEY (grp, name));
         """,
     ),
 ]
@@ -121,15 +142,23 @@ def _existing(store: data.Reader, config: Config, params: dict[str, Any], field:
     return found
 
 
-def rule_schedule(expression: str, minute: float = 60.0) -> schedule.Schedule:
-    """The schedule of a rule's ``ScheduleExpression`` (``rate()`` or ``cron()`` in UTC; a
-    rate's minute lasts ``minute`` seconds); ValueError if EventBridge would refuse it."""
-    if not expression.startswith(("rate(", "cron(")):
-        raise ValueError(f"{expression!r} is neither rate(...) nor cron(...)")
-    parsed = schedule.parse(expression, "UTC")
+def parse_expression(
+    expression: str, tz: str = "UTC", minute: float = 60.0, at: bool = False
+) -> schedule.Schedule:
+    """The schedule of an expression (``rate()``, ``cron()`` in ``tz``, and ``at()`` when
+    ``at``; a rate's minute lasts ``minute`` seconds), read by the one parser Application Auto
+    Scaling's scheduled actions use too; ValueError if it is refused."""
+    if not expression.startswith(("rate(", "cron(", *(("at(",) if at else ()))):
+        raise ValueError(f"{expression!r} is not {'at(...), ' if at else ''}rate(...) or cron(...)")
+    parsed = schedule.parse(expression, tz)
     if parsed.kind == "rate":
-        return schedule.Schedule("rate", "UTC", period=parsed.period * minute / 60.0)
+        return replace(parsed, period=parsed.period * minute / 60.0)
     return parsed
+
+
+def rule_schedule(expression: str, minute: float = 60.0) -> schedule.Schedule:
+    """The schedule of a rule's ``ScheduleExpression`` (``rate()`` or ``cron()`` in UTC)."""
+    return parse_expression(expression, "UTC", minute)
 
 
 def _tags(raw: Any) -> list[dict[str, str]]:
@@ -246,7 +275,8 @@ async def disable_rule(store: Store, config: Config, params: dict[str, Any]) -> 
 
 
 # -- targets -------------------------------------------------------------------------------------
-def _check_ecs(store: Store, config: Config, call: Call | None, target: dict[str, Any]) -> None:
+def check_ecs_target(store: Store, config: Config, call: Call | None, target: dict[str, Any]) -> None:
+    """The task definition of an ECS target exists and the caller may run it on the cluster."""
     ecs = target["EcsParameters"]
     ident = ecs["TaskDefinitionArn"]
     try:
@@ -280,7 +310,7 @@ async def put_targets(
             transform.check_target_input(t)
         except ValueError as e:
             raise ValidationException(str(e)) from None
-        _check_ecs(store, config, call, t)
+        check_ecs_target(store, config, call, t)
     async with store.transaction() as tx:
         current = {t.id for t in data.targets_of(tx, found.bus, found.name)}
         if len(current | set(ids)) > targets.MAX_TARGETS:
@@ -438,12 +468,20 @@ async def list_tags(store: Store, config: Config, params: dict[str, Any]) -> dic
 
 
 # -- Dockyard's own ------------------------------------------------------------------------------
-async def list_invocations(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    bus = bus_name(config, params.get("EventBusName"))
+def _source(config: Config, params: dict[str, Any]) -> tuple[str, str | None]:
+    """(bus, rule) a Dockyard listing names: ``Rule`` on ``EventBusName``, or ``Schedule``
+    (EventBridge Scheduler's, in group ``GroupName``)."""
+    if params.get("Schedule") is not None:
+        return f"scheduler/{params.get('GroupName') or 'default'}", str(params["Schedule"])
     name = params.get("Rule")
-    if name is not None:
+    return bus_name(config, params.get("EventBusName")), None if name is None else str(name)
+
+
+async def list_invocations(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
+    bus, name = _source(config, params)
+    if name is not None and params.get("Schedule") is None:
         _existing(store, config, params, "Rule")
-    rows = data.invocations(store, bus, None if name is None else str(name))
+    rows = data.invocations(store, bus, name)
     return {
         "Invocations": [
             {
@@ -461,7 +499,8 @@ async def list_invocations(store: Store, config: Config, params: dict[str, Any])
 
 
 async def list_dead_letters(store: Store, config: Config, params: dict[str, Any]) -> dict[str, Any]:
-    rows = data.dead_letters(store, params.get("Rule"))
+    bus, name = _source(config, params)
+    rows = data.dead_letters(store, bus, name)
     return {
         "DeadLetters": [
             {
@@ -482,6 +521,13 @@ async def list_dead_letters(store: Store, config: Config, params: dict[str, Any]
             for d in rows
         ]
     }
+
+
+def _source_arn(config: Config, bus: str, name: str) -> str:
+    if bus.startswith("scheduler/"):
+        group = bus.split("/", 1)[1]
+        return f"arn:aws:scheduler:{config.region}:{config.account_id}:schedule/{group}/{name}"
+    return rule_arn(config, bus, name)
 
 
 def operations(bus: PutEvents | None) -> dict[str, Callable[..., Any]]:

@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, data, hostaccess, instances, serviceshapes, taskdefs, tasks
 from runner.autoscaling import schedule
-from runner.eventbridge import api, envelope, pattern, targets, transform
+from runner.eventbridge import api, envelope, pattern, scheduler, targets, transform
 from runner.taskdef import trust
 from runner.taskshapes import shape as task_shape
 
@@ -54,13 +54,33 @@ SERVICE_TOPIC = data.SERVICE_TOPIC
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one target of one rule, and how many retries it had."""
+    """One event for one target of one rule (or of one schedule: ``scheduled``), and how many
+    retries it had. ``bus`` and ``source`` name where its tries and dead letters are recorded:
+    the event bus and the rule, or ``scheduler/<group>`` and the schedule."""
 
-    rule: data.Rule
-    target: data.RuleTarget
+    bus: str
+    source: str
+    source_arn: str
+    target_id: str
+    target: Mapping[str, Any]
     event: dict[str, Any]
+    started_by: str
+    scheduled: bool = False
     retries: int = 0
     first_at: float = 0.0
+
+
+def rule_delivery(rule: data.Rule, target: data.RuleTarget, event: dict[str, Any], now: float) -> Delivery:
+    return Delivery(
+        rule.bus,
+        rule.name,
+        rule.arn,
+        target.id,
+        target.config,
+        event,
+        f"events-rule/{rule.name}",
+        first_at=now,
+    )
 
 
 class InvocationError(Exception):
@@ -123,7 +143,7 @@ class Bus:
     def _fan_out(self, rule: data.Rule, event: dict[str, Any]) -> None:
         now = time.time()
         for target in data.targets_of(self.store, rule.bus, rule.name):
-            self._enqueue(Delivery(rule, target, event, 0, now))
+            self._enqueue(rule_delivery(rule, target, event, now))
 
     def _enqueue(self, d: Delivery) -> None:
         if self.queue.qsize() + len(self._timers) >= MAX_PENDING:
@@ -142,7 +162,7 @@ class Bus:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("invocation failed", extra={"rule": d.rule.name, "target": d.target.id})
+                log.exception("invocation failed", extra={"rule": d.source, "target": d.target_id})
 
     async def invoke(self, d: Delivery) -> None:
         """Try ``d`` once; record the try, and retry or dead-letter a failure."""
@@ -151,7 +171,7 @@ class Bus:
             message = await self._run(d)
         except InvocationError as e:
             verdict = targets.next_try(
-                d.target.config.get("RetryPolicy"),
+                d.target.get("RetryPolicy"),
                 d.retries,
                 time.time() - d.first_at,
                 self.config.events_retry_seconds,
@@ -175,10 +195,27 @@ class Bus:
         await self._record(d, event_id, "SUCCEEDED", message)
 
     async def _run(self, d: Delivery) -> str:
-        rule, config = d.rule, d.target.config
-        text = transform.target_input(config, d.event, rule.arn, rule.name, str(d.event.get("time", "")))
-        payload = json.loads(text) if text is not None else None
-        request = targets.run_task_request(config, rule.name, payload)
+        if d.scheduled:  # EventBridge Scheduler: Input with its context attributes, no transformer
+            text = d.target.get("Input")
+            if text is not None:
+                text = transform.render(
+                    str(text),
+                    {
+                        "aws.scheduler.schedule-arn": d.source_arn,
+                        "aws.scheduler.scheduled-time": str(d.event.get("time", "")),
+                        "aws.scheduler.execution-id": str(d.event.get("id", "")),
+                        "aws.scheduler.attempt-number": d.retries + 1,
+                    },
+                )
+        else:
+            text = transform.target_input(
+                d.target, d.event, d.source_arn, d.source, str(d.event.get("time", ""))
+            )
+        try:
+            payload = json.loads(text) if text is not None else None
+        except ValueError:
+            raise InvocationError("ValidationException", "The target's input is not valid JSON.") from None
+        request = targets.run_task_request(d.target, d.started_by, payload)
         try:
             self._trusted(request)
             result = await tasks.run_task(self.store, self.config, request)
@@ -207,9 +244,9 @@ class Bus:
             data.add_invocation(
                 tx,
                 data.Invocation(
-                    d.rule.bus,
-                    d.rule.name,
-                    d.target.id,
+                    d.bus,
+                    d.source,
+                    d.target_id,
                     event_id,
                     time.time(),
                     status,
@@ -219,17 +256,17 @@ class Bus:
             )
 
     async def _dead(self, d: Delivery, code: str, message: str, exhausted: str) -> None:
-        dlq = str((d.target.config.get("DeadLetterConfig") or {}).get("Arn") or "")
-        log.warning("event dead-lettered", extra={"rule": d.rule.name, "target": d.target.id, "error": code})
+        dlq = str((d.target.get("DeadLetterConfig") or {}).get("Arn") or "")
+        log.warning("event dead-lettered", extra={"rule": d.source, "target": d.target_id, "error": code})
         async with self.store.transaction() as tx:
             data.add_dead_letter(
                 tx,
                 data.DeadLetter(
                     0,
-                    d.rule.bus,
-                    d.rule.name,
-                    d.target.id,
-                    str(d.target.config.get("Arn", "")),
+                    d.bus,
+                    d.source,
+                    d.target_id,
+                    str(d.target.get("Arn", "")),
                     dlq,
                     d.event,
                     code,
@@ -245,11 +282,54 @@ class Bus:
         while True:
             try:
                 await self.fire_due(time.time())
+                await self.fire_schedules(time.time())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduled rules failed")
             await asyncio.sleep(min(1.0, max(0.1, self.config.events_minute_seconds / 10)))
+
+    async def fire_schedules(self, now: float) -> None:
+        """Invoke the target of each enabled EventBridge Scheduler schedule that came due by
+        ``now`` (a due time missed while Dockyard was down is invoked once)."""
+        minute = self.config.events_minute_seconds
+        for s in data.schedules(self.store, state="ENABLED"):
+            since = s.last_due if s.last_due is not None else s.created_at
+            due = scheduler.due_after(s, since, minute)
+            window = (
+                float(s.window.get("MaximumWindowInMinutes") or 0) * minute
+                if s.window.get("Mode") == "FLEXIBLE"
+                else 0.0
+            )
+            if due is None:
+                if s.after_completion == "DELETE":
+                    async with self.store.transaction() as tx:
+                        data.delete_schedule(tx, s.group, s.name)
+                continue
+            if now < due + scheduler.window_offset(s.arn, due, window):
+                continue
+            fired = due
+            for _ in range(10_000):  # skip what came due meanwhile: it fires once
+                later = scheduler.due_after(s, fired, minute)
+                if later is None or later + window > now:
+                    break
+                fired = later
+            async with self.store.transaction() as tx:
+                data.set_schedule_due(tx, s.group, s.name, fired)
+            event = {"id": str(uuid.uuid4()), "time": envelope.iso(due, millis=False), "resources": [s.arn]}
+            self._enqueue(
+                Delivery(
+                    f"scheduler/{s.group}",
+                    s.name,
+                    s.arn,
+                    "target",
+                    s.target,
+                    event,
+                    f"scheduler/{s.name}",
+                    scheduled=True,
+                    first_at=now,
+                )
+            )
 
     async def fire_due(self, now: float) -> None:
         """Fire each enabled scheduled rule whose schedule came due by ``now``."""

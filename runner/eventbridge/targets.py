@@ -8,7 +8,8 @@ An ECS target's ``Arn`` is a cluster's ARN and its ``EcsParameters`` say what to
 ``PlatformVersion``). The input (:mod:`runner.eventbridge.transform`) is RunTask's
 ``overrides`` when it is a JSON object of ECS's task override members (``containerOverrides``,
 ``cpu``, ``memory``, ``taskRoleArn``, ...); any other input (the whole event, by default) runs
-the task as its definition says. The task's ``startedBy`` is ``events-rule/<rule name>``.
+the task as its definition says. The task's ``startedBy`` is ``events-rule/<rule name>``
+(``scheduler/<schedule name>`` for EventBridge Scheduler's).
 
 Retries: EventBridge tries a failed invocation again with exponential backoff (here
 ``base`` seconds doubled each time, at most :data:`MAX_DELAY`) until ``MaximumRetryAttempts``
@@ -105,14 +106,14 @@ def _lower_vpc(network: Mapping[str, Any]) -> dict[str, Any]:
     return {"awsvpcConfiguration": {keys[k]: v for k, v in vpc.items() if k in keys}}
 
 
-def run_task_request(target: Mapping[str, Any], rule_name: str, payload: Any) -> dict[str, Any]:
+def run_task_request(target: Mapping[str, Any], started_by: str, payload: Any) -> dict[str, Any]:
     """The RunTask parameters of an ECS target invoked with ``payload`` (its decoded input)."""
     ecs = target["EcsParameters"]
     params: dict[str, Any] = {
         "cluster": cluster_of(str(target["Arn"])),
         "taskDefinition": ecs["TaskDefinitionArn"],
         "count": ecs.get("TaskCount", 1),
-        "startedBy": f"events-rule/{rule_name}"[:128],
+        "startedBy": started_by[:128],
     }
     plain = {
         "LaunchType": "launchType",

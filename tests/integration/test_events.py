@@ -6,11 +6,13 @@ another target of its rule."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -475,3 +477,223 @@ def test_a_service_deployment_completing_runs_the_target(dockyard: Any, setup: S
     finally:
         setup.drop(name)
         setup.ecs.delete_service(cluster=setup.cluster, service=service, force=True)
+
+
+def _schedule_target(setup: Setup, **extra: Any) -> dict[str, Any]:
+    target = setup.target("x", **extra)
+    del target["Id"]
+    return target
+
+
+def test_scheduler_schedules_round_trip_and_refuse_bad_input(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-sched"
+    target = json.dumps(_schedule_target(setup))
+    off = json.dumps({"Mode": "OFF"})
+    arn = dockyard.aws(
+        "scheduler",
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "cron(30 2 ? * MON-FRI *)",
+        "--schedule-expression-timezone",
+        "Europe/Paris",
+        "--flexible-time-window",
+        json.dumps({"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}),
+        "--target",
+        target,
+        "--description",
+        "nightly",
+    )["ScheduleArn"]
+    assert arn == f"arn:aws:scheduler:us-east-1:000000000000:schedule/default/{name}"
+    got = dockyard.aws("scheduler", "get-schedule", "--name", name)
+    assert (
+        got["ScheduleExpressionTimezone"],
+        got["State"],
+        got["FlexibleTimeWindow"]["MaximumWindowInMinutes"],
+        got["Target"]["EcsParameters"]["TaskDefinitionArn"],
+        got["Description"],
+    ) == ("Europe/Paris", "ENABLED", 15, setup.job, "nightly")
+    dockyard.aws(
+        "scheduler",
+        "update-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        off,
+        "--target",
+        target,
+        "--state",
+        "DISABLED",
+    )
+    listed = dockyard.aws("scheduler", "list-schedules", "--name-prefix", setup.cluster)["Schedules"]
+    assert [(s["Name"], s["State"], s["Target"]["Arn"]) for s in listed] == [
+        (name, "DISABLED", setup.cluster_arn)
+    ]
+    assert dockyard.aws("scheduler", "get-schedule-group", "--name", "default")["State"] == "ACTIVE"
+
+    def error(*args: str) -> str:
+        proc = dockyard.aws("scheduler", *args, check=False)
+        assert proc.returncode != 0, (args, proc.stdout)
+        return proc.stderr
+
+    assert "ConflictException" in error(
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        off,
+        "--target",
+        target,
+    )
+    other = f"{name}-2"
+    for expression, zone in (
+        ("rate(0 minutes)", "UTC"),
+        ("cron(0 12 * * *)", "UTC"),
+        ("at(2030-13-01T00:00:00)", "UTC"),
+        ("every day", "UTC"),
+        ("rate(5 minutes)", "Mars/Olympus"),
+    ):
+        err = error(
+            "create-schedule",
+            "--name",
+            other,
+            "--schedule-expression",
+            expression,
+            "--schedule-expression-timezone",
+            zone,
+            "--flexible-time-window",
+            off,
+            "--target",
+            target,
+        )
+        assert "ValidationException" in err, (expression, err)
+    assert "MaximumWindowInMinutes" in error(
+        "create-schedule",
+        "--name",
+        other,
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        json.dumps({"Mode": "FLEXIBLE"}),
+        "--target",
+        target,
+    )
+    missing = json.dumps(
+        _schedule_target(setup, EcsParameters={"TaskDefinitionArn": f"{setup.cluster}-no:1"})
+    )
+    assert "does not exist" in error(
+        "create-schedule",
+        "--name",
+        other,
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        off,
+        "--target",
+        missing,
+    )
+    assert "ResourceNotFoundException" in error(
+        "create-schedule",
+        "--name",
+        other,
+        "--group-name",
+        "elsewhere",
+        "--schedule-expression",
+        "rate(5 minutes)",
+        "--flexible-time-window",
+        off,
+        "--target",
+        target,
+    )
+    assert dockyard.aws("scheduler", "list-schedules", "--name-prefix", other)["Schedules"] == []
+    dockyard.aws("scheduler", "delete-schedule", "--name", name)
+    assert "ResourceNotFoundException" in error("get-schedule", "--name", name)
+    assert "ResourceNotFoundException" in error("delete-schedule", "--name", name)
+
+
+def test_a_one_time_schedule_in_a_time_zone_runs_its_task_and_deletes_itself(
+    dockyard: Any, setup: Setup
+) -> None:
+    name = f"{setup.cluster}-once"
+    zone = "America/New_York"
+    soon = dt.datetime.now(ZoneInfo(zone)) + dt.timedelta(seconds=4)
+    overrides = {
+        "containerOverrides": [
+            {"name": "c", "environment": [{"name": "WHEN", "value": "<aws.scheduler.scheduled-time>"}]}
+        ]
+    }
+    dockyard.aws(
+        "scheduler",
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        f"at({soon.strftime('%Y-%m-%dT%H:%M:%S')})",
+        "--schedule-expression-timezone",
+        zone,
+        "--flexible-time-window",
+        json.dumps({"Mode": "OFF"}),
+        "--action-after-completion",
+        "DELETE",
+        "--target",
+        json.dumps(_schedule_target(setup, Input=json.dumps(overrides))),
+    )
+    [task] = wait_for(
+        lambda: (
+            setup.ecs.list_tasks(
+                cluster=setup.cluster, startedBy=f"scheduler/{name}", desiredStatus="STOPPED"
+            )["taskArns"]
+            or setup.ecs.list_tasks(cluster=setup.cluster, startedBy=f"scheduler/{name}")["taskArns"]
+        ),
+        60,
+        "the one-time schedule ran",
+    )
+    [shown] = setup.ecs.describe_tasks(cluster=setup.cluster, tasks=[task])["tasks"]
+    assert shown["createdAt"].timestamp() >= soon.timestamp() - 0.5
+    [env] = shown["overrides"]["containerOverrides"][0]["environment"]
+    assert env["value"] == soon.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    wait_for(
+        lambda: not dockyard.aws("scheduler", "list-schedules", "--name-prefix", name)["Schedules"],
+        30,
+        "the schedule deleted itself after completion",
+    )
+
+
+def test_a_rate_schedule_with_a_flexible_window_starts_tasks(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-flex"
+    dockyard.aws(
+        "scheduler",
+        "create-schedule",
+        "--name",
+        name,
+        "--schedule-expression",
+        "rate(1 minute)",
+        "--flexible-time-window",
+        json.dumps({"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 1}),
+        "--target",
+        json.dumps(_schedule_target(setup)),
+    )
+    try:
+
+        def runs() -> list[dict[str, Any]]:
+            found = setup.own.call("AWSEvents", "ListRuleInvocations", {"Schedule": name})["Invocations"]
+            return found if len([r for r in found if r["Status"] == "SUCCEEDED"]) >= 2 else []
+
+        done = wait_for(runs, 60, "two runs of rate(1 minute) within their windows")
+        assert all(r["Message"].startswith("arn:aws:ecs:") for r in done)
+        assert (
+            len(
+                setup.ecs.list_tasks(cluster=setup.cluster, startedBy=f"scheduler/{name}")["taskArns"]
+                + setup.ecs.list_tasks(
+                    cluster=setup.cluster, startedBy=f"scheduler/{name}", desiredStatus="STOPPED"
+                )["taskArns"]
+            )
+            >= 2
+        )
+    finally:
+        dockyard.aws("scheduler", "delete-schedule", "--name", name)

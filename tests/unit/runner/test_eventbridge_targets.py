@@ -70,7 +70,7 @@ def test_the_run_task_request_carries_the_ecs_parameters() -> None:
             "PropagateTags": "TASK_DEFINITION",
         },
     }
-    req = run_task_request(target, "nightly", None)
+    req = run_task_request(target, "events-rule/nightly", None)
     assert req == {
         "cluster": "jobs",
         "taskDefinition": "job:1",
