@@ -81,6 +81,8 @@ def assemble(platform: Platform) -> None:
                               metrics=mesh.metric_points(),
                               alarms=mesh.telemetry.alarms if mesh.telemetry else None,
                               revision_metrics=mesh.revisions)
+    if run.ecr_events is not None:  # ECR's events onto the EventBridge bus (registry.seams.EventSink)
+        reg.send_events_to(run.ecr_events)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
     # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,7 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
     return lookup
 
 
-def _install_events(platform: Platform) -> None:
+def _install_events(platform: Platform) -> events_bus.Bus:
     """EventBridge (:mod:`runner.eventbridge`): its operations (AWS JSON 1.1, its own target),
     EventBridge Scheduler's (REST-JSON) and the bus they feed."""
     bus = events_bus.install(platform)
@@ -108,16 +108,19 @@ def _install_events(platform: Platform) -> None:
 
         platform.ops.add(events_scheduler.SERVICE, name, scheduled)
     platform.ops.validate(events_scheduler.SERVICE, ValidationException)
+    return bus
 
 
 @dataclass(frozen=True)
 class RunnerPart:
     """What the runner offers other parts: ``connect``, its Service Connect state (the mesh's
     ``mesh.seams.ConnectView``), and ``usage``, its running tasks' CPU and memory from the
-    Docker Engine (``mesh.seams.UsageView``)."""
+    Docker Engine (``mesh.seams.UsageView``), and ``ecr_events``, where the registry sends ECR's
+    events (``registry.seams.EventSink``: onto the EventBridge bus)."""
 
     connect: ConnectView
     usage: Usage | None = None
+    ecr_events: Callable[[str, list[str], Mapping[str, Any]], None] | None = None
 
 
 def install(
@@ -186,8 +189,8 @@ def install(
         platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
-    _install_events(platform)
+    bus = _install_events(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics)
     return RunnerPart(ConnectView(platform.store, platform.config),
-                      Usage(platform.store, platform.config, supervisor))
+                      Usage(platform.store, platform.config, supervisor), bus.ecr_event)

@@ -140,6 +140,28 @@ class Bus:
             if checked is not None and pattern.matches(checked, event):
                 self._fan_out(rule, event)
 
+    def aws_event(
+        self, source: str, detail_type: str, resources: list[str], detail: Mapping[str, Any]
+    ) -> None:
+        """Put an AWS service's event (another part's: ECR's ``aws.ecr``) on the bus, in
+        EventBridge's envelope."""
+        self.put(
+            envelope.envelope(
+                str(uuid.uuid4()),
+                detail_type,
+                source,
+                detail,
+                resources,
+                self.config.account_id,
+                self.config.region,
+                time.time(),
+            )
+        )
+
+    def ecr_event(self, detail_type: str, resources: list[str], detail: Mapping[str, Any]) -> None:
+        """The registry's events (``registry.seams.EventSink``)."""
+        self.aws_event("aws.ecr", detail_type, resources, detail)
+
     def _fan_out(self, rule: data.Rule, event: dict[str, Any]) -> None:
         now = time.time()
         for target in data.targets_of(self.store, rule.bus, rule.name):

@@ -697,3 +697,54 @@ def test_a_rate_schedule_with_a_flexible_window_starts_tasks(dockyard: Any, setu
         )
     finally:
         dockyard.aws("scheduler", "delete-schedule", "--name", name)
+
+
+def test_an_image_push_and_delete_run_targets_with_ecr_image_actions(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-on-push"
+    repo = f"{setup.cluster}-app"
+    pattern = {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Action"],
+        "detail": {"repository-name": [repo], "action-type": ["PUSH", "DELETE"], "result": ["SUCCESS"]},
+    }
+    dockyard.aws("events", "put-rule", "--name", name, "--event-pattern", json.dumps(pattern))
+    template = (
+        '{"containerOverrides": [{"name": "c", "environment": [{"name": "ACTION", "value": <action>}, '
+        '{"name": "TAG", "value": <tag>}, {"name": "REPO", "value": "<repo>"}]}]}'
+    )
+    transformer = {
+        "InputPathsMap": {
+            "action": "$.detail.action-type",
+            "tag": "$.detail.image-tag",
+            "repo": "$.resources[0]",
+        },
+        "InputTemplate": template,
+    }
+    dockyard.aws(
+        "events",
+        "put-targets",
+        "--rule",
+        name,
+        "--targets",
+        json.dumps([setup.target("deploy", InputTransformer=transformer)]),
+    )
+    try:
+        docker_push(dockyard, busybox_image(), f"{repo}:v1")
+
+        def runs() -> set[tuple[str, str, str]]:
+            out = set()
+            for t in setup.started_by(name):
+                env = {e["name"]: e["value"] for e in t["overrides"]["containerOverrides"][0]["environment"]}
+                out.add((env["ACTION"], env["TAG"], env["REPO"]))
+            return out
+
+        arn = f"arn:aws:ecr:us-east-1:000000000000:repository/{repo}"
+        assert wait_for(runs, 60, "the push ran the target") == {("PUSH", "v1", arn)}
+        dockyard.aws("ecr", "batch-delete-image", "--repository-name", repo, "--image-ids", "imageTag=v1")
+        assert wait_for(lambda: len(runs()) == 2 and runs(), 60, "the delete ran the target") == {
+            ("PUSH", "v1", arn),
+            ("DELETE", "v1", arn),
+        }
+    finally:
+        setup.drop(name)
+        dockyard.aws("ecr", "delete-repository", "--repository-name", repo, "--force", check=False)
