@@ -101,6 +101,27 @@ class Client:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise self.unreachable(e) from None
 
+    def call_rest(self, service: str, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
+        """A REST-JSON operation (EventBridge Scheduler's ``GET /schedules``, App Mesh's), signed
+        for ``service`` (the name its model signs with); ``path`` without a query string."""
+        host = urlsplit(self.endpoint).netloc
+        base = {"host": host, **({"content-type": "application/json"} if body else {})}
+        headers = sigv4.sign(method, path, base, body, self.key, self.secret, self.region, service)
+        headers.pop("host")
+        req = urllib.request.Request(self.endpoint + path, data=body or None, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            try:
+                err = json.loads(e.read())
+            except ValueError:
+                err = {}
+            code = (e.headers.get("x-amzn-ErrorType") or str(e.code)).split(":", 1)[0]
+            raise ApiError(e.code, code, err.get("message", e.reason)) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise self.unreachable(e) from None
+
 
 def resolve_endpoint(config: Config, endpoint: str | None = None) -> tuple[str, str]:
     """The control API URL and where it came from (see the module docstring for the order)."""

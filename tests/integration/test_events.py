@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from botocore.exceptions import ClientError
 
 from dockyard.client import Client
 from tests.support.images import busybox_image
@@ -163,16 +164,28 @@ def test_rules_and_targets_round_trip_through_the_cli(dockyard: Any, setup: Setu
     assert bus == {"Name": "default", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/default"}
 
 
+def _code(call: Callable[[], Any]) -> tuple[str, str]:
+    """The AWS error code and message ``call`` (a boto3 call) is answered with."""
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    pytest.fail("no error")
+
+
 def test_bad_input_gets_eventbridge_errors_and_writes_nothing(dockyard: Any, setup: Setup) -> None:
-    name = f"{setup.cluster}-bad"
-    for pattern, words in (
-        ("{not json", "not valid JSON"),
+    name, ev = f"{setup.cluster}-bad", setup.events
+    err = _error(dockyard, "put-rule", "--name", name, "--event-pattern", "{not json")  # the real CLI too
+    assert "InvalidEventPatternException" in err and "not valid JSON" in err, err
+    patterns = [
         (json.dumps({"a": [{"fuzzy": "x"}]}), "fuzzy"),
         (json.dumps({"a": "x"}), "inside an array"),
         ("[]", "JSON object"),
-    ):
-        err = _error(dockyard, "put-rule", "--name", name, "--event-pattern", pattern)
-        assert "InvalidEventPatternException" in err and words in err, err
+        (json.dumps({"a": [{"numeric": [">", "x"]}]}), "numeric"),
+    ]
+    for pattern, words in patterns:
+        code, message = _code(lambda p=pattern: ev.put_rule(Name=name, EventPattern=p))
+        assert code == "InvalidEventPatternException" and words in message, (pattern, message)
     for expression in (
         "rate(0 minutes)",
         "rate(1 minutes)",
@@ -182,46 +195,34 @@ def test_bad_input_gets_eventbridge_errors_and_writes_nothing(dockyard: Any, set
         "at(2030-01-01T00:00:00)",
         "every day",
     ):
-        err = _error(dockyard, "put-rule", "--name", name, "--schedule-expression", expression)
-        assert "ValidationException" in err and "ScheduleExpression is not valid" in err, (expression, err)
-    assert "EventPattern or ScheduleExpression" in _error(dockyard, "put-rule", "--name", name)
-    assert "ValidationException" in _error(
-        dockyard, "put-rule", "--name", "bad name", "--schedule-expression", "rate(5 minutes)"
+        code, message = _code(lambda e=expression: ev.put_rule(Name=name, ScheduleExpression=e))
+        assert (code, message) == ("ValidationException", "Parameter ScheduleExpression is not valid."), (
+            expression
+        )
+    assert "EventPattern or ScheduleExpression" in _code(lambda: ev.put_rule(Name=name))[1]
+    assert (
+        _code(lambda: ev.put_rule(Name="bad name", ScheduleExpression="rate(5 minutes)"))[0]
+        == "ValidationException"
     )
-    assert "does not exist" in _error(
-        dockyard,
-        "put-rule",
-        "--name",
-        name,
-        "--event-bus-name",
-        "other",
-        "--schedule-expression",
-        "rate(5 minutes)",
-    )
-    assert dockyard.aws("events", "list-rules", "--name-prefix", name)["Rules"] == []
-    for op in (
-        ["describe-rule", "--name", name],
-        ["enable-rule", "--name", name],
-        ["list-targets-by-rule", "--rule", name],
-        ["put-targets", "--rule", name, "--targets", json.dumps([setup.target("a")])],
+    assert _code(
+        lambda: ev.put_rule(Name=name, EventBusName="other", ScheduleExpression="rate(5 minutes)")
+    ) == ("ResourceNotFoundException", "Event bus other does not exist.")
+    assert ev.list_rules(NamePrefix=name)["Rules"] == []
+    for call in (
+        lambda: ev.describe_rule(Name=name),
+        lambda: ev.enable_rule(Name=name),
+        lambda: ev.list_targets_by_rule(Rule=name),
+        lambda: ev.put_targets(Rule=name, Targets=[setup.target("a")]),
     ):
-        err = _error(dockyard, *op)
-        assert "ResourceNotFoundException" in err and f"Rule {name} does not exist" in err, err
+        assert _code(call) == (
+            "ResourceNotFoundException",
+            f"Rule {name} does not exist on EventBus default.",
+        )
 
-    dockyard.aws(
-        "events",
-        "put-rule",
-        "--name",
-        name,
-        "--schedule-expression",
-        "cron(0 12 ? * MON-FRI *)",
-        "--state",
-        "DISABLED",
-    )
+    ev.put_rule(Name=name, ScheduleExpression="cron(0 12 ? * MON-FRI *)", State="DISABLED")
     try:
         six = [setup.target(f"t{i}") for i in range(6)]
-        err = _error(dockyard, "put-targets", "--rule", name, "--targets", json.dumps(six))
-        assert "LimitExceededException" in err
+        assert _code(lambda: ev.put_targets(Rule=name, Targets=six))[0] == "LimitExceededException"
         gone = setup.target("t", EcsParameters={"TaskDefinitionArn": f"{setup.cluster}-nothing:1"})
         bad_targets = [
             ([setup.target("ok"), gone], "does not exist"),
@@ -237,32 +238,25 @@ def test_bad_input_gets_eventbridge_errors_and_writes_nothing(dockyard: Any, set
                 "JSON path",
             ),
             ([setup.target("a", Input="{}", InputPath="$.detail")], "Only one of"),
-            ([setup.target("a", RetryPolicy={"MaximumRetryAttempts": 200})], "ValidationException"),
+            ([setup.target("a", RetryPolicy={"MaximumRetryAttempts": 200})], "MaximumRetryAttempts"),
         ]
         for entries, words in bad_targets:
-            err = _error(dockyard, "put-targets", "--rule", name, "--targets", json.dumps(entries))
-            assert words in err and "ValidationException" in err, (entries, err)
-        assert dockyard.aws("events", "list-targets-by-rule", "--rule", name)["Targets"] == []
+            code, message = _code(lambda t=entries: ev.put_targets(Rule=name, Targets=t))
+            assert code == "ValidationException" and words in message, (entries, message)
+        assert ev.list_targets_by_rule(Rule=name)["Targets"] == []
         # five fit; a sixth does not, and the five stay
-        dockyard.aws("events", "put-targets", "--rule", name, "--targets", json.dumps(six[:5]))
-        assert "LimitExceededException" in _error(
-            dockyard, "put-targets", "--rule", name, "--targets", json.dumps(six[5:])
-        )
-        assert len(dockyard.aws("events", "list-targets-by-rule", "--rule", name)["Targets"]) == 5
+        ev.put_targets(Rule=name, Targets=six[:5])
+        assert _code(lambda: ev.put_targets(Rule=name, Targets=six[5:]))[0] == "LimitExceededException"
+        assert len(ev.list_targets_by_rule(Rule=name)["Targets"]) == 5
     finally:
         setup.drop(name)
-    out = dockyard.aws(
-        "events",
-        "put-events",
-        "--entries",
-        json.dumps(
-            [
-                {"Source": "aws.ecs", "DetailType": "x", "Detail": "{}"},
-                {"Source": "my.app", "DetailType": "x", "Detail": "[1]"},
-                {"Source": "my.app", "Detail": "{}"},
-                {"Source": "my.app", "DetailType": "x", "Detail": "{}"},
-            ]
-        ),
+    out = ev.put_events(
+        Entries=[
+            {"Source": "aws.ecs", "DetailType": "x", "Detail": "{}"},
+            {"Source": "my.app", "DetailType": "x", "Detail": "[1]"},
+            {"Source": "my.app", "Detail": "{}"},
+            {"Source": "my.app", "DetailType": "x", "Detail": "{}"},
+        ]
     )
     assert out["FailedEntryCount"] == 3
     assert [e.get("ErrorCode") for e in out["Entries"]] == [
@@ -408,6 +402,16 @@ def test_a_failing_target_is_retried_then_dead_lettered_and_never_holds_the_othe
         tries = sorted((r["Attempt"], r["Status"]) for r in runs if r["TargetId"] == "unplaceable")
         assert tries == [(0, "RETRYING"), (1, "RETRYING"), (2, "FAILED")]
         assert [r["Status"] for r in runs if r["TargetId"] == "good"] == ["SUCCEEDED"]  # n=3 matched nothing
+        # dockyard rules: the rule with its targets, last run and dead letters; --dead-letters
+        proc = dockyard.cli("rules", "--data-dir", str(dockyard.data_dir), "--json")
+        assert proc.returncode == 0, proc.stderr
+        [mine] = [r for r in json.loads(proc.stdout) if r["rule"] == name]
+        assert (mine["targets"], mine["dead letters"], mine["state"]) == (3, 2, "ENABLED")
+        assert mine["status"] in ("SUCCEEDED", "FAILED") and mine["last run"] != "-"
+        proc = dockyard.cli("rules", "--data-dir", str(dockyard.data_dir), "--dead-letters")
+        assert proc.returncode == 0, proc.stderr
+        lines = [line for line in proc.stdout.splitlines() if f"rule/{name}" in line]
+        assert len(lines) == 2 and any("MaximumRetryAttempts" in line for line in lines), proc.stdout
     finally:
         setup.drop(name)
 
@@ -534,21 +538,15 @@ def test_scheduler_schedules_round_trip_and_refuse_bad_input(dockyard: Any, setu
     ]
     assert dockyard.aws("scheduler", "get-schedule-group", "--name", "default")["State"] == "ACTIVE"
 
-    def error(*args: str) -> str:
-        proc = dockyard.aws("scheduler", *args, check=False)
-        assert proc.returncode != 0, (args, proc.stdout)
-        return proc.stderr
-
-    assert "ConflictException" in error(
-        "create-schedule",
-        "--name",
-        name,
-        "--schedule-expression",
-        "rate(5 minutes)",
-        "--flexible-time-window",
-        off,
-        "--target",
-        target,
+    sched = dockyard.client("scheduler")
+    plain = {
+        "ScheduleExpression": "rate(5 minutes)",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Target": json.loads(target),
+    }
+    assert _code(lambda: sched.create_schedule(Name=name, **plain)) == (
+        "ConflictException",
+        f"Schedule {name} already exists.",
     )
     other = f"{name}-2"
     for expression, zone in (
@@ -558,62 +556,31 @@ def test_scheduler_schedules_round_trip_and_refuse_bad_input(dockyard: Any, setu
         ("every day", "UTC"),
         ("rate(5 minutes)", "Mars/Olympus"),
     ):
-        err = error(
-            "create-schedule",
-            "--name",
-            other,
-            "--schedule-expression",
-            expression,
-            "--schedule-expression-timezone",
-            zone,
-            "--flexible-time-window",
-            off,
-            "--target",
-            target,
+        code, message = _code(
+            lambda e=expression, z=zone: sched.create_schedule(
+                Name=other, **{**plain, "ScheduleExpression": e, "ScheduleExpressionTimezone": z}
+            )
         )
-        assert "ValidationException" in err, (expression, err)
-    assert "MaximumWindowInMinutes" in error(
-        "create-schedule",
-        "--name",
-        other,
-        "--schedule-expression",
-        "rate(5 minutes)",
-        "--flexible-time-window",
-        json.dumps({"Mode": "FLEXIBLE"}),
-        "--target",
-        target,
+        assert code == "ValidationException" and expression in message, (
+            expression,
+            message,
+        )
+    code, message = _code(
+        lambda: sched.create_schedule(Name=other, **{**plain, "FlexibleTimeWindow": {"Mode": "FLEXIBLE"}})
     )
-    missing = json.dumps(
-        _schedule_target(setup, EcsParameters={"TaskDefinitionArn": f"{setup.cluster}-no:1"})
+    assert code == "ValidationException" and "MaximumWindowInMinutes" in message
+    missing = _schedule_target(setup, EcsParameters={"TaskDefinitionArn": f"{setup.cluster}-no:1"})
+    code, message = _code(lambda: sched.create_schedule(Name=other, **{**plain, "Target": missing}))
+    assert code == "ValidationException" and "does not exist" in message
+    assert (
+        _code(lambda: sched.create_schedule(Name=other, GroupName="elsewhere", **plain))[0]
+        == "ResourceNotFoundException"
     )
-    assert "does not exist" in error(
-        "create-schedule",
-        "--name",
-        other,
-        "--schedule-expression",
-        "rate(5 minutes)",
-        "--flexible-time-window",
-        off,
-        "--target",
-        missing,
-    )
-    assert "ResourceNotFoundException" in error(
-        "create-schedule",
-        "--name",
-        other,
-        "--group-name",
-        "elsewhere",
-        "--schedule-expression",
-        "rate(5 minutes)",
-        "--flexible-time-window",
-        off,
-        "--target",
-        target,
-    )
-    assert dockyard.aws("scheduler", "list-schedules", "--name-prefix", other)["Schedules"] == []
+    assert sched.list_schedules(NamePrefix=other)["Schedules"] == []
     dockyard.aws("scheduler", "delete-schedule", "--name", name)
-    assert "ResourceNotFoundException" in error("get-schedule", "--name", name)
-    assert "ResourceNotFoundException" in error("delete-schedule", "--name", name)
+    proc = dockyard.aws("scheduler", "get-schedule", "--name", name, check=False)
+    assert proc.returncode != 0 and "ResourceNotFoundException" in proc.stderr
+    assert _code(lambda: sched.delete_schedule(Name=name))[0] == "ResourceNotFoundException"
 
 
 def test_a_one_time_schedule_in_a_time_zone_runs_its_task_and_deletes_itself(
@@ -685,7 +652,11 @@ def test_a_rate_schedule_with_a_flexible_window_starts_tasks(dockyard: Any, setu
             return found if len([r for r in found if r["Status"] == "SUCCEEDED"]) >= 2 else []
 
         done = wait_for(runs, 60, "two runs of rate(1 minute) within their windows")
-        assert all(r["Message"].startswith("arn:aws:ecs:") for r in done)
+        assert all(r["Message"].startswith("arn:aws:ecs:") for r in done if r["Status"] == "SUCCEEDED")
+        proc = dockyard.cli("rules", "--data-dir", str(dockyard.data_dir), "--json")
+        assert proc.returncode == 0, proc.stderr
+        [mine] = [r for r in json.loads(proc.stdout) if r["rule"] == f"schedule/{name}"]
+        assert (mine["trigger"], mine["targets"], mine["dead letters"]) == ("rate(1 minute)", 1, 0)
         assert (
             len(
                 setup.ecs.list_tasks(cluster=setup.cluster, startedBy=f"scheduler/{name}")["taskArns"]
