@@ -64,6 +64,18 @@ class Registry:
         except Exception as exc:  # a hook is never worth failing the push
             log.warning("push hook failed", extra={"repository": repository, "error": str(exc)})
 
+    def image_scan(self, repository: str, digest: str, status: str, counts: dict[str, int], tags: list[str]
+                   ) -> None:
+        """Send ECR's ``ECR Image Scan`` event for a scan that ended (``COMPLETE`` or ``FAILED``)."""
+        if self.events is None:
+            return
+        detail = {"scan-status": status, "repository-name": repository, "finding-severity-counts": counts,
+                  "image-digest": digest, "image-tags": tags}
+        try:
+            self.events("ECR Image Scan", [self.repository_arn_prefix + repository], detail)
+        except Exception as exc:  # an event is never worth failing the scan
+            log.warning("scan event not sent", extra={"repository": repository, "error": str(exc)})
+
     def image_action(self, action: str, repository: str, digest: str, tag: str | None = None) -> None:
         """Send ECR's ``ECR Image Action`` event (``PUSH`` or ``DELETE``), as ECR shapes it."""
         if self.events is None:

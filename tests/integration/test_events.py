@@ -719,3 +719,60 @@ def test_an_image_push_and_delete_run_targets_with_ecr_image_actions(dockyard: A
     finally:
         setup.drop(name)
         dockyard.aws("ecr", "delete-repository", "--repository-name", repo, "--force", check=False)
+
+
+def test_a_scan_on_push_ending_sends_ecr_image_scan(dockyard: Any, setup: Setup) -> None:
+    name = f"{setup.cluster}-on-scan"
+    repo = f"{setup.cluster}-scanned"
+    dockyard.aws(
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        repo,
+        "--image-scanning-configuration",
+        "scanOnPush=true",
+    )
+    pattern = {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Scan"],
+        "detail": {"repository-name": [repo]},
+    }
+    dockyard.aws("events", "put-rule", "--name", name, "--event-pattern", json.dumps(pattern))
+    template = (
+        '{"containerOverrides": [{"name": "c", "environment": [{"name": "STATUS", "value": <status>}, '
+        '{"name": "TAGS", "value": "<tags>"}, {"name": "DIGEST", "value": <digest>}]}]}'
+    )
+    transformer = {
+        "InputPathsMap": {
+            "status": "$.detail.scan-status",
+            "tags": "$.detail.image-tags",
+            "digest": "$.detail.image-digest",
+        },
+        "InputTemplate": template,
+    }
+    dockyard.aws(
+        "events",
+        "put-targets",
+        "--rule",
+        name,
+        "--targets",
+        json.dumps([setup.target("report", InputTransformer=transformer)]),
+    )
+    try:
+        docker_push(dockyard, busybox_image(), f"{repo}:v2")
+        [task] = wait_for(lambda: setup.started_by(name), 90, "the scan's end ran the target")
+        env = {e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0]["environment"]}
+        [image] = dockyard.aws("ecr", "describe-images", "--repository-name", repo)["imageDetails"]
+        scan = dockyard.aws(
+            "ecr",
+            "describe-image-scan-findings",
+            "--repository-name",
+            repo,
+            "--image-id",
+            f"imageDigest={image['imageDigest']}",
+        )["imageScanStatus"]["status"]
+        assert env == {"STATUS": scan, "TAGS": '["v2"]', "DIGEST": image["imageDigest"]}
+        assert scan in ("COMPLETE", "FAILED")
+    finally:
+        setup.drop(name)
+        dockyard.aws("ecr", "delete-repository", "--repository-name", repo, "--force", check=False)
