@@ -85,6 +85,8 @@ def assemble(platform: Platform) -> None:
                               metrics=mesh.metric_points(),
                               alarms=mesh.telemetry.alarms if mesh.telemetry else None,
                               revision_metrics=mesh.revisions, target_groups=edge.targets)
+    if run.ecr_events is not None:  # ECR's events onto the EventBridge bus (registry.seams.EventSink)
+        reg.send_events_to(run.ecr_events)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
     # Requests of the modelled operations are checked against AWS's models before their

@@ -1678,3 +1678,288 @@ __all__ += [
     "scheduled_actions",
     "set_scalable_target_tags",
 ]
+
+
+# -- EventBridge (runner.eventbridge) ------------------------------------------------------------
+EVENTS_TOPIC = "events/rule"
+
+
+@dataclass(frozen=True)
+class Rule:
+    bus: str
+    name: str
+    arn: str
+    pattern: str | None  # the EventPattern text as given
+    schedule: str | None  # the ScheduleExpression
+    state: str  # ENABLED | DISABLED
+    description: str
+    role_arn: str
+    tags: tuple[dict[str, str], ...]
+    created_at: float
+    created_by: str
+    last_fired: float | None = None  # a scheduled rule's last run (when its schedule came due)
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    bus: str
+    rule: str
+    id: str
+    config: Mapping[str, Any]  # the Target as PutTargets gave it
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One try of one target for one event (the newest :data:`INVOCATIONS_KEPT` of a rule)."""
+
+    bus: str
+    rule: str
+    target: str
+    event_id: str
+    at: float
+    status: str  # SUCCEEDED | RETRYING | FAILED (dead-lettered)
+    attempt: int  # 0: the first try, n: the n-th retry
+    message: str  # the task ARNs it started, or the error
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event a target could not take (what EventBridge sends to a DLQ, with its attributes)."""
+
+    id: int
+    bus: str
+    rule: str
+    target: str
+    target_arn: str
+    dlq_arn: str
+    event: Mapping[str, Any]
+    error_code: str
+    error_message: str
+    exhausted: str  # MaximumRetryAttempts | MaximumEventAgeInSeconds | "" (not retried)
+    retries: int
+    at: float
+
+
+INVOCATIONS_KEPT = 100
+DEAD_LETTERS_KEPT = 1000
+
+
+def _rule(r: Any) -> Rule:
+    return Rule(r["bus"], r["name"], r["arn"], r["pattern"], r["schedule"], r["state"], r["description"],
+                r["role_arn"], _tuple(r["tags"]), r["created_at"], r["created_by"], r["last_fired"])
+
+
+def rule(reader: Reader, bus: str, name: str) -> Rule | None:
+    r = reader.query_one("SELECT * FROM eventbridge_rules WHERE bus = ? AND name = ?", (bus, name))
+    return _rule(r) if r else None
+
+
+def rule_by_arn(reader: Reader, arn: str) -> Rule | None:
+    r = reader.query_one("SELECT * FROM eventbridge_rules WHERE arn = ?", (arn,))
+    return _rule(r) if r else None
+
+
+def rules(reader: Reader, bus: str, prefix: str = "") -> list[Rule]:
+    """The bus's rules whose names start with ``prefix``, by name."""
+    sql = "SELECT * FROM eventbridge_rules WHERE bus = ? AND substr(name, 1, ?) = ? ORDER BY name"
+    rows = reader.query(sql, (bus, len(prefix), prefix))
+    return [_rule(r) for r in rows]
+
+
+def enabled_rules(reader: Reader, bus: str, scheduled: bool) -> list[Rule]:
+    """The bus's enabled rules with a schedule (``scheduled``) or with a pattern."""
+    column = "schedule" if scheduled else "pattern"
+    rows = reader.query(f"SELECT * FROM eventbridge_rules WHERE bus = ? AND state = 'ENABLED' AND {column}"
+                        " IS NOT NULL ORDER BY name", (bus,))
+    return [_rule(r) for r in rows]
+
+
+def put_rule(tx: Tx, r: Rule) -> None:
+    tx.execute(
+        "INSERT INTO eventbridge_rules (bus, name, arn, pattern, schedule, state, description, role_arn,"
+        " tags, created_at, created_by, last_fired) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (bus, name) DO UPDATE SET pattern = excluded.pattern, schedule = excluded.schedule,"
+        " state = excluded.state, description = excluded.description, role_arn = excluded.role_arn,"
+        " tags = excluded.tags, last_fired = excluded.last_fired",
+        (r.bus, r.name, r.arn, r.pattern, r.schedule, r.state, r.description, r.role_arn,
+         json.dumps(list(r.tags)), r.created_at, r.created_by, r.last_fired),
+    )
+    tx.changed(EVENTS_TOPIC, f"{r.bus}/{r.name}")
+
+
+def set_rule_fired(tx: Tx, bus: str, name: str, at: float) -> None:
+    tx.execute("UPDATE eventbridge_rules SET last_fired = ? WHERE bus = ? AND name = ?", (at, bus, name))
+
+
+def delete_rule(tx: Tx, bus: str, name: str) -> None:
+    """The rule, its targets and its invocations (its dead letters stay)."""
+    for table, column in (("eventbridge_rules", "name"), ("eventbridge_targets", "rule"),
+                          ("eventbridge_invocations", "rule")):
+        tx.execute(f"DELETE FROM {table} WHERE bus = ? AND {column} = ?", (bus, name))
+    tx.changed(EVENTS_TOPIC, f"{bus}/{name}")
+
+
+def targets_of(reader: Reader, bus: str, rule_name: str) -> list[RuleTarget]:
+    rows = reader.query("SELECT * FROM eventbridge_targets WHERE bus = ? AND rule = ? ORDER BY id",
+                        (bus, rule_name))
+    return [RuleTarget(r["bus"], r["rule"], r["id"], json.loads(r["config"])) for r in rows]
+
+
+def put_targets(tx: Tx, bus: str, rule_name: str, targets: Sequence[Mapping[str, Any]]) -> None:
+    tx.executemany(
+        "INSERT OR REPLACE INTO eventbridge_targets (bus, rule, id, config) VALUES (?, ?, ?, ?)",
+        [(bus, rule_name, t["Id"], json.dumps(dict(t))) for t in targets],
+    )
+    tx.changed(EVENTS_TOPIC, f"{bus}/{rule_name}")
+
+
+def delete_targets(tx: Tx, bus: str, rule_name: str, ids: Sequence[str]) -> None:
+    tx.executemany("DELETE FROM eventbridge_targets WHERE bus = ? AND rule = ? AND id = ?",
+                   [(bus, rule_name, i) for i in ids])
+    tx.changed(EVENTS_TOPIC, f"{bus}/{rule_name}")
+
+
+def add_invocation(tx: Tx, i: Invocation, keep: int = INVOCATIONS_KEPT) -> None:
+    """Record ``i``, keeping the newest ``keep`` of its rule."""
+    tx.execute(
+        "INSERT INTO eventbridge_invocations (bus, rule, target, event_id, at, status, attempt, message)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (i.bus, i.rule, i.target, i.event_id, i.at, i.status, i.attempt, i.message),
+    )
+    tx.execute(
+        "DELETE FROM eventbridge_invocations WHERE bus = ? AND rule = ? AND id NOT IN (SELECT id FROM"
+        " eventbridge_invocations WHERE bus = ? AND rule = ? ORDER BY id DESC LIMIT ?)",
+        (i.bus, i.rule, i.bus, i.rule, keep),
+    )
+
+
+def invocations(reader: Reader, bus: str, rule_name: str | None = None, limit: int = INVOCATIONS_KEPT
+                ) -> list[Invocation]:
+    """The newest first."""
+    sql, args = "SELECT * FROM eventbridge_invocations WHERE bus = ?", [bus]
+    if rule_name is not None:
+        sql, args = sql + " AND rule = ?", [bus, rule_name]
+    rows = reader.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", args)
+    return [Invocation(r["bus"], r["rule"], r["target"], r["event_id"], r["at"], r["status"], r["attempt"],
+                       r["message"]) for r in rows]
+
+
+def add_dead_letter(tx: Tx, d: DeadLetter, keep: int = DEAD_LETTERS_KEPT) -> None:
+    """Record ``d`` (its ``id`` is given by the store), keeping the newest ``keep``."""
+    tx.execute(
+        "INSERT INTO eventbridge_dead_letters (bus, rule, target, target_arn, dlq_arn, event, error_code,"
+        " error_message, exhausted, retries, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (d.bus, d.rule, d.target, d.target_arn, d.dlq_arn, json.dumps(dict(d.event)), d.error_code,
+         d.error_message, d.exhausted, d.retries, d.at),
+    )
+    tx.execute("DELETE FROM eventbridge_dead_letters WHERE id NOT IN (SELECT id FROM eventbridge_dead_letters"
+               " ORDER BY id DESC LIMIT ?)", (keep,))
+
+
+def dead_letters(reader: Reader, bus: str, rule_name: str | None = None, limit: int = DEAD_LETTERS_KEPT
+                 ) -> list[DeadLetter]:
+    """The newest first, of ``bus`` (and of its rule ``rule_name``)."""
+    sql, args = "SELECT * FROM eventbridge_dead_letters WHERE bus = ?", [bus]
+    if rule_name is not None:
+        sql, args = sql + " AND rule = ?", [bus, rule_name]
+    rows = reader.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", args)
+    return [DeadLetter(r["id"], r["bus"], r["rule"], r["target"], r["target_arn"], r["dlq_arn"],
+                       json.loads(r["event"]), r["error_code"], r["error_message"], r["exhausted"],
+                       r["retries"], r["at"]) for r in rows]
+
+
+__all__ += [
+    "EVENTS_TOPIC",
+    "DeadLetter",
+    "Invocation",
+    "Rule",
+    "RuleTarget",
+    "add_dead_letter",
+    "add_invocation",
+    "dead_letters",
+    "delete_rule",
+    "delete_targets",
+    "enabled_rules",
+    "invocations",
+    "put_rule",
+    "put_targets",
+    "rule",
+    "rule_by_arn",
+    "rules",
+    "set_rule_fired",
+    "targets_of",
+]
+
+
+# -- EventBridge Scheduler (runner.eventbridge.scheduler) -------------------------------------------
+SCHEDULER_TOPIC = "scheduler/schedule"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    group: str
+    name: str
+    arn: str
+    expression: str
+    timezone: str
+    start_date: float | None
+    end_date: float | None
+    description: str
+    state: str  # ENABLED | DISABLED
+    target: Mapping[str, Any]  # the Target as given
+    window: Mapping[str, Any]  # the FlexibleTimeWindow as given
+    after_completion: str  # NONE | DELETE
+    created_at: float
+    modified_at: float
+    last_due: float | None = None  # the last due time it fired for
+
+
+def _schedule(r: Any) -> Schedule:
+    return Schedule(r["grp"], r["name"], r["arn"], r["expression"], r["timezone"], r["start_date"],
+                    r["end_date"], r["description"], r["state"], json.loads(r["target"]),
+                    json.loads(r["win"]), r["after_completion"], r["created_at"], r["modified_at"],
+                    r["last_due"])
+
+
+def schedule(reader: Reader, group: str, name: str) -> Schedule | None:
+    r = reader.query_one("SELECT * FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name))
+    return _schedule(r) if r else None
+
+
+def schedules(reader: Reader, group: str | None = None, prefix: str = "", state: str | None = None
+              ) -> list[Schedule]:
+    """Schedules by group and name, of ``group`` (None: every group) and ``state`` (None: any)."""
+    sql = "SELECT * FROM scheduler_schedules WHERE substr(name, 1, ?) = ?"
+    args: list[Any] = [len(prefix), prefix]
+    if group is not None:
+        sql, args = sql + " AND grp = ?", [*args, group]
+    if state is not None:
+        sql, args = sql + " AND state = ?", [*args, state]
+    return [_schedule(r) for r in reader.query(sql + " ORDER BY grp, name", args)]
+
+
+def put_schedule(tx: Tx, s: Schedule) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scheduler_schedules (grp, name, arn, expression, timezone, start_date,"
+        " end_date, description, state, target, win, after_completion, created_at, modified_at, last_due)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (s.group, s.name, s.arn, s.expression, s.timezone, s.start_date, s.end_date, s.description, s.state,
+         json.dumps(dict(s.target)), json.dumps(dict(s.window)), s.after_completion, s.created_at,
+         s.modified_at, s.last_due),
+    )
+    tx.changed(SCHEDULER_TOPIC, f"{s.group}/{s.name}")
+
+
+def set_schedule_due(tx: Tx, group: str, name: str, due: float) -> None:
+    tx.execute("UPDATE scheduler_schedules SET last_due = ? WHERE grp = ? AND name = ?", (due, group, name))
+
+
+def delete_schedule(tx: Tx, group: str, name: str) -> bool:
+    gone = tx.execute("DELETE FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name)).rowcount
+    if gone:
+        tx.changed(SCHEDULER_TOPIC, f"{group}/{name}")
+    return bool(gone)
+
+
+__all__ += ["SCHEDULER_TOPIC", "Schedule", "delete_schedule", "put_schedule", "schedule", "schedules",
+            "set_schedule_due"]
