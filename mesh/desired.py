@@ -35,6 +35,15 @@ APIs to Envoy"):
   the aliases of its namespace it has addresses for, so a sidecar receives only the clusters
   of the services it calls; its ingress listeners are its ``TaskIngress`` list, its virtual
   outbound listener its ``egress_port``. Any other node id has no client: an empty snapshot.
+  Its identity is ``spiffe://<trust domain>/ns/<namespace>/sa/<ECS service>``.
+* **mTLS** (docs/mtls.md). A Service Connect service with ``tls`` is called over mTLS (its
+  services' :class:`Tls`: any certificate of the mesh CA) and its tasks' ingress takes mTLS
+  only (``STRICT``). App Mesh's listener ``tls`` applies to the ingress of every task that is
+  an instance of the virtual node (its Cloud Map service and attributes): ``STRICT``,
+  ``PERMISSIVE``, or nothing for ``DISABLED``; its ``validation.subjectAlternativeNames.match
+  .exact`` are the callers allowed. A backend's ``clientPolicy.tls`` (or the node's
+  ``backendDefaults``) with ``enforce`` (default true) makes the calls to that virtual
+  service's nodes mTLS, their certificate's SAN one of its ``validation`` SANs when given.
 
 Nothing here raises on stored data: what cannot be served is left out and named.
 """
@@ -45,6 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh.ca import spiffe_id
 from mesh.model import (
     Client,
     Endpoint,
@@ -60,6 +70,7 @@ from mesh.model import (
     Rule,
     Service,
     Target,
+    Tls,
 )
 from mesh.seams import ConnectService, Instance, MeshedTask
 
@@ -127,6 +138,10 @@ def _endpoints(
         if ip and number and 0 < number < 65536:
             out.append(Endpoint(ip, number, instance=inst.instance_id))
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
+
+
+def _connect_tls(cs: ConnectService) -> Tls | None:
+    return Tls() if getattr(cs, "tls", False) else None
 
 
 def _first_listener(spec: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +243,7 @@ class _Builder:
     def connect_service(self, cs: ConnectService) -> str:
         name = f"sc/{cs.namespace}/{cs.discovery_name}"
         if name not in self.services:
-            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol))
+            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol), tls=_connect_tls(cs))
             self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name))
         return name
 
@@ -237,7 +252,7 @@ class _Builder:
         instances whose ``ECS_TASK_DEFINITION_FAMILY``/``_REVISION`` are that revision's."""
         name = f"sc/{cs.namespace}/{cs.discovery_name}@{family}:{revision}"
         if name not in self.services:
-            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol))
+            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol), tls=_connect_tls(cs))
             attrs = {"ECS_TASK_DEFINITION_FAMILY": family, "ECS_TASK_DEFINITION_REVISION": str(revision)}
             self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name), attrs)
         return name
@@ -382,10 +397,12 @@ def build(
     namespace_services: Mapping[str, Sequence[ConnectService]],
     appmesh: AppMeshSpecs,
     instances: InstancesOf,
+    trust_domain: str = "",
 ) -> Desired:
     """The desired mesh for ``tasks`` (the meshed tasks), the Service Connect services of each
     of their namespaces (by namespace name), App Mesh's specs and discovery's instances (see
-    the module docstring for the rules)."""
+    the module docstring for the rules). ``trust_domain`` ("": none) names the tasks' SPIFFE
+    ids; without one no task holds a certificate, so a TLS service cannot be served."""
     b = _Builder(appmesh, instances)
     tasks = list({t.task_arn: t for t in tasks}.values())
     aliases: dict[tuple[str, str, int], ConnectService] = {}  # (namespace, dnsName, port)
@@ -446,11 +463,15 @@ def build(
         ingress = []
         for i in task.ingress:
             try:
-                ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol)))
+                tls = Tls() if getattr(i, "tls", False) else None
+                ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol),
+                                       tls=tls))
             except ValueError as e:
                 b.problems.append(f"task {task.task_arn}: {e}")
         access = (getattr(task, "access_log", ""), bool(getattr(task, "access_log_query", False)))
-        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access))
+        identity = spiffe_id(trust_domain, task.namespace, task.service) if trust_domain else ""
+        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access,
+                              identity))
     used = {s for r in routes.values() for s in r.services()}
     config = MeshConfig(
         services=tuple(b.services[n] for n in sorted(used)),

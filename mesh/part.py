@@ -37,6 +37,7 @@ from google.protobuf.message import Message
 
 from mesh import appmesh
 from mesh.bootstrap import bootstrap
+from mesh.ca import Issuer, MeshCA
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
@@ -75,6 +76,7 @@ class Mesh:
     telemetry: metrics.Telemetry | None = None
     revisions: RevisionMetrics | None = None  # per-revision answers (runner.seams.RevisionMetrics)
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
+    issuer: Issuer | None = None  # the mesh CA's certificates for the sidecars (docs/mtls.md)
     _writes: set[asyncio.Task] = field(default_factory=set)
     external: set[str] = field(default_factory=set)
 
@@ -136,6 +138,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
         mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes,
         tracing=None if mesh.traces is None else mesh.traces.tracing,
         traced=lambda node: traced(mesh.ads.node_labels(node)),
+        issuer=mesh.issuer, trust_domain=platform.config.mesh_trust_domain,
     )
     mesh.controller.external |= mesh.external
     follow = asyncio.create_task(mesh.controller.run())
@@ -174,6 +177,9 @@ def install(
                         gateways=platform.config.data_path / "mesh-xds-gateways.json",
                         stats_flush_interval=platform.config.mesh_stats_flush_interval or None)
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
+    config = platform.config
+    ca = MeshCA.load_or_create(config.data_path / "mesh-ca", config.mesh_trust_domain)
+    mesh.issuer = Issuer(ca, config.mesh_cert_lifetime)
     mesh.traces = traces_part.install(platform, sidecars)
     # the sidecars' stats, CloudWatch's metrics and alarms (docs/telemetry.md)
     mesh.telemetry = metrics.install(
