@@ -51,7 +51,7 @@ Nothing here raises on stored data: what cannot be served is left out and named.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesh.ca import spiffe_id
@@ -142,6 +142,28 @@ def _endpoints(
 
 def _connect_tls(cs: ConnectService) -> Tls | None:
     return Tls() if getattr(cs, "tls", False) else None
+
+
+def _sans(validation: Any) -> tuple[str, ...]:
+    names = ((validation or {}).get("subjectAlternativeNames") or {}) if isinstance(validation, dict) else {}
+    return tuple(n for n in (names.get("match") or {}).get("exact") or [] if isinstance(n, str))
+
+
+def _listener_tls(listener: dict[str, Any]) -> Tls | None:
+    """App Mesh's listener ``tls``: STRICT or PERMISSIVE (DISABLED, or none: None); with a
+    ``validation`` the caller's certificate is required, its SAN one of the names given."""
+    tls = listener.get("tls")
+    if not isinstance(tls, dict) or tls.get("mode") not in ("STRICT", "PERMISSIVE"):
+        return None
+    validation = tls.get("validation")
+    return Tls(tls["mode"], _sans(validation), client_certificate=isinstance(validation, dict))
+
+
+def _task_attributes(task: MeshedTask) -> dict[str, str]:
+    """The attributes ECS gives a task's Cloud Map instance that are known before it registers."""
+    return {"ECS_CLUSTER_NAME": task.cluster, "ECS_SERVICE_NAME": task.service,
+            "ECS_TASK_DEFINITION_FAMILY": task.family, "ECS_TASK_DEFINITION_REVISION": str(task.revision),
+            "ECS_TASK_ARN_ID": task.task_arn.rsplit("/", 1)[-1]}
 
 
 def _first_listener(spec: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +339,51 @@ class _Builder:
             self.endpoints[name] = ()
         return name
 
+    def client_tls(self, mesh: str, dns_name: str, rules: Sequence[Rule]) -> None:
+        """Make the services of ``rules`` (virtual nodes reached by the virtual service
+        ``dns_name``) mTLS when the node's listener takes TLS (STRICT or PERMISSIVE) or a
+        client policy of the mesh's virtual nodes for that backend (or their
+        ``backendDefaults``) enforces it; the server's SAN one of the policies' names."""
+        enforced: list[str] = []
+        enforcing = False
+        for spec in self.appmesh.virtual_nodes.get(mesh, {}).values():
+            defaults = ((spec.get("backendDefaults") or {}).get("clientPolicy") or {}).get("tls")
+            for backend in spec.get("backends") or []:
+                vs = backend.get("virtualService") or {}
+                if vs.get("virtualServiceName") != dns_name:
+                    continue
+                tls = (vs.get("clientPolicy") or {}).get("tls") or defaults
+                if isinstance(tls, dict) and tls.get("enforce", True):
+                    enforcing = True
+                    enforced += _sans(tls.get("validation"))
+        nodes = self.appmesh.virtual_nodes.get(mesh, {})
+        for name in {t.service for rule in rules for t in rule.targets}:
+            node = name.split("/", 2)[2] if name.startswith("am/") else ""
+            if _listener_tls(_first_listener(nodes.get(node, {}))) is not None or enforcing:
+                tls = Tls(peers=tuple(dict.fromkeys(enforced)))
+                self.services[name] = replace(self.services[name], tls=tls)
+
+    def ingress_tls(self, task: MeshedTask, port_name: str, connect: Sequence[ConnectService]) -> Tls | None:
+        """The TLS of an App Mesh virtual node whose listener has it (not DISABLED) and of which
+        this ingress is an instance: its Cloud Map namespace is the task's, its service the
+        discovery name of a Service Connect service of that port name, and its attributes the
+        task's (those ECS gives it, or those its instance has once registered)."""
+        known = _task_attributes(task)
+        discovery = {cs.discovery_name for cs in connect if cs.port_name == port_name}
+        for mesh in self.appmesh.meshes:
+            for _, spec in sorted(self.appmesh.virtual_nodes.get(mesh, {}).items()):
+                tls = _listener_tls(_first_listener(spec))
+                cm = (spec.get("serviceDiscovery") or {}).get("awsCloudMap") or {}
+                if (tls is None or cm.get("namespaceName") != task.namespace
+                        or cm.get("serviceName") not in discovery):
+                    continue
+                wanted = {a.get("key"): a.get("value") for a in cm.get("attributes") or []}
+                registered = [i.attributes for i in self.instances(task.namespace, cm["serviceName"]) or ()
+                              if i.attributes.get("ECS_TASK_ARN_ID") == known["ECS_TASK_ARN_ID"]]
+                if any(all(attrs.get(k) == v for k, v in wanted.items()) for attrs in [known, *registered]):
+                    return tls
+        return None
+
     def virtual_service(self, dns_name: str) -> tuple[str, dict[str, Any]] | None:
         """The mesh and spec of the virtual service named ``dns_name`` (the oldest mesh's)."""
         for mesh in self.appmesh.meshes:
@@ -364,7 +431,9 @@ class _Builder:
         if node:
             service = self.virtual_node(mesh, node)
             if service is not None:
-                return self.services[service].protocol, (Rule((Target(service, 1),)),)
+                rules = (Rule((Target(service, 1),)),)
+                self.client_tls(mesh, dns_name, rules)
+                return self.services[service].protocol, rules
             self.problems.append(f"virtual service {mesh}/{dns_name}: no virtual node {node}")
         elif router and router in self.appmesh.virtual_routers.get(mesh, {}):
             listener = _first_listener(self.appmesh.virtual_routers[mesh][router])
@@ -385,6 +454,7 @@ class _Builder:
                 if (kind_protocol == "tcp") == (_protocol(str(protocol)) == "tcp"):
                     rules.append(rule)
             if rules:
+                self.client_tls(mesh, dns_name, rules)
                 return _protocol(str(protocol)), tuple(rules)
             self.problems.append(f"virtual service {mesh}/{dns_name}: router {router} has no usable route")
         else:
@@ -463,7 +533,9 @@ def build(
         ingress = []
         for i in task.ingress:
             try:
-                tls = Tls() if getattr(i, "tls", False) else None
+                tls = b.ingress_tls(task, i.port_name, namespace_services.get(task.namespace, ()))
+                if tls is None and getattr(i, "tls", False):
+                    tls = Tls()
                 ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol),
                                        tls=tls))
             except ValueError as e:

@@ -197,3 +197,74 @@ def test_the_ca_arn_names_dockyards_ca_in_the_pca_form():
     assert ca_arn("us-east-1", "000000000000") == \
         "arn:aws:acm-pca:us-east-1:000000000000:certificate-authority/dockyard-mesh"
     assert spiffe_id("dockyard.local", "shop.local", "web") == WEB
+
+
+# -- App Mesh's listener tls and client policies in the desired mesh -----------------------------
+
+SDS = {"sds": {"secretName": "mesh"}}
+
+
+def app_mesh(listener_tls: dict | None, attributes: tuple = (), backends: tuple = ()) -> AppMeshSpecs:
+    listener = {"portMapping": {"port": 8080, "protocol": "http"}}
+    if listener_tls is not None:
+        listener["tls"] = listener_tls
+    cloud_map = {"namespaceName": "shop.local", "serviceName": "web",
+                 "attributes": [{"key": k, "value": v} for k, v in attributes]}
+    nodes = {"web": {"listeners": [listener], "serviceDiscovery": {"awsCloudMap": cloud_map}}}
+    if backends:
+        nodes["front"] = {"backends": list(backends)}
+    provider = {"provider": {"virtualNode": {"virtualNodeName": "web"}}}
+    return AppMeshSpecs(("default",), {"default": nodes}, {"default": {"web.shop.local": provider}})
+
+
+def app_mesh_build(specs: AppMeshSpecs, sc_tls: bool = False):
+    web = ConnectService("shop.local", "web", aliases=(Alias("web.shop.local", 80),), tls=sc_tls)
+    tasks = [Task("arn:task/c/front1", alias_addresses={"web.shop.local": "127.255.0.1"}),
+             Task("arn:task/c/web1", service="web", family="web", revision=1,
+                  ingress=(TaskIngress("web", 15100, 8080, tls=sc_tls),))]
+    desired = build(tasks, {"shop.local": [web]}, specs,
+                    lambda ns, name: [instance("web1", "10.0.0.5", 15100, ECS_TASK_ARN_ID="web1")],
+                    "dockyard.local")
+    config = desired.config
+    return config, config.client("arn:task/c/web1").ingress[0].tls, {s.name: s.tls for s in config.services}
+
+
+def test_a_strict_virtual_node_makes_its_tasks_ingress_strict_with_the_allowed_callers_and_callers_tls():
+    tls = {"mode": "STRICT", "certificate": SDS,
+           "validation": {"trust": SDS, "subjectAlternativeNames": {"match": {"exact": [FRONT]}}}}
+    config, ingress, services = app_mesh_build(app_mesh(tls))
+    assert ingress == Tls("STRICT", (FRONT,), client_certificate=True)
+    assert services == {"am/default/web": Tls()}
+    assert identity_needed(config, "arn:task/c/front1") == FRONT
+
+
+def test_a_permissive_virtual_node_without_validation_asks_no_client_certificate():
+    _, ingress, _ = app_mesh_build(app_mesh({"mode": "PERMISSIVE", "certificate": SDS}))
+    assert ingress == Tls("PERMISSIVE", (), client_certificate=False)
+
+
+def test_a_disabled_virtual_node_is_plain_and_service_connect_tls_still_applies():
+    config, ingress, services = app_mesh_build(app_mesh({"mode": "DISABLED", "certificate": SDS}))
+    assert ingress is None and services == {"am/default/web": None}
+    assert identity_needed(config, "arn:task/c/front1") == ""
+    _, ingress, _ = app_mesh_build(app_mesh({"mode": "DISABLED", "certificate": SDS}), sc_tls=True)
+    assert ingress == Tls("STRICT")
+
+
+def test_a_virtual_node_selecting_another_revision_leaves_the_task_alone():
+    tls = {"mode": "STRICT", "certificate": SDS}
+    _, ingress, _ = app_mesh_build(app_mesh(tls, (("ECS_TASK_DEFINITION_REVISION", "2"),)))
+    assert ingress is None
+    _, ingress, _ = app_mesh_build(app_mesh(tls, (("ECS_TASK_DEFINITION_REVISION", "1"),)))
+    assert ingress == Tls("STRICT", client_certificate=False)
+
+
+def test_a_backend_client_policy_enforces_tls_and_names_the_servers_spiffe_id():
+    policy = {"tls": {"validation": {"trust": SDS, "subjectAlternativeNames": {"match": {"exact": [WEB]}}}}}
+    backend = {"virtualService": {"virtualServiceName": "web.shop.local", "clientPolicy": policy}}
+    _, ingress, services = app_mesh_build(app_mesh(None, backends=(backend,)))
+    assert ingress is None and services == {"am/default/web": Tls(peers=(WEB,))}
+    off = {"virtualService": {"virtualServiceName": "web.shop.local",
+                              "clientPolicy": {"tls": {**policy["tls"], "enforce": False}}}}
+    _, _, services = app_mesh_build(app_mesh(None, backends=(off,)))
+    assert services == {"am/default/web": None}
