@@ -95,6 +95,10 @@ class Config:
     # a meshed task's stop waits at most this long (seconds) for every other sidecar to ACK
     # endpoints without it before its app stops (runner.agent.worker); 0: no drain
     mesh_drain_timeout: float = 10.0
+    # mTLS between sidecars (docs/mtls.md): the SPIFFE trust domain of the tasks' identities and
+    # the lifetime (seconds) of the certificates the mesh CA issues them (renewed at half of it)
+    mesh_trust_domain: str = "dockyard.local"
+    mesh_cert_lifetime: float = 3600.0
     # how often each sidecar streams its stats to the control plane (docs/telemetry.md); 0: never
     mesh_stats_flush_interval: float = 10.0
     alarm_evaluation_interval: float = 10.0  # seconds between two evaluations of every alarm

@@ -53,8 +53,9 @@ def check_virtual_node_spec(spec: dict[str, Any] | None) -> dict[str, Any]:
         if name in names:
             raise BadRequestException(f"Backend {name} is named twice.")
         names.add(name)
-        _no_tls(backend["virtualService"].get("clientPolicy"), f"backends[{i}].virtualService.clientPolicy")
-    _no_tls((spec.get("backendDefaults") or {}).get("clientPolicy"), "backendDefaults.clientPolicy")
+        _client_tls(backend["virtualService"].get("clientPolicy"),
+                    f"backends[{i}].virtualService.clientPolicy")
+    _client_tls((spec.get("backendDefaults") or {}).get("clientPolicy"), "backendDefaults.clientPolicy")
     return spec
 
 
@@ -74,7 +75,7 @@ def _check_listener(listener: dict[str, Any], where: str) -> None:
     if protocol not in PROTOCOLS:
         raise BadRequestException(f"{where}.portMapping.protocol must be one of {', '.join(PROTOCOLS)}.")
     if listener.get("tls") is not None:
-        raise BadRequestException(f"{where}.tls: TLS is not supported by Dockyard yet.")
+        _listener_tls(listener["tls"], f"{where}.tls")
     pool = listener.get("connectionPool")
     if pool is not None:
         kind = one_of(pool, PROTOCOLS, f"{where}.connectionPool")
@@ -119,6 +120,45 @@ def _check_discovery(discovery: dict[str, Any]) -> None:
         keys.add(key)
 
 
-def _no_tls(policy: Any, where: str) -> None:
-    if isinstance(policy, dict) and policy.get("tls") is not None:
-        raise BadRequestException(f"{where}.tls: TLS is not supported by Dockyard yet.")
+SDS_ONLY = ("Dockyard's sidecars hold only the certificates of Dockyard's mesh CA, over SDS "
+            "(docs/mtls.md): give sds.")
+
+
+def _sds_only(union: Any, members: tuple[str, ...], where: str) -> None:
+    if one_of(union, members, where) != "sds":
+        raise BadRequestException(f"{where}: {SDS_ONLY}")
+    not_blank(union["sds"].get("secretName"), f"{where}.sds.secretName")
+
+
+def _validation(validation: Any, trust: tuple[str, ...], where: str) -> None:
+    if not isinstance(validation, dict):
+        raise BadRequestException(f"{where} must be an object.")
+    _sds_only(validation.get("trust"), trust, f"{where}.trust")
+    names = validation.get("subjectAlternativeNames")
+    if names is not None:
+        exact = ((names or {}).get("match") or {}).get("exact")
+        if not isinstance(exact, list) or not exact or not all(isinstance(n, str) and n for n in exact):
+            raise BadRequestException(f"{where}.subjectAlternativeNames.match.exact must list at least "
+                                      "one name.")
+
+
+def _listener_tls(tls: Any, where: str) -> None:
+    """A listener's ``tls``: STRICT, PERMISSIVE or DISABLED; certificate and trust by SDS only
+    (Dockyard's mesh CA's: the secret names are App Mesh's, the contents Dockyard's)."""
+    if not isinstance(tls, dict) or tls.get("mode") not in ("STRICT", "PERMISSIVE", "DISABLED"):
+        raise BadRequestException(f"{where}.mode must be one of STRICT, PERMISSIVE, DISABLED.")
+    _sds_only(tls.get("certificate"), ("acm", "file", "sds"), f"{where}.certificate")
+    if tls.get("validation") is not None:
+        _validation(tls["validation"], ("file", "sds"), f"{where}.validation")
+
+
+def _client_tls(policy: Any, where: str) -> None:
+    """A client policy's ``tls``: validation (trust by SDS) required, certificate by SDS if given."""
+    if not isinstance(policy, dict) or policy.get("tls") is None:
+        return
+    tls = policy["tls"]
+    if not isinstance(tls, dict):
+        raise BadRequestException(f"{where}.tls must be an object.")
+    if tls.get("certificate") is not None:
+        _sds_only(tls["certificate"], ("file", "sds"), f"{where}.tls.certificate")
+    _validation(tls.get("validation"), ("acm", "file", "sds"), f"{where}.tls.validation")

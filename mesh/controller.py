@@ -14,6 +14,11 @@ they have in common (clusters, endpoints, routes) is built and serialized once p
 node whose versions did not change is left alone, so its Envoy is sent nothing; a node neither
 meshed nor connected any more is forgotten.
 
+mTLS: a node whose snapshot needs a certificate (:func:`mesh.snapshot.identity_needed`) gets
+the one the :class:`mesh.ca.Issuer` holds for it, issued at its first push and again once past
+half its lifetime: the loop also wakes at the issuer's next renewal and pushes, so only that
+node's SDS version changes and its Envoy swaps the certificate for new handshakes.
+
 Without a ``ConnectView`` (the runner does not offer one) there are no meshed tasks: every
 node that connects gets an empty snapshot.
 """
@@ -25,14 +30,15 @@ import logging
 import time
 from collections.abc import Callable
 
+from mesh.ca import Issuer
 from mesh.cache import SnapshotCache
 from mesh.data import GATEWAY_ROUTE, MESH_TOPIC, ROUTE, TOPICS, VIRTUAL_GATEWAY, VIRTUAL_ROUTER, Data
 from mesh.debounce import Debounce
 from mesh.desired import AppMeshSpecs, Desired, build
 from mesh.gateway import Gateway, gateway_snapshot
-from mesh.model import MeshConfig, Node
+from mesh.model import MeshConfig, Node, NodeSecrets
 from mesh.seams import ConnectView, Instance, InstanceView
-from mesh.snapshot import Shared, compute
+from mesh.snapshot import Shared, compute, identity_needed
 from mesh.telemetry.traces_envoy import Tracing
 
 __all__ = ["VIRTUAL_NODE", "VIRTUAL_SERVICE", "Controller", "app_mesh_topics", "read_app_mesh"]
@@ -80,10 +86,14 @@ class Controller:
         traced: Callable[[str], bool] = lambda node: True,
         gateway_host: str = "0.0.0.0",
         on_gateways: Callable[[tuple[Gateway, ...]], None] | None = None,
+        issuer: Issuer | None = None,
+        trust_domain: str = "",
     ) -> None:
         self.gateway_host = gateway_host  # where the virtual gateways' Envoys listen
         self.on_gateways = on_gateways  # told the gateways after each push (mesh.gateways runs them)
         self.data = data
+        self.issuer = issuer  # the mesh CA's certificates (None: no node can speak mTLS)
+        self.trust_domain = trust_domain
         self.tracing = tracing  # the sidecars' Zipkin tracer (mesh.telemetry.traces_envoy)
         self.traced = traced  # False for a node whose bootstrap has no collector cluster
         self.store = data.store
@@ -122,7 +132,8 @@ class Controller:
         services = (
             {ns: list(self.connect.namespace_services(ns)) for ns in namespaces} if self.connect else {}
         )
-        return build(tasks, services, read_app_mesh(self.data), self._instances, self.gateway_host)
+        return build(tasks, services, read_app_mesh(self.data), self._instances,
+                     gateway_host=self.gateway_host, trust_domain=self.trust_domain)
 
     def push(self) -> list[str]:
         """Recompute every node's snapshot; returns the nodes whose snapshot changed."""
@@ -136,10 +147,25 @@ class Controller:
         connected = self.connected()
         for node in set(self.cache.nodes()) - meshed - connected - self.external:
             self.cache.clear_snapshot(node)
+        if self.issuer is not None:
+            self.issuer.keep(n for n in meshed if identity_needed(desired.config, n))
         changed = [n for n in sorted((meshed | connected) - self.external) if self.update(n)]
         if self.on_gateways is not None:
             self.on_gateways(desired.gateways)
         return changed
+
+    def secrets(self, node: str) -> NodeSecrets | None:
+        """The node's certificate (issued or renewed now if due) when its snapshot needs one."""
+        identity = identity_needed(self.desired.config, node)
+        if not identity or self.issuer is None:
+            return None
+        held = self.issuer.credential(node, identity)
+        return NodeSecrets(held.certificate, held.key, self.issuer.ca.bundle)
+
+    def renewal_wait(self) -> float | None:
+        """Seconds until a held certificate is due for renewal (None: none held)."""
+        due = None if self.issuer is None else self.issuer.next_renewal()
+        return None if due is None else max(0.0, due - self.issuer.clock())  # type: ignore[union-attr]
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
@@ -149,7 +175,8 @@ class Controller:
             snapshot = gateway_snapshot(gateway, services, self.desired.endpoints, self.shared)
         else:
             snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
-                               self.tracing if self.tracing is not None and self.traced(node) else None)
+                               self.tracing if self.tracing is not None and self.traced(node) else None,
+                               self.secrets(node))
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:
@@ -182,10 +209,15 @@ class Controller:
         while True:
             deadline = self.debounce.deadline()
             timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            renewal = self.renewal_wait()
+            if renewal is not None:
+                timeout = renewal if timeout is None else min(timeout, renewal)
             changes = await self.store.changes(since, topics, timeout=timeout)
             if changes:
                 since = changes[-1].revision
                 self.note([c.topic for c in changes])
+            if self.renewal_wait() == 0.0:
+                self.debounce.urgent(self.clock())
             if self.debounce.due(self.clock()):
                 self.debounce.pushed()
                 try:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf.message import Message
 
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, name_of, version_of
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, SECRET, Snapshot, name_of, version_of
 from mesh.stream import Nack, ProtocolError
 
 # Responses in flight kept per type; an older one is dropped (its ACK then acknowledges
@@ -50,7 +50,8 @@ from mesh.stream import Nack, ProtocolError
 MAX_IN_FLIGHT = 64
 # A type's removals wait until Envoy's resources of the other types are settled (listeners
 # name clusters too: tcp_proxy, ingress).
-REMOVAL_WAITS_FOR = {CLUSTER: (ROUTE, LISTENER), ENDPOINT: (ROUTE, LISTENER), ROUTE: (LISTENER,)}
+REMOVAL_WAITS_FOR = {CLUSTER: (ROUTE, LISTENER), ENDPOINT: (ROUTE, LISTENER), ROUTE: (LISTENER,),
+                     SECRET: (CLUSTER, LISTENER)}
 
 
 @dataclass

@@ -40,6 +40,15 @@ APIs to Envoy"):
   the aliases of its namespace it has addresses for, so a sidecar receives only the clusters
   of the services it calls; its ingress listeners are its ``TaskIngress`` list, its virtual
   outbound listener its ``egress_port``. Any other node id has no client: an empty snapshot.
+  Its identity is ``spiffe://<trust domain>/ns/<namespace>/sa/<ECS service>``.
+* **mTLS** (docs/mtls.md). A Service Connect service with ``tls`` is called over mTLS (its
+  services' :class:`Tls`: any certificate of the mesh CA) and its tasks' ingress takes mTLS
+  only (``STRICT``). App Mesh's listener ``tls`` applies to the ingress of every task that is
+  an instance of the virtual node (its Cloud Map service and attributes): ``STRICT``,
+  ``PERMISSIVE``, or nothing for ``DISABLED``; its ``validation.subjectAlternativeNames.match
+  .exact`` are the callers allowed. A backend's ``clientPolicy.tls`` (or the node's
+  ``backendDefaults``) with ``enforce`` (default true) makes the calls to that virtual
+  service's nodes mTLS, their certificate's SAN one of its ``validation`` SANs when given.
 
 Nothing here raises on stored data: what cannot be served is left out and named.
 """
@@ -47,9 +56,10 @@ Nothing here raises on stored data: what cannot be served is left out and named.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mesh.ca import spiffe_id
 from mesh.gateway import Gateway, GatewayRoute, envoy_routes, gateway_node
 from mesh.model import (
     Client,
@@ -66,6 +76,7 @@ from mesh.model import (
     Rule,
     Service,
     Target,
+    Tls,
 )
 from mesh.seams import ConnectService, Instance, MeshedTask
 
@@ -138,6 +149,32 @@ def _endpoints(
         if ip and number and 0 < number < 65536:
             out.append(Endpoint(ip, number, instance=inst.instance_id))
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
+
+
+def _connect_tls(cs: ConnectService) -> Tls | None:
+    return Tls() if getattr(cs, "tls", False) else None
+
+
+def _sans(validation: Any) -> tuple[str, ...]:
+    names = ((validation or {}).get("subjectAlternativeNames") or {}) if isinstance(validation, dict) else {}
+    return tuple(n for n in (names.get("match") or {}).get("exact") or [] if isinstance(n, str))
+
+
+def _listener_tls(listener: dict[str, Any]) -> Tls | None:
+    """App Mesh's listener ``tls``: STRICT or PERMISSIVE (DISABLED, or none: None); with a
+    ``validation`` the caller's certificate is required, its SAN one of the names given."""
+    tls = listener.get("tls")
+    if not isinstance(tls, dict) or tls.get("mode") not in ("STRICT", "PERMISSIVE"):
+        return None
+    validation = tls.get("validation")
+    return Tls(tls["mode"], _sans(validation), client_certificate=isinstance(validation, dict))
+
+
+def _task_attributes(task: MeshedTask) -> dict[str, str]:
+    """The attributes ECS gives a task's Cloud Map instance that are known before it registers."""
+    return {"ECS_CLUSTER_NAME": task.cluster, "ECS_SERVICE_NAME": task.service,
+            "ECS_TASK_DEFINITION_FAMILY": task.family, "ECS_TASK_DEFINITION_REVISION": str(task.revision),
+            "ECS_TASK_ARN_ID": task.task_arn.rsplit("/", 1)[-1]}
 
 
 def _first_listener(spec: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +276,7 @@ class _Builder:
     def connect_service(self, cs: ConnectService) -> str:
         name = f"sc/{cs.namespace}/{cs.discovery_name}"
         if name not in self.services:
-            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol))
+            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol), tls=_connect_tls(cs))
             self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name))
         return name
 
@@ -248,7 +285,7 @@ class _Builder:
         instances whose ``ECS_TASK_DEFINITION_FAMILY``/``_REVISION`` are that revision's."""
         name = f"sc/{cs.namespace}/{cs.discovery_name}@{family}:{revision}"
         if name not in self.services:
-            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol))
+            self.services[name] = Service(name, protocol=_protocol(cs.app_protocol), tls=_connect_tls(cs))
             attrs = {"ECS_TASK_DEFINITION_FAMILY": family, "ECS_TASK_DEFINITION_REVISION": str(revision)}
             self.endpoints[name] = _endpoints(self.instances(cs.namespace, cs.discovery_name), attrs)
         return name
@@ -313,6 +350,51 @@ class _Builder:
             self.endpoints[name] = ()
         return name
 
+    def client_tls(self, mesh: str, dns_name: str, rules: Sequence[Rule]) -> None:
+        """Make the services of ``rules`` (virtual nodes reached by the virtual service
+        ``dns_name``) mTLS when the node's listener takes TLS (STRICT or PERMISSIVE) or a
+        client policy of the mesh's virtual nodes for that backend (or their
+        ``backendDefaults``) enforces it; the server's SAN one of the policies' names."""
+        enforced: list[str] = []
+        enforcing = False
+        for spec in self.appmesh.virtual_nodes.get(mesh, {}).values():
+            defaults = ((spec.get("backendDefaults") or {}).get("clientPolicy") or {}).get("tls")
+            for backend in spec.get("backends") or []:
+                vs = backend.get("virtualService") or {}
+                if vs.get("virtualServiceName") != dns_name:
+                    continue
+                tls = (vs.get("clientPolicy") or {}).get("tls") or defaults
+                if isinstance(tls, dict) and tls.get("enforce", True):
+                    enforcing = True
+                    enforced += _sans(tls.get("validation"))
+        nodes = self.appmesh.virtual_nodes.get(mesh, {})
+        for name in {t.service for rule in rules for t in rule.targets}:
+            node = name.split("/", 2)[2] if name.startswith("am/") else ""
+            if _listener_tls(_first_listener(nodes.get(node, {}))) is not None or enforcing:
+                tls = Tls(peers=tuple(dict.fromkeys(enforced)))
+                self.services[name] = replace(self.services[name], tls=tls)
+
+    def ingress_tls(self, task: MeshedTask, port_name: str, connect: Sequence[ConnectService]) -> Tls | None:
+        """The TLS of an App Mesh virtual node whose listener has it (not DISABLED) and of which
+        this ingress is an instance: its Cloud Map namespace is the task's, its service the
+        discovery name of a Service Connect service of that port name, and its attributes the
+        task's (those ECS gives it, or those its instance has once registered)."""
+        known = _task_attributes(task)
+        discovery = {cs.discovery_name for cs in connect if cs.port_name == port_name}
+        for mesh in self.appmesh.meshes:
+            for _, spec in sorted(self.appmesh.virtual_nodes.get(mesh, {}).items()):
+                tls = _listener_tls(_first_listener(spec))
+                cm = (spec.get("serviceDiscovery") or {}).get("awsCloudMap") or {}
+                if (tls is None or cm.get("namespaceName") != task.namespace
+                        or cm.get("serviceName") not in discovery):
+                    continue
+                wanted = {a.get("key"): a.get("value") for a in cm.get("attributes") or []}
+                registered = [i.attributes for i in self.instances(task.namespace, cm["serviceName"]) or ()
+                              if i.attributes.get("ECS_TASK_ARN_ID") == known["ECS_TASK_ARN_ID"]]
+                if any(all(attrs.get(k) == v for k, v in wanted.items()) for attrs in [known, *registered]):
+                    return tls
+        return None
+
     def virtual_service(self, dns_name: str) -> tuple[str, dict[str, Any]] | None:
         """The mesh and spec of the virtual service named ``dns_name`` (the oldest mesh's)."""
         for mesh in self.appmesh.meshes:
@@ -365,7 +447,9 @@ class _Builder:
         if node:
             service = self.virtual_node(mesh, node)
             if service is not None:
-                return self.services[service].protocol, (Rule((Target(service, 1),)),)
+                rules = (Rule((Target(service, 1),)),)
+                self.client_tls(mesh, dns_name, rules)
+                return self.services[service].protocol, rules
             self.problems.append(f"virtual service {mesh}/{dns_name}: no virtual node {node}")
         elif router and router in self.appmesh.virtual_routers.get(mesh, {}):
             listener = _first_listener(self.appmesh.virtual_routers[mesh][router])
@@ -386,6 +470,7 @@ class _Builder:
                 if (kind_protocol == "tcp") == (_protocol(str(protocol)) == "tcp"):
                     rules.append(rule)
             if rules:
+                self.client_tls(mesh, dns_name, rules)
                 return _protocol(str(protocol)), tuple(rules)
             self.problems.append(f"virtual service {mesh}/{dns_name}: router {router} has no usable route")
         else:
@@ -467,11 +552,15 @@ def build(
     namespace_services: Mapping[str, Sequence[ConnectService]],
     appmesh: AppMeshSpecs,
     instances: InstancesOf,
+    *,
     gateway_host: str = "0.0.0.0",
+    trust_domain: str = "",
 ) -> Desired:
     """The desired mesh for ``tasks`` (the meshed tasks), the Service Connect services of each
     of their namespaces (by namespace name), App Mesh's specs and discovery's instances (see
-    the module docstring for the rules); the virtual gateways' Envoys listen on ``gateway_host``."""
+    the module docstring for the rules); the virtual gateways' Envoys listen on ``gateway_host``.
+    ``trust_domain`` ("": none) names the tasks' SPIFFE ids; without one no task holds a
+    certificate, so a TLS service cannot be served."""
     b = _Builder(appmesh, instances)
     tasks = list({t.task_arn: t for t in tasks}.values())
     aliases: dict[tuple[str, str, int], ConnectService] = {}  # (namespace, dnsName, port)
@@ -532,11 +621,17 @@ def build(
         ingress = []
         for i in task.ingress:
             try:
-                ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol)))
+                tls = b.ingress_tls(task, i.port_name, namespace_services.get(task.namespace, ()))
+                if tls is None and getattr(i, "tls", False):
+                    tls = Tls()
+                ingress.append(Ingress(i.port_name, i.port, i.container_port, _protocol(i.app_protocol),
+                                       tls=tls))
             except ValueError as e:
                 b.problems.append(f"task {task.task_arn}: {e}")
         access = (getattr(task, "access_log", ""), bool(getattr(task, "access_log_query", False)))
-        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access))
+        identity = spiffe_id(trust_domain, task.namespace, task.service) if trust_domain else ""
+        clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access,
+                              identity))
     gateways = _gateways(b, gateway_host)
     used = {s for r in routes.values() for s in r.services()} | {s for g in gateways for s in g.services()}
     config = MeshConfig(

@@ -9,7 +9,11 @@
 * ``Endpoint`` is one address of a service, with its health and the discovery instance it
   is (``instance``, the task id for a task: what a drain waits on; never sent to Envoy);
 * an ``Ingress`` is a listener of a node's own: requests arriving on ``port`` go to the app on
-  ``127.0.0.1:local_port`` (Service Connect's ingress).
+  ``127.0.0.1:local_port`` (Service Connect's ingress);
+* ``Tls`` is mTLS on an ingress (``STRICT`` or ``PERMISSIVE``; None: plain) or towards a
+  service's endpoints, with the SPIFFE ids the peer may have; a ``Client`` with an
+  ``identity`` (its SPIFFE id) holds that certificate when one of its ingresses or services
+  has TLS (``NodeSecrets``: what the CA issued it, given to ``mesh.snapshot.compute``).
 
 A ``Route`` is either the shorthand (``targets``, ``prefix``, ``timeout``, ``retry``: one rule)
 or a list of ``rules`` (App Mesh's routes of one virtual router, in priority order), never
@@ -80,15 +84,47 @@ class Pool:
                 raise ValueError("connection pool limits must be at least 1")
 
 
+TLS_MODES = ("STRICT", "PERMISSIVE")
+
+
+@dataclass(frozen=True)
+class Tls:
+    """mTLS with the mesh CA's certificates (docs/mtls.md). On an ingress: ``STRICT`` refuses
+    plaintext, ``PERMISSIVE`` takes both (DISABLED is no ``Tls`` at all); ``client_certificate``
+    asks for and checks the caller's certificate. Towards a service: the sidecar originates
+    TLS with its own certificate (``mode`` is unused). ``peers``: the SPIFFE ids (exact) the
+    other side's certificate may carry; () takes any certificate the mesh CA signed."""
+
+    mode: str = "STRICT"
+    peers: tuple[str, ...] = ()
+    client_certificate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in TLS_MODES:
+            raise ValueError(f"tls mode {self.mode!r} is not one of {', '.join(TLS_MODES)}")
+
+
+@dataclass(frozen=True)
+class NodeSecrets:
+    """What the mesh CA issued a node (PEM): its certificate chain and key, and the trust bundle
+    it checks peers against."""
+
+    certificate: str
+    key: str
+    trust: str
+
+
 @dataclass(frozen=True)
 class Service:
-    """An upstream: one EDS cluster. ``protocol`` http2 and grpc speak HTTP/2 upstream."""
+    """An upstream: one EDS cluster. ``protocol`` http2 and grpc speak HTTP/2 upstream; with
+    ``tls`` the sidecar speaks mTLS to its endpoints."""
 
     name: str
     connect_timeout: float = 1.0
     protocol: str = "http"
     outlier: Outlier | None = None
     pool: Pool | None = None
+    tls: Tls | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -246,6 +282,7 @@ class Ingress:
     protocol: str = "http"
     timeout: float | None = None
     idle_timeout: float | None = None
+    tls: Tls | None = None
 
     def __post_init__(self) -> None:
         for p in (self.port, self.local_port):
@@ -256,15 +293,16 @@ class Ingress:
 
 @dataclass(frozen=True)
 class Client:
-    """A node: the routes it may call, its own ingress listeners (names and ports unique), and
-    the port of its virtual outbound listener (None: each route's listener binds its own
-    address and port)."""
+    """A node: the routes it may call, its own ingress listeners (names and ports unique), the
+    port of its virtual outbound listener (None: each route's listener binds its own address
+    and port), and its SPIFFE ``identity`` ("" none: it can hold no certificate)."""
 
     node: str
     routes: tuple[str, ...]
     ingress: tuple[Ingress, ...] = ()
     egress_port: int | None = None
     access_log: tuple[str, bool] = ("", False)  # Service Connect's access logs (resources.access_logs)
+    identity: str = ""
 
     def __post_init__(self) -> None:
         if self.egress_port is not None and not 0 < self.egress_port < 65536:

@@ -39,6 +39,7 @@ from google.protobuf.message import Message
 
 from mesh import appmesh
 from mesh.bootstrap import bootstrap
+from mesh.ca import Issuer, MeshCA
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
@@ -79,6 +80,7 @@ class Mesh:
     revisions: RevisionMetrics | None = None  # per-revision answers (runner.seams.RevisionMetrics)
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
     gateways: GatewayEnvoys | None = None  # the virtual gateways' Envoys, while serving
+    issuer: Issuer | None = None  # the mesh CA's certificates for the sidecars (docs/mtls.md)
     _writes: set[asyncio.Task] = field(default_factory=set)
     external: set[str] = field(default_factory=set)
 
@@ -145,6 +147,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
         tracing=None if mesh.traces is None else mesh.traces.tracing,
         traced=lambda node: traced(mesh.ads.node_labels(node)),
         gateway_host=cfg.edge_host or cfg.host, on_gateways=envoys.sync,
+        issuer=mesh.issuer, trust_domain=platform.config.mesh_trust_domain,
     )
     mesh.controller.external |= mesh.external
     follow = asyncio.create_task(mesh.controller.run())
@@ -184,6 +187,9 @@ def install(
                         gateways=platform.config.data_path / "mesh-xds-gateways.json",
                         stats_flush_interval=platform.config.mesh_stats_flush_interval or None)
     mesh = Mesh(data, cache, ads, sidecars, connect=connect, instances=instances)
+    config = platform.config
+    ca = MeshCA.load_or_create(config.data_path / "mesh-ca", config.mesh_trust_domain)
+    mesh.issuer = Issuer(ca, config.mesh_cert_lifetime)
     mesh.traces = traces_part.install(platform, sidecars)
     # the sidecars' stats, CloudWatch's metrics and alarms (docs/telemetry.md)
     mesh.telemetry = metrics.install(

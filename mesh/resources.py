@@ -9,7 +9,9 @@ Names (the sidecar and the controller rely on them):
 * the virtual outbound listener is ``egress_outbound`` (``127.0.0.1:<egress_port>``); what
   it does not hand on goes to ``egress_blackhole`` (STATIC, no endpoint: closed);
 * an ingress listener is ``ingress_<name>`` (``0.0.0.0:<port>``), its inline route
-  configuration has the same name.
+  configuration has the same name;
+* the SDS secrets of a node with mTLS are ``mesh_identity`` (its certificate and key) and
+  ``mesh_trust`` (the mesh CA's bundle), both over ADS; a TLS cluster or ingress names them.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2 as tls_common
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
@@ -40,7 +45,7 @@ from google.protobuf import any_pb2, duration_pb2, json_format, struct_pb2, wrap
 from google.protobuf.message import Message
 
 from dockyard import edgeproxy
-from mesh.model import Endpoint, HeaderMatch, Ingress, Match, Route, Rule, Service, Target
+from mesh.model import Endpoint, HeaderMatch, Ingress, Match, NodeSecrets, Route, Rule, Service, Target, Tls
 from mesh.telemetry.traces_envoy import Tracing
 
 OUTBOUND = "egress_outbound"
@@ -49,6 +54,10 @@ HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_FILTER = "envoy.filters.network.tcp_proxy"
 HTTP2_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 HTTP2_PROTOCOLS = ("http2", "grpc")
+IDENTITY_SECRET = "mesh_identity"
+TRUST_SECRET = "mesh_trust"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
 
 def egress_name(route: Route) -> str:
@@ -90,6 +99,66 @@ def _stat(name: str) -> str:
     return name.replace(".", "_")
 
 
+# --- mTLS (SDS secrets and transport sockets) ----------------------------------------------
+
+def secrets(node: NodeSecrets) -> list[secret_pb2.Secret]:
+    """The node's two SDS secrets: its certificate and key, and the trust bundle."""
+    return [
+        secret_pb2.Secret(name=IDENTITY_SECRET, tls_certificate=tls_common.TlsCertificate(
+            certificate_chain=base_pb2.DataSource(inline_string=node.certificate),
+            private_key=base_pb2.DataSource(inline_string=node.key))),
+        secret_pb2.Secret(name=TRUST_SECRET, validation_context=tls_common.CertificateValidationContext(
+            trusted_ca=base_pb2.DataSource(inline_string=node.trust))),
+    ]
+
+
+def _common_tls(tls: Tls) -> tls_pb2.CommonTlsContext:
+    """Our certificate and the trust bundle over SDS; the peer's URI SAN one of ``tls.peers``."""
+    sds = [secret_pb2.SdsSecretConfig(name=IDENTITY_SECRET, sds_config=ads())]
+    default = tls_common.CertificateValidationContext(match_typed_subject_alt_names=[
+        tls_common.SubjectAltNameMatcher(san_type=tls_common.SubjectAltNameMatcher.URI,
+                                         matcher=string_pb2.StringMatcher(exact=peer))
+        for peer in tls.peers])
+    combined = tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+        default_validation_context=default,
+        validation_context_sds_secret_config=secret_pb2.SdsSecretConfig(name=TRUST_SECRET, sds_config=ads()))
+    return tls_pb2.CommonTlsContext(tls_certificate_sds_secret_configs=sds,
+                                       combined_validation_context=combined)
+
+
+def upstream_socket(tls: Tls) -> base_pb2.TransportSocket:
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=pack(
+        tls_pb2.UpstreamTlsContext(common_tls_context=_common_tls(tls))))
+
+
+def downstream_socket(tls: Tls) -> base_pb2.TransportSocket:
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=_common_tls(tls))
+    if tls.client_certificate:
+        context.require_client_certificate.value = True
+    else:  # one-way TLS: no client certificate asked for, so none is checked
+        context.common_tls_context.ClearField("combined_validation_context")
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=pack(context))
+
+
+def secret_references(resource: cluster_pb2.Cluster | listener_pb2.Listener) -> set[str]:
+    """The SDS secrets a cluster's or a listener's transport sockets name."""
+    if isinstance(resource, cluster_pb2.Cluster):
+        sockets, kind = [resource.transport_socket], tls_pb2.UpstreamTlsContext
+    else:
+        sockets, kind = [c.transport_socket for c in resource.filter_chains], tls_pb2.DownstreamTlsContext
+    out: set[str] = set()
+    for socket in sockets:
+        if socket.name != TLS_SOCKET or not socket.typed_config.Is(kind.DESCRIPTOR):
+            continue
+        context = kind()
+        socket.typed_config.Unpack(context)
+        common = context.common_tls_context
+        out |= {c.name for c in common.tls_certificate_sds_secret_configs}
+        if common.HasField("combined_validation_context"):
+            out.add(common.combined_validation_context.validation_context_sds_secret_config.name)
+    return out
+
+
 # --- clusters and endpoints ---------------------------------------------------------------
 
 def _http2(cluster: cluster_pb2.Cluster) -> None:
@@ -120,6 +189,8 @@ def cluster(service: Service) -> cluster_pb2.Cluster:
             if value is not None:
                 getattr(t, field).value = value
         out.circuit_breakers.thresholds.append(t)
+    if service.tls is not None:
+        out.transport_socket.CopyFrom(upstream_socket(service.tls))
     return out
 
 
@@ -361,7 +432,25 @@ def ingress_listener(ingress: Ingress, access: AccessLog = NO_ACCESS_LOG,
             name=name, domains=["*"], routes=[rc.Route(match=rc.RouteMatch(prefix="/"), route=action)])])
         network_filter = _http_manager(name, route_config=config, access=access, tracing=tracing)
     direction = None if tracing is None else base_pb2.INBOUND
-    return _listener(name, "0.0.0.0", ingress.port, network_filter, direction=direction)
+    out = _listener(name, "0.0.0.0", ingress.port, network_filter, direction=direction)
+    if ingress.tls is not None:
+        _tls_chains(out, ingress.tls)
+    return out
+
+
+def _tls_chains(listener: listener_pb2.Listener, tls: Tls) -> None:
+    """STRICT: the one filter chain speaks TLS only (a plaintext client fails the handshake).
+    PERMISSIVE: Envoy's TLS inspector tells the two apart; TLS takes the TLS chain, plaintext
+    (``raw_buffer``) a copy of it without TLS."""
+    chain = listener.filter_chains[0]
+    if tls.mode == "PERMISSIVE":
+        plain = listener.filter_chains.add()
+        plain.CopyFrom(chain)
+        plain.filter_chain_match.transport_protocol = "raw_buffer"
+        chain.filter_chain_match.transport_protocol = "tls"
+        listener.listener_filters.append(listener_components_pb2.ListenerFilter(
+            name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())))
+    chain.transport_socket.CopyFrom(downstream_socket(tls))
 
 
 # --- reading resources back (for Snapshot.problems) ---------------------------------------

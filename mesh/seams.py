@@ -57,7 +57,7 @@ class ConnectService(Protocol):
     instance's ``AWS_INSTANCE_IPV4``/``AWS_INSTANCE_PORT`` are where the task's ingress is
     reached); ``app_protocol`` is the port mapping's ``appProtocol`` ("" = tcp); timeouts are
     seconds, None when not set; ``traffic`` the split a deployment in progress asks for (None:
-    every healthy instance alike)."""
+    every healthy instance alike); ``tls``: its callers speak mTLS to it (``services[].tls``)."""
 
     namespace: str
     discovery_name: str
@@ -67,16 +67,18 @@ class ConnectService(Protocol):
     idle_timeout: float | None
     per_request_timeout: float | None
     traffic: TrafficSplit | None
+    tls: bool
 
 
 class TaskIngress(Protocol):
     """One ingress listener of a meshed task: ``port`` in the task's network namespace to the
-    app's ``container_port`` on loopback."""
+    app's ``container_port`` on loopback; with ``tls`` it takes mTLS only (STRICT)."""
 
     port_name: str
     port: int
     container_port: int
     app_protocol: str
+    tls: bool
 
 
 class MeshedTask(Protocol):

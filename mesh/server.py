@@ -33,7 +33,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from mesh.cache import SnapshotCache
 from mesh.delta import DeltaStream
-from mesh.snapshot import ENDPOINT, ORDER, ROUTE, Snapshot
+from mesh.snapshot import ENDPOINT, ORDER, ROUTE, SECRET, Snapshot
 from mesh.stream import AdsStream, Nack, ProtocolError
 
 log = logging.getLogger("dockyard.mesh")
@@ -42,12 +42,12 @@ log = logging.getLogger("dockyard.mesh")
 def acked(stream: AdsStream | DeltaStream, snapshot: Snapshot | None) -> bool:
     """Whether ``stream`` ACKed every type of ``snapshot`` at its version. A type Envoy never
     asks for because the snapshot has none of it (EDS without clusters, RDS without
-    listeners) has nothing to wait for."""
+    listeners, SDS without TLS) has nothing to wait for."""
     if snapshot is None:
         return False
     for type_url in ORDER:
         st = stream.types.get(type_url)
-        if st is None and type_url in (ENDPOINT, ROUTE) and not snapshot.resources[type_url]:
+        if st is None and type_url in (ENDPOINT, ROUTE, SECRET) and not snapshot.resources[type_url]:
             continue
         if st is None or st.acked_version != snapshot.versions[type_url]:
             return False

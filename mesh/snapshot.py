@@ -21,7 +21,12 @@ of each service and the asking node into a frozen ``Snapshot`` of xDS v3 resourc
 * RDS: one ``RouteConfiguration`` per HTTP egress listener (same name), one virtual host per
   route (domains ``name`` and ``name:port``), one Envoy route per rule in order: matches
   (prefix, exact path, RE2 regex, headers, ``:method``, query parameters),
-  ``weighted_clusters`` over the non-zero targets, timeout (0 disables), idle timeout, retries.
+  ``weighted_clusters`` over the non-zero targets, timeout (0 disables), idle timeout, retries;
+* SDS: a node that speaks mTLS (one of its ingresses, or of the services it reaches, has
+  ``Tls``; :func:`identity_needed` says so) gets its two secrets, ``mesh_identity`` (the
+  certificate the mesh CA issued its ``Client.identity``, given as ``secrets``) and
+  ``mesh_trust``; the TLS clusters and ingress listeners name them. Which certificate a node
+  needs is decided here; issuing it is the controller's (``mesh.ca``).
 
 A tcp route must be alone on its (address, port) (``MeshConfig`` refuses otherwise).
 
@@ -54,15 +59,16 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf.message import Message
 
 from mesh import resources as res
-from mesh.model import Endpoint, MeshConfig, Node, Route
+from mesh.model import Endpoint, MeshConfig, Node, NodeSecrets, Route
 from mesh.telemetry.traces_envoy import Tracing
 
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-# Make-before-break: clusters and endpoints before the listeners and routes that name them.
-ORDER = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
+SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+# Make-before-break: secrets, clusters and endpoints before the listeners and routes that name them.
+ORDER = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
 T = TypeVar("T")
 
 
@@ -142,8 +148,10 @@ class Snapshot:
     @classmethod
     def of(cls, clusters: Iterable[Message] = (), endpoints: Iterable[Message] = (),
            listeners: Iterable[Message] = (), routes: Iterable[Message] = (),
-           members: Iterable[str] = (), shared: Shared | None = None) -> Snapshot:
-        by_type = {CLUSTER: clusters, ENDPOINT: endpoints, LISTENER: listeners, ROUTE: routes}
+           members: Iterable[str] = (), shared: Shared | None = None,
+           secrets: Iterable[Message] = ()) -> Snapshot:
+        by_type = {SECRET: secrets, CLUSTER: clusters, ENDPOINT: endpoints, LISTENER: listeners,
+                   ROUTE: routes}
         resources = {t: tuple(sorted(rs, key=name_of)) for t, rs in by_type.items()}
         version = version_of if shared is None else shared.version
         each = None if shared is None else MappingProxyType(
@@ -160,9 +168,14 @@ class Snapshot:
         """Every dangling reference, in words; empty when the snapshot is consistent: an EDS
         cluster without load assignment (a STATIC one carries its own), a load assignment
         without cluster, a listener naming a missing route configuration or (tcp_proxy, inline
-        routes) a missing cluster, a route naming a missing cluster."""
+        routes) a missing cluster, a route naming a missing cluster, a cluster or listener
+        naming a missing secret."""
         out: list[str] = []
         clusters, cla = self.names(CLUSTER), self.names(ENDPOINT)
+        held = self.names(SECRET)
+        for resource in (*self.resources[CLUSTER], *self.resources[LISTENER]):
+            for name in sorted(res.secret_references(resource) - held):
+                out.append(f"{type(resource).__name__.lower()} {resource.name} names missing secret {name}")
         for c in self.resources[CLUSTER]:
             if c.type == cluster_pb2.Cluster.EDS and c.name not in cla:
                 out.append(f"cluster {c.name} has no load assignment")
@@ -191,8 +204,24 @@ def _host_problems(where: str, hosts: Iterable[Message], clusters: set[str]) -> 
             for vh in hosts for r in vh.routes for c in res.route_clusters(r) if c not in clusters]
 
 
+def identity_needed(config: MeshConfig, node: str) -> str:
+    """The SPIFFE id whose certificate ``node`` needs: its client's identity when one of its
+    ingresses, or one of the services its routes reach, has TLS; "" otherwise."""
+    client = config.client(node)
+    if client is None or not client.identity:
+        return ""
+    if any(i.tls is not None for i in client.ingress):
+        return client.identity
+    wanted = set(client.routes)
+    reached = {n for r in config.routes if r.name in wanted for n in r.services()}
+    if any(s.tls is not None for s in config.services if s.name in reached):
+        return client.identity
+    return ""
+
+
 def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], node: Node,
-            shared: Shared | None = None, tracing: Tracing | None = None) -> Snapshot:
+            shared: Shared | None = None, tracing: Tracing | None = None,
+            secrets: NodeSecrets | None = None) -> Snapshot:
     """The snapshot for ``node``: only the routes its client entry names and their services,
     and its ingress listeners.
 
@@ -202,6 +231,8 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
     ``shared``, given the same for every node of one ``(config, endpoints)``, makes what the
     nodes have in common once (module docstring); the snapshot is the same without it.
     ``tracing`` puts the Zipkin tracer on every HTTP listener (:mod:`mesh.telemetry.traces_envoy`).
+    ``secrets`` is what the CA issued the node's identity: its SDS secrets when
+    :func:`identity_needed` names one (without them the snapshot comes out inconsistent).
     """
     s = shared if shared is not None else Shared()
     client = s.make("clients", lambda: {c.node: c for c in config.clients}).get(node.id)
@@ -242,5 +273,6 @@ def compute(config: MeshConfig, endpoints: Mapping[str, Iterable[Endpoint]], nod
                                                                              tracing)))
     members = s.make(("members", tuple(reached)), lambda: frozenset(
         e.instance for n in reached for e in endpoints.get(n, ()) if e.healthy and e.instance))
-    return Snapshot.of(clusters, assignments, listeners, route_configs, members, shared=s)
+    held = res.secrets(secrets) if secrets is not None and identity_needed(config, node.id) else []
+    return Snapshot.of(clusters, assignments, listeners, route_configs, members, shared=s, secrets=held)
 

@@ -26,7 +26,7 @@ ACKed at the snapshot's versions, a cluster Envoy was sent and the snapshot drop
 (CDS is sent as the union, with its own version); the CDS of the snapshot itself follows
 those ACKs. (A NACKed route or listener version keeps the union, which is right: Envoy's old
 ones still name those clusters.) CDS and LDS are always sent
-whole (wildcard); EDS and RDS only carry the names Envoy asked for.
+whole (wildcard); EDS, RDS and SDS only carry the names Envoy asked for.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, Snapshot, name_of, version_of
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, SECRET, Snapshot, name_of, version_of
 
 # A response of this type makes Envoy warm resources that wait for the other type.
 WARMED_BY = {CLUSTER: (ENDPOINT,)}
@@ -124,7 +124,7 @@ class AdsStream:
             self._rewarm.update(WARMED_BY.get(type_url, ()))
             if type_url == CLUSTER:
                 self._clusters = {name_of(c): c for c in resources}
-            if type_url in (ENDPOINT, ROUTE) and st.names:
+            if type_url in (ENDPOINT, ROUTE, SECRET) and st.names:
                 resources = tuple(r for r in resources if name_of(r) in st.names)
             packed = []
             for r in resources:

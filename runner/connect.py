@@ -64,6 +64,7 @@ HIDDEN_NAMESPACE = "connectNamespace"  # a deployment's namespace name (never sh
 # written by the service loop): {"weights": [[family, revision, basis points], ...],
 # "test": [family, revision] or null}.
 TRAFFIC = "connectTraffic"
+MESH_CA_NAME = "dockyard-mesh"  # the mesh CA's name in its ARN (mesh.ca.CA_ARN_NAME)
 _DISCOVERY_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 _DNS_NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,126}$")
 
@@ -107,6 +108,7 @@ class ConnectEntry:
     idle_timeout: float | None = None
     per_request_timeout: float | None = None
     traffic: TrafficSplit | None = None
+    tls: bool = False  # services[].tls: mTLS with the mesh CA's certificates (docs/mtls.md)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class TaskIngress:
     port: int
     container_port: int
     app_protocol: str = ""
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def connect_json(connect: TaskConnect | None) -> str:
     return json.dumps({
         "namespace": connect.namespace,
         "ingress": [{"portName": i.port_name, "port": i.port, "containerPort": i.container_port,
-                     "appProtocol": i.app_protocol} for i in connect.ingress],
+                     "appProtocol": i.app_protocol, **({"tls": True} if i.tls else {})}
+                    for i in connect.ingress],
         "aliases": dict(connect.alias_addresses),
         "egressPort": connect.egress_port,
         **({"logConfiguration": dict(connect.log_configuration)} if connect.log_configuration else {}),
@@ -156,7 +160,8 @@ def connect_from_json(text: str) -> TaskConnect | None:
     raw: dict[str, Any] = json.loads(text)
     return TaskConnect(
         namespace=raw["namespace"],
-        ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""))
+        ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""),
+                                  bool(i.get("tls", False)))
                       for i in raw.get("ingress", [])),
         alias_addresses=dict(raw.get("aliases", {})),
         egress_port=raw.get("egressPort", EGRESS_PORT),
@@ -291,8 +296,6 @@ def check_configuration(
     normalised: list[dict[str, Any]] = []
     for i, s in enumerate(services):
         where = f"serviceConnectConfiguration.services[{i}]"
-        if "tls" in s:
-            raise _bad(f"{where}.tls is not supported by Dockyard.")
         port_name = s.get("portName")
         if not isinstance(port_name, str) or not port_name:
             raise _bad(f"{where}.portName is required.")
@@ -338,6 +341,8 @@ def check_configuration(
             if "perRequestTimeoutSeconds" in entry["timeout"] and not protocol:
                 raise _bad(f"{where}.timeout.perRequestTimeoutSeconds can only be set when the port "
                            "mapping's appProtocol is not TCP.")
+        if s.get("tls") is not None:
+            entry["tls"] = _tls(s["tls"], namespace.arn, f"{where}.tls")
         normalised.append(entry)
     _check_unique(normalised, namespace.name, others)
     ports = ingress_ports(definition, normalised)
@@ -348,6 +353,35 @@ def check_configuration(
         if key in raw:
             out[key] = raw[key]
     return out, namespace.name
+
+
+def mesh_ca_arn(region: str, account: str) -> str:
+    """The ``awsPcaAuthorityArn`` that names Dockyard's mesh CA (the mesh's ``mesh.ca.ca_arn``)."""
+    return f"arn:aws:acm-pca:{region}:{account}:certificate-authority/{MESH_CA_NAME}"
+
+
+def _tls(raw: Any, namespace_arn: str, where: str) -> dict[str, Any]:
+    """``services[].tls`` as echoed: the issuer must be Dockyard's mesh CA, by the ARN of its
+    region and account (those of the namespace's ARN); ``kmsKey`` and ``roleArn`` are echoed
+    and unused (the CA's key is Dockyard's own, in its data directory)."""
+    if not isinstance(raw, dict):
+        raise _bad(f"{where} must be an object.")
+    issuer = raw.get("issuerCertificateAuthority")
+    arn = issuer.get("awsPcaAuthorityArn") if isinstance(issuer, dict) else None
+    parts = namespace_arn.split(":")
+    expected = mesh_ca_arn(parts[3], parts[4]) if len(parts) > 4 else ""
+    if not isinstance(arn, str) or not arn:
+        raise _bad(f"{where}.issuerCertificateAuthority.awsPcaAuthorityArn is required.")
+    if arn != expected:
+        raise _bad(f"{where}.issuerCertificateAuthority.awsPcaAuthorityArn '{arn}' is not a certificate "
+                   f"authority of Dockyard: its mesh CA is {expected}.")
+    out: dict[str, Any] = {"issuerCertificateAuthority": {"awsPcaAuthorityArn": arn}}
+    for key in ("kmsKey", "roleArn"):
+        if raw.get(key) is not None:
+            if not isinstance(raw[key], str):
+                raise _bad(f"{where}.{key} must be a string.")
+            out[key] = raw[key]
+    return out
 
 
 def _test_rules(raw: Any, where: str) -> dict[str, Any]:
@@ -410,6 +444,7 @@ def entries(deployment: Mapping[str, Any]) -> list[ConnectEntry]:
             ingress_port_override=s.get("ingressPortOverride"),
             idle_timeout=timeout.get("idleTimeoutSeconds"),
             per_request_timeout=timeout.get("perRequestTimeoutSeconds"),
+            tls=s.get("tls") is not None,
         ))
     return out
 
@@ -487,7 +522,7 @@ def task_connect(
     services = config.get("services") or []
     ingress = tuple(
         TaskIngress(s["portName"], port, int(named[s["portName"]]["containerPort"]),
-                    str(named[s["portName"]].get("appProtocol") or ""))
+                    str(named[s["portName"]].get("appProtocol") or ""), s.get("tls") is not None)
         for s, port in zip(services, ingress_ports(definition, services), strict=True)
         if s["portName"] in named
     )

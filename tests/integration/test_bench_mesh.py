@@ -20,7 +20,7 @@ def test_the_mesh_benchmark_prints_every_figure():
                          text=True, timeout=120, check=True).stdout
     results = json.loads(out.strip().splitlines()[-1])
     for key in ("convergence_sotw", "convergence_delta", "initial_sync_sotw", "initial_sync_delta",
-                "initial_sync_sotw_tuned_stats", "sidecar_latency"):
+                "initial_sync_sotw_tuned_stats", "sidecar_latency", "mtls_latency"):
         assert key in results, key
     for key in ("convergence_sotw", "convergence_delta"):
         c = results[key]
@@ -32,5 +32,11 @@ def test_the_mesh_benchmark_prints_every_figure():
     assert lat["direct"]["errors"] == 0 and lat["sidecars"]["errors"] == 0
     assert lat["sidecars"]["requests"] == lat["sidecars"]["sent"] > 0
     assert lat["ingress_requests"] >= lat["sidecars"]["requests"]  # the calls really crossed Envoy B
-    for figure in ("1. convergence", "2. initial sync", "3. xDS server CPU", "4. two sidecars", "5. memory"):
+    tls = results["mtls_latency"]
+    assert tls["plaintext_refused_by_mtls"]  # the mTLS pair really spoke TLS
+    for label in ("plaintext", "mtls"):
+        assert tls[label]["errors"] == 0 and tls[label]["requests"] == tls[label]["sent"] > 0
+        assert "envoy_cpu_ms_per_1000" in tls[label]  # in clock ticks: a quick run may count none
+    for figure in ("1. convergence", "2. initial sync", "3. xDS server CPU", "4. two sidecars", "5. memory",
+                   "6. mTLS vs plaintext"):
         assert figure in out

@@ -36,6 +36,7 @@ class ConnectService:
     idle_timeout: float | None = None
     per_request_timeout: float | None = None
     traffic: Split | None = None
+    tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TaskIngress:
     port: int
     container_port: int
     app_protocol: str = "http"
+    tls: bool = False
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ def with_(spec: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 L0 = "listeners.0"
+SDS = {"sds": {"secretName": "mesh"}}
 
 
 @pytest.mark.parametrize("spec", [
@@ -67,6 +68,11 @@ L0 = "listeners.0"
         {"portMapping": {"port": 50051, "protocol": "grpc"}, "connectionPool": {"grpc": {"maxRequests": 9}},
          "timeout": {"grpc": {"perRequest": MS}}}]},
     {"backends": [{"virtualService": {"virtualServiceName": "a"}}]},
+    with_(NODE, f"{L0}.tls", {"mode": "PERMISSIVE", "certificate": SDS, "validation": {
+        "trust": SDS, "subjectAlternativeNames": {"match": {"exact": ["spiffe://d/ns/n/sa/front"]}}}}),
+    with_(NODE, f"{L0}.tls", {"mode": "DISABLED", "certificate": SDS}),
+    with_(NODE, "backendDefaults", {"clientPolicy": {"tls": {"enforce": True, "certificate": SDS,
+                                                             "validation": {"trust": SDS}}}}),
 ])
 def test_virtual_node_specs_app_mesh_accepts_pass_unchanged(spec: dict[str, Any]):
     assert check_virtual_node_spec(copy.deepcopy(spec)) == spec
@@ -89,10 +95,20 @@ def test_virtual_node_specs_app_mesh_accepts_pass_unchanged(spec: dict[str, Any]
     (with_(NODE, f"{L0}.outlierDetection.interval", {"unit": "s", "value": 0}), "above zero"),
     (with_(NODE, f"{L0}.outlierDetection.baseEjectionDuration", {"value": 3}), "unit (s or ms)"),
     (with_(NODE, f"{L0}.healthCheck.path", "health"), "start with '/'"),
-    (with_(NODE, f"{L0}.tls", {"mode": "STRICT", "certificate": {"sds": {"secretName": "x"}}}), "TLS"),
+    (with_(NODE, f"{L0}.tls", {"mode": "STRICT", "certificate": {"file": {"certificateChain": "/c",
+                                                                         "privateKey": "/k"}}}), "give sds"),
+    (with_(NODE, f"{L0}.tls", {"mode": "STRICT", "certificate": {"acm": {"certificateArn": "a"}}}),
+     "give sds"),
+    (with_(NODE, f"{L0}.tls", {"mode": "LOOSE", "certificate": SDS}), "mode must be one of"),
+    (with_(NODE, f"{L0}.tls", {"mode": "STRICT", "certificate": SDS,
+                               "validation": {"trust": {"file": {"certificateChain": "/c"}}}}), "give sds"),
+    (with_(NODE, f"{L0}.tls", {"mode": "STRICT", "certificate": SDS, "validation": {
+        "trust": SDS, "subjectAlternativeNames": {"match": {"exact": []}}}}), "at least one name"),
     (with_(NODE, "backends", NODE["backends"] * 2), "named twice"),
     (with_(NODE, "backends.0.virtualService.virtualServiceName", ""), "must not be empty"),
-    (with_(NODE, "backendDefaults", {"clientPolicy": {"tls": {"validation": {}}}}), "TLS"),
+    (with_(NODE, "backendDefaults", {"clientPolicy": {"tls": {"validation": {}}}}), "exactly one of acm"),
+    (with_(NODE, "backendDefaults", {"clientPolicy": {"tls": {"validation": {
+        "trust": {"acm": {"certificateAuthorityArns": ["a"]}}}}}}), "give sds"),
 ])
 def test_bad_virtual_nodes_are_refused_with_a_message_naming_the_fault(spec: dict[str, Any], words: str):
     with pytest.raises(BadRequestException) as e:

@@ -215,3 +215,43 @@ async def test_a_stopped_task_is_forgotten_and_an_unknown_connected_node_gets_an
         await until(lambda: ctl.cache.nodes() == [])
         ctl.node_connected("late")
         assert ctl.cache.get_snapshot("late") is not None
+
+
+async def test_a_tls_node_gets_its_certificate_and_a_new_one_over_sds_before_it_expires(tmp_path: Path,
+                                                                                       monkeypatch):
+    """Service Connect's tls on web: front (its caller) needs a certificate; the controller
+    wakes at the renewal (half the 0.4 s lifetime) and only front's SDS version changes."""
+    from dataclasses import replace
+
+    from mesh.ca import Issuer, MeshCA
+    from mesh.snapshot import LISTENER, SECRET
+
+    monkeypatch.setattr(FakeConnect, "namespace_services",
+                        lambda self, ns: [replace(WEB, tls=True)] if ns == NS else [])
+    store = Store.open(tmp_path / "state.db", MIGRATIONS)
+    issuer = Issuer(MeshCA.load_or_create(tmp_path / "ca", "dockyard.local"), 0.4)
+    ctl = Controller(Data(store), SnapshotCache(), FakeConnect(), FakeInstances(), issuer=issuer,
+                     trust_domain="dockyard.local")
+    task = asyncio.create_task(ctl.run())
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if ctl.cache.get_snapshot(TASK.task_arn) is not None:
+                break
+        first = ctl.cache.get_snapshot(TASK.task_arn)
+        assert first is not None and len(first.resources[SECRET]) == 2
+        for _ in range(300):  # renewed within about 0.2 s; allow a loaded machine 3 s
+            await asyncio.sleep(0.01)
+            if issuer.issued >= 3:
+                break
+        assert issuer.issued >= 3
+        now = ctl.cache.get_snapshot(TASK.task_arn)
+        assert now.versions[SECRET] != first.versions[SECRET]
+        assert {t: now.versions[t] for t in (CLUSTER, ENDPOINT, LISTENER, RDS)} == \
+            {t: first.versions[t] for t in (CLUSTER, ENDPOINT, LISTENER, RDS)}
+        assert set(issuer.held) == {TASK.task_arn}
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        store.close()

@@ -13,8 +13,11 @@ from google.rpc import status_pb2
 from mesh.cache import SnapshotCache
 from mesh.model import Endpoint, Node
 from mesh.server import AdsServer
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, compute
+from mesh.snapshot import ORDER as EVERY_TYPE
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
+
+ORDER = tuple(t for t in EVERY_TYPE if t != EVERY_TYPE[0])  # a plaintext snapshot's types (no SDS)
 
 
 class Aborted(Exception):

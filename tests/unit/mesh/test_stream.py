@@ -7,9 +7,12 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
 from mesh.model import Client, MeshConfig, Node, Outlier, Route, Service, Target
-from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ORDER, ROUTE, compute, name_of
+from mesh.snapshot import CLUSTER, ENDPOINT, LISTENER, ROUTE, compute, name_of
+from mesh.snapshot import ORDER as EVERY_TYPE
 from mesh.stream import AdsStream, Nack, ProtocolError
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
+
+ORDER = tuple(t for t in EVERY_TYPE if t != EVERY_TYPE[0])  # a plaintext snapshot's types (no SDS)
 
 
 def snap(v1: int = 90, v2: int = 10):

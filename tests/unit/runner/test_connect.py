@@ -263,3 +263,48 @@ def test_a_task_keeps_service_connects_log_configuration_and_access_log_settings
     alone = connect.task_connect(_deployment(check({"enabled": True, "accessLogConfiguration": {
         "format": "TEXT"}})), [])
     assert alone is not None and alone.access_log == "" and alone.log_configuration is None
+
+
+# -- services[].tls: mTLS issued by Dockyard's mesh CA (docs/mtls.md) ---------------------------
+
+CA = "arn:aws:acm-pca:us-east-1:000000000000:certificate-authority/dockyard-mesh"
+
+
+def tls_config(tls: object) -> dict:
+    return {"enabled": True, "namespace": "shop.local",
+            "services": [{"portName": "web", "clientAliases": [{"port": 80}], "tls": tls}]}
+
+
+def test_tls_naming_dockyards_mesh_ca_is_echoed_and_turns_mtls_on_for_the_service_and_its_tasks():
+    tls = {"issuerCertificateAuthority": {"awsPcaAuthorityArn": CA}, "roleArn": "arn:aws:iam::0:role/x"}
+    config = check(tls_config(tls))
+    assert config["services"][0]["tls"] == tls
+    deployment = {"serviceConnectConfiguration": config, connect.HIDDEN_NAMESPACE: "shop.local",
+                  "definition": defn()}
+    [entry] = connect.entries(deployment)
+    assert entry.tls
+    task = connect.task_connect(deployment, [entry])
+    assert [i.tls for i in task.ingress] == [True]
+    assert connect_from_json(connect_json(task)) == task
+    assert connect.mesh_ca_arn("us-east-1", "000000000000") == CA
+
+
+@pytest.mark.parametrize("tls, message", [
+    ("yes", "tls must be an object"),
+    ({}, "awsPcaAuthorityArn is required"),
+    ({"issuerCertificateAuthority": {"awsPcaAuthorityArn": CA.replace("dockyard-mesh", "other")}},
+     "is not a certificate authority of Dockyard: its mesh CA is " + CA),
+    ({"issuerCertificateAuthority": {"awsPcaAuthorityArn": CA}, "kmsKey": 5}, "kmsKey must be a string"),
+])
+def test_tls_with_another_issuer_or_a_bad_shape_is_refused(tls, message):
+    with pytest.raises(InvalidParameterException, match=message):
+        check(tls_config(tls))
+
+
+def test_a_service_without_tls_stays_plain():
+    config = check(tls_config(None))
+    assert "tls" not in config["services"][0]
+    deployment = {"serviceConnectConfiguration": config, connect.HIDDEN_NAMESPACE: "shop.local",
+                  "definition": defn()}
+    assert not connect.entries(deployment)[0].tls
+    assert [i.tls for i in connect.task_connect(deployment, []).ingress] == [False]
