@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from registry.metadata import Metadata
 from registry.reference import Digest
@@ -35,6 +36,7 @@ BATCH = 1 << 20  # bytes handed to the worker thread at a time
 # smaller ones are still accepted.
 CHUNK_MIN_LENGTH = BATCH
 READ = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,6 +72,10 @@ async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib.
         await asyncio.to_thread(_write_and_hash, writer, hasher, chunks)
         total += pending
     return total
+
+
+def _cut(driver: StorageDriver, path: str, size: int) -> None:
+    driver.writer(path, size).close()
 
 
 def _create_empty(driver: StorageDriver, path: str) -> None:
@@ -144,7 +150,7 @@ class Uploads:
             return session
         self._sessions.pop(upload_id, None)
         path = upload_data_path(upload_id)
-        info = self.driver.stat(path)
+        info = await self._io(self.driver.stat, path)
         size = None if info is None else info.size
         if size is None or size < row.offset:
             await self.meta.end_upload(upload_id)
@@ -155,8 +161,7 @@ class Uploads:
             self._sessions[upload_id] = session
             async with session.lock:
                 if size > row.offset:  # bytes never acknowledged: cut them off
-                    w = self.driver.writer(path, row.offset)
-                    w.close()
+                    await self._io(_cut, self.driver, path, row.offset)
                 session.hasher = await asyncio.to_thread(_hash_file, self.driver, path, "sha256", row.offset)
         return session
 
@@ -179,7 +184,7 @@ class Uploads:
             if start is not None and start != session.offset:
                 raise ChunkOutOfOrder(session.offset)
             before = session.hasher.copy()
-            writer = self.driver.writer(upload_data_path(session.id), session.offset)
+            writer = await self._io(self.driver.writer, upload_data_path(session.id), session.offset)
             try:
                 n = await _pump(body, writer, session.hasher)
                 if length is not None and n != length:
@@ -233,6 +238,15 @@ class Uploads:
                         self._placing[key] -= 1
                         if not self._placing[key]:
                             del self._placing[key]
+                elif self.driver.remote and await asyncio.to_thread(self.driver.stat, target) is not None:
+                    # Known content already in the bucket: the same bytes need no copy (a
+                    # server-side copy of the whole blob inside the store's writer lock);
+                    # checked again inside the transaction, as GC may delete it meanwhile.
+                    await self.meta.add_blob(
+                        session.repository, str(digest), session.offset, upload_id,
+                        placed=lambda: self.driver.stat(target) is not None,
+                    )
+                    await asyncio.to_thread(self.driver.delete, upload_dir(session.id))
                 else:
                     await self.meta.add_blob(
                         session.repository, str(digest), session.offset, upload_id,
@@ -244,6 +258,13 @@ class Uploads:
                 raise
             self._sessions.pop(session.id, None)
             return session.offset
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``: in a worker thread on a remote driver (S3: a network round trip),
+        inline on a local one (a stat or an unlink costs less than the thread hop)."""
+        if self.driver.remote:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
 
     def _check_alive(self, session: Session) -> None:
         """Raise UploadUnknown if ``session`` was cancelled, finished or collected while the
@@ -270,7 +291,7 @@ class Uploads:
             async with session.lock:
                 if self._sessions.get(upload_id) is session:
                     del self._sessions[upload_id]
-        self.driver.delete(upload_dir(upload_id))
+        await self._io(self.driver.delete, upload_dir(upload_id))
 
     async def cancel(self, session: Session) -> None:
         async with session.lock:
@@ -278,6 +299,6 @@ class Uploads:
 
     async def _discard(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
-        self.driver.delete(upload_dir(session.id))
+        await self._io(self.driver.delete, upload_dir(session.id))
         if session.persistent:
             await self.meta.end_upload(session.id)

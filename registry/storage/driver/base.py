@@ -54,6 +54,9 @@ class StorageDriver(Protocol):
     empty ones)."""
 
     name: str
+    # True when calls wait on a network (S3): the blob layer then keeps every call off the
+    # event loop, and blob GETs stream from ``reader`` (or redirect) rather than ``sendfile``
+    remote: bool
 
     def get_content(self, path: str) -> bytes: ...
 
@@ -72,6 +75,11 @@ class StorageDriver(Protocol):
     def move(self, source: str, dest: str) -> None: ...
 
     def delete(self, path: str) -> None: ...
+
+    def url_for(self, path: str, expires: int) -> str | None:
+        """A URL a client may GET ``path`` from directly for ``expires`` seconds (a pre-signed
+        S3 URL), or None where the backend has none (Distribution's ``RedirectURL``)."""
+        ...
 
 
 def check_path(path: str) -> str:

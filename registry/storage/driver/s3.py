@@ -17,9 +17,10 @@ the buffer instead, as a copied part that small could not be followed by another
 
 S3 keeps modification times to the second; the driver records its own clock's time, to the
 microsecond, in the object's metadata (``x-amz-meta-dockyard-mtime``), which ``stat`` reads.
-``walk`` and a directory's ``stat`` see only listings, which carry the second: they answer
-the end of that second, the latest the object may have changed (garbage collection's grace
-windows then err towards keeping).
+``walk`` and a directory's ``stat`` see only listings, which carry the second: ``walk``
+answers the start of that second (garbage collection re-checks a file's age with ``stat``
+inside its transaction before it deletes), a directory the end of it (the latest its objects
+may have changed: an upload directory is then kept, never taken early).
 """
 
 from __future__ import annotations
@@ -299,8 +300,10 @@ class S3Driver:
         return {MTIME: f"{now:.6f}"}
 
     @staticmethod
-    def _listed(obj: dict[str, Any]) -> FileInfo:
-        return FileInfo(int(obj["Size"]), obj["LastModified"].timestamp() + 1.0)
+    def _listed(obj: dict[str, Any], late: bool = False) -> FileInfo:
+        """A listed object's size and time: the start of the second it is listed at, or with
+        ``late`` the end of that second (the latest it may have changed)."""
+        return FileInfo(int(obj["Size"]), obj["LastModified"].timestamp() + (1.0 if late else 0.0))
 
     # -- S3 calls the writer shares ---------------------------------------------------------
 
@@ -397,7 +400,7 @@ class S3Driver:
             except (KeyError, ValueError):
                 modified = head["LastModified"].timestamp() + 1.0
             return FileInfo(int(head["ContentLength"]), modified)
-        times = [self._listed(obj).modified for obj in self._keys(self._dir_prefix(path))]
+        times = [self._listed(obj, late=True).modified for obj in self._keys(self._dir_prefix(path))]
         return FileInfo(0, max(times), is_dir=True) if times else None
 
     def list(self, path: str) -> list[str]:
