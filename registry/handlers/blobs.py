@@ -102,7 +102,7 @@ async def _remote_blob(
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     count = end - start + 1 if size else 0
     if request.method == "HEAD":
-        head = web.Response(status=200 if span is None else 206, headers=headers)
+        head = web.StreamResponse(status=200 if span is None else 206, headers=headers)
         head.content_length = count
         return head
     url = None if registry.redirect_expiry is None else blobs.url_for(digest, int(registry.redirect_expiry))
