@@ -20,6 +20,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from registry.metadata import Metadata
@@ -72,6 +73,15 @@ async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib.
         await asyncio.to_thread(_write_and_hash, writer, hasher, chunks)
         total += pending
     return total
+
+
+def _move(driver: StorageDriver, path: str, target: str) -> None:
+    driver.move(path, target)
+
+
+def _place_if_missing(driver: StorageDriver, path: str, target: str) -> None:
+    if driver.stat(target) is None:
+        driver.move(path, target)
 
 
 def _cut(driver: StorageDriver, path: str, size: int) -> None:
@@ -238,19 +248,15 @@ class Uploads:
                         self._placing[key] -= 1
                         if not self._placing[key]:
                             del self._placing[key]
-                elif self.driver.remote and await asyncio.to_thread(self.driver.stat, target) is not None:
-                    # Known content already in the bucket: the same bytes need no copy (a
-                    # server-side copy of the whole blob inside the store's writer lock);
-                    # checked again inside the transaction, as GC may delete it meanwhile.
-                    await self.meta.add_blob(
-                        session.repository, str(digest), session.offset, upload_id,
-                        placed=lambda: self.driver.stat(target) is not None,
-                    )
-                    await asyncio.to_thread(self.driver.delete, upload_dir(session.id))
                 else:
+                    # Known content: rename into place inside the transaction (GC deletes a
+                    # row and its file in one). On a remote driver the same bytes are usually
+                    # there already and need no copy (a server-side copy of the whole blob
+                    # under the store's writer lock): a stat, and a move only if they are not.
+                    mover = _place_if_missing if self.driver.remote else _move
                     await self.meta.add_blob(
                         session.repository, str(digest), session.offset, upload_id,
-                        place=lambda: self.driver.move(path, target),
+                        place=partial(mover, self.driver, path, target),
                     )
                     await asyncio.to_thread(self.driver.delete, upload_dir(session.id))
             except UploadUnknown:

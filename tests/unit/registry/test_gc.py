@@ -312,10 +312,13 @@ async def test_concurrent_pushes_of_the_same_blob_with_gc_at_zero_grace_never_lo
     driver = blobs.driver
 
     deleted: list[str] = []
-    # On S3 a push is some ten round trips (about 0.3 s on SeaweedFS) and a GC run several
-    # listings: with four pushers a link lands during every run and GC never wins the race
-    # this test is about; one pusher still races it at every push.
+    # On S3 a push is some ten round trips and a GC run several listings: with pushes back to
+    # back a link lands during every run and GC never wins the race this test is about. There
+    # one pusher waits, after each push, for the end of a GC run (the next one already races
+    # the next push).
     pushing = pushers = 1 if driver.remote else 4
+    runs = 0
+    ran = asyncio.Event()
 
     async def pusher(i: int) -> None:
         nonlocal pushing
@@ -324,11 +327,19 @@ async def test_concurrent_pushes_of_the_same_blob_with_gc_at_zero_grace_never_lo
             await push_blob(uploads, f"r{i}", b"same bytes")
             if n >= 10 and len(deleted) >= 3:
                 break
+            if driver.remote:
+                seen = runs
+                while runs == seen:
+                    ran.clear()
+                    await ran.wait()
         pushing -= 1
 
     async def collector() -> None:
+        nonlocal runs
         while pushing:
             deleted.extend((await gc.collect_garbage(store, blobs, 0.0, uploads=uploads)).blobs_deleted)
+            runs += 1
+            ran.set()
             await asyncio.sleep(0)
 
     await asyncio.gather(*(pusher(i) for i in range(pushers)), collector())
