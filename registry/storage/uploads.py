@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
 
 from registry.metadata import Metadata
 from registry.reference import Digest
 from registry.storage.driver import FileWriter, StorageDriver
+from registry.storage.driver.base import off_loop
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
 from registry.storage.paths import blob_path, upload_data_path, upload_dir
 
@@ -37,7 +37,6 @@ BATCH = 1 << 20  # bytes handed to the worker thread at a time
 # smaller ones are still accepted.
 CHUNK_MIN_LENGTH = BATCH
 READ = 1 << 20
-T = TypeVar("T")
 
 
 @dataclass
@@ -160,7 +159,7 @@ class Uploads:
             return session
         self._sessions.pop(upload_id, None)
         path = upload_data_path(upload_id)
-        info = await self._io(self.driver.stat, path)
+        info = await off_loop(self.driver, self.driver.stat, path)
         size = None if info is None else info.size
         if size is None or size < row.offset:
             await self.meta.end_upload(upload_id)
@@ -171,7 +170,7 @@ class Uploads:
             self._sessions[upload_id] = session
             async with session.lock:
                 if size > row.offset:  # bytes never acknowledged: cut them off
-                    await self._io(_cut, self.driver, path, row.offset)
+                    await off_loop(self.driver, _cut, self.driver, path, row.offset)
                 session.hasher = await asyncio.to_thread(_hash_file, self.driver, path, "sha256", row.offset)
         return session
 
@@ -194,7 +193,8 @@ class Uploads:
             if start is not None and start != session.offset:
                 raise ChunkOutOfOrder(session.offset)
             before = session.hasher.copy()
-            writer = await self._io(self.driver.writer, upload_data_path(session.id), session.offset)
+            path = upload_data_path(session.id)
+            writer = await off_loop(self.driver, self.driver.writer, path, session.offset)
             try:
                 n = await _pump(body, writer, session.hasher)
                 if length is not None and n != length:
@@ -265,13 +265,6 @@ class Uploads:
             self._sessions.pop(session.id, None)
             return session.offset
 
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``: in a worker thread on a remote driver (S3: a network round trip),
-        inline on a local one (a stat or an unlink costs less than the thread hop)."""
-        if self.driver.remote:
-            return await asyncio.to_thread(fn, *args)
-        return fn(*args)
-
     def _check_alive(self, session: Session) -> None:
         """Raise UploadUnknown if ``session`` was cancelled, finished or collected while the
         caller waited for its lock (writing on would recreate a file the hash does not match)."""
@@ -297,7 +290,7 @@ class Uploads:
             async with session.lock:
                 if self._sessions.get(upload_id) is session:
                     del self._sessions[upload_id]
-        await self._io(self.driver.delete, upload_dir(upload_id))
+        await off_loop(self.driver, self.driver.delete, upload_dir(upload_id))
 
     async def cancel(self, session: Session) -> None:
         async with session.lock:
@@ -305,6 +298,6 @@ class Uploads:
 
     async def _discard(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
-        await self._io(self.driver.delete, upload_dir(session.id))
+        await off_loop(self.driver, self.driver.delete, upload_dir(session.id))
         if session.persistent:
             await self.meta.end_upload(session.id)
