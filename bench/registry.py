@@ -1,7 +1,11 @@
 """Registry benchmark: Dockyard's registry beside CNCF Distribution, in one run.
 
 Usage: ``.venv/bin/python bench/registry.py [--seconds 10] [--connections 64] [--skip-docker]
-[--push-client curl|python]``
+[--push-client curl|python] [--storage disk|s3]``
+
+``--storage s3`` starts one SeaweedFS (``tests/support/seaweed.py``) and puts both registries'
+blobs in buckets of it: Dockyard's S3 driver (``blob_url``, streaming GETs) and
+Distribution's ``s3`` driver (``redirect: disable``); the disk figures are a run without it.
 
 It starts ``dockyard up`` (free ports, temporary data dir, periodic GC off) and
 ``/usr/bin/docker-registry serve`` (Distribution 2.8, filesystem storage in a temporary dir on
@@ -122,6 +126,9 @@ def seed(target: Target) -> None:
     assert status == 201, (status, text[:300])
     target.blob = manifest["layers"][0]["digest"]  # type: ignore[attr-defined]
 
+
+DOCKYARD_BUCKET, DIST_BUCKET = "bench-dockyard", "bench-distribution"  # --storage s3
+S3_KEY, S3_SECRET = "dockyardtestkey", "dockyardtestsecret0123456789"  # tests/support/seaweed.py's key
 
 _UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
@@ -353,16 +360,30 @@ def bench_docker(dockyard: Dockyard, dist_addr: str, dist_pid: int,
     return result
 
 
-def start_distribution(root: Path) -> tuple[subprocess.Popen, str]:
+def start_distribution(root: Path, s3: str = "") -> tuple[subprocess.Popen, str]:
+    """Distribution on local disk, or with ``s3`` (an endpoint URL) its ``s3`` driver on bucket
+    DIST_BUCKET there, redirects off (it streams, as Dockyard does in this bench)."""
     port = free_port()
     config = root / "config.yml"
+    if s3:
+        storage = (
+            f"storage:\n  s3:\n    region: us-east-1\n    regionendpoint: {s3}\n    bucket: {DIST_BUCKET}\n"
+            f"    accesskey: {S3_KEY}\n    secretkey: {S3_SECRET}\n    secure: false\n    v4auth: true\n"
+            "    forcepathstyle: true\n    rootdirectory: /registry\n"
+            "  redirect:\n    disable: true\n  delete:\n    enabled: true\n"
+        )
+    else:
+        storage = (f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n"
+                   "  delete:\n    enabled: true\n")
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n  delete:\n    enabled: true\n"
+        f"{storage}"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)],
+    # aws-sdk-go v1 (Distribution's s3 driver) refuses to start with AWS_CA_BUNDLE set
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(config)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(root / "registry.log", "wb"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -388,17 +409,31 @@ def main() -> None:
                         help="load generator of the concurrent pushes: one asyncio process with 64 "
                              "aiohttp uploads (default), 64 curl processes, or the older 4 processes "
                              "x 16 threads of http.client")
+    parser.add_argument("--storage", choices=["disk", "s3"], default="disk",
+                        help="s3: both registries keep blobs in buckets of one SeaweedFS started here "
+                             "(Dockyard's S3 driver streaming; Distribution's s3 driver, redirect off)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/registry.py needs wrk (apt-get install wrk)")
 
     tmp = Path(tempfile.mkdtemp(prefix="registry-bench-", dir=os.environ.get("BENCH_TMP")))
     (tmp / "dist").mkdir()
-    dockyard = Dockyard(tmp / "data", env={"DOCKYARD_GC_INTERVAL": "0"})
+    env = {"DOCKYARD_GC_INTERVAL": "0"}
+    seaweed = None
+    if args.storage == "s3":
+        from tests.support.seaweed import SeaweedS3
+
+        seaweed = SeaweedS3.start(tmp / "seaweed")
+        seaweed.bucket(DOCKYARD_BUCKET)
+        seaweed.bucket(DIST_BUCKET)
+        env.update({"DOCKYARD_BLOB_URL": f"s3://{DOCKYARD_BUCKET}/registry",
+                    "DOCKYARD_S3_ENDPOINT": seaweed.endpoint,
+                    "DOCKYARD_S3_ACCESS_KEY_ID": S3_KEY, "DOCKYARD_S3_SECRET_ACCESS_KEY": S3_SECRET})
+    dockyard = Dockyard(tmp / "data", env=env)
     dist_proc = None
     try:
         dockyard.start()
-        dist_proc, dist_addr = start_distribution(tmp / "dist")
+        dist_proc, dist_addr = start_distribution(tmp / "dist", seaweed.endpoint if seaweed else "")
         user, password = ensure_admin(dockyard)
 
         def token(repository: str) -> str:
@@ -443,7 +478,8 @@ def main() -> None:
                 print(f"  {label}: dockyard {ours:.1f}, distribution {theirs:.1f}", flush=True)
 
         print()
-        print("| measure | Dockyard | Distribution 2.8 | ratio |\n|---|---|---|---|")
+        storage = "S3 (SeaweedFS)" if seaweed else "disk"
+        print(f"| measure, on {storage} | Dockyard | Distribution 2.8 | ratio |\n|---|---|---|---|")
         for label, ours, theirs, higher in rows:
             ratio = ours / theirs if higher else theirs / ours
             print(f"| {label} | {ours:,.1f} | {theirs:,.1f} | {ratio:.2f}x |")
@@ -452,6 +488,8 @@ def main() -> None:
             dist_proc.terminate()
             dist_proc.wait(30)
         dockyard.stop()
+        if seaweed is not None:
+            seaweed.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -50,6 +50,20 @@ class Config:
     gc_grace: float = 3600.0
     registry_read_only: bool = False
     registry_create_on_push: bool = True  # a push to an unknown repository creates it (as ECR's templates)
+    # Blob storage (docs/storage-s3.md): "" keeps blobs under <data_dir>/registry; "s3://bucket/prefix"
+    # puts them in an S3-compatible bucket at ``s3_endpoint`` ("": AWS_ENDPOINT_URL_S3 or
+    # AWS_ENDPOINT_URL, else AWS), in ``s3_region`` ("": AWS_REGION / AWS_DEFAULT_REGION, else
+    # us-east-1), with the key given here or botocore's chain (AWS_ACCESS_KEY_ID, ...); uploads go in
+    # parts of ``s3_part_size`` bytes. ``blob_redirect`` answers blob GETs with a 307 to a URL
+    # pre-signed for ``blob_redirect_expiry`` s (Distribution's ``redirect``), else streams them.
+    blob_url: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_part_size: int = 8 * 1024 * 1024
+    blob_redirect: bool = False
+    blob_redirect_expiry: float = 1200.0
     # ECR pull-through cache (registry/pullthrough/): seconds before a cached tag is checked
     # upstream again (ECR: 24 h; 0: at every pull), and the bound of each upstream request
     pull_through_refresh: float = 86400.0

@@ -47,6 +47,7 @@ from dockyard.store import Store, Tx
 from registry.metadata import TOPIC
 from registry.reference import parse_digest
 from registry.storage.blobs import BlobStore
+from registry.storage.driver.base import off_loop
 
 if TYPE_CHECKING:
     from dockyard.aws.protocol import Call
@@ -254,13 +255,15 @@ async def sweep(
                     for repo in repos:
                         tx.changed(TOPIC, f"{repo}@{digest}")
                     sizes[digest] = row[0]
-                elif digest in the_plan.blobs or not _file_is_old(blobs, digest, cutoff):
+                elif digest in the_plan.blobs or not await off_loop(
+                    blobs.driver, _file_is_old, blobs, digest, cutoff
+                ):
                     report.skipped += 1  # a row vanished under us, or a file was just renamed in
                     continue
                 else:
                     sizes[digest] = the_plan_sizes.get(digest, 0)
                 # Inside the transaction: no commit can rename this digest into place meanwhile.
-                blobs.delete(digest)
+                await off_loop(blobs.driver, blobs.delete, digest)
                 report.blobs_deleted.append(digest)
     report.bytes_deleted += sum(sizes.values())
     for upload_id in the_plan.uploads:

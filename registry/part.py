@@ -1,9 +1,10 @@
 """The registry part: the OCI Distribution API on the registry port.
 
-``install`` builds the layers (filesystem storage under ``<data_dir>/registry``, metadata in
-the state store, upload sessions), puts them on the registry app under ``REGISTRY``, and
-routes every ``/v2/...`` path through one dispatcher (with ``registry_read_only``, over a table
-without write methods, and without garbage collection). The OCI error middleware is added here;
+``install`` builds the layers (the storage driver ``blob_url`` names, opened and checked by
+``registry.storage.driver.factory``; metadata in the state store; upload sessions), puts them
+on the registry app under ``REGISTRY``, and routes every ``/v2/...`` path through one
+dispatcher (with ``registry_read_only``, over a table without write methods, and without
+garbage collection). The OCI error middleware is added here;
 an auth middleware added after it runs inside it, so its ``RegistryError``\\ s become OCI JSON.
 It returns a :class:`RegistryPart` with what other parts use (the pull credential).
 """
@@ -24,7 +25,7 @@ from registry.metadata import Metadata
 from registry.pullthrough.cache import PullThrough
 from registry.seams import EventSink, SecretLookup
 from registry.storage.blobs import BlobStore
-from registry.storage.driver import FilesystemDriver
+from registry.storage.driver.factory import open_driver
 
 if TYPE_CHECKING:
     from dockyard.platform import Platform
@@ -53,11 +54,13 @@ def install(platform: Platform, secrets: SecretLookup | None = None) -> Registry
     """Install the registry; ``secrets`` resolves the ``credentialArn`` of pull-through cache
     rules (``registry.seams``; without it rules reach their upstreams anonymously only)."""
     config = platform.config
-    driver = FilesystemDriver(config.data_path / "registry")
+    driver = open_driver(config)  # raises ConfigError for a blob_url it cannot use
     meta = Metadata(platform.store)
     read_only = config.registry_read_only
     blobs = BlobStore(driver, meta)
     registry = Registry(meta, blobs, read_only, config.registry_create_on_push)
+    if config.blob_redirect:
+        registry.redirect_expiry = config.blob_redirect_expiry
     if not read_only:
         registry.pull_through = PullThrough(
             meta, blobs, secrets, config.pull_through_refresh, config.pull_through_timeout

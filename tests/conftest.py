@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.seaweed import SeaweedS3
 from tests.support.server import Dockyard
 
 _skipped: list[str] = []
@@ -42,6 +43,16 @@ def docker_engine() -> str:
         if time.monotonic() > deadline:
             pytest.fail(f"Docker Engine not reachable (run scripts/dev setup): {proc.stderr.strip()}")
         time.sleep(1)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One real S3 server (SeaweedFS, ``tests/support/seaweed.py``) for the whole session."""
+    server = SeaweedS3.start(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

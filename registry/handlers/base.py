@@ -52,6 +52,9 @@ class Registry:
     # the pull-through cache (registry.pullthrough): asked on every manifest read and on a
     # blob read that misses; None: no pull-through (a read-only registry)
     pull_through: PullThrough | None = None
+    # seconds a pre-signed blob URL stays valid when blob GETs redirect to the storage
+    # (``blob_redirect``, a driver with ``url_for``); None: the registry streams the bytes
+    redirect_expiry: float | None = None
 
     def pushed(self, repository: str, digest: str, tag: str | None = None) -> None:
         """Tell the push hook that ``digest`` was stored in ``repository`` (errors logged),

@@ -38,13 +38,22 @@ class BlobStore:
         """The size of ``digest`` if ``repository`` may read it (it is linked there), else None."""
         return self.meta.linked_blob_size(repository, str(digest))
 
-    def open(self, digest: Digest) -> BinaryIO:
-        """The blob's bytes, from the start (a real file on the filesystem backend, so that it
-        can be sent with ``sendfile``). Raises BlobNotFound."""
+    @property
+    def remote(self) -> bool:
+        """Whether the driver waits on a network (S3): call it from a worker thread."""
+        return self.driver.remote
+
+    def open(self, digest: Digest, offset: int = 0) -> BinaryIO:
+        """The blob's bytes from ``offset`` (a real file on the filesystem backend, so that it
+        can be sent with ``sendfile``; a stream on S3). Raises BlobNotFound."""
         try:
-            return self.driver.reader(blob_path(digest))
+            return self.driver.reader(blob_path(digest), offset)
         except PathNotFound:
             raise BlobNotFound(str(digest)) from None
+
+    def url_for(self, digest: Digest, expires: int) -> str | None:
+        """A URL the client may fetch the blob from directly (pre-signed), or None."""
+        return self.driver.url_for(blob_path(digest), expires)
 
     def stat(self, digest: Digest) -> FileInfo | None:
         """Size and modification time of the blob's bytes, or None if not in storage."""

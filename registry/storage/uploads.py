@@ -20,10 +20,12 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from registry.metadata import Metadata
 from registry.reference import Digest
 from registry.storage.driver import FileWriter, StorageDriver
+from registry.storage.driver.base import off_loop
 from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatch, UploadUnknown
 from registry.storage.paths import blob_path, upload_data_path, upload_dir
 
@@ -70,6 +72,19 @@ async def _pump(body: AsyncIterable[bytes], writer: FileWriter, hasher: hashlib.
         await asyncio.to_thread(_write_and_hash, writer, hasher, chunks)
         total += pending
     return total
+
+
+def _move(driver: StorageDriver, path: str, target: str) -> None:
+    driver.move(path, target)
+
+
+def _place_if_missing(driver: StorageDriver, path: str, target: str) -> None:
+    if driver.stat(target) is None:
+        driver.move(path, target)
+
+
+def _cut(driver: StorageDriver, path: str, size: int) -> None:
+    driver.writer(path, size).close()
 
 
 def _create_empty(driver: StorageDriver, path: str) -> None:
@@ -144,7 +159,7 @@ class Uploads:
             return session
         self._sessions.pop(upload_id, None)
         path = upload_data_path(upload_id)
-        info = self.driver.stat(path)
+        info = await off_loop(self.driver, self.driver.stat, path)
         size = None if info is None else info.size
         if size is None or size < row.offset:
             await self.meta.end_upload(upload_id)
@@ -155,8 +170,7 @@ class Uploads:
             self._sessions[upload_id] = session
             async with session.lock:
                 if size > row.offset:  # bytes never acknowledged: cut them off
-                    w = self.driver.writer(path, row.offset)
-                    w.close()
+                    await off_loop(self.driver, _cut, self.driver, path, row.offset)
                 session.hasher = await asyncio.to_thread(_hash_file, self.driver, path, "sha256", row.offset)
         return session
 
@@ -179,7 +193,8 @@ class Uploads:
             if start is not None and start != session.offset:
                 raise ChunkOutOfOrder(session.offset)
             before = session.hasher.copy()
-            writer = self.driver.writer(upload_data_path(session.id), session.offset)
+            path = upload_data_path(session.id)
+            writer = await off_loop(self.driver, self.driver.writer, path, session.offset)
             try:
                 n = await _pump(body, writer, session.hasher)
                 if length is not None and n != length:
@@ -234,9 +249,14 @@ class Uploads:
                         if not self._placing[key]:
                             del self._placing[key]
                 else:
+                    # Known content: rename into place inside the transaction (GC deletes a
+                    # row and its file in one). On a remote driver the same bytes are usually
+                    # there already and need no copy (a server-side copy of the whole blob
+                    # under the store's writer lock): a stat, and a move only if they are not.
+                    mover = _place_if_missing if self.driver.remote else _move
                     await self.meta.add_blob(
                         session.repository, str(digest), session.offset, upload_id,
-                        place=lambda: self.driver.move(path, target),
+                        place=partial(mover, self.driver, path, target),
                     )
                     await asyncio.to_thread(self.driver.delete, upload_dir(session.id))
             except UploadUnknown:
@@ -270,7 +290,7 @@ class Uploads:
             async with session.lock:
                 if self._sessions.get(upload_id) is session:
                     del self._sessions[upload_id]
-        self.driver.delete(upload_dir(upload_id))
+        await off_loop(self.driver, self.driver.delete, upload_dir(upload_id))
 
     async def cancel(self, session: Session) -> None:
         async with session.lock:
@@ -278,6 +298,6 @@ class Uploads:
 
     async def _discard(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
-        self.driver.delete(upload_dir(session.id))
+        await off_loop(self.driver, self.driver.delete, upload_dir(session.id))
         if session.persistent:
             await self.meta.end_upload(session.id)

@@ -1,6 +1,8 @@
 """Real clients against the registry: docker push/pull, skopeo copies in both formats and back
 out to an ``oci:`` layout, an oras artifact found through the referrers API, and images
-pushed by one client pulled byte-identical by another."""
+pushed by one client pulled byte-identical by another. Every test runs once per storage
+driver: on the session server (local disk) and on ``s3_dockyard`` (blobs in a SeaweedFS
+bucket, blob GETs redirected to pre-signed URLs, which docker, skopeo and oras follow)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,12 @@ from tests.support.registry import (
 from tests.support.server import Dockyard
 
 ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST])
+
+
+@pytest.fixture(params=["disk", "s3"])
+def dockyard(request: pytest.FixtureRequest, dockyard: Dockyard) -> Dockyard:
+    """The registry under test: the session server, then the one on S3."""
+    return dockyard if request.param == "disk" else request.getfixturevalue("s3_dockyard")
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def _layers_match_blobs(
     """Every blob of ``manifest`` in the registry equals the file named by its digest hex
     (the config too unless ``config`` is false: a conversion to OCI rewrites it)."""
     for desc in [manifest["config"]] * config + manifest["layers"]:
-        served = reg.get(f"/v2/{name}/blobs/{desc['digest']}").content
+        served = reg.get(f"/v2/{name}/blobs/{desc['digest']}", allow_redirects=True).content
         assert sha256(served) == desc["digest"]
         assert (blob_dir / desc["digest"].split(":")[1]).read_bytes() == served
 

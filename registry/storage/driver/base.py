@@ -8,11 +8,14 @@ cheap on a local disk for small objects; the blob layer runs the long ones in a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
-__all__ = ["FileInfo", "FileWriter", "PathNotFound", "StorageDriver", "check_path"]
+__all__ = ["FileInfo", "FileWriter", "PathNotFound", "StorageDriver", "check_path", "off_loop"]
+
+T = TypeVar("T")
 
 
 class PathNotFound(FileNotFoundError):
@@ -54,6 +57,9 @@ class StorageDriver(Protocol):
     empty ones)."""
 
     name: str
+    # True when calls wait on a network (S3): the blob layer then keeps every call off the
+    # event loop, and blob GETs stream from ``reader`` (or redirect) rather than ``sendfile``
+    remote: bool
 
     def get_content(self, path: str) -> bytes: ...
 
@@ -73,9 +79,23 @@ class StorageDriver(Protocol):
 
     def delete(self, path: str) -> None: ...
 
+    def url_for(self, path: str, expires: int) -> str | None:
+        """A URL a client may GET ``path`` from directly for ``expires`` seconds (a pre-signed
+        S3 URL), or None where the backend has none (Distribution's ``RedirectURL``)."""
+        ...
+
 
 def check_path(path: str) -> str:
     """``path`` if it stays under the root; raises ValueError otherwise."""
     if path.startswith("/") or ".." in path.split("/") or "\0" in path:
         raise ValueError(f"invalid storage path {path!r}")
     return path
+
+
+async def off_loop(driver: StorageDriver, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``: in a worker thread when ``driver`` is remote (S3: round trips the event
+    loop must not wait on), inline on a local one (a stat or an unlink costs less than the
+    thread hop)."""
+    if driver.remote:
+        return await asyncio.to_thread(fn, *args)
+    return fn(*args)

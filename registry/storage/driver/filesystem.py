@@ -111,6 +111,7 @@ class FilesystemDriver:
     """A StorageDriver on a local directory. ``move`` is an atomic, durable rename."""
 
     name = "filesystem"
+    remote = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -197,3 +198,7 @@ class FilesystemDriver:
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
+
+    def url_for(self, path: str, expires: int) -> str | None:
+        """None: clients read blobs through the registry."""
+        return None

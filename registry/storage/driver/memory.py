@@ -70,6 +70,7 @@ class MemoryDriver:
     """A StorageDriver in memory. ``clock`` gives the modification times (``time.time``)."""
 
     name = "memory"
+    remote = False
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._files: dict[str, _File] = {}
@@ -138,3 +139,7 @@ class MemoryDriver:
             self._files.pop(path, None)
             for p in [p for p in self._files if p.startswith(prefix)]:
                 del self._files[p]
+
+    def url_for(self, path: str, expires: int) -> str | None:
+        """None: clients read blobs through the registry."""
+        return None
