@@ -71,12 +71,14 @@ class ConnectService(Protocol):
 
 class TaskIngress(Protocol):
     """One ingress listener of a meshed task: ``port`` in the task's network namespace to the
-    app's ``container_port`` on loopback."""
+    app's ``container_port`` on loopback; ``discovery_name`` is the Service Connect entry's
+    ``discoveryName`` (what its metrics' ``DiscoveryName`` is; "" for the port name)."""
 
     port_name: str
     port: int
     container_port: int
     app_protocol: str
+    discovery_name: str
 
 
 class MeshedTask(Protocol):

@@ -115,6 +115,7 @@ class TaskIngress:
     port: int
     container_port: int
     app_protocol: str = ""
+    discovery_name: str = ""  # the Service Connect entry's discoveryName ("": the port name)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,9 @@ def connect_json(connect: TaskConnect | None) -> str:
     return json.dumps({
         "namespace": connect.namespace,
         "ingress": [{"portName": i.port_name, "port": i.port, "containerPort": i.container_port,
-                     "appProtocol": i.app_protocol} for i in connect.ingress],
+                     "appProtocol": i.app_protocol,
+                     **({"discoveryName": i.discovery_name} if i.discovery_name else {})}
+                    for i in connect.ingress],
         "aliases": dict(connect.alias_addresses),
         "egressPort": connect.egress_port,
         **({"logConfiguration": dict(connect.log_configuration)} if connect.log_configuration else {}),
@@ -156,8 +159,8 @@ def connect_from_json(text: str) -> TaskConnect | None:
     raw: dict[str, Any] = json.loads(text)
     return TaskConnect(
         namespace=raw["namespace"],
-        ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""))
-                      for i in raw.get("ingress", [])),
+        ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""),
+                                  i.get("discoveryName", "")) for i in raw.get("ingress", [])),
         alias_addresses=dict(raw.get("aliases", {})),
         egress_port=raw.get("egressPort", EGRESS_PORT),
         log_configuration=raw.get("logConfiguration"),
@@ -487,7 +490,7 @@ def task_connect(
     services = config.get("services") or []
     ingress = tuple(
         TaskIngress(s["portName"], port, int(named[s["portName"]]["containerPort"]),
-                    str(named[s["portName"]].get("appProtocol") or ""))
+                    str(named[s["portName"]].get("appProtocol") or ""), str(s.get("discoveryName") or ""))
         for s, port in zip(services, ingress_ports(definition, services), strict=True)
         if s["portName"] in named
     )

@@ -11,8 +11,12 @@ In order, on the same service (the session server's deployment minute is one sec
 3. v3 through BLUE_GREEN with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: the deployment holds
    there, test traffic (the alias's ``testTrafficRules`` header) on v3, production on v2, until
    ContinueServiceDeployment; then all on v3; zero failed requests;
-
-The alarm rollback of a failing canary is not here yet (see docs/deployments.md, "Limits").
+4. v4, which answers 500 on 20% of requests, through CANARY with ``deploymentConfiguration.alarms``:
+   an alarm made with ``aws cloudwatch put-metric-alarm`` on Service Connect's
+   ``HTTPCode_Target_5XX_Count`` by ``DiscoveryName`` (the Service Connect discoveryName, not
+   the ECS service name) goes to ALARM during the canary's bake time and the deployment is
+   rolled back: ROLLBACK_SUCCESSFUL with ``rollback`` and ``alarms.triggeredAlarmNames``, the
+   service's events, all traffic back on v3 and no failed request after the rollback.
 """
 
 from __future__ import annotations
@@ -253,3 +257,54 @@ def test_blue_green_holds_at_a_pause_hook_until_continued(dockyard: Dockyard, si
     assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100
     steady_on(site, "web-v3")
     assert load.failed() == [], load.failed()[:5]
+
+
+def put_alarm(dockyard: Dockyard, name: str, dimensions: dict[str, str]) -> None:
+    """An alarm on any 5xx answered by ``web`` in a 10 s period (missing data: not breaching)."""
+    dockyard.aws("cloudwatch", "put-metric-alarm", "--alarm-name", name, "--namespace", "AWS/ECS",
+                 "--metric-name", "HTTPCode_Target_5XX_Count",
+                 "--dimensions", *[f"Name={k},Value={v}" for k, v in dimensions.items()],
+                 "--statistic", "Sum", "--period", "10", "--evaluation-periods", "1", "--threshold", "0",
+                 "--comparison-operator", "GreaterThanThreshold", "--treat-missing-data", "notBreaching")
+    wait_for(lambda: alarm_state(dockyard, name) == "OK", timeout=60, what=f"{name} OK")
+
+
+def alarm_state(dockyard: Dockyard, name: str) -> str:
+    [alarm] = dockyard.aws("cloudwatch", "describe-alarms", "--alarm-names", name)["MetricAlarms"]
+    return alarm["StateValue"]
+
+
+def rolled_back(dockyard: Dockyard, site: Site, name: str, good: str, bad: str, load: Load) -> dict[str, Any]:
+    """The newest deployment once ROLLBACK_SUCCESSFUL, checked as ECS shows an alarm rollback;
+    traffic back on ``good`` with no failed request after the rollback completed."""
+    done = ended(dockyard, site, "ROLLBACK_SUCCESSFUL", timeout=180)
+    back = time.time()
+    assert done["alarms"]["status"] == "TRIGGERED" and done["alarms"]["triggeredAlarmNames"] == [name], done
+    assert name in done["rollback"]["reason"] and done["rollback"]["startedAt"], done["rollback"]
+    assert alarm_state(dockyard, name) in ("ALARM", "OK")  # it fired; it may have cleared since
+    steady_on(site, good)
+    wait_for(lambda: len([b for b in load.batches if b[0] > back + 1]) >= 10, timeout=60,
+             what="ten batches after the rollback")
+    assert load.failed(back + 1) == [], load.failed(back + 1)[:5]
+    svc = describe(dockyard, site)
+    assert svc["taskDefinition"] != bad and svc["deployments"][0]["status"] == "PRIMARY", svc["deployments"]
+    return done
+
+
+def test_a_failing_canary_is_rolled_back_by_its_alarm(dockyard: Dockyard, site: Site, load: Load):
+    name = f"dep-5xx-{uuid.uuid4().hex[:6]}"
+    put_alarm(dockyard, name, {"DiscoveryName": site.discovery})
+    v4 = register(dockyard, site.family, "web-v4", fail_percent=20)
+    update(dockyard, site, v4, {"strategy": "CANARY", "bakeTimeInMinutes": 60,
+                                "canaryConfiguration": {"canaryPercent": 30, "canaryBakeTimeInMinutes": 120},
+                                "alarms": {"alarmNames": [name], "enable": True, "rollback": True}})
+    wait_for(lambda: "web-v4" in " ".join(load.answers()), timeout=180, what="the canary answering")
+    done = rolled_back(dockyard, site, name, "web-v3", v4, load)
+    assert done["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"  # during the canary's bake time
+    assert done["rollback"]["serviceRevisionArn"] == done["sourceServiceRevisions"][0]["arn"]
+    assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 0
+    messages = [e["message"] for e in describe(dockyard, site)["events"]]
+    fired = f"deployment failed: Alarm(s) {name} went into ALARM state"
+    assert any(fired in m for m in messages), messages[:10]
+    assert any("rolling back to deployment" in m for m in messages), messages[:10]
+    dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", name)
