@@ -151,6 +151,10 @@ class Alarms(Protocol):
         """The alarm's state now; None when there is no such alarm."""
         ...
 
+    def evaluation_seconds(self, name: str) -> float | None:
+        """``(EvaluationPeriods + 1) * Period`` of the alarm; None when there is no such alarm."""
+        ...
+
     def subscribe(self) -> asyncio.Queue[AlarmChange]:
         """A queue of every state change from now on (bounded, oldest dropped)."""
         ...

@@ -25,6 +25,12 @@ class AlarmStates(Protocol):
         alarm."""
         ...
 
+    def evaluation_seconds(self, name: str) -> float | None:
+        """How long the alarm takes to judge a breach: ``(EvaluationPeriods + 1) * Period`` (the
+        periods it judges, and the one a breach fills first); None when there is no such alarm.
+        A ROLLING deployment's bake time comes from it."""
+        ...
+
 
 class InstanceRegistry(Protocol):
     """Where a service's running tasks are registered (Cloud Map in Dockyard).

@@ -7,8 +7,8 @@ An alarm watches one metric (``Namespace``/``MetricName``/``Dimensions``/``Perio
 ``ReturnData`` true is judged). :meth:`Alarms.evaluate` reads the newest ``EvaluationPeriods``
 whole periods and lets :func:`mesh.telemetry.alarms_eval.judge` decide; a state change is
 kept in the alarm's history (the newest 100 items of each alarm) and handed to every
-subscriber: the seam deployments consume (:class:`mesh.seams.Alarms`): ``state(name)`` and
-``subscribe()``, an ``asyncio.Queue`` of :class:`StateChange`.
+subscriber: the seam deployments consume (:class:`mesh.seams.Alarms`): ``state(name)``,
+``evaluation_seconds(name)`` and ``subscribe()``, an ``asyncio.Queue`` of :class:`StateChange`.
 
 Alarms live in memory (not across a restart; docs/telemetry.md).
 """
@@ -110,6 +110,12 @@ class Alarms:
         """The alarm's state, None when there is no such alarm."""
         alarm = self.alarms.get(name)
         return alarm.state if alarm else None
+
+    def evaluation_seconds(self, name: str) -> float | None:
+        """``(EvaluationPeriods + 1) * Period`` of the alarm (the periods it judges, and the one
+        a breach fills first), None when there is no such alarm."""
+        alarm = self.alarms.get(name)
+        return float(alarm.period * (int(alarm.spec["EvaluationPeriods"]) + 1)) if alarm else None
 
     def subscribe(self) -> asyncio.Queue[StateChange]:
         """A queue that receives every state change from now on (bounded: the oldest are

@@ -274,37 +274,82 @@ def alarm_state(dockyard: Dockyard, name: str) -> str:
     return alarm["StateValue"]
 
 
-def rolled_back(dockyard: Dockyard, site: Site, name: str, good: str, bad: str, load: Load) -> dict[str, Any]:
-    """The newest deployment once ROLLBACK_SUCCESSFUL, checked as ECS shows an alarm rollback;
-    traffic back on ``good`` with no failed request after the rollback completed."""
-    done = ended(dockyard, site, "ROLLBACK_SUCCESSFUL", timeout=180)
+def deployment(dockyard: Dockyard, site: Site, dep_id: str) -> dict[str, Any] | None:
+    """The service deployment of the service's deployment ``dep_id`` (``ecs-svc/<digits>``)."""
+    listed = dockyard.aws("ecs", "list-service-deployments", "--cluster", site.cluster,
+                          "--service", "web")["serviceDeployments"]
+    arn = next((d["serviceDeploymentArn"] for d in listed
+                if d["serviceDeploymentArn"].endswith("/" + dep_id.rsplit("/", 1)[-1])), None)
+    if arn is None:
+        return None
+    [found] = dockyard.aws("ecs", "describe-service-deployments", "--service-deployment-arns",
+                           arn)["serviceDeployments"]
+    return found
+
+
+def rolled_back(dockyard: Dockyard, site: Site, dep_id: str, name: str, good: str,
+                load: Load) -> dict[str, Any]:
+    """The service deployment ``dep_id`` once ROLLBACK_SUCCESSFUL, checked as ECS shows an alarm
+    rollback; the service back on one completed deployment, answering ``good`` only, with no
+    failed request after that."""
+    def done() -> dict[str, Any] | None:
+        d = deployment(dockyard, site, dep_id)
+        assert d is None or d["status"] in ("IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"), d
+        return d if d is not None and d["status"] == "ROLLBACK_SUCCESSFUL" else None
+
+    wait_for(done, timeout=180, what="the deployment ROLLBACK_SUCCESSFUL")
+
+    def settled() -> bool:
+        deps = describe(dockyard, site)["deployments"]
+        return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED" and deps[0]["id"] != dep_id
+
+    wait_for(settled, timeout=120, what="the service on one completed deployment again")
     back = time.time()
-    assert done["alarms"]["status"] == "TRIGGERED" and done["alarms"]["triggeredAlarmNames"] == [name], done
-    assert name in done["rollback"]["reason"] and done["rollback"]["startedAt"], done["rollback"]
-    assert alarm_state(dockyard, name) in ("ALARM", "OK")  # it fired; it may have cleared since
+    found = deployment(dockyard, site, dep_id)
+    assert found is not None and found["status"] == "ROLLBACK_SUCCESSFUL", found
+    assert found["alarms"]["status"] == "TRIGGERED", found
+    assert found["alarms"]["triggeredAlarmNames"] == [name], found
+    assert name in found["rollback"]["reason"] and found["rollback"]["startedAt"], found["rollback"]
     steady_on(site, good)
     wait_for(lambda: len([b for b in load.batches if b[0] > back + 1]) >= 10, timeout=60,
              what="ten batches after the rollback")
     assert load.failed(back + 1) == [], load.failed(back + 1)[:5]
-    svc = describe(dockyard, site)
-    assert svc["taskDefinition"] != bad and svc["deployments"][0]["status"] == "PRIMARY", svc["deployments"]
-    return done
+    messages = [e["message"] for e in describe(dockyard, site)["events"]]
+    fired = f"deployment failed: Alarm(s) {name} went into ALARM state"
+    assert any(fired in m for m in messages), messages[:10]
+    assert any("rolling back to deployment" in m for m in messages), messages[:10]
+    return found
 
 
 def test_a_failing_canary_is_rolled_back_by_its_alarm(dockyard: Dockyard, site: Site, load: Load):
     name = f"dep-5xx-{uuid.uuid4().hex[:6]}"
     put_alarm(dockyard, name, {"DiscoveryName": site.discovery})
     v4 = register(dockyard, site.family, "web-v4", fail_percent=20)
-    update(dockyard, site, v4, {"strategy": "CANARY", "bakeTimeInMinutes": 60,
-                                "canaryConfiguration": {"canaryPercent": 30, "canaryBakeTimeInMinutes": 120},
-                                "alarms": {"alarmNames": [name], "enable": True, "rollback": True}})
+    out = update(dockyard, site, v4, {"strategy": "CANARY", "bakeTimeInMinutes": 60,
+                                      "canaryConfiguration": {"canaryPercent": 30,
+                                                              "canaryBakeTimeInMinutes": 120},
+                                      "alarms": {"alarmNames": [name], "enable": True, "rollback": True}})
     wait_for(lambda: "web-v4" in " ".join(load.answers()), timeout=180, what="the canary answering")
-    done = rolled_back(dockyard, site, name, "web-v3", v4, load)
+    done = rolled_back(dockyard, site, out["service"]["deployments"][0]["id"], name, "web-v3", load)
     assert done["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"  # during the canary's bake time
     assert done["rollback"]["serviceRevisionArn"] == done["sourceServiceRevisions"][0]["arn"]
     assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 0
-    messages = [e["message"] for e in describe(dockyard, site)["events"]]
-    fired = f"deployment failed: Alarm(s) {name} went into ALARM state"
-    assert any(fired in m for m in messages), messages[:10]
-    assert any("rolling back to deployment" in m for m in messages), messages[:10]
+    assert describe(dockyard, site)["taskDefinition"] != v4
+    dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", name)
+
+
+def test_a_rolling_deployment_is_rolled_back_by_its_alarm(dockyard: Dockyard, site: Site, load: Load):
+    name = f"dep-roll-{uuid.uuid4().hex[:6]}"
+    put_alarm(dockyard, name, {"ClusterName": site.cluster, "ServiceName": "web"})  # ECS's other form
+    v5 = register(dockyard, site.family, "web-v5", fail_percent=50)
+    out = update(dockyard, site, v5, {"strategy": "ROLLING", "alarms": {"alarmNames": [name], "enable": True,
+                                                                        "rollback": True}})
+    failing = out["service"]["deployments"][0]["id"]
+    monitoring = wait_for(lambda: deployment(dockyard, site, failing), timeout=30, what="its record")
+    assert monitoring["alarms"]["status"] in ("MONITORING", "TRIGGERED"), monitoring["alarms"]
+    done = rolled_back(dockyard, site, failing, name, "web-v3", load)
+    assert "lifecycleStage" not in done
+    [now] = describe(dockyard, site)["deployments"]
+    assert now["taskDefinition"] != v5 and done["rollback"]["serviceRevisionArn"].endswith(
+        now["id"].rsplit("/", 1)[-1])
     dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", name)
