@@ -21,6 +21,7 @@ In order, on the same service (the session server's deployment minute is one sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -65,6 +66,14 @@ def register(dockyard: Dockyard, family: str, version: str, fail_percent: int = 
 
 @pytest.fixture(scope="module")
 def site(dockyard: Dockyard) -> Iterator[Site]:
+    with site_of(dockyard) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def site_of(dockyard: Dockyard) -> Iterator[Site]:
+    """A cluster of its own with ``web`` (v1, Service Connect, a test traffic header) and its
+    client ``front``, once front reaches web through its sidecar (bench/deploy.py uses it too)."""
     ns = namespace(dockyard, f"dep-{uuid.uuid4().hex[:6]}.local")["Name"]
     suffix = uuid.uuid4().hex[:6]
     discovery, family = f"web{suffix}", f"dep-web-{suffix}"
