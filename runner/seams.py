@@ -5,20 +5,31 @@ part. All are optional: without ``InstanceRegistry`` tasks are not registered an
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
 namespace, without ``NamespaceInfo`` no Service Connect namespace exists, without
-``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm.
+``AlarmStates`` no alarm name is checked, no deployment is rolled back by an alarm and no step
+scaling policy is invoked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["AlarmStates", "InstanceRegistry", "LogShipper", "MetricSource", "NamespaceInfo",
+__all__ = ["AlarmFiring", "AlarmStates", "InstanceRegistry", "LogShipper", "MetricSource", "NamespaceInfo",
            "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars", "TaskResolver"]
 
 
+class AlarmFiring(Protocol):
+    """An alarm in ALARM that names an action: its threshold and the datapoints its last
+    evaluation judged (oldest first; empty when SetAlarmState put it there)."""
+
+    name: str
+    threshold: float
+    datapoints: Sequence[float]
+
+
 class AlarmStates(Protocol):
-    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` reads them."""
+    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` and a step
+    scaling policy named in alarms' ``AlarmActions`` read them."""
 
     def state(self, name: str) -> str | None:
         """The alarm's state now (OK, ALARM, INSUFFICIENT_DATA); None when there is no such
@@ -29,6 +40,11 @@ class AlarmStates(Protocol):
         """How long the alarm takes to judge a breach: ``(EvaluationPeriods + 1) * Period`` (the
         periods it judges, and the one a breach fills first); None when there is no such alarm.
         A ROLLING deployment's bake time comes from it."""
+        ...
+
+    def firing(self, action: str) -> Sequence[AlarmFiring]:
+        """The alarms in ALARM (actions enabled) whose ``AlarmActions`` name ``action`` (a
+        scaling policy's ARN)."""
         ...
 
 
