@@ -11,6 +11,7 @@ scaling policy is invoked.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -46,6 +47,13 @@ class AlarmStates(Protocol):
         """The alarms in ALARM (actions enabled) whose ``AlarmActions`` name ``action`` (a
         scaling policy's ARN)."""
         ...
+
+    def subscribe(self) -> asyncio.Queue[Any]:
+        """A queue of every state change from now on (each with ``name`` and ``new``, the new
+        state), bounded; the service loop wakes on one into ALARM instead of at its next look."""
+        ...
+
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None: ...
 
 
 class InstanceRegistry(Protocol):

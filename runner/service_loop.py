@@ -71,7 +71,7 @@ log = logging.getLogger("dockyard.runner.services")
 
 TICK = 2.0
 RESOLUTION_LAG = 10.0  # seconds: the metric store's buckets (a window's last one fills this late)
-SHIFT_POLL = 1.0  # seconds between two looks at a running deployment's alarms
+SHIFT_POLL = 1.0  # seconds between two looks at a running deployment's alarms (one into ALARM wakes it)
 WARM_UP = 2.0  # seconds a shift's split names its clusters at weight 0 before it starts
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
@@ -241,19 +241,39 @@ class ServiceLoop:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            since = self.store.revision
-            try:
-                await self.reconcile_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("service reconcile failed")
-            timeout = TICK
-            if self.wake_at is not None:
-                timeout = max(0.05, min(TICK, self.wake_at - time.time()))
-            await self.store.changes(since, TOPICS, timeout=timeout)
-            await asyncio.sleep(0.02)  # let a burst of changes land before replanning
+        alarms = self.alarms.subscribe() if self.alarms is not None else None
+        try:
+            while True:
+                since = self.store.revision
+                try:
+                    await self.reconcile_all()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("service reconcile failed")
+                timeout = TICK
+                if self.wake_at is not None:
+                    timeout = max(0.05, min(TICK, self.wake_at - time.time()))
+                await self._wait(since, timeout, alarms)
+                await asyncio.sleep(0.02)  # let a burst of changes land before replanning
+        finally:
+            if alarms is not None and self.alarms is not None:
+                self.alarms.unsubscribe(alarms)
+
+    async def _wait(self, since: int, timeout: float, alarms: asyncio.Queue[Any] | None) -> None:
+        """Until a change of the services' topics, ``timeout`` seconds, or an alarm going into
+        ALARM (a deployment it watches is rolled back at once, not at the next look)."""
+        changes = asyncio.ensure_future(self.store.changes(since, TOPICS, timeout=timeout))
+        if alarms is None:
+            await changes
+            return
+        fired = asyncio.ensure_future(_into_alarm(alarms))
+        try:
+            await asyncio.wait({changes, fired}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for job in (changes, fired):
+                job.cancel()
+            await asyncio.gather(changes, fired, return_exceptions=True)
 
     async def reconcile_all(self) -> None:
         self.wake_at = None
@@ -810,6 +830,12 @@ def _split(
     green = round(t.green * 100)
     blue = 0 if warming else 10000 - green
     return {"weights": [[*a, blue], [*b, green]], "test": list(b) if t.test else None}
+
+
+async def _into_alarm(queue: asyncio.Queue[Any]) -> None:
+    """Return once ``queue`` (alarm state changes) has one into ALARM."""
+    while (await queue.get()).new != "ALARM":
+        pass
 
 
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:
