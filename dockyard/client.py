@@ -31,6 +31,7 @@ SIGNING_NAMES = {
     "AmazonEC2ContainerRegistry_V20150921": "ecr",
     "GraniteServiceVersion20100801": "monitoring",
     "CertificateManager": "acm",
+    "AWSEvents": "events",
 }
 
 
@@ -97,6 +98,27 @@ class Client:
             except ValueError:
                 err = {}
             raise ApiError(e.code, err.get("__type", str(e.code)), err.get("message", e.reason)) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+            raise self.unreachable(e) from None
+
+    def call_rest(self, service: str, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
+        """A REST-JSON operation (EventBridge Scheduler's ``GET /schedules``, App Mesh's), signed
+        for ``service`` (the name its model signs with); ``path`` without a query string."""
+        host = urlsplit(self.endpoint).netloc
+        base = {"host": host, **({"content-type": "application/json"} if body else {})}
+        headers = sigv4.sign(method, path, base, body, self.key, self.secret, self.region, service)
+        headers.pop("host")
+        req = urllib.request.Request(self.endpoint + path, data=body or None, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            try:
+                err = json.loads(e.read())
+            except ValueError:
+                err = {}
+            code = (e.headers.get("x-amzn-ErrorType") or str(e.code)).split(":", 1)[0]
+            raise ApiError(e.code, code, err.get("message", e.reason)) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             raise self.unreachable(e) from None
 

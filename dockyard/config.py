@@ -116,6 +116,11 @@ class Config:
     # (canaryBakeTimeInMinutes, stepBakeTimeInMinutes, bakeTimeInMinutes; docs/deployments.md):
     # 60 as in ECS; smaller for tests and demos
     deployment_minute_seconds: float = 60.0
+    # EventBridge (runner/eventbridge, docs/events.md): seconds in a schedule's minute (rate()
+    # rules fire every N of them; 60 as on AWS, smaller for tests and demos), and the first
+    # retry delay of a failed target invocation (doubled on each retry)
+    events_minute_seconds: float = 60.0
+    events_retry_seconds: float = 1.0
     # The edge (edge/, docs/edge.md): the ports load balancers' listeners may use (ranges and
     # ports, comma-separated) and the address they listen on ("": ``host``)
     edge_ports: str = "8000-8999"

@@ -36,9 +36,10 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
-from google.protobuf import any_pb2, duration_pb2, struct_pb2, wrappers_pb2
+from google.protobuf import any_pb2, duration_pb2, json_format, struct_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
+from dockyard import edgeproxy
 from mesh.model import Endpoint, HeaderMatch, Ingress, Match, Route, Rule, Service, Target
 from mesh.telemetry.traces_envoy import Tracing
 
@@ -313,6 +314,19 @@ def egress_listener(name: str, address: str, port: int, tcp: Route | None,
         network_filter = _http_manager(name, rds=True, access=access, tracing=tracing)
     direction = None if tracing is None else base_pb2.OUTBOUND
     return _listener(name, address, port, network_filter, bind, direction)
+
+
+def gateway_listener(name: str, address: str, port: int) -> listener_pb2.Listener:
+    """A virtual gateway's listener on ``address:port`` with RDS ``name``: it faces clients from
+    outside, so it is hardened as the edge's load balancers are (:mod:`dockyard.edgeproxy`)."""
+    network_filter = _http_manager(name, rds=True)
+    manager = hcm.HttpConnectionManager()
+    network_filter.typed_config.Unpack(manager)
+    json_format.ParseDict(edgeproxy.connection_manager(), manager)
+    network_filter.typed_config.CopyFrom(pack(manager))
+    out = _listener(name, address, port, network_filter)
+    out.per_connection_buffer_limit_bytes.value = edgeproxy.BUFFER_LIMIT
+    return out
 
 
 def blackhole_cluster() -> cluster_pb2.Cluster:

@@ -22,7 +22,7 @@ from registry.handlers import Registry, mount
 from registry.metadata import MIGRATIONS as METADATA_MIGRATIONS
 from registry.metadata import Metadata
 from registry.pullthrough.cache import PullThrough
-from registry.seams import SecretLookup
+from registry.seams import EventSink, SecretLookup
 from registry.storage.blobs import BlobStore
 from registry.storage.driver import FilesystemDriver
 
@@ -38,10 +38,16 @@ MIGRATIONS = [
 
 @dataclass(frozen=True)
 class RegistryPart:
-    """What the registry offers other parts: ``pull_auth`` is the runner's ``PullAuth``."""
+    """What the registry offers other parts: ``pull_auth`` is the runner's ``PullAuth``;
+    ``send_events_to`` hands it the sink of ECR's events (``registry.seams.EventSink``)."""
 
     pull_auth: pull.PullCredentials
+    registry: Registry | None = None
 
+    def send_events_to(self, sink: EventSink) -> None:
+        """Send ``ECR Image Action`` events (pushes and deletes in this process) to ``sink``."""
+        if self.registry is not None:
+            self.registry.events = sink
 
 def install(platform: Platform, secrets: SecretLookup | None = None) -> RegistryPart:
     """Install the registry; ``secrets`` resolves the ``credentialArn`` of pull-through cache
@@ -60,7 +66,8 @@ def install(platform: Platform, secrets: SecretLookup | None = None) -> Registry
     mount(platform.registry, registry)
     ecr.install(platform, registry, auth.install(platform))
     gc.install(platform)
-    return RegistryPart(pull.PullCredentials(platform.store))
+    registry.repository_arn_prefix = f"arn:aws:ecr:{config.region}:{config.account_id}:repository/"
+    return RegistryPart(pull.PullCredentials(platform.store), registry)
 
 
 def _closing(cache: PullThrough) -> Callable[[Platform], AsyncIterator[None]]:

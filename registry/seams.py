@@ -7,9 +7,10 @@ part. All are optional: without ``SecretLookup`` a pull-through cache rule canno
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-__all__ = ["SecretLookup"]
+__all__ = ["EventSink", "SecretLookup"]
 
 
 class SecretLookup(Protocol):
@@ -17,3 +18,11 @@ class SecretLookup(Protocol):
     Dockyard's secret store; None when there is no such secret (or it cannot be opened)."""
 
     def __call__(self, reference: str) -> str | None: ...
+
+
+class EventSink(Protocol):
+    """Where ECR's events go (the runner's EventBridge bus): called with the event's
+    ``detail-type`` (``ECR Image Action``), its ``resources`` (the repository's ARN) and its
+    ``detail`` as EventBridge's envelope holds them, from the event loop; it must not block."""
+
+    def __call__(self, detail_type: str, resources: list[str], detail: Mapping[str, Any]) -> None: ...

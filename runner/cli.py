@@ -27,6 +27,9 @@ def add_commands(sub: Any, ctx: Any) -> None:
     from runner.exec_cli import add_command as add_exec
 
     add_exec(sub, ctx)
+    from runner.eventbridge.cli import add_rules
+
+    add_rules(sub, ctx)
 
 
 # -- dockyard secrets -------------------------------------------------------------------------

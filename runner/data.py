@@ -47,6 +47,7 @@ __all__ = [
     "StoredDefinition",
     "StoredInstance",
     "TagTarget",
+    "TargetRegistration",
     "TaskPlacement",
     "account_setting",
     "account_settings",
@@ -58,7 +59,7 @@ __all__ = [
     "change_times",
     "cluster",
     "cluster_counts",
-    "clusters_of_host",
+    "clusters_to_join",
     "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
@@ -69,9 +70,11 @@ __all__ = [
     "delete_secret",
     "delete_task",
     "docker_host_of",
+    "drain_target",
     "expired_tasks",
     "families",
     "forget_registration",
+    "forget_targets",
     "instance",
     "instance_on",
     "instances_of",
@@ -82,6 +85,7 @@ __all__ = [
     "put_cluster",
     "put_secret",
     "record_registration",
+    "record_target",
     "refresh_instance",
     "registrations_of_service",
     "registrations_of_task",
@@ -94,6 +98,8 @@ __all__ = [
     "set_owner",
     "set_tags",
     "tags_of",
+    "targets_of_service",
+    "targets_of_task",
     "task_placements",
     "unstopped_task_ids",
     "unstopped_tasks_on",
@@ -427,9 +433,16 @@ def instance(reader: Reader, instance_id: str, cluster: str | None = None) -> St
     return _instance(r) if r else None
 
 
-def instance_on(reader: Reader, cluster: str, docker_host: str) -> StoredInstance | None:
+def instance_on(
+    reader: Reader, cluster: str, docker_host: str, *, inactive: bool = False
+) -> StoredInstance | None:
+    """``docker_host``'s instance in ``cluster`` that is not deregistered (INACTIVE), or with
+    ``inactive`` the latest deregistered one when there is none other."""
     r = reader.query_one(
-        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?", (cluster, docker_host)
+        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?"
+        + ("" if inactive else " AND status != 'INACTIVE'")
+        + " ORDER BY status = 'INACTIVE', registered_at DESC LIMIT 1",
+        (cluster, docker_host),
     )
     return _instance(r) if r else None
 
@@ -446,12 +459,16 @@ def instances_of(
     return [_instance(r) for r in reader.query(sql + " ORDER BY registered_at, id", args)]
 
 
-def clusters_of_host(reader: Reader, docker_host: str) -> set[str]:
-    """The clusters ``docker_host`` is an ACTIVE instance of."""
+def clusters_to_join(reader: Reader, docker_host: str) -> list[str]:
+    """The ACTIVE clusters ``docker_host`` is no instance of: neither ACTIVE or DRAINING, nor
+    deregistered since the cluster was (re)created (a deregistration stays one until then)."""
     rows = reader.query(
-        "SELECT cluster FROM container_instances WHERE docker_host = ? AND status = 'ACTIVE'", (docker_host,)
+        "SELECT name FROM clusters c WHERE status = 'ACTIVE' AND NOT EXISTS ("
+        " SELECT 1 FROM container_instances i WHERE i.cluster = c.name AND i.docker_host = ?"
+        " AND (i.status != 'INACTIVE' OR i.registered_at >= c.created_at)) ORDER BY name",
+        (docker_host,),
     )
-    return {r[0] for r in rows}
+    return [r[0] for r in rows]
 
 
 def task_placements(reader: Reader) -> list[TaskPlacement]:
@@ -487,17 +504,20 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING; an INACTIVE one, the local
+    engine back in its cluster created anew, is registered again now) with its capacity,
     attributes, version info and heartbeat time; its ``version`` goes up (and its topic
     changes) only when ``changed``."""
     tx.execute(
         "UPDATE container_instances SET"
         " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " registered_at = CASE status WHEN 'INACTIVE' THEN ? ELSE registered_at END,"
         " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
         " version = version + ? WHERE id = ?",
         (
-            inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
-            json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
+            inst.heartbeat_at, inst.cpu, inst.memory, json.dumps(list(inst.builtin)),
+            json.dumps(list(inst.attributes)), json.dumps(inst.version_info), inst.heartbeat_at,
+            int(changed), inst.id,
         ),
     )
     if changed:
@@ -518,6 +538,23 @@ def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
         "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def orphan_tasks_on(tx: Tx, instance_id: str, reason: str) -> list[str]:
+    """A forced deregistration: the instance's unstopped tasks STOPPED in the store (no longer
+    counted, placed on or supervised), their containers left as they are; the task ids."""
+    ids = [r[0] for r in tx.query(
+        "SELECT id FROM tasks WHERE instance_id = ? AND last_status != 'STOPPED'", (instance_id,)
+    )]
+    now = time.time()
+    for task_id in ids:
+        tx.execute(
+            "UPDATE tasks SET desired_status = 'STOPPED', last_status = 'STOPPED', stopped_reason = ?,"
+            " stopping_at = COALESCE(stopping_at, ?), stopped_at = ?, version = version + 1 WHERE id = ?",
+            (reason, now, now, task_id),
+        )
+        tx.changed(TASK_TOPIC, task_id)
+    return ids
 
 
 def deactivate_instance(tx: Tx, instance_id: str) -> None:
@@ -731,6 +768,64 @@ async def forget_registration(store: Store, reg: Registration) -> None:
             "DELETE FROM service_registrations WHERE task_id = ? AND registry_id = ?",
             (reg.task_id, reg.registry_id),
         )
+
+
+# -- service targets (loadBalancers; runner.balancing) -----------------------------------------
+@dataclass(frozen=True)
+class TargetRegistration:
+    """A task registered as a target of an ELBv2 target group; ``drain_until`` (epoch seconds)
+    set once it is deregistered: the task stops only after it."""
+
+    task_id: str
+    target_group: str
+    target_id: str
+    port: int
+    drain_until: float | None = None
+
+    @property
+    def target(self) -> tuple[str, int]:
+        return (self.target_id, self.port)
+
+
+def _target_registration(r: Any) -> TargetRegistration:
+    return TargetRegistration(r["task_id"], r["target_group"], r["target_id"], r["port"], r["drain_until"])
+
+
+def targets_of_service(reader: Reader, cluster: str, service: str) -> list[TargetRegistration]:
+    rows = reader.query(
+        "SELECT * FROM service_targets WHERE cluster = ? AND service = ? ORDER BY registered_at, task_id",
+        (cluster, service),
+    )
+    return [_target_registration(r) for r in rows]
+
+
+def targets_of_task(reader: Reader, task_id: str) -> list[TargetRegistration]:
+    rows = reader.query("SELECT * FROM service_targets WHERE task_id = ?", (task_id,))
+    return [_target_registration(r) for r in rows]
+
+
+async def record_target(store: Store, reg: TargetRegistration, cluster: str, service: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute(
+            "INSERT OR IGNORE INTO service_targets (task_id, target_group, target_id, port, cluster,"
+            " service, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (reg.task_id, reg.target_group, reg.target_id, reg.port, cluster, service, time.time()),
+        )
+
+
+async def drain_target(store: Store, reg: TargetRegistration, until: float) -> None:
+    """Mark the registration deregistered, draining until ``until`` (the first mark wins)."""
+    async with store.transaction() as tx:
+        tx.execute(
+            "UPDATE service_targets SET drain_until = COALESCE(drain_until, ?) WHERE task_id = ?"
+            " AND target_group = ? AND target_id = ? AND port = ?",
+            (until, reg.task_id, reg.target_group, reg.target_id, reg.port),
+        )
+
+
+async def forget_targets(store: Store, task_id: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute("DELETE FROM service_targets WHERE task_id = ?", (task_id,))
 
 
 # == tasks (rtasks) ===========================================================================
@@ -1583,3 +1678,288 @@ __all__ += [
     "scheduled_actions",
     "set_scalable_target_tags",
 ]
+
+
+# -- EventBridge (runner.eventbridge) ------------------------------------------------------------
+EVENTS_TOPIC = "events/rule"
+
+
+@dataclass(frozen=True)
+class Rule:
+    bus: str
+    name: str
+    arn: str
+    pattern: str | None  # the EventPattern text as given
+    schedule: str | None  # the ScheduleExpression
+    state: str  # ENABLED | DISABLED
+    description: str
+    role_arn: str
+    tags: tuple[dict[str, str], ...]
+    created_at: float
+    created_by: str
+    last_fired: float | None = None  # a scheduled rule's last run (when its schedule came due)
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    bus: str
+    rule: str
+    id: str
+    config: Mapping[str, Any]  # the Target as PutTargets gave it
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One try of one target for one event (the newest :data:`INVOCATIONS_KEPT` of a rule)."""
+
+    bus: str
+    rule: str
+    target: str
+    event_id: str
+    at: float
+    status: str  # SUCCEEDED | RETRYING | FAILED (dead-lettered)
+    attempt: int  # 0: the first try, n: the n-th retry
+    message: str  # the task ARNs it started, or the error
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event a target could not take (what EventBridge sends to a DLQ, with its attributes)."""
+
+    id: int
+    bus: str
+    rule: str
+    target: str
+    target_arn: str
+    dlq_arn: str
+    event: Mapping[str, Any]
+    error_code: str
+    error_message: str
+    exhausted: str  # MaximumRetryAttempts | MaximumEventAgeInSeconds | "" (not retried)
+    retries: int
+    at: float
+
+
+INVOCATIONS_KEPT = 100
+DEAD_LETTERS_KEPT = 1000
+
+
+def _rule(r: Any) -> Rule:
+    return Rule(r["bus"], r["name"], r["arn"], r["pattern"], r["schedule"], r["state"], r["description"],
+                r["role_arn"], _tuple(r["tags"]), r["created_at"], r["created_by"], r["last_fired"])
+
+
+def rule(reader: Reader, bus: str, name: str) -> Rule | None:
+    r = reader.query_one("SELECT * FROM eventbridge_rules WHERE bus = ? AND name = ?", (bus, name))
+    return _rule(r) if r else None
+
+
+def rule_by_arn(reader: Reader, arn: str) -> Rule | None:
+    r = reader.query_one("SELECT * FROM eventbridge_rules WHERE arn = ?", (arn,))
+    return _rule(r) if r else None
+
+
+def rules(reader: Reader, bus: str, prefix: str = "") -> list[Rule]:
+    """The bus's rules whose names start with ``prefix``, by name."""
+    sql = "SELECT * FROM eventbridge_rules WHERE bus = ? AND substr(name, 1, ?) = ? ORDER BY name"
+    rows = reader.query(sql, (bus, len(prefix), prefix))
+    return [_rule(r) for r in rows]
+
+
+def enabled_rules(reader: Reader, bus: str, scheduled: bool) -> list[Rule]:
+    """The bus's enabled rules with a schedule (``scheduled``) or with a pattern."""
+    column = "schedule" if scheduled else "pattern"
+    rows = reader.query(f"SELECT * FROM eventbridge_rules WHERE bus = ? AND state = 'ENABLED' AND {column}"
+                        " IS NOT NULL ORDER BY name", (bus,))
+    return [_rule(r) for r in rows]
+
+
+def put_rule(tx: Tx, r: Rule) -> None:
+    tx.execute(
+        "INSERT INTO eventbridge_rules (bus, name, arn, pattern, schedule, state, description, role_arn,"
+        " tags, created_at, created_by, last_fired) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (bus, name) DO UPDATE SET pattern = excluded.pattern, schedule = excluded.schedule,"
+        " state = excluded.state, description = excluded.description, role_arn = excluded.role_arn,"
+        " tags = excluded.tags, last_fired = excluded.last_fired",
+        (r.bus, r.name, r.arn, r.pattern, r.schedule, r.state, r.description, r.role_arn,
+         json.dumps(list(r.tags)), r.created_at, r.created_by, r.last_fired),
+    )
+    tx.changed(EVENTS_TOPIC, f"{r.bus}/{r.name}")
+
+
+def set_rule_fired(tx: Tx, bus: str, name: str, at: float) -> None:
+    tx.execute("UPDATE eventbridge_rules SET last_fired = ? WHERE bus = ? AND name = ?", (at, bus, name))
+
+
+def delete_rule(tx: Tx, bus: str, name: str) -> None:
+    """The rule, its targets and its invocations (its dead letters stay)."""
+    for table, column in (("eventbridge_rules", "name"), ("eventbridge_targets", "rule"),
+                          ("eventbridge_invocations", "rule")):
+        tx.execute(f"DELETE FROM {table} WHERE bus = ? AND {column} = ?", (bus, name))
+    tx.changed(EVENTS_TOPIC, f"{bus}/{name}")
+
+
+def targets_of(reader: Reader, bus: str, rule_name: str) -> list[RuleTarget]:
+    rows = reader.query("SELECT * FROM eventbridge_targets WHERE bus = ? AND rule = ? ORDER BY id",
+                        (bus, rule_name))
+    return [RuleTarget(r["bus"], r["rule"], r["id"], json.loads(r["config"])) for r in rows]
+
+
+def put_targets(tx: Tx, bus: str, rule_name: str, targets: Sequence[Mapping[str, Any]]) -> None:
+    tx.executemany(
+        "INSERT OR REPLACE INTO eventbridge_targets (bus, rule, id, config) VALUES (?, ?, ?, ?)",
+        [(bus, rule_name, t["Id"], json.dumps(dict(t))) for t in targets],
+    )
+    tx.changed(EVENTS_TOPIC, f"{bus}/{rule_name}")
+
+
+def delete_targets(tx: Tx, bus: str, rule_name: str, ids: Sequence[str]) -> None:
+    tx.executemany("DELETE FROM eventbridge_targets WHERE bus = ? AND rule = ? AND id = ?",
+                   [(bus, rule_name, i) for i in ids])
+    tx.changed(EVENTS_TOPIC, f"{bus}/{rule_name}")
+
+
+def add_invocation(tx: Tx, i: Invocation, keep: int = INVOCATIONS_KEPT) -> None:
+    """Record ``i``, keeping the newest ``keep`` of its rule."""
+    tx.execute(
+        "INSERT INTO eventbridge_invocations (bus, rule, target, event_id, at, status, attempt, message)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (i.bus, i.rule, i.target, i.event_id, i.at, i.status, i.attempt, i.message),
+    )
+    tx.execute(
+        "DELETE FROM eventbridge_invocations WHERE bus = ? AND rule = ? AND id NOT IN (SELECT id FROM"
+        " eventbridge_invocations WHERE bus = ? AND rule = ? ORDER BY id DESC LIMIT ?)",
+        (i.bus, i.rule, i.bus, i.rule, keep),
+    )
+
+
+def invocations(reader: Reader, bus: str, rule_name: str | None = None, limit: int = INVOCATIONS_KEPT
+                ) -> list[Invocation]:
+    """The newest first."""
+    sql, args = "SELECT * FROM eventbridge_invocations WHERE bus = ?", [bus]
+    if rule_name is not None:
+        sql, args = sql + " AND rule = ?", [bus, rule_name]
+    rows = reader.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", args)
+    return [Invocation(r["bus"], r["rule"], r["target"], r["event_id"], r["at"], r["status"], r["attempt"],
+                       r["message"]) for r in rows]
+
+
+def add_dead_letter(tx: Tx, d: DeadLetter, keep: int = DEAD_LETTERS_KEPT) -> None:
+    """Record ``d`` (its ``id`` is given by the store), keeping the newest ``keep``."""
+    tx.execute(
+        "INSERT INTO eventbridge_dead_letters (bus, rule, target, target_arn, dlq_arn, event, error_code,"
+        " error_message, exhausted, retries, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (d.bus, d.rule, d.target, d.target_arn, d.dlq_arn, json.dumps(dict(d.event)), d.error_code,
+         d.error_message, d.exhausted, d.retries, d.at),
+    )
+    tx.execute("DELETE FROM eventbridge_dead_letters WHERE id NOT IN (SELECT id FROM eventbridge_dead_letters"
+               " ORDER BY id DESC LIMIT ?)", (keep,))
+
+
+def dead_letters(reader: Reader, bus: str, rule_name: str | None = None, limit: int = DEAD_LETTERS_KEPT
+                 ) -> list[DeadLetter]:
+    """The newest first, of ``bus`` (and of its rule ``rule_name``)."""
+    sql, args = "SELECT * FROM eventbridge_dead_letters WHERE bus = ?", [bus]
+    if rule_name is not None:
+        sql, args = sql + " AND rule = ?", [bus, rule_name]
+    rows = reader.query(sql + f" ORDER BY id DESC LIMIT {int(limit)}", args)
+    return [DeadLetter(r["id"], r["bus"], r["rule"], r["target"], r["target_arn"], r["dlq_arn"],
+                       json.loads(r["event"]), r["error_code"], r["error_message"], r["exhausted"],
+                       r["retries"], r["at"]) for r in rows]
+
+
+__all__ += [
+    "EVENTS_TOPIC",
+    "DeadLetter",
+    "Invocation",
+    "Rule",
+    "RuleTarget",
+    "add_dead_letter",
+    "add_invocation",
+    "dead_letters",
+    "delete_rule",
+    "delete_targets",
+    "enabled_rules",
+    "invocations",
+    "put_rule",
+    "put_targets",
+    "rule",
+    "rule_by_arn",
+    "rules",
+    "set_rule_fired",
+    "targets_of",
+]
+
+
+# -- EventBridge Scheduler (runner.eventbridge.scheduler) -------------------------------------------
+SCHEDULER_TOPIC = "scheduler/schedule"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    group: str
+    name: str
+    arn: str
+    expression: str
+    timezone: str
+    start_date: float | None
+    end_date: float | None
+    description: str
+    state: str  # ENABLED | DISABLED
+    target: Mapping[str, Any]  # the Target as given
+    window: Mapping[str, Any]  # the FlexibleTimeWindow as given
+    after_completion: str  # NONE | DELETE
+    created_at: float
+    modified_at: float
+    last_due: float | None = None  # the last due time it fired for
+
+
+def _schedule(r: Any) -> Schedule:
+    return Schedule(r["grp"], r["name"], r["arn"], r["expression"], r["timezone"], r["start_date"],
+                    r["end_date"], r["description"], r["state"], json.loads(r["target"]),
+                    json.loads(r["win"]), r["after_completion"], r["created_at"], r["modified_at"],
+                    r["last_due"])
+
+
+def schedule(reader: Reader, group: str, name: str) -> Schedule | None:
+    r = reader.query_one("SELECT * FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name))
+    return _schedule(r) if r else None
+
+
+def schedules(reader: Reader, group: str | None = None, prefix: str = "", state: str | None = None
+              ) -> list[Schedule]:
+    """Schedules by group and name, of ``group`` (None: every group) and ``state`` (None: any)."""
+    sql = "SELECT * FROM scheduler_schedules WHERE substr(name, 1, ?) = ?"
+    args: list[Any] = [len(prefix), prefix]
+    if group is not None:
+        sql, args = sql + " AND grp = ?", [*args, group]
+    if state is not None:
+        sql, args = sql + " AND state = ?", [*args, state]
+    return [_schedule(r) for r in reader.query(sql + " ORDER BY grp, name", args)]
+
+
+def put_schedule(tx: Tx, s: Schedule) -> None:
+    tx.execute(
+        "INSERT OR REPLACE INTO scheduler_schedules (grp, name, arn, expression, timezone, start_date,"
+        " end_date, description, state, target, win, after_completion, created_at, modified_at, last_due)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (s.group, s.name, s.arn, s.expression, s.timezone, s.start_date, s.end_date, s.description, s.state,
+         json.dumps(dict(s.target)), json.dumps(dict(s.window)), s.after_completion, s.created_at,
+         s.modified_at, s.last_due),
+    )
+    tx.changed(SCHEDULER_TOPIC, f"{s.group}/{s.name}")
+
+
+def set_schedule_due(tx: Tx, group: str, name: str, due: float) -> None:
+    tx.execute("UPDATE scheduler_schedules SET last_due = ? WHERE grp = ? AND name = ?", (due, group, name))
+
+
+def delete_schedule(tx: Tx, group: str, name: str) -> bool:
+    gone = tx.execute("DELETE FROM scheduler_schedules WHERE grp = ? AND name = ?", (group, name)).rowcount
+    if gone:
+        tx.changed(SCHEDULER_TOPIC, f"{group}/{name}")
+    return bool(gone)
+
+
+__all__ += ["SCHEDULER_TOPIC", "Schedule", "delete_schedule", "put_schedule", "schedule", "schedules",
+            "set_schedule_due"]

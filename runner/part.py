@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,9 @@ from runner import (
 from runner.autoscaling import api as autoscaling_api
 from runner.autoscaling import loop as autoscaling_loop
 from runner.connectview import ConnectView
+from runner.eventbridge import api as events_api
+from runner.eventbridge import bus as events_bus
+from runner.eventbridge import scheduler as events_scheduler
 from runner.logs import service as logs_service
 from runner.seams import (
     AlarmStates,
@@ -44,6 +47,7 @@ from runner.seams import (
     PullAuth,
     RevisionMetrics,
     Sidecars,
+    TargetGroups,
     TaskResolver,
 )
 from runner.supervisor import Supervisor
@@ -58,7 +62,8 @@ MODULES = ["runner.accountsettings", "runner.clusters", "runner.taskdefs", "runn
            "runner.servicedeployments"]
 _modules = [importlib.import_module(m) for m in MODULES]
 
-MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS
+MIGRATIONS = [m for mod in _modules for m in getattr(mod, "MIGRATIONS", [])] + autoscaling_api.MIGRATIONS + \
+    events_api.MIGRATIONS
 
 
 def _bind(platform: Platform, fn: Any, name: str = "") -> Any:
@@ -88,14 +93,35 @@ def secret_lookup(store: Store) -> Callable[[str], str | None]:
     return lookup
 
 
+def _install_events(platform: Platform) -> events_bus.Bus:
+    """EventBridge (:mod:`runner.eventbridge`): its operations (AWS JSON 1.1, its own target),
+    EventBridge Scheduler's (REST-JSON) and the bus they feed."""
+    bus = events_bus.install(platform)
+    for name, fn in events_api.operations(bus.put).items():
+        async def handler(call: Call, params: dict[str, Any], fn: Any = fn) -> dict[str, Any]:
+            return await fn(platform.store, platform.config, params, call)
+
+        platform.ops.add(events_api.TARGET, name, handler)
+    platform.ops.validate(events_api.TARGET, ValidationException)
+    for name, fn in events_scheduler.operations().items():  # EventBridge Scheduler (REST-JSON)
+        async def scheduled(call: Call, params: dict[str, Any], fn: Any = fn) -> dict[str, Any]:
+            return await fn(platform.store, platform.config, params, call)
+
+        platform.ops.add(events_scheduler.SERVICE, name, scheduled)
+    platform.ops.validate(events_scheduler.SERVICE, ValidationException)
+    return bus
+
+
 @dataclass(frozen=True)
 class RunnerPart:
     """What the runner offers other parts: ``connect``, its Service Connect state (the mesh's
     ``mesh.seams.ConnectView``), and ``usage``, its running tasks' CPU and memory from the
-    Docker Engine (``mesh.seams.UsageView``)."""
+    Docker Engine (``mesh.seams.UsageView``), and ``ecr_events``, where the registry sends ECR's
+    events (``registry.seams.EventSink``: onto the EventBridge bus)."""
 
     connect: ConnectView
     usage: Usage | None = None
+    ecr_events: Callable[[str, list[str], Mapping[str, Any]], None] | None = None
 
 
 def install(
@@ -110,6 +136,7 @@ def install(
     metrics: MetricSource | None = None,
     alarms: AlarmStates | None = None,
     revision_metrics: RevisionMetrics | None = None,
+    target_groups: TargetGroups | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
@@ -118,11 +145,13 @@ def install(
     services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
     meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
     deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
-    ``revision_metrics``); and the autoscaling loop (target tracking over ``metrics``, step
+    ``revision_metrics``; services with ``loadBalancers`` register their tasks in
+    ``target_groups``); and the autoscaling loop (target tracking over ``metrics``, step
     policies invoked by ``alarms``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
-        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms}
+        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms,
+               "target_groups": target_groups}
            for n in services.NAMESPACED},
     }
     for mod in _modules:
@@ -166,7 +195,9 @@ def install(
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     # target tracking reads ``metrics``, step policies ``alarms`` (neither: schedules only)
     autoscaling_loop.install(platform, metrics, alarms)
+    bus = _install_events(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
-                         prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics)
+                         prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics,
+                         targets=target_groups)
     return RunnerPart(ConnectView(platform.store, platform.config),
-                      Usage(platform.store, platform.config, supervisor))
+                      Usage(platform.store, platform.config, supervisor), bus.ecr_event)

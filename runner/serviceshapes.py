@@ -31,9 +31,10 @@ ECHOED = (
 # bake time began), the alarms that failed it, the deployment a rollback deployment undoes.
 READY_AT, TRIGGERED, ROLLBACK_OF = "readyAt", "alarmsTriggered", "rollbackOf"
 # Deployment keys kept for the loop, never shown (the task definition, the failed count, the
-# Service Connect namespace's name, a traffic shift's split and state, the alarm keys).
-HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift", READY_AT, TRIGGERED,
-          ROLLBACK_OF)
+# Service Connect namespace's name, a traffic shift's split and state, its load balancers, the
+# alarm keys).
+HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift", "loadBalancers",
+          READY_AT, TRIGGERED, ROLLBACK_OF)
 
 
 def service_arn(config: Config, cluster: str, name: str) -> str:

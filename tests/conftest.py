@@ -50,11 +50,13 @@ def dockyard(tmp_path_factory: pytest.TempPathFactory, docker_engine: str) -> It
     # Clusters named host-access-* may run tasks with host access (docs/security.md).
     # Sidecars send their stats every 2 s, alarms are judged every second (docs/telemetry.md), log
     # retention passes every second (tests/integration/test_logs.py), autoscaling every second, and
-    # a deployment's bake minute is one second (docs/deployments.md).
+    # a deployment's bake minute is one second (docs/deployments.md), a scheduled rule's minute two
+    # seconds and a failed target is retried after half a second (docs/events.md).
     env = {"DOCKYARD_HOST_ACCESS_CLUSTERS": "host-access-*", "DOCKYARD_MESH_STATS_FLUSH_INTERVAL": "2",
            "DOCKYARD_ALARM_EVALUATION_INTERVAL": "1", "DOCKYARD_LOGS_RETENTION_INTERVAL": "1",
            "DOCKYARD_AUTOSCALING_INTERVAL": "1", "DOCKYARD_AUTOSCALING_PERIOD": "10",
-           "DOCKYARD_DEPLOYMENT_MINUTE_SECONDS": "1"}
+           "DOCKYARD_DEPLOYMENT_MINUTE_SECONDS": "1", "DOCKYARD_EVENTS_MINUTE_SECONDS": "2",
+           "DOCKYARD_EVENTS_RETRY_SECONDS": "0.5"}
     server = Dockyard(tmp_path_factory.mktemp("dockyard") / "data", env=env).start()
     try:
         yield server

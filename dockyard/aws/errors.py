@@ -20,9 +20,11 @@ __all__ = [
     "AccessDeniedException",
     "AwsError",
     "ClientException",
+    "ConflictException",
     "IncompleteSignatureException",
     "InvalidParameterException",
     "InvalidSignatureException",
+    "LimitExceededException",
     "MissingAuthenticationTokenException",
     "RequestEntityTooLargeException",
     "ResourceInUse",
@@ -92,6 +94,8 @@ AccessDeniedException = register("AccessDeniedException")
 TooManyTagsException = register("TooManyTagsException")  # Cloud Map and App Mesh
 ResourceInUseException = register("ResourceInUseException", 409)  # App Mesh (409 there) and ECS
 ResourceInUse = register("ResourceInUse")  # Cloud Map and ELBv2
+ConflictException = register("ConflictException", 409)  # App Mesh and EventBridge Scheduler
+LimitExceededException = register("LimitExceededException")  # App Mesh and EventBridge
 
 
 # -- errors of the protocol layer itself ---------------------------------------------------

@@ -18,7 +18,9 @@ The action is ``<prefix>:<Operation>``: ``ecs:RunTask``, ``servicediscovery:GetS
   ``ResourceARN``; ``DiscoverInstances``, the listings and creations of namespaces on ``*``
   (``servicediscovery:NamespaceName`` and ``servicediscovery:ServiceName`` are set).
 * ECR: ``repositoryName`` (and each of ``repositoryNames``) on the repository's ARN, the tag
-  operations on ``resourceArn``, else ``*``. Anything else: ``*``.
+  operations on ``resourceArn``, else ``*``.
+* EventBridge (``events:PutRule``, ...): ``Name`` or ``Rule`` on the rule's ARN (on the default
+  bus), the tag operations on ``ResourceARN``, else ``*``. Anything else: ``*``.
 
 Every request is allowed only if each of its resources is (so a ``Deny`` on a cluster's ARN
 covers everything in the cluster, and an ``Allow`` limited to services must list the cluster
@@ -42,6 +44,7 @@ PREFIXES = {
     "Logs_20140328": "logs",
     "elbv2": "elasticloadbalancing",
     "AnyScaleFrontendService": "application-autoscaling",
+    "AWSEvents": "events",
     "dockyard": "dockyard",
     "DockyardMesh": "dockyard",  # mesh.status: dockyard:GetMeshStatus, dockyard:ListMeshNacks
 }
@@ -163,6 +166,11 @@ def target(service: str, operation: str, params: Mapping[str, Any], region: str,
         names = _strs(params.get("repositoryName")) + _strs(params.get("repositoryNames"))
         out = [f"arn:aws:ecr:{region}:{account}:repository/{r}" for r in names]
         out += [_local(a, region, account) for a in _strs(params.get("resourceArn"))]
+    elif prefix == "events":  # EventBridge: the rule a request names (Name or Rule), tags on ResourceARN
+        names = _strs(params.get("Rule"))
+        names += _strs(params.get("Name")) if operation != "DescribeEventBus" else []
+        out = [f"arn:aws:events:{region}:{account}:rule/{n}" for n in names]
+        out += [_local(a, region, account) for a in _strs(params.get("ResourceARN"))]
     elif prefix == "dockyard" and operation == "GetEvents" and _strs(params.get("cluster")):
         cluster = f"arn:aws:ecs:{region}:{account}:cluster/{_last(_strs(params.get('cluster'))[0])}"
         out, ctx = [cluster], {"ecs:cluster": cluster}

@@ -216,6 +216,13 @@ def scanner(platform: Platform, registry: Registry) -> Scanner:
     found.wants_scan = wants_scan
     found.continuous = continuous
     registry.on_push = found.pushed
+
+    def completed(repository: str, digest: str, status: str, counts: dict[str, int]) -> None:
+        tags = [t for image in data.image_rows(registry.meta.store, repository) if image.digest == digest
+                for t in image.tags]
+        registry.image_scan(repository, digest, status, counts, tags)
+
+    found.on_complete = completed
     return found
 
 

@@ -267,6 +267,7 @@ async def batch_delete_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> di
                 continue
             await meta.delete_manifest(repo.name, image.digest)
         deleted.append({"imageDigest": image.digest, **({"imageTag": tag} if tag else {})})
+        ecr.registry.image_action("DELETE", repo.name, image.digest, tag)
     return {"imageIds": deleted, "failures": failures}
 
 
@@ -318,7 +319,7 @@ async def put_image(ecr: Ecr, call: Call, params: dict[str, Any]) -> dict[str, A
         raise ImageTagAlreadyExistsException(str(e)) from None
     except BlobsMissing:
         raise LayersNotFoundException("a layer of the image was garbage collected meanwhile") from None
-    ecr.registry.pushed(name, digest)
+    ecr.registry.pushed(name, digest, tag)
     return {
         "image": {
             "registryId": ecr.account,

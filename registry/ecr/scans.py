@@ -212,6 +212,9 @@ class Scanner:
         self.wants_scan: Any = None  # (store, repository) -> bool; set by the ECR install
         self.continuous: Any = None  # (store) -> [repository] scanned continuously; likewise
         self.db_seen: float | None = None  # the DB's last import time, as last checked
+        # told (repository, digest, status, severity counts) when a scan ends (ECR's "ECR Image
+        # Scan" event); set by the ECR install; it must not block
+        self.on_complete: Any = None
 
     def pushed(self, repository: str, digest: str) -> None:
         """The push hook: schedule a scan when ``repository`` scans on push."""
@@ -250,6 +253,11 @@ class Scanner:
             self.meta.store,
             Scan(repository, digest, status, reason, started, time.time(), updated, counts, findings, sbom),
         )
+        if self.on_complete is not None:
+            try:
+                self.on_complete(repository, digest, status, dict(counts))
+            except Exception as e:  # an event is never worth failing the scan
+                log.warning("scan event not sent", extra={"repository": repository, "error": str(e)})
 
     def _db_imported(self) -> float | None:
         """When the DB was last imported into (None: no DB)."""

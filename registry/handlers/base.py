@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -45,18 +45,49 @@ class Registry:
     # called with (repository, digest) once a manifest push is stored (the scanner's hook); it
     # must not block: it may only schedule work
     on_push: Callable[[str, str], None] | None = None
+    # ECR's events (``ECR Image Action`` on a push and a delete, registry.seams.EventSink), with
+    # the repository ARN's prefix (``arn:aws:ecr:REGION:ACCOUNT:repository/``); None: not sent
+    events: Callable[[str, list[str], dict[str, Any]], None] | None = None
+    repository_arn_prefix: str = ""
     # the pull-through cache (registry.pullthrough): asked on every manifest read and on a
     # blob read that misses; None: no pull-through (a read-only registry)
     pull_through: PullThrough | None = None
 
-    def pushed(self, repository: str, digest: str) -> None:
-        """Tell the push hook that ``digest`` was stored in ``repository`` (errors logged)."""
+    def pushed(self, repository: str, digest: str, tag: str | None = None) -> None:
+        """Tell the push hook that ``digest`` was stored in ``repository`` (errors logged),
+        and send ECR's ``PUSH`` image action."""
+        self.image_action("PUSH", repository, digest, tag)
         if self.on_push is None:
             return
         try:
             self.on_push(repository, digest)
         except Exception as exc:  # a hook is never worth failing the push
             log.warning("push hook failed", extra={"repository": repository, "error": str(exc)})
+
+    def image_scan(self, repository: str, digest: str, status: str, counts: dict[str, int], tags: list[str]
+                   ) -> None:
+        """Send ECR's ``ECR Image Scan`` event for a scan that ended (``COMPLETE`` or ``FAILED``)."""
+        if self.events is None:
+            return
+        detail = {"scan-status": status, "repository-name": repository, "finding-severity-counts": counts,
+                  "image-digest": digest, "image-tags": tags}
+        try:
+            self.events("ECR Image Scan", [self.repository_arn_prefix + repository], detail)
+        except Exception as exc:  # an event is never worth failing the scan
+            log.warning("scan event not sent", extra={"repository": repository, "error": str(exc)})
+
+    def image_action(self, action: str, repository: str, digest: str, tag: str | None = None) -> None:
+        """Send ECR's ``ECR Image Action`` event (``PUSH`` or ``DELETE``), as ECR shapes it."""
+        if self.events is None:
+            return
+        detail: dict[str, Any] = {"result": "SUCCESS", "repository-name": repository, "image-digest": digest,
+                                  "action-type": action}
+        if tag:
+            detail["image-tag"] = tag
+        try:
+            self.events("ECR Image Action", [self.repository_arn_prefix + repository], detail)
+        except Exception as exc:  # an event is never worth failing the push
+            log.warning("image event not sent", extra={"repository": repository, "error": str(exc)})
 
     async def pulled(self, repository: str, digest: str) -> None:
         """Record a pull of ``digest`` (ECR's ``lastRecordedPullTime``), at most once a

@@ -133,7 +133,7 @@ async def put_manifest(request: web.Request, registry: Registry, target: Route) 
         raise MANIFEST_BLOB_UNKNOWN(detail="a blob of the manifest was garbage collected meanwhile") from None
     except TagImmutable as exc:  # what ECR answers docker: "tag invalid: The image tag ..."
         raise TAG_INVALID(detail=exc.tag, message=str(exc)) from None
-    registry.pushed(target.name, digest)
+    registry.pushed(target.name, digest, None if expected else ref)
     headers = {
         "Location": location(target.name, "manifests", digest),
         "Docker-Content-Digest": digest,
@@ -154,8 +154,12 @@ async def delete_manifest(request: web.Request, registry: Registry, target: Rout
         digest = str(require_digest(ref))
         deleted = await registry.meta.delete_manifest(target.name, digest)
         headers["Docker-Content-Digest"] = digest
+        tag = None
     else:
+        found = registry.meta.manifest_by_tag(target.name, ref) if is_tag(ref) else None
         deleted = is_tag(ref) and await registry.meta.delete_tag(target.name, ref)
+        digest, tag = (found.digest if found is not None else ""), ref
     if not deleted:
         raise MANIFEST_UNKNOWN(detail=ref)
+    registry.image_action("DELETE", target.name, digest, tag)
     return web.Response(status=202, headers=headers)

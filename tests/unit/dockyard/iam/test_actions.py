@@ -101,3 +101,13 @@ def test_ecr_operations_are_checked_on_the_repositories_they_name() -> None:
     assert t(ECR, "DescribeRepositories", repositoryNames=["a", "b"])[1] == (repo + "a", repo + "b")
     foreign = "arn:aws:ecr:eu-west-1:111111111111:repository/shop/web"
     assert t(ECR, "ListTagsForResource", resourceArn=foreign)[1] == (repo + "shop/web",)
+
+
+def test_eventbridge_operations_are_events_actions_on_their_rules() -> None:
+    rule = "arn:aws:events:us-east-1:000000000000:rule/"
+    assert t("AWSEvents", "PutRule", Name="nightly") == ("events:PutRule", (rule + "nightly",), {})
+    assert t("AWSEvents", "PutTargets", Rule="nightly") == ("events:PutTargets", (rule + "nightly",), {})
+    assert t("AWSEvents", "TagResource", ResourceARN="arn:aws:events:eu-west-1:111111111111:rule/r")[1] == (
+        rule + "r",)
+    assert t("AWSEvents", "PutEvents", Entries=[]) == ("events:PutEvents", ("*",), {})
+    assert t("AWSEvents", "DescribeEventBus", Name="default")[1] == ("*",)
