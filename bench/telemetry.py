@@ -146,14 +146,14 @@ def fill(store: Store, hours: float, now: float) -> int:
     keys = []
     for s in range(10):
         svc, target = f"svc{s}", f"svc{(s + 1) % 10}"
-        base = {"ClusterName": "bench", "ServiceName": svc, "DiscoveryName": svc}
+        base = {"ClusterName": "bench", "ServiceName": svc}  # metrics_envoy.dimension_sets
         for metric in ("RequestCount", "HTTPCode_Target_2XX_Count", "HTTPCode_Target_5XX_Count",
                        "TargetResponseTime", "ProcessedBytes", "ActiveConnectionCount"):
             for rev in ("1", "2"):
                 keys.append((metric, {"DiscoveryName": svc, "TaskDefinitionRevision": rev}))
                 keys.append((metric, {**base, "TaskDefinitionRevision": rev}))
             keys += [(metric, {"DiscoveryName": svc}), (metric, base),
-                     (metric, {"TargetDiscoveryName": target}),
+                     (metric, {**base, "DiscoveryName": svc}), (metric, {"TargetDiscoveryName": target}),
                      (metric, {"DiscoveryName": svc, "TargetDiscoveryName": target}),
                      (metric, {**base, "TargetDiscoveryName": target})]
     for metric, dims in keys:

@@ -2,8 +2,8 @@
 analysis reads (``runner.seams.RevisionMetrics``, structurally; wired by the assembly).
 
 A task's sidecar counts the requests its ingress served (``RequestCount``,
-``HTTPCode_Target_5XX_Count``, ``TargetResponseTime``) under ``ClusterName``/``ServiceName``/
-``DiscoveryName`` and Dockyard's ``TaskDefinitionRevision`` (``mesh.telemetry.metrics_envoy``);
+``HTTPCode_Target_5XX_Count``, ``TargetResponseTime``) under ``ClusterName``/``ServiceName``
+and Dockyard's ``TaskDefinitionRevision`` (``mesh.telemetry.metrics_envoy``: all its ports);
 :meth:`RevisionMetrics.window` sums one revision's over a window of the metric store (whose
 buckets are 10 s: a window is the buckets that start in it).
 """
@@ -38,8 +38,7 @@ class RevisionMetrics:
         store = self.store()
         if store is None:
             return Window()
-        dims = {"ClusterName": cluster, "ServiceName": service, "DiscoveryName": service,
-                "TaskDefinitionRevision": str(revision)}
+        dims = {"ClusterName": cluster, "ServiceName": service, "TaskDefinitionRevision": str(revision)}
         requests = total(store, key(NAMESPACE, "RequestCount", dims), start, end)
         errors = total(store, key(NAMESPACE, "HTTPCode_Target_5XX_Count", dims), start, end)
         latency = total(store, key(NAMESPACE, "TargetResponseTime", dims), start, end)

@@ -17,8 +17,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-__all__ = ["AlarmChange", "Alarms", "Alias", "ConnectService", "ConnectView", "Instance", "InstanceView",
-           "MeshedTask", "TaskIngress", "TaskUsage", "UsageView"]
+__all__ = ["AlarmChange", "AlarmFiring", "Alarms", "Alias", "ConnectService", "ConnectView", "Instance",
+           "InstanceView", "MeshedTask", "TaskIngress", "TaskUsage", "UsageView"]
 
 
 class Alias(Protocol):
@@ -72,13 +72,16 @@ class ConnectService(Protocol):
 
 class TaskIngress(Protocol):
     """One ingress listener of a meshed task: ``port`` in the task's network namespace to the
-    app's ``container_port`` on loopback; with ``tls`` it takes mTLS only (STRICT)."""
+    app's ``container_port`` on loopback; with ``tls`` it takes mTLS only (STRICT);
+    ``discovery_name`` is the Service Connect entry's ``discoveryName`` (what its metrics'
+    ``DiscoveryName`` is; "" for the port name)."""
 
     port_name: str
     port: int
     container_port: int
     app_protocol: str
     tls: bool
+    discovery_name: str
 
 
 class MeshedTask(Protocol):
@@ -143,12 +146,30 @@ class AlarmChange(Protocol):
     at: float
 
 
+class AlarmFiring(Protocol):
+    """An alarm in ALARM whose actions name something (``mesh.telemetry.alarms.Firing``): its
+    threshold and the datapoints its last evaluation judged, oldest first."""
+
+    name: str
+    threshold: float
+    datapoints: Sequence[float]
+
+
 class Alarms(Protocol):
-    """What the mesh offers a deployment that is rolled back by alarms (provider side: the
-    platform hands ``mesh.telemetry.alarms`` to the runner)."""
+    """What the mesh offers a deployment that is rolled back by alarms, and a step scaling
+    policy that alarms invoke (provider side: the platform hands ``mesh.telemetry.alarms`` to
+    the runner)."""
 
     def state(self, name: str) -> str | None:
         """The alarm's state now; None when there is no such alarm."""
+        ...
+
+    def evaluation_seconds(self, name: str) -> float | None:
+        """``(EvaluationPeriods + 1) * Period`` of the alarm; None when there is no such alarm."""
+        ...
+
+    def firing(self, action: str) -> Sequence[AlarmFiring]:
+        """The alarms in ALARM, actions enabled, whose ``AlarmActions`` name ``action``."""
         ...
 
     def subscribe(self) -> asyncio.Queue[AlarmChange]:

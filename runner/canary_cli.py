@@ -46,12 +46,12 @@ def canary_field(args: argparse.Namespace) -> dict[str, Any]:
 
 def metric_queries(cluster: str, service: str, revisions: Sequence[str], window: int) -> list[dict[str, Any]]:
     """GetMetricData queries: requests, 5xx and p99 of each revision over one ``window``
-    period (by the ingress dimensions ClusterName, ServiceName, DiscoveryName,
-    TaskDefinitionRevision)."""
+    period (by the ingress dimensions ClusterName, ServiceName, TaskDefinitionRevision: all the
+    service's ports)."""
     out = []
     for i, rev in enumerate(revisions):
         dims = [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service},
-                {"Name": "DiscoveryName", "Value": service}, {"Name": "TaskDefinitionRevision", "Value": rev}]
+                {"Name": "TaskDefinitionRevision", "Value": rev}]
         for prefix, metric, stat in _FIGURES:
             out.append({"Id": f"{prefix}{i}", "MetricStat": {
                 "Metric": {"Namespace": "AWS/ECS", "MetricName": metric, "Dimensions": dims},

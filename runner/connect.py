@@ -118,6 +118,7 @@ class TaskIngress:
     container_port: int
     app_protocol: str = ""
     tls: bool = False
+    discovery_name: str = ""  # the Service Connect entry's discoveryName ("": the port name)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def connect_json(connect: TaskConnect | None) -> str:
     return json.dumps({
         "namespace": connect.namespace,
         "ingress": [{"portName": i.port_name, "port": i.port, "containerPort": i.container_port,
-                     "appProtocol": i.app_protocol, **({"tls": True} if i.tls else {})}
+                     "appProtocol": i.app_protocol, **({"tls": True} if i.tls else {}),
+                     **({"discoveryName": i.discovery_name} if i.discovery_name else {})}
                     for i in connect.ingress],
         "aliases": dict(connect.alias_addresses),
         "egressPort": connect.egress_port,
@@ -161,7 +163,7 @@ def connect_from_json(text: str) -> TaskConnect | None:
     return TaskConnect(
         namespace=raw["namespace"],
         ingress=tuple(TaskIngress(i["portName"], i["port"], i["containerPort"], i.get("appProtocol", ""),
-                                  bool(i.get("tls", False)))
+                                  bool(i.get("tls", False)), i.get("discoveryName", ""))
                       for i in raw.get("ingress", [])),
         alias_addresses=dict(raw.get("aliases", {})),
         egress_port=raw.get("egressPort", EGRESS_PORT),
@@ -522,7 +524,8 @@ def task_connect(
     services = config.get("services") or []
     ingress = tuple(
         TaskIngress(s["portName"], port, int(named[s["portName"]]["containerPort"]),
-                    str(named[s["portName"]].get("appProtocol") or ""), s.get("tls") is not None)
+                    str(named[s["portName"]].get("appProtocol") or ""), s.get("tls") is not None,
+                    str(s.get("discoveryName") or ""))
         for s, port in zip(services, ingress_ports(definition, services), strict=True)
         if s["portName"] in named
     )

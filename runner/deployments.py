@@ -25,6 +25,13 @@ Rules (REPLICA), with ``D`` the desired count:
   threshold ``clamp(ceil(D / 2), 3, 200)`` is FAILED; with rollback, a new deployment of the
   last COMPLETED deployment's task definition takes over (the shell creates it), else the
   failed deployment starts no more tasks.
+* Deployment alarms (``deploymentConfiguration.alarms`` on a ROLLING deployment, ECS's
+  "CloudWatch alarms" failure detection): ``Spec.alarm`` is why the PRIMARY deployment's alarms
+  say it failed (the shell reads them while it is IN_PROGRESS). A deployment IN_PROGRESS is then
+  FAILED with that reason, rolled back as by the circuit breaker when ``Spec.alarm_rollback``.
+  With alarms watched, a deployment is not COMPLETED as soon as it is done: it stays
+  IN_PROGRESS for ``Spec.bake`` seconds more (ECS's bake time, from the alarms' periods) after
+  it was first done (``Deployment.ready_at``; ``Plan.ready`` says it is done now).
 * Tasks that never reached RUNNING slow further starts down (exponential backoff from 0.5 s up
   to 30 s, over the failures of the last 5 minutes); ``Plan.wake_at`` says when to look again.
 * Draining container instances (``TaskState.draining``, UpdateContainerInstancesState): a
@@ -54,6 +61,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "BREAKER_REASON",
     "DRAIN_REASON",
     "FAILURE_WINDOW",
     "SCALING_REASON",
@@ -78,6 +86,7 @@ DRAIN_REASON = "Task stopped during instance draining"
 SCALING_REASON = "Scaling activity initiated by (deployment {id})"
 FAILED_TO_START = "TaskFailedToStart"
 ESSENTIAL_EXITED = "EssentialContainerExited"
+BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
 FAILURE_WINDOW = 300.0  # seconds of start failures that count towards the backoff
 MAX_BACKOFF = 30.0
 
@@ -94,6 +103,9 @@ class Spec:
     rollback: bool = False
     keep: tuple[str, ...] = ()  # deployments whose tasks are not stopped (a traffic shift's source)
     hold: bool = False  # the PRIMARY deployment starts no task (a shift before SCALE_UP)
+    alarm: str = ""  # why the PRIMARY deployment's alarms failed it ("": they did not)
+    alarm_rollback: bool = False
+    bake: float = 0.0  # seconds a done deployment stays IN_PROGRESS while alarms are watched
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class Deployment:
     id: str
     status: str = "PRIMARY"  # PRIMARY | ACTIVE
     rollout: str = "IN_PROGRESS"  # IN_PROGRESS | COMPLETED | FAILED
+    ready_at: float | None = None  # when it was first done (its bake time began)
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,7 @@ class Plan:
     steady: bool = False
     wake_at: float | None = None
     failed_tasks: dict[str, int] = field(default_factory=dict)  # per deployment
+    ready: bool = False  # the PRIMARY deployment is done (its bake time, if any, runs)
 
     @property
     def started(self) -> int:
@@ -232,15 +246,18 @@ def plan(
     desired = len(instances) if spec.strategy == "DAEMON" else spec.desired
     rollouts: list[Rollout] = []
     blocked = primary.rollout == "FAILED"
+    failure: tuple[str, bool] | None = None  # why the deployment failed now, and whether to roll back
     if (
         spec.breaker
         and primary.rollout == "IN_PROGRESS"
         and failed[primary.id] >= failure_threshold(desired)
     ):
-        rollouts.append(
-            Rollout(primary.id, "FAILED", "ECS deployment circuit breaker: tasks failed to start.")
-        )
-        if spec.rollback and last_completed is not None and last_completed.id != primary.id:
+        failure = BREAKER_REASON, spec.rollback
+    elif spec.alarm and primary.rollout == "IN_PROGRESS":
+        failure = spec.alarm, spec.alarm_rollback
+    if failure is not None:
+        rollouts.append(Rollout(primary.id, "FAILED", failure[0]))
+        if failure[1] and last_completed is not None and last_completed.id != primary.id:
             return Plan(
                 rollouts=tuple(rollouts),
                 rollback=Rollback(primary.id, last_completed.id),
@@ -269,11 +286,14 @@ def plan(
         and all(is_healthy(t) for t in mine)
     )
     rollout = primary.rollout
-    if done and rollout == "IN_PROGRESS":
+    baked = (primary.ready_at if primary.ready_at is not None else now) + spec.bake
+    if done and rollout == "IN_PROGRESS" and spec.bake > 0 and now < baked:
+        wake_at = baked if wake_at is None else min(wake_at, baked)  # alarms watched until then
+    elif done and rollout == "IN_PROGRESS":
         rollouts.append(Rollout(primary.id, "COMPLETED", f"ECS deployment {primary.id} completed."))
         rollout = "COMPLETED"
     steady = done and rollout == "COMPLETED" and set(retire) == others
-    return Plan(tuple(starts), tuple(stops), tuple(rollouts), None, retire, steady, wake_at, failed)
+    return Plan(tuple(starts), tuple(stops), tuple(rollouts), None, retire, steady, wake_at, failed, done)
 
 
 def _protected(t: TaskState, now: float) -> bool:

@@ -146,7 +146,8 @@ def install(
     meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
     deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
     ``revision_metrics``; services with ``loadBalancers`` register their tasks in
-    ``target_groups``)."""
+    ``target_groups``); and the autoscaling loop (target tracking over ``metrics``, step
+    policies invoked by ``alarms``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
         **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms,
@@ -192,7 +193,8 @@ def install(
     for name, fn in autoscaling_api.OPERATIONS.items():  # Application Auto Scaling (its own target)
         platform.ops.add(autoscaling_api.TARGET, name, _bind(platform, fn, name))
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
-    autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
+    # target tracking reads ``metrics``, step policies ``alarms`` (neither: schedules only)
+    autoscaling_loop.install(platform, metrics, alarms)
     bus = _install_events(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics,

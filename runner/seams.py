@@ -5,26 +5,56 @@ part. All are optional: without ``InstanceRegistry`` tasks are not registered an
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
 namespace, without ``NamespaceInfo`` no Service Connect namespace exists, without
-``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm,
-without ``TargetGroups`` a service's ``loadBalancers`` name no target group that exists.
+``AlarmStates`` no alarm name is checked, no deployment is rolled back by an alarm and no step
+scaling policy is invoked, without ``TargetGroups`` a service's ``loadBalancers`` name no
+target group that exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["AlarmStates", "InstanceRegistry", "LogShipper", "MetricSource", "NamespaceInfo",
+__all__ = ["AlarmFiring", "AlarmStates", "InstanceRegistry", "LogShipper", "MetricSource", "NamespaceInfo",
            "NamespaceLookup", "NamespaceRef", "PullAuth", "Sidecars", "TaskResolver"]
 
 
+class AlarmFiring(Protocol):
+    """An alarm in ALARM that names an action: its threshold and the datapoints its last
+    evaluation judged (oldest first; empty when SetAlarmState put it there)."""
+
+    name: str
+    threshold: float
+    datapoints: Sequence[float]
+
+
 class AlarmStates(Protocol):
-    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` reads them."""
+    """CloudWatch alarms, as a deployment with ``deploymentConfiguration.alarms`` and a step
+    scaling policy named in alarms' ``AlarmActions`` read them."""
 
     def state(self, name: str) -> str | None:
         """The alarm's state now (OK, ALARM, INSUFFICIENT_DATA); None when there is no such
         alarm."""
         ...
+
+    def evaluation_seconds(self, name: str) -> float | None:
+        """How long the alarm takes to judge a breach: ``(EvaluationPeriods + 1) * Period`` (the
+        periods it judges, and the one a breach fills first); None when there is no such alarm.
+        A ROLLING deployment's bake time comes from it."""
+        ...
+
+    def firing(self, action: str) -> Sequence[AlarmFiring]:
+        """The alarms in ALARM (actions enabled) whose ``AlarmActions`` name ``action`` (a
+        scaling policy's ARN)."""
+        ...
+
+    def subscribe(self) -> asyncio.Queue[Any]:
+        """A queue of every state change from now on (each with ``name`` and ``new``, the new
+        state), bounded; the service loop wakes on one into ALARM instead of at its next look."""
+        ...
+
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None: ...
 
 
 class InstanceRegistry(Protocol):

@@ -69,6 +69,7 @@ from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
 from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics, TargetGroups
+from runner.serviceshapes import READY_AT, ROLLBACK_OF, TRIGGERED
 from runner.serviceshapes import counts as task_counts
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
@@ -77,7 +78,7 @@ log = logging.getLogger("dockyard.runner.services")
 
 TICK = 2.0
 RESOLUTION_LAG = 10.0  # seconds: the metric store's buckets (a window's last one fills this late)
-SHIFT_POLL = 1.0  # seconds between two looks at a running traffic shift's alarms
+SHIFT_POLL = 1.0  # seconds between two looks at a running deployment's alarms (one into ALARM wakes it)
 WARM_UP = 2.0  # seconds a shift's split names its clusters at weight 0 before it starts
 TOPICS = [tasks.TOPIC, services.TOPIC, instances.TOPIC]
 REPEAT_EVENT_AFTER = 300.0  # an identical event is written again only after this long
@@ -145,7 +146,7 @@ def _spec(spec: Mapping[str, Any]) -> deployments.Spec:
 
 
 def _dep(d: Mapping[str, Any]) -> deployments.Deployment:
-    return deployments.Deployment(d["id"], d["status"], d["rolloutState"])
+    return deployments.Deployment(d["id"], d["status"], d["rolloutState"], d.get(READY_AT))
 
 
 def registration_attributes(
@@ -254,19 +255,39 @@ class ServiceLoop:
                 await self._task
 
     async def _run(self) -> None:
-        while True:
-            since = self.store.revision
-            try:
-                await self.reconcile_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("service reconcile failed")
-            timeout = TICK
-            if self.wake_at is not None:
-                timeout = max(0.05, min(TICK, self.wake_at - time.time()))
-            await self.store.changes(since, TOPICS, timeout=timeout)
-            await asyncio.sleep(0.02)  # let a burst of changes land before replanning
+        alarms = self.alarms.subscribe() if self.alarms is not None else None
+        try:
+            while True:
+                since = self.store.revision
+                try:
+                    await self.reconcile_all()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("service reconcile failed")
+                timeout = TICK
+                if self.wake_at is not None:
+                    timeout = max(0.05, min(TICK, self.wake_at - time.time()))
+                await self._wait(since, timeout, alarms)
+                await asyncio.sleep(0.02)  # let a burst of changes land before replanning
+        finally:
+            if alarms is not None and self.alarms is not None:
+                self.alarms.unsubscribe(alarms)
+
+    async def _wait(self, since: int, timeout: float, alarms: asyncio.Queue[Any] | None) -> None:
+        """Until a change of the services' topics, ``timeout`` seconds, or an alarm going into
+        ALARM (a deployment it watches is rolled back at once, not at the next look)."""
+        changes = asyncio.ensure_future(self.store.changes(since, TOPICS, timeout=timeout))
+        if alarms is None:
+            await changes
+            return
+        fired = asyncio.ensure_future(_into_alarm(alarms))
+        try:
+            await asyncio.wait({changes, fired}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for job in (changes, fired):
+                job.cancel()
+            await asyncio.gather(changes, fired, return_exceptions=True)
 
     async def reconcile_all(self) -> None:
         self.wake_at = None
@@ -327,6 +348,8 @@ class ServiceLoop:
         pspec = _spec(spec)
         if current.status == "ACTIVE":
             pspec, primary = self._shift(cluster, name, spec, deps, states, pspec, now, messages)
+            if servicedeployments.shift_of(primary) is None:
+                pspec = self._rolling_alarms(spec, primary, pspec, now)
         if current.status == "DRAINING":
             pspec = deployments.Spec(0, 0, 100)
         elif spec["schedulingStrategy"] == "DAEMON":
@@ -341,6 +364,8 @@ class ServiceLoop:
         )
         if plan.wake_at is not None:
             self.wake_at = plan.wake_at if self.wake_at is None else min(self.wake_at, plan.wake_at)
+        if plan.ready and pspec.bake > 0 and primary.get(READY_AT) is None:
+            primary[READY_AT] = now  # the alarms' bake time begins
         events = [dict(e) for e in current.events]
         svc = f"(service {name})"
 
@@ -352,10 +377,12 @@ class ServiceLoop:
                     if r.state == "COMPLETED":
                         last_completed = {k: v for k, v in d.items()}
                         messages.append(f"{svc} (deployment {d['id']}) deployment completed.")
-                    else:
+                    elif r.reason == deployments.BREAKER_REASON:
                         messages.append(
                             f"{svc} deployment {d['id']} deployment failed: tasks failed to start."
                         )
+                    else:
+                        messages.append(f"{svc} (deployment {d['id']}) deployment failed: {r.reason}")
         if plan.rollback is not None and last_completed:
             for d in deps:
                 d["status"] = "ACTIVE"
@@ -364,6 +391,7 @@ class ServiceLoop:
             back_spec = {k: v for k, v in spec.items() if k not in services.CONNECT_KEYS}
             back_spec.update({k: last_completed[k] for k in services.CONNECT_KEYS if k in last_completed})
             back = services.new_deployment(last_completed["definition"], back_spec, now)
+            back[ROLLBACK_OF] = plan.rollback.failed  # not judged by the alarms that failed it
             deps.insert(0, back)
             spec["taskDefinition"] = back["taskDefinition"]
             messages.append(
@@ -488,7 +516,7 @@ class ServiceLoop:
             now,
             green_ready=len(self._serving(cluster, name, primary, mine)) >= pspec.desired,
             blue_drained=source is None or not any(t.live for t in states if t.deployment == source["id"]),
-            in_alarm=self._in_alarm(strategy),
+            in_alarm=self._in_alarm(strategy.alarms),
             failed_analysis=failed_analysis,
         )
         minute = self.config.deployment_minute_seconds
@@ -586,11 +614,43 @@ class ServiceLoop:
         messages.append(f"{dep} canary at {policy.steps[run.step]:g}% passed: {verdict.reason}.")
         return replace(state, step=after.step, since=now), ""
 
-    def _in_alarm(self, strategy: shift.Strategy) -> tuple[str, ...]:
-        if self.alarms is None or not strategy.alarms.enable:
+    def _rolling_alarms(
+        self, spec: Mapping[str, Any], primary: dict[str, Any], pspec: deployments.Spec, now: float
+    ) -> deployments.Spec:
+        """The reconciler's spec with what a ROLLING deployment's ``deploymentConfiguration.alarms``
+        say (:mod:`runner.deployments`): while the PRIMARY deployment is IN_PROGRESS its alarms
+        are read (at least every :data:`SHIFT_POLL` seconds), one in ALARM fails it; it is done
+        only after a bake time: the longest ``(EvaluationPeriods + 1) * Period`` of its alarms
+        (one period more: a breach has to fill a whole period first) plus the sidecars' flush
+        interval. A deployment that rolls one back is not judged by them."""
+        config = shift.alarms_of(spec.get("deploymentConfiguration") or {})
+        if not (config.enable and config.names) or self.alarms is None or primary.get(ROLLBACK_OF):
+            return pspec
+        if primary.get("rolloutState") != "IN_PROGRESS":
+            return pspec
+        bake = max((w for w in map(self._evaluation_seconds, config.names) if w is not None), default=0.0)
+        bake += self.config.mesh_stats_flush_interval or 10.0
+        self.wake_at = min(self.wake_at or now + SHIFT_POLL, now + SHIFT_POLL)
+        fired = self._in_alarm(config)
+        if not fired:
+            return replace(pspec, bake=bake)
+        primary[TRIGGERED] = list(fired)
+        why = f"Alarm(s) {', '.join(fired)} went into ALARM state during the service deployment."
+        return replace(pspec, bake=bake, alarm=why + (" Rolling back." if config.rollback else ""),
+                       alarm_rollback=config.rollback)
+
+    def _evaluation_seconds(self, name: str) -> float | None:
+        try:
+            return self.alarms.evaluation_seconds(name) if self.alarms is not None else None
+        except Exception as e:  # the alarms are unreadable: no bake from this one
+            log.warning("alarm window", extra={"alarm": name, "error": str(e)})
+            return None
+
+    def _in_alarm(self, alarms: shift.Alarms) -> tuple[str, ...]:
+        if self.alarms is None or not alarms.enable:
             return ()
         out = []
-        for n in strategy.alarms.names:
+        for n in alarms.names:
             try:
                 if self.alarms.state(n) == "ALARM":
                     out.append(n)
@@ -889,6 +949,12 @@ def _split(
     green = round(t.green * 100)
     blue = 0 if warming else 10000 - green
     return {"weights": [[*a, blue], [*b, green]], "test": list(b) if t.test else None}
+
+
+async def _into_alarm(queue: asyncio.Queue[Any]) -> None:
+    """Return once ``queue`` (alarm state changes) has one into ALARM."""
+    while (await queue.get()).new != "ALARM":
+        pass
 
 
 def _recent(events: list[dict[str, Any]], message: str, now: float) -> bool:

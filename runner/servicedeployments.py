@@ -34,7 +34,7 @@ from runner.errors import (
     ServiceDeploymentNotFoundException,
     ServiceNotFoundException,
 )
-from runner.serviceshapes import service_arn
+from runner.serviceshapes import ROLLBACK_OF, TRIGGERED, service_arn
 
 __all__ = ["MIGRATIONS", "OPERATIONS", "deployment_arn", "record", "revision_arn", "shift_of"]
 
@@ -216,8 +216,10 @@ def record(
                 }]
         if state.ended_at is not None and (state.outcome != "ROLLBACK" or retired):
             body["finishedAt"] = state.ended_at if state.outcome != "ROLLBACK" else now
-    elif status != "IN_PROGRESS":
-        body["finishedAt"] = (previous or {}).get("finishedAt") or dep.get("updatedAt") or now
+    else:
+        _rolling_alarms(body, config, cluster, service, dep, deps, active, rolled_back)
+        if status != "IN_PROGRESS":
+            body["finishedAt"] = (previous or {}).get("finishedAt") or dep.get("updatedAt") or now
     if status == "STOPPED":
         body["stoppedAt"] = body.get("finishedAt") or (previous or {}).get("stoppedAt") or now
         body["finishedAt"] = body["stoppedAt"]
@@ -226,6 +228,28 @@ def record(
     body[REVISION] = _revision(config, cluster, service, dep, spec)
     return data.ServiceDeploymentRecord(arn, body[REVISION]["serviceRevisionArn"], cluster, service,
                                         float(dep.get("createdAt") or now), body)
+
+
+def _rolling_alarms(
+    body: dict[str, Any], config: Config, cluster: str, service: str, dep: Mapping[str, Any],
+    deps: Sequence[Mapping[str, Any]], active: bool, rolled_back: bool,
+) -> None:
+    """A ROLLING deployment's ``alarms`` (when its configuration names some) and ``rollback``
+    (when it was rolled back: the revision of the deployment that took over)."""
+    alarms = shift.alarms_of(body["deploymentConfiguration"])
+    triggered = list(dep.get(TRIGGERED) or [])
+    if alarms.names:
+        body["alarms"] = {
+            "status": "DISABLED" if not alarms.enable or dep.get(ROLLBACK_OF) else
+            "TRIGGERED" if triggered else "MONITORING" if active else "MONITORING_COMPLETE",
+            "alarmNames": list(alarms.names),
+            "triggeredAlarmNames": triggered,
+        }
+    if rolled_back:
+        back = next((d for d in deps if d.get("status") == "PRIMARY"), None)
+        body["rollback"] = {"reason": dep.get("rolloutStateReason", ""), "startedAt": dep.get("updatedAt"),
+                            **({"serviceRevisionArn": revision_arn(config, cluster, service, back["id"])}
+                               if back is not None else {})}
 
 
 def _shown(rec: data.ServiceDeploymentRecord) -> dict[str, Any]:

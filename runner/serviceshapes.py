@@ -9,7 +9,7 @@ from dockyard.config import Config
 from dockyard.store import Store
 from runner import clusters, connect, data
 
-__all__ = ["ECHOED", "counts", "group_of", "service_arn", "shape"]
+__all__ = ["ECHOED", "READY_AT", "ROLLBACK_OF", "TRIGGERED", "counts", "group_of", "service_arn", "shape"]
 
 # Request fields a service keeps in its spec and describes as given.
 ECHOED = (
@@ -27,9 +27,14 @@ ECHOED = (
 )
 
 
+# A ROLLING deployment's alarm keys (runner.service_loop): when it was first done (its alarms'
+# bake time began), the alarms that failed it, the deployment a rollback deployment undoes.
+READY_AT, TRIGGERED, ROLLBACK_OF = "readyAt", "alarmsTriggered", "rollbackOf"
 # Deployment keys kept for the loop, never shown (the task definition, the failed count, the
-# Service Connect namespace's name, a traffic shift's split and state, its load balancers).
-HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift", "loadBalancers")
+# Service Connect namespace's name, a traffic shift's split and state, its load balancers, the
+# alarm keys).
+HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift", "loadBalancers",
+          READY_AT, TRIGGERED, ROLLBACK_OF)
 
 
 def service_arn(config: Config, cluster: str, name: str) -> str:

@@ -49,7 +49,8 @@ from runner.canary import Policy as CanaryPolicy
 from runner.canary import policy_of as canary_policy
 
 __all__ = ["HOOK_STAGES", "SHIFTING", "STAGES", "Alarms", "Hook", "Observed", "State", "Strategy", "Traffic",
-           "advance", "hook_id", "next_wake", "state_from_json", "state_json", "strategy_of", "traffic"]
+           "advance", "alarms_of", "hook_id", "next_wake", "state_from_json", "state_json", "strategy_of",
+           "traffic"]
 
 STAGES = ("PRE_SCALE_UP", "SCALE_UP", "POST_SCALE_UP", "TEST_TRAFFIC_SHIFT", "POST_TEST_TRAFFIC_SHIFT",
           "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT", "BAKE_TIME", "CLEAN_UP")
@@ -266,7 +267,6 @@ def strategy_of(config: Mapping[str, Any]) -> Strategy | None:
         return None
     canary = config.get("canaryConfiguration") or {}
     linear = config.get("linearConfiguration") or {}
-    alarms = config.get("alarms") or {}
     hooks = tuple(
         Hook(hook_id(i), tuple(h.get("lifecycleStages") or ()),
              float((h.get("timeoutConfiguration") or {}).get("timeoutInMinutes", _MAX_HOOK_MINUTES)),
@@ -281,10 +281,16 @@ def strategy_of(config: Mapping[str, Any]) -> Strategy | None:
         step_bake=float(linear.get("stepBakeTimeInMinutes", 6)),
         bake=float(config.get("bakeTimeInMinutes") or 0),
         hooks=hooks,
-        alarms=Alarms(tuple(alarms.get("alarmNames") or ()), bool(alarms.get("enable")),
-                      bool(alarms.get("rollback"))),
+        alarms=alarms_of(config),
         analysis=canary_policy(config[CANARY_FIELD]) if config.get(CANARY_FIELD) is not None else None,
     )
+
+
+def alarms_of(config: Mapping[str, Any]) -> Alarms:
+    """The :class:`Alarms` of a (checked) ``deploymentConfiguration``, whatever its strategy."""
+    alarms = config.get("alarms") or {}
+    return Alarms(tuple(alarms.get("alarmNames") or ()), bool(alarms.get("enable")),
+                  bool(alarms.get("rollback")))
 
 
 def hook_id(index: int) -> str:

@@ -7,8 +7,8 @@ An alarm watches one metric (``Namespace``/``MetricName``/``Dimensions``/``Perio
 ``ReturnData`` true is judged). :meth:`Alarms.evaluate` reads the newest ``EvaluationPeriods``
 whole periods and lets :func:`mesh.telemetry.alarms_eval.judge` decide; a state change is
 kept in the alarm's history (the newest 100 items of each alarm) and handed to every
-subscriber: the seam deployments consume (:class:`mesh.seams.Alarms`): ``state(name)`` and
-``subscribe()``, an ``asyncio.Queue`` of :class:`StateChange`.
+subscriber: the seam deployments consume (:class:`mesh.seams.Alarms`): ``state(name)``,
+``evaluation_seconds(name)`` and ``subscribe()``, an ``asyncio.Queue`` of :class:`StateChange`.
 
 Alarms live in memory (not across a restart; docs/telemetry.md).
 """
@@ -41,7 +41,7 @@ from mesh.telemetry.cloudwatch_errors import (
     ResourceNotFound,
 )
 
-__all__ = ["Alarm", "Alarms", "StateChange"]
+__all__ = ["Alarm", "Alarms", "Firing", "StateChange"]
 
 log = logging.getLogger("dockyard.mesh")
 
@@ -61,6 +61,15 @@ class StateChange:
     at: float
 
 
+@dataclass(frozen=True)
+class Firing:
+    """An alarm in ALARM that names an action (``mesh.seams.AlarmFiring``)."""
+
+    name: str
+    threshold: float
+    datapoints: tuple[float, ...]
+
+
 @dataclass
 class Alarm:
     name: str
@@ -72,6 +81,7 @@ class Alarm:
     state_updated: float = 0.0
     updated: float = 0.0
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
+    points: tuple[float, ...] = ()  # the datapoints the last evaluation judged (None left out)
 
     @property
     def period(self) -> int:
@@ -110,6 +120,20 @@ class Alarms:
         """The alarm's state, None when there is no such alarm."""
         alarm = self.alarms.get(name)
         return alarm.state if alarm else None
+
+    def evaluation_seconds(self, name: str) -> float | None:
+        """``(EvaluationPeriods + 1) * Period`` of the alarm (the periods it judges, and the one
+        a breach fills first), None when there is no such alarm."""
+        alarm = self.alarms.get(name)
+        return float(alarm.period * (int(alarm.spec["EvaluationPeriods"]) + 1)) if alarm else None
+
+    def firing(self, action: str) -> list[Firing]:
+        """The alarms in ALARM with actions enabled whose ``AlarmActions`` name ``action``
+        (CloudWatch invokes an Application Auto Scaling action as long as its alarm stays in
+        ALARM; the policy's cooldown paces it)."""
+        return [Firing(a.name, float(a.spec["Threshold"]), a.points) for a in self.alarms.values()
+                if a.state == "ALARM" and a.spec.get("ActionsEnabled", True) is not False
+                and action in (a.spec.get("AlarmActions") or [])]
 
     def subscribe(self) -> asyncio.Queue[StateChange]:
         """A queue that receives every state change from now on (bounded: the oldest are
@@ -165,6 +189,7 @@ class Alarms:
             except AwsError as e:  # metric math that fails on this data: this alarm only
                 log.warning("alarm not evaluated", extra={"alarm": alarm.name, "error": e.message})
                 continue
+            alarm.points = tuple(p for p in points if p is not None)
             s = alarm.spec
             n = int(s["EvaluationPeriods"])
             verdict = alarms_eval.judge(

@@ -51,7 +51,8 @@ class Nodes:
         now = time.monotonic()
         if now - self._at > self.ttl or (task_arn not in self._nodes and now - self._at > 0.1):
             self._nodes = {
-                t.task_arn: Node(t.task_arn, t.cluster.rsplit("/", 1)[-1], t.service, t.revision)
+                t.task_arn: Node(t.task_arn, t.cluster.rsplit("/", 1)[-1], t.service, t.revision,
+                                 tuple((i.port_name, i.discovery_name or i.port_name) for i in t.ingress))
                 for t in self.tasks()
             }
             self._at = now

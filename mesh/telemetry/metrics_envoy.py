@@ -8,11 +8,13 @@ restarted: the new value is the delta); :func:`samples` names the result as ECS 
 does (:data:`COUNTERS`, :data:`GAUGES`, ``TargetResponseTime``) with its dimensions:
 
 * a task's own ingress (cluster ``local_<port name>``: requests the task served):
-  ``DiscoveryName`` = the ECS service, with ``ClusterName``/``ServiceName`` and Dockyard's
+  ``DiscoveryName`` = the Service Connect ``discoveryName`` of that port (ECS's default: the
+  port name), ``ClusterName``/``ServiceName`` (ECS's), and Dockyard's
   ``TaskDefinitionRevision`` (canary and baseline apart);
 * an upstream (cluster ``sc/<namespace>/<discovery name>`` or App Mesh's weighted target
   ``am/<mesh>/<virtual node>``): ``TargetDiscoveryName`` = the discovery name or virtual node,
-  with the caller's ``ClusterName``/``ServiceName``/``DiscoveryName``.
+  with the caller's ``ClusterName``/``ServiceName`` and ``DiscoveryName`` (its first
+  discovery name; its service name when it serves none).
 
 Each sample is kept under a few dimension sets (:func:`dimension_sets`), as CloudWatch keeps a
 metric per exact dimension set.
@@ -104,6 +106,16 @@ class Node:
     cluster: str  # the ECS cluster's name
     service: str
     revision: int
+    discovery: tuple[tuple[str, str], ...] = ()  # (port name, Service Connect discoveryName)
+
+    def discovery_name(self, port_name: str) -> str:
+        """The ``DiscoveryName`` of the ingress ``port_name`` (ECS's default: the port name)."""
+        return dict(self.discovery).get(port_name) or port_name
+
+    @property
+    def caller_name(self) -> str:
+        """The ``DiscoveryName`` of what the task calls: its first, or its service name."""
+        return self.discovery[0][1] if self.discovery else self.service
 
 
 @dataclass(frozen=True)
@@ -180,24 +192,20 @@ def target(cluster: str) -> tuple[str, str] | None:
 
 
 def dimension_sets(node: Node, cluster: str) -> list[dict[str, str]]:
-    """The dimension sets a sample of ``cluster`` on ``node`` is kept under (empty: none)."""
+    """The dimension sets a sample of ``cluster`` on ``node`` is kept under (empty: none):
+    ECS Service Connect's (``DiscoveryName``; ``ClusterName``+``ServiceName``;
+    ``TargetDiscoveryName`` alone and with ``ClusterName``+``ServiceName``), with
+    ``DiscoveryName`` added, and per ``TaskDefinitionRevision`` (Dockyard's)."""
     t = target(cluster)
     if t is None:
         return []
-    base = {"ClusterName": node.cluster, "ServiceName": node.service, "DiscoveryName": node.service}
-    rev = str(node.revision)
+    svc = {"ClusterName": node.cluster, "ServiceName": node.service}
+    rev = {"TaskDefinitionRevision": str(node.revision)}
     if t[0] == "local":
-        return [
-            {"DiscoveryName": node.service},
-            base,
-            {"DiscoveryName": node.service, "TaskDefinitionRevision": rev},
-            {**base, "TaskDefinitionRevision": rev},
-        ]
-    return [
-        {"TargetDiscoveryName": t[1]},
-        {"DiscoveryName": node.service, "TargetDiscoveryName": t[1]},
-        {**base, "TargetDiscoveryName": t[1]},
-    ]
+        name = {"DiscoveryName": node.discovery_name(t[1])}
+        return [name, svc, {**svc, **name}, {**name, **rev}, {**svc, **rev}]
+    aimed = {"TargetDiscoveryName": t[1]}
+    return [aimed, {"DiscoveryName": node.caller_name, **aimed}, {**svc, **aimed}]
 
 
 def samples(node: Node, changes: Mapping[str, Reading]) -> list[Sample]:

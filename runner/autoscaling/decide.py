@@ -41,6 +41,7 @@ __all__ = [
     "StepScaling",
     "Target",
     "TargetTracking",
+    "breach",
     "decide",
     "step_decision",
     "tracking_decision",
@@ -167,6 +168,19 @@ def _step_of(p: StepScaling) -> Step | None:
         if lo <= delta < hi:
             return s
     return None
+
+
+def breach(datapoints: Sequence[float], aggregation: str, threshold: float) -> float:
+    """The value a step policy judges: the alarm's datapoints aggregated by
+    ``MetricAggregationType`` (``Average``, ``Minimum``, ``Maximum``); the threshold itself when
+    there are none (an alarm put in ALARM by SetAlarmState: the step at the threshold)."""
+    if not datapoints:
+        return threshold
+    if aggregation == "Minimum":
+        return min(datapoints)
+    if aggregation == "Maximum":
+        return max(datapoints)
+    return sum(datapoints) / len(datapoints)
 
 
 def step_decision(t: Target, p: StepScaling, h: History, now: float) -> Decision:

@@ -3,10 +3,14 @@
 1. the scheduled actions that came due (:func:`runner.autoscaling.schedule.next_after` of their
    last run, within ``StartTime``/``EndTime``, unless ``ScheduledScalingSuspended``) set its
    ``MinCapacity``/``MaxCapacity``, and the service's desired count is brought inside them;
-2. its policies are judged by :func:`runner.autoscaling.decide.decide` over the last complete
-   periods of their metrics (``autoscaling_period`` seconds each, aligned to multiples of the
-   period as CloudWatch's are), read through ``metrics``
+2. its policies are judged by :func:`runner.autoscaling.decide.decide`: target tracking over
+   the last complete periods of their metrics (``autoscaling_period`` seconds each, aligned to
+   multiples of the period as CloudWatch's are), read through ``metrics``
    (:class:`runner.seams.MetricSource`; without one, only scheduled actions and bounds act);
+   a step scaling policy while an alarm that names its ARN in ``AlarmActions`` is in ALARM
+   (``alarms``, :class:`runner.seams.AlarmStates`: CloudWatch invokes the action as long as the
+   alarm stays there, the policy's ``Cooldown`` paces it), on the breach of the datapoints that
+   alarm judged last;
 3. a new desired count is set with UpdateService's own path, and every change (or a wanted one
    held back) is a scaling activity worded as AWS words it.
 
@@ -28,7 +32,7 @@ from dockyard.config import Config
 from dockyard.store import Store
 from runner import data, services
 from runner.autoscaling import decide, schedule
-from runner.seams import MetricSource
+from runner.seams import AlarmStates, MetricSource
 
 __all__ = ["Scaler", "install", "metric_query"]
 
@@ -57,11 +61,14 @@ def metric_query(resource: str, config: dict[str, Any]) -> tuple[str, str, dict[
 
 
 class Scaler:
-    def __init__(self, store: Store, config: Config, metrics: MetricSource | None = None) -> None:
+    def __init__(self, store: Store, config: Config, metrics: MetricSource | None = None,
+                 alarms: AlarmStates | None = None) -> None:
         self.store = store
         self.config = config
         self.metrics = metrics
-        self.history: dict[str, decide.History] = {}
+        self.alarms = alarms
+        # per registration (resource, CreationTime): a target registered again starts afresh
+        self.history: dict[tuple[str, float], decide.History] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -84,7 +91,10 @@ class Scaler:
             await asyncio.sleep(max(0.2, self.config.autoscaling_interval))
 
     async def step(self, now: float) -> None:
-        for target in data.scalable_targets(self.store):
+        targets = data.scalable_targets(self.store)
+        registered = {(t.resource, t.created_at) for t in targets}
+        self.history = {k: h for k, h in self.history.items() if k in registered}
+        for target in targets:
             try:
                 await self._one(target, now)
             except asyncio.CancelledError:
@@ -135,6 +145,23 @@ class Scaler:
         end = now // period * period  # the last complete period ends there (periods align, as AWS's do)
         return list(await self.metrics.points(namespace, name, dims, stat, period, end - count * period, end))
 
+    def _step(self, policy: data.ScalingPolicy) -> decide.StepScaling | None:
+        """The step policy as :mod:`runner.autoscaling.decide` judges it, when an alarm naming
+        it is in ALARM (the first of them); None otherwise."""
+        if self.alarms is None:
+            return None
+        firing = list(self.alarms.firing(policy.arn))
+        if not firing:
+            return None
+        alarm, cfg = firing[0], policy.config
+        value = decide.breach(list(alarm.datapoints), str(cfg.get("MetricAggregationType") or "Average"),
+                              alarm.threshold)
+        steps = tuple(decide.Step(int(s["ScalingAdjustment"]), s.get("MetricIntervalLowerBound"),
+                                  s.get("MetricIntervalUpperBound")) for s in cfg["StepAdjustments"])
+        return decide.StepScaling(policy.name, alarm.name, alarm.threshold, value, steps,
+                                  str(cfg["AdjustmentType"]), int(cfg.get("MinAdjustmentMagnitude") or 0),
+                                  float(cfg.get("Cooldown", 300)))
+
     async def _one(self, target: data.ScalableTarget, now: float) -> None:
         target = await self._scheduled(target, now)
         _, cluster, name = target.resource.split("/")
@@ -145,31 +172,37 @@ class Scaler:
         view = decide.Target(target.resource, capacity, target.min_capacity, target.max_capacity,
                              bool(target.suspended.get("DynamicScalingOutSuspended")),
                              bool(target.suspended.get("DynamicScalingInSuspended")))
-        tracking = []
+        tracking, steps = [], []
         for p in data.scaling_policies(self.store, target.resource):
-            if p.type != "TargetTrackingScaling":
-                continue  # step policies act when their alarm fires (the alarms seam, not here)
+            if p.type == "StepScaling":
+                found = self._step(p)
+                if found is not None:
+                    steps.append(found)
+                continue
             cfg = p.config
             points = await self._points(target.resource, p, now, decide.LOW_POINTS)
             tracking.append(decide.TargetTracking(
                 p.name, float(cfg["TargetValue"]), points, float(cfg.get("ScaleOutCooldown", 300)),
                 float(cfg.get("ScaleInCooldown", 300)), bool(cfg.get("DisableScaleIn"))))
-        history = self.history.get(target.resource, decide.History())
-        verdict = decide.decide(view, tracking, [], history, now)
+        history = self.history.get((target.resource, target.created_at), decide.History())
+        verdict = decide.decide(view, tracking, steps, history, now)
         if verdict.desired == capacity:
             return
         await services.update(self.store, self.config, {"cluster": cluster, "service": name,
                                                         "desiredCount": verdict.desired})
-        if verdict.direction == "out":
-            self.history[target.resource] = replace(history, last_out_at=now, last_out_to=verdict.desired)
+        if not verdict.policy:
+            pass  # the bounds moved it (MinCapacity/MaxCapacity): no policy's cooldown starts
+        elif verdict.direction == "out":
+            self.history[(target.resource, target.created_at)] = replace(
+                history, last_out_at=now, last_out_to=verdict.desired)
         else:
-            self.history[target.resource] = replace(history, last_in_at=now)
+            self.history[(target.resource, target.created_at)] = replace(history, last_in_at=now)
         await self._activity(target.resource, f"Setting desired count to {verdict.desired}.", verdict.cause,
                              now)
 
 
-def install(platform: Any, metrics: MetricSource | None = None) -> Scaler:
-    scaler = Scaler(platform.store, platform.config, metrics)
+def install(platform: Any, metrics: MetricSource | None = None, alarms: AlarmStates | None = None) -> Scaler:
+    scaler = Scaler(platform.store, platform.config, metrics, alarms)
 
     async def serve(p: Any) -> AsyncIterator[None]:
         await scaler.start()

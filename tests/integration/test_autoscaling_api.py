@@ -225,6 +225,64 @@ def test_target_tracking_on_a_custom_metric_scales_the_service_out(dockyard: Any
         ecs.update_service(cluster=cluster, service=name, desiredCount=0)
 
 
+def test_a_step_policy_invoked_by_an_alarm_action_scales_by_the_step_of_the_breach(
+    dockyard: Any, service: str
+) -> None:
+    """Step scaling as AWS wires it: PutMetricAlarm's ``AlarmActions`` names the policy's ARN;
+    the alarm goes to ALARM on a metric sent with PutMetricData (the session server judges
+    alarms every second), and the breach (100 over a threshold of 10) falls in the +3 step."""
+    ids = _ids(service)
+    _, cluster, name = service.split("/")
+    ecs, cw = dockyard.client("ecs"), dockyard.client("cloudwatch")
+    queue, alarm = f"steps-{uuid.uuid4().hex[:6]}", f"backlog-{uuid.uuid4().hex[:6]}"
+    dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "1", "--max-capacity", "5")
+    try:
+        spec = {"AdjustmentType": "ChangeInCapacity", "Cooldown": 600, "MetricAggregationType": "Maximum",
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 50,
+                                     "ScalingAdjustment": 1},
+                                    {"MetricIntervalLowerBound": 50, "ScalingAdjustment": 3}]}
+        arn = dockyard.aws(AAS, "put-scaling-policy", *ids, "--policy-name", "backlog", "--policy-type",
+                           "StepScaling", "--step-scaling-policy-configuration",
+                           json.dumps(spec))["PolicyARN"]
+        dockyard.aws("cloudwatch", "put-metric-alarm", "--alarm-name", alarm, "--namespace", "Dockyard/Test",
+                     "--metric-name", "Backlog", "--dimensions", f"Name=Queue,Value={queue}",
+                     "--statistic", "Maximum", "--period", "10", "--evaluation-periods", "1",
+                     "--threshold", "10", "--comparison-operator", "GreaterThanThreshold",
+                     "--alarm-actions", arn)
+
+        def desired() -> int:
+            return ecs.describe_services(cluster=cluster, services=[name])["services"][0]["desiredCount"]
+
+        deadline = time.monotonic() + 30
+        while desired() != 1:  # MinCapacity 1 lifts the service from 0 first
+            assert time.monotonic() < deadline, "MinCapacity never applied"
+            time.sleep(0.5)
+        edge = time.time() // 10 * 10  # the last complete period and the current one
+        cw.put_metric_data(Namespace="Dockyard/Test", MetricData=[
+            {"MetricName": "Backlog", "Dimensions": [{"Name": "Queue", "Value": queue}],
+             "Timestamp": edge + offset, "Value": 100.0} for offset in (-5, 5)])
+        deadline = time.monotonic() + 60
+        while desired() != 4:
+            if time.monotonic() > deadline:
+                [a] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+                acts = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                    "--resource-id", service)["ScalingActivities"]
+                raise AssertionError("the alarm's action never scaled the service by +3: " + json.dumps(
+                    [desired(), a["StateValue"], a["StateReason"], [x["Cause"] for x in acts]]))
+            time.sleep(0.5)
+        [shown] = cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+        assert shown["AlarmActions"] == [arn] and shown["StateValue"] == "ALARM"
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", service)["ScalingActivities"]
+        cause = (f"monitor alarm {alarm} in state ALARM triggered policy backlog changing the desired "
+                 "capacity from 1 to 4")
+        assert (cause, "Setting desired count to 4.") in [(a["Cause"], a["Description"]) for a in activities]
+    finally:
+        dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", alarm)
+        dockyard.aws(AAS, "deregister-scalable-target", *ids)
+        ecs.update_service(cluster=cluster, service=name, desiredCount=0)
+
+
 BURN = "while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.05; done"
 
 

@@ -11,12 +11,17 @@ In order, on the same service (the session server's deployment minute is one sec
 3. v3 through BLUE_GREEN with a PAUSE hook at POST_TEST_TRAFFIC_SHIFT: the deployment holds
    there, test traffic (the alias's ``testTrafficRules`` header) on v3, production on v2, until
    ContinueServiceDeployment; then all on v3; zero failed requests;
-
-The alarm rollback of a failing canary is not here yet (see docs/deployments.md, "Limits").
+4. v4, which answers 500 on 20% of requests, through CANARY with ``deploymentConfiguration.alarms``:
+   an alarm made with ``aws cloudwatch put-metric-alarm`` on Service Connect's
+   ``HTTPCode_Target_5XX_Count`` by ``DiscoveryName`` (the Service Connect discoveryName, not
+   the ECS service name) goes to ALARM during the canary's bake time and the deployment is
+   rolled back: ROLLBACK_SUCCESSFUL with ``rollback`` and ``alarms.triggeredAlarmNames``, the
+   service's events, all traffic back on v3 and no failed request after the rollback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -61,6 +66,14 @@ def register(dockyard: Dockyard, family: str, version: str, fail_percent: int = 
 
 @pytest.fixture(scope="module")
 def site(dockyard: Dockyard) -> Iterator[Site]:
+    with site_of(dockyard) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def site_of(dockyard: Dockyard) -> Iterator[Site]:
+    """A cluster of its own with ``web`` (v1, Service Connect, a test traffic header) and its
+    client ``front``, once front reaches web through its sidecar (bench/deploy.py uses it too)."""
     ns = namespace(dockyard, f"dep-{uuid.uuid4().hex[:6]}.local")["Name"]
     suffix = uuid.uuid4().hex[:6]
     discovery, family = f"web{suffix}", f"dep-web-{suffix}"
@@ -253,3 +266,99 @@ def test_blue_green_holds_at_a_pause_hook_until_continued(dockyard: Dockyard, si
     assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 100
     steady_on(site, "web-v3")
     assert load.failed() == [], load.failed()[:5]
+
+
+def put_alarm(dockyard: Dockyard, name: str, dimensions: dict[str, str]) -> None:
+    """An alarm on any 5xx answered by ``web`` in a 10 s period (missing data: not breaching)."""
+    dockyard.aws("cloudwatch", "put-metric-alarm", "--alarm-name", name, "--namespace", "AWS/ECS",
+                 "--metric-name", "HTTPCode_Target_5XX_Count",
+                 "--dimensions", *[f"Name={k},Value={v}" for k, v in dimensions.items()],
+                 "--statistic", "Sum", "--period", "10", "--evaluation-periods", "1", "--threshold", "0",
+                 "--comparison-operator", "GreaterThanThreshold", "--treat-missing-data", "notBreaching")
+    wait_for(lambda: alarm_state(dockyard, name) == "OK", timeout=60, what=f"{name} OK")
+
+
+def alarm_state(dockyard: Dockyard, name: str) -> str:
+    [alarm] = dockyard.aws("cloudwatch", "describe-alarms", "--alarm-names", name)["MetricAlarms"]
+    return alarm["StateValue"]
+
+
+def deployment(dockyard: Dockyard, site: Site, dep_id: str) -> dict[str, Any] | None:
+    """The service deployment of the service's deployment ``dep_id`` (``ecs-svc/<digits>``)."""
+    listed = dockyard.aws("ecs", "list-service-deployments", "--cluster", site.cluster,
+                          "--service", "web")["serviceDeployments"]
+    arn = next((d["serviceDeploymentArn"] for d in listed
+                if d["serviceDeploymentArn"].endswith("/" + dep_id.rsplit("/", 1)[-1])), None)
+    if arn is None:
+        return None
+    [found] = dockyard.aws("ecs", "describe-service-deployments", "--service-deployment-arns",
+                           arn)["serviceDeployments"]
+    return found
+
+
+def rolled_back(dockyard: Dockyard, site: Site, dep_id: str, name: str, good: str,
+                load: Load) -> dict[str, Any]:
+    """The service deployment ``dep_id`` once ROLLBACK_SUCCESSFUL, checked as ECS shows an alarm
+    rollback; the service back on one completed deployment, answering ``good`` only, with no
+    failed request after that."""
+    def done() -> dict[str, Any] | None:
+        d = deployment(dockyard, site, dep_id)
+        assert d is None or d["status"] in ("IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL"), d
+        return d if d is not None and d["status"] == "ROLLBACK_SUCCESSFUL" else None
+
+    wait_for(done, timeout=180, what="the deployment ROLLBACK_SUCCESSFUL")
+
+    def settled() -> bool:
+        deps = describe(dockyard, site)["deployments"]
+        return len(deps) == 1 and deps[0]["rolloutState"] == "COMPLETED" and deps[0]["id"] != dep_id
+
+    wait_for(settled, timeout=120, what="the service on one completed deployment again")
+    back = time.time()
+    found = deployment(dockyard, site, dep_id)
+    assert found is not None and found["status"] == "ROLLBACK_SUCCESSFUL", found
+    assert found["alarms"]["status"] == "TRIGGERED", found
+    assert found["alarms"]["triggeredAlarmNames"] == [name], found
+    assert name in found["rollback"]["reason"] and found["rollback"]["startedAt"], found["rollback"]
+    steady_on(site, good)
+    wait_for(lambda: len([b for b in load.batches if b[0] > back + 1]) >= 10, timeout=60,
+             what="ten batches after the rollback")
+    assert load.failed(back + 1) == [], load.failed(back + 1)[:5]
+    messages = [e["message"] for e in describe(dockyard, site)["events"]]
+    fired = f"deployment failed: Alarm(s) {name} went into ALARM state"
+    assert any(fired in m for m in messages), messages[:10]
+    assert any("rolling back to deployment" in m for m in messages), messages[:10]
+    return found
+
+
+def test_a_failing_canary_is_rolled_back_by_its_alarm(dockyard: Dockyard, site: Site, load: Load):
+    name = f"dep-5xx-{uuid.uuid4().hex[:6]}"
+    put_alarm(dockyard, name, {"DiscoveryName": site.discovery})
+    v4 = register(dockyard, site.family, "web-v4", fail_percent=20)
+    out = update(dockyard, site, v4, {"strategy": "CANARY", "bakeTimeInMinutes": 60,
+                                      "canaryConfiguration": {"canaryPercent": 30,
+                                                              "canaryBakeTimeInMinutes": 120},
+                                      "alarms": {"alarmNames": [name], "enable": True, "rollback": True}})
+    wait_for(lambda: "web-v4" in " ".join(load.answers()), timeout=180, what="the canary answering")
+    done = rolled_back(dockyard, site, out["service"]["deployments"][0]["id"], name, "web-v3", load)
+    assert done["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"  # during the canary's bake time
+    assert done["rollback"]["serviceRevisionArn"] == done["sourceServiceRevisions"][0]["arn"]
+    assert done["targetServiceRevision"]["requestedProductionTrafficWeight"] == 0
+    assert describe(dockyard, site)["taskDefinition"] != v4
+    dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", name)
+
+
+def test_a_rolling_deployment_is_rolled_back_by_its_alarm(dockyard: Dockyard, site: Site, load: Load):
+    name = f"dep-roll-{uuid.uuid4().hex[:6]}"
+    put_alarm(dockyard, name, {"ClusterName": site.cluster, "ServiceName": "web"})  # ECS's other form
+    v5 = register(dockyard, site.family, "web-v5", fail_percent=50)
+    out = update(dockyard, site, v5, {"strategy": "ROLLING", "alarms": {"alarmNames": [name], "enable": True,
+                                                                        "rollback": True}})
+    failing = out["service"]["deployments"][0]["id"]
+    monitoring = wait_for(lambda: deployment(dockyard, site, failing), timeout=30, what="its record")
+    assert monitoring["alarms"]["status"] in ("MONITORING", "TRIGGERED"), monitoring["alarms"]
+    done = rolled_back(dockyard, site, failing, name, "web-v3", load)
+    assert "lifecycleStage" not in done
+    [now] = describe(dockyard, site)["deployments"]
+    assert now["taskDefinition"] != v5 and done["rollback"]["serviceRevisionArn"].endswith(
+        now["id"].rsplit("/", 1)[-1])
+    dockyard.aws("cloudwatch", "delete-alarms", "--alarm-names", name)

@@ -121,3 +121,12 @@ def test_a_capacity_outside_new_bounds_is_brought_inside():
     assert (d.desired, d.direction) == (10, "in")
     d = decide(Target("service/c/web", 0, 2, 10), [], [], History(), NOW)
     assert (d.desired, d.direction) == (2, "out")
+
+
+def test_the_breach_is_the_alarms_datapoints_aggregated_by_metric_aggregation_type():
+    from runner.autoscaling.decide import breach
+
+    assert breach([10.0, 20.0, 60.0], "Average", 5.0) == 30.0
+    assert breach([10.0, 20.0, 60.0], "Minimum", 5.0) == 10.0
+    assert breach([10.0, 20.0, 60.0], "Maximum", 5.0) == 60.0
+    assert breach([], "Average", 5.0) == 5.0  # SetAlarmState: no datapoints, the threshold's step

@@ -138,8 +138,7 @@ def test_the_live_figures_of_each_revision() -> None:
     qs = metric_queries("c", "web", ["1", "2"], 30)
     assert [q["Id"] for q in qs] == ["r0", "e0", "q0", "r1", "e1", "q1"]
     dims = {d["Name"]: d["Value"] for d in qs[3]["MetricStat"]["Metric"]["Dimensions"]}
-    assert dims == {"ClusterName": "c", "ServiceName": "web", "DiscoveryName": "web",
-                    "TaskDefinitionRevision": "2"}
+    assert dims == {"ClusterName": "c", "ServiceName": "web", "TaskDefinitionRevision": "2"}
     results = [{"Id": "r0", "Values": [450.0, 450.0]}, {"Id": "e0", "Values": [0.0]},
                {"Id": "q0", "Values": [12.0]}, {"Id": "r1", "Values": [100.0]},
                {"Id": "e1", "Values": [20.0]},

@@ -198,7 +198,7 @@ def test_a_task_gets_its_ingress_and_every_alias_of_the_namespace():
     tc = connect.task_connect(dep, [entry, db, elsewhere])
     assert tc == connect.TaskConnect(
         "shop.local",
-        (connect.TaskIngress("web", 15100, 8080, "http"),),
+        (connect.TaskIngress("web", 15100, 8080, "http", discovery_name="web"),),
         {"db.local": "127.255.0.1", "web.shop.local": "127.255.0.2"},
     )
     assert connect.task_connect({"serviceConnectConfiguration": {"enabled": False}}, [db]) is None

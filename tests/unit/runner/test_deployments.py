@@ -279,6 +279,37 @@ def test_a_deployment_completes_and_the_service_is_steady_when_old_tasks_are_gon
     assert [r.state for r in p.rollouts] == ["COMPLETED"] and p.retire == (OLD.id,) and p.steady
 
 
+ALARM = "Alarm(s) web-5xx went into ALARM state during the service deployment."
+
+
+def test_an_alarm_rolls_a_rolling_deployment_back_to_the_last_completed_one() -> None:
+    tasks = [running("a"), running("b", OLD.id)]
+    p = plan(Spec(2, alarm=ALARM, alarm_rollback=True), [NEW, OLD], tasks, NOW, last_completed=OLD)
+    assert p.rollback == Rollback(NEW.id, OLD.id)
+    assert [(r.state, r.reason) for r in p.rollouts] == [("FAILED", ALARM)] and p.starts == ()
+
+
+def test_an_alarm_without_rollback_fails_the_deployment_and_starts_nothing_more() -> None:
+    p = plan(Spec(2, alarm=ALARM), [NEW, OLD], [running("b", OLD.id)], NOW, last_completed=OLD)
+    assert p.rollback is None and p.rollouts[0].state == "FAILED" and p.starts == ()
+
+
+def test_an_alarm_does_not_fail_a_completed_deployment() -> None:
+    p = plan(Spec(2, alarm=ALARM, alarm_rollback=True), [DONE], [running("a"), running("b")], NOW,
+             last_completed=OLD)
+    assert p.rollback is None and p.rollouts == () and p.steady
+
+
+def test_with_alarms_a_done_deployment_bakes_before_it_completes() -> None:
+    tasks = [running("a"), running("b")]
+    first = plan(Spec(2, bake=30), [NEW, OLD], tasks, NOW)
+    assert first.ready and first.rollouts == () and not first.steady and first.wake_at == NOW + 30
+    baking = plan(Spec(2, bake=30), [replace(NEW, ready_at=NOW), OLD], tasks, NOW + 29)
+    assert baking.rollouts == () and baking.wake_at == NOW + 30 and baking.retire == (OLD.id,)
+    done = plan(Spec(2, bake=30), [replace(NEW, ready_at=NOW)], tasks, NOW + 30)
+    assert [r.state for r in done.rollouts] == ["COMPLETED"] and done.steady
+
+
 def test_a_service_with_pending_tasks_is_not_steady() -> None:
     p = plan(Spec(2), [DONE], [running("a"), pending("b")], NOW)
     assert not p.steady and p.rollouts == ()

@@ -63,6 +63,29 @@ def test_a_rolling_deployment_is_successful_once_completed():
     assert "lifecycleStage" not in rec.body
 
 
+def test_a_rolling_deployment_shows_its_alarms_and_the_rollback_they_caused():
+    config = {"strategy": "ROLLING", "alarms": {"alarmNames": ["errors"], "enable": True, "rollback": True}}
+    spec = {"desiredCount": 1, "deploymentConfiguration": config}
+    dep = {"id": "ecs-svc/444", "status": "PRIMARY", "taskDefinition": "arn:td/web:4", "createdAt": 5.0,
+           "rolloutState": "IN_PROGRESS", "updatedAt": 5.0, "definition": {}}
+    watched = record(CFG, "c", "web", spec, dep, [dep, BLUE], {}, 6.0).body
+    assert watched["status"] == "IN_PROGRESS" and "rollback" not in watched
+    assert watched["alarms"] == {"status": "MONITORING", "alarmNames": ["errors"], "triggeredAlarmNames": []}
+    failed = {**dep, "status": "ACTIVE", "rolloutState": "FAILED", "updatedAt": 8.0,
+              "alarmsTriggered": ["errors"],
+              "rolloutStateReason": "Alarm(s) errors went into ALARM state during the service deployment."}
+    back = {**BLUE, "id": "ecs-svc/555", "status": "PRIMARY", "createdAt": 8.0, "rolloutState": "IN_PROGRESS",
+            "rollbackOf": dep["id"]}
+    rec = record(CFG, "c", "web", spec, failed, [back, failed], {}, 9.0).body
+    assert rec["status"] == "ROLLBACK_SUCCESSFUL"
+    assert rec["alarms"] == {"status": "TRIGGERED", "alarmNames": ["errors"],
+                             "triggeredAlarmNames": ["errors"]}
+    assert rec["rollback"] == {"reason": failed["rolloutStateReason"], "startedAt": 8.0,
+                               "serviceRevisionArn": revision_arn(CFG, "c", "web", "ecs-svc/555")}
+    undo = record(CFG, "c", "web", spec, back, [back, failed], {}, 9.0).body
+    assert undo["alarms"]["status"] == "DISABLED"  # a rollback is not judged by the alarms that caused it
+
+
 def test_the_split_a_deployment_asks_for_reaches_each_entry_with_its_test_header():
     entry = connect.ConnectEntry("ns", "web", "web", "http",
                                  (connect.Alias("web.ns", 80, ("x-test", "green")),))

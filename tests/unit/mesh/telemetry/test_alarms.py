@@ -86,3 +86,22 @@ def test_put_metric_alarm_refuses_what_cloudwatch_refuses(change, error):
     _, alarms = setup()
     with pytest.raises(error):
         alarms.put(alarm(**change))
+
+
+def test_an_alarm_in_alarm_names_its_actions_with_the_datapoints_it_judged():
+    store, alarms = setup()
+    policy = ("arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:x:resource/ecs/service/c/web:"
+              "policyName/p")
+    alarms.put(alarm(AlarmActions=[policy]))
+    alarms.put(alarm(AlarmName="muted", AlarmActions=[policy], ActionsEnabled=False))
+    assert alarms.evaluation_seconds("web-5xx") == 30.0 and alarms.evaluation_seconds("nope") is None
+    errors(store, 1010, 2)
+    errors(store, 1020, 5)
+    alarms.evaluate(1030)
+    [firing] = alarms.firing(policy)
+    assert (firing.name, firing.threshold, firing.datapoints) == ("web-5xx", 0.0, (2.0, 5.0))
+    assert alarms.firing("arn:aws:sns:us-east-1:000000000000:other") == []
+    errors(store, 1030, 0)
+    errors(store, 1040, 0)
+    alarms.evaluate(1050)
+    assert alarms.firing(policy) == []  # back to OK: nothing invoked

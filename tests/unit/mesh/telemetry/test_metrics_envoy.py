@@ -77,15 +77,31 @@ def test_ingress_samples_carry_the_revision_and_upstream_ones_the_target():
                "cluster.local_web.zone.a.b.upstream_rq_5xx": Reading("counter", value=2),
                "server.uptime": Reading("gauge", value=1)}
     got = {(s.name, s.dimensions): s.value for s in me.samples(NODE, changes)}
-    base = {"ClusterName": "c1", "ServiceName": "web", "DiscoveryName": "web"}
-    for d in ({"DiscoveryName": "web"}, base, {"DiscoveryName": "web", "TaskDefinitionRevision": "3"},
-              {**base, "TaskDefinitionRevision": "3"}):
+    svc = {"ClusterName": "c1", "ServiceName": "web"}
+    rev = {"TaskDefinitionRevision": "3"}
+    for d in ({"DiscoveryName": "web"}, svc, {**svc, "DiscoveryName": "web"}, {"DiscoveryName": "web", **rev},
+              {**svc, **rev}):
         assert got[("HTTPCode_Target_5XX_Count", tuple(sorted(d.items())))] == 2
     for target, n in (("pay", 9), ("pay-v2", 1)):
         for d in ({"TargetDiscoveryName": target}, {"DiscoveryName": "web", "TargetDiscoveryName": target},
-                  {**base, "TargetDiscoveryName": target}):
+                  {**svc, "TargetDiscoveryName": target}):
             assert got[("RequestCount", tuple(sorted(d.items())))] == n
-    assert len(got) == 4 + 3 + 3  # not the control plane's cluster, Envoy's sub-scopes or other stats
+    assert len(got) == 5 + 3 + 3  # not the control plane's cluster, Envoy's sub-scopes or other stats
+
+
+def test_discovery_name_is_the_service_connect_entrys_not_the_service_name():
+    node = Node("arn:aws:ecs:us-east-1:000000000000:task/c1/t2", "c1", "shop-web", 4,
+                (("http", "storefront"), ("admin", "")))
+    got = {s.dimensions for s in me.samples(node, {
+        "cluster.local_http.upstream_rq_5xx": Reading("counter", value=1),
+        "cluster.local_admin.upstream_rq_5xx": Reading("counter", value=1),
+        "cluster.sc/shop.local/pay.upstream_rq_total": Reading("counter", value=1)})}
+    assert (("DiscoveryName", "storefront"),) in got
+    assert (("DiscoveryName", "admin"),) in got  # no discoveryName: ECS's default, the port name
+    assert (("ClusterName", "c1"), ("ServiceName", "shop-web")) in got
+    assert (("ClusterName", "c1"), ("ServiceName", "shop-web"), ("TaskDefinitionRevision", "4")) in got
+    assert (("DiscoveryName", "storefront"), ("TargetDiscoveryName", "pay")) in got  # the caller's
+    assert not any(("DiscoveryName", "shop-web") in d for d in got)
 
 
 def test_latency_samples_are_histograms_in_milliseconds():
@@ -112,8 +128,8 @@ def test_the_collector_records_deltas_per_node_and_ignores_unknown_nodes():
     clock = iter([1000.0, 1010.0, 1020.0])
     collector = Collector(store, lambda n: NODE if n == NODE.task_arn else None, clock=lambda: next(clock))
     stat = "cluster.local_web.upstream_rq_total"
-    assert collector.flush(NODE.task_arn, message({stat: 5})) == 4
-    assert collector.flush(NODE.task_arn, message({stat: 12})) == 4
+    assert collector.flush(NODE.task_arn, message({stat: 5})) == 5
+    assert collector.flush(NODE.task_arn, message({stat: 12})) == 5
     assert collector.flush("not-a-task", message({stat: 99})) == 0
     k = key("AWS/ECS", "RequestCount", {"DiscoveryName": "web"})
     assert [statistic(a, "Sum") for _, a in store.points(k, 0, 2000)] == [5, 7]
