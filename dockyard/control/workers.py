@@ -54,6 +54,7 @@ from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control._http1 import Connection, Request, Server
+from dockyard.state import connect
 from dockyard.store import Store
 
 __all__ = ["Build", "ControlApp", "Forwarder", "WorkerPlatform", "check_port_free", "main", "start_workers"]
@@ -329,7 +330,7 @@ async def _serve(
     build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
 ) -> None:
     limits.limit_resource_error_logs(asyncio.get_running_loop())
-    store = Store(str(config.db_path), key_file=config.key_path)
+    store = connect(config.state_target, key_file=config.key_path)
     forward = Forwarder(upstream)
     try:
         platform = build(config, store)

@@ -81,6 +81,10 @@ class Dockyard:
             if f"DOCKYARD_{name.upper()}_PORT" not in self.env:  # else the environment sets it
                 args += [f"--{name}-port", str(port)]
         args += self.extra_args
+        from tests.support import postgres  # the session's cluster, if any
+
+        if postgres.SESSION is not None and os.environ.get("DOCKYARD_TEST_STATE") == "postgresql":
+            self.env.setdefault("DOCKYARD_STATE_URL", postgres.SESSION.store_url(str(self.data_dir)))
         log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **self.env}
