@@ -53,6 +53,12 @@ log = logging.getLogger("dockyard.store")
 # the one advisory lock every write transaction takes (any 64-bit number Dockyard owns)
 WRITER_LOCK = 0x646F636B79617264  # "dockyard"
 CONNECT_TIMEOUT = 10
+LOCK_WAIT = 30.0  # seconds a transaction waits for another process's (SQLite: busy_timeout)
+RECONNECT_PAUSE = 0.5  # seconds a failed reconnection is not tried again (requests fail at once)
+# libpq settings unless the URL gives its own: a dead peer is noticed in seconds, not at TCP's
+# retransmission timeout (a query in flight blocks the event loop until then)
+_LIBPQ_DEFAULTS = {"tcp_user_timeout": "10000", "keepalives_idle": "5", "keepalives_interval": "2",
+                   "keepalives_count": "3"}
 
 
 class Row(tuple):
@@ -122,10 +128,14 @@ def check_url(url: str) -> None:
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
+    given = psycopg.conninfo.conninfo_to_dict(url)
+    extra = {k: v for k, v in _LIBPQ_DEFAULTS.items() if k not in given}
+    if str(given.get("host", "")).startswith("/"):  # a unix socket: no TCP settings
+        extra = {}
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **extra)
     except psycopg.OperationalError as e:
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
         raise StoreUnavailable(f"cannot connect to PostgreSQL at {redact(url)}: {reason}") from None
     conn.row_factory = _row_factory
     conn.adapters.register_loader("numeric", _NumericLoader)
@@ -141,12 +151,19 @@ class _Connection:
         self._url = url
         self._store = store
         self._conn: psycopg.Connection[Any] | None = _connect(url)
+        self._failed_at = 0.0
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = None
-            self._conn = _connect(self._url)
+            if time.monotonic() - self._failed_at < RECONNECT_PAUSE:
+                raise StoreUnavailable("PostgreSQL unavailable (reconnecting)")
+            try:
+                self._conn = _connect(self._url)
+            except StoreUnavailable:
+                self._failed_at = time.monotonic()
+                raise
             log.info("reconnected to PostgreSQL", extra={"url": redact(self._url)})
         return self._conn
 
@@ -206,7 +223,7 @@ class PostgresStore(Store):
         """Connect, apply pending migrations, and return the store."""
         check_url(url)
         conn = _Connection.__new__(_Connection)
-        conn._url, conn._conn = url, _connect(url)
+        conn._url, conn._conn, conn._failed_at = url, _connect(url), 0.0
         try:
             _migrate(conn, [*_CORE, *migrations], lambda: sealed.Sealer.load_or_create(Path(key_file)))
         finally:
@@ -248,11 +265,15 @@ class PostgresStore(Store):
             raw = conn.raw
             try:
                 raw.execute("BEGIN")
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                await self._writer_lock(raw)
                 if not durable:
                     raw.execute("SET LOCAL synchronous_commit = off")
-            except psycopg.OperationalError as e:
-                raise StoreUnavailable(f"PostgreSQL connection lost: {str(e).strip()}") from e
+            except BaseException as e:
+                if not raw.closed and not raw.broken:
+                    raw.execute("ROLLBACK")
+                if isinstance(e, psycopg.OperationalError):
+                    raise StoreUnavailable(f"PostgreSQL connection lost: {str(e).strip()}") from e
+                raise
             tx = Tx(conn, self)  # type: ignore[arg-type]
             try:
                 yield tx
@@ -271,6 +292,18 @@ class PostgresStore(Store):
             if tx.revision is not None:
                 self.revision = max(self.revision, tx.revision)
                 await self._notify()
+
+    @staticmethod
+    async def _writer_lock(raw: psycopg.Connection[Any]) -> None:
+        """Take the writers' lock without blocking the event loop while another process holds
+        it (tried, then retried after a short sleep); StoreUnavailable after LOCK_WAIT s."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + LOCK_WAIT, 0.001
+        while not raw.execute("SELECT pg_try_advisory_xact_lock(%s)", (WRITER_LOCK,)).fetchone()[0]:
+            if loop.time() > deadline:
+                raise StoreUnavailable(f"another process has held the writers' lock for {LOCK_WAIT} s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     # -- watch ---------------------------------------------------------------------------
     async def follow(self, interval: float = 0.01) -> None:
@@ -333,7 +366,7 @@ class _MigrationConnection(_Connection):
     """The connection migrations run over: translates with the schema as it is so far."""
 
     def __init__(self, conn: psycopg.Connection[Any], url: str) -> None:
-        self._url, self._conn = url, conn
+        self._url, self._conn, self._failed_at = url, conn, 0.0
         self.schema = _schema(conn)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> psycopg.Cursor[Any]:

@@ -40,14 +40,22 @@ from dockyard.aws.errors import (
     RequestEntityTooLargeException,
     SerializationException,
 )
-from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
+from dockyard.aws.protocol import (
+    CLOUDMAP,
+    ECS,
+    MAX_BODY,
+    InternalFailure,
+    Operations,
+    json_response,
+    unavailable,
+)
 from dockyard.config import Config, ConfigError
 from dockyard.control.workers import check_port_free, error_body, start_workers
 from dockyard.iam import records as iam_records
 from dockyard.iam import sessions
 from dockyard.iam.authorize import Authorizer
 from dockyard.state import open_state
-from dockyard.store import Migration, Store, StoreUnavailable
+from dockyard.store import RETRY_AFTER, Migration, Store, StoreUnavailable
 
 __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 
@@ -150,6 +158,9 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         allow = ""
     except AwsError as exc:  # raised outside the dispatcher's own mapping
         error, status = exc, exc.status
+    except StoreUnavailable as exc:
+        error = unavailable(request.path, exc)
+        status, allow = error.status, ""
     except Exception as exc:
         if listeners.is_client_gone(exc, request):
             raise
@@ -158,6 +169,8 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
     response = json_response(error.body(), status=status, request_id=request.get("request_id", ""))
     if allow:
         response.headers["Allow"] = allow  # a 405 keeps the methods the route takes
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
 
 

@@ -137,7 +137,7 @@ def _upsert(sql: str, schema: Schema) -> str:
     sets = [f"{c} = EXCLUDED.{c}" for c in listed if c not in key]
     sets += [f"{c} = DEFAULT" for c in columns if c not in key and c not in listed]
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-    head = m.group(1) + m.group(2) + m.group(3) + (f" ({m.group(4)})" if m.group(4) else "")
+    head = m.group(1) + sql[m.start(2) : m.end()]
     rest = sql[m.end() :].rstrip().rstrip(";")
     return f"{head}{rest} ON CONFLICT ({', '.join(key)}) {action}"
 
@@ -147,7 +147,8 @@ def statement(sql: str, schema: Schema) -> str:
     sql = _on_code(sql, _functions)
     if _OR_IGNORE.match(sql) or _OR_REPLACE.match(sql):
         sql = _upsert(sql, schema)
-    return _on_code(sql, _placeholders)
+    # psycopg reads every % of the text, a literal's too
+    return "".join(_placeholders(t) if code else t.replace("%", "%%") for code, t in _code_parts(sql))
 
 
 def migration(sql: str) -> str:

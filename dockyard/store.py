@@ -44,7 +44,11 @@ __all__ = ["Change", "Migration", "Store", "StoreUnavailable", "Tx", "order_migr
 
 class StoreUnavailable(Exception):
     """The database cannot be reached now (PostgreSQL restarting, a network cut): the request
-    fails with 503 and may be retried; the store reconnects on its next use."""
+    fails with 503 and may be retried (after :data:`RETRY_AFTER` s); the store reconnects on
+    its next use."""
+
+
+RETRY_AFTER = 1  # seconds a client is told to wait before retrying a request StoreUnavailable failed
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Postgres:
     def _ctl_start(self) -> None:
         # fsync off: a test cluster lost with the machine is no loss, and commits stay cheap
         opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-                " -c synchronous_commit=off -c full_page_writes=off -c max_connections=400")
+                " -c full_page_writes=off -c max_connections=400")
         done = self._run(_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
                          "-w", "-t", "60", "-o", opts, "start")
         if done.returncode != 0:
