@@ -290,7 +290,10 @@ class Operations:
             status, payload = await self.answer(
                 request.method, raw_path, request.query_string, headers, body, rid
             )
-            return json_response(payload, status=status, request_id=rid)
+            response = json_response(payload, status=status, request_id=rid)
+            if status == 503:  # the state store cannot be reached now
+                response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
         out = await self.respond(request.method, raw_path, request.query_string, headers, body, rid)
         return web.Response(
             body=out.body, status=out.status, content_type=out.content_type,

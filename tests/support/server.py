@@ -164,11 +164,13 @@ class Dockyard:
         )
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        """Run the ``dockyard`` CLI with this server's data dir."""
+        """Run the ``dockyard`` CLI with this server's data dir (and its environment: the same
+        ``DOCKYARD_STATE_URL``, say)."""
         return subprocess.run(
             [str(BIN / "dockyard"), *args],
             capture_output=True,
             text=True,
             input=input,
             timeout=120,
+            env={**os.environ, **self.env},
         )
