@@ -87,6 +87,14 @@ def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         store.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_first(request: pytest.FixtureRequest) -> None:
+    """With DOCKYARD_TEST_STATE=postgresql: the cluster starts before any session server (an
+    autouse fixture comes first in its scope), so that every server gets a state_url."""
+    if ON_POSTGRES:
+        request.getfixturevalue("postgres")
+
+
 @pytest.fixture(autouse=True)
 def _suite_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """With DOCKYARD_TEST_STATE=postgresql: every test's stores on PostgreSQL."""
