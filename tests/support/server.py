@@ -84,7 +84,13 @@ class Dockyard:
         from tests.support import postgres  # the session's cluster, if any
 
         if postgres.SESSION is not None and os.environ.get("DOCKYARD_TEST_STATE") == "postgresql":
-            self.env.setdefault("DOCKYARD_STATE_URL", postgres.SESSION.store_url(str(self.data_dir)))
+            url = self.env.setdefault("DOCKYARD_STATE_URL", postgres.SESSION.store_url(str(self.data_dir)))
+            # and in the data dir's config file, where a CLI run with --data-dir finds it too
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            toml = self.data_dir / "dockyard.toml"
+            if "state_url" not in (toml.read_text() if toml.exists() else ""):
+                with toml.open("a") as f:
+                    f.write(f"\nstate_url = {json.dumps(url)}\n")
         log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **self.env}
