@@ -100,7 +100,9 @@ def _suite_on_postgres(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
     """With DOCKYARD_TEST_STATE=postgresql: every test's stores on PostgreSQL."""
     own = "state_backend" in request.fixturenames or request.node.get_closest_marker("sqlite")
     if not ON_POSTGRES or own:
+        pg.SERVERS = not request.node.get_closest_marker("sqlite")  # a server it starts: SQLite
         yield
+        pg.SERVERS = True
         return
     opened = _stores_on(request.getfixturevalue("postgres"), monkeypatch)
     yield

@@ -26,6 +26,7 @@ import psycopg
 from tests.support.server import free_port
 
 SESSION: Postgres | None = None  # the session's cluster (tests/conftest.py), for servers to use
+SERVERS = True  # under DOCKYARD_TEST_STATE=postgresql: False while a test marked sqlite runs
 USER = "dockyard"
 PASSWORD = "dockyard-test-pw"
 

@@ -83,7 +83,8 @@ class Dockyard:
         args += self.extra_args
         from tests.support import postgres  # the session's cluster, if any
 
-        if postgres.SESSION is not None and os.environ.get("DOCKYARD_TEST_STATE") == "postgresql":
+        on_postgres = os.environ.get("DOCKYARD_TEST_STATE") == "postgresql" and postgres.SERVERS
+        if postgres.SESSION is not None and on_postgres:
             url = self.env.setdefault("DOCKYARD_STATE_URL", postgres.SESSION.store_url(str(self.data_dir)))
             # and in the data dir's config file, where a CLI run with --data-dir finds it too
             self.data_dir.mkdir(parents=True, exist_ok=True)
