@@ -11,7 +11,8 @@ registrar, task resolver and namespace lookup, the registry's pull credential an
 CloudWatch alarms (what rolls a deployment back) into the runner;
 the runner's secret store into the registry (``registry.seams.SecretLookup``, pull-through rules);
 discovery's instances and the runner's Service Connect view into the mesh (``mesh.seams``);
-the mesh's xDS server into the edge (``edge.seams.Xds``).
+the mesh's xDS server into the edge (``edge.seams.Xds``); the edge's target groups into the
+runner (``runner.seams.TargetGroups``, services' ``loadBalancers``).
 """
 
 from __future__ import annotations
@@ -84,16 +85,17 @@ def assemble(platform: Platform) -> None:
     # The mesh goes before the runner: the runner's tasks need the mesh's sidecars (and its
     # xDS port served first); the runner's Service Connect view is handed back to the mesh.
     mesh = mesh_part.install(platform, instances=disc.mesh_instances)
+    # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds); the
+    # runner registers services' tasks in its target groups (runner.seams.TargetGroups).
+    edge = edge_part.install(platform, xds=mesh)
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars,
                               metrics=mesh.metric_points(),
                               alarms=mesh.telemetry.alarms if mesh.telemetry else None,
-                              revision_metrics=mesh.revisions)
+                              revision_metrics=mesh.revisions, target_groups=edge.targets)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)
     mesh.usage = run.usage  # its tasks' CPU and memory (mesh.seams.UsageView)
-    # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds).
-    edge_part.install(platform, xds=mesh)
     # Requests of the modelled operations are checked against AWS's models before their
     # handlers run, answered with each service's own error (Cloud Map's is discovery's).
     platform.ops.validate(CLOUDMAP, CODES["InvalidInput"])

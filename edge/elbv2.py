@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call
 from edge import checks
 from edge.data import LB, LISTENER, RULE, TG, Data, Resource
@@ -39,10 +40,11 @@ from edge.errors import (
 from edge.health import Health, describe
 from edge.seams import Certificates
 
-__all__ = ["SERVICE", "Elbv2"]
+__all__ = ["SERVICE", "Elbv2", "load_balancers_of", "target_health"]
 
 SERVICE = "elbv2"
 MAX_TAGS = 50
+MAX_PAGE = 400  # PageSize's bound in ELBv2's model
 _HIDDEN = ("_attrs",)
 
 
@@ -155,13 +157,7 @@ class Elbv2:
         return self.data.get(arn, TG) is not None
 
     def _tg_users(self, tg_arn: str) -> list[str]:
-        """The load balancers whose listeners or rules forward to ``tg_arn``."""
-        lbs = set()
-        for lst in self.data.all(LISTENER):
-            actions = [lst.body["DefaultActions"]] + [r.body["Actions"] for r in self.data.all(RULE, lst.arn)]
-            if any(tg_arn in _groups(a) for a in actions):
-                lbs.add(lst.parent)
-        return sorted(lbs)
+        return load_balancers_of(self.data, tg_arn)
 
     # -- load balancers ---------------------------------------------------------------------
 
@@ -209,7 +205,7 @@ class Elbv2:
                 found.append(lb)
         else:
             found = self.data.all(LB)
-        return {"LoadBalancers": [_public(r.body) for r in found]}
+        return _paged("LoadBalancers", [_public(r.body) for r in found], params)
 
     async def op_delete_load_balancer(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         lb = self.data.get(params["LoadBalancerArn"], LB)
@@ -309,7 +305,7 @@ class Elbv2:
         if params.get("LoadBalancerArn"):
             self._lb(params["LoadBalancerArn"])
             found = [t for t in found if params["LoadBalancerArn"] in self._tg_users(t.arn)]
-        return {"TargetGroups": [self._tg_view(t) for t in found]}
+        return _paged("TargetGroups", [self._tg_view(t) for t in found], params)
 
     async def op_modify_target_group(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         tg = self._tg(params["TargetGroupArn"])
@@ -399,32 +395,13 @@ class Elbv2:
         used = bool(self._tg_users(tg.arn))
         out = []
         for id_, port in asked:
-            if (id_, port) in draining and (id_, port) not in registered:
-                health = {
-                    "State": "draining",
-                    "Reason": "Target.DeregistrationInProgress",
-                    "Description": "Target deregistration is in progress",
-                }
-            elif (id_, port) not in registered:
-                health = {
-                    "State": "unused",
-                    "Reason": "Target.NotRegistered",
-                    "Description": "Target is not registered to the target group",
-                }
-            elif not used:
-                health = {
-                    "State": "unused",
-                    "Reason": "Target.NotInUse",
-                    "Description": "Target group is not configured to receive traffic from the load balancer",
-                }
-            elif not tg.body.get("HealthCheckEnabled", True):
-                health = {
-                    "State": "unavailable",
-                    "Reason": "Target.HealthCheckDisabled",
-                    "Description": "Health checks are disabled",
-                }
-            else:
-                health = describe(self.health(tg.arn, id_, port) or Health())
+            health = target_health(
+                tg.body,
+                registered=(id_, port) in registered,
+                draining=(id_, port) in draining,
+                used=used,
+                health=self.health(tg.arn, id_, port),
+            )
             hc_port = tg.body["HealthCheckPort"]
             out.append(
                 {
@@ -503,7 +480,7 @@ class Elbv2:
             found = self.data.all(LISTENER, self._lb(params["LoadBalancerArn"]).arn)
         else:
             raise ValidationError("A load balancer ARN or listener ARNs must be specified")
-        return {"Listeners": [r.body for r in found]}
+        return _paged("Listeners", [r.body for r in found], params)
 
     async def op_modify_listener(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         lst = self._listener(params["ListenerArn"])
@@ -573,12 +550,12 @@ class Elbv2:
 
     async def op_describe_rules(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("RuleArns"):
-            return {"Rules": [self._rule(a).body for a in params["RuleArns"]]}
+            return _paged("Rules", [self._rule(a).body for a in params["RuleArns"]], params)
         if not params.get("ListenerArn"):
             raise ValidationError("A listener ARN or rule ARNs must be specified")
         lst = self._listener(params["ListenerArn"])
         rules = sorted(self.data.all(RULE, lst.arn), key=lambda r: int(r.body["Priority"]))
-        return {"Rules": [r.body for r in rules] + [self._default_rule(lst)]}
+        return _paged("Rules", [r.body for r in rules] + [self._default_rule(lst)], params)
 
     async def op_modify_rule(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params["RuleArn"].endswith("/default"):
@@ -678,6 +655,58 @@ class Elbv2:
                 {"ResourceArn": r.arn, "Tags": [{"Key": k, "Value": v} for k, v in r.tags]} for r in found
             ]
         }
+
+
+def target_health(
+    tg: dict[str, Any], *, registered: bool, draining: bool, used: bool, health: Health | None
+) -> dict[str, str]:
+    """ELBv2's ``TargetHealth`` of one target of the group whose description is ``tg``."""
+    if draining and not registered:
+        return {
+            "State": "draining",
+            "Reason": "Target.DeregistrationInProgress",
+            "Description": "Target deregistration is in progress",
+        }
+    if not registered:
+        return {
+            "State": "unused",
+            "Reason": "Target.NotRegistered",
+            "Description": "Target is not registered to the target group",
+        }
+    if not used:
+        return {
+            "State": "unused",
+            "Reason": "Target.NotInUse",
+            "Description": "Target group is not configured to receive traffic from the load balancer",
+        }
+    if not tg.get("HealthCheckEnabled", True):
+        return {
+            "State": "unavailable",
+            "Reason": "Target.HealthCheckDisabled",
+            "Description": "Health checks are disabled",
+        }
+    return describe(health or Health())
+
+
+def load_balancers_of(data: Data, tg_arn: str) -> list[str]:
+    """The load balancers whose listeners or rules forward to ``tg_arn``."""
+    lbs = set()
+    for lst in data.all(LISTENER):
+        actions = [lst.body["DefaultActions"]] + [r.body["Actions"] for r in data.all(RULE, lst.arn)]
+        if any(tg_arn in _groups(a) for a in actions):
+            lbs.add(lst.parent)
+    return sorted(lbs)
+
+
+def _paged(key: str, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """One page of a Describe answer (``Marker``/``PageSize``, at most 400, as the model says);
+    ``NextMarker`` when more follow."""
+    chunk, nxt = page(items, params, ValidationError, default=MAX_PAGE, maximum=MAX_PAGE,
+                      token_key="Marker", max_key="PageSize")
+    out: dict[str, Any] = {key: chunk}
+    if nxt is not None:
+        out["NextMarker"] = nxt
+    return out
 
 
 def _groups(actions: list[dict[str, Any]]) -> set[str]:

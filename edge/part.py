@@ -6,6 +6,8 @@ one host Envoy configured over Dockyard's xDS server.
   (:func:`edge.translate.translate`, pure) and publishes them for the node
   :data:`NODE` through the mesh's xDS server (``edge.seams.Xds``); the Envoy process is
   started with the first listener and stopped with the platform;
+* :attr:`Edge.targets` (:mod:`edge.targets`) is where the runner registers an ECS service's
+  tasks (``runner.seams.TargetGroups``, wired by dockyard.platform);
 * :meth:`Edge.probe_once` is Dockyard's own health prober: each in-use target group's targets
   are checked at its interval (HTTP GET of its path, its matcher, its timeout), judged by
   :func:`edge.health.judge`; a change of a target's health republishes (only healthy
@@ -31,11 +33,12 @@ import aiohttp
 from dockyard.aws.errors import ValidationException
 from edge import checks
 from edge.acm import TARGET, Acm
-from edge.data import LISTENER, MIGRATIONS, RULE, TG, Data, Resource
+from edge.data import LB, LISTENER, MIGRATIONS, RULE, TG, Data, Resource
 from edge.elbv2 import SERVICE, Elbv2
 from edge.errors import ValidationError
 from edge.health import HEALTHY, Health, judge, matches
 from edge.seams import Xds
+from edge.targets import ServiceTargets
 from edge.translate import Group, Listener, Rule, translate
 from edge.xds import messages
 
@@ -46,6 +49,7 @@ __all__ = ["MIGRATIONS", "NODE", "Edge", "install"]
 
 log = logging.getLogger("dockyard.edge")
 NODE = "dockyard-edge"
+DROP_INVALID = "routing.http.drop_invalid_header_fields.enabled"
 Key = tuple[str, str, int]  # (target group ARN, target id, port)
 
 
@@ -63,6 +67,7 @@ class Edge:
     envoy: asyncio.subprocess.Process | None = None
     serving: bool = False
     certificates: Acm | None = None
+    targets: ServiceTargets | None = None  # ECS services' tasks (runner.seams.TargetGroups)
     _starting: asyncio.Task | None = None
 
     # -- state → Envoy ----------------------------------------------------------------------
@@ -97,6 +102,8 @@ class Edge:
                 Rule(int(r.body["Priority"]), tuple(r.body["Conditions"]), tuple(r.body["Actions"]))
                 for r in self.data.all(RULE, lst.arn)
             )
+            lb = self.data.get(lst.body["LoadBalancerArn"], LB)
+            attrs = lb.body["_attrs"] if lb is not None else {}
             listeners.append(
                 Listener(
                     lst.arn.rsplit("/", 1)[1],
@@ -106,6 +113,9 @@ class Edge:
                     tuple(lst.body["DefaultActions"]),
                     rules,
                     cert,
+                    idle_timeout=int(attrs.get("idle_timeout.timeout_seconds", 60)),
+                    http2=attrs.get("routing.http2.enabled", "true") == "true",
+                    drop_invalid_headers=attrs.get(DROP_INVALID) == "true",
                 )
             )
         groups = []
@@ -316,6 +326,7 @@ def install(platform: Platform, *, xds: Xds | None = None) -> Edge:
         data, region=cfg.region, account=cfg.account_id, in_use=edge.certificate_users, changed=edge.refresh
     )
     edge.certificates = acm
+    edge.targets = ServiceTargets(data, edge.refresh, edge.health_of, edge.draining_of)
     elb = Elbv2(
         data,
         region=cfg.region,

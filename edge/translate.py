@@ -19,6 +19,16 @@ xDS resources as JSON-able dicts (``edge.xds`` turns them into protobuf):
   ``HTTP2``/``GRPC``, TLS upstream for ``HTTPS``, a cookie hash for ``lb_cookie``
   stickiness) and its load assignment: the targets that are healthy, or every routable one when
   none is (ALB's fail-open).
+
+Hardening, after Envoy's "configuring Envoy as an edge proxy": paths normalized and slashes
+merged before rules match (``/./admin`` is ``/admin``; an escaped slash is unescaped by a
+redirect), header names with underscores refused with 400 (dropped instead when the load
+balancer's ``routing.http.drop_invalid_header_fields.enabled`` is true), 32 KiB buffers per
+connection, a 10 s limit on sending the request headers, 300 s stream idle timeout, the
+load balancer's ``idle_timeout.timeout_seconds`` as the connection idle timeout, and bounded
+HTTP/2 streams and windows. HTTP listeners speak HTTP/1.1; HTTPS ones offer h2 by ALPN unless
+``routing.http2.enabled`` is false. Envoy itself refuses conflicting Content-Length and
+Transfer-Encoding, oversized headers (431) and malformed requests.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ __all__ = ["Group", "Listener", "Rule", "glob_regex", "source_regex", "translate
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 DOWNSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+BUFFER_LIMIT = 32768  # per connection, each way: Envoy's edge recommendation
 UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 ADS = {"ads": {}, "resource_api_version": "V3"}
@@ -56,6 +67,9 @@ class Listener:
     default_actions: tuple[Mapping[str, Any], ...]
     rules: tuple[Rule, ...] = ()
     certificate: tuple[str, str] | None = None  # (chain PEM, key PEM) for HTTPS
+    idle_timeout: int = 60  # the load balancer's idle_timeout.timeout_seconds
+    http2: bool = True  # routing.http2.enabled (HTTPS listeners only, as ALB)
+    drop_invalid_headers: bool = False  # routing.http.drop_invalid_header_fields.enabled
 
 
 @dataclass(frozen=True)
@@ -239,13 +253,29 @@ def _routes(listener: Listener, groups: Mapping[str, Group]) -> list[dict[str, A
 
 def _listener(listener: Listener) -> dict[str, Any]:
     name = f"edge_{listener.id}"
+    h2 = listener.protocol == "HTTPS" and listener.http2
+    underscores = "DROP_HEADER" if listener.drop_invalid_headers else "REJECT_REQUEST"
     hcm = {
         "@type": HCM,
         "stat_prefix": name,
+        "codec_type": "AUTO" if h2 else "HTTP1",
         "use_remote_address": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+        "request_headers_timeout": "10s",
+        "stream_idle_timeout": "300s",
         "rds": {"route_config_name": name, "config_source": ADS},
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
-        "common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"},
+        "common_http_protocol_options": {
+            "idle_timeout": f"{listener.idle_timeout}s",
+            "headers_with_underscores_action": underscores,
+        },
+        "http2_protocol_options": {
+            "max_concurrent_streams": 100,
+            "initial_stream_window_size": 65536,
+            "initial_connection_window_size": 1048576,
+        },
     }
     chain: dict[str, Any] = {
         "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
@@ -257,7 +287,7 @@ def _listener(listener: Listener) -> dict[str, Any]:
             "typed_config": {
                 "@type": DOWNSTREAM_TLS,
                 "common_tls_context": {
-                    "alpn_protocols": ["h2", "http/1.1"],
+                    "alpn_protocols": ["h2", "http/1.1"] if h2 else ["http/1.1"],
                     "tls_certificates": [
                         {
                             "certificate_chain": {"inline_string": chain_pem},
@@ -270,6 +300,7 @@ def _listener(listener: Listener) -> dict[str, Any]:
     return {
         "name": name,
         "address": {"socket_address": {"address": listener.host, "port_value": listener.port}},
+        "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
         "filter_chains": [chain],
     }
 
@@ -281,6 +312,7 @@ def _cluster(group: Group) -> dict[str, Any]:
         "connect_timeout": "5s",
         "eds_cluster_config": {"eds_config": ADS},
         "lb_policy": "RING_HASH" if group.stickiness else "ROUND_ROBIN",
+        "per_connection_buffer_limit_bytes": BUFFER_LIMIT,
     }
     if group.version in ("HTTP2", "GRPC"):
         cluster["typed_extension_protocol_options"] = {

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call, Handler
 from mesh.appmesh_errors import BadRequestException, NotFoundException
+from mesh.appmesh_gateways import Gateways, parse_ranges
 from mesh.appmesh_nodes import Nodes
 from mesh.appmesh_routers import Routers
 from mesh.appmesh_tags import Tags
@@ -124,8 +125,9 @@ def install(platform: Platform) -> AppMesh:
     platform.ops.validate(SERVICE, BadRequestException)
     routers = Routers(api.data, api.region, api.account)
     nodes = Nodes(api.data, api.region, api.account)
+    gateways = Gateways(api.data, api.region, api.account, parse_ranges(platform.config.edge_ports))
     operations = {**api.operations(), **routers.operations(), **nodes.operations(),
-                  **Tags(api.data).operations()}
+                  **gateways.operations(), **Tags(api.data).operations()}
     for name, (handler, readonly) in operations.items():
         platform.ops.add(SERVICE, name, handler, readonly=readonly)
     return api

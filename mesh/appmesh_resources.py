@@ -1,5 +1,6 @@
 """Create/Describe/List/Update/Delete of App Mesh's resources inside a mesh (virtual nodes,
-virtual services, virtual routers, routes), one generic set of handlers over :mod:`mesh.data`.
+virtual services, virtual routers, routes, virtual gateways, gateway routes), one generic set of
+handlers over :mod:`mesh.data`.
 
 Each kind is a :class:`Kind`: its API noun, the request member naming it, the ARN path and the
 check its spec goes through before anything is stored (a pure function raising
@@ -21,7 +22,7 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.aws.protocol import Call, Handler
 from mesh.appmesh_errors import BadRequestException
-from mesh.data import ROUTE, Data, Resource, not_found
+from mesh.data import Data, Resource, not_found
 
 __all__ = ["Kind", "Resources", "plain_spec"]
 
@@ -38,7 +39,9 @@ class Kind:
     """One kind of resource as the API names it: ``kind`` (:mod:`mesh.data`'s), ``noun``
     (``VirtualNode``), ``name_key`` (``virtualNodeName``), ``result_key`` (``virtualNode``),
     ``list_key`` (``virtualNodes``), ``path`` (the ARN's resource path after ``mesh/<mesh>/``,
-    ``virtualNode``) and ``check`` (spec in, spec to store out, or BadRequestException)."""
+    ``virtualNode``), ``check`` (spec in, spec to store out, or BadRequestException) and, for a
+    resource inside another (a route in its router, a gateway route in its gateway),
+    ``parent_key`` and ``parent_path`` (ARN ``mesh/<mesh>/<parent_path>/<parent>/<path>/<name>``)."""
 
     kind: str
     noun: str
@@ -47,6 +50,8 @@ class Kind:
     list_key: str
     path: str
     check: Callable[[dict[str, Any] | None], dict[str, Any]] = plain_spec
+    parent_key: str = ""  # the request member naming its parent (``virtualRouterName``), if any
+    parent_path: str = ""  # the parent's ARN path (``virtualRouter``)
 
 
 class Resources:
@@ -59,8 +64,9 @@ class Resources:
         self.kinds = {k.kind: k for k in kinds}
 
     def arn(self, kind: str, mesh: str, parent: str, name: str) -> str:
-        path = f"mesh/{mesh}/virtualRouter/{parent}/route/{name}" if kind == ROUTE \
-            else f"mesh/{mesh}/{self.kinds[kind].path}/{name}"
+        info = self.kinds[kind]
+        up = f"{info.parent_path}/{parent}/" if info.parent_key else ""
+        path = f"mesh/{mesh}/{up}{info.path}/{name}"
         return f"arn:aws:appmesh:{self.region}:{self.account}:{path}"
 
     def data_of(self, res: Resource, status: str = "ACTIVE") -> dict[str, Any]:
@@ -75,10 +81,10 @@ class Resources:
             "spec": res.spec,
             "status": {"status": status},
         }
-        if res.kind == ROUTE:
-            out.update(routeName=res.name, virtualRouterName=res.parent)
-        else:
-            out[self.kinds[res.kind].name_key] = res.name
+        info = self.kinds[res.kind]
+        out[info.name_key] = res.name
+        if info.parent_key:
+            out[info.parent_key] = res.parent
         return out
 
     def ref_of(self, res: Resource) -> dict[str, Any]:
@@ -88,9 +94,9 @@ class Resources:
         del data["spec"], data["status"], meta["uid"]
         return {**data, **meta}
 
-    @staticmethod
-    def _where(kind: str, params: dict[str, Any]) -> tuple[str, str]:
-        return params["meshName"], params.get("virtualRouterName", "") if kind == ROUTE else ""
+    def _where(self, kind: str, params: dict[str, Any]) -> tuple[str, str]:
+        key = self.kinds[kind].parent_key
+        return params["meshName"], str(params.get(key, "")) if key else ""
 
     def _name(self, kind: str, params: dict[str, Any]) -> str:
         return str(params[self.kinds[kind].name_key])

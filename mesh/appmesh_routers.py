@@ -18,7 +18,8 @@ __all__ = ["ROUTER_KINDS", "Routers", "check_route_spec"]
 ROUTER_KINDS = (
     Kind(VIRTUAL_ROUTER, "VirtualRouter", "virtualRouterName", "virtualRouter", "virtualRouters",
          "virtualRouter"),
-    Kind(ROUTE, "Route", "routeName", "route", "routes", "route", check_route_spec),
+    Kind(ROUTE, "Route", "routeName", "route", "routes", "route", check_route_spec, "virtualRouterName",
+         "virtualRouter"),
 )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from mesh.appmesh_checks import check_duration, check_regex, not_blank, one_of
 from mesh.appmesh_errors import BadRequestException
 
-__all__ = ["HTTP_RETRY_EVENTS", "ROUTE_KINDS", "check_route_spec"]
+__all__ = ["HTTP_RETRY_EVENTS", "ROUTE_KINDS", "check_header", "check_route_spec"]
 
 ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
@@ -82,7 +82,7 @@ def _check_http_match(match: dict[str, Any], where: str) -> None:
         else:
             check_regex(path["regex"], f"{where}.path.regex")
     for i, header in enumerate(match.get("headers") or []):
-        _check_header(header, f"{where}.headers[{i}]")
+        check_header(header, f"{where}.headers[{i}]")
     for i, param in enumerate(match.get("queryParameters") or []):
         not_blank(param.get("name"), f"{where}.queryParameters[{i}].name")
         if param.get("match") is not None and not isinstance(param["match"].get("exact"), str):
@@ -95,10 +95,10 @@ def _check_grpc_match(match: dict[str, Any], where: str) -> None:
     if match.get("serviceName") is not None:
         not_blank(match["serviceName"], f"{where}.serviceName")
     for i, entry in enumerate(match.get("metadata") or []):
-        _check_header(entry, f"{where}.metadata[{i}]")
+        check_header(entry, f"{where}.metadata[{i}]")
 
 
-def _check_header(header: dict[str, Any], where: str) -> None:
+def check_header(header: dict[str, Any], where: str) -> None:
     not_blank(header.get("name"), f"{where}.name")
     how = header.get("match")
     if how is None:

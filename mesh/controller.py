@@ -6,8 +6,10 @@ instances, health) name. Changes on the instance view's topics are discovery chu
 (:class:`mesh.debounce.Debounce`: about 100 ms of quiet, at most 1 s); any other change is
 pushed at once. A push re-reads everything through the views and ``mesh.data``, builds the
 desired mesh (:func:`mesh.desired.build`) and computes each node's snapshot
-(:func:`mesh.snapshot.compute`): the meshed tasks, and any other node connected now (which
-gets an empty snapshot). The nodes of one push share a :class:`mesh.snapshot.Shared`, so what
+(:func:`mesh.snapshot.compute`): the meshed tasks, the virtual gateways' Envoys
+(:func:`mesh.gateway.gateway_snapshot`), and any other node connected now (which gets an empty
+snapshot). After each push ``on_gateways`` is told the gateways (``mesh.gateways`` starts and
+stops their Envoys). The nodes of one push share a :class:`mesh.snapshot.Shared`, so what
 they have in common (clusters, endpoints, routes) is built and serialized once per push. A
 node whose versions did not change is left alone, so its Envoy is sent nothing; a node neither
 meshed nor connected any more is forgotten.
@@ -24,9 +26,10 @@ import time
 from collections.abc import Callable
 
 from mesh.cache import SnapshotCache
-from mesh.data import MESH_TOPIC, ROUTE, TOPICS, VIRTUAL_ROUTER, Data
+from mesh.data import GATEWAY_ROUTE, MESH_TOPIC, ROUTE, TOPICS, VIRTUAL_GATEWAY, VIRTUAL_ROUTER, Data
 from mesh.debounce import Debounce
 from mesh.desired import AppMeshSpecs, Desired, build
+from mesh.gateway import Gateway, gateway_snapshot
 from mesh.model import MeshConfig, Node
 from mesh.seams import ConnectView, Instance, InstanceView
 from mesh.snapshot import Shared, compute
@@ -49,13 +52,16 @@ def app_mesh_topics() -> set[str]:
 def read_app_mesh(data: Data) -> AppMeshSpecs:
     """App Mesh's stored resources, as :func:`mesh.desired.build` takes them."""
     meshes = [m.name for m in data.meshes()]
-    nodes, services, routers, routes = {}, {}, {}, {}
+    nodes, services, routers, routes, gateways, gateway_routes = {}, {}, {}, {}, {}, {}
     for m in meshes:
         nodes[m] = {r.name: r.spec for r in data.resources(VIRTUAL_NODE, m)}
         services[m] = {r.name: r.spec for r in data.resources(VIRTUAL_SERVICE, m)}
         routers[m] = {r.name: r.spec for r in data.resources(VIRTUAL_ROUTER, m)}
         routes[m] = {name: {r.name: r.spec for r in data.resources(ROUTE, m, name)} for name in routers[m]}
-    return AppMeshSpecs(tuple(meshes), nodes, services, routers, routes)
+        gateways[m] = {r.name: r.spec for r in data.resources(VIRTUAL_GATEWAY, m)}
+        gateway_routes[m] = {name: {r.name: r.spec for r in data.resources(GATEWAY_ROUTE, m, name)}
+                             for name in gateways[m]}
+    return AppMeshSpecs(tuple(meshes), nodes, services, routers, routes, gateways, gateway_routes)
 
 
 class Controller:
@@ -72,7 +78,11 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         tracing: Tracing | None = None,
         traced: Callable[[str], bool] = lambda node: True,
+        gateway_host: str = "0.0.0.0",
+        on_gateways: Callable[[tuple[Gateway, ...]], None] | None = None,
     ) -> None:
+        self.gateway_host = gateway_host  # where the virtual gateways' Envoys listen
+        self.on_gateways = on_gateways  # told the gateways after each push (mesh.gateways runs them)
         self.data = data
         self.tracing = tracing  # the sidecars' Zipkin tracer (mesh.telemetry.traces_envoy)
         self.traced = traced  # False for a node whose bootstrap has no collector cluster
@@ -112,7 +122,7 @@ class Controller:
         services = (
             {ns: list(self.connect.namespace_services(ns)) for ns in namespaces} if self.connect else {}
         )
-        return build(tasks, services, read_app_mesh(self.data), self._instances)
+        return build(tasks, services, read_app_mesh(self.data), self._instances, self.gateway_host)
 
     def push(self) -> list[str]:
         """Recompute every node's snapshot; returns the nodes whose snapshot changed."""
@@ -122,16 +132,24 @@ class Controller:
         self.desired = desired
         self.shared = Shared()
         self.pushes += 1
-        meshed = {c.node for c in desired.config.clients}
+        meshed = {c.node for c in desired.config.clients} | {g.node for g in desired.gateways}
         connected = self.connected()
         for node in set(self.cache.nodes()) - meshed - connected - self.external:
             self.cache.clear_snapshot(node)
-        return [n for n in sorted((meshed | connected) - self.external) if self.update(n)]
+        changed = [n for n in sorted((meshed | connected) - self.external) if self.update(n)]
+        if self.on_gateways is not None:
+            self.on_gateways(desired.gateways)
+        return changed
 
     def update(self, node: str) -> bool:
         """Set ``node``'s snapshot from the last desired mesh if its versions changed."""
-        snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
-                           self.tracing if self.tracing is not None and self.traced(node) else None)
+        gateway = next((g for g in self.desired.gateways if g.node == node), None)
+        if gateway is not None:
+            services = self.shared.make("services", lambda: {v.name: v for v in self.desired.config.services})
+            snapshot = gateway_snapshot(gateway, services, self.desired.endpoints, self.shared)
+        else:
+            snapshot = compute(self.desired.config, self.desired.endpoints, Node(node), self.shared,
+                               self.tracing if self.tracing is not None and self.traced(node) else None)
         old = self.cache.get_snapshot(node)
         same = old is not None and dict(old.versions) == dict(snapshot.versions)
         if same and old.members == snapshot.members:

@@ -6,13 +6,15 @@ change with ``tx.changed``, so the xDS side can recompute the snapshots a mesh f
 under :data:`MESH_TOPIC` (key: the mesh name), the resources inside a mesh under
 :data:`TOPICS`: ``mesh/virtual-node`` (key ``mesh/node``), ``mesh/virtual-service``
 (``mesh/service``), ``mesh/virtual-router`` (``mesh/router``), ``mesh/route``
-(``mesh/router/route``).
+(``mesh/router/route``), ``mesh/virtual-gateway`` (``mesh/gateway``), ``mesh/gateway-route``
+(``mesh/gateway/route``).
 
 References between resources are kept whole inside each write (:func:`references`): a virtual
 service's provider (a virtual node or router) and a route's weighted targets (virtual nodes)
 must exist when it is written (NotFoundException), and a node or router so named cannot be
-deleted (ResourceInUseException). A virtual node's backends are not checked, as App Mesh does
-not (nodes and services may name each other).
+deleted (ResourceInUseException); likewise a gateway route's target virtual service. A virtual
+gateway's listener port is no other gateway's (ConflictException). A virtual node's backends
+are not checked, as App Mesh does not (nodes and services may name each other).
 
 The xDS side's NACKs are kept in ``am_nacks`` (the last :data:`NACKS_KEPT`; the migration part
 ``mesh_status``, numbered apart from the App Mesh tables): written without the WAL fsync,
@@ -35,8 +37,9 @@ from mesh.appmesh_errors import (
     TooManyTagsException,
 )
 
-__all__ = ["MESH_TOPIC", "MIGRATIONS", "NACKS_KEPT", "ROUTE", "TOPICS", "VIRTUAL_NODE", "VIRTUAL_ROUTER",
-           "VIRTUAL_SERVICE", "Data", "Mesh", "NackRecord", "Resource", "not_found", "references"]
+__all__ = ["GATEWAY_ROUTE", "MESH_TOPIC", "MIGRATIONS", "NACKS_KEPT", "ROUTE", "TOPICS", "VIRTUAL_GATEWAY",
+           "VIRTUAL_NODE", "VIRTUAL_ROUTER", "VIRTUAL_SERVICE", "Data", "Mesh", "NackRecord", "Resource",
+           "gateway_ports", "not_found", "references"]
 
 MESH_TOPIC = "mesh/mesh"
 MAX_TAGS = 50  # App Mesh's limit per resource
@@ -44,12 +47,19 @@ VIRTUAL_ROUTER = "virtualRouter"
 ROUTE = "route"
 VIRTUAL_NODE = "virtualNode"
 VIRTUAL_SERVICE = "virtualService"
+VIRTUAL_GATEWAY = "virtualGateway"
+GATEWAY_ROUTE = "gatewayRoute"
 TOPICS = {VIRTUAL_ROUTER: "mesh/virtual-router", ROUTE: "mesh/route", VIRTUAL_NODE: "mesh/virtual-node",
-          VIRTUAL_SERVICE: "mesh/virtual-service"}
-_CHILD = {VIRTUAL_ROUTER: ROUTE}  # what must be gone before a resource of that kind is deleted
+          VIRTUAL_SERVICE: "mesh/virtual-service", VIRTUAL_GATEWAY: "mesh/virtual-gateway",
+          GATEWAY_ROUTE: "mesh/gateway-route"}
+# what must be gone before a resource of that kind is deleted
+_CHILD = {VIRTUAL_ROUTER: ROUTE, VIRTUAL_GATEWAY: GATEWAY_ROUTE}
 _LABEL = {VIRTUAL_ROUTER: "Virtual router", ROUTE: "Route", VIRTUAL_NODE: "Virtual node",
-          VIRTUAL_SERVICE: "Virtual service"}
-_REFERRERS = {VIRTUAL_NODE: (VIRTUAL_SERVICE, ROUTE), VIRTUAL_ROUTER: (VIRTUAL_SERVICE,)}
+          VIRTUAL_SERVICE: "Virtual service", VIRTUAL_GATEWAY: "Virtual gateway",
+          GATEWAY_ROUTE: "Gateway route"}
+_REFERRERS = {VIRTUAL_NODE: (VIRTUAL_SERVICE, ROUTE), VIRTUAL_ROUTER: (VIRTUAL_SERVICE,),
+              VIRTUAL_SERVICE: (GATEWAY_ROUTE,)}
+GATEWAY_ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute")
 NACKS_KEPT = 1000
 
 MIGRATIONS = [
@@ -170,7 +180,18 @@ def references(kind: str, spec: dict[str, Any]) -> set[tuple[str, str]]:
                       if isinstance(spec.get(k), dict)), {})
         targets = (route.get("action") or {}).get("weightedTargets") or []
         return {(VIRTUAL_NODE, t["virtualNode"]) for t in targets if t.get("virtualNode")}
+    if kind == GATEWAY_ROUTE:
+        route = next((spec[k] for k in GATEWAY_ROUTE_KINDS if isinstance(spec.get(k), dict)), {})
+        target = ((route.get("action") or {}).get("target") or {}).get("virtualService") or {}
+        name = target.get("virtualServiceName")
+        return {(VIRTUAL_SERVICE, name)} if name else set()
     return set()
+
+
+def gateway_ports(spec: dict[str, Any]) -> set[int]:
+    """The host ports a virtual gateway's listeners take."""
+    return {int((lst.get("portMapping") or {}).get("port", 0)) for lst in spec.get("listeners") or []
+            if isinstance(lst, dict)}
 
 
 def _parent_kind(kind: str) -> str | None:
@@ -281,6 +302,7 @@ class Data:
             ) is not None:
                 raise ConflictException(f"{_LABEL[res.kind]} with name {res.name} already exists.")
             self._check_references(tx, res.kind, res.mesh, res.spec)
+            self._check_ports(tx, res.kind, res.mesh, res.name, res.spec)
             tx.execute(
                 "INSERT INTO am_resources (kind, mesh, parent, name, arn, uid, spec, tags, version,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -297,6 +319,19 @@ class Data:
                 (ref_kind, mesh, ref_name),
             ) is None:
                 raise not_found(ref_kind, mesh, ref_name)
+
+    def _check_ports(self, tx: Tx, kind: str, mesh: str, name: str, spec: dict[str, Any]) -> None:
+        """ConflictException when a virtual gateway's listener port is another gateway's (any
+        mesh): each gateway's Envoy binds its listener ports on the host."""
+        if kind != VIRTUAL_GATEWAY:
+            return
+        ports = gateway_ports(spec)
+        for row in tx.query("SELECT * FROM am_resources WHERE kind = ?", (VIRTUAL_GATEWAY,)):
+            other = _resource(row)
+            taken = ports & gateway_ports(other.spec)
+            if (other.mesh, other.name) != (mesh, name) and taken:
+                raise ConflictException(f"Port {min(taken)} is already used by virtual gateway "
+                                        f"{other.name} in mesh {other.mesh}.")
 
     def _referrer(self, tx: Tx, kind: str, mesh: str, name: str) -> Resource | None:
         """The first resource (oldest first) whose spec names ``kind``/``name``, or None."""
@@ -328,6 +363,7 @@ class Data:
         async with self.store.transaction() as tx:
             row = self._row(tx, kind, mesh, parent, name)
             self._check_references(tx, kind, mesh, spec)
+            self._check_ports(tx, kind, mesh, name, spec)
             res = replace(_resource(row), spec=spec, version=row["version"] + 1, updated_at=time.time())
             tx.execute(
                 "UPDATE am_resources SET spec = ?, version = ?, updated_at = ?"

@@ -31,6 +31,11 @@ APIs to Envoy"):
   virtual node that does not exist is dropped, a rule left with no weight is dropped, and a
   virtual service left with no rule falls back to Service Connect's route; each such case is
   named in :attr:`Desired.problems`.
+* **Virtual gateways.** Each virtual gateway is a :class:`mesh.gateway.Gateway` (node id
+  ``mesh/<mesh>/virtualGateway/<name>``, its listener on ``gateway_host``): its gateway routes
+  of the listener's protocol, in ``priority`` order, each with the rules of its target virtual
+  service (as above, in the gateway's mesh); :mod:`mesh.gateway` makes its snapshot. A route
+  whose virtual service has no HTTP rules is left out and named.
 * **Clients.** Each meshed task is a :class:`Client` (node id: its task ARN) whose routes are
   the aliases of its namespace it has addresses for, so a sidecar receives only the clusters
   of the services it calls; its ingress listeners are its ``TaskIngress`` list, its virtual
@@ -45,6 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh.gateway import Gateway, GatewayRoute, envoy_routes, gateway_node
 from mesh.model import (
     Client,
     Endpoint,
@@ -76,29 +82,34 @@ _HTTP_EVENTS = {
     "stream-error": "reset",
 }
 _TCP_EVENTS = {"connection-error": "connect-failure"}
+_GATEWAY_KINDS = {"http": "httpRoute", "http2": "http2Route", "grpc": "grpcRoute"}
 
 
 @dataclass(frozen=True)
 class AppMeshSpecs:
     """App Mesh's resources as the API stored them (``spec`` dicts): ``meshes`` oldest first;
     ``virtual_nodes``, ``virtual_services`` and ``virtual_routers`` by mesh then name;
-    ``routes`` by mesh, then virtual router, then route name."""
+    ``routes`` by mesh, then virtual router, then route name; ``virtual_gateways`` by mesh then
+    name, ``gateway_routes`` by mesh, then virtual gateway, then name."""
 
     meshes: tuple[str, ...] = ()
     virtual_nodes: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
     virtual_services: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
     virtual_routers: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
     routes: Mapping[str, Mapping[str, Mapping[str, dict[str, Any]]]] = field(default_factory=dict)
+    virtual_gateways: Mapping[str, Mapping[str, dict[str, Any]]] = field(default_factory=dict)
+    gateway_routes: Mapping[str, Mapping[str, Mapping[str, dict[str, Any]]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Desired:
-    """The mesh to serve: ``config``, the endpoints of each of its services by name, and what
-    could not be served, in words."""
+    """The mesh to serve: ``config``, the endpoints of each of its services by name (the
+    gateways' too), what could not be served, in words, and the virtual gateways' Envoys."""
 
     config: MeshConfig
     endpoints: Mapping[str, tuple[Endpoint, ...]]
     problems: tuple[str, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
 
 
 def _protocol(app_protocol: str) -> str:
@@ -342,7 +353,12 @@ class _Builder:
         found = self.virtual_service(dns_name)
         if found is None:
             return None
-        mesh, spec = found
+        return self.service_rules(found[0], dns_name, found[1])
+
+    def service_rules(
+        self, mesh: str, dns_name: str, spec: dict[str, Any]
+    ) -> tuple[str, tuple[Rule, ...]] | None:
+        """The protocol and rules of the virtual service ``dns_name`` of ``mesh`` (``spec``)."""
         provider = spec.get("provider") or {}
         node = (provider.get("virtualNode") or {}).get("virtualNodeName")
         router = (provider.get("virtualRouter") or {}).get("virtualRouterName")
@@ -377,15 +393,85 @@ class _Builder:
         return None
 
 
+def _gateway_route(name: str, spec: dict[str, Any], service: str, rules: tuple[Rule, ...]) -> GatewayRoute:
+    """A stored gateway route as :class:`mesh.gateway.GatewayRoute` (App Mesh's defaults: a
+    prefix match rewritten to ``/``, the ``Host`` to the virtual service's name)."""
+    kind = next(k for k in ("httpRoute", "http2Route", "grpcRoute") if isinstance(spec.get(k), dict))
+    body = spec[kind]
+    raw = body.get("match") or {}
+    rewrite_spec = (body.get("action") or {}).get("rewrite") or {}
+    hostname = raw.get("hostname") or {}
+    host = next(((k, hostname[k]) for k in ("exact", "suffix") if hostname.get(k)), None)
+    if kind == "grpcRoute":
+        match = _match(kind, raw)
+        rewrite = None
+    else:
+        match = _match(kind, raw) if (raw.get("prefix") or raw.get("path")) else Match(
+            headers=_match(kind, raw).headers, method=raw.get("method"), query=_match(kind, raw).query)
+        prefix, path = rewrite_spec.get("prefix") or {}, rewrite_spec.get("path") or {}
+        if raw.get("prefix"):
+            rewrite = prefix.get("value") or (None if prefix.get("defaultPrefix") == "DISABLED" else "/")
+        else:
+            rewrite = path.get("exact")
+    host_rewrite = (rewrite_spec.get("hostname") or {}).get("defaultTargetHostname") != "DISABLED"
+    return GatewayRoute(name, service, rules, match, host, rewrite, host_rewrite)
+
+
+def _gateways(b: _Builder, host: str) -> list[Gateway]:
+    out = []
+    for mesh in b.appmesh.meshes:
+        for gw, spec in sorted(b.appmesh.virtual_gateways.get(mesh, {}).items()):
+            listener = _first_listener(spec)
+            mapping = listener.get("portMapping") or {}
+            protocol = str(mapping.get("protocol", "http"))
+            kind = _GATEWAY_KINDS.get(protocol, "httpRoute")
+            routes = b.appmesh.gateway_routes.get(mesh, {}).get(gw, {})
+
+            def order(name: str, routes: Mapping[str, dict[str, Any]] = routes) -> tuple[int, str]:
+                p = routes[name].get("priority")
+                return (p if isinstance(p, int) else 1001, name)
+
+            served = []
+            for name in sorted(routes, key=order):
+                rspec = routes[name]
+                where = f"gateway route {mesh}/{gw}/{name}"
+                if not isinstance(rspec.get(kind), dict):
+                    b.problems.append(f"{where}: not a {kind} for the gateway's {protocol} listener")
+                    continue
+                target = ((rspec[kind].get("action") or {}).get("target") or {}).get("virtualService") or {}
+                vs = str(target.get("virtualServiceName", ""))
+                vs_spec = b.appmesh.virtual_services.get(mesh, {}).get(vs)
+                got = None if vs_spec is None else b.service_rules(mesh, vs, vs_spec)
+                if got is None or got[0] == "tcp":
+                    b.problems.append(f"{where}: virtual service {vs} has no HTTP rules to serve")
+                    continue
+                try:
+                    served.append(_gateway_route(name, rspec, vs, got[1]))
+                except (ValueError, KeyError, TypeError) as e:
+                    b.problems.append(f"{where}: {e}")
+            try:
+                gateway = Gateway(gateway_node(mesh, gw), host, int(mapping.get("port", 0)), protocol,
+                                  tuple(served))
+                for left in envoy_routes(gateway)[1]:
+                    b.problems.append(f"gateway route {mesh}/{gw}/{left.route}: rule {left.index} of its "
+                                      f"virtual service is not served: {left.reason}")
+            except (ValueError, TypeError) as e:
+                b.problems.append(f"virtual gateway {mesh}/{gw}: {e}")
+                continue
+            out.append(gateway)
+    return out
+
+
 def build(
     tasks: Sequence[MeshedTask],
     namespace_services: Mapping[str, Sequence[ConnectService]],
     appmesh: AppMeshSpecs,
     instances: InstancesOf,
+    gateway_host: str = "0.0.0.0",
 ) -> Desired:
     """The desired mesh for ``tasks`` (the meshed tasks), the Service Connect services of each
     of their namespaces (by namespace name), App Mesh's specs and discovery's instances (see
-    the module docstring for the rules)."""
+    the module docstring for the rules); the virtual gateways' Envoys listen on ``gateway_host``."""
     b = _Builder(appmesh, instances)
     tasks = list({t.task_arn: t for t in tasks}.values())
     aliases: dict[tuple[str, str, int], ConnectService] = {}  # (namespace, dnsName, port)
@@ -451,10 +537,12 @@ def build(
                 b.problems.append(f"task {task.task_arn}: {e}")
         access = (getattr(task, "access_log", ""), bool(getattr(task, "access_log_query", False)))
         clients.append(Client(task.task_arn, tuple(names), tuple(ingress), task.egress_port, access))
-    used = {s for r in routes.values() for s in r.services()}
+    gateways = _gateways(b, gateway_host)
+    used = {s for r in routes.values() for s in r.services()} | {s for g in gateways for s in g.services()}
     config = MeshConfig(
         services=tuple(b.services[n] for n in sorted(used)),
         routes=tuple(routes[n] for n in sorted(routes)),
         clients=tuple(clients),
     )
-    return Desired(config, {n: b.endpoints.get(n, ()) for n in sorted(used)}, tuple(b.problems))
+    return Desired(config, {n: b.endpoints.get(n, ()) for n in sorted(used)}, tuple(b.problems),
+                   tuple(gateways))

@@ -7,10 +7,12 @@
 * :class:`mesh.sidecars.Sidecars` is what the runner needs of a task's sidecar
   (``runner.seams.Sidecars``).
 * App Mesh's API (:mod:`mesh.appmesh`: meshes, virtual nodes and services, virtual routers,
-  routes, tags) is served on the control port, its state in the part's
+  routes, virtual gateways and gateway routes, tags) is served on the control port, its state in the part's
   ``am_*`` tables (:mod:`mesh.data`), each write published as a ``mesh/...`` change.
 * :mod:`mesh.telemetry.metrics`: the sidecars' stats (pushed on the xDS port), CloudWatch's
   metrics and alarms API on the control port, ``mesh.telemetry.alarms`` the alarms' seam.
+* Each virtual gateway is an Envoy process on this host (:mod:`mesh.gateways`), its snapshot
+  made by the controller (:mod:`mesh.gateway`), listening on ``edge_host`` (or ``host``).
 * ``DockyardMesh.GetMeshStatus`` / ``ListMeshNacks`` (:mod:`mesh.status`) read the sidecars'
   state; every NACK is kept in the store (``am_nacks``).
 * Traces (:mod:`mesh.telemetry.traces_part`): the sidecars' Zipkin tracer and Dockyard's own
@@ -40,6 +42,7 @@ from mesh.bootstrap import bootstrap
 from mesh.cache import SnapshotCache
 from mesh.controller import Controller
 from mesh.data import MIGRATIONS, Data
+from mesh.gateways import GatewayEnvoys
 from mesh.revisions import RevisionMetrics
 from mesh.seams import ConnectView, InstanceView, UsageView
 from mesh.server import AdsServer, add_to_server
@@ -75,6 +78,7 @@ class Mesh:
     telemetry: metrics.Telemetry | None = None
     revisions: RevisionMetrics | None = None  # per-revision answers (runner.seams.RevisionMetrics)
     usage: UsageView | None = None  # the runner's container readings (set by the assembly)
+    gateways: GatewayEnvoys | None = None  # the virtual gateways' Envoys, while serving
     _writes: set[asyncio.Task] = field(default_factory=set)
     external: set[str] = field(default_factory=set)
 
@@ -120,7 +124,8 @@ class Mesh:
     def meshed(self) -> list[str]:
         if self.controller is None:
             return []
-        return [c.node for c in self.controller.desired.config.clients]
+        desired = self.controller.desired
+        return [c.node for c in desired.config.clients] + [g.node for g in desired.gateways]
 
 
 async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
@@ -132,10 +137,14 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
     mesh.sidecars.port = port
     await mesh.sidecars.restore()  # adopted tasks' sidecars reconnect where their bootstrap says
     platform.endpoints.append(("xds", f"grpc://{platform.config.address(port)}"))
+    cfg = platform.config
+    envoys = GatewayEnvoys(cfg.data_path / "mesh-gateways", mesh.bootstrap, envoy_binary)
+    mesh.gateways = envoys
     mesh.controller = Controller(
         mesh.data, mesh.cache, mesh.connect, mesh.instances, connected=mesh.ads.nodes,
         tracing=None if mesh.traces is None else mesh.traces.tracing,
         traced=lambda node: traced(mesh.ads.node_labels(node)),
+        gateway_host=cfg.edge_host or cfg.host, on_gateways=envoys.sync,
     )
     mesh.controller.external |= mesh.external
     follow = asyncio.create_task(mesh.controller.run())
@@ -145,6 +154,7 @@ async def _serve(mesh: Mesh, platform: Platform) -> AsyncIterator[None]:
         follow.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follow
+        await envoys.stop()
         await mesh.sidecars.stop()
         if mesh.traces is not None:
             await mesh.traces.collector.stop()

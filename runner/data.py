@@ -47,6 +47,7 @@ __all__ = [
     "StoredDefinition",
     "StoredInstance",
     "TagTarget",
+    "TargetRegistration",
     "TaskPlacement",
     "account_setting",
     "account_settings",
@@ -58,7 +59,7 @@ __all__ = [
     "change_times",
     "cluster",
     "cluster_counts",
-    "clusters_of_host",
+    "clusters_to_join",
     "clusters_with_provider",
     "deactivate_cluster",
     "deactivate_instance",
@@ -69,9 +70,11 @@ __all__ = [
     "delete_secret",
     "delete_task",
     "docker_host_of",
+    "drain_target",
     "expired_tasks",
     "families",
     "forget_registration",
+    "forget_targets",
     "instance",
     "instance_on",
     "instances_of",
@@ -82,6 +85,7 @@ __all__ = [
     "put_cluster",
     "put_secret",
     "record_registration",
+    "record_target",
     "refresh_instance",
     "registrations_of_service",
     "registrations_of_task",
@@ -94,6 +98,8 @@ __all__ = [
     "set_owner",
     "set_tags",
     "tags_of",
+    "targets_of_service",
+    "targets_of_task",
     "task_placements",
     "unstopped_task_ids",
     "unstopped_tasks_on",
@@ -427,9 +433,16 @@ def instance(reader: Reader, instance_id: str, cluster: str | None = None) -> St
     return _instance(r) if r else None
 
 
-def instance_on(reader: Reader, cluster: str, docker_host: str) -> StoredInstance | None:
+def instance_on(
+    reader: Reader, cluster: str, docker_host: str, *, inactive: bool = False
+) -> StoredInstance | None:
+    """``docker_host``'s instance in ``cluster`` that is not deregistered (INACTIVE), or with
+    ``inactive`` the latest deregistered one when there is none other."""
     r = reader.query_one(
-        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?", (cluster, docker_host)
+        "SELECT * FROM container_instances WHERE cluster = ? AND docker_host = ?"
+        + ("" if inactive else " AND status != 'INACTIVE'")
+        + " ORDER BY status = 'INACTIVE', registered_at DESC LIMIT 1",
+        (cluster, docker_host),
     )
     return _instance(r) if r else None
 
@@ -446,12 +459,16 @@ def instances_of(
     return [_instance(r) for r in reader.query(sql + " ORDER BY registered_at, id", args)]
 
 
-def clusters_of_host(reader: Reader, docker_host: str) -> set[str]:
-    """The clusters ``docker_host`` is an ACTIVE instance of."""
+def clusters_to_join(reader: Reader, docker_host: str) -> list[str]:
+    """The ACTIVE clusters ``docker_host`` is no instance of: neither ACTIVE or DRAINING, nor
+    deregistered since the cluster was (re)created (a deregistration stays one until then)."""
     rows = reader.query(
-        "SELECT cluster FROM container_instances WHERE docker_host = ? AND status = 'ACTIVE'", (docker_host,)
+        "SELECT name FROM clusters c WHERE status = 'ACTIVE' AND NOT EXISTS ("
+        " SELECT 1 FROM container_instances i WHERE i.cluster = c.name AND i.docker_host = ?"
+        " AND (i.status != 'INACTIVE' OR i.registered_at >= c.created_at)) ORDER BY name",
+        (docker_host,),
     )
-    return {r[0] for r in rows}
+    return [r[0] for r in rows]
 
 
 def task_placements(reader: Reader) -> list[TaskPlacement]:
@@ -487,17 +504,20 @@ def add_instance(tx: Tx, inst: StoredInstance) -> None:
 
 
 def refresh_instance(tx: Tx, inst: StoredInstance, changed: bool) -> None:
-    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING) with its capacity,
+    """A heartbeat: ``inst`` ACTIVE (a DRAINING one stays DRAINING; an INACTIVE one, the local
+    engine back in its cluster created anew, is registered again now) with its capacity,
     attributes, version info and heartbeat time; its ``version`` goes up (and its topic
     changes) only when ``changed``."""
     tx.execute(
         "UPDATE container_instances SET"
         " status = CASE status WHEN 'DRAINING' THEN 'DRAINING' ELSE 'ACTIVE' END,"
+        " registered_at = CASE status WHEN 'INACTIVE' THEN ? ELSE registered_at END,"
         " cpu = ?, memory = ?, builtin = ?, attributes = ?, version_info = ?, heartbeat_at = ?,"
         " version = version + ? WHERE id = ?",
         (
-            inst.cpu, inst.memory, json.dumps(list(inst.builtin)), json.dumps(list(inst.attributes)),
-            json.dumps(inst.version_info), inst.heartbeat_at, int(changed), inst.id,
+            inst.heartbeat_at, inst.cpu, inst.memory, json.dumps(list(inst.builtin)),
+            json.dumps(list(inst.attributes)), json.dumps(inst.version_info), inst.heartbeat_at,
+            int(changed), inst.id,
         ),
     )
     if changed:
@@ -518,6 +538,23 @@ def set_instance_status(tx: Tx, instance_id: str, status: str) -> None:
         "UPDATE container_instances SET status = ?, version = version + 1 WHERE id = ?", (status, instance_id)
     )
     tx.changed(INSTANCE_TOPIC, instance_id)
+
+
+def orphan_tasks_on(tx: Tx, instance_id: str, reason: str) -> list[str]:
+    """A forced deregistration: the instance's unstopped tasks STOPPED in the store (no longer
+    counted, placed on or supervised), their containers left as they are; the task ids."""
+    ids = [r[0] for r in tx.query(
+        "SELECT id FROM tasks WHERE instance_id = ? AND last_status != 'STOPPED'", (instance_id,)
+    )]
+    now = time.time()
+    for task_id in ids:
+        tx.execute(
+            "UPDATE tasks SET desired_status = 'STOPPED', last_status = 'STOPPED', stopped_reason = ?,"
+            " stopping_at = COALESCE(stopping_at, ?), stopped_at = ?, version = version + 1 WHERE id = ?",
+            (reason, now, now, task_id),
+        )
+        tx.changed(TASK_TOPIC, task_id)
+    return ids
 
 
 def deactivate_instance(tx: Tx, instance_id: str) -> None:
@@ -731,6 +768,64 @@ async def forget_registration(store: Store, reg: Registration) -> None:
             "DELETE FROM service_registrations WHERE task_id = ? AND registry_id = ?",
             (reg.task_id, reg.registry_id),
         )
+
+
+# -- service targets (loadBalancers; runner.balancing) -----------------------------------------
+@dataclass(frozen=True)
+class TargetRegistration:
+    """A task registered as a target of an ELBv2 target group; ``drain_until`` (epoch seconds)
+    set once it is deregistered: the task stops only after it."""
+
+    task_id: str
+    target_group: str
+    target_id: str
+    port: int
+    drain_until: float | None = None
+
+    @property
+    def target(self) -> tuple[str, int]:
+        return (self.target_id, self.port)
+
+
+def _target_registration(r: Any) -> TargetRegistration:
+    return TargetRegistration(r["task_id"], r["target_group"], r["target_id"], r["port"], r["drain_until"])
+
+
+def targets_of_service(reader: Reader, cluster: str, service: str) -> list[TargetRegistration]:
+    rows = reader.query(
+        "SELECT * FROM service_targets WHERE cluster = ? AND service = ? ORDER BY registered_at, task_id",
+        (cluster, service),
+    )
+    return [_target_registration(r) for r in rows]
+
+
+def targets_of_task(reader: Reader, task_id: str) -> list[TargetRegistration]:
+    rows = reader.query("SELECT * FROM service_targets WHERE task_id = ?", (task_id,))
+    return [_target_registration(r) for r in rows]
+
+
+async def record_target(store: Store, reg: TargetRegistration, cluster: str, service: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute(
+            "INSERT OR IGNORE INTO service_targets (task_id, target_group, target_id, port, cluster,"
+            " service, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (reg.task_id, reg.target_group, reg.target_id, reg.port, cluster, service, time.time()),
+        )
+
+
+async def drain_target(store: Store, reg: TargetRegistration, until: float) -> None:
+    """Mark the registration deregistered, draining until ``until`` (the first mark wins)."""
+    async with store.transaction() as tx:
+        tx.execute(
+            "UPDATE service_targets SET drain_until = COALESCE(drain_until, ?) WHERE task_id = ?"
+            " AND target_group = ? AND target_id = ? AND port = ?",
+            (until, reg.task_id, reg.target_group, reg.target_id, reg.port),
+        )
+
+
+async def forget_targets(store: Store, task_id: str) -> None:
+    async with store.transaction() as tx:
+        tx.execute("DELETE FROM service_targets WHERE task_id = ?", (task_id,))
 
 
 # == tasks (rtasks) ===========================================================================

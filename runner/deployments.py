@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 UNHEALTHY_REASON = "Task failed container health checks"
+ELB_UNHEALTHY_PREFIX = "Task failed ELB health checks in "  # runner.balancing.stopped_reason
 DRAIN_REASON = "Task stopped during instance draining"
 SCALING_REASON = "Scaling activity initiated by (deployment {id})"
 FAILED_TO_START = "TaskFailedToStart"
@@ -120,6 +121,7 @@ class TaskState:
     stopped_at: float | None = None
     protected_until: float | None = None  # task scale-in protection (runner.protection)
     draining: bool = False  # its container instance is DRAINING
+    unhealthy_reason: str = ""  # why it is UNHEALTHY when not its containers (a load balancer)
 
     @property
     def live(self) -> bool:
@@ -179,7 +181,11 @@ def is_failed(t: TaskState) -> bool:
     """A stop that counts towards the circuit breaker."""
     if t.desired_status != "STOPPED":
         return False
-    return t.stop_code in (FAILED_TO_START, ESSENTIAL_EXITED) or t.stopped_reason == UNHEALTHY_REASON
+    return (
+        t.stop_code in (FAILED_TO_START, ESSENTIAL_EXITED)
+        or t.stopped_reason == UNHEALTHY_REASON
+        or t.stopped_reason.startswith(ELB_UNHEALTHY_PREFIX)
+    )
 
 
 def failure_threshold(desired: int) -> int:
@@ -319,7 +325,7 @@ def _replica(
     if may_start and deficit > start:
         replaced += deficit - start
     for t in sorted(unhealthy, key=lambda t: (t.created_at, t.id))[: min(len(unhealthy), replaced)]:
-        stops.append(Stop(t.id, UNHEALTHY_REASON))
+        stops.append(Stop(t.id, t.unhealthy_reason or UNHEALTHY_REASON))
     return ([Start(primary.id, start)] if start else []), stops
 
 
@@ -343,7 +349,7 @@ def _daemon(
                 continue
             if t.deployment != primary.id and not keep and not may_start:
                 continue  # keep the old daemon until its replacement can start
-            reason = UNHEALTHY_REASON if t.health == "UNHEALTHY" else scaling
+            reason = (t.unhealthy_reason or UNHEALTHY_REASON) if t.health == "UNHEALTHY" else scaling
             stops.append(Stop(t.id, reason))
         if not keep and may_start:
             starts.append(Start(primary.id, 1, inst))

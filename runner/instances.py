@@ -11,6 +11,14 @@ operations are in :mod:`runner.attributes`, what ``docker info`` means in :mod:`
   control plane drives it by) and repeats the call as a heartbeat; an instance whose last
   heartbeat is older than the ``agent_timeout`` config (default :data:`HEARTBEAT_GRACE`
   seconds, as ECS) shows ``agentConnected: false`` and gets no new tasks.
+* DeregisterContainerInstance makes the instance INACTIVE for good: its agent's next
+  heartbeat (which names the instance, as ECS's agent does with ``containerInstanceArn``) is
+  refused and the agent exits; a registration that names no instance makes the host a new
+  instance. With ``force``, the tasks still on it are orphaned as in ECS: STOPPED in the store
+  (so services start replacements elsewhere, and they leave discovery, the mesh and the load
+  balancers), while their containers keep running, no longer supervised, until they stop by
+  other means. The local engine joins a cluster it was deregistered from again only when the
+  cluster is created anew.
 * Remaining capacity is registered minus what the host's unstopped tasks reserve, per Docker
   host (an engine in several clusters has one capacity). Custom attributes are set with
   PutAttributes (names starting ``ecs.`` are reserved).
@@ -31,7 +39,7 @@ from dockyard.config import Config
 from dockyard.store import Migration, Store
 from runner import clusters, data
 from runner.engineinfo import agent_connected, builtin_attributes, capacity_from_info, ec2_id
-from runner.errors import InvalidParameterException
+from runner.errors import ClientException, InvalidParameterException
 
 __all__ = [
     "HEARTBEAT_GRACE",
@@ -73,9 +81,22 @@ MIGRATIONS = [
     ),
     # The pull credential moved to the registry (registry.pull, table registry_pull_credential).
     Migration("instances", 3, "DROP TABLE runner_pull_credential;"),
+    # A deregistered (INACTIVE) instance is history: the host may register anew, as a new
+    # instance, in the same cluster.
+    Migration(
+        "instances",
+        4,
+        """
+        DROP INDEX container_instances_host;
+        CREATE UNIQUE INDEX container_instances_host ON container_instances (cluster, docker_host)
+            WHERE status != 'INACTIVE';
+        """,
+    ),
 ]
 
 TOPIC = data.INSTANCE_TOPIC
+ORPHANED = ("Container instance deregistered with force: the task is orphaned; its containers keep "
+            "running, no longer managed")
 HEARTBEAT_GRACE = 30.0  # the default of config ``agent_timeout``
 RESERVED_PORTS = ["22", "2375", "2376", "51678", "51679"]
 AGENT_VERSION = "dockyard-1"
@@ -178,10 +199,13 @@ async def register(
     attributes: list[dict[str, Any]] | None = None,
     zone: str = "",
     tags: list[dict[str, str]] | None = None,
+    instance: str = "",
 ) -> str:
     """Register (or refresh) ``docker_host`` in ``cluster``; returns the instance id.
 
-    Re-registering the same host keeps its id and custom attributes (a heartbeat)."""
+    Re-registering the same host keeps its id and custom attributes (a heartbeat). A
+    registration naming ``instance`` (an id) refreshes that instance; one that is deregistered
+    is refused (ClientException), as is one of another host."""
     cpu, memory = capacity_from_info(info)
     builtin = tuple(builtin_attributes(info, zone or f"{config.region}a"))
     version_info = {
@@ -191,7 +215,20 @@ async def register(
     }
     now = time.time()
     async with store.transaction() as tx:
-        found = data.instance_on(tx, cluster, docker_host)
+        if instance:
+            found = data.instance(tx, instance, cluster)
+            arn = instance_arn(config, cluster, instance)
+            if found is None:
+                raise ClientException(f"Container instance {arn} not found.")
+            if found.status == "INACTIVE":
+                raise ClientException(
+                    f"Container instance {arn} is deregistered (INACTIVE); register the host anew, "
+                    "without containerInstanceArn, to make it a new container instance."
+                )
+            if found.docker_host != docker_host:
+                raise ClientException(f"Container instance {arn} is the Docker host {found.docker_host}.")
+        else:  # the local engine keeps its id across its cluster's deletion and re-creation
+            found = data.instance_on(tx, cluster, docker_host, inactive=local)
         if found is None:
             new = data.StoredInstance(
                 uuid.uuid4().hex, cluster, docker_host, ec2_id(docker_host, info), "ACTIVE", cpu, memory,
@@ -219,13 +256,11 @@ async def register(
 
 
 async def ensure_local(store: Store, config: Config, info: Mapping[str, Any], docker_host: str) -> list[str]:
-    """Make the local engine an instance of every ACTIVE cluster it is not yet in."""
-    names = data.active_cluster_names(store)
-    have = data.clusters_of_host(store, docker_host)
+    """Make the local engine an instance of every ACTIVE cluster it is not yet in (nor was
+    deregistered from since the cluster was created: :func:`runner.data.clusters_to_join`)."""
     return [
         await register(store, config, name, docker_host, info, local=True)
-        for name in names
-        if name not in have
+        for name in data.clusters_to_join(store, docker_host)
     ]
 
 
@@ -400,6 +435,7 @@ async def register_op(store: Store, config: Config, params: dict[str, Any]) -> d
         attributes=params.get("attributes"),
         zone=str(params.get("availabilityZone") or ""),
         tags=clusters.validate_tags(params.get("tags")),
+        instance=instance_id(params["containerInstanceArn"]) if params.get("containerInstanceArn") else "",
     )
     r = data.instance(store, ident)
     assert r is not None
@@ -416,6 +452,7 @@ async def deregister_op(store: Store, config: Config, params: dict[str, Any]) ->
             raise InvalidParameterException(
                 "Found running tasks on the instance; use force to deregister it anyway."
             )
+        data.orphan_tasks_on(tx, iid, ORPHANED)
         data.deactivate_instance(tx, iid)
     r = data.instance(store, iid)
     assert r is not None

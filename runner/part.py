@@ -44,6 +44,7 @@ from runner.seams import (
     PullAuth,
     RevisionMetrics,
     Sidecars,
+    TargetGroups,
     TaskResolver,
 )
 from runner.supervisor import Supervisor
@@ -110,6 +111,7 @@ def install(
     metrics: MetricSource | None = None,
     alarms: AlarmStates | None = None,
     revision_metrics: RevisionMetrics | None = None,
+    target_groups: TargetGroups | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
@@ -118,10 +120,12 @@ def install(
     services with ``serviceRegistries`` or Service Connect are registered in ``instances``; a
     meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
     deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
-    ``revision_metrics``)."""
+    ``revision_metrics``; services with ``loadBalancers`` register their tasks in
+    ``target_groups``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
-        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms}
+        **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms,
+               "target_groups": target_groups}
            for n in services.NAMESPACED},
     }
     for mod in _modules:
@@ -165,6 +169,7 @@ def install(
     platform.ops.validate(autoscaling_api.TARGET, ValidationException)
     autoscaling_loop.install(platform, metrics)  # the policies read ``metrics`` (none: schedules only)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
-                         prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics)
+                         prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics,
+                         targets=target_groups)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor))

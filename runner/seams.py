@@ -5,7 +5,8 @@ part. All are optional: without ``InstanceRegistry`` tasks are not registered an
 without ``PullAuth`` hosts pull anonymously, without ``TaskResolver`` tasks keep the
 engine's default nameservers, without ``NamespaceLookup`` ListServicesByNamespace finds no
 namespace, without ``NamespaceInfo`` no Service Connect namespace exists, without
-``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm.
+``AlarmStates`` no alarm name is checked and no deployment is rolled back by an alarm,
+without ``TargetGroups`` a service's ``loadBalancers`` name no target group that exists.
 """
 
 from __future__ import annotations
@@ -175,4 +176,37 @@ class RevisionMetrics(Protocol):
         ...
 
 
-__all__ += ["RevisionMetrics", "RevisionWindow"]
+class TargetGroup(Protocol):
+    """An ELBv2 target group as a service behind it needs it (the edge in Dockyard)."""
+
+    arn: str
+    target_type: str  # "ip" or "instance"
+    deregistration_delay: float  # seconds (``deregistration_delay.timeout_seconds``)
+    load_balancers: tuple[str, ...]  # the ARNs of the load balancers whose listeners use it
+
+
+class TargetGroups(Protocol):
+    """Where a service's tasks are registered as targets (``loadBalancers`` on CreateService;
+    docs/edge.md, "ECS services behind a target group"). A target is ``(id, port)``: an IPv4
+    address (``ip`` groups) or a container instance's ``ec2InstanceId`` (``instance``)."""
+
+    def group(self, arn: str) -> TargetGroup | None:
+        """The target group with this ARN, None when there is none."""
+        ...
+
+    async def register(self, arn: str, target: tuple[str, int]) -> None:
+        """Register the target (idempotent). Raises if the group is gone or refuses it."""
+        ...
+
+    async def deregister(self, arn: str, target: tuple[str, int]) -> None:
+        """Deregister the target: it gets no new request and drains for the group's
+        ``deregistration_delay``; an unknown target (or group) is not an error."""
+        ...
+
+    def health(self, arn: str, target: tuple[str, int]) -> tuple[str, str]:
+        """The target's ELBv2 state (``initial``, ``healthy``, ``unhealthy``, ``unused``,
+        ``draining``, ``unavailable``) and its reason's description ("" when none)."""
+        ...
+
+
+__all__ += ["RevisionMetrics", "RevisionWindow", "TargetGroup", "TargetGroups"]

@@ -15,6 +15,12 @@ The loop wakes on store changes of tasks, services and container instances (and 
   task at its container instance's address, from ``addresses``, and its host port) once RUNNING
   and, if it has a health check, HEALTHY; it is deregistered as soon as it is no longer
   wanted, before its stop is requested when the scheduler stops it;
+* ``loadBalancers`` (:mod:`runner.balancing`): a task is registered as a target of each target
+  group (``targets``, the edge) once RUNNING and, if it has a health check, HEALTHY; the
+  groups' health is part of the task's health for the reconciler (healthy once every target
+  is, UNHEALTHY when one is after ``healthCheckGracePeriodSeconds``); a task the scheduler
+  stops is deregistered first and its stop waits the group's deregistration delay (the
+  registrations' ``drain_until``, which the task worker waits for);
 * Service Connect: a task of a deployment with ``serviceConnectConfiguration`` is placed with
   its :class:`runner.connect.TaskConnect` (:func:`runner.connect.task_connect`: its ingress
   ports and an address per client alias of the namespace) and, for each ``services[]`` entry,
@@ -44,6 +50,7 @@ from typing import Any
 from dockyard.config import Config
 from dockyard.store import Store
 from runner import (
+    balancing,
     canary,
     connect,
     connectview,
@@ -61,7 +68,7 @@ from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
-from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics
+from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics, TargetGroups
 from runner.serviceshapes import counts as task_counts
 
 __all__ = ["TICK", "ServiceLoop", "placement_message"]
@@ -100,14 +107,19 @@ def _tasks_list(ids: list[str]) -> str:
 
 
 # -- views ------------------------------------------------------------------------------------
-def _task_state(t: Task, draining: frozenset[str] = frozenset()) -> deployments.TaskState:
+def _task_state(
+    t: Task, draining: frozenset[str] = frozenset(), judged: balancing.Judged | None = None
+) -> deployments.TaskState:
     return deployments.TaskState(
         id=t.id,
         deployment=t.started_by,
         last_status=t.last_status,
         desired_status=t.desired_status,
-        health=t.health,
-        checked=t.has_health_check,
+        health=judged.health if judged is not None else t.health,
+        checked=judged.checked if judged is not None else t.has_health_check,
+        unhealthy_reason=(
+            balancing.stopped_reason(judged.target_group) if judged and judged.target_group else ""
+        ),
         instance=t.instance_id,
         stop_code=t.stop_code,
         stopped_reason=t.stopped_reason,
@@ -214,8 +226,10 @@ class ServiceLoop:
         prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
         alarms: AlarmStates | None = None,
         metrics: RevisionMetrics | None = None,
+        targets: TargetGroups | None = None,
     ) -> None:
         self.store = store
+        self.targets = targets
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
@@ -301,14 +315,16 @@ class ServiceLoop:
             return
         now = time.time()
         draining = frozenset(i.id for i in data.instances_of(self.store, cluster, ("DRAINING",)))
-        states = [_task_state(t, draining) for t in self._tasks(cluster, name, {d["id"] for d in deps})]
+        found = self._tasks(cluster, name, {d["id"] for d in deps})
+        messages: list[str] = []
+        judged = await self._sync_targets(cluster, name, spec, deps, found, now, messages)
+        states = [_task_state(t, draining, judged.get(t.id)) for t in found]
         eligible = (
             self._eligible(cluster, spec, primary["definition"])
             if spec["schedulingStrategy"] == "DAEMON" and current.status == "ACTIVE"
             else []
         )
         pspec = _spec(spec)
-        messages: list[str] = []
         if current.status == "ACTIVE":
             pspec, primary = self._shift(cluster, name, spec, deps, states, pspec, now, messages)
         if current.status == "DRAINING":
@@ -370,10 +386,19 @@ class ServiceLoop:
                 for f in failures[:1]:
                     messages.append(placement_message(name, f.reason, f.instance_id, f.missing))
             stopped = []
+            drained = 0
             for s in plan.stops:
+                j = judged.get(s.task)
+                if j is not None and j.target_group and s.reason == balancing.stopped_reason(j.target_group):
+                    messages.append(
+                        balancing.unhealthy_message(name, s.task, j.port, j.target_group, j.reason)
+                    )
                 await self._deregister(s.task)
+                drained += await self._drain_targets(name, s.task, messages)
                 if await data.request_task_stop(self.store, s.task, lifecycle.SCHEDULER_INITIATED, s.reason):
                     stopped.append(s.task)
+            if drained:
+                messages.append(balancing.draining_message(name, drained))
             if stopped:
                 messages.append(f"{svc} has stopped {len(stopped)} running tasks: {_tasks_list(stopped)}.")
             retired = {d["id"]: d for d in deps if d["id"] in plan.retire}
@@ -679,6 +704,100 @@ class ServiceLoop:
             return None
         return connect.task_connect(dep, connectview.namespace_services(self.store, namespace))
 
+    # -- load balancers (runner.balancing) ------------------------------------------------------
+    async def _sync_targets(
+        self, cluster: str, name: str, spec: Mapping[str, Any], deps: list[dict[str, Any]], found: list[Task],
+        now: float, messages: list[str],
+    ) -> dict[str, balancing.Judged]:
+        """Register the service's RUNNING (and healthy) tasks as targets, drain those that are
+        no longer wanted (stopped behind the scheduler's back), forget the registrations of
+        stopped tasks; the judged health of each registered task."""
+        known = data.targets_of_service(self.store, cluster, name)
+        if not known and not spec.get("loadBalancers") and not any(d.get("loadBalancers") for d in deps):
+            return {}
+        by_task: dict[str, list[data.TargetRegistration]] = {}
+        for r in known:
+            by_task.setdefault(r.task_id, []).append(r)
+        by_dep = {d["id"]: d for d in deps}
+        tasks_by_id = {t.id: t for t in found}
+        registered: collections.Counter[str] = collections.Counter()
+        for t in found:
+            live = t.desired_status == "RUNNING" and t.last_status == "RUNNING"
+            if not live or (t.has_health_check and t.health != "HEALTHY") or self.targets is None:
+                continue
+            have = {(r.target_group, r.target_id, r.port) for r in by_task.get(t.id, [])}
+            for entry in balancing.entries_of(by_dep.get(t.started_by), spec):
+                arn = entry["targetGroupArn"]
+                group = self.targets.group(arn)
+                if group is None:
+                    continue
+                ec2 = ""
+                if group.target_type == "instance":
+                    inst = data.instance(self.store, t.instance_id)
+                    ec2 = inst.ec2_instance_id if inst is not None else ""
+                target = balancing.target_of(
+                    t.endpoint(entry["containerName"], entry["containerPort"]), group.target_type, ec2
+                )
+                if target is None or (arn, *target) in have:
+                    continue
+                try:
+                    await self.targets.register(arn, target)
+                except Exception as e:  # the group refused it: try again next pass
+                    log.warning("cannot register target", extra={"task": t.id, "error": str(e)})
+                    continue
+                reg = data.TargetRegistration(t.id, arn, *target)
+                await data.record_target(self.store, reg, cluster, name)
+                by_task.setdefault(t.id, []).append(reg)
+                registered[arn] += 1
+        for arn, n in registered.items():
+            messages.append(balancing.registered_message(name, n, arn))
+        out: dict[str, balancing.Judged] = {}
+        grace = float(spec.get("healthCheckGracePeriodSeconds") or 0)
+        drained = 0
+        for task_id, regs in by_task.items():
+            t = tasks_by_id.get(task_id) or data.task(self.store, task_id)
+            if t is None or t.last_status == "STOPPED":
+                if any(r.drain_until is None for r in regs):
+                    drained += await self._drain_targets(name, task_id, messages)
+                elif all(r.drain_until is not None and r.drain_until <= now for r in regs):
+                    await data.forget_targets(self.store, task_id)
+                continue
+            if t.desired_status != "RUNNING":  # stopped behind the scheduler's back (StopTask)
+                drained += await self._drain_targets(name, task_id, messages)
+                continue
+            if self.targets is None:
+                continue
+            states = [(r.target_group, *self.targets.health(r.target_group, r.target)) for r in regs
+                      if r.drain_until is None]
+            j = balancing.judge(t.health, t.has_health_check, states, t.started_at, grace, now)
+            port = next((r.port for r in regs if r.target_group == j.target_group), 0)
+            out[task_id] = replace(j, port=port)
+        if drained:
+            messages.append(balancing.draining_message(name, drained))
+        return out
+
+    async def _drain_targets(self, name: str, task_id: str, messages: list[str]) -> int:
+        """Deregister the task's targets; each drains for its group's deregistration delay
+        (the task's stop waits for it). 1 when some target was deregistered, else 0."""
+        now = time.time()
+        drained: collections.Counter[str] = collections.Counter()
+        for r in data.targets_of_task(self.store, task_id):
+            if r.drain_until is not None:
+                continue
+            group = self.targets.group(r.target_group) if self.targets is not None else None
+            delay = group.deregistration_delay if group is not None else 0.0
+            if self.targets is not None:
+                try:
+                    await self.targets.deregister(r.target_group, r.target)
+                except Exception as e:  # the group is gone: nothing routes to the task
+                    log.info("deregister target", extra={"task": task_id, "error": str(e)})
+                    delay = 0.0
+            await data.drain_target(self.store, r, now + delay)
+            drained[r.target_group] += 1
+        for arn, n in drained.items():
+            messages.append(balancing.deregistered_message(name, n, arn))
+        return 1 if drained else 0
+
     # -- discovery --------------------------------------------------------------------------
     async def _sync_registrations(
         self, cluster: str, name: str, spec: Mapping[str, Any], deps: list[dict[str, Any]] | None = None
@@ -785,14 +904,15 @@ def install(
     prewarm: Callable[[list[str], list[str]], Awaitable[Any]] | None = None,
     alarms: AlarmStates | None = None,
     metrics: RevisionMetrics | None = None,
+    targets: TargetGroups | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
     container instance's address ``addresses`` gives); a new deployment's images are pulled
     ahead with ``prewarm`` (the supervisor's); traffic shifts read ``alarms``, canary analyses
-    ``metrics``."""
+    ``metrics``; ``loadBalancers`` register tasks in ``targets``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm, alarms, metrics)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm, alarms, metrics, targets)
         await loop.start()
         try:
             yield

@@ -43,7 +43,7 @@ from typing import Any
 from dockyard.aws.paging import page
 from dockyard.config import Config
 from dockyard.store import Migration, Store
-from runner import clusters, connect, data, shift, shiftconfig, taskdefs, tasks
+from runner import balancing, clusters, connect, data, shift, shiftconfig, taskdefs, tasks
 from runner.errors import (
     InvalidParameterException,
     NamespaceNotFoundException,
@@ -52,7 +52,7 @@ from runner.errors import (
 )
 from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
-from runner.seams import AlarmStates, InstanceRegistry, NamespaceInfo, NamespaceLookup
+from runner.seams import AlarmStates, InstanceRegistry, NamespaceInfo, NamespaceLookup, TargetGroups
 from runner.serviceshapes import ECHOED, group_of, service_arn, shape
 
 __all__ = [
@@ -82,7 +82,19 @@ MIGRATIONS = [
             service TEXT NOT NULL, registered_at REAL NOT NULL,
             PRIMARY KEY (task_id, registry_id));
         """,
-    )
+    ),
+    Migration(
+        "runner_services",
+        2,
+        """
+        CREATE TABLE service_targets (
+            task_id TEXT NOT NULL, target_group TEXT NOT NULL, target_id TEXT NOT NULL,
+            port INTEGER NOT NULL, cluster TEXT NOT NULL, service TEXT NOT NULL,
+            registered_at REAL NOT NULL, drain_until REAL,
+            PRIMARY KEY (task_id, target_group, target_id, port));
+        CREATE INDEX service_targets_service ON service_targets (cluster, service);
+        """,
+    ),
 ]
 
 TOPIC = data.SERVICE_TOPIC
@@ -252,6 +264,18 @@ def new_shift(source: Mapping[str, Any], config: Mapping[str, Any], now: float) 
             "config": copy.deepcopy(dict(config)), "startedAt": now}
 
 
+def _load_balancers(value: Any, defn: Mapping[str, Any], groups: TargetGroups | None) -> list[dict[str, Any]]:
+    return balancing.check(value, defn, groups.group if groups is not None else None)
+
+
+def _check_grace(params: Mapping[str, Any]) -> None:
+    grace = params.get("healthCheckGracePeriodSeconds")
+    if grace is not None and not 0 <= grace <= 2_147_483_647:
+        raise InvalidParameterException(
+            "healthCheckGracePeriodSeconds must be between 0 and 2147483647 seconds."
+        )
+
+
 def new_deployment(definition: Mapping[str, Any], spec: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A PRIMARY deployment IN_PROGRESS of ``definition`` (ECS ids: ``ecs-svc/`` + 19 digits),
     with the spec's Service Connect configuration, resources and namespace."""
@@ -271,6 +295,8 @@ def new_deployment(definition: Mapping[str, Any], spec: Mapping[str, Any], now: 
         dep["networkConfiguration"] = spec["networkConfiguration"]
     if spec.get("serviceConnectConfiguration"):
         dep.update({k: spec[k] for k in CONNECT_KEYS if k in spec})
+    if spec.get("loadBalancers"):  # what its tasks are registered with (runner.balancing)
+        dep["loadBalancers"] = spec["loadBalancers"]
     if dep["launchType"] == "FARGATE":
         dep["platformVersion"] = spec.get("platformVersion") or "1.4.0"
         dep["platformFamily"] = "Linux"
@@ -300,6 +326,7 @@ async def create(
     namespace_info: NamespaceInfo | None = None,
     registry: InstanceRegistry | None = None,
     alarms: AlarmStates | None = None,
+    target_groups: TargetGroups | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -350,6 +377,8 @@ async def create(
     if not spec["networkConfiguration"]:
         del spec["networkConfiguration"]
     spec.update({k: params[k] for k in ECHOED if k in params})
+    spec["loadBalancers"] = _load_balancers(params.get("loadBalancers"), defn, target_groups)
+    _check_grace(params)
     if capacity:  # the request's strategy or the cluster's default, normalised (runner.strategies)
         spec["capacityProviderStrategy"] = capacity
     tags = clusters.validate_tags(params.get("tags"))
@@ -372,6 +401,7 @@ async def update(
     namespace_info: NamespaceInfo | None = None,
     registry: InstanceRegistry | None = None,
     alarms: AlarmStates | None = None,
+    target_groups: TargetGroups | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -408,6 +438,13 @@ async def update(
     for key in ECHOED:
         if key in params and params[key] is not None:
             new_spec[key] = params[key]
+    _check_grace(params)
+    if params.get("loadBalancers") is not None or (defn is not None and spec.get("loadBalancers")):
+        # the new entries, or the same ones checked against the new revision
+        primary_defn = (current.primary or {}).get("definition") or {}
+        new_spec["loadBalancers"] = _load_balancers(
+            params["loadBalancers"] if params.get("loadBalancers") is not None else spec.get("loadBalancers"),
+            defn or primary_defn, target_groups)
     if params.get("capacityProviderStrategy") is not None:  # for the tasks it starts from now on
         new_spec["capacityProviderStrategy"] = tasks.strategy_for(
             store, cluster, {"capacityProviderStrategy": params["capacityProviderStrategy"]})
@@ -437,6 +474,7 @@ async def update(
             or (defn is not None and defn["taskDefinitionArn"] != primary["taskDefinition"])
             or new_spec.get("networkConfiguration") != spec.get("networkConfiguration")
             or new_spec.get("serviceRegistries") != spec.get("serviceRegistries")
+            or (new_spec.get("loadBalancers") or []) != (spec.get("loadBalancers") or [])
             or any(new_spec.get(k) != spec.get(k) for k in CONNECT_KEYS)
         )
         if redeploy:
@@ -540,8 +578,8 @@ async def delete(store: Store, config: Config, params: dict[str, Any]) -> dict[s
     return {"service": shape(config, store, await data.modify_service(store, cluster, name, change))}
 
 
-# The operations that take the seams ``namespace_info``, ``registry`` and ``alarms`` (runner.part
-# binds them).
+# The operations that take the seams ``namespace_info``, ``registry``, ``alarms`` and
+# ``target_groups`` (runner.part binds them).
 NAMESPACED = ("CreateService", "UpdateService")
 
 OPERATIONS = {

@@ -28,8 +28,8 @@ ECHOED = (
 
 
 # Deployment keys kept for the loop, never shown (the task definition, the failed count, the
-# Service Connect namespace's name, a traffic shift's split and state).
-HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift")
+# Service Connect namespace's name, a traffic shift's split and state, its load balancers).
+HIDDEN = ("definition", "failed", connect.HIDDEN_NAMESPACE, connect.TRAFFIC, "shift", "loadBalancers")
 
 
 def service_arn(config: Config, cluster: str, name: str) -> str:

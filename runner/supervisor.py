@@ -42,7 +42,14 @@ from dockyard.store import Store
 from runner import clusters, data, instances, tasks
 from runner.agent import savedlogs
 from runner.agent.host import Host, PullFailed
-from runner.agent.spec import LABEL_OWNER, LABEL_TASK, instance_address, local_engine, task_dns_address
+from runner.agent.spec import (
+    LABEL_INSTANCE,
+    LABEL_OWNER,
+    LABEL_TASK,
+    instance_address,
+    local_engine,
+    task_dns_address,
+)
 from runner.agent.transport import DockerError, DockerTransport, Transport
 from runner.agent.worker import TaskWorker
 from runner.seams import LogShipper, PullAuth, Sidecars, TaskResolver
@@ -384,7 +391,12 @@ class Supervisor:
             task_id = str(labels.get(LABEL_TASK, "")).rsplit("/", 1)[-1]
             task = data.task(self.store, task_id)
             try:
-                if task is None:
+                if self._orphan(str(labels.get(LABEL_INSTANCE, ""))):
+                    # its instance was deregistered with force: left running; removed once
+                    # exited and its task is forgotten
+                    if task is None and c.get("State") != "running":
+                        await host.remove(c["Id"])
+                elif task is None:
                     log.info("removing untracked container", extra={"container": c.get("Id")})
                     await host.remove(c["Id"])
                 elif task.last_status == "STOPPED" and c.get("State") == "running":
@@ -394,10 +406,15 @@ class Supervisor:
             except DockerError as e:
                 log.warning("sweep failed", extra={"container": c.get("Id"), "error": str(e)})
 
+    def _orphan(self, instance: str) -> bool:
+        """Whether ``instance`` (an id or ARN) is deregistered: its tasks' containers are orphans."""
+        found = data.instance(self.store, instance.rsplit("/", 1)[-1]) if instance else None
+        return found is not None and found.status == "INACTIVE"
+
     async def _prune(self) -> None:
         cutoff = time.time() - tasks.RETENTION
         for task in data.expired_tasks(self.store, cutoff):
-            host = self.host_of(task.instance_id)
+            host = None if self._orphan(task.instance_id) else self.host_of(task.instance_id)
             for runtime_id in task.runtime_ids:
                 if host is not None:
                     with contextlib.suppress(DockerError):

@@ -5,8 +5,10 @@ the host's Docker API URL (``unix:///run/x.sock`` on the same machine, ``tcp://h
 ``ssh://`` elsewhere; the control plane must be able to reach it). The agent only vouches for
 the host: it reads ``docker info`` from it, registers it with RegisterContainerInstance (ECS's
 own operation, with Dockyard's ``dockerHost`` and ``dockerInfo`` fields) and repeats that call
-every ``--heartbeat`` seconds. An instance whose agent stops calling shows
-``agentConnected: false`` after the control plane's ``agent_timeout`` (30 s) and gets no
+every ``--heartbeat`` seconds, naming the instance (``containerInstanceArn``). Once the
+instance is deregistered the heartbeat is refused and the agent exits (status 1), as ECS's
+agent does; started again, it registers the host as a new instance. An instance whose agent
+stops calling shows ``agentConnected: false`` after the control plane's ``agent_timeout`` (30 s) and gets no
 new tasks; its running tasks keep running and stay supervised.
 
 ``dockyard agent drain HOST [--wait]`` (and ``activate``) sets a container instance (its id,
@@ -33,9 +35,10 @@ INFO_KEYS = ("NCPU", "MemTotal", "OSType", "Architecture", "Name", "ServerVersio
 
 
 def register_once(
-    client: Any, cluster: str, docker_host: str, attributes: list[dict[str, str]], zone: str
+    client: Any, cluster: str, docker_host: str, attributes: list[dict[str, str]], zone: str, arn: str = ""
 ) -> str:
-    """One registration (or heartbeat); returns the container instance ARN."""
+    """One registration, or with ``arn`` a heartbeat of that instance (refused with
+    ClientException once it is deregistered); returns the container instance ARN."""
     from runner.agent.transport import DockerError, DockerTransport
 
     transport = DockerTransport(docker_host, timeout=30)
@@ -57,6 +60,8 @@ def register_once(
     }
     if zone:
         params["availabilityZone"] = zone
+    if arn:
+        params["containerInstanceArn"] = arn
     out = client.call(ECS, "RegisterContainerInstance", params)
     return str(out["containerInstance"]["containerInstanceArn"])
 
@@ -140,8 +145,13 @@ def cmd_agent(args: argparse.Namespace, ctx: Any) -> int:
         return 0
     while not stop.wait(args.heartbeat):
         try:
-            register_once(client, args.cluster, args.docker_host, attributes, args.availability_zone)
-        except (OSError, ApiError) as e:  # keep trying: the control plane or dockerd may be back
+            register_once(client, args.cluster, args.docker_host, attributes, args.availability_zone, arn)
+        except ApiError as e:
+            if e.code == "ClientException":  # deregistered: as ECS's agent, stop for good
+                print(f"dockyard agent: {e}", flush=True)
+                return 1
+            print(f"dockyard agent: heartbeat failed: {e}", flush=True)
+        except OSError as e:  # keep trying: the control plane or dockerd may be back
             print(f"dockyard agent: heartbeat failed: {e}", flush=True)
     print("dockyard agent: stopped", flush=True)
     return 0

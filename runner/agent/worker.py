@@ -17,8 +17,10 @@ sidecar ACKed its first complete configuration, within ``ready_timeout`` seconds
 task stops as failed to start. At stop, a task whose sidecar was ready first waits until
 ``sidecars.drained(task_arn, ...)`` says no other sidecar routes to it any more (the service
 loop deregistered it from discovery; the mesh pushed EDS without it and every sidecar ACKed),
-at most ``config.mesh_drain_timeout`` seconds; then the app containers stop, then the sidecar,
-then the pause container goes. Without ``sidecars`` a meshed task fails to start, saying so.
+at most ``config.mesh_drain_timeout`` seconds (and a task behind a load balancer waits until
+its targets are deregistered and have drained: ``_drain_targets``); then the app containers
+stop, then the sidecar, then the pause container goes. Without ``sidecars`` a meshed task
+fails to start, saying so.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ DEFAULT_STOP_TIMEOUT = 30  # seconds of SIGTERM grace, as ECS_CONTAINER_STOP_TIM
 SIDECAR_READY_TIMEOUT = 30.0  # seconds for a meshed task's sidecar to ACK its first configuration
 LOGS_DRAIN_TIMEOUT = 10.0  # seconds a stop waits for the collector to store a container's last lines
 REDIRECT_TIMEOUT = 30.0  # seconds for the redirect (one iptables call) to complete
+DEREGISTER_WAIT = 10.0  # seconds a stopping task waits for the service loop to deregister its targets
+MAX_DEREGISTRATION_DELAY = 3600.0  # ELBv2's bound on deregistration_delay.timeout_seconds
 
 
 class StartFailed(Exception):
@@ -128,6 +132,11 @@ class TaskWorker:
         if self.abandoned:
             raise asyncio.CancelledError
         task = self._task()
+        if task is not None and task.last_status == "STOPPED":
+            # Only this worker finishes a task, unless its instance was deregistered with force
+            # (runner.data.orphan_tasks_on): an orphan's containers are left as they are.
+            self.abandoned = True
+            return True
         return task is None or task.desired_status == "STOPPED"
 
     async def run(self) -> None:
@@ -476,6 +485,7 @@ class TaskWorker:
             return
         await data.update_task(self.store, self.task_id, last_status="DEACTIVATING")
         await self._ship_logs()  # a task stopped while the control plane was down: its last lines
+        await self._drain_targets()
         await self._drain()
         await data.update_task(self.store, self.task_id, last_status="STOPPING")
         timeouts = {c["name"]: int(c.get("stopTimeout") or DEFAULT_STOP_TIMEOUT) for c in self.defs}
@@ -508,6 +518,27 @@ class TaskWorker:
         if self.sidecar in self.ids:
             self.seen.setdefault(self.sidecar, Observed())
         await self._report(final=True, last_status="STOPPED", stopped_at=now, execution_stopped_at=now)
+
+    async def _drain_targets(self) -> None:
+        """A task registered in target groups (``loadBalancers``) stops only after the service
+        loop deregistered it and the groups' deregistration delay passed (connection draining;
+        the registrations' ``drain_until``); a task stopped behind the scheduler's back waits at
+        most :data:`DEREGISTER_WAIT` seconds for its deregistration."""
+        asked = time.monotonic()
+        while True:
+            regs = data.targets_of_task(self.store, self.task_id)
+            if not regs:
+                return
+            if all(r.drain_until is not None for r in regs):
+                wait = max(r.drain_until or 0.0 for r in regs) - time.time()
+                if wait > 0:
+                    log.info("draining targets", extra={"task": self.task_id, "seconds": round(wait, 3)})
+                    await asyncio.sleep(min(wait, MAX_DEREGISTRATION_DELAY))
+                return
+            if time.monotonic() - asked > DEREGISTER_WAIT:
+                log.warning("targets not deregistered", extra={"task": self.task_id})
+                return
+            await asyncio.sleep(0.1)
 
     async def _drain(self) -> None:
         """A meshed task leaves every other sidecar's endpoints before its app stops (module

@@ -256,14 +256,11 @@ def _comparison(path: list[str | int], op: str, value: _Tok) -> Doc:
     return compare
 
 
-class _JsonParser:
-    """Recursive descent: or := and ('||' and)*; and := atom ('&&' atom)*;
-    atom := '(' or ')' | selector (op value | IS TRUE|FALSE|NULL | NOT EXISTS)."""
+class _Cursor:
+    """A parser's place in its tokens (``toks``, ending with an ``end`` token)."""
 
-    def __init__(self, text: str) -> None:
-        self.toks = _tokens(text)
-        self.i = 0
-        self.depth = 0
+    toks: list[_Tok]
+    i: int
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -274,6 +271,17 @@ class _JsonParser:
             raise PatternError(f"expected '{text}' at {tok.at}, found {tok.text or 'the end'!r}")
         self.i += 1
         return tok
+
+
+class _JsonParser(_Cursor):
+    """Recursive descent: or := and ('||' and)*; and := atom ('&&' atom)*;
+    atom := '(' or ')' | selector (op value | IS TRUE|FALSE|NULL | NOT EXISTS)."""
+
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.i = 0
+        self.depth = 0
+
 
     def parse(self) -> Predicate:
         self.take("{")
@@ -376,7 +384,7 @@ def _fit(segment: list[FieldTest], fields: list[str], at: int) -> bool:
     return all(t(fields[at + k]) for k, t in enumerate(segment))
 
 
-class _DelimitedParser:
+class _DelimitedParser(_Cursor):
     """``[a, b = 200, c > 1 && c < 5, ...]``: a name per field, ``...`` for any number of fields,
     a field's conditions joined by ``&&``/``||`` (``&&`` first) naming it again."""
 
@@ -398,12 +406,6 @@ class _DelimitedParser:
         self.needles: list[str] = []  # what a field must equal verbatim: in every matching message
         self._kept = 0
 
-    def take(self, text: str | None = None) -> _Tok:
-        tok = self.toks[self.i]
-        if text is not None and tok.text != text:
-            raise PatternError(f"expected '{text}' at {tok.at}, found {tok.text or 'the end'!r}")
-        self.i += 1
-        return tok
 
     def parse(self) -> Predicate:
         self.take("[")

@@ -223,3 +223,51 @@ def test_target_tracking_on_a_custom_metric_scales_the_service_out(dockyard: Any
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids)
         ecs.update_service(cluster=cluster, service=name, desiredCount=0)
+
+
+BURN = "while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.05; done"
+
+
+def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> None:
+    """The predefined metric end to end: a task that keeps part of a core busy against its
+    128 CPU units reports CPUUtilization (from the Docker Engine's stats) far above a 50 %
+    target, and the service is scaled out to its maximum."""
+    cluster = f"aas-cpu-{uuid.uuid4().hex[:6]}"
+    ecs = dockyard.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    docker_push(dockyard, busybox_image(), "aas-busybox:latest")
+    td = ecs.register_task_definition(family=f"{cluster}-burn", cpu="128", containerDefinitions=[
+        {"name": "c", "image": "aas-busybox:latest", "memory": 16, "command": ["sh", "-c", BURN],
+         "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster=cluster, serviceName="burn", taskDefinition=td, desiredCount=1)
+    resource = f"service/{cluster}/burn"
+    ids = _ids(resource)
+    try:
+        dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "1", "--max-capacity", "2")
+        spec = {"TargetValue": 50.0, "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 600}
+        dockyard.aws(AAS, "put-scaling-policy", *ids, "--policy-name", "cpu", "--policy-type",
+                     "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
+                     json.dumps(spec))
+        deadline = time.monotonic() + 120
+        while ecs.describe_services(cluster=cluster, services=["burn"])["services"][0]["desiredCount"] != 2:
+            assert time.monotonic() < deadline, "a busy task never scaled its service out"
+            time.sleep(1)
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", resource)["ScalingActivities"]
+        cause = f"monitor alarm TargetTracking-{resource}-AlarmHigh-cpu in state ALARM triggered policy cpu"
+        assert any(a["Cause"].startswith(cause) for a in activities), activities
+        # the metric it acted on is the one CloudWatch shows
+        now = int(time.time())
+        points = dockyard.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/ECS", MetricName="CPUUtilization", StartTime=now - 600, EndTime=now + 60,
+            Period=60, Statistics=["Average"],
+            Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": "burn"}],
+        )["Datapoints"]
+        assert points and max(p["Average"] for p in points) > 50, points
+    finally:
+        dockyard.aws(AAS, "deregister-scalable-target", *ids, check=False)
+        ecs.delete_service(cluster=cluster, service="burn", force=True)
+        deadline = time.monotonic() + 60
+        while ecs.list_tasks(cluster=cluster)["taskArns"] and time.monotonic() < deadline:
+            time.sleep(0.5)

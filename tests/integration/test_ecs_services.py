@@ -9,6 +9,7 @@ have files of their own (``test_ecs_services_discovery.py``, ``test_ecs_services
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -122,9 +123,11 @@ def small_image(dockyard: Any) -> str:
     return "svc-busybox:latest"
 
 
-@pytest.fixture
-def cluster(dockyard: Any) -> Iterator[str]:
-    name = f"svc-{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def service_cluster(dockyard: Any, prefix: str) -> Iterator[str]:
+    """A new cluster ``<prefix>-<random>``; its services are deleted, its tasks stopped and
+    removed, and itself deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     ecs = dockyard.client("ecs")
     ecs.create_cluster(clusterName=name)
     try:
@@ -132,6 +135,12 @@ def cluster(dockyard: Any) -> Iterator[str]:
     finally:
         drain(ecs, name)
         delete_cluster(ecs, name)
+
+
+@pytest.fixture
+def cluster(dockyard: Any) -> Iterator[str]:
+    with service_cluster(dockyard, "svc") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

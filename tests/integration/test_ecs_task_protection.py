@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_ecs_services import delete_cluster, drain, service_tasks, wait_for
+from tests.integration.test_ecs_services import service_cluster, service_tasks, wait_for
 from tests.support.images import busybox_image
 from tests.support.registry import docker_push
 
@@ -29,14 +28,8 @@ def image(dockyard: Any) -> str:
 
 @pytest.fixture
 def cluster(dockyard: Any) -> Iterator[str]:
-    name = f"prot-{uuid.uuid4().hex[:8]}"
-    ecs = dockyard.client("ecs")
-    ecs.create_cluster(clusterName=name)
-    try:
+    with service_cluster(dockyard, "prot") as name:
         yield name
-    finally:
-        drain(ecs, name)
-        delete_cluster(ecs, name)
 
 
 def _definition(ecs: Any, image: str, family: str) -> str:

@@ -8,6 +8,7 @@ A Dockyard of this module's own runs with the local engine left out (``DOCKYARD_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -395,6 +396,23 @@ def test_exec_runs_in_a_task_on_a_registered_host_through_its_docker_api_url(
     ecs.stop_task(cluster=CLUSTER, task=arn)
 
 
+@contextlib.contextmanager
+def _spread(ecs: Any, service: str, family: str, count: int = 3) -> Iterator[dict[str, str]]:
+    """A service of ``count`` sleepers spread over the hosts: yields where they run, once they
+    all do on distinct hosts; deleted (and its tasks gone) afterwards."""
+    td = _sleeper(ecs, family, memory=16)
+    ecs.create_service(cluster=CLUSTER, serviceName=service, taskDefinition=td, desiredCount=count,
+                       placementStrategy=[{"type": "spread", "field": "instanceId"}])
+    try:
+        yield wait_for(lambda: len(set((p := _placed(ecs, service)).values())) == count and p,
+                       120, "a task on each host")
+    finally:
+        for t in _placed(ecs, service):  # protection would keep a task past the deletion
+            ecs.update_task_protection(cluster=CLUSTER, tasks=[t], protectionEnabled=False)
+        ecs.delete_service(cluster=CLUSTER, service=service, force=True)
+        wait_for(lambda: not _placed(ecs, service), 90, f"the {service} service's tasks to stop")
+
+
 def _placed(ecs: Any, service: str) -> dict[str, str]:
     """Running tasks of ``service``: task ARN -> container instance ARN."""
     arns = ecs.list_tasks(cluster=CLUSTER, serviceName=service, desiredStatus="RUNNING")["taskArns"]
@@ -592,3 +610,68 @@ def test_a_deployment_pulls_its_images_on_every_host_before_placing_tasks(
     finally:
         ecs.delete_service(cluster=CLUSTER, service="prewarmed", force=True)
         wait_for(lambda: not _placed(ecs, "prewarmed"), 90, "the prewarmed service's tasks to stop")
+
+
+def test_a_protected_task_on_one_host_outlives_a_scale_in_across_three(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    with _spread(ecs, "protected", "protected") as placed:
+        racks = {arn: _daemon_of(i, daemons).index for arn, i in _instances(ecs).items()}
+        [kept] = [t for t, i in placed.items() if racks[i] == 2]
+        out = server.aws("ecs", "update-task-protection", "--cluster", CLUSTER, "--tasks", kept,
+                         "--protection-enabled", "--expires-in-minutes", "30")
+        assert out["failures"] == [] and out["protectedTasks"][0]["protectionEnabled"] is True
+        ecs.update_service(cluster=CLUSTER, service="protected", desiredCount=1)
+        wait_for(lambda: list(_placed(ecs, "protected")) == [kept], 90, "a scale-in sparing it")
+        for t in set(placed) - {kept}:
+            assert "Scaling activity initiated by (deployment" in describe_one(ecs, t)["stoppedReason"]
+
+
+def test_a_forced_deregistration_orphans_its_tasks_and_the_agent_must_register_anew(
+    server: Dockyard, ecs: Any, daemons: list[ExtraDockerd]
+) -> None:
+    by_rack = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+    host, daemon = by_rack[3], daemons[2]
+    agent = server.agents[2]  # type: ignore[attr-defined]
+    orphan = ""
+    try:
+        with _spread(ecs, "orphans", "orphaned") as placed:
+            [orphan] = [t for t, i in placed.items() if i == host]
+            # without force: refused while tasks run there, nothing changed
+            refused = server.aws("ecs", "deregister-container-instance", "--cluster", CLUSTER,
+                                 "--container-instance", host, check=False)
+            assert refused.returncode != 0 and "InvalidParameterException" in refused.stderr
+            assert _instances(ecs)[host]["status"] == "ACTIVE"
+            out = server.aws("ecs", "deregister-container-instance", "--cluster", CLUSTER,
+                             "--container-instance", host, "--force")["containerInstance"]
+            assert out["status"] == "INACTIVE"
+            # the task is STOPPED for ECS (no longer counted), its container keeps running
+            stopped = describe_one(ecs, orphan)
+            assert stopped["lastStatus"] == "STOPPED" and "orphaned" in stopped["stoppedReason"]
+            wait_for(lambda: len(p := _placed(ecs, "orphans")) == 3 and host not in p.values(), 120,
+                     "a replacement on another host")
+            assert host not in _instances(ecs)
+            running = daemon.docker("ps", "-q", "--filter", f"label=dockyard.task-arn={orphan}").stdout
+            assert running.split(), "the orphaned task's container was stopped"
+            # the agent's next heartbeat names the instance and is refused: it exits
+            agent.wait(20)
+            assert agent.returncode == 1
+            key, secret = server.credentials
+            client = Client(server.control_url, key, secret)
+            with pytest.raises(Exception, match="deregistered"):
+                client.call("AmazonEC2ContainerServiceV20141113", "RegisterContainerInstance", {
+                    "cluster": CLUSTER, "dockerHost": daemon.url, "containerInstanceArn": host})
+            # started again, it registers the host as a new instance
+            server.agents[2] = _agent(server, daemon)  # type: ignore[attr-defined]
+            again = {_daemon_of(i, daemons).index: arn for arn, i in _instances(ecs).items()}
+            assert len(again) == 3 and again[3] != host
+            inactive = ecs.describe_container_instances(cluster=CLUSTER, containerInstances=[host])
+            assert inactive["containerInstances"][0]["status"] == "INACTIVE"
+            assert daemon.docker("ps", "-q", "--filter", f"label=dockyard.task-arn={orphan}").stdout.split()
+    finally:
+        if server.agents[2].poll() is not None:  # type: ignore[attr-defined]
+            server.agents[2] = _agent(server, daemon)  # type: ignore[attr-defined]
+        if orphan:
+            left = daemon.docker("ps", "-aq", "--filter", f"label=dockyard.task-arn={orphan}").stdout
+            for c in left.split():
+                daemon.docker("rm", "-f", c)

@@ -8,11 +8,7 @@ string, split by weight, redirect and answer fixed responses; curl checks what E
 from __future__ import annotations
 
 import json
-import random
-import socket
-import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +18,7 @@ from typing import Any
 import pytest
 
 from edge.pem import self_signed
+from tests.support.edge import curl, edge_port, error_code, target_group, tg_health, wait_for
 from tests.support.server import Dockyard
 
 
@@ -55,50 +52,6 @@ class Upstream:
         self.server.server_close()
 
 
-def edge_port() -> int:
-    """A free port in the default ``edge_ports`` range."""
-    for _ in range(200):
-        port = random.randint(8000, 8999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 8000-8999")
-
-
-def curl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["curl", "-s", "--max-time", "5", *args], capture_output=True, text=True, timeout=30
-    )
-
-
-def error_code(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0, proc.stdout
-    # "An error occurred (PriorityInUse) when calling the CreateRule operation: ..."
-    return proc.stderr.split("(", 1)[1].split(")", 1)[0]
-
-
-def wait_for(check: Any, timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
-
-
-def tg_health(dockyard: Dockyard, tg: str) -> dict[str, dict[str, str]]:
-    out = dockyard.aws("elbv2", "describe-target-health", "--target-group-arn", tg)
-    return {
-        f"{d['Target']['Id']}:{d['Target']['Port']}": d["TargetHealth"]
-        for d in out["TargetHealthDescriptions"]
-    }
-
-
 class Alb:
     def __init__(self, dockyard: Dockyard) -> None:
         self.d = dockyard
@@ -117,31 +70,7 @@ class Alb:
         self.lb = lb["LoadBalancers"][0]["LoadBalancerArn"]
         self.tg = {}
         for name, up in self.up.items():
-            out = dockyard.aws(
-                "elbv2",
-                "create-target-group",
-                "--name",
-                f"edge-{name}",
-                "--protocol",
-                "HTTP",
-                "--port",
-                str(up.port),
-                "--target-type",
-                "ip",
-                "--health-check-path",
-                "/health",
-                "--health-check-interval-seconds",
-                "5",
-                "--health-check-timeout-seconds",
-                "2",
-                "--healthy-threshold-count",
-                "2",
-                "--unhealthy-threshold-count",
-                "2",
-                "--matcher",
-                "HttpCode=200-299",
-            )
-            self.tg[name] = out["TargetGroups"][0]["TargetGroupArn"]
+            self.tg[name] = target_group(dockyard, f"edge-{name}", up.port, path="/health", matcher="200-299")
             dockyard.aws(
                 "elbv2",
                 "register-targets",
@@ -631,3 +560,29 @@ def test_self_signed_convenience_command(dockyard: Dockyard, alb: Alb, tmp_path:
     finally:
         dockyard.aws("elbv2", "delete-listener", "--listener-arn", out["Listeners"][0]["ListenerArn"])
     dockyard.aws("acm", "delete-certificate", "--certificate-arn", made["CertificateArn"])
+
+
+def test_describe_operations_page_by_marker(dockyard: Dockyard, alb: Alb) -> None:
+    elb = dockyard.client("elbv2")
+    first = elb.describe_rules(ListenerArn=alb.listener, PageSize=2)
+    assert len(first["Rules"]) == 2 and first["NextMarker"]
+    second = elb.describe_rules(ListenerArn=alb.listener, PageSize=2, Marker=first["NextMarker"])
+    assert {r["RuleArn"] for r in first["Rules"]}.isdisjoint(r["RuleArn"] for r in second["Rules"])
+    paginator = elb.get_paginator("describe_rules")
+    pages = list(paginator.paginate(ListenerArn=alb.listener, PaginationConfig={"PageSize": 3}))
+    rules = [r for p in pages for r in p["Rules"]]
+    assert len(pages) == 3 and len(rules) == len(alb.rules) + 1 and rules[-1]["IsDefault"]
+    assert "NextMarker" not in pages[-1]
+    paginator = elb.get_paginator("describe_target_groups")
+    groups = [g for p in paginator.paginate(PaginationConfig={"PageSize": 1}) for g in p["TargetGroups"]]
+    assert set(alb.tg.values()) <= {g["TargetGroupArn"] for g in groups}
+    # the aws CLI: ``--page-size`` is ELBv2's PageSize (a manual page), ``--marker`` the next one
+    out = dockyard.aws("elbv2", "describe-target-groups", "--page-size", "1")
+    assert [g["TargetGroupArn"] for g in out["TargetGroups"]] == [groups[0]["TargetGroupArn"]]
+    out = dockyard.aws("elbv2", "describe-target-groups", "--page-size", "1", "--marker", out["NextMarker"])
+    assert [g["TargetGroupArn"] for g in out["TargetGroups"]] == [groups[1]["TargetGroupArn"]]
+    bad = dockyard.aws("elbv2", "describe-rules", "--listener-arn", alb.listener, "--marker", "garbage",
+                       check=False)
+    assert error_code(bad) == "ValidationError"
+    bad = dockyard.aws("elbv2", "describe-load-balancers", "--page-size", "401", "--no-paginate", check=False)
+    assert error_code(bad) == "ValidationError"

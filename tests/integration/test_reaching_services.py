@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.test_ecs_tasks import _get, describe, labelled, register, run, until_status, wait_for
+from tests.integration.test_ecs_tasks import (
+    _get,
+    describe,
+    own_cluster,
+    register,
+    run,
+    until_status,
+    wait_for,
+)
 from tests.support.images import echo_image
 from tests.support.server import Dockyard, free_port
 
@@ -70,17 +78,8 @@ def peer() -> Iterator[Peer]:
 
 @pytest.fixture(scope="module")
 def cluster(dockyard: Dockyard) -> Iterator[str]:
-    name = f"host-access-reach-{uuid.uuid4().hex[:8]}"  # the session server lets it run host-mode tasks
-    dockyard.aws("ecs", "create-cluster", "--cluster-name", name)
-    try:
+    with own_cluster(dockyard, "host-access-reach") as name:  # the session server lets it run host-mode tasks
         yield name
-    finally:
-        ecs = dockyard.client("ecs")
-        for arn in ecs.list_tasks(cluster=name)["taskArns"]:
-            ecs.stop_task(cluster=name, task=arn)
-        ids = labelled(name, all_=True)
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
 
 
 def _echo(

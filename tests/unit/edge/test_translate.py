@@ -140,6 +140,29 @@ def test_https_listener_carries_its_certificate() -> None:
     assert tls["tls_certificates"][0]["certificate_chain"] == {"inline_string": "CHAIN"}
 
 
+def hcm(out: dict) -> dict:
+    return out["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def test_load_balancer_attributes_and_edge_hardening_reach_the_listener() -> None:
+    plain = translate([listener()], [A])
+    h = hcm(plain)
+    assert (h["codec_type"], h["normalize_path"], h["merge_slashes"]) == ("HTTP1", True, True)
+    assert h["common_http_protocol_options"] == {"idle_timeout": "60s",
+                                                 "headers_with_underscores_action": "REJECT_REQUEST"}
+    assert plain["listeners"][0]["per_connection_buffer_limit_bytes"] == 32768
+    assert plain["clusters"][0]["per_connection_buffer_limit_bytes"] == 32768
+    tuned = hcm(translate([listener(idle_timeout=5, drop_invalid_headers=True)], [A]))
+    assert tuned["common_http_protocol_options"] == {"idle_timeout": "5s",
+                                                     "headers_with_underscores_action": "DROP_HEADER"}
+    https = Listener("l2", "127.0.0.1", 8443, "HTTPS", FWD_A, (), ("CHAIN", "KEY"))
+    for h2, codec, alpn in ((True, "AUTO", ["h2", "http/1.1"]), (False, "HTTP1", ["http/1.1"])):
+        out = translate([Listener(**{**https.__dict__, "http2": h2})], [A])
+        chain = out["listeners"][0]["filter_chains"][0]
+        tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
+        assert (hcm(out)["codec_type"], tls["alpn_protocols"]) == (codec, alpn)
+
+
 def test_sticky_groups_hash_on_the_cookie() -> None:
     sticky = Group("arn:a", "a", stickiness=60.0)
     out = translate([listener()], [sticky])

@@ -82,3 +82,35 @@ async def test_the_local_engine_leaves_with_its_cluster_and_comes_back_with_the_
         assert [i.id for i in instances.instances_in(store, Config(), "c")] == [first]
     finally:
         store.close()
+
+
+async def test_a_deregistered_instance_stays_so_and_its_host_registers_anew(tmp_path):
+    from runner import instances
+    from runner.errors import ClientException
+
+    store, info = Store.open(tmp_path / "s.db", part.MIGRATIONS), {"NCPU": 1, "MemTotal": 2**30}
+    try:
+        await clusters.create(store, Config(), {"clusterName": "c"})
+        [local] = await instances.ensure_local(store, Config(), info, "unix:///local")
+        arn = (await instances.register_op(store, Config(), {
+            "cluster": "c", "dockerHost": "tcp://remote"}))["containerInstance"]["containerInstanceArn"]
+        remote = arn.rsplit("/", 1)[1]
+        beat = {"cluster": "c", "dockerHost": "tcp://remote", "containerInstanceArn": arn}
+        assert (await instances.register_op(store, Config(), beat))["containerInstance"]["status"] == "ACTIVE"
+        with pytest.raises(ClientException, match="is the Docker host"):
+            await instances.register_op(store, Config(), {**beat, "dockerHost": "tcp://other",
+                                                          "containerInstanceArn": local})
+        for ident in (local, remote):
+            await instances.deregister_op(store, Config(), {"cluster": "c", "containerInstance": ident})
+        # the heartbeat naming it is refused; the local engine does not come back by itself
+        with pytest.raises(ClientException, match="deregistered"):
+            await instances.register_op(store, Config(), beat)
+        assert await instances.ensure_local(store, Config(), info, "unix:///local") == []
+        assert instances.instances_in(store, Config(), "c") == []
+        assert data.instance(store, remote).status == "INACTIVE"
+        # a registration naming no instance makes the host a new one
+        fresh = (await instances.register_op(store, Config(), {"cluster": "c", "dockerHost": "tcp://remote"}))
+        assert fresh["containerInstance"]["containerInstanceArn"] != arn
+        assert [i.docker_host for i in instances.instances_in(store, Config(), "c")] == ["tcp://remote"]
+    finally:
+        store.close()
