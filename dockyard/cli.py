@@ -51,7 +51,7 @@ def _config(args: argparse.Namespace) -> configmod.Config:
         k: getattr(args, k, None)
         for k in (
             "host", "data_dir", "registry_port", "control_port", "xds_port", "dns_port",
-            "log_level", "tls_cert", "tls_key", "control_workers",
+            "log_level", "tls_cert", "tls_key", "control_workers", "state_url",
         )
     }
     if getattr(args, "tls_self_signed", False):
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tls-cert", help="PEM certificate for the registry port")
     up.add_argument("--tls-key", help="PEM private key for the registry port")
     up.add_argument("--tls-self-signed", action="store_true", help="make a self-signed certificate")
+    up.add_argument("--state-url", metavar="URL",
+                    help="postgresql://user:pass@host:port/db for the state (default: SQLite)")
     up.set_defaults(func=cmd_up)
 
     sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)

@@ -33,6 +33,9 @@ def default_data_dir() -> str:
 class Config:
     host: str = "127.0.0.1"
     data_dir: str = ""
+    # where the state lives (dockyard.store.open_state, docs/scaling.md): "" for SQLite in the
+    # data dir (state.db), or postgresql://user:pass@host:port/db
+    state_url: str = ""
     registry_port: int = 5000
     control_port: int = 8080
     xds_port: int = 18000
@@ -157,6 +160,11 @@ class Config:
         return self.data_path / "state.db"
 
     @property
+    def state_target(self) -> str | Path:
+        """What :func:`dockyard.store.open_state` opens: ``state_url``, else the SQLite file."""
+        return self.state_url or self.db_path
+
+    @property
     def key_path(self) -> Path:
         """The secrets key file (:mod:`dockyard.sealed`)."""
         return Path(self.secrets_key_file) if self.secrets_key_file else self.data_path / "secrets.key"
@@ -226,6 +234,8 @@ def load(
     for name in ("trace_max_spans", "trace_max_bytes", "trace_max_age", "trace_max_body"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"config {name}: {getattr(cfg, name)} must be positive")
+    if cfg.state_url:
+        _check_state_url(cfg.state_url)
     if cfg.trace_collector:
         url = urlsplit(cfg.trace_collector)
         if url.scheme != "http" or not url.hostname or url.query or url.fragment:
@@ -236,3 +246,18 @@ def load(
         except ValueError:
             raise ConfigError(f"config trace_collector: {cfg.trace_collector!r} has a bad port") from None
     return cfg
+
+
+def _check_state_url(value: str) -> None:
+    """The form of a ``state_url`` (whether the server answers is known only at start)."""
+    url = urlsplit(value)
+    shown = value.replace(f":{url.password}@", ":***@", 1) if url.password else value
+    if url.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"config state_url: {shown!r} is not a postgresql:// URL "
+                          "(postgresql://user:pass@host:port/db; leave it empty for SQLite)")
+    try:
+        url.port  # noqa: B018 (raises ValueError when out of range)
+    except ValueError:
+        raise ConfigError(f"config state_url: {shown!r} has a bad port") from None
+    if not url.path.strip("/"):
+        raise ConfigError(f"config state_url: {shown!r} names no database (postgresql://user:pass@host:port/db)")

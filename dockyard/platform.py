@@ -41,13 +41,22 @@ from dockyard.aws.errors import (
     RequestEntityTooLargeException,
     SerializationException,
 )
-from dockyard.aws.protocol import CLOUDMAP, ECS, MAX_BODY, InternalFailure, Operations, json_response
-from dockyard.config import Config
+from dockyard.aws.protocol import (
+    CLOUDMAP,
+    ECS,
+    MAX_BODY,
+    InternalFailure,
+    Operations,
+    json_response,
+    unavailable,
+)
+from dockyard.config import Config, ConfigError
 from dockyard.control.workers import check_port_free, error_body, start_workers
 from dockyard.iam import records as iam_records
 from dockyard.iam import sessions
 from dockyard.iam.authorize import Authorizer
-from dockyard.store import Migration, Store
+from dockyard.state import open_state
+from dockyard.store import RETRY_AFTER, Migration, Store, StoreUnavailable
 
 __all__ = ["PARTS", "Platform", "assemble", "load_parts", "open_store", "run"]
 
@@ -105,7 +114,16 @@ def all_migrations(parts: list[ModuleType]) -> list[Migration]:
 def open_store(config: Config) -> Store:
     """Open the data dir's store with every part's migrations applied."""
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store.open(config.db_path, all_migrations(load_parts()), key_file=config.key_path)
+    return _open_state(config, all_migrations(load_parts()))
+
+
+def _open_state(config: Config, migrations: list[Migration]) -> Store:
+    """The config's state store, migrated; a state_url that is malformed, unreachable or
+    refused raises ConfigError naming it, before anything listens."""
+    try:
+        return open_state(config.state_target, migrations, key_file=config.key_path)
+    except (ValueError, StoreUnavailable) as e:
+        raise ConfigError(str(e)) from None
 
 
 def _web_answer(answer: probes.Answer) -> web.Response:
@@ -144,6 +162,9 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
         allow = ""
     except AwsError as exc:  # raised outside the dispatcher's own mapping
         error, status = exc, exc.status
+    except StoreUnavailable as exc:
+        error = unavailable(request.path, exc)
+        status, allow = error.status, ""
     except Exception as exc:
         if listeners.is_client_gone(exc, request):
             raise
@@ -152,6 +173,8 @@ async def _control_errors(request: web.Request, handler: Callable) -> web.Stream
     response = json_response(error.body(), status=status, request_id=request.get("request_id", ""))
     if allow:
         response.headers["Allow"] = allow  # a 405 keeps the methods the route takes
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
 
 
@@ -306,7 +329,7 @@ async def run(config: Config) -> None:
     Path(config.data_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     held = lock.acquire(config.data_dir)  # one server per data dir (raises DataDirInUse)
     try:
-        store = Store.open(config.db_path, all_migrations(parts), key_file=config.key_path)
+        store = _open_state(config, all_migrations(parts))
     except BaseException:
         held.release()
         raise

@@ -39,7 +39,16 @@ from typing import Any
 
 from dockyard import sealed
 
-__all__ = ["Change", "Migration", "Store", "Tx"]
+__all__ = ["Change", "Migration", "Store", "StoreUnavailable", "Tx", "order_migrations"]
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached now (PostgreSQL restarting, a network cut): the request
+    fails with 503 and may be retried (after :data:`RETRY_AFTER` s); the store reconnects on
+    its next use."""
+
+
+RETRY_AFTER = 1  # seconds a client is told to wait before retrying a request StoreUnavailable failed
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,7 @@ class Store:
 
     def __init__(self, path: str, key_file: str | Path | None = None) -> None:
         self.path = path
+        self.target = path  # what dockyard.state.connect opens again: the file, or the URL
         self.key_file = Path(key_file) if key_file else Path(path).parent / sealed.KEY_FILE
         self._sealer: sealed.Sealer | None = None
         _private_files(path)
@@ -353,12 +363,8 @@ def _migrate(
         " PRIMARY KEY (part, version))"
     )
     done = {(r[0], r[1]) for r in conn.execute("SELECT part, version FROM schema_migrations")}
-    seen: set[tuple[str, int]] = set()
     stepped = False
-    for m in sorted(migrations, key=lambda m: (m.part != "store", m.part, m.version)):
-        if (m.part, m.version) in seen:
-            raise ValueError(f"migration {m.part}/{m.version} is defined twice")
-        seen.add((m.part, m.version))
+    for m in order_migrations(migrations):
         if (m.part, m.version) in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
@@ -378,6 +384,18 @@ def _migrate(
         conn.execute("COMMIT")
     if stepped:  # move the rewritten pages into the database file now, over what they replace
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def order_migrations(migrations: Iterable[Migration]) -> list[Migration]:
+    """The order migrations apply in: the store's own first, then by part and version; raises
+    ValueError on a step defined twice."""
+    seen: set[tuple[str, int]] = set()
+    out = sorted(migrations, key=lambda m: (m.part != "store", m.part, m.version))
+    for m in out:
+        if (m.part, m.version) in seen:
+            raise ValueError(f"migration {m.part}/{m.version} is defined twice")
+        seen.add((m.part, m.version))
+    return out
 
 
 def _statements(sql: str) -> list[str]:

@@ -441,10 +441,10 @@ class Data:
     async def record_nack(self, node: str, type_url: str, version: str, message: str, at: float) -> None:
         """Keep one NACK, and only the newest :data:`NACKS_KEPT` of all."""
         async with self.store.transaction(durable=False) as tx:
-            cur = tx.execute(
-                "INSERT INTO am_nacks (node, type_url, version, message, at) VALUES (?, ?, ?, ?, ?)",
-                (node, type_url, version, message, at))
-            tx.execute("DELETE FROM am_nacks WHERE id <= ?", ((cur.lastrowid or 0) - NACKS_KEPT,))
+            row = tx.query_one(
+                "INSERT INTO am_nacks (node, type_url, version, message, at) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id", (node, type_url, version, message, at))
+            tx.execute("DELETE FROM am_nacks WHERE id <= ?", ((row[0] if row else 0) - NACKS_KEPT,))
 
     def nacks(self, node: str | None = None, limit: int = NACKS_KEPT) -> list[NackRecord]:
         """The newest NACKs first (of ``node`` only, if given)."""

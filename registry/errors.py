@@ -10,7 +10,8 @@ place that writes ``{"errors": [{"code", "message", "detail"}]}``. A body aiohtt
 is left to the listener (``dockyard.listeners``, a debug line); any other exception that
 escapes a handler becomes 500 ``UNKNOWN``, logged as one ERROR line without a traceback (that
 goes to DEBUG, ``dockyard.listeners.log_unexpected``), and aiohttp's own HTTP exceptions are
-mapped to the closest OCI code.
+mapped to the closest OCI code. A state store that cannot be reached (PostgreSQL restarting) is
+503 ``UNAVAILABLE`` with ``Retry-After``, as Distribution answers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.listeners import is_client_gone, log_unexpected
+from dockyard.store import RETRY_AFTER, StoreUnavailable
 from registry.reference import MAX_NAME, is_valid_name
 from registry.routes import route
 
@@ -100,6 +102,8 @@ TAG_INVALID = register("TAG_INVALID", "manifest tag did not match URI", 400)
 PAGINATION_NUMBER_INVALID = register("PAGINATION_NUMBER_INVALID", "invalid number of results requested", 400)
 NOT_FOUND = register("NOT_FOUND", "no such endpoint", 404)
 UNKNOWN = register("UNKNOWN", "unknown error", 500)
+# Distribution's: the state store cannot be reached now (PostgreSQL restarting); retry
+UNAVAILABLE = register("UNAVAILABLE", "service unavailable", 503)
 
 # not registered: a code of the spec's (UNSUPPORTED) with the status of a malformed request
 BODY_INVALID = ErrorCode("UNSUPPORTED", "the request body could not be read", 400)
@@ -140,6 +144,10 @@ async def error_middleware(
         return _response(code(message=exc.reason))
     except web.RequestPayloadError as exc:  # a body aiohttp could not read (its framing)
         return _response(BODY_INVALID(detail=str(exc)[:200]))
+    except StoreUnavailable as exc:
+        log.warning("registry request refused: state store unavailable", extra={"detail": str(exc)})
+        return _response(UNAVAILABLE(detail="the state store cannot be reached; retry",
+                                     headers={"Retry-After": str(RETRY_AFTER)}))
     except Exception as exc:
         if is_client_gone(exc, request):
             raise  # the client went away: nobody to answer (the listener logs it at debug)

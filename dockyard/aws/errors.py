@@ -32,6 +32,7 @@ __all__ = [
     "ResourceNotFoundException",
     "SerializationException",
     "ServerException",
+    "ServiceUnavailable",
     "TooManyTagsException",
     "UnknownOperationException",
     "UnrecognizedClientException",
@@ -131,3 +132,10 @@ class InvalidSignatureException(AwsError):
 
 class UnrecognizedClientException(AwsError):
     status = 403
+
+
+class ServiceUnavailable(AwsError):
+    """The state store cannot be reached now (AWS's generic 503, which SDKs retry); answered
+    with ``Retry-After``."""
+
+    status = 503

@@ -46,10 +46,12 @@ from dockyard.aws.errors import (
     RequestEntityTooLargeException,
     SerializationException,
     ServerException,
+    ServiceUnavailable,
     UnknownOperationException,
     UnrecognizedClientException,
 )
 from dockyard.listeners import log_unexpected
+from dockyard.store import RETRY_AFTER, StoreUnavailable
 
 __all__ = ["CLOUDMAP", "ECR", "ECS", "MAX_BODY", "PEER", "Answer", "Call", "Operations", "json_response"]
 
@@ -288,7 +290,10 @@ class Operations:
             status, payload = await self.answer(
                 request.method, raw_path, request.query_string, headers, body, rid
             )
-            return json_response(payload, status=status, request_id=rid)
+            response = json_response(payload, status=status, request_id=rid)
+            if status == 503:  # the state store cannot be reached now
+                response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
         out = await self.respond(request.method, raw_path, request.query_string, headers, body, rid)
         return web.Response(
             body=out.body, status=out.status, content_type=out.content_type,
@@ -307,7 +312,8 @@ class Operations:
         if "x-amz-target" in headers or (raw_path == "/" and ctype != query.FORM):
             # JSON, or POST / of neither protocol: answered as JSON (a missing target...)
             status, payload = await self.answer(method, raw_path, raw_query, headers, body, request_id)
-            return Answer(status, CONTENT_TYPES[0], {}, payload)
+            retry = {"Retry-After": str(RETRY_AFTER)} if status == 503 else {}
+            return Answer(status, CONTENT_TYPES[0], retry, payload)
         target = cbor.route(raw_path) if headers.get("smithy-protocol") == "rpc-v2-cbor" else None
         if target is not None:
             return await self._respond_cbor(target, method, raw_path, raw_query, headers, body, request_id)
@@ -428,6 +434,11 @@ class Operations:
         except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
             code = SerializationException.code
             return refuse(SerializationException(_SURROGATE))
+        except StoreUnavailable as e:
+            code = ServiceUnavailable.code
+            answer = refuse(unavailable(target, e))
+            answer.headers["Retry-After"] = str(RETRY_AFTER)
+            return answer
         except Exception as e:
             code = "InternalFailure"
             log_unexpected(log, "control handler failed", e, target=target)
@@ -475,6 +486,9 @@ class Operations:
         except UnicodeEncodeError:  # text from the request the store cannot hold (a lone surrogate)
             code = SerializationException.code
             return 400, _dumps(SerializationException(_SURROGATE).body())
+        except StoreUnavailable as e:
+            code = ServiceUnavailable.code
+            return 503, _dumps(unavailable(target, e).body())
         except Exception as e:
             code = "InternalFailure"
             log_unexpected(log, "control handler failed", e, target=target)
@@ -530,6 +544,15 @@ def error_answer(raw_path: str, headers: Mapping[str, str], error: AwsError, req
         return Answer(error.status, CONTENT_TYPES[0], {}, _dumps(error.body()))
     extra, payload = restjson.encode_error(error)
     return Answer(error.status, restjson.CONTENT_TYPE, extra, payload)
+
+
+def unavailable(target: str, cause: StoreUnavailable) -> ServiceUnavailable:
+    """What a request answers when the state store cannot be reached (logged once a request)."""
+    log.warning("control request refused: state store unavailable",
+                extra={"target": target, "detail": str(cause)})
+    return ServiceUnavailable(
+        "The service is unavailable now (its state store cannot be reached). Retry the request."
+    )
 
 
 class InternalFailure(ServerException):

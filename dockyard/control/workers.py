@@ -54,7 +54,8 @@ from dockyard.aws.errors import AwsError, RequestEntityTooLargeException, error_
 from dockyard.aws.protocol import MAX_BODY, Operations
 from dockyard.config import Config
 from dockyard.control._http1 import Connection, Request, Server
-from dockyard.store import Store
+from dockyard.state import connect
+from dockyard.store import RETRY_AFTER, Store
 
 __all__ = ["Build", "ControlApp", "Forwarder", "WorkerPlatform", "check_port_free", "main", "start_workers"]
 
@@ -223,7 +224,8 @@ class ControlApp:
             status, body = await self.ops.answer(
                 method, path, request.query, request.headers, request.body, rid
             )
-            conn.respond(status, body, AMZ_JSON, ids)
+            retry = (("Retry-After", str(RETRY_AFTER)),) if status == 503 else ()  # store unavailable
+            conn.respond(status, body, AMZ_JSON, (*ids, *retry))
         elif path in ("/healthz", "/metrics") and method != "POST":
             key = self.platform.config.metrics_key
             if path == "/healthz":
@@ -329,7 +331,7 @@ async def _serve(
     build: Build, config: Config, upstream: str, balance: SharedBalance, open_files: int
 ) -> None:
     limits.limit_resource_error_logs(asyncio.get_running_loop())
-    store = Store(str(config.db_path), key_file=config.key_path)
+    store = connect(config.state_target, key_file=config.key_path)
     forward = Forwarder(upstream)
     try:
         platform = build(config, store)

@@ -114,6 +114,7 @@ def old_data_dir(data: Path) -> tuple[str, str]:
     return key, secret
 
 
+@pytest.mark.sqlite  # an older SQLite state.db, written by hand
 def test_an_older_data_dir_is_made_private_and_its_secrets_sealed_on_first_start(tmp_path, docker_engine):
     data = tmp_path / "data"
     old_data_dir(data)
@@ -179,6 +180,7 @@ def test_probes_are_open_but_tell_nothing_and_metrics_can_need_a_key(fresh_docky
     assert status == 200 and "python_info" in body
 
 
+@pytest.mark.sqlite  # an older SQLite state.db, written by hand
 def test_a_task_pulls_with_the_migrated_pull_password_and_gets_the_migrated_secret(tmp_path, docker_engine):
     data = tmp_path / "data"
     old_data_dir(data)

@@ -81,6 +81,17 @@ class Dockyard:
             if f"DOCKYARD_{name.upper()}_PORT" not in self.env:  # else the environment sets it
                 args += [f"--{name}-port", str(port)]
         args += self.extra_args
+        from tests.support import postgres  # the session's cluster, if any
+
+        on_postgres = os.environ.get("DOCKYARD_TEST_STATE") == "postgresql" and postgres.SERVERS
+        if postgres.SESSION is not None and on_postgres:
+            url = self.env.setdefault("DOCKYARD_STATE_URL", postgres.SESSION.store_url(str(self.data_dir)))
+            # and in the data dir's config file, where a CLI run with --data-dir finds it too
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            toml = self.data_dir / "dockyard.toml"
+            if "state_url" not in (toml.read_text() if toml.exists() else ""):
+                with toml.open("a") as f:
+                    f.write(f"\nstate_url = {json.dumps(url)}\n")
         log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **self.env}
@@ -160,11 +171,13 @@ class Dockyard:
         )
 
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        """Run the ``dockyard`` CLI with this server's data dir."""
+        """Run the ``dockyard`` CLI with this server's data dir (and its environment: the same
+        ``DOCKYARD_STATE_URL``, say)."""
         return subprocess.run(
             [str(BIN / "dockyard"), *args],
             capture_output=True,
             text=True,
             input=input,
             timeout=120,
+            env={**os.environ, **self.env},
         )

@@ -11,6 +11,9 @@ import pytest
 from discovery.errors import NamespaceNotFound
 from tests.unit.discovery.live import dns_service, live
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 
 async def test_a_namespace_by_id_arn_or_name_gives_its_service_ids_and_only_its_own(tmp_path: Path):
     api = live(tmp_path)

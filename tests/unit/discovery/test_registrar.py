@@ -9,6 +9,9 @@ import pytest
 from discovery.errors import InvalidInput, ServiceNotFound
 from tests.unit.discovery.live import dns_service, live
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 ATTRS = {"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "80"}
 
 

@@ -6,9 +6,14 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from discovery.health import change_health
 from discovery.watch import Watch, healthy_endpoints
 from tests.unit.discovery.live import Live, live
+
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
 
 
 async def setup(tmp_path: Path) -> tuple[Live, Watch, str]:

@@ -33,3 +33,24 @@ def test_access_log_false_in_toml_turns_it_off(tmp_path):
     f.write_text("access_log = false\n")
     assert load({}, str(f), {}).access_log == "false"
     assert load({}, None, {}).access_log == "true"
+
+
+def test_state_url_is_empty_for_sqlite_in_the_data_dir_or_a_postgresql_url(tmp_path):
+    assert load({"data_dir": str(tmp_path)}, env={}).state_target == tmp_path / "state.db"
+    url = "postgresql://dockyard:pw@db:5432/dockyard"
+    assert load({"data_dir": str(tmp_path)}, env={"DOCKYARD_STATE_URL": url}).state_target == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:secret@db/x", "is not a postgresql:// URL"),
+        ("state.db", "is not a postgresql:// URL"),
+        ("postgresql://u:secret@db:70000/x", "has a bad port"),
+        ("postgresql://u:secret@db:5432", "names no database"),
+    ],
+)
+def test_a_malformed_state_url_is_refused_without_its_password(tmp_path, url, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load({"data_dir": str(tmp_path), "state_url": url}, env={})
+    assert "secret" not in str(caught.value)

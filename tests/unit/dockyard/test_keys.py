@@ -1,12 +1,13 @@
 import asyncio
 
 from dockyard import keys
+from dockyard.state import connect
 from dockyard.store import Store
 
 
-async def test_the_secret_cache_forgets_a_key_deleted_by_another_process(tmp_path):
+async def test_the_secret_cache_forgets_a_key_deleted_by_another_process(tmp_path, state_backend):
     server = Store.open(tmp_path / "k.db", keys.MIGRATIONS)
-    cli = Store(str(tmp_path / "k.db"))
+    cli = connect(server.target, key_file=server.key_file)
     key = await keys.create(cli, "ci")
     cache = keys.SecretCache(server)
     assert cache(key.access_key_id) == key.secret

@@ -34,6 +34,7 @@ def raw_bytes(db: Path) -> bytes:
     return b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
 
 
+@pytest.mark.sqlite  # the database file's modes and bytes
 async def test_state_db_and_its_wal_and_shm_are_0600_in_a_0755_data_dir(tmp_path, umask_022):
     data = tmp_path / "data"
     data.mkdir(mode=0o755)
@@ -48,6 +49,7 @@ async def test_state_db_and_its_wal_and_shm_are_0600_in_a_0755_data_dir(tmp_path
     store.close()
 
 
+@pytest.mark.sqlite  # the database file's modes and bytes
 async def test_an_older_store_left_0644_is_narrowed_when_opened(tmp_path, umask_022):
     db = tmp_path / "state.db"
     conn = sqlite3.connect(db)  # as SQLite makes it on its own: 0644 under umask 022
@@ -114,6 +116,7 @@ async def test_without_its_key_file_the_store_reveals_no_secret(tmp_path):
     other.close()
 
 
+@pytest.mark.sqlite  # the database file's modes and bytes
 async def test_an_older_stores_plaintext_rows_are_sealed_on_its_first_start(tmp_path):
     db = tmp_path / "state.db"
     old = Store.open(db, [m for m in MIGRATIONS if m.version == 1])  # the schema before sealing

@@ -2,13 +2,16 @@ import asyncio
 
 import pytest
 
+from dockyard.state import connect
 from dockyard.store import Migration, Store
 
+# The store's contract, on both backends (tests/conftest.py: state_backend); the tests marked
+# sqlite are about the SQLite file itself (its pragmas, its WAL after a SIGKILL).
 M = [Migration("t", 1, "CREATE TABLE items (k TEXT PRIMARY KEY, v TEXT);")]
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, state_backend):
     s = Store.open(tmp_path / "s.db", M)
     yield s
     s.close()
@@ -50,22 +53,25 @@ async def test_a_watcher_times_out_with_nothing(store):
     assert await store.changes(store.revision, timeout=0.05) == []
 
 
-def test_migrations_apply_once_and_survive_reopen(tmp_path):
-    Store.open(tmp_path / "m.db", M).close()
+async def test_migrations_apply_once_and_survive_reopen(tmp_path, state_backend):
+    s = Store.open(tmp_path / "m.db", M)
+    async with s.transaction() as tx:
+        tx.execute("INSERT INTO items VALUES ('a', '1')")
+    s.close()
     extra = [*M, Migration("t", 2, "ALTER TABLE items ADD COLUMN w TEXT;")]
     s = Store.open(tmp_path / "m.db", extra)
-    assert [r[1] for r in s.query("PRAGMA table_info(items)")] == ["k", "v", "w"]
+    assert dict(s.query_one("SELECT * FROM items")) == {"k": "a", "v": "1", "w": None}
     s.close()
 
 
-def test_a_migration_defined_twice_is_refused(tmp_path):
+def test_a_migration_defined_twice_is_refused(tmp_path, state_backend):
     with pytest.raises(ValueError, match="twice"):
         Store.open(tmp_path / "d.db", [*M, *M])
 
 
-async def test_data_version_changes_when_another_connection_commits(tmp_path):
+async def test_data_version_changes_when_another_connection_commits(tmp_path, state_backend):
     a = Store.open(tmp_path / "v.db", M)
-    b = Store(str(tmp_path / "v.db"))
+    b = connect(a.target, key_file=a.key_file)
     before = a.data_version()
     assert a.data_version() == before
     async with b.transaction() as tx:
@@ -79,7 +85,9 @@ def _synchronous(store: Store) -> int:
     return int(store._writer.execute("PRAGMA synchronous").fetchone()[0])
 
 
-async def test_a_non_durable_transaction_commits_and_the_next_one_is_durable_again(store):
+@pytest.mark.sqlite
+async def test_a_non_durable_transaction_commits_and_the_next_one_is_durable_again(tmp_path):
+    store = Store.open(tmp_path / "s.db", M)
     assert _synchronous(store) == 2  # FULL
     async with store.transaction(durable=False) as tx:
         tx.execute("INSERT INTO items VALUES ('nd', '1')")
@@ -94,6 +102,7 @@ async def test_a_non_durable_transaction_commits_and_the_next_one_is_durable_aga
     assert _synchronous(store) == 2
 
 
+@pytest.mark.sqlite
 def test_a_non_durable_commit_survives_the_process_being_killed(tmp_path):
     """``durable=False`` skips the fsync, not the write: a SIGKILL right after it loses
     nothing (only the machine losing power could)."""

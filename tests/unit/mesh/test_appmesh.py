@@ -12,6 +12,9 @@ from mesh.appmesh import AppMesh, mesh_spec
 from mesh.appmesh_errors import BadRequestException, ConflictException, NotFoundException
 from mesh.data import MESH_TOPIC, MIGRATIONS, Data
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 CALL = Call({}, "appmesh", "x", None, "test")
 
 

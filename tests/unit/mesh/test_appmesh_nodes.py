@@ -23,6 +23,9 @@ from mesh.appmesh_nodespec import check_virtual_node_spec, check_virtual_service
 from mesh.appmesh_routers import Routers
 from mesh.data import MIGRATIONS, TOPICS, VIRTUAL_NODE, VIRTUAL_SERVICE, Data, references
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 CALL = Call({}, "appmesh", "x", None, "test")
 MS = {"unit": "ms", "value": 500}
 NODE = {

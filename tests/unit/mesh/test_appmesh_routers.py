@@ -20,6 +20,9 @@ from mesh.appmesh_nodes import Nodes
 from mesh.appmesh_routers import Routers, check_route_spec
 from mesh.data import MIGRATIONS, TOPICS, Data
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 CALL = Call({}, "appmesh", "x", None, "test")
 
 

@@ -14,6 +14,9 @@ from mesh.appmesh_nodes import Nodes
 from mesh.appmesh_tags import Tags
 from mesh.data import MESH_TOPIC, MIGRATIONS, TOPICS, VIRTUAL_NODE, Data
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 CALL = Call({}, "appmesh", "x", None, "test")
 
 

@@ -20,6 +20,9 @@ from mesh.status import Status, sidecar_rows
 from mesh.stream import AdsStream, TypeState
 from tests.unit.mesh.fixtures import sample_config, sample_endpoints
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 CALL = Call({}, "DockyardMesh", "x", None, "test")
 
 

@@ -28,6 +28,9 @@ from registry.storage.paths import blob_path, upload_dir
 from registry.storage.uploads import Uploads
 from tests.support.seaweed import s3_driver
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 GRACE = 60.0
 NOW = 1_000_000.0
 OLD = NOW - GRACE - 1

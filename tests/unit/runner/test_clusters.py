@@ -13,6 +13,9 @@ from runner.errors import (
     ClusterContainsTasksException,
 )
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 
 def counts(tasks=None, services=None, instances=0, remote=0) -> data.ClusterCounts:
     return data.ClusterCounts(tasks or {}, services or {}, instances, remote)

@@ -8,6 +8,9 @@ import pytest
 from dockyard.store import Store
 from runner import data, part, tasks
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from dockyard import keys
 from dockyard.aws import sigv4
 from dockyard.aws.protocol import ECS, PEER, Call, Operations
@@ -12,6 +14,9 @@ from dockyard.config import Config
 from dockyard.iam import policy
 from dockyard.iam.authorize import Authorizer, permits
 from dockyard.store import Store
+
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
 
 CLUSTER = "arn:aws:ecs:us-east-1:000000000000:cluster/"
 

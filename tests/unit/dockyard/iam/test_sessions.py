@@ -8,6 +8,8 @@ import os
 import struct
 from typing import Any
 
+import pytest
+
 from dockyard import keys
 from dockyard.aws import sigv4
 from dockyard.aws.protocol import ECS, Call, Operations
@@ -15,6 +17,9 @@ from dockyard.config import Config
 from dockyard.iam import policy, records, sessions
 from dockyard.iam.authorize import Authorizer
 from dockyard.store import Store
+
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
 
 KEY = b"k" * 32
 TASK = "arn:aws:ecs:us-east-1:000000000000:task/c/abc123"

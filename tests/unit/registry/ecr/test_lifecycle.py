@@ -19,6 +19,9 @@ from registry.storage.blobs import BlobStore
 from registry.storage.driver import MemoryDriver
 from tests.unit.registry.test_gc import push_blob, push_manifest
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 NOW = 1_700_000_000.0
 
 

@@ -15,6 +15,9 @@ from registry.pullthrough.cache import PullThrough
 from registry.storage.blobs import BlobStore
 from registry.storage.driver import MemoryDriver
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:

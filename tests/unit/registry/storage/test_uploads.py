@@ -16,6 +16,9 @@ from registry.storage.errors import ChunkOutOfOrder, DigestMismatch, SizeMismatc
 from registry.storage.paths import blob_path
 from registry.storage.uploads import Uploads
 
+# the data module's SQL on both state backends (tests/conftest.py: state_backend)
+pytestmark = pytest.mark.usefixtures("state_backend")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
