@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 from dockyard import control_worker
@@ -84,7 +85,8 @@ def main() -> None:
     control_worker.assemble = assemble  # each control worker's
     assembly.Platform.worker_entry = ENTRY
     mesh_part.install_appmesh = lambda platform: None  # the stubs answer App Mesh instead
-    edge_part.install = lambda platform, **kw: None  # and ELBv2 (the edge part serves the real one)
+    # and ELBv2 (the edge part serves the real one): no edge, so no target groups for the runner
+    edge_part.install = lambda platform, **kw: SimpleNamespace(targets=None)
     if len(sys.argv) > 1:
         from dockyard.cli import main as cli
 
