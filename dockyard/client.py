@@ -32,6 +32,7 @@ SIGNING_NAMES = {
     "GraniteServiceVersion20100801": "monitoring",
     "CertificateManager": "acm",
     "AWSEvents": "events",
+    "AnyScaleFrontendService": "application-autoscaling",
 }
 
 

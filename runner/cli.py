@@ -30,6 +30,9 @@ def add_commands(sub: Any, ctx: Any) -> None:
     from runner.eventbridge.cli import add_rules
 
     add_rules(sub, ctx)
+    from runner.autoscaling.cli import add_scaling
+
+    add_scaling(sub, ctx)
 
 
 # -- dockyard secrets -------------------------------------------------------------------------

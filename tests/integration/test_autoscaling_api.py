@@ -323,6 +323,21 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
             Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": "burn"}],
         )["Datapoints"]
         assert points and max(p["Average"] for p in points) > 50, points
+        # dockyard scaling: the target, the policy's metric against its target, the activity
+        common = ["--data-dir", str(dockyard.data_dir), "--endpoint-url", dockyard.control_url,
+                  "--cluster", cluster]
+        shown = dockyard.cli("scaling", "burn", *common)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].startswith(f"{resource}: min 1  max 2  desired 2"), shown.stdout
+        [row] = [line.split() for line in lines if line.startswith("cpu ")]
+        assert row[1:3] == ["TargetTrackingScaling", "ECSServiceAverageCPUUtilization"]
+        assert float(row[3]) > 50 and row[4] == "50", row
+        assert "Setting desired count to 2." in shown.stdout
+        answer = json.loads(dockyard.cli("scaling", "burn", "--json", *common).stdout)
+        assert answer["ScalableTarget"]["MaxCapacity"] == 2 and answer["CurrentValues"]["cpu"] > 50
+        missing = dockyard.cli("scaling", "nope", *common)
+        assert missing.returncode == 0 and "no scalable target" in missing.stdout
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids, check=False)
         ecs.delete_service(cluster=cluster, service="burn", force=True)
