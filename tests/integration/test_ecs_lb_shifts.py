@@ -9,7 +9,9 @@ One load balancer, two ``ip`` target groups (blue, green) and a listener whose p
 2. a service on v1 behind blue answers through the listener;
 3. a CANARY update to v2: v2's tasks join green, during the canary's bake time requests through
    the listener see both revisions in about the canary's share, then only v2; DescribeRules
-   shows the production rule's weights going 70/30, then 0/100, and the test rule all on green.
+   shows the production rule's weights going 70/30, then 0/100, and the test rule all on green;
+4. a second CANARY (v3, into blue this time) rolled back by StopServiceDeployment: both rules
+   back on green at once, only v2 answers, v3's targets leave blue.
 """
 
 from __future__ import annotations
@@ -182,3 +184,25 @@ def test_a_canary_shifts_the_listener_rule_between_the_groups(dockyard: Dockyard
     assert answers(site.port, 20) == Counter({"v2": 20})
     events = [e["message"] for e in service(ecs, site.cluster, "web")["events"]]
     assert any("set the production listener rule's weights" in m for m in events), events
+
+
+def test_a_rollback_puts_the_rules_back_on_the_source_group(dockyard: Dockyard, site: Site) -> None:
+    ecs = dockyard.client("ecs")
+    v2 = service(ecs, site.cluster, "web")["taskDefinition"]
+    v3 = register(dockyard, site.family, "v3")
+    ecs.update_service(cluster=site.cluster, service="web", taskDefinition=v3)
+    # v2 is in green now: v3's tasks take blue, and the canary's share is blue's
+    wait_for(lambda: weights(dockyard, site.production, site) == (CANARY, 100 - CANARY), timeout=120,
+             what="the second canary's weights")
+    listed = dockyard.aws("ecs", "list-service-deployments", "--cluster", site.cluster, "--service", "web",
+                          "--status", "IN_PROGRESS")["serviceDeployments"]
+    assert len(listed) == 1, listed
+    dockyard.aws("ecs", "stop-service-deployment", "--service-deployment-arn",
+                 listed[0]["serviceDeploymentArn"], "--stop-type", "ROLLBACK")
+    wait_for(lambda: weights(dockyard, site.production, site) == (0, 100), timeout=60,
+             what="production back on v2's group")
+    assert weights(dockyard, site.test, site) == (0, 100)
+    assert answers(site.port, 20) == Counter({"v2": 20})
+    wait_for(lambda: not tg_health(dockyard, site.blue), timeout=120, what="v3's targets gone from blue")
+    done = wait_for(lambda: stable(ecs, site.cluster, "web"), timeout=120, what="v2 steady again")
+    assert done["taskDefinition"] == v2
