@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge.data import RULE, TG, Data
-from edge.elbv2 import _groups, _replace, load_balancers_of, target_health
+from edge.elbv2 import forward_groups, load_balancers_of, target_health, with_body
 from edge.health import Health
 
 __all__ = ["Group", "ServiceTargets"]
@@ -81,7 +81,7 @@ class ServiceTargets:
         if rule is None:
             return None
         forwards = [a for a in rule.body.get("Actions") or [] if a.get("Type") == "forward"]
-        return tuple(sorted(_groups(forwards)))
+        return tuple(sorted(forward_groups(forwards)))
 
     async def set_weights(self, rule_arn: str, weights: Mapping[str, int]) -> None:
         rule = self.data.get(rule_arn, RULE)
@@ -95,5 +95,5 @@ class ServiceTargets:
                 cfg["TargetGroups"] = [{"TargetGroupArn": a, "Weight": int(w)} for a, w in weights.items()]
                 act["ForwardConfig"] = cfg
             actions.append(act)
-        await self.data.put(_replace(rule, {**rule.body, "Actions": actions}))
+        await self.data.put(with_body(rule, {**rule.body, "Actions": actions}))
         self.changed()
