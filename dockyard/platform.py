@@ -93,7 +93,8 @@ def assemble(platform: Platform) -> None:
                               namespace_info=disc.namespace, sidecars=mesh.sidecars,
                               metrics=mesh.metric_points(),
                               alarms=mesh.telemetry.alarms if mesh.telemetry else None,
-                              revision_metrics=mesh.revisions, target_groups=edge.targets)
+                              revision_metrics=mesh.revisions, target_groups=edge.targets,
+                              listener_rules=edge.targets)
     if run.ecr_events is not None:  # ECR's events onto the EventBridge bus (registry.seams.EventSink)
         reg.send_events_to(run.ecr_events)
     mesh.connect = run.connect  # the runner's Service Connect view (mesh.seams.ConnectView)

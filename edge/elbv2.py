@@ -40,7 +40,7 @@ from edge.errors import (
 from edge.health import Health, describe
 from edge.seams import Certificates
 
-__all__ = ["SERVICE", "Elbv2", "load_balancers_of", "target_health"]
+__all__ = ["SERVICE", "Elbv2", "forward_groups", "load_balancers_of", "target_health", "with_body"]
 
 SERVICE = "elbv2"
 MAX_TAGS = 50
@@ -499,7 +499,7 @@ class Elbv2:
             body["DefaultActions"],
             arn=lst.arn,
         )
-        await self.data.put(_replace(lst, body))
+        await self.data.put(with_body(lst, body))
         self.changed()
         return {"Listeners": [body]}
 
@@ -570,7 +570,7 @@ class Elbv2:
         if "Actions" in params:
             checks.check_actions(params["Actions"], self._group_exists)
             body["Actions"] = params["Actions"]
-        await self.data.put(_replace(rule, body))
+        await self.data.put(with_body(rule, body))
         self.changed()
         return {"Rules": [body]}
 
@@ -594,7 +594,7 @@ class Elbv2:
         for listener, wanted in by_listener.items():
             if len(set(wanted)) != len(wanted) or set(wanted) & self._priorities(listener, moved):
                 raise PriorityInUse("One or more priorities are currently in use")
-        changed = [_replace(r, {**r.body, "Priority": str(p)}) for r, p in asked]
+        changed = [with_body(r, {**r.body, "Priority": str(p)}) for r, p in asked]
         await self.data.put_many(changed)
         self.changed()
         return {"Rules": [r.body for r in changed]}
@@ -693,7 +693,7 @@ def load_balancers_of(data: Data, tg_arn: str) -> list[str]:
     lbs = set()
     for lst in data.all(LISTENER):
         actions = [lst.body["DefaultActions"]] + [r.body["Actions"] for r in data.all(RULE, lst.arn)]
-        if any(tg_arn in _groups(a) for a in actions):
+        if any(tg_arn in forward_groups(a) for a in actions):
             lbs.add(lst.parent)
     return sorted(lbs)
 
@@ -709,7 +709,8 @@ def _paged(key: str, items: list[dict[str, Any]], params: dict[str, Any]) -> dic
     return out
 
 
-def _groups(actions: list[dict[str, Any]]) -> set[str]:
+def forward_groups(actions: list[dict[str, Any]]) -> set[str]:
+    """The target group ARNs the actions forward to (one group or weighted ones)."""
     out = set()
     for act in actions:
         if act.get("TargetGroupArn"):
@@ -720,10 +721,11 @@ def _groups(actions: list[dict[str, Any]]) -> set[str]:
 
 
 def _with(res: Resource, **changes: Any) -> Resource:
-    return _replace(res, {**res.body, **changes})
+    return with_body(res, {**res.body, **changes})
 
 
-def _replace(res: Resource, body: dict[str, Any]) -> Resource:
+def with_body(res: Resource, body: dict[str, Any]) -> Resource:
+    """``res`` with ``body`` (what a Modify* stores)."""
     return Resource(res.arn, res.kind, res.name, res.parent, body, res.tags, res.created_at)
 
 

@@ -7,15 +7,19 @@ DeregisterTargets write (:mod:`edge.data`), then republishes the edge Envoy's co
 deregistered one leaves Envoy's endpoints at once and drains for the group's
 ``deregistration_delay.timeout_seconds``. Health reads are what DescribeTargetHealth answers
 (:func:`edge.elbv2.target_health`).
+
+It is also ``runner.seams.ListenerRules``: a traffic-shifting deployment behind a listener
+rule (``advancedConfiguration``) reads the groups the rule forwards to and sets the weights of
+its forward action, as ModifyRule does (:meth:`edge.elbv2.Elbv2.op_modify_rule`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from edge.data import TG, Data
-from edge.elbv2 import load_balancers_of, target_health
+from edge.data import RULE, TG, Data
+from edge.elbv2 import forward_groups, load_balancers_of, target_health, with_body
 from edge.health import Health
 
 __all__ = ["Group", "ServiceTargets"]
@@ -70,3 +74,26 @@ class ServiceTargets:
             health=self.health_of(arn, *target),
         )
         return out["State"], out.get("Description", "")
+
+    # -- runner.seams.ListenerRules ------------------------------------------------------------
+    def forwards(self, rule_arn: str) -> tuple[str, ...] | None:
+        rule = self.data.get(rule_arn, RULE)
+        if rule is None:
+            return None
+        forwards = [a for a in rule.body.get("Actions") or [] if a.get("Type") == "forward"]
+        return tuple(sorted(forward_groups(forwards)))
+
+    async def set_weights(self, rule_arn: str, weights: Mapping[str, int]) -> None:
+        rule = self.data.get(rule_arn, RULE)
+        if rule is None:
+            raise LookupError(f"rule {rule_arn} not found")
+        actions = []
+        for act in rule.body.get("Actions") or []:
+            if act.get("Type") == "forward":
+                act = {k: v for k, v in act.items() if k != "TargetGroupArn"}
+                cfg = dict(act.get("ForwardConfig") or {})
+                cfg["TargetGroups"] = [{"TargetGroupArn": a, "Weight": int(w)} for a, w in weights.items()]
+                act["ForwardConfig"] = cfg
+            actions.append(act)
+        await self.data.put(with_body(rule, {**rule.body, "Actions": actions}))
+        self.changed()

@@ -12,6 +12,12 @@
   (replaced, stopped with :func:`stopped_reason`); during the grace period it is only not yet
   healthy.
 
+* :func:`check` also validates ``advancedConfiguration`` (traffic-shifting deployments behind
+  a listener rule) against ``forwards`` (``runner.seams.ListenerRules.forwards``);
+  :func:`green_entries` is where a shifting deployment's tasks are registered (the group of
+  the pair its source does not use) and :func:`rule_weights` the weights each rule gets for a
+  :class:`runner.shift.Traffic`.
+
 The I/O shell is :mod:`runner.service_loop` (registration, draining before a stop) and
 :meth:`runner.agent.worker.TaskWorker._drain` (the task stops after the drain).
 """
@@ -29,12 +35,15 @@ from runner.seams import TargetGroup
 __all__ = [
     "MAX_LOAD_BALANCERS",
     "Judged",
+    "advanced",
     "check",
     "deregistered_message",
     "draining_message",
     "entries_of",
+    "green_entries",
     "judge",
     "registered_message",
+    "rule_weights",
     "stopped_reason",
     "target_of",
     "unhealthy_message",
@@ -46,7 +55,8 @@ _NOT_JUDGED = ("unavailable", "unused")
 
 
 def check(
-    entries: Any, definition: Mapping[str, Any], group: Callable[[str], TargetGroup | None] | None
+    entries: Any, definition: Mapping[str, Any], group: Callable[[str], TargetGroup | None] | None,
+    forwards: Callable[[str], tuple[str, ...] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The service's ``loadBalancers``, normalised; InvalidParameterException as ECS words it."""
     if entries is None:
@@ -110,7 +120,102 @@ def check(
         if key in seen:
             raise InvalidParameterException(f"The load balancer entry for {arn} {name}:{port} is repeated.")
         seen.add(key)
-        out.append({"targetGroupArn": arn, "containerName": name, "containerPort": int(port)})
+        item: dict[str, Any] = {"targetGroupArn": arn, "containerName": name, "containerPort": int(port)}
+        if e.get("advancedConfiguration") is not None:
+            item["advancedConfiguration"] = _check_advanced(
+                e["advancedConfiguration"], arn, found.target_type, group, forwards
+            )
+        out.append(item)
+    return out
+
+
+def _check_advanced(
+    adv: Any, arn: str, target_type: str, group: Callable[[str], TargetGroup | None] | None,
+    forwards: Callable[[str], tuple[str, ...] | None] | None,
+) -> dict[str, str]:
+    if not isinstance(adv, Mapping):
+        raise InvalidParameterException("advancedConfiguration must be an object.")
+    for key in ("alternateTargetGroupArn", "productionListenerRule", "roleArn"):
+        if not isinstance(adv.get(key), str) or not adv.get(key):
+            raise InvalidParameterException(f"advancedConfiguration.{key} must be specified.")
+    alt = adv["alternateTargetGroupArn"]
+    if alt == arn:
+        raise InvalidParameterException(
+            "advancedConfiguration.alternateTargetGroupArn must be different from the targetGroupArn."
+        )
+    found = group(alt) if group is not None else None
+    if found is None:
+        raise InvalidParameterException(f"The target group with targetGroupArn {alt} does not exist.")
+    if found.target_type != target_type:
+        raise InvalidParameterException(
+            f"The alternate target group {alt} has target type {found.target_type}, which differs from "
+            f"the target type {target_type} of the target group {arn}."
+        )
+    out = {k: adv[k] for k in ("alternateTargetGroupArn", "productionListenerRule", "roleArn")}
+    for key in ("productionListenerRule", "testListenerRule"):
+        rule = adv.get(key)
+        if rule is None:
+            continue
+        if not isinstance(rule, str) or not rule:
+            raise InvalidParameterException(f"advancedConfiguration.{key} must be a listener rule ARN.")
+        groups = forwards(rule) if forwards is not None else None
+        if groups is None:
+            raise InvalidParameterException(f"The listener rule {rule} does not exist.")
+        if not {arn, alt} <= set(groups):
+            raise InvalidParameterException(
+                f"The listener rule {rule} must forward to both the target group {arn} and the "
+                f"alternate target group {alt}."
+            )
+        out[key] = rule
+    return out
+
+
+def advanced(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The entries of ``loadBalancers`` that shift traffic between two target groups."""
+    return [e for e in entries if e.get("advancedConfiguration")]
+
+
+def _pair(entry: Mapping[str, Any]) -> tuple[str, str]:
+    return entry["targetGroupArn"], entry["advancedConfiguration"]["alternateTargetGroupArn"]
+
+
+def green_entries(
+    source: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The ``loadBalancers`` of a shifting deployment whose source deployment's tasks are in
+    ``source``: each entry with an ``advancedConfiguration`` names the group of its pair the
+    source does not use (the alternate at first, then the two take turns, as in ECS), and as
+    its ``alternateTargetGroupArn`` the source's."""
+    out = []
+    for e in entries:
+        e = dict(e)
+        if e.get("advancedConfiguration"):
+            tg, alt = _pair(e)
+            key = (e["containerName"], e["containerPort"])
+            used = {s["targetGroupArn"] for s in source
+                    if (s.get("containerName"), s.get("containerPort")) == key}
+            green, blue = (tg, alt) if alt in used else (alt, tg)
+            e["targetGroupArn"] = green
+            e["advancedConfiguration"] = {**e["advancedConfiguration"], "alternateTargetGroupArn": blue}
+        out.append(e)
+    return out
+
+
+def rule_weights(
+    green: Sequence[Mapping[str, Any]], green_share: float, test: bool
+) -> list[tuple[str, dict[str, int]]]:
+    """``(rule ARN, {group ARN: weight})`` for each listener rule of ``green``'s shifting entries
+    (:func:`green_entries`: its group, then the source's)
+    when green gets ``green_share`` percent of production traffic (weights 0-100 of ELBv2's
+    0-999) and, when ``test``, all the test rule's traffic; the source's group gets the rest."""
+    out: list[tuple[str, dict[str, int]]] = []
+    for e in advanced(green):
+        new, old = _pair(e)
+        share = max(0, min(100, round(green_share)))
+        out.append((e["advancedConfiguration"]["productionListenerRule"], {old: 100 - share, new: share}))
+        rule = e["advancedConfiguration"].get("testListenerRule")
+        if rule:
+            out.append((rule, {old: 0 if test else 100, new: 100 if test else 0}))
     return out
 
 

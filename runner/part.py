@@ -41,6 +41,7 @@ from runner.logs import service as logs_service
 from runner.seams import (
     AlarmStates,
     InstanceRegistry,
+    ListenerRules,
     MetricSource,
     NamespaceInfo,
     NamespaceLookup,
@@ -137,6 +138,7 @@ def install(
     alarms: AlarmStates | None = None,
     revision_metrics: RevisionMetrics | None = None,
     target_groups: TargetGroups | None = None,
+    listener_rules: ListenerRules | None = None,
 ) -> RunnerPart:
     """Register the ECS operations (ListServicesByNamespace reads Cloud Map namespaces through
     ``namespaces``; Service Connect's through ``namespace_info``, its Cloud Map services are
@@ -146,12 +148,12 @@ def install(
     meshed task's sidecar comes from ``sidecars``, and without it such a task fails to start;
     deployments with ``deploymentConfiguration.alarms`` read ``alarms``, a canary analysis
     ``revision_metrics``; services with ``loadBalancers`` register their tasks in
-    ``target_groups``); and the autoscaling loop (target tracking over ``metrics``, step
-    policies invoked by ``alarms``)."""
+    ``target_groups``, shifts move the rules of ``listener_rules``); and the autoscaling loop
+    (target tracking over ``metrics``, step policies invoked by ``alarms``)."""
     seams: dict[str, dict[str, Any]] = {
         **{n: {"namespace_info": namespace_info} for n in clusters.NAMESPACED},
         **{n: {"namespace_info": namespace_info, "registry": instances, "alarms": alarms,
-               "target_groups": target_groups}
+               "target_groups": target_groups, "listener_rules": listener_rules}
            for n in services.NAMESPACED},
     }
     for mod in _modules:
@@ -198,6 +200,6 @@ def install(
     bus = _install_events(platform)
     service_loop.install(platform, registrar=instances, addresses=supervisor.instance_address,
                          prewarm=supervisor.prewarm, alarms=alarms, metrics=revision_metrics,
-                         targets=target_groups)
+                         targets=target_groups, rules=listener_rules)
     return RunnerPart(ConnectView(platform.store, platform.config),
                       Usage(platform.store, platform.config, supervisor), bus.ecr_event)

@@ -240,3 +240,20 @@ class TargetGroups(Protocol):
 
 
 __all__ += ["RevisionMetrics", "RevisionWindow", "TargetGroup", "TargetGroups"]
+
+
+class ListenerRules(Protocol):
+    """The listener rules a traffic-shifting deployment behind a load balancer moves
+    (``loadBalancers[].advancedConfiguration``; docs/deployments.md, "Behind a load balancer")."""
+
+    def forwards(self, rule_arn: str) -> tuple[str, ...] | None:
+        """The target group ARNs the rule's forward action names, None when there is no rule."""
+        ...
+
+    async def set_weights(self, rule_arn: str, weights: Mapping[str, int]) -> None:
+        """Make the rule's forward action send to these groups with these weights (ModifyRule).
+        Raises if the rule is gone."""
+        ...
+
+
+__all__ += ["ListenerRules"]

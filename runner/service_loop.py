@@ -68,7 +68,7 @@ from runner.agent import lifecycle
 from runner.data import Task
 from runner.scheduler import LaunchFailure
 from runner.scheduler.model import REASON_TEXT
-from runner.seams import AlarmStates, InstanceRegistry, RevisionMetrics, TargetGroups
+from runner.seams import AlarmStates, InstanceRegistry, ListenerRules, RevisionMetrics, TargetGroups
 from runner.serviceshapes import READY_AT, ROLLBACK_OF, TRIGGERED
 from runner.serviceshapes import counts as task_counts
 
@@ -228,9 +228,11 @@ class ServiceLoop:
         alarms: AlarmStates | None = None,
         metrics: RevisionMetrics | None = None,
         targets: TargetGroups | None = None,
+        rules: ListenerRules | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
+        self.rules = rules
         self.config = config
         self.registrar = registrar
         self.addresses = addresses
@@ -348,6 +350,7 @@ class ServiceLoop:
         pspec = _spec(spec)
         if current.status == "ACTIVE":
             pspec, primary = self._shift(cluster, name, spec, deps, states, pspec, now, messages)
+            await self._shift_rules(name, deps, messages)
             if servicedeployments.shift_of(primary) is None:
                 pspec = self._rolling_alarms(spec, primary, pspec, now)
         if current.status == "DRAINING":
@@ -559,6 +562,33 @@ class ServiceLoop:
         keep = (source["id"],) if source is not None and not cleaning else ()
         hold = shift.STAGES.index(new.stage) < shift.STAGES.index("SCALE_UP") and not new.outcome
         return replace(pspec, keep=keep, hold=hold, max_percent=max(pspec.max_percent, 200)), primary
+
+    async def _shift_rules(self, name: str, deps: list[dict[str, Any]], messages: list[str]) -> None:
+        """Set the weights of the listener rules of the newest shifting deployment behind a load
+        balancer (``advancedConfiguration``) to what its stage asks (:func:`runner.shift.traffic`,
+        :func:`runner.balancing.rule_weights`); a rollback's are all on the source's group."""
+        shifting = [d for d in deps if servicedeployments.shift_of(d) is not None
+                    and balancing.advanced(d.get("loadBalancers") or [])]
+        if not shifting or self.rules is None:
+            return
+        d = max(shifting, key=lambda d: d.get("createdAt") or 0)
+        strategy, state = servicedeployments.shift_of(d) or (None, None)
+        assert strategy is not None and state is not None
+        t = shift.traffic(strategy, state)
+        wanted = balancing.rule_weights(d["loadBalancers"], t.green, t.test)
+        applied = d[services.SHIFT].get("ruleWeights")
+        if applied == [[r, w] for r, w in wanted]:
+            return
+        for rule, weights in wanted:
+            try:
+                await self.rules.set_weights(rule, weights)
+            except Exception as e:  # the rule is gone: try again next pass
+                log.warning("cannot set listener rule weights", extra={"rule": rule, "error": str(e)})
+                return
+        d[services.SHIFT]["ruleWeights"] = [[r, w] for r, w in wanted]
+        shown = ", ".join(f"{a.rsplit('/', 2)[-2]} {w}" for a, w in wanted[0][1].items()) if wanted else ""
+        messages.append(f"(service {name}) (deployment {d['id']}) set the production listener rule's "
+                        f"weights to {shown}.")
 
     def _serving(
         self, cluster: str, name: str, dep: Mapping[str, Any], tasks: list[deployments.TaskState]
@@ -971,14 +1001,15 @@ def install(
     alarms: AlarmStates | None = None,
     metrics: RevisionMetrics | None = None,
     targets: TargetGroups | None = None,
+    rules: ListenerRules | None = None,
 ) -> None:
     """Run the loop with the platform, registering tasks in ``registrar`` (bridge tasks at the
     container instance's address ``addresses`` gives); a new deployment's images are pulled
     ahead with ``prewarm`` (the supervisor's); traffic shifts read ``alarms``, canary analyses
-    ``metrics``; ``loadBalancers`` register tasks in ``targets``."""
+    ``metrics``; ``loadBalancers`` register tasks in ``targets``, shifts behind them move ``rules``."""
 
     async def serve(p: Any) -> AsyncIterator[None]:
-        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm, alarms, metrics, targets)
+        loop = ServiceLoop(p.store, p.config, registrar, addresses, prewarm, alarms, metrics, targets, rules)
         await loop.start()
         try:
             yield

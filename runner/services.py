@@ -52,7 +52,14 @@ from runner.errors import (
 )
 from runner.numbers import param_int
 from runner.scheduler import parse_constraints, parse_strategies
-from runner.seams import AlarmStates, InstanceRegistry, NamespaceInfo, NamespaceLookup, TargetGroups
+from runner.seams import (
+    AlarmStates,
+    InstanceRegistry,
+    ListenerRules,
+    NamespaceInfo,
+    NamespaceLookup,
+    TargetGroups,
+)
 from runner.serviceshapes import ECHOED, group_of, service_arn, shape
 
 __all__ = [
@@ -251,6 +258,7 @@ def _check_strategy(spec: Mapping[str, Any], alarms: AlarmStates | None) -> None
     shiftconfig.check(
         spec["deploymentConfiguration"],
         connect=bool(sc.get("enabled") and sc.get("services")),
+        balanced=bool(balancing.advanced(spec.get("loadBalancers") or [])),
         scheduling=spec["schedulingStrategy"],
         exists=(lambda n: alarms.state(n) is not None) if alarms is not None else None,
     )
@@ -264,8 +272,11 @@ def new_shift(source: Mapping[str, Any], config: Mapping[str, Any], now: float) 
             "config": copy.deepcopy(dict(config)), "startedAt": now}
 
 
-def _load_balancers(value: Any, defn: Mapping[str, Any], groups: TargetGroups | None) -> list[dict[str, Any]]:
-    return balancing.check(value, defn, groups.group if groups is not None else None)
+def _load_balancers(
+    value: Any, defn: Mapping[str, Any], groups: TargetGroups | None, rules: ListenerRules | None
+) -> list[dict[str, Any]]:
+    return balancing.check(value, defn, groups.group if groups is not None else None,
+                           rules.forwards if rules is not None else None)
 
 
 def _check_grace(params: Mapping[str, Any]) -> None:
@@ -327,6 +338,7 @@ async def create(
     registry: InstanceRegistry | None = None,
     alarms: AlarmStates | None = None,
     target_groups: TargetGroups | None = None,
+    listener_rules: ListenerRules | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -377,7 +389,7 @@ async def create(
     if not spec["networkConfiguration"]:
         del spec["networkConfiguration"]
     spec.update({k: params[k] for k in ECHOED if k in params})
-    spec["loadBalancers"] = _load_balancers(params.get("loadBalancers"), defn, target_groups)
+    spec["loadBalancers"] = _load_balancers(params.get("loadBalancers"), defn, target_groups, listener_rules)
     _check_grace(params)
     if capacity:  # the request's strategy or the cluster's default, normalised (runner.strategies)
         spec["capacityProviderStrategy"] = capacity
@@ -402,6 +414,7 @@ async def update(
     registry: InstanceRegistry | None = None,
     alarms: AlarmStates | None = None,
     target_groups: TargetGroups | None = None,
+    listener_rules: ListenerRules | None = None,
 ) -> dict[str, Any]:
     found = clusters.active(store, params.get("cluster"))
     cluster = found.name
@@ -444,7 +457,7 @@ async def update(
         primary_defn = (current.primary or {}).get("definition") or {}
         new_spec["loadBalancers"] = _load_balancers(
             params["loadBalancers"] if params.get("loadBalancers") is not None else spec.get("loadBalancers"),
-            defn or primary_defn, target_groups)
+            defn or primary_defn, target_groups, listener_rules)
     if params.get("capacityProviderStrategy") is not None:  # for the tasks it starts from now on
         new_spec["capacityProviderStrategy"] = tasks.strategy_for(
             store, cluster, {"capacityProviderStrategy": params["capacityProviderStrategy"]})
@@ -485,6 +498,9 @@ async def update(
             dep = new_deployment(target, new_spec, now)
             if shift.strategy_of(new_spec["deploymentConfiguration"]) is not None:
                 dep[SHIFT] = new_shift(primary, new_spec["deploymentConfiguration"], now)
+                if balancing.advanced(dep.get("loadBalancers") or []):  # the group the source does not use
+                    dep["loadBalancers"] = balancing.green_entries(
+                        balancing.entries_of(primary, spec), dep["loadBalancers"])
             deps = [dep, *deps]
         steady = svc.steady and not (redeploy or new_spec != spec)
         return replace(svc, spec=new_spec, deployments=tuple(deps), steady=steady, updated_at=now)

@@ -55,6 +55,7 @@ def check(
     config: Mapping[str, Any],
     *,
     connect: bool,
+    balanced: bool = False,
     scheduling: str = "REPLICA",
     exists: Callable[[str], bool] | None = None,
 ) -> None:
@@ -113,7 +114,7 @@ def check(
         if scheduling == "DAEMON":
             raise _bad(f"The {strategy} deployment strategy cannot be used with the DAEMON scheduling "
                        "strategy.")
-        if not connect:
-            raise _bad(f"The {strategy} deployment strategy shifts traffic through Service Connect: the "
-                       "service needs a serviceConnectConfiguration with at least one services[] entry "
-                       "(Dockyard has no load balancer to shift).")
+        if not connect and not balanced:
+            raise _bad(f"The {strategy} deployment strategy shifts traffic through Service Connect or a "
+                       "load balancer: the service needs a serviceConnectConfiguration with at least one "
+                       "services[] entry, or a loadBalancers entry with an advancedConfiguration.")

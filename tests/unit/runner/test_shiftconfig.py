@@ -62,3 +62,4 @@ def test_traffic_shifting_needs_service_connect_and_replicas():
     with pytest.raises(InvalidParameterException, match="DAEMON"):
         check({"strategy": "BLUE_GREEN"}, connect=True, scheduling="DAEMON")
     check({"strategy": "ROLLING"}, connect=False)
+    check({"strategy": "CANARY"}, connect=False, balanced=True)  # a listener rule to shift instead
