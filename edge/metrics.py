@@ -43,7 +43,7 @@ class Group:
 @dataclass(frozen=True)
 class Topology:
     """What the counters stand for: each load balancer (``app/<name>/<id>``) with its
-    listeners (their ids: the Envoy stat prefixes) and the groups they route to."""
+    listeners (their Envoy stat prefixes, ``edge_<listener id>``) and the groups they route to."""
 
     balancers: tuple[tuple[str, tuple[str, ...], tuple[Group, ...]], ...]
 

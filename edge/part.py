@@ -251,7 +251,7 @@ class Edge:
                 healthy = sum(1 for k in keys if (h := self.health.get(k)) is not None and h.state == HEALTHY)
                 groups.append(alb_metrics.Group(alb_metrics.dimension(arn), "tg_" + arn.rsplit("/", 1)[1],
                                                 healthy, len(keys) - healthy))
-            ids = tuple(lst.arn.rsplit("/", 1)[1] for lst in lsts)
+            ids = tuple("edge_" + lst.arn.rsplit("/", 1)[1] for lst in lsts)  # the stat prefixes
             balancers.append((alb_metrics.dimension(lb_arn), ids, tuple(groups)))
         return alb_metrics.Topology(tuple(balancers))
 
