@@ -40,7 +40,7 @@ from edge.errors import ValidationError
 from edge.health import HEALTHY, Health, judge, matches
 from edge.seams import MetricSink, Xds
 from edge.targets import ServiceTargets
-from edge.translate import Group, Listener, Rule, translate
+from edge.translate import Group, Listener, Rule, listener_name, translate
 from edge.xds import messages
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class Edge:
                 healthy = sum(1 for k in keys if (h := self.health.get(k)) is not None and h.state == HEALTHY)
                 groups.append(alb_metrics.Group(alb_metrics.dimension(arn), "tg_" + arn.rsplit("/", 1)[1],
                                                 healthy, len(keys) - healthy))
-            ids = tuple("edge_" + lst.arn.rsplit("/", 1)[1] for lst in lsts)  # the stat prefixes
+            ids = tuple(listener_name(lst.arn.rsplit("/", 1)[1]) for lst in lsts)  # the stat prefixes
             balancers.append((alb_metrics.dimension(lb_arn), ids, tuple(groups)))
         return alb_metrics.Topology(tuple(balancers))
 
