@@ -88,6 +88,7 @@ def assemble(platform: Platform) -> None:
     # The edge's Envoy takes its configuration from the mesh's xDS server (edge.seams.Xds); the
     # runner registers services' tasks in its target groups (runner.seams.TargetGroups).
     edge = edge_part.install(platform, xds=mesh)
+    edge.metrics = mesh.metric_sink()  # its ALB metrics into CloudWatch's store (edge.seams.MetricSink)
     run = runner_part.install(platform, instances=disc.instances, pull_auth=reg.pull_auth,
                               task_dns=disc.task_dns, namespaces=disc.namespace_service_ids,
                               namespace_info=disc.namespace, sidecars=mesh.sidecars,

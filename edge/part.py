@@ -32,14 +32,15 @@ import aiohttp
 
 from dockyard.aws.errors import ValidationException
 from edge import checks
+from edge import metrics as alb_metrics
 from edge.acm import TARGET, Acm
 from edge.data import LB, LISTENER, MIGRATIONS, RULE, TG, Data, Resource
 from edge.elbv2 import SERVICE, Elbv2
 from edge.errors import ValidationError
 from edge.health import HEALTHY, Health, judge, matches
-from edge.seams import Xds
+from edge.seams import MetricSink, Xds
 from edge.targets import ServiceTargets
-from edge.translate import Group, Listener, Rule, translate
+from edge.translate import Group, Listener, Rule, listener_name, translate
 from edge.xds import messages
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class Edge:
     serving: bool = False
     certificates: Acm | None = None
     targets: ServiceTargets | None = None  # ECS services' tasks (runner.seams.TargetGroups)
+    metrics: MetricSink | None = None  # CloudWatch's store (edge.seams.MetricSink)
+    last_stats: dict[str, float] = field(default_factory=dict)
     _starting: asyncio.Task | None = None
 
     # -- state → Envoy ----------------------------------------------------------------------
@@ -78,16 +81,22 @@ class Edge:
     def used_groups(self) -> set[str]:
         out: set[str] = set()
         for lst in self.data.all(LISTENER):
-            for actions in [
-                lst.body["DefaultActions"],
-                *(r.body["Actions"] for r in self.data.all(RULE, lst.arn)),
-            ]:
-                for act in actions:
-                    if act.get("TargetGroupArn"):
-                        out.add(act["TargetGroupArn"])
-                    out.update(
-                        g["TargetGroupArn"] for g in (act.get("ForwardConfig") or {}).get("TargetGroups", [])
-                    )
+            out |= self.groups_of(lst)
+        return out
+
+    def groups_of(self, lst: Resource) -> set[str]:
+        """The target groups ``lst`` routes to (its rules' and default actions')."""
+        out: set[str] = set()
+        for actions in [
+            lst.body["DefaultActions"],
+            *(r.body["Actions"] for r in self.data.all(RULE, lst.arn)),
+        ]:
+            for act in actions:
+                if act.get("TargetGroupArn"):
+                    out.add(act["TargetGroupArn"])
+                out.update(
+                    g["TargetGroupArn"] for g in (act.get("ForwardConfig") or {}).get("TargetGroups", [])
+                )
         return out
 
     def desired(self) -> dict[str, list[dict[str, Any]]]:
@@ -193,7 +202,12 @@ class Edge:
             s.bind(("127.0.0.1", 0))
             admin = s.getsockname()[1]
         path = self.run_dir / "envoy.json"
-        path.write_text(json.dumps(self.xds.bootstrap(NODE, admin)))
+        boot = self.xds.bootstrap(NODE, admin)
+        with contextlib.suppress(KeyError, TypeError):  # the listeners' answers too (ELB codes)
+            boot["stats_config"]["stats_matcher"]["inclusion_list"]["patterns"].append(
+                {"safe_regex": {"regex": alb_metrics.INCLUDED}}
+            )
+        path.write_text(json.dumps(boot))
         (self.run_dir / "admin-port").write_text(str(admin))
         with (self.run_dir / "envoy.log").open("ab") as out:
             self.envoy = await asyncio.create_subprocess_exec(
@@ -222,6 +236,52 @@ class Edge:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    def topology(self) -> alb_metrics.Topology:
+        listeners: dict[str, list[Resource]] = {}
+        for lst in self.data.all(LISTENER):
+            listeners.setdefault(lst.body["LoadBalancerArn"], []).append(lst)
+        balancers = []
+        for lb_arn, lsts in listeners.items():
+            groups = []
+            for arn in sorted(set().union(*(self.groups_of(lst) for lst in lsts))):
+                keys = [(arn, t.id, t.port) for t in self.data.targets(arn)]
+                healthy = sum(1 for k in keys if (h := self.health.get(k)) is not None and h.state == HEALTHY)
+                groups.append(alb_metrics.Group(alb_metrics.dimension(arn), "tg_" + arn.rsplit("/", 1)[1],
+                                                healthy, len(keys) - healthy))
+            ids = tuple(listener_name(lst.arn.rsplit("/", 1)[1]) for lst in lsts)  # the stat prefixes
+            balancers.append((alb_metrics.dimension(lb_arn), ids, tuple(groups)))
+        return alb_metrics.Topology(tuple(balancers))
+
+    async def scrape(self, session: aiohttp.ClientSession) -> int:
+        """Read the Envoy's counters, record this interval's ALB datapoints; how many."""
+        port_file = self.run_dir / "admin-port"
+        if self.metrics is None or self.envoy is None or not port_file.exists():
+            return 0
+        url = f"http://127.0.0.1:{port_file.read_text().strip()}/stats?format=json"
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            now = alb_metrics.parse(await resp.json(content_type=None))
+        changes = alb_metrics.deltas(self.last_stats, now)
+        first = not self.last_stats
+        self.last_stats = now
+        if first:  # the first scrape is the baseline
+            return 0
+        at = time.time()
+        items = alb_metrics.datapoints(self.topology(), changes)
+        for d in items:
+            self.metrics.put(alb_metrics.NAMESPACE, d.name, dict(d.dimensions), d.value, d.unit, at)
+        return len(items)
+
+    async def scrape_forever(self, interval: float) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.scrape(session)
+                except Exception as e:  # the next interval tries again
+                    log.warning("edge: stats scrape failed", extra={"error": str(e)})
 
     # -- health -----------------------------------------------------------------------------
 
@@ -302,12 +362,14 @@ async def _serve(edge: Edge, platform: Platform) -> AsyncIterator[None]:
     edge.serving = True
     edge.refresh()
     prober = asyncio.create_task(edge.probe_forever())
+    scraper = asyncio.create_task(edge.scrape_forever(platform.config.mesh_stats_flush_interval or 10.0))
     try:
         yield
     finally:
-        prober.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await prober
+        for task in (prober, scraper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await edge.stop_envoy()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Certificates", "Xds"]
+__all__ = ["Certificates", "MetricSink", "Xds"]
 
 
 class Xds(Protocol):
@@ -28,3 +28,9 @@ class Xds(Protocol):
 class Certificates(Protocol):
     def pem(self, arn: str) -> tuple[str, str] | None:
         """(chain, private key) of an imported certificate, None when there is none."""
+
+
+class MetricSink(Protocol):
+    def put(self, namespace: str, name: str, dimensions: Mapping[str, str], value: float, unit: str,
+            at: float) -> None:
+        """Record one datapoint (CloudWatch's metric store: ``aws cloudwatch`` reads it)."""

@@ -42,7 +42,7 @@ from typing import Any
 
 from dockyard import edgeproxy
 
-__all__ = ["Group", "Listener", "Rule", "glob_regex", "source_regex", "translate"]
+__all__ = ["Group", "Listener", "Rule", "glob_regex", "listener_name", "source_regex", "translate"]
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -253,8 +253,13 @@ def _routes(listener: Listener, groups: Mapping[str, Group]) -> list[dict[str, A
     return routes
 
 
+def listener_name(listener_id: str) -> str:
+    """The Envoy listener's name and stat prefix (``http.<it>.downstream_rq_total``)."""
+    return f"edge_{listener_id}"
+
+
 def _listener(listener: Listener) -> dict[str, Any]:
-    name = f"edge_{listener.id}"
+    name = listener_name(listener.id)
     h2 = listener.protocol == "HTTPS" and listener.http2
     hcm = {
         "@type": HCM,

@@ -84,6 +84,10 @@ class Mesh:
     _writes: set[asyncio.Task] = field(default_factory=set)
     external: set[str] = field(default_factory=set)
 
+    def metric_sink(self) -> metrics.MetricPut | None:
+        """Where the edge records its load balancers' metrics (``edge.seams.MetricSink``)."""
+        return metrics.MetricPut(self.telemetry.store) if self.telemetry is not None else None
+
     def metric_points(self) -> metrics.MetricPoints | None:
         """The metrics as the runner's autoscaling reads them (``runner.seams.MetricSource``)."""
         return metrics.MetricPoints(self.telemetry.store) if self.telemetry is not None else None

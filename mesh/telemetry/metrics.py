@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from dockyard.platform import Platform
     from mesh.server import AdsServer
 
-__all__ = ["Nodes", "Telemetry", "install"]
+__all__ = ["MetricPut", "Nodes", "Telemetry", "install"]
 
 
 class Nodes:
@@ -102,6 +102,19 @@ class MetricPoints:
         got = dict(self.store.periods(key(namespace, name, dimensions), start, end, step))
         slots = range(int(start), int(end), step)
         return [stat(got[slot], statistic) if slot in got else None for slot in slots]
+
+
+class MetricPut:
+    """Another part's datapoints into the store (``edge.seams.MetricSink``): each a sample."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put(self, namespace: str, name: str, dimensions: Mapping[str, str], value: float, unit: str,
+            at: float) -> None:
+        agg = self.store.bucket(key(namespace, name, dict(dimensions)), at)
+        agg.unit = unit
+        agg.add_stats(1.0, value, value, value)
 
 
 @dataclass

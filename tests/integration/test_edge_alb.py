@@ -8,48 +8,15 @@ string, split by weight, redirect and answer fixed responses; curl checks what E
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from edge.pem import self_signed
-from tests.support.edge import curl, edge_port, error_code, target_group, tg_health, wait_for
+from tests.support.edge import Upstream, curl, edge_port, error_code, target_group, tg_health, wait_for
 from tests.support.server import Dockyard
-
-
-class Upstream:
-    """A real HTTP server answering its name (``/health``: 200)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = outer.name.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Alb:

@@ -8,12 +8,46 @@ import json
 import random
 import socket
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.server import Dockyard
 
-__all__ = ["curl", "edge_port", "error_code", "forward_rule", "target_group", "tg_health", "wait_for"]
+__all__ = [
+    "Upstream", "curl", "edge_port", "error_code", "forward_rule", "target_group", "tg_health", "wait_for",
+]
+
+
+class Upstream:
+    """A real HTTP server answering its name (``/health``: 200)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = outer.name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def edge_port() -> int:
