@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -60,6 +61,7 @@ MIGRATIONS = [
 DIMENSION = "ecs:service:DesiredCount"
 PREDEFINED = ("ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization",
               "ALBRequestCountPerTarget")
+RESOURCE_LABEL = re.compile(r"app/[^/]+/[^/]+/targetgroup/[^/]+/[^/]+")  # ALBRequestCountPerTarget's
 ADJUSTMENTS = ("ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity")
 
 
@@ -196,6 +198,9 @@ def _check_tracking(cfg: Any) -> dict[str, Any]:
             )
         if kind == "ALBRequestCountPerTarget" and not pre.get("ResourceLabel"):
             raise ValidationException("ALBRequestCountPerTarget needs a ResourceLabel.")
+        if kind == "ALBRequestCountPerTarget" and not RESOURCE_LABEL.fullmatch(str(pre["ResourceLabel"])):
+            raise ValidationException(
+                "ResourceLabel must be app/<load-balancer-name>/<id>/targetgroup/<target-group-name>/<id>.")
     elif not ((custom.get("MetricName") and custom.get("Namespace")) or custom.get("Metrics")):
         raise ValidationException("CustomizedMetricSpecification needs MetricName and Namespace, or Metrics.")
     for key in ("ScaleOutCooldown", "ScaleInCooldown"):

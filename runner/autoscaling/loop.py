@@ -52,8 +52,11 @@ def metric_query(resource: str, config: dict[str, Any]) -> tuple[str, str, dict[
     if pre:
         namespace, name = _PREDEFINED[pre["PredefinedMetricType"]]
         if pre["PredefinedMetricType"] == "ALBRequestCountPerTarget":
+            # ResourceLabel app/<lb>/<id>/targetgroup/<tg>/<id>: the TargetGroup dimension is its
+            # targetgroup/<tg>/<id> part
             label = str(pre.get("ResourceLabel", ""))
-            return namespace, name, {"TargetGroup": label.split("/", 1)[-1]}, "Sum"
+            at = label.find("targetgroup/")
+            return namespace, name, {"TargetGroup": label[at:] if at >= 0 else label}, "Sum"
         return namespace, name, {"ClusterName": cluster, "ServiceName": service}, "Average"
     custom = config.get("CustomizedMetricSpecification") or {}
     dims = {d["Name"]: d["Value"] for d in custom.get("Dimensions") or []}

@@ -129,6 +129,10 @@ def test_bad_requests_get_application_auto_scalings_errors(dockyard: Any, servic
             (["--policy-type", "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
               json.dumps({"TargetValue": 50, "PredefinedMetricSpecification": {
                   "PredefinedMetricType": "ALBRequestCountPerTarget"}})], "needs a ResourceLabel"),
+            (["--policy-type", "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
+              json.dumps({"TargetValue": 50, "PredefinedMetricSpecification": {
+                  "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": "targetgroup/tg/1"}})],
+             "ResourceLabel must be app/"),
             (["--policy-type", "StepScaling", "--step-scaling-policy-configuration", json.dumps(
                 {"AdjustmentType": "ChangeInCapacity", "StepAdjustments": [
                     {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},

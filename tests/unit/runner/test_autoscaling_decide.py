@@ -130,3 +130,17 @@ def test_the_breach_is_the_alarms_datapoints_aggregated_by_metric_aggregation_ty
     assert breach([10.0, 20.0, 60.0], "Minimum", 5.0) == 10.0
     assert breach([10.0, 20.0, 60.0], "Maximum", 5.0) == 60.0
     assert breach([], "Average", 5.0) == 5.0  # SetAlarmState: no datapoints, the threshold's step
+
+
+def test_the_metric_each_predefined_policy_follows():
+    from runner.autoscaling.loop import metric_query
+
+    label = "app/edge/0123456789abcdef/targetgroup/web-tg/fedcba9876543210"
+    alb = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget",
+                                             "ResourceLabel": label}}
+    assert metric_query("service/c/web", alb) == (
+        "AWS/ApplicationELB", "RequestCountPerTarget", {"TargetGroup": "targetgroup/web-tg/fedcba9876543210"},
+        "Sum")
+    cpu = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"}}
+    assert metric_query("service/c/web", cpu) == (
+        "AWS/ECS", "CPUUtilization", {"ClusterName": "c", "ServiceName": "web"}, "Average")
