@@ -13,7 +13,9 @@ One load balancer for the module, its HTTP listener forwarding to an ``ip`` targ
 4. a service whose target group never passes its checks keeps its task through
    ``healthCheckGracePeriodSeconds``, then replaces it with ECS's reason and event;
 5. a ``bridge`` task is an ``instance`` target: its container instance's ``ec2InstanceId`` and
-   the host port Docker bound.
+   the host port Docker bound;
+6. a target tracking policy on ``ALBRequestCountPerTarget`` (the edge's ``AWS/ApplicationELB``
+   metrics) scales a service behind the load balancer out under load.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def site(dockyard: Dockyard) -> Iterator[Site]:
             yield site
         finally:
             ecs = dockyard.client("ecs")
-            for name in ("web", "sick", "bridged"):
+            for name in ("web", "sick", "bridged", "scaled"):
                 try:
                     ecs.delete_service(cluster=cluster, service=name, force=True)
                 except (ecs.exceptions.ServiceNotFoundException, ecs.exceptions.ServiceNotActiveException):
@@ -430,3 +432,48 @@ def test_a_bridge_task_is_an_instance_target_at_its_host_port(dockyard: Dockyard
         ),
         what="the target deregistered",
     )
+
+
+def test_requests_per_target_through_the_load_balancer_scale_the_service_out(
+    dockyard: Dockyard, site: Site
+) -> None:
+    td = register(dockyard, site.family, "v1")
+    dockyard.aws("ecs", "create-service", "--cluster", site.cluster, "--service-name", "scaled",
+                 "--task-definition", td, "--desired-count", "1", "--network-configuration", NET,
+                 "--load-balancers", lbs(site.tg))
+    resource = f"service/{site.cluster}/scaled"
+    ids = ["--service-namespace", "ecs", "--resource-id", resource, "--scalable-dimension",
+           "ecs:service:DesiredCount"]
+    # ResourceLabel: app/<lb>/<id>/targetgroup/<tg>/<id>, from the two ARNs
+    label = f"{site.lb.split(':loadbalancer/', 1)[1]}/{site.tg.split(':', 5)[5]}"
+    dockyard.aws("application-autoscaling", "register-scalable-target", *ids, "--min-capacity", "1",
+                 "--max-capacity", "3")
+    spec = {"TargetValue": 3.0, "ScaleOutCooldown": 0, "PredefinedMetricSpecification": {
+        "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}}
+    dockyard.aws("application-autoscaling", "put-scaling-policy", *ids, "--policy-name", "rps",
+                 "--policy-type", "TargetTrackingScaling",
+                 "--target-tracking-scaling-policy-configuration", json.dumps(spec))
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                get(site.port)
+            except OSError:
+                pass
+            stop.wait(0.05)
+
+    threading.Thread(target=load, daemon=True).start()
+    ecs = dockyard.client("ecs")
+    try:
+        wait_for(lambda: ecs.describe_services(cluster=site.cluster, services=["scaled"])["services"][0][
+            "desiredCount"] == 3, 150, "the requests per target to scale the service out")
+        activities = dockyard.aws("application-autoscaling", "describe-scaling-activities",
+                                  "--service-namespace", "ecs", "--resource-id", resource)
+        activities = activities["ScalingActivities"]
+        cause = f"monitor alarm TargetTracking-{resource}-AlarmHigh-rps in state ALARM"
+        assert any(a["Cause"].startswith(cause) for a in activities), activities
+    finally:
+        stop.set()
+        dockyard.aws("application-autoscaling", "deregister-scalable-target", *ids, check=False)
+        ecs.delete_service(cluster=site.cluster, service="scaled", force=True)
