@@ -293,7 +293,8 @@ BURN = "while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.05;
 def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> None:
     """The predefined metric end to end: a task that keeps part of a core busy against its
     128 CPU units reports CPUUtilization (from the Docker Engine's stats) far above a 50 %
-    target, and the service is scaled out to its maximum."""
+    target, and the service is scaled out to its maximum; once its tasks only sleep, the
+    metric stays below 90 % of the target for AlarmLow's 15 periods and it is scaled back in."""
     cluster = f"aas-cpu-{uuid.uuid4().hex[:6]}"
     ecs = dockyard.client("ecs")
     ecs.create_cluster(clusterName=cluster)
@@ -307,7 +308,8 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
     try:
         dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "1", "--max-capacity", "2")
         spec = {"TargetValue": 50.0, "PredefinedMetricSpecification": {
-            "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 600}
+            "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}, "ScaleOutCooldown": 600,
+            "ScaleInCooldown": 0}
         dockyard.aws(AAS, "put-scaling-policy", *ids, "--policy-name", "cpu", "--policy-type",
                      "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
                      json.dumps(spec))
@@ -342,6 +344,19 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
         assert answer["ScalableTarget"]["MaxCapacity"] == 2 and answer["CurrentValues"]["cpu"] > 50
         missing = dockyard.cli("scaling", "nope", *common)
         assert missing.returncode == 0 and "no scalable target" in missing.stdout
+        # the load stops: a revision that only sleeps; scale-in comes after 15 quiet periods
+        quiet = ecs.register_task_definition(family=f"{cluster}-burn", cpu="128", containerDefinitions=[
+            {"name": "c", "image": "aas-busybox:latest", "memory": 16, "command": ["sleep", "600"],
+             "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
+        ecs.update_service(cluster=cluster, service="burn", taskDefinition=quiet)
+        deadline = time.monotonic() + 360
+        while ecs.describe_services(cluster=cluster, services=["burn"])["services"][0]["desiredCount"] != 1:
+            assert time.monotonic() < deadline, "the service was never scaled back in"
+            time.sleep(2)
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", resource)["ScalingActivities"]
+        low = f"monitor alarm TargetTracking-{resource}-AlarmLow-cpu in state ALARM triggered policy cpu"
+        assert any(a["Cause"].startswith(low) for a in activities), activities
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids, check=False)
         ecs.delete_service(cluster=cluster, service="burn", force=True)
