@@ -41,9 +41,10 @@ def test_the_parts_table_marks_what_is_not_built_as_coming():
     assert len(rows) >= 8
     coming = {part for part, state in rows.items() if state == "coming"}
     available = {part for part, state in rows.items() if state == "available"}
-    for name in ("mTLS",):
+    for name in ("replicas",):
         assert any(name in part for part in coming), name
-    for name in ("ECR API", "mesh", "scanning", "CloudWatch Logs", "CloudWatch metrics", "load balancer"):
+    for name in ("ECR API", "mesh", "scanning", "CloudWatch Logs", "CloudWatch metrics", "load balancer",
+                 "mTLS", "PostgreSQL"):
         assert any(name in part for part in available), name
     intro = README.split("|", 1)[0]
     assert "App Mesh" in intro and "ECR" in intro  # built: the intro says so
