@@ -305,6 +305,19 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
     ecs.create_service(cluster=cluster, serviceName="burn", taskDefinition=td, desiredCount=1)
     resource = f"service/{cluster}/burn"
     ids = _ids(resource)
+
+    def scaled(count: int, alarm: str, timeout: float) -> None:
+        """Wait for the desired ``count``, then find the activity ``alarm`` caused."""
+        deadline = time.monotonic() + timeout
+        [svc] = ecs.describe_services(cluster=cluster, services=["burn"])["services"]
+        while svc["desiredCount"] != count:
+            [svc] = ecs.describe_services(cluster=cluster, services=["burn"])["services"]
+            assert time.monotonic() < deadline, f"the service never went to {count} task(s)"
+            time.sleep(1)
+        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
+                                  "--resource-id", resource)["ScalingActivities"]
+        cause = f"monitor alarm TargetTracking-{resource}-{alarm}-cpu in state ALARM triggered policy cpu"
+        assert any(a["Cause"].startswith(cause) for a in activities), activities
     try:
         dockyard.aws(AAS, "register-scalable-target", *ids, "--min-capacity", "1", "--max-capacity", "2")
         spec = {"TargetValue": 50.0, "PredefinedMetricSpecification": {
@@ -313,14 +326,7 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
         dockyard.aws(AAS, "put-scaling-policy", *ids, "--policy-name", "cpu", "--policy-type",
                      "TargetTrackingScaling", "--target-tracking-scaling-policy-configuration",
                      json.dumps(spec))
-        deadline = time.monotonic() + 120
-        while ecs.describe_services(cluster=cluster, services=["burn"])["services"][0]["desiredCount"] != 2:
-            assert time.monotonic() < deadline, "a busy task never scaled its service out"
-            time.sleep(1)
-        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
-                                  "--resource-id", resource)["ScalingActivities"]
-        cause = f"monitor alarm TargetTracking-{resource}-AlarmHigh-cpu in state ALARM triggered policy cpu"
-        assert any(a["Cause"].startswith(cause) for a in activities), activities
+        scaled(2, "AlarmHigh", 120)
         # the metric it acted on is the one CloudWatch shows
         now = int(time.time())
         points = dockyard.client("cloudwatch").get_metric_statistics(
@@ -349,14 +355,7 @@ def test_target_tracking_on_the_services_cpu_scales_it_out(dockyard: Any) -> Non
             {"name": "c", "image": "aas-busybox:latest", "memory": 16, "command": ["sleep", "600"],
              "stopTimeout": 1}])["taskDefinition"]["taskDefinitionArn"]
         ecs.update_service(cluster=cluster, service="burn", taskDefinition=quiet)
-        deadline = time.monotonic() + 360
-        while ecs.describe_services(cluster=cluster, services=["burn"])["services"][0]["desiredCount"] != 1:
-            assert time.monotonic() < deadline, "the service was never scaled back in"
-            time.sleep(2)
-        activities = dockyard.aws(AAS, "describe-scaling-activities", "--service-namespace", "ecs",
-                                  "--resource-id", resource)["ScalingActivities"]
-        low = f"monitor alarm TargetTracking-{resource}-AlarmLow-cpu in state ALARM triggered policy cpu"
-        assert any(a["Cause"].startswith(low) for a in activities), activities
+        scaled(1, "AlarmLow", 360)
     finally:
         dockyard.aws(AAS, "deregister-scalable-target", *ids, check=False)
         ecs.delete_service(cluster=cluster, service="burn", force=True)
