@@ -48,7 +48,7 @@ from dataclasses import replace
 from typing import Any
 
 from dockyard.config import Config
-from dockyard.store import Store
+from dockyard.store import Store, StoreUnavailable
 from runner import (
     balancing,
     canary,
@@ -265,6 +265,8 @@ class ServiceLoop:
                     await self.reconcile_all()
                 except asyncio.CancelledError:
                     raise
+                except StoreUnavailable as e:  # PostgreSQL restarting: the next pass tries again
+                    log.warning("service reconcile waits for the state store", extra={"error": str(e)})
                 except Exception:
                     log.exception("service reconcile failed")
                 timeout = TICK
